@@ -1,0 +1,150 @@
+#include "connection_ledger.hpp"
+
+#include <utility>
+
+namespace mqc {
+
+namespace {
+// Headroom under one limit; a count at or above its limit leaves none.
+inline uint32_t room(uint32_t limit, uint32_t count) {
+  return count >= limit ? 0 : limit - count;
+}
+inline uint32_t minOf(uint32_t a, uint32_t b) { return a < b ? a : b; }
+}  // namespace
+
+ConnectionLedger::ConnectionLedger(LedgerConfig cfg) : cfg_(std::move(cfg)) {
+  cfg_.groupOfBinding.resize(cfg_.bindings, kNoGroup);
+  cfg_.bindingMax.resize(cfg_.bindings, kUnlimited);
+  cfg_.groupMax.resize(cfg_.groups, kUnlimited);
+  bindingCount_.assign(cfg_.bindings, 0);
+  groupCount_.assign(cfg_.groups, 0);
+}
+
+int32_t ConnectionLedger::addThrottle(uint32_t count, double windowMs) {
+  throttles_.emplace_back(count, windowMs);
+  return static_cast<int32_t>(throttles_.size() - 1);
+}
+
+Status ConnectionLedger::addDomain(const DomainLimits& limits, uint32_t* index) {
+  if (limits.pairs.size() != cfg_.bindings || limits.groupScopeMax.size() != cfg_.groups)
+    return Status::BadArgument;
+  for (const PairLimits& p : limits.pairs)
+    if (p.throttle != kNoThrottle && (p.throttle < 0 || static_cast<size_t>(p.throttle) >= throttles_.size()))
+      return Status::BadArgument;
+  if (domains_.size() >= 0x7fffffffu) return Status::TooMany;
+  DomainCounts dc;
+  dc.limits = limits;
+  dc.pair.assign(cfg_.bindings, 0);
+  dc.group.assign(cfg_.groups, 0);
+  domains_.push_back(std::move(dc));
+  *index = static_cast<uint32_t>(domains_.size() - 1);
+  return Status::Ok;
+}
+
+uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, double now) const {
+  const DomainCounts& dc = domains_[d];
+  const PairLimits& pl = dc.limits.pairs[b];
+  if (pl.suspended) return 0;
+  uint32_t want = room(pl.maxConnections, dc.pair[b]);             // binding::domain
+  if (want == 0) return 0;
+  want = minOf(want, room(dc.limits.scopeMax, dc.total));           // Global::Domain scope cap
+  int32_t g = cfg_.groupOfBinding[b];
+  if (g != kNoGroup) {
+    want = minOf(want, room(dc.limits.groupScopeMax[g], dc.group[g]));  // Binding_Group::Domain
+    want = minOf(want, room(cfg_.groupMax[g], groupCount_[g]));          // the group's server max
+  }
+  want = minOf(want, room(cfg_.bindingMax[b], bindingCount_[b]));  // server max for the binding
+  // The seed's rule: the total stays at or below (server_max + server_reserve) - reserve.
+  uint64_t ceiling = static_cast<uint64_t>(cfg_.serverMax) + cfg_.serverReserve;
+  uint64_t limit = ceiling > reserve ? ceiling - reserve : 0;
+  uint64_t left = limit > total_ ? limit - total_ : 0;
+  want = minOf(want, left > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(left));
+  if (want == 0) return 0;
+  if (pl.throttle != kNoThrottle) want = minOf(want, throttles_[pl.throttle].available(now));
+  return want;
+}
+
+uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32_t reserve,
+                                   double now, std::vector<Grant>* out) {
+  uint32_t n = minOf(want, headroom(d, b, reserve, now));
+  if (n == 0) return 0;
+  DomainCounts& dc = domains_[d];
+  dc.pair[b] += n;
+  dc.total += n;
+  int32_t g = cfg_.groupOfBinding[b];
+  if (g != kNoGroup) {
+    dc.group[g] += n;
+    groupCount_[g] += n;
+  }
+  bindingCount_[b] += n;
+  total_ += n;
+  opened_ += n;
+  int32_t th = dc.limits.pairs[b].throttle;
+  if (th != kNoThrottle) throttles_[th].consume(now, n);
+  for (uint32_t i = 0; i < n; ++i) {
+    Grant gr{nextConnectionId_, d, b};
+    nextConnectionId_ += 1;
+    leases_.emplace(static_cast<uint64_t>(gr.connectionId), gr);
+    if (out != nullptr) out->push_back(gr);
+  }
+  return n;
+}
+
+Status ConnectionLedger::release(double connectionId, Grant* released) {
+  auto it = leases_.find(static_cast<uint64_t>(connectionId));
+  if (it == leases_.end()) return Status::UnknownConnection;
+  Grant gr = it->second;
+  leases_.erase(it);
+  DomainCounts& dc = domains_[gr.domain];
+  --dc.pair[gr.binding];
+  --dc.total;
+  int32_t g = cfg_.groupOfBinding[gr.binding];
+  if (g != kNoGroup) {
+    --dc.group[g];
+    --groupCount_[g];
+  }
+  --bindingCount_[gr.binding];
+  --total_;
+  ++released_;
+  if (released != nullptr) *released = gr;
+  return Status::Ok;
+}
+
+bool ConnectionLedger::checkInvariants() const {
+  std::vector<uint32_t> binding(cfg_.bindings, 0), group(cfg_.groups, 0);
+  std::vector<std::vector<uint32_t>> pair(domains_.size(), std::vector<uint32_t>(cfg_.bindings, 0));
+  for (const auto& kv : leases_) {
+    const Grant& g = kv.second;
+    if (g.domain >= domains_.size() || g.binding >= cfg_.bindings) return false;
+    ++pair[g.domain][g.binding];
+  }
+  uint32_t total = 0;
+  for (size_t d = 0; d < domains_.size(); ++d) {
+    const DomainCounts& dc = domains_[d];
+    std::vector<uint32_t> gd(cfg_.groups, 0);
+    uint32_t dt = 0;
+    for (uint32_t b = 0; b < cfg_.bindings; ++b) {
+      if (dc.pair[b] != pair[d][b]) return false;
+      if (dc.pair[b] > dc.limits.pairs[b].maxConnections) return false;
+      dt += dc.pair[b];
+      binding[b] += dc.pair[b];
+      int32_t g = cfg_.groupOfBinding[b];
+      if (g != kNoGroup) {
+        gd[g] += dc.pair[b];
+        group[g] += dc.pair[b];
+      }
+    }
+    if (dt != dc.total || dt > dc.limits.scopeMax) return false;
+    for (uint32_t g = 0; g < cfg_.groups; ++g)
+      if (gd[g] != dc.group[g] || gd[g] > dc.limits.groupScopeMax[g]) return false;
+    total += dt;
+  }
+  for (uint32_t b = 0; b < cfg_.bindings; ++b)
+    if (binding[b] != bindingCount_[b] || binding[b] > cfg_.bindingMax[b]) return false;
+  for (uint32_t g = 0; g < cfg_.groups; ++g)
+    if (group[g] != groupCount_[g] || group[g] > cfg_.groupMax[g]) return false;
+  uint64_t ceiling = static_cast<uint64_t>(cfg_.serverMax) + cfg_.serverReserve;
+  return total == total_ && total <= ceiling && leases_.size() == total_;
+}
+
+}  // namespace mqc

@@ -1,0 +1,109 @@
+// The connection ledger: how many connections are open or opening for each (domain, binding), each
+// domain, each (binding group, domain), each binding, each binding group and in total, and the
+// limits they are held to (DESIGN section 3). A connection is a lease on every one of those counts;
+// acquire() clips a request to the smallest headroom first and never lets a count pass its limit,
+// release() gives every count back exactly once. Nothing here can make a count negative: a
+// connection id is released once, and an unknown id is refused.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "rate_throttle.hpp"
+#include "status.hpp"
+
+namespace mqc {
+
+constexpr uint32_t kUnlimited = 0xffffffffu;
+constexpr int32_t kNoGroup = -1;
+constexpr int32_t kNoThrottle = -1;
+
+struct PairLimits {
+  uint32_t maxConnections = 32;     // max_outbound_connections for binding::domain
+  double aggressiveness = 0.3;      // connection_allocation_aggressiveness
+  int32_t throttle = kNoThrottle;   // outbound_throttle_connections bucket, shared by reference
+  bool suspended = false;           // suspend_delivery for binding::domain
+};
+
+struct DomainLimits {
+  uint32_t scopeMax = kUnlimited;        // scope_max_outbound_connections, Global::Domain
+  std::vector<uint32_t> groupScopeMax;   // per group: Binding_Group::Domain (kUnlimited = none)
+  std::vector<PairLimits> pairs;         // per binding slot
+};
+
+struct LedgerConfig {
+  uint32_t bindings = 1;
+  std::vector<int32_t> groupOfBinding;  // per binding: group index or kNoGroup
+  uint32_t groups = 0;
+  uint32_t serverMax = 20000;           // server_max_outbound_connections (global)
+  uint32_t serverReserve = 200;         // server_reserve_outbound_connections
+  std::vector<uint32_t> bindingMax;     // per binding: server_max in binding scope (kUnlimited)
+  std::vector<uint32_t> groupMax;       // per group: server_max in binding_group scope (kUnlimited)
+};
+
+struct Grant {
+  double connectionId;
+  uint32_t domain;
+  uint32_t binding;
+};
+
+class ConnectionLedger {
+ public:
+  explicit ConnectionLedger(LedgerConfig cfg);
+
+  const LedgerConfig& config() const { return cfg_; }
+  uint32_t bindings() const { return cfg_.bindings; }
+  uint32_t groups() const { return cfg_.groups; }
+  int32_t groupOf(uint32_t b) const { return cfg_.groupOfBinding[b]; }
+
+  // Throttle buckets are created once at configuration time and referenced by index.
+  int32_t addThrottle(uint32_t count, double windowMs);
+  size_t throttleCount() const { return throttles_.size(); }
+  const RateThrottle& throttle(int32_t i) const { return throttles_[static_cast<size_t>(i)]; }
+
+  Status addDomain(const DomainLimits& limits, uint32_t* index);
+  size_t domains() const { return domains_.size(); }
+  const PairLimits& pairLimits(uint32_t d, uint32_t b) const { return domains_[d].limits.pairs[b]; }
+  void setSuspended(uint32_t d, uint32_t b, bool s) { domains_[d].limits.pairs[b].suspended = s; }
+
+  // How many more connections (domain, binding) may open at `now`, with `reserve` connections of
+  // the server ceiling kept back: the smallest headroom of every limit, throttle last.
+  uint32_t headroom(uint32_t d, uint32_t b, uint32_t reserve, double now) const;
+  // Opens min(want, headroom) connections, appending a Grant for each; returns how many.
+  uint32_t acquire(uint32_t d, uint32_t b, uint32_t want, uint32_t reserve, double now,
+                   std::vector<Grant>* out);
+  Status release(double connectionId, Grant* released);
+
+  uint32_t pairCount(uint32_t d, uint32_t b) const { return domains_[d].pair[b]; }
+  uint32_t domainCount(uint32_t d) const { return domains_[d].total; }
+  uint32_t groupDomainCount(uint32_t g, uint32_t d) const { return domains_[d].group[g]; }
+  uint32_t bindingCount(uint32_t b) const { return bindingCount_[b]; }
+  uint32_t groupCount(uint32_t g) const { return groupCount_[g]; }
+  uint32_t total() const { return total_; }
+  uint64_t openedEver() const { return opened_; }
+  uint64_t releasedEver() const { return released_; }
+
+  // Every count equals the sum of the leases behind it and none is above its limit.
+  bool checkInvariants() const;
+
+ private:
+  struct DomainCounts {
+    DomainLimits limits;
+    std::vector<uint32_t> pair;   // per binding
+    std::vector<uint32_t> group;  // per group
+    uint32_t total = 0;
+  };
+  LedgerConfig cfg_;
+  std::vector<RateThrottle> throttles_;
+  std::vector<DomainCounts> domains_;
+  std::vector<uint32_t> bindingCount_;
+  std::vector<uint32_t> groupCount_;
+  uint32_t total_ = 0;
+  uint64_t opened_ = 0;
+  uint64_t released_ = 0;
+  double nextConnectionId_ = 1;
+  std::unordered_map<uint64_t, Grant> leases_;
+};
+
+}  // namespace mqc

@@ -1,0 +1,465 @@
+#include "core.hpp"
+
+#include "connection_goal.hpp"
+
+#include <cmath>
+#include <utility>
+
+namespace mqc {
+
+namespace {
+bool validId(double id) { return id >= 0 && id <= kMaxId && std::floor(id) == id; }
+bool validTime(double t) { return std::isfinite(t); }
+bool validExpiry(double t) { return !std::isnan(t) && t != -kNever; }
+}  // namespace
+
+const char* counterName(uint32_t i) {
+  static const char* const names[kFixedCounters] = {
+      "connections", "active", "delayed", "inFlight", "domains", "opened", "released", "expired"};
+  return i < kFixedCounters ? names[i] : nullptr;
+}
+
+Core::Core(LedgerConfig cfg) : ledger_(std::move(cfg)) {
+  counters_.assign(kFixedCounters + 2 * static_cast<size_t>(ledger_.bindings()), 0.0);
+}
+
+Core::~Core() {
+  domains_.clear();  // queues return their nodes to pool_ before it goes
+}
+
+Status Core::addDomain(const DomainLimits& limits, uint32_t* index) {
+  Status s = ledger_.addDomain(limits, index);
+  if (s != Status::Ok) return s;
+  domains_.emplace_back();
+  domains_.back().active.resize(bindings());
+  counters_[kDomains] = static_cast<double>(domains_.size());
+  return Status::Ok;
+}
+
+void Core::placeActive(uint32_t h) {
+  Message& m = messages_.at(h);
+  m.place = Place::Active;
+  Domain& dom = domains_[m.domain];
+  dom.active[m.binding].insert(&pool_, m.priority, RunKey{m.nextAttempt, m.seq}, h);
+  ++dom.activeTotal;
+  if (m.expiresAt < dom.activeMinExpiry) dom.activeMinExpiry = m.expiresAt;
+  counters_[kActive] += 1;
+  counters_[kFixedCounters + bindings() + m.binding] += 1;
+}
+
+void Core::placeDelayed(uint32_t h) {
+  Message& m = messages_.at(h);
+  m.place = Place::Delayed;
+  Domain& dom = domains_[m.domain];
+  if (!dom.delayed) dom.delayed.reset(new RunSkiplist(&pool_, m.seq * 0x9e3779b97f4a7c15ull + 7));
+  dom.delayed->insert(RunKey{m.nextAttempt, m.seq}, h);
+  counters_[kDelayed] += 1;
+}
+
+void Core::unplace(uint32_t h) {
+  Message& m = messages_.at(h);
+  Domain& dom = domains_[m.domain];
+  RunKey k{m.nextAttempt, m.seq};
+  switch (m.place) {
+    case Place::Active:
+      dom.active[m.binding].remove(m.priority, k);
+      --dom.activeTotal;
+      counters_[kActive] -= 1;
+      counters_[kFixedCounters + bindings() + m.binding] -= 1;
+      break;
+    case Place::Delayed:
+      dom.delayed->remove(k);
+      if (dom.delayed->empty()) dom.delayed.reset();
+      counters_[kDelayed] -= 1;
+      break;
+    case Place::InFlight:
+      counters_[kInFlight] -= 1;
+      break;
+    case Place::Free:
+      break;
+  }
+}
+
+void Core::expire(uint32_t h) {
+  expired_.push_back(messages_.at(h).id);
+  counters_[kExpired] += 1;
+  messages_.free(h);
+}
+
+Status Core::enqueue(uint32_t d, uint32_t b, double id, uint8_t priority, double nextAttempt,
+                     double expiresAt, double now) {
+  size_t failedAt = 0;
+  return enqueueBatch(d, b, &id, &priority, 1, nextAttempt, expiresAt, now, &failedAt);
+}
+
+Status Core::enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities,
+                          size_t n, double nextAttempt, double expiresAt, double now,
+                          size_t* failedAt) {
+  *failedAt = 0;
+  if (d >= domains_.size()) return Status::BadDomain;
+  if (b >= bindings()) return Status::BadBinding;
+  if (!validTime(nextAttempt) || !validExpiry(expiresAt) || !validTime(now)) return Status::BadArgument;
+  if (messages_.size() + n > kMaxMessages) return Status::TooMany;
+  for (size_t i = 0; i < n; ++i) {
+    if (!validId(ids[i]) || (priorities != nullptr && priorities[i] >= kPriorities)) {
+      *failedAt = i;
+      return Status::BadArgument;
+    }
+  }
+  // Index every id first; a duplicate (with the core or inside the batch) undoes the batch.
+  scratch_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    if (messages_.find(ids[i]) != kNoHandle) {
+      for (uint32_t h : scratch_) messages_.free(h);
+      scratch_.clear();
+      *failedAt = i;
+      return Status::DuplicateId;
+    }
+    scratch_.push_back(messages_.add(ids[i]));
+  }
+  bool delayed = nextAttempt > now;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t h = scratch_[i];
+    Message& m = messages_.at(h);
+    m.nextAttempt = nextAttempt;
+    m.expiresAt = expiresAt;
+    m.seq = seq_++;
+    m.domain = d;
+    m.binding = static_cast<uint16_t>(b);
+    m.attempts = 0;
+    m.priority = priorities != nullptr ? priorities[i] : 0;
+    if (delayed) placeDelayed(h); else placeActive(h);
+  }
+  scratch_.clear();
+  return Status::Ok;
+}
+
+Status Core::cancel(double id) {
+  if (!validId(id)) return Status::BadArgument;
+  uint32_t h = messages_.find(id);
+  if (h == kNoHandle) return Status::UnknownId;
+  if (messages_.at(h).place == Place::InFlight) return Status::InFlight;
+  unplace(h);
+  messages_.free(h);
+  return Status::Ok;
+}
+
+Status Core::locate(double id, MessageInfo* out) const {
+  if (!validId(id)) return Status::BadArgument;
+  uint32_t h = messages_.find(id);
+  if (h == kNoHandle) return Status::UnknownId;
+  const Message& m = messages_.at(h);
+  *out = MessageInfo{m.id, m.domain, m.binding, m.place, m.priority, m.attempts, m.nextAttempt, m.expiresAt};
+  return Status::Ok;
+}
+
+size_t Core::peekActive(uint32_t d, uint32_t b, size_t offset, double* out, size_t k) const {
+  peekScratch_.resize(k);
+  size_t got = domains_[d].active[b].peek(offset, peekScratch_.data(), k);
+  for (size_t i = 0; i < got; ++i) out[i] = messages_.at(peekScratch_[i]).id;
+  return got;
+}
+
+size_t Core::peekDelayed(uint32_t d, size_t offset, double* out, size_t k) const {
+  const Domain& dom = domains_[d];
+  if (!dom.delayed) return 0;
+  peekScratch_.resize(k);
+  size_t got = dom.delayed->peek(offset, peekScratch_.data(), k);
+  for (size_t i = 0; i < got; ++i) out[i] = messages_.at(peekScratch_[i]).id;
+  return got;
+}
+
+Status Core::removeActive(uint32_t d, uint32_t b, double id) {
+  if (!validId(id)) return Status::BadArgument;
+  uint32_t h = messages_.find(id);
+  if (h == kNoHandle) return Status::UnknownId;
+  const Message& m = messages_.at(h);
+  if (m.place != Place::Active || m.domain != d || m.binding != b) return Status::UnknownId;
+  unplace(h);
+  messages_.free(h);
+  return Status::Ok;
+}
+
+size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
+  Domain& dom = domains_[d];
+  ActiveQueue& q = dom.active[b];
+  size_t got = 0;
+  uint32_t buf[64];
+  while (got < k && !q.empty()) {
+    size_t want = k - got < 64 ? k - got : 64;
+    size_t n = q.popFront(buf, want);
+    dom.activeTotal -= n;
+    counters_[kActive] -= static_cast<double>(n);
+    counters_[kFixedCounters + bindings() + b] -= static_cast<double>(n);
+    for (size_t i = 0; i < n; ++i) {
+      Message& m = messages_.at(buf[i]);
+      if (m.expiresAt <= now) {
+        expire(buf[i]);  // never hand an expired message to a connection
+        continue;
+      }
+      m.place = Place::InFlight;
+      if (m.attempts < 0xffff) ++m.attempts;
+      counters_[kInFlight] += 1;
+      out[got++] = m.id;
+    }
+  }
+  return got;
+}
+
+Status Core::settle(double id) {
+  if (!validId(id)) return Status::BadArgument;
+  uint32_t h = messages_.find(id);
+  if (h == kNoHandle) return Status::UnknownId;
+  if (messages_.at(h).place != Place::InFlight) return Status::NotInFlight;
+  unplace(h);
+  messages_.free(h);
+  return Status::Ok;
+}
+
+Status Core::defer(double id, double nextAttempt, double now) {
+  if (!validId(id) || !validTime(nextAttempt) || !validTime(now)) return Status::BadArgument;
+  uint32_t h = messages_.find(id);
+  if (h == kNoHandle) return Status::UnknownId;
+  Message& m = messages_.at(h);
+  if (m.place != Place::InFlight) return Status::NotInFlight;
+  unplace(h);
+  if (nextAttempt >= m.expiresAt) {
+    expire(h);  // the retry could only come after the message expired
+    return Status::Ok;
+  }
+  m.nextAttempt = nextAttempt;
+  m.seq = seq_++;
+  if (nextAttempt > now) placeDelayed(h); else placeActive(h);
+  return Status::Ok;
+}
+
+Status Core::untake(double id) {
+  if (!validId(id)) return Status::BadArgument;
+  uint32_t h = messages_.find(id);
+  if (h == kNoHandle) return Status::UnknownId;
+  Message& m = messages_.at(h);
+  if (m.place != Place::InFlight) return Status::NotInFlight;
+  unplace(h);
+  if (m.attempts > 0) --m.attempts;  // the attempt never happened
+  placeActive(h);                    // same key: back to the position it was taken from
+  return Status::Ok;
+}
+
+bool Core::isDue(uint32_t d, double now) const {
+  const Domain& dom = domains_[d];
+  return dom.activeTotal > 0 || (dom.delayed && dom.delayed->frontKey().t <= now);
+}
+
+size_t Core::dueDomains(double now, uint32_t* out, size_t max) const {
+  size_t n = 0;
+  for (uint32_t d = 0; d < domains_.size() && n < max; ++d)
+    if (isDue(d, now)) out[n++] = d;
+  return n;
+}
+
+size_t Core::promoteDue(uint32_t d, double now) {
+  Domain& dom = domains_[d];
+  size_t moved = 0;
+  while (dom.delayed && !dom.delayed->empty() && dom.delayed->frontKey().t <= now) {
+    uint32_t h;
+    dom.delayed->popFront(&h, 1);
+    counters_[kDelayed] -= 1;
+    if (dom.delayed->empty()) dom.delayed.reset();
+    if (messages_.at(h).expiresAt <= now) {
+      expire(h);
+      continue;
+    }
+    placeActive(h);
+    ++moved;
+  }
+  return moved;
+}
+
+size_t Core::expireActive(uint32_t d, double now) {
+  Domain& dom = domains_[d];
+  if (dom.activeMinExpiry > now) return 0;
+  // The bound was reached: sweep this domain's active queues once and compute the exact bound.
+  scratch_.clear();
+  double minExpiry = kNever;
+  for (const ActiveQueue& q : dom.active) {
+    q.forEach([&](uint8_t, const RunKey&, uint32_t h) {
+      double e = messages_.at(h).expiresAt;
+      if (e <= now) scratch_.push_back(h);
+      else if (e < minExpiry) minExpiry = e;
+      return true;
+    });
+  }
+  size_t n = scratch_.size();
+  for (size_t i = 0; i < n; ++i) {
+    unplace(scratch_[i]);
+    expire(scratch_[i]);
+  }
+  scratch_.clear();
+  dom.activeMinExpiry = minExpiry;
+  return n;
+}
+
+int64_t Core::computeGoal(uint32_t d, uint32_t b, int32_t goalsz) const {
+  size_t q = domains_[d].active[b].size();
+  const PairLimits& pl = ledger_.pairLimits(d, b);
+  if (q == 0 || pl.suspended) return -1;
+  uint32_t cur = ledger_.pairCount(d, b);
+  if (goalsz > 0) return static_cast<int64_t>(cur) + goalsz;
+  return connectionGoal(pl.maxConnections, q, pl.aggressiveness);
+}
+
+uint32_t Core::openConnections(uint32_t d, uint32_t b, int64_t goal, uint32_t reserve, double now) {
+  int64_t cur = ledger_.pairCount(d, b);
+  if (goal <= cur) return 0;
+  int64_t want64 = goal - cur;
+  uint32_t want = want64 > 0xffffffffll ? 0xffffffffu : static_cast<uint32_t>(want64);
+  uint32_t n = ledger_.acquire(d, b, want, reserve, now, &grants_);
+  if (n > 0) {
+    counters_[kConnections] += n;
+    counters_[kOpened] += n;
+    counters_[kFixedCounters + b] += n;
+  }
+  return n;
+}
+
+uint32_t Core::defaultMaintain(uint32_t d, uint32_t b, double now, int32_t goalsz, uint32_t reserve) {
+  int64_t goal = computeGoal(d, b, goalsz);
+  if (goal < 0) return 0;
+  return openConnections(d, b, goal, reserve, now);
+}
+
+uint32_t Core::reserveFor(uint32_t d, uint32_t b) const {
+  return ledger_.pairCount(d, b) == 0 ? 0 : ledger_.config().serverReserve;
+}
+
+uint32_t Core::nextBindingStart(uint32_t d) {
+  return domains_[d].bindingRotation++ % bindings();
+}
+
+uint32_t Core::maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t reserveOverride) {
+  promoteDue(d, now);
+  expireActive(d, now);
+  uint32_t opened = 0;
+  uint32_t nb = bindings();
+  uint32_t start = nextBindingStart(d);
+  for (uint32_t j = 0; j < nb; ++j) {
+    uint32_t b = (start + j) % nb;
+    if (domains_[d].active[b].empty()) continue;
+    uint32_t reserve = reserveOverride >= 0 ? static_cast<uint32_t>(reserveOverride) : reserveFor(d, b);
+    opened += defaultMaintain(d, b, now, goalsz, reserve);
+  }
+  return opened;
+}
+
+uint32_t Core::maintainAll(double now) {
+  size_t n = domains_.size();
+  if (n == 0) return 0;
+  uint32_t opened = 0;
+  size_t start = domainRotation_++ % n;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t d = static_cast<uint32_t>((start + i) % n);
+    if (isDue(d, now)) opened += maintainDomain(d, now, 0, -1);
+  }
+  return opened;
+}
+
+Status Core::releaseConnection(double connectionId) {
+  Grant g;
+  Status s = ledger_.release(connectionId, &g);
+  if (s != Status::Ok) return s;
+  counters_[kConnections] -= 1;
+  counters_[kReleased] += 1;
+  counters_[kFixedCounters + g.binding] -= 1;
+  return Status::Ok;
+}
+
+size_t Core::drainGrants(double* out, size_t maxGrants) {
+  size_t n = 0;
+  while (grantsRead_ < grants_.size() && n < maxGrants) {
+    const Grant& g = grants_[grantsRead_++];
+    out[3 * n] = g.connectionId;
+    out[3 * n + 1] = g.domain;
+    out[3 * n + 2] = g.binding;
+    ++n;
+  }
+  if (grantsRead_ == grants_.size()) {
+    grants_.clear();
+    grantsRead_ = 0;
+  }
+  return n;
+}
+
+size_t Core::drainExpired(double* out, size_t max) {
+  size_t n = 0;
+  while (expiredRead_ < expired_.size() && n < max) out[n++] = expired_[expiredRead_++];
+  if (expiredRead_ == expired_.size()) {
+    expired_.clear();
+    expiredRead_ = 0;
+  }
+  return n;
+}
+
+bool Core::checkInvariants() const {
+  if (!messages_.checkInvariants() || !ledger_.checkInvariants()) return false;
+  std::vector<uint8_t> seen(messages_.size() + 1024, 0);
+  size_t active = 0, delayed = 0, placed = 0;
+  std::vector<double> bindingActive(bindings(), 0);
+  auto mark = [&](uint32_t h) {
+    if (h >= seen.size()) seen.resize(h + 1, 0);
+    return seen[h]++ == 0;
+  };
+  for (uint32_t d = 0; d < domains_.size(); ++d) {
+    const Domain& dom = domains_[d];
+    size_t domActive = 0;
+    for (uint32_t b = 0; b < bindings(); ++b) {
+      const ActiveQueue& q = dom.active[b];
+      if (!q.checkInvariants()) return false;
+      bool ok = true;
+      q.forEach([&](uint8_t p, const RunKey& k, uint32_t h) {
+        const Message& m = messages_.at(h);
+        ok = mark(h) && m.place == Place::Active && m.domain == d && m.binding == b &&
+             m.priority == p && keyEqual(k, RunKey{m.nextAttempt, m.seq}) &&
+             m.expiresAt >= dom.activeMinExpiry;
+        return ok;
+      });
+      if (!ok) return false;
+      domActive += q.size();
+      bindingActive[b] += static_cast<double>(q.size());
+    }
+    if (domActive != dom.activeTotal) return false;
+    active += domActive;
+    if (dom.delayed) {
+      if (dom.delayed->empty() || !dom.delayed->checkInvariants()) return false;
+      bool ok = true;
+      dom.delayed->forEach([&](const RunKey& k, uint32_t h) {
+        const Message& m = messages_.at(h);
+        ok = mark(h) && m.place == Place::Delayed && m.domain == d &&
+             keyEqual(k, RunKey{m.nextAttempt, m.seq});
+        return ok;
+      });
+      if (!ok) return false;
+      delayed += dom.delayed->size();
+    }
+  }
+  placed = active + delayed;
+  size_t inFlight = messages_.size() - placed;  // every other live message must be in flight
+  if (counters_[kActive] != static_cast<double>(active) || counters_[kDelayed] != static_cast<double>(delayed) ||
+      counters_[kInFlight] != static_cast<double>(inFlight) ||
+      counters_[kConnections] != static_cast<double>(ledger_.total()) ||
+      counters_[kDomains] != static_cast<double>(domains_.size()))
+    return false;
+  for (uint32_t b = 0; b < bindings(); ++b) {
+    if (counters_[kFixedCounters + bindings() + b] != bindingActive[b]) return false;
+    if (counters_[kFixedCounters + b] != static_cast<double>(ledger_.bindingCount(b))) return false;
+  }
+  return true;
+}
+
+size_t Core::bytesReserved() const {
+  size_t bytes = pool_.bytesReserved() + messages_.bytesReserved();
+  bytes += domains_.capacity() * sizeof(Domain);
+  for (const Domain& dom : domains_) bytes += dom.active.capacity() * sizeof(ActiveQueue);
+  return bytes;
+}
+
+}  // namespace mqc

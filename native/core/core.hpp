@@ -1,0 +1,148 @@
+// One mail-queue core: the message table, every domain's per-binding active queues and delayed
+// queue, the connection ledger, and the default __mail_queue_maintain (DESIGN sections 1-3). Plain
+// C++17 with no Node headers: the addon wraps it, the C++ tests and the fuzzer drive it directly.
+// It never calls JavaScript and keeps no global state; each instance is used by one thread.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "active_queue.hpp"
+#include "connection_ledger.hpp"
+#include "message_table.hpp"
+#include "run_node_pool.hpp"
+#include "run_skiplist.hpp"
+#include "status.hpp"
+
+namespace mqc {
+
+constexpr double kNever = std::numeric_limits<double>::infinity();  // expiresAt for a message that never expires
+constexpr double kMaxId = 9007199254740991.0;  // 2^53 - 1
+
+// Counter slots, in the order counterName() reports them. Per-binding slots follow the fixed ones.
+enum Counter : uint32_t {
+  kConnections = 0,   // open or opening, total
+  kActive,            // messages in active queues
+  kDelayed,           // messages in delayed queues
+  kInFlight,          // messages taken by connections
+  kDomains,           // domain records
+  kOpened,            // connections granted since creation
+  kReleased,          // connections released since creation
+  kExpired,           // messages expired since creation
+  kFixedCounters,
+};
+const char* counterName(uint32_t i);
+
+struct MessageInfo {
+  double id;
+  uint32_t domain;
+  uint32_t binding;
+  Place place;
+  uint8_t priority;
+  uint16_t attempts;
+  double nextAttempt;
+  double expiresAt;
+};
+
+class Core {
+ public:
+  explicit Core(LedgerConfig cfg);
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+  ~Core();
+
+  ConnectionLedger& ledger() { return ledger_; }
+  const ConnectionLedger& ledger() const { return ledger_; }
+  uint32_t bindings() const { return ledger_.bindings(); }
+  size_t domains() const { return domains_.size(); }
+  Status addDomain(const DomainLimits& limits, uint32_t* index);
+
+  // --- messages -------------------------------------------------------------------------------
+  // A message whose nextAttempt is after `now` goes to its domain's delayed queue, else to the
+  // active queue of (domain, binding).
+  Status enqueue(uint32_t d, uint32_t b, double id, uint8_t priority, double nextAttempt,
+                 double expiresAt, double now);
+  // All or nothing: on a refusal nothing is queued and *failedAt names the first bad entry.
+  Status enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities, size_t n,
+                      double nextAttempt, double expiresAt, double now, size_t* failedAt);
+  Status cancel(double id);
+  Status locate(double id, MessageInfo* out) const;
+  size_t activeSize(uint32_t d, uint32_t b) const { return domains_[d].active[b].size(); }
+  size_t delayedSize(uint32_t d) const { return domains_[d].delayed ? domains_[d].delayed->size() : 0; }
+  size_t activeTotal(uint32_t d) const { return domains_[d].activeTotal; }
+  size_t peekActive(uint32_t d, uint32_t b, size_t offset, double* out, size_t k) const;
+  size_t peekDelayed(uint32_t d, size_t offset, double* out, size_t k) const;
+  // Removes one message from this active queue (and from the core). UnknownId when it is not there.
+  Status removeActive(uint32_t d, uint32_t b, double id);
+  // Takes up to k head messages of the active queue into flight (for a connection); expired ones
+  // are expired instead and not returned. Returns how many were taken.
+  size_t take(uint32_t d, uint32_t b, size_t k, double now, double* out);
+  Status settle(double id);                              // in flight -> gone (delivered/bounced)
+  Status defer(double id, double nextAttempt, double now);  // in flight -> delayed (or active)
+  Status untake(double id);                              // in flight -> back to its queue position
+
+  // --- maintenance ----------------------------------------------------------------------------
+  bool isDue(uint32_t d, double now) const;
+  size_t dueDomains(double now, uint32_t* out, size_t max) const;
+  size_t promoteDue(uint32_t d, double now);   // delayed -> active for everything due at now
+  size_t expireActive(uint32_t d, double now);  // active messages past their expiry -> expired
+  // The default goal for (d, b), before connection_goal hooks: -1 when there is nothing to do
+  // (empty queue or suspended pair), else the total number of connections wanted.
+  int64_t computeGoal(uint32_t d, uint32_t b, int32_t goalsz) const;
+  // Opens connections towards `goal` total for (d, b), clipped by every limit; grants are queued
+  // for drainGrants(). Returns how many opened.
+  uint32_t openConnections(uint32_t d, uint32_t b, int64_t goal, uint32_t reserve, double now);
+  // The native default __mail_queue_maintain for one pair.
+  uint32_t defaultMaintain(uint32_t d, uint32_t b, double now, int32_t goalsz, uint32_t reserve);
+  // The reserve the maintainer passes for a pair: 0 when it has no connection (DESIGN section 3).
+  uint32_t reserveFor(uint32_t d, uint32_t b) const;
+  // A whole pass over every due domain with the native default only (no JS provider).
+  uint32_t maintainAll(double now);
+  // One domain: promote, expire, then the default per binding from a rotating start.
+  uint32_t maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t reserveOverride);
+  uint32_t nextBindingStart(uint32_t d);
+  Status releaseConnection(double connectionId);
+
+  size_t pendingGrants() const { return grants_.size() - grantsRead_; }
+  size_t drainGrants(double* out, size_t maxGrants);  // 3 doubles a grant: id, domain, binding
+  size_t pendingExpired() const { return expired_.size() - expiredRead_; }
+  size_t drainExpired(double* out, size_t max);
+
+  // --- counters -------------------------------------------------------------------------------
+  size_t counterCount() const { return counters_.size(); }
+  const double* counters() const { return counters_.data(); }
+  bool checkInvariants() const;
+  size_t bytesReserved() const;
+
+ private:
+  struct Domain {
+    std::vector<ActiveQueue> active;        // per binding
+    std::unique_ptr<RunSkiplist> delayed;   // (nextAttempt, seq); made on first use
+    size_t activeTotal = 0;
+    double activeMinExpiry = kNever;        // lower bound of expiresAt over active messages
+    uint32_t bindingRotation = 0;
+  };
+  void placeActive(uint32_t h);
+  void placeDelayed(uint32_t h);
+  void unplace(uint32_t h);  // removes from whichever queue holds it
+  void expire(uint32_t h);
+  void setConnectionCounters();
+
+  RunNodePool pool_;
+  MessageTable messages_;
+  std::vector<Domain> domains_;
+  ConnectionLedger ledger_;
+  uint64_t seq_ = 1;
+  uint32_t domainRotation_ = 0;
+  std::vector<Grant> grants_;
+  size_t grantsRead_ = 0;
+  std::vector<double> expired_;
+  size_t expiredRead_ = 0;
+  std::vector<double> counters_;
+  std::vector<uint32_t> scratch_;
+  mutable std::vector<uint32_t> peekScratch_;
+};
+
+}  // namespace mqc

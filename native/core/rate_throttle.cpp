@@ -1,0 +1,36 @@
+#include "rate_throttle.hpp"
+
+namespace mqc {
+
+uint32_t RateThrottle::available(double now) const {
+  now = clampNow(now);
+  size_t filled = ring_.size();
+  // The ring is in grant order from head_. Entries that left the window stay out of it, so the
+  // scan resumes where the last one stopped: amortised O(1) per grant.
+  while (expired_ < filled && ring_[(head_ + expired_) % filled] <= now - windowMs_) ++expired_;
+  return static_cast<uint32_t>(count_ - filled + expired_);
+}
+
+void RateThrottle::consume(double now, uint32_t k) {
+  uint32_t avail = available(now);
+  if (k > avail) k = avail;  // never record more than the window allows
+  now = clampNow(now);
+  last_ = now;
+  for (uint32_t i = 0; i < k; ++i) {
+    if (ring_.size() < count_) {
+      ring_.push_back(now);  // not full yet: head_ stays 0, order is push order
+    } else {
+      ring_[head_] = now;  // overwrite the oldest, which has left the window
+      head_ = (head_ + 1) % ring_.size();
+      --expired_;
+    }
+  }
+}
+
+double RateThrottle::nextAllowedAt(double now) const {
+  now = clampNow(now);
+  if (available(now) > 0) return now;
+  return ring_[head_] + windowMs_;  // full and nothing expired: the oldest grant leaves first
+}
+
+}  // namespace mqc

@@ -1,0 +1,40 @@
+// outbound_throttle_connections ("N" per second or "N/secs"): at most N grants in any window of
+// `secs` seconds. A sliding window, not a token bucket: a bucket refilled at N/secs lets 2N through
+// a window that straddles a burst, which a receiver counting its own connections would see as a
+// broken limit. The ring holds the times of the last N grants; a grant is allowed when the oldest
+// of them left the window. One RateThrottle per configuration scope that sets the option, shared by
+// every (domain, binding) that falls back to that scope ("by reference", as Momentum does).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace mqc {
+
+constexpr uint32_t kMaxThrottleCount = 1000000;
+
+class RateThrottle {
+ public:
+  RateThrottle(uint32_t count, double windowMs) : count_(count), windowMs_(windowMs) {}
+
+  // Grants available at `now` (0..count).
+  uint32_t available(double now) const;
+  // Records k grants at `now`. Precondition: k <= available(now).
+  void consume(double now, uint32_t k);
+  // The earliest time at which one more grant is allowed (now when one is available).
+  double nextAllowedAt(double now) const;
+  uint32_t count() const { return count_; }
+  double windowMs() const { return windowMs_; }
+
+ private:
+  double clampNow(double now) const { return now < last_ ? last_ : now; }
+  uint32_t count_;
+  double windowMs_;
+  std::vector<double> ring_;  // grant times, oldest at head_ once full
+  size_t head_ = 0;
+  mutable size_t expired_ = 0;  // oldest entries known to have left the window (time only advances)
+  double last_ = -std::numeric_limits<double>::infinity();  // the clock as last seen: it never runs backwards here
+};
+
+}  // namespace mqc
