@@ -1,0 +1,649 @@
+// The Node-API glue: module-level functions over a numeric core handle (a plain function costs about
+// a third of a wrapped-object method), arguments checked before use, results written into typed
+// arrays that the caller owns. No policy lives here: every rule is in native/core or lib/.
+#include <napi.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/connection_goal.hpp"
+#include "../core/core.hpp"
+#include "args.hpp"
+#include "core_registry.hpp"
+
+namespace mqc_addon {
+namespace {
+
+using mqc::Status;
+
+CoreRegistry* registryOf(const Napi::CallbackInfo& info) { return static_cast<CoreRegistry*>(info.Data()); }
+
+// Resolves argument 0 to a live core of this environment, or throws ERR_CLOSED.
+CoreSlot* coreArg(const Napi::CallbackInfo& info) {
+  Napi::Value v = info[0];
+  if (!v.IsNumber()) {
+    throwType(info.Env(), "core handle must be a number");
+    return nullptr;
+  }
+  CoreSlot* s = registryOf(info)->find(v.As<Napi::Number>().DoubleValue());
+  if (s == nullptr) throwCode(info.Env(), "ERR_CLOSED", "the core is closed");
+  return s;
+}
+
+bool domainArg(const Napi::CallbackInfo& info, size_t i, CoreSlot* s, uint32_t* d) {
+  double v;
+  if (!argInt(info, i, "domain", 0, 4294967294.0, &v)) return false;
+  if (v >= static_cast<double>(s->core->domains())) {
+    throwRange(info.Env(), "domain: unknown domain index " + std::to_string(static_cast<int64_t>(v)));
+    return false;
+  }
+  *d = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool bindingArg(const Napi::CallbackInfo& info, size_t i, CoreSlot* s, uint32_t* b) {
+  double v;
+  if (!argInt(info, i, "binding", 0, 65535, &v)) return false;
+  if (v >= s->core->bindings()) {
+    throwRange(info.Env(), "binding: unknown binding slot " + std::to_string(static_cast<int64_t>(v)));
+    return false;
+  }
+  *b = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool idArg(const Napi::CallbackInfo& info, size_t i, const char* name, double* id) {
+  return argInt(info, i, name, 0, mqc::kMaxId, id);
+}
+
+// Maps a core status to the JavaScript error the API documents. Returns true for Ok.
+bool check(Napi::Env env, Status st, const std::string& what) {
+  switch (st) {
+    case Status::Ok: return true;
+    case Status::BadArgument: throwRange(env, what + ": out of range"); return false;
+    case Status::BadDomain: throwRange(env, what + ": unknown domain"); return false;
+    case Status::BadBinding: throwRange(env, what + ": unknown binding"); return false;
+    case Status::DuplicateId: throwCode(env, mqc::statusName(st), what + ": duplicate id"); return false;
+    case Status::UnknownId: throwCode(env, mqc::statusName(st), what + ": no such message"); return false;
+    case Status::InFlight:
+      throwCode(env, mqc::statusName(st), what + ": the message is in flight on a connection");
+      return false;
+    case Status::NotInFlight: throwCode(env, mqc::statusName(st), what + ": the message is not in flight"); return false;
+    case Status::UnknownConnection:
+      throwCode(env, mqc::statusName(st), what + ": no such open connection");
+      return false;
+    case Status::TooMany: throwCode(env, mqc::statusName(st), what + ": table full"); return false;
+  }
+  throwCode(env, "ERR_INTERNAL", what + ": unexpected status");
+  return false;
+}
+
+#define CORE_OR_RETURN(s)            \
+  CoreSlot* s = coreArg(info);       \
+  if (s == nullptr) return info.Env().Undefined()
+#define OR_RETURN(expr) \
+  if (!(expr)) return info.Env().Undefined()
+
+Napi::Value Num(const Napi::CallbackInfo& info, double v) { return Napi::Number::New(info.Env(), v); }
+
+// createCore(config: Float64Array [bindings, groups, serverMax, serverReserve],
+//            groupOfBinding: Int32Array, bindingMax: Float64Array, groupMax: Float64Array,
+//            counters: Float64Array) -> handle
+Napi::Value CreateCore(const Napi::CallbackInfo& info) {
+  double* cfg; size_t cfgLen;
+  int32_t* gob; size_t gobLen;
+  double* bmax; size_t bmaxLen;
+  double* gmax; size_t gmaxLen;
+  double* counters; size_t countersLen;
+  OR_RETURN(argF64(info, 0, "config", &cfg, &cfgLen));
+  OR_RETURN(argI32(info, 1, "groupOfBinding", &gob, &gobLen));
+  OR_RETURN(argF64(info, 2, "bindingMax", &bmax, &bmaxLen));
+  OR_RETURN(argF64(info, 3, "groupMax", &gmax, &gmaxLen));
+  OR_RETURN(argF64(info, 4, "counters", &counters, &countersLen));
+  Napi::Env env = info.Env();
+  if (cfgLen != 4) return throwRange(env, "config must have 4 entries"), env.Undefined();
+  auto isCount = [](double v, double hi) { return v >= 0 && v <= hi && std::floor(v) == v; };
+  if (!isCount(cfg[0], 65535) || cfg[0] < 1) return throwRange(env, "bindings must be 1..65535"), env.Undefined();
+  if (!isCount(cfg[1], 65535)) return throwRange(env, "groups must be 0..65535"), env.Undefined();
+  if (!isCount(cfg[2], 4294967294.0)) return throwRange(env, "serverMax out of range"), env.Undefined();
+  if (!isCount(cfg[3], 4294967294.0)) return throwRange(env, "serverReserve out of range"), env.Undefined();
+  mqc::LedgerConfig lc;
+  lc.bindings = static_cast<uint32_t>(cfg[0]);
+  lc.groups = static_cast<uint32_t>(cfg[1]);
+  lc.serverMax = static_cast<uint32_t>(cfg[2]);
+  lc.serverReserve = static_cast<uint32_t>(cfg[3]);
+  if (gobLen != lc.bindings || bmaxLen != lc.bindings || gmaxLen != lc.groups)
+    return throwRange(env, "groupOfBinding/bindingMax/groupMax lengths do not match the counts"), env.Undefined();
+  for (uint32_t b = 0; b < lc.bindings; ++b) {
+    if (gob[b] < -1 || gob[b] >= static_cast<int32_t>(lc.groups))
+      return throwRange(env, "groupOfBinding: group index out of range"), env.Undefined();
+    if (!(bmax[b] >= 0) || (bmax[b] != INFINITY && !isCount(bmax[b], 4294967294.0)))
+      return throwRange(env, "bindingMax out of range"), env.Undefined();
+    lc.groupOfBinding.push_back(gob[b]);
+    lc.bindingMax.push_back(bmax[b] == INFINITY ? mqc::kUnlimited : static_cast<uint32_t>(bmax[b]));
+  }
+  for (uint32_t g = 0; g < lc.groups; ++g) {
+    if (!(gmax[g] >= 0) || (gmax[g] != INFINITY && !isCount(gmax[g], 4294967294.0)))
+      return throwRange(env, "groupMax out of range"), env.Undefined();
+    lc.groupMax.push_back(gmax[g] == INFINITY ? mqc::kUnlimited : static_cast<uint32_t>(gmax[g]));
+  }
+  auto core = std::make_unique<mqc::Core>(std::move(lc));
+  if (countersLen < core->counterCount())
+    return throwRange(env, "counters must have " + std::to_string(core->counterCount()) + " entries"), env.Undefined();
+  Napi::ArrayBuffer ab = info[4].As<Napi::TypedArray>().ArrayBuffer();
+  double handle = registryOf(info)->add(std::move(core), ab, counters, countersLen);
+  if (handle < 0) return throwCode(env, "ERR_TOO_MANY", "too many open cores"), env.Undefined();
+  CoreSlot* s = registryOf(info)->find(handle);
+  registryOf(info)->sync(env, s);
+  return Num(info, handle);
+}
+
+Napi::Value DestroyCore(const Napi::CallbackInfo& info) {
+  double h;
+  OR_RETURN(argNumber(info, 0, "core handle", &h));
+  return Napi::Boolean::New(info.Env(), registryOf(info)->remove(h));
+}
+
+// addThrottle(core, count, windowMs) -> throttle index
+Napi::Value AddThrottle(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t count;
+  double windowMs;
+  OR_RETURN(argU32(info, 1, "count", mqc::kMaxThrottleCount, &count));
+  OR_RETURN(argFinite(info, 2, "windowMs", &windowMs));
+  if (count < 1 || !(windowMs > 0)) return throwRange(info.Env(), "throttle count and window must be positive"), info.Env().Undefined();
+  return Num(info, s->core->ledger().addThrottle(count, windowMs));
+}
+
+// addDomain(core, pairs: Float64Array [max, aggressiveness, throttle, suspended] per binding,
+//           scopeMax, groupScopeMax: Float64Array per group) -> domain index
+Napi::Value AddDomain(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double* pairs; size_t pairsLen;
+  double scopeMax;
+  double* gsm; size_t gsmLen;
+  OR_RETURN(argF64(info, 1, "pairs", &pairs, &pairsLen));
+  OR_RETURN(argNumber(info, 2, "scopeMax", &scopeMax));
+  OR_RETURN(argF64(info, 3, "groupScopeMax", &gsm, &gsmLen));
+  Napi::Env env = info.Env();
+  uint32_t nb = s->core->bindings();
+  uint32_t ng = s->core->ledger().groups();
+  if (pairsLen != 4 * static_cast<size_t>(nb) || gsmLen != ng)
+    return throwRange(env, "pairs/groupScopeMax lengths do not match bindings/groups"), env.Undefined();
+  auto limitOf = [](double v, uint32_t* out) {
+    if (v == INFINITY) { *out = mqc::kUnlimited; return true; }
+    if (!(v >= 0) || v > 4294967294.0 || std::floor(v) != v) return false;
+    *out = static_cast<uint32_t>(v);
+    return true;
+  };
+  mqc::DomainLimits dl;
+  if (!limitOf(scopeMax, &dl.scopeMax)) return throwRange(env, "scopeMax out of range"), env.Undefined();
+  for (uint32_t g = 0; g < ng; ++g) {
+    uint32_t v;
+    if (!limitOf(gsm[g], &v)) return throwRange(env, "groupScopeMax out of range"), env.Undefined();
+    dl.groupScopeMax.push_back(v);
+  }
+  for (uint32_t b = 0; b < nb; ++b) {
+    mqc::PairLimits pl;
+    const double* p = pairs + 4 * b;
+    if (!limitOf(p[0], &pl.maxConnections)) return throwRange(env, "maxConnections out of range"), env.Undefined();
+    if (!(p[1] > 0 && p[1] <= 1)) return throwRange(env, "aggressiveness must be in (0, 1]"), env.Undefined();
+    pl.aggressiveness = p[1];
+    if (!(p[2] >= -1) || std::floor(p[2]) != p[2] || p[2] >= static_cast<double>(s->core->ledger().throttleCount()))
+      return throwRange(env, "throttle index out of range"), env.Undefined();
+    pl.throttle = static_cast<int32_t>(p[2]);
+    pl.suspended = p[3] != 0;
+    dl.pairs.push_back(pl);
+  }
+  uint32_t index;
+  OR_RETURN(check(env, s->core->addDomain(dl, &index), "addDomain"));
+  registryOf(info)->sync(env, s);
+  return Num(info, index);
+}
+
+Napi::Value SetSuspended(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b;
+  bool flag;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(argBool(info, 3, "suspended", &flag));
+  s->core->ledger().setSuspended(d, b, flag);
+  return info.Env().Undefined();
+}
+
+// enqueue(core, domain, binding, id, priority, nextAttempt, expiresAt, now)
+Napi::Value Enqueue(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b, prio;
+  double id, next, exp, now;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(idArg(info, 3, "id", &id));
+  OR_RETURN(argU32(info, 4, "priority", 1, &prio));
+  OR_RETURN(argFinite(info, 5, "nextAttempt", &next));
+  OR_RETURN(argNumber(info, 6, "expiresAt", &exp));
+  OR_RETURN(argFinite(info, 7, "now", &now));
+  Status st = s->core->enqueue(d, b, id, static_cast<uint8_t>(prio), next, exp, now);
+  registryOf(info)->sync(info.Env(), s);
+  OR_RETURN(check(info.Env(), st, "id " + std::to_string(static_cast<int64_t>(id))));
+  return info.Env().Undefined();
+}
+
+// enqueueBatch(core, domain, binding, ids: Float64Array, priorities: Uint8Array | null,
+//              nextAttempt, expiresAt, now)
+Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b;
+  double* ids; size_t n;
+  uint8_t* prios = nullptr; size_t np = 0;
+  double next, exp, now;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(argF64(info, 3, "ids", &ids, &n));
+  if (!info[4].IsNull() && !info[4].IsUndefined()) {
+    OR_RETURN(argU8(info, 4, "priorities", &prios, &np));
+    if (np != n) return throwRange(info.Env(), "priorities must have as many entries as ids"), info.Env().Undefined();
+  }
+  OR_RETURN(argFinite(info, 5, "nextAttempt", &next));
+  OR_RETURN(argNumber(info, 6, "expiresAt", &exp));
+  OR_RETURN(argFinite(info, 7, "now", &now));
+  size_t failedAt = 0;
+  Status st = s->core->enqueueBatch(d, b, ids, prios, n, next, exp, now, &failedAt);
+  registryOf(info)->sync(info.Env(), s);
+  if (st == Status::BadArgument && n > 0)
+    return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] (or priorities[" + std::to_string(failedAt) +
+                                      "]) is not a valid id/priority"),
+           info.Env().Undefined();
+  OR_RETURN(check(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"));
+  return info.Env().Undefined();
+}
+
+// cancel(core, id) -> true when a queued message was removed, false when the id is unknown
+Napi::Value Cancel(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double id;
+  OR_RETURN(idArg(info, 1, "id", &id));
+  Status st = s->core->cancel(id);
+  if (st == Status::UnknownId) return Napi::Boolean::New(info.Env(), false);
+  registryOf(info)->sync(info.Env(), s);
+  OR_RETURN(check(info.Env(), st, "id " + std::to_string(static_cast<int64_t>(id))));
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+// locate(core, id, out: Float64Array(7)) -> place (0 when unknown); out = [domain, binding, place,
+// priority, attempts, nextAttempt, expiresAt]
+Napi::Value Locate(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double id;
+  double* out; size_t len;
+  OR_RETURN(idArg(info, 1, "id", &id));
+  OR_RETURN(argF64(info, 2, "out", &out, &len));
+  if (len < 7) return throwRange(info.Env(), "out must have 7 entries"), info.Env().Undefined();
+  mqc::MessageInfo mi;
+  if (s->core->locate(id, &mi) != Status::Ok) return Num(info, 0);
+  out[0] = mi.domain; out[1] = mi.binding; out[2] = static_cast<double>(mi.place);
+  out[3] = mi.priority; out[4] = mi.attempts; out[5] = mi.nextAttempt; out[6] = mi.expiresAt;
+  return Num(info, static_cast<double>(mi.place));
+}
+
+Napi::Value ActiveSize(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  return Num(info, static_cast<double>(s->core->activeSize(d, b)));
+}
+
+Napi::Value DelayedSize(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  return Num(info, static_cast<double>(s->core->delayedSize(d)));
+}
+
+// peekActive(core, domain, binding, offset, out: Float64Array) -> n (k = out.length)
+Napi::Value PeekActive(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b;
+  double offset;
+  double* out; size_t k;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(argInt(info, 3, "offset", 0, mqc::kMaxId, &offset));
+  OR_RETURN(argF64(info, 4, "out", &out, &k));
+  return Num(info, static_cast<double>(s->core->peekActive(d, b, static_cast<size_t>(offset), out, k)));
+}
+
+// peekDelayed(core, domain, offset, out) -> n
+Napi::Value PeekDelayed(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  double offset;
+  double* out; size_t k;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(argInt(info, 2, "offset", 0, mqc::kMaxId, &offset));
+  OR_RETURN(argF64(info, 3, "out", &out, &k));
+  return Num(info, static_cast<double>(s->core->peekDelayed(d, static_cast<size_t>(offset), out, k)));
+}
+
+// removeActive(core, domain, binding, id) -> boolean
+Napi::Value RemoveActive(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b;
+  double id;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(idArg(info, 3, "id", &id));
+  Status st = s->core->removeActive(d, b, id);
+  registryOf(info)->sync(info.Env(), s);
+  return Napi::Boolean::New(info.Env(), st == Status::Ok);
+}
+
+// take(core, domain, binding, now, out: Float64Array) -> n taken into flight (k = out.length)
+Napi::Value Take(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b;
+  double now;
+  double* out; size_t k;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(argFinite(info, 3, "now", &now));
+  OR_RETURN(argF64(info, 4, "out", &out, &k));
+  size_t n = s->core->take(d, b, k, now, out);
+  registryOf(info)->sync(info.Env(), s);
+  return Num(info, static_cast<double>(n));
+}
+
+Napi::Value Settle(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double id;
+  OR_RETURN(idArg(info, 1, "id", &id));
+  Status st = s->core->settle(id);
+  registryOf(info)->sync(info.Env(), s);
+  OR_RETURN(check(info.Env(), st, "id " + std::to_string(static_cast<int64_t>(id))));
+  return info.Env().Undefined();
+}
+
+// defer(core, id, nextAttempt, now)
+Napi::Value Defer(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double id, next, now;
+  OR_RETURN(idArg(info, 1, "id", &id));
+  OR_RETURN(argFinite(info, 2, "nextAttempt", &next));
+  OR_RETURN(argFinite(info, 3, "now", &now));
+  Status st = s->core->defer(id, next, now);
+  registryOf(info)->sync(info.Env(), s);
+  OR_RETURN(check(info.Env(), st, "id " + std::to_string(static_cast<int64_t>(id))));
+  return info.Env().Undefined();
+}
+
+Napi::Value Untake(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double id;
+  OR_RETURN(idArg(info, 1, "id", &id));
+  Status st = s->core->untake(id);
+  registryOf(info)->sync(info.Env(), s);
+  OR_RETURN(check(info.Env(), st, "id " + std::to_string(static_cast<int64_t>(id))));
+  return info.Env().Undefined();
+}
+
+// dueDomains(core, now, out: Uint32Array) -> n
+Napi::Value DueDomains(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double now;
+  uint32_t* out; size_t k;
+  OR_RETURN(argFinite(info, 1, "now", &now));
+  OR_RETURN(argU32Array(info, 2, "out", &out, &k));
+  return Num(info, static_cast<double>(s->core->dueDomains(now, out, k)));
+}
+
+// prepareDomain(core, domain, now) -> messages made active; promotes due delayed mail and expires
+// what is past its expiry (the first steps of a domain's maintenance)
+Napi::Value PrepareDomain(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  double now;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(argFinite(info, 2, "now", &now));
+  size_t moved = s->core->promoteDue(d, now);
+  s->core->expireActive(d, now);
+  registryOf(info)->sync(info.Env(), s);
+  return Num(info, static_cast<double>(moved));
+}
+
+// computeGoal(core, domain, binding, goalsz) -> goal (-1: nothing to do)
+Napi::Value ComputeGoal(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b;
+  double goalsz;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(argInt(info, 3, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
+  return Num(info, static_cast<double>(s->core->computeGoal(d, b, static_cast<int32_t>(goalsz))));
+}
+
+// openConnections(core, domain, binding, goal, reserve, now) -> opened
+Napi::Value OpenConnections(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b, reserve;
+  double goal, now;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(argInt(info, 3, "goal", -mqc::kMaxId, mqc::kMaxId, &goal));
+  OR_RETURN(argU32(info, 4, "reserve", 0xfffffffeu, &reserve));
+  OR_RETURN(argFinite(info, 5, "now", &now));
+  uint32_t n = s->core->openConnections(d, b, static_cast<int64_t>(goal), reserve, now);
+  registryOf(info)->sync(info.Env(), s);
+  return Num(info, n);
+}
+
+// defaultMaintain(core, domain, binding, now, goalsz, reserve) -> opened
+Napi::Value DefaultMaintain(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b, reserve;
+  double now, goalsz;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(argFinite(info, 3, "now", &now));
+  OR_RETURN(argInt(info, 4, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
+  OR_RETURN(argU32(info, 5, "reserve", 0xfffffffeu, &reserve));
+  uint32_t n = s->core->defaultMaintain(d, b, now, static_cast<int32_t>(goalsz), reserve);
+  registryOf(info)->sync(info.Env(), s);
+  return Num(info, n);
+}
+
+// maintainDomain(core, domain, now, goalsz, reserve (-1: per pair)) -> opened
+Napi::Value MaintainDomain(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  double now, goalsz, reserve;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(argFinite(info, 2, "now", &now));
+  OR_RETURN(argInt(info, 3, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
+  OR_RETURN(argInt(info, 4, "reserve", -1, 4294967294.0, &reserve));
+  uint32_t n = s->core->maintainDomain(d, now, static_cast<int32_t>(goalsz), static_cast<int64_t>(reserve));
+  registryOf(info)->sync(info.Env(), s);
+  return Num(info, n);
+}
+
+// maintainAll(core, now) -> opened: a whole pass with the native default only
+Napi::Value MaintainAll(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double now;
+  OR_RETURN(argFinite(info, 1, "now", &now));
+  uint32_t n = s->core->maintainAll(now);
+  registryOf(info)->sync(info.Env(), s);
+  return Num(info, n);
+}
+
+Napi::Value NextBindingStart(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  return Num(info, s->core->nextBindingStart(d));
+}
+
+Napi::Value ReserveFor(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  return Num(info, s->core->reserveFor(d, b));
+}
+
+Napi::Value ReleaseConnection(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double id;
+  OR_RETURN(argInt(info, 1, "connectionId", 1, mqc::kMaxId, &id));
+  Status st = s->core->releaseConnection(id);
+  registryOf(info)->sync(info.Env(), s);
+  OR_RETURN(check(info.Env(), st, "connectionId " + std::to_string(static_cast<int64_t>(id))));
+  return info.Env().Undefined();
+}
+
+// drainGrants(core, out: Float64Array) -> grants written (3 entries each: id, domain, binding)
+Napi::Value DrainGrants(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double* out; size_t len;
+  OR_RETURN(argF64(info, 1, "out", &out, &len));
+  return Num(info, static_cast<double>(s->core->drainGrants(out, len / 3)));
+}
+
+Napi::Value DrainExpired(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double* out; size_t len;
+  OR_RETURN(argF64(info, 1, "out", &out, &len));
+  return Num(info, static_cast<double>(s->core->drainExpired(out, len)));
+}
+
+// pending(core, out: Float64Array(2)) -> [grants, expired] waiting to be drained
+Napi::Value Pending(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double* out; size_t len;
+  OR_RETURN(argF64(info, 1, "out", &out, &len));
+  if (len < 2) return throwRange(info.Env(), "out must have 2 entries"), info.Env().Undefined();
+  out[0] = static_cast<double>(s->core->pendingGrants());
+  out[1] = static_cast<double>(s->core->pendingExpired());
+  return info.Env().Undefined();
+}
+
+// domainInfo(core, domain, out: Float64Array(3 + 3 * bindings)):
+// [activeTotal, delayed, connections, then per binding: active, connections, suspended]
+Napi::Value DomainInfo(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  double* out; size_t len;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(argF64(info, 2, "out", &out, &len));
+  uint32_t nb = s->core->bindings();
+  if (len < 3 + 3 * static_cast<size_t>(nb)) return throwRange(info.Env(), "out is too short"), info.Env().Undefined();
+  const mqc::ConnectionLedger& l = s->core->ledger();
+  out[0] = static_cast<double>(s->core->activeTotal(d));
+  out[1] = static_cast<double>(s->core->delayedSize(d));
+  out[2] = l.domainCount(d);
+  for (uint32_t b = 0; b < nb; ++b) {
+    out[3 + 3 * b] = static_cast<double>(s->core->activeSize(d, b));
+    out[4 + 3 * b] = l.pairCount(d, b);
+    out[5 + 3 * b] = l.pairLimits(d, b).suspended ? 1 : 0;
+  }
+  return info.Env().Undefined();
+}
+
+// ledgerCounts(core, domain, out: Float64Array(groups)): connections per (group, domain)
+Napi::Value GroupDomainCounts(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  double* out; size_t len;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(argF64(info, 2, "out", &out, &len));
+  const mqc::ConnectionLedger& l = s->core->ledger();
+  for (uint32_t g = 0; g < l.groups() && g < len; ++g) out[g] = l.groupDomainCount(g, d);
+  return info.Env().Undefined();
+}
+
+Napi::Value GroupCount(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t g;
+  OR_RETURN(argU32(info, 1, "group", 65535, &g));
+  if (g >= s->core->ledger().groups()) return throwRange(info.Env(), "group: unknown group"), info.Env().Undefined();
+  return Num(info, s->core->ledger().groupCount(g));
+}
+
+Napi::Value CheckInvariants(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  return Napi::Boolean::New(info.Env(), s->core->checkInvariants());
+}
+
+Napi::Value BytesReserved(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  return Num(info, static_cast<double>(s->core->bytesReserved()));
+}
+
+// goalCurve(maxConnections, queued, aggressiveness): the default goal curve, for tests and docs
+Napi::Value GoalCurve(const Napi::CallbackInfo& info) {
+  double m, q, a;
+  OR_RETURN(argInt(info, 0, "maxConnections", 0, 4294967294.0, &m));
+  OR_RETURN(argInt(info, 1, "queued", 0, mqc::kMaxId, &q));
+  OR_RETURN(argFinite(info, 2, "aggressiveness", &a));
+  if (!(a > 0 && a <= 1)) return throwRange(info.Env(), "aggressiveness must be in (0, 1]"), info.Env().Undefined();
+  return Num(info, mqc::connectionGoal(static_cast<uint32_t>(m), static_cast<uint64_t>(q), a));
+}
+
+Napi::Value CounterNames(const Napi::CallbackInfo& info) {
+  Napi::Array a = Napi::Array::New(info.Env());
+  for (uint32_t i = 0; i < mqc::kFixedCounters; ++i) a.Set(i, Napi::String::New(info.Env(), mqc::counterName(i)));
+  return a;
+}
+
+// The crossing floor for benchmarks: a module-level function that does nothing.
+Napi::Value Noop(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* registry = new CoreRegistry();
+  // The registry lives exactly as long as this environment (main thread or worker).
+  napi_status st = napi_set_instance_data(
+      env, registry,
+      [](napi_env, void* data, void*) {
+        auto* r = static_cast<CoreRegistry*>(data);
+        r->tearingDown();
+        delete r;
+      },
+      nullptr);
+  if (st != napi_ok) {
+    delete registry;
+    Napi::Error::New(env, "mail-queue-core: could not set instance data").ThrowAsJavaScriptException();
+    return exports;
+  }
+  struct Entry { const char* name; Napi::Function::Callback fn; };
+  static const Entry entries[] = {
+      {"createCore", CreateCore}, {"destroyCore", DestroyCore}, {"addThrottle", AddThrottle},
+      {"addDomain", AddDomain}, {"setSuspended", SetSuspended}, {"enqueue", Enqueue},
+      {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"locate", Locate},
+      {"activeSize", ActiveSize}, {"delayedSize", DelayedSize}, {"peekActive", PeekActive},
+      {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take},
+      {"settle", Settle}, {"defer", Defer}, {"untake", Untake}, {"dueDomains", DueDomains},
+      {"prepareDomain", PrepareDomain}, {"computeGoal", ComputeGoal},
+      {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},
+      {"maintainDomain", MaintainDomain}, {"maintainAll", MaintainAll},
+      {"nextBindingStart", NextBindingStart}, {"reserveFor", ReserveFor},
+      {"releaseConnection", ReleaseConnection}, {"drainGrants", DrainGrants},
+      {"drainExpired", DrainExpired}, {"pending", Pending}, {"domainInfo", DomainInfo},
+      {"groupDomainCounts", GroupDomainCounts}, {"groupCount", GroupCount},
+      {"checkInvariants", CheckInvariants}, {"bytesReserved", BytesReserved},
+      {"goalCurve", GoalCurve}, {"counterNames", CounterNames}, {"noop", Noop},
+  };
+  for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name, registry));
+  return exports;
+}
+
+}  // namespace
+}  // namespace mqc_addon
+
+static Napi::Object InitMailQueueCore(Napi::Env env, Napi::Object exports) {
+  return mqc_addon::Init(env, exports);
+}
+
+NODE_API_MODULE(mail_queue_core, InitMailQueueCore)
