@@ -1,0 +1,341 @@
+// Configuration scopes and their resolution (DESIGN section 5). Options are Momentum's, in
+// camelCase. A (binding, domain) pair resolves each option most specific first:
+//   bindings[b].domains[d] > bindingGroups[g].domains[d] > bindings[b] > bindingGroups[g]
+//   > domains[d] > global > built-in default
+// Throttles resolve by reference: the scope that sets outboundThrottleConnections owns one bucket,
+// shared by every pair that falls back to it. Bad input is refused here, at construction, with an
+// error naming the key and the scope.
+import { codedError } from './errors.js';
+import { checkBindingName, checkDomainName, typeName } from './validate.js';
+
+export type Aggressiveness = 'normal' | 'high' | number;
+
+/** Options that may appear in a scope. Times are in seconds, as in Momentum. */
+export interface ScopeOptions {
+  /** max_outbound_connections for binding::domain (default 32). */
+  maxOutboundConnections?: number;
+  /** scope_max_outbound_connections: in `domains` caps the domain across all bindings; in a
+   *  binding group's `domains` caps the domain across that group's bindings. */
+  scopeMaxOutboundConnections?: number;
+  /** server_max_outbound_connections: global total (default 20000); in a binding, that binding's
+   *  total; in a binding group, the group's total. */
+  serverMaxOutboundConnections?: number;
+  /** server_reserve_outbound_connections (global only, default 200). */
+  serverReserveOutboundConnections?: number;
+  /** connection_allocation_aggressiveness: 'normal' (0.3), 'high' (0.75) or a number in (0, 1]. */
+  connectionAllocationAggressiveness?: Aggressiveness;
+  /** outbound_throttle_connections: "N" per second, "N/secs", or a number N (per second). */
+  outboundThrottleConnections?: string | number;
+  /** suspend_delivery: no new connections for the scope. */
+  suspendDelivery?: boolean;
+  /** message_expiration in seconds (default 86400): the default expiresAt of a new message. */
+  messageExpiration?: number;
+}
+
+export interface NestedScope extends ScopeOptions {
+  domains?: Record<string, ScopeOptions>;
+}
+
+export interface CoreConfig {
+  global?: ScopeOptions;
+  bindingGroups?: Record<string, NestedScope>;
+  bindings?: Record<string, NestedScope>;
+  domains?: Record<string, ScopeOptions>;
+}
+
+export type BindingSpec = string | { name: string; group?: string };
+
+type ScopeKind = 'global' | 'domain' | 'binding' | 'group' | 'binding::domain' | 'group::domain';
+
+interface OptionRule {
+  scopes: readonly ScopeKind[];
+  check(value: unknown, where: string): unknown;
+}
+
+const ALL: readonly ScopeKind[] = ['global', 'domain', 'binding', 'group', 'binding::domain', 'group::domain'];
+const MAX_LIMIT = 4294967294;
+
+function limit(value: unknown, where: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${where} must be a number, got ${typeName(value)}`);
+  if (!Number.isInteger(value) || value < 0 || value > MAX_LIMIT) {
+    throw new RangeError(`${where} must be an integer from 0 to ${MAX_LIMIT}, got ${value}`);
+  }
+  return value;
+}
+
+function seconds(value: unknown, where: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${where} must be a number of seconds, got ${typeName(value)}`);
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${where} must be a positive number of seconds, got ${value}`);
+  return value;
+}
+
+export function parseAggressiveness(value: unknown, where: string): number {
+  if (value === 'normal') return 0.3;
+  if (value === 'high') return 0.75;
+  if (typeof value === 'number') {
+    if (!(value > 0 && value <= 1)) throw new RangeError(`${where} must be 'normal', 'high' or a number in (0, 1], got ${value}`);
+    return value;
+  }
+  throw new TypeError(`${where} must be 'normal', 'high' or a number in (0, 1], got ${typeName(value)}`);
+}
+
+export interface Rate {
+  count: number;
+  windowMs: number;
+}
+
+/** "N" (per second), "N/secs", or a number N: at most N in any window of secs seconds. */
+export function parseRate(value: unknown, where: string): Rate {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < 1 || value > 1_000_000) {
+      throw new RangeError(`${where} must be a whole number from 1 to 1000000 per second, got ${value}`);
+    }
+    return { count: value, windowMs: 1000 };
+  }
+  if (typeof value !== 'string') throw new TypeError(`${where} must be "N" or "N/secs", got ${typeName(value)}`);
+  const m = /^\s*(\d+)\s*(?:\/\s*(\d+(?:\.\d+)?)\s*)?$/.exec(value);
+  if (!m) throw new RangeError(`${where} must be "N" or "N/secs", got ${JSON.stringify(value.slice(0, 40))}`);
+  const count = Number(m[1]);
+  const secs = m[2] === undefined ? 1 : Number(m[2]);
+  if (count < 1 || count > 1_000_000) throw new RangeError(`${where}: N must be from 1 to 1000000, got ${count}`);
+  if (!(secs > 0 && secs <= 86400)) throw new RangeError(`${where}: secs must be in (0, 86400], got ${secs}`);
+  return { count, windowMs: secs * 1000 };
+}
+
+const RULES: Record<keyof ScopeOptions, OptionRule> = {
+  maxOutboundConnections: { scopes: ALL, check: limit },
+  scopeMaxOutboundConnections: { scopes: ['domain', 'group::domain'], check: limit },
+  serverMaxOutboundConnections: { scopes: ['global', 'binding', 'group'], check: limit },
+  serverReserveOutboundConnections: { scopes: ['global'], check: limit },
+  connectionAllocationAggressiveness: { scopes: ALL, check: parseAggressiveness },
+  outboundThrottleConnections: { scopes: ALL, check: parseRate },
+  suspendDelivery: {
+    scopes: ALL,
+    check(value, where) {
+      if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${typeName(value)}`);
+      return value;
+    },
+  },
+  messageExpiration: { scopes: ALL, check: seconds },
+};
+
+/** One scope after validation: parsed values, and the throttle bucket it owns (if it sets one). */
+export interface Scope {
+  readonly where: string;
+  readonly values: Partial<Record<keyof ScopeOptions, unknown>>;
+  throttle?: number;
+  rate?: Rate;
+}
+
+interface NestedResolved {
+  scope: Scope;
+  domains: Map<string, Scope>;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function configError(where: string, message: string): Error {
+  const e = codedError('ERR_CONFIG', `${where}: ${message}`);
+  return e;
+}
+
+function parseScope(raw: unknown, kind: ScopeKind, where: string, nested: boolean): { scope: Scope; domains?: unknown } {
+  if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${typeName(raw)}`);
+  const values: Scope['values'] = {};
+  let domains: unknown;
+  let rate: Rate | undefined;
+  for (const key of Object.keys(raw)) {
+    const value = raw[key];
+    if (nested && key === 'domains') {
+      domains = value;
+      continue;
+    }
+    const rule = Object.prototype.hasOwnProperty.call(RULES, key) ? RULES[key as keyof ScopeOptions] : undefined;
+    if (rule === undefined) throw configError(where, `unknown option ${JSON.stringify(key)}`);
+    if (!rule.scopes.includes(kind)) throw configError(where, `${key} is not valid in ${kind} scope`);
+    if (value === undefined) continue;
+    const parsed = rule.check(value, `${where}.${key}`);
+    values[key as keyof ScopeOptions] = parsed;
+    if (key === 'outboundThrottleConnections') rate = parsed as Rate;
+  }
+  return { scope: { where, values, rate }, domains };
+}
+
+function parseDomains(raw: unknown, kind: ScopeKind, where: string): Map<string, Scope> {
+  const out = new Map<string, Scope>();
+  if (raw === undefined) return out;
+  if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${typeName(raw)}`);
+  for (const name of Object.keys(raw)) {
+    const domain = checkDomainName(name, `${where} key`);
+    if (out.has(domain)) throw configError(where, `domain ${domain} is configured twice`);
+    out.set(domain, parseScope(raw[name], kind, `${where}.${domain}`, false).scope);
+  }
+  return out;
+}
+
+/** Pair limits as the native core takes them. */
+export interface PairSettings {
+  maxConnections: number;
+  aggressiveness: number;
+  throttle: number; // -1: none
+  suspended: boolean;
+  messageExpirationMs: number;
+}
+
+export const DEFAULTS = {
+  maxOutboundConnections: 32,
+  serverMaxOutboundConnections: 20000,
+  serverReserveOutboundConnections: 200,
+  connectionAllocationAggressiveness: 0.3,
+  messageExpiration: 86400,
+} as const;
+
+export class ResolvedConfig {
+  readonly bindingNames: readonly string[];
+  readonly groupNames: readonly string[];
+  readonly groupOfBinding: readonly number[];
+  readonly global: Scope;
+  readonly domains: Map<string, Scope>;
+  readonly bindings: readonly NestedResolved[];
+  readonly groups: readonly NestedResolved[];
+  /** Every scope that sets outboundThrottleConnections, in the order their buckets are made. */
+  readonly throttleScopes: Scope[] = [];
+
+  constructor(bindingSpecs: unknown, config: unknown) {
+    const specs = bindingSpecs === undefined ? ['default'] : bindingSpecs;
+    if (!Array.isArray(specs)) throw new TypeError(`bindings must be an array, got ${typeName(specs)}`);
+    if (specs.length === 0 || specs.length > 65535) throw new RangeError(`bindings must have 1 to 65535 entries, got ${specs.length}`);
+    const names: string[] = [];
+    const groupNames: string[] = [];
+    const groupOf: number[] = [];
+    specs.forEach((spec: unknown, i: number) => {
+      let name: string;
+      let group: string | undefined;
+      if (typeof spec === 'string') {
+        name = checkBindingName(spec, `bindings[${i}]`);
+      } else if (isPlainObject(spec)) {
+        for (const k of Object.keys(spec)) {
+          if (k !== 'name' && k !== 'group') throw configError(`bindings[${i}]`, `unknown option ${JSON.stringify(k)}`);
+        }
+        name = checkBindingName(spec.name, `bindings[${i}].name`);
+        if (spec.group !== undefined) group = checkBindingName(spec.group, `bindings[${i}].group`);
+      } else {
+        throw new TypeError(`bindings[${i}] must be a name or { name, group }, got ${typeName(spec)}`);
+      }
+      if (names.includes(name)) throw configError(`bindings[${i}]`, `binding ${name} is listed twice`);
+      names.push(name);
+      if (group === undefined) {
+        groupOf.push(-1);
+      } else {
+        let g = groupNames.indexOf(group);
+        if (g < 0) g = groupNames.push(group) - 1;
+        groupOf.push(g);
+      }
+    });
+    this.bindingNames = names;
+    this.groupNames = groupNames;
+    this.groupOfBinding = groupOf;
+
+    const cfg = config === undefined ? {} : config;
+    if (!isPlainObject(cfg)) throw new TypeError(`config must be a plain object, got ${typeName(cfg)}`);
+    for (const key of Object.keys(cfg)) {
+      if (!['global', 'bindingGroups', 'bindings', 'domains'].includes(key)) {
+        throw configError('config', `unknown scope ${JSON.stringify(key)} (expected global, bindingGroups, bindings, domains)`);
+      }
+    }
+    this.global = parseScope(cfg.global ?? {}, 'global', 'config.global', false).scope;
+    this.domains = parseDomains(cfg.domains, 'domain', 'config.domains');
+    this.bindings = this.parseNested(cfg.bindings, names, 'binding', 'config.bindings');
+    this.groups = this.parseNested(cfg.bindingGroups, groupNames, 'group', 'config.bindingGroups');
+
+    const all: Scope[] = [this.global, ...this.domains.values()];
+    for (const n of [...this.bindings, ...this.groups]) all.push(n.scope, ...n.domains.values());
+    for (const s of all) if (s.rate) this.throttleScopes.push(s);
+  }
+
+  private parseNested(raw: unknown, names: readonly string[], kind: 'binding' | 'group', where: string): NestedResolved[] {
+    const out: NestedResolved[] = names.map((n) => ({ scope: { where: `${where}.${n}`, values: {} }, domains: new Map() }));
+    if (raw === undefined) return out;
+    if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${typeName(raw)}`);
+    for (const name of Object.keys(raw)) {
+      const i = names.indexOf(name);
+      if (i < 0) {
+        throw configError(where, `${kind === 'binding' ? 'binding' : 'binding group'} ${JSON.stringify(name)} is not declared in the bindings option`);
+      }
+      const at = `${where}.${name}`;
+      const { scope, domains } = parseScope(raw[name], kind, at, true);
+      out[i] = { scope, domains: parseDomains(domains, kind === 'binding' ? 'binding::domain' : 'group::domain', `${at}.domains`) };
+    }
+    return out;
+  }
+
+  /** The chain of scopes for (binding, domain), most specific first. */
+  private chain(binding: number, domain: string): Scope[] {
+    const chain: Scope[] = [];
+    const b = this.bindings[binding];
+    const g = this.groupOfBinding[binding];
+    const group = g >= 0 ? this.groups[g] : undefined;
+    const push = (s: Scope | undefined) => { if (s) chain.push(s); };
+    push(b.domains.get(domain));
+    push(group?.domains.get(domain));
+    push(b.scope);
+    push(group?.scope);
+    push(this.domains.get(domain));
+    push(this.global);
+    return chain;
+  }
+
+  private lookup(chain: Scope[], key: keyof ScopeOptions): Scope | undefined {
+    return chain.find((s) => s.values[key] !== undefined);
+  }
+
+  pair(binding: number, domain: string): PairSettings {
+    const chain = this.chain(binding, domain);
+    const value = <T>(key: keyof ScopeOptions, dflt: T): T => {
+      const s = this.lookup(chain, key);
+      return s === undefined ? dflt : (s.values[key] as T);
+    };
+    const throttleScope = this.lookup(chain, 'outboundThrottleConnections');
+    return {
+      maxConnections: value('maxOutboundConnections', DEFAULTS.maxOutboundConnections),
+      aggressiveness: value('connectionAllocationAggressiveness', DEFAULTS.connectionAllocationAggressiveness),
+      throttle: throttleScope?.throttle ?? -1,
+      suspended: value('suspendDelivery', false),
+      messageExpirationMs: value('messageExpiration', DEFAULTS.messageExpiration) * 1000,
+    };
+  }
+
+  /** scope_max_outbound_connections for Global::Domain (Infinity when unset). */
+  domainScopeMax(domain: string): number {
+    const v = this.domains.get(domain)?.values.scopeMaxOutboundConnections;
+    return v === undefined ? Infinity : (v as number);
+  }
+
+  /** scope_max_outbound_connections for Binding_Group::Domain, per group (Infinity when unset). */
+  groupDomainScopeMax(domain: string): number[] {
+    return this.groups.map((g) => {
+      const v = g.domains.get(domain)?.values.scopeMaxOutboundConnections;
+      return v === undefined ? Infinity : (v as number);
+    });
+  }
+
+  serverMax(): number {
+    return (this.global.values.serverMaxOutboundConnections as number | undefined) ?? DEFAULTS.serverMaxOutboundConnections;
+  }
+
+  serverReserve(): number {
+    return (this.global.values.serverReserveOutboundConnections as number | undefined) ?? DEFAULTS.serverReserveOutboundConnections;
+  }
+
+  bindingServerMax(): number[] {
+    return this.bindings.map((b) => (b.scope.values.serverMaxOutboundConnections as number | undefined) ?? Infinity);
+  }
+
+  groupServerMax(): number[] {
+    return this.groups.map((g) => (g.scope.values.serverMaxOutboundConnections as number | undefined) ?? Infinity);
+  }
+}

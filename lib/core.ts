@@ -1,0 +1,686 @@
+// MailQueueCore: the public API. It validates and shapes; the native core (lib/native.ts) holds the
+// queues and the connection ledger and runs the default __mail_queue_maintain. When no JS provider
+// is registered on any maintenance hook, a whole pass is one native call; otherwise the pass runs
+// here, domain by domain, calling the hook chains with the native default behind them.
+import { EventEmitter } from 'node:events';
+
+import { ResolvedConfig, type BindingSpec, type CoreConfig } from './config.js';
+import { codedError, HookError } from './errors.js';
+import { HookPoint } from './hook_point.js';
+import { native, Place } from './native.js';
+import { checkDomainName, checkExpiry, checkId, checkInt, checkObject, checkPriority, checkTime, typeName } from './validate.js';
+import { ActiveQueue, DomainRecord, unknownDomain, type ViewHost } from './views.js';
+
+export interface MailQueueCoreOptions {
+  /** Source bindings (MultiVIP), by name, optionally in groups. Default: ['default']. */
+  bindings?: BindingSpec[];
+  config?: CoreConfig;
+  /** The clock, in ms since the epoch (default Date.now); sampled once per pass. */
+  clock?: () => number;
+}
+
+export interface Message {
+  id: number;
+  domain: string;
+  /** Binding name; default: the first binding. */
+  binding?: string;
+  /** 0 normal, 1 urgent (served first). */
+  priority?: number;
+  /** ms since the epoch; after now the message waits in the delayed queue. Default: now. */
+  nextAttempt?: number;
+  /** ms since the epoch, or Infinity. Default: now + messageExpiration. */
+  expiresAt?: number;
+}
+
+export interface Grant {
+  connectionId: number;
+  domain: string;
+  binding: string;
+}
+
+export interface MaintainResult {
+  /** Connections opened in this pass (grants.length). */
+  opened: number;
+  grants: Grant[];
+}
+
+export interface MessageInfo {
+  id: number;
+  domain: string;
+  binding: string;
+  state: 'active' | 'delayed' | 'in-flight';
+  priority: number;
+  attempts: number;
+  nextAttempt: number;
+  expiresAt: number;
+}
+
+export interface Stats {
+  connections: number;
+  active: number;
+  delayed: number;
+  inFlight: number;
+  domains: number;
+  opened: number;
+  released: number;
+  expired: number;
+}
+
+export interface Bounce {
+  id: number;
+  reason: 'expired';
+}
+
+export type MailQueueMaintainArgs = [dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number];
+export type ConnectionGoalArgs = [dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, goal: { value: number }];
+export type DomainHookArgs = [dr: DomainRecord, now: number, rv: { value: number }];
+
+export interface CoreHooks {
+  /** __mail_queue_maintain: (closure, dr, bindingSlot, sl, now, goalsz, reserve) => number */
+  readonly mailQueueMaintain: HookPoint<MailQueueMaintainArgs>;
+  /** connection_goal: (closure, dr, bindingSlot, sl, goal: { value }) => void; last writer wins */
+  readonly connectionGoal: HookPoint<ConnectionGoalArgs>;
+  /** pre_mail_queue_maintain_domain: (closure, dr, now, rv: { value }) => void */
+  readonly preMailQueueMaintainDomain: HookPoint<DomainHookArgs>;
+  /** post_mail_queue_maintain_domain: (closure, dr, now, rv: { value }) => void; rv.value is the
+   *  sum of the positive __mail_queue_maintain results of the domain's pass */
+  readonly postMailQueueMaintainDomain: HookPoint<DomainHookArgs>;
+}
+
+const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'nextAttempt', 'expiresAt']);
+const MAX_TAKE = 1_000_000;
+
+// A core dropped without close() is freed when it is collected.
+const finalizer = new FinalizationRegistry<number>((handle) => {
+  native.destroyCore(handle);
+});
+
+export class MailQueueCore extends EventEmitter {
+  readonly hooks: CoreHooks;
+  /** Counters kept current by the native core, readable without a call: see counterIndex. */
+  readonly counters: Float64Array;
+  /** Slot of each counter in `counters` (per-binding ones as connections:<binding>, active:<binding>). */
+  readonly counterIndex: Readonly<Record<string, number>>;
+  readonly bindings: readonly string[];
+  readonly bindingGroups: readonly string[];
+
+  #handle: number;
+  #closed = false;
+  readonly #config: ResolvedConfig;
+  readonly #clock: () => number;
+  readonly #host: ViewHost;
+  readonly #domainIndex = new Map<string, number>();
+  readonly #records: DomainRecord[] = [];
+  readonly #queues: ActiveQueue[][] = [];
+  readonly #expiryMs: Float64Array[] = [];
+  readonly #suspensions = new Map<string, Set<number>>();
+  readonly #grantBuf = new Float64Array(3 * 256);
+  readonly #expiredBuf = new Float64Array(1024);
+  readonly #where = new Float64Array(7);
+  #dueBuf = new Uint32Array(64);
+  #inPass = false;
+  #passGrants: Grant[] | null = null;
+  #rotation = 0;
+  #seenOpened = 0;
+  #seenExpired = 0;
+  readonly #openedSlot: number;
+  readonly #expiredSlot: number;
+
+  constructor(options: MailQueueCoreOptions = {}) {
+    super();
+    checkObject(options, 'options');
+    for (const k of Object.keys(options)) {
+      if (k !== 'bindings' && k !== 'config' && k !== 'clock') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
+    }
+    if (options.clock !== undefined && typeof options.clock !== 'function') {
+      throw new TypeError(`options.clock must be a function, got ${typeName(options.clock)}`);
+    }
+    const cfg = new ResolvedConfig(options.bindings, options.config);
+    this.#config = cfg;
+    this.#clock = options.clock ?? Date.now;
+    this.bindings = cfg.bindingNames;
+    this.bindingGroups = cfg.groupNames;
+
+    const names = native.counterNames();
+    const index: Record<string, number> = {};
+    names.forEach((n, i) => { index[n] = i; });
+    const nb = cfg.bindingNames.length;
+    cfg.bindingNames.forEach((b, i) => {
+      index[`connections:${b}`] = names.length + i;
+      index[`active:${b}`] = names.length + nb + i;
+    });
+    this.counterIndex = Object.freeze(index);
+    this.#openedSlot = index.opened;
+    this.#expiredSlot = index.expired;
+    this.counters = new Float64Array(names.length + 2 * nb);
+
+    this.#handle = native.createCore(
+      Float64Array.of(nb, cfg.groupNames.length, cfg.serverMax(), cfg.serverReserve()),
+      Int32Array.from(cfg.groupOfBinding),
+      Float64Array.from(cfg.bindingServerMax()),
+      Float64Array.from(cfg.groupServerMax()),
+      this.counters,
+    );
+    try {
+      for (const scope of cfg.throttleScopes) {
+        scope.throttle = native.addThrottle(this.#handle, scope.rate!.count, scope.rate!.windowMs);
+      }
+    } catch (err) {
+      native.destroyCore(this.#handle);
+      throw err;
+    }
+    finalizer.register(this, this.#handle, this);
+
+    const self = this;
+    this.#host = {
+      bindingNames: this.bindings,
+      handle: () => self.#live(),
+      bindingSlot: (b, name) => self.#bindingSlot(b, name),
+    };
+    const guard = () => { this.#live(); };
+    const report = (err: HookError) => this.#report(err);
+    const describe = (args: unknown[]) => {
+      const dr = args[0];
+      const slot = args[1];
+      return {
+        domain: dr instanceof DomainRecord ? dr.name : undefined,
+        binding: typeof slot === 'number' ? this.bindings[slot] : undefined,
+      };
+    };
+    this.hooks = Object.freeze({
+      mailQueueMaintain: new HookPoint<MailQueueMaintainArgs>('mailQueueMaintain', {
+        kind: 'chain',
+        guard,
+        report,
+        describe,
+        checkArgs: (args) => this.#checkMaintainArgs(args),
+        fallback: (dr, slot, sl, now, goalsz, reserve) => this.#defaultMaintain(dr, slot, sl, now, goalsz, reserve),
+      }),
+      connectionGoal: new HookPoint<ConnectionGoalArgs>('connectionGoal', { kind: 'void', guard, report, describe }),
+      preMailQueueMaintainDomain: new HookPoint<DomainHookArgs>('preMailQueueMaintainDomain', { kind: 'void', guard, report, describe }),
+      postMailQueueMaintainDomain: new HookPoint<DomainHookArgs>('postMailQueueMaintainDomain', { kind: 'void', guard, report, describe }),
+    });
+  }
+
+  // --- lifetime -------------------------------------------------------------------------------
+
+  /** Frees the native core. Calls after close() throw ERR_CLOSED; close() again does nothing. */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#inPass) throw codedError('ERR_REENTRANT', 'close() was called during a maintenance pass');
+    this.#closed = true;
+    finalizer.unregister(this);
+    native.destroyCore(this.#handle);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #live(): number {
+    if (this.#closed) throw codedError('ERR_CLOSED', 'the core is closed');
+    return this.#handle;
+  }
+
+  // --- messages -------------------------------------------------------------------------------
+
+  /** Queues one message: active when nextAttempt <= now, else delayed. */
+  enqueue(message: Message): void {
+    const h = this.#live();
+    const m = checkObject(message, 'message');
+    for (const k of Object.keys(m)) {
+      if (!MESSAGE_KEYS.has(k)) throw new RangeError(`message: unknown key ${JSON.stringify(k)}`);
+    }
+    const id = checkId(m.id, 'message.id');
+    const domain = checkDomainName(m.domain, 'message.domain');
+    const b = m.binding === undefined ? 0 : this.#bindingSlot(m.binding, 'message.binding');
+    const priority = m.priority === undefined ? 0 : checkPriority(m.priority, 'message.priority');
+    const now = this.#now();
+    const nextAttempt = m.nextAttempt === undefined ? now : checkTime(m.nextAttempt, 'message.nextAttempt');
+    let d = this.#domainIndex.get(domain);
+    const expiresAt = m.expiresAt === undefined
+      ? now + (d === undefined ? this.#config.pair(b, domain).messageExpirationMs : this.#expiryMs[d][b])
+      : checkExpiry(m.expiresAt, 'message.expiresAt');
+    if (d === undefined) {
+      // A refused message must not leave a new domain behind: check the id before creating it.
+      if (native.locate(h, id, this.#where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
+      d = this.#createDomain(domain);
+    }
+    native.enqueue(h, d, b, id, priority, nextAttempt, expiresAt, now);
+  }
+
+  /**
+   * Queues many messages for one (domain, binding) in one native call: ids (safe integers) in a
+   * Float64Array, optional priorities (0 or 1) in a Uint8Array of the same length. All or nothing.
+   */
+  enqueueBatch(domain: string, binding: string | undefined, ids: Float64Array, priorities?: Uint8Array): void {
+    const h = this.#live();
+    const name = checkDomainName(domain, 'domain');
+    const b = binding === undefined ? 0 : this.#bindingSlot(binding, 'binding');
+    if (!(ids instanceof Float64Array)) throw new TypeError(`ids must be a Float64Array, got ${typeName(ids)}`);
+    if (priorities !== undefined) {
+      if (!(priorities instanceof Uint8Array)) throw new TypeError(`priorities must be a Uint8Array, got ${typeName(priorities)}`);
+      if (priorities.length !== ids.length) {
+        throw new RangeError(`priorities must have as many entries as ids (${ids.length}), got ${priorities.length}`);
+      }
+    }
+    if (ids.length === 0) return;
+    const now = this.#now();
+    let d = this.#domainIndex.get(name);
+    if (d === undefined) {
+      this.#precheckBatch(h, ids, priorities);
+      d = this.#createDomain(name);
+    }
+    native.enqueueBatch(h, d, b, ids, priorities ?? null, now, now + this.#expiryMs[d][b], now);
+  }
+
+  // The native call checks the same things; this runs only before a new domain is created, so that
+  // a refused batch leaves no domain behind.
+  #precheckBatch(h: number, ids: Float64Array, priorities: Uint8Array | undefined): void {
+    const seen = new Set<number>();
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`ids[${i}] must be a safe integer from 0 to 2^53-1, got ${id}`);
+      if (priorities !== undefined && priorities[i] > 1) throw new RangeError(`priorities[${i}] must be 0 or 1, got ${priorities[i]}`);
+      if (seen.has(id) || native.locate(h, id, this.#where) !== Place.None) {
+        throw codedError('ERR_DUPLICATE_ID', `ids[${i}]: id ${id} is already queued`);
+      }
+      seen.add(id);
+    }
+  }
+
+  /** Removes a queued (active or delayed) message; false when the id is unknown. A message in
+   *  flight cannot be cancelled (ERR_IN_FLIGHT): it ends with its delivery's outcome. */
+  cancel(id: number): boolean {
+    const h = this.#live();
+    checkId(id, 'id');
+    return native.cancel(h, id);
+  }
+
+  /** Where a message is, or undefined when the core does not hold it. */
+  message(id: number): MessageInfo | undefined {
+    const h = this.#live();
+    checkId(id, 'id');
+    const place = native.locate(h, id, this.#where);
+    if (place === Place.None) return undefined;
+    const w = this.#where;
+    return {
+      id,
+      domain: this.#records[w[0]].name,
+      binding: this.bindings[w[1]],
+      state: place === Place.Active ? 'active' : place === Place.Delayed ? 'delayed' : 'in-flight',
+      priority: w[3],
+      attempts: w[4],
+      nextAttempt: w[5],
+      expiresAt: w[6],
+    };
+  }
+
+  /**
+   * Takes up to k messages from the head of (domain, binding)'s active queue into flight, for a
+   * connection to deliver. Each must end with settle(), defer() or untake(). Expired messages are
+   * bounced instead of taken.
+   */
+  take(domain: string, binding: string | number, k = 1): number[] {
+    checkInt(k, 'k', 1, MAX_TAKE);
+    const out = new Float64Array(k);
+    const n = this.takeInto(domain, binding, out);
+    return Array.from(out.subarray(0, n));
+  }
+
+  /** take() into a caller-owned buffer (k = out.length); returns how many were taken. */
+  takeInto(domain: string, binding: string | number, out: Float64Array): number {
+    const h = this.#live();
+    const d = this.#knownDomain(domain);
+    const b = this.#bindingSlot(binding, 'binding');
+    if (!(out instanceof Float64Array)) throw new TypeError(`out must be a Float64Array, got ${typeName(out)}`);
+    const n = native.take(h, d, b, this.#now(), out);
+    this.#drainExpired();
+    return n;
+  }
+
+  /** A message in flight reached its final outcome (delivered, or bounced by the caller). */
+  settle(id: number): void {
+    const h = this.#live();
+    checkId(id, 'id');
+    native.settle(h, id);
+  }
+
+  /** A message in flight failed transiently: it waits in the delayed queue until nextAttempt (it
+   *  expires instead when nextAttempt is at or after its expiry). */
+  defer(id: number, nextAttempt: number): void {
+    const h = this.#live();
+    checkId(id, 'id');
+    checkTime(nextAttempt, 'nextAttempt');
+    native.defer(h, id, nextAttempt, this.#now());
+    this.#drainExpired();
+  }
+
+  /** A message in flight was not attempted: it goes back to the position it was taken from. */
+  untake(id: number): void {
+    const h = this.#live();
+    checkId(id, 'id');
+    native.untake(h, id);
+  }
+
+  // --- domains and queues ---------------------------------------------------------------------
+
+  hasDomain(name: string): boolean {
+    this.#live();
+    return this.#domainIndex.has(checkDomainName(name, 'name'));
+  }
+
+  /** Names of every domain the core has seen, in the order they were first seen. */
+  domains(): string[] {
+    this.#live();
+    return this.#records.map((r) => r.name);
+  }
+
+  /** The live DomainRecord of a domain that has had mail (ERR_UNKNOWN_DOMAIN otherwise). */
+  domain(name: string): DomainRecord {
+    this.#live();
+    return this.#records[this.#knownDomain(name)];
+  }
+
+  /** The live active queue of (domain, binding). */
+  activeQueue(domain: string, binding: string | number): ActiveQueue {
+    this.#live();
+    const d = this.#knownDomain(domain);
+    return this.#queues[d][this.#bindingSlot(binding, 'binding')];
+  }
+
+  /** Stops new connections for a domain (all bindings, or one). Mail stays queued. Applies to a
+   *  domain that has not been seen yet as soon as its first message arrives. */
+  suspend(domain: string, binding?: string | number): void {
+    this.#setSuspended(domain, binding, true);
+  }
+
+  resume(domain: string, binding?: string | number): void {
+    this.#setSuspended(domain, binding, false);
+  }
+
+  #setSuspended(domain: string, binding: string | number | undefined, flag: boolean): void {
+    const h = this.#live();
+    const name = checkDomainName(domain, 'domain');
+    const slots = binding === undefined ? this.bindings.map((_, i) => i) : [this.#bindingSlot(binding, 'binding')];
+    let set = this.#suspensions.get(name);
+    if (flag) {
+      if (!set) this.#suspensions.set(name, (set = new Set()));
+      for (const s of slots) set.add(s);
+    } else if (set) {
+      for (const s of slots) set.delete(s);
+    }
+    const d = this.#domainIndex.get(name);
+    if (d === undefined) return;
+    for (const s of slots) {
+      // Resuming gives back what the configuration says (suspendDelivery), not blanket "on".
+      native.setSuspended(h, d, s, flag || this.#config.pair(s, name).suspended);
+    }
+  }
+
+  // --- maintenance ----------------------------------------------------------------------------
+
+  /** One maintenance pass over every due domain. */
+  maintain(now?: number): MaintainResult {
+    const h = this.#live();
+    this.#refuseInPass('maintain');
+    const t = now === undefined ? this.#now() : checkTime(now, 'now');
+    if (!this.#anyProvider()) {
+      native.maintainAll(h, t);
+      this.#drainExpired();
+      const grants = this.#drainGrants();
+      return { opened: grants.length, grants };
+    }
+    return this.#jsPass(() => {
+      if (this.#dueBuf.length < this.#records.length) this.#dueBuf = new Uint32Array(this.#records.length * 2);
+      const n = native.dueDomains(h, t, this.#dueBuf);
+      const due = Array.from(this.#dueBuf.subarray(0, n));
+      const start = n === 0 ? 0 : this.#rotation++ % n;
+      for (let i = 0; i < n; i++) this.#maintainDomainJs(due[(start + i) % n], t, 0, undefined);
+    });
+  }
+
+  /** Maintenance of one domain, as Momentum's _mail_queue_maintain_domain(dr, now, goalsz, reserve).
+   *  Without `reserve`, each binding gets the maintainer's rule (0 for a pair with no connection). */
+  maintainDomain(domain: string, options: { now?: number; goalsz?: number; reserve?: number } = {}): MaintainResult {
+    const h = this.#live();
+    this.#refuseInPass('maintainDomain');
+    const d = this.#knownDomain(domain);
+    checkObject(options, 'options');
+    for (const k of Object.keys(options)) {
+      if (k !== 'now' && k !== 'goalsz' && k !== 'reserve') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
+    }
+    const t = options.now === undefined ? this.#now() : checkTime(options.now, 'options.now');
+    const goalsz = options.goalsz === undefined ? 0 : checkInt(options.goalsz, 'options.goalsz', -2147483648, 2147483647);
+    const reserve = options.reserve === undefined ? undefined : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
+    if (!this.#anyProvider()) {
+      native.maintainDomain(h, d, t, goalsz, reserve ?? -1);
+      this.#drainExpired();
+      const grants = this.#drainGrants();
+      return { opened: grants.length, grants };
+    }
+    return this.#jsPass(() => this.#maintainDomainJs(d, t, goalsz, reserve));
+  }
+
+  /**
+   * Opens up to `count` more connections for (domain, binding), clipped by every limit, as the
+   * default does; for providers that open connections themselves. Returns the grants.
+   */
+  openConnections(domain: string, binding: string | number, count: number, options: { now?: number; reserve?: number } = {}): Grant[] {
+    const h = this.#live();
+    const d = this.#knownDomain(domain);
+    const b = this.#bindingSlot(binding, 'binding');
+    checkInt(count, 'count', 0, 4294967294);
+    checkObject(options, 'options');
+    const t = options.now === undefined ? this.#now() : checkTime(options.now, 'options.now');
+    const reserve = options.reserve === undefined ? native.reserveFor(h, d, b) : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
+    const cur = this.#records[d].connections(b);
+    native.openConnections(h, d, b, cur + count, reserve, t);
+    return this.#drainGrants();
+  }
+
+  /** Gives a connection's leases back (every count it held). */
+  releaseConnection(connectionId: number): void {
+    const h = this.#live();
+    checkInt(connectionId, 'connectionId', 1, Number.MAX_SAFE_INTEGER);
+    native.releaseConnection(h, connectionId);
+  }
+
+  /** The native default __mail_queue_maintain (with connection_goal hooks), for providers that
+   *  wrap it, as Momentum exports __mail_queue_maintain. */
+  defaultMailQueueMaintain(dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number): number {
+    this.#live();
+    this.#checkMaintainArgs([dr, bindingSlot, sl, now, goalsz, reserve]);
+    return this.#defaultMaintain(dr, bindingSlot, sl, now, goalsz, reserve);
+  }
+
+  stats(): Stats {
+    this.#live();
+    const c = this.counters;
+    const i = this.counterIndex;
+    return {
+      connections: c[i.connections],
+      active: c[i.active],
+      delayed: c[i.delayed],
+      inFlight: c[i.inFlight],
+      domains: c[i.domains],
+      opened: c[i.opened],
+      released: c[i.released],
+      expired: c[i.expired],
+    };
+  }
+
+  /** The native core's own consistency check (queues, message table, ledger); for tests. */
+  checkInvariants(): boolean {
+    return native.checkInvariants(this.#live());
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  #now(): number {
+    const t = this.#clock();
+    if (typeof t !== 'number' || !Number.isFinite(t)) throw new TypeError(`options.clock returned ${String(t)}, not a finite number`);
+    return t;
+  }
+
+  #anyProvider(): boolean {
+    const k = this.hooks;
+    return k.mailQueueMaintain.has() || k.connectionGoal.has() || k.preMailQueueMaintainDomain.has() || k.postMailQueueMaintainDomain.has();
+  }
+
+  #refuseInPass(what: string): void {
+    if (this.#inPass) throw codedError('ERR_REENTRANT', `${what}() was called from inside a maintenance hook`);
+  }
+
+  #jsPass(body: () => void): MaintainResult {
+    this.#inPass = true;
+    const grants: Grant[] = [];
+    this.#passGrants = grants;
+    try {
+      body();
+    } finally {
+      this.#inPass = false;
+      this.#passGrants = null;
+    }
+    return { opened: grants.length, grants };
+  }
+
+  #maintainDomainJs(d: number, now: number, goalsz: number, reserve: number | undefined): void {
+    const h = this.#handle;
+    const dr = this.#records[d];
+    const rv = { value: 0 };
+    const { preMailQueueMaintainDomain: pre, postMailQueueMaintainDomain: post, mailQueueMaintain } = this.hooks;
+    if (pre.has()) pre.call(dr, now, rv);
+    native.prepareDomain(h, d, now);
+    this.#drainExpired();
+    const nb = this.bindings.length;
+    const start = native.nextBindingStart(h, d);
+    let sum = 0;
+    for (let j = 0; j < nb; j++) {
+      const b = (start + j) % nb;
+      if (native.activeSize(h, d, b) === 0) continue;
+      const r = mailQueueMaintain.call(dr, b, this.#queues[d][b], now, goalsz, reserve ?? native.reserveFor(h, d, b));
+      if (r > 0) sum += r;
+    }
+    rv.value = sum;
+    if (post.has()) post.call(dr, now, rv);
+    this.#drainGrants();
+  }
+
+  #defaultMaintain(dr: DomainRecord, b: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number): number {
+    const h = this.#handle;
+    const d = dr.index;
+    let opened: number;
+    if (!this.hooks.connectionGoal.has()) {
+      opened = native.defaultMaintain(h, d, b, now, goalsz, reserve);
+    } else {
+      const goal = native.computeGoal(h, d, b, goalsz);
+      if (goal < 0) return 0;
+      const box = { value: goal };
+      this.hooks.connectionGoal.call(dr, b, sl, box);
+      let g = box.value;
+      if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) {
+        this.#report(new HookError('connectionGoal', dr.name, this.bindings[b],
+          `connectionGoal providers set goal to ${String(g)}, not a count; the default goal ${goal} is used`));
+        g = goal;
+      }
+      opened = native.openConnections(h, d, b, Math.floor(g), reserve, now);
+    }
+    this.#drainGrants();
+    return opened;
+  }
+
+  #checkMaintainArgs(args: MailQueueMaintainArgs): void {
+    const [dr, slot, sl, now, goalsz, reserve] = args;
+    if (!(dr instanceof DomainRecord) || this.#records[dr.index] !== dr) {
+      throw new TypeError('dr must be a DomainRecord of this core');
+    }
+    checkInt(slot, 'bindingSlot', 0, this.bindings.length - 1);
+    if (!(sl instanceof ActiveQueue) || this.#queues[dr.index][slot] !== sl) {
+      throw new TypeError('sl must be the ActiveQueue of (dr, bindingSlot)');
+    }
+    checkTime(now, 'now');
+    checkInt(goalsz, 'goalsz', -2147483648, 2147483647);
+    checkInt(reserve, 'reserve', 0, 4294967294);
+  }
+
+  #createDomain(name: string): number {
+    const h = this.#handle;
+    const cfg = this.#config;
+    const nb = this.bindings.length;
+    const pairs = new Float64Array(4 * nb);
+    const expiry = new Float64Array(nb);
+    const suspended = this.#suspensions.get(name);
+    for (let b = 0; b < nb; b++) {
+      const p = cfg.pair(b, name);
+      pairs[4 * b] = p.maxConnections;
+      pairs[4 * b + 1] = p.aggressiveness;
+      pairs[4 * b + 2] = p.throttle;
+      pairs[4 * b + 3] = p.suspended || (suspended?.has(b) ?? false) ? 1 : 0;
+      expiry[b] = p.messageExpirationMs;
+    }
+    const d = native.addDomain(h, pairs, cfg.domainScopeMax(name), Float64Array.from(cfg.groupDomainScopeMax(name)));
+    const record = new DomainRecord(this.#host, name, d);
+    this.#domainIndex.set(name, d);
+    this.#records.push(record);
+    this.#queues.push(this.bindings.map((_, b) => new ActiveQueue(this.#host, record, b)));
+    this.#expiryMs.push(expiry);
+    return d;
+  }
+
+  #knownDomain(name: unknown): number {
+    const n = checkDomainName(name, 'domain');
+    const d = this.#domainIndex.get(n);
+    if (d === undefined) throw unknownDomain(n);
+    return d;
+  }
+
+  #bindingSlot(binding: unknown, name: string): number {
+    if (typeof binding === 'number') {
+      if (!Number.isInteger(binding) || binding < 0 || binding >= this.bindings.length) {
+        throw new RangeError(`${name}: no binding slot ${binding} (there are ${this.bindings.length})`);
+      }
+      return binding;
+    }
+    if (typeof binding !== 'string') throw new TypeError(`${name} must be a binding name or slot, got ${typeName(binding)}`);
+    const i = this.bindings.indexOf(binding);
+    if (i < 0) throw new RangeError(`${name}: unknown binding ${JSON.stringify(binding.slice(0, 80))}`);
+    return i;
+  }
+
+  #drainGrants(): Grant[] {
+    const out: Grant[] = [];
+    if (this.counters[this.#openedSlot] === this.#seenOpened) return out;
+    const h = this.#handle;
+    const buf = this.#grantBuf;
+    for (;;) {
+      const n = native.drainGrants(h, buf);
+      for (let i = 0; i < n; i++) {
+        out.push({ connectionId: buf[3 * i], domain: this.#records[buf[3 * i + 1]].name, binding: this.bindings[buf[3 * i + 2]] });
+      }
+      if (n < buf.length / 3) break;
+    }
+    this.#seenOpened = this.counters[this.#openedSlot];
+    if (this.#passGrants) this.#passGrants.push(...out);
+    for (const g of out) this.emit('connection', g);
+    return out;
+  }
+
+  #drainExpired(): void {
+    if (this.counters[this.#expiredSlot] === this.#seenExpired) return;
+    const h = this.#handle;
+    const buf = this.#expiredBuf;
+    for (;;) {
+      const n = native.drainExpired(h, buf);
+      for (let i = 0; i < n; i++) this.emit('bounce', { id: buf[i], reason: 'expired' } satisfies Bounce);
+      if (n < buf.length) break;
+    }
+    this.#seenExpired = this.counters[this.#expiredSlot];
+  }
+
+  #report(err: HookError): void {
+    // An 'error' event with no listener would throw and stop maintenance; warn instead.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else process.emitWarning(err.message, { code: 'ERR_HOOK_FAILED', detail: 'add an error listener on the core to handle hook failures' });
+  }
+}

@@ -1,0 +1,126 @@
+// A hook point in the style of Momentum's EC_DECLARE_HOOK: providers registered first or last,
+// each called with the closure it registered plus the call's arguments.
+//
+// - 'chain' hooks (__mail_queue_maintain): the first provider that returns a non-zero number ends
+//   the chain and that value is returned; when every provider returns 0 (or none is registered),
+//   the fallback (the native default) runs and its result is returned.
+// - 'void' hooks (connection_goal, pre/post domain maintenance): every provider runs; return values
+//   are ignored, results travel through the mutable box argument (last writer wins).
+//
+// A provider that throws, returns a Promise (providers are synchronous) or returns something that
+// is not a number does not stop maintenance: it is reported and the chain goes on as if it had
+// returned 0. call() from inside one of this point's own providers is refused (ERR_REENTRANT).
+import { codedError, HookError } from './errors.js';
+import { checkFunction } from './validate.js';
+
+export type Provider<A extends unknown[]> = (closure: any, ...args: A) => unknown;
+
+interface Entry<A extends unknown[]> {
+  readonly fn: Provider<A>;
+  readonly closure: unknown;
+}
+
+export interface HookPointOptions<A extends unknown[]> {
+  kind: 'chain' | 'void';
+  /** Runs when every provider returned 0 ('chain' only). */
+  fallback?: (...args: A) => number;
+  /** Checks call()'s arguments before anything runs (throws TypeError/RangeError). */
+  checkArgs?: (args: A) => void;
+  /** Throws when the owner can no longer be used (closed). */
+  guard?: () => void;
+  /** Where a failing provider is reported. */
+  report: (err: HookError) => void;
+  /** Names the domain and binding of a call, for reports. */
+  describe?: (args: A) => { domain?: string; binding?: string };
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+export class HookPoint<A extends unknown[]> {
+  // Replaced, never mutated, on (un)registration: a call iterates the list it started with, so a
+  // provider may register or unregister during a call without skipping or repeating anyone.
+  #entries: readonly Entry<A>[] = [];
+  #calling = false;
+  readonly #options: HookPointOptions<A>;
+
+  constructor(readonly name: string, options: HookPointOptions<A>) {
+    this.#options = options;
+  }
+
+  /** True when at least one provider is registered. */
+  has(): boolean {
+    return this.#entries.length > 0;
+  }
+
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  /** Puts a provider at the front of the chain; returns a function that unregisters it. */
+  registerFirst(fn: Provider<A>, closure?: unknown): () => void {
+    return this.#register(fn, closure, true);
+  }
+
+  /** Puts a provider at the end of the chain; returns a function that unregisters it. */
+  registerLast(fn: Provider<A>, closure?: unknown): () => void {
+    return this.#register(fn, closure, false);
+  }
+
+  #register(fn: Provider<A>, closure: unknown, first: boolean): () => void {
+    this.#options.guard?.();
+    checkFunction(fn, 'fn');
+    const entry: Entry<A> = { fn, closure };
+    this.#entries = first ? [entry, ...this.#entries] : [...this.#entries, entry];
+    return () => {
+      this.#entries = this.#entries.filter((e) => e !== entry);
+    };
+  }
+
+  /** Runs the chain (and the fallback) with these arguments. */
+  call(...args: A): number {
+    this.#options.guard?.();
+    if (this.#calling) {
+      throw codedError('ERR_REENTRANT', `${this.name}.call() was called from inside one of its own providers`);
+    }
+    this.#options.checkArgs?.(args);
+    this.#calling = true;
+    try {
+      for (const entry of this.#entries) {
+        let result: unknown;
+        try {
+          result = entry.fn(entry.closure, ...args);
+        } catch (err) {
+          this.#fail(args, 'threw', err);
+          continue;
+        }
+        if (isThenable(result)) {
+          // Swallow the eventual rejection: the provider has already been reported.
+          Promise.resolve(result).catch(() => undefined);
+          this.#fail(args, 'returned a Promise (providers must be synchronous)');
+          continue;
+        }
+        if (this.#options.kind === 'void') continue;
+        if (result === undefined || result === 0) continue;
+        if (typeof result !== 'number' || Number.isNaN(result)) {
+          this.#fail(args, `returned ${typeof result === 'number' ? 'NaN' : typeof result}, not a number`);
+          continue;
+        }
+        return result;
+      }
+      return this.#options.fallback ? this.#options.fallback(...args) : 0;
+    } finally {
+      this.#calling = false;
+    }
+  }
+
+  #fail(args: A, what: string, cause?: unknown): void {
+    const where = this.#options.describe?.(args) ?? {};
+    const detail = cause instanceof Error ? `: ${cause.message}` : cause === undefined ? '' : `: ${String(cause)}`;
+    const at = [where.domain, where.binding].filter((x) => x !== undefined).join('/');
+    const err = new HookError(this.name, where.domain, where.binding,
+      `${this.name} provider ${what}${at ? ` (${at})` : ''}${detail}`, cause === undefined ? undefined : { cause });
+    this.#options.report(err);
+  }
+}

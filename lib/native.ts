@@ -1,0 +1,91 @@
+// The only file that loads the compiled addon; it declares the binding's interface once, and
+// everything else imports from here. Functions take a numeric core handle first (module-level
+// functions cost about a third of wrapped-object methods) and move data through typed arrays that
+// the caller owns.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import fs from 'node:fs';
+
+export interface NativeBinding {
+  createCore(config: Float64Array, groupOfBinding: Int32Array, bindingMax: Float64Array,
+    groupMax: Float64Array, counters: Float64Array): number;
+  destroyCore(core: number): boolean;
+  addThrottle(core: number, count: number, windowMs: number): number;
+  addDomain(core: number, pairs: Float64Array, scopeMax: number, groupScopeMax: Float64Array): number;
+  setSuspended(core: number, domain: number, binding: number, suspended: boolean): void;
+  enqueue(core: number, domain: number, binding: number, id: number, priority: number,
+    nextAttempt: number, expiresAt: number, now: number): void;
+  enqueueBatch(core: number, domain: number, binding: number, ids: Float64Array,
+    priorities: Uint8Array | null, nextAttempt: number, expiresAt: number, now: number): void;
+  cancel(core: number, id: number): boolean;
+  locate(core: number, id: number, out: Float64Array): number;
+  activeSize(core: number, domain: number, binding: number): number;
+  delayedSize(core: number, domain: number): number;
+  peekActive(core: number, domain: number, binding: number, offset: number, out: Float64Array): number;
+  peekDelayed(core: number, domain: number, offset: number, out: Float64Array): number;
+  removeActive(core: number, domain: number, binding: number, id: number): boolean;
+  take(core: number, domain: number, binding: number, now: number, out: Float64Array): number;
+  settle(core: number, id: number): void;
+  defer(core: number, id: number, nextAttempt: number, now: number): void;
+  untake(core: number, id: number): void;
+  dueDomains(core: number, now: number, out: Uint32Array): number;
+  prepareDomain(core: number, domain: number, now: number): number;
+  computeGoal(core: number, domain: number, binding: number, goalsz: number): number;
+  openConnections(core: number, domain: number, binding: number, goal: number, reserve: number,
+    now: number): number;
+  defaultMaintain(core: number, domain: number, binding: number, now: number, goalsz: number,
+    reserve: number): number;
+  maintainDomain(core: number, domain: number, now: number, goalsz: number, reserve: number): number;
+  maintainAll(core: number, now: number): number;
+  nextBindingStart(core: number, domain: number): number;
+  reserveFor(core: number, domain: number, binding: number): number;
+  releaseConnection(core: number, connectionId: number): void;
+  drainGrants(core: number, out: Float64Array): number;
+  drainExpired(core: number, out: Float64Array): number;
+  pending(core: number, out: Float64Array): void;
+  domainInfo(core: number, domain: number, out: Float64Array): void;
+  groupDomainCounts(core: number, domain: number, out: Float64Array): void;
+  groupCount(core: number, group: number): number;
+  checkInvariants(core: number): boolean;
+  bytesReserved(core: number): number;
+  goalCurve(maxConnections: number, queued: number, aggressiveness: number): number;
+  counterNames(): string[];
+  noop(): void;
+}
+
+/** Where a message is, as `locate` reports it. */
+export const enum Place { None = 0, Active = 1, Delayed = 2, InFlight = 3 }
+
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('mail-queue-core: package.json not found above ' + dir);
+    dir = up;
+  }
+  return dir;
+}
+
+function load(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const root = packageRoot();
+  const candidates = [
+    process.env.MAIL_QUEUE_CORE_BINDING,
+    path.join(root, 'build', 'Release', 'mail_queue_core.node'),
+    path.join(root, 'build', 'Debug', 'mail_queue_core.node'),
+  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
+  const tried: string[] = [];
+  for (const file of candidates) {
+    if (!fs.existsSync(file)) {
+      tried.push(`${file} (missing)`);
+      continue;
+    }
+    return require(file) as NativeBinding;
+  }
+  throw new Error(
+    'mail-queue-core: the native addon is not built. Tried:\n  ' + tried.join('\n  ') +
+    '\nRun `npm run build:native` (needs python3, make and a C++17 compiler).');
+}
+
+export const native: NativeBinding = load();

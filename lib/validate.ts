@@ -1,0 +1,79 @@
+// Argument checks for the public API. Each throws a TypeError or RangeError whose message starts
+// with the argument's name; none changes any state.
+
+export const MAX_ID = Number.MAX_SAFE_INTEGER;
+const MAX_DOMAIN_LENGTH = 253;
+
+export function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v;
+}
+
+export function checkId(v: unknown, name: string): number {
+  if (typeof v !== 'number') throw new TypeError(`${name} must be a number, got ${typeName(v)}`);
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new RangeError(`${name} must be a safe integer from 0 to 2^53-1, got ${v}`);
+  }
+  return v;
+}
+
+export function checkTime(v: unknown, name: string): number {
+  if (typeof v !== 'number') throw new TypeError(`${name} must be a number (ms since the epoch), got ${typeName(v)}`);
+  if (!Number.isFinite(v)) throw new RangeError(`${name} must be finite, got ${v}`);
+  return v;
+}
+
+/** A finite time, or Infinity for "never". */
+export function checkExpiry(v: unknown, name: string): number {
+  if (typeof v !== 'number') throw new TypeError(`${name} must be a number (ms since the epoch), got ${typeName(v)}`);
+  if (Number.isNaN(v) || v === -Infinity) throw new RangeError(`${name} must be a time or Infinity, got ${v}`);
+  return v;
+}
+
+export function checkInt(v: unknown, name: string, min: number, max: number): number {
+  if (typeof v !== 'number') throw new TypeError(`${name} must be a number, got ${typeName(v)}`);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
+  }
+  return v;
+}
+
+export function checkPriority(v: unknown, name: string): number {
+  return checkInt(v, name, 0, 1);
+}
+
+export function checkFunction(v: unknown, name: string): void {
+  if (typeof v !== 'function') throw new TypeError(`${name} must be a function, got ${typeName(v)}`);
+}
+
+export function checkObject(v: unknown, name: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new TypeError(`${name} must be an object, got ${typeName(v)}`);
+  }
+  return v as Record<string, unknown>;
+}
+
+/**
+ * Domain names are compared case-insensitively and stored lower-cased. A name is 1 to 253
+ * characters of letters, digits, '-', '_' and '.', or an address literal in brackets.
+ */
+export function checkDomainName(v: unknown, name: string): string {
+  if (typeof v !== 'string') throw new TypeError(`${name} must be a string, got ${typeName(v)}`);
+  if (v.length === 0 || v.length > MAX_DOMAIN_LENGTH) {
+    throw new RangeError(`${name} must be 1 to ${MAX_DOMAIN_LENGTH} characters, got ${v.length}`);
+  }
+  const lower = v.toLowerCase();
+  if (!/^(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?|\[[0-9a-f.:]+\])$/.test(lower)) {
+    throw new RangeError(`${name} is not a domain name: ${JSON.stringify(v.slice(0, 80))}`);
+  }
+  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+}
+
+export function checkBindingName(v: unknown, name: string): string {
+  if (typeof v !== 'string') throw new TypeError(`${name} must be a string, got ${typeName(v)}`);
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(v)) {
+    throw new RangeError(`${name} must be 1 to 64 letters, digits or _ . : -, got ${JSON.stringify(v.slice(0, 80))}`);
+  }
+  return v;
+}
