@@ -207,7 +207,11 @@ export class MailQueueCore extends EventEmitter {
   /** Frees the native core. Calls after close() throw ERR_CLOSED; close() again does nothing. */
   close(): void {
     if (this.#closed) return;
-    if (this.#inPass) throw codedError('ERR_REENTRANT', 'close() was called during a maintenance pass');
+    const k = this.hooks;
+    if (this.#inPass || k.mailQueueMaintain.calling || k.connectionGoal.calling || k.preMailQueueMaintainDomain.calling ||
+      k.postMailQueueMaintainDomain.calling) {
+      throw codedError('ERR_REENTRANT', 'close() was called from inside a maintenance hook');
+    }
     this.#closed = true;
     finalizer.unregister(this);
     native.destroyCore(this.#handle);

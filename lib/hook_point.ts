@@ -54,6 +54,11 @@ export class HookPoint<A extends unknown[]> {
     return this.#entries.length > 0;
   }
 
+  /** True while call() runs (providers or the fallback). */
+  get calling(): boolean {
+    return this.#calling;
+  }
+
   get size(): number {
     return this.#entries.length;
   }

@@ -253,10 +253,13 @@ Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
   size_t failedAt = 0;
   Status st = s->core->enqueueBatch(d, b, ids, prios, n, next, exp, now, &failedAt);
   registryOf(info)->sync(info.Env(), s);
-  if (st == Status::BadArgument && n > 0)
-    return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] (or priorities[" + std::to_string(failedAt) +
-                                      "]) is not a valid id/priority"),
+  if (st == Status::BadArgument && n > 0) {
+    std::string at = "[" + std::to_string(failedAt) + "]";
+    bool idOk = ids[failedAt] >= 0 && ids[failedAt] <= mqc::kMaxId && std::floor(ids[failedAt]) == ids[failedAt];
+    return throwRange(info.Env(), idOk ? "priorities" + at + " must be 0 or 1"
+                                       : "ids" + at + " must be a safe integer from 0 to 2^53-1"),
            info.Env().Undefined();
+  }
   OR_RETURN(check(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"));
   return info.Env().Undefined();
 }
