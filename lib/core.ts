@@ -8,7 +8,9 @@ import { ResolvedConfig, type BindingSpec, type CoreConfig } from './config.js';
 import { codedError, HookError } from './errors.js';
 import { HookPoint } from './hook_point.js';
 import { native, Place } from './native.js';
-import { checkDomainName, checkExpiry, checkId, checkInt, checkObject, checkPriority, checkTime, typeName } from './validate.js';
+import {
+  checkDomainName, checkExpiry, checkId, checkInt, checkObject, checkPriority, checkTime, checkTypedArray, typeName,
+} from './validate.js';
 import { ActiveQueue, DomainRecord, unknownDomain, type ViewHost } from './views.js';
 
 export interface MailQueueCoreOptions {
@@ -196,9 +198,19 @@ export class MailQueueCore extends EventEmitter {
         checkArgs: (args) => this.#checkMaintainArgs(args),
         fallback: (dr, slot, sl, now, goalsz, reserve) => this.#defaultMaintain(dr, slot, sl, now, goalsz, reserve),
       }),
-      connectionGoal: new HookPoint<ConnectionGoalArgs>('connectionGoal', { kind: 'void', guard, report, describe }),
-      preMailQueueMaintainDomain: new HookPoint<DomainHookArgs>('preMailQueueMaintainDomain', { kind: 'void', guard, report, describe }),
-      postMailQueueMaintainDomain: new HookPoint<DomainHookArgs>('postMailQueueMaintainDomain', { kind: 'void', guard, report, describe }),
+      connectionGoal: new HookPoint<ConnectionGoalArgs>('connectionGoal', {
+        kind: 'void', guard, report, describe,
+        checkArgs: ([dr, slot, sl, goal]) => {
+          this.#checkPair(dr, slot, sl);
+          this.#checkBox(goal, 'goal');
+        },
+      }),
+      preMailQueueMaintainDomain: new HookPoint<DomainHookArgs>('preMailQueueMaintainDomain', {
+        kind: 'void', guard, report, describe, checkArgs: (args) => this.#checkDomainHookArgs(args),
+      }),
+      postMailQueueMaintainDomain: new HookPoint<DomainHookArgs>('postMailQueueMaintainDomain', {
+        kind: 'void', guard, report, describe, checkArgs: (args) => this.#checkDomainHookArgs(args),
+      }),
     });
   }
 
@@ -261,9 +273,9 @@ export class MailQueueCore extends EventEmitter {
     const h = this.#live();
     const name = checkDomainName(domain, 'domain');
     const b = binding === undefined ? 0 : this.#bindingSlot(binding, 'binding');
-    if (!(ids instanceof Float64Array)) throw new TypeError(`ids must be a Float64Array, got ${typeName(ids)}`);
+    checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
     if (priorities !== undefined) {
-      if (!(priorities instanceof Uint8Array)) throw new TypeError(`priorities must be a Uint8Array, got ${typeName(priorities)}`);
+      checkTypedArray(priorities, Uint8Array, 'Uint8Array', 'priorities');
       if (priorities.length !== ids.length) {
         throw new RangeError(`priorities must have as many entries as ids (${ids.length}), got ${priorities.length}`);
       }
@@ -337,7 +349,7 @@ export class MailQueueCore extends EventEmitter {
     const h = this.#live();
     const d = this.#knownDomain(domain);
     const b = this.#bindingSlot(binding, 'binding');
-    if (!(out instanceof Float64Array)) throw new TypeError(`out must be a Float64Array, got ${typeName(out)}`);
+    checkTypedArray(out, Float64Array, 'Float64Array', 'out');
     const n = native.take(h, d, b, this.#now(), out);
     this.#drainExpired();
     return n;
@@ -476,6 +488,9 @@ export class MailQueueCore extends EventEmitter {
     const b = this.#bindingSlot(binding, 'binding');
     checkInt(count, 'count', 0, 4294967294);
     checkObject(options, 'options');
+    for (const k of Object.keys(options)) {
+      if (k !== 'now' && k !== 'reserve') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
+    }
     const t = options.now === undefined ? this.#now() : checkTime(options.now, 'options.now');
     const reserve = options.reserve === undefined ? native.reserveFor(h, d, b) : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
     const cur = this.#records[d].connections(b);
@@ -594,15 +609,35 @@ export class MailQueueCore extends EventEmitter {
     return opened;
   }
 
-  #checkMaintainArgs(args: MailQueueMaintainArgs): void {
-    const [dr, slot, sl, now, goalsz, reserve] = args;
+  #checkDomain(dr: unknown): asserts dr is DomainRecord {
     if (!(dr instanceof DomainRecord) || this.#records[dr.index] !== dr) {
       throw new TypeError('dr must be a DomainRecord of this core');
     }
+  }
+
+  #checkPair(dr: unknown, slot: unknown, sl: unknown): void {
+    this.#checkDomain(dr);
     checkInt(slot, 'bindingSlot', 0, this.bindings.length - 1);
-    if (!(sl instanceof ActiveQueue) || this.#queues[dr.index][slot] !== sl) {
+    if (!(sl instanceof ActiveQueue) || this.#queues[dr.index][slot as number] !== sl) {
       throw new TypeError('sl must be the ActiveQueue of (dr, bindingSlot)');
     }
+  }
+
+  #checkBox(box: unknown, name: string): void {
+    if (typeof box !== 'object' || box === null || typeof (box as { value?: unknown }).value !== 'number') {
+      throw new TypeError(`${name} must be an object { value: number }, got ${typeName(box)}`);
+    }
+  }
+
+  #checkDomainHookArgs([dr, now, rv]: DomainHookArgs): void {
+    this.#checkDomain(dr);
+    checkTime(now, 'now');
+    this.#checkBox(rv, 'rv');
+  }
+
+  #checkMaintainArgs(args: MailQueueMaintainArgs): void {
+    const [dr, slot, sl, now, goalsz, reserve] = args;
+    this.#checkPair(dr, slot, sl);
     checkTime(now, 'now');
     checkInt(goalsz, 'goalsz', -2147483648, 2147483647);
     checkInt(reserve, 'reserve', 0, 4294967294);

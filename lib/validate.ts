@@ -77,3 +77,22 @@ export function checkBindingName(v: unknown, name: string): string {
   }
   return v;
 }
+
+/** A detached typed array reports length 0; constructing a view over its buffer throws. */
+function isDetached(a: ArrayBufferView): boolean {
+  if (a.byteLength !== 0) return false;
+  try {
+    new Uint8Array(a.buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+export function checkTypedArray<T extends ArrayBufferView>(
+  v: unknown, ctor: abstract new (...args: never[]) => T, kind: string, name: string,
+): T {
+  if (!(v instanceof ctor)) throw new TypeError(`${name} must be a ${kind}, got ${typeName(v)}`);
+  if (isDetached(v)) throw new TypeError(`${name} is detached (its buffer was transferred)`);
+  return v;
+}

@@ -132,8 +132,8 @@ Napi::Value CreateCore(const Napi::CallbackInfo& info) {
   auto core = std::make_unique<mqc::Core>(std::move(lc));
   if (countersLen < core->counterCount())
     return throwRange(env, "counters must have " + std::to_string(core->counterCount()) + " entries"), env.Undefined();
-  Napi::ArrayBuffer ab = info[4].As<Napi::TypedArray>().ArrayBuffer();
-  double handle = registryOf(info)->add(std::move(core), ab, counters, countersLen);
+  Napi::TypedArray view = info[4].As<Napi::TypedArray>();
+  double handle = registryOf(info)->add(std::move(core), view.ArrayBuffer(), view.ByteOffset(), countersLen);
   if (handle < 0) return throwCode(env, "ERR_TOO_MANY", "too many open cores"), env.Undefined();
   CoreSlot* s = registryOf(info)->find(handle);
   registryOf(info)->sync(env, s);

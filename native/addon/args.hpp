@@ -87,9 +87,14 @@ inline bool argTyped(const Napi::CallbackInfo& info, size_t i, const char* name,
   Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
   *data = a.Data();
   *length = a.ElementLength();
-  if (*length > 0 && *data == nullptr) {  // a detached buffer
-    throwType(info.Env(), std::string(name) + " is detached");
-    return false;
+  if (*length == 0) {
+    // A detached array reports length 0 too; tell it apart from a genuinely empty one (only on this
+    // rare path, so the common case pays nothing).
+    bool detached = false;
+    if (napi_is_detached_arraybuffer(info.Env(), a.ArrayBuffer(), &detached) != napi_ok || detached) {
+      throwType(info.Env(), std::string(name) + " is detached (its buffer was transferred)");
+      return false;
+    }
   }
   return true;
 }

@@ -5,6 +5,20 @@
 
 namespace mqc_addon {
 
+namespace {
+constexpr double kMaxGeneration = 8589934591.0;  // 2^33 - 1: handles stay below 2^53
+}
+
+CoreRegistry::CoreRegistry() {
+  // A per-registry starting generation, derived from this object's address (distinct for every
+  // registry alive at once).
+  uint64_t x = reinterpret_cast<uintptr_t>(this);
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  firstGeneration_ = static_cast<uint32_t>(x & 0xfffffu);
+}
+
 CoreRegistry::~CoreRegistry() {
   // At environment teardown Node frees the remaining references itself; deleting them here could
   // touch a dying environment, so they are let go.
@@ -12,7 +26,7 @@ CoreRegistry::~CoreRegistry() {
     if (!s.counters.IsEmpty()) s.counters.SuppressDestruct();
 }
 
-double CoreRegistry::add(std::unique_ptr<mqc::Core> core, Napi::ArrayBuffer counters, double* data,
+double CoreRegistry::add(std::unique_ptr<mqc::Core> core, Napi::ArrayBuffer counters, size_t byteOffset,
                          size_t length) {
   uint32_t slot;
   if (!free_.empty()) {
@@ -22,11 +36,12 @@ double CoreRegistry::add(std::unique_ptr<mqc::Core> core, Napi::ArrayBuffer coun
     if (slots_.size() >= static_cast<size_t>(kSlotSpan)) return -1;
     slot = static_cast<uint32_t>(slots_.size());
     slots_.emplace_back();
+    slots_.back().generation = firstGeneration_;
   }
   CoreSlot& s = slots_[slot];
   s.core = std::move(core);
   s.counters = Napi::Persistent(counters);
-  s.countersData = data;
+  s.countersOffset = byteOffset;
   s.countersLength = length;
   return static_cast<double>(s.generation) * kSlotSpan + slot;
 }
@@ -46,23 +61,25 @@ bool CoreRegistry::remove(double handle) {
   if (s == nullptr) return false;
   s->core.reset();
   s->counters.Reset();
-  s->countersData = nullptr;
-  ++s->generation;
+  s->generation = static_cast<double>(s->generation) + 1 > kMaxGeneration ? 0 : s->generation + 1;
   free_.push_back(static_cast<uint32_t>(s - slots_.data()));
   return true;
 }
 
 void CoreRegistry::sync(Napi::Env env, CoreSlot* s) {
-  if (tearingDown_ || s->countersData == nullptr) return;
+  if (tearingDown_ || s->counters.IsEmpty()) return;
   napi_value ab = s->counters.Value();
-  bool detached = true;
-  if (ab == nullptr || napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached) {
-    s->countersData = nullptr;  // never write through a pointer the engine may have freed
-    return;
-  }
+  void* data = nullptr;
+  size_t byteLength = 0;
+  // A detached buffer reports length 0; a shrunk resizable one its new length. Either way only the
+  // bytes that are still there are written.
+  if (ab == nullptr || napi_get_arraybuffer_info(env, ab, &data, &byteLength) != napi_ok || data == nullptr) return;
+  if (byteLength <= s->countersOffset) return;
+  size_t room = (byteLength - s->countersOffset) / sizeof(double);
   size_t n = s->core->counterCount();
   if (n > s->countersLength) n = s->countersLength;
-  std::memcpy(s->countersData, s->core->counters(), n * sizeof(double));
+  if (n > room) n = room;
+  std::memcpy(static_cast<char*>(data) + s->countersOffset, s->core->counters(), n * sizeof(double));
 }
 
 }  // namespace mqc_addon
