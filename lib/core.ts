@@ -119,10 +119,10 @@ export class MailQueueCore extends EventEmitter {
   readonly #grantBuf = new Float64Array(3 * 256);
   readonly #expiredBuf = new Float64Array(1024);
   readonly #where = new Float64Array(7);
+  readonly #order: Uint32Array;
   #dueBuf = new Uint32Array(64);
   #inPass = false;
   #passGrants: Grant[] | null = null;
-  #rotation = 0;
   #seenOpened = 0;
   #seenExpired = 0;
   readonly #openedSlot: number;
@@ -155,6 +155,7 @@ export class MailQueueCore extends EventEmitter {
     this.#openedSlot = index.opened;
     this.#expiredSlot = index.expired;
     this.counters = new Float64Array(names.length + 2 * nb);
+    this.#order = new Uint32Array(nb);
 
     this.#handle = native.createCore(
       Float64Array.of(nb, cfg.groupNames.length, cfg.serverMax(), cfg.serverReserve()),
@@ -263,6 +264,7 @@ export class MailQueueCore extends EventEmitter {
       d = this.#createDomain(domain);
     }
     native.enqueue(h, d, b, id, priority, nextAttempt, expiresAt, now);
+    this.#drainExpired();
   }
 
   /**
@@ -288,6 +290,7 @@ export class MailQueueCore extends EventEmitter {
       d = this.#createDomain(name);
     }
     native.enqueueBatch(h, d, b, ids, priorities ?? null, now, now + this.#expiryMs[d][b], now);
+    this.#drainExpired();
   }
 
   // The native call checks the same things; this runs only before a new domain is created, so that
@@ -451,7 +454,7 @@ export class MailQueueCore extends EventEmitter {
       if (this.#dueBuf.length < this.#records.length) this.#dueBuf = new Uint32Array(this.#records.length * 2);
       const n = native.dueDomains(h, t, this.#dueBuf);
       const due = Array.from(this.#dueBuf.subarray(0, n));
-      const start = n === 0 ? 0 : this.#rotation++ % n;
+      const start = native.nextDomainStart(h, n);
       for (let i = 0; i < n; i++) this.#maintainDomainJs(due[(start + i) % n], t, 0, undefined);
     });
   }
@@ -572,11 +575,12 @@ export class MailQueueCore extends EventEmitter {
     if (pre.has()) pre.call(dr, now, rv);
     native.prepareDomain(h, d, now);
     this.#drainExpired();
-    const nb = this.bindings.length;
-    const start = native.nextBindingStart(h, d);
+    const order = this.#order;
+    const n = native.bindingOrder(h, d, order);
     let sum = 0;
-    for (let j = 0; j < nb; j++) {
-      const b = (start + j) % nb;
+    for (let j = 0; j < n; j++) {
+      const b = order[j];
+      // A provider of an earlier binding may have emptied this queue.
       if (native.activeSize(h, d, b) === 0) continue;
       const r = mailQueueMaintain.call(dr, b, this.#queues[d][b], now, goalsz, reserve ?? native.reserveFor(h, d, b));
       if (r > 0) sum += r;

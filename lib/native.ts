@@ -38,7 +38,8 @@ export interface NativeBinding {
     reserve: number): number;
   maintainDomain(core: number, domain: number, now: number, goalsz: number, reserve: number): number;
   maintainAll(core: number, now: number): number;
-  nextBindingStart(core: number, domain: number): number;
+  bindingOrder(core: number, domain: number, out: Uint32Array): number;
+  nextDomainStart(core: number, dueCount: number): number;
   reserveFor(core: number, domain: number, binding: number): number;
   releaseConnection(core: number, connectionId: number): void;
   drainGrants(core: number, out: Float64Array): number;

@@ -188,8 +188,11 @@ describe('limits', () => {
     expect(core.maintainDomain('b.com', { reserve: 12 }).opened).toBe(0);
     // reserve 20 (more than the ceiling): nothing
     expect(core.maintainDomain('b.com', { reserve: 20 }).opened).toBe(0);
-    // reserve 1: limit 13
-    expect(core.maintainDomain('b.com', { reserve: 1 }).opened).toBe(3);
+    // reserve 1: limit 13, but a call below the full reserve takes one connection from it at most
+    expect(core.maintainDomain('b.com', { reserve: 1 }).opened).toBe(1);
+    expect(core.maintainDomain('b.com', { reserve: 1 }).opened).toBe(1);
+    expect(core.maintainDomain('b.com', { reserve: 1 }).opened).toBe(1);
+    expect(core.maintainDomain('b.com', { reserve: 1 }).opened).toBe(0);
     // reserve 0: limit 14
     expect(core.maintainDomain('c.com', { reserve: 0 }).opened).toBe(1);
     expect(core.maintainDomain('c.com', { reserve: 0 }).opened).toBe(0);
@@ -205,15 +208,18 @@ describe('limits', () => {
     expect(core.maintainDomain('busy.com', { reserve: 4 }).opened).toBe(10);
     fill(core, 'quiet.com', undefined, 400, 1000);
     // busy.com has connections: reserve 4, so it gets nothing more; quiet.com has none: reserve 0,
-    // so it may use the reserve.
+    // so it may take one connection from the reserve.
     const r = core.maintain();
-    expect(r.opened).toBe(4);
+    expect(r.opened).toBe(1);
     expect(r.grants.every((g) => g.domain === 'quiet.com')).toBe(true);
     expect(core.domain('busy.com').connections()).toBe(10);
-    expect(core.domain('quiet.com').connections()).toBe(4);
-    // Now quiet.com has connections too: nothing more for anyone.
+    expect(core.domain('quiet.com').connections()).toBe(1);
+    // Now quiet.com has a connection too: nothing more for anyone; the rest of the reserve is kept
+    // for the next domain that has none.
     expect(core.maintain().opened).toBe(0);
-    expect(core.stats().connections).toBe(14);
+    fill(core, 'other.com', undefined, 5, 5000);
+    expect(core.maintain().grants.map((g) => g.domain)).toEqual(['other.com']);
+    expect(core.stats().connections).toBe(12);
   });
 
   test('openConnections uses the same reserve rule and limits', () => {
@@ -223,7 +229,9 @@ describe('limits', () => {
     fill(core, 'a.com', undefined, 10, 1);
     expect(core.openConnections('a.com', 0, 100, { reserve: 2 })).toHaveLength(5);
     expect(core.openConnections('a.com', 0, 100)).toHaveLength(0); // has connections: reserve 2
-    expect(core.openConnections('a.com', 0, 100, { reserve: 0 })).toHaveLength(2);
+    expect(core.openConnections('a.com', 0, 100, { reserve: 0 })).toHaveLength(1); // one from the reserve a call
+    expect(core.openConnections('a.com', 0, 100, { reserve: 0 })).toHaveLength(1);
+    expect(core.openConnections('a.com', 0, 100, { reserve: 0 })).toHaveLength(0);
     expect(core.stats().connections).toBe(7);
   });
 

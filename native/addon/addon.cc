@@ -154,7 +154,9 @@ Napi::Value AddThrottle(const Napi::CallbackInfo& info) {
   OR_RETURN(argU32(info, 1, "count", mqc::kMaxThrottleCount, &count));
   OR_RETURN(argFinite(info, 2, "windowMs", &windowMs));
   if (count < 1 || !(windowMs > 0)) return throwRange(info.Env(), "throttle count and window must be positive"), info.Env().Undefined();
-  return Num(info, s->core->ledger().addThrottle(count, windowMs));
+  int32_t t = s->core->ledger().addThrottle(count, windowMs);
+  if (t < 0) return throwRange(info.Env(), "windowMs must be at most 1e12"), info.Env().Undefined();
+  return Num(info, t);
 }
 
 // addDomain(core, pairs: Float64Array [max, aggressiveness, throttle, suspended] per binding,
@@ -482,11 +484,24 @@ Napi::Value MaintainAll(const Napi::CallbackInfo& info) {
   return Num(info, n);
 }
 
-Napi::Value NextBindingStart(const Napi::CallbackInfo& info) {
+// bindingOrder(core, domain, out: Uint32Array(bindings)) -> n: the bindings with mail, in this
+// visit's round-robin order (moves the rotation on)
+Napi::Value BindingOrder(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
   uint32_t d;
+  uint32_t* out; size_t len;
   OR_RETURN(domainArg(info, 1, s, &d));
-  return Num(info, s->core->nextBindingStart(d));
+  OR_RETURN(argU32Array(info, 2, "out", &out, &len));
+  if (len < s->core->bindings()) return throwRange(info.Env(), "out must have one entry per binding"), info.Env().Undefined();
+  return Num(info, static_cast<double>(s->core->bindingOrder(d, out)));
+}
+
+// nextDomainStart(core, dueCount) -> where this pass starts in the list of due domains
+Napi::Value NextDomainStart(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double n;
+  OR_RETURN(argInt(info, 1, "dueCount", 0, 4294967295.0, &n));
+  return Num(info, static_cast<double>(s->core->nextDomainStart(static_cast<size_t>(n))));
 }
 
 Napi::Value ReserveFor(const Napi::CallbackInfo& info) {
@@ -631,7 +646,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"prepareDomain", PrepareDomain}, {"computeGoal", ComputeGoal},
       {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},
       {"maintainDomain", MaintainDomain}, {"maintainAll", MaintainAll},
-      {"nextBindingStart", NextBindingStart}, {"reserveFor", ReserveFor},
+      {"bindingOrder", BindingOrder}, {"nextDomainStart", NextDomainStart}, {"reserveFor", ReserveFor},
       {"releaseConnection", ReleaseConnection}, {"drainGrants", DrainGrants},
       {"drainExpired", DrainExpired}, {"pending", Pending}, {"domainInfo", DomainInfo},
       {"groupDomainCounts", GroupDomainCounts}, {"groupCount", GroupCount},

@@ -1,5 +1,6 @@
 #include "connection_ledger.hpp"
 
+#include <cmath>
 #include <utility>
 
 namespace mqc {
@@ -21,6 +22,7 @@ ConnectionLedger::ConnectionLedger(LedgerConfig cfg) : cfg_(std::move(cfg)) {
 }
 
 int32_t ConnectionLedger::addThrottle(uint32_t count, double windowMs) {
+  if (count < 1 || count > kMaxThrottleCount || !(windowMs > 0) || windowMs > 1e12) return -1;
   throttles_.emplace_back(count, windowMs);
   return static_cast<int32_t>(throttles_.size() - 1);
 }
@@ -58,6 +60,14 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
   uint64_t ceiling = static_cast<uint64_t>(cfg_.serverMax) + cfg_.serverReserve;
   uint64_t limit = ceiling > reserve ? ceiling - reserve : 0;
   uint64_t left = limit > total_ ? limit - total_ : 0;
+  if (reserve < cfg_.serverReserve) {
+    // A call that may dip into the reserve takes at most one connection from it: the reserve is
+    // there so that a pair with no connection is not starved when the busy ones have filled
+    // server_max, not to give a busy pair extra capacity (one such pair would use it all up).
+    uint64_t normal = cfg_.serverMax;
+    uint64_t normalLeft = normal > total_ ? normal - total_ : 0;
+    if (left > normalLeft + 1) left = normalLeft + 1;
+  }
   want = minOf(want, left > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(left));
   if (want == 0) return 0;
   if (pl.throttle != kNoThrottle) want = minOf(want, throttles_[pl.throttle].available(now));
@@ -91,6 +101,9 @@ uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32
 }
 
 Status ConnectionLedger::release(double connectionId, Grant* released) {
+  // Ids are whole numbers from 1; anything else names no connection (and must not be cast).
+  if (!(connectionId >= 1 && connectionId < nextConnectionId_) || std::floor(connectionId) != connectionId)
+    return Status::UnknownConnection;
   auto it = leases_.find(static_cast<uint64_t>(connectionId));
   if (it == leases_.end()) return Status::UnknownConnection;
   Grant gr = it->second;

@@ -57,7 +57,8 @@ class ConnectionLedger {
   uint32_t groups() const { return cfg_.groups; }
   int32_t groupOf(uint32_t b) const { return cfg_.groupOfBinding[b]; }
 
-  // Throttle buckets are created once at configuration time and referenced by index.
+  // Throttle buckets are created once at configuration time and referenced by index; -1 when the
+  // count is outside 1..kMaxThrottleCount or the window is not positive.
   int32_t addThrottle(uint32_t count, double windowMs);
   size_t throttleCount() const { return throttles_.size(); }
   const RateThrottle& throttle(int32_t i) const { return throttles_[static_cast<size_t>(i)]; }

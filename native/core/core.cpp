@@ -2,6 +2,7 @@
 
 #include "connection_goal.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -97,7 +98,7 @@ Status Core::enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8
                           size_t* failedAt) {
   *failedAt = 0;
   if (d >= domains_.size()) return Status::BadDomain;
-  if (b >= bindings()) return Status::BadBinding;
+  if (b >= bindings() || b > 0xffff) return Status::BadBinding;  // Message::binding is 16 bits
   if (!validTime(nextAttempt) || !validExpiry(expiresAt) || !validTime(now)) return Status::BadArgument;
   if (messages_.size() + n > kMaxMessages) return Status::TooMany;
   for (size_t i = 0; i < n; ++i) {
@@ -128,7 +129,11 @@ Status Core::enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8
     m.binding = static_cast<uint16_t>(b);
     m.attempts = 0;
     m.priority = priorities != nullptr ? priorities[i] : 0;
-    if (delayed) placeDelayed(h); else placeActive(h);
+    // A message whose first attempt could only come at or after its expiry bounces now, as a
+    // deferral past expiry does.
+    if (nextAttempt >= expiresAt) expire(h);
+    else if (delayed) placeDelayed(h);
+    else placeActive(h);
   }
   scratch_.clear();
   return Status::Ok;
@@ -170,6 +175,8 @@ size_t Core::peekDelayed(uint32_t d, size_t offset, double* out, size_t k) const
 }
 
 Status Core::removeActive(uint32_t d, uint32_t b, double id) {
+  if (d >= domains_.size()) return Status::BadDomain;
+  if (b >= bindings()) return Status::BadBinding;
   if (!validId(id)) return Status::BadArgument;
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
@@ -332,19 +339,29 @@ uint32_t Core::reserveFor(uint32_t d, uint32_t b) const {
   return ledger_.pairCount(d, b) == 0 ? 0 : ledger_.config().serverReserve;
 }
 
-uint32_t Core::nextBindingStart(uint32_t d) {
-  return domains_[d].bindingRotation++ % bindings();
+size_t Core::bindingOrder(uint32_t d, uint32_t* out) {
+  // Round-robin among the bindings that have mail, from a start that moves on at every visit, so a
+  // tight ceiling favours no binding (counting empty bindings in the rotation would favour the one
+  // after a run of empty ones).
+  const Domain& dom = domains_[d];
+  size_t n = 0;
+  for (uint32_t b = 0; b < bindings(); ++b)
+    if (!dom.active[b].empty()) out[n++] = b;
+  if (n > 1) {
+    size_t start = domains_[d].bindingRotation++ % n;
+    std::rotate(out, out + start, out + n);
+  }
+  return n;
 }
 
 uint32_t Core::maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t reserveOverride) {
   promoteDue(d, now);
   expireActive(d, now);
   uint32_t opened = 0;
-  uint32_t nb = bindings();
-  uint32_t start = nextBindingStart(d);
-  for (uint32_t j = 0; j < nb; ++j) {
-    uint32_t b = (start + j) % nb;
-    if (domains_[d].active[b].empty()) continue;
+  order_.resize(bindings());
+  size_t n = bindingOrder(d, order_.data());
+  for (size_t j = 0; j < n; ++j) {
+    uint32_t b = order_[j];
     uint32_t reserve = reserveOverride >= 0 ? static_cast<uint32_t>(reserveOverride) : reserveFor(d, b);
     opened += defaultMaintain(d, b, now, goalsz, reserve);
   }
@@ -352,14 +369,14 @@ uint32_t Core::maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t re
 }
 
 uint32_t Core::maintainAll(double now) {
-  size_t n = domains_.size();
+  // Rotate over the due domains (not all of them), as the pass driven from JavaScript does, so
+  // idle domains between busy ones do not skew who comes first.
+  due_.resize(domains_.size());
+  size_t n = dueDomains(now, due_.data(), due_.size());
   if (n == 0) return 0;
   uint32_t opened = 0;
-  size_t start = domainRotation_++ % n;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t d = static_cast<uint32_t>((start + i) % n);
-    if (isDue(d, now)) opened += maintainDomain(d, now, 0, -1);
-  }
+  size_t start = nextDomainStart(n);
+  for (size_t i = 0; i < n; ++i) opened += maintainDomain(due_[(start + i) % n], now, 0, -1);
   return opened;
 }
 

@@ -100,9 +100,13 @@ class Core {
   uint32_t reserveFor(uint32_t d, uint32_t b) const;
   // A whole pass over every due domain with the native default only (no JS provider).
   uint32_t maintainAll(double now);
-  // One domain: promote, expire, then the default per binding from a rotating start.
+  // One domain: promote, expire, then the default per binding in bindingOrder().
   uint32_t maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t reserveOverride);
-  uint32_t nextBindingStart(uint32_t d);
+  // The bindings of d that have active mail, in this visit's round-robin order; returns how many
+  // (out must hold bindings() entries). Each call moves the rotation on.
+  size_t bindingOrder(uint32_t d, uint32_t* out);
+  // Advances the rotation of domain passes (the JS-driven pass shares it with maintainAll).
+  size_t nextDomainStart(size_t dueCount) { return dueCount == 0 ? 0 : domainRotation_++ % dueCount; }
   Status releaseConnection(double connectionId);
 
   size_t pendingGrants() const { return grants_.size() - grantsRead_; }
@@ -142,6 +146,8 @@ class Core {
   size_t expiredRead_ = 0;
   std::vector<double> counters_;
   std::vector<uint32_t> scratch_;
+  std::vector<uint32_t> order_;
+  std::vector<uint32_t> due_;
   mutable std::vector<uint32_t> peekScratch_;
 };
 

@@ -3,10 +3,11 @@
 namespace mqc {
 
 uint32_t RateThrottle::available(double now) const {
-  now = clampNow(now);
+  if (count_ == 0) return 0;
+  now = effective(now);
   size_t filled = ring_.size();
-  // The ring is in grant order from head_. Entries that left the window stay out of it, so the
-  // scan resumes where the last one stopped: amortised O(1) per grant.
+  // Entries that left the window stay out of it (time only moves forward), so the scan resumes
+  // where the last one stopped: amortised O(1) a grant.
   while (expired_ < filled && ring_[(head_ + expired_) % filled] <= now - windowMs_) ++expired_;
   return static_cast<uint32_t>(count_ - filled + expired_);
 }
@@ -14,13 +15,12 @@ uint32_t RateThrottle::available(double now) const {
 void RateThrottle::consume(double now, uint32_t k) {
   uint32_t avail = available(now);
   if (k > avail) k = avail;  // never record more than the window allows
-  now = clampNow(now);
-  last_ = now;
+  double t = seen_;
   for (uint32_t i = 0; i < k; ++i) {
     if (ring_.size() < count_) {
-      ring_.push_back(now);  // not full yet: head_ stays 0, order is push order
+      ring_.push_back(t);  // not full yet: head_ stays 0, order is push order
     } else {
-      ring_[head_] = now;  // overwrite the oldest, which has left the window
+      ring_[head_] = t;  // overwrite the oldest, which has left the window
       head_ = (head_ + 1) % ring_.size();
       --expired_;
     }
@@ -28,8 +28,8 @@ void RateThrottle::consume(double now, uint32_t k) {
 }
 
 double RateThrottle::nextAllowedAt(double now) const {
-  now = clampNow(now);
-  if (available(now) > 0) return now;
+  if (count_ == 0) return std::numeric_limits<double>::infinity();
+  if (available(now) > 0) return seen_;
   return ring_[head_] + windowMs_;  // full and nothing expired: the oldest grant leaves first
 }
 

@@ -28,13 +28,17 @@ class RateThrottle {
   double windowMs() const { return windowMs_; }
 
  private:
-  double clampNow(double now) const { return now < last_ ? last_ : now; }
   uint32_t count_;
   double windowMs_;
-  std::vector<double> ring_;  // grant times, oldest at head_ once full
+  std::vector<double> ring_;  // grant times in order, oldest at head_ once full
   size_t head_ = 0;
-  mutable size_t expired_ = 0;  // oldest entries known to have left the window (time only advances)
-  double last_ = -std::numeric_limits<double>::infinity();  // the clock as last seen: it never runs backwards here
+  // Times are samples of one clock that only moves forward: a time earlier than one already seen
+  // (a stale sample, such as a pass's `now` after a hook read the clock) counts as the latest one.
+  // That is also the only reading under which a grant made "at" a stale time is correctly placed.
+  // expired_ counts the oldest entries known to be out of the window at seen_.
+  double effective(double now) const { return now > seen_ ? (seen_ = now) : seen_; }
+  mutable size_t expired_ = 0;
+  mutable double seen_ = -std::numeric_limits<double>::infinity();
 };
 
 }  // namespace mqc

@@ -116,7 +116,7 @@ void randomWalk(uint64_t seed, int ops) {
 
 }  // namespace
 
-TEST_CASE("ActiveQueue: priority 1 is served before priority 0, FIFO within a priority") {
+TEST_CASE("ActiveQueue: priority 1 is served before priority 0; FIFO within a priority") {
   RunNodePool pool;
   ActiveQueue q;
   CHECK(q.empty());
@@ -141,7 +141,7 @@ TEST_CASE("ActiveQueue: priority 1 is served before priority 0, FIFO within a pr
   CHECK(q.checkInvariants());
 }
 
-TEST_CASE("ActiveQueue: within a priority, earlier next-attempt first, then insertion order") {
+TEST_CASE("ActiveQueue: within a priority; earlier next-attempt first; then insertion order") {
   RunNodePool pool;
   ActiveQueue q;
   q.insert(&pool, 0, RunKey{50, 1}, 1);
@@ -160,7 +160,7 @@ TEST_CASE("ActiveQueue: within a priority, earlier next-attempt first, then inse
   CHECK(std::vector<uint32_t>(out, out + 4) == std::vector<uint32_t>{2, 5, 1, 3});
 }
 
-TEST_CASE("ActiveQueue: remove by (priority, key)") {
+TEST_CASE("ActiveQueue: remove by (priority; key)") {
   RunNodePool pool;
   ActiveQueue q;
   for (uint32_t i = 0; i < 150; ++i) q.insert(&pool, static_cast<uint8_t>(i & 1), RunKey{static_cast<double>(i), i + 1}, i);

@@ -98,25 +98,37 @@ void randomWalk(uint64_t seed, int ops) {
     std::vector<ModelKey> removedKeys;  // candidates for re-insertion of a key that left
     uint64_t nextSeq = 1;
     bool growing = true;
-    size_t high = static_cast<size_t>(rng.range(70, 1400));
+    size_t high = static_cast<size_t>(rng.range(70, 1000));
+    // Style 1 grows by inserting next to random existing entries, so runs fill up in the middle
+    // and split at every position; style 0 mixes appends, front and middle inserts.
+    int style = static_cast<int>(rng.below(2));
     uint32_t out[200];
+    size_t largest = 0, cycles = 0;
     for (int step = 0; step < ops; ++step) {
       INFO("seed " << seed << " step " << step << " size " << model.size());
+      largest = std::max(largest, model.size());
       if (growing && model.size() >= high) growing = false;
       if (!growing && model.size() <= static_cast<size_t>(rng.range(0, 40))) {
         growing = true;
-        high = static_cast<size_t>(rng.range(70, 1400));
+        ++cycles;
+        high = static_cast<size_t>(rng.range(70, 1000));
+        style = static_cast<int>(rng.below(2));
       }
       uint64_t r = rng.below(100);
-      int insertShare = growing ? 62 : 22;
+      int insertShare = growing ? (style == 1 ? 85 : 62) : 22;
       if (r < static_cast<uint64_t>(insertShare)) {
         // Insert: FIFO append, before the head, anywhere inside (many equal times), or a key that
         // was removed earlier coming back.
         double lo = model.empty() ? 0 : model.begin()->first.first;
         double hi = model.empty() ? 0 : model.rbegin()->first.first;
         ModelKey k;
-        uint64_t mode = rng.below(10);
-        if (mode < 4) {
+        uint64_t mode = style == 1 && !model.empty() && rng.chance(0.9) ? 10 : rng.below(10);
+        if (mode == 10) {
+          // Right after a random entry (same time, later sequence: after every entry of that
+          // time), or between two times.
+          auto it = std::next(model.begin(), static_cast<std::ptrdiff_t>(rng.below(model.size())));
+          k = {it->first.first + (rng.chance(0.5) ? 0.0 : 0.5), nextSeq++};
+        } else if (mode < 4) {
           k = {hi + static_cast<double>(rng.below(3)), nextSeq++};
         } else if (mode < 5) {
           k = {lo - static_cast<double>(rng.below(3)), nextSeq++};
@@ -162,8 +174,9 @@ void randomWalk(uint64_t seed, int ops) {
         ENSURE_MSG(!list.remove(RunKey{k.first, k.second}), "absent key (" << k.first << "," << k.second << ")");
         ENSURE(list.size() == before);
       } else if (r < 93) {
-        // popFront of 0..150 entries (often more than one run, sometimes more than the size).
-        size_t k = static_cast<size_t>(rng.below(151));
+        // popFront: a few while growing; 0..150 (often more than one run, sometimes more than
+        // the size) while shrinking.
+        size_t k = static_cast<size_t>(growing ? rng.below(6) : rng.below(151));
         std::vector<uint32_t> want = modelSlice(model, 0, k);
         size_t got = list.popFront(out, k);
         std::vector<uint32_t> have(out, out + got);
@@ -193,6 +206,9 @@ void randomWalk(uint64_t seed, int ops) {
     }
     std::string diff = compareAll(list, model);
     ENSURE_MSG(diff.empty(), diff);
+    // The walk really went through many runs' worth of entries and back, more than once.
+    CHECK_MESSAGE(largest >= 4 * static_cast<size_t>(kRunCapacity), "largest size " << largest);
+    CHECK_MESSAGE(cycles >= 2, "grow/shrink cycles " << cycles);
   }
   // The destructor gave every node back.
   CHECK(pool.nodesInUse() == 0);
@@ -201,7 +217,7 @@ void randomWalk(uint64_t seed, int ops) {
 }  // namespace
 
 TEST_CASE("RunSkiplist: seeded random inserts/removes/popFront/peek match an ordered model") {
-  for (uint64_t seed = 1; seed <= 12; ++seed) randomWalk(seed, 5000);
+  for (uint64_t seed = 1; seed <= 12; ++seed) randomWalk(seed, 6000);
 }
 
 TEST_CASE("RunSkiplist: FIFO appends keep order and fill whole runs") {
@@ -249,6 +265,54 @@ TEST_CASE("RunSkiplist: descending inserts (always before the head) split and st
   }
   CHECK(compareAll(list, model) == "");
   CHECK(list.frontHandle() == 699u);
+}
+
+TEST_CASE("RunSkiplist: a full run splits correctly whatever the insert position") {
+  // Several full runs (appends fill each to capacity); then one insert lands at position p of the
+  // middle run, for every p. A partly popped head (begin > 0) is covered by the second round.
+  for (int popped = 0; popped <= 1; ++popped) {
+    for (int p = 0; p <= kRunCapacity; ++p) {
+      CAPTURE(p);
+      CAPTURE(popped);
+      RunNodePool pool;
+      RunSkiplist list(&pool, static_cast<uint64_t>(p * 31 + 7 + popped));
+      Model model;
+      uint64_t seq = 1;
+      const int runs = 3;
+      for (int i = 0; i < runs * kRunCapacity + 1; ++i) {
+        RunKey k{static_cast<double>(2 * i), seq++};
+        list.insert(k, static_cast<uint32_t>(i));
+        model.emplace(ModelKey{k.t, k.seq}, static_cast<uint32_t>(i));
+      }
+      int base = kRunCapacity;  // the second run
+      if (popped) {
+        // Pop the first run and 5 of the second, then refill the gap at the front of the head.
+        uint32_t out[kRunCapacity + 5];
+        REQUIRE(list.popFront(out, kRunCapacity + 5) == static_cast<size_t>(kRunCapacity + 5));
+        for (int i = 0; i < kRunCapacity + 5; ++i) model.erase(model.begin());
+        for (int i = 0; i < 5; ++i) {
+          RunKey k{static_cast<double>(2 * (kRunCapacity + i)), 100000 + static_cast<uint64_t>(i)};
+          list.insert(k, 7000u + static_cast<uint32_t>(i));
+          model.emplace(ModelKey{k.t, k.seq}, 7000u + static_cast<uint32_t>(i));
+        }
+        REQUIRE(list.checkInvariants());
+      }
+      size_t nodesBefore = list.nodeCount();
+      // Key between entries base + p - 1 and base + p of the original numbering.
+      RunKey k{static_cast<double>(2 * (base + p)) - 1, seq++};
+      list.insert(k, 99999);
+      model.emplace(ModelKey{k.t, k.seq}, 99999u);
+      CHECK(list.checkInvariants());
+      CHECK(compareAll(list, model) == "");
+      CHECK(list.nodeCount() <= nodesBefore + 1);
+      // Everything still comes out in order.
+      std::vector<uint32_t> want = modelSlice(model, 0, model.size());
+      std::vector<uint32_t> out(model.size() + 1);
+      out.resize(list.popFront(out.data(), out.size()));
+      CHECK(out == want);
+      CHECK(list.checkInvariants());
+    }
+  }
 }
 
 TEST_CASE("RunSkiplist: removal of absent keys returns false and changes nothing") {

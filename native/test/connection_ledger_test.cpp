@@ -1,0 +1,524 @@
+// ConnectionLedger: every limit of DESIGN section 3, checked with counts computed in the test from
+// the leases it was handed, over random configurations and random acquire/release sequences.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "connection_ledger.hpp"
+
+using namespace mqc;
+
+namespace mqc {
+inline std::ostream& operator<<(std::ostream& os, Status s) { return os << statusName(s); }
+}  // namespace mqc
+
+namespace {
+
+#define ENSURE_MSG(cond, msg)                                   \
+  do {                                                          \
+    const bool ensure_ok_ = static_cast<bool>(cond);            \
+    CHECK_MESSAGE(ensure_ok_, "ENSURE(" #cond ") " << msg);     \
+    if (!ensure_ok_) return;                                    \
+  } while (0)
+#define ENSURE(cond) ENSURE_MSG(cond, "")
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {}
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
+  int64_t range(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(below(static_cast<uint64_t>(hi - lo + 1))); }
+  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
+};
+
+uint32_t limitOrUnlimited(Rng& rng, double pUnlimited, int64_t lo, int64_t hi) {
+  return rng.chance(pUnlimited) ? kUnlimited : static_cast<uint32_t>(rng.range(lo, hi));
+}
+
+struct Setup {
+  LedgerConfig cfg;
+  std::vector<std::pair<uint32_t, double>> throttles;  // (count, windowMs)
+  std::vector<DomainLimits> domains;
+};
+
+Setup randomSetup(Rng& rng) {
+  Setup s;
+  LedgerConfig& c = s.cfg;
+  c.bindings = static_cast<uint32_t>(rng.range(1, 5));
+  c.groups = static_cast<uint32_t>(rng.range(0, 3));
+  c.groupOfBinding.resize(c.bindings);
+  for (auto& g : c.groupOfBinding) g = c.groups == 0 ? kNoGroup : static_cast<int32_t>(rng.range(-1, c.groups - 1));
+  c.serverMax = static_cast<uint32_t>(rng.range(0, 30));
+  c.serverReserve = static_cast<uint32_t>(rng.range(0, 8));
+  c.bindingMax.resize(c.bindings);
+  for (auto& m : c.bindingMax) m = limitOrUnlimited(rng, 0.5, 0, 15);
+  c.groupMax.resize(c.groups);
+  for (auto& m : c.groupMax) m = limitOrUnlimited(rng, 0.5, 0, 15);
+  int nt = static_cast<int>(rng.range(0, 3));
+  const double windows[] = {100, 250, 1000};
+  for (int i = 0; i < nt; ++i)
+    s.throttles.push_back({static_cast<uint32_t>(rng.range(1, 6)), windows[rng.below(3)]});
+  int nd = static_cast<int>(rng.range(1, 5));
+  for (int d = 0; d < nd; ++d) {
+    DomainLimits dl;
+    dl.scopeMax = limitOrUnlimited(rng, 0.5, 0, 20);
+    dl.groupScopeMax.resize(c.groups);
+    for (auto& m : dl.groupScopeMax) m = limitOrUnlimited(rng, 0.5, 0, 10);
+    dl.pairs.resize(c.bindings);
+    for (auto& p : dl.pairs) {
+      p.maxConnections = rng.chance(0.1) ? 0 : static_cast<uint32_t>(rng.range(1, 10));
+      p.throttle = (nt > 0 && rng.chance(0.3)) ? static_cast<int32_t>(rng.below(static_cast<uint64_t>(nt))) : kNoThrottle;
+      p.suspended = rng.chance(0.1);
+    }
+    s.domains.push_back(dl);
+  }
+  return s;
+}
+
+// The test's own bookkeeping: the leases it holds and the grant times of each throttle.
+struct Model {
+  const Setup* s;
+  std::map<double, std::pair<uint32_t, uint32_t>> leases;  // connection id -> (domain, binding)
+  std::vector<std::vector<double>> throttleGrants;
+  std::vector<std::vector<bool>> suspended;
+  uint64_t opened = 0, released = 0;
+
+  uint32_t pair(uint32_t d, uint32_t b) const {
+    uint32_t n = 0;
+    for (const auto& kv : leases) n += kv.second.first == d && kv.second.second == b;
+    return n;
+  }
+  uint32_t domain(uint32_t d) const {
+    uint32_t n = 0;
+    for (const auto& kv : leases) n += kv.second.first == d;
+    return n;
+  }
+  uint32_t groupDomain(int32_t g, uint32_t d) const {
+    uint32_t n = 0;
+    for (const auto& kv : leases) n += kv.second.first == d && s->cfg.groupOfBinding[kv.second.second] == g;
+    return n;
+  }
+  uint32_t binding(uint32_t b) const {
+    uint32_t n = 0;
+    for (const auto& kv : leases) n += kv.second.second == b;
+    return n;
+  }
+  uint32_t group(int32_t g) const {
+    uint32_t n = 0;
+    for (const auto& kv : leases) n += s->cfg.groupOfBinding[kv.second.second] == g;
+    return n;
+  }
+  uint32_t total() const { return static_cast<uint32_t>(leases.size()); }
+
+  // DESIGN section 3's clips, smallest first, computed from the leases.
+  uint32_t headroom(uint32_t d, uint32_t b, uint32_t reserve, double now) const {
+    if (suspended[d][b]) return 0;
+    const DomainLimits& dl = s->domains[d];
+    auto room = [](uint64_t limit, uint64_t count) -> uint64_t { return count >= limit ? 0 : limit - count; };
+    uint64_t h = room(dl.pairs[b].maxConnections, pair(d, b));
+    h = std::min(h, room(dl.scopeMax, domain(d)));
+    int32_t g = s->cfg.groupOfBinding[b];
+    if (g != kNoGroup) {
+      h = std::min(h, room(dl.groupScopeMax[g], groupDomain(g, d)));
+      h = std::min(h, room(s->cfg.groupMax[g], group(g)));
+    }
+    h = std::min(h, room(s->cfg.bindingMax[b], binding(b)));
+    uint64_t ceiling = static_cast<uint64_t>(s->cfg.serverMax) + s->cfg.serverReserve;
+    h = std::min(h, room(ceiling > reserve ? ceiling - reserve : 0, total()));
+    // A call that may dip into the reserve takes at most one connection beyond server_max.
+    if (reserve < s->cfg.serverReserve) h = std::min<uint64_t>(h, room(s->cfg.serverMax, total()) + 1);
+    int32_t t = dl.pairs[b].throttle;
+    if (t != kNoThrottle) {
+      uint64_t inWindow = 0;
+      for (double at : throttleGrants[t]) inWindow += at > now - s->throttles[t].second;
+      h = std::min(h, room(s->throttles[t].first, inWindow));
+    }
+    return static_cast<uint32_t>(h);
+  }
+};
+
+// Empty when every count of the ledger equals the model's and none is above its limit.
+std::string checkCounts(const ConnectionLedger& l, const Model& m) {
+  std::ostringstream os;
+  const Setup& s = *m.s;
+  for (uint32_t d = 0; d < s.domains.size(); ++d) {
+    const DomainLimits& dl = s.domains[d];
+    for (uint32_t b = 0; b < s.cfg.bindings; ++b) {
+      uint32_t n = m.pair(d, b);
+      if (l.pairCount(d, b) != n) os << "pairCount(" << d << "," << b << ") " << l.pairCount(d, b) << " vs " << n << "; ";
+      if (n > dl.pairs[b].maxConnections) os << "pair (" << d << "," << b << ") " << n << " above max; ";
+    }
+    uint32_t n = m.domain(d);
+    if (l.domainCount(d) != n) os << "domainCount(" << d << ") " << l.domainCount(d) << " vs " << n << "; ";
+    if (n > dl.scopeMax) os << "domain " << d << " " << n << " above scopeMax " << dl.scopeMax << "; ";
+    for (uint32_t g = 0; g < s.cfg.groups; ++g) {
+      uint32_t gd = m.groupDomain(static_cast<int32_t>(g), d);
+      if (l.groupDomainCount(g, d) != gd) os << "groupDomainCount(" << g << "," << d << ") " << l.groupDomainCount(g, d) << " vs " << gd << "; ";
+      if (gd > dl.groupScopeMax[g]) os << "group " << g << " domain " << d << " " << gd << " above its scope max; ";
+    }
+  }
+  for (uint32_t b = 0; b < s.cfg.bindings; ++b) {
+    uint32_t n = m.binding(b);
+    if (l.bindingCount(b) != n) os << "bindingCount(" << b << ") " << l.bindingCount(b) << " vs " << n << "; ";
+    if (n > s.cfg.bindingMax[b]) os << "binding " << b << " " << n << " above its server max; ";
+  }
+  for (uint32_t g = 0; g < s.cfg.groups; ++g) {
+    uint32_t n = m.group(static_cast<int32_t>(g));
+    if (l.groupCount(g) != n) os << "groupCount(" << g << ") " << l.groupCount(g) << " vs " << n << "; ";
+    if (n > s.cfg.groupMax[g]) os << "group " << g << " " << n << " above its server max; ";
+  }
+  if (l.total() != m.total()) os << "total " << l.total() << " vs " << m.total() << "; ";
+  if (static_cast<uint64_t>(m.total()) > static_cast<uint64_t>(s.cfg.serverMax) + s.cfg.serverReserve)
+    os << "total " << m.total() << " above server_max + server_reserve; ";
+  if (l.openedEver() != m.opened) os << "openedEver " << l.openedEver() << " vs " << m.opened << "; ";
+  if (l.releasedEver() != m.released) os << "releasedEver " << l.releasedEver() << " vs " << m.released << "; ";
+  return os.str();
+}
+
+// Every count the ledger reports, for "nothing changed" comparisons.
+std::vector<uint64_t> snapshot(const ConnectionLedger& l) {
+  std::vector<uint64_t> v{l.total(), l.openedEver(), l.releasedEver()};
+  for (uint32_t d = 0; d < l.domains(); ++d) {
+    v.push_back(l.domainCount(d));
+    for (uint32_t b = 0; b < l.bindings(); ++b) v.push_back(l.pairCount(d, b));
+    for (uint32_t g = 0; g < l.groups(); ++g) v.push_back(l.groupDomainCount(g, d));
+  }
+  for (uint32_t b = 0; b < l.bindings(); ++b) v.push_back(l.bindingCount(b));
+  for (uint32_t g = 0; g < l.groups(); ++g) v.push_back(l.groupCount(g));
+  return v;
+}
+
+size_t maxInAnyWindow(std::vector<double> grants, double windowMs) {
+  std::sort(grants.begin(), grants.end());
+  size_t best = 0, j = 0;
+  for (size_t i = 0; i < grants.size(); ++i) {
+    if (j < i) j = i;
+    while (j < grants.size() && grants[j] < grants[i] + windowMs) ++j;
+    best = std::max(best, j - i);
+  }
+  return best;
+}
+
+void randomRun(uint64_t seed, int steps) {
+  Rng rng(seed);
+  Setup s = randomSetup(rng);
+  ConnectionLedger l(s.cfg);
+  for (const auto& t : s.throttles) l.addThrottle(t.first, t.second);
+  ENSURE(l.throttleCount() == s.throttles.size());
+  for (const DomainLimits& dl : s.domains) {
+    uint32_t index = 12345;
+    ENSURE(l.addDomain(dl, &index) == Status::Ok);
+    ENSURE(index == l.domains() - 1);
+  }
+  Model m;
+  m.s = &s;
+  m.throttleGrants.resize(s.throttles.size());
+  for (const DomainLimits& dl : s.domains) {
+    m.suspended.emplace_back();
+    for (const PairLimits& p : dl.pairs) m.suspended.back().push_back(p.suspended);
+  }
+  std::set<double> everIssued;
+  std::vector<double> releasedIds;
+  double now = 1000;
+  const uint32_t nd = static_cast<uint32_t>(s.domains.size());
+  for (int step = 0; step < steps; ++step) {
+    INFO("seed " << seed << " step " << step << " bindings " << s.cfg.bindings << " groups " << s.cfg.groups
+                 << " serverMax " << s.cfg.serverMax << " reserve " << s.cfg.serverReserve);
+    if (rng.chance(0.3)) now += static_cast<double>(rng.below(300));
+    uint64_t r = rng.below(100);
+    if (r < 50) {
+      uint32_t d = static_cast<uint32_t>(rng.below(nd)), b = static_cast<uint32_t>(rng.below(s.cfg.bindings));
+      uint32_t want = rng.chance(0.05) ? 0xffffffffu : static_cast<uint32_t>(rng.below(13));
+      uint64_t rr = rng.below(3);
+      uint32_t reserve = rr == 0 ? 0 : rr == 1 ? s.cfg.serverReserve : static_cast<uint32_t>(rng.below(s.cfg.serverReserve + 4));
+      uint32_t room = m.headroom(d, b, reserve, now);
+      INFO("acquire d " << d << " b " << b << " want " << want << " reserve " << reserve);
+      ENSURE_MSG(l.headroom(d, b, reserve, now) == room, "headroom " << l.headroom(d, b, reserve, now) << ", model " << room);
+      std::vector<Grant> out(2, Grant{-1, 99, 99});  // acquire appends
+      uint32_t n = l.acquire(d, b, want, reserve, now, &out);
+      uint32_t expect = std::min(want, room);
+      ENSURE_MSG(n == expect, "acquired " << n << ", model " << expect);
+      ENSURE(out.size() == 2 + static_cast<size_t>(n));
+      ENSURE(out[0].connectionId == -1 && out[1].connectionId == -1);
+      for (size_t i = 2; i < out.size(); ++i) {
+        const Grant& g = out[i];
+        ENSURE(g.domain == d && g.binding == b);
+        ENSURE_MSG(std::floor(g.connectionId) == g.connectionId && g.connectionId >= 0 &&
+                       g.connectionId <= 9007199254740991.0,
+                   "connection id " << g.connectionId << " is not a safe integer");
+        ENSURE_MSG(everIssued.insert(g.connectionId).second, "connection id " << g.connectionId << " issued twice");
+        m.leases[g.connectionId] = {d, b};
+        int32_t t = s.domains[d].pairs[b].throttle;
+        if (t != kNoThrottle) m.throttleGrants[t].push_back(now);
+      }
+      m.opened += n;
+    } else if (r < 80) {
+      if (m.leases.empty()) continue;
+      auto it = std::next(m.leases.begin(), static_cast<std::ptrdiff_t>(rng.below(m.leases.size())));
+      Grant g{-1, 77, 77};
+      ENSURE(l.release(it->first, &g) == Status::Ok);
+      ENSURE(g.connectionId == it->first && g.domain == it->second.first && g.binding == it->second.second);
+      releasedIds.push_back(it->first);
+      m.leases.erase(it);
+      ++m.released;
+    } else if (r < 90) {
+      // An id that was never issued, or one already released: refused, nothing changes.
+      double id;
+      if (releasedIds.empty() || rng.chance(0.4)) {
+        id = static_cast<double>(1000000 + rng.below(1000000));
+        if (everIssued.count(id)) continue;
+      } else {
+        id = releasedIds[rng.below(releasedIds.size())];
+      }
+      std::vector<uint64_t> before = snapshot(l);
+      Grant g{-1, 5, 5};
+      ENSURE(l.release(id, &g) == Status::UnknownConnection);
+      ENSURE(l.release(id, nullptr) == Status::UnknownConnection);
+      ENSURE(snapshot(l) == before);
+      ENSURE(g.connectionId == -1 && g.domain == 5 && g.binding == 5);
+    } else {
+      uint32_t d = static_cast<uint32_t>(rng.below(nd)), b = static_cast<uint32_t>(rng.below(s.cfg.bindings));
+      bool sus = rng.chance(0.4);
+      l.setSuspended(d, b, sus);
+      m.suspended[d][b] = sus;
+      ENSURE(l.pairLimits(d, b).suspended == sus);
+    }
+    ENSURE(l.checkInvariants());
+    std::string diff = checkCounts(l, m);
+    ENSURE_MSG(diff.empty(), diff);
+  }
+  for (size_t t = 0; t < s.throttles.size(); ++t) {
+    size_t worst = maxInAnyWindow(m.throttleGrants[t], s.throttles[t].second);
+    CHECK_MESSAGE(worst <= s.throttles[t].first, "throttle " << t << ": " << worst << " grants in one window");
+  }
+  // Release everything: every count returns to zero.
+  for (const auto& kv : m.leases) ENSURE(l.release(kv.first, nullptr) == Status::Ok);
+  m.released += m.leases.size();
+  m.leases.clear();
+  ENSURE(l.total() == 0u);
+  ENSURE(l.checkInvariants());
+  std::string diff = checkCounts(l, m);
+  ENSURE_MSG(diff.empty(), diff);
+}
+
+LedgerConfig oneBinding(uint32_t serverMax, uint32_t serverReserve) {
+  LedgerConfig c;
+  c.bindings = 1;
+  c.serverMax = serverMax;
+  c.serverReserve = serverReserve;
+  return c;
+}
+
+DomainLimits domainWith(uint32_t bindings, uint32_t groups, uint32_t maxConnections) {
+  DomainLimits dl;
+  dl.groupScopeMax.assign(groups, kUnlimited);
+  dl.pairs.resize(bindings);
+  for (auto& p : dl.pairs) p.maxConnections = maxConnections;
+  return dl;
+}
+
+}  // namespace
+
+TEST_CASE("ConnectionLedger: random configurations and acquire/release sequences keep every limit") {
+  for (uint64_t seed = 1; seed <= 60; ++seed) randomRun(seed, 600);
+}
+
+TEST_CASE("ConnectionLedger: reserve = server_reserve stops at server_max; reserve = 0 reaches server_max + server_reserve") {
+  ConnectionLedger l(oneBinding(10, 3));
+  uint32_t d[4];
+  for (auto& i : d) REQUIRE(l.addDomain(domainWith(1, 0, 100), &i) == Status::Ok);
+  std::vector<Grant> g;
+  CHECK(l.acquire(d[0], 0, 100, 3, 0, &g) == 10u);
+  CHECK(l.total() == 10u);
+  CHECK(l.acquire(d[1], 0, 5, 3, 0, &g) == 0u);   // the reserve is kept back
+  CHECK(l.headroom(d[1], 0, 3, 0) == 0u);
+  CHECK(l.headroom(d[1], 0, 0, 0) == 1u);   // one connection from the reserve per call
+  CHECK(l.acquire(d[1], 0, 1, 0, 0, &g) == 1u);   // a pair without connections may use it
+  CHECK(l.acquire(d[2], 0, 5, 0, 0, &g) == 1u);   // one connection from the reserve per call
+  CHECK(l.acquire(d[2], 0, 5, 0, 0, &g) == 1u);
+  CHECK(l.total() == 13u);
+  CHECK(l.acquire(d[3], 0, 1, 0, 0, &g) == 0u);   // server_max + server_reserve reached
+  CHECK(l.acquire(d[3], 0, 1, 1, 0, &g) == 0u);
+  REQUIRE(g.size() == 13u);
+  CHECK(l.release(g[0].connectionId, nullptr) == Status::Ok);
+  CHECK(l.acquire(d[3], 0, 1, 3, 0, &g) == 0u);   // 12 open: still above server_max
+  CHECK(l.acquire(d[3], 0, 5, 0, 0, &g) == 1u);
+  // A reserve larger than the whole ceiling leaves nothing.
+  ConnectionLedger small(oneBinding(2, 1));
+  uint32_t sd;
+  REQUIRE(small.addDomain(domainWith(1, 0, 10), &sd) == Status::Ok);
+  CHECK(small.headroom(sd, 0, 4, 0) == 0u);
+  CHECK(small.acquire(sd, 0, 5, 4, 0, nullptr) == 0u);
+  CHECK(small.acquire(sd, 0, 5, 0, 0, nullptr) == 3u);  // no out vector: counts still kept
+  CHECK(small.total() == 3u);
+  CHECK(small.checkInvariants());
+  CHECK(l.checkInvariants());
+}
+
+TEST_CASE("ConnectionLedger: scope caps; group and binding server maxima") {
+  LedgerConfig c;
+  c.bindings = 3;
+  c.groups = 1;
+  c.groupOfBinding = {0, 0, kNoGroup};
+  c.groupMax = {5};
+  c.bindingMax = {3, kUnlimited, kUnlimited};
+  c.serverMax = 1000;
+  c.serverReserve = 0;
+  ConnectionLedger l(c);
+  DomainLimits d0 = domainWith(3, 1, 10);
+  d0.scopeMax = 6;            // global::domain
+  d0.groupScopeMax = {4};     // binding_group::domain
+  DomainLimits d1 = domainWith(3, 1, 10);
+  uint32_t i0, i1;
+  REQUIRE(l.addDomain(d0, &i0) == Status::Ok);
+  REQUIRE(l.addDomain(d1, &i1) == Status::Ok);
+  CHECK(l.acquire(i0, 0, 10, 0, 0, nullptr) == 3u);  // binding 0's server max
+  CHECK(l.acquire(i0, 1, 10, 0, 0, nullptr) == 1u);  // the group's cap in this domain (4)
+  CHECK(l.acquire(i0, 2, 10, 0, 0, nullptr) == 2u);  // the domain's scope cap (6)
+  CHECK(l.domainCount(i0) == 6u);
+  CHECK(l.groupDomainCount(0, i0) == 4u);
+  CHECK(l.acquire(i1, 1, 10, 0, 0, nullptr) == 1u);  // the group's server max (5) across domains
+  CHECK(l.acquire(i1, 0, 10, 0, 0, nullptr) == 0u);  // binding 0 is at its server max
+  CHECK(l.acquire(i1, 2, 10, 0, 0, nullptr) == 10u); // not in the group: only max_outbound_connections
+  CHECK(l.groupCount(0) == 5u);
+  CHECK(l.bindingCount(0) == 3u);
+  CHECK(l.bindingCount(1) == 2u);
+  CHECK(l.bindingCount(2) == 12u);
+  CHECK(l.total() == 17u);
+  CHECK(l.checkInvariants());
+}
+
+TEST_CASE("ConnectionLedger: a suspended pair and a zero limit open nothing") {
+  LedgerConfig c;
+  c.bindings = 2;
+  ConnectionLedger l(c);
+  DomainLimits dl = domainWith(2, 0, 10);
+  dl.pairs[1].maxConnections = 0;
+  uint32_t d;
+  REQUIRE(l.addDomain(dl, &d) == Status::Ok);
+  l.setSuspended(d, 0, true);
+  CHECK(l.headroom(d, 0, 0, 0) == 0u);
+  CHECK(l.acquire(d, 0, 5, 0, 0, nullptr) == 0u);
+  CHECK(l.acquire(d, 1, 5, 0, 0, nullptr) == 0u);
+  l.setSuspended(d, 0, false);
+  CHECK(l.acquire(d, 0, 5, 0, 0, nullptr) == 5u);
+  CHECK(l.acquire(d, 0, 0, 0, 0, nullptr) == 0u);
+  CHECK(l.total() == 5u);
+}
+
+TEST_CASE("ConnectionLedger: a throttle is shared by reference by every pair that names it") {
+  LedgerConfig c;
+  c.bindings = 2;
+  ConnectionLedger l(c);
+  int32_t t = l.addThrottle(3, 1000);
+  DomainLimits dl = domainWith(2, 0, 10);
+  dl.pairs[0].throttle = t;
+  dl.pairs[1].throttle = t;
+  uint32_t a, b;
+  REQUIRE(l.addDomain(dl, &a) == Status::Ok);
+  REQUIRE(l.addDomain(dl, &b) == Status::Ok);
+  CHECK(l.acquire(a, 0, 2, 0, 100, nullptr) == 2u);
+  CHECK(l.acquire(b, 1, 5, 0, 200, nullptr) == 1u);  // one bucket for both domains and bindings
+  CHECK(l.acquire(a, 1, 5, 0, 900, nullptr) == 0u);
+  CHECK(l.throttle(t).nextAllowedAt(900) == 1100.0);
+  CHECK(l.acquire(a, 1, 5, 0, 1100, nullptr) == 2u);  // the two grants at 100 left the window
+  CHECK(l.total() == 5u);
+}
+
+TEST_CASE("ConnectionLedger: release of an unknown or already released id changes nothing") {
+  LedgerConfig c;
+  c.bindings = 1;
+  ConnectionLedger l(c);
+  uint32_t d;
+  REQUIRE(l.addDomain(domainWith(1, 0, 10), &d) == Status::Ok);
+  CHECK(l.release(1, nullptr) == Status::UnknownConnection);  // nothing issued yet
+  std::vector<Grant> g;
+  REQUIRE(l.acquire(d, 0, 3, 0, 0, &g) == 3u);
+  Grant out{};
+  CHECK(l.release(g[1].connectionId, &out) == Status::Ok);
+  CHECK(out.connectionId == g[1].connectionId);
+  std::vector<uint64_t> before = snapshot(l);
+  CHECK(l.release(g[1].connectionId, &out) == Status::UnknownConnection);
+  double biggest = std::max(g[0].connectionId, g[2].connectionId);
+  CHECK(l.release(biggest + 1, nullptr) == Status::UnknownConnection);
+  CHECK(l.release(biggest + 1000, nullptr) == Status::UnknownConnection);
+  CHECK(snapshot(l) == before);
+  CHECK(l.total() == 2u);
+  CHECK(l.releasedEver() == 1u);
+  CHECK(l.checkInvariants());
+}
+
+// Regression: connection ids are looked up only when they are whole numbers from 1 (1.5 once
+// released connection 1; NaN or 1e300 were an undefined cast).
+TEST_CASE("ConnectionLedger: release of a non-integral connection id is refused") {
+  LedgerConfig c;
+  c.bindings = 1;
+  ConnectionLedger l(c);
+  uint32_t d;
+  REQUIRE(l.addDomain(domainWith(1, 0, 10), &d) == Status::Ok);
+  std::vector<Grant> g;
+  REQUIRE(l.acquire(d, 0, 3, 0, 0, &g) == 3u);
+  std::vector<uint64_t> before = snapshot(l);
+  for (double bad : {g[0].connectionId + 0.5, g[0].connectionId + 1e-9, std::nextafter(g[0].connectionId, 1e9)}) {
+    CAPTURE(bad);
+    CHECK(l.release(bad, nullptr) != Status::Ok);
+  }
+  CHECK(snapshot(l) == before);
+}
+
+// Regression, kept apart: under -fsanitize=float-cast-overflow a bad cast aborts the executable.
+TEST_CASE("ConnectionLedger: release of NaN; negative; infinite or huge ids is refused") {
+  LedgerConfig c;
+  c.bindings = 1;
+  ConnectionLedger l(c);
+  uint32_t d;
+  REQUIRE(l.addDomain(domainWith(1, 0, 10), &d) == Status::Ok);
+  REQUIRE(l.acquire(d, 0, 3, 0, 0, nullptr) == 3u);
+  std::vector<uint64_t> before = snapshot(l);
+  for (double bad : {std::numeric_limits<double>::quiet_NaN(), -1.0, -0.5, std::numeric_limits<double>::infinity(),
+                     -std::numeric_limits<double>::infinity(), 1e300, 18446744073709551616.0 + 2.0 * 4096.0}) {
+    CAPTURE(bad);
+    CHECK(l.release(bad, nullptr) != Status::Ok);
+  }
+  CHECK(snapshot(l) == before);
+}
+
+TEST_CASE("ConnectionLedger: addDomain refuses limits that do not match the configuration") {
+  LedgerConfig c;
+  c.bindings = 2;
+  c.groups = 1;
+  c.groupOfBinding = {0, kNoGroup};
+  ConnectionLedger l(c);
+  l.addThrottle(1, 1000);
+  uint32_t index = 777;
+  DomainLimits wrongPairs = domainWith(3, 1, 10);
+  CHECK(l.addDomain(wrongPairs, &index) == Status::BadArgument);
+  DomainLimits wrongGroups = domainWith(2, 2, 10);
+  CHECK(l.addDomain(wrongGroups, &index) == Status::BadArgument);
+  DomainLimits badThrottle = domainWith(2, 1, 10);
+  badThrottle.pairs[1].throttle = 1;  // only throttle 0 exists
+  CHECK(l.addDomain(badThrottle, &index) == Status::BadArgument);
+  badThrottle.pairs[1].throttle = -2;
+  CHECK(l.addDomain(badThrottle, &index) == Status::BadArgument);
+  CHECK(index == 777u);
+  CHECK(l.domains() == 0u);
+  badThrottle.pairs[1].throttle = 0;
+  CHECK(l.addDomain(badThrottle, &index) == Status::Ok);
+  CHECK(index == 0u);
+  CHECK(l.domains() == 1u);
+}

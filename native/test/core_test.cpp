@@ -1,0 +1,1489 @@
+// Core: the message lifecycle against a naive model (std::map and sorting), the default maintain
+// and maintainAll against limits counted in the test, grants/expiry draining, and refusal of bad
+// arguments without any change of state.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "connection_goal.hpp"
+#include "core.hpp"
+
+using namespace mqc;
+
+namespace mqc {
+inline std::ostream& operator<<(std::ostream& os, Status s) { return os << statusName(s); }
+}  // namespace mqc
+
+namespace {
+
+#define ENSURE_MSG(cond, msg)                                   \
+  do {                                                          \
+    const bool ensure_ok_ = static_cast<bool>(cond);            \
+    CHECK_MESSAGE(ensure_ok_, "ENSURE(" #cond ") " << msg);     \
+    if (!ensure_ok_) return;                                    \
+  } while (0)
+#define ENSURE(cond) ENSURE_MSG(cond, "")
+#define ENSURE_STATUS(expr, want)                                                        \
+  do {                                                                                   \
+    const Status ensure_got_ = (expr);                                                   \
+    const Status ensure_want_ = (want);                                                  \
+    CHECK_MESSAGE(ensure_got_ == ensure_want_, #expr " -> " << ensure_got_ << ", want " << ensure_want_); \
+    if (ensure_got_ != ensure_want_) return;                                             \
+  } while (0)
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {}
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
+  int64_t range(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(below(static_cast<uint64_t>(hi - lo + 1))); }
+  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
+};
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kInf = std::numeric_limits<double>::infinity();
+constexpr double kTwo53 = 9007199254740992.0;
+
+std::string fmt(const std::vector<double>& v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << "[";
+  for (size_t i = 0; i < v.size() && i < 30; ++i) os << (i ? "," : "") << v[i];
+  if (v.size() > 30) os << ",...(" << v.size() << ")";
+  os << "]";
+  return os.str();
+}
+
+DomainLimits plainDomain(uint32_t bindings, uint32_t groups = 0, uint32_t maxConnections = 32) {
+  DomainLimits dl;
+  dl.groupScopeMax.assign(groups, kUnlimited);
+  dl.pairs.resize(bindings);
+  for (auto& p : dl.pairs) p.maxConnections = maxConnections;
+  return dl;
+}
+
+LedgerConfig plainConfig(uint32_t bindings, uint32_t serverMax = 20000, uint32_t serverReserve = 200) {
+  LedgerConfig c;
+  c.bindings = bindings;
+  c.serverMax = serverMax;
+  c.serverReserve = serverReserve;
+  return c;
+}
+
+std::vector<double> peekAllActive(const Core& c, uint32_t d, uint32_t b) {
+  std::vector<double> out(c.activeSize(d, b) + 4);
+  out.resize(c.peekActive(d, b, 0, out.data(), out.size()));
+  return out;
+}
+
+std::vector<double> peekAllDelayed(const Core& c, uint32_t d) {
+  std::vector<double> out(c.delayedSize(d) + 4);
+  out.resize(c.peekDelayed(d, 0, out.data(), out.size()));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model: every message with its place, ordered by sorting when asked.
+
+struct MMsg {
+  uint32_t d, b;
+  uint8_t prio;
+  double next, exp;
+  uint64_t seq;
+  Place place;
+  uint16_t attempts;
+};
+
+bool safeId(double id) { return id >= 0 && id < kTwo53 && std::floor(id) == id; }
+
+struct Model {
+  uint32_t D, B;
+  std::map<double, MMsg> msgs;
+  uint64_t seq = 1;
+  std::multiset<double> expiredPending;
+  uint64_t expiredTotal = 0;
+
+  void expire(double id) {
+    msgs.erase(id);
+    expiredPending.insert(id);
+    ++expiredTotal;
+  }
+  // Served order of one active queue: urgent first, then next-attempt, then arrival.
+  std::vector<double> activeOrder(uint32_t d, uint32_t b) const {
+    std::vector<std::pair<std::tuple<int, double, uint64_t>, double>> v;
+    for (const auto& kv : msgs)
+      if (kv.second.place == Place::Active && kv.second.d == d && kv.second.b == b)
+        v.push_back({{-kv.second.prio, kv.second.next, kv.second.seq}, kv.first});
+    std::sort(v.begin(), v.end());
+    std::vector<double> ids;
+    for (const auto& e : v) ids.push_back(e.second);
+    return ids;
+  }
+  std::vector<double> delayedOrder(uint32_t d) const {
+    std::vector<std::pair<std::pair<double, uint64_t>, double>> v;
+    for (const auto& kv : msgs)
+      if (kv.second.place == Place::Delayed && kv.second.d == d) v.push_back({{kv.second.next, kv.second.seq}, kv.first});
+    std::sort(v.begin(), v.end());
+    std::vector<double> ids;
+    for (const auto& e : v) ids.push_back(e.second);
+    return ids;
+  }
+  // Every queue's order in one pass: active[d * B + b] and delayed[d].
+  void allOrders(std::vector<std::vector<double>>* active, std::vector<std::vector<double>>* delayed) const {
+    std::vector<std::vector<std::pair<std::tuple<int, double, uint64_t>, double>>> a(D * B), dl(D);
+    for (const auto& kv : msgs) {
+      const MMsg& mm = kv.second;
+      if (mm.place == Place::Active) a[mm.d * B + mm.b].push_back({{-mm.prio, mm.next, mm.seq}, kv.first});
+      else if (mm.place == Place::Delayed) dl[mm.d].push_back({{0, mm.next, mm.seq}, kv.first});
+    }
+    active->assign(D * B, {});
+    delayed->assign(D, {});
+    for (size_t i = 0; i < a.size(); ++i) {
+      std::sort(a[i].begin(), a[i].end());
+      for (const auto& e : a[i]) (*active)[i].push_back(e.second);
+    }
+    for (size_t i = 0; i < dl.size(); ++i) {
+      std::sort(dl[i].begin(), dl[i].end());
+      for (const auto& e : dl[i]) (*delayed)[i].push_back(e.second);
+    }
+  }
+  size_t count(Place p) const {
+    size_t n = 0;
+    for (const auto& kv : msgs) n += kv.second.place == p;
+    return n;
+  }
+
+  Status enqueueBatch(uint32_t d, uint32_t b, const std::vector<double>& ids, const std::vector<uint8_t>* prios,
+                      double next, double exp, double now, size_t* failedAt) {
+    *failedAt = 0;
+    if (d >= D) return Status::BadDomain;
+    if (b >= B) return Status::BadBinding;
+    if (!std::isfinite(next) || std::isnan(exp) || exp == -kInf || !std::isfinite(now)) return Status::BadArgument;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!safeId(ids[i]) || (prios && (*prios)[i] >= 2)) {
+        *failedAt = i;
+        return Status::BadArgument;
+      }
+    }
+    std::set<double> inBatch;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (msgs.count(ids[i]) || !inBatch.insert(ids[i]).second) {
+        *failedAt = i;
+        return Status::DuplicateId;
+      }
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      msgs[ids[i]] = MMsg{d, b, prios ? (*prios)[i] : uint8_t{0}, next, exp, seq++,
+                          next > now ? Place::Delayed : Place::Active, 0};
+      if (next >= exp) expire(ids[i]);  // its first attempt could only come after its expiry
+    }
+    return Status::Ok;
+  }
+  std::vector<double> take(uint32_t d, uint32_t b, size_t k, double now) {
+    std::vector<double> got;
+    for (double id : activeOrder(d, b)) {
+      if (got.size() >= k) break;
+      MMsg& m = msgs[id];
+      if (m.exp <= now) {
+        expire(id);
+        continue;
+      }
+      m.place = Place::InFlight;
+      if (m.attempts < 0xffff) ++m.attempts;
+      got.push_back(id);
+    }
+    return got;
+  }
+  Status lookup(double id, MMsg** out) {
+    if (!safeId(id)) return Status::BadArgument;
+    auto it = msgs.find(id);
+    if (it == msgs.end()) return Status::UnknownId;
+    *out = &it->second;
+    return Status::Ok;
+  }
+  Status cancel(double id) {
+    MMsg* m;
+    Status s = lookup(id, &m);
+    if (s != Status::Ok) return s;
+    if (m->place == Place::InFlight) return Status::InFlight;
+    msgs.erase(id);
+    return Status::Ok;
+  }
+  Status settle(double id) {
+    MMsg* m;
+    Status s = lookup(id, &m);
+    if (s != Status::Ok) return s;
+    if (m->place != Place::InFlight) return Status::NotInFlight;
+    msgs.erase(id);
+    return Status::Ok;
+  }
+  Status defer(double id, double next, double now) {
+    if (!safeId(id) || !std::isfinite(next) || !std::isfinite(now)) return Status::BadArgument;
+    MMsg* m;
+    Status s = lookup(id, &m);
+    if (s != Status::Ok) return s;
+    if (m->place != Place::InFlight) return Status::NotInFlight;
+    if (next >= m->exp) {  // the retry would come after the message expired
+      expire(id);
+      return Status::Ok;
+    }
+    m->next = next;
+    m->seq = seq++;
+    m->place = next > now ? Place::Delayed : Place::Active;
+    return Status::Ok;
+  }
+  Status untake(double id) {
+    MMsg* m;
+    Status s = lookup(id, &m);
+    if (s != Status::Ok) return s;
+    if (m->place != Place::InFlight) return Status::NotInFlight;
+    m->place = Place::Active;  // same key: back where it was taken from
+    if (m->attempts > 0) --m->attempts;
+    return Status::Ok;
+  }
+  Status removeActive(uint32_t d, uint32_t b, double id) {
+    MMsg* m;
+    Status s = lookup(id, &m);
+    if (s != Status::Ok) return s;
+    if (m->place != Place::Active || m->d != d || m->b != b) return Status::UnknownId;
+    msgs.erase(id);
+    return Status::Ok;
+  }
+  size_t promoteDue(uint32_t d, double now) {
+    size_t moved = 0;
+    for (double id : delayedOrder(d)) {
+      MMsg& m = msgs[id];
+      if (m.next > now) break;
+      if (m.exp <= now) {
+        expire(id);
+        continue;
+      }
+      m.place = Place::Active;
+      ++moved;
+    }
+    return moved;
+  }
+  size_t expireActive(uint32_t d, double now) {
+    std::vector<double> gone;
+    for (const auto& kv : msgs)
+      if (kv.second.place == Place::Active && kv.second.d == d && kv.second.exp <= now) gone.push_back(kv.first);
+    for (double id : gone) expire(id);
+    return gone.size();
+  }
+  bool isDue(uint32_t d, double now) const {
+    for (const auto& kv : msgs)
+      if (kv.second.d == d &&
+          (kv.second.place == Place::Active || (kv.second.place == Place::Delayed && kv.second.next <= now)))
+        return true;
+    return false;
+  }
+};
+
+// Empty when the core's queues, sizes and counters are those of the model.
+std::string compareState(const Core& c, const Model& m, double now) {
+  std::ostringstream os;
+  os.precision(17);
+  if (!c.checkInvariants()) return "checkInvariants() is false";
+  const double* k = c.counters();
+  size_t active = m.count(Place::Active), delayed = m.count(Place::Delayed), inFlight = m.count(Place::InFlight);
+  if (k[kActive] != static_cast<double>(active)) os << "counter active " << k[kActive] << " vs " << active << "; ";
+  if (k[kDelayed] != static_cast<double>(delayed)) os << "counter delayed " << k[kDelayed] << " vs " << delayed << "; ";
+  if (k[kInFlight] != static_cast<double>(inFlight)) os << "counter inFlight " << k[kInFlight] << " vs " << inFlight << "; ";
+  if (k[kExpired] != static_cast<double>(m.expiredTotal)) os << "counter expired " << k[kExpired] << " vs " << m.expiredTotal << "; ";
+  if (k[kDomains] != static_cast<double>(m.D)) os << "counter domains " << k[kDomains] << "; ";
+  if (c.pendingExpired() != m.expiredPending.size())
+    os << "pendingExpired " << c.pendingExpired() << " vs " << m.expiredPending.size() << "; ";
+  if (c.counterCount() != kFixedCounters + 2 * static_cast<size_t>(m.B)) os << "counterCount " << c.counterCount() << "; ";
+  std::vector<std::vector<double>> activeOrders, delayedOrders;
+  m.allOrders(&activeOrders, &delayedOrders);
+  for (uint32_t d = 0; d < m.D; ++d) {
+    size_t domActive = 0;
+    for (uint32_t b = 0; b < m.B; ++b) {
+      const std::vector<double>& want = activeOrders[d * m.B + b];
+      std::vector<double> have = peekAllActive(c, d, b);
+      if (have != want) os << "active(" << d << "," << b << ") " << fmt(have) << " vs model " << fmt(want) << "; ";
+      if (c.activeSize(d, b) != want.size()) os << "activeSize(" << d << "," << b << ") " << c.activeSize(d, b) << "; ";
+      domActive += want.size();
+    }
+    if (c.activeTotal(d) != domActive) os << "activeTotal(" << d << ") " << c.activeTotal(d) << " vs " << domActive << "; ";
+    const std::vector<double>& want = delayedOrders[d];
+    std::vector<double> have = peekAllDelayed(c, d);
+    if (have != want) os << "delayed(" << d << ") " << fmt(have) << " vs model " << fmt(want) << "; ";
+    if (c.delayedSize(d) != want.size()) os << "delayedSize(" << d << ") " << c.delayedSize(d) << "; ";
+    if (c.isDue(d, now) != m.isDue(d, now)) os << "isDue(" << d << ") " << c.isDue(d, now) << "; ";
+  }
+  std::vector<uint32_t> due(m.D + 1), wantDue;
+  due.resize(c.dueDomains(now, due.data(), due.size()));
+  for (uint32_t d = 0; d < m.D; ++d)
+    if (m.isDue(d, now)) wantDue.push_back(d);
+  if (due != wantDue) os << "dueDomains: " << due.size() << " domains, model " << wantDue.size() << "; ";
+  if (!wantDue.empty() && c.dueDomains(now, due.data(), 1) != 1) os << "dueDomains(max 1) did not return 1; ";
+  for (uint32_t b = 0; b < m.B; ++b) {
+    size_t n = 0;
+    for (const auto& kv : m.msgs) n += kv.second.place == Place::Active && kv.second.b == b;
+    if (k[kFixedCounters + m.B + b] != static_cast<double>(n))
+      os << "active counter of binding " << b << " " << k[kFixedCounters + m.B + b] << " vs " << n << "; ";
+  }
+  return os.str();
+}
+
+std::string compareLocate(const Core& c, const Model& m, double id) {
+  std::ostringstream os;
+  os.precision(17);
+  MessageInfo info{};
+  Status s = c.locate(id, &info);
+  auto it = m.msgs.find(id);
+  if (it == m.msgs.end()) {
+    if (s != Status::UnknownId) os << "locate(" << id << ") " << statusName(s) << ", model: gone";
+    return os.str();
+  }
+  const MMsg& mm = it->second;
+  if (s != Status::Ok) {
+    os << "locate(" << id << ") " << statusName(s);
+  } else if (info.id != id || info.domain != mm.d || info.binding != mm.b || info.place != mm.place ||
+             info.priority != mm.prio || info.attempts != mm.attempts || info.nextAttempt != mm.next ||
+             !(info.expiresAt == mm.exp)) {
+    os << "locate(" << id << "): domain " << info.domain << "/" << mm.d << " binding " << info.binding << "/" << mm.b
+       << " place " << int(info.place) << "/" << int(mm.place) << " prio " << int(info.priority) << "/" << int(mm.prio)
+       << " attempts " << info.attempts << "/" << mm.attempts << " next " << info.nextAttempt << "/" << mm.next
+       << " expires " << info.expiresAt << "/" << mm.exp;
+  }
+  return os.str();
+}
+
+// A fresh id: sequential mostly, sometimes anywhere up to 2^53 - 1.
+double freshId(Rng& rng, uint64_t& counter, const Model& m) {
+  for (;;) {
+    double id = rng.chance(0.8) ? static_cast<double>(counter++) : kMaxId - static_cast<double>(rng.below(1ull << 40));
+    if (!m.msgs.count(id)) return id;
+  }
+}
+
+double pickPlaced(Rng& rng, const Model& m, int placeFilter) {  // -1: any place
+  std::vector<double> ids;
+  for (const auto& kv : m.msgs)
+    if (placeFilter < 0 || static_cast<int>(kv.second.place) == placeFilter) ids.push_back(kv.first);
+  if (ids.empty()) return -1;
+  return ids[rng.below(ids.size())];
+}
+
+void lifecycleWalk(uint64_t seed, int steps) {
+  Rng rng(seed);
+  const uint32_t D = 3, B = 3;
+  Core c(plainConfig(B));
+  for (uint32_t d = 0; d < D; ++d) {
+    uint32_t idx;
+    ENSURE(c.addDomain(plainDomain(B), &idx) == Status::Ok);
+    ENSURE(idx == d);
+  }
+  Model m;
+  m.D = D;
+  m.B = B;
+  uint64_t counter = 1 + rng.below(1000);
+  std::vector<double> retired;  // ids that left the core: absent now, and free to come back
+  double now = 1e12 + static_cast<double>(rng.below(1000000));
+  std::vector<double> out(256);
+  auto someDomain = [&]() { return rng.chance(0.03) ? D + static_cast<uint32_t>(rng.below(3)) : static_cast<uint32_t>(rng.below(D)); };
+  auto someBinding = [&]() { return rng.chance(0.03) ? B + static_cast<uint32_t>(rng.below(3)) : static_cast<uint32_t>(rng.below(B)); };
+  auto someNext = [&]() { return now + static_cast<double>(rng.range(-100, 300)); };
+  auto someExpiry = [&]() { return rng.chance(0.4) ? kNever : now + static_cast<double>(rng.range(-20, 800)); };
+  auto retire = [&](double id) { if (retired.size() < 2000) retired.push_back(id); };
+  auto absentId = [&]() -> double {
+    if (!retired.empty() && rng.chance(0.6)) {
+      double id = retired[rng.below(retired.size())];
+      if (!m.msgs.count(id)) return id;
+    }
+    return static_cast<double>(counter + 1000000 + rng.below(1000));
+  };
+
+  for (int step = 0; step < steps; ++step) {
+    INFO("seed " << seed << " step " << step << " now " << now);
+    uint64_t r = rng.below(100);
+    if (rng.chance(0.3)) now += static_cast<double>(rng.below(60));
+    if (rng.chance(0.02)) now -= static_cast<double>(rng.below(100));  // the core takes `now` as given
+    if (m.msgs.size() > 300 && r < 28) {
+      // Keep the population small enough to compare everything at every step: settle or cancel
+      // a handful.
+      for (int i = 0; i < 12 && !m.msgs.empty(); ++i) {
+        double id = pickPlaced(rng, m, -1);
+        bool inFlight = m.msgs[id].place == Place::InFlight;
+        Status want = inFlight ? m.settle(id) : m.cancel(id);
+        ENSURE_STATUS(inFlight ? c.settle(id) : c.cancel(id), want);
+        retire(id);
+      }
+    } else if (r < 18) {
+      // enqueue one: fresh, a duplicate of a live id, or an id that left and comes back
+      uint32_t d = someDomain(), b = someBinding();
+      double id = rng.chance(0.12) && !m.msgs.empty() ? pickPlaced(rng, m, -1)
+                  : rng.chance(0.1) && !retired.empty() ? retired[rng.below(retired.size())]
+                                                         : freshId(rng, counter, m);
+      uint8_t prio = static_cast<uint8_t>(rng.below(2));
+      double next = someNext(), exp = someExpiry();
+      size_t failedAt;
+      Status want = m.enqueueBatch(d, b, {id}, nullptr, next, exp, now, &failedAt);
+      auto placed = m.msgs.find(id);  // absent when it bounced at once (next attempt after expiry)
+      if (want == Status::Ok && placed != m.msgs.end()) placed->second.prio = prio;
+      INFO("enqueue d " << d << " b " << b << " id " << id);
+      ENSURE_STATUS(c.enqueue(d, b, id, prio, next, exp, now), want);
+    } else if (r < 28) {
+      // enqueueBatch: all or nothing, a duplicate (with the core or inside the batch) or a bad
+      // entry refuses the whole batch.
+      uint32_t d = someDomain(), b = someBinding();
+      size_t n = static_cast<size_t>(rng.below(40));
+      std::vector<double> ids;
+      std::vector<uint8_t> prios;
+      for (size_t i = 0; i < n; ++i) {
+        double id;
+        do id = freshId(rng, counter, m); while (std::find(ids.begin(), ids.end(), id) != ids.end());
+        ids.push_back(id);
+        prios.push_back(static_cast<uint8_t>(rng.below(2)));
+      }
+      uint64_t flaw = rng.below(10);
+      if (n > 0 && flaw == 0 && !m.msgs.empty()) {
+        ids[rng.below(n)] = pickPlaced(rng, m, -1);  // already in the core
+      } else if (n > 1 && flaw == 1) {
+        size_t i = rng.below(n - 1) + 1;
+        ids[i] = ids[rng.below(i)];  // twice in the batch
+      } else if (n > 0 && flaw == 2) {
+        const double bad[] = {kNaN, -1, 0.5, kTwo53, kInf};
+        ids[rng.below(n)] = bad[rng.below(5)];
+      } else if (n > 0 && flaw == 3) {
+        prios[rng.below(n)] = static_cast<uint8_t>(2 + rng.below(254));
+      }
+      bool withPrios = rng.chance(0.7) || flaw == 3;
+      double next = someNext(), exp = someExpiry();
+      size_t wantAt = 0, gotAt = 999;
+      Status want = m.enqueueBatch(d, b, ids, withPrios ? &prios : nullptr, next, exp, now, &wantAt);
+      Status got = c.enqueueBatch(d, b, ids.data(), withPrios ? prios.data() : nullptr, n, next, exp, now, &gotAt);
+      INFO("enqueueBatch d " << d << " b " << b << " n " << n << " flaw " << flaw << " ids " << fmt(ids));
+      ENSURE_MSG(got == want, "status " << got << ", model " << want);
+      if (want != Status::Ok && want != Status::BadDomain && want != Status::BadBinding)
+        ENSURE_MSG(gotAt == wantAt, "failedAt " << gotAt << ", model " << wantAt);
+    } else if (r < 34) {
+      double id = rng.chance(0.8) ? pickPlaced(rng, m, -1) : absentId();
+      if (id < 0) continue;
+      Status want = m.cancel(id);
+      ENSURE_STATUS(c.cancel(id), want);
+      if (want == Status::Ok) retire(id);
+    } else if (r < 46) {
+      uint32_t d = static_cast<uint32_t>(rng.below(D)), b = static_cast<uint32_t>(rng.below(B));
+      size_t k = static_cast<size_t>(rng.below(20));
+      std::vector<double> want = m.take(d, b, k, now);
+      size_t got = c.take(d, b, k, now, out.data());
+      std::vector<double> have(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(got));
+      ENSURE_MSG(have == want, "take(" << d << "," << b << "," << k << ") " << fmt(have) << " vs model " << fmt(want));
+    } else if (r < 56) {
+      double id = rng.chance(0.85) ? pickPlaced(rng, m, static_cast<int>(Place::InFlight)) : pickPlaced(rng, m, -1);
+      if (id < 0) id = absentId();
+      Status want = m.settle(id);
+      ENSURE_STATUS(c.settle(id), want);
+      if (want == Status::Ok) retire(id);
+    } else if (r < 64) {
+      double id = rng.chance(0.85) ? pickPlaced(rng, m, static_cast<int>(Place::InFlight)) : pickPlaced(rng, m, -1);
+      if (id < 0) id = absentId();
+      double next = now + static_cast<double>(rng.range(-50, 400));
+      Status want = m.defer(id, next, now);
+      ENSURE_STATUS(c.defer(id, next, now), want);
+    } else if (r < 70) {
+      double id = rng.chance(0.85) ? pickPlaced(rng, m, static_cast<int>(Place::InFlight)) : pickPlaced(rng, m, -1);
+      if (id < 0) id = absentId();
+      Status want = m.untake(id);
+      ENSURE_STATUS(c.untake(id), want);
+    } else if (r < 76) {
+      uint32_t d = static_cast<uint32_t>(rng.below(D));
+      size_t want = m.promoteDue(d, now);
+      ENSURE_MSG(c.promoteDue(d, now) == want, "promoteDue(" << d << ")");
+    } else if (r < 80) {
+      uint32_t d = static_cast<uint32_t>(rng.below(D));
+      size_t want = m.expireActive(d, now);
+      ENSURE_MSG(c.expireActive(d, now) == want, "expireActive(" << d << ")");
+    } else if (r < 86) {
+      uint32_t d = static_cast<uint32_t>(rng.below(D)), b = static_cast<uint32_t>(rng.below(B));
+      std::vector<double> all = m.activeOrder(d, b);
+      size_t offset = static_cast<size_t>(rng.below(all.size() + 5)), k = static_cast<size_t>(rng.below(100));
+      std::vector<double> want;
+      for (size_t i = offset; i < all.size() && want.size() < k; ++i) want.push_back(all[i]);
+      size_t got = c.peekActive(d, b, offset, out.data(), k);
+      std::vector<double> have(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(got));
+      ENSURE_MSG(have == want, "peekActive(" << d << "," << b << "," << offset << "," << k << ")");
+      if (!all.empty() || rng.chance(0.5)) {
+        std::vector<double> dall = m.delayedOrder(d);
+        offset = static_cast<size_t>(rng.below(dall.size() + 3));
+        want.clear();
+        for (size_t i = offset; i < dall.size() && want.size() < k; ++i) want.push_back(dall[i]);
+        got = c.peekDelayed(d, offset, out.data(), k);
+        have.assign(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(got));
+        ENSURE_MSG(have == want, "peekDelayed(" << d << "," << offset << "," << k << ")");
+      }
+    } else if (r < 91) {
+      // removeActive: an id of this queue, or one that is elsewhere (another queue, delayed, in
+      // flight) or gone.
+      uint32_t d = static_cast<uint32_t>(rng.below(D)), b = static_cast<uint32_t>(rng.below(B));
+      std::vector<double> q = m.activeOrder(d, b);
+      double id = !q.empty() && rng.chance(0.7) ? q[rng.below(q.size())] : rng.chance(0.7) ? pickPlaced(rng, m, -1) : absentId();
+      if (id < 0) continue;
+      Status want = m.removeActive(d, b, id);
+      ENSURE_STATUS(c.removeActive(d, b, id), want);
+      if (want == Status::Ok) retire(id);
+    } else if (r < 95) {
+      // drainExpired in small pieces: each id expired once, none made up.
+      size_t max = static_cast<size_t>(rng.below(6));
+      size_t got = c.drainExpired(out.data(), max);
+      ENSURE(got == std::min(max, m.expiredPending.size()));
+      for (size_t i = 0; i < got; ++i) {
+        auto it = m.expiredPending.find(out[i]);
+        ENSURE_MSG(it != m.expiredPending.end(), "drained " << out[i] << " which did not expire (or twice)");
+        m.expiredPending.erase(it);
+        retire(out[i]);
+      }
+    } else {
+      // locate a few ids
+      for (int i = 0; i < 4; ++i) {
+        double id = rng.chance(0.8) ? pickPlaced(rng, m, -1) : absentId();
+        if (id < 0) break;
+        std::string diff = compareLocate(c, m, id);
+        ENSURE_MSG(diff.empty(), diff);
+      }
+    }
+    std::string diff = compareState(c, m, now);
+    ENSURE_MSG(diff.empty(), diff);
+    if (step % 50 == 0) {
+      for (const auto& kv : m.msgs) {
+        std::string ld = compareLocate(c, m, kv.first);
+        ENSURE_MSG(ld.empty(), ld);
+      }
+    }
+  }
+  // Drain what expired: the ids are exactly the model's.
+  std::vector<double> rest(m.expiredPending.size() + 3);
+  size_t got = c.drainExpired(rest.data(), rest.size());
+  rest.resize(got);
+  std::sort(rest.begin(), rest.end());
+  std::vector<double> want(m.expiredPending.begin(), m.expiredPending.end());
+  ENSURE_MSG(rest == want, "drained " << fmt(rest) << " vs " << fmt(want));
+  ENSURE(c.pendingExpired() == 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections: counts computed here from the grants drained, against every configured limit.
+
+struct Setup {
+  LedgerConfig cfg;
+  std::vector<std::pair<uint32_t, double>> throttles;
+  std::vector<DomainLimits> domains;
+};
+
+uint32_t limitOrUnlimited(Rng& rng, double pUnlimited, int64_t lo, int64_t hi) {
+  return rng.chance(pUnlimited) ? kUnlimited : static_cast<uint32_t>(rng.range(lo, hi));
+}
+
+Setup randomSetup(Rng& rng) {
+  Setup s;
+  LedgerConfig& c = s.cfg;
+  c.bindings = static_cast<uint32_t>(rng.range(1, 4));
+  c.groups = static_cast<uint32_t>(rng.range(0, 2));
+  c.groupOfBinding.resize(c.bindings);
+  for (auto& g : c.groupOfBinding) g = c.groups == 0 ? kNoGroup : static_cast<int32_t>(rng.range(-1, c.groups - 1));
+  c.serverMax = static_cast<uint32_t>(rng.range(0, 25));
+  c.serverReserve = static_cast<uint32_t>(rng.range(0, 6));
+  c.bindingMax.resize(c.bindings);
+  for (auto& m : c.bindingMax) m = limitOrUnlimited(rng, 0.6, 0, 12);
+  c.groupMax.resize(c.groups);
+  for (auto& m : c.groupMax) m = limitOrUnlimited(rng, 0.6, 0, 12);
+  int nt = static_cast<int>(rng.range(0, 2));
+  for (int i = 0; i < nt; ++i) s.throttles.push_back({static_cast<uint32_t>(rng.range(1, 5)), rng.chance(0.5) ? 1000.0 : 300.0});
+  int nd = static_cast<int>(rng.range(2, 6));
+  const double aggr[] = {kAggressivenessNormal, kAggressivenessHigh, 1.0};
+  for (int d = 0; d < nd; ++d) {
+    DomainLimits dl;
+    dl.scopeMax = limitOrUnlimited(rng, 0.6, 0, 15);
+    dl.groupScopeMax.resize(c.groups);
+    for (auto& m : dl.groupScopeMax) m = limitOrUnlimited(rng, 0.6, 0, 8);
+    dl.pairs.resize(c.bindings);
+    for (auto& p : dl.pairs) {
+      p.maxConnections = rng.chance(0.05) ? 0 : static_cast<uint32_t>(rng.range(1, 12));
+      p.aggressiveness = aggr[rng.below(3)];
+      p.throttle = (nt > 0 && rng.chance(0.3)) ? static_cast<int32_t>(rng.below(static_cast<uint64_t>(nt))) : kNoThrottle;
+      p.suspended = rng.chance(0.08);
+    }
+    s.domains.push_back(dl);
+  }
+  return s;
+}
+
+struct Conns {
+  std::map<double, std::pair<uint32_t, uint32_t>> open;  // connection id -> (domain, binding)
+  std::set<double> everIssued;
+  std::vector<std::vector<double>> throttleGrants;
+  uint64_t opened = 0, released = 0;
+  uint32_t pair(uint32_t d, uint32_t b) const {
+    uint32_t n = 0;
+    for (const auto& kv : open) n += kv.second == std::make_pair(d, b);
+    return n;
+  }
+};
+
+// Empty when no count (computed from the drained grants) is above its limit and the core's
+// counts and counters agree with them.
+std::string checkLimits(const Core& c, const Setup& s, const Conns& k) {
+  std::ostringstream os;
+  const uint32_t nd = static_cast<uint32_t>(s.domains.size()), nb = s.cfg.bindings, ng = s.cfg.groups;
+  std::vector<uint32_t> pair(nd * nb, 0), dom(nd, 0), gdom(nd * (ng + 1), 0), bind(nb, 0), grp(ng + 1, 0);
+  uint32_t total = 0;
+  for (const auto& kv : k.open) {
+    uint32_t d = kv.second.first, b = kv.second.second;
+    int32_t g = s.cfg.groupOfBinding[b];
+    ++pair[d * nb + b];
+    ++dom[d];
+    ++bind[b];
+    ++total;
+    if (g != kNoGroup) {
+      ++gdom[d * (ng + 1) + static_cast<uint32_t>(g)];
+      ++grp[static_cast<uint32_t>(g)];
+    }
+  }
+  const ConnectionLedger& l = c.ledger();
+  for (uint32_t d = 0; d < nd; ++d) {
+    const DomainLimits& dl = s.domains[d];
+    for (uint32_t b = 0; b < nb; ++b) {
+      if (pair[d * nb + b] > dl.pairs[b].maxConnections)
+        os << "pair (" << d << "," << b << ") has " << pair[d * nb + b] << " > max " << dl.pairs[b].maxConnections << "; ";
+      if (l.pairCount(d, b) != pair[d * nb + b]) os << "pairCount(" << d << "," << b << ") " << l.pairCount(d, b) << "; ";
+    }
+    if (dom[d] > dl.scopeMax) os << "domain " << d << " has " << dom[d] << " > scope max " << dl.scopeMax << "; ";
+    if (l.domainCount(d) != dom[d]) os << "domainCount(" << d << ") " << l.domainCount(d) << "; ";
+    for (uint32_t g = 0; g < ng; ++g)
+      if (gdom[d * (ng + 1) + g] > dl.groupScopeMax[g])
+        os << "group " << g << " in domain " << d << " has " << gdom[d * (ng + 1) + g] << " > " << dl.groupScopeMax[g] << "; ";
+  }
+  for (uint32_t b = 0; b < nb; ++b) {
+    if (bind[b] > s.cfg.bindingMax[b]) os << "binding " << b << " has " << bind[b] << " > " << s.cfg.bindingMax[b] << "; ";
+    if (c.counters()[kFixedCounters + b] != static_cast<double>(bind[b]))
+      os << "connection counter of binding " << b << " " << c.counters()[kFixedCounters + b] << " vs " << bind[b] << "; ";
+  }
+  for (uint32_t g = 0; g < ng; ++g)
+    if (grp[g] > s.cfg.groupMax[g]) os << "group " << g << " has " << grp[g] << " > " << s.cfg.groupMax[g] << "; ";
+  if (static_cast<uint64_t>(total) > static_cast<uint64_t>(s.cfg.serverMax) + s.cfg.serverReserve)
+    os << "total " << total << " > server_max + server_reserve; ";
+  if (c.counters()[kConnections] != static_cast<double>(total)) os << "connections counter " << c.counters()[kConnections] << " vs " << total << "; ";
+  if (c.counters()[kOpened] != static_cast<double>(k.opened)) os << "opened counter " << c.counters()[kOpened] << " vs " << k.opened << "; ";
+  if (c.counters()[kReleased] != static_cast<double>(k.released)) os << "released counter " << c.counters()[kReleased] << " vs " << k.released << "; ";
+  return os.str();
+}
+
+// Moves every pending grant into the test's bookkeeping; returns the grants in order.
+std::vector<Grant> drainAll(Core& c, Rng& rng, Conns& k, const Setup& s, double now) {
+  std::vector<Grant> got;
+  double buf[3 * 8];
+  for (;;) {
+    size_t max = 1 + static_cast<size_t>(rng.below(8));
+    size_t n = c.drainGrants(buf, max);
+    if (n == 0) break;
+    for (size_t i = 0; i < n; ++i) {
+      Grant g{buf[3 * i], static_cast<uint32_t>(buf[3 * i + 1]), static_cast<uint32_t>(buf[3 * i + 2])};
+      got.push_back(g);
+      k.open[g.connectionId] = {g.domain, g.binding};
+      k.everIssued.insert(g.connectionId);
+      ++k.opened;
+      int32_t t = s.domains[g.domain].pairs[g.binding].throttle;
+      if (t != kNoThrottle) k.throttleGrants[static_cast<size_t>(t)].push_back(now);
+    }
+  }
+  return got;
+}
+
+size_t maxInAnyWindow(std::vector<double> grants, double windowMs) {
+  std::sort(grants.begin(), grants.end());
+  size_t best = 0, j = 0;
+  for (size_t i = 0; i < grants.size(); ++i) {
+    if (j < i) j = i;
+    while (j < grants.size() && grants[j] < grants[i] + windowMs) ++j;
+    best = std::max(best, j - i);
+  }
+  return best;
+}
+
+void maintainWalk(uint64_t seed, int passes) {
+  Rng rng(seed);
+  Setup s = randomSetup(rng);
+  Core c(s.cfg);
+  for (const auto& t : s.throttles) c.ledger().addThrottle(t.first, t.second);
+  for (const DomainLimits& dl : s.domains) {
+    uint32_t idx;
+    ENSURE(c.addDomain(dl, &idx) == Status::Ok);
+  }
+  const uint32_t nd = static_cast<uint32_t>(s.domains.size()), nb = s.cfg.bindings;
+  Conns k;
+  k.throttleGrants.resize(s.throttles.size());
+  std::vector<std::vector<bool>> suspended(nd, std::vector<bool>(nb));
+  for (uint32_t d = 0; d < nd; ++d)
+    for (uint32_t b = 0; b < nb; ++b) suspended[d][b] = s.domains[d].pairs[b].suspended;
+  double now = 5e11;
+  uint64_t nextId = 1;
+  auto enqueueSome = [&](uint32_t d, uint32_t b, size_t n) {
+    std::vector<double> ids(n);
+    for (auto& id : ids) id = static_cast<double>(nextId++);
+    size_t at;
+    double next = rng.chance(0.3) ? now + static_cast<double>(rng.below(2000)) : now;
+    double exp = rng.chance(0.2) ? now + static_cast<double>(rng.range(100, 5000)) : kNever;
+    return c.enqueueBatch(d, b, ids.data(), nullptr, n, next, exp, now, &at);
+  };
+  for (uint32_t d = 0; d < nd; ++d)
+    for (uint32_t b = 0; b < nb; ++b)
+      if (rng.chance(0.7)) ENSURE(enqueueSome(d, b, static_cast<size_t>(rng.below(80))) == Status::Ok);
+
+  std::vector<double> out(64);
+  for (int pass = 0; pass < passes; ++pass) {
+    INFO("seed " << seed << " pass " << pass << " serverMax " << s.cfg.serverMax << " reserve " << s.cfg.serverReserve);
+    now += static_cast<double>(rng.below(400));
+    std::vector<uint32_t> before(nd * nb);
+    for (uint32_t d = 0; d < nd; ++d)
+      for (uint32_t b = 0; b < nb; ++b) before[d * nb + b] = k.pair(d, b);
+    uint32_t totalBefore = static_cast<uint32_t>(k.open.size());
+    uint32_t opened = c.maintainAll(now);
+    std::vector<Grant> grants = drainAll(c, rng, k, s, now);
+    ENSURE_MSG(opened == grants.size(), "maintainAll said " << opened << ", drained " << grants.size());
+    ENSURE(c.pendingGrants() == 0u);
+    ENSURE(c.checkInvariants());
+    std::string diff = checkLimits(c, s, k);
+    ENSURE_MSG(diff.empty(), diff);
+    // Grants in the order they were made: ids are new, pairs have mail and are not suspended, and
+    // a pair that already had a connection never takes the total past server_max (the reserve is
+    // only for pairs without one).
+    uint32_t running = totalBefore;
+    std::set<double> seenThisPass;
+    for (const Grant& g : grants) {
+      ++running;
+      ENSURE(g.domain < nd && g.binding < nb);
+      ENSURE_MSG(seenThisPass.insert(g.connectionId).second, "connection id " << g.connectionId << " granted twice");
+      ENSURE_MSG(!suspended[g.domain][g.binding], "grant for suspended pair (" << g.domain << "," << g.binding << ")");
+      ENSURE_MSG(c.activeSize(g.domain, g.binding) > 0, "grant for an empty queue (" << g.domain << "," << g.binding << ")");
+      if (before[g.domain * nb + g.binding] > 0)
+        ENSURE_MSG(running <= s.cfg.serverMax, "a pair with connections took the total to " << running << " > server_max");
+    }
+    // Nothing was left unopened that a limit allowed: each pair with mail reached its goal or
+    // has no headroom left.
+    for (uint32_t d = 0; d < nd; ++d) {
+      for (uint32_t b = 0; b < nb; ++b) {
+        size_t q = c.activeSize(d, b);
+        if (q == 0 || suspended[d][b]) continue;
+        uint32_t goal = connectionGoal(s.domains[d].pairs[b].maxConnections, q, s.domains[d].pairs[b].aggressiveness);
+        uint32_t reserve = k.pair(d, b) == 0 ? 0 : s.cfg.serverReserve;
+        ENSURE_MSG(c.reserveFor(d, b) == reserve, "reserveFor(" << d << "," << b << ")");
+        ENSURE_MSG(k.pair(d, b) >= goal || c.ledger().headroom(d, b, reserve, now) == 0,
+                   "pair (" << d << "," << b << ") has " << k.pair(d, b) << " of goal " << goal << " with headroom "
+                            << c.ledger().headroom(d, b, reserve, now));
+      }
+    }
+    // Traffic between passes: connections close, messages are taken and settled or retried,
+    // new mail arrives, pairs are suspended and resumed.
+    std::vector<double> ids;
+    for (const auto& kv : k.open) ids.push_back(kv.first);
+    for (double id : ids) {
+      if (!rng.chance(0.35)) continue;
+      ENSURE_STATUS(c.releaseConnection(id), Status::Ok);
+      k.open.erase(id);
+      ++k.released;
+    }
+    ENSURE_STATUS(c.releaseConnection(1e15 + static_cast<double>(pass)), Status::UnknownConnection);
+    for (int i = 0; i < 4; ++i) {
+      uint32_t d = static_cast<uint32_t>(rng.below(nd)), b = static_cast<uint32_t>(rng.below(nb));
+      size_t got = c.take(d, b, static_cast<size_t>(rng.below(30)), now, out.data());
+      for (size_t j = 0; j < got; ++j) {
+        if (rng.chance(0.8)) ENSURE_STATUS(c.settle(out[j]), Status::Ok);
+        else if (rng.chance(0.5)) ENSURE_STATUS(c.defer(out[j], now + static_cast<double>(rng.below(3000)), now), Status::Ok);
+        else ENSURE_STATUS(c.untake(out[j]), Status::Ok);
+      }
+    }
+    if (rng.chance(0.3)) {
+      uint32_t d = static_cast<uint32_t>(rng.below(nd)), b = static_cast<uint32_t>(rng.below(nb));
+      ENSURE(enqueueSome(d, b, static_cast<size_t>(rng.below(60))) == Status::Ok);
+    }
+    if (rng.chance(0.1)) {
+      uint32_t d = static_cast<uint32_t>(rng.below(nd)), b = static_cast<uint32_t>(rng.below(nb));
+      suspended[d][b] = !suspended[d][b];
+      c.ledger().setSuspended(d, b, suspended[d][b]);
+    }
+    ENSURE(c.checkInvariants());
+    diff = checkLimits(c, s, k);
+    ENSURE_MSG(diff.empty(), diff);
+  }
+  for (size_t t = 0; t < s.throttles.size(); ++t) {
+    size_t worst = maxInAnyWindow(k.throttleGrants[t], s.throttles[t].second);
+    CHECK_MESSAGE(worst <= s.throttles[t].first, "throttle " << t << " granted " << worst << " in one window");
+  }
+  for (const auto& kv : k.open) ENSURE_STATUS(c.releaseConnection(kv.first), Status::Ok);
+  ENSURE(c.ledger().total() == 0u);
+  ENSURE(c.counters()[kConnections] == 0.0);
+  ENSURE(c.checkInvariants());
+}
+
+// Everything observable about a core, for "a refused call changes nothing".
+struct Snapshot {
+  std::vector<double> counters;
+  std::vector<std::vector<double>> queues;
+  std::vector<std::string> located;
+  size_t grants, expired, domains;
+  uint64_t opened, released;
+  bool operator==(const Snapshot& o) const {
+    return counters == o.counters && queues == o.queues && located == o.located && grants == o.grants &&
+           expired == o.expired && domains == o.domains && opened == o.opened && released == o.released;
+  }
+};
+
+Snapshot snapshot(const Core& c, const std::vector<double>& ids) {
+  Snapshot s;
+  s.counters.assign(c.counters(), c.counters() + c.counterCount());
+  for (uint32_t d = 0; d < c.domains(); ++d) {
+    for (uint32_t b = 0; b < c.bindings(); ++b) s.queues.push_back(peekAllActive(c, d, b));
+    s.queues.push_back(peekAllDelayed(c, d));
+  }
+  for (double id : ids) {
+    MessageInfo info{};
+    std::ostringstream os;
+    os.precision(17);
+    Status st = c.locate(id, &info);
+    os << statusName(st);
+    if (st == Status::Ok)
+      os << " " << info.domain << " " << info.binding << " " << int(info.place) << " " << int(info.priority) << " "
+         << info.attempts << " " << info.nextAttempt << " " << info.expiresAt;
+    s.located.push_back(os.str());
+  }
+  s.grants = c.pendingGrants();
+  s.expired = c.pendingExpired();
+  s.domains = c.domains();
+  s.opened = c.ledger().openedEver();
+  s.released = c.ledger().releasedEver();
+  return s;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("Core: randomized message lifecycle matches a naive model") {
+  for (uint64_t seed = 1; seed <= 6; ++seed) lifecycleWalk(seed, 2500);
+}
+
+TEST_CASE("Core: enqueue places due mail in the active queue and later mail in the delayed queue") {
+  Core c(plainConfig(2));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(2), &d) == Status::Ok);
+  CHECK(c.enqueue(d, 1, 10, 0, 1000, kNever, 1000) == Status::Ok);  // due exactly now
+  CHECK(c.enqueue(d, 1, 11, 0, 999, kNever, 1000) == Status::Ok);   // overdue
+  CHECK(c.enqueue(d, 1, 12, 0, 1001, kNever, 1000) == Status::Ok);  // later
+  CHECK(c.enqueue(d, 0, 13, 1, 5000, 9000, 1000) == Status::Ok);
+  CHECK(peekAllActive(c, d, 1) == std::vector<double>{11, 10});
+  CHECK(peekAllDelayed(c, d) == std::vector<double>{12, 13});
+  CHECK(c.activeSize(d, 0) == 0u);
+  CHECK(c.isDue(d, 1000));
+  MessageInfo info{};
+  REQUIRE(c.locate(13, &info) == Status::Ok);
+  CHECK(info.place == Place::Delayed);
+  CHECK(info.priority == 1);
+  CHECK(info.binding == 0u);
+  CHECK(info.expiresAt == 9000.0);
+  CHECK(info.attempts == 0u);
+  // Promotion at 5000 moves both delayed messages; the urgent one is served first.
+  CHECK(c.promoteDue(d, 4999) == 1u);
+  CHECK(c.promoteDue(d, 5000) == 1u);
+  CHECK(c.delayedSize(d) == 0u);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{13});
+  CHECK(peekAllActive(c, d, 1) == std::vector<double>{11, 10, 12});
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: enqueueBatch is all or nothing") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 5, 0, 0, kNever, 0) == Status::Ok);
+  const double* k = c.counters();
+  size_t at = 99;
+  SUBCASE("a duplicate inside the batch") {
+    const double ids[] = {1, 2, 3, 2, 4};
+    CHECK(c.enqueueBatch(d, 0, ids, nullptr, 5, 0, kNever, 0, &at) == Status::DuplicateId);
+    CHECK(at == 3u);
+  }
+  SUBCASE("a duplicate of a queued id") {
+    const double ids[] = {1, 2, 5, 4};
+    CHECK(c.enqueueBatch(d, 0, ids, nullptr, 4, 0, kNever, 0, &at) == Status::DuplicateId);
+    CHECK(at == 2u);
+  }
+  SUBCASE("a duplicate of an in-flight id") {
+    double taken;
+    REQUIRE(c.take(d, 0, 1, 0, &taken) == 1u);
+    const double ids[] = {1, 5};
+    CHECK(c.enqueueBatch(d, 0, ids, nullptr, 2, 10, kNever, 0, &at) == Status::DuplicateId);
+    CHECK(at == 1u);
+    CHECK(k[kInFlight] == 1.0);
+    CHECK(c.settle(5) == Status::Ok);
+    CHECK(c.enqueueBatch(d, 0, ids, nullptr, 2, 10, kNever, 0, &at) == Status::Ok);  // gone: welcome back
+    CHECK(c.delayedSize(d) == 2u);
+    CHECK(c.checkInvariants());
+    return;
+  }
+  SUBCASE("a bad priority") {
+    const double ids[] = {1, 2, 3};
+    const uint8_t prios[] = {0, 1, 2};
+    CHECK(c.enqueueBatch(d, 0, ids, prios, 3, 0, kNever, 0, &at) == Status::BadArgument);
+    CHECK(at == 2u);
+  }
+  SUBCASE("a bad id") {
+    const double ids[] = {1, 2, 3, 4.5};
+    CHECK(c.enqueueBatch(d, 0, ids, nullptr, 4, 0, kNever, 0, &at) == Status::BadArgument);
+    CHECK(at == 3u);
+  }
+  // Nothing of the refused batch is queued, and the same ids go in once the flaw is gone.
+  MessageInfo info{};
+  for (double id : {1.0, 2.0, 3.0, 4.0}) CHECK(c.locate(id, &info) == Status::UnknownId);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{5});
+  CHECK(k[kActive] == 1.0);
+  CHECK(c.checkInvariants());
+  const double good[] = {1, 2, 3, 4};
+  const uint8_t prios[] = {0, 1, 0, 1};
+  CHECK(c.enqueueBatch(d, 0, good, prios, 4, 0, kNever, 0, &at) == Status::Ok);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{2, 4, 5, 1, 3});
+  CHECK(k[kActive] == 5.0);
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: take; settle; defer; untake") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  const double ids[] = {1, 2, 3, 4, 5, 6};
+  size_t at;
+  REQUIRE(c.enqueueBatch(d, 0, ids, nullptr, 6, 100, kNever, 100, &at) == Status::Ok);
+  double out[8];
+  REQUIRE(c.take(d, 0, 3, 100, out) == 3u);
+  CHECK(std::vector<double>(out, out + 3) == std::vector<double>{1, 2, 3});
+  MessageInfo info{};
+  REQUIRE(c.locate(2, &info) == Status::Ok);
+  CHECK(info.place == Place::InFlight);
+  CHECK(info.attempts == 1u);
+  CHECK(c.cancel(2) == Status::InFlight);
+  CHECK(c.settle(4) == Status::NotInFlight);
+  CHECK(c.defer(4, 500, 100) == Status::NotInFlight);
+  CHECK(c.untake(4) == Status::NotInFlight);
+  // untake puts a message back at the head, where it was.
+  CHECK(c.untake(3) == Status::Ok);
+  CHECK(c.untake(2) == Status::Ok);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{2, 3, 4, 5, 6});
+  REQUIRE(c.locate(2, &info) == Status::Ok);
+  CHECK(info.attempts == 0u);  // the attempt never happened
+  CHECK(c.untake(2) == Status::NotInFlight);
+  // settle: gone for good.
+  CHECK(c.settle(1) == Status::Ok);
+  CHECK(c.settle(1) == Status::UnknownId);
+  CHECK(c.locate(1, &info) == Status::UnknownId);
+  // defer: a retry later goes to the delayed queue and comes back when due, behind mail that is
+  // already waiting with an earlier time.
+  REQUIRE(c.take(d, 0, 1, 100, out) == 1u);
+  CHECK(out[0] == 2.0);
+  CHECK(c.defer(2, 400, 100) == Status::Ok);
+  CHECK(peekAllDelayed(c, d) == std::vector<double>{2});
+  REQUIRE(c.locate(2, &info) == Status::Ok);
+  CHECK(info.attempts == 1u);
+  CHECK(info.nextAttempt == 400.0);
+  CHECK(c.promoteDue(d, 400) == 1u);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{3, 4, 5, 6, 2});
+  // defer to a time not after now: straight back to the active queue, in time order.
+  REQUIRE(c.take(d, 0, 1, 400, out) == 1u);
+  CHECK(out[0] == 3.0);
+  CHECK(c.defer(3, 50, 400) == Status::Ok);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{3, 4, 5, 6, 2});
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: expiry in take; promoteDue; defer and expireActive; drainExpired") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 1, 0, 0, 100, 0) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 2, 0, 0, kNever, 0) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 3, 0, 0, 50, 0) == Status::Ok);
+  // A first attempt after its own expiry: bounced at once, never queued.
+  REQUIRE(c.enqueue(d, 0, 4, 0, 200, 150, 0) == Status::Ok);
+  CHECK(c.pendingExpired() == 1u);
+  CHECK(c.delayedSize(d) == 0u);
+  REQUIRE(c.enqueue(d, 0, 5, 0, 0, 300, 0) == Status::Ok);
+  double out[8];
+  // take at 100: 1 and 3 have expired; they are reported, not handed out.
+  REQUIRE(c.take(d, 0, 2, 100, out) == 2u);
+  CHECK(std::vector<double>(out, out + 2) == std::vector<double>{2, 5});
+  CHECK(c.pendingExpired() == 3u);
+  CHECK(c.counters()[kExpired] == 3.0);
+  // promoteDue: nothing delayed is left (4 never entered the delayed queue).
+  CHECK(c.promoteDue(d, 200) == 0u);
+  CHECK(c.pendingExpired() == 3u);
+  // defer past the expiry: expired rather than queued.
+  CHECK(c.defer(5, 300, 200) == Status::Ok);
+  CHECK(c.pendingExpired() == 4u);
+  CHECK(c.untake(2) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 6, 1, 0, 250, 200) == Status::Ok);
+  CHECK(c.expireActive(d, 249) == 0u);
+  CHECK(c.expireActive(d, 250) == 1u);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{2});
+  CHECK(c.checkInvariants());
+  // Drain in two pieces; each expired id exactly once.
+  double drained[8];
+  CHECK(c.drainExpired(drained, 3) == 3u);
+  CHECK(c.pendingExpired() == 2u);
+  CHECK(c.drainExpired(drained + 3, 8) == 2u);
+  CHECK(c.drainExpired(drained, 8) == 0u);
+  std::vector<double> all(drained, drained + 5);
+  std::sort(all.begin(), all.end());
+  CHECK(all == std::vector<double>{1, 3, 4, 5, 6});
+  CHECK(c.counters()[kExpired] == 5.0);
+}
+
+TEST_CASE("Core: bad arguments return the right status and change nothing") {
+  const uint32_t B = 2;
+  Core c(plainConfig(B, 100, 5));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(B), &d) == Status::Ok);
+  uint32_t d2;
+  REQUIRE(c.addDomain(plainDomain(B), &d2) == Status::Ok);
+  size_t at;
+  const double active[] = {1, 2, 3, 4, 5, 6, 7, 8};
+  REQUIRE(c.enqueueBatch(d, 0, active, nullptr, 8, 10, kNever, 10, &at) == Status::Ok);
+  const double later[] = {20, 21};
+  REQUIRE(c.enqueueBatch(d2, 1, later, nullptr, 2, 5000, 9000, 10, &at) == Status::Ok);
+  REQUIRE(c.enqueue(d, 1, kMaxId, 1, 10, 100, 10) == Status::Ok);  // the largest safe id is fine
+  double out[4];
+  REQUIRE(c.take(d, 0, 2, 10, out) == 2u);  // 1 and 2 in flight
+  REQUIRE(c.enqueue(d, 0, 30, 0, 10, 11, 10) == Status::Ok);
+  REQUIRE(c.expireActive(d, 11) == 1u);     // one expired id pending
+  REQUIRE(c.maintainAll(12) > 0u);          // grants pending
+  std::vector<double> known{1, 2, 3, 8, 20, 21, kMaxId, 30, 99};
+  const Snapshot before = snapshot(c, known);
+  REQUIRE(c.checkInvariants());
+
+  auto unchanged = [&](const char* what) {
+    INFO(what);
+    CHECK(c.checkInvariants());
+    CHECK(snapshot(c, known) == before);
+  };
+  const double badIds[] = {kNaN, -1, -0.5, 0.5, 1.5, kTwo53, kTwo53 + 2, 1e300, kInf, -kInf};
+  for (double id : badIds) {
+    CAPTURE(id);
+    CHECK(c.enqueue(d, 0, id, 0, 10, kNever, 10) == Status::BadArgument);
+    CHECK(c.cancel(id) == Status::BadArgument);
+    CHECK(c.settle(id) == Status::BadArgument);
+    CHECK(c.defer(id, 20, 10) == Status::BadArgument);
+    CHECK(c.untake(id) == Status::BadArgument);
+    CHECK(c.removeActive(d, 0, id) == Status::BadArgument);
+    MessageInfo info{};
+    CHECK(c.locate(id, &info) == Status::BadArgument);
+    unchanged("bad id");
+  }
+  // Domain and binding indices.
+  CHECK(c.enqueue(2, 0, 50, 0, 10, kNever, 10) == Status::BadDomain);
+  CHECK(c.enqueue(0xffffffffu, 0, 50, 0, 10, kNever, 10) == Status::BadDomain);
+  CHECK(c.enqueue(d, B, 50, 0, 10, kNever, 10) == Status::BadBinding);
+  CHECK(c.enqueue(d, 0xffffffffu, 50, 0, 10, kNever, 10) == Status::BadBinding);
+  CHECK(c.enqueueBatch(7, 0, active, nullptr, 8, 10, kNever, 10, &at) == Status::BadDomain);
+  CHECK(c.enqueueBatch(d, 3, active, nullptr, 8, 10, kNever, 10, &at) == Status::BadBinding);
+  CHECK(c.removeActive(2, 0, 3) != Status::Ok);
+  CHECK(c.removeActive(d, B, 3) != Status::Ok);
+  unchanged("bad indices");
+  // Priorities.
+  for (uint8_t p : {uint8_t{2}, uint8_t{3}, uint8_t{255}}) {
+    CHECK(c.enqueue(d, 0, 50, p, 10, kNever, 10) == Status::BadArgument);
+    const double ids[] = {50, 51};
+    const uint8_t prios[] = {1, p};
+    CHECK(c.enqueueBatch(d, 0, ids, prios, 2, 10, kNever, 10, &at) == Status::BadArgument);
+    CHECK(at == 1u);
+  }
+  unchanged("bad priority");
+  // Times.
+  for (double t : {kNaN, kInf, -kInf}) {
+    CAPTURE(t);
+    CHECK(c.enqueue(d, 0, 50, 0, t, kNever, 10) == Status::BadArgument);   // nextAttempt
+    CHECK(c.enqueue(d, 0, 50, 0, 10, kNever, t) == Status::BadArgument);   // now
+    CHECK(c.defer(1, t, 10) == Status::BadArgument);
+    CHECK(c.defer(1, 20, t) == Status::BadArgument);
+  }
+  CHECK(c.enqueue(d, 0, 50, 0, 10, kNaN, 10) == Status::BadArgument);      // expiresAt
+  CHECK(c.enqueue(d, 0, 50, 0, 10, -kInf, 10) == Status::BadArgument);
+  unchanged("bad times");
+  // Well-formed, but wrong for the state.
+  CHECK(c.enqueue(d, 0, 3, 0, 10, kNever, 10) == Status::DuplicateId);
+  CHECK(c.enqueue(d, 1, 1, 0, 10, kNever, 10) == Status::DuplicateId);  // in flight
+  CHECK(c.cancel(99) == Status::UnknownId);
+  CHECK(c.cancel(30) == Status::UnknownId);                             // expired
+  CHECK(c.cancel(1) == Status::InFlight);
+  CHECK(c.settle(3) == Status::NotInFlight);
+  CHECK(c.settle(20) == Status::NotInFlight);
+  CHECK(c.settle(99) == Status::UnknownId);
+  CHECK(c.defer(3, 20, 10) == Status::NotInFlight);
+  CHECK(c.untake(20) == Status::NotInFlight);
+  CHECK(c.untake(99) == Status::UnknownId);
+  CHECK(c.removeActive(d, 1, 3) == Status::UnknownId);   // in binding 0
+  CHECK(c.removeActive(d2, 0, 3) == Status::UnknownId);  // in domain d
+  CHECK(c.removeActive(d2, 1, 20) == Status::UnknownId); // delayed, not active
+  CHECK(c.removeActive(d, 0, 1) == Status::UnknownId);   // in flight
+  CHECK(c.releaseConnection(123456) == Status::UnknownConnection);
+  unchanged("state errors");
+  // addDomain with limits that do not fit the configuration.
+  uint32_t idx = 77;
+  CHECK(c.addDomain(plainDomain(B + 1), &idx) == Status::BadArgument);
+  CHECK(c.addDomain(plainDomain(B, 1), &idx) == Status::BadArgument);
+  CHECK(idx == 77u);
+  unchanged("addDomain");
+}
+
+// Regression: a bad domain or binding index is reported as such, not as an unknown id.
+TEST_CASE("Core: removeActive reports bad domain and binding indices as such") {
+  Core c(plainConfig(2));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(2), &d) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 1, 0, 0, kNever, 0) == Status::Ok);
+  CHECK(c.removeActive(1, 0, 1) == Status::BadDomain);
+  CHECK(c.removeActive(d, 2, 1) == Status::BadBinding);
+  CHECK(c.activeSize(d, 0) == 1u);
+}
+
+// Regression: a fractional connection id releases nothing.
+TEST_CASE("Core: releaseConnection refuses a fractional connection id") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 1, 0, 0, kNever, 0) == Status::Ok);
+  REQUIRE(c.maintainAll(0) == 1u);
+  double g[3];
+  REQUIRE(c.drainGrants(g, 1) == 1u);
+  CHECK(c.releaseConnection(g[0] + 0.5) != Status::Ok);
+  CHECK(c.counters()[kConnections] == 1.0);
+  CHECK(c.releaseConnection(g[0]) == Status::Ok);
+}
+
+// Regression: Message::binding is 16 bits, so a binding slot above 65535 is refused, never
+// folded onto binding 0.
+TEST_CASE("Core: binding slots above 65535 are kept apart") {
+  const uint32_t B = 65537;
+  Core c(plainConfig(B));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(B), &d) == Status::Ok);
+  Status s = c.enqueue(d, 65536, 1, 0, 0, kNever, 0);
+  if (s == Status::Ok) {
+    MessageInfo info{};
+    REQUIRE(c.locate(1, &info) == Status::Ok);
+    CHECK(info.binding == 65536u);
+    CHECK(c.activeSize(d, 65536) == 1u);
+    CHECK(c.activeSize(d, 0) == 0u);
+  } else {
+    CHECK(s == Status::BadBinding);
+  }
+}
+
+TEST_CASE("Core: computeGoal; openConnections and defaultMaintain") {
+  Core c(plainConfig(2));
+  uint32_t d;
+  DomainLimits dl = plainDomain(2);
+  dl.pairs[1].aggressiveness = kAggressivenessHigh;
+  REQUIRE(c.addDomain(dl, &d) == Status::Ok);
+  CHECK(c.computeGoal(d, 0, 0) == -1);  // empty queue
+  std::vector<double> ids(100);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<double>(i + 1);
+  size_t at;
+  REQUIRE(c.enqueueBatch(d, 0, ids.data(), nullptr, 100, 0, kNever, 0, &at) == Status::Ok);
+  for (auto& id : ids) id += 1000;
+  REQUIRE(c.enqueueBatch(d, 1, ids.data(), nullptr, 50, 0, kNever, 0, &at) == Status::Ok);
+  CHECK(c.computeGoal(d, 0, 0) == 20);  // M 32, q 100, normal
+  CHECK(c.computeGoal(d, 1, 0) == 23);  // M 32, q 50, high
+  CHECK(c.openConnections(d, 0, 5, 200, 0) == 5u);
+  CHECK(c.openConnections(d, 0, 5, 200, 0) == 0u);  // goal reached
+  CHECK(c.openConnections(d, 0, 3, 200, 0) == 0u);  // goal below current: nothing closes
+  CHECK(c.computeGoal(d, 0, 4) == 9);               // goalsz > 0: current + goalsz
+  CHECK(c.defaultMaintain(d, 0, 0, 4, 200) == 4u);
+  CHECK(c.ledger().pairCount(d, 0) == 9u);
+  CHECK(c.defaultMaintain(d, 0, 0, 0, 200) == 11u); // up to the curve's 20
+  CHECK(c.defaultMaintain(d, 0, 0, 0, 200) == 0u);
+  CHECK(c.openConnections(d, 1, 1000, 200, 0) == 32u);  // clipped by max_outbound_connections
+  CHECK(c.pendingGrants() == 52u);
+  c.ledger().setSuspended(d, 0, true);
+  CHECK(c.computeGoal(d, 0, 0) == -1);
+  CHECK(c.defaultMaintain(d, 0, 0, 0, 200) == 0u);
+  CHECK(c.counters()[kConnections] == 52.0);
+  CHECK(c.counters()[kFixedCounters + 0] == 20.0);
+  CHECK(c.counters()[kFixedCounters + 1] == 32.0);
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: drainGrants in pieces returns every grant once; in order") {
+  Core c(plainConfig(3));
+  uint32_t d0, d1;
+  REQUIRE(c.addDomain(plainDomain(3), &d0) == Status::Ok);
+  REQUIRE(c.addDomain(plainDomain(3), &d1) == Status::Ok);
+  REQUIRE(c.enqueue(d0, 2, 1, 0, 0, kNever, 0) == Status::Ok);
+  REQUIRE(c.enqueue(d1, 1, 2, 0, 0, kNever, 0) == Status::Ok);
+  CHECK(c.openConnections(d0, 2, 3, 0, 0) == 3u);
+  CHECK(c.openConnections(d1, 1, 2, 0, 0) == 2u);
+  CHECK(c.pendingGrants() == 5u);
+  double buf[3 * 5];
+  CHECK(c.drainGrants(buf, 2) == 2u);
+  CHECK(c.pendingGrants() == 3u);
+  CHECK(c.openConnections(d1, 1, 3, 0, 0) == 1u);  // arrives while some are unread
+  CHECK(c.drainGrants(buf + 6, 3) == 3u);
+  double rest[3 * 4];
+  CHECK(c.drainGrants(rest, 4) == 1u);
+  CHECK(c.drainGrants(rest + 3, 4) == 0u);
+  std::vector<std::tuple<double, double, double>> all;
+  for (int i = 0; i < 5; ++i) all.emplace_back(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
+  all.emplace_back(rest[0], rest[1], rest[2]);
+  const double want[6][2] = {{0, 2}, {0, 2}, {0, 2}, {1, 1}, {1, 1}, {1, 1}};
+  std::set<double> ids;
+  for (int i = 0; i < 6; ++i) {
+    CHECK(std::get<1>(all[i]) == want[i][0]);
+    CHECK(std::get<2>(all[i]) == want[i][1]);
+    CHECK(ids.insert(std::get<0>(all[i])).second);
+  }
+  // Each drained id is a live lease of the right pair.
+  for (const auto& g : all) CHECK(c.releaseConnection(std::get<0>(g)) == Status::Ok);
+  for (const auto& g : all) CHECK(c.releaseConnection(std::get<0>(g)) == Status::UnknownConnection);
+  CHECK(c.ledger().total() == 0u);
+  CHECK(c.counters()[kReleased] == 6.0);
+  CHECK(c.counters()[kOpened] == 6.0);
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: maintainAll with random limits never passes a limit and leaves no allowed goal unmet") {
+  for (uint64_t seed = 1; seed <= 40; ++seed) maintainWalk(seed, 60);
+}
+
+TEST_CASE("Core: maintainAll promotes due mail and expires old mail before opening") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 1, 0, 500, kNever, 0) == Status::Ok);  // delayed until 500
+  REQUIRE(c.enqueue(d, 0, 2, 0, 450, 480, 300) == Status::Ok);   // expires before a pass finds it due
+  CHECK_FALSE(c.isDue(d, 449));
+  CHECK(c.maintainAll(449) == 0u);
+  CHECK(c.delayedSize(d) == 2u);
+  CHECK(c.isDue(d, 500));
+  uint32_t due[4];
+  CHECK(c.dueDomains(500, due, 4) == 1u);
+  CHECK(c.maintainAll(500) == 1u);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{1});
+  double ex[2];
+  CHECK(c.drainExpired(ex, 2) == 1u);
+  CHECK(ex[0] == 2.0);
+  // An active message past its expiry is expired by the pass, and no connection opens for it.
+  uint32_t d2;
+  REQUIRE(c.addDomain(plainDomain(1), &d2) == Status::Ok);
+  REQUIRE(c.enqueue(d2, 0, 3, 0, 500, 600, 500) == Status::Ok);
+  CHECK(c.maintainAll(600) == 0u);
+  CHECK(c.activeSize(d2, 0) == 0u);
+  CHECK(c.ledger().pairCount(d2, 0) == 0u);
+  CHECK(c.pendingExpired() == 1u);
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: a quiet domain gets a connection when busy domains have filled server_max") {
+  // server_max 10, server_reserve 2: two busy domains (max 5 each) fill server_max; quiet domains
+  // (one message, no connection) may still open one each until the reserve is used up.
+  Core c(plainConfig(1, 10, 2));
+  uint32_t busy[2], quiet[3];
+  for (auto& d : busy) REQUIRE(c.addDomain(plainDomain(1, 0, 5), &d) == Status::Ok);
+  for (auto& d : quiet) REQUIRE(c.addDomain(plainDomain(1, 0, 32), &d) == Status::Ok);
+  std::vector<double> ids(500);
+  size_t at;
+  for (size_t i = 0; i < 500; ++i) ids[i] = static_cast<double>(i + 1);
+  REQUIRE(c.enqueueBatch(busy[0], 0, ids.data(), nullptr, 500, 0, kNever, 0, &at) == Status::Ok);
+  for (auto& id : ids) id += 1000;
+  REQUIRE(c.enqueueBatch(busy[1], 0, ids.data(), nullptr, 500, 0, kNever, 0, &at) == Status::Ok);
+  CHECK(c.maintainAll(0) == 10u);
+  CHECK(c.ledger().total() == 10u);
+  // More mail for the busy domains: they have connections, so the reserve is not theirs.
+  for (auto& id : ids) id += 1000;
+  REQUIRE(c.enqueueBatch(busy[0], 0, ids.data(), nullptr, 500, 0, kNever, 0, &at) == Status::Ok);
+  CHECK(c.maintainAll(1) == 0u);
+  for (uint32_t i = 0; i < 3; ++i) REQUIRE(c.enqueue(quiet[i], 0, 90000 + i, 0, 0, kNever, 0) == Status::Ok);
+  CHECK(c.maintainAll(2) == 2u);
+  CHECK(c.ledger().total() == 12u);  // server_max + server_reserve
+  uint32_t served = 0;
+  for (uint32_t d : quiet) served += c.ledger().pairCount(d, 0);
+  CHECK(served == 2u);
+  CHECK(c.ledger().pairCount(busy[0], 0) + c.ledger().pairCount(busy[1], 0) == 10u);
+  // A busy domain's connection closes: the busy domain (which has connections) may not go back
+  // above server_max, but the quiet domain still waiting may use the reserve.
+  double g[3 * 16];
+  REQUIRE(c.drainGrants(g, 16) == 12u);
+  REQUIRE(static_cast<uint32_t>(g[1]) == busy[0]);  // granted first
+  REQUIRE(c.releaseConnection(g[0]) == Status::Ok);
+  CHECK(c.maintainAll(3) == 1u);
+  for (uint32_t d : quiet) CHECK(c.ledger().pairCount(d, 0) == 1u);
+  CHECK(c.ledger().pairCount(busy[0], 0) == 4u);
+  CHECK(c.ledger().total() == 12u);
+  CHECK(c.checkInvariants());
+}
+
+// Regression: a call that may dip into the reserve takes at most one connection beyond
+// server_max, so a busy pair with no connection yet cannot use up the reserve that a quiet domain
+// needs (docs/decisions.md).
+TEST_CASE("Core: busy domains starting from no connections leave the reserve to a quiet domain") {
+  SUBCASE("two domains without connections share the reserve when server_max is full") {
+    Core c(plainConfig(1, 10, 2));
+    uint32_t busy, x, y;
+    REQUIRE(c.addDomain(plainDomain(1, 0, 10), &busy) == Status::Ok);
+    REQUIRE(c.addDomain(plainDomain(1, 0, 32), &x) == Status::Ok);
+    REQUIRE(c.addDomain(plainDomain(1, 0, 32), &y) == Status::Ok);
+    std::vector<double> ids(1000);
+    size_t at;
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<double>(i + 1);
+    REQUIRE(c.enqueueBatch(busy, 0, ids.data(), nullptr, 1000, 0, kNever, 0, &at) == Status::Ok);
+    REQUIRE(c.maintainAll(0) == 10u);  // server_max reached by a domain with a max of 10
+    for (auto& id : ids) id += 10000;
+    REQUIRE(c.enqueueBatch(x, 0, ids.data(), nullptr, 100, 0, kNever, 0, &at) == Status::Ok);
+    for (auto& id : ids) id += 10000;
+    REQUIRE(c.enqueueBatch(y, 0, ids.data(), nullptr, 100, 0, kNever, 0, &at) == Status::Ok);
+    c.maintainAll(1);
+    CHECK(c.ledger().pairCount(x, 0) == 1u);
+    CHECK(c.ledger().pairCount(y, 0) == 1u);
+    return;
+  }
+  Core c(plainConfig(1, 10, 2));
+  uint32_t a, b, q;
+  REQUIRE(c.addDomain(plainDomain(1, 0, 32), &a) == Status::Ok);
+  REQUIRE(c.addDomain(plainDomain(1, 0, 32), &b) == Status::Ok);
+  REQUIRE(c.addDomain(plainDomain(1, 0, 32), &q) == Status::Ok);
+  std::vector<double> ids(1000);
+  size_t at;
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<double>(i + 1);
+  REQUIRE(c.enqueueBatch(a, 0, ids.data(), nullptr, 1000, 0, kNever, 0, &at) == Status::Ok);
+  for (auto& id : ids) id += 10000;
+  REQUIRE(c.enqueueBatch(b, 0, ids.data(), nullptr, 1000, 0, kNever, 0, &at) == Status::Ok);
+  REQUIRE(c.enqueue(q, 0, 99999, 0, 0, kNever, 0) == Status::Ok);
+  c.maintainAll(0);
+  CHECK(c.ledger().pairCount(q, 0) == 1u);
+  CHECK(c.ledger().pairCount(a, 0) + c.ledger().pairCount(b, 0) <= 10u);
+}
+
+TEST_CASE("Core: maintainDomain with a goal size and a reserve override") {
+  Core c(plainConfig(2, 4, 3));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(2), &d) == Status::Ok);
+  std::vector<double> ids(40);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<double>(i + 1);
+  size_t at;
+  REQUIRE(c.enqueueBatch(d, 0, ids.data(), nullptr, 40, 0, kNever, 0, &at) == Status::Ok);
+  // goalsz 2 asks for two more than the pair has; the override keeps the whole reserve back.
+  CHECK(c.maintainDomain(d, 0, 2, 3) == 2u);
+  CHECK(c.maintainDomain(d, 0, 2, 3) == 2u);
+  CHECK(c.maintainDomain(d, 0, 2, 3) == 0u);  // server_max 4 reached
+  CHECK(c.maintainDomain(d, 0, 2, 0) == 1u);  // the override lets it into the reserve, one a call
+  CHECK(c.maintainDomain(d, 0, 5, 0) == 1u);
+  CHECK(c.maintainDomain(d, 0, 5, 0) == 1u);
+  CHECK(c.maintainDomain(d, 0, 5, 0) == 0u);  // server_max + server_reserve = 7
+  CHECK(c.ledger().total() == 7u);
+  CHECK(c.ledger().pairCount(d, 1) == 0u);    // nothing queued on binding 1
+  CHECK(c.pendingGrants() == 7u);
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: the attempt count saturates instead of wrapping") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 7, 0, 0, kNever, 0) == Status::Ok);
+  double out[1];
+  bool ok = true;
+  for (int i = 0; i < 65540 && ok; ++i) {
+    ok = c.take(d, 0, 1, 0, out) == 1 && out[0] == 7.0 && c.defer(7, 0, 0) == Status::Ok;
+  }
+  CHECK(ok);
+  MessageInfo info{};
+  REQUIRE(c.locate(7, &info) == Status::Ok);
+  CHECK(info.attempts == 0xffffu);
+  CHECK(info.place == Place::Active);
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: bindings are visited from a rotating start") {
+  // A domain capped at one connection, mail on both bindings: successive passes alternate.
+  Core c(plainConfig(2));
+  DomainLimits dl = plainDomain(2);
+  dl.scopeMax = 1;
+  uint32_t d;
+  REQUIRE(c.addDomain(dl, &d) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 1, 0, 0, kNever, 0) == Status::Ok);
+  REQUIRE(c.enqueue(d, 1, 2, 0, 0, kNever, 0) == Status::Ok);
+  uint32_t servedBy[2] = {0, 0};
+  for (int pass = 0; pass < 6; ++pass) {
+    REQUIRE(c.maintainAll(pass) == 1u);
+    double g[3];
+    REQUIRE(c.drainGrants(g, 1) == 1u);
+    ++servedBy[static_cast<uint32_t>(g[2])];
+    REQUIRE(c.releaseConnection(g[0]) == Status::Ok);
+  }
+  CHECK(servedBy[0] == 3u);
+  CHECK(servedBy[1] == 3u);
+}
+
+TEST_CASE("Core: domains are visited from a rotating start") {
+  // One connection in the whole server: successive passes serve the domains in turn.
+  Core c(plainConfig(1, 1, 0));
+  uint32_t d[3];
+  for (uint32_t i = 0; i < 3; ++i) {
+    REQUIRE(c.addDomain(plainDomain(1), &d[i]) == Status::Ok);
+    REQUIRE(c.enqueue(d[i], 0, 10 + i, 0, 0, kNever, 0) == Status::Ok);
+  }
+  uint32_t servedBy[3] = {0, 0, 0};
+  for (int pass = 0; pass < 9; ++pass) {
+    REQUIRE(c.maintainAll(pass) == 1u);
+    double g[3];
+    REQUIRE(c.drainGrants(g, 1) == 1u);
+    ++servedBy[static_cast<uint32_t>(g[1])];
+    REQUIRE(c.releaseConnection(g[0]) == Status::Ok);
+  }
+  CHECK(servedBy[0] == 3u);
+  CHECK(servedBy[1] == 3u);
+  CHECK(servedBy[2] == 3u);
+}
+
+TEST_CASE("Core: counters track every place and binding") {
+  Core c(plainConfig(2));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(2), &d) == Status::Ok);
+  CHECK(c.counterCount() == kFixedCounters + 4u);
+  CHECK(std::string(counterName(kConnections)) == "connections");
+  CHECK(std::string(counterName(kExpired)) == "expired");
+  CHECK(counterName(kFixedCounters) == nullptr);
+  const double* k = c.counters();
+  CHECK(k[kDomains] == 1.0);
+  REQUIRE(c.enqueue(d, 1, 1, 0, 0, kNever, 0) == Status::Ok);
+  REQUIRE(c.enqueue(d, 1, 2, 0, 0, kNever, 0) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 3, 0, 50, kNever, 0) == Status::Ok);
+  CHECK(k[kActive] == 2.0);
+  CHECK(k[kDelayed] == 1.0);
+  CHECK(k[kFixedCounters + 2 + 1] == 2.0);  // active, binding 1
+  CHECK(k[kFixedCounters + 2 + 0] == 0.0);
+  double out[2];
+  REQUIRE(c.take(d, 1, 1, 0, out) == 1u);
+  CHECK(k[kInFlight] == 1.0);
+  CHECK(k[kActive] == 1.0);
+  CHECK(k[kFixedCounters + 2 + 1] == 1.0);
+  CHECK(c.maintainAll(0) == 1u);
+  CHECK(k[kConnections] == 1.0);
+  CHECK(k[kFixedCounters + 1] == 1.0);      // connections, binding 1
+  CHECK(k[kOpened] == 1.0);
+  CHECK(c.checkInvariants());
+}
