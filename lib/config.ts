@@ -30,6 +30,26 @@ export interface ScopeOptions {
   suspendDelivery?: boolean;
   /** message_expiration in seconds (default 86400): the default expiresAt of a new message. */
   messageExpiration?: number;
+  /** max_deliveries_per_connection: a connection closes after this many deliveries (0: no limit). */
+  maxDeliveriesPerConnection?: number;
+  /** idle_timeout in seconds (default 5): an idle connection waits this long for mail, then closes. */
+  idleTimeout?: number;
+  /** retry_interval in seconds (default 1200): the first retry's delay, doubled after each failure. */
+  retryInterval?: number;
+  /** max_retry_interval in seconds (default 43200): the cap on the retry delay. */
+  maxRetryInterval?: number;
+  /** max_retries: retries after the first attempt, or 'auto' (default: only expiry ends retries). */
+  maxRetries?: number | 'auto';
+  /** outbound_throttle_messages: "N" per second, "N/secs", or N: messages started per window. */
+  outboundThrottleMessages?: string | number;
+  /** migrate_connections_between_sibling_domains (default true). */
+  migrateConnectionsBetweenSiblingDomains?: boolean;
+  /** host_failure_retry in seconds (default 120): after every MX of a domain failed to connect,
+   *  the (domain, binding) opens no new connection for this long. */
+  hostFailureRetry?: number;
+  /** delayed_queue_scan_interval in seconds (global only, default 15): the maintainer runs a pass at
+   *  least this often. */
+  delayedQueueScanInterval?: number;
 }
 
 export interface NestedScope extends ScopeOptions {
@@ -60,6 +80,24 @@ function limit(value: unknown, where: string): number {
   if (!Number.isInteger(value) || value < 0 || value > MAX_LIMIT) {
     throw new RangeError(`${where} must be an integer from 0 to ${MAX_LIMIT}, got ${value}`);
   }
+  return value;
+}
+
+function secondsOrZero(value: unknown, where: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${where} must be a number of seconds, got ${typeName(value)}`);
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${where} must be a number of seconds >= 0, got ${value}`);
+  return value;
+}
+
+function bool(value: unknown, where: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${typeName(value)}`);
+  return value;
+}
+
+function retries(value: unknown, where: string): number {
+  if (value === 'auto') return Infinity;
+  if (typeof value !== 'number') throw new TypeError(`${where} must be a whole number or 'auto', got ${typeName(value)}`);
+  if (!Number.isInteger(value) || value < 0 || value > 1_000_000) throw new RangeError(`${where} must be an integer from 0 to 1000000 or 'auto', got ${value}`);
   return value;
 }
 
@@ -109,14 +147,17 @@ const RULES: Record<keyof ScopeOptions, OptionRule> = {
   serverReserveOutboundConnections: { scopes: ['global'], check: limit },
   connectionAllocationAggressiveness: { scopes: ALL, check: parseAggressiveness },
   outboundThrottleConnections: { scopes: ALL, check: parseRate },
-  suspendDelivery: {
-    scopes: ALL,
-    check(value, where) {
-      if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${typeName(value)}`);
-      return value;
-    },
-  },
+  suspendDelivery: { scopes: ALL, check: bool },
   messageExpiration: { scopes: ALL, check: seconds },
+  maxDeliveriesPerConnection: { scopes: ALL, check: limit },
+  idleTimeout: { scopes: ALL, check: secondsOrZero },
+  retryInterval: { scopes: ALL, check: seconds },
+  maxRetryInterval: { scopes: ALL, check: seconds },
+  maxRetries: { scopes: ALL, check: retries },
+  outboundThrottleMessages: { scopes: ALL, check: parseRate },
+  migrateConnectionsBetweenSiblingDomains: { scopes: ALL, check: bool },
+  hostFailureRetry: { scopes: ALL, check: secondsOrZero },
+  delayedQueueScanInterval: { scopes: ['global'], check: seconds },
 };
 
 /** One scope after validation: parsed values, and the throttle bucket it owns (if it sets one). */
@@ -125,6 +166,9 @@ export interface Scope {
   readonly values: Partial<Record<keyof ScopeOptions, unknown>>;
   throttle?: number;
   rate?: Rate;
+  /** The outbound_throttle_messages bucket this scope owns, if it sets one. */
+  messageThrottle?: number;
+  messageRate?: Rate;
 }
 
 interface NestedResolved {
@@ -148,6 +192,7 @@ function parseScope(raw: unknown, kind: ScopeKind, where: string, nested: boolea
   const values: Scope['values'] = {};
   let domains: unknown;
   let rate: Rate | undefined;
+  let messageRate: Rate | undefined;
   for (const key of Object.keys(raw)) {
     const value = raw[key];
     if (nested && key === 'domains') {
@@ -161,8 +206,9 @@ function parseScope(raw: unknown, kind: ScopeKind, where: string, nested: boolea
     const parsed = rule.check(value, `${where}.${key}`);
     values[key as keyof ScopeOptions] = parsed;
     if (key === 'outboundThrottleConnections') rate = parsed as Rate;
+    if (key === 'outboundThrottleMessages') messageRate = parsed as Rate;
   }
-  return { scope: { where, values, rate }, domains };
+  return { scope: { where, values, rate, messageRate }, domains };
 }
 
 function parseDomains(raw: unknown, kind: ScopeKind, where: string): Map<string, Scope> {
@@ -184,6 +230,14 @@ export interface PairSettings {
   throttle: number; // -1: none
   suspended: boolean;
   messageExpirationMs: number;
+  messageThrottle: number; // -1: none
+  maxDeliveries: number; // 0: no limit
+  idleTimeoutMs: number;
+  retryIntervalMs: number;
+  maxRetryIntervalMs: number;
+  maxRetries: number; // Infinity: 'auto'
+  migrate: boolean;
+  hostFailureRetryMs: number;
 }
 
 export const DEFAULTS = {
@@ -192,6 +246,11 @@ export const DEFAULTS = {
   serverReserveOutboundConnections: 200,
   connectionAllocationAggressiveness: 0.3,
   messageExpiration: 86400,
+  idleTimeout: 5,
+  retryInterval: 1200,
+  maxRetryInterval: 43200,
+  hostFailureRetry: 120,
+  delayedQueueScanInterval: 15,
 } as const;
 
 export class ResolvedConfig {
@@ -204,6 +263,8 @@ export class ResolvedConfig {
   readonly groups: readonly NestedResolved[];
   /** Every scope that sets outboundThrottleConnections, in the order their buckets are made. */
   readonly throttleScopes: Scope[] = [];
+  /** Every scope that sets outboundThrottleMessages. */
+  readonly messageThrottleScopes: Scope[] = [];
 
   constructor(bindingSpecs: unknown, config: unknown) {
     const specs = bindingSpecs === undefined ? ['default'] : bindingSpecs;
@@ -254,7 +315,10 @@ export class ResolvedConfig {
 
     const all: Scope[] = [this.global, ...this.domains.values()];
     for (const n of [...this.bindings, ...this.groups]) all.push(n.scope, ...n.domains.values());
-    for (const s of all) if (s.rate) this.throttleScopes.push(s);
+    for (const s of all) {
+      if (s.rate) this.throttleScopes.push(s);
+      if (s.messageRate) this.messageThrottleScopes.push(s);
+    }
   }
 
   private parseNested(raw: unknown, names: readonly string[], kind: 'binding' | 'group', where: string): NestedResolved[] {
@@ -300,12 +364,21 @@ export class ResolvedConfig {
       return s === undefined ? dflt : (s.values[key] as T);
     };
     const throttleScope = this.lookup(chain, 'outboundThrottleConnections');
+    const messageScope = this.lookup(chain, 'outboundThrottleMessages');
     return {
       maxConnections: value('maxOutboundConnections', DEFAULTS.maxOutboundConnections),
       aggressiveness: value('connectionAllocationAggressiveness', DEFAULTS.connectionAllocationAggressiveness),
       throttle: throttleScope?.throttle ?? -1,
       suspended: value('suspendDelivery', false),
       messageExpirationMs: value('messageExpiration', DEFAULTS.messageExpiration) * 1000,
+      messageThrottle: messageScope?.messageThrottle ?? -1,
+      maxDeliveries: value('maxDeliveriesPerConnection', 0),
+      idleTimeoutMs: value('idleTimeout', DEFAULTS.idleTimeout) * 1000,
+      retryIntervalMs: value('retryInterval', DEFAULTS.retryInterval) * 1000,
+      maxRetryIntervalMs: value('maxRetryInterval', DEFAULTS.maxRetryInterval) * 1000,
+      maxRetries: value('maxRetries', Infinity),
+      migrate: value('migrateConnectionsBetweenSiblingDomains', true),
+      hostFailureRetryMs: value('hostFailureRetry', DEFAULTS.hostFailureRetry) * 1000,
     };
   }
 
@@ -321,6 +394,11 @@ export class ResolvedConfig {
       const v = g.domains.get(domain)?.values.scopeMaxOutboundConnections;
       return v === undefined ? Infinity : (v as number);
     });
+  }
+
+  /** delayed_queue_scan_interval in ms. */
+  scanIntervalMs(): number {
+    return ((this.global.values.delayedQueueScanInterval as number | undefined) ?? DEFAULTS.delayedQueueScanInterval) * 1000;
   }
 
   serverMax(): number {

@@ -4,7 +4,11 @@
 // here, domain by domain, calling the hook chains with the native default behind them.
 import { EventEmitter } from 'node:events';
 
-import { ResolvedConfig, type BindingSpec, type CoreConfig } from './config.js';
+import { ResolvedConfig, type BindingSpec, type CoreConfig, type PairSettings } from './config.js';
+import { Delivery, type DomainTally } from './delivery.js';
+import { Maintainer } from './maintainer.js';
+import type { MessageStore, StoredMessage } from './store/message_store.js';
+import type { Transport } from './transport/transport.js';
 import { codedError, HookError } from './errors.js';
 import { HookPoint } from './hook_point.js';
 import { native, Place } from './native.js';
@@ -19,6 +23,13 @@ export interface MailQueueCoreOptions {
   config?: CoreConfig;
   /** The clock, in ms since the epoch (default Date.now); sampled once per pass. */
   clock?: () => number;
+  /** Carries the connections of a started core (see start()). */
+  transport?: Transport;
+  /** Holds envelopes and bodies (submit(), recover()). */
+  store?: MessageStore;
+  /** The longest a transport may take over one message before the core gives up on the session
+   *  (ms, default 300000). The transport's own timeouts should fire well before. */
+  deliveryTimeout?: number;
 }
 
 export interface Message {
@@ -68,10 +79,8 @@ export interface Stats {
   expired: number;
 }
 
-export interface Bounce {
-  id: number;
-  reason: 'expired';
-}
+export type { BounceEvent as Bounce, DeferredEvent, DeliveredEvent, DomainTally } from './delivery.js';
+import type { BounceEvent as Bounce } from './delivery.js';
 
 export type MailQueueMaintainArgs = [dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number];
 export type ConnectionGoalArgs = [dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, goal: { value: number }];
@@ -90,6 +99,7 @@ export interface CoreHooks {
 }
 
 const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'nextAttempt', 'expiresAt']);
+const OPTION_KEYS = new Set(['bindings', 'config', 'clock', 'transport', 'store', 'deliveryTimeout']);
 const MAX_TAKE = 1_000_000;
 
 // A core dropped without close() is freed when it is collected.
@@ -114,8 +124,17 @@ export class MailQueueCore extends EventEmitter {
   readonly #domainIndex = new Map<string, number>();
   readonly #records: DomainRecord[] = [];
   readonly #queues: ActiveQueue[][] = [];
-  readonly #expiryMs: Float64Array[] = [];
-  readonly #suspensions = new Map<string, Set<number>>();
+  readonly #pairs: PairSettings[][] = [];
+  readonly #suspensions = new Map<string, Set<number>>(); // operator: domain -> binding slots
+  readonly #suspendedBindings = new Set<number>(); // operator: every domain of these bindings
+  readonly #cooling = new Map<string, { until: number; timer: NodeJS.Timeout }>(); // host_failure_retry
+  readonly #deliveryTimeout: number;
+  readonly #transport: Transport | undefined;
+  readonly #store: MessageStore | undefined;
+  #delivery: Delivery | undefined;
+  #maintainer: Maintainer | undefined;
+  #onGrant: ((g: Grant) => void) | undefined;
+  #onExpired: ((b: Bounce) => void) | undefined;
   readonly #grantBuf = new Float64Array(3 * 256);
   readonly #expiredBuf = new Float64Array(1024);
   readonly #where = new Float64Array(7);
@@ -132,11 +151,23 @@ export class MailQueueCore extends EventEmitter {
     super();
     checkObject(options, 'options');
     for (const k of Object.keys(options)) {
-      if (k !== 'bindings' && k !== 'config' && k !== 'clock') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
+      if (!OPTION_KEYS.has(k)) throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
     }
     if (options.clock !== undefined && typeof options.clock !== 'function') {
       throw new TypeError(`options.clock must be a function, got ${typeName(options.clock)}`);
     }
+    if (options.transport !== undefined && (typeof options.transport !== 'object' || options.transport === null || typeof options.transport.open !== 'function')) {
+      throw new TypeError('options.transport must be a Transport (an object with open())');
+    }
+    if (options.store !== undefined) {
+      const st = options.store as unknown as Record<string, unknown>;
+      if (typeof st !== 'object' || st === null || !['put', 'get', 'body', 'remove', 'list'].every((m) => typeof st[m] === 'function')) {
+        throw new TypeError('options.store must be a MessageStore (put, get, body, remove, list)');
+      }
+    }
+    this.#deliveryTimeout = options.deliveryTimeout === undefined ? 300_000 : checkInt(options.deliveryTimeout, 'options.deliveryTimeout', 1, 86_400_000);
+    this.#transport = options.transport;
+    this.#store = options.store;
     const cfg = new ResolvedConfig(options.bindings, options.config);
     this.#config = cfg;
     this.#clock = options.clock ?? Date.now;
@@ -167,6 +198,9 @@ export class MailQueueCore extends EventEmitter {
     try {
       for (const scope of cfg.throttleScopes) {
         scope.throttle = native.addThrottle(this.#handle, scope.rate!.count, scope.rate!.windowMs);
+      }
+      for (const scope of cfg.messageThrottleScopes) {
+        scope.messageThrottle = native.addThrottle(this.#handle, scope.messageRate!.count, scope.messageRate!.windowMs);
       }
     } catch (err) {
       native.destroyCore(this.#handle);
@@ -226,6 +260,10 @@ export class MailQueueCore extends EventEmitter {
       throw codedError('ERR_REENTRANT', 'close() was called from inside a maintenance hook');
     }
     this.#closed = true;
+    this.#maintainer?.stop();
+    void this.#delivery?.stop();
+    for (const c of this.#cooling.values()) clearTimeout(c.timer);
+    this.#cooling.clear();
     finalizer.unregister(this);
     native.destroyCore(this.#handle);
   }
@@ -256,7 +294,7 @@ export class MailQueueCore extends EventEmitter {
     const nextAttempt = m.nextAttempt === undefined ? now : checkTime(m.nextAttempt, 'message.nextAttempt');
     let d = this.#domainIndex.get(domain);
     const expiresAt = m.expiresAt === undefined
-      ? now + (d === undefined ? this.#config.pair(b, domain).messageExpirationMs : this.#expiryMs[d][b])
+      ? now + (d === undefined ? this.#config.pair(b, domain).messageExpirationMs : this.#pairs[d][b].messageExpirationMs)
       : checkExpiry(m.expiresAt, 'message.expiresAt');
     if (d === undefined) {
       // A refused message must not leave a new domain behind: check the id before creating it.
@@ -265,6 +303,7 @@ export class MailQueueCore extends EventEmitter {
     }
     native.enqueue(h, d, b, id, priority, nextAttempt, expiresAt, now);
     this.#drainExpired();
+    if (nextAttempt <= now) this.#mailArrived(d, b);
   }
 
   /**
@@ -289,8 +328,9 @@ export class MailQueueCore extends EventEmitter {
       this.#precheckBatch(h, ids, priorities);
       d = this.#createDomain(name);
     }
-    native.enqueueBatch(h, d, b, ids, priorities ?? null, now, now + this.#expiryMs[d][b], now);
+    native.enqueueBatch(h, d, b, ids, priorities ?? null, now, now + this.#pairs[d][b].messageExpirationMs, now);
     this.#drainExpired();
+    this.#mailArrived(d, b);
   }
 
   // The native call checks the same things; this runs only before a new domain is created, so that
@@ -382,6 +422,244 @@ export class MailQueueCore extends EventEmitter {
     native.untake(h, id);
   }
 
+  // --- delivery ------------------------------------------------------------------------------
+
+  /**
+   * Starts delivery: the maintainer runs passes on its own (every delayedQueueScanInterval, at the
+   * next due retry, and soon after mail arrives), and every grant becomes a connection over the
+   * transport. Needs the transport and store options.
+   */
+  start(): void {
+    this.#live();
+    if (this.#maintainer?.running) return;
+    if (!this.#transport || !this.#store) {
+      throw codedError('ERR_CONFIG', 'start() needs the transport and store options');
+    }
+    const delivery = new Delivery(this.#deliveryCore(), this.#transport, this.#store, this.#deliveryTimeout);
+    this.#delivery = delivery;
+    this.#onGrant = (g) => delivery.onGrant(g.connectionId, g.domain, g.binding);
+    this.#onExpired = (b) => {
+      if (b.reason === 'expired') void this.#store!.remove(b.id).catch((err) => this.emit('error', err));
+    };
+    this.on('connection', this.#onGrant);
+    this.on('bounce', this.#onExpired);
+    this.#maintainer = new Maintainer({ runPass: () => this.#maintainerPass(), now: () => this.#now() }, this.#config.scanIntervalMs());
+    this.#maintainer.start();
+  }
+
+  /** Stops the maintainer; idle connections close, busy ones finish their message and close. */
+  async stop(): Promise<void> {
+    this.#maintainer?.stop();
+    const delivery = this.#delivery;
+    if (delivery) await delivery.stop();
+    if (this.#onGrant) this.off('connection', this.#onGrant);
+    if (this.#onExpired) this.off('bounce', this.#onExpired);
+    this.#onGrant = this.#onExpired = undefined;
+    this.#maintainer = undefined;
+  }
+
+  get started(): boolean {
+    return this.#maintainer?.running ?? false;
+  }
+
+  /** Stores a message durably (store option), then queues it. */
+  async submit(message: StoredMessage & { nextAttempt?: number }, body: Buffer): Promise<void> {
+    this.#live();
+    const store = this.#store;
+    if (!store) throw codedError('ERR_CONFIG', 'submit() needs the store option');
+    const m = checkObject(message, 'message');
+    const id = checkId(m.id, 'message.id');
+    checkDomainName(m.domain, 'message.domain');
+    if (m.binding !== undefined) this.#bindingSlot(m.binding, 'message.binding');
+    if (!Buffer.isBuffer(body)) throw new TypeError(`body must be a Buffer, got ${typeName(body)}`);
+    if (native.locate(this.#handle, id, this.#where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
+    const { nextAttempt, ...stored } = message;
+    await store.put(stored, body);
+    try {
+      this.enqueue({
+        id, domain: stored.domain, binding: stored.binding, priority: stored.priority, expiresAt: stored.expiresAt, nextAttempt,
+      });
+    } catch (err) {
+      await store.remove(id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Queues again every message the store holds that the core does not (after a restart). Returns
+   * how many were queued. Attempt counts start again from 0; expiry times are kept.
+   */
+  async recover(onProgress?: (queued: number) => void): Promise<number> {
+    this.#live();
+    const store = this.#store;
+    if (!store) throw codedError('ERR_CONFIG', 'recover() needs the store option');
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');
+    let n = 0;
+    for await (const m of store.list()) {
+      if (native.locate(this.#live(), m.id, this.#where) !== Place.None) continue;
+      this.enqueue({ id: m.id, domain: m.domain, binding: m.binding, priority: m.priority, expiresAt: m.expiresAt });
+      n++;
+      if (onProgress && n % 10_000 === 0) onProgress(n);
+    }
+    onProgress?.(n);
+    return n;
+  }
+
+  #maintainerPass(): number {
+    if (this.#closed) return Infinity;
+    const r = this.maintain();
+    const now = this.#now();
+    const nextDue = native.nextDueAt(this.#handle) - now;
+    const s = this.stats();
+    // Mail waits with no connection at all (a limit, a throttle or a cool-down): look again soon.
+    const stuck = s.active > 0 && s.connections === 0 && r.opened === 0 ? 250 : Infinity;
+    return Math.max(0, Math.min(nextDue, stuck));
+  }
+
+  #mailArrived(d: number, b: number): void {
+    const delivery = this.#delivery;
+    if (!delivery) return;
+    if (!delivery.mailArrived(this.#records[d].name, this.bindings[b])) this.#maintainer?.poke();
+  }
+
+  #deliveryCore() {
+    const self = this;
+    const index = (domain: string) => {
+      const d = self.#domainIndex.get(domain);
+      if (d === undefined) throw unknownDomain(domain);
+      return d;
+    };
+    const slot = (binding: string) => self.#bindingSlot(binding, 'binding');
+    return {
+      now: () => self.#now(),
+      take: (domain: string, binding: string, out: Float64Array) => self.takeInto(domain, binding, out),
+      queued: (domain: string, binding: string) => native.activeSize(self.#live(), index(domain), slot(binding)),
+      settings: (domain: string, binding: string) => self.#pairs[index(domain)][slot(binding)],
+      attempts: (id: number) => self.message(id)?.attempts ?? 1,
+      settle: (id: number) => self.settle(id),
+      defer: (id: number, nextAttempt: number) => self.defer(id, nextAttempt),
+      untake: (id: number) => self.untake(id),
+      release: (connectionId: number) => self.releaseConnection(connectionId),
+      migrate: (connectionId: number, domain: string) => native.migrateConnection(self.#live(), connectionId, index(domain)),
+      messageAllowedAt: (domain: string, binding: string) => native.messageNextAllowedAt(self.#live(), index(domain), slot(binding), self.#now()),
+      cool: (domain: string, binding: string, until: number) => self.#cool(index(domain), slot(binding), until),
+      bindingSlot: slot,
+      emit: (event: string, payload: unknown) => {
+        if (event === 'error') self.#reportError(payload);
+        else self.emit(event, payload);
+      },
+      poke: () => self.#maintainer?.poke(),
+    };
+  }
+
+  #reportError(err: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else process.emitWarning(err instanceof Error ? err.message : String(err), { code: 'ERR_DELIVERY' });
+  }
+
+  // --- operator actions (Momentum's console verbs) ---------------------------------------------
+
+  /** flush domain: every delayed message of the domain becomes due now. Returns how many. */
+  flush(domain: string): number {
+    const h = this.#live();
+    const d = this.#knownDomain(domain);
+    const n = native.flushDomain(h, d, this.#now());
+    this.#drainExpired();
+    if (n > 0) {
+      for (let b = 0; b < this.bindings.length; b++) if (native.activeSize(h, d, b) > 0) this.#mailArrived(d, b);
+    }
+    return n;
+  }
+
+  /** fail domain: bounces every queued (active and delayed) message of the domain ('bounce' events
+   *  with reason 'failed'); messages in flight end with their delivery. Returns how many. */
+  fail(domain: string): number {
+    const h = this.#live();
+    const d = this.#knownDomain(domain);
+    const name = this.#records[d].name;
+    const out = new Float64Array(1024);
+    let total = 0;
+    let n: number;
+    while ((n = native.failDomain(h, d, out)) > 0) {
+      for (let i = 0; i < n; i++) {
+        const id = out[i];
+        if (this.#store) void this.#store.remove(id).catch((err) => this.#reportError(err));
+        this.emit('bounce', { id, domain: name, reason: 'failed', response: 'failed by the operator' });
+      }
+      total += n;
+    }
+    return total;
+  }
+
+  /** message retry: a delayed message becomes due now. False when it is not delayed. */
+  retry(id: number): boolean {
+    const h = this.#live();
+    checkId(id, 'id');
+    if (!native.retryNow(h, id, this.#now())) return false;
+    native.locate(h, id, this.#where);
+    this.#mailArrived(this.#where[0], this.#where[1]);
+    return true;
+  }
+
+  /** The whole core at a glance: counts, connections, and delivery totals since start. */
+  summary(): Stats & { started: boolean; delivered: number; deferred: number; bounced: number; connectFailures: number; bindings: Record<string, { connections: number; active: number; suspended: boolean }> } {
+    const stats = this.stats();
+    const t = this.#delivery?.totals() ?? { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
+    const bindings: Record<string, { connections: number; active: number; suspended: boolean }> = {};
+    this.bindings.forEach((b, i) => {
+      bindings[b] = {
+        connections: this.counters[this.counterIndex[`connections:${b}`]],
+        active: this.counters[this.counterIndex[`active:${b}`]],
+        suspended: this.#suspendedBindings.has(i),
+      };
+    });
+    return { ...stats, started: this.started, ...t, bindings };
+  }
+
+  /** One domain: connections, active and delayed per binding, and its delivery tallies. */
+  domainView(domain: string): { name: string; connections: number; delayed: number; bindings: Record<string, { active: number; delayed: number; connections: number; suspended: boolean }> } & DomainTally {
+    const h = this.#live();
+    const d = this.#knownDomain(domain);
+    const rec = this.#records[d].toJSON();
+    const delayed = new Float64Array(this.bindings.length);
+    native.delayedByBinding(h, d, delayed);
+    const bindings: Record<string, { active: number; delayed: number; connections: number; suspended: boolean }> = {};
+    this.bindings.forEach((b, i) => {
+      bindings[b] = { active: rec.active[b], delayed: delayed[i], connections: rec.connections[b], suspended: rec.suspended[b] };
+    });
+    const tally = this.#delivery?.tally(rec.name) ?? { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
+    return { name: rec.name, connections: this.#records[d].connections(), delayed: rec.delayed, bindings, ...tally };
+  }
+
+  /** A listing of one queue: the active queue of (domain, binding) or the domain's delayed queue. */
+  listQueue(domain: string, options: { binding?: string | number; queue?: 'active' | 'delayed'; limit?: number; offset?: number } = {}): MessageInfo[] {
+    const h = this.#live();
+    const d = this.#knownDomain(domain);
+    checkObject(options, 'options');
+    for (const k of Object.keys(options)) {
+      if (!['binding', 'queue', 'limit', 'offset'].includes(k)) throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
+    }
+    const queue = options.queue ?? 'active';
+    if (queue !== 'active' && queue !== 'delayed') throw new RangeError(`options.queue must be 'active' or 'delayed', got ${String(queue)}`);
+    const limit = options.limit === undefined ? 100 : checkInt(options.limit, 'options.limit', 0, 1_000_000);
+    const offset = options.offset === undefined ? 0 : checkInt(options.offset, 'options.offset', 0, Number.MAX_SAFE_INTEGER);
+    const out = new Float64Array(limit);
+    let n: number;
+    if (queue === 'active') {
+      const b = this.#bindingSlot(options.binding ?? 0, 'options.binding');
+      n = native.peekActive(h, d, b, offset, out);
+    } else {
+      if (options.binding !== undefined) throw new RangeError("options.binding: the delayed queue is per domain; leave binding out");
+      n = native.peekDelayed(h, d, offset, out);
+    }
+    const list: MessageInfo[] = [];
+    for (let i = 0; i < n; i++) {
+      const info = this.message(out[i]);
+      if (info) list.push(info);
+    }
+    return list;
+  }
+
   // --- domains and queues ---------------------------------------------------------------------
 
   hasDomain(name: string): boolean {
@@ -419,7 +697,7 @@ export class MailQueueCore extends EventEmitter {
   }
 
   #setSuspended(domain: string, binding: string | number | undefined, flag: boolean): void {
-    const h = this.#live();
+    this.#live();
     const name = checkDomainName(domain, 'domain');
     const slots = binding === undefined ? this.bindings.map((_, i) => i) : [this.#bindingSlot(binding, 'binding')];
     let set = this.#suspensions.get(name);
@@ -430,11 +708,53 @@ export class MailQueueCore extends EventEmitter {
       for (const s of slots) set.delete(s);
     }
     const d = this.#domainIndex.get(name);
-    if (d === undefined) return;
-    for (const s of slots) {
-      // Resuming gives back what the configuration says (suspendDelivery), not blanket "on".
-      native.setSuspended(h, d, s, flag || this.#config.pair(s, name).suspended);
-    }
+    if (d !== undefined) for (const s of slots) this.#applySuspension(d, s);
+    if (!flag) this.#maintainer?.poke();
+  }
+
+  /** Stops new connections for a binding on every domain, now and for domains seen later. */
+  suspendBinding(binding: string | number): void {
+    this.#live();
+    this.#suspendedBindings.add(this.#bindingSlot(binding, 'binding'));
+    this.#applyAll();
+  }
+
+  resumeBinding(binding: string | number): void {
+    this.#live();
+    this.#suspendedBindings.delete(this.#bindingSlot(binding, 'binding'));
+    this.#applyAll();
+    this.#maintainer?.poke();
+  }
+
+  #applyAll(): void {
+    for (let d = 0; d < this.#records.length; d++) for (let b = 0; b < this.bindings.length; b++) this.#applySuspension(d, b);
+  }
+
+  // A pair opens no connection while the configuration, the operator (for the pair, the domain or
+  // the binding) or a recent connection failure says so. Resuming one of them leaves the others.
+  #isSuspended(d: number, b: number): boolean {
+    const name = this.#records[d].name;
+    return this.#pairs[d][b].suspended || this.#suspendedBindings.has(b) || (this.#suspensions.get(name)?.has(b) ?? false) ||
+      this.#cooling.has(`${d}:${b}`);
+  }
+
+  #applySuspension(d: number, b: number): void {
+    native.setSuspended(this.#handle, d, b, this.#isSuspended(d, b));
+  }
+
+  #cool(d: number, b: number, until: number): void {
+    const key = `${d}:${b}`;
+    const old = this.#cooling.get(key);
+    if (old) clearTimeout(old.timer);
+    const timer = setTimeout(() => {
+      this.#cooling.delete(key);
+      if (this.#closed) return;
+      this.#applySuspension(d, b);
+      this.#maintainer?.poke();
+    }, Math.max(0, until - this.#now()));
+    timer.unref();
+    this.#cooling.set(key, { until, timer });
+    this.#applySuspension(d, b);
   }
 
   // --- maintenance ----------------------------------------------------------------------------
@@ -448,15 +768,18 @@ export class MailQueueCore extends EventEmitter {
       native.maintainAll(h, t);
       this.#drainExpired();
       const grants = this.#drainGrants();
+      this.#delivery?.afterPass();
       return { opened: grants.length, grants };
     }
-    return this.#jsPass(() => {
+    const result = this.#jsPass(() => {
       if (this.#dueBuf.length < this.#records.length) this.#dueBuf = new Uint32Array(this.#records.length * 2);
       const n = native.dueDomains(h, t, this.#dueBuf);
       const due = Array.from(this.#dueBuf.subarray(0, n));
       const start = native.nextDomainStart(h, n);
       for (let i = 0; i < n; i++) this.#maintainDomainJs(due[(start + i) % n], t, 0, undefined);
     });
+    this.#delivery?.afterPass();
+    return result;
   }
 
   /** Maintenance of one domain, as Momentum's _mail_queue_maintain_domain(dr, now, goalsz, reserve).
@@ -652,22 +975,23 @@ export class MailQueueCore extends EventEmitter {
     const cfg = this.#config;
     const nb = this.bindings.length;
     const pairs = new Float64Array(4 * nb);
-    const expiry = new Float64Array(nb);
+    const settings: PairSettings[] = [];
     const suspended = this.#suspensions.get(name);
     for (let b = 0; b < nb; b++) {
       const p = cfg.pair(b, name);
+      settings.push(p);
       pairs[4 * b] = p.maxConnections;
       pairs[4 * b + 1] = p.aggressiveness;
       pairs[4 * b + 2] = p.throttle;
-      pairs[4 * b + 3] = p.suspended || (suspended?.has(b) ?? false) ? 1 : 0;
-      expiry[b] = p.messageExpirationMs;
+      pairs[4 * b + 3] = p.suspended || this.#suspendedBindings.has(b) || (suspended?.has(b) ?? false) ? 1 : 0;
     }
     const d = native.addDomain(h, pairs, cfg.domainScopeMax(name), Float64Array.from(cfg.groupDomainScopeMax(name)));
+    for (let b = 0; b < nb; b++) if (settings[b].messageThrottle >= 0) native.setMessageThrottle(h, d, b, settings[b].messageThrottle);
     const record = new DomainRecord(this.#host, name, d);
     this.#domainIndex.set(name, d);
     this.#records.push(record);
     this.#queues.push(this.bindings.map((_, b) => new ActiveQueue(this.#host, record, b)));
-    this.#expiryMs.push(expiry);
+    this.#pairs.push(settings);
     return d;
   }
 

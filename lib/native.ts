@@ -48,6 +48,14 @@ export interface NativeBinding {
   domainInfo(core: number, domain: number, out: Float64Array): void;
   groupDomainCounts(core: number, domain: number, out: Float64Array): void;
   groupCount(core: number, group: number): number;
+  setMessageThrottle(core: number, domain: number, binding: number, throttle: number): void;
+  messageNextAllowedAt(core: number, domain: number, binding: number, now: number): number;
+  migrateConnection(core: number, connectionId: number, domain: number): boolean;
+  nextDueAt(core: number): number;
+  flushDomain(core: number, domain: number, now: number): number;
+  failDomain(core: number, domain: number, out: Float64Array): number;
+  retryNow(core: number, id: number, now: number): boolean;
+  delayedByBinding(core: number, domain: number, out: Float64Array): void;
   checkInvariants(core: number): boolean;
   bytesReserved(core: number): number;
   goalCurve(maxConnections: number, queued: number, aggressiveness: number): number;

@@ -30,7 +30,8 @@ const EXPECTED = [
   'createCore', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
   'cancel', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take',
   'settle', 'defer', 'untake', 'dueDomains', 'prepareDomain', 'computeGoal', 'openConnections',
-  'defaultMaintain', 'maintainDomain', 'maintainAll', 'bindingOrder', 'nextDomainStart', 'reserveFor',
+  'defaultMaintain', 'maintainDomain', 'maintainAll', 'bindingOrder', 'nextDomainStart', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
+  'flushDomain', 'failDomain', 'retryNow', 'delayedByBinding', 'reserveFor',
   'releaseConnection', 'drainGrants', 'drainExpired', 'pending', 'domainInfo', 'groupDomainCounts',
   'groupCount', 'checkInvariants', 'bytesReserved', 'goalCurve', 'counterNames', 'noop',
 ];

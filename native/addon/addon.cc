@@ -522,6 +522,96 @@ Napi::Value ReleaseConnection(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setMessageThrottle(core, domain, binding, throttle (-1: none))
+Napi::Value SetMessageThrottle(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b;
+  double t;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(argInt(info, 3, "throttle", -1, 2147483647.0, &t));
+  if (s->core->ledger().setMessageThrottle(d, b, static_cast<int32_t>(t)) != Status::Ok)
+    return throwRange(info.Env(), "throttle: unknown throttle index"), info.Env().Undefined();
+  return info.Env().Undefined();
+}
+
+// messageNextAllowedAt(core, domain, binding, now) -> time
+Napi::Value MessageNextAllowedAt(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d, b;
+  double now;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(bindingArg(info, 2, s, &b));
+  OR_RETURN(argFinite(info, 3, "now", &now));
+  return Num(info, s->core->messageNextAllowedAt(d, b, now));
+}
+
+// migrateConnection(core, connectionId, domain) -> true when moved, false when the domain has no room
+Napi::Value MigrateConnection(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double id;
+  uint32_t d;
+  OR_RETURN(argInt(info, 1, "connectionId", 1, mqc::kMaxId, &id));
+  OR_RETURN(domainArg(info, 2, s, &d));
+  Status st = s->core->migrateConnection(id, d);
+  registryOf(info)->sync(info.Env(), s);
+  if (st == Status::TooMany) return Napi::Boolean::New(info.Env(), false);
+  OR_RETURN(check(info.Env(), st, "connectionId " + std::to_string(static_cast<int64_t>(id))));
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+Napi::Value NextDueAt(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  return Num(info, s->core->nextDueAt());
+}
+
+// flushDomain(core, domain, now) -> messages made due
+Napi::Value FlushDomain(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  double now;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(argFinite(info, 2, "now", &now));
+  size_t n = s->core->flushDomain(d, now);
+  registryOf(info)->sync(info.Env(), s);
+  return Num(info, static_cast<double>(n));
+}
+
+// failDomain(core, domain, out: Float64Array) -> ids removed into out (call until 0)
+Napi::Value FailDomain(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  double* out; size_t len;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(argF64(info, 2, "out", &out, &len));
+  size_t n = s->core->failDomain(d, out, len);
+  registryOf(info)->sync(info.Env(), s);
+  return Num(info, static_cast<double>(n));
+}
+
+// retryNow(core, id, now) -> true when a delayed message was made due
+Napi::Value RetryNow(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double id, now;
+  OR_RETURN(idArg(info, 1, "id", &id));
+  OR_RETURN(argFinite(info, 2, "now", &now));
+  Status st = s->core->retryNow(id, now);
+  registryOf(info)->sync(info.Env(), s);
+  return Napi::Boolean::New(info.Env(), st == Status::Ok);
+}
+
+// delayedByBinding(core, domain, out: Float64Array(bindings))
+Napi::Value DelayedByBinding(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  double* out; size_t len;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(argF64(info, 2, "out", &out, &len));
+  if (len < s->core->bindings()) return throwRange(info.Env(), "out must have one entry per binding"), info.Env().Undefined();
+  s->core->delayedByBinding(d, out);
+  return info.Env().Undefined();
+}
+
 // drainGrants(core, out: Float64Array) -> grants written (3 entries each: id, domain, binding)
 Napi::Value DrainGrants(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
@@ -650,6 +740,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"releaseConnection", ReleaseConnection}, {"drainGrants", DrainGrants},
       {"drainExpired", DrainExpired}, {"pending", Pending}, {"domainInfo", DomainInfo},
       {"groupDomainCounts", GroupDomainCounts}, {"groupCount", GroupCount},
+      {"setMessageThrottle", SetMessageThrottle}, {"messageNextAllowedAt", MessageNextAllowedAt},
+      {"migrateConnection", MigrateConnection}, {"nextDueAt", NextDueAt}, {"flushDomain", FlushDomain},
+      {"failDomain", FailDomain}, {"retryNow", RetryNow}, {"delayedByBinding", DelayedByBinding},
       {"checkInvariants", CheckInvariants}, {"bytesReserved", BytesReserved},
       {"goalCurve", GoalCurve}, {"counterNames", CounterNames}, {"noop", Noop},
   };

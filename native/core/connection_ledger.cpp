@@ -74,6 +74,58 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
   return want;
 }
 
+Status ConnectionLedger::setMessageThrottle(uint32_t d, uint32_t b, int32_t throttle) {
+  if (throttle != kNoThrottle && (throttle < 0 || static_cast<size_t>(throttle) >= throttles_.size()))
+    return Status::BadArgument;
+  domains_[d].limits.pairs[b].messageThrottle = throttle;
+  return Status::Ok;
+}
+
+uint32_t ConnectionLedger::messageAllowance(uint32_t d, uint32_t b, double now) const {
+  int32_t t = domains_[d].limits.pairs[b].messageThrottle;
+  return t == kNoThrottle ? kUnlimited : throttles_[t].available(now);
+}
+
+void ConnectionLedger::consumeMessages(uint32_t d, uint32_t b, uint32_t k, double now) {
+  int32_t t = domains_[d].limits.pairs[b].messageThrottle;
+  if (t != kNoThrottle && k > 0) throttles_[t].consume(now, k);
+}
+
+double ConnectionLedger::messageNextAllowedAt(uint32_t d, uint32_t b, double now) const {
+  int32_t t = domains_[d].limits.pairs[b].messageThrottle;
+  return t == kNoThrottle ? now : throttles_[t].nextAllowedAt(now);
+}
+
+Status ConnectionLedger::migrate(double connectionId, uint32_t to, Grant* moved) {
+  if (!(connectionId >= 1 && connectionId < nextConnectionId_) || std::floor(connectionId) != connectionId)
+    return Status::UnknownConnection;
+  auto it = leases_.find(static_cast<uint64_t>(connectionId));
+  if (it == leases_.end()) return Status::UnknownConnection;
+  if (to >= domains_.size()) return Status::BadDomain;
+  Grant& g = it->second;
+  uint32_t b = g.binding;
+  if (g.domain != to) {
+    DomainCounts& dst = domains_[to];
+    const PairLimits& pl = dst.limits.pairs[b];
+    int32_t grp = cfg_.groupOfBinding[b];
+    bool room = !pl.suspended && dst.pair[b] < pl.maxConnections && dst.total < dst.limits.scopeMax &&
+                (grp == kNoGroup || dst.group[grp] < dst.limits.groupScopeMax[grp]);
+    if (!room) return Status::TooMany;
+    DomainCounts& src = domains_[g.domain];
+    --src.pair[b];
+    --src.total;
+    ++dst.pair[b];
+    ++dst.total;
+    if (grp != kNoGroup) {
+      --src.group[grp];
+      ++dst.group[grp];
+    }
+    g.domain = to;
+  }
+  if (moved != nullptr) *moved = g;
+  return Status::Ok;
+}
+
 uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32_t reserve,
                                    double now, std::vector<Grant>* out) {
   uint32_t n = minOf(want, headroom(d, b, reserve, now));

@@ -24,6 +24,7 @@ struct PairLimits {
   double aggressiveness = 0.3;      // connection_allocation_aggressiveness
   int32_t throttle = kNoThrottle;   // outbound_throttle_connections bucket, shared by reference
   bool suspended = false;           // suspend_delivery for binding::domain
+  int32_t messageThrottle = kNoThrottle;  // outbound_throttle_messages bucket, shared by reference
 };
 
 struct DomainLimits {
@@ -67,6 +68,18 @@ class ConnectionLedger {
   size_t domains() const { return domains_.size(); }
   const PairLimits& pairLimits(uint32_t d, uint32_t b) const { return domains_[d].limits.pairs[b]; }
   void setSuspended(uint32_t d, uint32_t b, bool s) { domains_[d].limits.pairs[b].suspended = s; }
+  // Points (d, b) at a message-rate bucket (kNoThrottle: none). BadArgument for an unknown bucket.
+  Status setMessageThrottle(uint32_t d, uint32_t b, int32_t throttle);
+  // outbound_throttle_messages: how many messages (d, b) may start at `now`, recording k started.
+  uint32_t messageAllowance(uint32_t d, uint32_t b, double now) const;
+  void consumeMessages(uint32_t d, uint32_t b, uint32_t k, double now);
+  // When (d, b) may start its next message (now when it may already).
+  double messageNextAllowedAt(uint32_t d, uint32_t b, double now) const;
+  // Moves an open connection to another domain on the same binding (a sibling with the same MX
+  // set), if that domain's per-pair, per-domain and group::domain limits have room and it is not
+  // suspended. The binding, group and total counts do not change; no throttle is charged (it is
+  // not a new connection). UnknownConnection or TooMany (no room).
+  Status migrate(double connectionId, uint32_t toDomain, Grant* moved);
 
   // How many more connections (domain, binding) may open at `now`, with `reserve` connections of
   // the server ceiling kept back: the smallest headroom of every limit, throttle last.

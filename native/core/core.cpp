@@ -190,6 +190,9 @@ Status Core::removeActive(uint32_t d, uint32_t b, double id) {
 size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
   Domain& dom = domains_[d];
   ActiveQueue& q = dom.active[b];
+  // outbound_throttle_messages: a message taken is a message started.
+  uint32_t allowance = ledger_.messageAllowance(d, b, now);
+  if (k > allowance) k = allowance;
   size_t got = 0;
   uint32_t buf[64];
   while (got < k && !q.empty()) {
@@ -210,6 +213,7 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
       out[got++] = m.id;
     }
   }
+  ledger_.consumeMessages(d, b, static_cast<uint32_t>(got), now);
   return got;
 }
 
@@ -388,6 +392,82 @@ Status Core::releaseConnection(double connectionId) {
   counters_[kReleased] += 1;
   counters_[kFixedCounters + g.binding] -= 1;
   return Status::Ok;
+}
+
+Status Core::migrateConnection(double connectionId, uint32_t toDomain) {
+  return ledger_.migrate(connectionId, toDomain, nullptr);
+}
+
+double Core::nextDueAt() const {
+  double t = kNever;
+  for (const Domain& dom : domains_)
+    if (dom.delayed && dom.delayed->frontKey().t < t) t = dom.delayed->frontKey().t;
+  return t;
+}
+
+size_t Core::flushDomain(uint32_t d, double now) {
+  Domain& dom = domains_[d];
+  size_t moved = 0;
+  while (dom.delayed && !dom.delayed->empty()) {
+    uint32_t h;
+    dom.delayed->popFront(&h, 1);
+    counters_[kDelayed] -= 1;
+    if (dom.delayed->empty()) dom.delayed.reset();
+    Message& m = messages_.at(h);
+    if (m.expiresAt <= now) {
+      expire(h);
+      continue;
+    }
+    m.nextAttempt = now;
+    m.seq = seq_++;
+    placeActive(h);
+    ++moved;
+  }
+  return moved;
+}
+
+size_t Core::failDomain(uint32_t d, double* out, size_t max) {
+  Domain& dom = domains_[d];
+  size_t n = 0;
+  while (n < max) {
+    uint32_t h = kNoHandle;
+    for (ActiveQueue& q : dom.active) {
+      if (!q.empty()) {
+        uint32_t one;
+        q.peek(0, &one, 1);
+        h = one;
+        break;
+      }
+    }
+    if (h == kNoHandle && dom.delayed && !dom.delayed->empty()) h = dom.delayed->frontHandle();
+    if (h == kNoHandle) break;
+    out[n++] = messages_.at(h).id;
+    unplace(h);
+    messages_.free(h);
+  }
+  return n;
+}
+
+Status Core::retryNow(double id, double now) {
+  if (!validId(id) || !validTime(now)) return Status::BadArgument;
+  uint32_t h = messages_.find(id);
+  if (h == kNoHandle || messages_.at(h).place != Place::Delayed) return Status::UnknownId;
+  unplace(h);
+  Message& m = messages_.at(h);
+  m.nextAttempt = now;
+  m.seq = seq_++;
+  placeActive(h);
+  return Status::Ok;
+}
+
+void Core::delayedByBinding(uint32_t d, double* out) const {
+  for (uint32_t b = 0; b < bindings(); ++b) out[b] = 0;
+  const Domain& dom = domains_[d];
+  if (!dom.delayed) return;
+  dom.delayed->forEach([&](const RunKey&, uint32_t h) {
+    out[messages_.at(h).binding] += 1;
+    return true;
+  });
 }
 
 size_t Core::drainGrants(double* out, size_t maxGrants) {

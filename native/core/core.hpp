@@ -108,6 +108,24 @@ class Core {
   // Advances the rotation of domain passes (the JS-driven pass shares it with maintainAll).
   size_t nextDomainStart(size_t dueCount) { return dueCount == 0 ? 0 : domainRotation_++ % dueCount; }
   Status releaseConnection(double connectionId);
+  // Moves an open connection to a sibling domain on the same binding (see ConnectionLedger::migrate).
+  Status migrateConnection(double connectionId, uint32_t toDomain);
+  // When (d, b) may take its next message under outbound_throttle_messages.
+  double messageNextAllowedAt(uint32_t d, uint32_t b, double now) const { return ledger_.messageNextAllowedAt(d, b, now); }
+  // The earliest next-attempt among all delayed messages (+infinity when none).
+  double nextDueAt() const;
+
+  // --- operator actions -----------------------------------------------------------------------
+  // flush: every delayed message of d becomes due now (active, next attempt = now).
+  size_t flushDomain(uint32_t d, double now);
+  // fail: removes up to max queued (active and delayed) messages of d, writing their ids; in-flight
+  // ones are left to their connections. Call until it returns 0.
+  size_t failDomain(uint32_t d, double* out, size_t max);
+  // retry: a delayed message becomes due now. NotInFlight is never returned; UnknownId when the id
+  // is not in a delayed queue.
+  Status retryNow(double id, double now);
+  // Delayed messages of d per binding (out: bindings() entries).
+  void delayedByBinding(uint32_t d, double* out) const;
 
   size_t pendingGrants() const { return grants_.size() - grantsRead_; }
   size_t drainGrants(double* out, size_t maxGrants);  // 3 doubles a grant: id, domain, binding

@@ -1,0 +1,152 @@
+// One outbound connection: a lease granted by a maintenance pass, carried by a transport session.
+// It pulls messages from its (domain, binding) active queue a small run at a time (the run is in
+// flight for this connection: no other connection can take it), sends them one by one and hands
+// each outcome to the delivery layer. It closes after max_deliveries_per_connection deliveries, after
+// idle_timeout with nothing to send, when the session breaks, or when the core stops; on an empty
+// queue it may first migrate to a sibling domain (same binding, same MX set). Whatever ends it, the
+// finally block puts unsent messages back where they were and releases the lease: a leaked lease
+// would slowly stop delivery, so nothing on the way out may skip that.
+import type { Outcome, Transport, TransportSession } from './transport/transport.js';
+
+/** What a connection needs from the delivery layer. */
+export interface ConnectionHost {
+  readonly transport: Transport;
+  now(): number;
+  stopping(): boolean;
+  /** Messages to reserve per take (1 when a message throttle applies, so it is checked per message). */
+  batchSize(domain: string, binding: string): number;
+  maxDeliveries(domain: string, binding: string): number;
+  idleTimeoutMs(domain: string, binding: string): number;
+  sendTimeoutMs(): number;
+  /** Takes up to out.length messages into flight for this connection; returns how many. */
+  take(domain: string, binding: string, out: Float64Array): number;
+  /** Active messages waiting in (domain, binding). */
+  queued(domain: string, binding: string): number;
+  /** When the message throttle lets (domain, binding) start its next message. */
+  messageAllowedAt(domain: string, binding: string): number;
+  /** A sibling domain with mail on this binding and the same MX key, or undefined. */
+  sibling(domain: string, binding: string, mxKey: string | undefined): string | undefined;
+  /** Moves the lease to another domain; false when that domain has no room. */
+  migrate(connectionId: number, domain: string): boolean;
+  /** Resolves true when mail arrives for (domain, binding), false after timeoutMs or on stop. */
+  waitForMail(domain: string, binding: string, timeoutMs: number): Promise<boolean>;
+  /** Resolves after ms, or early on stop. */
+  sleep(ms: number): Promise<void>;
+  /** Sends one message and applies its outcome (returns it); never rejects. */
+  deliver(session: TransportSession, id: number, domain: string, binding: string, timeoutMs: number): Promise<Outcome & { sessionBroken?: boolean }>;
+  /** A session could not be opened (every MX failed). */
+  openFailed(domain: string, binding: string, err: unknown): Promise<void>;
+  /** Puts an unsent, in-flight message back at its queue position. */
+  untake(id: number): void;
+  release(connectionId: number): void;
+  closed(connection: Connection): void;
+}
+
+const CLOSE_TIMEOUT_MS = 10_000;
+
+export class Connection {
+  #domain: string;
+  #reserved: number[] = [];
+  #deliveries = 0;
+  readonly #buf: Float64Array;
+
+  constructor(
+    private readonly host: ConnectionHost,
+    readonly connectionId: number,
+    domain: string,
+    readonly binding: string,
+    readonly bindingSlot: number,
+  ) {
+    this.#domain = domain;
+    this.#buf = new Float64Array(16);
+  }
+
+  get domain(): string {
+    return this.#domain;
+  }
+
+  get deliveries(): number {
+    return this.#deliveries;
+  }
+
+  async run(): Promise<void> {
+    const host = this.host;
+    let session: TransportSession | undefined;
+    try {
+      try {
+        session = await host.transport.open({ domain: this.#domain, binding: this.binding, bindingSlot: this.bindingSlot });
+      } catch (err) {
+        await host.openFailed(this.#domain, this.binding, err);
+        return;
+      }
+      const max = host.maxDeliveries(this.#domain, this.binding);
+      for (;;) {
+        const id = await this.#next(session);
+        if (id === undefined) break;
+        const outcome = await host.deliver(session, id, this.#domain, this.binding, host.sendTimeoutMs());
+        if (outcome.kind === 'delivered') {
+          this.#deliveries++;
+          if (max > 0 && this.#deliveries >= max) break;
+        }
+        if (!session.usable || outcome.sessionBroken) break;
+      }
+    } finally {
+      for (const id of this.#reserved) {
+        try {
+          host.untake(id);
+        } catch {
+          // The core is gone (closed): nothing left to put back.
+        }
+      }
+      this.#reserved = [];
+      if (session) await closeQuietly(session);
+      try {
+        host.release(this.connectionId);
+      } catch {
+        // Already released, or the core was closed under us.
+      }
+      host.closed(this);
+    }
+  }
+
+  async #next(session: TransportSession): Promise<number | undefined> {
+    const host = this.host;
+    for (;;) {
+      if (host.stopping() || !session.usable) return undefined;
+      const next = this.#reserved.shift();
+      if (next !== undefined) return next;
+      const max = host.maxDeliveries(this.#domain, this.binding);
+      const room = max > 0 ? Math.max(1, max - this.#deliveries) : Infinity;
+      const want = Math.min(host.batchSize(this.#domain, this.binding), room, this.#buf.length);
+      const n = host.take(this.#domain, this.binding, this.#buf.subarray(0, want));
+      if (n > 0) {
+        for (let i = 0; i < n; i++) this.#reserved.push(this.#buf[i]);
+        continue;
+      }
+      if (host.queued(this.#domain, this.binding) > 0) {
+        // Mail is waiting but outbound_throttle_messages says not yet.
+        const wait = host.messageAllowedAt(this.#domain, this.binding) - host.now();
+        await host.sleep(Math.max(1, Math.min(wait, 1000)));
+        continue;
+      }
+      const sibling = host.sibling(this.#domain, this.binding, session.mxKey);
+      if (sibling !== undefined && host.migrate(this.connectionId, sibling)) {
+        this.#domain = sibling;
+        continue;
+      }
+      if (!(await host.waitForMail(this.#domain, this.binding, host.idleTimeoutMs(this.#domain, this.binding)))) return undefined;
+    }
+  }
+}
+
+async function closeQuietly(session: TransportSession): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      session.close().catch(() => undefined),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_TIMEOUT_MS); }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}

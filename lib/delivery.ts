@@ -1,0 +1,338 @@
+// The delivery layer of a started core: turns grants into connections over the transport, applies
+// every message's outcome (delivered, transient failure with the retry schedule, permanent failure)
+// to the core and the store, wakes idle connections when mail arrives, and keeps per-domain tallies
+// for the operator views. Every message ends in exactly one outcome; an id is held by at most one
+// connection at a time (the core's in-flight state), so the core never sends a message twice.
+import { Connection, type ConnectionHost } from './connection.js';
+import type { PairSettings } from './config.js';
+import { retryDelayMs } from './retry.js';
+import type { MessageStore } from './store/message_store.js';
+import type { Outcome, Transport, TransportSession } from './transport/transport.js';
+
+/** What the delivery layer needs from its core (internal). */
+export interface DeliveryCore {
+  now(): number;
+  take(domain: string, binding: string, out: Float64Array): number;
+  queued(domain: string, binding: string): number;
+  settings(domain: string, binding: string): PairSettings;
+  attempts(id: number): number;
+  settle(id: number): void;
+  defer(id: number, nextAttempt: number): void;
+  untake(id: number): void;
+  release(connectionId: number): void;
+  migrate(connectionId: number, domain: string): boolean;
+  messageAllowedAt(domain: string, binding: string): number;
+  cool(domain: string, binding: string, untilMs: number): void;
+  bindingSlot(binding: string): number;
+  emit(event: string, payload: unknown): void;
+  /** A connection closed while its queue may still hold mail: ask for a pass. */
+  poke(): void;
+}
+
+export interface DomainTally {
+  delivered: number;
+  deferred: number;
+  bounced: number;
+  connectFailures: number;
+}
+
+export interface DeliveredEvent { id: number; domain: string; binding: string; response?: string }
+export interface DeferredEvent { id: number; domain: string; binding: string; nextAttempt: number; code?: number; response: string }
+export interface BounceEvent { id: number; domain?: string; binding?: string; reason: 'expired' | 'permanent' | 'retries-exhausted' | 'failed' | 'missing'; code?: number; response?: string }
+
+type DeliverResult = Outcome & { sessionBroken?: boolean };
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class Delivery implements ConnectionHost {
+  readonly #connections = new Set<Connection>();
+  readonly #running = new Set<Promise<void>>();
+  readonly #waiters = new Map<string, Array<(mail: boolean) => void>>();
+  readonly #sleepers = new Set<() => void>();
+  readonly #siblings = new Map<string, Set<string>>(); // mxKey -> domains seen behind it
+  readonly #tallies = new Map<string, DomainTally>();
+  #stopping = false;
+
+  constructor(
+    private readonly core: DeliveryCore,
+    readonly transport: Transport,
+    readonly store: MessageStore,
+    private readonly sendTimeout: number,
+  ) {}
+
+  get connections(): ReadonlySet<Connection> {
+    return this.#connections;
+  }
+
+  tally(domain: string): DomainTally {
+    let t = this.#tallies.get(domain);
+    if (!t) this.#tallies.set(domain, (t = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 }));
+    return t;
+  }
+
+  totals(): DomainTally {
+    const sum: DomainTally = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
+    for (const t of this.#tallies.values()) {
+      sum.delivered += t.delivered;
+      sum.deferred += t.deferred;
+      sum.bounced += t.bounced;
+      sum.connectFailures += t.connectFailures;
+    }
+    return sum;
+  }
+
+  /** A grant from a pass: a new connection. */
+  onGrant(connectionId: number, domain: string, binding: string): void {
+    if (this.#stopping) {
+      this.core.release(connectionId);
+      return;
+    }
+    const c = new Connection(this, connectionId, domain, binding, this.core.bindingSlot(binding));
+    this.#connections.add(c);
+    const p = c.run().catch((err) => this.core.emit('error', err));
+    this.#running.add(p);
+    void p.finally(() => this.#running.delete(p));
+  }
+
+  /** Stops taking new work: idle connections close, busy ones finish their message and close. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const list of this.#waiters.values()) for (const w of list.splice(0)) w(false);
+    this.#waiters.clear();
+    for (const wake of [...this.#sleepers]) wake();
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+  }
+
+  /** Mail arrived for (domain, binding): wake one idle connection there. */
+  mailArrived(domain: string, binding: string): boolean {
+    const list = this.#waiters.get(`${domain}\0${binding}`);
+    const w = list?.shift();
+    if (list && list.length === 0) this.#waiters.delete(`${domain}\0${binding}`);
+    if (!w) return false;
+    w(true);
+    return true;
+  }
+
+  /** After a pass (delayed mail may have become due): wake idle connections that have mail. */
+  afterPass(): void {
+    for (const key of [...this.#waiters.keys()]) {
+      const [domain, binding] = key.split('\0');
+      let n = this.core.queued(domain, binding);
+      while (n-- > 0 && this.mailArrived(domain, binding));
+    }
+  }
+
+  // --- ConnectionHost ---------------------------------------------------------------------------
+
+  now(): number {
+    return this.core.now();
+  }
+
+  stopping(): boolean {
+    return this.#stopping;
+  }
+
+  batchSize(domain: string, binding: string): number {
+    // A message throttle is checked per message; otherwise a small run per take (DESIGN section 7).
+    return this.core.settings(domain, binding).messageThrottle >= 0 ? 1 : 8;
+  }
+
+  maxDeliveries(domain: string, binding: string): number {
+    return this.core.settings(domain, binding).maxDeliveries;
+  }
+
+  idleTimeoutMs(domain: string, binding: string): number {
+    return this.core.settings(domain, binding).idleTimeoutMs;
+  }
+
+  sendTimeoutMs(): number {
+    return this.sendTimeout;
+  }
+
+  take(domain: string, binding: string, out: Float64Array): number {
+    return this.core.take(domain, binding, out);
+  }
+
+  queued(domain: string, binding: string): number {
+    return this.core.queued(domain, binding);
+  }
+
+  messageAllowedAt(domain: string, binding: string): number {
+    return this.core.messageAllowedAt(domain, binding);
+  }
+
+  sibling(domain: string, binding: string, mxKey: string | undefined): string | undefined {
+    if (mxKey === undefined) return undefined;
+    let set = this.#siblings.get(mxKey);
+    if (!set) this.#siblings.set(mxKey, (set = new Set()));
+    set.add(domain);
+    if (!this.core.settings(domain, binding).migrate) return undefined;
+    for (const other of set) {
+      if (other !== domain && this.core.queued(other, binding) > 0 && this.core.settings(other, binding).migrate) return other;
+    }
+    return undefined;
+  }
+
+  migrate(connectionId: number, domain: string): boolean {
+    return this.core.migrate(connectionId, domain);
+  }
+
+  waitForMail(domain: string, binding: string, timeoutMs: number): Promise<boolean> {
+    if (this.#stopping) return Promise.resolve(false);
+    const key = `${domain}\0${binding}`;
+    return new Promise<boolean>((resolve) => {
+      let list = this.#waiters.get(key);
+      if (!list) this.#waiters.set(key, (list = []));
+      const waiter = (mail: boolean) => {
+        clearTimeout(timer);
+        resolve(mail);
+      };
+      const timer = setTimeout(() => {
+        const l = this.#waiters.get(key);
+        const i = l ? l.indexOf(waiter) : -1;
+        if (l && i >= 0) l.splice(i, 1);
+        if (l && l.length === 0) this.#waiters.delete(key);
+        resolve(false);
+      }, timeoutMs);
+      list.push(waiter);
+    });
+  }
+
+  sleep(ms: number): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
+  }
+
+  async deliver(session: TransportSession, id: number, domain: string, binding: string, timeoutMs: number): Promise<DeliverResult> {
+    let result: DeliverResult;
+    try {
+      const meta = await this.store.get(id);
+      if (!meta) {
+        this.#bounce(id, domain, binding, 'missing', undefined, 'the message is not in the store');
+        return { kind: 'permanent', response: 'the message is not in the store' };
+      }
+      const body = await this.store.body(id);
+      result = await sendWithTimeout(session, { id, domain, envelope: meta.envelope, body }, timeoutMs);
+    } catch (err) {
+      result = { kind: 'transient', response: `delivery failed: ${message(err)}`, sessionBroken: true };
+    }
+    await this.#apply(id, domain, binding, result);
+    if (result.sessionBroken) void session.close().catch(() => undefined);
+    return result;
+  }
+
+  async openFailed(domain: string, binding: string, err: unknown): Promise<void> {
+    const t = this.tally(domain);
+    t.connectFailures++;
+    const text = `connection failed: ${message(err)}`;
+    const permanent = typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;
+    const out = new Float64Array(64);
+    if (permanent) {
+      // The domain accepts no mail (null MX, no such domain): every queued message bounces.
+      let n: number;
+      while ((n = this.core.take(domain, binding, out)) > 0) {
+        for (let i = 0; i < n; i++) await this.#apply(out[i], domain, binding, { kind: 'permanent', response: text });
+      }
+      return;
+    }
+    // Momentum's CONN_ACTION_REQUEUE1: one message takes the failure (and its retry schedule), so a
+    // domain whose MX is down makes progress towards expiry; then the pair rests for
+    // host_failure_retry before the next connection attempt.
+    const n = this.core.take(domain, binding, out.subarray(0, 1));
+    if (n === 1) await this.#apply(out[0], domain, binding, { kind: 'transient', response: text });
+    this.core.cool(domain, binding, this.now() + this.core.settings(domain, binding).hostFailureRetryMs);
+  }
+
+  untake(id: number): void {
+    this.core.untake(id);
+  }
+
+  release(connectionId: number): void {
+    this.core.release(connectionId);
+  }
+
+  closed(connection: Connection): void {
+    this.#connections.delete(connection);
+    if (!this.#stopping && this.core.queued(connection.domain, connection.binding) > 0) this.core.poke();
+  }
+
+  // --- outcomes ---------------------------------------------------------------------------------
+
+  async #apply(id: number, domain: string, binding: string, outcome: Outcome): Promise<void> {
+    try {
+      switch (outcome.kind) {
+        case 'delivered':
+          await this.#forget(id);
+          this.core.settle(id);
+          this.tally(domain).delivered++;
+          this.core.emit('delivered', { id, domain, binding, response: outcome.response } satisfies DeliveredEvent);
+          return;
+        case 'permanent':
+          this.#bounce(id, domain, binding, 'permanent', outcome.code, outcome.response);
+          return;
+        case 'transient': {
+          const s = this.core.settings(domain, binding);
+          const attempts = this.core.attempts(id);
+          if (attempts > s.maxRetries) {
+            this.#bounce(id, domain, binding, 'retries-exhausted', outcome.code, outcome.response);
+            return;
+          }
+          const nextAttempt = this.now() + retryDelayMs(attempts, s.retryIntervalMs, s.maxRetryIntervalMs);
+          this.tally(domain).deferred++;
+          // defer() bounces instead (reason 'expired') when the retry would come after the expiry.
+          this.core.defer(id, nextAttempt);
+          this.core.emit('deferred', { id, domain, binding, nextAttempt, code: outcome.code, response: outcome.response } satisfies DeferredEvent);
+          return;
+        }
+      }
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_CLOSED') return; // the core was closed under us
+      this.core.emit('error', err);
+    }
+  }
+
+  #bounce(id: number, domain: string, binding: string, reason: BounceEvent['reason'], code: number | undefined, response: string | undefined): void {
+    void this.#forget(id);
+    this.core.settle(id);
+    this.tally(domain).bounced++;
+    this.core.emit('bounce', { id, domain, binding, reason, code, response } satisfies BounceEvent);
+  }
+
+  async #forget(id: number): Promise<void> {
+    try {
+      await this.store.remove(id);
+    } catch (err) {
+      // The message is done either way; a store that cannot remove it will offer it again after a
+      // restart (a duplicate delivery, which SMTP tolerates), so report and go on.
+      this.core.emit('error', err);
+    }
+  }
+}
+
+async function sendWithTimeout(
+  session: TransportSession,
+  msg: { id: number; domain: string; envelope: { from: string; to: string[] }; body: Buffer },
+  timeoutMs: number,
+): Promise<DeliverResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const watchdog = new Promise<DeliverResult>((resolve) => {
+    timer = setTimeout(() => resolve({
+      kind: 'transient', response: `no outcome from the transport within ${timeoutMs} ms`, sessionBroken: true,
+    }), timeoutMs);
+  });
+  try {
+    return await Promise.race([session.send(msg), watchdog]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}

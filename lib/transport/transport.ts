@@ -1,0 +1,59 @@
+// What the core asks of a transport: open a session for (domain, binding), send messages on it one
+// at a time, close it. The core owns every lease and every message's outcome; a transport only
+// reports what happened. lib/transport/smtp.ts is the SMTP one.
+
+export interface Envelope {
+  from: string;
+  to: string[];
+}
+
+export interface DeliveryTarget {
+  domain: string;
+  binding: string;
+  bindingSlot: number;
+}
+
+export interface OutboundMessage {
+  id: number;
+  domain: string;
+  envelope: Envelope;
+  body: Buffer;
+}
+
+/** The transport's verdict on one message. */
+export type Outcome =
+  | { kind: 'delivered'; response?: string }
+  | { kind: 'transient'; code?: number; response: string }
+  | { kind: 'permanent'; code?: number; response: string };
+
+export interface TransportSession {
+  /**
+   * The destination this session is connected to, as a key: sessions whose domains resolve to the
+   * same key may carry each other's mail (sibling domains). Undefined: never migrate.
+   */
+  readonly mxKey?: string;
+  /** False once the session can send no more (peer dropped, protocol error, closed). */
+  readonly usable: boolean;
+  /**
+   * Sends one message and reports its outcome. It must settle within the transport's own
+   * timeouts. A rejection means the session broke during the message: the core treats the message
+   * as a transient failure and closes the session.
+   */
+  send(message: OutboundMessage): Promise<Outcome>;
+  /** Ends the session (QUIT). Never rejects. */
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  /**
+   * Opens a session for (domain, binding). A rejection is a failed connection attempt (refused,
+   * timed out, 4xx or 5xx greeting, no MX): the core counts it against the domain and retries later.
+   * An error with `permanent: true` (for example a domain with no MX and no address) bounces one
+   * message instead of deferring it.
+   */
+  open(target: DeliveryTarget): Promise<TransportSession>;
+  /** The destination key of a domain, when already known (for sibling migration); optional. */
+  mxKey?(domain: string): string | undefined;
+  /** Frees the transport's own resources (DNS caches, pools). */
+  close?(): Promise<void>;
+}
