@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'ERR_UNKNOWN_DOMAIN'
   | 'ERR_UNKNOWN_CONNECTION'
   | 'ERR_HOOK_FAILED'
-  | 'ERR_CONFIG';
+  | 'ERR_CONFIG'
+  | 'ERR_SPOOL_CORRUPT';
 
 export interface CodedError extends Error {
   code: ErrorCode;

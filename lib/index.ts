@@ -11,6 +11,12 @@ export type { CodedError, ErrorCode } from './errors.js';
 export { ActiveQueue, DomainRecord } from './views.js';
 export type { DomainSnapshot } from './views.js';
 export { momentumAliases } from './momentum_aliases.js';
+export { MemoryStore } from './store/memory_store.js';
+export { FileSpool, SpoolCorruptError } from './store/file_spool.js';
+export type { FileSpoolOptions } from './store/file_spool.js';
+export type { MessageStore, StoredMessage } from './store/message_store.js';
+export type { DeliveryTarget, Envelope, OutboundMessage, Outcome, Transport, TransportSession } from './transport/transport.js';
+export type { DeferredEvent, DeliveredEvent, DomainTally } from './core.js';
 export type { MomentumAliases } from './momentum_aliases.js';
 import { native } from './native.js';
 

@@ -1,0 +1,112 @@
+// MemoryStore: a MessageStore kept in Maps, for tests and the demo. Nothing survives the process.
+//
+// Both stores (this one and FileSpool) check their arguments the same way, with the helpers below:
+// a wrong type is a TypeError, a value out of range a RangeError, and the message starts with the
+// argument's name ("message.envelope.to[2] must be a string, got number"). The methods are async,
+// so a bad argument rejects the returned promise; it never changes the store. put() of an id that
+// is already stored rejects with an Error whose code is ERR_DUPLICATE_ID.
+import { codedError } from '../errors.js';
+import {
+  checkBindingName, checkExpiry, checkId, checkObject, checkPriority, typeName,
+} from '../validate.js';
+import type { MessageStore, StoredMessage } from './message_store.js';
+
+const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'envelope', 'expiresAt']);
+const ENVELOPE_KEYS = new Set(['from', 'to']);
+
+/**
+ * Checks a StoredMessage and returns a copy holding only its own fields (so that a caller who
+ * mutates its object afterwards does not change what was stored).
+ */
+export function checkStoredMessage(v: unknown, name = 'message'): StoredMessage {
+  const m = checkObject(v, name);
+  for (const k of Object.keys(m)) {
+    if (!MESSAGE_KEYS.has(k)) throw new RangeError(`${name}: unknown key ${JSON.stringify(k)}`);
+  }
+  const id = checkId(m.id, `${name}.id`);
+  if (typeof m.domain !== 'string') throw new TypeError(`${name}.domain must be a string, got ${typeName(m.domain)}`);
+  if (m.domain.length === 0) throw new RangeError(`${name}.domain must not be empty`);
+  const env = checkObject(m.envelope, `${name}.envelope`);
+  for (const k of Object.keys(env)) {
+    if (!ENVELOPE_KEYS.has(k)) throw new RangeError(`${name}.envelope: unknown key ${JSON.stringify(k)}`);
+  }
+  // The reverse path may be empty: a bounce is sent from "<>".
+  if (typeof env.from !== 'string') throw new TypeError(`${name}.envelope.from must be a string, got ${typeName(env.from)}`);
+  if (!Array.isArray(env.to)) throw new TypeError(`${name}.envelope.to must be an array, got ${typeName(env.to)}`);
+  if (env.to.length === 0) throw new RangeError(`${name}.envelope.to must not be empty`);
+  const to: string[] = [];
+  for (let i = 0; i < env.to.length; i++) {
+    const r: unknown = env.to[i];
+    if (typeof r !== 'string') throw new TypeError(`${name}.envelope.to[${i}] must be a string, got ${typeName(r)}`);
+    to.push(r);
+  }
+  const out: StoredMessage = { id, domain: m.domain, envelope: { from: env.from, to } };
+  if (m.binding !== undefined) out.binding = checkBindingName(m.binding, `${name}.binding`);
+  if (m.priority !== undefined) out.priority = checkPriority(m.priority, `${name}.priority`);
+  if (m.expiresAt !== undefined) out.expiresAt = checkExpiry(m.expiresAt, `${name}.expiresAt`);
+  return out;
+}
+
+export function checkBody(v: unknown, name = 'body'): Buffer {
+  if (!Buffer.isBuffer(v)) throw new TypeError(`${name} must be a Buffer, got ${typeName(v)}`);
+  return v;
+}
+
+/** A deep copy of a checked StoredMessage (the envelope's array included). */
+export function copyStoredMessage(m: StoredMessage): StoredMessage {
+  const out: StoredMessage = { id: m.id, domain: m.domain, envelope: { from: m.envelope.from, to: [...m.envelope.to] } };
+  if (m.binding !== undefined) out.binding = m.binding;
+  if (m.priority !== undefined) out.priority = m.priority;
+  if (m.expiresAt !== undefined) out.expiresAt = m.expiresAt;
+  return out;
+}
+
+export class MemoryStore implements MessageStore {
+  readonly #messages = new Map<number, StoredMessage>();
+  readonly #bodies = new Map<number, Buffer>();
+  #closed = false;
+
+  /** How many messages are stored. */
+  get size(): number {
+    return this.#messages.size;
+  }
+
+  async put(message: StoredMessage, body: Buffer): Promise<void> {
+    const m = checkStoredMessage(message);
+    const b = checkBody(body);
+    if (this.#closed) throw codedError('ERR_CLOSED', 'the store is closed');
+    if (this.#messages.has(m.id)) throw codedError('ERR_DUPLICATE_ID', `message.id ${m.id} is already stored`);
+    this.#messages.set(m.id, m);
+    // A copy: the caller may reuse its buffer.
+    this.#bodies.set(m.id, Buffer.from(b));
+  }
+
+  async get(id: number): Promise<StoredMessage | undefined> {
+    checkId(id, 'id');
+    const m = this.#messages.get(id);
+    return m === undefined ? undefined : copyStoredMessage(m);
+  }
+
+  async body(id: number): Promise<Buffer> {
+    checkId(id, 'id');
+    const b = this.#bodies.get(id);
+    if (b === undefined) throw codedError('ERR_UNKNOWN_ID', `id ${id} is not stored`);
+    return Buffer.from(b);
+  }
+
+  async remove(id: number): Promise<void> {
+    checkId(id, 'id');
+    this.#messages.delete(id);
+    this.#bodies.delete(id);
+  }
+
+  /** The messages stored when the iteration starts, in the order they were put. */
+  async *list(): AsyncIterable<StoredMessage> {
+    for (const m of [...this.#messages.values()]) yield copyStoredMessage(m);
+  }
+
+  /** Later put()s reject with ERR_CLOSED; the contents stay readable. */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
