@@ -11,6 +11,8 @@ export type { CodedError, ErrorCode } from './errors.js';
 export { ActiveQueue, DomainRecord } from './views.js';
 export type { DomainSnapshot } from './views.js';
 export { momentumAliases } from './momentum_aliases.js';
+export { SmtpTransport, SmtpOpenError, SmtpSendError, SMTP_DEFAULTS } from './transport/smtp.js';
+export type { SmtpTransportOptions } from './transport/smtp.js';
 export { MemoryStore } from './store/memory_store.js';
 export { FileSpool, SpoolCorruptError } from './store/file_spool.js';
 export type { FileSpoolOptions } from './store/file_spool.js';
