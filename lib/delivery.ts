@@ -91,7 +91,10 @@ export class Delivery implements ConnectionHost {
     }
     const c = new Connection(this, connectionId, domain, binding, this.core.bindingSlot(binding));
     this.#connections.add(c);
-    const p = c.run().catch((err) => this.core.emit('error', err));
+    const p = c.run().catch((err) => {
+      // A core closed under a running connection ends it; that is not worth a report.
+      if ((err as { code?: string }).code !== 'ERR_CLOSED') this.core.emit('error', err);
+    });
     this.#running.add(p);
     void p.finally(() => this.#running.delete(p));
   }
@@ -263,7 +266,11 @@ export class Delivery implements ConnectionHost {
 
   closed(connection: Connection): void {
     this.#connections.delete(connection);
-    if (!this.#stopping && this.core.queued(connection.domain, connection.binding) > 0) this.core.poke();
+    try {
+      if (!this.#stopping && this.core.queued(connection.domain, connection.binding) > 0) this.core.poke();
+    } catch {
+      // The core was closed: nothing to maintain.
+    }
   }
 
   // --- outcomes ---------------------------------------------------------------------------------

@@ -1487,3 +1487,90 @@ TEST_CASE("Core: counters track every place and binding") {
   CHECK(k[kOpened] == 1.0);
   CHECK(c.checkInvariants());
 }
+
+TEST_CASE("Core: outbound_throttle_messages limits what take() hands out, per window") {
+  Core c(plainConfig(1));
+  int32_t t = c.ledger().addThrottle(3, 1000);
+  REQUIRE(t >= 0);
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  REQUIRE(c.ledger().setMessageThrottle(d, 0, t) == Status::Ok);
+  CHECK(c.ledger().setMessageThrottle(d, 0, t + 1) == Status::BadArgument);
+  std::vector<double> ids(10);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<double>(i + 1);
+  size_t at;
+  REQUIRE(c.enqueueBatch(d, 0, ids.data(), nullptr, ids.size(), 0, kNever, 0, &at) == Status::Ok);
+  double out[10];
+  CHECK(c.take(d, 0, 10, 0, out) == 3u);
+  CHECK(c.take(d, 0, 10, 999, out) == 0u);
+  CHECK(c.messageNextAllowedAt(d, 0, 999) == 1000.0);
+  CHECK(c.take(d, 0, 2, 1000, out) == 2u);
+  CHECK(c.take(d, 0, 10, 1000, out) == 1u);
+  CHECK(c.activeSize(d, 0) == 4u);
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: migrateConnection moves a lease to a sibling domain within its limits") {
+  Core c(plainConfig(1, 10, 0));
+  uint32_t a, b, full;
+  REQUIRE(c.addDomain(plainDomain(1, 0, 4), &a) == Status::Ok);
+  REQUIRE(c.addDomain(plainDomain(1, 0, 1), &b) == Status::Ok);
+  REQUIRE(c.addDomain(plainDomain(1, 0, 0), &full) == Status::Ok);
+  double id = 1;
+  REQUIRE(c.enqueue(a, 0, id, 0, 0, kNever, 0) == Status::Ok);
+  REQUIRE(c.openConnections(a, 0, 2, 0, 0) == 2u);
+  double g[6];
+  REQUIRE(c.drainGrants(g, 2) == 2u);
+  CHECK(c.migrateConnection(g[0], b) == Status::Ok);
+  CHECK(c.ledger().pairCount(a, 0) == 1u);
+  CHECK(c.ledger().pairCount(b, 0) == 1u);
+  CHECK(c.ledger().total() == 2u);
+  CHECK(c.migrateConnection(g[3], b) == Status::TooMany);     // b allows 1
+  CHECK(c.migrateConnection(g[3], full) == Status::TooMany);  // max 0
+  CHECK(c.migrateConnection(g[3], a) == Status::Ok);          // already there: nothing moves
+  CHECK(c.migrateConnection(999, b) == Status::UnknownConnection);
+  CHECK(c.migrateConnection(g[0] + 0.5, a) == Status::UnknownConnection);
+  CHECK(c.checkInvariants());
+  CHECK(c.releaseConnection(g[0]) == Status::Ok);              // released from where it moved
+  CHECK(c.ledger().pairCount(b, 0) == 0u);
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: flushDomain, failDomain, retryNow, delayedByBinding, nextDueAt") {
+  Core c(plainConfig(2));
+  uint32_t d, e;
+  REQUIRE(c.addDomain(plainDomain(2), &d) == Status::Ok);
+  REQUIRE(c.addDomain(plainDomain(2), &e) == Status::Ok);
+  CHECK(c.nextDueAt() == kNever);
+  REQUIRE(c.enqueue(d, 0, 1, 0, 5000, kNever, 0) == Status::Ok);
+  REQUIRE(c.enqueue(d, 1, 2, 0, 3000, kNever, 0) == Status::Ok);
+  REQUIRE(c.enqueue(d, 1, 3, 0, 4000, 4500, 0) == Status::Ok);  // expires before a flush at 4600
+  REQUIRE(c.enqueue(e, 0, 4, 0, 2000, kNever, 0) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 5, 0, 0, kNever, 0) == Status::Ok);
+  CHECK(c.nextDueAt() == 2000.0);
+  double per[2];
+  c.delayedByBinding(d, per);
+  CHECK(per[0] == 1.0);
+  CHECK(per[1] == 2.0);
+  CHECK(c.retryNow(4, 100) == Status::Ok);
+  CHECK(c.retryNow(4, 100) == Status::UnknownId);  // active now, not delayed
+  CHECK(c.retryNow(5, 100) == Status::UnknownId);
+  CHECK(c.activeSize(e, 0) == 1u);
+  CHECK(c.nextDueAt() == 3000.0);
+  // flush at 4600: 3 has expired (bounced); 1 and 2 become due now, in flush order.
+  CHECK(c.flushDomain(d, 4600) == 2u);
+  CHECK(c.pendingExpired() == 1u);
+  CHECK(c.delayedSize(d) == 0u);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{5, 1});
+  CHECK(peekAllActive(c, d, 1) == std::vector<double>{2});
+  // fail takes everything queued of d, a few at a time; e is untouched.
+  double out[2];
+  std::vector<double> failed;
+  size_t n;
+  while ((n = c.failDomain(d, out, 2)) > 0) failed.insert(failed.end(), out, out + n);
+  std::sort(failed.begin(), failed.end());
+  CHECK(failed == std::vector<double>{1, 2, 5});
+  CHECK(c.activeTotal(d) == 0u);
+  CHECK(c.activeSize(e, 0) == 1u);
+  CHECK(c.checkInvariants());
+}
