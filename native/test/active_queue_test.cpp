@@ -5,38 +5,17 @@
 #include <cstdint>
 #include <iterator>
 #include <set>
-#include <sstream>
-#include <string>
 #include <tuple>
 #include <vector>
 
 #include "active_queue.hpp"
 #include "run_node_pool.hpp"
+#include "test_support.hpp"
 
 using namespace mqc;
+using namespace test_support;
 
 namespace {
-
-#define ENSURE_MSG(cond, msg)                                   \
-  do {                                                          \
-    const bool ensure_ok_ = static_cast<bool>(cond);            \
-    CHECK_MESSAGE(ensure_ok_, "ENSURE(" #cond ") " << msg);     \
-    if (!ensure_ok_) return;                                    \
-  } while (0)
-#define ENSURE(cond) ENSURE_MSG(cond, "")
-
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
-};
 
 // Model entry ordered as the queue serves: priority descending, then time, then sequence.
 struct E {
@@ -54,15 +33,6 @@ std::vector<uint32_t> handles(const ActiveQueue& q) {
     return true;
   });
   return v;
-}
-
-std::string fmt(const std::vector<uint32_t>& v) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < v.size() && i < 30; ++i) os << (i ? "," : "") << v[i];
-  if (v.size() > 30) os << ",...(" << v.size() << ")";
-  os << "]";
-  return os.str();
 }
 
 void randomWalk(uint64_t seed, int ops) {

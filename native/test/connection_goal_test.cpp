@@ -5,8 +5,10 @@
 #include <initializer_list>
 
 #include "connection_goal.hpp"
+#include "test_support.hpp"
 
 using namespace mqc;
+using namespace test_support;
 
 TEST_CASE("connectionGoal: the documented curve for M = 32") {
   // Read off Momentum's figure for connection_allocation_aggressiveness (queue 0..400, M = 32).

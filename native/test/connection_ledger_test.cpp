@@ -15,46 +15,12 @@
 #include <vector>
 
 #include "connection_ledger.hpp"
+#include "test_support.hpp"
 
 using namespace mqc;
-
-namespace mqc {
-inline std::ostream& operator<<(std::ostream& os, Status s) { return os << statusName(s); }
-}  // namespace mqc
+using namespace test_support;
 
 namespace {
-
-#define ENSURE_MSG(cond, msg)                                   \
-  do {                                                          \
-    const bool ensure_ok_ = static_cast<bool>(cond);            \
-    CHECK_MESSAGE(ensure_ok_, "ENSURE(" #cond ") " << msg);     \
-    if (!ensure_ok_) return;                                    \
-  } while (0)
-#define ENSURE(cond) ENSURE_MSG(cond, "")
-
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-  int64_t range(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(below(static_cast<uint64_t>(hi - lo + 1))); }
-  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
-};
-
-uint32_t limitOrUnlimited(Rng& rng, double pUnlimited, int64_t lo, int64_t hi) {
-  return rng.chance(pUnlimited) ? kUnlimited : static_cast<uint32_t>(rng.range(lo, hi));
-}
-
-struct Setup {
-  LedgerConfig cfg;
-  std::vector<std::pair<uint32_t, double>> throttles;  // (count, windowMs)
-  std::vector<DomainLimits> domains;
-};
 
 Setup randomSetup(Rng& rng) {
   Setup s;
@@ -203,17 +169,6 @@ std::vector<uint64_t> snapshot(const ConnectionLedger& l) {
   return v;
 }
 
-size_t maxInAnyWindow(std::vector<double> grants, double windowMs) {
-  std::sort(grants.begin(), grants.end());
-  size_t best = 0, j = 0;
-  for (size_t i = 0; i < grants.size(); ++i) {
-    if (j < i) j = i;
-    while (j < grants.size() && grants[j] < grants[i] + windowMs) ++j;
-    best = std::max(best, j - i);
-  }
-  return best;
-}
-
 void randomRun(uint64_t seed, int steps) {
   Rng rng(seed);
   Setup s = randomSetup(rng);
@@ -316,22 +271,6 @@ void randomRun(uint64_t seed, int steps) {
   ENSURE_MSG(diff.empty(), diff);
 }
 
-LedgerConfig oneBinding(uint32_t serverMax, uint32_t serverReserve) {
-  LedgerConfig c;
-  c.bindings = 1;
-  c.serverMax = serverMax;
-  c.serverReserve = serverReserve;
-  return c;
-}
-
-DomainLimits domainWith(uint32_t bindings, uint32_t groups, uint32_t maxConnections) {
-  DomainLimits dl;
-  dl.groupScopeMax.assign(groups, kUnlimited);
-  dl.pairs.resize(bindings);
-  for (auto& p : dl.pairs) p.maxConnections = maxConnections;
-  return dl;
-}
-
 }  // namespace
 
 TEST_CASE("ConnectionLedger: random configurations and acquire/release sequences keep every limit") {
@@ -339,9 +278,9 @@ TEST_CASE("ConnectionLedger: random configurations and acquire/release sequences
 }
 
 TEST_CASE("ConnectionLedger: reserve = server_reserve stops at server_max; reserve = 0 reaches server_max + server_reserve") {
-  ConnectionLedger l(oneBinding(10, 3));
+  ConnectionLedger l(plainConfig(1, 10, 3));
   uint32_t d[4];
-  for (auto& i : d) REQUIRE(l.addDomain(domainWith(1, 0, 100), &i) == Status::Ok);
+  for (auto& i : d) REQUIRE(l.addDomain(plainDomain(1, 0, 100), &i) == Status::Ok);
   std::vector<Grant> g;
   CHECK(l.acquire(d[0], 0, 100, 3, 0, &g) == 10u);
   CHECK(l.total() == 10u);
@@ -359,9 +298,9 @@ TEST_CASE("ConnectionLedger: reserve = server_reserve stops at server_max; reser
   CHECK(l.acquire(d[3], 0, 1, 3, 0, &g) == 0u);   // 12 open: still above server_max
   CHECK(l.acquire(d[3], 0, 5, 0, 0, &g) == 1u);
   // A reserve larger than the whole ceiling leaves nothing.
-  ConnectionLedger small(oneBinding(2, 1));
+  ConnectionLedger small(plainConfig(1, 2, 1));
   uint32_t sd;
-  REQUIRE(small.addDomain(domainWith(1, 0, 10), &sd) == Status::Ok);
+  REQUIRE(small.addDomain(plainDomain(1, 0, 10), &sd) == Status::Ok);
   CHECK(small.headroom(sd, 0, 4, 0) == 0u);
   CHECK(small.acquire(sd, 0, 5, 4, 0, nullptr) == 0u);
   CHECK(small.acquire(sd, 0, 5, 0, 0, nullptr) == 3u);  // no out vector: counts still kept
@@ -380,10 +319,10 @@ TEST_CASE("ConnectionLedger: scope caps; group and binding server maxima") {
   c.serverMax = 1000;
   c.serverReserve = 0;
   ConnectionLedger l(c);
-  DomainLimits d0 = domainWith(3, 1, 10);
+  DomainLimits d0 = plainDomain(3, 1, 10);
   d0.scopeMax = 6;            // global::domain
   d0.groupScopeMax = {4};     // binding_group::domain
-  DomainLimits d1 = domainWith(3, 1, 10);
+  DomainLimits d1 = plainDomain(3, 1, 10);
   uint32_t i0, i1;
   REQUIRE(l.addDomain(d0, &i0) == Status::Ok);
   REQUIRE(l.addDomain(d1, &i1) == Status::Ok);
@@ -407,7 +346,7 @@ TEST_CASE("ConnectionLedger: a suspended pair and a zero limit open nothing") {
   LedgerConfig c;
   c.bindings = 2;
   ConnectionLedger l(c);
-  DomainLimits dl = domainWith(2, 0, 10);
+  DomainLimits dl = plainDomain(2, 0, 10);
   dl.pairs[1].maxConnections = 0;
   uint32_t d;
   REQUIRE(l.addDomain(dl, &d) == Status::Ok);
@@ -426,7 +365,7 @@ TEST_CASE("ConnectionLedger: a throttle is shared by reference by every pair tha
   c.bindings = 2;
   ConnectionLedger l(c);
   int32_t t = l.addThrottle(3, 1000);
-  DomainLimits dl = domainWith(2, 0, 10);
+  DomainLimits dl = plainDomain(2, 0, 10);
   dl.pairs[0].throttle = t;
   dl.pairs[1].throttle = t;
   uint32_t a, b;
@@ -445,7 +384,7 @@ TEST_CASE("ConnectionLedger: release of an unknown or already released id change
   c.bindings = 1;
   ConnectionLedger l(c);
   uint32_t d;
-  REQUIRE(l.addDomain(domainWith(1, 0, 10), &d) == Status::Ok);
+  REQUIRE(l.addDomain(plainDomain(1, 0, 10), &d) == Status::Ok);
   CHECK(l.release(1, nullptr) == Status::UnknownConnection);  // nothing issued yet
   std::vector<Grant> g;
   REQUIRE(l.acquire(d, 0, 3, 0, 0, &g) == 3u);
@@ -470,7 +409,7 @@ TEST_CASE("ConnectionLedger: release of a non-integral connection id is refused"
   c.bindings = 1;
   ConnectionLedger l(c);
   uint32_t d;
-  REQUIRE(l.addDomain(domainWith(1, 0, 10), &d) == Status::Ok);
+  REQUIRE(l.addDomain(plainDomain(1, 0, 10), &d) == Status::Ok);
   std::vector<Grant> g;
   REQUIRE(l.acquire(d, 0, 3, 0, 0, &g) == 3u);
   std::vector<uint64_t> before = snapshot(l);
@@ -487,7 +426,7 @@ TEST_CASE("ConnectionLedger: release of NaN; negative; infinite or huge ids is r
   c.bindings = 1;
   ConnectionLedger l(c);
   uint32_t d;
-  REQUIRE(l.addDomain(domainWith(1, 0, 10), &d) == Status::Ok);
+  REQUIRE(l.addDomain(plainDomain(1, 0, 10), &d) == Status::Ok);
   REQUIRE(l.acquire(d, 0, 3, 0, 0, nullptr) == 3u);
   std::vector<uint64_t> before = snapshot(l);
   for (double bad : {std::numeric_limits<double>::quiet_NaN(), -1.0, -0.5, std::numeric_limits<double>::infinity(),
@@ -506,11 +445,11 @@ TEST_CASE("ConnectionLedger: addDomain refuses limits that do not match the conf
   ConnectionLedger l(c);
   l.addThrottle(1, 1000);
   uint32_t index = 777;
-  DomainLimits wrongPairs = domainWith(3, 1, 10);
+  DomainLimits wrongPairs = plainDomain(3, 1, 10);
   CHECK(l.addDomain(wrongPairs, &index) == Status::BadArgument);
-  DomainLimits wrongGroups = domainWith(2, 2, 10);
+  DomainLimits wrongGroups = plainDomain(2, 2, 10);
   CHECK(l.addDomain(wrongGroups, &index) == Status::BadArgument);
-  DomainLimits badThrottle = domainWith(2, 1, 10);
+  DomainLimits badThrottle = plainDomain(2, 1, 10);
   badThrottle.pairs[1].throttle = 1;  // only throttle 0 exists
   CHECK(l.addDomain(badThrottle, &index) == Status::BadArgument);
   badThrottle.pairs[1].throttle = -2;

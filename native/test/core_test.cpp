@@ -18,73 +18,16 @@
 
 #include "connection_goal.hpp"
 #include "core.hpp"
+#include "test_support.hpp"
 
 using namespace mqc;
-
-namespace mqc {
-inline std::ostream& operator<<(std::ostream& os, Status s) { return os << statusName(s); }
-}  // namespace mqc
+using namespace test_support;
 
 namespace {
-
-#define ENSURE_MSG(cond, msg)                                   \
-  do {                                                          \
-    const bool ensure_ok_ = static_cast<bool>(cond);            \
-    CHECK_MESSAGE(ensure_ok_, "ENSURE(" #cond ") " << msg);     \
-    if (!ensure_ok_) return;                                    \
-  } while (0)
-#define ENSURE(cond) ENSURE_MSG(cond, "")
-#define ENSURE_STATUS(expr, want)                                                        \
-  do {                                                                                   \
-    const Status ensure_got_ = (expr);                                                   \
-    const Status ensure_want_ = (want);                                                  \
-    CHECK_MESSAGE(ensure_got_ == ensure_want_, #expr " -> " << ensure_got_ << ", want " << ensure_want_); \
-    if (ensure_got_ != ensure_want_) return;                                             \
-  } while (0)
-
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-  int64_t range(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(below(static_cast<uint64_t>(hi - lo + 1))); }
-  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
-};
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kInf = std::numeric_limits<double>::infinity();
 constexpr double kTwo53 = 9007199254740992.0;
-
-std::string fmt(const std::vector<double>& v) {
-  std::ostringstream os;
-  os.precision(17);
-  os << "[";
-  for (size_t i = 0; i < v.size() && i < 30; ++i) os << (i ? "," : "") << v[i];
-  if (v.size() > 30) os << ",...(" << v.size() << ")";
-  os << "]";
-  return os.str();
-}
-
-DomainLimits plainDomain(uint32_t bindings, uint32_t groups = 0, uint32_t maxConnections = 32) {
-  DomainLimits dl;
-  dl.groupScopeMax.assign(groups, kUnlimited);
-  dl.pairs.resize(bindings);
-  for (auto& p : dl.pairs) p.maxConnections = maxConnections;
-  return dl;
-}
-
-LedgerConfig plainConfig(uint32_t bindings, uint32_t serverMax = 20000, uint32_t serverReserve = 200) {
-  LedgerConfig c;
-  c.bindings = bindings;
-  c.serverMax = serverMax;
-  c.serverReserve = serverReserve;
-  return c;
-}
 
 std::vector<double> peekAllActive(const Core& c, uint32_t d, uint32_t b) {
   std::vector<double> out(c.activeSize(d, b) + 4);
@@ -583,16 +526,6 @@ void lifecycleWalk(uint64_t seed, int steps) {
 // ---------------------------------------------------------------------------------------------
 // Connections: counts computed here from the grants drained, against every configured limit.
 
-struct Setup {
-  LedgerConfig cfg;
-  std::vector<std::pair<uint32_t, double>> throttles;
-  std::vector<DomainLimits> domains;
-};
-
-uint32_t limitOrUnlimited(Rng& rng, double pUnlimited, int64_t lo, int64_t hi) {
-  return rng.chance(pUnlimited) ? kUnlimited : static_cast<uint32_t>(rng.range(lo, hi));
-}
-
 Setup randomSetup(Rng& rng) {
   Setup s;
   LedgerConfig& c = s.cfg;
@@ -706,17 +639,6 @@ std::vector<Grant> drainAll(Core& c, Rng& rng, Conns& k, const Setup& s, double 
     }
   }
   return got;
-}
-
-size_t maxInAnyWindow(std::vector<double> grants, double windowMs) {
-  std::sort(grants.begin(), grants.end());
-  size_t best = 0, j = 0;
-  for (size_t i = 0; i < grants.size(); ++i) {
-    if (j < i) j = i;
-    while (j < grants.size() && grants[j] < grants[i] + windowMs) ++j;
-    best = std::max(best, j - i);
-  }
-  return best;
 }
 
 void maintainWalk(uint64_t seed, int passes) {

@@ -8,44 +8,12 @@
 #include <vector>
 
 #include "rate_throttle.hpp"
+#include "test_support.hpp"
 
 using namespace mqc;
+using namespace test_support;
 
 namespace {
-
-#define ENSURE_MSG(cond, msg)                                   \
-  do {                                                          \
-    const bool ensure_ok_ = static_cast<bool>(cond);            \
-    CHECK_MESSAGE(ensure_ok_, "ENSURE(" #cond ") " << msg);     \
-    if (!ensure_ok_) return;                                    \
-  } while (0)
-#define ENSURE(cond) ENSURE_MSG(cond, "")
-
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
-};
-
-// The most grants that fall in any half-open window [s, s + windowMs). It is enough to start
-// windows at grant times.
-size_t maxInAnyWindow(std::vector<double> grants, double windowMs) {
-  std::sort(grants.begin(), grants.end());
-  size_t best = 0, j = 0;
-  for (size_t i = 0; i < grants.size(); ++i) {
-    if (j < i) j = i;
-    while (j < grants.size() && grants[j] < grants[i] + windowMs) ++j;
-    best = std::max(best, j - i);
-  }
-  return best;
-}
 
 // Grants of the model still inside the window that ends at `now`: (now - windowMs, now].
 size_t inWindow(const std::vector<double>& grants, double now, double windowMs) {

@@ -12,47 +12,15 @@
 
 #include "run_node_pool.hpp"
 #include "run_skiplist.hpp"
+#include "test_support.hpp"
 
 using namespace mqc;
+using namespace test_support;
 
 namespace {
 
-// Exceptions are off, so REQUIRE cannot unwind: ENSURE records a check and leaves the current
-// function at the first failure, so a random walk reports its first divergence only.
-#define ENSURE_MSG(cond, msg)                                   \
-  do {                                                          \
-    const bool ensure_ok_ = static_cast<bool>(cond);            \
-    CHECK_MESSAGE(ensure_ok_, "ENSURE(" #cond ") " << msg);     \
-    if (!ensure_ok_) return;                                    \
-  } while (0)
-#define ENSURE(cond) ENSURE_MSG(cond, "")
-
-// Deterministic on every platform (std distributions are not).
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-  int64_t range(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(below(static_cast<uint64_t>(hi - lo + 1))); }
-  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
-};
-
 using ModelKey = std::pair<double, uint64_t>;  // (t, seq): lexicographic order is keyLess
 using Model = std::map<ModelKey, uint32_t>;
-
-std::string fmt(const std::vector<uint32_t>& v) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < v.size() && i < 40; ++i) os << (i ? "," : "") << v[i];
-  if (v.size() > 40) os << ",... (" << v.size() << ")";
-  os << "]";
-  return os.str();
-}
 
 std::vector<uint32_t> modelSlice(const Model& m, size_t offset, size_t k) {
   std::vector<uint32_t> out;
