@@ -1,107 +1,522 @@
-// `npm start`: the core driving a simulated outbound side in one process. Messages for many domains
-// over several bindings are queued; every pass the core grants connections within its limits; each
-// connection takes a run of messages, "delivers" them (90%) or defers them for a retry (10%), then
-// gives its lease back. A passive provider registered first counts what it sees and returns 0, so the
-// native default does the work. Ends with a summary; exits 0 only when every message was delivered
-// and no connection count ever passed its limit. (Real SMTP delivery arrives with the transport.)
-import { MailQueueCore, type Grant } from '../lib/index.js';
+// `npm start`: mail-queue-core delivering real SMTP on loopback.
+//
+// Local SMTP servers (smtp-server, in a worker thread) play several destinations: two fast ones, a
+// slow one (the reply to the final dot comes 20-60 ms late), a flaky one (451 to 20% of messages),
+// a tight one that refuses with 421 any connection beyond N open ones, and a domain whose MX is
+// down (its port has no listener). A seeded workload (default 30,000 messages over 300 domains and
+// 3 bindings bound to 127.0.0.1-3 with their own EHLO names) is submitted to a started core with
+// the SMTP transport and one passive TypeScript hook registered first, which counts what it sees
+// and returns 0 so that the native default does the work. A progress bar runs until every message
+// has an outcome; then a summary: outcomes, throughput, and per server the peak of concurrent
+// connections that the server itself counted, next to the limit the configuration implies.
+//
+// The tight server plays three domains (sibling domains: same route, so connections migrate
+// between them). maxOutboundConnections is per binding::domain, so it alone would let bindings x N
+// connections through; each tight domain also gets scopeMaxOutboundConnections (the domain across
+// all bindings), and the three caps add up to exactly the N the server accepts. The domain whose
+// MX is down has messageExpiration --expire (10 s), so its mail ends as 'expired' bounces.
+//
+// Exit code 0 only when: every submitted message got exactly one final outcome (delivered or
+// bounced), the servers accepted exactly the delivered messages, once each; after stop() the core
+// holds no message and no connection and the store is empty; no server-counted peak passed its
+// limit, nor did the server-counted total or any source address pass the core's ceilings; the
+// core's own counts, sampled at every new connection, never passed them either; EHLO names matched
+// their source address; and no 'error' event came.
+import { Worker } from 'node:worker_threads';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import {
+  MailQueueCore, MemoryStore, SmtpTransport,
+  type ActiveQueue, type CoreConfig, type DomainRecord, type Grant, type ScopeOptions,
+} from '../lib/index.js';
+import { senderFor, type AllStats, type FromWorker, type ToWorker, type WorkerInit } from './demo/protocol.js';
+import { DOWN, UNKNOWN_USER, makeBindings, makeWorkload, parseArgs } from './demo/workload.js';
 
-function flag(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new RangeError(`--${name} must be a positive integer`);
-  return v;
+// ---- scenario -----------------------------------------------------------------------------------
+
+let opts;
+try {
+  opts = parseArgs(process.argv.slice(2));
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
 }
+const o = opts;
+const bindings = makeBindings(o.bindings);
+const work = makeWorkload(o, bindings.length);
 
-const MESSAGES = flag('messages', 50_000);
-const DOMAINS = flag('domains', 300);
-const MAX_PER_PAIR = 8;
-const SERVER_MAX = 400;
+const SERVER_MAX = 150;
 const RESERVE = 20;
+const CEILING = SERVER_MAX + RESERVE;
+const PER_PAIR = 4; // maxOutboundConnections, global
+const SLOW_PER_PAIR = 8; // the slow server's domains need more connections for the same rate
+// The last binding (when there are 3 or more) has a cap of its own, checked like the others.
+const capped = bindings.length >= 3 ? bindings[bindings.length - 1] : undefined;
+const BINDING_CAP = 40;
 
-let now = Date.UTC(2026, 10, 28);
-const core = new MailQueueCore({
-  bindings: [{ name: 'mta1', group: 'pool' }, { name: 'mta2', group: 'pool' }, 'transactional'],
-  config: {
-    global: { maxOutboundConnections: MAX_PER_PAIR, serverMaxOutboundConnections: SERVER_MAX, serverReserveOutboundConnections: RESERVE },
-    domains: { 'domain0.example': { maxOutboundConnections: 2, outboundThrottleConnections: '4/1' } },
-    bindingGroups: { pool: { connectionAllocationAggressiveness: 'high' } },
+const domainScopes: Record<string, ScopeOptions> = {};
+for (const d of work.domains) {
+  if (d.server === 'tight') domainScopes[d.name] = { maxOutboundConnections: d.scopeMax!, scopeMaxOutboundConnections: d.scopeMax! };
+  else if (d.server === 'slow') domainScopes[d.name] = { maxOutboundConnections: SLOW_PER_PAIR };
+  else if (d.server === DOWN) domainScopes[d.name] = { messageExpiration: o.expire };
+}
+const config: CoreConfig = {
+  global: {
+    maxOutboundConnections: PER_PAIR,
+    serverMaxOutboundConnections: SERVER_MAX,
+    serverReserveOutboundConnections: RESERVE,
+    retryInterval: 0.5,
+    maxRetryInterval: 1,
+    idleTimeout: 0.3,
+    delayedQueueScanInterval: 0.25,
+    hostFailureRetry: 1,
   },
-  clock: () => now,
-});
+  domains: domainScopes,
+  bindings: capped ? { [capped.name]: { serverMaxOutboundConnections: BINDING_CAP } } : undefined,
+  bindingGroups: bindings.some((b) => b.group) ? { pool: { connectionAllocationAggressiveness: 'high' } } : undefined,
+};
 
-let hookCalls = 0;
-core.hooks.mailQueueMaintain.registerFirst((counter: { seen: number }) => {
-  counter.seen++;
-  hookCalls++;
-  return 0; // passive: the native default runs
-}, { seen: 0 });
-
-const bindings = core.bindings;
-let nextId = 1;
-for (let i = 0; i < MESSAGES; i++) {
-  // A skewed workload: a few big domains, a long tail of small ones.
-  const d = Math.floor(DOMAINS * Math.pow((i * 7919) % MESSAGES / MESSAGES, 3));
-  core.enqueue({ id: nextId++, domain: `domain${d}.example`, binding: bindings[i % bindings.length], priority: i % 50 === 0 ? 1 : 0 });
+// The most connections the configuration lets the core hold to one server: per domain the smaller
+// of its scope cap and the sum of its per-binding limits; all of it under the global ceiling.
+function configuredLimit(server: string): number {
+  return Math.min(domainCapSum(server), CEILING);
+}
+function domainCapSum(server: string): number {
+  let sum = 0;
+  for (const d of work.domains) {
+    if (d.server !== server) continue;
+    const perBinding = d.server === 'tight' ? d.scopeMax! : d.server === 'slow' ? SLOW_PER_PAIR : PER_PAIR;
+    sum += Math.min(d.scopeMax ?? Infinity, perBinding * bindings.length);
+  }
+  return sum;
 }
 
-let delivered = 0;
-let deferred = 0;
-let passes = 0;
-let peakTotal = 0;
-let limitBreaches = 0;
-const open = new Map<number, Grant>();
-const started = process.hrtime.bigint();
-const out = new Float64Array(10);
-let rng = 42;
-let lastPct = -10;
-const random = () => ((rng = (rng * 1103515245 + 12345) >>> 0) / 4294967296);
+// ---- servers (worker thread) ----------------------------------------------------------------------
 
-while (delivered < MESSAGES) {
-  const { grants } = core.maintain(now);
-  passes++;
-  for (const g of grants) open.set(g.connectionId, g);
-  peakTotal = Math.max(peakTotal, core.stats().connections);
-  for (const g of grants) {
-    if (core.domain(g.domain).connections(g.binding) > MAX_PER_PAIR) limitBreaches++;
+const workerInit: WorkerInit = {
+  servers: work.servers,
+  seed: o.seed,
+  ehloBySource: Object.fromEntries(bindings.map((b) => [b.localAddress, b.ehloName])),
+  unknownUser: UNKNOWN_USER,
+};
+const worker = new Worker(new URL('./demo/servers.js', import.meta.url), { workerData: workerInit });
+const workerErrors: string[] = [];
+let pending: { type: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
+let serversUp = false;
+worker.on('message', (m: FromWorker) => {
+  if (m.type === 'error') {
+    workerErrors.push(m.message);
+    if (!serversUp && pending) pending.reject(new Error(`the SMTP servers did not start: ${m.message}`));
+    return;
   }
-  if (core.stats().connections > SERVER_MAX + RESERVE) limitBreaches++;
-  // Every open connection delivers one run of messages this tick, then closes.
-  for (const [id, g] of open) {
-    const n = core.takeInto(g.domain, g.binding, out);
-    for (let i = 0; i < n; i++) {
-      if (random() < 0.9) { core.settle(out[i]); delivered++; }
-      else { core.defer(out[i], now + 5_000); deferred++; }
+  if (pending && pending.type === m.type) {
+    const p = pending;
+    pending = undefined;
+    p.resolve(m);
+  }
+});
+worker.on('error', (err) => {
+  console.error(`server worker failed: ${err.stack ?? err.message}`);
+  process.exit(1);
+});
+/** Sends msg (if any) and waits for the worker's message of the given type. */
+function ask<T extends FromWorker['type']>(type: T, msg?: ToWorker): Promise<Extract<FromWorker, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    pending = { type, resolve: resolve as (m: FromWorker) => void, reject };
+    if (msg) worker.postMessage(msg);
+  });
+}
+async function serverStats(withIds: boolean): Promise<AllStats> {
+  return (await ask('stats', { type: 'stats', withIds })).stats;
+}
+
+const ready = await ask('ready');
+serversUp = true;
+// The domain whose MX is down: a loopback port nobody listens on.
+const downPort = await freePort();
+
+const routes: Record<string, { host: string; port: number }> = {};
+for (const d of work.domains) routes[d.name] = { host: '127.0.0.1', port: d.server === DOWN ? downPort : ready.ports[d.server] };
+
+// ---- the core -----------------------------------------------------------------------------------
+
+const transport = new SmtpTransport({
+  routes,
+  bindings: Object.fromEntries(bindings.map((b) => [b.name, { localAddress: b.localAddress, ehloName: b.ehloName }])),
+  timeouts: { connect: 2000, greeting: 2000, command: 5000, message: 10_000, idle: 10_000, quit: 1000 },
+  hostFailureRetry: 1000,
+});
+const store = new MemoryStore();
+const core = new MailQueueCore({
+  bindings: bindings.map((b) => (b.group ? { name: b.name, group: b.group } : b.name)),
+  config,
+  transport,
+  store,
+  deliveryTimeout: 15_000,
+});
+
+// The passive provider, registered first: it sees every __mail_queue_maintain call and returns 0,
+// so the rest of the chain (here only the native default) decides.
+const seen = { calls: 0, passes: 0, lastNow: -1, domains: new Set<string>(), maxQueue: 0, quietPairCalls: 0 };
+core.hooks.mailQueueMaintain.registerFirst(
+  (c: typeof seen, dr: DomainRecord, _slot: number, sl: ActiveQueue, now: number, _goalsz: number, reserve: number) => {
+    c.calls++;
+    if (now !== c.lastNow) {
+      c.passes++;
+      c.lastNow = now;
     }
-    core.releaseConnection(id);
-    open.delete(id);
+    c.domains.add(dr.name);
+    const q = sl.size;
+    if (q > c.maxQueue) c.maxQueue = q;
+    if (reserve === 0) c.quietPairCalls++;
+    return 0;
+  },
+  seen,
+);
+
+// ---- outcome and limit tracking -----------------------------------------------------------------
+
+const N = o.messages;
+const outcome = new Uint8Array(N + 1); // 0 none, 1 delivered, 2 bounced
+let finals = 0;
+let delivered = 0;
+const bounced: Record<string, number> = {};
+let deferredEvents = 0;
+const deferredByCode: Record<string, number> = {};
+const duplicates: string[] = [];
+const strangers: number[] = [];
+let deferredAfterFinal = 0;
+const errors: string[] = [];
+let submitted = 0;
+let tDone = 0;
+let resolveDone!: () => void;
+const done = new Promise<void>((r) => { resolveDone = r; });
+
+function final(id: number, kind: 1 | 2, label: string): void {
+  if (!Number.isInteger(id) || id < 1 || id > N) {
+    strangers.push(id);
+    return;
   }
-  now += 100;
-  const pct = Math.floor((100 * delivered) / MESSAGES);
-  if (process.stdout.isTTY ? passes % 20 === 0 || delivered === MESSAGES : pct >= lastPct + 10 || delivered === MESSAGES) {
-    const bar = '#'.repeat(Math.floor(pct / 4)).padEnd(25, '.');
-    const line = `[${bar}] ${pct}% delivered ${delivered}/${MESSAGES}  deferred ${deferred}  passes ${passes}`;
-    process.stdout.write(process.stdout.isTTY ? `\r${line}` : `${line}\n`);
-    lastPct = pct;
+  if (outcome[id] !== 0) {
+    duplicates.push(`#${id}: ${outcome[id] === 1 ? 'delivered' : 'bounced'} then ${label}`);
+    return;
   }
-  if (passes > 1_000_000) throw new Error('demo did not converge');
+  outcome[id] = kind;
+  finals++;
+  if (finals === N) {
+    tDone = performance.now();
+    resolveDone();
+  }
 }
-const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-process.stdout.write('\n\n');
-const s = core.stats();
-console.table({
-  delivered: { value: delivered },
-  'deferred (then retried)': { value: deferred },
-  'still queued': { value: s.active + s.delayed + s.inFlight },
-  'maintenance passes': { value: passes },
-  'hook provider calls': { value: hookCalls },
-  'connections granted': { value: s.opened },
-  'peak concurrent connections': { value: peakTotal },
-  'limit (server max + reserve)': { value: SERVER_MAX + RESERVE },
-  'limit breaches': { value: limitBreaches },
-  'messages per second (wall clock)': { value: Math.round(delivered / seconds) },
+
+core.on('delivered', (e: { id: number }) => {
+  delivered++;
+  final(e.id, 1, 'delivered');
 });
-const ok = delivered === MESSAGES && limitBreaches === 0 && s.connections === 0 && core.checkInvariants();
+core.on('bounce', (e: { id: number; reason: string }) => {
+  bounced[e.reason] = (bounced[e.reason] ?? 0) + 1;
+  final(e.id, 2, `bounce (${e.reason})`);
+});
+const serverOf = new Map(work.domains.map((d) => [d.name, d.server]));
+core.on('deferred', (e: { id: number; domain: string; code?: number }) => {
+  deferredEvents++;
+  const k = `${serverOf.get(e.domain) ?? '?'} ${e.code ?? 'no reply'}`;
+  deferredByCode[k] = (deferredByCode[k] ?? 0) + 1;
+  if (e.id >= 1 && e.id <= N && outcome[e.id] !== 0) deferredAfterFinal++;
+});
+core.on('error', (err: unknown) => {
+  if (errors.length < 20) errors.push(err instanceof Error ? err.message : String(err));
+  else errors.length++;
+});
+
+// Limits as the core counts them, sampled at every new connection.
+const tightDomains = work.domains.filter((d) => d.server === 'tight');
+const iTotal = core.counterIndex.connections;
+const iCapped = capped ? core.counterIndex[`connections:${capped.name}`] : -1;
+let corePeak = 0;
+let coreCappedPeak = 0;
+let coreTightPeak = 0;
+const coreBreaches: string[] = [];
+let grants = 0;
+core.on('connection', (g: Grant) => {
+  grants++;
+  const total = core.counters[iTotal];
+  corePeak = Math.max(corePeak, total);
+  if (total > CEILING) coreBreaches.push(`${total} connections > serverMax + reserve ${CEILING}`);
+  if (iCapped >= 0) {
+    const c = core.counters[iCapped];
+    coreCappedPeak = Math.max(coreCappedPeak, c);
+    if (c > BINDING_CAP) coreBreaches.push(`${c} connections on ${capped!.name} > its cap ${BINDING_CAP}`);
+  }
+  if (g.domain.startsWith('tight-')) {
+    let sum = 0;
+    for (const d of tightDomains) {
+      if (!core.hasDomain(d.name)) continue; // no mail for it yet
+      const n = core.domain(d.name).connections();
+      if (n > d.scopeMax!) coreBreaches.push(`${n} connections to ${d.name} > its scope cap ${d.scopeMax}`);
+      sum += n;
+    }
+    coreTightPeak = Math.max(coreTightPeak, sum);
+  }
+});
+
+// ---- progress -----------------------------------------------------------------------------------
+
+const tty = process.stdout.isTTY === true;
+let lastDecile = -1;
+function progressLine(): string {
+  const pct = Math.floor((100 * finals) / N);
+  const width = 24;
+  const fill = Math.floor((width * finals) / N);
+  const s = core.closed ? undefined : core.stats();
+  const bounce = Object.values(bounced).reduce((a, b) => a + b, 0);
+  const line = `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(pct).padStart(3)}%  ` +
+    `submitted ${submitted}  delivered ${delivered}  bounced ${bounce}  deferrals ${deferredEvents}` +
+    (s ? `  queued ${s.active + s.delayed + s.inFlight}  conns ${s.connections}` : '') +
+    `  ${((performance.now() - t0) / 1000).toFixed(1)}s`;
+  // One terminal line, or \r cannot redraw it.
+  return tty && process.stdout.columns > 20 ? line.slice(0, process.stdout.columns - 1) : line;
+}
+function drawProgress(force = false): void {
+  if (tty) {
+    process.stdout.write(`\r${progressLine()}\x1b[K`);
+    return;
+  }
+  const decile = Math.floor((10 * finals) / N);
+  if (decile > lastDecile || force) {
+    lastDecile = decile;
+    process.stdout.write(`${progressLine()}\n`);
+  }
+}
+
+// ---- run ----------------------------------------------------------------------------------------
+
+console.log(
+  `mail-queue-core demo: ${N} messages, ${o.domains} domains, ${bindings.length} binding(s) ` +
+  `(${bindings.map((b) => `${b.name}@${b.localAddress}`).join(', ')}), seed ${o.seed}`,
+);
+console.log(
+  `servers on 127.0.0.1: ${work.servers.map((s) => `${s.name}:${ready.ports[s.name]}`).join(', ')}; ` +
+  `${work.domains.find((d) => d.server === DOWN)!.name} -> 127.0.0.1:${downPort} (nothing listens)\n`,
+);
+
+const t0 = performance.now();
+const elu0 = performance.eventLoopUtilization();
+core.start();
+const ticker = setInterval(() => drawProgress(), tty ? 100 : 250);
+const watchdog = setTimeout(() => resolveDone(), o.timeout * 1000);
+for (let m = 0; m < N; m++) {
+  const id = m + 1;
+  const d = work.domains[work.domainOf[m]];
+  const rcpt = `${work.unknownRcpt[m] ? UNKNOWN_USER : `user${id % 1000}`}@${d.name}`;
+  const b = bindings[work.bindingOf[m]];
+  await core.submit(
+    { id, domain: d.name, binding: b.name, priority: work.priorityOf[m], envelope: { from: senderFor(id), to: [rcpt] } },
+    Buffer.from(
+      `From: <${senderFor(id)}>\r\nTo: <${rcpt}>\r\nSubject: demo message ${id}\r\n` +
+      `Message-ID: <${id}@demo.test>\r\n\r\nHello from ${b.name}.\r\n`,
+    ),
+  );
+  submitted++;
+  // Let connections start while the rest is still being submitted, as an MTA's intake would.
+  if (submitted % 2000 === 0) await yieldToLoop();
+}
+const submitSeconds = (performance.now() - t0) / 1000;
+await done;
+clearTimeout(watchdog);
+clearInterval(ticker);
+drawProgress(true);
+if (tty) process.stdout.write('\n');
+const busy = performance.eventLoopUtilization(elu0).utilization;
+const timedOut = finals < N;
+const elapsed = ((tDone || performance.now()) - t0) / 1000;
+
+const idleBeforeStop = core.stats().connections;
+const stuck: string[] = [];
+if (timedOut) {
+  for (let id = 1; id <= N && stuck.length < 10; id++) {
+    if (outcome[id] === 0) stuck.push(`#${id} ${JSON.stringify(core.message(id) ?? 'not in the core')}`);
+  }
+}
+// stop() and close() must finish on their own; a hang is reported, not waited out.
+const hangs: string[] = [];
+async function bounded(what: string, p: Promise<unknown>, ms = 15_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), ms); });
+  if ((await Promise.race([p, late])) === 'late') hangs.push(`${what} did not finish within ${ms / 1000} s`);
+  clearTimeout(timer);
+}
+const tStop = performance.now();
+await bounded('core.stop()', core.stop());
+const stopMs = performance.now() - tStop;
+const after = core.stats();
+const summary = core.summary();
+const invariantsOk = core.checkInvariants();
+await bounded('transport.close()', transport.close());
+// The servers see the last QUITs a moment after the core let go of them.
+let srv = await serverStats(false);
+for (let i = 0; i < 60 && srv.globalOpen > 0; i++) {
+  await new Promise((r) => setTimeout(r, 50));
+  srv = await serverStats(false);
+}
+srv = await serverStats(true);
 core.close();
-process.exit(ok ? 0 : 1);
+await ask('closed', { type: 'close' });
+await worker.terminate();
+
+// ---- checks -------------------------------------------------------------------------------------
+
+const failures: string[] = [...hangs];
+if (timedOut) failures.push(`only ${finals} of ${N} messages had an outcome after ${o.timeout} s; first without one: ${stuck.join('; ')}`);
+if (duplicates.length) failures.push(`${duplicates.length} messages had more than one final outcome: ${duplicates.slice(0, 5).join('; ')}`);
+if (strangers.length) failures.push(`outcomes for ids never submitted: ${strangers.slice(0, 5).join(', ')}`);
+if (after.active + after.delayed + after.inFlight > 0 || after.connections > 0) {
+  failures.push(`after stop() the core still holds ${after.active} active, ${after.delayed} delayed, ${after.inFlight} in flight, ${after.connections} connections`);
+}
+if (store.size > 0) failures.push(`the store still holds ${store.size} messages`);
+if (!invariantsOk) failures.push('core.checkInvariants() failed');
+if (coreBreaches.length) failures.push(`the core's own counts passed a limit ${coreBreaches.length} times: ${[...new Set(coreBreaches)].slice(0, 5).join('; ')}`);
+if (srv.globalOpen > 0) failures.push(`the servers still count ${srv.globalOpen} open connections after stop()`);
+if (srv.globalPeak > CEILING) failures.push(`the servers counted ${srv.globalPeak} connections at once > serverMax + reserve ${CEILING}`);
+if (capped && (srv.peakBySource[capped.localAddress] ?? 0) > BINDING_CAP) {
+  failures.push(`the servers counted ${srv.peakBySource[capped.localAddress]} connections at once from ${capped.localAddress} > ${capped.name}'s cap ${BINDING_CAP}`);
+}
+const limits = new Map(work.servers.map((s) => [s.name, s.refuseAbove ?? configuredLimit(s.name)]));
+for (const s of srv.servers) {
+  if (s.peak > limits.get(s.name)!) failures.push(`server ${s.name}: peak ${s.peak} concurrent connections > limit ${limits.get(s.name)}`);
+  if (s.refused > 0) failures.push(`server ${s.name} refused ${s.refused} connections beyond its limit`);
+  if (s.ehloMismatches > 0) failures.push(`server ${s.name}: ${s.ehloMismatches} transactions with an EHLO name not matching the source address`);
+}
+// What the servers accepted must be exactly what the core reported delivered, once each.
+const acceptedCount = new Uint8Array(N + 1);
+let serverDuplicates = 0;
+let serverUnknown = 0;
+for (const id of srv.acceptedIds) {
+  if (!(id >= 1 && id <= N)) serverUnknown++;
+  else if (acceptedCount[id]++ > 0) serverDuplicates++;
+}
+let acceptedNotDelivered = 0;
+let deliveredNotAccepted = 0;
+for (let id = 1; id <= N; id++) {
+  if (acceptedCount[id] > 0 && outcome[id] !== 1) acceptedNotDelivered++;
+  if (outcome[id] === 1 && acceptedCount[id] === 0) deliveredNotAccepted++;
+}
+if (serverDuplicates) failures.push(`the servers accepted ${serverDuplicates} messages more than once`);
+if (serverUnknown) failures.push(`the servers accepted ${serverUnknown} messages with no known id`);
+if (acceptedNotDelivered) failures.push(`${acceptedNotDelivered} messages accepted by a server were not reported delivered`);
+if (deliveredNotAccepted) failures.push(`${deliveredNotAccepted} messages reported delivered were never accepted by a server`);
+if (errors.length) failures.push(`${errors.length} 'error' events: ${errors.filter(Boolean).slice(0, 5).join('; ')}`);
+if (workerErrors.length) failures.push(`server errors: ${workerErrors.slice(0, 5).join('; ')}`);
+
+// ---- summary ------------------------------------------------------------------------------------
+
+const bounceTotal = Object.values(bounced).reduce((a, b) => a + b, 0);
+const fmt = (n: number) => n.toLocaleString('en-US');
+console.log('\nOutcomes');
+console.table({
+  'messages submitted': { value: fmt(N) },
+  delivered: { value: fmt(delivered) },
+  'deferred (transient failures, retried)': { value: `${fmt(deferredEvents)}  (${Object.entries(deferredByCode).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ')})` },
+  bounced: { value: `${fmt(bounceTotal)}  (${Object.entries(bounced).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ') || 'none'})` },
+  'still queued after stop()': { value: fmt(after.active + after.delayed + after.inFlight) },
+  'elapsed (submit to last outcome)': { value: `${elapsed.toFixed(2)} s (submitting took ${submitSeconds.toFixed(2)} s)` },
+  'messages per second (outcomes)': { value: fmt(Math.round(finals / elapsed)) },
+  'deliveries per second': { value: fmt(Math.round(delivered / elapsed)) },
+  'main thread busy (event loop utilization)': { value: `${Math.round(busy * 100)}%` },
+  'connections granted by the core': { value: fmt(grants) },
+  'core peak connections (sampled) / ceiling': { value: `${corePeak} / ${CEILING} (serverMax ${SERVER_MAX} + reserve ${RESERVE})` },
+  'servers peak connections (counted) / ceiling': { value: `${srv.globalPeak} / ${CEILING}` },
+  'idle connections at the end, closed by stop()': { value: `${idleBeforeStop} in ${stopMs.toFixed(0)} ms` },
+  'hook: __mail_queue_maintain calls': { value: fmt(seen.calls) },
+  'hook: passes seen (distinct now)': { value: fmt(seen.passes) },
+  'hook: domains seen / longest queue': { value: `${seen.domains.size} / ${fmt(seen.maxQueue)}` },
+  'hook: calls with reserve 0 (quiet pair)': { value: fmt(seen.quietPairCalls) },
+  "core.summary(): delivered/deferred/bounced": { value: `${fmt(summary.delivered)} / ${fmt(summary.deferred)} / ${fmt(summary.bounced)}` },
+});
+
+console.log('Servers (connections as each server counted them)');
+const serverRows: Record<string, Record<string, string | number>> = {};
+// Messages and bounces per server, from the workload and the outcomes.
+const perServer = new Map<string, { messages: number; bounced: number }>();
+for (let m = 0; m < N; m++) {
+  const server = work.domains[work.domainOf[m]].server;
+  let t = perServer.get(server);
+  if (!t) perServer.set(server, (t = { messages: 0, bounced: 0 }));
+  t.messages++;
+  if (outcome[m + 1] === 2) t.bounced++;
+}
+for (const s of srv.servers) {
+  const spec = work.servers.find((x) => x.name === s.name)!;
+  const limit = limits.get(s.name)!;
+  const t = perServer.get(s.name) ?? { messages: 0, bounced: 0 };
+  serverRows[s.name] = {
+    behaviour: spec.kind === 'slow' ? `reply after ${spec.delayMs![0]}-${spec.delayMs![1]} ms`
+      : spec.kind === 'flaky' ? `451 to ${Math.round(spec.failRate! * 100)}%`
+      : spec.kind === 'tight' ? `421 beyond ${spec.refuseAbove} conns` : 'accepts at once',
+    domains: work.domains.filter((d) => d.server === s.name).length,
+    messages: t.messages,
+    accepted: s.accepted,
+    bounced: t.bounced,
+    '451 replies': s.deferred451,
+    '550 replies': s.rejected550,
+    connections: s.connections,
+    'multi-domain sessions': s.multiDomainSessions,
+    'peak concurrent': s.peak,
+    limit: spec.refuseAbove !== undefined ? `${limit} (refuses beyond; scope caps sum ${configuredLimit(s.name)})`
+      : `${limit} (domain caps ${domainCapSum(s.name)}, ceiling ${CEILING})`,
+    check: s.peak <= limit && s.refused === 0 ? 'OK' : 'EXCEEDED',
+  };
+}
+const down = perServer.get(DOWN) ?? { messages: 0, bounced: 0 };
+serverRows['(MX down)'] = {
+  behaviour: `port ${downPort} refuses`, domains: 1, messages: down.messages, accepted: 0, bounced: down.bounced,
+  '451 replies': 0, '550 replies': 0, connections: 0, 'multi-domain sessions': 0, 'peak concurrent': 0,
+  limit: `expiry ${o.expire} s`, check: down.bounced === down.messages ? 'OK' : 'PENDING',
+};
+console.table(serverRows);
+
+console.log('Bindings (source addresses as the servers saw them)');
+const bindingRows: Record<string, Record<string, string | number>> = {};
+for (const b of bindings) {
+  const tx = srv.servers.reduce((a, s) => a + (s.sources[b.localAddress] ?? 0), 0);
+  const peak = srv.peakBySource[b.localAddress] ?? 0;
+  const limit = b === capped ? BINDING_CAP : undefined;
+  bindingRows[b.name] = {
+    'source address': b.localAddress,
+    'EHLO name': b.ehloName,
+    transactions: tx,
+    'peak concurrent': peak,
+    limit: limit ?? `- (${b.group ? `group ${b.group}` : 'no cap'})`,
+    check: limit === undefined || peak <= limit ? 'OK' : 'EXCEEDED',
+  };
+}
+console.table(bindingRows);
+
+if (deferredAfterFinal > 0) {
+  console.log(`note: ${deferredAfterFinal} 'deferred' events came for messages that had already bounced (expired at the retry).`);
+}
+if (failures.length === 0) {
+  console.log(`PASS: every message reached exactly one outcome and no limit was passed (wall ${elapsed.toFixed(1)} s).`);
+} else {
+  console.log('FAIL:');
+  for (const f of failures) console.log(`  - ${f}`);
+}
+process.exitCode = failures.length === 0 ? 0 : 1;
+
+// Everything is closed; if something still holds the process, say what and leave anyway.
+setTimeout(() => {
+  console.error(`the process did not end by itself; still active: ${process.getActiveResourcesInfo().join(', ')}`);
+  process.exit(process.exitCode ?? 1);
+}, 5000).unref();
+
+/** A loopback port with no listener: bind an ephemeral one and let it go. */
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}

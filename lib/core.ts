@@ -132,11 +132,12 @@ export class MailQueueCore extends EventEmitter {
   readonly #transport: Transport | undefined;
   readonly #store: MessageStore | undefined;
   #delivery: Delivery | undefined;
+  readonly #tallies = new Map<string, DomainTally>();
   #maintainer: Maintainer | undefined;
-  #onGrant: ((g: Grant) => void) | undefined;
   #onExpired: ((b: Bounce) => void) | undefined;
   readonly #grantBuf = new Float64Array(3 * 256);
   readonly #expiredBuf = new Float64Array(1024);
+  readonly #expiredDomains = new Float64Array(1024);
   readonly #where = new Float64Array(7);
   readonly #order: Uint32Array;
   #dueBuf = new Uint32Array(64);
@@ -435,13 +436,13 @@ export class MailQueueCore extends EventEmitter {
     if (!this.#transport || !this.#store) {
       throw codedError('ERR_CONFIG', 'start() needs the transport and store options');
     }
-    const delivery = new Delivery(this.#deliveryCore(), this.#transport, this.#store, this.#deliveryTimeout);
+    const delivery = new Delivery(this.#deliveryCore(), this.#transport, this.#store, this.#deliveryTimeout, this.#tallies);
     this.#delivery = delivery;
-    this.#onGrant = (g) => delivery.onGrant(g.connectionId, g.domain, g.binding);
     this.#onExpired = (b) => {
-      if (b.reason === 'expired') void this.#store!.remove(b.id).catch((err) => this.emit('error', err));
+      if (b.reason !== 'expired') return;
+      if (b.domain !== undefined) delivery.tally(b.domain).bounced++;
+      void this.#store!.remove(b.id).catch((err) => this.#reportError(err));
     };
-    this.on('connection', this.#onGrant);
     this.on('bounce', this.#onExpired);
     this.#maintainer = new Maintainer({ runPass: () => this.#maintainerPass(), now: () => this.#now() }, this.#config.scanIntervalMs());
     this.#maintainer.start();
@@ -452,9 +453,9 @@ export class MailQueueCore extends EventEmitter {
     this.#maintainer?.stop();
     const delivery = this.#delivery;
     if (delivery) await delivery.stop();
-    if (this.#onGrant) this.off('connection', this.#onGrant);
     if (this.#onExpired) this.off('bounce', this.#onExpired);
-    this.#onGrant = this.#onExpired = undefined;
+    this.#onExpired = undefined;
+    this.#delivery = undefined;
     this.#maintainer = undefined;
   }
 
@@ -537,7 +538,10 @@ export class MailQueueCore extends EventEmitter {
       settings: (domain: string, binding: string) => self.#pairs[index(domain)][slot(binding)],
       attempts: (id: number) => self.message(id)?.attempts ?? 1,
       settle: (id: number) => self.settle(id),
-      defer: (id: number, nextAttempt: number) => self.defer(id, nextAttempt),
+      defer: (id: number, nextAttempt: number) => {
+        self.defer(id, nextAttempt);
+        return native.locate(self.#live(), id, self.#where) !== Place.None;
+      },
       untake: (id: number) => self.untake(id),
       release: (connectionId: number) => self.releaseConnection(connectionId),
       migrate: (connectionId: number, domain: string) => native.migrateConnection(self.#live(), connectionId, index(domain)),
@@ -546,7 +550,7 @@ export class MailQueueCore extends EventEmitter {
       bindingSlot: slot,
       emit: (event: string, payload: unknown) => {
         if (event === 'error') self.#reportError(payload);
-        else self.emit(event, payload);
+        else self.#emitSafely(event, payload);
       },
       poke: () => self.#maintainer?.poke(),
     };
@@ -584,9 +588,14 @@ export class MailQueueCore extends EventEmitter {
       for (let i = 0; i < n; i++) {
         const id = out[i];
         if (this.#store) void this.#store.remove(id).catch((err) => this.#reportError(err));
-        this.emit('bounce', { id, domain: name, reason: 'failed', response: 'failed by the operator' });
+        this.#emitSafely('bounce', { id, domain: name, reason: 'failed', response: 'failed by the operator' });
       }
       total += n;
+    }
+    if (total > 0) {
+      const t = this.#tallies.get(name) ?? { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
+      t.bounced += total;
+      this.#tallies.set(name, t);
     }
     return total;
   }
@@ -604,7 +613,13 @@ export class MailQueueCore extends EventEmitter {
   /** The whole core at a glance: counts, connections, and delivery totals since start. */
   summary(): Stats & { started: boolean; delivered: number; deferred: number; bounced: number; connectFailures: number; bindings: Record<string, { connections: number; active: number; suspended: boolean }> } {
     const stats = this.stats();
-    const t = this.#delivery?.totals() ?? { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
+    const t = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
+    for (const v of this.#tallies.values()) {
+      t.delivered += v.delivered;
+      t.deferred += v.deferred;
+      t.bounced += v.bounced;
+      t.connectFailures += v.connectFailures;
+    }
     const bindings: Record<string, { connections: number; active: number; suspended: boolean }> = {};
     this.bindings.forEach((b, i) => {
       bindings[b] = {
@@ -627,7 +642,7 @@ export class MailQueueCore extends EventEmitter {
     this.bindings.forEach((b, i) => {
       bindings[b] = { active: rec.active[b], delayed: delayed[i], connections: rec.connections[b], suspended: rec.suspended[b] };
     });
-    const tally = this.#delivery?.tally(rec.name) ?? { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
+    const tally = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0, ...this.#tallies.get(rec.name) };
     return { name: rec.name, connections: this.#records[d].connections(), delayed: rec.delayed, bindings, ...tally };
   }
 
@@ -1029,7 +1044,10 @@ export class MailQueueCore extends EventEmitter {
     }
     this.#seenOpened = this.counters[this.#openedSlot];
     if (this.#passGrants) this.#passGrants.push(...out);
-    for (const g of out) this.emit('connection', g);
+    // The delivery layer gets its grants first and directly: a user's 'connection' listener that
+    // throws must not strand a lease with no connection behind it.
+    if (this.#delivery) for (const g of out) this.#delivery.onGrant(g.connectionId, g.domain, g.binding);
+    for (const g of out) this.#emitSafely('connection', g);
     return out;
   }
 
@@ -1037,12 +1055,23 @@ export class MailQueueCore extends EventEmitter {
     if (this.counters[this.#expiredSlot] === this.#seenExpired) return;
     const h = this.#handle;
     const buf = this.#expiredBuf;
+    const doms = this.#expiredDomains;
     for (;;) {
-      const n = native.drainExpired(h, buf);
-      for (let i = 0; i < n; i++) this.emit('bounce', { id: buf[i], reason: 'expired' } satisfies Bounce);
+      const n = native.drainExpired(h, buf, doms);
+      for (let i = 0; i < n; i++) this.#emitSafely('bounce', { id: buf[i], domain: this.#records[doms[i]].name, reason: 'expired' } satisfies Bounce);
       if (n < buf.length) break;
     }
     this.#seenExpired = this.counters[this.#expiredSlot];
+  }
+
+  // Events carry facts the core has already acted on; a listener that throws is reported, and
+  // never unwinds through the core's own bookkeeping.
+  #emitSafely(event: string, payload: unknown): void {
+    try {
+      this.emit(event, payload);
+    } catch (err) {
+      this.#reportError(err);
+    }
   }
 
   #report(err: HookError): void {

@@ -17,7 +17,8 @@ export interface DeliveryCore {
   settings(domain: string, binding: string): PairSettings;
   attempts(id: number): number;
   settle(id: number): void;
-  defer(id: number, nextAttempt: number): void;
+  /** Returns false when the message expired instead of being deferred. */
+  defer(id: number, nextAttempt: number): boolean;
   untake(id: number): void;
   release(connectionId: number): void;
   migrate(connectionId: number, domain: string): boolean;
@@ -52,7 +53,6 @@ export class Delivery implements ConnectionHost {
   readonly #waiters = new Map<string, Array<(mail: boolean) => void>>();
   readonly #sleepers = new Set<() => void>();
   readonly #siblings = new Map<string, Set<string>>(); // mxKey -> domains seen behind it
-  readonly #tallies = new Map<string, DomainTally>();
   #stopping = false;
 
   constructor(
@@ -60,6 +60,8 @@ export class Delivery implements ConnectionHost {
     readonly transport: Transport,
     readonly store: MessageStore,
     private readonly sendTimeout: number,
+    // Owned by the core, so the counts outlive a stop() and a later start().
+    private readonly tallies: Map<string, DomainTally>,
   ) {}
 
   get connections(): ReadonlySet<Connection> {
@@ -67,20 +69,9 @@ export class Delivery implements ConnectionHost {
   }
 
   tally(domain: string): DomainTally {
-    let t = this.#tallies.get(domain);
-    if (!t) this.#tallies.set(domain, (t = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 }));
+    let t = this.tallies.get(domain);
+    if (!t) this.tallies.set(domain, (t = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 }));
     return t;
-  }
-
-  totals(): DomainTally {
-    const sum: DomainTally = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
-    for (const t of this.#tallies.values()) {
-      sum.delivered += t.delivered;
-      sum.deferred += t.deferred;
-      sum.bounced += t.bounced;
-      sum.connectFailures += t.connectFailures;
-    }
-    return sum;
   }
 
   /** A grant from a pass: a new connection. */
@@ -295,9 +286,10 @@ export class Delivery implements ConnectionHost {
             return;
           }
           const nextAttempt = this.now() + retryDelayMs(attempts, s.retryIntervalMs, s.maxRetryIntervalMs);
+          // defer() bounces instead (a 'bounce' event, reason 'expired', counted by its listener)
+          // when the retry would come at or after the expiry; then there is no deferral to report.
+          if (!this.core.defer(id, nextAttempt)) return;
           this.tally(domain).deferred++;
-          // defer() bounces instead (reason 'expired') when the retry would come after the expiry.
-          this.core.defer(id, nextAttempt);
           this.core.emit('deferred', { id, domain, binding, nextAttempt, code: outcome.code, response: outcome.response } satisfies DeferredEvent);
           return;
         }

@@ -454,7 +454,7 @@ describe('delayed and expired messages', () => {
     core.enqueue({ id: 12, domain: 'a.com', nextAttempt: T0 + 50, expiresAt: T0 + 10_000 });
     clock.t = T0 + 200;
     const r = core.maintain();
-    expect(bounces).toEqual([{ id: 11, reason: 'expired' }]);
+    expect(bounces).toEqual([{ id: 11, domain: 'a.com', reason: 'expired' }]);
     expect(core.message(11)).toBeUndefined();
     expect(core.message(12)?.state).toBe('active');
     expect(r.opened).toBe(1);
@@ -470,7 +470,7 @@ describe('delayed and expired messages', () => {
     expect(bounces).toEqual([]);
     clock.t = T0 + 101;
     core.maintain();
-    expect(bounces).toEqual([{ id: 21, reason: 'expired' }]);
+    expect(bounces).toEqual([{ id: 21, domain: 'a.com', reason: 'expired' }]);
     expect(core.activeQueue('a.com', 0).toArray()).toEqual([22]);
     expect(core.stats()).toMatchObject({ active: 1, expired: 1 });
   });
@@ -482,7 +482,7 @@ describe('delayed and expired messages', () => {
     core.enqueue({ id: 32, domain: 'a.com', nextAttempt: T0 + 10, expiresAt: T0 + 100 });
     clock.t = T0 + 500;
     core.maintain();
-    expect(bounces.sort((x, y) => x.id - y.id)).toEqual([{ id: 31, reason: 'expired' }, { id: 32, reason: 'expired' }]);
+    expect(bounces.sort((x, y) => x.id - y.id)).toEqual([{ id: 31, domain: 'a.com', reason: 'expired' }, { id: 32, domain: 'a.com', reason: 'expired' }]);
     expect(core.stats()).toMatchObject({ active: 0, delayed: 0, expired: 2 });
   });
 
@@ -494,7 +494,7 @@ describe('delayed and expired messages', () => {
     expect(core.message(42)?.expiresAt).toBe(T0 + 86_400_000);
     clock.t = T0 + 60_001;
     core.maintain();
-    expect(bounces).toEqual([{ id: 41, reason: 'expired' }]);
+    expect(bounces).toEqual([{ id: 41, domain: 'short.com', reason: 'expired' }]);
   });
 });
 

@@ -33,6 +33,8 @@ beforeAll(() => {
   // lib/native.ts looks for the package root (a package.json) above itself; the addon path comes
   // from MAIL_QUEUE_CORE_BINDING.
   fs.writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
+  // The compiled library imports its dependencies (nodemailer) by name: let them resolve.
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(outDir, 'node_modules'), 'dir');
   expect(fs.existsSync(path.join(outDir, 'lib', 'index.js'))).toBe(true);
   childEnv = { ...process.env, MQC_LIB: path.join(outDir, 'lib', 'index.js'), MAIL_QUEUE_CORE_BINDING: ADDON };
   delete childEnv.NODE_OPTIONS;

@@ -27,6 +27,7 @@
 // certificate checks (tls.rejectUnauthorized false, tls.requireTLS false) as MTAs do: an
 // unverified encrypted session still beats plaintext, and most MX certificates would not verify.
 
+import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { Resolver } from 'node:dns/promises';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
@@ -364,7 +365,9 @@ export class SmtpTransport implements Transport {
   /** `address:port` -> time until which it is tried after the others (host_failure_retry). */
   readonly #failedUntil = new Map<string, number>();
   readonly #sessions = new Set<SmtpSession>();
-  readonly #abort = new AbortController();
+  // One signal shared by every open() in flight: each attempt adds (and later removes) a listener,
+  // so the default cap of 10 would warn under ordinary concurrency.
+  readonly #abort = (() => { const c = new AbortController(); setMaxListeners(0, c.signal); return c; })();
   #closed = false;
 
   constructor(options: SmtpTransportOptions = {}) {

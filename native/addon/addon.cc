@@ -620,11 +620,18 @@ Napi::Value DrainGrants(const Napi::CallbackInfo& info) {
   return Num(info, static_cast<double>(s->core->drainGrants(out, len / 3)));
 }
 
+// drainExpired(core, out: Float64Array, domains?: Float64Array) -> ids written (with each one's
+// domain index in domains, which must be as long as out)
 Napi::Value DrainExpired(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
   double* out; size_t len;
+  double* doms = nullptr; size_t dlen = 0;
   OR_RETURN(argF64(info, 1, "out", &out, &len));
-  return Num(info, static_cast<double>(s->core->drainExpired(out, len)));
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    OR_RETURN(argF64(info, 2, "domains", &doms, &dlen));
+    if (dlen < len) return throwRange(info.Env(), "domains must be as long as out"), info.Env().Undefined();
+  }
+  return Num(info, static_cast<double>(s->core->drainExpired(out, doms, len)));
 }
 
 // pending(core, out: Float64Array(2)) -> [grants, expired] waiting to be drained

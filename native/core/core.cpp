@@ -83,6 +83,7 @@ void Core::unplace(uint32_t h) {
 
 void Core::expire(uint32_t h) {
   expired_.push_back(messages_.at(h).id);
+  expiredDomain_.push_back(messages_.at(h).domain);
   counters_[kExpired] += 1;
   messages_.free(h);
 }
@@ -486,11 +487,17 @@ size_t Core::drainGrants(double* out, size_t maxGrants) {
   return n;
 }
 
-size_t Core::drainExpired(double* out, size_t max) {
+size_t Core::drainExpired(double* out, size_t max) { return drainExpired(out, nullptr, max); }
+
+size_t Core::drainExpired(double* out, double* domains, size_t max) {
   size_t n = 0;
-  while (expiredRead_ < expired_.size() && n < max) out[n++] = expired_[expiredRead_++];
+  while (expiredRead_ < expired_.size() && n < max) {
+    if (domains != nullptr) domains[n] = expiredDomain_[expiredRead_];
+    out[n++] = expired_[expiredRead_++];
+  }
   if (expiredRead_ == expired_.size()) {
     expired_.clear();
+    expiredDomain_.clear();
     expiredRead_ = 0;
   }
   return n;

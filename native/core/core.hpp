@@ -131,6 +131,8 @@ class Core {
   size_t drainGrants(double* out, size_t maxGrants);  // 3 doubles a grant: id, domain, binding
   size_t pendingExpired() const { return expired_.size() - expiredRead_; }
   size_t drainExpired(double* out, size_t max);
+  // The same, with each expired message's domain index in domains (may be null).
+  size_t drainExpired(double* out, double* domains, size_t max);
 
   // --- counters -------------------------------------------------------------------------------
   size_t counterCount() const { return counters_.size(); }
@@ -161,6 +163,7 @@ class Core {
   std::vector<Grant> grants_;
   size_t grantsRead_ = 0;
   std::vector<double> expired_;
+  std::vector<uint32_t> expiredDomain_;  // parallel to expired_
   size_t expiredRead_ = 0;
   std::vector<double> counters_;
   std::vector<uint32_t> scratch_;

@@ -1,0 +1,156 @@
+// The demo's scenario: which servers exist, which domains each one plays, and which messages go
+// where. Everything comes from --seed, so a run can be repeated.
+import { prng, type ServerSpec } from './protocol.js';
+
+export interface Options {
+  messages: number;
+  domains: number;
+  bindings: number;
+  seed: number;
+  /** The tight server refuses connections beyond this many. */
+  tight: number;
+  /** messageExpiration of the domain whose MX is down, seconds. */
+  expire: number;
+  /** Give up waiting for outcomes after this many seconds. */
+  timeout: number;
+}
+
+export const DEFAULTS: Options = { messages: 30_000, domains: 300, bindings: 3, seed: 1, tight: 6, expire: 10, timeout: 120 };
+
+const HELP = `usage: npm start -- [--messages N] [--domains N] [--bindings N] [--seed N] [--tight N] [--expire S] [--timeout S]
+  --messages  messages to submit (default ${DEFAULTS.messages})
+  --domains   destination domains, at least 8 (default ${DEFAULTS.domains})
+  --bindings  source bindings 1..9, bound to 127.0.0.1..127.0.0.N (default ${DEFAULTS.bindings})
+  --seed      workload and server randomness (default ${DEFAULTS.seed})
+  --tight     connections the tight server accepts before it refuses with 421 (default ${DEFAULTS.tight})
+  --expire    message expiration of the domain whose MX is down, seconds (default ${DEFAULTS.expire})
+  --timeout   give up when not every message has an outcome after this many seconds (default ${DEFAULTS.timeout})`;
+
+export function parseArgs(argv: string[]): Options {
+  const o = { ...DEFAULTS };
+  const limits: Record<keyof Options, [number, number]> = {
+    messages: [1, 10_000_000], domains: [8, 100_000], bindings: [1, 9], seed: [0, 2 ** 32 - 1],
+    tight: [3, 1000], expire: [1, 3600], timeout: [1, 86_400],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') {
+      console.log(HELP);
+      process.exit(0);
+    }
+    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
+    const key = m?.[1] as keyof Options | undefined;
+    if (!m || key === undefined || !(key in limits)) throw new RangeError(`unknown argument ${JSON.stringify(a)}\n${HELP}`);
+    const raw = m[2] ?? argv[++i];
+    const v = Number(raw);
+    const [lo, hi] = limits[key];
+    if (raw === undefined || !Number.isInteger(v) || v < lo || v > hi) {
+      throw new RangeError(`--${key} must be an integer from ${lo} to ${hi}, got ${JSON.stringify(raw)}`);
+    }
+    o[key] = v;
+  }
+  return o;
+}
+
+export interface Binding {
+  name: string;
+  group?: string;
+  localAddress: string;
+  ehloName: string;
+}
+
+export function makeBindings(n: number): Binding[] {
+  // The first two share a group ('pool'); the others stand alone, like a transactional VIP.
+  return Array.from({ length: n }, (_, i) => ({
+    name: `mta${i + 1}`,
+    group: i < 2 && n > 1 ? 'pool' : undefined,
+    localAddress: `127.0.0.${i + 1}`,
+    ehloName: `mta${i + 1}.out.demo.test`,
+  }));
+}
+
+export interface DomainPlan {
+  name: string;
+  /** A ServerSpec name, or 'down' for the domain whose MX accepts no connection. */
+  server: string;
+  /** scopeMaxOutboundConnections for the domain (tight server only). */
+  scopeMax?: number;
+}
+
+export interface Workload {
+  servers: ServerSpec[];
+  domains: DomainPlan[];
+  /** Message i (0-based, id i + 1): its domain index, binding index, priority, and whether its recipient is unknown. */
+  domainOf: Uint32Array;
+  bindingOf: Uint8Array;
+  priorityOf: Uint8Array;
+  unknownRcpt: Uint8Array;
+}
+
+export const UNKNOWN_USER = 'nobody';
+export const DOWN = 'down';
+
+export function makeWorkload(o: Options, bindings: number): Workload {
+  const random = prng(o.seed);
+  const servers: ServerSpec[] = [
+    { name: 'fast-a', kind: 'fast' },
+    { name: 'fast-b', kind: 'fast' },
+    { name: 'slow', kind: 'slow', delayMs: [20, 60] },
+    { name: 'flaky', kind: 'flaky', failRate: 0.2 },
+    { name: 'tight', kind: 'tight', refuseAbove: o.tight },
+  ];
+
+  // Three domains share the tight server; their scope limits add up to exactly its limit, so the
+  // core's own accounting is what keeps the server from refusing (sibling migration included).
+  const domains: DomainPlan[] = [];
+  const tightShares = [Math.ceil(o.tight / 3), Math.ceil((o.tight - Math.ceil(o.tight / 3)) / 2)];
+  tightShares.push(o.tight - tightShares[0] - tightShares[1]);
+  tightShares.forEach((s, i) => domains.push({ name: `tight-${i + 1}.example`, server: 'tight', scopeMax: s }));
+  domains.push({ name: 'down.example', server: DOWN });
+  const spread = ['fast-a', 'fast-b', 'slow', 'flaky'];
+  const counters: Record<string, number> = {};
+  for (let i = domains.length; i < o.domains; i++) {
+    const server = spread[(i - 4) % spread.length];
+    counters[server] = (counters[server] ?? 0) + 1;
+    domains.push({ name: `${server}-${counters[server]}.example`, server });
+  }
+
+  // Message weights: the tight domains and the dead one get a fixed share (1% each); the others a
+  // Zipf-like skew over a random order, so a few domains are big and most are small.
+  const special = 4;
+  const rest = o.domains - special;
+  const order = Array.from({ length: rest }, (_, i) => i);
+  for (let i = rest - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const weights = new Float64Array(o.domains);
+  let restSum = 0;
+  for (let i = 0; i < rest; i++) restSum += (weights[special + order[i]] = 1 / Math.pow(i + 1, 0.9));
+  for (let i = 0; i < rest; i++) weights[special + i] *= 0.96 / restSum;
+  for (let i = 0; i < special; i++) weights[i] = 0.01;
+  const cumulative = new Float64Array(o.domains);
+  let acc = 0;
+  for (let i = 0; i < o.domains; i++) cumulative[i] = (acc += weights[i]);
+
+  const n = o.messages;
+  const domainOf = new Uint32Array(n);
+  const bindingOf = new Uint8Array(n);
+  const priorityOf = new Uint8Array(n);
+  const unknownRcpt = new Uint8Array(n);
+  for (let m = 0; m < n; m++) {
+    const r = random() * acc;
+    let lo = 0;
+    let hi = o.domains - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cumulative[mid] < r) lo = mid + 1;
+      else hi = mid;
+    }
+    domainOf[m] = lo;
+    bindingOf[m] = Math.floor(random() * bindings);
+    priorityOf[m] = random() < 0.02 ? 1 : 0;
+    unknownRcpt[m] = random() < 0.005 ? 1 : 0;
+  }
+  return { servers, domains, domainOf, bindingOf, priorityOf, unknownRcpt };
+}
