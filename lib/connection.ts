@@ -6,13 +6,15 @@
 // queue it may first migrate to a sibling domain (same binding, same MX set). Whatever ends it, the
 // finally block puts unsent messages back where they were and releases the lease: a leaked lease
 // would slowly stop delivery, so nothing on the way out may skip that.
-import type { Outcome, Transport, TransportSession } from './transport/transport.js';
+import type { DeliveryTarget, Outcome, Transport, TransportSession } from './transport/transport.js';
 
 /** What a connection needs from the delivery layer. */
 export interface ConnectionHost {
   readonly transport: Transport;
   now(): number;
   stopping(): boolean;
+  /** Suspended by configuration or the operator: take nothing more, close. */
+  suspended(domain: string, binding: string): boolean;
   /** Messages to reserve per take (1 when a message throttle applies, so it is checked per message). */
   batchSize(domain: string, binding: string): number;
   maxDeliveries(domain: string, binding: string): number;
@@ -74,7 +76,8 @@ export class Connection {
     let session: TransportSession | undefined;
     try {
       try {
-        session = await host.transport.open({ domain: this.#domain, binding: this.binding, bindingSlot: this.bindingSlot });
+        session = await openWithTimeout(host.transport, { domain: this.#domain, binding: this.binding, bindingSlot: this.bindingSlot },
+          host.sendTimeoutMs());
       } catch (err) {
         await host.openFailed(this.#domain, this.binding, err);
         return;
@@ -113,6 +116,9 @@ export class Connection {
     const host = this.host;
     for (;;) {
       if (host.stopping() || !session.usable) return undefined;
+      // Suspension stops delivery, not only new connections: what this connection reserved goes
+      // back to the queue (in the finally block of run()).
+      if (host.suspended(this.#domain, this.binding)) return undefined;
       const next = this.#reserved.shift();
       if (next !== undefined) return next;
       const max = host.maxDeliveries(this.#domain, this.binding);
@@ -148,5 +154,25 @@ async function closeQuietly(session: TransportSession): Promise<void> {
     ]);
   } finally {
     if (timer) clearTimeout(timer);
+  }
+}
+
+// A transport whose open() never settles must not hold the lease for ever: give up after the
+// delivery timeout, and close the session if it turns up later.
+async function openWithTimeout(transport: Transport, target: DeliveryTarget, timeoutMs: number): Promise<TransportSession> {
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const opening = transport.open(target);
+  const watchdog = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      reject(Object.assign(new Error(`no session from the transport within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([opening, watchdog]);
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (timedOut) void opening.then((s) => closeQuietly(s), () => undefined);
   }
 }

@@ -134,7 +134,6 @@ export class MailQueueCore extends EventEmitter {
   #delivery: Delivery | undefined;
   readonly #tallies = new Map<string, DomainTally>();
   #maintainer: Maintainer | undefined;
-  #onExpired: ((b: Bounce) => void) | undefined;
   readonly #grantBuf = new Float64Array(3 * 256);
   readonly #expiredBuf = new Float64Array(1024);
   readonly #expiredDomains = new Float64Array(1024);
@@ -438,12 +437,6 @@ export class MailQueueCore extends EventEmitter {
     }
     const delivery = new Delivery(this.#deliveryCore(), this.#transport, this.#store, this.#deliveryTimeout, this.#tallies);
     this.#delivery = delivery;
-    this.#onExpired = (b) => {
-      if (b.reason !== 'expired') return;
-      if (b.domain !== undefined) delivery.tally(b.domain).bounced++;
-      void this.#store!.remove(b.id).catch((err) => this.#reportError(err));
-    };
-    this.on('bounce', this.#onExpired);
     this.#maintainer = new Maintainer({ runPass: () => this.#maintainerPass(), now: () => this.#now() }, this.#config.scanIntervalMs());
     this.#maintainer.start();
   }
@@ -453,8 +446,6 @@ export class MailQueueCore extends EventEmitter {
     this.#maintainer?.stop();
     const delivery = this.#delivery;
     if (delivery) await delivery.stop();
-    if (this.#onExpired) this.off('bounce', this.#onExpired);
-    this.#onExpired = undefined;
     this.#delivery = undefined;
     this.#maintainer = undefined;
   }
@@ -475,6 +466,13 @@ export class MailQueueCore extends EventEmitter {
     if (!Buffer.isBuffer(body)) throw new TypeError(`body must be a Buffer, got ${typeName(body)}`);
     if (native.locate(this.#handle, id, this.#where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
     const { nextAttempt, ...stored } = message;
+    // Store the expiry the core will use, so a restart keeps it (recover() reads it back).
+    if (stored.expiresAt === undefined) {
+      const b = stored.binding === undefined ? 0 : this.#bindingSlot(stored.binding, 'message.binding');
+      const name = checkDomainName(stored.domain, 'message.domain');
+      const d = this.#domainIndex.get(name);
+      stored.expiresAt = this.#now() + (d === undefined ? this.#config.pair(b, name).messageExpirationMs : this.#pairs[d][b].messageExpirationMs);
+    }
     await store.put(stored, body);
     try {
       this.enqueue({
@@ -553,6 +551,15 @@ export class MailQueueCore extends EventEmitter {
         else self.#emitSafely(event, payload);
       },
       poke: () => self.#maintainer?.poke(),
+      suspended: (domain: string, binding: string) => self.#deliverySuspended(index(domain), slot(binding)),
+      domainsWithMail: (max: number) => {
+        const h = self.#live();
+        if (self.#dueBuf.length < self.#records.length) self.#dueBuf = new Uint32Array(self.#records.length * 2);
+        const n = native.dueDomains(h, self.#now(), self.#dueBuf);
+        const out: string[] = [];
+        for (let i = 0; i < n && out.length < max; i++) out.push(self.#records[self.#dueBuf[i]].name);
+        return out;
+      },
     };
   }
 
@@ -592,11 +599,7 @@ export class MailQueueCore extends EventEmitter {
       }
       total += n;
     }
-    if (total > 0) {
-      const t = this.#tallies.get(name) ?? { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
-      t.bounced += total;
-      this.#tallies.set(name, t);
-    }
+    if (total > 0) this.#tally(name).bounced += total;
     return total;
   }
 
@@ -701,8 +704,9 @@ export class MailQueueCore extends EventEmitter {
     return this.#queues[d][this.#bindingSlot(binding, 'binding')];
   }
 
-  /** Stops new connections for a domain (all bindings, or one). Mail stays queued. Applies to a
-   *  domain that has not been seen yet as soon as its first message arrives. */
+  /** Stops delivery for a domain (all bindings, or one): no new connections, and open ones close
+   *  after their current message. Mail stays queued. Applies to a domain that has not been seen
+   *  yet as soon as its first message arrives. */
   suspend(domain: string, binding?: string | number): void {
     this.#setSuspended(domain, binding, true);
   }
@@ -748,9 +752,14 @@ export class MailQueueCore extends EventEmitter {
   // A pair opens no connection while the configuration, the operator (for the pair, the domain or
   // the binding) or a recent connection failure says so. Resuming one of them leaves the others.
   #isSuspended(d: number, b: number): boolean {
+    return this.#deliverySuspended(d, b) || this.#cooling.has(`${d}:${b}`);
+  }
+
+  // Suspended by configuration or by the operator: open connections stop taking messages too. (A
+  // connect-failure cool-down only holds back new connections.)
+  #deliverySuspended(d: number, b: number): boolean {
     const name = this.#records[d].name;
-    return this.#pairs[d][b].suspended || this.#suspendedBindings.has(b) || (this.#suspensions.get(name)?.has(b) ?? false) ||
-      this.#cooling.has(`${d}:${b}`);
+    return this.#pairs[d][b].suspended || this.#suspendedBindings.has(b) || (this.#suspensions.get(name)?.has(b) ?? false);
   }
 
   #applySuspension(d: number, b: number): void {
@@ -1058,10 +1067,22 @@ export class MailQueueCore extends EventEmitter {
     const doms = this.#expiredDomains;
     for (;;) {
       const n = native.drainExpired(h, buf, doms);
-      for (let i = 0; i < n; i++) this.#emitSafely('bounce', { id: buf[i], domain: this.#records[doms[i]].name, reason: 'expired' } satisfies Bounce);
+      for (let i = 0; i < n; i++) {
+        const domain = this.#records[doms[i]].name;
+        // Whether started or not: an expired message is done, in the store as in the core.
+        if (this.#store) void this.#store.remove(buf[i]).catch((err) => this.#reportError(err));
+        this.#tally(domain).bounced++;
+        this.#emitSafely('bounce', { id: buf[i], domain, reason: 'expired' } satisfies Bounce);
+      }
       if (n < buf.length) break;
     }
     this.#seenExpired = this.counters[this.#expiredSlot];
+  }
+
+  #tally(domain: string): DomainTally {
+    let t = this.#tallies.get(domain);
+    if (!t) this.#tallies.set(domain, (t = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 }));
+    return t;
   }
 
   // Events carry facts the core has already acted on; a listener that throws is reported, and

@@ -28,6 +28,10 @@ export interface DeliveryCore {
   emit(event: string, payload: unknown): void;
   /** A connection closed while its queue may still hold mail: ask for a pass. */
   poke(): void;
+  /** Suspended by configuration or the operator: open connections stop taking its mail. */
+  suspended(domain: string, binding: string): boolean;
+  /** Up to max domains that have mail now (candidates for sibling migration). */
+  domainsWithMail(max: number): string[];
 }
 
 export interface DomainTally {
@@ -42,6 +46,8 @@ export interface DeferredEvent { id: number; domain: string; binding: string; ne
 export interface BounceEvent { id: number; domain?: string; binding?: string; reason: 'expired' | 'permanent' | 'retries-exhausted' | 'failed' | 'missing'; code?: number; response?: string }
 
 type DeliverResult = Outcome & { sessionBroken?: boolean };
+
+const SIBLING_SCAN = 1000;
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -158,15 +164,31 @@ export class Delivery implements ConnectionHost {
   }
 
   sibling(domain: string, binding: string, mxKey: string | undefined): string | undefined {
-    if (mxKey === undefined) return undefined;
+    if (mxKey === undefined || !this.core.settings(domain, binding).migrate) return undefined;
+    const fits = (other: string) => other !== domain && this.core.queued(other, binding) > 0 &&
+      this.core.settings(other, binding).migrate && !this.core.suspended(other, binding);
     let set = this.#siblings.get(mxKey);
     if (!set) this.#siblings.set(mxKey, (set = new Set()));
     set.add(domain);
-    if (!this.core.settings(domain, binding).migrate) return undefined;
-    for (const other of set) {
-      if (other !== domain && this.core.queued(other, binding) > 0 && this.core.settings(other, binding).migrate) return other;
+    for (const other of set) if (fits(other)) return other;
+    // Domains not seen behind this key yet: ask the transport about those that have mail (bounded,
+    // so an idle connection never scans a huge domain table).
+    const keyOf = this.transport.mxKey?.bind(this.transport);
+    if (!keyOf) return undefined;
+    for (const other of this.core.domainsWithMail(SIBLING_SCAN)) {
+      if (set.has(other)) continue;
+      const key = keyOf(other);
+      if (key === undefined) continue;
+      let s2 = this.#siblings.get(key);
+      if (!s2) this.#siblings.set(key, (s2 = new Set()));
+      s2.add(other);
+      if (key === mxKey && fits(other)) return other;
     }
     return undefined;
+  }
+
+  suspended(domain: string, binding: string): boolean {
+    return this.core.suspended(domain, binding);
   }
 
   migrate(connectionId: number, domain: string): boolean {
