@@ -83,11 +83,19 @@ function limit(value: unknown, where: string): number {
   return value;
 }
 
-function secondsOrZero(value: unknown, where: string): number {
+// Times that become timers: setTimeout fires at once for anything above 2^31 - 1 ms.
+const MAX_TIMER_SECONDS = 2147483;
+
+function timerSeconds(value: unknown, where: string, allowZero: boolean): number {
   if (typeof value !== 'number') throw new TypeError(`${where} must be a number of seconds, got ${typeName(value)}`);
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${where} must be a number of seconds >= 0, got ${value}`);
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0) || value > MAX_TIMER_SECONDS) {
+    throw new RangeError(`${where} must be a number of seconds from ${allowZero ? 0 : 'above 0'} to ${MAX_TIMER_SECONDS}, got ${value}`);
+  }
   return value;
 }
+
+const secondsOrZero = (value: unknown, where: string) => timerSeconds(value, where, true);
+const timerInterval = (value: unknown, where: string) => timerSeconds(value, where, false);
 
 function bool(value: unknown, where: string): boolean {
   if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${typeName(value)}`);
@@ -97,7 +105,8 @@ function bool(value: unknown, where: string): boolean {
 function retries(value: unknown, where: string): number {
   if (value === 'auto') return Infinity;
   if (typeof value !== 'number') throw new TypeError(`${where} must be a whole number or 'auto', got ${typeName(value)}`);
-  if (!Number.isInteger(value) || value < 0 || value > 1_000_000) throw new RangeError(`${where} must be an integer from 0 to 1000000 or 'auto', got ${value}`);
+  // The attempt count is 16 bits in the native message table.
+  if (!Number.isInteger(value) || value < 0 || value > 65534) throw new RangeError(`${where} must be an integer from 0 to 65534 or 'auto', got ${value}`);
   return value;
 }
 
@@ -157,7 +166,7 @@ const RULES: Record<keyof ScopeOptions, OptionRule> = {
   outboundThrottleMessages: { scopes: ALL, check: parseRate },
   migrateConnectionsBetweenSiblingDomains: { scopes: ALL, check: bool },
   hostFailureRetry: { scopes: ALL, check: secondsOrZero },
-  delayedQueueScanInterval: { scopes: ['global'], check: seconds },
+  delayedQueueScanInterval: { scopes: ['global'], check: timerInterval },
 };
 
 /** One scope after validation: parsed values, and the throttle bucket it owns (if it sets one). */

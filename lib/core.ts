@@ -215,7 +215,7 @@ export class MailQueueCore extends EventEmitter {
       bindingSlot: (b, name) => self.#bindingSlot(b, name),
     };
     const guard = () => { this.#live(); };
-    const report = (err: HookError) => this.#report(err);
+    const report = (err: HookError) => this.#reportError(err);
     const describe = (args: unknown[]) => {
       const dr = args[0];
       const slot = args[1];
@@ -293,9 +293,7 @@ export class MailQueueCore extends EventEmitter {
     const now = this.#now();
     const nextAttempt = m.nextAttempt === undefined ? now : checkTime(m.nextAttempt, 'message.nextAttempt');
     let d = this.#domainIndex.get(domain);
-    const expiresAt = m.expiresAt === undefined
-      ? now + (d === undefined ? this.#config.pair(b, domain).messageExpirationMs : this.#pairs[d][b].messageExpirationMs)
-      : checkExpiry(m.expiresAt, 'message.expiresAt');
+    const expiresAt = m.expiresAt === undefined ? now + this.#defaultExpiryMs(domain, b) : checkExpiry(m.expiresAt, 'message.expiresAt');
     if (d === undefined) {
       // A refused message must not leave a new domain behind: check the id before creating it.
       if (native.locate(h, id, this.#where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
@@ -304,6 +302,7 @@ export class MailQueueCore extends EventEmitter {
     native.enqueue(h, d, b, id, priority, nextAttempt, expiresAt, now);
     this.#drainExpired();
     if (nextAttempt <= now) this.#mailArrived(d, b);
+    else this.#maintainer?.scheduleAt(nextAttempt);
   }
 
   /**
@@ -330,7 +329,7 @@ export class MailQueueCore extends EventEmitter {
     }
     native.enqueueBatch(h, d, b, ids, priorities ?? null, now, now + this.#pairs[d][b].messageExpirationMs, now);
     this.#drainExpired();
-    this.#mailArrived(d, b);
+    this.#mailArrived(d, b, ids.length);
   }
 
   // The native call checks the same things; this runs only before a new domain is created, so that
@@ -411,8 +410,10 @@ export class MailQueueCore extends EventEmitter {
     const h = this.#live();
     checkId(id, 'id');
     checkTime(nextAttempt, 'nextAttempt');
-    native.defer(h, id, nextAttempt, this.#now());
+    const now = this.#now();
+    native.defer(h, id, nextAttempt, now);
     this.#drainExpired();
+    this.#maintainer?.scheduleAt(nextAttempt);
   }
 
   /** A message in flight was not attempted: it goes back to the position it was taken from. */
@@ -435,19 +436,25 @@ export class MailQueueCore extends EventEmitter {
     if (!this.#transport || !this.#store) {
       throw codedError('ERR_CONFIG', 'start() needs the transport and store options');
     }
-    const delivery = new Delivery(this.#deliveryCore(), this.#transport, this.#store, this.#deliveryTimeout, this.#tallies);
+    const delivery = new Delivery(this.#deliveryCore(), this.#transport, this.#store, this.#deliveryTimeout);
     this.#delivery = delivery;
-    this.#maintainer = new Maintainer({ runPass: () => this.#maintainerPass(), now: () => this.#now() }, this.#config.scanIntervalMs());
+    this.#maintainer = new Maintainer({
+      runPass: () => this.#maintainerPass(),
+      now: () => this.#clock(),
+      report: (err) => this.#reportError(err),
+    }, this.#config.scanIntervalMs());
     this.#maintainer.start();
   }
 
   /** Stops the maintainer; idle connections close, busy ones finish their message and close. */
   async stop(): Promise<void> {
-    this.#maintainer?.stop();
+    const maintainer = this.#maintainer;
     const delivery = this.#delivery;
+    maintainer?.stop();
     if (delivery) await delivery.stop();
-    this.#delivery = undefined;
-    this.#maintainer = undefined;
+    // A start() during the await made new ones: leave those alone.
+    if (this.#maintainer === maintainer) this.#maintainer = undefined;
+    if (this.#delivery === delivery) this.#delivery = undefined;
   }
 
   get started(): boolean {
@@ -469,9 +476,7 @@ export class MailQueueCore extends EventEmitter {
     // Store the expiry the core will use, so a restart keeps it (recover() reads it back).
     if (stored.expiresAt === undefined) {
       const b = stored.binding === undefined ? 0 : this.#bindingSlot(stored.binding, 'message.binding');
-      const name = checkDomainName(stored.domain, 'message.domain');
-      const d = this.#domainIndex.get(name);
-      stored.expiresAt = this.#now() + (d === undefined ? this.#config.pair(b, name).messageExpirationMs : this.#pairs[d][b].messageExpirationMs);
+      stored.expiresAt = this.#now() + this.#defaultExpiryMs(checkDomainName(stored.domain, 'message.domain'), b);
     }
     await store.put(stored, body);
     try {
@@ -479,7 +484,9 @@ export class MailQueueCore extends EventEmitter {
         id, domain: stored.domain, binding: stored.binding, priority: stored.priority, expiresAt: stored.expiresAt, nextAttempt,
       });
     } catch (err) {
-      await store.remove(id).catch(() => undefined);
+      // A recover() running at the same time may have queued this very entry: remove it from the
+      // store only when the core does not hold it.
+      if (!this.#closed && native.locate(this.#handle, id, this.#where) === Place.None) await store.remove(id).catch(() => undefined);
       throw err;
     }
   }
@@ -496,7 +503,14 @@ export class MailQueueCore extends EventEmitter {
     let n = 0;
     for await (const m of store.list()) {
       if (native.locate(this.#live(), m.id, this.#where) !== Place.None) continue;
-      this.enqueue({ id: m.id, domain: m.domain, binding: m.binding, priority: m.priority, expiresAt: m.expiresAt });
+      try {
+        this.enqueue({ id: m.id, domain: m.domain, binding: m.binding, priority: m.priority, expiresAt: m.expiresAt });
+      } catch (err) {
+        // One entry the configuration no longer fits (a binding removed, say) must not keep the
+        // rest of the spool from being queued: report it, leave it in the store, go on.
+        this.#reportError(new Error(`recover(): message ${m.id} was not queued: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        continue;
+      }
       n++;
       if (onProgress && n % 10_000 === 0) onProgress(n);
     }
@@ -515,10 +529,12 @@ export class MailQueueCore extends EventEmitter {
     return Math.max(0, Math.min(nextDue, stuck));
   }
 
-  #mailArrived(d: number, b: number): void {
+  // Mail became due for (d, b): wake as many idle connections there as there are new messages, and
+  // ask for a pass when that is not enough.
+  #mailArrived(d: number, b: number, count = 1): void {
     const delivery = this.#delivery;
     if (!delivery) return;
-    if (!delivery.mailArrived(this.#records[d].name, this.bindings[b])) this.#maintainer?.poke();
+    if (delivery.mailArrived(this.#records[d].name, this.bindings[b], count) < count) this.#maintainer?.poke();
   }
 
   #deliveryCore() {
@@ -551,6 +567,8 @@ export class MailQueueCore extends EventEmitter {
         else self.#emitSafely(event, payload);
       },
       poke: () => self.#maintainer?.poke(),
+      tally: (domain: string) => self.#tally(domain),
+      cooling: (domain: string, binding: string) => self.#cooling.has(`${index(domain)}:${slot(binding)}`),
       suspended: (domain: string, binding: string) => self.#deliverySuspended(index(domain), slot(binding)),
       domainsWithMail: (max: number) => {
         const h = self.#live();
@@ -563,9 +581,18 @@ export class MailQueueCore extends EventEmitter {
     };
   }
 
+  // Failures the core survives (a provider, a store, a listener): an 'error' event, or a process
+  // warning when nobody listens (an unheard 'error' event would throw and stop maintenance).
   #reportError(err: unknown): void {
-    if (this.listenerCount('error') > 0) this.emit('error', err);
-    else process.emitWarning(err instanceof Error ? err.message : String(err), { code: 'ERR_DELIVERY' });
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', err);
+      return;
+    }
+    const code = (err as { code?: unknown })?.code;
+    process.emitWarning(err instanceof Error ? err.message : String(err), {
+      code: typeof code === 'string' ? code : 'ERR_MAIL_QUEUE_CORE',
+      detail: 'add an error listener on the core to handle these',
+    });
   }
 
   // --- operator actions (Momentum's console verbs) ---------------------------------------------
@@ -577,7 +604,10 @@ export class MailQueueCore extends EventEmitter {
     const n = native.flushDomain(h, d, this.#now());
     this.#drainExpired();
     if (n > 0) {
-      for (let b = 0; b < this.bindings.length; b++) if (native.activeSize(h, d, b) > 0) this.#mailArrived(d, b);
+      for (let b = 0; b < this.bindings.length; b++) {
+        const q = native.activeSize(h, d, b);
+        if (q > 0) this.#mailArrived(d, b, q);
+      }
     }
     return n;
   }
@@ -907,6 +937,10 @@ export class MailQueueCore extends EventEmitter {
     this.#passGrants = grants;
     try {
       body();
+    } catch (err) {
+      // Connections granted before the failure are real leases: hand them over with the error.
+      if (typeof err === 'object' && err !== null) (err as { grants?: Grant[] }).grants = grants;
+      throw err;
     } finally {
       this.#inPass = false;
       this.#passGrants = null;
@@ -950,11 +984,12 @@ export class MailQueueCore extends EventEmitter {
       this.hooks.connectionGoal.call(dr, b, sl, box);
       let g = box.value;
       if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) {
-        this.#report(new HookError('connectionGoal', dr.name, this.bindings[b],
+        this.#reportError(new HookError('connectionGoal', dr.name, this.bindings[b],
           `connectionGoal providers set goal to ${String(g)}, not a count; the default goal ${goal} is used`));
         g = goal;
       }
-      opened = native.openConnections(h, d, b, Math.floor(g), reserve, now);
+      // The clips bound it anyway; keep it inside what the native call accepts.
+      opened = native.openConnections(h, d, b, Math.min(Math.floor(g), 4294967294), reserve, now);
     }
     this.#drainGrants();
     return opened;
@@ -1079,6 +1114,12 @@ export class MailQueueCore extends EventEmitter {
     this.#seenExpired = this.counters[this.#expiredSlot];
   }
 
+  /** message_expiration for (domain, binding) in ms, for a domain seen or not yet seen. */
+  #defaultExpiryMs(domain: string, b: number): number {
+    const d = this.#domainIndex.get(domain);
+    return d === undefined ? this.#config.pair(b, domain).messageExpirationMs : this.#pairs[d][b].messageExpirationMs;
+  }
+
   #tally(domain: string): DomainTally {
     let t = this.#tallies.get(domain);
     if (!t) this.#tallies.set(domain, (t = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 }));
@@ -1095,9 +1136,5 @@ export class MailQueueCore extends EventEmitter {
     }
   }
 
-  #report(err: HookError): void {
-    // An 'error' event with no listener would throw and stop maintenance; warn instead.
-    if (this.listenerCount('error') > 0) this.emit('error', err);
-    else process.emitWarning(err.message, { code: 'ERR_HOOK_FAILED', detail: 'add an error listener on the core to handle hook failures' });
-  }
+
 }

@@ -28,6 +28,10 @@ export interface DeliveryCore {
   emit(event: string, payload: unknown): void;
   /** A connection closed while its queue may still hold mail: ask for a pass. */
   poke(): void;
+  /** The per-domain delivery counts (kept by the core, so they outlive stop()). */
+  tally(domain: string): DomainTally;
+  /** Whether (domain, binding) rests after a failed connection attempt. */
+  cooling(domain: string, binding: string): boolean;
   /** Suspended by configuration or the operator: open connections stop taking its mail. */
   suspended(domain: string, binding: string): boolean;
   /** Up to max domains that have mail now (candidates for sibling migration). */
@@ -66,18 +70,10 @@ export class Delivery implements ConnectionHost {
     readonly transport: Transport,
     readonly store: MessageStore,
     private readonly sendTimeout: number,
-    // Owned by the core, so the counts outlive a stop() and a later start().
-    private readonly tallies: Map<string, DomainTally>,
   ) {}
 
   get connections(): ReadonlySet<Connection> {
     return this.#connections;
-  }
-
-  tally(domain: string): DomainTally {
-    let t = this.tallies.get(domain);
-    if (!t) this.tallies.set(domain, (t = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 }));
-    return t;
   }
 
   /** A grant from a pass: a new connection. */
@@ -105,22 +101,26 @@ export class Delivery implements ConnectionHost {
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
   }
 
-  /** Mail arrived for (domain, binding): wake one idle connection there. */
-  mailArrived(domain: string, binding: string): boolean {
-    const list = this.#waiters.get(`${domain}\0${binding}`);
-    const w = list?.shift();
-    if (list && list.length === 0) this.#waiters.delete(`${domain}\0${binding}`);
-    if (!w) return false;
-    w(true);
-    return true;
+  /** `count` messages arrived for (domain, binding): wake up to that many idle connections there;
+   *  returns how many woke. */
+  mailArrived(domain: string, binding: string, count = 1): number {
+    const key = `${domain}\0${binding}`;
+    const list = this.#waiters.get(key);
+    if (!list) return 0;
+    let woke = 0;
+    while (woke < count && list.length > 0) {
+      list.shift()!(true);
+      woke++;
+    }
+    if (list.length === 0) this.#waiters.delete(key);
+    return woke;
   }
 
   /** After a pass (delayed mail may have become due): wake idle connections that have mail. */
   afterPass(): void {
     for (const key of [...this.#waiters.keys()]) {
       const [domain, binding] = key.split('\0');
-      let n = this.core.queued(domain, binding);
-      while (n-- > 0 && this.mailArrived(domain, binding));
+      this.mailArrived(domain, binding, this.core.queued(domain, binding));
     }
   }
 
@@ -248,8 +248,11 @@ export class Delivery implements ConnectionHost {
   }
 
   async openFailed(domain: string, binding: string, err: unknown): Promise<void> {
-    const t = this.tally(domain);
+    const t = this.core.tally(domain);
     t.connectFailures++;
+    // Every connection of one pass opens at once; when the first failure has already put the pair
+    // to rest, the others add no further message failures (one failure per round, not per grant).
+    if (this.core.cooling(domain, binding)) return;
     const text = `connection failed: ${message(err)}`;
     const permanent = typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;
     const out = new Float64Array(64);
@@ -294,7 +297,7 @@ export class Delivery implements ConnectionHost {
         case 'delivered':
           await this.#forget(id);
           this.core.settle(id);
-          this.tally(domain).delivered++;
+          this.core.tally(domain).delivered++;
           this.core.emit('delivered', { id, domain, binding, response: outcome.response } satisfies DeliveredEvent);
           return;
         case 'permanent':
@@ -311,7 +314,7 @@ export class Delivery implements ConnectionHost {
           // defer() bounces instead (a 'bounce' event, reason 'expired', counted by its listener)
           // when the retry would come at or after the expiry; then there is no deferral to report.
           if (!this.core.defer(id, nextAttempt)) return;
-          this.tally(domain).deferred++;
+          this.core.tally(domain).deferred++;
           this.core.emit('deferred', { id, domain, binding, nextAttempt, code: outcome.code, response: outcome.response } satisfies DeferredEvent);
           return;
         }
@@ -325,7 +328,7 @@ export class Delivery implements ConnectionHost {
   #bounce(id: number, domain: string, binding: string, reason: BounceEvent['reason'], code: number | undefined, response: string | undefined): void {
     void this.#forget(id);
     this.core.settle(id);
-    this.tally(domain).bounced++;
+    this.core.tally(domain).bounced++;
     this.core.emit('bounce', { id, domain, binding, reason, code, response } satisfies BounceEvent);
   }
 

@@ -10,13 +10,14 @@ export interface MaintainerHost {
   /** Runs one pass; returns how long until the next one is wanted (ms), or Infinity. */
   runPass(): number;
   now(): number;
+  /** A pass that threw: reported, and the maintainer goes on. */
+  report(err: unknown): void;
 }
 
 export class Maintainer {
   #timer: NodeJS.Timeout | undefined;
   #at = Infinity;
   #running = false;
-  #inPass = false;
 
   constructor(
     private readonly host: MaintainerHost,
@@ -56,16 +57,23 @@ export class Maintainer {
     this.#timer = setTimeout(() => this.#fire(), delay);
   }
 
+  /** Asks for a pass at time t (ms since the epoch), unless one comes sooner. */
+  scheduleAt(t: number): void {
+    if (this.#running && Number.isFinite(t)) this.#schedule(t - this.host.now());
+  }
+
   #fire(): void {
     this.#timer = undefined;
     this.#at = Infinity;
-    if (!this.#running || this.#inPass) return;
-    this.#inPass = true;
+    if (!this.#running) return;
     let next = this.scanIntervalMs;
     try {
       next = this.host.runPass();
+    } catch (err) {
+      // A pass that fails (a provider's bad result, a clock that returned garbage) must not end
+      // maintenance: report it and run again at the usual interval.
+      this.host.report(err);
     } finally {
-      this.#inPass = false;
       if (this.#running) this.#schedule(next);
     }
   }

@@ -27,6 +27,7 @@
 // certificate checks (tls.rejectUnauthorized false, tls.requireTLS false) as MTAs do: an
 // unverified encrypted session still beats plaintext, and most MX certificates would not verify.
 
+import { isAscii } from 'node:buffer';
 import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { Resolver } from 'node:dns/promises';
@@ -901,8 +902,7 @@ function invalidEnvelope(env: { from: string; to: string[] }): string | undefine
 }
 
 function has8bit(body: Buffer): boolean {
-  for (let i = 0; i < body.length; i++) if (body[i] > 0x7f) return true;
-  return false;
+  return !isAscii(body); // native scan, not a JS loop over every byte of every message
 }
 
 function refusedList(errors: readonly SMTPConnection.SMTPError[]): string {

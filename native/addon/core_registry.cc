@@ -6,7 +6,7 @@
 namespace mqc_addon {
 
 namespace {
-constexpr double kMaxGeneration = 8589934591.0;  // 2^33 - 1: handles stay below 2^53
+constexpr double kMaxGeneration = 4294967295.0;  // the generation is 32 bits; handles stay below 2^52
 }
 
 CoreRegistry::CoreRegistry() {
