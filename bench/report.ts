@@ -1,0 +1,259 @@
+// Markdown tables from bench/results/*.json: every suite side by side with its pure-JS competitors,
+// as ratios, and the issue-4 targets with how far each is met or missed.
+import fs from 'node:fs';
+import path from 'node:path';
+
+import type { EnvInfo } from './common.js';
+
+interface OpRow { op: string; api: string; rate: number; samples: number[]; rme?: number }
+interface QRun { variant: string; n: number; candidate: string; kind: string; rows: OpRow[] }
+interface CrossRow { op: string; note: string; nsPerCall: number; rme: number }
+interface PassRow { impl: string; provider: string; scenario: string; nsPerPair: number }
+interface CycleRun {
+  impl: string;
+  result: {
+    rate: number; ms: number; fillMs: number; resident: number; outcomes: number; maxSyncMs?: number;
+    ticks?: { ms: number; maintainMs: number; pullMs: number; arriveMs: number; outcomes: number; opened: number }[];
+    phaseMs?: { maintain: number; pull: number; arrive: number };
+  };
+  ticksRun: number;
+}
+interface MemRun {
+  impl: string;
+  resident: number;
+  note?: string;
+  bytesPerMessage: { rss: number; heap?: number; reserved?: number; rssWithDomains?: number };
+  eventLoopDelay?: { maxMs: number; p99Ms: number };
+  maxSyncMs?: number;
+  maxMaintainMs?: number;
+  gc?: { maxPauseMs: number; maxPauseKind?: string; totalMs: number; majorCount?: number };
+  result?: { rate: number };
+}
+
+export interface Results {
+  env: EnvInfo;
+  quick: boolean;
+  crossing?: { rows: CrossRow[] };
+  queueOps?: QRun[];
+  cycle?: CycleRun[];
+  pass?: { js: { rows: PassRow[] } | null; cpp: { rows: PassRow[] } | null };
+  memory?: MemRun[];
+}
+
+interface SuiteFile { suite: string; quick: boolean; env: EnvInfo; data: unknown }
+
+/** Every suite's latest JSON (bench/results/<suite>.json). */
+export function loadResults(dir: string): Results | null {
+  const read = (s: string): SuiteFile | null => {
+    const f = path.join(dir, `${s}.json`);
+    return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as SuiteFile) : null;
+  };
+  const files = ['crossing', 'queue-ops', 'cycle', 'maintain-pass', 'memory'].map(read);
+  const first = files.find((f) => f !== null);
+  if (!first) return null;
+  const [crossing, q, cycle, pass, memory] = files;
+  return {
+    env: first.env,
+    quick: files.some((f) => f?.quick),
+    crossing: crossing?.data as Results['crossing'],
+    queueOps: q?.data as QRun[] | undefined,
+    cycle: cycle?.data as CycleRun[] | undefined,
+    pass: pass?.data as Results['pass'],
+    memory: memory?.data as MemRun[] | undefined,
+  };
+}
+
+const fmt = (x: number | undefined): string => {
+  if (x === undefined || !Number.isFinite(x)) return 'n/a';
+  if (x >= 1e6) return `${(x / 1e6).toFixed(x >= 1e8 ? 0 : x >= 1e7 ? 1 : 2)} M`;
+  if (x >= 1e3) return `${(x / 1e3).toFixed(0)} k`;
+  return x.toFixed(0);
+};
+const ratio = (x: number | undefined, y: number | undefined): string =>
+  x === undefined || y === undefined || !(y > 0) ? 'n/a' : `${(x / y).toFixed(x / y >= 10 ? 0 : 2)}x`;
+const sizeName = (n: number): string => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
+
+const JS = ['js-array', 'flatqueue', 'js-sdsl', 'sorted-btree'];
+const SORTED = ['js-sdsl', 'sorted-btree'];
+const OPS = ['enqueue', 'enqueue 1/call', 'build from empty', 'pop 1', 'pop 16', 'pop 256', 'take 1', 'take 16', 'take 256', 'cancel', 'mixed B=16'];
+/** The JS operation a native-only row is compared with. */
+const jsOpFor = (op: string): string => (op === 'enqueue 1/call' ? 'enqueue' : op.startsWith('take') ? op.replace('take', 'pop') : op);
+
+interface Target { what: string; goal: string; got: string; met: boolean; margin: string }
+
+function rateOf(runs: QRun[], variant: string, n: number, cand: string, op: string): number | undefined {
+  return runs.find((r) => r.variant === variant && r.n === n && r.candidate === cand)?.rows.find((x) => x.op === op)?.rate;
+}
+
+function best(runs: QRun[], variant: string, n: number, names: string[], op: string): { name: string; rate: number } | undefined {
+  let b: { name: string; rate: number } | undefined;
+  for (const c of names) {
+    const r = rateOf(runs, variant, n, c, op);
+    if (r !== undefined && (!b || r > b.rate)) b = { name: c, rate: r };
+  }
+  return b;
+}
+
+export function report(res: Results | null): string {
+  if (!res) return 'no results';
+  const out: string[] = [];
+  const targets: Target[] = [];
+  const e = res.env;
+  out.push(`# mail-queue-core benchmarks${res.quick ? ' (quick run)' : ''}`);
+  out.push('');
+  out.push(`Node ${e.node} (V8 ${e.v8}), ${e.cpu} x${e.cores}, ${e.memGiB} GiB, ${e.platform}; commit ${e.commit}` +
+    `${e.dirty ? ' with uncommitted lib/ or native/ changes' : ''}; addon built ${e.addonBuilt ?? 'n/a'}; ${e.date}.`);
+  out.push('Rates are elements (messages) per second, best of the repetitions (the machine is shared; interference only slows a run down); ratios compare within this one run.');
+
+  if (res.crossing) {
+    out.push('', '## Crossing floor (ns per call, Benchmark.js)', '', '| call | ns/call | ±% | what |', '|---|---:|---:|---|');
+    for (const r of res.crossing.rows) out.push(`| ${r.op} | ${r.nsPerCall.toFixed(1)} | ${r.rme.toFixed(1)} | ${r.note} |`);
+  }
+
+  const q = res.queueOps;
+  if (q && q.length) {
+    const sizes = [...new Set(q.map((r) => r.n))].sort((a, b) => a - b);
+    const cands = [...JS, 'core', 'native-raw', 'cpp'].filter((c) => q.some((r) => r.candidate === c));
+    const top = Math.max(...sizes);
+    out.push('', '## 1. Queue operations');
+    out.push('', 'APIs: `core` = the public MailQueueCore API; `native-raw` = the raw binding of lib/native.ts; `cpp` = mqc::Core in C++ with no JS crossing.',
+      'Native `pop k` = takeInto(k) + one settle() per message (the JS structures pop and drop the id from their index, which is the same end state);',
+      '`take k` = takeInto alone (messages left in flight), compared with the JS pop of the same k.',
+      'Enqueue: prio = enqueueBatch in chunks of 256; ts = one enqueue({nextAttempt}) per message (enqueueBatch has one nextAttempt for the whole batch); `enqueue 1/call` = one core.enqueue({id, domain, priority}) per message.',
+      'Every JS structure keeps an id index (Map) for cancel. Mixed = pop 16 + re-insert 16 with fresh keys (32 element ops a step), Benchmark.js.',
+      'Each structure holds N throughout: every timed phase handles M = N/4 messages and is undone untimed (pops and takes refilled, cancels rebuilt); `enqueue` is those refills (M into N - M resident), `build from empty` the first fill.');
+    const coreApi = q.find((r) => r.candidate === 'core')?.rows;
+    if (coreApi) {
+      out.push('', '| op | API used by `core` |', '|---|---|');
+      const seen = new Set<string>();
+      for (const r of coreApi) {
+        const op = r.op.replace(/ \d+$/, ' k');
+        if (seen.has(op)) continue;
+        seen.add(op);
+        out.push(`| ${op} | ${r.api} |`);
+      }
+    }
+    for (const variant of ['prio', 'ts']) {
+      for (const n of sizes) {
+        const runs = q.filter((r) => r.variant === variant && r.n === n);
+        if (!runs.length) continue;
+        out.push('', `### ${variant === 'prio' ? 'FIFO per priority' : 'next-attempt time'} key, ${sizeName(n)} resident`, '');
+        out.push(`| op | ${cands.join(' | ')} | best JS | core ÷ best JS | best sorted JS | core ÷ best sorted | lib cost (raw ÷ core) | cpp ÷ core |`);
+        out.push(`|---|${cands.map(() => '---:').join('|')}|---|---:|---|---:|---:|---:|`);
+        for (const op of OPS) {
+          const vals = cands.map((c) => rateOf(q, variant, n, c, op));
+          if (vals.every((v) => v === undefined)) continue;
+          const jop = jsOpFor(op);
+          const bj = best(q, variant, n, JS, jop);
+          const bs = best(q, variant, n, SORTED, jop);
+          const core = rateOf(q, variant, n, 'core', op);
+          const raw = rateOf(q, variant, n, 'native-raw', op);
+          const cp = rateOf(q, variant, n, 'cpp', op);
+          out.push(`| ${op} | ${vals.map(fmt).join(' | ')} | ${bj ? `${bj.name}${jop !== op ? ` (${jop})` : ''}` : 'n/a'} | ${ratio(core, bj?.rate)} | ` +
+            `${bs?.name ?? 'n/a'} | ${ratio(core, bs?.rate)} | ${ratio(raw, core)} | ${ratio(cp, core)} |`);
+          if (n === top && core !== undefined && !op.startsWith('take') && op !== 'enqueue 1/call' && op !== 'build from empty') {
+            const label = `queue ${variant} ${op} @${sizeName(n)}`;
+            if (bj) targets.push({ what: `${label} vs best JS (${bj.name})`, goal: '>= 1x', got: ratio(core, bj.rate), met: core >= bj.rate, margin: core >= bj.rate ? '' : `needs ${(bj.rate / core).toFixed(2)}x faster` });
+            if (bs) targets.push({ what: `${label} vs best sorted (${bs.name})`, goal: '>= 3x', got: ratio(core, bs.rate), met: core >= 3 * bs.rate, margin: core >= 3 * bs.rate ? '' : `needs ${((3 * bs.rate) / core).toFixed(2)}x faster` });
+            if (cp !== undefined) targets.push({ what: `${label} vs C++ floor`, goal: 'cpp ÷ core <= 1.5', got: ratio(cp, core), met: cp / core <= 1.5, margin: cp / core <= 1.5 ? '' : `${(cp / core / 1.5).toFixed(2)}x over` });
+          }
+        }
+      }
+    }
+  }
+
+  if (q && q.length) {
+    out.push('', '### Derived: what one settle() costs (ns per message = 1e9/pop k - 1e9/take k)', '',
+      '| key | resident | k | core | native-raw | cpp |', '|---|---|---:|---:|---:|---:|');
+    const sizes = [...new Set(q.map((r) => r.n))].sort((a, b) => a - b);
+    for (const variant of ['prio', 'ts']) {
+      for (const n of sizes) {
+        for (const k of [1, 16]) {
+          const cost = (c: string) => {
+            const p = rateOf(q, variant, n, c, `pop ${k}`);
+            const t = rateOf(q, variant, n, c, `take ${k}`);
+            return p && t ? (1e9 / p - 1e9 / t).toFixed(0) : 'n/a';
+          };
+          out.push(`| ${variant} | ${sizeName(n)} | ${k} | ${cost('core')} | ${cost('native-raw')} | ${cost('cpp')} |`);
+        }
+      }
+    }
+  }
+
+  if (res.cycle && res.cycle.length) {
+    out.push('', '## 2. Scheduler cycle (1M resident, 10k domains x 4 bindings)', '',
+      'Per tick (one simulated minute): maintain(now) (due delayed mail promoted, connections granted under the default limits: 32 per pair, 20000 server max + 200 reserve);',
+      'every open connection pulls up to 4 batches of 16 (takeInto), each message settle() (90%) or defer(now + 5 min) (10%); a connection closes when its queue runs dry or after 16 batches;',
+      'arrivals replace the delivered mail in chunks of 16 (enqueueBatch) to random (domain, binding) pairs. Messages/s = outcomes / wall time of the timed ticks.', '',
+      '| impl | messages/s | ms/tick | maintain ms/tick | pull ms/tick | arrive ms/tick | outcomes/tick | fill msg/s |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+    const rate: Record<string, number> = {};
+    for (const r of res.cycle) {
+      const t = r.result;
+      const nt = r.ticksRun;
+      const ph = t.ticks
+        ? { maintain: t.ticks.reduce((a, x) => a + x.maintainMs, 0), pull: t.ticks.reduce((a, x) => a + x.pullMs, 0), arrive: t.ticks.reduce((a, x) => a + x.arriveMs, 0) }
+        : t.phaseMs!;
+      rate[r.impl] = t.rate;
+      const name = r.impl === 'core' ? 'core (public API)' : r.impl === 'ts' ? 'plain TypeScript' : 'C++ (no JS)';
+      out.push(`| ${name} | ${fmt(t.rate)} | ${(t.ms / nt).toFixed(1)} | ${(ph.maintain / nt).toFixed(1)} | ${(ph.pull / nt).toFixed(1)} | ${(ph.arrive / nt).toFixed(1)} | ${fmt(t.outcomes / nt)} | ${fmt(t.resident / (t.fillMs / 1000))} |`);
+    }
+    out.push('', `core ÷ TS: ${ratio(rate.core, rate.ts)}; C++ ÷ core: ${ratio(rate.cpp, rate.core)}.`);
+    if (rate.core && rate.ts) targets.push({ what: 'scheduler cycle vs TS cycle', goal: '>= 3x', got: ratio(rate.core, rate.ts), met: rate.core >= 3 * rate.ts, margin: rate.core >= 3 * rate.ts ? '' : `needs ${((3 * rate.ts) / rate.core).toFixed(2)}x faster` });
+    if (rate.core && rate.cpp) targets.push({ what: 'scheduler cycle vs C++ floor', goal: 'cpp ÷ core <= 1.5', got: ratio(rate.cpp, rate.core), met: rate.cpp / rate.core <= 1.5, margin: rate.cpp / rate.core <= 1.5 ? '' : `${(rate.cpp / rate.core / 1.5).toFixed(2)}x over` });
+  }
+
+  if (res.pass) {
+    const rows = [...(res.pass.js?.rows ?? []), ...(res.pass.cpp?.rows ?? [])];
+    out.push('', '## 3. Maintenance pass over 100k (domain, binding) pairs (ns per pair)', '',
+      '`at-limit`: every pair holds its one allowed connection, the pass visits each pair and opens nothing (the steady state). `open-1`: every pair opens one connection, grants drained into JS objects (released untimed between passes).', '',
+      '| scenario | core, no provider | core, one passive provider | added by the provider | plain TS | C++ (no JS) |', '|---|---:|---:|---:|---:|---:|');
+    for (const sc of ['at-limit', 'open-1']) {
+      const get = (impl: string, provider: string) => rows.find((r) => r.impl === impl && r.provider === provider && r.scenario === sc)?.nsPerPair;
+      const none = get('core', 'none');
+      const pas = get('core', 'passive');
+      const ts = get('ts', 'none');
+      const c = get('cpp', 'none');
+      const f = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(0));
+      out.push(`| ${sc} | ${f(none)} | ${f(pas)} | ${none !== undefined && pas !== undefined ? f(pas - none) : 'n/a'} | ${f(ts)} | ${f(c)} |`);
+      if (none !== undefined) targets.push({ what: `maintenance pass ${sc}, no JS provider`, goal: '< 100 ns/pair', got: `${none.toFixed(0)} ns`, met: none < 100, margin: none < 100 ? '' : `${(none / 100).toFixed(2)}x over` });
+      if (none !== undefined && pas !== undefined) targets.push({ what: `maintenance pass ${sc}, added by one passive provider`, goal: '< 300 ns/pair', got: `${(pas - none).toFixed(0)} ns`, met: pas - none < 300, margin: pas - none < 300 ? '' : `${((pas - none) / 300).toFixed(2)}x over` });
+      if (none !== undefined && c !== undefined) targets.push({ what: `maintenance pass ${sc} vs C++ floor`, goal: 'core ÷ cpp time <= 1.5', got: ratio(none, c), met: none / c <= 1.5, margin: none / c <= 1.5 ? '' : `${(none / c / 1.5).toFixed(2)}x over` });
+    }
+  }
+
+  if (res.memory && res.memory.length) {
+    out.push('', '## 4. Memory and pauses, 5M resident (10k domains x 4 bindings x 125)', '',
+      'Bytes per message = (after fill - before) / messages, after forced GC. Pauses while the cycle runs (the driver yields to the event loop between phases and every 256 connections or arrival chunks):',
+      'worst event-loop delay from perf_hooks.monitorEventLoopDelay (resolution 1 ms), the longest synchronous stretch between yields, and the longest GC pause.', '',
+      '| impl | RSS B/msg | heap B/msg | worst event-loop delay ms | p99 ms | longest sync stretch ms | longest maintain() ms | longest GC pause ms | cycle msg/s |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const by: Record<string, MemRun> = {};
+    for (const m of res.memory) {
+      const f = (x: number | undefined, d = 1) => (x === undefined ? 'n/a' : x.toFixed(d));
+      const name = m.impl === 'cpp' ? `C++ (no JS)${m.note ? `, ${m.note}` : ''}` : m.impl === 'core' ? 'core (public API)' : 'plain TypeScript';
+      if (!m.note) by[m.impl] = m;
+      out.push(`| ${name} | ${f(m.bytesPerMessage.rss)}${m.bytesPerMessage.reserved ? ` (reserved ${f(m.bytesPerMessage.reserved)})` : ''} | ${f(m.bytesPerMessage.heap)} | ` +
+        `${f(m.eventLoopDelay?.maxMs)} | ${f(m.eventLoopDelay?.p99Ms)} | ${f(m.maxSyncMs)} | ${f(m.maxMaintainMs)} | ${f(m.gc?.maxPauseMs)}${m.gc?.maxPauseKind ? ` (${m.gc.maxPauseKind})` : ''} | ${m.result ? fmt(m.result.rate) : 'n/a'} |`);
+    }
+    const c = by.core;
+    const t = by.ts;
+    if (c) {
+      const b = c.bytesPerMessage.rss;
+      targets.push({ what: 'memory per resident message (RSS)', goal: '<= 48 B', got: `${b.toFixed(1)} B`, met: b <= 48, margin: b <= 48 ? '' : `${(b / 48).toFixed(2)}x over` });
+      if (t) {
+        const tb = t.bytesPerMessage.rss;
+        targets.push({ what: 'memory vs TS cycle', goal: '<= 1/3 of TS', got: `${(b / tb).toFixed(2)} of TS (${tb.toFixed(0)} B)`, met: b <= tb / 3, margin: b <= tb / 3 ? '' : `${((3 * b) / tb).toFixed(2)}x over` });
+        const cs = c.eventLoopDelay?.maxMs;
+        const ts = t.eventLoopDelay?.maxMs;
+        if (cs !== undefined && ts !== undefined) targets.push({ what: 'worst event-loop stall vs TS cycle', goal: '<= 1/10 of TS', got: `${cs.toFixed(1)} ms vs ${ts.toFixed(1)} ms (${(cs / ts).toFixed(2)})`, met: cs <= ts / 10, margin: cs <= ts / 10 ? '' : `${((10 * cs) / ts).toFixed(2)}x over` });
+      }
+    }
+  }
+
+  if (targets.length) {
+    out.push('', '## Targets (issue 4)', '', '| target | goal | measured | met | miss |', '|---|---|---|---|---|');
+    for (const t of targets) out.push(`| ${t.what} | ${t.goal} | ${t.got} | ${t.met ? 'yes' : '**no**'} | ${t.margin} |`);
+    const met = targets.filter((t) => t.met).length;
+    out.push('', `${met} of ${targets.length} targets met.`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,165 @@
+// `npm run bench [-- --quick] [-- --only crossing,queue-ops,cycle,maintain-pass,memory]`
+// The orchestrator: builds the C++ floor (bench/native/bench_core.cpp), runs every suite in fresh
+// child processes (one per candidate and size), writes bench/results/<suite>.json (environment
+// plus numbers) and prints markdown tables with ratios and the issue-4 targets.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { arg, BENCH_DIR, envInfo, log, resultsDir, ROOT } from './common.js';
+import { loadResults, report } from './report.js';
+
+const QUICK = arg('quick', 'false') === 'true';
+const ONLY = arg('only', '').split(',').filter(Boolean);
+const want = (s: string): boolean => ONLY.length === 0 || ONLY.includes(s);
+const RESULTS_DIR = resultsDir(QUICK);
+const CPP = path.join(BENCH_DIR, '.build', 'bench_core');
+const CHILD_TIMEOUT_MS = 15 * 60_000;
+
+// Quick: one size (100k), so the whole run stays near two minutes; the targets are then read at 100k.
+const SIZES = QUICK ? [100_000] : [10_000, 100_000, 1_000_000];
+const repsFor = (n: number): number => (QUICK ? 2 : n >= 1_000_000 ? 3 : 5);
+const MIN_MS = QUICK ? 40 : 120;
+const MIXED_S = QUICK ? 0.4 : 1.5;
+const CANDIDATES = QUICK
+  ? ['js-array', 'flatqueue', 'js-sdsl', 'core', 'native-raw']
+  : ['js-array', 'flatqueue', 'js-sdsl', 'sorted-btree', 'core', 'native-raw'];
+const quickArgs = QUICK ? ['--quick'] : [];
+
+function child(script: string, args: string[], nodeFlags: string[] = []): Record<string, unknown> | null {
+  const file = path.join(BENCH_DIR, 'suites', script);
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', ...nodeFlags, file, ...args, ...quickArgs], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    timeout: CHILD_TIMEOUT_MS,
+    maxBuffer: 64 * 2 ** 20,
+  });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
+  if (r.status !== 0 || !line) {
+    log(`!! ${script} ${args.join(' ')} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''})`);
+    return null;
+  }
+  log(`  [${script} ${args.join(' ')}: ${((Date.now() - t0) / 1000).toFixed(1)} s]`);
+  return JSON.parse(line.slice(7)) as Record<string, unknown>;
+}
+
+function buildCpp(): boolean {
+  const srcDir = path.join(ROOT, 'native', 'core');
+  const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.cpp')).map((f) => path.join(srcDir, f));
+  const main = path.join(BENCH_DIR, 'native', 'bench_core.cpp');
+  const inputs = [...sources, main, ...fs.readdirSync(srcDir).filter((f) => f.endsWith('.hpp')).map((f) => path.join(srcDir, f))];
+  if (fs.existsSync(CPP)) {
+    const built = fs.statSync(CPP).mtimeMs;
+    if (inputs.every((f) => fs.statSync(f).mtimeMs < built)) return true;
+  }
+  fs.mkdirSync(path.dirname(CPP), { recursive: true });
+  log('building the C++ floor: g++ -O3 native/core/*.cpp bench/native/bench_core.cpp');
+  const r = spawnSync('g++', ['-O3', '-std=c++17', '-DNDEBUG', `-I${srcDir}`, ...sources, main, '-o', CPP], {
+    cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (r.status !== 0) {
+    log('!! the C++ floor did not build; cpp rows are left out');
+    return false;
+  }
+  return true;
+}
+
+function cpp(args: (string | number)[]): Record<string, unknown> | null {
+  const r = spawnSync(CPP, args.map(String), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: CHILD_TIMEOUT_MS });
+  if (r.status !== 0) {
+    log(`!! bench_core ${args.join(' ')} failed (exit ${r.status})`);
+    return null;
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+function save(suite: string, params: Record<string, unknown>, data: unknown): void {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const out = { suite, quick: QUICK, env, params, data };
+  fs.writeFileSync(path.join(RESULTS_DIR, `${suite}.json`), JSON.stringify(out, null, 2) + '\n');
+}
+
+if (!fs.existsSync(path.join(ROOT, 'build', 'Release', 'mail_queue_core.node'))) {
+  log('the native addon is not built: run `npm run build:native` first');
+  process.exit(1);
+}
+const env = envInfo();
+log(`mail-queue-core bench${QUICK ? ' (quick)' : ''}: node ${env.node}, ${env.cpu} x${env.cores}, commit ${env.commit}${env.dirty ? ' (lib/native modified)' : ''}`);
+const started = Date.now();
+const haveCpp = buildCpp();
+
+if (want('crossing')) {
+  log('\n# crossing floor');
+  const r = child('crossing.ts', []);
+  if (r) {
+    save('crossing', {}, r);
+  }
+}
+
+if (want('queue-ops')) {
+  log('\n# queue operations');
+  const runs: Record<string, unknown>[] = [];
+  for (const variant of ['prio', 'ts']) {
+    for (const n of SIZES) {
+      for (const c of CANDIDATES) {
+        const r = child('queue_ops.ts', ['--variant', variant, '--n', String(n), '--candidate', c, '--reps', String(repsFor(n)),
+          '--min-ms', String(MIN_MS), '--mixed-seconds', String(MIXED_S)]);
+        if (r && !r.skipped) runs.push(r);
+      }
+      if (haveCpp) {
+        const r = cpp(['ops', variant, n, repsFor(n), MIXED_S, MIN_MS]);
+        if (r) runs.push(r);
+      }
+    }
+  }
+  save('queue-ops', { sizes: SIZES, candidates: CANDIDATES, mixedBatch: 16, phase: 'M = N/4 per timed phase', minMs: MIN_MS, statistic: 'best of reps' }, runs);
+}
+
+const cycleParams = { domains: 10_000, bindings: 4, perPair: 25, warm: QUICK ? 2 : 4, ticks: QUICK ? 5 : 20 };
+if (want('cycle')) {
+  log('\n# scheduler cycle (1M resident, 10k domains, 4 bindings)');
+  const runs: Record<string, unknown>[] = [];
+  for (const impl of ['core', 'ts']) {
+    const r = child('cycle.ts', ['--impl', impl, '--mode', 'cycle', '--warm', String(cycleParams.warm), '--ticks', String(cycleParams.ticks)]);
+    if (r) runs.push(r);
+  }
+  if (haveCpp) {
+    const r = cpp(['cycle', cycleParams.domains, cycleParams.bindings, cycleParams.perPair, cycleParams.warm, cycleParams.ticks]);
+    if (r) runs.push(r);
+  }
+  save('cycle', cycleParams, runs);
+}
+
+if (want('maintain-pass')) {
+  log('\n# maintenance pass (100k pairs)');
+  const r = child('maintain_pass.ts', []);
+  const c = haveCpp ? cpp(['pass', 25_000, 4, QUICK ? 3 : 7]) : null;
+  const data = { js: r, cpp: c };
+  save('maintain-pass', { domains: 25_000, bindings: 4 }, data);
+}
+
+if (want('memory')) {
+  log('\n# memory and pauses (5M resident)');
+  const memParams = { domains: 10_000, bindings: 4, perPair: 125, warm: 1, ticks: QUICK ? 3 : 10 };
+  const runs: Record<string, unknown>[] = [];
+  for (const impl of ['core', 'ts']) {
+    const r = child('cycle.ts', ['--impl', impl, '--mode', 'memory', '--per-pair', '125', '--warm', String(memParams.warm),
+      '--ticks', String(memParams.ticks)], ['--max-old-space-size=8192']);
+    if (r) runs.push(r);
+  }
+  if (haveCpp) {
+    const r = cpp(['mem', memParams.domains, memParams.bindings, memParams.perPair]);
+    if (r) runs.push(r);
+    const r1 = cpp(['mem', memParams.domains, memParams.bindings, 25]);
+    if (r1) runs.push({ ...r1, note: '1M resident (25 per pair)' });
+  }
+  save('memory', memParams, runs);
+}
+
+// The report reads every suite's latest JSON, so `--only` refreshes one suite in the full picture.
+const md = report(loadResults(RESULTS_DIR));
+process.stdout.write(md + '\n');
+fs.writeFileSync(path.join(RESULTS_DIR, 'summary.md'), md + '\n');
+log(`\nbench done in ${((Date.now() - started) / 60000).toFixed(1)} min; results in ${path.relative(ROOT, RESULTS_DIR)}/`);
