@@ -58,8 +58,15 @@ bool idArg(const Napi::CallbackInfo& info, size_t i, const char* name, double* i
   return argInt(info, i, name, 0, mqc::kMaxId, id);
 }
 
-// Maps a core status to the JavaScript error the API documents. Returns true for Ok.
-bool check(Napi::Env env, Status st, const std::string& what) {
+// Maps a core status to the JavaScript error the API documents. Returns true for Ok. The message
+// (`what`, then the number when one is given) is built only on failure: these run on every settle.
+bool checkSlow(Napi::Env env, Status st, const std::string& what);
+inline bool check(Napi::Env env, Status st, const char* what, double n = std::nan("")) {
+  if (st == Status::Ok) return true;
+  return checkSlow(env, st, std::isnan(n) ? std::string(what) : std::string(what) + " " + std::to_string(static_cast<int64_t>(n)));
+}
+
+bool checkSlow(Napi::Env env, Status st, const std::string& what) {
   switch (st) {
     case Status::Ok: return true;
     case Status::BadArgument: throwRange(env, what + ": out of range"); return false;
@@ -230,7 +237,7 @@ Napi::Value Enqueue(const Napi::CallbackInfo& info) {
   OR_RETURN(argFinite(info, 7, "now", &now));
   Status st = s->core->enqueue(d, b, id, static_cast<uint8_t>(prio), next, exp, now);
   registryOf(info)->sync(info.Env(), s);
-  OR_RETURN(check(info.Env(), st, "id " + std::to_string(static_cast<int64_t>(id))));
+  OR_RETURN(check(info.Env(), st, "id", id));
   return info.Env().Undefined();
 }
 
@@ -262,7 +269,7 @@ Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
                                        : "ids" + at + " must be a safe integer from 0 to 2^53-1"),
            info.Env().Undefined();
   }
-  OR_RETURN(check(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"));
+  if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
   return info.Env().Undefined();
 }
 
@@ -274,7 +281,7 @@ Napi::Value Cancel(const Napi::CallbackInfo& info) {
   Status st = s->core->cancel(id);
   if (st == Status::UnknownId) return Napi::Boolean::New(info.Env(), false);
   registryOf(info)->sync(info.Env(), s);
-  OR_RETURN(check(info.Env(), st, "id " + std::to_string(static_cast<int64_t>(id))));
+  OR_RETURN(check(info.Env(), st, "id", id));
   return Napi::Boolean::New(info.Env(), true);
 }
 
@@ -368,7 +375,7 @@ Napi::Value Settle(const Napi::CallbackInfo& info) {
   OR_RETURN(idArg(info, 1, "id", &id));
   Status st = s->core->settle(id);
   registryOf(info)->sync(info.Env(), s);
-  OR_RETURN(check(info.Env(), st, "id " + std::to_string(static_cast<int64_t>(id))));
+  OR_RETURN(check(info.Env(), st, "id", id));
   return info.Env().Undefined();
 }
 
@@ -381,7 +388,7 @@ Napi::Value Defer(const Napi::CallbackInfo& info) {
   OR_RETURN(argFinite(info, 3, "now", &now));
   Status st = s->core->defer(id, next, now);
   registryOf(info)->sync(info.Env(), s);
-  OR_RETURN(check(info.Env(), st, "id " + std::to_string(static_cast<int64_t>(id))));
+  OR_RETURN(check(info.Env(), st, "id", id));
   return info.Env().Undefined();
 }
 
@@ -391,7 +398,7 @@ Napi::Value Untake(const Napi::CallbackInfo& info) {
   OR_RETURN(idArg(info, 1, "id", &id));
   Status st = s->core->untake(id);
   registryOf(info)->sync(info.Env(), s);
-  OR_RETURN(check(info.Env(), st, "id " + std::to_string(static_cast<int64_t>(id))));
+  OR_RETURN(check(info.Env(), st, "id", id));
   return info.Env().Undefined();
 }
 
@@ -518,7 +525,7 @@ Napi::Value ReleaseConnection(const Napi::CallbackInfo& info) {
   OR_RETURN(argInt(info, 1, "connectionId", 1, mqc::kMaxId, &id));
   Status st = s->core->releaseConnection(id);
   registryOf(info)->sync(info.Env(), s);
-  OR_RETURN(check(info.Env(), st, "connectionId " + std::to_string(static_cast<int64_t>(id))));
+  OR_RETURN(check(info.Env(), st, "connectionId", id));
   return info.Env().Undefined();
 }
 
@@ -556,7 +563,7 @@ Napi::Value MigrateConnection(const Napi::CallbackInfo& info) {
   Status st = s->core->migrateConnection(id, d);
   registryOf(info)->sync(info.Env(), s);
   if (st == Status::TooMany) return Napi::Boolean::New(info.Env(), false);
-  OR_RETURN(check(info.Env(), st, "connectionId " + std::to_string(static_cast<int64_t>(id))));
+  OR_RETURN(check(info.Env(), st, "connectionId", id));
   return Napi::Boolean::New(info.Env(), true);
 }
 

@@ -47,12 +47,15 @@ double CoreRegistry::add(std::unique_ptr<mqc::Core> core, Napi::ArrayBuffer coun
 }
 
 CoreSlot* CoreRegistry::find(double handle) {
-  if (!(handle >= 0) || std::floor(handle) != handle || handle > 9007199254740991.0) return nullptr;
-  double gen = std::floor(handle / kSlotSpan);
-  double slot = handle - gen * kSlotSpan;
-  if (slot >= static_cast<double>(slots_.size())) return nullptr;
-  CoreSlot& s = slots_[static_cast<size_t>(slot)];
-  if (!s.core || static_cast<double>(s.generation) != gen) return nullptr;
+  // On every call: integer arithmetic once the double is known to be a whole number in range.
+  if (!(handle >= 0 && handle <= 9007199254740991.0)) return nullptr;
+  uint64_t h = static_cast<uint64_t>(handle);
+  if (static_cast<double>(h) != handle) return nullptr;
+  uint64_t slot = h & 0xfffffu;
+  uint64_t gen = h >> 20;
+  if (slot >= slots_.size()) return nullptr;
+  CoreSlot& s = slots_[slot];
+  if (!s.core || s.generation != gen) return nullptr;
   return &s;
 }
 
