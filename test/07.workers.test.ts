@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
+import { compileLib } from './support/compiled_lib.js';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
 const FIXTURE = path.join(here, 'fixtures', '07-workers.mjs');
@@ -23,21 +25,7 @@ let outDir = '';
 let childEnv: NodeJS.ProcessEnv = {};
 
 beforeAll(() => {
-  expect(fs.existsSync(ADDON), `${ADDON} is missing: npm run build:native`).toBe(true);
-  outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-07-'));
-  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', path.join(here, 'fixtures', 'tsconfig.lib.json'), '--outDir', outDir], {
-    cwd: root, encoding: 'utf8', timeout: 120_000,
-  });
-  expect(r.status, `tsc failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
-  // lib/native.ts looks for the package root (a package.json) above itself; the addon path comes
-  // from MAIL_QUEUE_CORE_BINDING.
-  fs.writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
-  // The compiled library imports its dependencies (nodemailer) by name: let them resolve.
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(outDir, 'node_modules'), 'dir');
-  expect(fs.existsSync(path.join(outDir, 'lib', 'index.js'))).toBe(true);
-  childEnv = { ...process.env, MQC_LIB: path.join(outDir, 'lib', 'index.js'), MAIL_QUEUE_CORE_BINDING: ADDON };
-  delete childEnv.NODE_OPTIONS;
+  ({ outDir, env: childEnv } = compileLib('07'));
 }, 120_000);
 
 afterAll(() => {

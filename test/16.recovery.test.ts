@@ -21,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
+import { compileLib } from './support/compiled_lib.js';
+
 import { FileSpool, MailQueueCore, SmtpTransport } from '../lib/index.js';
 import { CoreLog, waitFor } from './support/harness.js';
 import { startServer, type TestServer } from './support/smtp_servers.js';
@@ -35,17 +37,7 @@ let childEnv: NodeJS.ProcessEnv = {};
 const tempDirs: string[] = [];
 
 beforeAll(() => {
-  expect(fs.existsSync(ADDON), `${ADDON} is missing: npm run build:native`).toBe(true);
-  outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-16-'));
-  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', path.join(here, 'fixtures', 'tsconfig.lib.json'), '--outDir', outDir], {
-    cwd: root, encoding: 'utf8', timeout: 120_000,
-  });
-  expect(r.status, `tsc failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
-  fs.writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(outDir, 'node_modules'), 'dir');
-  childEnv = { ...process.env, MQC_LIB: path.join(outDir, 'lib', 'index.js'), MAIL_QUEUE_CORE_BINDING: ADDON };
-  delete childEnv.NODE_OPTIONS;
+  ({ outDir, env: childEnv } = compileLib('16'));
 }, 120_000);
 
 afterAll(() => {
