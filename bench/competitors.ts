@@ -374,10 +374,10 @@ export class CoreApi implements Candidate {
   readonly api = {
     enqueue: 'prio: core.enqueueBatch(domain, binding, ids[256], priorities[256]); ts: core.enqueue({id, domain, nextAttempt}) per message',
     enqueue1: 'core.enqueue({id, domain, priority}) per message',
-    pop: 'core.takeInto(domain, 0, Float64Array(k)) + core.settle(id) per message',
+    pop: 'core.takeInto(domain, 0, Float64Array(k)) + core.settleMany(the ids taken)',
     take: 'core.takeInto(domain, 0, Float64Array(k)) only (messages left in flight)',
     cancel: 'core.cancel(id)',
-    mixed: 'takeInto(16) + 16 settle + prio: enqueueBatch(16) / ts: 16 enqueue({nextAttempt})',
+    mixed: 'takeInto(16) + settleMany(16) + prio: enqueueBatch(16) / ts: 16 enqueue({nextAttempt})',
   };
   #core: MailQueueCore | null = null;
   #w!: Workload;
@@ -420,12 +420,12 @@ export class CoreApi implements Candidate {
     const buf = this.#bufOf(k);
     let got = 0;
     while (got < m) {
-      const n = core.takeInto(DOMAIN, 0, m - got >= k ? buf : buf.subarray(0, m - got));
+      const view = m - got >= k ? buf : buf.subarray(0, m - got);
+      const n = core.takeInto(DOMAIN, 0, view);
       if (n === 0) break;
-      for (let i = 0; i < n; i++) {
-        core.settle(buf[i]);
-        out[got + i] = buf[i];
-      }
+      // One batched outcome call per run taken, as a connection that delivers in batches would.
+      core.settleMany(n === view.length ? view : view.subarray(0, n));
+      for (let i = 0; i < n; i++) out[got + i] = buf[i];
       got += n;
     }
     return got;
@@ -480,7 +480,7 @@ export class CoreApi implements Candidate {
     const buf = this.#buf;
     const w = this.#w;
     const n = core.takeInto(DOMAIN, 0, buf);
-    for (let i = 0; i < n; i++) core.settle(buf[i]);
+    core.settleMany(n === buf.length ? buf : buf.subarray(0, n));
     let j = this.#mix;
     if (w.variant === 'prio') {
       core.enqueueBatch(DOMAIN, 'b0', n === MIXED_B ? buf : buf.subarray(0, n), w.mixedPrioViews[j]);

@@ -404,6 +404,14 @@ export class MailQueueCore extends EventEmitter {
     native.settle(h, id);
   }
 
+  /** settle() for many messages in one native call (for a caller that delivers in batches). All
+   *  must be in flight; on a refusal nothing changes and the error names the first bad entry. */
+  settleMany(ids: Float64Array): void {
+    const h = this.#live();
+    checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
+    native.settleBatch(h, ids);
+  }
+
   /** A message in flight failed transiently: it waits in the delayed queue until nextAttempt (it
    *  expires instead when nextAttempt is at or after its expiry). */
   defer(id: number, nextAttempt: number): void {

@@ -27,6 +27,7 @@ export interface NativeBinding {
   removeActive(core: number, domain: number, binding: number, id: number): boolean;
   take(core: number, domain: number, binding: number, now: number, out: Float64Array): number;
   settle(core: number, id: number): void;
+  settleBatch(core: number, ids: Float64Array): void;
   defer(core: number, id: number, nextAttempt: number, now: number): void;
   untake(core: number, id: number): void;
   dueDomains(core: number, now: number, out: Uint32Array): number;

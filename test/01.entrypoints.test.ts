@@ -29,7 +29,7 @@ function declaredNames(src: string): string[] {
 const EXPECTED = [
   'createCore', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
   'cancel', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take',
-  'settle', 'defer', 'untake', 'dueDomains', 'prepareDomain', 'computeGoal', 'openConnections',
+  'settle', 'settleBatch', 'defer', 'untake', 'dueDomains', 'prepareDomain', 'computeGoal', 'openConnections',
   'defaultMaintain', 'maintainDomain', 'maintainAll', 'bindingOrder', 'nextDomainStart', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
   'flushDomain', 'failDomain', 'retryNow', 'delayedByBinding', 'reserveFor',
   'releaseConnection', 'drainGrants', 'drainExpired', 'pending', 'domainInfo', 'groupDomainCounts',

@@ -379,6 +379,20 @@ Napi::Value Settle(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// settleBatch(core, ids: Float64Array): all in flight, all settled, or nothing changes
+Napi::Value SettleBatch(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double* ids; size_t n;
+  OR_RETURN(argF64(info, 1, "ids", &ids, &n));
+  size_t failedAt = 0;
+  Status st = s->core->settleBatch(ids, n, &failedAt);
+  registryOf(info)->sync(info.Env(), s);
+  if (st == Status::BadArgument)
+    return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] must be a safe integer from 0 to 2^53-1"), info.Env().Undefined();
+  if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
+  return info.Env().Undefined();
+}
+
 // defer(core, id, nextAttempt, now)
 Napi::Value Defer(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
@@ -746,7 +760,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"locate", Locate},
       {"activeSize", ActiveSize}, {"delayedSize", DelayedSize}, {"peekActive", PeekActive},
       {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take},
-      {"settle", Settle}, {"defer", Defer}, {"untake", Untake}, {"dueDomains", DueDomains},
+      {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"untake", Untake}, {"dueDomains", DueDomains},
       {"prepareDomain", PrepareDomain}, {"computeGoal", ComputeGoal},
       {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},
       {"maintainDomain", MaintainDomain}, {"maintainAll", MaintainAll},

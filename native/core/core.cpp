@@ -228,6 +228,36 @@ Status Core::settle(double id) {
   return Status::Ok;
 }
 
+Status Core::settleBatch(const double* ids, size_t n, size_t* failedAt) {
+  *failedAt = 0;
+  // Check the whole batch first (all or nothing), marking each handle so a repeated id is caught.
+  scratch_.clear();
+  Status bad = Status::Ok;
+  for (size_t i = 0; i < n && bad == Status::Ok; ++i) {
+    if (!validId(ids[i])) { bad = Status::BadArgument; *failedAt = i; break; }
+    uint32_t h = messages_.find(ids[i]);
+    if (h == kNoHandle) { bad = Status::UnknownId; *failedAt = i; break; }
+    Message& m = messages_.at(h);
+    // Free on a live message is this loop's own mark: the id came twice in the batch.
+    if (m.place == Place::Free) { bad = Status::DuplicateId; *failedAt = i; break; }
+    if (m.place != Place::InFlight) { bad = Status::NotInFlight; *failedAt = i; break; }
+    m.place = Place::Free;
+    scratch_.push_back(h);
+  }
+  if (bad != Status::Ok) {
+    for (uint32_t h : scratch_) messages_.at(h).place = Place::InFlight;
+    scratch_.clear();
+    return bad;
+  }
+  for (uint32_t h : scratch_) {
+    messages_.at(h).place = Place::InFlight;
+    counters_[kInFlight] -= 1;
+    messages_.free(h);
+  }
+  scratch_.clear();
+  return Status::Ok;
+}
+
 Status Core::defer(double id, double nextAttempt, double now) {
   if (!validId(id) || !validTime(nextAttempt) || !validTime(now)) return Status::BadArgument;
   uint32_t h = messages_.find(id);

@@ -80,6 +80,9 @@ class Core {
   // are expired instead and not returned. Returns how many were taken.
   size_t take(uint32_t d, uint32_t b, size_t k, double now, double* out);
   Status settle(double id);                              // in flight -> gone (delivered/bounced)
+  // Settles every id of a batch (all must be in flight; on a refusal nothing changes and
+  // *failedAt names the first bad entry).
+  Status settleBatch(const double* ids, size_t n, size_t* failedAt);
   Status defer(double id, double nextAttempt, double now);  // in flight -> delayed (or active)
   Status untake(double id);                              // in flight -> back to its queue position
 

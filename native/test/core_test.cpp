@@ -1496,3 +1496,34 @@ TEST_CASE("Core: flushDomain, failDomain, retryNow, delayedByBinding, nextDueAt"
   CHECK(c.activeSize(e, 0) == 1u);
   CHECK(c.checkInvariants());
 }
+
+TEST_CASE("Core: settleBatch settles all or nothing") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  std::vector<double> ids{1, 2, 3, 4, 5};
+  size_t at;
+  REQUIRE(c.enqueueBatch(d, 0, ids.data(), nullptr, ids.size(), 0, kNever, 0, &at) == Status::Ok);
+  double out[4];
+  REQUIRE(c.take(d, 0, 4, 0, out) == 4u);  // 1..4 in flight, 5 queued
+  double dup[3] = {1, 2, 1};
+  CHECK(c.settleBatch(dup, 3, &at) == Status::DuplicateId);
+  CHECK(at == 2u);
+  double queued[2] = {3, 5};
+  CHECK(c.settleBatch(queued, 2, &at) == Status::NotInFlight);
+  CHECK(at == 1u);
+  double unknown[2] = {3, 99};
+  CHECK(c.settleBatch(unknown, 2, &at) == Status::UnknownId);
+  double bad[1] = {-1};
+  CHECK(c.settleBatch(bad, 1, &at) == Status::BadArgument);
+  CHECK(c.counters()[kInFlight] == 4.0);  // nothing changed
+  CHECK(c.checkInvariants());
+  double good[3] = {4, 2, 1};
+  CHECK(c.settleBatch(good, 3, &at) == Status::Ok);
+  CHECK(c.counters()[kInFlight] == 1.0);
+  MessageInfo mi{};
+  CHECK(c.locate(2, &mi) == Status::UnknownId);
+  CHECK(c.locate(3, &mi) == Status::Ok);
+  CHECK(c.settleBatch(good, 0, &at) == Status::Ok);  // empty batch
+  CHECK(c.checkInvariants());
+}

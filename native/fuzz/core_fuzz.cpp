@@ -1,0 +1,1184 @@
+// libFuzzer target for native/core: the input bytes decode into a configuration (bindings, groups,
+// throttles, domains with small limits) and then a sequence of operations on one mqc::Core. After
+// every operation the core's own checkInvariants() must hold, and so must the checks made here
+// independently of it: connection counts within every limit and far from wrapping, message and
+// connection bookkeeping that adds up (a small model of what is in flight, what was accepted and
+// removed, which connection ids are open), and per-operation postconditions. A failed check prints
+// what failed and traps, so libFuzzer records the input.
+//
+// Build and run: node scripts/fuzz.mjs (see native/fuzz/README.md). To replay one input with every
+// decoded operation printed to stderr:
+//   MQC_FUZZ_TRACE=1 native/test/build/fuzz/core_fuzz path/to/input
+//
+// The encoding is positional and total: every byte string is a valid input, and a string that ends
+// early reads as zeros for the configuration and stops the operation sequence. The opcode numbers
+// and the configuration layout are mirrored in native/fuzz/make_seeds.mjs.
+#include <cinttypes>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <unordered_set>
+#include <vector>
+
+#include "core.hpp"
+
+using namespace mqc;
+
+namespace {
+
+bool g_trace = false;
+
+#define TRACE(...)                                 \
+  do {                                             \
+    if (g_trace) std::fprintf(stderr, __VA_ARGS__); \
+  } while (0)
+
+size_t g_step = 0;  // operation index, for failure messages
+
+[[noreturn]] void failCheck(const char* what, int line) {
+  std::fprintf(stderr, "core_fuzz: check failed after operation %zu (core_fuzz.cpp:%d): %s\n", g_step, line,
+               what);
+  std::fflush(stderr);
+  __builtin_trap();
+}
+#define CHECK(cond)                        \
+  do {                                     \
+    if (!(cond)) failCheck(#cond, __LINE__); \
+  } while (0)
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kWrap = 1e9;  // no count may reach this: it would mean an unsigned count wrapped
+constexpr size_t kMaxDomains = 8;
+
+// Forward byte reader; reads past the end return 0.
+struct Reader {
+  const uint8_t* p;
+  size_t n;
+  size_t i = 0;
+  bool done() const { return i >= n; }
+  uint8_t u8() { return i < n ? p[i++] : 0; }
+  uint32_t below(uint32_t m) { return m == 0 ? 0 : u8() % m; }
+};
+
+// A limit: kUnlimited for bytes 0xc0..0xff (a quarter), else byte % mod.
+uint32_t limitOf(uint8_t b, uint32_t mod) { return b >= 0xc0 ? kUnlimited : b % mod; }
+
+const char* placeName(Place p) {
+  switch (p) {
+    case Place::Free: return "free";
+    case Place::Active: return "active";
+    case Place::Delayed: return "delayed";
+    case Place::InFlight: return "inFlight";
+  }
+  return "?";
+}
+
+enum Op : uint8_t {
+  kEnqueue = 0,
+  kEnqueueBatch,
+  kCancel,
+  kTake,
+  kSettle,
+  kDefer,
+  kUntake,
+  kRemoveActive,
+  kPromoteDue,
+  kExpireActive,
+  kGoalOpen,
+  kDefaultMaintain,
+  kMaintainDomain,
+  kMaintainAll,
+  kRelease,
+  kMigrate,
+  kFlush,
+  kFail,
+  kRetryNow,
+  kDrainGrants,
+  kDrainExpired,
+  kTime,
+  kSetSuspended,
+  kSetMessageThrottle,
+  kAddDomain,
+  kQuery,
+  kOpCount,
+};
+
+struct Fuzz {
+  Reader r;
+  Core* core = nullptr;
+  double now = 1000000;
+  bool autoDrain = true;
+
+  // Messages.
+  double nextId = 1;
+  std::vector<double> known;     // ids enqueued at some point (a ring of the latest 256)
+  size_t knownNext = 0;
+  std::vector<double> inFlight;  // ids taken and not yet settled, deferred or untaken
+  double accepted = 0, cancelled = 0, settled = 0, removed = 0, failed = 0, expiredDrained = 0;
+
+  // Connections.
+  std::vector<double> open;                  // drained grants not yet released
+  std::vector<double> closed;                // released ids (a ring of the latest 64)
+  std::unordered_set<double> everGranted;    // every drained grant id
+  std::unordered_set<double> releasedEarly;  // released before their grant was drained
+  double maxGranted = 0;
+
+  uint32_t D() const { return static_cast<uint32_t>(core->domains()); }
+  uint32_t B() const { return core->bindings(); }
+  const LedgerConfig& cfg() const { return core->ledger().config(); }
+  double counter(uint32_t i) const { return core->counters()[i]; }
+  double live() const { return counter(kActive) + counter(kDelayed) + counter(kInFlight); }
+
+  // --- argument choosers ------------------------------------------------------------------------
+  uint32_t domain() { return r.below(D()); }
+  uint32_t binding() { return r.below(B()); }
+
+  // A time relative to now: mostly near it (either side), sometimes seconds away.
+  double relTime(uint8_t b) const {
+    if (b < 200) return now + (static_cast<double>(b) - 40) * 10;   // -400 .. +1590 ms
+    if (b < 230) return now + (b - 200) * 1000.0;                   // 0 .. 29 s ahead
+    return now - (b - 229) * 1000.0;                                // 1 .. 26 s behind
+  }
+  // A next-attempt time, with the values the core must refuse now and then.
+  double nextAttemptOf(uint8_t b) const {
+    switch (b) {
+      case 250: return kNaN;
+      case 251: return kInf;
+      case 252: return -kInf;
+      case 253: return 1e300;
+      case 254: return -1e300;
+      case 255: return now;
+      default: return relTime(b);
+    }
+  }
+  double expiryOf(uint8_t b) const {
+    if (b < 112) return kNever;
+    switch (b) {
+      case 112: return kNaN;
+      case 113: return -kInf;
+      case 114: return -1e300;
+      case 115: return now;
+      default: return relTime(static_cast<uint8_t>((b - 116) * 255 / 139));
+    }
+  }
+  static double bogusId(uint8_t b) {
+    static const double ids[] = {kNaN, -1, 0.5, 1.5, 9007199254740992.0, 1e300, kInf, -kInf, -0.5, 4294967296.5};
+    return ids[b % (sizeof(ids) / sizeof(ids[0]))];
+  }
+  static bool validId(double id) { return id >= 0 && id <= kMaxId && std::floor(id) == id; }
+  double freshId() { return nextId++; }
+  double knownId(uint8_t b) const { return known.empty() ? 0 : known[b % known.size()]; }
+  void remember(double id) {
+    if (known.size() < 256) known.push_back(id);
+    else known[knownNext++ % 256] = id;
+  }
+  bool isInFlight(double id) const {
+    for (double x : inFlight) if (x == id) return true;
+    return false;
+  }
+  void dropInFlight(double id) {
+    for (size_t i = 0; i < inFlight.size(); ++i)
+      if (inFlight[i] == id) { inFlight[i] = inFlight.back(); inFlight.pop_back(); return; }
+    CHECK(!"dropInFlight: id not in the model's in-flight set");
+  }
+  // An id for settle/defer/untake/cancel: mostly an in-flight one, else a known one, else bogus.
+  double messageId(uint8_t mode, uint8_t pick) const {
+    if (mode < 150 && !inFlight.empty()) return inFlight[pick % inFlight.size()];
+    if (mode < 235) return knownId(pick);
+    if (mode < 240) return 0;
+    if (mode < 243) return kMaxId;
+    return bogusId(pick);
+  }
+  int32_t goalszOf(uint8_t b) const {
+    static const int32_t v[] = {0, 0, 0, 1, 2, 3, -1, 5, 10, std::numeric_limits<int32_t>::max(),
+                                std::numeric_limits<int32_t>::min(), -2};
+    return v[b % (sizeof(v) / sizeof(v[0]))];
+  }
+  uint32_t reserveOf(uint8_t b, uint32_t d, uint32_t bi) const {
+    switch (b % 8) {
+      case 0: case 1: return core->reserveFor(d, bi);
+      case 2: return 0;
+      case 3: return cfg().serverReserve;
+      case 4: return 1;
+      case 5: return cfg().serverReserve + 1;
+      case 6: return 0xfffffffeu;
+      default: return 2;
+    }
+  }
+
+  // --- checks after every operation --------------------------------------------------------------
+  void checkLedger() {
+    const ConnectionLedger& L = core->ledger();
+    const LedgerConfig& c = cfg();
+    uint64_t ceiling = static_cast<uint64_t>(c.serverMax) + c.serverReserve;
+    CHECK(L.total() < kWrap);
+    CHECK(L.total() <= ceiling);
+    CHECK(L.openedEver() >= L.releasedEver());
+    CHECK(L.openedEver() - L.releasedEver() == L.total());
+    CHECK(counter(kOpened) == static_cast<double>(L.openedEver()));
+    CHECK(counter(kReleased) == static_cast<double>(L.releasedEver()));
+    CHECK(counter(kConnections) == static_cast<double>(L.total()));
+    uint64_t sumB = 0;
+    for (uint32_t b = 0; b < B(); ++b) {
+      uint32_t n = L.bindingCount(b);
+      CHECK(n < kWrap);
+      CHECK(n <= c.bindingMax[b]);
+      sumB += n;
+    }
+    CHECK(sumB == L.total());
+    for (uint32_t g = 0; g < L.groups(); ++g) {
+      CHECK(L.groupCount(g) < kWrap);
+      CHECK(L.groupCount(g) <= c.groupMax[g]);
+    }
+    uint64_t sumD = 0;
+    for (uint32_t d = 0; d < D(); ++d) {
+      uint64_t sumP = 0;
+      for (uint32_t b = 0; b < B(); ++b) {
+        uint32_t n = L.pairCount(d, b);
+        CHECK(n < kWrap);
+        CHECK(n <= L.pairLimits(d, b).maxConnections);
+        sumP += n;
+      }
+      CHECK(L.domainCount(d) < kWrap);
+      CHECK(sumP == L.domainCount(d));
+      sumD += sumP;
+      for (uint32_t g = 0; g < L.groups(); ++g) CHECK(L.groupDomainCount(g, d) < kWrap);
+    }
+    CHECK(sumD == L.total());
+    // The model: every connection is either drained and open, or pending in the grant queue.
+    CHECK(static_cast<double>(open.size()) + static_cast<double>(core->pendingGrants()) -
+              static_cast<double>(releasedEarly.size()) ==
+          static_cast<double>(L.total()));
+  }
+
+  void checkMessages() {
+    double active = 0, delayed = 0;
+    for (uint32_t d = 0; d < D(); ++d) {
+      size_t dt = 0;
+      for (uint32_t b = 0; b < B(); ++b) dt += core->activeSize(d, b);
+      CHECK(dt == core->activeTotal(d));
+      active += static_cast<double>(dt);
+      delayed += static_cast<double>(core->delayedSize(d));
+    }
+    CHECK(active == counter(kActive));
+    CHECK(delayed == counter(kDelayed));
+    CHECK(static_cast<double>(inFlight.size()) == counter(kInFlight));
+    CHECK(counter(kExpired) == expiredDrained + static_cast<double>(core->pendingExpired()));
+    CHECK(counter(kDomains) == static_cast<double>(D()));
+    // Every message accepted is still live, or was removed once by exactly one route.
+    CHECK(accepted - cancelled - settled - removed - failed - expiredDrained -
+              static_cast<double>(core->pendingExpired()) ==
+          live());
+    for (uint32_t b = 0; b < B(); ++b) {
+      double qb = 0;
+      for (uint32_t d = 0; d < D(); ++d) qb += static_cast<double>(core->activeSize(d, b));
+      CHECK(core->counters()[kFixedCounters + B() + b] == qb);
+      CHECK(core->counters()[kFixedCounters + b] == static_cast<double>(core->ledger().bindingCount(b)));
+    }
+  }
+
+  void checkAll() {
+    CHECK(core->checkInvariants());
+    checkLedger();
+    checkMessages();
+  }
+
+  // After a pass over d at now: nothing due is left delayed and nothing expired is left active
+  // (the first 64 of each queue are looked at).
+  void checkPrepared(uint32_t d) {
+    double id;
+    MessageInfo mi;
+    if (core->peekDelayed(d, 0, &id, 1) == 1) {
+      CHECK(core->locate(id, &mi) == Status::Ok);
+      CHECK(mi.nextAttempt > now);
+    }
+    double ids[64];
+    for (uint32_t b = 0; b < B(); ++b) {
+      size_t n = core->peekActive(d, b, 0, ids, 64);
+      for (size_t i = 0; i < n; ++i) {
+        CHECK(core->locate(ids[i], &mi) == Status::Ok);
+        CHECK(mi.expiresAt > now);
+      }
+    }
+  }
+
+  // A call that opened connections: the server ceiling rule, per call.
+  void checkOpened(uint32_t opened, uint64_t totalBefore, uint32_t reserve, uint32_t callsAllowed) {
+    const LedgerConfig& c = cfg();
+    uint64_t total = core->ledger().total();
+    CHECK(total == totalBefore + opened);
+    uint64_t ceiling = static_cast<uint64_t>(c.serverMax) + c.serverReserve;
+    uint64_t limit = ceiling > reserve ? ceiling - reserve : 0;
+    if (opened > 0) CHECK(total <= (limit > totalBefore ? limit : totalBefore));
+    // Under the reserve, one call takes at most one connection past serverMax.
+    if (reserve < c.serverReserve) {
+      uint64_t normal = c.serverMax > totalBefore ? c.serverMax : totalBefore;
+      CHECK(total <= normal + callsAllowed);
+    }
+  }
+
+  void afterGrants() {
+    if (autoDrain) drainGrants(0x7fffffff);
+  }
+
+  void drainGrants(size_t max) {
+    size_t pending = core->pendingGrants();
+    size_t ask = max < pending + 2 ? max : pending + 2;  // sometimes more than is pending
+    std::vector<double> out(3 * ask);
+    size_t n = core->drainGrants(out.data(), ask);
+    CHECK(n == (ask < pending ? ask : pending));
+    CHECK(core->pendingGrants() == pending - n);
+    for (size_t i = 0; i < n; ++i) {
+      double id = out[3 * i];
+      CHECK(validId(id) && id >= 1);
+      CHECK(everGranted.insert(id).second);  // connection ids are never reused
+      if (id > maxGranted) maxGranted = id;
+      CHECK(out[3 * i + 1] < D());
+      CHECK(out[3 * i + 2] < B());
+      if (releasedEarly.erase(id) == 0) open.push_back(id);
+    }
+  }
+
+  // --- operations --------------------------------------------------------------------------------
+  void opEnqueue() {
+    uint8_t dm = r.u8(), bm = r.u8(), im = r.u8(), pk = r.u8(), na = r.u8(), ex = r.u8();
+    uint32_t d = dm < 250 ? dm % D() : D() + (dm - 250);
+    uint32_t b = bm < 250 ? bm % B() : B() + (bm - 250);
+    bool fresh = im < 160;
+    double id = fresh ? freshId() : im < 230 ? knownId(pk) : bogusId(pk);
+    uint8_t prio = pk >= 250 ? 2 : pk & 1;
+    double next = nextAttemptOf(na), exp = expiryOf(ex);
+    double liveBefore = live();
+    size_t expBefore = core->pendingExpired();
+    Status s = core->enqueue(d, b, id, prio, next, exp, now);
+    TRACE("enqueue(d=%u, b=%u, id=%.17g, prio=%u, next=%.17g, exp=%.17g, now=%.17g) -> %s\n", d, b, id, prio,
+          next, exp, now, statusName(s));
+    bool validTimes = std::isfinite(next) && !std::isnan(exp) && exp != -kInf;
+    Status want = d >= D() ? Status::BadDomain
+                  : b >= B() ? Status::BadBinding
+                  : !validTimes ? Status::BadArgument
+                  : (!validId(id) || prio > 1) ? Status::BadArgument
+                  : Status::Ok;
+    if (want != Status::Ok || fresh) CHECK(s == want);
+    else CHECK(s == Status::Ok || s == Status::DuplicateId);
+    if (s == Status::Ok) {
+      accepted += 1;
+      remember(id);
+      MessageInfo mi;
+      if (next >= exp) {
+        CHECK(core->pendingExpired() == expBefore + 1);
+        CHECK(core->locate(id, &mi) == Status::UnknownId);
+      } else {
+        CHECK(core->locate(id, &mi) == Status::Ok);
+        CHECK(mi.domain == d && mi.binding == b && mi.priority == prio && mi.attempts == 0);
+        CHECK(mi.place == (next > now ? Place::Delayed : Place::Active));
+      }
+    } else {
+      CHECK(live() == liveBefore && core->pendingExpired() == expBefore);
+    }
+  }
+
+  void opEnqueueBatch() {
+    uint8_t dm = r.u8(), nm = r.u8(), flags = r.u8(), na = r.u8(), ex = r.u8();
+    uint32_t d = dm < 252 ? dm % D() : D();
+    uint32_t b = binding();
+    size_t n;
+    bool big = nm >= 240;
+    if (big) n = static_cast<size_t>(nm - 239) * 16;  // 16 .. 256 fresh ids, for node splits
+    else n = nm % 9;
+    std::vector<double> ids(n);
+    std::vector<uint8_t> prios(n);
+    bool allFresh = true;
+    size_t firstBad = n;
+    for (size_t i = 0; i < n; ++i) {
+      uint8_t m = big ? 0 : r.u8();
+      uint8_t p = big ? static_cast<uint8_t>(i * 7 + flags) : r.u8();
+      if (m < 150) ids[i] = freshId();
+      else if (m < 190 && i > 0) { ids[i] = ids[p % i]; allFresh = false; }
+      else if (m < 240) { ids[i] = knownId(p); allFresh = false; }
+      else { ids[i] = bogusId(p); allFresh = false; }
+      prios[i] = (flags & 2) && p == 255 ? 2 : (p >> 1) & 1;
+      if (firstBad == n && (!validId(ids[i]) || ((flags & 1) && prios[i] > 1))) firstBad = i;
+    }
+    const uint8_t* pp = (flags & 1) ? prios.data() : nullptr;
+    double next = nextAttemptOf(na), exp = expiryOf(ex);
+    double liveBefore = live();
+    size_t expBefore = core->pendingExpired();
+    size_t failedAt = 12345;
+    Status s = core->enqueueBatch(d, b, ids.data(), pp, n, next, exp, now, &failedAt);
+    if (g_trace) {
+      std::fprintf(stderr, "enqueueBatch(d=%u, b=%u, ids=[", d, b);
+      for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%.17g", i ? "," : "", ids[i]);
+      std::fprintf(stderr, "], prios=");
+      if (pp == nullptr) std::fprintf(stderr, "null");
+      else for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%u", i ? "," : "[", prios[i]);
+      std::fprintf(stderr, "%s, next=%.17g, exp=%.17g, now=%.17g) -> %s failedAt=%zu\n", pp && n ? "]" : "",
+                   next, exp, now, statusName(s), failedAt);
+    }
+    bool validTimes = std::isfinite(next) && !std::isnan(exp) && exp != -kInf;
+    if (d >= D()) CHECK(s == Status::BadDomain);
+    else if (!validTimes) CHECK(s == Status::BadArgument);
+    else if (firstBad < n) CHECK(s == Status::BadArgument && failedAt == firstBad);
+    else if (allFresh) CHECK(s == Status::Ok);
+    else CHECK(s == Status::Ok || s == Status::DuplicateId);
+    if (s == Status::DuplicateId) {
+      CHECK(failedAt < n);
+      bool explained = false;
+      for (size_t j = 0; j < failedAt; ++j) explained |= ids[j] == ids[failedAt];
+      for (double k : known) explained |= k == ids[failedAt];
+      CHECK(explained);
+    }
+    if (s == Status::Ok) {
+      accepted += static_cast<double>(n);
+      for (size_t i = 0; i < n && i < 32; ++i) remember(ids[i]);
+      if (next >= exp) CHECK(core->pendingExpired() == expBefore + n);
+      else CHECK(live() == liveBefore + static_cast<double>(n));
+    } else {
+      CHECK(live() == liveBefore && core->pendingExpired() == expBefore);
+    }
+  }
+
+  void opCancel() {
+    uint8_t mode = r.u8(), pick = r.u8();
+    double id = messageId(mode, pick);
+    bool wasInFlight = isInFlight(id);
+    Status s = core->cancel(id);
+    TRACE("cancel(id=%.17g) -> %s\n", id, statusName(s));
+    if (!validId(id)) CHECK(s == Status::BadArgument);
+    else if (wasInFlight) CHECK(s == Status::InFlight);
+    else CHECK(s == Status::Ok || s == Status::UnknownId);
+    if (s == Status::Ok) {
+      cancelled += 1;
+      MessageInfo mi;
+      CHECK(core->locate(id, &mi) == Status::UnknownId);
+    }
+  }
+
+  void opTake() {
+    uint32_t d = domain(), b = binding();
+    uint8_t km = r.u8();
+    size_t k = km >= 250 ? 100 + (km - 250) * 40 : km % 20;
+    size_t before = core->activeSize(d, b);
+    uint32_t allowance = core->ledger().messageAllowance(d, b, now);
+    size_t expBefore = core->pendingExpired();
+    // The head of the queue, to check that take serves it in order (skipping expired messages).
+    double head[64];
+    size_t headN = core->peekActive(d, b, 0, head, 64);
+    std::vector<double> out(k);
+    size_t got = core->take(d, b, k, now, out.data());
+    if (g_trace) {
+      std::fprintf(stderr, "take(d=%u, b=%u, k=%zu, now=%.17g) -> %zu [", d, b, k, now, got);
+      for (size_t i = 0; i < got; ++i) std::fprintf(stderr, "%s%.17g", i ? "," : "", out[i]);
+      std::fprintf(stderr, "]\n");
+    }
+    CHECK(got <= k && got <= before && got <= allowance);
+    size_t expiredNow = core->pendingExpired() - expBefore;
+    CHECK(core->activeSize(d, b) == before - got - expiredNow);
+    // Took as many as it could: fewer than k only when the queue or the allowance ran out.
+    if (got < k && got < allowance) CHECK(core->activeSize(d, b) == 0);
+    size_t j = 0;
+    for (size_t i = 0; i < got; ++i) {
+      double id = out[i];
+      CHECK(!isInFlight(id));
+      MessageInfo mi;
+      CHECK(core->locate(id, &mi) == Status::Ok);
+      CHECK(mi.place == Place::InFlight && mi.domain == d && mi.binding == b);
+      CHECK(mi.expiresAt > now);
+      inFlight.push_back(id);
+      // Queue order: the i-th taken message is the next unexpired one of the peeked head.
+      // Whatever it passed over was expired (and so is gone from the core).
+      if (j < headN) {
+        while (j < headN && head[j] != id) {
+          CHECK(core->locate(head[j], &mi) == Status::UnknownId);
+          ++j;
+        }
+        if (j < headN) ++j;  // else it lies past the peeked head
+      }
+    }
+  }
+
+  void opSettleDeferUntake(int which) {
+    uint8_t mode = r.u8(), pick = r.u8();
+    double id = messageId(mode, pick);
+    bool wasInFlight = isInFlight(id);
+    MessageInfo before{};
+    if (wasInFlight) CHECK(core->locate(id, &before) == Status::Ok && before.place == Place::InFlight);
+    Status s;
+    double next = 0;
+    size_t expBefore = core->pendingExpired();
+    if (which == 0) {
+      s = core->settle(id);
+      TRACE("settle(id=%.17g) -> %s\n", id, statusName(s));
+    } else if (which == 1) {
+      next = nextAttemptOf(r.u8());
+      s = core->defer(id, next, now);
+      TRACE("defer(id=%.17g, next=%.17g, now=%.17g) -> %s\n", id, next, now, statusName(s));
+    } else {
+      s = core->untake(id);
+      TRACE("untake(id=%.17g) -> %s\n", id, statusName(s));
+    }
+    bool argsOk = validId(id) && (which != 1 || std::isfinite(next));
+    if (!argsOk) CHECK(s == Status::BadArgument);
+    else if (wasInFlight) CHECK(s == Status::Ok);
+    else CHECK(s == Status::NotInFlight || s == Status::UnknownId);
+    if (s != Status::Ok) return;
+    dropInFlight(id);
+    MessageInfo mi;
+    if (which == 0) {
+      settled += 1;
+      CHECK(core->locate(id, &mi) == Status::UnknownId);
+    } else if (which == 1) {
+      if (next >= before.expiresAt) {
+        CHECK(core->pendingExpired() == expBefore + 1);
+        CHECK(core->locate(id, &mi) == Status::UnknownId);
+      } else {
+        CHECK(core->locate(id, &mi) == Status::Ok);
+        CHECK(mi.place == (next > now ? Place::Delayed : Place::Active) && mi.nextAttempt == next);
+        CHECK(mi.attempts == before.attempts);
+      }
+    } else {
+      CHECK(core->locate(id, &mi) == Status::Ok);
+      CHECK(mi.place == Place::Active && mi.domain == before.domain && mi.binding == before.binding);
+      CHECK(mi.nextAttempt == before.nextAttempt);
+      CHECK(mi.attempts + 1 == before.attempts || (before.attempts == 0 && mi.attempts == 0));
+    }
+  }
+
+  void opRemoveActive() {
+    uint8_t dm = r.u8(), bm = r.u8(), mode = r.u8(), pick = r.u8();
+    uint32_t d = dm < 250 ? dm % D() : D() + (dm - 250);
+    uint32_t b = bm < 250 ? bm % B() : B() + (bm - 250);
+    double id;
+    bool peeked = false;
+    if (mode < 128 && d < D() && b < B() && core->activeSize(d, b) > 0) {
+      CHECK(core->peekActive(d, b, pick % core->activeSize(d, b), &id, 1) == 1);
+      peeked = true;
+    } else {
+      id = messageId(mode, pick);
+    }
+    bool wasInFlight = isInFlight(id);
+    Status s = core->removeActive(d, b, id);
+    TRACE("removeActive(d=%u, b=%u, id=%.17g) -> %s\n", d, b, id, statusName(s));
+    if (d >= D()) CHECK(s == Status::BadDomain);
+    else if (b >= B()) CHECK(s == Status::BadBinding);
+    else if (!validId(id)) CHECK(s == Status::BadArgument);
+    else if (peeked) CHECK(s == Status::Ok);
+    else if (wasInFlight) CHECK(s == Status::UnknownId);
+    else CHECK(s == Status::Ok || s == Status::UnknownId);
+    if (s == Status::Ok) {
+      removed += 1;
+      MessageInfo mi;
+      CHECK(core->locate(id, &mi) == Status::UnknownId);
+    }
+  }
+
+  void opPromoteDue() {
+    uint32_t d = domain();
+    size_t delayedBefore = core->delayedSize(d), activeBefore = core->activeTotal(d);
+    size_t expBefore = core->pendingExpired();
+    size_t moved = core->promoteDue(d, now);
+    TRACE("promoteDue(d=%u, now=%.17g) -> %zu\n", d, now, moved);
+    size_t exp = core->pendingExpired() - expBefore;
+    CHECK(core->delayedSize(d) + moved + exp == delayedBefore);
+    CHECK(core->activeTotal(d) == activeBefore + moved);
+    double id;
+    MessageInfo mi;
+    if (core->peekDelayed(d, 0, &id, 1) == 1) {
+      CHECK(core->locate(id, &mi) == Status::Ok && mi.nextAttempt > now);
+    }
+  }
+
+  void opExpireActive() {
+    uint32_t d = domain();
+    size_t activeBefore = core->activeTotal(d);
+    size_t expBefore = core->pendingExpired();
+    size_t n = core->expireActive(d, now);
+    TRACE("expireActive(d=%u, now=%.17g) -> %zu\n", d, now, n);
+    CHECK(core->pendingExpired() == expBefore + n);
+    CHECK(core->activeTotal(d) + n == activeBefore);
+    double ids[64];
+    MessageInfo mi;
+    for (uint32_t b = 0; b < B(); ++b) {
+      size_t k = core->peekActive(d, b, 0, ids, 64);
+      for (size_t i = 0; i < k; ++i) CHECK(core->locate(ids[i], &mi) == Status::Ok && mi.expiresAt > now);
+    }
+  }
+
+  void checkGoal(uint32_t d, uint32_t b, int32_t goalsz, int64_t g) {
+    const PairLimits& pl = core->ledger().pairLimits(d, b);
+    if (core->activeSize(d, b) == 0 || pl.suspended) {
+      CHECK(g == -1);
+    } else if (goalsz > 0) {
+      CHECK(g == static_cast<int64_t>(core->ledger().pairCount(d, b)) + goalsz);
+    } else if (pl.maxConnections == 0) {
+      CHECK(g == 0);
+    } else {
+      CHECK(g >= 1 && g <= static_cast<int64_t>(pl.maxConnections));
+    }
+  }
+
+  void opGoalOpen() {
+    uint32_t d = domain(), b = binding();
+    uint8_t gz = r.u8(), gm = r.u8(), rm = r.u8();
+    int32_t goalsz = goalszOf(gz);
+    int64_t g = core->computeGoal(d, b, goalsz);
+    checkGoal(d, b, goalsz, g);
+    int64_t goal;
+    switch (gm % 8) {
+      case 0: case 1: case 2: case 3: goal = g; break;
+      case 4: goal = static_cast<int64_t>(gm >> 3) - 4; break;
+      case 5: goal = static_cast<int64_t>(kMaxId); break;
+      case 6: goal = -static_cast<int64_t>(kMaxId); break;
+      default: goal = static_cast<int64_t>(core->ledger().pairCount(d, b)) + (gm >> 3); break;
+    }
+    uint32_t reserve = reserveOf(rm, d, b);
+    uint64_t totalBefore = core->ledger().total();
+    uint32_t pairBefore = core->ledger().pairCount(d, b);
+    uint32_t headroom = core->ledger().headroom(d, b, reserve, now);
+    uint32_t opened = core->openConnections(d, b, goal, reserve, now);
+    TRACE("computeGoal(d=%u, b=%u, goalsz=%d) -> %" PRId64 "; openConnections(goal=%" PRId64
+          ", reserve=%u, now=%.17g) -> %u\n",
+          d, b, goalsz, g, goal, reserve, now, opened);
+    int64_t want = goal - static_cast<int64_t>(pairBefore);
+    CHECK(static_cast<int64_t>(opened) <= (want > 0 ? want : 0));
+    CHECK(opened <= headroom);
+    if (want > 0) CHECK(static_cast<int64_t>(opened) == (want < headroom ? want : headroom));
+    if (core->ledger().pairLimits(d, b).suspended) CHECK(opened == 0);
+    checkOpened(opened, totalBefore, reserve, 1);
+    afterGrants();
+  }
+
+  void opDefaultMaintain() {
+    uint32_t d = domain(), b = binding();
+    uint8_t gz = r.u8(), rm = r.u8();
+    int32_t goalsz = goalszOf(gz);
+    uint32_t reserve = reserveOf(rm, d, b);
+    int64_t g = core->computeGoal(d, b, goalsz);
+    checkGoal(d, b, goalsz, g);
+    uint64_t totalBefore = core->ledger().total();
+    uint32_t opened = core->defaultMaintain(d, b, now, goalsz, reserve);
+    TRACE("defaultMaintain(d=%u, b=%u, now=%.17g, goalsz=%d, reserve=%u) -> %u\n", d, b, now, goalsz, reserve,
+          opened);
+    if (g < 0) CHECK(opened == 0);
+    checkOpened(opened, totalBefore, reserve, 1);
+    afterGrants();
+  }
+
+  void opMaintainDomain() {
+    uint32_t d = domain();
+    uint8_t gz = r.u8(), rm = r.u8();
+    int32_t goalsz = goalszOf(gz);
+    int64_t reserve;
+    switch (rm % 6) {
+      case 0: case 1: case 2: reserve = -1; break;
+      case 3: reserve = 0; break;
+      case 4: reserve = cfg().serverReserve; break;
+      default: reserve = 4294967294ll; break;
+    }
+    uint64_t totalBefore = core->ledger().total();
+    uint32_t opened = core->maintainDomain(d, now, goalsz, reserve);
+    TRACE("maintainDomain(d=%u, now=%.17g, goalsz=%d, reserve=%" PRId64 ") -> %u\n", d, now, goalsz, reserve,
+          opened);
+    CHECK(core->ledger().total() == totalBefore + opened);
+    checkPrepared(d);
+    afterGrants();
+  }
+
+  void opMaintainAll() {
+    uint64_t totalBefore = core->ledger().total();
+    uint32_t opened = core->maintainAll(now);
+    TRACE("maintainAll(now=%.17g) -> %u\n", now, opened);
+    CHECK(core->ledger().total() == totalBefore + opened);
+    for (uint32_t d = 0; d < D(); ++d) {
+      // A domain that was due got its pass; one that was not has nothing due now either.
+      CHECK(!core->isDue(d, now) || core->activeTotal(d) > 0);
+      checkPrepared(d);
+    }
+    afterGrants();
+  }
+
+  void opRelease() {
+    uint8_t mode = r.u8(), pick = r.u8();
+    double id;
+    int kind;  // 0 open, 1 closed, 2 maybe pending, 3 bogus
+    if (mode < 180 && !open.empty()) { id = open[pick % open.size()]; kind = 0; }
+    else if (mode < 200 && !closed.empty()) { id = closed[pick % closed.size()]; kind = 1; }
+    else if (mode < 215) { id = maxGranted + 1 + pick % 4; kind = 2; }
+    else { id = bogusId(pick); kind = 3; }
+    uint64_t totalBefore = core->ledger().total();
+    Status s = core->releaseConnection(id);
+    TRACE("releaseConnection(id=%.17g) -> %s\n", id, statusName(s));
+    if (kind == 0) CHECK(s == Status::Ok);
+    else if (kind == 1 || kind == 3) CHECK(s == Status::UnknownConnection);
+    else CHECK(s == Status::Ok || s == Status::UnknownConnection);
+    if (s == Status::Ok) {
+      CHECK(core->ledger().total() + 1 == totalBefore);
+      if (kind == 0) {
+        for (size_t i = 0; i < open.size(); ++i)
+          if (open[i] == id) { open[i] = open.back(); open.pop_back(); break; }
+      } else {
+        CHECK(core->pendingGrants() > 0);
+        CHECK(releasedEarly.insert(id).second);
+      }
+      if (closed.size() < 64) closed.push_back(id);
+      else closed[static_cast<size_t>(id) % 64] = id;
+    } else {
+      CHECK(core->ledger().total() == totalBefore);
+    }
+  }
+
+  void opMigrate() {
+    uint8_t mode = r.u8(), pick = r.u8(), dm = r.u8();
+    uint32_t to = dm < 240 ? dm % D() : D() + (dm - 240);
+    double id;
+    int kind;
+    if (mode < 200 && !open.empty()) { id = open[pick % open.size()]; kind = 0; }
+    else if (mode < 220 && !closed.empty()) { id = closed[pick % closed.size()]; kind = 1; }
+    else { id = bogusId(pick); kind = 3; }
+    const ConnectionLedger& L = core->ledger();
+    uint64_t totalBefore = L.total();
+    std::vector<uint32_t> bindingBefore(B());
+    for (uint32_t b = 0; b < B(); ++b) bindingBefore[b] = L.bindingCount(b);
+    Status s = core->migrateConnection(id, to);
+    TRACE("migrateConnection(id=%.17g, to=%u) -> %s\n", id, to, statusName(s));
+    if (kind == 0 && releasedEarly.count(id) == 0) {
+      if (to >= D()) CHECK(s == Status::BadDomain);
+      else CHECK(s == Status::Ok || s == Status::TooMany);
+    } else {
+      CHECK(s == Status::UnknownConnection);
+    }
+    CHECK(L.total() == totalBefore);
+    for (uint32_t b = 0; b < B(); ++b) CHECK(L.bindingCount(b) == bindingBefore[b]);
+  }
+
+  void opFlush() {
+    uint32_t d = domain();
+    size_t delayedBefore = core->delayedSize(d), activeBefore = core->activeTotal(d);
+    size_t expBefore = core->pendingExpired();
+    size_t moved = core->flushDomain(d, now);
+    TRACE("flushDomain(d=%u, now=%.17g) -> %zu\n", d, now, moved);
+    CHECK(core->delayedSize(d) == 0);
+    CHECK(moved + (core->pendingExpired() - expBefore) == delayedBefore);
+    CHECK(core->activeTotal(d) == activeBefore + moved);
+  }
+
+  void opFail() {
+    uint32_t d = domain();
+    uint8_t m = r.u8();
+    size_t max = m % 10;
+    bool all = m >= 200;
+    size_t queuedBefore = core->activeTotal(d) + core->delayedSize(d);
+    size_t total = 0;
+    if (all && max == 0) max = 3;
+    for (;;) {
+      std::vector<double> out(max);
+      size_t n = core->failDomain(d, out.data(), max);
+      TRACE("failDomain(d=%u, max=%zu) -> %zu\n", d, max, n);
+      CHECK(n <= max);
+      for (size_t i = 0; i < n; ++i) {
+        CHECK(!isInFlight(out[i]));
+        MessageInfo mi;
+        CHECK(core->locate(out[i], &mi) == Status::UnknownId);
+      }
+      total += n;
+      if (!all || n == 0) break;
+    }
+    failed += static_cast<double>(total);
+    CHECK(core->activeTotal(d) + core->delayedSize(d) + total == queuedBefore);
+    if (all) CHECK(core->activeTotal(d) == 0 && core->delayedSize(d) == 0);
+  }
+
+  void opRetryNow() {
+    uint8_t mode = r.u8(), pick = r.u8();
+    uint32_t d = domain();
+    double id;
+    bool peeked = false;
+    if (mode < 100 && core->delayedSize(d) > 0) {
+      CHECK(core->peekDelayed(d, pick % core->delayedSize(d), &id, 1) == 1);
+      peeked = true;
+    } else {
+      id = messageId(mode, pick);
+    }
+    bool wasInFlight = isInFlight(id);
+    Status s = core->retryNow(id, now);
+    TRACE("retryNow(id=%.17g, now=%.17g) -> %s\n", id, now, statusName(s));
+    if (!validId(id)) CHECK(s == Status::BadArgument);
+    else if (peeked) CHECK(s == Status::Ok);
+    else if (wasInFlight) CHECK(s == Status::UnknownId);
+    else CHECK(s == Status::Ok || s == Status::UnknownId);
+    if (s == Status::Ok) {
+      MessageInfo mi;
+      CHECK(core->locate(id, &mi) == Status::Ok && mi.place == Place::Active && mi.nextAttempt == now);
+    }
+  }
+
+  void opDrainGrants() {
+    uint8_t m = r.u8();
+    size_t max = m >= 200 ? 0x7fffffff : m % 5;
+    size_t before = core->pendingGrants();
+    drainGrants(max);
+    TRACE("drainGrants(max=%zu) -> %zu\n", max, before - core->pendingGrants());
+  }
+
+  void opDrainExpired() {
+    uint8_t m = r.u8();
+    size_t max = m % 6;
+    bool withDomains = m & 0x80;
+    size_t pending = core->pendingExpired();
+    std::vector<double> out(max), doms(max);
+    size_t n = withDomains ? core->drainExpired(out.data(), doms.data(), max) : core->drainExpired(out.data(), max);
+    TRACE("drainExpired(max=%zu, domains=%d) -> %zu\n", max, withDomains ? 1 : 0, n);
+    CHECK(n == (max < pending ? max : pending));
+    CHECK(core->pendingExpired() == pending - n);
+    for (size_t i = 0; i < n; ++i) {
+      CHECK(validId(out[i]));  // (an expired id may be queued again before it is drained)
+      if (withDomains) CHECK(doms[i] >= 0 && doms[i] < D() && std::floor(doms[i]) == doms[i]);
+    }
+    expiredDrained += static_cast<double>(n);
+  }
+
+  void opTime() {
+    uint8_t m = r.u8();
+    double before = now;
+    if (m < 160) now += m * 7.0;                    // 0 .. ~1.1 s
+    else if (m < 220) now += (m - 159) * 1000.0;    // 1 .. 61 s
+    else if (m < 250) now -= (m - 219) * 40.0;      // backwards: 40 .. 1200 ms
+    else if (m < 254) now += 86400000.0;            // a day
+    else now -= 60000.0;                            // a minute back
+    TRACE("time %.17g -> %.17g\n", before, now);
+  }
+
+  void opSetSuspended() {
+    uint32_t d = domain(), b = binding();
+    bool s = r.u8() & 1;
+    core->ledger().setSuspended(d, b, s);
+    TRACE("setSuspended(d=%u, b=%u, %d)\n", d, b, s ? 1 : 0);
+    CHECK(core->ledger().pairLimits(d, b).suspended == s);
+    if (s) CHECK(core->ledger().headroom(d, b, 0, now) == 0 && core->computeGoal(d, b, 0) == -1);
+  }
+
+  void opSetMessageThrottle() {
+    uint32_t d = domain(), b = binding();
+    uint8_t m = r.u8(), c = r.u8(), w = r.u8();
+    ConnectionLedger& L = core->ledger();
+    if (m & 0x80) {
+      // addThrottle, with bad counts and windows now and then.
+      uint32_t count = c < 240 ? 1 + c % 4 : c == 240 ? 0 : c == 241 ? kMaxThrottleCount + 1 : kMaxThrottleCount;
+      double window = w < 240 ? (1 + w % 8) * 100.0 : w == 240 ? 0 : w == 241 ? -5 : w == 242 ? kNaN : w == 243 ? 2e12 : 1e12;
+      size_t before = L.throttleCount();
+      int32_t t = before < 8 ? L.addThrottle(count, window) : -2;
+      TRACE("addThrottle(count=%u, window=%.17g) -> %d\n", count, window, t);
+      bool ok = count >= 1 && count <= kMaxThrottleCount && window > 0 && window <= 1e12;
+      if (t != -2) {
+        if (ok) CHECK(t == static_cast<int32_t>(before) && L.throttleCount() == before + 1);
+        else CHECK(t == -1 && L.throttleCount() == before);
+      }
+    }
+    int32_t t = static_cast<int32_t>(m % (L.throttleCount() + 2)) - 1;  // -1 .. throttleCount
+    Status s = L.setMessageThrottle(d, b, t);
+    TRACE("setMessageThrottle(d=%u, b=%u, t=%d) -> %s\n", d, b, t, statusName(s));
+    CHECK(s == (t < static_cast<int32_t>(L.throttleCount()) ? Status::Ok : Status::BadArgument));
+  }
+
+  DomainLimits decodeDomain(size_t throttles, bool* suspendedAny) {
+    DomainLimits dl;
+    uint32_t groups = cfg().groups;
+    dl.scopeMax = limitOf(r.u8(), 8);
+    for (uint32_t g = 0; g < groups; ++g) dl.groupScopeMax.push_back(limitOf(r.u8(), 6));
+    dl.pairs.resize(B());
+    for (uint32_t b = 0; b < B(); ++b) {
+      PairLimits& p = dl.pairs[b];
+      uint8_t a = r.u8(), ag = r.u8(), c = r.u8();
+      p.maxConnections = a % 7 == 6 ? 32 : a % 7;  // 0..5, or the default 32
+      p.aggressiveness = (ag + 1) / 256.0;         // (0, 1]
+      p.throttle = static_cast<int32_t>((c & 3) % (throttles + 1)) - 1;
+      p.messageThrottle = static_cast<int32_t>(((c >> 2) & 3) % (throttles + 1)) - 1;
+      p.suspended = (c & 0x30) == 0x30;
+      if (p.suspended && suspendedAny) *suspendedAny = true;
+    }
+    return dl;
+  }
+
+  void opAddDomain() {
+    uint8_t m = r.u8();
+    size_t throttles = core->ledger().throttleCount();
+    DomainLimits dl = decodeDomain(throttles, nullptr);
+    bool bad = (m & 0x0f) == 0x0f;  // a throttle index past the end: refused
+    if (bad) dl.pairs[m % B()].throttle = static_cast<int32_t>(throttles);
+    if (D() >= kMaxDomains) return;
+    size_t before = D();
+    uint32_t index = 12345;
+    Status s = core->addDomain(dl, &index);
+    TRACE("addDomain(scopeMax=%u, bad=%d) -> %s index=%u\n", dl.scopeMax, bad ? 1 : 0, statusName(s), index);
+    if (bad) {
+      CHECK(s == Status::BadArgument && D() == before);
+    } else {
+      CHECK(s == Status::Ok && index == before && D() == before + 1);
+      for (uint32_t b = 0; b < B(); ++b)
+        CHECK(core->activeSize(index, b) == 0 && core->ledger().pairCount(index, b) == 0);
+    }
+  }
+
+  void opQuery() {
+    uint8_t m = r.u8(), pick = r.u8();
+    uint32_t d = domain(), b = binding();
+    MessageInfo mi;
+    switch (m % 8) {
+      case 0: {  // locate: the model's in-flight set agrees with the core
+        double id = messageId(pick, static_cast<uint8_t>(m >> 3));
+        Status s = core->locate(id, &mi);
+        TRACE("locate(id=%.17g) -> %s %s\n", id, statusName(s), s == Status::Ok ? placeName(mi.place) : "");
+        if (!validId(id)) CHECK(s == Status::BadArgument);
+        else if (isInFlight(id)) CHECK(s == Status::Ok && mi.place == Place::InFlight);
+        else if (s == Status::Ok) CHECK(mi.place != Place::InFlight && mi.place != Place::Free && mi.id == id);
+        break;
+      }
+      case 1: {  // peekActive in order, every id active in (d, b)
+        size_t off = pick % 70, k = m >> 3;
+        std::vector<double> out(k);
+        size_t n = core->peekActive(d, b, off, out.data(), k);
+        TRACE("peekActive(d=%u, b=%u, off=%zu, k=%zu) -> %zu\n", d, b, off, k, n);
+        size_t size = core->activeSize(d, b);
+        CHECK(n == (off >= size ? 0 : (size - off < k ? size - off : k)));
+        for (size_t i = 0; i < n; ++i)
+          CHECK(core->locate(out[i], &mi) == Status::Ok && mi.place == Place::Active && mi.domain == d &&
+                mi.binding == b);
+        break;
+      }
+      case 2: {  // peekDelayed in time order
+        size_t off = pick % 70, k = m >> 3;
+        std::vector<double> out(k);
+        size_t n = core->peekDelayed(d, off, out.data(), k);
+        TRACE("peekDelayed(d=%u, off=%zu, k=%zu) -> %zu\n", d, off, k, n);
+        size_t size = core->delayedSize(d);
+        CHECK(n == (off >= size ? 0 : (size - off < k ? size - off : k)));
+        double last = -kInf;
+        for (size_t i = 0; i < n; ++i) {
+          CHECK(core->locate(out[i], &mi) == Status::Ok && mi.place == Place::Delayed && mi.domain == d);
+          CHECK(mi.nextAttempt >= last);
+          last = mi.nextAttempt;
+        }
+        break;
+      }
+      case 3: {  // delayedByBinding adds up to delayedSize
+        std::vector<double> out(B());
+        core->delayedByBinding(d, out.data());
+        double sum = 0;
+        for (double x : out) sum += x;
+        TRACE("delayedByBinding(d=%u) -> %.17g\n", d, sum);
+        CHECK(sum == static_cast<double>(core->delayedSize(d)));
+        break;
+      }
+      case 4: {  // nextDueAt is the earliest delayed front; dueDomains agrees with isDue
+        double t = core->nextDueAt();
+        double want = kNever;
+        for (uint32_t x = 0; x < D(); ++x) {
+          double id;
+          if (core->peekDelayed(x, 0, &id, 1) == 1) {
+            CHECK(core->locate(id, &mi) == Status::Ok);
+            if (mi.nextAttempt < want) want = mi.nextAttempt;
+          }
+        }
+        std::vector<uint32_t> due(D());
+        size_t n = core->dueDomains(now, due.data(), due.size());
+        TRACE("nextDueAt() -> %.17g; dueDomains(now=%.17g) -> %zu\n", t, now, n);
+        CHECK(t == want);
+        size_t k = 0;
+        for (uint32_t x = 0; x < D(); ++x) {
+          bool isDue = core->isDue(x, now);
+          bool wantDue = core->activeTotal(x) > 0;
+          double id;
+          if (core->peekDelayed(x, 0, &id, 1) == 1) {
+            CHECK(core->locate(id, &mi) == Status::Ok);
+            if (mi.nextAttempt <= now) wantDue = true;
+          }
+          CHECK(isDue == wantDue);
+          if (isDue) {
+            CHECK(k < n && due[k] == x);
+            ++k;
+          }
+        }
+        CHECK(k == n);
+        break;
+      }
+      case 5: {  // bindingOrder: each binding with active mail once
+        std::vector<uint32_t> out(B());
+        size_t n = core->bindingOrder(d, out.data());
+        TRACE("bindingOrder(d=%u) -> %zu\n", d, n);
+        size_t want = 0;
+        for (uint32_t x = 0; x < B(); ++x) want += core->activeSize(d, x) > 0;
+        CHECK(n == want);
+        for (size_t i = 0; i < n; ++i) {
+          CHECK(out[i] < B() && core->activeSize(d, out[i]) > 0);
+          for (size_t j = 0; j < i; ++j) CHECK(out[i] != out[j]);
+        }
+        break;
+      }
+      case 6: {  // message throttle: allowance and next-allowed time agree
+        uint32_t a = core->ledger().messageAllowance(d, b, now);
+        double t = core->messageNextAllowedAt(d, b, now);
+        TRACE("messageAllowance(d=%u, b=%u, now=%.17g) -> %u, nextAllowedAt -> %.17g\n", d, b, now, a, t);
+        // With a throttle, the time is the throttle's latest clock reading (>= now) while a message
+        // may start, else later than now.
+        if (core->ledger().pairLimits(d, b).messageThrottle == kNoThrottle) CHECK(a == kUnlimited && t == now);
+        else if (a > 0) CHECK(std::isfinite(t) && t >= now);
+        else CHECK(t > now);
+        break;
+      }
+      default: {  // reserveFor and headroom
+        uint32_t rf = core->reserveFor(d, b);
+        CHECK(rf == (core->ledger().pairCount(d, b) == 0 ? 0 : cfg().serverReserve));
+        uint32_t h = core->ledger().headroom(d, b, rf, now);
+        TRACE("reserveFor(d=%u, b=%u) -> %u, headroom -> %u, bytesReserved -> %zu\n", d, b, rf, h,
+              core->bytesReserved());
+        const PairLimits& pl = core->ledger().pairLimits(d, b);
+        CHECK(static_cast<uint64_t>(h) + core->ledger().pairCount(d, b) <= pl.maxConnections);
+        CHECK(static_cast<uint64_t>(h) + core->ledger().total() <=
+              static_cast<uint64_t>(cfg().serverMax) + cfg().serverReserve);
+        break;
+      }
+    }
+  }
+
+  // --- the end of an input: give everything back ----------------------------------------------------
+  void teardown() {
+    TRACE("teardown\n");
+    drainGrants(0x7fffffff);
+    while (!open.empty()) {
+      double id = open.back();
+      open.pop_back();
+      CHECK(core->releaseConnection(id) == Status::Ok);
+    }
+    CHECK(core->ledger().total() == 0);
+    CHECK(core->ledger().openedEver() == core->ledger().releasedEver());
+    while (!inFlight.empty()) {
+      CHECK(core->settle(inFlight.back()) == Status::Ok);
+      inFlight.pop_back();
+      settled += 1;
+    }
+    double buf[16];
+    for (uint32_t d = 0; d < D(); ++d) {
+      size_t n;
+      while ((n = core->failDomain(d, buf, 16)) > 0) failed += static_cast<double>(n);
+    }
+    size_t n;
+    while ((n = core->drainExpired(buf, 16)) > 0) expiredDrained += static_cast<double>(n);
+    CHECK(core->pendingExpired() == 0);
+    checkAll();
+    CHECK(live() == 0);
+    CHECK(accepted == cancelled + settled + removed + failed + expiredDrained);
+  }
+
+  void run() {
+    // Configuration.
+    uint8_t flags = r.u8();
+    LedgerConfig c;
+    c.bindings = 1 + flags % 4;
+    c.groups = (flags >> 2) % 3;
+    autoDrain = (flags >> 6) != 3;
+    for (uint32_t b = 0; b < c.bindings; ++b) {
+      c.groupOfBinding.push_back(static_cast<int32_t>(r.below(c.groups + 1)) - 1);
+      c.bindingMax.push_back(limitOf(r.u8(), 8));
+    }
+    for (uint32_t g = 0; g < c.groups; ++g) c.groupMax.push_back(limitOf(r.u8(), 8));
+    c.serverMax = r.u8() % 16;
+    c.serverReserve = r.u8() % 4;
+    uint8_t nt = r.u8() % 4;
+    Core local(c);
+    core = &local;
+    if (g_trace) {
+      std::fprintf(stderr, "config: bindings=%u groups=%u serverMax=%u serverReserve=%u autoDrain=%d\n",
+                   c.bindings, c.groups, c.serverMax, c.serverReserve, autoDrain ? 1 : 0);
+      for (uint32_t b = 0; b < c.bindings; ++b)
+        std::fprintf(stderr, "  binding %u: group=%d bindingMax=%u\n", b, c.groupOfBinding[b], c.bindingMax[b]);
+      for (uint32_t g = 0; g < c.groups; ++g) std::fprintf(stderr, "  group %u: groupMax=%u\n", g, c.groupMax[g]);
+    }
+    for (uint8_t t = 0; t < nt; ++t) {
+      uint32_t count = 1 + r.u8() % 4;
+      double window = (1 + r.u8() % 8) * 100.0;
+      int32_t idx = local.ledger().addThrottle(count, window);
+      CHECK(idx == t);
+      TRACE("  throttle %d: %u per %.17g ms\n", idx, count, window);
+    }
+    uint32_t nd = 1 + r.u8() % 6;
+    for (uint32_t i = 0; i < nd; ++i) {
+      DomainLimits dl = decodeDomain(nt, nullptr);
+      uint32_t index;
+      CHECK(local.addDomain(dl, &index) == Status::Ok && index == i);
+      for (uint32_t b = 0; b < c.bindings; ++b)
+        CHECK(local.ledger().setMessageThrottle(i, b, dl.pairs[b].messageThrottle) == Status::Ok);
+      if (g_trace) {
+        std::fprintf(stderr, "  domain %u: scopeMax=%u groupScopeMax=[", i, dl.scopeMax);
+        for (size_t g = 0; g < dl.groupScopeMax.size(); ++g)
+          std::fprintf(stderr, "%s%u", g ? "," : "", dl.groupScopeMax[g]);
+        std::fprintf(stderr, "]\n");
+        for (uint32_t b = 0; b < c.bindings; ++b) {
+          const PairLimits& p = dl.pairs[b];
+          std::fprintf(stderr, "    pair (%u,%u): max=%u aggr=%.17g throttle=%d msgThrottle=%d suspended=%d\n", i, b,
+                       p.maxConnections, p.aggressiveness, p.throttle, p.messageThrottle, p.suspended ? 1 : 0);
+        }
+      }
+    }
+    checkAll();
+
+    // Operations.
+    while (!r.done()) {
+      ++g_step;
+      uint8_t op = r.u8() % kOpCount;
+      if (g_trace) std::fprintf(stderr, "[%zu @%zu] ", g_step, r.i - 1);
+      switch (op) {
+        case kEnqueue: opEnqueue(); break;
+        case kEnqueueBatch: opEnqueueBatch(); break;
+        case kCancel: opCancel(); break;
+        case kTake: opTake(); break;
+        case kSettle: opSettleDeferUntake(0); break;
+        case kDefer: opSettleDeferUntake(1); break;
+        case kUntake: opSettleDeferUntake(2); break;
+        case kRemoveActive: opRemoveActive(); break;
+        case kPromoteDue: opPromoteDue(); break;
+        case kExpireActive: opExpireActive(); break;
+        case kGoalOpen: opGoalOpen(); break;
+        case kDefaultMaintain: opDefaultMaintain(); break;
+        case kMaintainDomain: opMaintainDomain(); break;
+        case kMaintainAll: opMaintainAll(); break;
+        case kRelease: opRelease(); break;
+        case kMigrate: opMigrate(); break;
+        case kFlush: opFlush(); break;
+        case kFail: opFail(); break;
+        case kRetryNow: opRetryNow(); break;
+        case kDrainGrants: opDrainGrants(); break;
+        case kDrainExpired: opDrainExpired(); break;
+        case kTime: opTime(); break;
+        case kSetSuspended: opSetSuspended(); break;
+        case kSetMessageThrottle: opSetMessageThrottle(); break;
+        case kAddDomain: opAddDomain(); break;
+        default: opQuery(); break;
+      }
+      checkAll();
+    }
+    ++g_step;
+    teardown();
+    core = nullptr;
+  }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  const char* t = std::getenv("MQC_FUZZ_TRACE");
+  g_trace = t != nullptr && *t != '\0' && std::strcmp(t, "0") != 0;
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  g_step = 0;
+  Fuzz f;
+  f.r = Reader{data, size};
+  f.run();
+  return 0;
+}
