@@ -779,7 +779,10 @@ export class SmtpSession implements TransportSession {
     this.#closed = true;
     this.#stopIdle();
     const conn = this.#conn;
-    if (conn.destroyed) return;
+    if (conn.destroyed) {
+      await socketClosed(this.#socket(), this.#t.quit);
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => conn.close(), this.#t.quit);
       conn.once('end', () => {
@@ -797,6 +800,15 @@ export class SmtpSession implements TransportSession {
         conn.close();
       }
     });
+    // nodemailer emits 'end' when it *starts* closing (socket.end()), before the FIN is on the wire.
+    // The core releases the lease when close() resolves, and the next connection to the same server
+    // may be granted at once: wait until the socket is really closed, or the receiver would count
+    // one connection more than the limit for a moment (the soak test saw exactly that).
+    await socketClosed(this.#socket(), this.#t.quit);
+  }
+
+  #socket(): net.Socket | undefined {
+    return (this.#conn as unknown as { _socket?: net.Socket })._socket;
   }
 
   #transact(msg: OutboundMessage): Promise<Transaction> {
@@ -949,4 +961,19 @@ function replyOutcome(err: SmtpError): Outcome | undefined {
     return { kind: 'permanent', code: err.code === 'EMESSAGE' ? 552 : undefined, response: err.message };
   }
   return undefined;
+}
+
+/** Resolves once the socket has closed (its fd released, FIN or RST sent); destroys it after ms. */
+function socketClosed(socket: net.Socket | undefined, ms: number): Promise<void> {
+  if (!socket || (socket as net.Socket & { closed?: boolean }).closed === true) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve();
+    }, ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
