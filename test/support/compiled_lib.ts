@@ -29,7 +29,8 @@ export function compileLib(tag: string): CompiledLib {
   // The compiled library imports its dependencies (nodemailer) by name: let them resolve.
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(outDir, 'node_modules'), 'dir');
   if (!fs.existsSync(path.join(outDir, 'lib', 'index.js'))) throw new Error('the compiled library has no lib/index.js');
-  const env: NodeJS.ProcessEnv = { ...process.env, MQC_LIB: path.join(outDir, 'lib', 'index.js'), MAIL_QUEUE_CORE_BINDING: ADDON };
+  // Children use the addon the parent was told to use (npm run test:asan points this at the ASan build).
+  const env: NodeJS.ProcessEnv = { ...process.env, MQC_LIB: path.join(outDir, 'lib', 'index.js'), MAIL_QUEUE_CORE_BINDING: process.env.MAIL_QUEUE_CORE_BINDING ?? ADDON };
   delete env.NODE_OPTIONS;
   return { outDir, env };
 }
