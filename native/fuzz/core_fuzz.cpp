@@ -105,6 +105,7 @@ enum Op : uint8_t {
   kSetMessageThrottle,
   kAddDomain,
   kQuery,
+  kSettleBatch,
   kOpCount,
 };
 
@@ -127,6 +128,15 @@ struct Fuzz {
   std::unordered_set<double> everGranted;    // every drained grant id
   std::unordered_set<double> releasedEarly;  // released before their grant was drained
   double maxGranted = 0;
+  std::vector<Grant> lastDrained;            // the grants of the latest drainGrants
+
+  // Rate throttles: while the clock has only moved forward, every throttle's grant times are
+  // known here (connections opened by pairs that use it, messages taken by pairs whose message
+  // throttle it is), and no window of windowMs may hold more than count of them. A clock that
+  // went back makes the throttle count stale times as its latest, which this model does not
+  // follow, so it stops there.
+  bool clockMonotone = true;
+  std::vector<std::vector<double>> throttleGrants;
 
   uint32_t D() const { return static_cast<uint32_t>(core->domains()); }
   uint32_t B() const { return core->bindings(); }
@@ -286,6 +296,16 @@ struct Fuzz {
     CHECK(core->checkInvariants());
     checkLedger();
     checkMessages();
+    checkThrottles();
+  }
+
+  // After an open for one pair with autoDrain and no grant pending before it: the grants drained
+  // are the connections just opened, all for that pair.
+  void checkOwnGrants(bool pendingBefore, uint32_t opened, uint32_t d, uint32_t b) {
+    if (!autoDrain || pendingBefore) return;
+    if (opened == 0) return;
+    CHECK(lastDrained.size() == opened);
+    for (const Grant& g : lastDrained) CHECK(g.domain == d && g.binding == b);
   }
 
   // After a pass over d at now: nothing due is left delayed and nothing expired is left active
@@ -322,6 +342,41 @@ struct Fuzz {
     }
   }
 
+  std::vector<uint32_t> pairCounts() const {
+    std::vector<uint32_t> v(static_cast<size_t>(D()) * B());
+    for (uint32_t d = 0; d < D(); ++d)
+      for (uint32_t b = 0; b < B(); ++b) v[static_cast<size_t>(d) * B() + b] = core->ledger().pairCount(d, b);
+    return v;
+  }
+  void charge(int32_t t, size_t k) {
+    if (t == kNoThrottle || !clockMonotone) return;
+    if (throttleGrants.size() <= static_cast<size_t>(t)) throttleGrants.resize(static_cast<size_t>(t) + 1);
+    for (size_t i = 0; i < k; ++i) throttleGrants[static_cast<size_t>(t)].push_back(now);
+  }
+  // Connections opened since `before` (a pairCounts() taken with no release or migration since).
+  void chargeConnections(const std::vector<uint32_t>& before) {
+    for (uint32_t d = 0; d < D(); ++d)
+      for (uint32_t b = 0; b < B(); ++b) {
+        size_t i = static_cast<size_t>(d) * B() + b;
+        uint32_t was = i < before.size() ? before[i] : 0;
+        uint32_t is = core->ledger().pairCount(d, b);
+        CHECK(is >= was);
+        charge(core->ledger().pairLimits(d, b).throttle, is - was);
+      }
+  }
+  void checkThrottles() {
+    if (!clockMonotone) return;
+    const ConnectionLedger& L = core->ledger();
+    for (size_t t = 0; t < throttleGrants.size() && t < L.throttleCount(); ++t) {
+      std::vector<double>& g = throttleGrants[t];
+      const RateThrottle& th = L.throttle(static_cast<int32_t>(t));
+      size_t keep = 0;
+      while (keep < g.size() && g[keep] <= now - th.windowMs()) ++keep;
+      g.erase(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(keep));
+      CHECK(g.size() <= th.count());
+    }
+  }
+
   void afterGrants() {
     if (autoDrain) drainGrants(0x7fffffff);
   }
@@ -333,8 +388,10 @@ struct Fuzz {
     size_t n = core->drainGrants(out.data(), ask);
     CHECK(n == (ask < pending ? ask : pending));
     CHECK(core->pendingGrants() == pending - n);
+    lastDrained.clear();
     for (size_t i = 0; i < n; ++i) {
       double id = out[3 * i];
+      lastDrained.push_back(Grant{id, static_cast<uint32_t>(out[3 * i + 1]), static_cast<uint32_t>(out[3 * i + 2])});
       CHECK(validId(id) && id >= 1);
       CHECK(everGranted.insert(id).second);  // connection ids are never reused
       if (id > maxGranted) maxGranted = id;
@@ -477,6 +534,7 @@ struct Fuzz {
       std::fprintf(stderr, "]\n");
     }
     CHECK(got <= k && got <= before && got <= allowance);
+    charge(core->ledger().pairLimits(d, b).messageThrottle, got);
     size_t expiredNow = core->pendingExpired() - expBefore;
     CHECK(core->activeSize(d, b) == before - got - expiredNow);
     // Took as many as it could: fewer than k only when the queue or the allowance ran out.
@@ -546,6 +604,58 @@ struct Fuzz {
       CHECK(mi.place == Place::Active && mi.domain == before.domain && mi.binding == before.binding);
       CHECK(mi.nextAttempt == before.nextAttempt);
       CHECK(mi.attempts + 1 == before.attempts || (before.attempts == 0 && mi.attempts == 0));
+    }
+  }
+
+  // settleBatch: all in flight and distinct -> all settled; else nothing changes and failedAt names
+  // the first bad entry. The model predicts the status and the index exactly.
+  void opSettleBatch() {
+    uint8_t nm = r.u8();
+    size_t n = nm >= 250 ? inFlight.size() : nm % 7;  // 250..: every message in flight at once
+    std::vector<double> ids(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (nm >= 250) { ids[i] = inFlight[i]; continue; }
+      uint8_t mode = r.u8(), pick = r.u8();
+      if (mode < 40 && i > 0) ids[i] = ids[pick % i];  // a repeat inside the batch
+      else ids[i] = messageId(mode < 40 ? 0 : mode, pick);
+    }
+    Status want = Status::Ok;
+    size_t wantAt = 0;
+    for (size_t i = 0; i < n && want == Status::Ok; ++i) {
+      MessageInfo mi;
+      bool repeat = false;
+      for (size_t j = 0; j < i; ++j) repeat |= ids[j] == ids[i];
+      if (!validId(ids[i])) want = Status::BadArgument;
+      else if (core->locate(ids[i], &mi) != Status::Ok) want = Status::UnknownId;
+      else if (repeat && isInFlight(ids[i])) want = Status::DuplicateId;
+      else if (!isInFlight(ids[i])) want = Status::NotInFlight;
+      if (want != Status::Ok) wantAt = i;
+    }
+    double liveBefore = live();
+    size_t failedAt = 12345;
+    Status s = core->settleBatch(ids.data(), n, &failedAt);
+    if (g_trace) {
+      std::fprintf(stderr, "settleBatch(ids=[");
+      for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%.17g", i ? "," : "", ids[i]);
+      std::fprintf(stderr, "]) -> %s failedAt=%zu\n", statusName(s), failedAt);
+    }
+    CHECK(s == want);
+    if (s != Status::Ok) {
+      CHECK(failedAt == wantAt);
+      CHECK(live() == liveBefore);
+      for (double id : inFlight) {
+        MessageInfo mi;
+        CHECK(core->locate(id, &mi) == Status::Ok && mi.place == Place::InFlight);
+      }
+      return;
+    }
+    CHECK(failedAt == 0);
+    CHECK(live() + static_cast<double>(n) == liveBefore);
+    for (double id : ids) {
+      MessageInfo mi;
+      CHECK(core->locate(id, &mi) == Status::UnknownId);
+      dropInFlight(id);
+      settled += 1;
     }
   }
 
@@ -640,7 +750,10 @@ struct Fuzz {
     uint64_t totalBefore = core->ledger().total();
     uint32_t pairBefore = core->ledger().pairCount(d, b);
     uint32_t headroom = core->ledger().headroom(d, b, reserve, now);
+    std::vector<uint32_t> pairs = pairCounts();
+    bool pendingBefore = core->pendingGrants() > 0;
     uint32_t opened = core->openConnections(d, b, goal, reserve, now);
+    chargeConnections(pairs);
     TRACE("computeGoal(d=%u, b=%u, goalsz=%d) -> %" PRId64 "; openConnections(goal=%" PRId64
           ", reserve=%u, now=%.17g) -> %u\n",
           d, b, goalsz, g, goal, reserve, now, opened);
@@ -651,6 +764,7 @@ struct Fuzz {
     if (core->ledger().pairLimits(d, b).suspended) CHECK(opened == 0);
     checkOpened(opened, totalBefore, reserve, 1);
     afterGrants();
+    checkOwnGrants(pendingBefore, opened, d, b);
   }
 
   void opDefaultMaintain() {
@@ -661,12 +775,16 @@ struct Fuzz {
     int64_t g = core->computeGoal(d, b, goalsz);
     checkGoal(d, b, goalsz, g);
     uint64_t totalBefore = core->ledger().total();
+    std::vector<uint32_t> pairs = pairCounts();
+    bool pendingBefore = core->pendingGrants() > 0;
     uint32_t opened = core->defaultMaintain(d, b, now, goalsz, reserve);
+    chargeConnections(pairs);
     TRACE("defaultMaintain(d=%u, b=%u, now=%.17g, goalsz=%d, reserve=%u) -> %u\n", d, b, now, goalsz, reserve,
           opened);
     if (g < 0) CHECK(opened == 0);
     checkOpened(opened, totalBefore, reserve, 1);
     afterGrants();
+    checkOwnGrants(pendingBefore, opened, d, b);
   }
 
   void opMaintainDomain() {
@@ -681,7 +799,9 @@ struct Fuzz {
       default: reserve = 4294967294ll; break;
     }
     uint64_t totalBefore = core->ledger().total();
+    std::vector<uint32_t> pairs = pairCounts();
     uint32_t opened = core->maintainDomain(d, now, goalsz, reserve);
+    chargeConnections(pairs);
     TRACE("maintainDomain(d=%u, now=%.17g, goalsz=%d, reserve=%" PRId64 ") -> %u\n", d, now, goalsz, reserve,
           opened);
     CHECK(core->ledger().total() == totalBefore + opened);
@@ -691,7 +811,9 @@ struct Fuzz {
 
   void opMaintainAll() {
     uint64_t totalBefore = core->ledger().total();
+    std::vector<uint32_t> pairs = pairCounts();
     uint32_t opened = core->maintainAll(now);
+    chargeConnections(pairs);
     TRACE("maintainAll(now=%.17g) -> %u\n", now, opened);
     CHECK(core->ledger().total() == totalBefore + opened);
     for (uint32_t d = 0; d < D(); ++d) {
@@ -850,6 +972,10 @@ struct Fuzz {
     else if (m < 250) now -= (m - 219) * 40.0;      // backwards: 40 .. 1200 ms
     else if (m < 254) now += 86400000.0;            // a day
     else now -= 60000.0;                            // a minute back
+    if (now < before) {
+      clockMonotone = false;
+      throttleGrants.clear();
+    }
     TRACE("time %.17g -> %.17g\n", before, now);
   }
 
@@ -908,8 +1034,12 @@ struct Fuzz {
     uint8_t m = r.u8();
     size_t throttles = core->ledger().throttleCount();
     DomainLimits dl = decodeDomain(throttles, nullptr);
-    bool bad = (m & 0x0f) == 0x0f;  // a throttle index past the end: refused
-    if (bad) dl.pairs[m % B()].throttle = static_cast<int32_t>(throttles);
+    // Now and then a domain the ledger must refuse: a throttle index past the end, or a pairs or
+    // groupScopeMax list of the wrong length.
+    bool bad = (m & 0x0f) >= 0x0d;
+    if ((m & 0x0f) == 0x0f) dl.pairs[m % B()].throttle = static_cast<int32_t>(throttles);
+    if ((m & 0x0f) == 0x0e) dl.pairs.resize(m & 0x10 ? B() + 1 : B() - 1);
+    if ((m & 0x0f) == 0x0d) dl.groupScopeMax.resize(cfg().groups + 1, kUnlimited);
     if (D() >= kMaxDomains) return;
     size_t before = D();
     uint32_t index = 12345;
@@ -1034,8 +1164,9 @@ struct Fuzz {
         uint32_t rf = core->reserveFor(d, b);
         CHECK(rf == (core->ledger().pairCount(d, b) == 0 ? 0 : cfg().serverReserve));
         uint32_t h = core->ledger().headroom(d, b, rf, now);
-        TRACE("reserveFor(d=%u, b=%u) -> %u, headroom -> %u, bytesReserved -> %zu\n", d, b, rf, h,
-              core->bytesReserved());
+        size_t bytes = core->bytesReserved();
+        TRACE("reserveFor(d=%u, b=%u) -> %u, headroom -> %u, bytesReserved -> %zu\n", d, b, rf, h, bytes);
+        CHECK(bytes >= D() * sizeof(void*));
         const PairLimits& pl = core->ledger().pairLimits(d, b);
         CHECK(static_cast<uint64_t>(h) + core->ledger().pairCount(d, b) <= pl.maxConnections);
         CHECK(static_cast<uint64_t>(h) + core->ledger().total() <=
@@ -1157,12 +1288,16 @@ struct Fuzz {
         case kSetSuspended: opSetSuspended(); break;
         case kSetMessageThrottle: opSetMessageThrottle(); break;
         case kAddDomain: opAddDomain(); break;
-        default: opQuery(); break;
+        case kQuery: opQuery(); break;
+        default: opSettleBatch(); break;
       }
       checkAll();
     }
     ++g_step;
-    teardown();
+    // Bit 4 of the first byte: skip the teardown, so the core is destroyed with its queues, leases
+    // and pending grants still in it (LeakSanitizer checks that nothing is lost).
+    if (!(flags & 0x10)) teardown();
+    else TRACE("destroyed without teardown\n");
     core = nullptr;
   }
 };

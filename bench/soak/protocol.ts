@@ -1,0 +1,177 @@
+// The messages between the soak run (main thread) and its SMTP servers (a worker thread, so that
+// the servers count their connections on their own event loop and not on the core's).
+
+/** Per-transaction and per-connection fault rates (each a probability, 0..1). */
+export interface FaultRates {
+  /** At the greeting: 421, 554, or no greeting at all (the client's greeting timeout ends it). */
+  greet421: number;
+  greet554: number;
+  greetHang: number;
+  /** At RCPT TO: 451, 550, or no reply (the client's command timeout ends the session). */
+  rcpt451: number;
+  rcpt550: number;
+  rcptStall: number;
+  /** The socket is destroyed on the first chunk of the message, before the final dot. */
+  dataDrop: number;
+  /** After the final dot: 451, 554, or no reply (command timeout). */
+  data451: number;
+  data554: number;
+  dataStall: number;
+}
+
+export const DEFAULT_FAULTS: Readonly<FaultRates> = Object.freeze({
+  greet421: 0.02,
+  greet554: 0.003,
+  greetHang: 0.002,
+  rcpt451: 0.02,
+  rcpt550: 0.005,
+  rcptStall: 0.0005,
+  dataDrop: 0.005,
+  data451: 0.02,
+  data554: 0.005,
+  dataStall: 0.0005,
+});
+
+export function scaleFaults(f: Readonly<FaultRates>, k: number): FaultRates {
+  const out = { ...f };
+  for (const key of Object.keys(out) as Array<keyof FaultRates>) out[key] = Math.min(1, out[key] * k);
+  return out;
+}
+
+export interface ServerSpec {
+  name: string;
+  /** Inject the random faults of FaultRates. */
+  faults: boolean;
+  /** A connection beyond this many open ones gets 421 at the greeting (the server's own limit). */
+  refuseAbove?: number;
+  /** The listening port is closed for [min, max] ms after every [min, max] ms open (connection
+   *  refused), then opened again on the same port. */
+  flap?: { openMs: [number, number]; closedMs: [number, number] };
+}
+
+export interface WorkerInit {
+  servers: ServerSpec[];
+  faults: FaultRates;
+  seed: number;
+  /** Highest message id; ids are 1..maxId. */
+  maxId: number;
+  /** The limits the servers' counts are checked against (for the over-limit diagnostics). */
+  limits: { total: number; byServer: Record<string, number>; bySource: Record<string, number> };
+  /** Push a snapshot of the open counts this often (ms). */
+  sampleMs: number;
+  /** Run gc() (when exposed) this often (ms), so that a heap sample is taken on a collected heap. */
+  gcMs: number;
+}
+
+/** Open connections: accepted at the TCP level and not yet closed by the client (its FIN, an
+ *  error or the socket's close, as this server sees them). `live` leaves out the connections the
+ *  server has already ended itself (after its 221 to QUIT, or a 421/554 greeting) and that only
+ *  wait for the client's FIN. */
+export interface Counts {
+  total: number;
+  byServer: Record<string, number>;
+  bySource: Record<string, number>;
+  liveTotal: number;
+  liveByServer: Record<string, number>;
+  liveBySource: Record<string, number>;
+}
+
+/** An accept that took a live count over its limit, and what the other open connections were doing. */
+export interface OverLimit {
+  at: number;
+  scope: string;
+  open: number;
+  live: number;
+  limit: number;
+  /** Open connections of the scope that the server had ended (sent its last reply and FIN). */
+  ending: number;
+  /** Of those, ms since the server ended them (the oldest). */
+  oldestEndingMs: number;
+  /** The first connection of the scope (open at that accept) to close afterwards: how long after,
+   *  how the server saw it close, where its session was, and how long before the server had
+   *  ended it itself (-1: it had not). */
+  firstToClose?: { msAfter: number; how: string; phase: string; endedByServerMsBefore: number };
+}
+
+export interface ServerStats {
+  name: string;
+  /** TCP connections accepted. */
+  connections: number;
+  peak: number;
+  open: number;
+  /** Greetings refused by the limit (refuseAbove), not by a fault. */
+  refusedByLimit: number;
+  /** Fault tallies. */
+  greet421: number;
+  greet554: number;
+  greetHang: number;
+  rcpt451: number;
+  rcpt550: number;
+  rcptStall: number;
+  dataDrop: number;
+  data451: number;
+  data554: number;
+  dataStall: number;
+  transactions: number;
+  accepted: number;
+  /** Times the listener closed (flap), and re-listens that had to be retried (EADDRINUSE). */
+  flaps: number;
+  relistenRetries: number;
+}
+
+export interface AllStats {
+  servers: ServerStats[];
+  globalPeak: number;
+  globalOpen: number;
+  peakBySource: Record<string, number>;
+  /** The same peaks for live connections (see Counts). */
+  liveGlobalPeak: number;
+  livePeakByServer: Record<string, number>;
+  livePeakBySource: Record<string, number>;
+  /** Accepts that took a strict count over its limit, and of those, the accepts that took the
+   *  live count over too (how many, and the first 20 in detail). */
+  overLimitCount: number;
+  liveOverLimitCount: number;
+  overLimit: OverLimit[];
+  /** Things that must never happen (a body whose X-Id does not match its envelope, ...). */
+  anomalies: string[];
+  anomalyCount: number;
+  /** The worker's own event-loop utilization since start, and its heap after the last gc. */
+  elu: number;
+  heapUsed: number;
+  /** Per id: how many times a server accepted it (250 after the final dot), saturating at 255;
+   *  and how many transactions (MAIL FROM) a server saw for it. Only with withIds. */
+  acceptedById?: Uint8Array;
+  attemptsById?: Uint8Array;
+}
+
+export type ToWorker = { type: 'stats'; withIds: boolean } | { type: 'close' };
+export type FromWorker =
+  | { type: 'ready'; ports: Record<string, number> }
+  | { type: 'sample'; at: number; counts: Counts }
+  | { type: 'stats'; stats: AllStats }
+  | { type: 'closed' }
+  | { type: 'error'; message: string };
+
+/** The message id travels in the envelope sender, and again in the body's X-Id header. */
+export function senderFor(id: number): string {
+  return `s-${id}@sender.soak.test`;
+}
+
+const SENDER = /^s-(\d+)@sender\.soak\.test$/;
+export function idFromSender(from: string): number | undefined {
+  const m = SENDER.exec(from);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** mulberry32: a small seeded PRNG, so that --seed repeats a scenario. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

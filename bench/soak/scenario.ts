@@ -1,0 +1,201 @@
+// The soak run's scenario: arguments, servers, domains, and which message goes where. Everything
+// random comes from --seed, so a run can be repeated (timing aside).
+import { DEFAULT_FAULTS, prng, scaleFaults, type FaultRates, type ServerSpec } from './protocol.js';
+
+export interface Options {
+  messages: number;
+  /** At most this many messages submitted and not yet final (queued, delayed or in flight). */
+  window: number;
+  domains: number;
+  seed: number;
+  /** Multiplies every fault rate (0: no faults). */
+  faults: number;
+  /** messageExpiration of ordinary domains, and of the dead domain, seconds. */
+  expire: number;
+  deadExpire: number;
+  store: 'memory' | 'file';
+  /** Give up when the queue has not drained this many seconds after the last submission. */
+  drainTimeout: number;
+  /** Fail when RSS grows faster than this over the second half, MB per million messages. */
+  rssSlopeLimit: number;
+  /** Seconds between progress lines. */
+  progress: number;
+  /** Write the figures as JSON here ('' for none). */
+  json: string;
+}
+
+export const DEFAULTS: Options = {
+  messages: 400_000,
+  window: 20_000,
+  domains: 200,
+  seed: 1,
+  faults: 1,
+  expire: 60,
+  deadExpire: 10,
+  store: 'memory',
+  drainTimeout: 300,
+  rssSlopeLimit: 32,
+  progress: 5,
+  json: 'bench/soak/results/last-run.json',
+};
+
+export const HELP = `usage: npm run soak -- [options]
+  --messages N        messages to submit (default ${DEFAULTS.messages.toLocaleString('en-US')})
+  --window N          at most N messages submitted and not yet final, 1000..200000 (default ${DEFAULTS.window})
+  --domains N         destination domains, at least 10 (default ${DEFAULTS.domains})
+  --seed N            scenario and fault randomness (default ${DEFAULTS.seed})
+  --faults X          multiply every fault rate by X, 0..20 (default ${DEFAULTS.faults}; 0: no faults)
+  --expire S          messageExpiration of ordinary domains, seconds (default ${DEFAULTS.expire})
+  --dead-expire S     messageExpiration of the domain whose port is closed, seconds (default ${DEFAULTS.deadExpire})
+  --store memory|file MemoryStore, or a FileSpool in a temporary directory (default ${DEFAULTS.store})
+  --drain-timeout S   fail when the queue has not drained S seconds after the last submission (default ${DEFAULTS.drainTimeout})
+  --rss-slope-limit M fail when RSS grows more than M MB per million messages over the second half (default ${DEFAULTS.rssSlopeLimit})
+  --progress S        seconds between progress lines (default ${DEFAULTS.progress})
+  --json FILE         write the figures as JSON to FILE, '' for none (default ${DEFAULTS.json})`;
+
+const LIMITS: Partial<Record<keyof Options, [number, number]>> = {
+  messages: [1, 100_000_000], window: [1000, 200_000], domains: [10, 100_000], seed: [0, 2 ** 32 - 1],
+  faults: [0, 20], expire: [1, 86_400], deadExpire: [1, 86_400], drainTimeout: [1, 86_400], rssSlopeLimit: [0, 1e6],
+  progress: [0.25, 3600],
+};
+const INTEGER = new Set<keyof Options>(['messages', 'window', 'domains', 'seed']);
+
+export function parseArgs(argv: string[]): Options {
+  const o: Options = { ...DEFAULTS };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') {
+      console.log(HELP);
+      process.exit(0);
+    }
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    const key = m?.[1].replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof Options | undefined;
+    if (!m || key === undefined || !(key in DEFAULTS)) throw new RangeError(`unknown argument ${JSON.stringify(a)}\n${HELP}`);
+    const raw = m[2] ?? argv[++i];
+    if (raw === undefined) throw new RangeError(`--${m[1]} needs a value`);
+    if (key === 'store') {
+      if (raw !== 'memory' && raw !== 'file') throw new RangeError(`--store must be memory or file, got ${JSON.stringify(raw)}`);
+      o.store = raw;
+      continue;
+    }
+    if (key === 'json') {
+      o.json = raw;
+      continue;
+    }
+    const v = Number(raw.replace(/_/g, ''));
+    const [lo, hi] = LIMITS[key]!;
+    if (!Number.isFinite(v) || v < lo || v > hi || (INTEGER.has(key) && !Number.isInteger(v))) {
+      throw new RangeError(`--${m[1]} must be ${INTEGER.has(key) ? 'an integer' : 'a number'} from ${lo} to ${hi}, got ${JSON.stringify(raw)}`);
+    }
+    (o as unknown as Record<string, number>)[key] = v;
+  }
+  return o;
+}
+
+export interface Binding {
+  name: string;
+  localAddress: string;
+  ehloName: string;
+  /** serverMaxOutboundConnections of the binding, if capped. */
+  cap?: number;
+}
+
+export const BINDINGS: Binding[] = [
+  { name: 'mta1', localAddress: '127.0.0.1', ehloName: 'mta1.out.soak.test' },
+  { name: 'mta2', localAddress: '127.0.0.2', ehloName: 'mta2.out.soak.test', cap: 80 },
+];
+
+export const SERVER_MAX = 280;
+export const RESERVE = 20;
+export const CEILING = SERVER_MAX + RESERVE;
+export const PER_PAIR = 6;
+export const TIGHT = 6;
+export const DEAD = 'dead';
+
+export const SERVERS: ServerSpec[] = [
+  { name: 'a', faults: true },
+  { name: 'b', faults: true },
+  { name: 'c', faults: true },
+  // Its port is closed for 0.3-1.2 s after every 2-6 s open: connection refused.
+  { name: 'flap', faults: true, flap: { openMs: [2000, 6000], closedMs: [300, 1200] } },
+  // Refuses with 421 any connection beyond TIGHT open ones; its three domains' scope caps add up
+  // to exactly TIGHT, so only the core's own accounting keeps it from refusing.
+  { name: 'tight', faults: true, refuseAbove: TIGHT },
+];
+
+export interface DomainPlan {
+  name: string;
+  /** A ServerSpec name, or DEAD for the domain whose port has no listener. */
+  server: string;
+  /** maxOutboundConnections per binding, and scopeMaxOutboundConnections (the domain over all
+   *  bindings) when set. */
+  perPair: number;
+  scopeMax?: number;
+}
+
+export interface Workload {
+  domains: DomainPlan[];
+  faults: FaultRates;
+  /** Cumulative weights of the domains, for drawing a message's domain. */
+  cumulative: Float64Array;
+  total: number;
+}
+
+export function makeWorkload(o: Options): Workload {
+  const random = prng(o.seed);
+  const domains: DomainPlan[] = [];
+  const shares = [2, 2, 2];
+  shares.forEach((s, i) => domains.push({ name: `tight-${i + 1}.example`, server: 'tight', perPair: s, scopeMax: s }));
+  domains.push({ name: 'dead.example', server: DEAD, perPair: PER_PAIR });
+  const spread = ['a', 'b', 'c', 'flap'];
+  const counters: Record<string, number> = {};
+  for (let i = domains.length; i < o.domains; i++) {
+    const server = spread[(i - 4) % spread.length];
+    counters[server] = (counters[server] ?? 0) + 1;
+    domains.push({ name: `${server}-${counters[server]}.example`, server, perPair: PER_PAIR });
+  }
+  // The tight domains get 0.2% of the mail each, the dead one 0.5%; the rest a mild Zipf-like skew
+  // over a random order (the biggest domain about 1.7% with 200 domains). Each domain's share must
+  // stay under what its connection limits can carry when every connection of the ceiling is busy
+  // (12 of 300 for an ordinary domain, 2 for a tight one), or its mail waits until it expires.
+  const special = 4;
+  const rest = o.domains - special;
+  const order = Array.from({ length: rest }, (_, i) => i);
+  for (let i = rest - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const weights = new Float64Array(o.domains);
+  let restSum = 0;
+  for (let i = 0; i < rest; i++) restSum += (weights[special + order[i]] = 1 / Math.pow(i + 1, 0.3));
+  for (let i = 0; i < rest; i++) weights[special + i] *= 0.989 / restSum;
+  weights[0] = weights[1] = weights[2] = 0.002;
+  weights[3] = 0.005;
+  const cumulative = new Float64Array(o.domains);
+  let acc = 0;
+  for (let i = 0; i < o.domains; i++) cumulative[i] = (acc += weights[i]);
+  return { domains, faults: scaleFaults(DEFAULT_FAULTS, o.faults), cumulative, total: acc };
+}
+
+/** The domain index of a draw r in [0, 1). */
+export function pickDomain(w: Workload, r: number): number {
+  const x = r * w.total;
+  let lo = 0;
+  let hi = w.cumulative.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (w.cumulative[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The most connections the configuration lets the core hold to one server at once. */
+export function serverLimit(w: Workload, server: string): number {
+  if (server === 'tight') return TIGHT;
+  let sum = 0;
+  for (const d of w.domains) {
+    if (d.server === server) sum += Math.min(d.scopeMax ?? Infinity, d.perPair * BINDINGS.length);
+  }
+  return Math.min(sum, CEILING);
+}

@@ -1,0 +1,699 @@
+// `npm run soak`: messages through a started core, over real SMTP, to loopback servers that inject
+// faults at random, in a bounded time. Not part of CI. 400,000 messages by default, about 5 minutes
+// on the shared 2-core machine it was written on; `-- --messages 1000000` for the million of issue 5
+// (about 8-12 minutes there). See docs/soak.md for what it checks and the figures of a run.
+//
+// The servers run in a worker thread (bench/soak/servers.ts) and count their own connections.
+// Messages are submitted in a bounded pipeline: at most --window of them are submitted and not yet
+// final, and the submitter waits for outcomes when the window is full (enqueue-side flow control),
+// so memory has a steady state. Every 250 ms the run samples core.stats(), the servers' own open
+// counts and RSS; at the end it checks the books and exits non-zero when any check fails:
+//
+//   books        at every sample and at the end: submitted = delivered + bounced + still queued
+//                (active + delayed + in flight); after draining, still queued = 0
+//   outcomes     every message has exactly one final outcome (delivered or bounced), no event for an
+//                id that was never submitted, no deferral after a final outcome; core.summary() agrees
+//   once         no id was accepted (250 after the final dot) more than once by the servers, and the
+//                servers accepted exactly the messages reported delivered
+//   leases       after stop(): no connection, nothing in flight, opened = released, the core's
+//                invariants hold, the store is empty, and the servers count no open connection
+//   limits       the core's own counts (at every sample and every grant) and the servers' counts (at
+//                every sample) within the ceiling, the capped binding and each server's limit; the
+//                servers' live peaks, kept at every TCP accept, too (live: not counting connections
+//                the server has ended itself, see servers.ts); the tight server never refused a
+//                connection for being over its limit
+//   rss          RSS is flat after warm-up: the slope of RSS over messages done, on samples taken
+//                after a forced gc during the second half, is under --rss-slope-limit
+//   errors       no 'error' event from the core, no anomaly in the servers (a body whose X-Id does
+//                not match its envelope), no listener error
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { FileSpool, MailQueueCore, MemoryStore, SmtpTransport, type CoreConfig, type Grant, type MessageStore, type ScopeOptions } from '../../lib/index.js';
+import { prng, senderFor, type AllStats, type Counts, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import {
+  BINDINGS, CEILING, DEAD, PER_PAIR, RESERVE, SERVERS, SERVER_MAX, makeWorkload, parseArgs, pickDomain, serverLimit,
+} from './scenario.js';
+
+const SAMPLE_MS = 250;
+const GC_MS = 5000;
+const gc = (globalThis as { gc?: () => void }).gc;
+
+let opts;
+try {
+  opts = parseArgs(process.argv.slice(2));
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
+const o = opts;
+const N = o.messages;
+const work = makeWorkload(o);
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const mb = (bytes: number) => bytes / (1024 * 1024);
+
+// ---- servers (worker thread) ----------------------------------------------------------------------
+
+// The limits the servers' counts must stay within: the core's ceiling in total, the capped
+// binding's cap from its source address, and per server what its domains' limits add up to.
+const limits = new Map(SERVERS.map((s) => [s.name, serverLimit(work, s.name)]));
+const capped = BINDINGS.find((b) => b.cap !== undefined)!;
+const workerInit: WorkerInit = {
+  servers: SERVERS, faults: work.faults, seed: o.seed, maxId: N, sampleMs: SAMPLE_MS, gcMs: GC_MS,
+  limits: { total: CEILING, byServer: Object.fromEntries(limits), bySource: { [capped.localAddress]: capped.cap! } },
+};
+// The worker loads servers.ts through tsx's loader, registered in the worker itself (a loader
+// registered by --import in the main thread does not reach a worker's entry module on Node 20).
+const workerEntry = new URL('./servers.ts', import.meta.url).href;
+const worker = new Worker(
+  `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(workerEntry)}); })`,
+  { eval: true, workerData: workerInit },
+);
+const workerErrors: string[] = [];
+let pending: { type: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
+let serversUp = false;
+
+// The servers' own counts, sampled by the worker every SAMPLE_MS, checked against the limits here.
+const serverSampled = {
+  samples: 0, maxTotal: 0, maxByServer: {} as Record<string, number>, maxBySource: {} as Record<string, number>, maxLiveTotal: 0,
+};
+// Counts above a limit: the core's own (at samples and grants), and the servers' (at samples).
+const breaches = { core: [] as string[], coreCount: 0, server: [] as string[], serverCount: 0 };
+function breach(kind: 'core' | 'server', text: string): void {
+  if (kind === 'core') {
+    breaches.coreCount++;
+    if (breaches.core.length < 10) breaches.core.push(text);
+  } else {
+    breaches.serverCount++;
+    if (breaches.server.length < 10) breaches.server.push(text);
+  }
+}
+function onServerSample(at: number, c: Counts): void {
+  serverSampled.samples++;
+  serverSampled.maxTotal = Math.max(serverSampled.maxTotal, c.total);
+  serverSampled.maxLiveTotal = Math.max(serverSampled.maxLiveTotal, c.liveTotal);
+  if (c.total > CEILING) breach('server', `${new Date(at).toISOString()}: the servers count ${c.total} open connections > ceiling ${CEILING}`);
+  for (const [s, n] of Object.entries(c.byServer)) {
+    serverSampled.maxByServer[s] = Math.max(serverSampled.maxByServer[s] ?? 0, n);
+    if (n > limits.get(s)!) breach('server', `${new Date(at).toISOString()}: server ${s} counts ${n} open connections > its limit ${limits.get(s)}`);
+  }
+  for (const [src, n] of Object.entries(c.bySource)) {
+    serverSampled.maxBySource[src] = Math.max(serverSampled.maxBySource[src] ?? 0, n);
+    if (src === capped.localAddress && n > capped.cap!) breach('server', `${new Date(at).toISOString()}: the servers count ${n} connections from ${src} > ${capped.name}'s cap ${capped.cap}`);
+  }
+}
+
+worker.on('message', (m: FromWorker) => {
+  if (m.type === 'sample') {
+    onServerSample(m.at, m.counts);
+    return;
+  }
+  if (m.type === 'error') {
+    workerErrors.push(m.message);
+    if (!serversUp && pending) pending.reject(new Error(`the SMTP servers did not start: ${m.message}`));
+    return;
+  }
+  if (pending && pending.type === m.type) {
+    const p = pending;
+    pending = undefined;
+    p.resolve(m);
+  }
+});
+worker.on('error', (err) => {
+  console.error(`server worker failed: ${err.stack ?? err.message}`);
+  process.exit(1);
+});
+function ask<T extends FromWorker['type']>(type: T, msg?: ToWorker): Promise<Extract<FromWorker, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    pending = { type, resolve: resolve as (m: FromWorker) => void, reject };
+    if (msg) worker.postMessage(msg);
+  });
+}
+async function serverStats(withIds: boolean): Promise<AllStats> {
+  return (await ask('stats', { type: 'stats', withIds })).stats;
+}
+
+const ready = await ask('ready');
+serversUp = true;
+const deadPort = await freePort();
+const routes: Record<string, { host: string; port: number }> = {};
+for (const d of work.domains) routes[d.name] = { host: '127.0.0.1', port: d.server === DEAD ? deadPort : ready.ports[d.server] };
+
+// ---- the core -----------------------------------------------------------------------------------
+
+const domainScopes: Record<string, ScopeOptions> = {};
+for (const d of work.domains) {
+  if (d.scopeMax !== undefined) domainScopes[d.name] = { maxOutboundConnections: d.perPair, scopeMaxOutboundConnections: d.scopeMax };
+  else if (d.server === DEAD) domainScopes[d.name] = { messageExpiration: o.deadExpire };
+}
+const config: CoreConfig = {
+  global: {
+    maxOutboundConnections: PER_PAIR,
+    serverMaxOutboundConnections: SERVER_MAX,
+    serverReserveOutboundConnections: RESERVE,
+    retryInterval: 0.5,
+    maxRetryInterval: 2,
+    messageExpiration: o.expire,
+    idleTimeout: 0.5,
+    delayedQueueScanInterval: 0.25,
+    hostFailureRetry: 1,
+  },
+  domains: domainScopes,
+  bindings: { [capped.name]: { serverMaxOutboundConnections: capped.cap! } },
+};
+const TIMEOUTS = { connect: 1000, greeting: 2000, command: 2000, message: 10_000, idle: 10_000, quit: 1000 };
+const transport = new SmtpTransport({
+  routes,
+  bindings: Object.fromEntries(BINDINGS.map((b) => [b.name, { localAddress: b.localAddress, ehloName: b.ehloName }])),
+  timeouts: TIMEOUTS,
+  hostFailureRetry: 1000,
+});
+let spoolDir: string | undefined;
+let store: MessageStore;
+if (o.store === 'file') {
+  spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-soak-'));
+  store = new FileSpool(spoolDir);
+} else {
+  store = new MemoryStore();
+}
+const core = new MailQueueCore({
+  bindings: BINDINGS.map((b) => b.name),
+  config,
+  transport,
+  store,
+  deliveryTimeout: 15_000,
+});
+
+// ---- outcomes -----------------------------------------------------------------------------------
+
+const outcome = new Uint8Array(N + 1); // 0 none, 1 delivered, 2 bounced
+let started = 0; // ids handed to a submitter
+let submitted = 0; // submit() resolved
+let finals = 0;
+let delivered = 0;
+let bouncedTotal = 0;
+const bounced: Record<string, number> = {};
+let deferredEvents = 0;
+const deferredByCode: Record<string, number> = {};
+let deferredAfterFinal = 0;
+const duplicateOutcomes: string[] = [];
+let duplicateOutcomeCount = 0;
+const strangers: number[] = [];
+const errors: string[] = [];
+let errorCount = 0;
+let resolveDrained!: () => void;
+const drained = new Promise<void>((r) => { resolveDrained = r; });
+const roomWaiters: Array<() => void> = [];
+const LOW_WATER = Math.max(1, o.window - Math.max(100, Math.floor(o.window / 50)));
+
+function final(id: number, kind: 1 | 2, label: string): void {
+  if (!Number.isInteger(id) || id < 1 || id > N) {
+    if (strangers.length < 10) strangers.push(id);
+    return;
+  }
+  if (outcome[id] !== 0) {
+    duplicateOutcomeCount++;
+    if (duplicateOutcomes.length < 10) duplicateOutcomes.push(`#${id}: ${outcome[id] === 1 ? 'delivered' : 'bounced'} then ${label}`);
+    return;
+  }
+  outcome[id] = kind;
+  finals++;
+  if (roomWaiters.length > 0 && started - finals <= LOW_WATER) for (const w of roomWaiters.splice(0)) w();
+  if (finals === N) resolveDrained();
+}
+
+core.on('delivered', (e: { id: number }) => {
+  delivered++;
+  final(e.id, 1, 'delivered');
+});
+const serverOfDomain = new Map(work.domains.map((d) => [d.name, d.server]));
+const bouncedByServer: Record<string, Record<string, number>> = {};
+core.on('bounce', (e: { id: number; reason: string; domain?: string }) => {
+  bouncedTotal++;
+  bounced[e.reason] = (bounced[e.reason] ?? 0) + 1;
+  const server = serverOfDomain.get(e.domain ?? '') ?? '?';
+  const b = (bouncedByServer[server] ??= {});
+  b[e.reason] = (b[e.reason] ?? 0) + 1;
+  final(e.id, 2, `bounce (${e.reason})`);
+});
+core.on('deferred', (e: { id: number; code?: number }) => {
+  deferredEvents++;
+  const k = e.code === undefined ? 'no reply' : String(e.code);
+  deferredByCode[k] = (deferredByCode[k] ?? 0) + 1;
+  if (e.id >= 1 && e.id <= N && outcome[e.id] !== 0) deferredAfterFinal++;
+});
+core.on('error', (err: unknown) => {
+  errorCount++;
+  if (errors.length < 10) errors.push(err instanceof Error ? err.message : String(err));
+});
+
+// The core's own counts at every new connection.
+const iTotal = core.counterIndex.connections;
+const iCapped = core.counterIndex[`connections:${capped.name}`];
+const tightDomains = work.domains.filter((d) => d.scopeMax !== undefined);
+const coreAtGrant = { grants: 0, peakTotal: 0, peakCapped: 0, peakTight: 0 };
+core.on('connection', (g: Grant) => {
+  coreAtGrant.grants++;
+  checkCoreCounts('at a grant');
+  if (g.domain.startsWith('tight-')) {
+    let sum = 0;
+    for (const d of tightDomains) {
+      if (!core.hasDomain(d.name)) continue;
+      const n = core.domain(d.name).connections();
+      if (n > d.scopeMax!) breach('core', `the core counts ${n} connections to ${d.name} > its scope cap ${d.scopeMax}`);
+      sum += n;
+    }
+    coreAtGrant.peakTight = Math.max(coreAtGrant.peakTight, sum);
+    if (sum > limits.get('tight')!) breach('core', `the core counts ${sum} connections to the tight server's domains > ${limits.get('tight')}`);
+  }
+});
+function checkCoreCounts(when: string): void {
+  const total = core.counters[iTotal];
+  const c = core.counters[iCapped];
+  coreAtGrant.peakTotal = Math.max(coreAtGrant.peakTotal, total);
+  coreAtGrant.peakCapped = Math.max(coreAtGrant.peakCapped, c);
+  if (total > CEILING) breach('core', `${when}: the core counts ${total} connections > ceiling ${CEILING}`);
+  if (c > capped.cap!) breach('core', `${when}: the core counts ${c} connections on ${capped.name} > its cap ${capped.cap}`);
+}
+
+// ---- sampling -----------------------------------------------------------------------------------
+
+interface Sample {
+  t: number; // s since start
+  submitted: number;
+  finals: number;
+  queued: number;
+  connections: number;
+  rss: number; // bytes
+  heapUsed: number;
+  afterGc: boolean;
+}
+const samples: Sample[] = [];
+const booksBreaks: string[] = [];
+let booksBreakCount = 0;
+let maxQueued = 0;
+let maxCoreConnections = 0;
+
+function takeSample(afterGc: boolean): void {
+  if (core.closed) return;
+  const s = core.stats();
+  const queued = s.active + s.delayed + s.inFlight;
+  maxQueued = Math.max(maxQueued, queued);
+  maxCoreConnections = Math.max(maxCoreConnections, s.connections);
+  checkCoreCounts('at a sample');
+  if (submitted !== delivered + bouncedTotal + queued) {
+    booksBreakCount++;
+    if (booksBreaks.length < 10) {
+      booksBreaks.push(`t=${((performance.now() - t0) / 1000).toFixed(2)}s: submitted ${submitted} != delivered ${delivered} + bounced ${bouncedTotal} + queued ${queued} (active ${s.active}, delayed ${s.delayed}, in flight ${s.inFlight})`);
+    }
+  }
+  const m = process.memoryUsage();
+  samples.push({
+    t: (performance.now() - t0) / 1000, submitted, finals, queued, connections: s.connections, rss: m.rss, heapUsed: m.heapUsed, afterGc,
+  });
+}
+
+// ---- progress -----------------------------------------------------------------------------------
+
+let lastLine = { t: 0, finals: 0 };
+function progress(): void {
+  const t = (performance.now() - t0) / 1000;
+  const s = core.closed ? undefined : core.stats();
+  const rate = (finals - lastLine.finals) / Math.max(1e-3, t - lastLine.t);
+  lastLine = { t, finals };
+  console.log(
+    `${t.toFixed(0).padStart(5)}s  submitted ${fmt(submitted).padStart(9)}  delivered ${fmt(delivered).padStart(9)}  ` +
+    `bounced ${fmt(bouncedTotal).padStart(6)}  deferrals ${fmt(deferredEvents).padStart(7)}` +
+    (s ? `  queued ${fmt(s.active + s.delayed + s.inFlight).padStart(6)}  conns ${String(s.connections).padStart(3)}` : '') +
+    `  ${fmt(rate).padStart(5)}/s  rss ${mb(process.memoryUsage.rss()).toFixed(0)} MB`,
+  );
+}
+
+// ---- run ----------------------------------------------------------------------------------------
+
+console.log(
+  `mail-queue-core soak: ${fmt(N)} messages, window ${fmt(o.window)}, ${o.domains} domains, ${BINDINGS.length} bindings, ` +
+  `faults x${o.faults}, store ${o.store}, seed ${o.seed}; node ${process.version}, ${os.cpus().length} CPUs` +
+  (gc ? '' : '  (no --expose-gc: RSS samples are taken without a forced gc)'),
+);
+console.log(
+  `servers on 127.0.0.1: ${SERVERS.map((s) => `${s.name}:${ready.ports[s.name]}`).join(', ')}; dead.example -> 127.0.0.1:${deadPort} (nothing listens)`,
+);
+console.log(`transport timeouts (ms): ${JSON.stringify(TIMEOUTS)}; messageExpiration ${o.expire} s (dead domain ${o.deadExpire} s)\n`);
+
+const rssStart = process.memoryUsage.rss();
+const t0 = performance.now();
+const elu0 = performance.eventLoopUtilization();
+const lag = monitorEventLoopDelay({ resolution: 10 });
+lag.enable();
+core.start();
+const sampler = setInterval(() => takeSample(false), SAMPLE_MS);
+const collector = setInterval(() => {
+  if (!gc) return;
+  gc();
+  takeSample(true);
+}, GC_MS);
+const ticker = setInterval(progress, o.progress * 1000);
+
+const random = prng(o.seed ^ 0xb0d1);
+const padding = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore. ';
+async function submitOne(id: number): Promise<void> {
+  const d = work.domains[pickDomain(work, random())];
+  const b = BINDINGS[random() < 0.5 ? 0 : 1];
+  const rcpt = `user${id % 997}@${d.name}`;
+  const lines = 1 + Math.floor(random() * 8);
+  const body = Buffer.from(
+    `From: <${senderFor(id)}>\r\nTo: <${rcpt}>\r\nSubject: soak ${id}\r\nMessage-ID: <${id}@soak.test>\r\nX-Id: ${id}\r\n\r\n` +
+    `${padding}\r\n`.repeat(lines),
+  );
+  await core.submit({ id, domain: d.name, binding: b.name, envelope: { from: senderFor(id), to: [rcpt] } }, body);
+  submitted++;
+}
+
+// Submitters: one for the memory store (submit() settles in microtasks), several for the file
+// spool (each put() waits for its fsyncs).
+const submitters = o.store === 'file' ? 32 : 1;
+const submitErrors: string[] = [];
+async function submitter(): Promise<void> {
+  let sinceYield = 0;
+  while (started < N && submitErrors.length === 0) {
+    if (started - finals >= o.window) {
+      await new Promise<void>((r) => roomWaiters.push(r));
+      continue;
+    }
+    const id = ++started;
+    try {
+      await submitOne(id);
+    } catch (err) {
+      submitErrors.push(`#${id}: ${(err as Error).message}`);
+      return;
+    }
+    // Let the connections run while the submitter works, as an MTA's intake would.
+    if (++sinceYield >= 256) {
+      sinceYield = 0;
+      await yieldToLoop();
+    }
+  }
+}
+const submitting = Promise.all(Array.from({ length: submitters }, () => submitter()));
+await submitting;
+const tSubmitted = performance.now();
+if (submitErrors.length) resolveDrained();
+let drainTimer: NodeJS.Timeout | undefined;
+await Promise.race([drained, new Promise<void>((r) => { drainTimer = setTimeout(r, o.drainTimeout * 1000); })]);
+clearTimeout(drainTimer);
+const tDrained = performance.now();
+clearInterval(ticker);
+clearInterval(collector);
+takeSample(false);
+clearInterval(sampler);
+progress();
+lag.disable();
+const busy = performance.eventLoopUtilization(elu0).utilization;
+const timedOut = finals < N;
+const elapsed = (tDrained - t0) / 1000;
+
+const stuck: string[] = [];
+if (timedOut) {
+  for (let id = 1; id <= N && stuck.length < 10; id++) {
+    if (outcome[id] === 0) stuck.push(`#${id} ${JSON.stringify(core.message(id) ?? 'not in the core')}`);
+  }
+}
+const beforeStop = core.stats();
+const hangs: string[] = [];
+async function bounded(what: string, p: Promise<unknown>, ms = 20_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), ms); });
+  if ((await Promise.race([p, late])) === 'late') hangs.push(`${what} did not finish within ${ms / 1000} s`);
+  clearTimeout(timer);
+}
+const tStop = performance.now();
+await bounded('core.stop()', core.stop());
+const stopMs = performance.now() - tStop;
+const after = core.stats();
+const summary = core.summary();
+const invariantsOk = core.checkInvariants();
+await bounded('transport.close()', transport.close());
+let srv = await serverStats(false);
+for (let i = 0; i < 100 && srv.globalOpen > 0; i++) {
+  await new Promise((r) => setTimeout(r, 50));
+  srv = await serverStats(false);
+}
+srv = await serverStats(true);
+let storeLeft = 0;
+if (store instanceof MemoryStore) storeLeft = store.size;
+else for await (const _ of store.list()) storeLeft++;
+core.close();
+await store.close?.();
+await ask('closed', { type: 'close' });
+await worker.terminate();
+if (spoolDir) fs.rmSync(spoolDir, { recursive: true, force: true });
+
+// ---- RSS ----------------------------------------------------------------------------------------
+
+/** Least-squares slope of y over x. */
+function slope(points: Array<[number, number]>): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  let sx = 0;
+  let sy = 0;
+  for (const [x, y] of points) {
+    sx += x;
+    sy += y;
+  }
+  const mx = sx / n;
+  const my = sy / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) * (x - mx);
+  }
+  return den === 0 ? NaN : num / den;
+}
+// The second half: from N/2 messages submitted until the last submission (the window is full, the
+// run is in its steady state). x is messages done (final outcomes), in millions; y is MB.
+const steady = samples.filter((s) => s.submitted >= N / 2 && s.t <= (tSubmitted - t0) / 1000);
+const steadyGc = steady.filter((s) => s.afterGc);
+const slopeRssGc = slope(steadyGc.map((s) => [s.finals / 1e6, mb(s.rss)]));
+const slopeRssAll = slope(steady.map((s) => [s.finals / 1e6, mb(s.rss)]));
+const slopeHeapGc = slope(steadyGc.map((s) => [s.finals / 1e6, mb(s.heapUsed)]));
+const rssForCheck = Number.isFinite(slopeRssGc) && steadyGc.length >= 5 ? slopeRssGc : slopeRssAll;
+const rssPeak = samples.reduce((a, s) => Math.max(a, s.rss), 0);
+const rssAtHalf = steady.length ? steady[0].rss : NaN;
+const rssAtEndOfSubmit = steady.length ? steady[steady.length - 1].rss : NaN;
+const rssEnd = process.memoryUsage.rss();
+// A coarse RSS series: the first sample after each tenth of the messages submitted.
+const rssSeries: Array<{ submitted: number; t: number; rssMB: number; heapMB: number }> = [];
+for (let k = 1; k <= 10; k++) {
+  const s = samples.find((x) => x.submitted >= (k * N) / 10);
+  if (s) rssSeries.push({ submitted: s.submitted, t: Math.round(s.t), rssMB: Math.round(mb(s.rss)), heapMB: Math.round(mb(s.heapUsed)) });
+}
+
+// ---- checks -------------------------------------------------------------------------------------
+
+interface Check { name: string; ok: boolean; detail: string }
+const checks: Check[] = [];
+const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
+
+const stillQueued = after.active + after.delayed + after.inFlight;
+check('books at every sample', booksBreakCount === 0,
+  booksBreakCount === 0 ? `${fmt(samples.length)} samples: submitted = delivered + bounced + queued` : `${booksBreakCount} samples off: ${booksBreaks.slice(0, 3).join('; ')}`);
+check('books at the end', submitted === delivered + bouncedTotal + stillQueued && stillQueued === 0 && submitted === N,
+  `submitted ${fmt(submitted)} = delivered ${fmt(delivered)} + bounced ${fmt(bouncedTotal)} + still queued ${fmt(stillQueued)}`);
+check('drained', !timedOut && submitErrors.length === 0,
+  timedOut ? `only ${fmt(finals)} of ${fmt(N)} final after ${o.drainTimeout} s of draining; first without one: ${stuck.join('; ')}` +
+    (submitErrors.length ? `; submit failed: ${submitErrors.slice(0, 3).join('; ')}` : '')
+    : `every message final ${((tDrained - tSubmitted) / 1000).toFixed(1)} s after the last submission`);
+check('one outcome per message', duplicateOutcomeCount === 0 && strangers.length === 0 && deferredAfterFinal === 0,
+  duplicateOutcomeCount || strangers.length || deferredAfterFinal
+    ? `${duplicateOutcomeCount} second outcomes (${duplicateOutcomes.slice(0, 3).join('; ')}), events for unknown ids: ${strangers.join(', ') || 'none'}, deferrals after a final outcome: ${deferredAfterFinal}`
+    : 'no id had two final outcomes or a deferral after its final one');
+check("core.summary() agrees", summary.delivered === delivered && summary.bounced === bouncedTotal && summary.deferred === deferredEvents,
+  `summary delivered/bounced/deferred ${fmt(summary.delivered)}/${fmt(summary.bounced)}/${fmt(summary.deferred)} vs events ${fmt(delivered)}/${fmt(bouncedTotal)}/${fmt(deferredEvents)}`);
+
+const acceptedById = srv.acceptedById!;
+const attemptsById = srv.attemptsById!;
+let acceptedTwice = 0;
+let acceptedNotDelivered = 0;
+let deliveredNotAccepted = 0;
+const twiceIds: number[] = [];
+const attemptsHist = new Map<number, number>();
+let maxAttempts = 0;
+for (let id = 1; id <= N; id++) {
+  const a = acceptedById[id];
+  if (a > 1) {
+    acceptedTwice++;
+    if (twiceIds.length < 10) twiceIds.push(id);
+  }
+  if (a > 0 && outcome[id] !== 1) acceptedNotDelivered++;
+  if (outcome[id] === 1 && a === 0) deliveredNotAccepted++;
+  const t = attemptsById[id];
+  attemptsHist.set(t, (attemptsHist.get(t) ?? 0) + 1);
+  if (t > maxAttempts) maxAttempts = t;
+}
+check('each id delivered at most once', acceptedTwice === 0,
+  acceptedTwice === 0 ? 'no id was accepted (250 after the final dot) twice' : `${acceptedTwice} ids accepted more than once: ${twiceIds.join(', ')}`);
+check('servers accepted = delivered', acceptedNotDelivered === 0 && deliveredNotAccepted === 0,
+  `${acceptedNotDelivered} accepted but not reported delivered; ${deliveredNotAccepted} reported delivered but never accepted`);
+check('no lease held after stop()', after.connections === 0 && after.inFlight === 0 && after.opened === after.released && invariantsOk && hangs.length === 0,
+  `connections ${after.connections}, in flight ${after.inFlight}, leases opened ${fmt(after.opened)} / released ${fmt(after.released)}, invariants ${invariantsOk ? 'hold' : 'BROKEN'}` +
+    (hangs.length ? `; ${hangs.join('; ')}` : ''));
+check('store empty', storeLeft === 0, `${storeLeft} messages left in the ${o.store} store`);
+check('no connection open at the servers', srv.globalOpen === 0, `the servers count ${srv.globalOpen} open after stop() and transport.close()`);
+check('core counts within limits', breaches.coreCount === 0,
+  breaches.coreCount === 0
+    ? `at ${fmt(samples.length)} samples and ${fmt(coreAtGrant.grants)} grants: total <= ${CEILING}, ${capped.name} <= ${capped.cap}, tight domains <= their scope caps`
+    : `${breaches.coreCount} times: ${breaches.core.slice(0, 3).join('; ')}`);
+check('server counts within limits (sampled)', breaches.serverCount === 0,
+  breaches.serverCount === 0
+    ? `at ${fmt(serverSampled.samples)} samples: total, per server and per source address`
+    : `${breaches.serverCount} times: ${breaches.server.slice(0, 3).join('; ')}`);
+// Peaks kept by the servers at every accept, on live connections: a connection the server has
+// ended itself (221 to QUIT, a refused greeting) no longer counts, as in a real MTA; it only waits
+// for the client's FIN, which the client cannot make reach the server before its next SYN. The
+// strict peaks (open until that FIN) are reported next to them.
+const peakBreaches: string[] = [];
+const livePeakOf = (name: string) => srv.livePeakByServer[name] ?? 0;
+if (srv.liveGlobalPeak > CEILING) peakBreaches.push(`total ${srv.liveGlobalPeak} > ${CEILING}`);
+for (const s of srv.servers) if (livePeakOf(s.name) > limits.get(s.name)!) peakBreaches.push(`${s.name} ${livePeakOf(s.name)} > ${limits.get(s.name)}`);
+const liveCapped = srv.livePeakBySource[capped.localAddress] ?? 0;
+if (liveCapped > capped.cap!) peakBreaches.push(`${capped.localAddress} (${capped.name}) ${liveCapped} > ${capped.cap}`);
+const tightRefused = srv.servers.find((s) => s.name === 'tight')!.refusedByLimit;
+if (tightRefused > 0) peakBreaches.push(`the tight server refused ${tightRefused} connections beyond its limit`);
+const strictPeaks = `strict peaks: total ${srv.globalPeak}, ${capped.localAddress} ${srv.peakBySource[capped.localAddress] ?? 0}, tight ${srv.servers.find((x) => x.name === 'tight')!.peak}`;
+check('server peaks within limits (every accept)', peakBreaches.length === 0,
+  peakBreaches.length === 0
+    ? `live peaks at every TCP accept: total ${srv.liveGlobalPeak}/${CEILING}, ${capped.localAddress} ${liveCapped}/${capped.cap}, tight ${livePeakOf('tight')}/${limits.get('tight')} (${strictPeaks})`
+    : `live peaks over a limit: ${peakBreaches.join('; ')}; ${fmt(srv.liveOverLimitCount)} accepts took a live count over its limit (the table above says which connection closed next) (${strictPeaks})`);
+check('RSS flat after warm-up', Number.isFinite(rssForCheck) && rssForCheck <= o.rssSlopeLimit,
+  `${Number.isFinite(rssForCheck) ? rssForCheck.toFixed(1) : 'n/a'} MB per million messages over the second half (limit ${o.rssSlopeLimit}; ` +
+  `${steadyGc.length >= 5 ? `${steadyGc.length} samples after gc` : `${steady.length} raw samples`})`);
+check('no errors', errorCount === 0 && srv.anomalyCount === 0 && workerErrors.length === 0,
+  `${errorCount} 'error' events${errors.length ? ` (${errors.slice(0, 3).join('; ')})` : ''}, ${srv.anomalyCount} server anomalies${srv.anomalies.length ? ` (${srv.anomalies.slice(0, 3).join('; ')})` : ''}, ${workerErrors.length} worker errors${workerErrors.length ? ` (${workerErrors.slice(0, 3).join('; ')})` : ''}`);
+
+// ---- report -------------------------------------------------------------------------------------
+
+const steadyRate = (() => {
+  if (steady.length < 2) return NaN;
+  const a = steady[0];
+  const b = steady[steady.length - 1];
+  return (b.finals - a.finals) / (b.t - a.t);
+})();
+const faultTotals: Record<string, number> = {};
+for (const s of srv.servers) {
+  for (const k of ['greet421', 'greet554', 'greetHang', 'rcpt451', 'rcpt550', 'rcptStall', 'dataDrop', 'data451', 'data554', 'dataStall'] as const) {
+    faultTotals[k] = (faultTotals[k] ?? 0) + s[k];
+  }
+}
+const transactions = srv.servers.reduce((a, s) => a + s.transactions, 0);
+const connectionsTotal = srv.servers.reduce((a, s) => a + s.connections, 0);
+const figures: Record<string, string> = {
+  'messages submitted': fmt(N),
+  delivered: fmt(delivered),
+  bounced: `${fmt(bouncedTotal)}  (${Object.entries(bounced).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || 'none'})`,
+  'still queued after draining': fmt(stillQueued),
+  'deferrals (transient failures, retried)': `${fmt(deferredEvents)}  (${Object.entries(deferredByCode).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ')})`,
+  'elapsed: submitting / until drained': `${((tSubmitted - t0) / 1000).toFixed(1)} s / ${elapsed.toFixed(1)} s`,
+  'outcomes per second: whole run / second half': `${fmt(finals / elapsed)} / ${fmt(steadyRate)}`,
+  'main thread busy (ELU) / server worker busy': `${Math.round(busy * 100)}% / ${Math.round(srv.elu * 100)}%`,
+  'event-loop delay p50 / p99 / max (main)': `${(lag.percentile(50) / 1e6).toFixed(1)} / ${(lag.percentile(99) / 1e6).toFixed(1)} / ${(lag.max / 1e6).toFixed(1)} ms`,
+  'most queued at once (active + delayed + in flight)': fmt(maxQueued),
+  'SMTP transactions / server connections': `${fmt(transactions)} / ${fmt(connectionsTotal)}`,
+  'faults injected': Object.entries(faultTotals).map(([k, v]) => `${k} ${fmt(v)}`).join(', '),
+  'flap server: port closed / re-listen retries': `${srv.servers.find((s) => s.name === 'flap')!.flaps} times / ${srv.servers.find((s) => s.name === 'flap')!.relistenRetries}`,
+  'transactions per message: histogram': [...attemptsHist].sort((x, y) => x[0] - y[0]).map(([k, v]) => `${k}: ${fmt(v)}`).join(', '),
+  'leases granted / released': `${fmt(after.opened)} / ${fmt(after.released)}`,
+  'core connections: most at a sample / at a grant / ceiling': `${maxCoreConnections} / ${coreAtGrant.peakTotal} / ${CEILING} (serverMax ${SERVER_MAX} + reserve ${RESERVE})`,
+  [`core connections on ${capped.name}: most / cap`]: `${coreAtGrant.peakCapped} / ${capped.cap}`,
+  'servers: peak total (every accept) / most at a sample': `${srv.globalPeak} / ${serverSampled.maxTotal}`,
+  'servers: peak total of live connections (not ended by the server)': `${srv.liveGlobalPeak}`,
+  'servers: accepts over a limit, strict / live': `${fmt(srv.overLimitCount)} / ${fmt(srv.liveOverLimitCount)}`,
+  'idle connections closed by stop()': `${beforeStop.connections} in ${stopMs.toFixed(0)} ms`,
+  'RSS: start / at N/2 / end of submitting / peak / end': `${mb(rssStart).toFixed(0)} / ${mb(rssAtHalf).toFixed(0)} / ${mb(rssAtEndOfSubmit).toFixed(0)} / ${mb(rssPeak).toFixed(0)} / ${mb(rssEnd).toFixed(0)} MB`,
+  'RSS slope, second half (after gc / all samples)': `${slopeRssGc.toFixed(1)} / ${slopeRssAll.toFixed(1)} MB per million messages`,
+  'main heap slope, second half (after gc)': `${slopeHeapGc.toFixed(1)} MB per million messages`,
+  'server worker heap after gc (end)': `${mb(srv.heapUsed).toFixed(0)} MB`,
+};
+console.log('\nFigures');
+console.table(Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, { value: v }])));
+
+console.log('Servers (their own counts)');
+const serverRows: Record<string, Record<string, string | number>> = {};
+for (const s of srv.servers) {
+  const limit = limits.get(s.name)!;
+  serverRows[s.name] = {
+    domains: work.domains.filter((d) => d.server === s.name).length,
+    connections: s.connections,
+    transactions: s.transactions,
+    accepted: s.accepted,
+    'peak (every accept)': s.peak,
+    'live peak': srv.livePeakByServer[s.name] ?? 0,
+    'most at a sample': serverSampled.maxByServer[s.name] ?? 0,
+    limit,
+    'refused over limit': s.refusedByLimit,
+    check: livePeakOf(s.name) <= limit && s.refusedByLimit === 0 ? 'OK' : 'EXCEEDED',
+    bounced: Object.entries(bouncedByServer[s.name] ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || '0',
+  };
+}
+serverRows['(dead port)'] = {
+  domains: 1, connections: 0, transactions: 0, accepted: 0, 'peak (every accept)': 0, 'live peak': 0, 'most at a sample': 0,
+  limit: '-', 'refused over limit': 0, check: '-',
+  bounced: Object.entries(bouncedByServer[DEAD] ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || '0',
+};
+console.table(serverRows);
+console.log(`Sources (bindings): peak (every accept) ${JSON.stringify(srv.peakBySource)}, live peak ${JSON.stringify(srv.livePeakBySource)}; ${capped.name} (${capped.localAddress}) cap ${capped.cap}`);
+if (srv.overLimit.length) {
+  console.log('Accepts that took a live count over its limit (the first 20): scope, open (strict) / live / limit, open connections of the\n' +
+    'scope the server had already ended and the oldest of those (ms), and the first connection of the scope to close afterwards');
+  console.table(srv.overLimit.map((x) => ({
+    at: new Date(x.at).toISOString().slice(11, 23), scope: x.scope, open: x.open, live: x.live, limit: x.limit, ending: x.ending,
+    oldestEndingMs: x.oldestEndingMs,
+    'first to close': x.firstToClose
+      ? `${x.firstToClose.msAfter} ms later (${x.firstToClose.how}), ${x.firstToClose.phase}` +
+        (x.firstToClose.endedByServerMsBefore >= 0 ? `, ended by the server ${x.firstToClose.endedByServerMsBefore} ms before` : '')
+      : '-',
+  })));
+}
+console.log('RSS over the run');
+console.table(rssSeries);
+
+console.log('Checks');
+console.table(Object.fromEntries(checks.map((c) => [c.name, { result: c.ok ? 'PASS' : 'FAIL', detail: c.detail }])));
+const failed = checks.filter((c) => !c.ok);
+
+if (o.json) {
+  const out = {
+    date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, options: o,
+    figures, servers: serverRows, rssSeries, checks,
+    config: { global: config.global, timeouts: TIMEOUTS, faults: work.faults, window: o.window },
+  };
+  fs.mkdirSync(path.dirname(path.resolve(o.json)), { recursive: true });
+  fs.writeFileSync(o.json, `${JSON.stringify(out, null, 2)}\n`);
+}
+if (failed.length === 0) console.log(`PASS: ${checks.length} checks (wall ${elapsed.toFixed(1)} s)`);
+else {
+  console.log(`FAIL: ${failed.map((c) => c.name).join(', ')}`);
+  for (const c of failed) console.log(`  - ${c.name}: ${c.detail}`);
+}
+process.exitCode = failed.length === 0 ? 0 : 1;
+setTimeout(() => {
+  console.error(`the process did not end by itself; still active: ${process.getActiveResourcesInfo().join(', ')}`);
+  process.exit(process.exitCode ?? 1);
+}, 5000).unref();
+
+/** A loopback port with no listener: bind an ephemeral one and let it go. */
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// Writes the seed corpus of the core fuzzer (native/fuzz/corpus/) from readable descriptions.
+// The byte layout mirrors the decoder in core_fuzz.cpp (Fuzz::run and the op* functions): keep the
+// two in step when either changes. Any byte string is a valid input, so a stale seed still runs; it
+// only stops meaning what its name says.
+//
+//   node native/fuzz/make_seeds.mjs
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const OPS = [
+  'enqueue', 'enqueueBatch', 'cancel', 'take', 'settle', 'defer', 'untake', 'removeActive',
+  'promoteDue', 'expireActive', 'goalOpen', 'defaultMaintain', 'maintainDomain', 'maintainAll',
+  'release', 'migrate', 'flush', 'fail', 'retryNow', 'drainGrants', 'drainExpired', 'time',
+  'setSuspended', 'setMessageThrottle', 'addDomain', 'query', 'settleBatch',
+];
+const UNLIMITED = 0xff; // any byte >= 0xc0 reads as kUnlimited
+
+// A pair: maxConnections byte (value % 7, 6 = 32), aggressiveness byte ((v + 1) / 256), flags byte
+// (bits 0-1 connection throttle, bits 2-3 message throttle, bits 4-5 both set = suspended).
+function pair({ max = 3, aggr = 76, throttle = 0, msgThrottle = 0, suspended = false } = {}) {
+  return [max, aggr, (throttle & 3) | ((msgThrottle & 3) << 2) | (suspended ? 0x30 : 0)];
+}
+
+// The configuration prefix.
+// teardown: false destroys the core with everything still in it at the end of the input.
+function config({ bindings = 1, groups = 0, autoDrain = true, teardown = true, groupOf = [], bindingMax = [],
+  groupMax = [], serverMax = 10, serverReserve = 2, throttles = [], domains = [{}] }) {
+  const out = [(bindings - 1) | (groups << 2) | (teardown ? 0 : 0x10) | (autoDrain ? 0 : 0xc0)];
+  for (let b = 0; b < bindings; b++) out.push((groupOf[b] ?? -1) + 1, bindingMax[b] ?? UNLIMITED);
+  for (let g = 0; g < groups; g++) out.push(groupMax[g] ?? UNLIMITED);
+  out.push(serverMax, serverReserve, throttles.length);
+  for (const [count, windowMs] of throttles) out.push(count - 1, windowMs / 100 - 1);
+  out.push(domains.length - 1);
+  for (const d of domains) {
+    out.push(d.scopeMax ?? UNLIMITED);
+    for (let g = 0; g < groups; g++) out.push(d.groupScopeMax?.[g] ?? UNLIMITED);
+    for (let b = 0; b < bindings; b++) out.push(...pair(d.pairs?.[b]));
+  }
+  return out;
+}
+
+// One operation: its opcode byte and argument bytes (see the op* functions for their meaning).
+function op(name, ...args) {
+  const code = OPS.indexOf(name);
+  if (code < 0) throw new Error(`unknown op ${name}`);
+  return [code, ...args];
+}
+
+// enqueue args: domain, binding, id mode (<160 fresh), pick/priority (bit 0), next attempt
+// (relative: (v - 40) * 10 ms for v < 200), expiry (< 112 never).
+const enq = (d = 0, b = 0, prio = 0, next = 40, exp = 0) => op('enqueue', d, b, 0, prio, next, exp);
+// enqueueBatch: count byte (n % 9, or 240.. = (n - 239) * 16 fresh ids with no element bytes), flags
+// (bit 0: pass priorities, bit 1: allow a bad priority), then [mode, pick] per element (mode < 150
+// fresh, < 190 a duplicate of an earlier element, < 240 a known id, else a bogus id).
+const batch = (d, b, count, flags, next, exp, elems = []) =>
+  op('enqueueBatch', d, count, flags, next, exp, b, ...elems.flat());
+
+const seeds = {
+  'basic-lifecycle': [
+    ...config({ domains: [{ pairs: [{ max: 3 }] }] }),
+    ...enq(), ...enq(), ...enq(0, 0, 1), ...enq(0, 0, 0, 100),
+    ...op('take', 0, 0, 2), ...op('settle', 0, 0), ...op('defer', 0, 1, 90), ...op('untake', 0, 0),
+    ...op('maintainAll'), ...op('release', 0, 0), ...op('time', 20), ...op('maintainAll'),
+    ...op('take', 0, 0, 5), ...op('drainExpired', 5), ...op('query', 4, 0, 0, 0),
+    ...enq(), ...enq(), ...enq(), ...op('take', 0, 0, 3), ...op('settleBatch', 2, 100, 0, 0, 0),
+    ...op('settleBatch', 2, 100, 0, 100, 1), ...op('settleBatch', 250),
+  ],
+  'connections-groups': [
+    ...config({
+      bindings: 3, groups: 2, groupOf: [0, 0, 1], bindingMax: [3, UNLIMITED, 2], groupMax: [4, UNLIMITED],
+      serverMax: 4, serverReserve: 2,
+      domains: [
+        { scopeMax: 5, groupScopeMax: [2, UNLIMITED], pairs: [{ max: 5 }, { max: 2 }, { max: 6 }] },
+        { pairs: [{ max: 1 }, { max: 4 }, { max: 0 }] },
+        { scopeMax: 2, pairs: [{ max: 3 }, { max: 3 }, { max: 3 }] },
+      ],
+    }),
+    ...enq(0, 0), ...enq(0, 1), ...enq(0, 2), ...enq(1, 0), ...enq(1, 1), ...enq(2, 2),
+    ...op('goalOpen', 0, 0, 3, 5, 0), ...op('defaultMaintain', 0, 1, 0, 2), ...op('maintainDomain', 1, 0, 0),
+    ...op('maintainAll'), ...op('migrate', 0, 0, 1), ...op('migrate', 0, 1, 2), ...op('migrate', 250, 0, 0),
+    ...op('release', 0, 1), ...op('release', 230, 0), ...op('release', 230, 2), ...op('release', 185, 0),
+    ...op('goalOpen', 2, 2, 9, 5, 3), ...op('release', 0, 0), ...op('maintainAll'), ...op('query', 7, 0, 0, 1),
+  ],
+  'throttles-time-backwards': [
+    ...config({
+      bindings: 2, serverMax: 6, serverReserve: 1, throttles: [[2, 100], [1, 300]], teardown: false,
+      domains: [{ pairs: [{ max: 5, throttle: 1, msgThrottle: 2 }, { max: 5, throttle: 2 }] }, { pairs: [{}, { msgThrottle: 1 }] }],
+    }),
+    ...batch(0, 0, 7, 0, 40, 0, [[0, 0], [0, 0], [0, 0], [0, 0], [0, 0], [0, 0], [0, 0]]),
+    ...enq(0, 1), ...enq(1, 1), ...enq(1, 1),
+    ...op('take', 0, 0, 5), ...op('time', 240), ...op('take', 0, 0, 5), ...op('goalOpen', 0, 0, 4, 5, 2),
+    ...op('time', 20), ...op('maintainAll'), ...op('time', 254), ...op('maintainAll'), ...op('take', 1, 1, 3),
+    ...op('setMessageThrottle', 1, 1, 0x81, 1, 1), ...op('query', 6, 0, 1, 1), ...op('time', 100), ...op('take', 1, 1, 3),
+  ],
+  'batch-duplicates-operator': [
+    ...config({ bindings: 2, domains: [{}, {}] }),
+    ...batch(0, 1, 248, 1, 40, 0),
+    ...batch(1, 0, 6, 3, 150, 0, [[0, 0], [170, 1], [0, 2], [200, 0], [0, 4], [255, 255]]),
+    ...batch(1, 1, 4, 0, 150, 0, [[0, 0], [0, 0], [0, 0], [0, 0]]),
+    ...batch(0, 0, 3, 1, 30, 0, [[0, 2], [0, 3], [170, 0]]),
+    ...op('cancel', 200, 3), ...op('removeActive', 0, 0, 0, 10), ...op('removeActive', 251, 0, 200, 1),
+    ...op('retryNow', 0, 0, 1), ...op('flush', 1), ...op('fail', 0, 205), ...op('fail', 1, 4), ...op('query', 2, 1, 1, 0),
+  ],
+  'expiry-promote': [
+    ...config({ domains: [{ pairs: [{ max: 2 }] }, {}] }),
+    ...op('enqueue', 0, 0, 0, 0, 60, 150), ...op('enqueue', 0, 0, 0, 0, 30, 130), ...op('enqueue', 1, 0, 0, 1, 120, 0),
+    ...op('enqueue', 1, 0, 0, 0, 40, 114), ...op('enqueue', 0, 0, 0, 0, 250, 0),
+    ...op('time', 90), ...op('promoteDue', 0), ...op('expireActive', 0), ...op('time', 200),
+    ...op('maintainDomain', 1, 0, 0), ...op('drainExpired', 0x85), ...op('query', 1, 0, 0, 0),
+  ],
+  'reserve-ceiling': [
+    ...config({
+      bindings: 2, serverMax: 2, serverReserve: 3,
+      domains: [{ pairs: [{ max: 5 }, { max: 5 }] }, { pairs: [{ max: 2 }, { max: 5 }] }],
+    }),
+    ...enq(0, 0), ...enq(0, 1), ...enq(1, 0), ...enq(1, 1),
+    ...op('goalOpen', 0, 0, 4, 0, 2), ...op('goalOpen', 0, 1, 9, 0, 0), ...op('defaultMaintain', 1, 0, 4, 2),
+    ...op('maintainDomain', 1, 4, 3), ...op('release', 0, 0), ...op('maintainAll'), ...op('goalOpen', 1, 1, 9, 5, 6),
+  ],
+  'zero-limits-suspended': [
+    ...config({
+      bindings: 2, serverMax: 0, serverReserve: 0, autoDrain: false,
+      domains: [{ scopeMax: 0, pairs: [{ max: 0 }, { max: 2, suspended: true }] }, { pairs: [{ max: 1 }, { max: 1 }] }],
+    }),
+    ...enq(0, 0), ...enq(0, 1), ...enq(1, 0),
+    ...op('maintainAll'), ...op('setSuspended', 0, 1, 0), ...op('goalOpen', 0, 1, 4, 0, 2), ...op('drainGrants', 1),
+    ...op('release', 0, 0), ...op('release', 210, 0), ...op('addDomain', 0, 0, 3, 0, 0, 3, 0, 0),
+    ...op('addDomain', 0x0f, 0, 3, 0, 0, 3, 0, 0), ...op('query', 5, 0, 0, 0),
+  ],
+};
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'corpus');
+mkdirSync(dir, { recursive: true });
+for (const [name, bytes] of Object.entries(seeds)) {
+  for (const b of bytes) if (!Number.isInteger(b) || b < 0 || b > 255) throw new Error(`${name}: bad byte ${b}`);
+  writeFileSync(join(dir, name), Uint8Array.from(bytes));
+  console.log(`${name}: ${bytes.length} bytes`);
+}
