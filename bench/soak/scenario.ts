@@ -108,7 +108,7 @@ export const BINDINGS: Binding[] = [
 export const SERVER_MAX = 280;
 export const RESERVE = 20;
 export const CEILING = SERVER_MAX + RESERVE;
-export const PER_PAIR = 6;
+export const PER_PAIR = 10;
 export const TIGHT = 6;
 export const DEAD = 'dead';
 
@@ -157,7 +157,8 @@ export function makeWorkload(o: Options): Workload {
   // The tight domains get 0.2% of the mail each, the dead one 0.5%; the rest a mild Zipf-like skew
   // over a random order (the biggest domain about 1.7% with 200 domains). Each domain's share must
   // stay under what its connection limits can carry when every connection of the ceiling is busy
-  // (12 of 300 for an ordinary domain, 2 for a tight one), or its mail waits until it expires.
+  // (10 per binding of 300 for an ordinary domain, 2 for a tight one), or its mail waits until it
+  // expires: with a global window, the backlog gathers in whichever pair cannot keep up.
   const special = 4;
   const rest = o.domains - special;
   const order = Array.from({ length: rest }, (_, i) => i);
