@@ -7,8 +7,6 @@
 // invariant check) and Object.prototype must be untouched. A few rows are "reported" rows: the call
 // must NOT throw, and the failure must arrive as an 'error' event (providers that fail).
 //
-// Rows marked `bug` are known defects: they run as test.skip, with a minimal reproduction in the
-// `bug` text, until the defect is fixed (lib/ and native/ are not changed here).
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,7 +128,6 @@ interface ThrowsRow {
   throws: ErrorClass;
   code?: string;
   message?: RegExp;
-  bug?: string;
 }
 interface ReportedRow {
   api: string;
@@ -139,7 +136,6 @@ interface ReportedRow {
   /** The call returns this, and exactly one HookError event matching `reported` is emitted. */
   returns: unknown;
   reported: RegExp;
-  bug?: string;
 }
 type Row = ThrowsRow | ReportedRow;
 
@@ -664,10 +660,7 @@ describe('public API: bad calls throw the documented error and change nothing', 
   });
 
   for (const row of rows) {
-    const name = `${row.api}: ${row.what}`;
-    // BUG rows: see the `bug` text of the row for the reproduction.
-    if (row.bug) test.skip(`${name} [BUG: ${row.bug}]`, () => runRow(row));
-    else test(name, () => runRow(row));
+    test(`${row.api}: ${row.what}`, () => runRow(row));
   }
 
   test('the fixture is what the rows assume (so that a row cannot pass by accident)', () => {
