@@ -39,7 +39,8 @@ import {
 } from './scenario.js';
 
 const SAMPLE_MS = 250;
-const GC_MS = 5000;
+const RSS_MIN_MESSAGES = 400_000;
+const GC_MS = 2000;
 const gc = (globalThis as { gc?: () => void }).gc;
 
 let opts;
@@ -160,6 +161,7 @@ const config: CoreConfig = {
     idleTimeout: 0.5,
     delayedQueueScanInterval: 0.25,
     hostFailureRetry: 1,
+    maxDeliveriesPerConnection: o.maxDeliveries,
   },
   domains: domainScopes,
   bindings: { [capped.name]: { serverMaxOutboundConnections: capped.cap! } },
@@ -292,6 +294,9 @@ interface Sample {
   connections: number;
   rss: number; // bytes
   heapUsed: number;
+  /** heapTotal + external (Buffers, ArrayBuffers): what V8 and Node account for; RSS minus this is
+   *  native memory (the addon, libuv, the allocator) and code. */
+  v8AndExternal: number;
   afterGc: boolean;
 }
 const samples: Sample[] = [];
@@ -315,7 +320,8 @@ function takeSample(afterGc: boolean): void {
   }
   const m = process.memoryUsage();
   samples.push({
-    t: (performance.now() - t0) / 1000, submitted, finals, queued, connections: s.connections, rss: m.rss, heapUsed: m.heapUsed, afterGc,
+    t: (performance.now() - t0) / 1000, submitted, finals, queued, connections: s.connections, rss: m.rss, heapUsed: m.heapUsed,
+    v8AndExternal: m.heapTotal + m.external, afterGc,
   });
 }
 
@@ -360,6 +366,7 @@ const collector = setInterval(() => {
   takeSample(true);
 }, GC_MS);
 const ticker = setInterval(progress, o.progress * 1000);
+
 
 const random = prng(o.seed ^ 0xb0d1);
 const padding = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore. ';
@@ -489,6 +496,7 @@ const steadyGc = steady.filter((s) => s.afterGc);
 const slopeRssGc = slope(steadyGc.map((s) => [s.finals / 1e6, mb(s.rss)]));
 const slopeRssAll = slope(steady.map((s) => [s.finals / 1e6, mb(s.rss)]));
 const slopeHeapGc = slope(steadyGc.map((s) => [s.finals / 1e6, mb(s.heapUsed)]));
+const slopeNativeGc = slope(steadyGc.map((s) => [s.finals / 1e6, mb(s.rss - s.v8AndExternal)]));
 const rssForCheck = Number.isFinite(slopeRssGc) && steadyGc.length >= 5 ? slopeRssGc : slopeRssAll;
 const rssPeak = samples.reduce((a, s) => Math.max(a, s.rss), 0);
 const rssAtHalf = steady.length ? steady[0].rss : NaN;
@@ -503,7 +511,7 @@ for (let k = 1; k <= 10; k++) {
 
 // ---- checks -------------------------------------------------------------------------------------
 
-interface Check { name: string; ok: boolean; detail: string }
+interface Check { name: string; ok: boolean; detail: string; skipped?: boolean }
 const checks: Check[] = [];
 const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
 
@@ -577,9 +585,18 @@ check('server peaks within limits (every accept)', peakBreaches.length === 0,
   peakBreaches.length === 0
     ? `live peaks at every TCP accept: total ${srv.liveGlobalPeak}/${CEILING}, ${capped.localAddress} ${liveCapped}/${capped.cap}, tight ${livePeakOf('tight')}/${limits.get('tight')} (${strictPeaks})`
     : `live peaks over a limit: ${peakBreaches.join('; ')}; ${fmt(srv.liveOverLimitCount)} accepts took a live count over its limit (the table above says which connection closed next) (${strictPeaks})`);
-check('RSS flat after warm-up', Number.isFinite(rssForCheck) && rssForCheck <= o.rssSlopeLimit,
-  `${Number.isFinite(rssForCheck) ? rssForCheck.toFixed(1) : 'n/a'} MB per million messages over the second half (limit ${o.rssSlopeLimit}; ` +
-  `${steadyGc.length >= 5 ? `${steadyGc.length} samples after gc` : `${steady.length} raw samples`})`);
+if (N < RSS_MIN_MESSAGES) {
+  // RSS climbs for the first few hundred thousand messages here (the window's messages, the sockets,
+  // V8's heap sizing, the allocator's arenas): a shorter run has no steady second half to judge.
+  checks.push({
+    name: 'RSS flat after warm-up', ok: true, skipped: true,
+    detail: `not judged below ${fmt(RSS_MIN_MESSAGES)} messages (slope ${Number.isFinite(rssForCheck) ? rssForCheck.toFixed(1) : 'n/a'} MB per million over the second half)`,
+  });
+} else {
+  check('RSS flat after warm-up', Number.isFinite(rssForCheck) && rssForCheck <= o.rssSlopeLimit,
+    `${Number.isFinite(rssForCheck) ? rssForCheck.toFixed(1) : 'n/a'} MB per million messages over the second half (limit ${o.rssSlopeLimit}; ` +
+    `${steadyGc.length >= 5 ? `${steadyGc.length} samples after gc` : `${steady.length} raw samples`})`);
+}
 check('no errors', errorCount === 0 && srv.anomalyCount === 0 && workerErrors.length === 0,
   `${errorCount} 'error' events${errors.length ? ` (${errors.slice(0, 3).join('; ')})` : ''}, ${srv.anomalyCount} server anomalies${srv.anomalies.length ? ` (${srv.anomalies.slice(0, 3).join('; ')})` : ''}, ${workerErrors.length} worker errors${workerErrors.length ? ` (${workerErrors.slice(0, 3).join('; ')})` : ''}`);
 
@@ -623,7 +640,7 @@ const figures: Record<string, string> = {
   'idle connections closed by stop()': `${beforeStop.connections} in ${stopMs.toFixed(0)} ms`,
   'RSS: start / at N/2 / end of submitting / peak / end': `${mb(rssStart).toFixed(0)} / ${mb(rssAtHalf).toFixed(0)} / ${mb(rssAtEndOfSubmit).toFixed(0)} / ${mb(rssPeak).toFixed(0)} / ${mb(rssEnd).toFixed(0)} MB`,
   'RSS slope, second half (after gc / all samples)': `${slopeRssGc.toFixed(1)} / ${slopeRssAll.toFixed(1)} MB per million messages`,
-  'main heap slope, second half (after gc)': `${slopeHeapGc.toFixed(1)} MB per million messages`,
+  'main heap / RSS outside V8 and Buffers: slopes, second half (after gc)': `${slopeHeapGc.toFixed(1)} / ${slopeNativeGc.toFixed(1)} MB per million messages`,
   'server worker heap after gc (end)': `${mb(srv.heapUsed).toFixed(0)} MB`,
 };
 console.log('\nFigures');
@@ -703,19 +720,24 @@ console.log('RSS over the run');
 console.table(rssSeries);
 
 console.log('Checks');
-console.table(Object.fromEntries(checks.map((c) => [c.name, { result: c.ok ? 'PASS' : 'FAIL', detail: c.detail }])));
+console.table(Object.fromEntries(checks.map((c) => [c.name, { result: c.skipped ? 'SKIP' : c.ok ? 'PASS' : 'FAIL', detail: c.detail }])));
 const failed = checks.filter((c) => !c.ok);
 
 if (o.json) {
   const out = {
     date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, options: o,
     figures, servers: serverRows, rssSeries, checks,
+        samplesAfterGcColumns: ['s', 'submitted', 'final', 'rss MB', 'heapUsed MB', 'heapTotal + external MB'],
+    samplesAfterGc: samples.filter((x) => x.afterGc).map((x) => [
+      Math.round(x.t), x.submitted, x.finals, Math.round(mb(x.rss)), Math.round(mb(x.heapUsed)), Math.round(mb(x.v8AndExternal)),
+    ]),
     config: { global: config.global, timeouts: TIMEOUTS, faults: work.faults, window: o.window },
   };
   fs.mkdirSync(path.dirname(path.resolve(o.json)), { recursive: true });
   fs.writeFileSync(o.json, `${JSON.stringify(out, null, 2)}\n`);
 }
-if (failed.length === 0) console.log(`PASS: ${checks.length} checks (wall ${elapsed.toFixed(1)} s)`);
+const skipped = checks.filter((c) => c.skipped).length;
+if (failed.length === 0) console.log(`PASS: ${checks.length - skipped} checks${skipped ? `, ${skipped} skipped` : ''} (wall ${elapsed.toFixed(1)} s)`);
 else {
   console.log(`FAIL: ${failed.map((c) => c.name).join(', ')}`);
   for (const c of failed) console.log(`  - ${c.name}: ${c.detail}`);
