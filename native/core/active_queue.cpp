@@ -17,33 +17,6 @@ bool ActiveQueue::remove(uint8_t priority, const RunKey& k) {
   return true;
 }
 
-size_t ActiveQueue::popFront(uint32_t* out, size_t k) {
-  size_t got = 0;
-  for (int p = kPriorities - 1; p >= 0 && got < k; --p) {
-    auto& list = lists_[p];
-    if (!list) continue;
-    got += list->popFront(out + got, k - got);
-    if (list->empty()) list.reset();
-  }
-  size_ -= got;
-  return got;
-}
-
-size_t ActiveQueue::peek(size_t offset, uint32_t* out, size_t k) const {
-  size_t got = 0;
-  for (int p = kPriorities - 1; p >= 0 && got < k; --p) {
-    const auto& list = lists_[p];
-    if (!list) continue;
-    if (offset >= list->size()) {
-      offset -= list->size();
-      continue;
-    }
-    got += list->peek(offset, out + got, k - got);
-    offset = 0;
-  }
-  return got;
-}
-
 bool ActiveQueue::checkInvariants() const {
   size_t total = 0;
   for (const auto& list : lists_) {
@@ -51,7 +24,7 @@ bool ActiveQueue::checkInvariants() const {
     if (list->empty() || !list->checkInvariants()) return false;
     total += list->size();
   }
-  return total == size_;
+  return total == size_ + dead_;
 }
 
 }  // namespace mqc

@@ -67,6 +67,7 @@ void Core::unplace(uint32_t h) {
       --dom.activeTotal;
       counters_[kActive] -= 1;
       counters_[kFixedCounters + bindings() + m.binding] -= 1;
+      purgeIfDue(dom.active[m.binding]);
       break;
     case Place::Delayed:
       dom.delayed->remove(k);
@@ -77,8 +78,14 @@ void Core::unplace(uint32_t h) {
       counters_[kInFlight] -= 1;
       break;
     case Place::Free:
+    case Place::Cancelled:
       break;
   }
+}
+
+void Core::purgeIfDue(ActiveQueue& q) {
+  if (!q.needsPurge()) return;
+  q.purge(&pool_, [this](uint32_t h) { return isDead(h); }, [this](uint32_t h) { messages_.release(h); });
 }
 
 void Core::expire(uint32_t h) {
@@ -101,7 +108,7 @@ Status Core::enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8
   if (d >= domains_.size()) return Status::BadDomain;
   if (b >= bindings() || b > 0xffff) return Status::BadBinding;  // Message::binding is 16 bits
   if (!validTime(nextAttempt) || !validExpiry(expiresAt) || !validTime(now)) return Status::BadArgument;
-  if (messages_.size() + n > kMaxMessages) return Status::TooMany;
+  if (messages_.handlesInUse() + n > kMaxMessages) return Status::TooMany;
   for (size_t i = 0; i < n; ++i) {
     if (!validId(ids[i]) || (priorities != nullptr && priorities[i] >= kPriorities)) {
       *failedAt = i;
@@ -144,9 +151,23 @@ Status Core::cancel(double id) {
   if (!validId(id)) return Status::BadArgument;
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
-  if (messages_.at(h).place == Place::InFlight) return Status::InFlight;
-  unplace(h);
-  messages_.free(h);
+  Message& m = messages_.at(h);
+  if (m.place == Place::InFlight) return Status::InFlight;
+  if (m.place != Place::Active) {
+    unplace(h);
+    messages_.free(h);
+    return Status::Ok;
+  }
+  // Lazy: the entry stays in its queue, dead, and is dropped when it reaches the front or the
+  // queue is purged; the id is free for a new message at once.
+  Domain& dom = domains_[m.domain];
+  ActiveQueue& q = dom.active[m.binding];
+  messages_.retire(h);
+  q.markDead();
+  --dom.activeTotal;
+  counters_[kActive] -= 1;
+  counters_[kFixedCounters + bindings() + m.binding] -= 1;
+  purgeIfDue(q);
   return Status::Ok;
 }
 
@@ -161,7 +182,7 @@ Status Core::locate(double id, MessageInfo* out) const {
 
 size_t Core::peekActive(uint32_t d, uint32_t b, size_t offset, double* out, size_t k) const {
   peekScratch_.resize(k);
-  size_t got = domains_[d].active[b].peek(offset, peekScratch_.data(), k);
+  size_t got = domains_[d].active[b].peek(offset, peekScratch_.data(), k, [this](uint32_t h) { return isDead(h); });
   for (size_t i = 0; i < got; ++i) out[i] = messages_.at(peekScratch_[i]).id;
   return got;
 }
@@ -196,9 +217,11 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
   if (k > allowance) k = allowance;
   size_t got = 0;
   uint32_t buf[64];
+  auto dead = [this](uint32_t h) { return isDead(h); };
+  auto release = [this](uint32_t h) { messages_.release(h); };
   while (got < k && !q.empty()) {
     size_t want = k - got < 64 ? k - got : 64;
-    size_t n = q.popFront(buf, want);
+    size_t n = q.popFront(buf, want, dead, release);
     dom.activeTotal -= n;
     counters_[kActive] -= static_cast<double>(n);
     counters_[kFixedCounters + bindings() + b] -= static_cast<double>(n);
@@ -214,6 +237,7 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
       out[got++] = m.id;
     }
   }
+  purgeIfDue(q);
   ledger_.consumeMessages(d, b, static_cast<uint32_t>(got), now);
   return got;
 }
@@ -325,6 +349,7 @@ size_t Core::expireActive(uint32_t d, double now) {
   double minExpiry = kNever;
   for (const ActiveQueue& q : dom.active) {
     q.forEach([&](uint8_t, const RunKey&, uint32_t h) {
+      if (isDead(h)) return true;
       double e = messages_.at(h).expiresAt;
       if (e <= now) scratch_.push_back(h);
       else if (e < minExpiry) minExpiry = e;
@@ -465,7 +490,7 @@ size_t Core::failDomain(uint32_t d, double* out, size_t max) {
     for (ActiveQueue& q : dom.active) {
       if (!q.empty()) {
         uint32_t one;
-        q.peek(0, &one, 1);
+        q.peek(0, &one, 1, [this](uint32_t x) { return isDead(x); });
         h = one;
         break;
       }
@@ -536,7 +561,7 @@ size_t Core::drainExpired(double* out, double* domains, size_t max) {
 bool Core::checkInvariants() const {
   if (!messages_.checkInvariants() || !ledger_.checkInvariants()) return false;
   std::vector<uint8_t> seen(messages_.size() + 1024, 0);
-  size_t active = 0, delayed = 0, placed = 0;
+  size_t active = 0, delayed = 0, placed = 0, dead = 0;
   std::vector<double> bindingActive(bindings(), 0);
   auto mark = [&](uint32_t h) {
     if (h >= seen.size()) seen.resize(h + 1, 0);
@@ -549,14 +574,21 @@ bool Core::checkInvariants() const {
       const ActiveQueue& q = dom.active[b];
       if (!q.checkInvariants()) return false;
       bool ok = true;
+      size_t qDead = 0;
       q.forEach([&](uint8_t p, const RunKey& k, uint32_t h) {
         const Message& m = messages_.at(h);
+        if (m.place == Place::Cancelled) {
+          ++qDead;
+          return ok = mark(h) && m.domain == d && m.binding == b && m.priority == p &&
+                      keyEqual(k, RunKey{m.nextAttempt, m.seq});
+        }
         ok = mark(h) && m.place == Place::Active && m.domain == d && m.binding == b &&
              m.priority == p && keyEqual(k, RunKey{m.nextAttempt, m.seq}) &&
              m.expiresAt >= dom.activeMinExpiry;
         return ok;
       });
-      if (!ok) return false;
+      if (!ok || qDead != q.dead() || q.needsPurge()) return false;
+      dead += qDead;
       domActive += q.size();
       bindingActive[b] += static_cast<double>(q.size());
     }
@@ -575,6 +607,7 @@ bool Core::checkInvariants() const {
       delayed += dom.delayed->size();
     }
   }
+  if (dead != messages_.retired()) return false;
   placed = active + delayed;
   size_t inFlight = messages_.size() - placed;  // every other live message must be in flight
   if (counters_[kActive] != static_cast<double>(active) || counters_[kDelayed] != static_cast<double>(delayed) ||

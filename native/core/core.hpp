@@ -154,6 +154,9 @@ class Core {
   void placeActive(uint32_t h);
   void placeDelayed(uint32_t h);
   void unplace(uint32_t h);  // removes from whichever queue holds it
+  // Drops the dead (lazily cancelled) entries of an active queue once it asks for it.
+  void purgeIfDue(ActiveQueue& q);
+  bool isDead(uint32_t h) const { return messages_.at(h).place == Place::Cancelled; }
   void expire(uint32_t h);
   void setConnectionCounters();
 

@@ -2,46 +2,47 @@
 
 namespace mqc {
 
-namespace {
-uint64_t mix(uint64_t x) {  // splitmix64 finaliser: ids are often sequential
+uint32_t MessageTable::hashOf(double id) {
+  uint64_t x = static_cast<uint64_t>(id);  // splitmix64 finaliser: ids are often sequential
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ull;
   x ^= x >> 27;
   x *= 0x94d049bb133111ebull;
   x ^= x >> 31;
-  return x;
-}
-}  // namespace
-
-size_t MessageTable::homeSlot(double id) const {
-  return static_cast<size_t>(mix(static_cast<uint64_t>(id))) & (slots_.size() - 1);
+  return static_cast<uint32_t>(x);
 }
 
 uint32_t MessageTable::find(double id) const {
   if (slots_.empty()) return kNoHandle;
+  uint32_t hash = hashOf(id);
   size_t mask = slots_.size() - 1;
-  for (size_t i = homeSlot(id);; i = (i + 1) & mask) {
-    uint32_t h = slots_[i];
-    if (h == kNoHandle) return kNoHandle;
-    if (msgs_[h].id == id) return h;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    uint64_t s = slots_[i];
+    if (s == kEmpty) return kNoHandle;
+    if (static_cast<uint32_t>(s >> 32) == hash) {
+      uint32_t h = static_cast<uint32_t>(s);
+      if (msgs_[h].id == id) return h;
+    }
   }
 }
 
 void MessageTable::grow() {
-  size_t cap = slots_.empty() ? 1024 : slots_.size() * 2;
-  slots_.assign(cap, kNoHandle);
+  std::vector<uint64_t> old;
+  old.swap(slots_);
+  size_t cap = old.empty() ? 1024 : old.size() * 2;
+  slots_.assign(cap, kEmpty);
   size_t mask = cap - 1;
-  for (uint32_t h = 0; h < msgs_.size(); ++h) {
-    if (msgs_[h].place == Place::Free) continue;
-    size_t i = homeSlot(msgs_[h].id);
-    while (slots_[i] != kNoHandle) i = (i + 1) & mask;
-    slots_[i] = h;
+  for (uint64_t s : old) {
+    if (s == kEmpty) continue;
+    size_t i = static_cast<uint32_t>(s >> 32) & mask;
+    while (slots_[i] != kEmpty) i = (i + 1) & mask;
+    slots_[i] = s;
   }
 }
 
 uint32_t MessageTable::add(double id) {
-  // Load factor at most 1/2: probes stay short even with clustered ids.
-  if ((live_ + 1) * 2 > slots_.size()) grow();
+  // Load factor at most 3/4: with the hash beside the handle, a probe reads 8 slots a cache line.
+  if ((live_ + 1) * 4 > slots_.size() * 3) grow();
   uint32_t h;
   if (!freeList_.empty()) {
     h = freeList_.back();
@@ -54,25 +55,28 @@ uint32_t MessageTable::add(double id) {
   m = Message{};
   m.id = id;
   m.place = Place::Active;  // the caller sets the real place before returning to JS
+  uint32_t hash = hashOf(id);
   size_t mask = slots_.size() - 1;
-  size_t i = homeSlot(id);
-  while (slots_[i] != kNoHandle) i = (i + 1) & mask;
-  slots_[i] = h;
+  size_t i = hash & mask;
+  while (slots_[i] != kEmpty) i = (i + 1) & mask;
+  slots_[i] = slotOf(h, hash);
   ++live_;
   return h;
 }
 
-void MessageTable::free(uint32_t h) {
+void MessageTable::unindex(uint32_t h) {
   size_t mask = slots_.size() - 1;
-  size_t i = homeSlot(msgs_[h].id);
-  while (slots_[i] != h) i = (i + 1) & mask;
+  uint32_t hash = hashOf(msgs_[h].id);
+  uint64_t want = slotOf(h, hash);
+  size_t i = hash & mask;
+  while (slots_[i] != want) i = (i + 1) & mask;
   // Backward-shift deletion keeps every probe chain unbroken without tombstones.
   size_t j = i;
   for (;;) {
     j = (j + 1) & mask;
-    uint32_t o = slots_[j];
-    if (o == kNoHandle) break;
-    size_t home = homeSlot(msgs_[o].id);
+    uint64_t o = slots_[j];
+    if (o == kEmpty) break;
+    size_t home = static_cast<uint32_t>(o >> 32) & mask;
     // Move o into the hole at i if its home does not lie cyclically in (i, j].
     bool between = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
     if (!between) {
@@ -80,22 +84,49 @@ void MessageTable::free(uint32_t h) {
       i = j;
     }
   }
-  slots_[i] = kNoHandle;
-  msgs_[h].place = Place::Free;
-  freeList_.push_back(h);
+  slots_[i] = kEmpty;
   --live_;
 }
 
+void MessageTable::free(uint32_t h) {
+  unindex(h);
+  msgs_[h].place = Place::Free;
+  freeList_.push_back(h);
+}
+
+void MessageTable::retire(uint32_t h) {
+  unindex(h);
+  msgs_[h].place = Place::Cancelled;
+  ++retired_;
+}
+
+void MessageTable::release(uint32_t h) {
+  msgs_[h].place = Place::Free;
+  freeList_.push_back(h);
+  --retired_;
+}
+
 bool MessageTable::checkInvariants() const {
-  size_t live = 0;
+  size_t live = 0, retired = 0;
   for (uint32_t h = 0; h < msgs_.size(); ++h) {
-    if (msgs_[h].place == Place::Free) continue;
+    Place p = msgs_[h].place;
+    if (p == Place::Free) continue;
+    if (p == Place::Cancelled) {
+      ++retired;
+      continue;
+    }
     ++live;
     if (find(msgs_[h].id) != h) return false;
   }
   size_t indexed = 0;
-  for (uint32_t h : slots_) if (h != kNoHandle) ++indexed;
-  return live == live_ && indexed == live_ && live_ + freeList_.size() == msgs_.size();
+  for (uint64_t s : slots_) {
+    if (s == kEmpty) continue;
+    ++indexed;
+    uint32_t h = static_cast<uint32_t>(s);
+    if (h >= msgs_.size() || static_cast<uint32_t>(s >> 32) != hashOf(msgs_[h].id)) return false;
+  }
+  return live == live_ && retired == retired_ && indexed == live_ &&
+         live_ + retired_ + freeList_.size() == msgs_.size();
 }
 
 }  // namespace mqc

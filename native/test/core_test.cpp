@@ -1527,3 +1527,90 @@ TEST_CASE("Core: settleBatch settles all or nothing") {
   CHECK(c.settleBatch(good, 0, &at) == Status::Ok);  // empty batch
   CHECK(c.checkInvariants());
 }
+
+TEST_CASE("Core: cancel of active mail is lazy; dead entries are skipped, dropped and purged") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  const size_t n = 600;
+  std::vector<double> ids(n);
+  std::vector<uint8_t> prios(n);
+  for (size_t i = 0; i < n; ++i) {
+    ids[i] = static_cast<double>(i + 1);
+    prios[i] = static_cast<uint8_t>(i % 7 == 0);
+  }
+  size_t at;
+  REQUIRE(c.enqueueBatch(d, 0, ids.data(), prios.data(), n, 0, kNever, 0, &at) == Status::Ok);
+  std::vector<double> want = peekAllActive(c, d, 0);
+  // Cancel every third message, and the front ones of both priorities.
+  std::set<double> gone;
+  for (size_t i = 0; i < n; i += 3) gone.insert(ids[i]);
+  gone.insert(8);  // urgent (i = 7)
+  gone.insert(2);
+  for (double id : gone) {
+    REQUIRE(c.cancel(id) == Status::Ok);
+    CHECK(c.cancel(id) == Status::UnknownId);  // the id is gone at once
+  }
+  CHECK(c.checkInvariants());
+  want.erase(std::remove_if(want.begin(), want.end(), [&](double id) { return gone.count(id) > 0; }), want.end());
+  CHECK(c.activeSize(d, 0) == want.size());
+  CHECK(c.counters()[kActive] == static_cast<double>(want.size()));
+  CHECK(peekAllActive(c, d, 0) == want);
+  double page[5];
+  REQUIRE(c.peekActive(d, 0, 10, page, 5) == 5u);
+  CHECK(std::vector<double>(page, page + 5) == std::vector<double>(want.begin() + 10, want.begin() + 15));
+  // A cancelled id may come back as a new message while its dead entry still waits in the queue.
+  REQUIRE(c.enqueue(d, 0, 2, 0, 0, kNever, 0) == Status::Ok);
+  want.push_back(2);
+  CHECK(c.checkInvariants());
+  // take() hands out live messages only, in order, k of them.
+  std::vector<double> got;
+  double out[7];
+  for (;;) {
+    size_t k = c.take(d, 0, 7, 0, out);
+    if (k == 0) break;
+    CHECK((k == 7 || got.size() + k == want.size()));
+    got.insert(got.end(), out, out + k);
+    CHECK(c.checkInvariants());
+  }
+  CHECK(got == want);
+  CHECK(c.activeSize(d, 0) == 0u);
+  // Every dead entry was dropped: only the in-flight messages hold handles.
+  size_t settleAt;
+  REQUIRE(c.settleBatch(got.data(), got.size(), &settleAt) == Status::Ok);
+  CHECK(c.checkInvariants());
+  CHECK(c.counters()[kInFlight] == 0.0);
+}
+
+TEST_CASE("Core: a queue whose live entries are all cancelled is purged at once") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  std::vector<double> ids(300);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<double>(i + 1);
+  size_t at;
+  REQUIRE(c.enqueueBatch(d, 0, ids.data(), nullptr, ids.size(), 0, 5000, 0, &at) == Status::Ok);
+  // Many cancels: the dead outnumber the live more than two to one, so the queue purges itself
+  // (checkInvariants refuses a queue that should have been purged).
+  for (size_t i = 0; i < ids.size() - 1; ++i) {
+    REQUIRE(c.cancel(ids[i]) == Status::Ok);
+    REQUIRE(c.checkInvariants());
+  }
+  CHECK(c.activeSize(d, 0) == 1u);
+  // Expiry sweeps skip dead entries; the last live one expires and the queue is empty.
+  CHECK(c.expireActive(d, 6000) == 1u);
+  double exp[2];
+  CHECK(c.drainExpired(exp, 2) == 1u);
+  CHECK(exp[0] == 300.0);
+  CHECK(c.activeSize(d, 0) == 0u);
+  CHECK(c.checkInvariants());
+  // Cancel the last live message of a queue holding dead ones: nothing is left behind.
+  REQUIRE(c.enqueueBatch(d, 0, ids.data(), nullptr, 10, 0, kNever, 0, &at) == Status::Ok);
+  REQUIRE(c.cancel(1) == Status::Ok);
+  REQUIRE(c.cancel(2) == Status::Ok);
+  double f[16];
+  CHECK(c.failDomain(d, f, 16) == 8u);
+  CHECK(f[0] == 3.0);
+  CHECK(c.checkInvariants());
+  CHECK(c.counters()[kActive] == 0.0);
+}
