@@ -372,14 +372,23 @@ export class CoreApi implements Candidate {
   readonly name = 'core';
   readonly kind = 'native' as const;
   readonly api = {
-    enqueue: 'prio: core.enqueueBatch(domain, binding, ids[256], priorities[256]); ts: core.enqueue({id, domain, nextAttempt}) per message',
+    enqueue: 'prio: core.enqueueBatch(domain, binding, ids[256], priorities[256]); ts: core.enqueueBatch(domain, binding, ids[256], undefined, nextAttempts[256])',
     enqueue1: 'core.enqueue({id, domain, priority}) per message',
     pop: 'core.takeInto(domain, 0, Float64Array(k)) + core.settleMany(the ids taken)',
     take: 'core.takeInto(domain, 0, Float64Array(k)) only (messages left in flight)',
     cancel: 'core.cancel(id)',
-    mixed: 'takeInto(16) + settleMany(16) + prio: enqueueBatch(16) / ts: 16 enqueue({nextAttempt})',
+    mixed: 'takeInto(16) + settleMany(16) + prio: enqueueBatch(16) / ts: enqueueBatch(16, nextAttempts[16])',
   };
   #core: MailQueueCore | null = null;
+  // Next-attempt times for batched ts enqueues: views[k] = the first k of one Float64Array(256).
+  readonly #times = new Float64Array(256);
+  readonly #timeViews = Array.from({ length: 257 }, (_, k) => this.#times.subarray(0, k));
+  /** enqueueBatch of ids (at most 256) with times t0 + deltas[d0 + i] (deltas indexed mod mask + 1). */
+  #enqueueTimed(ids: Float64Array, t0: number, deltas: Float64Array, d0: number, mask: number): void {
+    const t = this.#times;
+    for (let i = 0; i < ids.length; i++) t[i] = t0 + deltas[(d0 + i) & mask];
+    this.#core!.enqueueBatch(DOMAIN, 'b0', ids, undefined, this.#timeViews[ids.length]);
+  }
   #w!: Workload;
   readonly #buf = new Float64Array(MIXED_B);
   #mix = 0;
@@ -410,7 +419,10 @@ export class CoreApi implements Candidate {
       for (let c = 0; c < ic.length; c++) core.enqueueBatch(DOMAIN, 'b0', ic[c], pc[c]);
     } else {
       const { ids, times, n } = w;
-      for (let i = 0; i < n; i++) core.enqueue({ id: ids[i], domain: DOMAIN, nextAttempt: times[i] });
+      for (let i = 0; i < n; i += 256) {
+        const e = Math.min(n, i + 256);
+        this.#enqueueTimed(ids.subarray(i, e), 0, times.subarray(i, e), 0, 0xffffffff);
+      }
     }
   }
 
@@ -463,7 +475,7 @@ export class CoreApi implements Candidate {
       for (let i = 0; i < m; i++) core.enqueue({ id: ids[i], domain: DOMAIN, priority: w.refillPrios[i] });
     } else {
       const vc = this.#vclock;
-      for (let i = 0; i < m; i++) core.enqueue({ id: ids[i], domain: DOMAIN, nextAttempt: vc + w.refillDeltas[i] });
+      for (let i = 0; i < m; i += 256) this.#enqueueTimed(ids.subarray(i, Math.min(m, i + 256)), vc, w.refillDeltas, i, 0xffffffff);
       this.#vclock += m / 10;
     }
   }
@@ -486,10 +498,8 @@ export class CoreApi implements Candidate {
       core.enqueueBatch(DOMAIN, 'b0', n === MIXED_B ? buf : buf.subarray(0, n), w.mixedPrioViews[j]);
       j = (j + 1) % w.mixedPrioViews.length;
     } else {
-      for (let i = 0; i < n; i++) {
-        core.enqueue({ id: buf[i], domain: DOMAIN, nextAttempt: this.#vclock + w.mixedDeltas[j] });
-        j = (j + 1) & (TABLE - 1);
-      }
+      this.#enqueueTimed(n === MIXED_B ? buf : buf.subarray(0, n), this.#vclock, w.mixedDeltas, j, TABLE - 1);
+      j = (j + n) & (TABLE - 1);
       this.#vclock += MIXED_B / 10;
     }
     this.#mix = j;

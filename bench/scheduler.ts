@@ -1,6 +1,6 @@
 // The scheduler cycle of suites 2 and 4, written once over an interface with two implementations:
-//   CoreScheduler  the public API (MailQueueCore): enqueueBatch, maintain(now), takeInto, settle,
-//                  defer, releaseConnection
+//   CoreScheduler  the public API (MailQueueCore): enqueueBatch, maintain(now), takeInto, settleMany,
+//                  deferMany (one call each per batch taken), releaseConnection
 //   TsScheduler    the same cycle in plain TypeScript on the best JS structures of suite 1: message
 //                  objects in a Map id -> Msg, per (domain, binding) one FIFO array per priority
 //                  (head index), per domain a flatqueue heap of delayed messages keyed by
@@ -23,8 +23,9 @@ export interface Scheduler {
   maintain(now: number, out: Conn[]): void;
   /** Takes up to BATCH messages for a connection into the scheduler's batch buffer. */
   take(c: Conn): number;
-  settleAt(i: number): void;
-  deferAt(i: number, nextAttempt: number): void;
+  /** The outcomes of the last take(): message i delivered when ok[i] is 1, else deferred to
+   *  nextAttempt. Returns how many were delivered. */
+  outcomes(n: number, ok: Uint8Array, nextAttempt: number): number;
   release(c: Conn): void;
   /** Messages that expired (bounced) since the last call. */
   drainBounced(): number;
@@ -44,6 +45,12 @@ export function domainName(d: number): string {
 }
 
 // --- native, through the public API -------------------------------------------------------------
+
+/** views[k] = the first k entries of one Float64Array(n), made once. */
+function views(n: number): Float64Array[] {
+  const buf = new Float64Array(n);
+  return Array.from({ length: n + 1 }, (_, k) => buf.subarray(0, k));
+}
 
 class CoreConn implements Conn {
   batches = 0;
@@ -93,8 +100,23 @@ export class CoreScheduler implements Scheduler {
     return this.core.takeInto(g.domain, g.binding, this.#buf);
   }
 
-  settleAt(i: number): void { this.core.settle(this.#buf[i]); }
-  deferAt(i: number, nextAttempt: number): void { this.core.defer(this.#buf[i], nextAttempt); }
+  // A connection reports a batch's outcomes in two calls: settleMany (delivered) and deferMany.
+  readonly #settleViews = views(BATCH);
+  readonly #deferViews = views(BATCH);
+  outcomes(n: number, ok: Uint8Array, nextAttempt: number): number {
+    const buf = this.#buf;
+    const sv = this.#settleViews[BATCH];
+    const dv = this.#deferViews[BATCH];
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < n; i++) {
+      if (ok[i] === 1) sv[a++] = buf[i];
+      else dv[b++] = buf[i];
+    }
+    if (a > 0) this.core.settleMany(this.#settleViews[a]);
+    if (b > 0) this.core.deferMany(this.#deferViews[b], nextAttempt);
+    return a;
+  }
   release(c: Conn): void { this.core.releaseConnection((c as CoreConn).g.connectionId); }
 
   drainBounced(): number {
@@ -356,14 +378,27 @@ export class TsScheduler implements Scheduler {
     return n;
   }
 
-  settleAt(i: number): void {
+  outcomes(n: number, ok: Uint8Array, nextAttempt: number): number {
+    let a = 0;
+    for (let i = 0; i < n; i++) {
+      if (ok[i] === 1) {
+        this.#settleAt(i);
+        a++;
+      } else {
+        this.#deferAt(i, nextAttempt);
+      }
+    }
+    return a;
+  }
+
+  #settleAt(i: number): void {
     const m = this.#buf[i];
     m.state = St.Free;
     this.#msgs.delete(m.id);
     this.#inFlight--;
   }
 
-  deferAt(i: number, nextAttempt: number): void {
+  #deferAt(i: number, nextAttempt: number): void {
     const m = this.#buf[i];
     this.#inFlight--;
     if (nextAttempt >= m.exp) {
@@ -528,6 +563,7 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
   let deferred = 0;
   let bounced = 0;
   let oc = 0;
+  const ok = new Uint8Array(BATCH);
   for (let t = 0; t < o.warmTicks + o.ticks; t++) {
     const timed = t >= o.warmTicks;
     if (t === o.warmTicks) maxSync = 0;
@@ -548,15 +584,10 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
       let open = true;
       for (let p = 0; p < batchesPerTick && open; p++) {
         const n = s.take(c);
-        for (let j = 0; j < n; j++) {
-          if (w.outcome[oc++ & (TABLE - 1)] === 1) {
-            s.settleAt(j);
-            dl++;
-          } else {
-            s.deferAt(j, now + retryMs);
-            df++;
-          }
-        }
+        for (let j = 0; j < n; j++) ok[j] = w.outcome[oc++ & (TABLE - 1)];
+        const good = s.outcomes(n, ok, now + retryMs);
+        dl += good;
+        df += n - good;
         c.batches++;
         // A connection closes when its queue runs dry or its delivery quota is used.
         if (n < BATCH || c.batches >= maxBatches) open = false;

@@ -98,6 +98,8 @@ export interface CoreHooks {
   readonly postMailQueueMaintainDomain: HookPoint<DomainHookArgs>;
 }
 
+/** The grants of a drain that found none, inside passes (never handed to a caller). */
+const NO_GRANTS: Grant[] = Object.freeze([]) as unknown as Grant[];
 const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'nextAttempt', 'expiresAt']);
 const OPTION_KEYS = new Set(['bindings', 'config', 'clock', 'transport', 'store', 'deliveryTimeout']);
 const MAX_TAKE = 1_000_000;
@@ -146,6 +148,17 @@ export class MailQueueCore extends EventEmitter {
   #seenExpired = 0;
   readonly #openedSlot: number;
   readonly #expiredSlot: number;
+  readonly #releasedSlot: number;
+  readonly #removedSlot: number;
+  // What the counters said when a JS-driven pass last learned a domain's binding order and reserves
+  // (see #maintainDomainJs): while they say the same, no queue emptied and no count changed.
+  #visitRemoved = 0;
+  #visitActive = 0;
+  #visitOpened = 0;
+  #visitReleased = 0;
+  #visitDomain = -1;
+  #visitGoalsz = 0;
+  readonly #activeSlot: number;
 
   constructor(options: MailQueueCoreOptions = {}) {
     super();
@@ -185,8 +198,11 @@ export class MailQueueCore extends EventEmitter {
     this.counterIndex = Object.freeze(index);
     this.#openedSlot = index.opened;
     this.#expiredSlot = index.expired;
+    this.#releasedSlot = index.released;
+    this.#removedSlot = index.activeRemoved;
+    this.#activeSlot = index.active;
     this.counters = new Float64Array(names.length + 2 * nb);
-    this.#order = new Uint32Array(nb);
+    this.#order = new Uint32Array(3 * nb);
 
     this.#handle = native.createCore(
       Float64Array.of(nb, cfg.groupNames.length, cfg.serverMax(), cfg.serverReserve()),
@@ -231,7 +247,18 @@ export class MailQueueCore extends EventEmitter {
         report,
         describe,
         checkArgs: (args) => this.#checkMaintainArgs(args),
-        fallback: (dr, slot, sl, now, goalsz, reserve) => this.#defaultMaintain(dr, slot, sl, now, goalsz, reserve),
+        fallback: (dr, slot, sl, now, goalsz, reserve) => {
+          // When nothing moved before the default ran, what it opens (for this pair only) does not
+          // make the pass's view of the other bindings stale; connectionGoal providers might.
+          const clean = !this.hooks.connectionGoal.has() && !this.#countersMoved();
+          // Nothing moved since the visit began and the pair wants no more than it holds: the
+          // default would open nothing (the native call is most of a passive provider's cost).
+          if (clean && dr.index === this.#visitDomain && goalsz === this.#visitGoalsz &&
+            this.#order[2 * this.bindings.length + slot] === 0) return 0;
+          const r = this.#defaultMaintain(dr, slot, sl, now, goalsz, reserve);
+          if (clean) this.#noteVisit();
+          return r;
+        },
       }),
       connectionGoal: new HookPoint<ConnectionGoalArgs>('connectionGoal', {
         kind: 'void', guard, report, describe,
@@ -287,13 +314,16 @@ export class MailQueueCore extends EventEmitter {
       if (!MESSAGE_KEYS.has(k)) throw new RangeError(`message: unknown key ${JSON.stringify(k)}`);
     }
     const id = checkId(m.id, 'message.id');
-    const domain = checkDomainName(m.domain, 'message.domain');
+    // A name already known is valid and normalised: the Map lookup is the whole check.
+    let d = typeof m.domain === 'string' ? this.#domainIndex.get(m.domain) : undefined;
+    const domain = d === undefined ? checkDomainName(m.domain, 'message.domain') : (m.domain as string);
     const b = m.binding === undefined ? 0 : this.#bindingSlot(m.binding, 'message.binding');
     const priority = m.priority === undefined ? 0 : checkPriority(m.priority, 'message.priority');
     const now = this.#now();
     const nextAttempt = m.nextAttempt === undefined ? now : checkTime(m.nextAttempt, 'message.nextAttempt');
-    let d = this.#domainIndex.get(domain);
-    const expiresAt = m.expiresAt === undefined ? now + this.#defaultExpiryMs(domain, b) : checkExpiry(m.expiresAt, 'message.expiresAt');
+    if (d === undefined) d = this.#domainIndex.get(domain);
+    const expiresAt = m.expiresAt !== undefined ? checkExpiry(m.expiresAt, 'message.expiresAt')
+      : now + (d !== undefined ? this.#pairs[d][b].messageExpirationMs : this.#defaultExpiryMs(domain, b));
     if (d === undefined) {
       // A refused message must not leave a new domain behind: check the id before creating it.
       if (native.locate(h, id, this.#where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
@@ -307,11 +337,15 @@ export class MailQueueCore extends EventEmitter {
 
   /**
    * Queues many messages for one (domain, binding) in one native call: ids (safe integers) in a
-   * Float64Array, optional priorities (0 or 1) in a Uint8Array of the same length. All or nothing.
+   * Float64Array, optional priorities (0 or 1) in a Uint8Array of the same length, and optional
+   * next-attempt times (ms) in a Float64Array of the same length (each message active when its
+   * time is not after now, else delayed; without them, all are due now). All or nothing.
    */
-  enqueueBatch(domain: string, binding: string | undefined, ids: Float64Array, priorities?: Uint8Array): void {
+  enqueueBatch(domain: string, binding: string | undefined, ids: Float64Array, priorities?: Uint8Array, nextAttempts?: Float64Array): void {
     const h = this.#live();
-    const name = checkDomainName(domain, 'domain');
+    // A name already known is valid and normalised: the Map lookup is the whole check.
+    let d = typeof domain === 'string' ? this.#domainIndex.get(domain) : undefined;
+    const name = d === undefined ? checkDomainName(domain, 'domain') : domain;
     const b = binding === undefined ? 0 : this.#bindingSlot(binding, 'binding');
     checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
     if (priorities !== undefined) {
@@ -320,26 +354,47 @@ export class MailQueueCore extends EventEmitter {
         throw new RangeError(`priorities must have as many entries as ids (${ids.length}), got ${priorities.length}`);
       }
     }
+    if (nextAttempts !== undefined) {
+      checkTypedArray(nextAttempts, Float64Array, 'Float64Array', 'nextAttempts');
+      if (nextAttempts.length !== ids.length) {
+        throw new RangeError(`nextAttempts must have as many entries as ids (${ids.length}), got ${nextAttempts.length}`);
+      }
+    }
     if (ids.length === 0) return;
     const now = this.#now();
-    let d = this.#domainIndex.get(name);
+    if (d === undefined) d = this.#domainIndex.get(name);
     if (d === undefined) {
-      this.#precheckBatch(h, ids, priorities);
+      this.#precheckBatch(h, ids, priorities, nextAttempts);
       d = this.#createDomain(name);
     }
-    native.enqueueBatch(h, d, b, ids, priorities ?? null, now, now + this.#pairs[d][b].messageExpirationMs, now);
+    native.enqueueBatch(h, d, b, ids, priorities ?? null, nextAttempts ?? now, now + this.#pairs[d][b].messageExpirationMs, now);
     this.#drainExpired();
-    this.#mailArrived(d, b, ids.length);
+    if (nextAttempts === undefined) {
+      this.#mailArrived(d, b, ids.length);
+      return;
+    }
+    let due = 0;
+    let soonest = Infinity;
+    for (let i = 0; i < nextAttempts.length; i++) {
+      const t = nextAttempts[i];
+      if (t <= now) due++;
+      else if (t < soonest) soonest = t;
+    }
+    if (due > 0) this.#mailArrived(d, b, due);
+    if (soonest !== Infinity) this.#maintainer?.scheduleAt(soonest);
   }
 
   // The native call checks the same things; this runs only before a new domain is created, so that
   // a refused batch leaves no domain behind.
-  #precheckBatch(h: number, ids: Float64Array, priorities: Uint8Array | undefined): void {
+  #precheckBatch(h: number, ids: Float64Array, priorities: Uint8Array | undefined, nextAttempts: Float64Array | undefined): void {
     const seen = new Set<number>();
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`ids[${i}] must be a safe integer from 0 to 2^53-1, got ${id}`);
       if (priorities !== undefined && priorities[i] > 1) throw new RangeError(`priorities[${i}] must be 0 or 1, got ${priorities[i]}`);
+      if (nextAttempts !== undefined && !Number.isFinite(nextAttempts[i])) {
+        throw new RangeError(`nextAttempts[${i}] must be a finite number, got ${nextAttempts[i]}`);
+      }
       if (seen.has(id) || native.locate(h, id, this.#where) !== Place.None) {
         throw codedError('ERR_DUPLICATE_ID', `ids[${i}]: id ${id} is already queued`);
       }
@@ -420,6 +475,19 @@ export class MailQueueCore extends EventEmitter {
     checkTime(nextAttempt, 'nextAttempt');
     const now = this.#now();
     native.defer(h, id, nextAttempt, now);
+    this.#drainExpired();
+    this.#maintainer?.scheduleAt(nextAttempt);
+  }
+
+  /** defer() for many messages to the same nextAttempt, in one native call. All must be in
+   *  flight; on a refusal nothing changes and the error names the first bad entry. */
+  deferMany(ids: Float64Array, nextAttempt: number): void {
+    const h = this.#live();
+    checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
+    checkTime(nextAttempt, 'nextAttempt');
+    if (ids.length === 0) return;
+    const now = this.#now();
+    native.deferBatch(h, ids, nextAttempt, now);
     this.#drainExpired();
     this.#maintainer?.scheduleAt(nextAttempt);
   }
@@ -829,7 +897,7 @@ export class MailQueueCore extends EventEmitter {
     if (!this.#anyProvider()) {
       native.maintainAll(h, t);
       this.#drainExpired();
-      const grants = this.#drainGrants();
+      const grants = this.#drainGrants(true);
       this.#delivery?.afterPass();
       return { opened: grants.length, grants };
     }
@@ -860,7 +928,7 @@ export class MailQueueCore extends EventEmitter {
     if (!this.#anyProvider()) {
       native.maintainDomain(h, d, t, goalsz, reserve ?? -1);
       this.#drainExpired();
-      const grants = this.#drainGrants();
+      const grants = this.#drainGrants(true);
       return { opened: grants.length, grants };
     }
     return this.#jsPass(() => this.#maintainDomainJs(d, t, goalsz, reserve));
@@ -883,7 +951,7 @@ export class MailQueueCore extends EventEmitter {
     const reserve = options.reserve === undefined ? native.reserveFor(h, d, b) : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
     const cur = this.#records[d].connections(b);
     native.openConnections(h, d, b, cur + count, reserve, t);
-    return this.#drainGrants();
+    return this.#drainGrants(true);
   }
 
   /** Gives a connection's leases back (every count it held). */
@@ -959,24 +1027,51 @@ export class MailQueueCore extends EventEmitter {
   #maintainDomainJs(d: number, now: number, goalsz: number, reserve: number | undefined): void {
     const h = this.#handle;
     const dr = this.#records[d];
-    const rv = { value: 0 };
     const { preMailQueueMaintainDomain: pre, postMailQueueMaintainDomain: post, mailQueueMaintain } = this.hooks;
-    if (pre.has()) pre.call(dr, now, rv);
-    native.prepareDomain(h, d, now);
-    this.#drainExpired();
+    const rv = pre.has() || post.has() ? { value: 0 } : undefined;
+    if (pre.has()) pre.callTrusted(dr, now, rv!);
+    // One native call: promote, expire, the bindings with mail in this visit's order, their reserves.
     const order = this.#order;
-    const n = native.bindingOrder(h, d, order);
+    const nb = this.bindings.length;
+    const n = native.prepareVisit(h, d, now, goalsz, order);
+    this.#drainExpired();
+    this.#noteVisit();
+    this.#visitDomain = d;
+    this.#visitGoalsz = goalsz;
+    const queues = this.#queues[d];
+    let stale = false;
     let sum = 0;
     for (let j = 0; j < n; j++) {
       const b = order[j];
-      // A provider of an earlier binding may have emptied this queue.
-      if (native.activeSize(h, d, b) === 0) continue;
-      const r = mailQueueMaintain.call(dr, b, this.#queues[d][b], now, goalsz, reserve ?? native.reserveFor(h, d, b));
-      if (r > 0) sum += r;
+      let r = reserve ?? order[nb + j];
+      // A provider of an earlier binding may have emptied this queue or changed its connections:
+      // ask the core again once anything moved.
+      if (stale || (stale = this.#countersMoved())) {
+        if (native.activeSize(h, d, b) === 0) continue;
+        if (reserve === undefined) r = native.reserveFor(h, d, b);
+      }
+      const got = mailQueueMaintain.callTrusted(dr, b, queues[b], now, goalsz, r);
+      if (got > 0) sum += got;
     }
-    rv.value = sum;
-    if (post.has()) post.call(dr, now, rv);
+    this.#visitDomain = -1;
+    if (rv) rv.value = sum;
+    if (post.has()) post.callTrusted(dr, now, rv!);
     this.#drainGrants();
+  }
+
+  #noteVisit(): void {
+    const c = this.counters;
+    this.#visitRemoved = c[this.#removedSlot];
+    this.#visitActive = c[this.#activeSlot];
+    this.#visitOpened = c[this.#openedSlot];
+    this.#visitReleased = c[this.#releasedSlot];
+  }
+
+  #countersMoved(): boolean {
+    const c = this.counters;
+    return c[this.#removedSlot] !== this.#visitRemoved || c[this.#activeSlot] !== this.#visitActive ||
+      c[this.#openedSlot] !== this.#visitOpened ||
+      c[this.#releasedSlot] !== this.#visitReleased;
   }
 
   #defaultMaintain(dr: DomainRecord, b: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number): number {
@@ -1063,6 +1158,11 @@ export class MailQueueCore extends EventEmitter {
   }
 
   #knownDomain(name: unknown): number {
+    // A name already known is valid and normalised: the Map lookup is the whole check.
+    if (typeof name === 'string') {
+      const known = this.#domainIndex.get(name);
+      if (known !== undefined) return known;
+    }
     const n = checkDomainName(name, 'domain');
     const d = this.#domainIndex.get(n);
     if (d === undefined) throw unknownDomain(n);
@@ -1082,9 +1182,11 @@ export class MailQueueCore extends EventEmitter {
     return i;
   }
 
-  #drainGrants(): Grant[] {
+  /** The grants of the native calls since the last drain, announced; `forCaller`: a fresh array
+   *  even when there are none (the pass internals take a shared empty one). */
+  #drainGrants(forCaller = false): Grant[] {
+    if (this.counters[this.#openedSlot] === this.#seenOpened) return forCaller ? [] : NO_GRANTS;
     const out: Grant[] = [];
-    if (this.counters[this.#openedSlot] === this.#seenOpened) return out;
     const h = this.#handle;
     const buf = this.#grantBuf;
     for (;;) {

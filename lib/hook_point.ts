@@ -38,6 +38,25 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
+// The hooks' arities spelled out: a call with a spread argument list costs several times a plain one.
+type AnyFn = (...rest: unknown[]) => unknown;
+function apply(fn: AnyFn, first: unknown, withFirst: boolean, a: unknown[]): unknown {
+  if (!withFirst) {
+    switch (a.length) {
+      case 3: return fn(a[0], a[1], a[2]);
+      case 4: return fn(a[0], a[1], a[2], a[3]);
+      case 6: return fn(a[0], a[1], a[2], a[3], a[4], a[5]);
+      default: return fn(...a);
+    }
+  }
+  switch (a.length) {
+    case 3: return fn(first, a[0], a[1], a[2]);
+    case 4: return fn(first, a[0], a[1], a[2], a[3]);
+    case 6: return fn(first, a[0], a[1], a[2], a[3], a[4], a[5]);
+    default: return fn(first, ...a);
+  }
+}
+
 export class HookPoint<A extends unknown[]> {
   // Replaced, never mutated, on (un)registration: a call iterates the list it started with, so a
   // provider may register or unregister during a call without skipping or repeating anyone.
@@ -86,20 +105,41 @@ export class HookPoint<A extends unknown[]> {
   /** Runs the chain (and the fallback) with these arguments. */
   call(...args: A): number {
     this.#options.guard?.();
+    this.#refuseReentry();
+    this.#options.checkArgs?.(args);
+    return this.#run(args);
+  }
+
+  /**
+   * call() for the owner's own passes, whose arguments are right by construction and whose owner
+   * is known to be open: the argument checks and the guard are skipped (they cost more than a
+   * passive provider itself). Re-entrancy is still refused.
+   */
+  callTrusted(...args: A): number {
+    return this.#run(args);
+  }
+
+  #refuseReentry(): void {
     if (this.#calling) {
       throw codedError('ERR_REENTRANT', `${this.name}.call() was called from inside one of its own providers`);
     }
-    this.#options.checkArgs?.(args);
+  }
+
+  #run(args: A): number {
+    this.#refuseReentry();
     this.#calling = true;
     try {
-      for (const entry of this.#entries) {
+      const entries = this.#entries;
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i];
         let result: unknown;
         try {
-          result = entry.fn(entry.closure, ...args);
+          result = apply(entry.fn as AnyFn, entry.closure, true, args);
         } catch (err) {
           this.#fail(args, 'threw', err);
           continue;
         }
+        if (result === 0 || result === undefined) continue;
         if (isThenable(result)) {
           // Swallow the eventual rejection: the provider has already been reported.
           Promise.resolve(result).catch(() => undefined);
@@ -107,14 +147,14 @@ export class HookPoint<A extends unknown[]> {
           continue;
         }
         if (this.#options.kind === 'void') continue;
-        if (result === undefined || result === 0) continue;
         if (typeof result !== 'number' || Number.isNaN(result)) {
           this.#fail(args, `returned ${typeof result === 'number' ? 'NaN' : typeof result}, not a number`);
           continue;
         }
         return result;
       }
-      return this.#options.fallback ? this.#options.fallback(...args) : 0;
+      const fallback = this.#options.fallback;
+      return fallback ? (apply(fallback as AnyFn, undefined, false, args) as number) : 0;
     } finally {
       this.#calling = false;
     }

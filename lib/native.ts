@@ -17,7 +17,7 @@ export interface NativeBinding {
   enqueue(core: number, domain: number, binding: number, id: number, priority: number,
     nextAttempt: number, expiresAt: number, now: number): void;
   enqueueBatch(core: number, domain: number, binding: number, ids: Float64Array,
-    priorities: Uint8Array | null, nextAttempt: number, expiresAt: number, now: number): void;
+    priorities: Uint8Array | null, nextAttempt: number | Float64Array, expiresAt: number, now: number): void;
   cancel(core: number, id: number): boolean;
   locate(core: number, id: number, out: Float64Array): number;
   activeSize(core: number, domain: number, binding: number): number;
@@ -28,6 +28,7 @@ export interface NativeBinding {
   take(core: number, domain: number, binding: number, now: number, out: Float64Array): number;
   settle(core: number, id: number): void;
   settleBatch(core: number, ids: Float64Array): void;
+  deferBatch(core: number, ids: Float64Array, nextAttempt: number, now: number): void;
   defer(core: number, id: number, nextAttempt: number, now: number): void;
   untake(core: number, id: number): void;
   dueDomains(core: number, now: number, out: Uint32Array): number;
@@ -40,6 +41,7 @@ export interface NativeBinding {
   maintainDomain(core: number, domain: number, now: number, goalsz: number, reserve: number): number;
   maintainAll(core: number, now: number): number;
   bindingOrder(core: number, domain: number, out: Uint32Array): number;
+  prepareVisit(core: number, domain: number, now: number, goalsz: number, out: Uint32Array): number;
   nextDomainStart(core: number, dueCount: number): number;
   reserveFor(core: number, domain: number, binding: number): number;
   releaseConnection(core: number, connectionId: number): void;

@@ -29,8 +29,8 @@ function declaredNames(src: string): string[] {
 const EXPECTED = [
   'createCore', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
   'cancel', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take',
-  'settle', 'settleBatch', 'defer', 'untake', 'dueDomains', 'prepareDomain', 'computeGoal', 'openConnections',
-  'defaultMaintain', 'maintainDomain', 'maintainAll', 'bindingOrder', 'nextDomainStart', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
+  'settle', 'settleBatch', 'defer', 'deferBatch', 'untake', 'dueDomains', 'prepareDomain', 'computeGoal', 'openConnections',
+  'defaultMaintain', 'maintainDomain', 'maintainAll', 'bindingOrder', 'prepareVisit', 'nextDomainStart', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
   'flushDomain', 'failDomain', 'retryNow', 'delayedByBinding', 'reserveFor',
   'releaseConnection', 'drainGrants', 'drainExpired', 'pending', 'domainInfo', 'groupDomainCounts',
   'groupCount', 'checkInvariants', 'bytesReserved', 'goalCurve', 'counterNames', 'noop',
@@ -59,7 +59,7 @@ describe('native entry points', () => {
     expect(native.noop()).toBeUndefined();
     expect(native.goalCurve(32, 10, 0.3)).toBe(3);
     expect(native.counterNames()).toEqual(
-      ['connections', 'active', 'delayed', 'inFlight', 'domains', 'opened', 'released', 'expired']);
+      ['connections', 'active', 'delayed', 'inFlight', 'domains', 'opened', 'released', 'expired', 'activeRemoved']);
   });
 });
 

@@ -22,12 +22,12 @@ CoreRegistry* registryOf(const Napi::CallbackInfo& info) { return static_cast<Co
 
 // Resolves argument 0 to a live core of this environment, or throws ERR_CLOSED.
 CoreSlot* coreArg(const Napi::CallbackInfo& info) {
-  Napi::Value v = info[0];
-  if (!v.IsNumber()) {
+  double h;
+  if (napi_get_value_double(info.Env(), info[0], &h) != napi_ok) {
     throwType(info.Env(), "core handle must be a number");
     return nullptr;
   }
-  CoreSlot* s = registryOf(info)->find(v.As<Napi::Number>().DoubleValue());
+  CoreSlot* s = registryOf(info)->find(h);
   if (s == nullptr) throwCode(info.Env(), "ERR_CLOSED", "the core is closed");
   return s;
 }
@@ -242,13 +242,14 @@ Napi::Value Enqueue(const Napi::CallbackInfo& info) {
 }
 
 // enqueueBatch(core, domain, binding, ids: Float64Array, priorities: Uint8Array | null,
-//              nextAttempt, expiresAt, now)
+//              nextAttempt: number, or nextAttempts: Float64Array (one per id), expiresAt, now)
 Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
   uint32_t d, b;
   double* ids; size_t n;
   uint8_t* prios = nullptr; size_t np = 0;
-  double next, exp, now;
+  double* times = nullptr; size_t nt = 0;
+  double next = 0, exp, now;
   OR_RETURN(domainArg(info, 1, s, &d));
   OR_RETURN(bindingArg(info, 2, s, &b));
   OR_RETURN(argF64(info, 3, "ids", &ids, &n));
@@ -256,17 +257,25 @@ Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
     OR_RETURN(argU8(info, 4, "priorities", &prios, &np));
     if (np != n) return throwRange(info.Env(), "priorities must have as many entries as ids"), info.Env().Undefined();
   }
-  OR_RETURN(argFinite(info, 5, "nextAttempt", &next));
+  if (info[5].IsTypedArray()) {
+    OR_RETURN(argF64(info, 5, "nextAttempts", &times, &nt));
+    if (nt != n) return throwRange(info.Env(), "nextAttempts must have as many entries as ids"), info.Env().Undefined();
+  } else {
+    OR_RETURN(argFinite(info, 5, "nextAttempt", &next));
+  }
   OR_RETURN(argNumber(info, 6, "expiresAt", &exp));
   OR_RETURN(argFinite(info, 7, "now", &now));
   size_t failedAt = 0;
-  Status st = s->core->enqueueBatch(d, b, ids, prios, n, next, exp, now, &failedAt);
+  Status st = times != nullptr ? s->core->enqueueBatchAt(d, b, ids, prios, times, n, exp, now, &failedAt)
+                               : s->core->enqueueBatch(d, b, ids, prios, n, next, exp, now, &failedAt);
   registryOf(info)->sync(info.Env(), s);
   if (st == Status::BadArgument && n > 0) {
     std::string at = "[" + std::to_string(failedAt) + "]";
     bool idOk = ids[failedAt] >= 0 && ids[failedAt] <= mqc::kMaxId && std::floor(ids[failedAt]) == ids[failedAt];
-    return throwRange(info.Env(), idOk ? "priorities" + at + " must be 0 or 1"
-                                       : "ids" + at + " must be a safe integer from 0 to 2^53-1"),
+    bool prioOk = prios == nullptr || prios[failedAt] <= 1;
+    return throwRange(info.Env(), !idOk     ? "ids" + at + " must be a safe integer from 0 to 2^53-1"
+                                  : !prioOk ? "priorities" + at + " must be 0 or 1"
+                                            : "nextAttempts" + at + " must be a finite number"),
            info.Env().Undefined();
   }
   if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
@@ -406,6 +415,23 @@ Napi::Value Defer(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// deferBatch(core, ids: Float64Array, nextAttempt, now): all in flight, all deferred, or nothing changes
+Napi::Value DeferBatch(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double* ids; size_t n;
+  double next, now;
+  OR_RETURN(argF64(info, 1, "ids", &ids, &n));
+  OR_RETURN(argFinite(info, 2, "nextAttempt", &next));
+  OR_RETURN(argFinite(info, 3, "now", &now));
+  size_t failedAt = 0;
+  Status st = s->core->deferBatch(ids, n, next, now, &failedAt);
+  registryOf(info)->sync(info.Env(), s);
+  if (st == Status::BadArgument)
+    return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] must be a safe integer from 0 to 2^53-1"), info.Env().Undefined();
+  if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
+  return info.Env().Undefined();
+}
+
 Napi::Value Untake(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
   double id;
@@ -515,6 +541,25 @@ Napi::Value BindingOrder(const Napi::CallbackInfo& info) {
   OR_RETURN(argU32Array(info, 2, "out", &out, &len));
   if (len < s->core->bindings()) return throwRange(info.Env(), "out must have one entry per binding"), info.Env().Undefined();
   return Num(info, static_cast<double>(s->core->bindingOrder(d, out)));
+}
+
+// prepareVisit(core, domain, now, goalsz, out: Uint32Array(3 * bindings)) -> n: prepareDomain,
+// then the bindings with mail in this visit's order in out[0..n), each one's reserve in
+// out[bindings + j], and each binding's wanted connections beyond those held in out[2 * bindings + b]
+Napi::Value PrepareVisit(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t d;
+  double now, goalsz;
+  uint32_t* out; size_t len;
+  OR_RETURN(domainArg(info, 1, s, &d));
+  OR_RETURN(argFinite(info, 2, "now", &now));
+  OR_RETURN(argInt(info, 3, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
+  OR_RETURN(argU32Array(info, 4, "out", &out, &len));
+  uint32_t nb = s->core->bindings();
+  if (len < 3 * static_cast<size_t>(nb)) return throwRange(info.Env(), "out must have three entries per binding"), info.Env().Undefined();
+  size_t n = s->core->prepareVisit(d, now, static_cast<int32_t>(goalsz), out, out + nb, out + 2 * static_cast<size_t>(nb));
+  registryOf(info)->sync(info.Env(), s);
+  return Num(info, static_cast<double>(n));
 }
 
 // nextDomainStart(core, dueCount) -> where this pass starts in the list of due domains
@@ -760,11 +805,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"locate", Locate},
       {"activeSize", ActiveSize}, {"delayedSize", DelayedSize}, {"peekActive", PeekActive},
       {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take},
-      {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"untake", Untake}, {"dueDomains", DueDomains},
+      {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"deferBatch", DeferBatch}, {"untake", Untake}, {"dueDomains", DueDomains},
       {"prepareDomain", PrepareDomain}, {"computeGoal", ComputeGoal},
       {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},
       {"maintainDomain", MaintainDomain}, {"maintainAll", MaintainAll},
-      {"bindingOrder", BindingOrder}, {"nextDomainStart", NextDomainStart}, {"reserveFor", ReserveFor},
+      {"bindingOrder", BindingOrder}, {"prepareVisit", PrepareVisit}, {"nextDomainStart", NextDomainStart}, {"reserveFor", ReserveFor},
       {"releaseConnection", ReleaseConnection}, {"drainGrants", DrainGrants},
       {"drainExpired", DrainExpired}, {"pending", Pending}, {"domainInfo", DomainInfo},
       {"groupDomainCounts", GroupDomainCounts}, {"groupCount", GroupCount},

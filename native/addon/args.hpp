@@ -23,13 +23,14 @@ inline void throwCode(Napi::Env env, const char* code, const std::string& msg) {
   e.ThrowAsJavaScriptException();
 }
 
+// One Node-API call per argument on the hot path: napi_get_value_double refuses a non-number
+// itself (napi_number_expected), so the type check costs nothing extra.
 inline bool argNumber(const Napi::CallbackInfo& info, size_t i, const char* name, double* out) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) {
+  double d;
+  if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok) {
     throwType(info.Env(), std::string(name) + " must be a number");
     return false;
   }
-  double d = v.As<Napi::Number>().DoubleValue();
   if (std::isnan(d)) {
     throwRange(info.Env(), std::string(name) + " must not be NaN");
     return false;
@@ -76,26 +77,34 @@ inline bool argBool(const Napi::CallbackInfo& info, size_t i, const char* name, 
   return true;
 }
 
+// One Node-API call for kind, length and data: napi_get_typedarray_info refuses a value that is not
+// a typed array (napi_invalid_arg). The data pointer it gives already includes the view's offset.
 template <typename T>
 inline bool argTyped(const Napi::CallbackInfo& info, size_t i, const char* name, napi_typedarray_type kind,
                      const char* kindName, T** data, size_t* length) {
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind) {
+  napi_env env = info.Env();
+  napi_value v = info[i];
+  napi_typedarray_type type;
+  size_t len = 0;
+  void* ptr = nullptr;
+  napi_value buffer = nullptr;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, v, &type, &len, &ptr, &buffer, &offset) != napi_ok || type != kind) {
     throwType(info.Env(), std::string(name) + " must be a " + kindName);
     return false;
   }
-  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
-  *data = a.Data();
-  *length = a.ElementLength();
-  if (*length == 0) {
+  if (len == 0 || ptr == nullptr) {
     // A detached array reports length 0 too; tell it apart from a genuinely empty one (only on this
     // rare path, so the common case pays nothing).
     bool detached = false;
-    if (napi_is_detached_arraybuffer(info.Env(), a.ArrayBuffer(), &detached) != napi_ok || detached) {
+    if (napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || detached) {
       throwType(info.Env(), std::string(name) + " is detached (its buffer was transferred)");
       return false;
     }
+    len = 0;
   }
+  *data = static_cast<T*>(ptr);
+  *length = len;
   return true;
 }
 

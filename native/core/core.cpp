@@ -16,7 +16,7 @@ bool validExpiry(double t) { return !std::isnan(t) && t != -kNever; }
 
 const char* counterName(uint32_t i) {
   static const char* const names[kFixedCounters] = {
-      "connections", "active", "delayed", "inFlight", "domains", "opened", "released", "expired"};
+      "connections", "active", "delayed", "inFlight", "domains", "opened", "released", "expired", "activeRemoved"};
   return i < kFixedCounters ? names[i] : nullptr;
 }
 
@@ -66,6 +66,7 @@ void Core::unplace(uint32_t h) {
       dom.active[m.binding].remove(m.priority, k);
       --dom.activeTotal;
       counters_[kActive] -= 1;
+      counters_[kActiveRemoved] += 1;
       counters_[kFixedCounters + bindings() + m.binding] -= 1;
       purgeIfDue(dom.active[m.binding]);
       break;
@@ -104,13 +105,26 @@ Status Core::enqueue(uint32_t d, uint32_t b, double id, uint8_t priority, double
 Status Core::enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities,
                           size_t n, double nextAttempt, double expiresAt, double now,
                           size_t* failedAt) {
+  return enqueueImpl(d, b, ids, priorities, nullptr, n, nextAttempt, expiresAt, now, failedAt);
+}
+
+Status Core::enqueueBatchAt(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities,
+                            const double* nextAttempts, size_t n, double expiresAt, double now,
+                            size_t* failedAt) {
+  return enqueueImpl(d, b, ids, priorities, nextAttempts, n, now, expiresAt, now, failedAt);
+}
+
+Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities,
+                         const double* times, size_t n, double nextAttempt, double expiresAt, double now,
+                         size_t* failedAt) {
   *failedAt = 0;
   if (d >= domains_.size()) return Status::BadDomain;
   if (b >= bindings() || b > 0xffff) return Status::BadBinding;  // Message::binding is 16 bits
   if (!validTime(nextAttempt) || !validExpiry(expiresAt) || !validTime(now)) return Status::BadArgument;
   if (messages_.handlesInUse() + n > kMaxMessages) return Status::TooMany;
   for (size_t i = 0; i < n; ++i) {
-    if (!validId(ids[i]) || (priorities != nullptr && priorities[i] >= kPriorities)) {
+    if (!validId(ids[i]) || (priorities != nullptr && priorities[i] >= kPriorities) ||
+        (times != nullptr && !validTime(times[i]))) {
       *failedAt = i;
       return Status::BadArgument;
     }
@@ -126,11 +140,11 @@ Status Core::enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8
     }
     scratch_.push_back(messages_.add(ids[i]));
   }
-  bool delayed = nextAttempt > now;
   for (size_t i = 0; i < n; ++i) {
     uint32_t h = scratch_[i];
     Message& m = messages_.at(h);
-    m.nextAttempt = nextAttempt;
+    double next = times != nullptr ? times[i] : nextAttempt;
+    m.nextAttempt = next;
     m.expiresAt = expiresAt;
     m.seq = seq_++;
     m.domain = d;
@@ -139,8 +153,8 @@ Status Core::enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8
     m.priority = priorities != nullptr ? priorities[i] : 0;
     // A message whose first attempt could only come at or after its expiry bounces now, as a
     // deferral past expiry does.
-    if (nextAttempt >= expiresAt) expire(h);
-    else if (delayed) placeDelayed(h);
+    if (next >= expiresAt) expire(h);
+    else if (next > now) placeDelayed(h);
     else placeActive(h);
   }
   scratch_.clear();
@@ -166,6 +180,7 @@ Status Core::cancel(double id) {
   q.markDead();
   --dom.activeTotal;
   counters_[kActive] -= 1;
+  counters_[kActiveRemoved] += 1;
   counters_[kFixedCounters + bindings() + m.binding] -= 1;
   purgeIfDue(q);
   return Status::Ok;
@@ -224,6 +239,7 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
     size_t n = q.popFront(buf, want, dead, release);
     dom.activeTotal -= n;
     counters_[kActive] -= static_cast<double>(n);
+    counters_[kActiveRemoved] += static_cast<double>(n);
     counters_[kFixedCounters + bindings() + b] -= static_cast<double>(n);
     for (size_t i = 0; i < n; ++i) {
       Message& m = messages_.at(buf[i]);
@@ -252,7 +268,7 @@ Status Core::settle(double id) {
   return Status::Ok;
 }
 
-Status Core::settleBatch(const double* ids, size_t n, size_t* failedAt) {
+Status Core::collectInFlight(const double* ids, size_t n, size_t* failedAt) {
   *failedAt = 0;
   // Check the whole batch first (all or nothing), marking each handle so a repeated id is caught.
   scratch_.clear();
@@ -268,13 +284,15 @@ Status Core::settleBatch(const double* ids, size_t n, size_t* failedAt) {
     m.place = Place::Free;
     scratch_.push_back(h);
   }
-  if (bad != Status::Ok) {
-    for (uint32_t h : scratch_) messages_.at(h).place = Place::InFlight;
-    scratch_.clear();
-    return bad;
-  }
+  for (uint32_t h : scratch_) messages_.at(h).place = Place::InFlight;
+  if (bad != Status::Ok) scratch_.clear();
+  return bad;
+}
+
+Status Core::settleBatch(const double* ids, size_t n, size_t* failedAt) {
+  Status st = collectInFlight(ids, n, failedAt);
+  if (st != Status::Ok) return st;
   for (uint32_t h : scratch_) {
-    messages_.at(h).place = Place::InFlight;
     counters_[kInFlight] -= 1;
     messages_.free(h);
   }
@@ -282,20 +300,34 @@ Status Core::settleBatch(const double* ids, size_t n, size_t* failedAt) {
   return Status::Ok;
 }
 
-Status Core::defer(double id, double nextAttempt, double now) {
-  if (!validId(id) || !validTime(nextAttempt) || !validTime(now)) return Status::BadArgument;
-  uint32_t h = messages_.find(id);
-  if (h == kNoHandle) return Status::UnknownId;
-  Message& m = messages_.at(h);
-  if (m.place != Place::InFlight) return Status::NotInFlight;
+void Core::reschedule(uint32_t h, double nextAttempt, double now) {
   unplace(h);
+  Message& m = messages_.at(h);
   if (nextAttempt >= m.expiresAt) {
     expire(h);  // the retry could only come after the message expired
-    return Status::Ok;
+    return;
   }
   m.nextAttempt = nextAttempt;
   m.seq = seq_++;
   if (nextAttempt > now) placeDelayed(h); else placeActive(h);
+}
+
+Status Core::defer(double id, double nextAttempt, double now) {
+  if (!validId(id) || !validTime(nextAttempt) || !validTime(now)) return Status::BadArgument;
+  uint32_t h = messages_.find(id);
+  if (h == kNoHandle) return Status::UnknownId;
+  if (messages_.at(h).place != Place::InFlight) return Status::NotInFlight;
+  reschedule(h, nextAttempt, now);
+  return Status::Ok;
+}
+
+Status Core::deferBatch(const double* ids, size_t n, double nextAttempt, double now, size_t* failedAt) {
+  *failedAt = 0;
+  if (!validTime(nextAttempt) || !validTime(now)) return Status::BadArgument;
+  Status st = collectInFlight(ids, n, failedAt);
+  if (st != Status::Ok) return st;
+  for (uint32_t h : scratch_) reschedule(h, nextAttempt, now);  // reschedule() leaves scratch_ alone
+  scratch_.clear();
   return Status::Ok;
 }
 
@@ -410,6 +442,19 @@ size_t Core::bindingOrder(uint32_t d, uint32_t* out) {
   if (n > 1) {
     size_t start = domains_[d].bindingRotation++ % n;
     std::rotate(out, out + start, out + n);
+  }
+  return n;
+}
+
+size_t Core::prepareVisit(uint32_t d, double now, int32_t goalsz, uint32_t* order, uint32_t* reserves,
+                          uint32_t* wants) {
+  promoteDue(d, now);
+  expireActive(d, now);
+  size_t n = bindingOrder(d, order);
+  for (size_t j = 0; j < n; ++j) reserves[j] = reserveFor(d, order[j]);
+  for (uint32_t b = 0; b < bindings(); ++b) {
+    int64_t want = computeGoal(d, b, goalsz) - static_cast<int64_t>(ledger_.pairCount(d, b));
+    wants[b] = want <= 0 ? 0 : want > 0xffffffffll ? 0xffffffffu : static_cast<uint32_t>(want);
   }
   return n;
 }

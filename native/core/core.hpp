@@ -31,6 +31,7 @@ enum Counter : uint32_t {
   kOpened,            // connections granted since creation
   kReleased,          // connections released since creation
   kExpired,           // messages expired since creation
+  kActiveRemoved,     // messages that left an active queue since creation (taken, cancelled, removed)
   kFixedCounters,
 };
 const char* counterName(uint32_t i);
@@ -67,6 +68,9 @@ class Core {
   // All or nothing: on a refusal nothing is queued and *failedAt names the first bad entry.
   Status enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities, size_t n,
                       double nextAttempt, double expiresAt, double now, size_t* failedAt);
+  // The same with one next-attempt time per message (nextAttempts[0..n)).
+  Status enqueueBatchAt(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities,
+                        const double* nextAttempts, size_t n, double expiresAt, double now, size_t* failedAt);
   Status cancel(double id);
   Status locate(double id, MessageInfo* out) const;
   size_t activeSize(uint32_t d, uint32_t b) const { return domains_[d].active[b].size(); }
@@ -84,6 +88,9 @@ class Core {
   // *failedAt names the first bad entry).
   Status settleBatch(const double* ids, size_t n, size_t* failedAt);
   Status defer(double id, double nextAttempt, double now);  // in flight -> delayed (or active)
+  // Defers every id of a batch to the same nextAttempt (all must be in flight; on a refusal
+  // nothing changes and *failedAt names the first bad entry).
+  Status deferBatch(const double* ids, size_t n, double nextAttempt, double now, size_t* failedAt);
   Status untake(double id);                              // in flight -> back to its queue position
 
   // --- maintenance ----------------------------------------------------------------------------
@@ -108,6 +115,12 @@ class Core {
   // The bindings of d that have active mail, in this visit's round-robin order; returns how many
   // (out must hold bindings() entries). Each call moves the rotation on.
   size_t bindingOrder(uint32_t d, uint32_t* out);
+  // A domain's visit for a pass driven from JavaScript, in one call: promoteDue, expireActive, then
+  // bindingOrder into order[0..n), each listed pair's reserveFor() into reserves[0..n), and for every
+  // binding b how many connections its default maintain would ask for beyond those it holds,
+  // computeGoal(d, b, goalsz) - pairCount(d, b), clamped to 0..2^32-1, into wants[b]. Until a queue
+  // or a connection count changes, wants[b] == 0 means the default would open nothing.
+  size_t prepareVisit(uint32_t d, double now, int32_t goalsz, uint32_t* order, uint32_t* reserves, uint32_t* wants);
   // Advances the rotation of domain passes (the JS-driven pass shares it with maintainAll).
   size_t nextDomainStart(size_t dueCount) { return dueCount == 0 ? 0 : domainRotation_++ % dueCount; }
   Status releaseConnection(double connectionId);
@@ -154,6 +167,13 @@ class Core {
   void placeActive(uint32_t h);
   void placeDelayed(uint32_t h);
   void unplace(uint32_t h);  // removes from whichever queue holds it
+  Status enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities, const double* times,
+                     size_t n, double nextAttempt, double expiresAt, double now, size_t* failedAt);
+  // Checks that every id of a batch is a distinct message in flight, into scratch_ (handles);
+  // Ok or the first bad entry's status, with scratch_ empty and nothing changed.
+  Status collectInFlight(const double* ids, size_t n, size_t* failedAt);
+  // In flight -> delayed, active or expired, for a retry at nextAttempt.
+  void reschedule(uint32_t h, double nextAttempt, double now);
   // Drops the dead (lazily cancelled) entries of an active queue once it asks for it.
   void purgeIfDue(ActiveQueue& q);
   bool isDead(uint32_t h) const { return messages_.at(h).place == Place::Cancelled; }

@@ -1614,3 +1614,41 @@ TEST_CASE("Core: a queue whose live entries are all cancelled is purged at once"
   CHECK(c.checkInvariants());
   CHECK(c.counters()[kActive] == 0.0);
 }
+
+TEST_CASE("Core: enqueueBatchAt places each message by its own time; deferBatch is all or nothing") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  double ids[5] = {1, 2, 3, 4, 5};
+  double times[5] = {100, 50, 500, 100, 2000};
+  size_t at;
+  double bad[5] = {1, 2, 3, 4, kNaN};
+  CHECK(c.enqueueBatchAt(d, 0, ids, nullptr, bad, 5, 1000, 100, &at) == Status::BadArgument);
+  CHECK(at == 4u);
+  CHECK(c.counters()[kActive] == 0.0);
+  REQUIRE(c.enqueueBatchAt(d, 0, ids, nullptr, times, 5, 1000, 100, &at) == Status::Ok);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{2, 1, 4});
+  CHECK(peekAllDelayed(c, d) == std::vector<double>{3});
+  double exp[2];
+  CHECK(c.drainExpired(exp, 2) == 1u);  // 5: first attempt at or after its expiry
+  CHECK(exp[0] == 5.0);
+  double out[3];
+  REQUIRE(c.take(d, 0, 3, 100, out) == 3u);
+  double dup[2] = {2, 2};
+  CHECK(c.deferBatch(dup, 2, 300, 100, &at) == Status::DuplicateId);
+  CHECK(at == 1u);
+  double queued[2] = {2, 3};
+  CHECK(c.deferBatch(queued, 2, 300, 100, &at) == Status::NotInFlight);
+  CHECK(c.deferBatch(out, 3, kNaN, 100, &at) == Status::BadArgument);
+  CHECK(c.counters()[kInFlight] == 3.0);
+  CHECK(c.checkInvariants());
+  double late[1] = {4};
+  REQUIRE(c.deferBatch(late, 1, 1000, 100, &at) == Status::Ok);  // at its expiry: expires
+  CHECK(c.drainExpired(exp, 2) == 1u);
+  CHECK(exp[0] == 4.0);
+  double two[2] = {2, 1};
+  REQUIRE(c.deferBatch(two, 2, 300, 100, &at) == Status::Ok);
+  CHECK(peekAllDelayed(c, d) == std::vector<double>{2, 1, 3});
+  CHECK(c.counters()[kInFlight] == 0.0);
+  CHECK(c.checkInvariants());
+}
