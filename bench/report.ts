@@ -117,9 +117,9 @@ export function report(res: Results | null): string {
     const top = Math.max(...sizes);
     out.push('', '## 1. Queue operations');
     out.push('', 'APIs: `core` = the public MailQueueCore API; `native-raw` = the raw binding of lib/native.ts; `cpp` = mqc::Core in C++ with no JS crossing.',
-      'Native `pop k` = takeInto(k) + one settle() per message (the JS structures pop and drop the id from their index, which is the same end state);',
+      'Native `pop k` = takeInto(k) + one settleMany() of the ids taken (the JS structures pop and drop the id from their index, which is the same end state);',
       '`take k` = takeInto alone (messages left in flight), compared with the JS pop of the same k.',
-      'Enqueue: prio = enqueueBatch in chunks of 256; ts = one enqueue({nextAttempt}) per message (enqueueBatch has one nextAttempt for the whole batch); `enqueue 1/call` = one core.enqueue({id, domain, priority}) per message.',
+      'Enqueue: prio = enqueueBatch in chunks of 256; ts = enqueueBatch in chunks of 256 with one next-attempt time per message (nextAttempts); `enqueue 1/call` = one core.enqueue({id, domain, priority}) per message.',
       'Every JS structure keeps an id index (Map) for cancel. Mixed = pop 16 + re-insert 16 with fresh keys (32 element ops a step), Benchmark.js.',
       'Each structure holds N throughout: every timed phase handles M = N/4 messages and is undone untimed (pops and takes refilled, cancels rebuilt); `enqueue` is those refills (M into N - M resident), `build from empty` the first fill.');
     const coreApi = q.find((r) => r.candidate === 'core')?.rows;
@@ -163,7 +163,7 @@ export function report(res: Results | null): string {
   }
 
   if (q && q.length) {
-    out.push('', '### Derived: what one settle() costs (ns per message = 1e9/pop k - 1e9/take k)', '',
+    out.push('', '### Derived: what settling costs (ns per message = 1e9/pop k - 1e9/take k)', '',
       '| key | resident | k | core | native-raw | cpp |', '|---|---|---:|---:|---:|---:|');
     const sizes = [...new Set(q.map((r) => r.n))].sort((a, b) => a - b);
     for (const variant of ['prio', 'ts']) {
@@ -183,7 +183,7 @@ export function report(res: Results | null): string {
   if (res.cycle && res.cycle.length) {
     out.push('', '## 2. Scheduler cycle (1M resident, 10k domains x 4 bindings)', '',
       'Per tick (one simulated minute): maintain(now) (due delayed mail promoted, connections granted under the default limits: 32 per pair, 20000 server max + 200 reserve);',
-      'every open connection pulls up to 4 batches of 16 (takeInto), each message settle() (90%) or defer(now + 5 min) (10%); a connection closes when its queue runs dry or after 16 batches;',
+      'every open connection pulls up to 4 batches of 16 (takeInto); each batch ends in one settleMany() (the 90% delivered) and one deferMany(now + 5 min) (the 10% transient failures); a connection closes when its queue runs dry or after 16 batches;',
       'arrivals replace the delivered mail in chunks of 16 (enqueueBatch) to random (domain, binding) pairs. Messages/s = outcomes / wall time of the timed ticks.', '',
       '| impl | messages/s | ms/tick | maintain ms/tick | pull ms/tick | arrive ms/tick | outcomes/tick | fill msg/s |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     const rate: Record<string, number> = {};
@@ -223,9 +223,9 @@ export function report(res: Results | null): string {
 
   if (res.memory && res.memory.length) {
     out.push('', '## 4. Memory and pauses, 5M resident (10k domains x 4 bindings x 125)', '',
-      'Bytes per message = (after fill - before) / messages, after forced GC. Pauses while the cycle runs (the driver yields to the event loop between phases and every 256 connections or arrival chunks):',
+      'Bytes per message = (after fill - before) / messages, after forced GC. Pauses while the cycle runs (the driver yields to the event loop between phases, every 256 connections or arrival chunks, and between maintenance slices of 1000 due domains: core.maintain(now, { maxDomains: 1000 }) and the same slicing in the TS cycle):',
       'worst event-loop delay from perf_hooks.monitorEventLoopDelay (resolution 1 ms), the longest synchronous stretch between yields, and the longest GC pause.', '',
-      '| impl | RSS B/msg | heap B/msg | worst event-loop delay ms | p99 ms | longest sync stretch ms | longest maintain() ms | longest GC pause ms | cycle msg/s |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+      '| impl | RSS B/msg | heap B/msg | worst event-loop delay ms | p99 ms | longest sync stretch ms | longest maintain() call ms | longest GC pause ms | cycle msg/s |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     const by: Record<string, MemRun> = {};
     for (const m of res.memory) {
       const f = (x: number | undefined, d = 1) => (x === undefined ? 'n/a' : x.toFixed(d));

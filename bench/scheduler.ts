@@ -19,8 +19,9 @@ export interface Scheduler {
   setNow(now: number): void;
   /** Queues ids (all of the view) for (domain d, binding b), due now. */
   enqueue(d: number, b: number, ids: Float64Array, prios: Uint8Array): void;
-  /** One maintenance pass; appends the connections it opened. */
-  maintain(now: number, out: Conn[]): void;
+  /** One maintenance pass, or a slice of one over at most maxDomains due domains; appends the
+   *  connections it opened; returns [domains visited, due domains not visited]. */
+  maintain(now: number, out: Conn[], maxDomains?: number): [number, number];
   /** Takes up to BATCH messages for a connection into the scheduler's batch buffer. */
   take(c: Conn): number;
   /** The outcomes of the last take(): message i delivered when ok[i] is 1, else deferred to
@@ -90,9 +91,10 @@ export class CoreScheduler implements Scheduler {
     this.core.enqueueBatch(this.#names[d], this.#bindings[b], ids, prios);
   }
 
-  maintain(now: number, out: Conn[]): void {
-    const r = this.core.maintain(now);
+  maintain(now: number, out: Conn[], maxDomains?: number): [number, number] {
+    const r = this.core.maintain(now, maxDomains === undefined ? undefined : { maxDomains });
     for (const g of r.grants) out.push(new CoreConn(g));
+    return [r.visited, r.remaining];
   }
 
   take(c: Conn): number {
@@ -303,7 +305,7 @@ export class TsScheduler implements Scheduler {
     dom.minExp = min;
   }
 
-  maintain(now: number, out: Conn[]): void {
+  maintain(now: number, out: Conn[], maxDomains = Infinity): [number, number] {
     const doms = this.#doms;
     const due = this.#due;
     due.length = 0;
@@ -312,9 +314,13 @@ export class TsScheduler implements Scheduler {
       if (dom.activeTotal > 0 || (dom.delayed !== null && dom.delayed.peekValue()! <= now)) due.push(d);
     }
     const n = due.length;
-    if (n === 0) return;
-    const start = this.#rotation++ % n;
-    for (let i = 0; i < n; i++) this.#maintainDomain(due[(start + i) % n], now, out);
+    if (n === 0) return [0, 0];
+    // The same rotation as the core's: by one after a whole pass, past the visited after a slice.
+    const visits = Math.min(n, maxDomains);
+    const start = this.#rotation % n;
+    this.#rotation += visits >= n ? 1 : visits;
+    for (let i = 0; i < visits; i++) this.#maintainDomain(due[(start + i) % n], now, out);
+    return [visits, n - visits];
   }
 
   #maintainDomain(d: number, now: number, out: Conn[]): void {
@@ -459,6 +465,9 @@ export interface CycleOptions {
   batchesPerTick?: number;
   /** Yield to the event loop after this many connections or arrival chunks. */
   yieldEvery?: number;
+  /** Maintenance in slices of this many due domains with a yield between them (default: whole
+   *  passes). */
+  sliceDomains?: number;
   seed?: number;
   /** Runs after the initial fill, before the first tick (memory is read here). */
   afterFill?: () => void | Promise<void>;
@@ -479,6 +488,8 @@ export interface CycleResult {
   maxSyncMs: number;
   /** The longest maintain() call of the timed ticks: one synchronous call, it cannot yield. */
   maxMaintainMs: number;
+  /** The longest single maintain() call (a slice when sliceDomains is set). */
+  maxMaintainCallMs: number;
   end: { active: number; delayed: number; inFlight: number; connections: number };
 }
 
@@ -564,6 +575,7 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
   let bounced = 0;
   let oc = 0;
   const ok = new Uint8Array(BATCH);
+  let maxMaintainCall = 0;
   for (let t = 0; t < o.warmTicks + o.ticks; t++) {
     const timed = t >= o.warmTicks;
     if (t === o.warmTicks) maxSync = 0;
@@ -571,10 +583,30 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
     s.setNow(now);
     const tt = nowNs();
     const before = conns.length;
-    s.maintain(now, conns);
+    let maintainMs: number;
+    if (o.sliceDomains === undefined) {
+      s.maintain(now, conns);
+      maintainMs = sinceMs(tt);
+      if (timed && maintainMs > maxMaintainCall) maxMaintainCall = maintainMs;
+      await segment();
+    } else {
+      // A whole pass in slices: the first slice tells how many domains are due.
+      let ts = nowNs();
+      let [, left] = s.maintain(now, conns, o.sliceDomains);
+      maintainMs = sinceMs(ts);
+      if (timed && maintainMs > maxMaintainCall) maxMaintainCall = maintainMs;
+      await segment();
+      while (left > 0) {
+        ts = nowNs();
+        const [visited] = s.maintain(now, conns, o.sliceDomains);
+        const ms = sinceMs(ts);
+        if (timed && ms > maxMaintainCall) maxMaintainCall = ms;
+        maintainMs += ms;
+        left -= visited;
+        await segment();
+      }
+    }
     const opened = conns.length - before;
-    const maintainMs = sinceMs(tt);
-    await segment();
     const tp = nowNs();
     let dl = 0;
     let df = 0;
@@ -635,6 +667,7 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
     rate: (delivered + deferred) / (ms / 1000),
     maxSyncMs: maxSync,
     maxMaintainMs: ticks.reduce((a, x) => Math.max(a, x.maintainMs), 0),
+    maxMaintainCallMs: maxMaintainCall,
     end: s.counts(),
   };
 }

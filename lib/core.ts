@@ -57,6 +57,14 @@ export interface MaintainResult {
   grants: Grant[];
 }
 
+/** What maintain() returns: a pass, or a slice of one (options.maxDomains). */
+export interface PassResult extends MaintainResult {
+  /** Due domains this call visited. */
+  visited: number;
+  /** Due domains this call did not visit (0 after a whole pass). */
+  remaining: number;
+}
+
 export interface MessageInfo {
   id: number;
   domain: string;
@@ -157,6 +165,7 @@ export class MailQueueCore extends EventEmitter {
   #visitOpened = 0;
   #visitReleased = 0;
   #visitDomain = -1;
+  readonly #sliceOut = new Float64Array(2);
   #visitGoalsz = 0;
   readonly #activeSlot: number;
 
@@ -889,27 +898,48 @@ export class MailQueueCore extends EventEmitter {
 
   // --- maintenance ----------------------------------------------------------------------------
 
-  /** One maintenance pass over every due domain. */
-  maintain(now?: number): MaintainResult {
+  /**
+   * One maintenance pass over every due domain. With `options.maxDomains`, a slice of a pass: at
+   * most that many due domains, from where the rotation stands, which then moves past them. To
+   * cover a whole pass in slices, note the first slice's `remaining` and call again (yielding to the
+   * event loop between calls) until the later slices' `visited` add up to it: a pass over many
+   * domains then never holds the event loop for long. (A visited domain that still has mail stays
+   * due, so `remaining` alone does not count down.)
+   */
+  maintain(now?: number, options: { maxDomains?: number } = {}): PassResult {
     const h = this.#live();
     this.#refuseInPass('maintain');
     const t = now === undefined ? this.#now() : checkTime(now, 'now');
+    checkObject(options, 'options');
+    for (const k of Object.keys(options)) {
+      if (k !== 'maxDomains') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
+    }
+    const max = options.maxDomains === undefined ? Infinity : checkInt(options.maxDomains, 'options.maxDomains', 1, 4294967295);
     if (!this.#anyProvider()) {
-      native.maintainAll(h, t);
+      // A whole pass is a slice as large as the number of due domains.
+      const out = this.#sliceOut;
+      native.maintainSlice(h, t, max === Infinity ? 4294967295 : max, out);
       this.#drainExpired();
       const grants = this.#drainGrants(true);
       this.#delivery?.afterPass();
-      return { opened: grants.length, grants };
+      return { opened: grants.length, grants, visited: out[0], remaining: out[1] };
     }
+    let remaining = 0;
+    let visited = 0;
     const result = this.#jsPass(() => {
       if (this.#dueBuf.length < this.#records.length) this.#dueBuf = new Uint32Array(this.#records.length * 2);
       const n = native.dueDomains(h, t, this.#dueBuf);
+      if (n === 0) return;
+      const visits = Math.min(n, max);
+      // Copied: a provider may make another domain due, and the buffer is reused by the next pass.
       const due = Array.from(this.#dueBuf.subarray(0, n));
-      const start = native.nextDomainStart(h, n);
-      for (let i = 0; i < n; i++) this.#maintainDomainJs(due[(start + i) % n], t, 0, undefined);
+      const start = native.nextDomainStart(h, n, visits);
+      for (let i = 0; i < visits; i++) this.#maintainDomainJs(due[(start + i) % n], t, 0, undefined);
+      remaining = n - visits;
+      visited = visits;
     });
     this.#delivery?.afterPass();
-    return result;
+    return { ...result, visited, remaining };
   }
 
   /** Maintenance of one domain, as Momentum's _mail_queue_maintain_domain(dr, now, goalsz, reserve).
@@ -1197,11 +1227,12 @@ export class MailQueueCore extends EventEmitter {
       if (n < buf.length / 3) break;
     }
     this.#seenOpened = this.counters[this.#openedSlot];
-    if (this.#passGrants) this.#passGrants.push(...out);
+    const pass = this.#passGrants;
+    if (pass) for (let i = 0; i < out.length; i++) pass.push(out[i]); // no spread: out may be long
     // The delivery layer gets its grants first and directly: a user's 'connection' listener that
     // throws must not strand a lease with no connection behind it.
     if (this.#delivery) for (const g of out) this.#delivery.onGrant(g.connectionId, g.domain, g.binding);
-    for (const g of out) this.#emitSafely('connection', g);
+    if (this.listenerCount('connection') > 0) for (const g of out) this.#emitSafely('connection', g);
     return out;
   }
 

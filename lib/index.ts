@@ -1,7 +1,7 @@
 export { MailQueueCore } from './core.js';
 export type {
   Bounce, ConnectionGoalArgs, CoreHooks, DomainHookArgs, Grant, MailQueueCoreOptions, MailQueueMaintainArgs,
-  MaintainResult, Message, MessageInfo, Stats,
+  MaintainResult, Message, MessageInfo, PassResult, Stats,
 } from './core.js';
 export type { Aggressiveness, BindingSpec, CoreConfig, NestedScope, ScopeOptions } from './config.js';
 export { HookPoint } from './hook_point.js';

@@ -107,7 +107,7 @@ describe('return values', () => {
     expect(core.stats().opened).toBe(0);
     expect(core.domain('x.com').connections(0)).toBe(0);
     const r = core.maintain();
-    expect(r).toEqual({ opened: 0, grants: [] });
+    expect(r).toEqual({ opened: 0, grants: [], visited: 1, remaining: 0 });
     expect(core.stats().connections).toBe(0);
   });
 

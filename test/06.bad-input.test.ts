@@ -271,6 +271,10 @@ const rows: Row[] = [
   { api: 'deferMany', what: 'an unknown id', run: (c) => c.core.deferMany(Float64Array.of(424242), T0 + 1000), throws: Error, code: 'ERR_UNKNOWN_ID', message: /^ids\[0\]/ },
   { api: 'deferMany', what: 'a fractional id', run: (c) => c.core.deferMany(Float64Array.of(1.5), T0 + 1000), throws: RangeError, message: /^ids\[0\] must be a safe integer/ },
 
+  { api: 'maintain', what: 'options.maxDomains 0', run: (c) => c.core.maintain(undefined, { maxDomains: 0 }), throws: RangeError, message: /^options.maxDomains must be an integer from 1/ },
+  { api: 'maintain', what: 'options.maxDomains a string', run: (c) => c.core.maintain(undefined, { maxDomains: any('5') }), throws: TypeError, message: /^options.maxDomains must be a number/ },
+  { api: 'maintain', what: 'options unknown key', run: (c) => c.core.maintain(undefined, any({ maxdomains: 5 })), throws: RangeError, message: /^options: unknown option "maxdomains"/ },
+  { api: 'maintain', what: 'options null', run: (c) => c.core.maintain(undefined, any(null)), throws: TypeError, message: /^options must be an object/ },
   // cancel, message, settle, defer, untake
   { api: 'cancel', what: 'id a string', run: (c) => c.core.cancel(any('1')), throws: TypeError, message: /^id must be a number/ },
   { api: 'cancel', what: 'id negative', run: (c) => c.core.cancel(-1), throws: RangeError, message: /^id must be a safe integer/ },
@@ -890,6 +894,11 @@ const rawRows: RawRow[] = [
   { what: 'defaultMaintain: reserve NaN', run: (r) => raw.defaultMaintain(r.h, r.d, 0, T0, 0, NaN), throws: RangeError, message: /^reserve/ },
   { what: 'maintainDomain: reserve -2', run: (r) => raw.maintainDomain(r.h, r.d, T0, 0, -2), throws: RangeError, message: /^reserve/ },
   { what: 'maintainAll: now -Infinity', run: (r) => raw.maintainAll(r.h, -Infinity), throws: RangeError, message: /^now must be finite/ },
+  { what: 'maintainSlice: maxDomains 0', run: (r) => raw.maintainSlice(r.h, T0, 0, new Float64Array(2)), throws: RangeError, message: /^maxDomains/ },
+  { what: 'maintainSlice: maxDomains 1.5', run: (r) => raw.maintainSlice(r.h, T0, 1.5, new Float64Array(2)), throws: RangeError, message: /^maxDomains/ },
+  { what: 'maintainSlice: out too short', run: (r) => raw.maintainSlice(r.h, T0, 10, new Float64Array(1)), throws: RangeError, message: /^out must have 2 entries/ },
+  { what: 'maintainSlice: now NaN', run: (r) => raw.maintainSlice(r.h, NaN, 10, new Float64Array(2)), throws: RangeError, message: /^now/ },
+  { what: 'nextDomainStart: visits 0', run: (r) => raw.nextDomainStart(r.h, 5, 0), throws: RangeError, message: /^visits/ },
   { what: 'prepareVisit: domain 999', run: (r) => raw.prepareVisit(r.h, 999, T0, 0, new Uint32Array(6)), throws: RangeError, message: /^domain: unknown domain index/ },
   { what: 'prepareVisit: now NaN', run: (r) => raw.prepareVisit(r.h, r.d, NaN, 0, new Uint32Array(6)), throws: RangeError, message: /^now/ },
   { what: 'prepareVisit: goalsz 2^31', run: (r) => raw.prepareVisit(r.h, r.d, T0, 2 ** 31, new Uint32Array(6)), throws: RangeError, message: /^goalsz/ },

@@ -179,3 +179,36 @@ describe('a provider that changes a later binding is seen by it', () => {
     expect(tally(r.grants)).toEqual({ 'x.example/b0': 1, 'x.example/b1': 1 });
   });
 });
+
+describe('maintain({ maxDomains }): a pass in slices', () => {
+  for (const provider of [false, true]) {
+    test(`slices visit every due domain once per sweep and open what a whole pass opens${provider ? ' (with a passive provider)' : ''}`, () => {
+      const config: CoreConfig = { global: { maxOutboundConnections: 1, serverMaxOutboundConnections: 1000 } };
+      const whole = make(['b0'], config).core;
+      const sliced = make(['b0'], config).core;
+      if (provider) sliced.hooks.mailQueueMaintain.registerLast(() => 0);
+      for (let d = 0; d < 23; d++) {
+        for (const c of [whole, sliced]) c.enqueueBatch(`d${d}.example`, 'b0', Float64Array.of(100 + d));
+      }
+      const all = whole.maintain();
+      expect(all).toMatchObject({ opened: 23, visited: 23, remaining: 0 });
+      const first = sliced.maintain(undefined, { maxDomains: 5 });
+      expect(first).toMatchObject({ visited: 5, remaining: 18 });
+      const seen = new Set(first.grants.map((g) => g.domain));
+      let left = first.remaining;
+      while (left > 0) {
+        const r = sliced.maintain(undefined, { maxDomains: 5 });
+        expect(r.visited).toBe(Math.min(5, r.visited + r.remaining));
+        for (const g of r.grants) {
+          expect(seen.has(g.domain)).toBe(false);
+          seen.add(g.domain);
+        }
+        left -= r.visited;
+      }
+      expect(seen.size).toBe(23);
+      expect(sliced.stats().connections).toBe(23);
+      // Every domain is still due (its message waits): the next sweep starts again and opens nothing.
+      expect(sliced.maintain(undefined, { maxDomains: 5 })).toMatchObject({ opened: 0, visited: 5, remaining: 18 });
+    });
+  }
+});

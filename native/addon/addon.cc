@@ -531,6 +531,24 @@ Napi::Value MaintainAll(const Napi::CallbackInfo& info) {
   return Num(info, n);
 }
 
+// maintainSlice(core, now, maxDomains, out: Float64Array(2)) -> opened: a slice of a pass with the
+// native default only (grants are drained as usual); out = [due domains visited, left unvisited]
+Napi::Value MaintainSlice(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double now, maxDomains;
+  double* out; size_t len;
+  OR_RETURN(argFinite(info, 1, "now", &now));
+  OR_RETURN(argInt(info, 2, "maxDomains", 1, 4294967295.0, &maxDomains));
+  OR_RETURN(argF64(info, 3, "out", &out, &len));
+  if (len < 2) return throwRange(info.Env(), "out must have 2 entries"), info.Env().Undefined();
+  size_t visited = 0, remaining = 0;
+  uint32_t opened = s->core->maintainSlice(now, static_cast<size_t>(maxDomains), &visited, &remaining);
+  registryOf(info)->sync(info.Env(), s);
+  out[0] = static_cast<double>(visited);
+  out[1] = static_cast<double>(remaining);
+  return Num(info, opened);
+}
+
 // bindingOrder(core, domain, out: Uint32Array(bindings)) -> n: the bindings with mail, in this
 // visit's round-robin order (moves the rotation on)
 Napi::Value BindingOrder(const Napi::CallbackInfo& info) {
@@ -562,12 +580,14 @@ Napi::Value PrepareVisit(const Napi::CallbackInfo& info) {
   return Num(info, static_cast<double>(n));
 }
 
-// nextDomainStart(core, dueCount) -> where this pass starts in the list of due domains
+// nextDomainStart(core, dueCount, visits?) -> where this pass starts in the list of due domains;
+// the rotation moves on by one (a whole pass, visits omitted or >= dueCount) or by visits (a slice)
 Napi::Value NextDomainStart(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
-  double n;
+  double n, visits = 4294967295.0;
   OR_RETURN(argInt(info, 1, "dueCount", 0, 4294967295.0, &n));
-  return Num(info, static_cast<double>(s->core->nextDomainStart(static_cast<size_t>(n))));
+  if (info.Length() > 2 && !info[2].IsUndefined()) OR_RETURN(argInt(info, 2, "visits", 1, 4294967295.0, &visits));
+  return Num(info, static_cast<double>(s->core->nextDomainStart(static_cast<size_t>(n), static_cast<size_t>(visits))));
 }
 
 Napi::Value ReserveFor(const Napi::CallbackInfo& info) {
@@ -808,7 +828,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"deferBatch", DeferBatch}, {"untake", Untake}, {"dueDomains", DueDomains},
       {"prepareDomain", PrepareDomain}, {"computeGoal", ComputeGoal},
       {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},
-      {"maintainDomain", MaintainDomain}, {"maintainAll", MaintainAll},
+      {"maintainDomain", MaintainDomain}, {"maintainAll", MaintainAll}, {"maintainSlice", MaintainSlice},
       {"bindingOrder", BindingOrder}, {"prepareVisit", PrepareVisit}, {"nextDomainStart", NextDomainStart}, {"reserveFor", ReserveFor},
       {"releaseConnection", ReleaseConnection}, {"drainGrants", DrainGrants},
       {"drainExpired", DrainExpired}, {"pending", Pending}, {"domainInfo", DomainInfo},

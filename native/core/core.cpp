@@ -474,14 +474,24 @@ uint32_t Core::maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t re
 }
 
 uint32_t Core::maintainAll(double now) {
+  size_t visited, remaining;
+  return maintainSlice(now, SIZE_MAX, &visited, &remaining);
+}
+
+uint32_t Core::maintainSlice(double now, size_t maxDomains, size_t* visited, size_t* remaining) {
   // Rotate over the due domains (not all of them), as the pass driven from JavaScript does, so
   // idle domains between busy ones do not skew who comes first.
+  *visited = 0;
+  *remaining = 0;
   due_.resize(domains_.size());
   size_t n = dueDomains(now, due_.data(), due_.size());
   if (n == 0) return 0;
+  size_t visits = maxDomains < n ? maxDomains : n;
   uint32_t opened = 0;
-  size_t start = nextDomainStart(n);
-  for (size_t i = 0; i < n; ++i) opened += maintainDomain(due_[(start + i) % n], now, 0, -1);
+  size_t start = nextDomainStart(n, visits);
+  for (size_t i = 0; i < visits; ++i) opened += maintainDomain(due_[(start + i) % n], now, 0, -1);
+  *visited = visits;
+  *remaining = n - visits;
   return opened;
 }
 

@@ -110,6 +110,11 @@ class Core {
   uint32_t reserveFor(uint32_t d, uint32_t b) const;
   // A whole pass over every due domain with the native default only (no JS provider).
   uint32_t maintainAll(double now);
+  // A slice of a pass: visits at most maxDomains of the due domains, from the rotation's start,
+  // and moves the rotation past them, so repeated slices sweep every due domain in turn. Returns
+  // how many connections opened; *visited and *remaining = due domains this slice did and did not
+  // visit.
+  uint32_t maintainSlice(double now, size_t maxDomains, size_t* visited, size_t* remaining);
   // One domain: promote, expire, then the default per binding in bindingOrder().
   uint32_t maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t reserveOverride);
   // The bindings of d that have active mail, in this visit's round-robin order; returns how many
@@ -121,8 +126,15 @@ class Core {
   // computeGoal(d, b, goalsz) - pairCount(d, b), clamped to 0..2^32-1, into wants[b]. Until a queue
   // or a connection count changes, wants[b] == 0 means the default would open nothing.
   size_t prepareVisit(uint32_t d, double now, int32_t goalsz, uint32_t* order, uint32_t* reserves, uint32_t* wants);
-  // Advances the rotation of domain passes (the JS-driven pass shares it with maintainAll).
-  size_t nextDomainStart(size_t dueCount) { return dueCount == 0 ? 0 : domainRotation_++ % dueCount; }
+  // Where a pass over dueCount due domains starts, and advances the rotation of domain passes
+  // (the JS-driven pass shares it with maintainAll): by one after a whole pass, by the domains
+  // visited after a slice of one (visits < dueCount).
+  size_t nextDomainStart(size_t dueCount, size_t visits = SIZE_MAX) {
+    if (dueCount == 0) return 0;
+    size_t start = domainRotation_ % dueCount;
+    domainRotation_ += visits >= dueCount ? 1 : visits;
+    return start;
+  }
   Status releaseConnection(double connectionId);
   // Moves an open connection to a sibling domain on the same binding (see ConnectionLedger::migrate).
   Status migrateConnection(double connectionId, uint32_t toDomain);

@@ -1652,3 +1652,30 @@ TEST_CASE("Core: enqueueBatchAt places each message by its own time; deferBatch 
   CHECK(c.counters()[kInFlight] == 0.0);
   CHECK(c.checkInvariants());
 }
+
+TEST_CASE("Core: maintainSlice visits at most maxDomains due domains and sweeps them all in turn") {
+  Core c(plainConfig(1));
+  std::vector<uint32_t> doms(10);
+  for (auto& d : doms) REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  size_t at;
+  for (uint32_t i = 0; i < 10; ++i) {
+    double id = 100 + i;
+    REQUIRE(c.enqueueBatch(doms[i], 0, &id, nullptr, 1, 0, kNever, 0, &at) == Status::Ok);
+  }
+  std::set<double> opened;
+  double g[3 * 16];
+  size_t visited, remaining;
+  for (int slice = 0; slice < 4; ++slice) {
+    uint32_t n = c.maintainSlice(0, 3, &visited, &remaining);
+    CHECK(visited == 3u);
+    CHECK(remaining == 7u);  // every domain stays due: its message waits for the connection
+    CHECK(c.drainGrants(g, 16) == n);
+    for (uint32_t k = 0; k < n; ++k) CHECK(opened.insert(g[3 * k + 1]).second);
+  }
+  // Four slices of three cover the ten domains (the last slice revisits two, which open nothing).
+  CHECK(opened.size() == 10u);
+  CHECK(c.maintainSlice(0, 100, &visited, &remaining) == 0u);
+  CHECK(visited == 10u);
+  CHECK(remaining == 0u);
+  CHECK(c.checkInvariants());
+}
