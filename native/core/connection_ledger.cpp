@@ -33,26 +33,28 @@ Status ConnectionLedger::addDomain(const DomainLimits& limits, uint32_t* index) 
   for (const PairLimits& p : limits.pairs)
     if (p.throttle != kNoThrottle && (p.throttle < 0 || static_cast<size_t>(p.throttle) >= throttles_.size()))
       return Status::BadArgument;
-  if (domains_.size() >= 0x7fffffffu) return Status::TooMany;
-  DomainCounts dc;
-  dc.limits = limits;
-  dc.pair.assign(cfg_.bindings, 0);
-  dc.group.assign(cfg_.groups, 0);
-  domains_.push_back(std::move(dc));
-  *index = static_cast<uint32_t>(domains_.size() - 1);
+  if (domainTotal_.size() >= 0x7fffffffu) return Status::TooMany;
+  pairLimits_.insert(pairLimits_.end(), limits.pairs.begin(), limits.pairs.end());
+  pairCount_.resize(pairCount_.size() + cfg_.bindings, 0);
+  groupScopeMax_.insert(groupScopeMax_.end(), limits.groupScopeMax.begin(), limits.groupScopeMax.end());
+  groupDomain_.resize(groupDomain_.size() + cfg_.groups, 0);
+  scopeMax_.push_back(limits.scopeMax);
+  domainTotal_.push_back(0);
+  *index = static_cast<uint32_t>(domainTotal_.size() - 1);
   return Status::Ok;
 }
 
 uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, double now) const {
-  const DomainCounts& dc = domains_[d];
-  const PairLimits& pl = dc.limits.pairs[b];
+  size_t pi = pairIndex(d, b);
+  const PairLimits& pl = pairLimits_[pi];
   if (pl.suspended) return 0;
-  uint32_t want = room(pl.maxConnections, dc.pair[b]);             // binding::domain
+  uint32_t want = room(pl.maxConnections, pairCount_[pi]);          // binding::domain
   if (want == 0) return 0;
-  want = minOf(want, room(dc.limits.scopeMax, dc.total));           // Global::Domain scope cap
+  want = minOf(want, room(scopeMax_[d], domainTotal_[d]));          // Global::Domain scope cap
   int32_t g = cfg_.groupOfBinding[b];
   if (g != kNoGroup) {
-    want = minOf(want, room(dc.limits.groupScopeMax[g], dc.group[g]));  // Binding_Group::Domain
+    size_t gi = groupIndex(d, static_cast<uint32_t>(g));
+    want = minOf(want, room(groupScopeMax_[gi], groupDomain_[gi]));       // Binding_Group::Domain
     want = minOf(want, room(cfg_.groupMax[g], groupCount_[g]));          // the group's server max
   }
   want = minOf(want, room(cfg_.bindingMax[b], bindingCount_[b]));  // server max for the binding
@@ -77,22 +79,22 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
 Status ConnectionLedger::setMessageThrottle(uint32_t d, uint32_t b, int32_t throttle) {
   if (throttle != kNoThrottle && (throttle < 0 || static_cast<size_t>(throttle) >= throttles_.size()))
     return Status::BadArgument;
-  domains_[d].limits.pairs[b].messageThrottle = throttle;
+  pairLimits_[pairIndex(d, b)].messageThrottle = throttle;
   return Status::Ok;
 }
 
 uint32_t ConnectionLedger::messageAllowance(uint32_t d, uint32_t b, double now) const {
-  int32_t t = domains_[d].limits.pairs[b].messageThrottle;
+  int32_t t = pairLimits_[pairIndex(d, b)].messageThrottle;
   return t == kNoThrottle ? kUnlimited : throttles_[t].available(now);
 }
 
 void ConnectionLedger::consumeMessages(uint32_t d, uint32_t b, uint32_t k, double now) {
-  int32_t t = domains_[d].limits.pairs[b].messageThrottle;
+  int32_t t = pairLimits_[pairIndex(d, b)].messageThrottle;
   if (t != kNoThrottle && k > 0) throttles_[t].consume(now, k);
 }
 
 double ConnectionLedger::messageNextAllowedAt(uint32_t d, uint32_t b, double now) const {
-  int32_t t = domains_[d].limits.pairs[b].messageThrottle;
+  int32_t t = pairLimits_[pairIndex(d, b)].messageThrottle;
   return t == kNoThrottle ? now : throttles_[t].nextAllowedAt(now);
 }
 
@@ -101,24 +103,24 @@ Status ConnectionLedger::migrate(double connectionId, uint32_t to, Grant* moved)
     return Status::UnknownConnection;
   auto it = leases_.find(static_cast<uint64_t>(connectionId));
   if (it == leases_.end()) return Status::UnknownConnection;
-  if (to >= domains_.size()) return Status::BadDomain;
+  if (to >= domainTotal_.size()) return Status::BadDomain;
   Grant& g = it->second;
   uint32_t b = g.binding;
   if (g.domain != to) {
-    DomainCounts& dst = domains_[to];
-    const PairLimits& pl = dst.limits.pairs[b];
+    size_t dst = pairIndex(to, b), src = pairIndex(g.domain, b);
+    const PairLimits& pl = pairLimits_[dst];
     int32_t grp = cfg_.groupOfBinding[b];
-    bool room = !pl.suspended && dst.pair[b] < pl.maxConnections && dst.total < dst.limits.scopeMax &&
-                (grp == kNoGroup || dst.group[grp] < dst.limits.groupScopeMax[grp]);
+    size_t dstG = grp == kNoGroup ? 0 : groupIndex(to, static_cast<uint32_t>(grp));
+    bool room = !pl.suspended && pairCount_[dst] < pl.maxConnections && domainTotal_[to] < scopeMax_[to] &&
+                (grp == kNoGroup || groupDomain_[dstG] < groupScopeMax_[dstG]);
     if (!room) return Status::TooMany;
-    DomainCounts& src = domains_[g.domain];
-    --src.pair[b];
-    --src.total;
-    ++dst.pair[b];
-    ++dst.total;
+    --pairCount_[src];
+    --domainTotal_[g.domain];
+    ++pairCount_[dst];
+    ++domainTotal_[to];
     if (grp != kNoGroup) {
-      --src.group[grp];
-      ++dst.group[grp];
+      --groupDomain_[groupIndex(g.domain, static_cast<uint32_t>(grp))];
+      ++groupDomain_[dstG];
     }
     g.domain = to;
   }
@@ -130,18 +132,18 @@ uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32
                                    double now, std::vector<Grant>* out) {
   uint32_t n = minOf(want, headroom(d, b, reserve, now));
   if (n == 0) return 0;
-  DomainCounts& dc = domains_[d];
-  dc.pair[b] += n;
-  dc.total += n;
+  size_t pi = pairIndex(d, b);
+  pairCount_[pi] += n;
+  domainTotal_[d] += n;
   int32_t g = cfg_.groupOfBinding[b];
   if (g != kNoGroup) {
-    dc.group[g] += n;
+    groupDomain_[groupIndex(d, static_cast<uint32_t>(g))] += n;
     groupCount_[g] += n;
   }
   bindingCount_[b] += n;
   total_ += n;
   opened_ += n;
-  int32_t th = dc.limits.pairs[b].throttle;
+  int32_t th = pairLimits_[pi].throttle;
   if (th != kNoThrottle) throttles_[th].consume(now, n);
   for (uint32_t i = 0; i < n; ++i) {
     Grant gr{nextConnectionId_, d, b};
@@ -160,12 +162,11 @@ Status ConnectionLedger::release(double connectionId, Grant* released) {
   if (it == leases_.end()) return Status::UnknownConnection;
   Grant gr = it->second;
   leases_.erase(it);
-  DomainCounts& dc = domains_[gr.domain];
-  --dc.pair[gr.binding];
-  --dc.total;
+  --pairCount_[pairIndex(gr.domain, gr.binding)];
+  --domainTotal_[gr.domain];
   int32_t g = cfg_.groupOfBinding[gr.binding];
   if (g != kNoGroup) {
-    --dc.group[g];
+    --groupDomain_[groupIndex(gr.domain, static_cast<uint32_t>(g))];
     --groupCount_[g];
   }
   --bindingCount_[gr.binding];
@@ -177,31 +178,35 @@ Status ConnectionLedger::release(double connectionId, Grant* released) {
 
 bool ConnectionLedger::checkInvariants() const {
   std::vector<uint32_t> binding(cfg_.bindings, 0), group(cfg_.groups, 0);
-  std::vector<std::vector<uint32_t>> pair(domains_.size(), std::vector<uint32_t>(cfg_.bindings, 0));
+  size_t nd = domainTotal_.size();
+  std::vector<uint32_t> pair(nd * cfg_.bindings, 0);
   for (const auto& kv : leases_) {
     const Grant& g = kv.second;
-    if (g.domain >= domains_.size() || g.binding >= cfg_.bindings) return false;
-    ++pair[g.domain][g.binding];
+    if (g.domain >= nd || g.binding >= cfg_.bindings) return false;
+    ++pair[pairIndex(g.domain, g.binding)];
   }
+  if (pairLimits_.size() != nd * cfg_.bindings || pairCount_.size() != nd * cfg_.bindings ||
+      groupScopeMax_.size() != nd * cfg_.groups || groupDomain_.size() != nd * cfg_.groups || scopeMax_.size() != nd)
+    return false;
   uint32_t total = 0;
-  for (size_t d = 0; d < domains_.size(); ++d) {
-    const DomainCounts& dc = domains_[d];
+  for (uint32_t d = 0; d < nd; ++d) {
     std::vector<uint32_t> gd(cfg_.groups, 0);
     uint32_t dt = 0;
     for (uint32_t b = 0; b < cfg_.bindings; ++b) {
-      if (dc.pair[b] != pair[d][b]) return false;
-      if (dc.pair[b] > dc.limits.pairs[b].maxConnections) return false;
-      dt += dc.pair[b];
-      binding[b] += dc.pair[b];
+      size_t pi = pairIndex(d, b);
+      if (pairCount_[pi] != pair[pi]) return false;
+      if (pairCount_[pi] > pairLimits_[pi].maxConnections) return false;
+      dt += pairCount_[pi];
+      binding[b] += pairCount_[pi];
       int32_t g = cfg_.groupOfBinding[b];
       if (g != kNoGroup) {
-        gd[g] += dc.pair[b];
-        group[g] += dc.pair[b];
+        gd[g] += pairCount_[pi];
+        group[g] += pairCount_[pi];
       }
     }
-    if (dt != dc.total || dt > dc.limits.scopeMax) return false;
+    if (dt != domainTotal_[d] || dt > scopeMax_[d]) return false;
     for (uint32_t g = 0; g < cfg_.groups; ++g)
-      if (gd[g] != dc.group[g] || gd[g] > dc.limits.groupScopeMax[g]) return false;
+      if (gd[g] != groupDomain_[groupIndex(d, g)] || gd[g] > groupScopeMax_[groupIndex(d, g)]) return false;
     total += dt;
   }
   for (uint32_t b = 0; b < cfg_.bindings; ++b)

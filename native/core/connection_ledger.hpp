@@ -65,9 +65,9 @@ class ConnectionLedger {
   const RateThrottle& throttle(int32_t i) const { return throttles_[static_cast<size_t>(i)]; }
 
   Status addDomain(const DomainLimits& limits, uint32_t* index);
-  size_t domains() const { return domains_.size(); }
-  const PairLimits& pairLimits(uint32_t d, uint32_t b) const { return domains_[d].limits.pairs[b]; }
-  void setSuspended(uint32_t d, uint32_t b, bool s) { domains_[d].limits.pairs[b].suspended = s; }
+  size_t domains() const { return domainTotal_.size(); }
+  const PairLimits& pairLimits(uint32_t d, uint32_t b) const { return pairLimits_[pairIndex(d, b)]; }
+  void setSuspended(uint32_t d, uint32_t b, bool s) { pairLimits_[pairIndex(d, b)].suspended = s; }
   // Points (d, b) at a message-rate bucket (kNoThrottle: none). BadArgument for an unknown bucket.
   Status setMessageThrottle(uint32_t d, uint32_t b, int32_t throttle);
   // outbound_throttle_messages: how many messages (d, b) may start at `now`, recording k started.
@@ -89,9 +89,9 @@ class ConnectionLedger {
                    std::vector<Grant>* out);
   Status release(double connectionId, Grant* released);
 
-  uint32_t pairCount(uint32_t d, uint32_t b) const { return domains_[d].pair[b]; }
-  uint32_t domainCount(uint32_t d) const { return domains_[d].total; }
-  uint32_t groupDomainCount(uint32_t g, uint32_t d) const { return domains_[d].group[g]; }
+  uint32_t pairCount(uint32_t d, uint32_t b) const { return pairCount_[pairIndex(d, b)]; }
+  uint32_t domainCount(uint32_t d) const { return domainTotal_[d]; }
+  uint32_t groupDomainCount(uint32_t g, uint32_t d) const { return groupDomain_[groupIndex(d, g)]; }
   uint32_t bindingCount(uint32_t b) const { return bindingCount_[b]; }
   uint32_t groupCount(uint32_t g) const { return groupCount_[g]; }
   uint32_t total() const { return total_; }
@@ -102,15 +102,20 @@ class ConnectionLedger {
   bool checkInvariants() const;
 
  private:
-  struct DomainCounts {
-    DomainLimits limits;
-    std::vector<uint32_t> pair;   // per binding
-    std::vector<uint32_t> group;  // per group
-    uint32_t total = 0;
-  };
+  size_t pairIndex(uint32_t d, uint32_t b) const { return static_cast<size_t>(d) * cfg_.bindings + b; }
+  size_t groupIndex(uint32_t d, uint32_t g) const { return static_cast<size_t>(d) * cfg_.groups + g; }
+
   LedgerConfig cfg_;
   std::vector<RateThrottle> throttles_;
-  std::vector<DomainCounts> domains_;
+  // Per domain and per (domain, binding) or (domain, group), each in one flat array indexed by
+  // domain first: a pass reads a domain's entries from adjacent memory, however the domains' creation
+  // interleaved with other allocations.
+  std::vector<PairLimits> pairLimits_;   // [d * bindings + b]
+  std::vector<uint32_t> pairCount_;      // [d * bindings + b]
+  std::vector<uint32_t> groupScopeMax_;  // [d * groups + g]: Binding_Group::Domain (kUnlimited = none)
+  std::vector<uint32_t> groupDomain_;    // [d * groups + g]: connections of group g to domain d
+  std::vector<uint32_t> scopeMax_;       // [d]: Global::Domain scope cap
+  std::vector<uint32_t> domainTotal_;    // [d]: connections to domain d
   std::vector<uint32_t> bindingCount_;
   std::vector<uint32_t> groupCount_;
   uint32_t total_ = 0;

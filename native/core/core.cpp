@@ -25,14 +25,15 @@ Core::Core(LedgerConfig cfg) : ledger_(std::move(cfg)) {
 }
 
 Core::~Core() {
-  domains_.clear();  // queues return their nodes to pool_ before it goes
+  queues_.clear();  // queues return their nodes to pool_ before it goes
+  domains_.clear();
 }
 
 Status Core::addDomain(const DomainLimits& limits, uint32_t* index) {
   Status s = ledger_.addDomain(limits, index);
   if (s != Status::Ok) return s;
   domains_.emplace_back();
-  domains_.back().active.resize(bindings());
+  queues_.resize(queues_.size() + bindings());
   counters_[kDomains] = static_cast<double>(domains_.size());
   return Status::Ok;
 }
@@ -41,7 +42,7 @@ void Core::placeActive(uint32_t h) {
   Message& m = messages_.at(h);
   m.place = Place::Active;
   Domain& dom = domains_[m.domain];
-  dom.active[m.binding].insert(&pool_, m.priority, RunKey{m.nextAttempt, m.seq}, h);
+  queue(m.domain, m.binding).insert(&pool_, m.priority, RunKey{m.nextAttempt, m.seq}, h);
   ++dom.activeTotal;
   if (m.expiresAt < dom.activeMinExpiry) dom.activeMinExpiry = m.expiresAt;
   counters_[kActive] += 1;
@@ -63,12 +64,12 @@ void Core::unplace(uint32_t h) {
   RunKey k{m.nextAttempt, m.seq};
   switch (m.place) {
     case Place::Active:
-      dom.active[m.binding].remove(m.priority, k);
+      queue(m.domain, m.binding).remove(m.priority, k);
       --dom.activeTotal;
       counters_[kActive] -= 1;
       counters_[kActiveRemoved] += 1;
       counters_[kFixedCounters + bindings() + m.binding] -= 1;
-      purgeIfDue(dom.active[m.binding]);
+      purgeIfDue(queue(m.domain, m.binding));
       break;
     case Place::Delayed:
       dom.delayed->remove(k);
@@ -175,7 +176,7 @@ Status Core::cancel(double id) {
   // Lazy: the entry stays in its queue, dead, and is dropped when it reaches the front or the
   // queue is purged; the id is free for a new message at once.
   Domain& dom = domains_[m.domain];
-  ActiveQueue& q = dom.active[m.binding];
+  ActiveQueue& q = queue(m.domain, m.binding);
   messages_.retire(h);
   q.markDead();
   --dom.activeTotal;
@@ -197,7 +198,7 @@ Status Core::locate(double id, MessageInfo* out) const {
 
 size_t Core::peekActive(uint32_t d, uint32_t b, size_t offset, double* out, size_t k) const {
   peekScratch_.resize(k);
-  size_t got = domains_[d].active[b].peek(offset, peekScratch_.data(), k, [this](uint32_t h) { return isDead(h); });
+  size_t got = queue(d, b).peek(offset, peekScratch_.data(), k, [this](uint32_t h) { return isDead(h); });
   for (size_t i = 0; i < got; ++i) out[i] = messages_.at(peekScratch_[i]).id;
   return got;
 }
@@ -226,7 +227,7 @@ Status Core::removeActive(uint32_t d, uint32_t b, double id) {
 
 size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
   Domain& dom = domains_[d];
-  ActiveQueue& q = dom.active[b];
+  ActiveQueue& q = queue(d, b);
   // outbound_throttle_messages: a message taken is a message started.
   uint32_t allowance = ledger_.messageAllowance(d, b, now);
   if (k > allowance) k = allowance;
@@ -379,8 +380,8 @@ size_t Core::expireActive(uint32_t d, double now) {
   // The bound was reached: sweep this domain's active queues once and compute the exact bound.
   scratch_.clear();
   double minExpiry = kNever;
-  for (const ActiveQueue& q : dom.active) {
-    q.forEach([&](uint8_t, const RunKey&, uint32_t h) {
+  for (uint32_t b = 0; b < bindings(); ++b) {
+    queue(d, b).forEach([&](uint8_t, const RunKey&, uint32_t h) {
       if (isDead(h)) return true;
       double e = messages_.at(h).expiresAt;
       if (e <= now) scratch_.push_back(h);
@@ -399,7 +400,7 @@ size_t Core::expireActive(uint32_t d, double now) {
 }
 
 int64_t Core::computeGoal(uint32_t d, uint32_t b, int32_t goalsz) const {
-  size_t q = domains_[d].active[b].size();
+  size_t q = queue(d, b).size();
   const PairLimits& pl = ledger_.pairLimits(d, b);
   if (q == 0 || pl.suspended) return -1;
   uint32_t cur = ledger_.pairCount(d, b);
@@ -435,10 +436,9 @@ size_t Core::bindingOrder(uint32_t d, uint32_t* out) {
   // Round-robin among the bindings that have mail, from a start that moves on at every visit, so a
   // tight ceiling favours no binding (counting empty bindings in the rotation would favour the one
   // after a run of empty ones).
-  const Domain& dom = domains_[d];
   size_t n = 0;
   for (uint32_t b = 0; b < bindings(); ++b)
-    if (!dom.active[b].empty()) out[n++] = b;
+    if (!queue(d, b).empty()) out[n++] = b;
   if (n > 1) {
     size_t start = domains_[d].bindingRotation++ % n;
     std::rotate(out, out + start, out + n);
@@ -542,7 +542,8 @@ size_t Core::failDomain(uint32_t d, double* out, size_t max) {
   size_t n = 0;
   while (n < max) {
     uint32_t h = kNoHandle;
-    for (ActiveQueue& q : dom.active) {
+    for (uint32_t b = 0; b < bindings(); ++b) {
+      ActiveQueue& q = queue(d, b);
       if (!q.empty()) {
         uint32_t one;
         q.peek(0, &one, 1, [this](uint32_t x) { return isDead(x); });
@@ -626,7 +627,7 @@ bool Core::checkInvariants() const {
     const Domain& dom = domains_[d];
     size_t domActive = 0;
     for (uint32_t b = 0; b < bindings(); ++b) {
-      const ActiveQueue& q = dom.active[b];
+      const ActiveQueue& q = queue(d, b);
       if (!q.checkInvariants()) return false;
       bool ok = true;
       size_t qDead = 0;
@@ -680,7 +681,7 @@ bool Core::checkInvariants() const {
 size_t Core::bytesReserved() const {
   size_t bytes = pool_.bytesReserved() + messages_.bytesReserved();
   bytes += domains_.capacity() * sizeof(Domain);
-  for (const Domain& dom : domains_) bytes += dom.active.capacity() * sizeof(ActiveQueue);
+  bytes += queues_.capacity() * sizeof(ActiveQueue);
   return bytes;
 }
 

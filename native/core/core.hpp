@@ -73,7 +73,7 @@ class Core {
                         const double* nextAttempts, size_t n, double expiresAt, double now, size_t* failedAt);
   Status cancel(double id);
   Status locate(double id, MessageInfo* out) const;
-  size_t activeSize(uint32_t d, uint32_t b) const { return domains_[d].active[b].size(); }
+  size_t activeSize(uint32_t d, uint32_t b) const { return queue(d, b).size(); }
   size_t delayedSize(uint32_t d) const { return domains_[d].delayed ? domains_[d].delayed->size() : 0; }
   size_t activeTotal(uint32_t d) const { return domains_[d].activeTotal; }
   size_t peekActive(uint32_t d, uint32_t b, size_t offset, double* out, size_t k) const;
@@ -170,7 +170,6 @@ class Core {
 
  private:
   struct Domain {
-    std::vector<ActiveQueue> active;        // per binding
     std::unique_ptr<RunSkiplist> delayed;   // (nextAttempt, seq); made on first use
     size_t activeTotal = 0;
     double activeMinExpiry = kNever;        // lower bound of expiresAt over active messages
@@ -195,6 +194,13 @@ class Core {
   RunNodePool pool_;
   MessageTable messages_;
   std::vector<Domain> domains_;
+  // The active queue of (d, b) at [d * bindings + b]: one flat array, so a pass reads a domain's
+  // queues from adjacent memory.
+  std::vector<ActiveQueue> queues_;
+  ActiveQueue& queue(uint32_t d, uint32_t b) { return queues_[static_cast<size_t>(d) * ledger_.bindings() + b]; }
+  const ActiveQueue& queue(uint32_t d, uint32_t b) const {
+    return queues_[static_cast<size_t>(d) * ledger_.bindings() + b];
+  }
   ConnectionLedger ledger_;
   uint64_t seq_ = 1;
   uint32_t domainRotation_ = 0;
