@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <limits>
 #include <unordered_set>
 #include <vector>
@@ -74,6 +75,7 @@ const char* placeName(Place p) {
     case Place::Active: return "active";
     case Place::Delayed: return "delayed";
     case Place::InFlight: return "inFlight";
+    case Place::Cancelled: return "cancelled";
   }
   return "?";
 }
@@ -106,6 +108,12 @@ enum Op : uint8_t {
   kAddDomain,
   kQuery,
   kSettleBatch,
+  // Added with lazy cancel and the batched hot path; appended so older inputs keep their meaning.
+  kEnqueueBatchAt,
+  kDeferBatch,
+  kMaintainSlice,
+  kPrepareVisit,
+  kCancelMany,
   kOpCount,
 };
 
@@ -120,6 +128,7 @@ struct Fuzz {
   std::vector<double> known;     // ids enqueued at some point (a ring of the latest 256)
   size_t knownNext = 0;
   std::vector<double> inFlight;  // ids taken and not yet settled, deferred or untaken
+  std::vector<double> cancelledIds;  // ids cancelled lately (a ring of 64): free to enqueue again
   double accepted = 0, cancelled = 0, settled = 0, removed = 0, failed = 0, expiredDrained = 0;
 
   // Connections.
@@ -137,6 +146,18 @@ struct Fuzz {
   // follow, so it stops there.
   bool clockMonotone = true;
   std::vector<std::vector<double>> throttleGrants;
+
+  // Rotations: the domain-pass rotation (maintainAll, maintainSlice, nextDomainStart) and each
+  // domain's binding rotation (every bindingOrder call with more than one binding holding mail),
+  // followed exactly so maintainSlice's visits and bindingOrder's / prepareVisit's order can be
+  // predicted.
+  uint32_t domainRot = 0;
+  std::vector<uint32_t> bindingRot;
+
+  // kActiveRemoved: every operation adds to removedWant the messages it must take out of active
+  // queues (taken, cancelled, removed, expired, failed); the loop checks the counter moved by
+  // exactly that.
+  double removedWant = 0;
 
   uint32_t D() const { return static_cast<uint32_t>(core->domains()); }
   uint32_t B() const { return core->bindings(); }
@@ -299,6 +320,16 @@ struct Fuzz {
     checkThrottles();
   }
 
+  // kActiveRemoved never goes down, and an operation moves it by exactly the messages it took out
+  // of active queues.
+  void checkRemoved(double before) {
+    double is = counter(kActiveRemoved);
+    if (is != before || removedWant != 0)
+      TRACE("  activeRemoved %.17g -> %.17g (want +%.17g)\n", before, is, removedWant);
+    CHECK(is >= before);
+    CHECK(is - before == removedWant);
+  }
+
   // After an open for one pair with autoDrain and no grant pending before it: the grants drained
   // are the connections just opened, all for that pair.
   void checkOwnGrants(bool pendingBefore, uint32_t opened, uint32_t d, uint32_t b) {
@@ -325,6 +356,127 @@ struct Fuzz {
         CHECK(mi.expiresAt > now);
       }
     }
+  }
+
+  // The order bindingOrder(d) gives now: the bindings with active mail, rotated by the model's
+  // rotation of d, which then moves on as the core's does. Call it once per bindingOrder call made
+  // (directly or by maintainDomain / prepareVisit), after it, with the queues as it saw them.
+  std::vector<uint32_t> expectOrder(uint32_t d) {
+    if (bindingRot.size() < D()) bindingRot.resize(D(), 0);
+    std::vector<uint32_t> v;
+    for (uint32_t b = 0; b < B(); ++b)
+      if (core->activeSize(d, b) > 0) v.push_back(b);
+    if (v.size() > 1) {
+      size_t start = bindingRot[d]++ % v.size();
+      std::rotate(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(start), v.end());
+    }
+    return v;
+  }
+
+  // Delayed messages of d that a promoteDue at now would expire instead of promoting (due, and
+  // past their expiry): a maintenance pass over d expires these from the delayed queue and the
+  // rest of its expiries from active queues, which count in kActiveRemoved.
+  double dueExpiring(uint32_t d) const {
+    size_t size = core->delayedSize(d);
+    MessageInfo mi;
+    for (size_t k = 64;; k *= 4) {
+      if (k > size) k = size;
+      std::vector<double> ids(k);
+      size_t got = core->peekDelayed(d, 0, ids.data(), k);
+      double n = 0;
+      for (size_t i = 0; i < got; ++i) {
+        CHECK(core->locate(ids[i], &mi) == Status::Ok);
+        if (mi.nextAttempt > now) return n;
+        if (mi.expiresAt <= now) n += 1;
+      }
+      if (got == size) return n;
+    }
+  }
+
+  // The head of an active queue (dead entries skipped) is in queue order: urgent first, then by
+  // next attempt.
+  void checkQueueOrder(uint32_t d, uint32_t b) const {
+    double ids[256];
+    size_t n = core->peekActive(d, b, 0, ids, 256);
+    MessageInfo mi, prev{};
+    for (size_t i = 0; i < n; ++i) {
+      CHECK(core->locate(ids[i], &mi) == Status::Ok && mi.place == Place::Active && mi.domain == d &&
+            mi.binding == b);
+      if (i > 0) CHECK(mi.priority < prev.priority || (mi.priority == prev.priority && mi.nextAttempt >= prev.nextAttempt));
+      prev = mi;
+    }
+  }
+
+  void traceIds(const char* label, const double* v, size_t n) const {
+    if (!g_trace) return;
+    std::fprintf(stderr, "%s[", label);
+    for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%.17g", i ? "," : "", v[i]);
+    std::fprintf(stderr, "]");
+  }
+
+  void rememberCancelled(double id) {
+    if (cancelledIds.size() < 64) cancelledIds.push_back(id);
+    else cancelledIds[static_cast<size_t>(cancelled) % 64] = id;
+  }
+
+  // The ids of a settleBatch or deferBatch: count byte nm % 7 with [mode, pick] per element (mode
+  // < 40 repeats an earlier element), or from 250 every message in flight. With spoil, 240..249
+  // is every message in flight with the last one replaced by a bad entry (a repeat, a queued or
+  // unknown id, a bogus one), so a refusal has a whole batch to undo.
+  std::vector<double> batchIds(uint8_t nm, bool spoil) {
+    bool all = nm >= 250 || (spoil && nm >= 240);
+    size_t n = all ? inFlight.size() : nm % 7;
+    std::vector<double> ids(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (all) { ids[i] = inFlight[i]; continue; }
+      uint8_t mode = r.u8(), pick = r.u8();
+      if (mode < 40 && i > 0) ids[i] = ids[pick % i];  // a repeat inside the batch
+      else ids[i] = messageId(mode < 40 ? 0 : mode, pick);
+    }
+    if (all && nm < 250 && n > 0) {
+      uint8_t pick = r.u8();
+      switch (nm % 4) {
+        case 0: ids[n - 1] = ids[0]; break;
+        case 1: ids[n - 1] = knownId(pick); break;
+        case 2: ids[n - 1] = bogusId(pick); break;
+        default: ids[n - 1] = nextId + pick; break;  // never enqueued yet
+      }
+    }
+    return ids;
+  }
+
+  // The status settleBatch / deferBatch must give for ids (with a valid time), and the index of
+  // the first bad entry.
+  Status predictInFlightBatch(const std::vector<double>& ids, size_t* at) const {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      MessageInfo mi;
+      bool repeat = false;
+      for (size_t j = 0; j < i; ++j) repeat |= ids[j] == ids[i];
+      Status want = Status::Ok;
+      if (!validId(ids[i])) want = Status::BadArgument;
+      else if (core->locate(ids[i], &mi) != Status::Ok) want = Status::UnknownId;
+      else if (repeat && isInFlight(ids[i])) want = Status::DuplicateId;
+      else if (!isInFlight(ids[i])) want = Status::NotInFlight;
+      if (want != Status::Ok) {
+        *at = i;
+        return want;
+      }
+    }
+    *at = 0;
+    return Status::Ok;
+  }
+
+  // Every message in flight, as the core describes it (parallel to inFlight).
+  std::vector<MessageInfo> inFlightInfo() const {
+    std::vector<MessageInfo> v(inFlight.size());
+    for (size_t i = 0; i < inFlight.size(); ++i)
+      CHECK(core->locate(inFlight[i], &v[i]) == Status::Ok && v[i].place == Place::InFlight);
+    return v;
+  }
+  static bool sameInfo(const MessageInfo& a, const MessageInfo& b) {
+    return a.id == b.id && a.domain == b.domain && a.binding == b.binding && a.place == b.place &&
+           a.priority == b.priority && a.attempts == b.attempts && a.nextAttempt == b.nextAttempt &&
+           a.expiresAt == b.expiresAt;
   }
 
   // A call that opened connections: the server ceiling rule, per call.
@@ -450,76 +602,161 @@ struct Fuzz {
     else n = nm % 9;
     std::vector<double> ids(n);
     std::vector<uint8_t> prios(n);
-    bool allFresh = true;
-    size_t firstBad = n;
     for (size_t i = 0; i < n; ++i) {
       uint8_t m = big ? 0 : r.u8();
       uint8_t p = big ? static_cast<uint8_t>(i * 7 + flags) : r.u8();
       if (m < 150) ids[i] = freshId();
-      else if (m < 190 && i > 0) { ids[i] = ids[p % i]; allFresh = false; }
-      else if (m < 240) { ids[i] = knownId(p); allFresh = false; }
-      else { ids[i] = bogusId(p); allFresh = false; }
+      else if (m < 190 && i > 0) ids[i] = ids[p % i];
+      else if (m < 240) ids[i] = knownId(p);
+      else ids[i] = bogusId(p);
       prios[i] = (flags & 2) && p == 255 ? 2 : (p >> 1) & 1;
-      if (firstBad == n && (!validId(ids[i]) || ((flags & 1) && prios[i] > 1))) firstBad = i;
     }
-    const uint8_t* pp = (flags & 1) ? prios.data() : nullptr;
-    double next = nextAttemptOf(na), exp = expiryOf(ex);
+    checkedEnqueueBatch(d, b, ids, (flags & 1) ? &prios : nullptr, nullptr, nextAttemptOf(na), expiryOf(ex));
+  }
+
+  // enqueueBatchAt: one next-attempt time per message, some of them bad; ids fresh, repeated,
+  // known, lately cancelled (which must be free again) or bogus. Bad binding now and then.
+  void opEnqueueBatchAt() {
+    uint8_t dm = r.u8(), bm = r.u8(), nm = r.u8(), flags = r.u8(), ex = r.u8();
+    uint32_t d = dm < 252 ? dm % D() : D();
+    uint32_t b = bm < 252 ? bm % B() : B() + (bm - 252);
+    bool big = nm >= 240;
+    size_t n = big ? static_cast<size_t>(nm - 239) * 16 : nm % 9;
+    std::vector<double> ids(n), times(n);
+    std::vector<uint8_t> prios(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (big) {
+        // Fresh ids at times spread around now (active, delayed, some at or past their expiry).
+        ids[i] = freshId();
+        prios[i] = static_cast<uint8_t>((i * 7 + flags) >> 1) & 1;
+        times[i] = relTime(static_cast<uint8_t>((i * 37 + flags) % 230));
+        continue;
+      }
+      uint8_t m = r.u8(), p = r.u8(), t = r.u8();
+      if (m < 140) ids[i] = freshId();
+      else if (m < 165 && i > 0) ids[i] = ids[p % i];
+      else if (m < 200 && !cancelledIds.empty()) ids[i] = cancelledIds[p % cancelledIds.size()];
+      else if (m < 245) ids[i] = knownId(p);
+      else ids[i] = bogusId(p);
+      prios[i] = (flags & 2) && p == 255 ? 2 : (p >> 1) & 1;
+      times[i] = nextAttemptOf(t);
+    }
+    checkedEnqueueBatch(d, b, ids, (flags & 1) ? &prios : nullptr, &times, now, expiryOf(ex));
+  }
+
+  // enqueueBatch (times == nullptr, every message at next) or enqueueBatchAt (times[i] each): the
+  // status and failedAt predicted exactly (bad domain, binding or times; then the first bad entry;
+  // then the first id already known to the core or repeated in the batch), and all or nothing:
+  // a refusal leaves every id as it was.
+  void checkedEnqueueBatch(uint32_t d, uint32_t b, const std::vector<double>& ids, const std::vector<uint8_t>* prios,
+                           const std::vector<double>* times, double next, double exp) {
+    size_t n = ids.size();
+    const uint8_t* pp = prios ? prios->data() : nullptr;
+    std::vector<MessageInfo> before(n);
+    std::vector<bool> present(n);
+    for (size_t i = 0; i < n; ++i) present[i] = validId(ids[i]) && core->locate(ids[i], &before[i]) == Status::Ok;
+    Status want = Status::Ok;
+    size_t wantAt = 0;
+    bool validTimes = std::isfinite(next) && !std::isnan(exp) && exp != -kInf;
+    if (d >= D()) want = Status::BadDomain;
+    else if (b >= B()) want = Status::BadBinding;
+    else if (!validTimes) want = Status::BadArgument;
+    bool headerBad = want != Status::Ok;  // (failedAt names no entry then)
+    for (size_t i = 0; i < n && want == Status::Ok; ++i)
+      if (!validId(ids[i]) || (pp && pp[i] > 1) || (times && !std::isfinite((*times)[i]))) {
+        want = Status::BadArgument;
+        wantAt = i;
+      }
+    for (size_t i = 0; i < n && want == Status::Ok; ++i) {
+      bool repeat = present[i];
+      for (size_t j = 0; j < i; ++j) repeat |= ids[j] == ids[i];
+      if (repeat) {
+        want = Status::DuplicateId;
+        wantAt = i;
+      }
+    }
     double liveBefore = live();
     size_t expBefore = core->pendingExpired();
     size_t failedAt = 12345;
-    Status s = core->enqueueBatch(d, b, ids.data(), pp, n, next, exp, now, &failedAt);
+    Status s = times ? core->enqueueBatchAt(d, b, ids.data(), pp, times->data(), n, exp, now, &failedAt)
+                     : core->enqueueBatch(d, b, ids.data(), pp, n, next, exp, now, &failedAt);
     if (g_trace) {
-      std::fprintf(stderr, "enqueueBatch(d=%u, b=%u, ids=[", d, b);
-      for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%.17g", i ? "," : "", ids[i]);
-      std::fprintf(stderr, "], prios=");
+      std::fprintf(stderr, "%s(d=%u, b=%u, ", times ? "enqueueBatchAt" : "enqueueBatch", d, b);
+      traceIds("ids=", ids.data(), n);
+      if (times) traceIds(", times=", times->data(), n);
+      std::fprintf(stderr, ", prios=");
       if (pp == nullptr) std::fprintf(stderr, "null");
-      else for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%u", i ? "," : "[", prios[i]);
+      else for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%u", i ? "," : "[", pp[i]);
       std::fprintf(stderr, "%s, next=%.17g, exp=%.17g, now=%.17g) -> %s failedAt=%zu\n", pp && n ? "]" : "",
                    next, exp, now, statusName(s), failedAt);
     }
-    bool validTimes = std::isfinite(next) && !std::isnan(exp) && exp != -kInf;
-    if (d >= D()) CHECK(s == Status::BadDomain);
-    else if (!validTimes) CHECK(s == Status::BadArgument);
-    else if (firstBad < n) CHECK(s == Status::BadArgument && failedAt == firstBad);
-    else if (allFresh) CHECK(s == Status::Ok);
-    else CHECK(s == Status::Ok || s == Status::DuplicateId);
-    if (s == Status::DuplicateId) {
-      CHECK(failedAt < n);
-      bool explained = false;
-      for (size_t j = 0; j < failedAt; ++j) explained |= ids[j] == ids[failedAt];
-      for (double k : known) explained |= k == ids[failedAt];
-      CHECK(explained);
-    }
-    if (s == Status::Ok) {
-      accepted += static_cast<double>(n);
-      for (size_t i = 0; i < n && i < 32; ++i) remember(ids[i]);
-      if (next >= exp) CHECK(core->pendingExpired() == expBefore + n);
-      else CHECK(live() == liveBefore + static_cast<double>(n));
-    } else {
+    CHECK(s == want);
+    if (s != Status::Ok) {
+      if (!headerBad) CHECK(failedAt == wantAt);
       CHECK(live() == liveBefore && core->pendingExpired() == expBefore);
+      for (size_t i = 0; i < n; ++i) {
+        if (!validId(ids[i])) continue;
+        MessageInfo mi;
+        Status l = core->locate(ids[i], &mi);
+        if (present[i]) CHECK(l == Status::Ok && sameInfo(mi, before[i]));
+        else CHECK(l == Status::UnknownId);
+      }
+      return;
     }
+    accepted += static_cast<double>(n);
+    size_t expired = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (i < 32) remember(ids[i]);
+      double t = times ? (*times)[i] : next;
+      MessageInfo mi;
+      if (t >= exp) {
+        ++expired;
+        CHECK(core->locate(ids[i], &mi) == Status::UnknownId);
+        continue;
+      }
+      CHECK(core->locate(ids[i], &mi) == Status::Ok);
+      CHECK(mi.domain == d && mi.binding == b && mi.priority == (pp ? pp[i] : 0) && mi.attempts == 0);
+      CHECK(mi.nextAttempt == t && mi.expiresAt == exp);
+      CHECK(mi.place == (t > now ? Place::Delayed : Place::Active));
+    }
+    CHECK(core->pendingExpired() == expBefore + expired);
+    CHECK(live() == liveBefore + static_cast<double>(n - expired));
+    checkQueueOrder(d, b);
   }
 
   void opCancel() {
     uint8_t mode = r.u8(), pick = r.u8();
     double id = messageId(mode, pick);
     bool wasInFlight = isInFlight(id);
+    MessageInfo bi;
+    Status known = validId(id) ? core->locate(id, &bi) : Status::BadArgument;
+    size_t sizeBefore = known == Status::Ok && bi.place == Place::Active ? core->activeSize(bi.domain, bi.binding) : 0;
     Status s = core->cancel(id);
     TRACE("cancel(id=%.17g) -> %s\n", id, statusName(s));
     if (!validId(id)) CHECK(s == Status::BadArgument);
     else if (wasInFlight) CHECK(s == Status::InFlight);
-    else CHECK(s == Status::Ok || s == Status::UnknownId);
+    else CHECK(s == (known == Status::Ok ? Status::Ok : Status::UnknownId));
     if (s == Status::Ok) {
       cancelled += 1;
+      rememberCancelled(id);
       MessageInfo mi;
       CHECK(core->locate(id, &mi) == Status::UnknownId);
+      if (bi.place == Place::Active) {
+        removedWant += 1;
+        CHECK(core->activeSize(bi.domain, bi.binding) + 1 == sizeBefore);
+      }
     }
   }
 
   void opTake() {
     uint32_t d = domain(), b = binding();
     uint8_t km = r.u8();
-    size_t k = km >= 250 ? 100 + (km - 250) * 40 : km % 20;
+    doTake(d, b, km >= 250 ? 100 + (km - 250) * 40 : km % 20);
+  }
+
+  // take(d, b, k): serves the queue head in order (peeked before, dead entries skipped), skipping
+  // only expired messages, within the message throttle's allowance.
+  void doTake(uint32_t d, uint32_t b, size_t k) {
     size_t before = core->activeSize(d, b);
     uint32_t allowance = core->ledger().messageAllowance(d, b, now);
     size_t expBefore = core->pendingExpired();
@@ -537,6 +774,7 @@ struct Fuzz {
     charge(core->ledger().pairLimits(d, b).messageThrottle, got);
     size_t expiredNow = core->pendingExpired() - expBefore;
     CHECK(core->activeSize(d, b) == before - got - expiredNow);
+    removedWant += static_cast<double>(got + expiredNow);
     // Took as many as it could: fewer than k only when the queue or the allowance ran out.
     if (got < k && got < allowance) CHECK(core->activeSize(d, b) == 0);
     size_t j = 0;
@@ -610,34 +848,16 @@ struct Fuzz {
   // settleBatch: all in flight and distinct -> all settled; else nothing changes and failedAt names
   // the first bad entry. The model predicts the status and the index exactly.
   void opSettleBatch() {
-    uint8_t nm = r.u8();
-    size_t n = nm >= 250 ? inFlight.size() : nm % 7;  // 250..: every message in flight at once
-    std::vector<double> ids(n);
-    for (size_t i = 0; i < n; ++i) {
-      if (nm >= 250) { ids[i] = inFlight[i]; continue; }
-      uint8_t mode = r.u8(), pick = r.u8();
-      if (mode < 40 && i > 0) ids[i] = ids[pick % i];  // a repeat inside the batch
-      else ids[i] = messageId(mode < 40 ? 0 : mode, pick);
-    }
-    Status want = Status::Ok;
+    std::vector<double> ids = batchIds(r.u8(), false);
+    size_t n = ids.size();
     size_t wantAt = 0;
-    for (size_t i = 0; i < n && want == Status::Ok; ++i) {
-      MessageInfo mi;
-      bool repeat = false;
-      for (size_t j = 0; j < i; ++j) repeat |= ids[j] == ids[i];
-      if (!validId(ids[i])) want = Status::BadArgument;
-      else if (core->locate(ids[i], &mi) != Status::Ok) want = Status::UnknownId;
-      else if (repeat && isInFlight(ids[i])) want = Status::DuplicateId;
-      else if (!isInFlight(ids[i])) want = Status::NotInFlight;
-      if (want != Status::Ok) wantAt = i;
-    }
+    Status want = predictInFlightBatch(ids, &wantAt);
     double liveBefore = live();
     size_t failedAt = 12345;
     Status s = core->settleBatch(ids.data(), n, &failedAt);
     if (g_trace) {
-      std::fprintf(stderr, "settleBatch(ids=[");
-      for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%.17g", i ? "," : "", ids[i]);
-      std::fprintf(stderr, "]) -> %s failedAt=%zu\n", statusName(s), failedAt);
+      traceIds("settleBatch(ids=", ids.data(), n);
+      std::fprintf(stderr, ") -> %s failedAt=%zu\n", statusName(s), failedAt);
     }
     CHECK(s == want);
     if (s != Status::Ok) {
@@ -657,6 +877,250 @@ struct Fuzz {
       dropInFlight(id);
       settled += 1;
     }
+  }
+
+  // deferBatch: all in flight and distinct (and a finite time) -> each deferred as defer() would
+  // (expired when the time is at or past its expiry); else nothing changes and failedAt names the
+  // first bad entry.
+  void opDeferBatch() {
+    uint8_t nm = r.u8(), na = r.u8();
+    std::vector<double> ids = batchIds(nm, true);
+    double next = nextAttemptOf(na);
+    size_t n = ids.size();
+    size_t wantAt = 0;
+    Status want = std::isfinite(next) ? predictInFlightBatch(ids, &wantAt) : Status::BadArgument;
+    std::vector<MessageInfo> before = inFlightInfo();
+    double liveBefore = live(), activeBefore = counter(kActive), delayedBefore = counter(kDelayed);
+    size_t expBefore = core->pendingExpired();
+    size_t failedAt = 12345;
+    Status s = core->deferBatch(ids.data(), n, next, now, &failedAt);
+    if (g_trace) {
+      traceIds("deferBatch(ids=", ids.data(), n);
+      std::fprintf(stderr, ", next=%.17g, now=%.17g) -> %s failedAt=%zu\n", next, now, statusName(s), failedAt);
+    }
+    CHECK(s == want);
+    if (s != Status::Ok) {
+      if (std::isfinite(next)) CHECK(failedAt == wantAt);
+      CHECK(live() == liveBefore && counter(kActive) == activeBefore && counter(kDelayed) == delayedBefore);
+      CHECK(core->pendingExpired() == expBefore);
+      std::vector<MessageInfo> after = inFlightInfo();
+      for (size_t i = 0; i < after.size(); ++i) CHECK(sameInfo(after[i], before[i]));
+      return;
+    }
+    size_t expired = 0;
+    for (double id : ids) {
+      size_t k = 0;
+      while (inFlight[k] != id) ++k;
+      MessageInfo bi = before[k];
+      before[k] = before.back();
+      before.pop_back();
+      dropInFlight(id);  // (the same swap-with-last as before[])
+      MessageInfo mi;
+      if (next >= bi.expiresAt) {
+        ++expired;
+        CHECK(core->locate(id, &mi) == Status::UnknownId);
+        continue;
+      }
+      CHECK(core->locate(id, &mi) == Status::Ok);
+      CHECK(mi.place == (next > now ? Place::Delayed : Place::Active) && mi.nextAttempt == next);
+      CHECK(mi.domain == bi.domain && mi.binding == bi.binding && mi.priority == bi.priority &&
+            mi.attempts == bi.attempts && mi.expiresAt == bi.expiresAt);
+    }
+    CHECK(core->pendingExpired() == expBefore + expired);
+    CHECK(live() + static_cast<double>(expired) == liveBefore);
+  }
+
+  // maintainSlice over the due domains from the rotation's start (predicted by the model): the
+  // visited ones get a whole maintainDomain pass, the rest are left exactly as they were. Mode 7
+  // calls nextDomainStart directly, as the pass driven from JavaScript does.
+  void opMaintainSlice() {
+    uint8_t m = r.u8(), v = r.u8();
+    if (m % 8 == 7) {
+      size_t dueCount = (m >> 3) % 6;
+      size_t visits = v < 250 ? v % 7 : SIZE_MAX;
+      size_t start = core->nextDomainStart(dueCount, visits);
+      TRACE("nextDomainStart(dueCount=%zu, visits=%zu) -> %zu\n", dueCount, visits, start);
+      CHECK(start == (dueCount == 0 ? 0 : domainRot % dueCount));
+      if (dueCount > 0) domainRot += static_cast<uint32_t>(visits >= dueCount ? 1 : visits);
+      return;
+    }
+    static const size_t kMax[] = {0, 1, 1, 2, 3, SIZE_MAX};
+    size_t maxDomains = m % 8 < 6 ? kMax[m % 8] : D() + v % 3;
+    std::vector<uint32_t> due(D());
+    size_t n = core->dueDomains(now, due.data(), due.size());
+    std::vector<size_t> activeBefore(D()), delayedBefore(D());
+    std::vector<double> delayedExpiring(D());
+    for (uint32_t d = 0; d < D(); ++d) {
+      activeBefore[d] = core->activeTotal(d);
+      delayedBefore[d] = core->delayedSize(d);
+      delayedExpiring[d] = dueExpiring(d);
+    }
+    std::vector<uint32_t> pairs = pairCounts();
+    uint64_t totalBefore = core->ledger().total();
+    double expiredBefore = counter(kExpired);
+    size_t visited = 12345, remaining = 12345;
+    uint32_t opened = core->maintainSlice(now, maxDomains, &visited, &remaining);
+    chargeConnections(pairs);
+    TRACE("maintainSlice(now=%.17g, maxDomains=%zu) -> %u visited=%zu remaining=%zu (due %zu)\n", now, maxDomains,
+          opened, visited, remaining, n);
+    size_t visits = maxDomains < n ? maxDomains : n;
+    CHECK(visited == visits && remaining == n - visits);
+    CHECK(core->ledger().total() == totalBefore + opened);
+    std::vector<bool> wasVisited(D());
+    if (n > 0) {
+      size_t start = domainRot % n;
+      for (size_t i = 0; i < visits; ++i) wasVisited[due[(start + i) % n]] = true;
+      domainRot += static_cast<uint32_t>(visits >= n ? 1 : visits);
+    }
+    double expiringVisited = 0;
+    for (uint32_t d = 0; d < D(); ++d) {
+      if (wasVisited[d]) {
+        checkPrepared(d);
+        expectOrder(d);
+        expiringVisited += delayedExpiring[d];
+        continue;
+      }
+      CHECK(core->activeTotal(d) == activeBefore[d] && core->delayedSize(d) == delayedBefore[d]);
+      for (uint32_t b = 0; b < B(); ++b) CHECK(core->ledger().pairCount(d, b) == pairs[static_cast<size_t>(d) * B() + b]);
+    }
+    removedWant += counter(kExpired) - expiredBefore - expiringVisited;
+    afterGrants();
+  }
+
+  // prepareVisit(d): promote and expire as a pass does; order = bindingOrder (the model's
+  // rotation); reserves[j] = reserveFor(d, order[j]); wants[b] = computeGoal - pairCount clamped
+  // to 0..2^32-1. Then, with bit 0 of the mode, the visit the JS pass makes from it: the default
+  // for each listed pair that wants connections (opening min(wants, headroom)), and with bit 1
+  // also for those that want none (opening nothing).
+  void opPrepareVisit() {
+    uint32_t d = domain();
+    uint8_t gz = r.u8(), mode = r.u8();
+    int32_t goalsz = goalszOf(gz);
+    double expiredBefore = counter(kExpired), delayedExpiring = dueExpiring(d);
+    const uint32_t kUnset = 0xdeadbeefu;
+    std::vector<uint32_t> order(B(), kUnset), reserves(B(), kUnset), wants(B(), kUnset);
+    size_t n = core->prepareVisit(d, now, goalsz, order.data(), reserves.data(), wants.data());
+    if (g_trace) {
+      std::fprintf(stderr, "prepareVisit(d=%u, now=%.17g, goalsz=%d) -> %zu order/reserve=[", d, now, goalsz, n);
+      for (size_t j = 0; j < n && j < B(); ++j) std::fprintf(stderr, "%s%u/%u", j ? "," : "", order[j], reserves[j]);
+      std::fprintf(stderr, "] wants=[");
+      for (uint32_t b = 0; b < B(); ++b) std::fprintf(stderr, "%s%u", b ? "," : "", wants[b]);
+      std::fprintf(stderr, "]\n");
+    }
+    checkPrepared(d);
+    removedWant += counter(kExpired) - expiredBefore - delayedExpiring;
+    std::vector<uint32_t> want = expectOrder(d);
+    CHECK(n == want.size());
+    for (size_t j = 0; j < n; ++j) {
+      CHECK(order[j] == want[j]);
+      CHECK(reserves[j] == core->reserveFor(d, order[j]));
+    }
+    for (uint32_t b = 0; b < B(); ++b) {
+      int64_t w = core->computeGoal(d, b, goalsz) - static_cast<int64_t>(core->ledger().pairCount(d, b));
+      CHECK(wants[b] == (w <= 0 ? 0 : w > 0xffffffffll ? 0xffffffffu : static_cast<uint32_t>(w)));
+      if (core->activeSize(d, b) == 0 || core->ledger().pairLimits(d, b).suspended) CHECK(wants[b] == 0);
+      else if (goalsz > 0) CHECK(wants[b] == static_cast<uint32_t>(goalsz));
+    }
+    if (!(mode & 1)) return;
+    for (size_t j = 0; j < n; ++j) {
+      uint32_t b = order[j];
+      if (wants[b] == 0 && !(mode & 2)) continue;
+      uint32_t headroom = core->ledger().headroom(d, b, reserves[j], now);
+      uint64_t totalBefore = core->ledger().total();
+      std::vector<uint32_t> pairs = pairCounts();
+      bool pendingBefore = core->pendingGrants() > 0;
+      uint32_t opened = core->defaultMaintain(d, b, now, goalsz, reserves[j]);
+      chargeConnections(pairs);
+      TRACE("  defaultMaintain(d=%u, b=%u, goalsz=%d, reserve=%u) -> %u (wants %u, headroom %u)\n", d, b, goalsz,
+            reserves[j], opened, wants[b], headroom);
+      CHECK(opened == (wants[b] < headroom ? wants[b] : headroom));
+      checkOpened(opened, totalBefore, reserves[j], 1);
+      afterGrants();
+      checkOwnGrants(pendingBefore, opened, d, b);
+    }
+  }
+
+  // Lazy cancel under load: cancel most (or all, or a pattern) of the head of one active queue so
+  // dead entries pile up at its front and purges run, check that the live order is the old one
+  // less the cancelled ids, then maybe take from it and enqueue some of the cancelled ids again
+  // (their ids are free at once, while their dead entries may still sit in the queue).
+  void opCancelMany() {
+    uint8_t dm = r.u8(), bm = r.u8(), pat = r.u8(), arg = r.u8(), tk = r.u8(), re = r.u8();
+    uint32_t d = dm % D(), b = bm % B();
+    for (size_t i = 0; i < static_cast<size_t>(D()) * B() && core->activeSize(d, b) == 0; ++i) {
+      b = (b + 1) % B();
+      if (b == 0) d = (d + 1) % D();
+    }
+    size_t size = core->activeSize(d, b);
+    if (size == 0) {
+      TRACE("cancelMany: no active mail\n");
+      return;
+    }
+    size_t window = size < 512 ? size : 512;
+    std::vector<double> head(window);
+    CHECK(core->peekActive(d, b, 0, head.data(), window) == window);
+    std::vector<bool> cut(window);
+    uint32_t h = arg * 2654435761u;
+    for (size_t i = 0; i < window; ++i) {
+      switch (pat % 5) {
+        case 0: cut[i] = i + arg % 4 < window; break;                 // all but the last 0-3 of the head
+        case 1: cut[i] = i % (3 + arg % 4) != 0; break;              // keep one in 3..6
+        case 2: cut[i] = i <= arg % window; break;                   // a prefix
+        case 3: h = h * 1103515245u + 12345u; cut[i] = (h >> 16) % 4 != 0; break;  // about 3 in 4
+        default: cut[i] = i >= window / 2; break;                    // the back half
+      }
+    }
+    std::vector<double> gone, kept;
+    for (size_t i = 0; i < window; ++i) {
+      if (!cut[i]) {
+        kept.push_back(head[i]);
+        continue;
+      }
+      Status s = core->cancel(head[i]);
+      CHECK(s == Status::Ok);
+      MessageInfo mi;
+      CHECK(core->locate(head[i], &mi) == Status::UnknownId);
+      gone.push_back(head[i]);
+      cancelled += 1;
+      removedWant += 1;
+      rememberCancelled(head[i]);
+    }
+    TRACE("cancelMany(d=%u, b=%u, pattern=%u) cancelled %zu of %zu (head %zu)\n", d, b, pat % 5, gone.size(), size,
+          window);
+    CHECK(core->activeSize(d, b) == size - gone.size());
+    // The live order is the old one less the cancelled: the kept ones lead the queue.
+    std::vector<double> after(window);
+    size_t got = core->peekActive(d, b, 0, after.data(), window);
+    CHECK(got == (size - gone.size() < window ? size - gone.size() : window));
+    for (size_t i = 0; i < kept.size(); ++i) CHECK(after[i] == kept[i]);
+    if (kept.size() > 1) {
+      size_t off = arg % kept.size();
+      double one;
+      CHECK(core->peekActive(d, b, off, &one, 1) == 1 && one == kept[off]);
+    }
+    checkQueueOrder(d, b);
+    if (tk & 1) doTake(d, b, tk >> 1);
+    if (!(re & 1) || gone.empty()) return;
+    // Enqueue some cancelled ids again: to the same queue (now, or by its old priority) or another.
+    size_t again = 1 + (re >> 1) % 8;
+    for (size_t i = 0; i < again && i < gone.size(); ++i) {
+      double id = gone[(i * 7 + re) % gone.size()];
+      uint32_t d2 = re & 2 ? d : (d + 1) % D(), b2 = re & 4 ? b : (b + 1) % B();
+      uint8_t prio = (re >> 3) & 1;
+      double next = re & 0x10 ? now : now + 100;
+      MessageInfo mi;
+      if (core->locate(id, &mi) == Status::Ok) continue;  // (a repeat of this loop)
+      Status s = core->enqueue(d2, b2, id, prio, next, kNever, now);
+      TRACE("  enqueue again(d=%u, b=%u, id=%.17g, prio=%u, next=%.17g) -> %s\n", d2, b2, id, prio, next,
+            statusName(s));
+      CHECK(s == Status::Ok);
+      accepted += 1;
+      remember(id);
+      CHECK(core->locate(id, &mi) == Status::Ok && mi.domain == d2 && mi.binding == b2 && mi.attempts == 0 &&
+            mi.priority == prio && mi.nextAttempt == next);
+      CHECK(mi.place == (next > now ? Place::Delayed : Place::Active));
+    }
+    checkQueueOrder(d, b);
   }
 
   void opRemoveActive() {
@@ -682,6 +1146,7 @@ struct Fuzz {
     else CHECK(s == Status::Ok || s == Status::UnknownId);
     if (s == Status::Ok) {
       removed += 1;
+      removedWant += 1;
       MessageInfo mi;
       CHECK(core->locate(id, &mi) == Status::UnknownId);
     }
@@ -711,6 +1176,7 @@ struct Fuzz {
     TRACE("expireActive(d=%u, now=%.17g) -> %zu\n", d, now, n);
     CHECK(core->pendingExpired() == expBefore + n);
     CHECK(core->activeTotal(d) + n == activeBefore);
+    removedWant += static_cast<double>(n);
     double ids[64];
     MessageInfo mi;
     for (uint32_t b = 0; b < B(); ++b) {
@@ -800,27 +1266,41 @@ struct Fuzz {
     }
     uint64_t totalBefore = core->ledger().total();
     std::vector<uint32_t> pairs = pairCounts();
+    double expiredBefore = counter(kExpired), delayedExpiring = dueExpiring(d);
     uint32_t opened = core->maintainDomain(d, now, goalsz, reserve);
     chargeConnections(pairs);
     TRACE("maintainDomain(d=%u, now=%.17g, goalsz=%d, reserve=%" PRId64 ") -> %u\n", d, now, goalsz, reserve,
           opened);
     CHECK(core->ledger().total() == totalBefore + opened);
     checkPrepared(d);
+    expectOrder(d);
+    removedWant += counter(kExpired) - expiredBefore - delayedExpiring;
     afterGrants();
   }
 
   void opMaintainAll() {
     uint64_t totalBefore = core->ledger().total();
     std::vector<uint32_t> pairs = pairCounts();
+    std::vector<bool> due(D());
+    size_t dueCount = 0;
+    double expiredBefore = counter(kExpired), delayedExpiring = 0;
+    for (uint32_t d = 0; d < D(); ++d) {
+      due[d] = core->isDue(d, now);
+      dueCount += due[d];
+      delayedExpiring += dueExpiring(d);  // (0 for a domain that is not due)
+    }
     uint32_t opened = core->maintainAll(now);
     chargeConnections(pairs);
     TRACE("maintainAll(now=%.17g) -> %u\n", now, opened);
     CHECK(core->ledger().total() == totalBefore + opened);
+    if (dueCount > 0) ++domainRot;  // a whole pass moves the rotation by one
     for (uint32_t d = 0; d < D(); ++d) {
       // A domain that was due got its pass; one that was not has nothing due now either.
       CHECK(!core->isDue(d, now) || core->activeTotal(d) > 0);
       checkPrepared(d);
+      if (due[d]) expectOrder(d);
     }
+    removedWant += counter(kExpired) - expiredBefore - delayedExpiring;
     afterGrants();
   }
 
@@ -894,7 +1374,8 @@ struct Fuzz {
     uint8_t m = r.u8();
     size_t max = m % 10;
     bool all = m >= 200;
-    size_t queuedBefore = core->activeTotal(d) + core->delayedSize(d);
+    size_t activeBefore = core->activeTotal(d);
+    size_t queuedBefore = activeBefore + core->delayedSize(d);
     size_t total = 0;
     if (all && max == 0) max = 3;
     for (;;) {
@@ -912,6 +1393,7 @@ struct Fuzz {
     }
     failed += static_cast<double>(total);
     CHECK(core->activeTotal(d) + core->delayedSize(d) + total == queuedBefore);
+    removedWant += static_cast<double>(activeBefore - core->activeTotal(d));
     if (all) CHECK(core->activeTotal(d) == 0 && core->delayedSize(d) == 0);
   }
 
@@ -1136,17 +1618,13 @@ struct Fuzz {
         CHECK(k == n);
         break;
       }
-      case 5: {  // bindingOrder: each binding with active mail once
+      case 5: {  // bindingOrder: each binding with active mail once, in the rotation's order
         std::vector<uint32_t> out(B());
         size_t n = core->bindingOrder(d, out.data());
         TRACE("bindingOrder(d=%u) -> %zu\n", d, n);
-        size_t want = 0;
-        for (uint32_t x = 0; x < B(); ++x) want += core->activeSize(d, x) > 0;
-        CHECK(n == want);
-        for (size_t i = 0; i < n; ++i) {
-          CHECK(out[i] < B() && core->activeSize(d, out[i]) > 0);
-          for (size_t j = 0; j < i; ++j) CHECK(out[i] != out[j]);
-        }
+        std::vector<uint32_t> want = expectOrder(d);
+        CHECK(n == want.size());
+        for (size_t i = 0; i < n; ++i) CHECK(out[i] == want[i]);
         break;
       }
       case 6: {  // message throttle: allowance and next-allowed time agree
@@ -1179,6 +1657,8 @@ struct Fuzz {
   // --- the end of an input: give everything back ----------------------------------------------------
   void teardown() {
     TRACE("teardown\n");
+    double removedBefore = counter(kActiveRemoved);
+    removedWant = counter(kActive);  // every active message leaves by failDomain below
     drainGrants(0x7fffffff);
     while (!open.empty()) {
       double id = open.back();
@@ -1201,6 +1681,7 @@ struct Fuzz {
     while ((n = core->drainExpired(buf, 16)) > 0) expiredDrained += static_cast<double>(n);
     CHECK(core->pendingExpired() == 0);
     checkAll();
+    checkRemoved(removedBefore);
     CHECK(live() == 0);
     CHECK(accepted == cancelled + settled + removed + failed + expiredDrained);
   }
@@ -1262,6 +1743,8 @@ struct Fuzz {
       ++g_step;
       uint8_t op = r.u8() % kOpCount;
       if (g_trace) std::fprintf(stderr, "[%zu @%zu] ", g_step, r.i - 1);
+      double removedBefore = counter(kActiveRemoved);
+      removedWant = 0;
       switch (op) {
         case kEnqueue: opEnqueue(); break;
         case kEnqueueBatch: opEnqueueBatch(); break;
@@ -1289,9 +1772,15 @@ struct Fuzz {
         case kSetMessageThrottle: opSetMessageThrottle(); break;
         case kAddDomain: opAddDomain(); break;
         case kQuery: opQuery(); break;
-        default: opSettleBatch(); break;
+        case kSettleBatch: opSettleBatch(); break;
+        case kEnqueueBatchAt: opEnqueueBatchAt(); break;
+        case kDeferBatch: opDeferBatch(); break;
+        case kMaintainSlice: opMaintainSlice(); break;
+        case kPrepareVisit: opPrepareVisit(); break;
+        default: opCancelMany(); break;
       }
       checkAll();
+      checkRemoved(removedBefore);
     }
     ++g_step;
     // Bit 4 of the first byte: skip the teardown, so the core is destroyed with its queues, leases

@@ -14,6 +14,8 @@ const OPS = [
   'promoteDue', 'expireActive', 'goalOpen', 'defaultMaintain', 'maintainDomain', 'maintainAll',
   'release', 'migrate', 'flush', 'fail', 'retryNow', 'drainGrants', 'drainExpired', 'time',
   'setSuspended', 'setMessageThrottle', 'addDomain', 'query', 'settleBatch',
+  // appended later, so the older seeds keep their meaning
+  'enqueueBatchAt', 'deferBatch', 'maintainSlice', 'prepareVisit', 'cancelMany',
 ];
 const UNLIMITED = 0xff; // any byte >= 0xc0 reads as kUnlimited
 
@@ -56,6 +58,22 @@ const enq = (d = 0, b = 0, prio = 0, next = 40, exp = 0) => op('enqueue', d, b, 
 // fresh, < 190 a duplicate of an earlier element, < 240 a known id, else a bogus id).
 const batch = (d, b, count, flags, next, exp, elems = []) =>
   op('enqueueBatch', d, count, flags, next, exp, b, ...elems.flat());
+// enqueueBatchAt: domain, binding (>= 252 a bad one), count (as enqueueBatch; 240.. fresh ids at
+// spread times), flags, expiry, then [mode, pick, time] per element (mode < 140 fresh, < 165 a
+// repeat, < 200 a lately cancelled id, < 245 a known id, else bogus; time as enqueue's next
+// attempt, 250..254 bad or extreme).
+const batchAt = (d, b, count, flags, exp, elems = []) => op('enqueueBatchAt', d, b, count, flags, exp, ...elems.flat());
+// settleBatch / deferBatch ids: count byte (n % 7 with [mode, pick] each; 250.. every message in
+// flight; deferBatch 240..249: all in flight with the last spoilt, one pick byte after).
+// deferBatch: count, next attempt, then the ids' bytes.
+const deferBatch = (count, next, ...rest) => op('deferBatch', count, next, ...rest.flat());
+// maintainSlice: mode (% 8: maxDomains 0, 1, 1, 2, 3, all, domains + v % 3; 7 = nextDomainStart
+// with dueCount (mode >> 3) % 6 and visits v % 7, or all from 250), v.
+const slice = (mode, v = 0) => op('maintainSlice', mode, v);
+// cancelMany: domain, binding (the first queue with mail from there), pattern (% 5: all but the
+// last arg % 4, keep 1 in 3 + arg % 4, a prefix, ~3 in 4, the back half), arg, take (bit 0, k =
+// >> 1), re-enqueue (bit 0; bit 1 same domain, bit 2 same binding, bit 3 urgent, bit 4 due now).
+const cancelMany = (d, b, pattern, arg, take = 0, again = 0) => op('cancelMany', d, b, pattern, arg, take, again);
 
 const seeds = {
   'basic-lifecycle': [
@@ -128,6 +146,45 @@ const seeds = {
     ...op('maintainAll'), ...op('setSuspended', 0, 1, 0), ...op('goalOpen', 0, 1, 4, 0, 2), ...op('drainGrants', 1),
     ...op('release', 0, 0), ...op('release', 210, 0), ...op('addDomain', 0, 0, 3, 0, 0, 3, 0, 0),
     ...op('addDomain', 0x0f, 0, 3, 0, 0, 3, 0, 0), ...op('query', 5, 0, 0, 0),
+  ],
+  'lazy-cancel-purge': [
+    ...config({ bindings: 2, domains: [{ pairs: [{ max: 3 }, { max: 2 }] }, {}] }),
+    ...batch(0, 0, 255, 0, 40, 0), ...batch(0, 0, 243, 3, 40, 0),
+    ...cancelMany(0, 0, 1, 3, 21), ...op('take', 0, 0, 30),
+    ...cancelMany(0, 0, 0, 0, 0, 0x17), ...op('take', 0, 0, 250), ...op('settleBatch', 250),
+    ...batch(0, 1, 250, 0, 40, 0), ...cancelMany(0, 1, 2, 200, 9, 0x0f), ...cancelMany(0, 1, 3, 7, 0, 0x11),
+    ...op('query', 1, 200, 0, 1), ...op('maintainAll'), ...op('take', 0, 1, 251), ...cancelMany(0, 1, 4, 0, 1, 0x1f),
+    ...batchAt(1, 0, 5, 0, 0, [[170, 0, 40], [175, 1, 40], [0, 2, 40], [0, 3, 100], [160, 0, 40]]),
+    ...op('fail', 0, 200), ...op('expireActive', 1),
+  ],
+  'batch-at-defer': [
+    ...config({ bindings: 2, domains: [{ pairs: [{ max: 2 }, { max: 2 }] }, {}] }),
+    ...batchAt(0, 0, 4, 1, 0, [[0, 0, 40], [0, 2, 100], [0, 0, 250], [0, 0, 40]]),
+    ...batchAt(0, 0, 5, 1, 0, [[0, 0, 40], [0, 2, 30], [0, 0, 60], [0, 0, 140], [0, 2, 230]]),
+    ...batchAt(0, 1, 3, 0, 0, [[0, 0, 40], [150, 0, 40], [0, 0, 40]]),
+    ...batchAt(1, 252, 2, 0, 0, [[0, 0, 40], [0, 0, 40]]),
+    ...batchAt(1, 1, 248, 5, 160),
+    ...op('take', 0, 0, 5), ...op('take', 1, 1, 10),
+    ...deferBatch(3, 90, [50, 0], [50, 1], [50, 3]), ...deferBatch(2, 250, [50, 0], [50, 1]),
+    ...deferBatch(3, 90, [50, 0], [20, 0], [50, 1]), ...deferBatch(2, 90, [50, 0], [200, 2]), ...deferBatch(241, 60, 3), ...deferBatch(243, 60, 0),
+    ...deferBatch(250, 240), ...op('time', 20), ...op('maintainAll'), ...op('take', 0, 0, 5),
+    ...deferBatch(250, 180), ...op('take', 1, 1, 10), ...deferBatch(250, 40),
+  ],
+  'slices-prepare-visit': [
+    ...config({
+      bindings: 3, serverMax: 6, serverReserve: 1,
+      domains: [
+        { pairs: [{ max: 2 }, { max: 2 }, { max: 1 }] }, { pairs: [{ max: 3 }, { max: 0 }, { max: 2 }] },
+        { scopeMax: 2, pairs: [{}, {}, { suspended: true }] }, {}, { pairs: [{ max: 5, aggr: 255 }, {}, {}] },
+      ],
+    }),
+    ...enq(0, 0), ...enq(0, 1), ...enq(0, 2), ...enq(1, 0), ...enq(1, 1), ...enq(2, 2), ...enq(2, 0),
+    ...enq(3, 1, 0, 100), ...enq(4, 0), ...enq(4, 2),
+    ...slice(1), ...slice(3), ...slice(0), ...slice(7 | (3 << 3), 2), ...slice(2), ...slice(6, 1),
+    ...op('prepareVisit', 0, 0, 1), ...op('prepareVisit', 0, 4, 3), ...op('prepareVisit', 2, 9, 1),
+    ...op('release', 0, 0), ...op('release', 0, 0), ...op('time', 100), ...op('prepareVisit', 3, 0, 3),
+    ...op('prepareVisit', 4, 0, 1), ...slice(5), ...op('query', 5, 0, 4, 0), ...op('release', 0, 0),
+    ...op('prepareVisit', 4, 3, 1), ...slice(4), ...slice(7, 250),
   ],
 };
 
