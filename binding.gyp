@@ -8,6 +8,7 @@
         "native/core/active_queue.cpp",
         "native/core/connection_goal.cpp",
         "native/core/connection_ledger.cpp",
+        "native/core/lease_table.cpp",
         "native/core/core.cpp",
         "native/core/message_table.cpp",
         "native/core/rate_throttle.cpp",

@@ -216,7 +216,8 @@ export class TsScheduler implements Scheduler {
   readonly #buf: Msg[] = [];
   readonly #maxConn: number;
   readonly #serverMax: number;
-  readonly #due: number[] = [];
+  readonly #pass: number[] = []; // the domains of the pass in progress, in visit order
+  #passPos = 0;
   readonly #order: number[] = [];
   #total = 0;
   #nextConn = 1;
@@ -306,21 +307,30 @@ export class TsScheduler implements Scheduler {
   }
 
   maintain(now: number, out: Conn[], maxDomains = Infinity): [number, number] {
-    const doms = this.#doms;
-    const due = this.#due;
-    due.length = 0;
-    for (let d = 0; d < doms.length; d++) {
-      const dom = doms[d];
-      if (dom.activeTotal > 0 || (dom.delayed !== null && dom.delayed.peekValue()! <= now)) due.push(d);
+    // The same passes as the core's: a snapshot of the due domains from the rotation's start,
+    // visited whole or in slices.
+    const pass = this.#pass;
+    if (maxDomains === Infinity || this.#passPos >= pass.length) {
+      const doms = this.#doms;
+      pass.length = 0;
+      for (let d = 0; d < doms.length; d++) {
+        const dom = doms[d];
+        if (dom.activeTotal > 0 || (dom.delayed !== null && dom.delayed.peekValue()! <= now)) pass.push(d);
+      }
+      const n = pass.length;
+      if (n > 1) {
+        const start = this.#rotation++ % n;
+        const rotated = pass.slice(start).concat(pass.slice(0, start));
+        for (let i = 0; i < n; i++) pass[i] = rotated[i];
+      } else if (n === 1) {
+        this.#rotation++;
+      }
+      this.#passPos = 0;
     }
-    const n = due.length;
-    if (n === 0) return [0, 0];
-    // The same rotation as the core's: by one after a whole pass, past the visited after a slice.
-    const visits = Math.min(n, maxDomains);
-    const start = this.#rotation % n;
-    this.#rotation += visits >= n ? 1 : visits;
-    for (let i = 0; i < visits; i++) this.#maintainDomain(due[(start + i) % n], now, out);
-    return [visits, n - visits];
+    const visits = Math.min(pass.length - this.#passPos, maxDomains);
+    for (let i = 0; i < visits; i++) this.#maintainDomain(pass[this.#passPos + i], now, out);
+    this.#passPos += visits;
+    return [visits, pass.length - this.#passPos];
   }
 
   #maintainDomain(d: number, now: number, out: Conn[]): void {
@@ -583,26 +593,21 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
     s.setNow(now);
     const tt = nowNs();
     const before = conns.length;
-    let maintainMs: number;
+    let maintainMs = 0;
     if (o.sliceDomains === undefined) {
       s.maintain(now, conns);
       maintainMs = sinceMs(tt);
       if (timed && maintainMs > maxMaintainCall) maxMaintainCall = maintainMs;
       await segment();
     } else {
-      // A whole pass in slices: the first slice tells how many domains are due.
-      let ts = nowNs();
-      let [, left] = s.maintain(now, conns, o.sliceDomains);
-      maintainMs = sinceMs(ts);
-      if (timed && maintainMs > maxMaintainCall) maxMaintainCall = maintainMs;
-      await segment();
+      // A whole pass in slices, until none of its domains is left to visit.
+      let left = 1;
       while (left > 0) {
-        ts = nowNs();
-        const [visited] = s.maintain(now, conns, o.sliceDomains);
+        const ts = nowNs();
+        left = s.maintain(now, conns, o.sliceDomains)[1];
         const ms = sinceMs(ts);
         if (timed && ms > maxMaintainCall) maxMaintainCall = ms;
         maintainMs += ms;
-        left -= visited;
         await segment();
       }
     }

@@ -10,7 +10,7 @@ import { Maintainer } from './maintainer.js';
 import type { MessageStore, StoredMessage } from './store/message_store.js';
 import type { Transport } from './transport/transport.js';
 import { codedError, HookError } from './errors.js';
-import { HookPoint } from './hook_point.js';
+import { callTrusted, HookPoint } from './hook_point.js';
 import { native, Place } from './native.js';
 import {
   checkDomainName, checkExpiry, checkId, checkInt, checkObject, checkPriority, checkTime, checkTypedArray, typeName,
@@ -85,6 +85,9 @@ export interface Stats {
   opened: number;
   released: number;
   expired: number;
+  /** Messages that left an active queue since creation (taken, cancelled, removed, expired or
+   *  failed from it). */
+  activeRemoved: number;
 }
 
 export type { BounceEvent as Bounce, DeferredEvent, DeliveredEvent, DomainTally } from './delivery.js';
@@ -165,6 +168,8 @@ export class MailQueueCore extends EventEmitter {
   #visitOpened = 0;
   #visitReleased = 0;
   #visitDomain = -1;
+  #limitsEpoch = 0;
+  #visitEpoch = 0;
   readonly #sliceOut = new Float64Array(2);
   #visitGoalsz = 0;
   readonly #activeSlot: number;
@@ -879,6 +884,7 @@ export class MailQueueCore extends EventEmitter {
 
   #applySuspension(d: number, b: number): void {
     native.setSuspended(this.#handle, d, b, this.#isSuspended(d, b));
+    this.#limitsEpoch++; // a pair's limits changed: a pass's view of later bindings is stale
   }
 
   #cool(d: number, b: number, until: number): void {
@@ -899,12 +905,12 @@ export class MailQueueCore extends EventEmitter {
   // --- maintenance ----------------------------------------------------------------------------
 
   /**
-   * One maintenance pass over every due domain. With `options.maxDomains`, a slice of a pass: at
-   * most that many due domains, from where the rotation stands, which then moves past them. To
-   * cover a whole pass in slices, note the first slice's `remaining` and call again (yielding to the
-   * event loop between calls) until the later slices' `visited` add up to it: a pass over many
-   * domains then never holds the event loop for long. (A visited domain that still has mail stays
-   * due, so `remaining` alone does not count down.)
+   * One maintenance pass over every due domain. With `options.maxDomains`, a slice of a pass: the
+   * first slice takes a snapshot of the due domains (in the rotation's order); each call visits the
+   * next `maxDomains` of them and returns how many are still to visit (`remaining`); once it is 0,
+   * the next call starts a new pass. Calling until `remaining` is 0, with a yield to the event loop
+   * between calls, covers every domain of the pass once without holding the event loop for long. A
+   * whole pass (no maxDomains) abandons a sliced pass in progress.
    */
   maintain(now?: number, options: { maxDomains?: number } = {}): PassResult {
     const h = this.#live();
@@ -916,9 +922,9 @@ export class MailQueueCore extends EventEmitter {
     }
     const max = options.maxDomains === undefined ? Infinity : checkInt(options.maxDomains, 'options.maxDomains', 1, 4294967295);
     if (!this.#anyProvider()) {
-      // A whole pass is a slice as large as the number of due domains.
+      // A whole pass is a fresh slice as large as the number of due domains.
       const out = this.#sliceOut;
-      native.maintainSlice(h, t, max === Infinity ? 4294967295 : max, out);
+      native.maintainSlice(h, t, max === Infinity ? 4294967295 : max, max === Infinity, out);
       this.#drainExpired();
       const grants = this.#drainGrants(true);
       this.#delivery?.afterPass();
@@ -927,16 +933,15 @@ export class MailQueueCore extends EventEmitter {
     let remaining = 0;
     let visited = 0;
     const result = this.#jsPass(() => {
-      if (this.#dueBuf.length < this.#records.length) this.#dueBuf = new Uint32Array(this.#records.length * 2);
-      const n = native.dueDomains(h, t, this.#dueBuf);
-      if (n === 0) return;
-      const visits = Math.min(n, max);
-      // Copied: a provider may make another domain due, and the buffer is reused by the next pass.
-      const due = Array.from(this.#dueBuf.subarray(0, n));
-      const start = native.nextDomainStart(h, n, visits);
-      for (let i = 0; i < visits; i++) this.#maintainDomainJs(due[(start + i) % n], t, 0, undefined);
-      remaining = n - visits;
-      visited = visits;
+      // The domains of this pass (or slice) from the core's snapshot; a whole pass takes a fresh one.
+      if (this.#dueBuf.length < this.#records.length + 1) this.#dueBuf = new Uint32Array(this.#records.length * 2 + 1);
+      const buf = this.#dueBuf;
+      const n = native.nextSlice(h, t, max === Infinity ? 4294967295 : max, max === Infinity, buf);
+      remaining = buf[0];
+      visited = n;
+      // Copied: a provider may enqueue to a new domain, and the next pass reuses the buffer.
+      const list = Array.from(buf.subarray(1, 1 + n));
+      for (let i = 0; i < n; i++) this.#maintainDomainJs(list[i], t, 0, undefined);
     });
     this.#delivery?.afterPass();
     return { ...result, visited, remaining };
@@ -1012,6 +1017,7 @@ export class MailQueueCore extends EventEmitter {
       opened: c[i.opened],
       released: c[i.released],
       expired: c[i.expired],
+      activeRemoved: c[i.activeRemoved],
     };
   }
 
@@ -1059,7 +1065,7 @@ export class MailQueueCore extends EventEmitter {
     const dr = this.#records[d];
     const { preMailQueueMaintainDomain: pre, postMailQueueMaintainDomain: post, mailQueueMaintain } = this.hooks;
     const rv = pre.has() || post.has() ? { value: 0 } : undefined;
-    if (pre.has()) pre.callTrusted(dr, now, rv!);
+    if (pre.has()) pre[callTrusted](dr, now, rv!);
     // One native call: promote, expire, the bindings with mail in this visit's order, their reserves.
     const order = this.#order;
     const nb = this.bindings.length;
@@ -1080,17 +1086,18 @@ export class MailQueueCore extends EventEmitter {
         if (native.activeSize(h, d, b) === 0) continue;
         if (reserve === undefined) r = native.reserveFor(h, d, b);
       }
-      const got = mailQueueMaintain.callTrusted(dr, b, queues[b], now, goalsz, r);
+      const got = mailQueueMaintain[callTrusted](dr, b, queues[b], now, goalsz, r);
       if (got > 0) sum += got;
     }
     this.#visitDomain = -1;
     if (rv) rv.value = sum;
-    if (post.has()) post.callTrusted(dr, now, rv!);
+    if (post.has()) post[callTrusted](dr, now, rv!);
     this.#drainGrants();
   }
 
   #noteVisit(): void {
     const c = this.counters;
+    this.#visitEpoch = this.#limitsEpoch;
     this.#visitRemoved = c[this.#removedSlot];
     this.#visitActive = c[this.#activeSlot];
     this.#visitOpened = c[this.#openedSlot];
@@ -1099,7 +1106,8 @@ export class MailQueueCore extends EventEmitter {
 
   #countersMoved(): boolean {
     const c = this.counters;
-    return c[this.#removedSlot] !== this.#visitRemoved || c[this.#activeSlot] !== this.#visitActive ||
+    return this.#limitsEpoch !== this.#visitEpoch ||
+      c[this.#removedSlot] !== this.#visitRemoved || c[this.#activeSlot] !== this.#visitActive ||
       c[this.#openedSlot] !== this.#visitOpened ||
       c[this.#releasedSlot] !== this.#visitReleased;
   }

@@ -57,6 +57,9 @@ function apply(fn: AnyFn, first: unknown, withFirst: boolean, a: unknown[]): unk
   }
 }
 
+/** The key of HookPoint's unchecked call, for lib/core.ts only (not exported by the package). */
+export const callTrusted: unique symbol = Symbol('HookPoint.callTrusted');
+
 export class HookPoint<A extends unknown[]> {
   // Replaced, never mutated, on (un)registration: a call iterates the list it started with, so a
   // provider may register or unregister during a call without skipping or repeating anyone.
@@ -113,9 +116,10 @@ export class HookPoint<A extends unknown[]> {
   /**
    * call() for the owner's own passes, whose arguments are right by construction and whose owner
    * is known to be open: the argument checks and the guard are skipped (they cost more than a
-   * passive provider itself). Re-entrancy is still refused.
+   * passive provider itself). Re-entrancy is still refused. Keyed by a symbol the package does not
+   * export, so it is not part of the public API.
    */
-  callTrusted(...args: A): number {
+  [callTrusted](...args: A): number {
     return this.#run(args);
   }
 

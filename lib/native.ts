@@ -40,10 +40,11 @@ export interface NativeBinding {
     reserve: number): number;
   maintainDomain(core: number, domain: number, now: number, goalsz: number, reserve: number): number;
   maintainAll(core: number, now: number): number;
-  maintainSlice(core: number, now: number, maxDomains: number, out: Float64Array): number;
+  maintainSlice(core: number, now: number, maxDomains: number, fresh: boolean, out: Float64Array): number;
   bindingOrder(core: number, domain: number, out: Uint32Array): number;
   prepareVisit(core: number, domain: number, now: number, goalsz: number, out: Uint32Array): number;
-  nextDomainStart(core: number, dueCount: number, visits?: number): number;
+  nextDomainStart(core: number, dueCount: number): number;
+  nextSlice(core: number, now: number, maxDomains: number, fresh: boolean, out: Uint32Array): number;
   reserveFor(core: number, domain: number, binding: number): number;
   releaseConnection(core: number, connectionId: number): void;
   drainGrants(core: number, out: Float64Array): number;

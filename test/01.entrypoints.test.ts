@@ -30,7 +30,7 @@ const EXPECTED = [
   'createCore', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
   'cancel', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take',
   'settle', 'settleBatch', 'defer', 'deferBatch', 'untake', 'dueDomains', 'prepareDomain', 'computeGoal', 'openConnections',
-  'defaultMaintain', 'maintainDomain', 'maintainAll', 'maintainSlice', 'bindingOrder', 'prepareVisit', 'nextDomainStart', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
+  'defaultMaintain', 'maintainDomain', 'maintainAll', 'maintainSlice', 'bindingOrder', 'prepareVisit', 'nextDomainStart', 'nextSlice', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
   'flushDomain', 'failDomain', 'retryNow', 'delayedByBinding', 'reserveFor',
   'releaseConnection', 'drainGrants', 'drainExpired', 'pending', 'domainInfo', 'groupDomainCounts',
   'groupCount', 'checkInvariants', 'bytesReserved', 'goalCurve', 'counterNames', 'noop',
@@ -117,6 +117,7 @@ describe('counters view', () => {
       opened: r.opened,
       released: 1,
       expired: 2,
+      activeRemoved: 4, // 400 and 401 expired from the active queue, 100 and 101 taken
     });
     const c = core.counters;
     const i = core.counterIndex;

@@ -531,18 +531,25 @@ Napi::Value MaintainAll(const Napi::CallbackInfo& info) {
   return Num(info, n);
 }
 
-// maintainSlice(core, now, maxDomains, out: Float64Array(2)) -> opened: a slice of a pass with the
-// native default only (grants are drained as usual); out = [due domains visited, left unvisited]
+// The (now, maxDomains, fresh) arguments 1-3 of maintainSlice and nextSlice.
+bool sliceArgs(const Napi::CallbackInfo& info, double* now, double* maxDomains, bool* fresh) {
+  return argFinite(info, 1, "now", now) && argInt(info, 2, "maxDomains", 1, 4294967295.0, maxDomains) &&
+         argBool(info, 3, "fresh", fresh);
+}
+
+// maintainSlice(core, now, maxDomains, fresh, out: Float64Array(2)) -> opened: the next slice of a
+// pass with the native default only (fresh: abandon a pass in progress and start a new one);
+// out = [domains visited, domains of the pass still to visit]. Grants are drained as usual.
 Napi::Value MaintainSlice(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
   double now, maxDomains;
+  bool fresh;
   double* out; size_t len;
-  OR_RETURN(argFinite(info, 1, "now", &now));
-  OR_RETURN(argInt(info, 2, "maxDomains", 1, 4294967295.0, &maxDomains));
-  OR_RETURN(argF64(info, 3, "out", &out, &len));
+  OR_RETURN(sliceArgs(info, &now, &maxDomains, &fresh));
+  OR_RETURN(argF64(info, 4, "out", &out, &len));
   if (len < 2) return throwRange(info.Env(), "out must have 2 entries"), info.Env().Undefined();
   size_t visited = 0, remaining = 0;
-  uint32_t opened = s->core->maintainSlice(now, static_cast<size_t>(maxDomains), &visited, &remaining);
+  uint32_t opened = s->core->maintainSlice(now, static_cast<size_t>(maxDomains), fresh, &visited, &remaining);
   registryOf(info)->sync(info.Env(), s);
   out[0] = static_cast<double>(visited);
   out[1] = static_cast<double>(remaining);
@@ -580,14 +587,30 @@ Napi::Value PrepareVisit(const Napi::CallbackInfo& info) {
   return Num(info, static_cast<double>(n));
 }
 
-// nextDomainStart(core, dueCount, visits?) -> where this pass starts in the list of due domains;
-// the rotation moves on by one (a whole pass, visits omitted or >= dueCount) or by visits (a slice)
+// nextDomainStart(core, dueCount) -> where this pass starts in the list of due domains
 Napi::Value NextDomainStart(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
-  double n, visits = 4294967295.0;
+  double n;
   OR_RETURN(argInt(info, 1, "dueCount", 0, 4294967295.0, &n));
-  if (info.Length() > 2 && !info[2].IsUndefined()) OR_RETURN(argInt(info, 2, "visits", 1, 4294967295.0, &visits));
-  return Num(info, static_cast<double>(s->core->nextDomainStart(static_cast<size_t>(n), static_cast<size_t>(visits))));
+  return Num(info, static_cast<double>(s->core->nextDomainStart(static_cast<size_t>(n))));
+}
+
+// nextSlice(core, now, maxDomains, fresh, out: Uint32Array) -> n: the domains of the next slice of
+// a pass in out[1..n] (at most min(maxDomains, out.length - 1)), and the domains of the pass still
+// to visit after them in out[0]; fresh: abandon a pass in progress and start a new one
+Napi::Value NextSlice(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double now, maxDomains;
+  bool fresh;
+  uint32_t* out; size_t len;
+  OR_RETURN(sliceArgs(info, &now, &maxDomains, &fresh));
+  OR_RETURN(argU32Array(info, 4, "out", &out, &len));
+  if (len < 2) return throwRange(info.Env(), "out must have at least 2 entries"), info.Env().Undefined();
+  size_t k = static_cast<size_t>(maxDomains) < len - 1 ? static_cast<size_t>(maxDomains) : len - 1;
+  size_t remaining = 0;
+  size_t n = s->core->nextSlice(now, k, fresh, out + 1, &remaining);
+  out[0] = static_cast<uint32_t>(remaining);
+  return Num(info, static_cast<double>(n));
 }
 
 Napi::Value ReserveFor(const Napi::CallbackInfo& info) {
@@ -829,7 +852,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"prepareDomain", PrepareDomain}, {"computeGoal", ComputeGoal},
       {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},
       {"maintainDomain", MaintainDomain}, {"maintainAll", MaintainAll}, {"maintainSlice", MaintainSlice},
-      {"bindingOrder", BindingOrder}, {"prepareVisit", PrepareVisit}, {"nextDomainStart", NextDomainStart}, {"reserveFor", ReserveFor},
+      {"bindingOrder", BindingOrder}, {"prepareVisit", PrepareVisit}, {"nextDomainStart", NextDomainStart}, {"nextSlice", NextSlice}, {"reserveFor", ReserveFor},
       {"releaseConnection", ReleaseConnection}, {"drainGrants", DrainGrants},
       {"drainExpired", DrainExpired}, {"pending", Pending}, {"domainInfo", DomainInfo},
       {"groupDomainCounts", GroupDomainCounts}, {"groupCount", GroupCount},

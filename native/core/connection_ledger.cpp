@@ -101,10 +101,10 @@ double ConnectionLedger::messageNextAllowedAt(uint32_t d, uint32_t b, double now
 Status ConnectionLedger::migrate(double connectionId, uint32_t to, Grant* moved) {
   if (!(connectionId >= 1 && connectionId < nextConnectionId_) || std::floor(connectionId) != connectionId)
     return Status::UnknownConnection;
-  auto it = leases_.find(static_cast<uint64_t>(connectionId));
-  if (it == leases_.end()) return Status::UnknownConnection;
+  Grant* found = leases_.find(static_cast<uint64_t>(connectionId));
+  if (found == nullptr) return Status::UnknownConnection;
   if (to >= domainTotal_.size()) return Status::BadDomain;
-  Grant& g = it->second;
+  Grant& g = *found;
   uint32_t b = g.binding;
   if (g.domain != to) {
     size_t dst = pairIndex(to, b), src = pairIndex(g.domain, b);
@@ -148,7 +148,7 @@ uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32
   for (uint32_t i = 0; i < n; ++i) {
     Grant gr{nextConnectionId_, d, b};
     nextConnectionId_ += 1;
-    leases_.emplace(static_cast<uint64_t>(gr.connectionId), gr);
+    leases_.insert(gr);
     if (out != nullptr) out->push_back(gr);
   }
   return n;
@@ -158,10 +158,8 @@ Status ConnectionLedger::release(double connectionId, Grant* released) {
   // Ids are whole numbers from 1; anything else names no connection (and must not be cast).
   if (!(connectionId >= 1 && connectionId < nextConnectionId_) || std::floor(connectionId) != connectionId)
     return Status::UnknownConnection;
-  auto it = leases_.find(static_cast<uint64_t>(connectionId));
-  if (it == leases_.end()) return Status::UnknownConnection;
-  Grant gr = it->second;
-  leases_.erase(it);
+  Grant gr;
+  if (!leases_.erase(static_cast<uint64_t>(connectionId), &gr)) return Status::UnknownConnection;
   --pairCount_[pairIndex(gr.domain, gr.binding)];
   --domainTotal_[gr.domain];
   int32_t g = cfg_.groupOfBinding[gr.binding];
@@ -180,11 +178,12 @@ bool ConnectionLedger::checkInvariants() const {
   std::vector<uint32_t> binding(cfg_.bindings, 0), group(cfg_.groups, 0);
   size_t nd = domainTotal_.size();
   std::vector<uint32_t> pair(nd * cfg_.bindings, 0);
-  for (const auto& kv : leases_) {
-    const Grant& g = kv.second;
-    if (g.domain >= nd || g.binding >= cfg_.bindings) return false;
-    ++pair[pairIndex(g.domain, g.binding)];
-  }
+  bool leasesOk = true;
+  leases_.forEach([&](const Grant& g) {
+    if (g.domain >= nd || g.binding >= cfg_.bindings) leasesOk = false;
+    else ++pair[pairIndex(g.domain, g.binding)];
+  });
+  if (!leasesOk) return false;
   if (pairLimits_.size() != nd * cfg_.bindings || pairCount_.size() != nd * cfg_.bindings ||
       groupScopeMax_.size() != nd * cfg_.groups || groupDomain_.size() != nd * cfg_.groups || scopeMax_.size() != nd)
     return false;

@@ -7,9 +7,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
+#include "lease_table.hpp"
 #include "rate_throttle.hpp"
 #include "status.hpp"
 
@@ -43,11 +43,6 @@ struct LedgerConfig {
   std::vector<uint32_t> groupMax;       // per group: server_max in binding_group scope (kUnlimited)
 };
 
-struct Grant {
-  double connectionId;
-  uint32_t domain;
-  uint32_t binding;
-};
 
 class ConnectionLedger {
  public:
@@ -122,7 +117,7 @@ class ConnectionLedger {
   uint64_t opened_ = 0;
   uint64_t released_ = 0;
   double nextConnectionId_ = 1;
-  std::unordered_map<uint64_t, Grant> leases_;
+  LeaseTable leases_;
 };
 
 }  // namespace mqc

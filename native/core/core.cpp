@@ -475,23 +475,42 @@ uint32_t Core::maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t re
 
 uint32_t Core::maintainAll(double now) {
   size_t visited, remaining;
-  return maintainSlice(now, SIZE_MAX, &visited, &remaining);
+  return maintainSlice(now, SIZE_MAX, true, &visited, &remaining);
 }
 
-uint32_t Core::maintainSlice(double now, size_t maxDomains, size_t* visited, size_t* remaining) {
-  // Rotate over the due domains (not all of them), as the pass driven from JavaScript does, so
-  // idle domains between busy ones do not skew who comes first.
-  *visited = 0;
-  *remaining = 0;
+void Core::beginSlicedPass(double now) {
   due_.resize(domains_.size());
   size_t n = dueDomains(now, due_.data(), due_.size());
-  if (n == 0) return 0;
-  size_t visits = maxDomains < n ? maxDomains : n;
+  size_t start = nextDomainStart(n);
+  slicePass_.resize(n);
+  for (size_t i = 0; i < n; ++i) slicePass_[i] = due_[(start + i) % n];
+  slicePos_ = 0;
+}
+
+size_t Core::nextSlice(double now, size_t maxDomains, bool fresh, uint32_t* out, size_t* remaining) {
+  if (fresh || slicePos_ >= slicePass_.size()) beginSlicedPass(now);
+  size_t left = slicePass_.size() - slicePos_;
+  size_t k = maxDomains < left ? maxDomains : left;
+  for (size_t i = 0; i < k; ++i) out[i] = slicePass_[slicePos_ + i];
+  slicePos_ += k;
+  *remaining = slicePass_.size() - slicePos_;
+  return k;
+}
+
+uint32_t Core::maintainSlice(double now, size_t maxDomains, bool fresh, size_t* visited, size_t* remaining) {
+  // The pass rotates over the due domains (not all of them), as the pass driven from JavaScript
+  // does, so idle domains between busy ones do not skew who comes first.
+  if (fresh || slicePos_ >= slicePass_.size()) beginSlicedPass(now);
+  size_t left = slicePass_.size() - slicePos_;
+  size_t k = maxDomains < left ? maxDomains : left;
   uint32_t opened = 0;
-  size_t start = nextDomainStart(n, visits);
-  for (size_t i = 0; i < visits; ++i) opened += maintainDomain(due_[(start + i) % n], now, 0, -1);
-  *visited = visits;
-  *remaining = n - visits;
+  // A domain of the snapshot that is no longer due is visited all the same: it has nothing to
+  // promote and no mail to open for, so the visit changes nothing.
+  for (size_t i = 0; i < k; ++i) opened += maintainDomain(slicePass_[slicePos_ + i], now, 0, -1);
+  slicePos_ += k;
+  *visited = k;
+  *remaining = slicePass_.size() - slicePos_;
+  if (*remaining == 0) slicePass_.clear();
   return opened;
 }
 

@@ -31,7 +31,8 @@ enum Counter : uint32_t {
   kOpened,            // connections granted since creation
   kReleased,          // connections released since creation
   kExpired,           // messages expired since creation
-  kActiveRemoved,     // messages that left an active queue since creation (taken, cancelled, removed)
+  kActiveRemoved,     // messages that left an active queue since creation (taken, cancelled, removed,
+                      // expired or failed from it)
   kFixedCounters,
 };
 const char* counterName(uint32_t i);
@@ -110,11 +111,16 @@ class Core {
   uint32_t reserveFor(uint32_t d, uint32_t b) const;
   // A whole pass over every due domain with the native default only (no JS provider).
   uint32_t maintainAll(double now);
-  // A slice of a pass: visits at most maxDomains of the due domains, from the rotation's start,
-  // and moves the rotation past them, so repeated slices sweep every due domain in turn. Returns
-  // how many connections opened; *visited and *remaining = due domains this slice did and did not
-  // visit.
-  uint32_t maintainSlice(double now, size_t maxDomains, size_t* visited, size_t* remaining);
+  // A pass in slices. The first slice takes a snapshot of the due domains, from the rotation's
+  // start (the rotation moves on by one, as for a whole pass); each slice visits the next
+  // maxDomains of that snapshot, until none is left and the next slice starts a new pass. Returns
+  // how many connections opened; *visited = domains this slice visited, *remaining = domains of
+  // the pass still to visit. fresh (and maintainAll()) abandons a pass in progress first.
+  uint32_t maintainSlice(double now, size_t maxDomains, bool fresh, size_t* visited, size_t* remaining);
+  // The domains of the next slice, for a pass driven from JavaScript: up to maxDomains of them into
+  // out, in visit order (fresh: abandon a pass in progress and take a new snapshot). Returns how
+  // many; *remaining as above.
+  size_t nextSlice(double now, size_t maxDomains, bool fresh, uint32_t* out, size_t* remaining);
   // One domain: promote, expire, then the default per binding in bindingOrder().
   uint32_t maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t reserveOverride);
   // The bindings of d that have active mail, in this visit's round-robin order; returns how many
@@ -126,15 +132,8 @@ class Core {
   // computeGoal(d, b, goalsz) - pairCount(d, b), clamped to 0..2^32-1, into wants[b]. Until a queue
   // or a connection count changes, wants[b] == 0 means the default would open nothing.
   size_t prepareVisit(uint32_t d, double now, int32_t goalsz, uint32_t* order, uint32_t* reserves, uint32_t* wants);
-  // Where a pass over dueCount due domains starts, and advances the rotation of domain passes
-  // (the JS-driven pass shares it with maintainAll): by one after a whole pass, by the domains
-  // visited after a slice of one (visits < dueCount).
-  size_t nextDomainStart(size_t dueCount, size_t visits = SIZE_MAX) {
-    if (dueCount == 0) return 0;
-    size_t start = domainRotation_ % dueCount;
-    domainRotation_ += visits >= dueCount ? 1 : visits;
-    return start;
-  }
+  // Advances the rotation of domain passes (the JS-driven pass shares it with maintainAll).
+  size_t nextDomainStart(size_t dueCount) { return dueCount == 0 ? 0 : domainRotation_++ % dueCount; }
   Status releaseConnection(double connectionId);
   // Moves an open connection to a sibling domain on the same binding (see ConnectionLedger::migrate).
   Status migrateConnection(double connectionId, uint32_t toDomain);
@@ -197,6 +196,10 @@ class Core {
   // The active queue of (d, b) at [d * bindings + b]: one flat array, so a pass reads a domain's
   // queues from adjacent memory.
   std::vector<ActiveQueue> queues_;
+  // The sliced pass in progress: its domains in visit order, and how many were visited.
+  std::vector<uint32_t> slicePass_;
+  size_t slicePos_ = 0;
+  void beginSlicedPass(double now);
   ActiveQueue& queue(uint32_t d, uint32_t b) { return queues_[static_cast<size_t>(d) * ledger_.bindings() + b]; }
   const ActiveQueue& queue(uint32_t d, uint32_t b) const {
     return queues_[static_cast<size_t>(d) * ledger_.bindings() + b];

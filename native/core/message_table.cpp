@@ -1,16 +1,10 @@
 #include "message_table.hpp"
 
+#include "open_addressing.hpp"
+
 namespace mqc {
 
-uint32_t MessageTable::hashOf(double id) {
-  uint64_t x = static_cast<uint64_t>(id);  // splitmix64 finaliser: ids are often sequential
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return static_cast<uint32_t>(x);
-}
+uint32_t MessageTable::hashOf(double id) { return static_cast<uint32_t>(mix64(static_cast<uint64_t>(id))); }
 
 uint32_t MessageTable::find(double id) const {
   if (slots_.empty()) return kNoHandle;
@@ -70,21 +64,8 @@ void MessageTable::unindex(uint32_t h) {
   uint64_t want = slotOf(h, hash);
   size_t i = hash & mask;
   while (slots_[i] != want) i = (i + 1) & mask;
-  // Backward-shift deletion keeps every probe chain unbroken without tombstones.
-  size_t j = i;
-  for (;;) {
-    j = (j + 1) & mask;
-    uint64_t o = slots_[j];
-    if (o == kEmpty) break;
-    size_t home = static_cast<uint32_t>(o >> 32) & mask;
-    // Move o into the hole at i if its home does not lie cyclically in (i, j].
-    bool between = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
-    if (!between) {
-      slots_[i] = o;
-      i = j;
-    }
-  }
-  slots_[i] = kEmpty;
+  eraseSlot(slots_, i, kEmpty, [](uint64_t o) { return o == kEmpty; },
+            [](uint64_t o) { return static_cast<size_t>(static_cast<uint32_t>(o >> 32)); });
   --live_;
 }
 

@@ -1653,7 +1653,7 @@ TEST_CASE("Core: enqueueBatchAt places each message by its own time; deferBatch 
   CHECK(c.checkInvariants());
 }
 
-TEST_CASE("Core: maintainSlice visits at most maxDomains due domains and sweeps them all in turn") {
+TEST_CASE("Core: maintainSlice visits a pass's snapshot of due domains in slices, each once") {
   Core c(plainConfig(1));
   std::vector<uint32_t> doms(10);
   for (auto& d : doms) REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
@@ -1665,17 +1665,33 @@ TEST_CASE("Core: maintainSlice visits at most maxDomains due domains and sweeps 
   std::set<double> opened;
   double g[3 * 16];
   size_t visited, remaining;
+  size_t wantRemaining[4] = {7, 4, 1, 0};
   for (int slice = 0; slice < 4; ++slice) {
-    uint32_t n = c.maintainSlice(0, 3, &visited, &remaining);
-    CHECK(visited == 3u);
-    CHECK(remaining == 7u);  // every domain stays due: its message waits for the connection
+    uint32_t n = c.maintainSlice(0, 3, false, &visited, &remaining);
+    CHECK(visited == (slice < 3 ? 3u : 1u));
+    CHECK(remaining == wantRemaining[slice]);
     CHECK(c.drainGrants(g, 16) == n);
     for (uint32_t k = 0; k < n; ++k) CHECK(opened.insert(g[3 * k + 1]).second);
+    // The first slice's domains deliver their mail and stop being due: the pass keeps its
+    // snapshot, so nothing after them is skipped.
+    if (slice == 0) {
+      double out[1];
+      for (double d : opened) REQUIRE(c.take(static_cast<uint32_t>(d), 0, 1, 0, out) == 1u);
+    }
   }
-  // Four slices of three cover the ten domains (the last slice revisits two, which open nothing).
   CHECK(opened.size() == 10u);
-  CHECK(c.maintainSlice(0, 100, &visited, &remaining) == 0u);
-  CHECK(visited == 10u);
+  // A fresh slice abandons a pass in progress; a whole pass reports every due domain.
+  c.maintainSlice(0, 2, false, &visited, &remaining);
+  CHECK(remaining == 5u);  // seven domains still have mail
+  c.maintainSlice(0, 2, true, &visited, &remaining);
+  CHECK(remaining == 5u);
+  CHECK(c.maintainSlice(0, 100, true, &visited, &remaining) == 0u);
+  CHECK(visited == 7u);
+  CHECK(remaining == 0u);
+  size_t n = 0;
+  uint32_t list[8];
+  n = c.nextSlice(0, 8, true, list, &remaining);
+  CHECK(n == 7u);
   CHECK(remaining == 0u);
   CHECK(c.checkInvariants());
 }

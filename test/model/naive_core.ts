@@ -62,6 +62,8 @@ export interface NaiveStats {
   opened: number;
   released: number;
   expired: number;
+  /** Messages that left an active queue (taken, cancelled, removed, expired from it). */
+  activeRemoved: number;
 }
 
 /** A refusal the model predicts; `code` is the error code the real core must throw. */
@@ -225,6 +227,7 @@ export class NaiveCore {
   #opened = 0;
   #released = 0;
   #expired = 0;
+  #activeRemoved = 0;
 
   constructor(bindings: BindingSpec[], config: CoreConfig) {
     this.limits = new NaiveLimits(bindings, config);
@@ -314,6 +317,7 @@ export class NaiveCore {
       opened: this.#opened,
       released: this.#released,
       expired: this.#expired,
+      activeRemoved: this.#activeRemoved,
     };
   }
 
@@ -398,6 +402,7 @@ export class NaiveCore {
     const m = this.messages.get(id);
     if (!m) return false;
     if (m.state === 'in-flight') throw new ModelError('ERR_IN_FLIGHT');
+    if (m.state === 'active') this.#activeRemoved++;
     this.messages.delete(id);
     return true;
   }
@@ -408,6 +413,7 @@ export class NaiveCore {
     const b = this.#slot(binding);
     const m = this.messages.get(id);
     if (!m || m.state !== 'active' || m.domain !== d || m.binding !== b) return false;
+    this.#activeRemoved++;
     this.messages.delete(id);
     return true;
   }
@@ -418,6 +424,7 @@ export class NaiveCore {
     while (out.length < k) {
       const head = this.activeMessages(d, binding)[0];
       if (!head) break;
+      this.#activeRemoved++;
       if (head.expiresAt <= now) {
         this.#expire(head);
         continue;
@@ -563,7 +570,12 @@ export class NaiveCore {
       else m.state = 'active';
     }
     for (let b = 0; b < this.bindingNames.length; b++) {
-      for (const m of this.activeMessages(d, b)) if (m.expiresAt <= now) this.#expire(m);
+      for (const m of this.activeMessages(d, b)) {
+        if (m.expiresAt <= now) {
+          this.#activeRemoved++;
+          this.#expire(m);
+        }
+      }
     }
     const withMail: number[] = [];
     for (let b = 0; b < this.bindingNames.length; b++) if (this.activeMessages(d, b).length > 0) withMail.push(b);
