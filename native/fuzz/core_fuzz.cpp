@@ -132,12 +132,13 @@ struct Fuzz {
   double accepted = 0, cancelled = 0, settled = 0, removed = 0, failed = 0, expiredDrained = 0;
 
   // Connections.
-  std::vector<double> open;                  // drained grants not yet released
+  std::vector<Grant> open;                   // drained grants not yet released, with their pair
   std::vector<double> closed;                // released ids (a ring of the latest 64)
   std::unordered_set<double> everGranted;    // every drained grant id
   std::unordered_set<double> releasedEarly;  // released before their grant was drained
   double maxGranted = 0;
   std::vector<Grant> lastDrained;            // the grants of the latest drainGrants
+  std::vector<DomainLimits> domainLimits;    // each domain's limits as added (scope caps for migrate)
 
   // Rate throttles: while the clock has only moved forward, every throttle's grant times are
   // known here (connections opened by pairs that use it, messages taken by pairs whose message
@@ -147,12 +148,17 @@ struct Fuzz {
   bool clockMonotone = true;
   std::vector<std::vector<double>> throttleGrants;
 
-  // Rotations: the domain-pass rotation (maintainAll, maintainSlice, nextDomainStart) and each
-  // domain's binding rotation (every bindingOrder call with more than one binding holding mail),
-  // followed exactly so maintainSlice's visits and bindingOrder's / prepareVisit's order can be
-  // predicted.
+  // Rotations: the domain-pass rotation (one step per pass that found a due domain: maintainAll,
+  // a new snapshot of maintainSlice / nextSlice, nextDomainStart) and each domain's binding
+  // rotation (every bindingOrder call with more than one binding holding mail), followed exactly so
+  // the slices' domains and bindingOrder's / prepareVisit's order can be predicted.
   uint32_t domainRot = 0;
   std::vector<uint32_t> bindingRot;
+
+  // The sliced pass in progress, which maintainSlice and nextSlice share: the snapshot of the due
+  // domains in visit order, and how many of them were handed out. Empty when none is in progress.
+  std::vector<uint32_t> passSnap;
+  size_t passPos = 0;
 
   // kActiveRemoved: every operation adds to removedWant the messages it must take out of active
   // queues (taken, cancelled, removed, expired, failed); the loop checks the counter moved by
@@ -277,14 +283,29 @@ struct Fuzz {
       }
       CHECK(L.domainCount(d) < kWrap);
       CHECK(sumP == L.domainCount(d));
+      CHECK(d < domainLimits.size() && L.domainCount(d) <= domainLimits[d].scopeMax);
       sumD += sumP;
-      for (uint32_t g = 0; g < L.groups(); ++g) CHECK(L.groupDomainCount(g, d) < kWrap);
+      for (uint32_t g = 0; g < L.groups(); ++g) {
+        CHECK(L.groupDomainCount(g, d) < kWrap);
+        CHECK(L.groupDomainCount(g, d) <= domainLimits[d].groupScopeMax[g]);
+      }
     }
     CHECK(sumD == L.total());
     // The model: every connection is either drained and open, or pending in the grant queue.
     CHECK(static_cast<double>(open.size()) + static_cast<double>(core->pendingGrants()) -
               static_cast<double>(releasedEarly.size()) ==
           static_cast<double>(L.total()));
+    // With no grant pending, the model knows every lease and its pair: the pair counts are its.
+    if (core->pendingGrants() == 0) {
+      CHECK(releasedEarly.empty());
+      std::vector<uint32_t> want(static_cast<size_t>(D()) * B(), 0);
+      for (const Grant& g : open) {
+        CHECK(g.domain < D() && g.binding < B());
+        ++want[static_cast<size_t>(g.domain) * B() + g.binding];
+      }
+      for (uint32_t d = 0; d < D(); ++d)
+        for (uint32_t b = 0; b < B(); ++b) CHECK(L.pairCount(d, b) == want[static_cast<size_t>(d) * B() + b]);
+    }
   }
 
   void checkMessages() {
@@ -549,7 +570,7 @@ struct Fuzz {
       if (id > maxGranted) maxGranted = id;
       CHECK(out[3 * i + 1] < D());
       CHECK(out[3 * i + 2] < B());
-      if (releasedEarly.erase(id) == 0) open.push_back(id);
+      if (releasedEarly.erase(id) == 0) open.push_back(lastDrained.back());
     }
   }
 
@@ -930,61 +951,152 @@ struct Fuzz {
     CHECK(live() + static_cast<double>(expired) == liveBefore);
   }
 
-  // maintainSlice over the due domains from the rotation's start (predicted by the model): the
-  // visited ones get a whole maintainDomain pass, the rest are left exactly as they were. Mode 7
-  // calls nextDomainStart directly, as the pass driven from JavaScript does.
+  // The next slice as the core must hand it out, from the model's snapshot: a new snapshot of the
+  // due domains (rotated by the domain-pass rotation, which moves on by one when any is due) when
+  // none is in progress or fresh is set; then the next maxDomains of it. *remaining = snapshot
+  // entries still to hand out; at 0 the snapshot is dropped.
+  std::vector<uint32_t> modelSlice(size_t maxDomains, bool fresh, size_t* remaining) {
+    if (fresh || passPos >= passSnap.size()) {
+      std::vector<uint32_t> due;
+      for (uint32_t d = 0; d < D(); ++d)
+        if (core->isDue(d, now)) due.push_back(d);
+      size_t n = due.size();
+      size_t start = n == 0 ? 0 : domainRot++ % n;
+      passSnap.resize(n);
+      for (size_t i = 0; i < n; ++i) passSnap[i] = due[(start + i) % n];
+      passPos = 0;
+      if (g_trace) {
+        std::fprintf(stderr, "  new snapshot (start %zu) [", start);
+        for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%u", i ? "," : "", passSnap[i]);
+        std::fprintf(stderr, "]\n");
+      }
+    }
+    size_t left = passSnap.size() - passPos;
+    size_t k = maxDomains < left ? maxDomains : left;
+    std::vector<uint32_t> v(passSnap.begin() + static_cast<std::ptrdiff_t>(passPos),
+                            passSnap.begin() + static_cast<std::ptrdiff_t>(passPos + k));
+    passPos += k;
+    *remaining = passSnap.size() - passPos;
+    if (*remaining == 0) {
+      passSnap.clear();
+      passPos = 0;
+    }
+    return v;
+  }
+
+  // The queues and connections of every domain, to tell which ones an operation touched.
+  struct DomainState {
+    std::vector<size_t> active, delayed;
+    std::vector<uint32_t> pairs;
+  };
+  DomainState domainState() const {
+    DomainState s;
+    for (uint32_t d = 0; d < D(); ++d) {
+      s.active.push_back(core->activeTotal(d));
+      s.delayed.push_back(core->delayedSize(d));
+    }
+    s.pairs = pairCounts();
+    return s;
+  }
+  void checkUntouched(const DomainState& s, uint32_t d) const {
+    CHECK(core->activeTotal(d) == s.active[d] && core->delayedSize(d) == s.delayed[d]);
+    for (uint32_t b = 0; b < B(); ++b) CHECK(core->ledger().pairCount(d, b) == s.pairs[static_cast<size_t>(d) * B() + b]);
+  }
+
+  // Sliced passes. Mode m % 8: maxDomains 0, 1, 1, 2, 3, all (SIZE_MAX, or with v odd 2^32-1 as
+  // the addon passes), or D() + v % 3; bit 3: fresh (abandon the pass in progress); bit 4:
+  // nextSlice (the domains only, as the JavaScript pass takes them) instead of maintainSlice; bit
+  // 5: each domain nextSlice hands out is then visited as the JavaScript pass does (prepareVisit
+  // and the defaults, two more bytes: goalsz and prepareVisit's mode); bits 6-7: 0-3 more calls
+  // right after, alternating between the two and not fresh, so they continue one snapshot.
+  // Mode 7 calls nextDomainStart((m >> 3) % 6) instead, which moves the rotation but leaves a pass
+  // in progress alone (v is read and unused: it was the visits of the two-argument one).
   void opMaintainSlice() {
     uint8_t m = r.u8(), v = r.u8();
     if (m % 8 == 7) {
       size_t dueCount = (m >> 3) % 6;
-      size_t visits = v < 250 ? v % 7 : SIZE_MAX;
-      size_t start = core->nextDomainStart(dueCount, visits);
-      TRACE("nextDomainStart(dueCount=%zu, visits=%zu) -> %zu\n", dueCount, visits, start);
+      size_t start = core->nextDomainStart(dueCount);
+      TRACE("nextDomainStart(dueCount=%zu) -> %zu\n", dueCount, start);
       CHECK(start == (dueCount == 0 ? 0 : domainRot % dueCount));
-      if (dueCount > 0) domainRot += static_cast<uint32_t>(visits >= dueCount ? 1 : visits);
+      if (dueCount > 0) ++domainRot;
       return;
     }
-    static const size_t kMax[] = {0, 1, 1, 2, 3, SIZE_MAX};
-    size_t maxDomains = m % 8 < 6 ? kMax[m % 8] : D() + v % 3;
-    std::vector<uint32_t> due(D());
-    size_t n = core->dueDomains(now, due.data(), due.size());
-    std::vector<size_t> activeBefore(D()), delayedBefore(D());
+    static const size_t kMax[] = {0, 1, 1, 2, 3};
+    size_t maxDomains = m % 8 < 5 ? kMax[m % 8] : m % 8 == 5 ? (v & 1 ? 0xffffffffu : SIZE_MAX) : D() + v % 3;
+    bool fresh = m & 0x08, js = m & 0x10, visit = m & 0x20;
+    uint8_t gz = 0, pm = 0;
+    if (visit) {
+      gz = r.u8();
+      pm = r.u8();
+    }
+    size_t calls = 1 + (m >> 6);
+    for (size_t i = 0; i < calls; ++i) {
+      if (i > 0) checkAll();
+      if ((i % 2 == 0) == js) doNextSlice(maxDomains, i == 0 && fresh, visit, gz, pm);
+      else doMaintainSlice(maxDomains, i == 0 && fresh);
+    }
+  }
+
+  // maintainSlice: visits the model's next slice. Those visited get a whole maintainDomain pass
+  // (a domain that stopped being due since the snapshot is visited too and nothing changes); the
+  // rest are left exactly as they were.
+  void doMaintainSlice(size_t maxDomains, bool fresh) {
+    std::vector<bool> dueBefore(D());
     std::vector<double> delayedExpiring(D());
     for (uint32_t d = 0; d < D(); ++d) {
-      activeBefore[d] = core->activeTotal(d);
-      delayedBefore[d] = core->delayedSize(d);
+      dueBefore[d] = core->isDue(d, now);
       delayedExpiring[d] = dueExpiring(d);
     }
-    std::vector<uint32_t> pairs = pairCounts();
+    DomainState before = domainState();
     uint64_t totalBefore = core->ledger().total();
     double expiredBefore = counter(kExpired);
+    size_t wantRemaining;
+    std::vector<uint32_t> want = modelSlice(maxDomains, fresh, &wantRemaining);
     size_t visited = 12345, remaining = 12345;
-    uint32_t opened = core->maintainSlice(now, maxDomains, &visited, &remaining);
-    chargeConnections(pairs);
-    TRACE("maintainSlice(now=%.17g, maxDomains=%zu) -> %u visited=%zu remaining=%zu (due %zu)\n", now, maxDomains,
-          opened, visited, remaining, n);
-    size_t visits = maxDomains < n ? maxDomains : n;
-    CHECK(visited == visits && remaining == n - visits);
+    uint32_t opened = core->maintainSlice(now, maxDomains, fresh, &visited, &remaining);
+    chargeConnections(before.pairs);
+    TRACE("maintainSlice(now=%.17g, maxDomains=%zu, fresh=%d) -> %u visited=%zu remaining=%zu (want %zu, %zu)\n",
+          now, maxDomains, fresh ? 1 : 0, opened, visited, remaining, want.size(), wantRemaining);
+    CHECK(visited == want.size() && remaining == wantRemaining);
     CHECK(core->ledger().total() == totalBefore + opened);
     std::vector<bool> wasVisited(D());
-    if (n > 0) {
-      size_t start = domainRot % n;
-      for (size_t i = 0; i < visits; ++i) wasVisited[due[(start + i) % n]] = true;
-      domainRot += static_cast<uint32_t>(visits >= n ? 1 : visits);
-    }
+    for (uint32_t d : want) wasVisited[d] = true;
     double expiringVisited = 0;
     for (uint32_t d = 0; d < D(); ++d) {
-      if (wasVisited[d]) {
-        checkPrepared(d);
-        expectOrder(d);
-        expiringVisited += delayedExpiring[d];
-        continue;
-      }
-      CHECK(core->activeTotal(d) == activeBefore[d] && core->delayedSize(d) == delayedBefore[d]);
-      for (uint32_t b = 0; b < B(); ++b) CHECK(core->ledger().pairCount(d, b) == pairs[static_cast<size_t>(d) * B() + b]);
+      if (!wasVisited[d] || !dueBefore[d]) checkUntouched(before, d);
+      if (!wasVisited[d]) continue;
+      checkPrepared(d);
+      expectOrder(d);  // (no rotation for a domain that is not due: it has no active mail)
+      expiringVisited += delayedExpiring[d];
     }
     removedWant += counter(kExpired) - expiredBefore - expiringVisited;
     afterGrants();
+  }
+
+  // nextSlice: hands out the model's next slice and changes nothing else (no promotion, no
+  // expiry, no connection, no rotation of a domain's bindings); out has room for exactly the
+  // domains expected. With visit, each is then visited as the JavaScript pass does.
+  void doNextSlice(size_t maxDomains, bool fresh, bool visit, uint8_t gz, uint8_t pm) {
+    DomainState before = domainState();
+    std::vector<double> countersBefore(core->counters(), core->counters() + core->counterCount());
+    size_t grantsBefore = core->pendingGrants(), expBefore = core->pendingExpired();
+    size_t wantRemaining;
+    std::vector<uint32_t> want = modelSlice(maxDomains, fresh, &wantRemaining);
+    std::vector<uint32_t> out(want.size());
+    size_t remaining = 12345;
+    size_t n = core->nextSlice(now, maxDomains, fresh, out.data(), &remaining);
+    if (g_trace) {
+      std::fprintf(stderr, "nextSlice(now=%.17g, maxDomains=%zu, fresh=%d) -> %zu [", now, maxDomains, fresh ? 1 : 0, n);
+      for (size_t i = 0; i < n && i < out.size(); ++i) std::fprintf(stderr, "%s%u", i ? "," : "", out[i]);
+      std::fprintf(stderr, "] remaining=%zu (want %zu, %zu)\n", remaining, want.size(), wantRemaining);
+    }
+    CHECK(n == want.size() && remaining == wantRemaining);
+    for (size_t i = 0; i < n; ++i) CHECK(out[i] == want[i]);
+    for (uint32_t d = 0; d < D(); ++d) checkUntouched(before, d);
+    CHECK(core->pendingGrants() == grantsBefore && core->pendingExpired() == expBefore);
+    for (size_t i = 0; i < countersBefore.size(); ++i) CHECK(core->counters()[i] == countersBefore[i]);
+    if (!visit) return;
+    for (uint32_t d : out) doPrepareVisit(d, gz, static_cast<uint8_t>(pm | 1));
   }
 
   // prepareVisit(d): promote and expire as a pass does; order = bindingOrder (the model's
@@ -995,6 +1107,10 @@ struct Fuzz {
   void opPrepareVisit() {
     uint32_t d = domain();
     uint8_t gz = r.u8(), mode = r.u8();
+    doPrepareVisit(d, gz, mode);
+  }
+
+  void doPrepareVisit(uint32_t d, uint8_t gz, uint8_t mode) {
     int32_t goalsz = goalszOf(gz);
     double expiredBefore = counter(kExpired), delayedExpiring = dueExpiring(d);
     const uint32_t kUnset = 0xdeadbeefu;
@@ -1212,7 +1328,13 @@ struct Fuzz {
       case 6: goal = -static_cast<int64_t>(kMaxId); break;
       default: goal = static_cast<int64_t>(core->ledger().pairCount(d, b)) + (gm >> 3); break;
     }
-    uint32_t reserve = reserveOf(rm, d, b);
+    TRACE("computeGoal(d=%u, b=%u, goalsz=%d) -> %" PRId64 "; ", d, b, goalsz, g);
+    checkedOpen(d, b, goal, reserveOf(rm, d, b));
+  }
+
+  // openConnections(d, b, goal, reserve): opens exactly min(goal - pairCount, headroom), within the
+  // server ceiling rule; the grants drained after it are for (d, b).
+  uint32_t checkedOpen(uint32_t d, uint32_t b, int64_t goal, uint32_t reserve) {
     uint64_t totalBefore = core->ledger().total();
     uint32_t pairBefore = core->ledger().pairCount(d, b);
     uint32_t headroom = core->ledger().headroom(d, b, reserve, now);
@@ -1220,9 +1342,8 @@ struct Fuzz {
     bool pendingBefore = core->pendingGrants() > 0;
     uint32_t opened = core->openConnections(d, b, goal, reserve, now);
     chargeConnections(pairs);
-    TRACE("computeGoal(d=%u, b=%u, goalsz=%d) -> %" PRId64 "; openConnections(goal=%" PRId64
-          ", reserve=%u, now=%.17g) -> %u\n",
-          d, b, goalsz, g, goal, reserve, now, opened);
+    TRACE("openConnections(d=%u, b=%u, goal=%" PRId64 ", reserve=%u, now=%.17g) -> %u\n", d, b, goal, reserve, now,
+          opened);
     int64_t want = goal - static_cast<int64_t>(pairBefore);
     CHECK(static_cast<int64_t>(opened) <= (want > 0 ? want : 0));
     CHECK(opened <= headroom);
@@ -1231,6 +1352,7 @@ struct Fuzz {
     checkOpened(opened, totalBefore, reserve, 1);
     afterGrants();
     checkOwnGrants(pendingBefore, opened, d, b);
+    return opened;
   }
 
   void opDefaultMaintain() {
@@ -1293,7 +1415,11 @@ struct Fuzz {
     chargeConnections(pairs);
     TRACE("maintainAll(now=%.17g) -> %u\n", now, opened);
     CHECK(core->ledger().total() == totalBefore + opened);
-    if (dueCount > 0) ++domainRot;  // a whole pass moves the rotation by one
+    // A whole pass: a fresh snapshot of every due domain (the rotation moves on by one), all of it
+    // visited, so a sliced pass in progress is abandoned.
+    if (dueCount > 0) ++domainRot;
+    passSnap.clear();
+    passPos = 0;
     for (uint32_t d = 0; d < D(); ++d) {
       // A domain that was due got its pass; one that was not has nothing due now either.
       CHECK(!core->isDue(d, now) || core->activeTotal(d) > 0);
@@ -1304,58 +1430,171 @@ struct Fuzz {
     afterGrants();
   }
 
+  // releaseConnection of open, released, maybe pending and bogus ids. Modes 248..255 churn the
+  // lease table instead (opReleaseMany).
   void opRelease() {
     uint8_t mode = r.u8(), pick = r.u8();
+    if (mode >= 248) return opReleaseMany(mode, pick);
+    if (mode < 180 && !open.empty()) return releaseOpen(pick % open.size());
     double id;
-    int kind;  // 0 open, 1 closed, 2 maybe pending, 3 bogus
-    if (mode < 180 && !open.empty()) { id = open[pick % open.size()]; kind = 0; }
-    else if (mode < 200 && !closed.empty()) { id = closed[pick % closed.size()]; kind = 1; }
+    int kind;  // 1 closed, 2 maybe pending, 3 bogus
+    if (mode < 200 && !closed.empty()) { id = closed[pick % closed.size()]; kind = 1; }
     else if (mode < 215) { id = maxGranted + 1 + pick % 4; kind = 2; }
     else { id = bogusId(pick); kind = 3; }
     uint64_t totalBefore = core->ledger().total();
     Status s = core->releaseConnection(id);
     TRACE("releaseConnection(id=%.17g) -> %s\n", id, statusName(s));
-    if (kind == 0) CHECK(s == Status::Ok);
-    else if (kind == 1 || kind == 3) CHECK(s == Status::UnknownConnection);
+    if (kind == 1 || kind == 3) CHECK(s == Status::UnknownConnection);
     else CHECK(s == Status::Ok || s == Status::UnknownConnection);
     if (s == Status::Ok) {
       CHECK(core->ledger().total() + 1 == totalBefore);
-      if (kind == 0) {
-        for (size_t i = 0; i < open.size(); ++i)
-          if (open[i] == id) { open[i] = open.back(); open.pop_back(); break; }
-      } else {
-        CHECK(core->pendingGrants() > 0);
-        CHECK(releasedEarly.insert(id).second);
-      }
-      if (closed.size() < 64) closed.push_back(id);
-      else closed[static_cast<size_t>(id) % 64] = id;
+      CHECK(core->pendingGrants() > 0);
+      CHECK(releasedEarly.insert(id).second);
+      rememberClosed(id);
     } else {
       CHECK(core->ledger().total() == totalBefore);
     }
   }
 
+  void rememberClosed(double id) {
+    if (closed.size() < 64) closed.push_back(id);
+    else closed[static_cast<size_t>(id) % 64] = id;
+  }
+
+  // Releases open[i]: Ok, and exactly its own pair's, domain's, binding's and the total counts go
+  // down by one (a lease table that found another lease, or none, would show here).
+  void releaseOpen(size_t i) {
+    Grant g = open[i];
+    const ConnectionLedger& L = core->ledger();
+    uint64_t totalBefore = L.total();
+    uint32_t pairBefore = L.pairCount(g.domain, g.binding), domainBefore = L.domainCount(g.domain);
+    uint32_t bindingBefore = L.bindingCount(g.binding);
+    Status s = core->releaseConnection(g.connectionId);
+    TRACE("releaseConnection(id=%.17g of (%u,%u)) -> %s\n", g.connectionId, g.domain, g.binding, statusName(s));
+    CHECK(s == Status::Ok);
+    CHECK(L.total() + 1 == totalBefore && L.pairCount(g.domain, g.binding) + 1 == pairBefore);
+    CHECK(L.domainCount(g.domain) + 1 == domainBefore && L.bindingCount(g.binding) + 1 == bindingBefore);
+    open[i] = open.back();
+    open.pop_back();
+    rememberClosed(g.connectionId);
+  }
+
+  // Lease-table churn: 1-4 rounds ((mode - 248) >> 1 + 1), each (with bit 0 of mode - 248) first
+  // opening as many connections as every pair may take, then releasing part of the open ones in an
+  // order other than the one they opened in (pick + round selects it: every other one, newest
+  // first, from the middle out, by a stride, about 3 in 4, every third from the newest), each
+  // release checked against its own pair. Then every connection still open must still be found (a
+  // migrate to its own domain is Ok and moves nothing) and every one released must be unknown.
+  void opReleaseMany(uint8_t mode, uint8_t pick) {
+    drainGrants(0x7fffffff);  // so the model knows every lease
+    size_t rounds = 1 + ((mode - 248) >> 1);
+    bool fill = (mode - 248) & 1;
+    std::vector<double> gone;
+    for (size_t round = 0; round < rounds; ++round) {
+      if (fill) {
+        size_t pairs = static_cast<size_t>(D()) * B();
+        for (size_t i = 0; i < pairs; ++i) {
+          size_t p = (i + pick + round) % pairs;
+          uint32_t d = static_cast<uint32_t>(p / B()), b = static_cast<uint32_t>(p % B());
+          checkedOpen(d, b, static_cast<int64_t>(kMaxId), (pick + i) % 3 == 0 ? 0 : cfg().serverReserve);
+        }
+        drainGrants(0x7fffffff);
+      }
+      // The open ids in the order they opened (ids grow), and the positions to release.
+      std::vector<Grant> byId = open;
+      std::sort(byId.begin(), byId.end(), [](const Grant& a, const Grant& b) { return a.connectionId < b.connectionId; });
+      size_t n = byId.size();
+      std::vector<size_t> sel;
+      uint32_t h = (pick + 1u) * 2654435761u;
+      switch ((pick + round) % 6) {
+        case 0: for (size_t i = 1; i < n; i += 2) sel.push_back(i); break;
+        case 1: for (size_t i = n; i > (pick >> 3) % 4; --i) sel.push_back(i - 1); break;
+        case 2:
+          for (size_t k = 0; k < n / 2 + 1 && k < n; ++k) sel.push_back(k % 2 ? n / 2 - (k + 1) / 2 : n / 2 + k / 2);
+          break;
+        case 3: {
+          size_t stride = n < 2 ? 1 : 1 + (pick >> 2) % (n - 1);
+          std::vector<bool> seen(n);
+          for (size_t k = 0, i = pick % (n ? n : 1); k < n; ++k, i = (i + stride) % n)
+            if (!seen[i]) { seen[i] = true; sel.push_back(i); }
+          sel.resize(sel.size() * 2 / 3);
+          break;
+        }
+        case 4:
+          for (size_t i = 0; i < n; ++i) {
+            h = h * 1103515245u + 12345u;
+            if ((h >> 16) % 4 != 0) sel.push_back(i);
+          }
+          break;
+        default: for (size_t i = n; i >= 3; i -= 3) sel.push_back(i - 1); break;
+      }
+      TRACE("releaseMany: round %zu, pattern %zu, releasing %zu of %zu\n", round, (pick + round) % 6, sel.size(), n);
+      for (size_t i : sel) {
+        CHECK(i < n);
+        size_t k = 0;
+        while (k < open.size() && open[k].connectionId != byId[i].connectionId) ++k;
+        CHECK(k < open.size());
+        releaseOpen(k);
+        gone.push_back(byId[i].connectionId);
+      }
+    }
+    const ConnectionLedger& L = core->ledger();
+    std::vector<uint32_t> pairs = pairCounts();
+    for (const Grant& g : open) CHECK(core->migrateConnection(g.connectionId, g.domain) == Status::Ok);
+    CHECK(pairs == pairCounts());
+    for (size_t i = 0; i < gone.size() && i < 64; ++i) {
+      double id = gone[gone.size() - 1 - i];
+      CHECK(core->migrateConnection(id, 0) == Status::UnknownConnection);
+      CHECK(core->releaseConnection(id) == Status::UnknownConnection);
+    }
+    TRACE("releaseMany: %zu released, %zu open, %u in the ledger\n", gone.size(), open.size(), L.total());
+  }
+
+  // migrateConnection: Ok exactly when the connection is open and the target is its own domain or
+  // has room (not suspended, below its pair, scope and group::domain limits), and then the
+  // connection's pair counts move; else TooMany / BadDomain / UnknownConnection and nothing moves.
   void opMigrate() {
     uint8_t mode = r.u8(), pick = r.u8(), dm = r.u8();
     uint32_t to = dm < 240 ? dm % D() : D() + (dm - 240);
     double id;
     int kind;
-    if (mode < 200 && !open.empty()) { id = open[pick % open.size()]; kind = 0; }
+    size_t at = 0;
+    if (mode < 200 && !open.empty()) { at = pick % open.size(); id = open[at].connectionId; kind = 0; }
     else if (mode < 220 && !closed.empty()) { id = closed[pick % closed.size()]; kind = 1; }
     else { id = bogusId(pick); kind = 3; }
     const ConnectionLedger& L = core->ledger();
     uint64_t totalBefore = L.total();
     std::vector<uint32_t> bindingBefore(B());
     for (uint32_t b = 0; b < B(); ++b) bindingBefore[b] = L.bindingCount(b);
+    std::vector<uint32_t> pairs = pairCounts();
+    Status want = Status::UnknownConnection;
+    if (kind == 0) {
+      const Grant& g = open[at];
+      if (to >= D()) want = Status::BadDomain;
+      else if (to == g.domain) want = Status::Ok;
+      else {
+        const PairLimits& pl = L.pairLimits(to, g.binding);
+        const DomainLimits& dl = domainLimits[to];
+        int32_t grp = L.groupOf(g.binding);
+        bool room = !pl.suspended && L.pairCount(to, g.binding) < pl.maxConnections &&
+                    L.domainCount(to) < dl.scopeMax &&
+                    (grp == kNoGroup || L.groupDomainCount(static_cast<uint32_t>(grp), to) < dl.groupScopeMax[grp]);
+        want = room ? Status::Ok : Status::TooMany;
+      }
+    }
     Status s = core->migrateConnection(id, to);
     TRACE("migrateConnection(id=%.17g, to=%u) -> %s\n", id, to, statusName(s));
-    if (kind == 0 && releasedEarly.count(id) == 0) {
-      if (to >= D()) CHECK(s == Status::BadDomain);
-      else CHECK(s == Status::Ok || s == Status::TooMany);
-    } else {
-      CHECK(s == Status::UnknownConnection);
-    }
+    CHECK(s == want);
     CHECK(L.total() == totalBefore);
     for (uint32_t b = 0; b < B(); ++b) CHECK(L.bindingCount(b) == bindingBefore[b]);
+    if (s == Status::Ok && kind == 0 && to != open[at].domain) {
+      Grant& g = open[at];
+      size_t src = static_cast<size_t>(g.domain) * B() + g.binding, dst = static_cast<size_t>(to) * B() + g.binding;
+      pairs[src] -= 1;
+      pairs[dst] += 1;
+      g.domain = to;
+    }
+    CHECK(pairs == pairCounts());
   }
 
   void opFlush() {
@@ -1531,6 +1770,7 @@ struct Fuzz {
       CHECK(s == Status::BadArgument && D() == before);
     } else {
       CHECK(s == Status::Ok && index == before && D() == before + 1);
+      domainLimits.push_back(dl);
       for (uint32_t b = 0; b < B(); ++b)
         CHECK(core->activeSize(index, b) == 0 && core->ledger().pairCount(index, b) == 0);
     }
@@ -1661,7 +1901,7 @@ struct Fuzz {
     removedWant = counter(kActive);  // every active message leaves by failDomain below
     drainGrants(0x7fffffff);
     while (!open.empty()) {
-      double id = open.back();
+      double id = open.back().connectionId;
       open.pop_back();
       CHECK(core->releaseConnection(id) == Status::Ok);
     }
@@ -1698,7 +1938,9 @@ struct Fuzz {
       c.bindingMax.push_back(limitOf(r.u8(), 8));
     }
     for (uint32_t g = 0; g < c.groups; ++g) c.groupMax.push_back(limitOf(r.u8(), 8));
-    c.serverMax = r.u8() % 16;
+    // serverMax 0-15, or from 0xf0 16-256: enough connections for the lease table to grow.
+    uint8_t sm = r.u8();
+    c.serverMax = sm < 0xf0 ? sm % 16 : 16u * (sm - 0xefu);
     c.serverReserve = r.u8() % 4;
     uint8_t nt = r.u8() % 4;
     Core local(c);
@@ -1722,6 +1964,7 @@ struct Fuzz {
       DomainLimits dl = decodeDomain(nt, nullptr);
       uint32_t index;
       CHECK(local.addDomain(dl, &index) == Status::Ok && index == i);
+      domainLimits.push_back(dl);
       for (uint32_t b = 0; b < c.bindings; ++b)
         CHECK(local.ledger().setMessageThrottle(i, b, dl.pairs[b].messageThrottle) == Status::Ok);
       if (g_trace) {

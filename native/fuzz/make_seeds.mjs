@@ -27,6 +27,7 @@ function pair({ max = 3, aggr = 76, throttle = 0, msgThrottle = 0, suspended = f
 
 // The configuration prefix.
 // teardown: false destroys the core with everything still in it at the end of the input.
+// serverMax: a byte, 0-15 as is (value % 16 below 0xf0), 0xf0..0xff = 16 * (v - 0xef), 16-256.
 function config({ bindings = 1, groups = 0, autoDrain = true, teardown = true, groupOf = [], bindingMax = [],
   groupMax = [], serverMax = 10, serverReserve = 2, throttles = [], domains = [{}] }) {
   const out = [(bindings - 1) | (groups << 2) | (teardown ? 0 : 0x10) | (autoDrain ? 0 : 0xc0)];
@@ -67,9 +68,18 @@ const batchAt = (d, b, count, flags, exp, elems = []) => op('enqueueBatchAt', d,
 // flight; deferBatch 240..249: all in flight with the last spoilt, one pick byte after).
 // deferBatch: count, next attempt, then the ids' bytes.
 const deferBatch = (count, next, ...rest) => op('deferBatch', count, next, ...rest.flat());
-// maintainSlice: mode (% 8: maxDomains 0, 1, 1, 2, 3, all, domains + v % 3; 7 = nextDomainStart
-// with dueCount (mode >> 3) % 6 and visits v % 7, or all from 250), v.
-const slice = (mode, v = 0) => op('maintainSlice', mode, v);
+// maintainSlice: mode (% 8: maxDomains 0, 1, 1, 2, 3, all (v odd: 2^32 - 1), domains + v % 3;
+// 7 = nextDomainStart with dueCount (mode >> 3) % 6, v unused), v. Bits of modes 0-6: FRESH
+// abandons the pass in progress, NEXT calls nextSlice instead of maintainSlice, VISIT (two more
+// bytes: goalsz, prepareVisit mode) visits each domain nextSlice hands out as the JS pass does,
+// more(k) makes k = 0-3 more calls right after, alternating nextSlice / maintainSlice, not fresh.
+const FRESH = 0x08, NEXT = 0x10, VISIT = 0x20;
+const more = (k) => k << 6;
+const slice = (mode, v = 0, ...visit) => op('maintainSlice', mode, v, ...visit);
+// release: mode (< 180 an open id, < 200 a released one, < 215 maybe a pending one, < 248 bogus;
+// 248..255 lease-table churn: bit 0 of mode - 248 fills every pair first, (mode - 248) >> 1 + 1
+// rounds, pick + round selecting the release order), pick.
+const churn = (fill, rounds, pick) => op('release', 248 + (fill ? 1 : 0) + ((rounds - 1) << 1), pick);
 // cancelMany: domain, binding (the first queue with mail from there), pattern (% 5: all but the
 // last arg % 4, keep 1 in 3 + arg % 4, a prefix, ~3 in 4, the back half), arg, take (bit 0, k =
 // >> 1), re-enqueue (bit 0; bit 1 same domain, bit 2 same binding, bit 3 urgent, bit 4 due now).
@@ -185,6 +195,37 @@ const seeds = {
     ...op('release', 0, 0), ...op('release', 0, 0), ...op('time', 100), ...op('prepareVisit', 3, 0, 3),
     ...op('prepareVisit', 4, 0, 1), ...slice(5), ...op('query', 5, 0, 4, 0), ...op('release', 0, 0),
     ...op('prepareVisit', 4, 3, 1), ...slice(4), ...slice(7, 250),
+  ],
+  'slice-snapshot': [
+    ...config({
+      bindings: 2, serverMax: 10, serverReserve: 1,
+      domains: [{ pairs: [{ max: 2 }, { max: 2 }] }, {}, { pairs: [{ max: 1 }, { max: 3 }] }, {}, {}],
+    }),
+    ...enq(0, 0), ...enq(0, 1), ...enq(1, 0), ...enq(2, 1), ...enq(2, 0), ...enq(3, 1), ...enq(3, 0, 0, 100),
+    // A pass in slices taken from one snapshot by both calls; domain 4 becomes due (not in it) and
+    // domain 2 stops being due (visited all the same), the rotation moves on in the middle.
+    ...slice(1), ...slice(1 | NEXT), ...enq(4, 0), ...op('fail', 2, 200), ...slice(7 | (2 << 3)),
+    ...slice(3 | more(1)), ...slice(2 | NEXT | more(3)),
+    // fresh and maintainAll abandon a pass in progress; a fresh slice of 0 only takes a snapshot.
+    ...slice(0 | FRESH), ...slice(1), ...op('maintainAll'), ...slice(2 | NEXT), ...slice(0 | FRESH | NEXT),
+    ...op('time', 60), ...slice(4 | NEXT | VISIT | more(2), 0, 0, 2), ...slice(5, 1),
+    ...op('take', 0, 0, 3), ...op('settleBatch', 250), ...slice(6 | FRESH | NEXT | VISIT | more(3), 2, 3, 0),
+    ...op('addDomain', 0, 3, 0, 0, 3, 0, 0), ...enq(5, 1), ...slice(1 | more(3)), ...slice(5 | FRESH | more(1)),
+    ...op('query', 5, 0, 0, 0), ...op('query', 5, 0, 3, 0),
+  ],
+  'lease-table-churn': [
+    ...config({
+      bindings: 3, serverMax: 0xff, serverReserve: 3,
+      domains: [
+        { pairs: [{ max: 6 }, { max: 6 }, { max: 6 }] }, { pairs: [{ max: 6 }, { max: 6 }, { max: 6 }] },
+        { pairs: [{ max: 6 }, { max: 6 }, { max: 6 }] }, { pairs: [{ max: 6 }, { max: 4 }, { max: 6 }] },
+      ],
+    }),
+    ...enq(0, 0), ...enq(1, 1), ...enq(2, 2), ...enq(3, 0),
+    ...churn(true, 1, 0), ...churn(true, 4, 5), ...churn(false, 2, 3),
+    ...op('goalOpen', 0, 0, 0, 5, 2), ...op('migrate', 0, 3, 1), ...op('migrate', 0, 9, 3), ...op('migrate', 0, 17, 2),
+    ...op('release', 0, 7), ...op('release', 100, 13), ...op('release', 190, 1), ...op('release', 205, 2),
+    ...churn(true, 3, 4), ...op('maintainAll'), ...churn(false, 4, 1),
   ],
 };
 
