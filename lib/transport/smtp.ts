@@ -586,6 +586,10 @@ export class SmtpTransport implements Transport {
         e.code = 'ETLS';
       }
       conn.close();
+      // The lease is released when open() fails: the socket must be really closed by then, or the
+      // receiver still counts it while the core grants the next connection (the soak saw a source
+      // address one over its cap this way, after a greeting that never came).
+      await socketClosed(socket, t.quit);
       throw e;
     }
     return conn;
@@ -634,7 +638,9 @@ function connectTcp(
     const fail = (err: Error) => {
       cleanup();
       socket.destroy();
-      reject(err);
+      // Settle once the socket is closed (destroy() closes it on a later tick), for the reason
+      // in #connect: a connect that timed out may have been accepted by the server meanwhile.
+      void socketClosed(socket, timeout).then(() => reject(err));
     };
     const onError = (err: Error) => fail(err);
     const onConnect = () => {
