@@ -368,6 +368,16 @@ export const DOMAIN = 'bench.example';
  *  (active) and its nextAttempt is only a sort key; expiry (now + 1 day) is never reached. */
 export const FAR = BASE_TIME + 1e9;
 
+// Next-attempt times for batched time-key enqueues (both native candidates): TIME_VIEWS[k] = the
+// first k entries of one Float64Array(256).
+const TIMES = new Float64Array(256);
+const TIME_VIEWS = Array.from({ length: 257 }, (_, k) => TIMES.subarray(0, k));
+/** The times t0 + deltas[(d0 + i) & mask] for i < n (n <= 256), in a shared view. */
+function timesFor(n: number, t0: number, deltas: Float64Array, d0: number, mask: number): Float64Array {
+  for (let i = 0; i < n; i++) TIMES[i] = t0 + deltas[(d0 + i) & mask];
+  return TIME_VIEWS[n];
+}
+
 export class CoreApi implements Candidate {
   readonly name = 'core';
   readonly kind = 'native' as const;
@@ -380,14 +390,9 @@ export class CoreApi implements Candidate {
     mixed: 'takeInto(16) + settleMany(16) + prio: enqueueBatch(16) / ts: enqueueBatch(16, nextAttempts[16])',
   };
   #core: MailQueueCore | null = null;
-  // Next-attempt times for batched ts enqueues: views[k] = the first k of one Float64Array(256).
-  readonly #times = new Float64Array(256);
-  readonly #timeViews = Array.from({ length: 257 }, (_, k) => this.#times.subarray(0, k));
   /** enqueueBatch of ids (at most 256) with times t0 + deltas[d0 + i] (deltas indexed mod mask + 1). */
   #enqueueTimed(ids: Float64Array, t0: number, deltas: Float64Array, d0: number, mask: number): void {
-    const t = this.#times;
-    for (let i = 0; i < ids.length; i++) t[i] = t0 + deltas[(d0 + i) & mask];
-    this.#core!.enqueueBatch(DOMAIN, 'b0', ids, undefined, this.#timeViews[ids.length]);
+    this.#core!.enqueueBatch(DOMAIN, 'b0', ids, undefined, timesFor(ids.length, t0, deltas, d0, mask));
   }
   #w!: Workload;
   readonly #buf = new Float64Array(MIXED_B);
@@ -539,13 +544,16 @@ export class NativeRaw implements Candidate {
   readonly name = 'native-raw';
   readonly kind = 'native' as const;
   readonly api = {
-    enqueue: 'prio: native.enqueueBatch(h, d, 0, ids[256], prios[256], now, Infinity, now); ts: native.enqueue(h, d, 0, id, 0, t, Infinity, now)',
+    enqueue: 'prio: native.enqueueBatch(h, d, 0, ids[256], prios[256], now, Infinity, now); ts: native.enqueueBatch(h, d, 0, ids[256], null, times[256], Infinity, now)',
     enqueue1: 'native.enqueue(h, d, 0, id, prio, now, Infinity, now) per message',
-    pop: 'native.take(h, d, 0, now, Float64Array(k)) + native.settle(h, id) per message',
+    pop: 'native.take(h, d, 0, now, Float64Array(k)) + native.settleBatch(h, the ids taken)',
     take: 'native.take(h, d, 0, now, Float64Array(k)) only',
     cancel: 'native.cancel(h, id)',
-    mixed: 'take(16) + 16 settle + prio: enqueueBatch(16) / ts: 16 enqueue',
+    mixed: 'take(16) + settleBatch(16) + prio: enqueueBatch(16) / ts: enqueueBatch(16, times[16])',
   };
+  #enqueueTimed(ids: Float64Array, t0: number, deltas: Float64Array, d0: number, mask: number): void {
+    native.enqueueBatch(this.#h, this.#d, 0, ids, null, timesFor(ids.length, t0, deltas, d0, mask), Infinity, FAR);
+  }
   #h = -1;
   #d = 0;
   #w!: Workload;
@@ -579,7 +587,10 @@ export class NativeRaw implements Candidate {
       for (let c = 0; c < ic.length; c++) native.enqueueBatch(h, d, 0, ic[c], pc[c], FAR, Infinity, FAR);
     } else {
       const { ids, times, n } = w;
-      for (let i = 0; i < n; i++) native.enqueue(h, d, 0, ids[i], 0, times[i], Infinity, FAR);
+      for (let i = 0; i < n; i += 256) {
+        const e = Math.min(n, i + 256);
+        this.#enqueueTimed(ids.subarray(i, e), 0, times.subarray(i, e), 0, 0xffffffff);
+      }
     }
   }
 
@@ -590,12 +601,11 @@ export class NativeRaw implements Candidate {
     const buf = this.#bufOf(k);
     let got = 0;
     while (got < m) {
-      const n = native.take(h, d, 0, FAR, m - got >= k ? buf : buf.subarray(0, m - got));
+      const view = m - got >= k ? buf : buf.subarray(0, m - got);
+      const n = native.take(h, d, 0, FAR, view);
       if (n === 0) break;
-      for (let i = 0; i < n; i++) {
-        native.settle(h, buf[i]);
-        out[got + i] = buf[i];
-      }
+      native.settleBatch(h, n === view.length ? view : view.subarray(0, n));
+      for (let i = 0; i < n; i++) out[got + i] = buf[i];
       got += n;
     }
     return got;
@@ -635,7 +645,7 @@ export class NativeRaw implements Candidate {
       for (let i = 0; i < m; i++) native.enqueue(h, d, 0, ids[i], w.refillPrios[i], FAR, Infinity, FAR);
     } else {
       const vc = this.#vclock;
-      for (let i = 0; i < m; i++) native.enqueue(h, d, 0, ids[i], 0, vc + w.refillDeltas[i], Infinity, FAR);
+      for (let i = 0; i < m; i += 256) this.#enqueueTimed(ids.subarray(i, Math.min(m, i + 256)), vc, w.refillDeltas, i, 0xffffffff);
       this.#vclock += m / 10;
     }
   }
@@ -653,16 +663,15 @@ export class NativeRaw implements Candidate {
     const buf = this.#buf;
     const w = this.#w;
     const n = native.take(h, d, 0, FAR, buf);
-    for (let i = 0; i < n; i++) native.settle(h, buf[i]);
+    const taken = n === MIXED_B ? buf : buf.subarray(0, n);
+    native.settleBatch(h, taken);
     let j = this.#mix;
     if (w.variant === 'prio') {
-      native.enqueueBatch(h, d, 0, n === MIXED_B ? buf : buf.subarray(0, n), w.mixedPrioViews[j], FAR, Infinity, FAR);
+      native.enqueueBatch(h, d, 0, taken, w.mixedPrioViews[j], FAR, Infinity, FAR);
       j = (j + 1) % w.mixedPrioViews.length;
     } else {
-      for (let i = 0; i < n; i++) {
-        native.enqueue(h, d, 0, buf[i], 0, this.#vclock + w.mixedDeltas[j], Infinity, FAR);
-        j = (j + 1) & (TABLE - 1);
-      }
+      this.#enqueueTimed(taken, this.#vclock, w.mixedDeltas, j, TABLE - 1);
+      j = (j + n) & (TABLE - 1);
       this.#vclock += MIXED_B / 10;
     }
     this.#mix = j;

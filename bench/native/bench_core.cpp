@@ -179,8 +179,10 @@ struct OpsBench {
         must(core->enqueueBatch(d, 0, &w.ids[i], &w.prios[i], k, kFar, kInf, kFar, &failed) == mqc::Status::Ok, "enqueueBatch");
       }
     } else {
-      for (size_t i = 0; i < w.n; ++i)
-        must(core->enqueue(d, 0, w.ids[i], 0, w.times[i], kInf, kFar) == mqc::Status::Ok, "enqueue");
+      for (size_t i = 0; i < w.n; i += 256) {
+        size_t k = std::min<size_t>(256, w.n - i);
+        must(core->enqueueBatchAt(d, 0, &w.ids[i], nullptr, &w.times[i], k, kInf, kFar, &failed) == mqc::Status::Ok, "enqueue");
+      }
     }
   }
   size_t pop(size_t k, size_t m, bool settle) {
@@ -188,10 +190,10 @@ struct OpsBench {
     while (got < m) {
       size_t n = core->take(d, 0, std::min(k, m - got), kFar, buf.data());
       if (n == 0) break;
-      for (size_t i = 0; i < n; ++i) {
-        if (settle) must(core->settle(buf[i]) == mqc::Status::Ok, "settle");
-        w.popped[got + i] = buf[i];
-      }
+      // One batched settle per run taken, as the API's settleMany().
+      size_t failed = 0;
+      if (settle) must(core->settleBatch(buf.data(), n, &failed) == mqc::Status::Ok, "settle");
+      for (size_t i = 0; i < n; ++i) w.popped[got + i] = buf[i];
       got += n;
     }
     gSink = gSink + w.popped[0];
@@ -211,8 +213,13 @@ struct OpsBench {
       for (size_t i = 0; i < m; ++i)
         must(core->enqueue(d, 0, w.popped[i], w.refillPrios[i], kFar, kInf, kFar) == mqc::Status::Ok, "refill1");
     } else {
-      for (size_t i = 0; i < m; ++i)
-        must(core->enqueue(d, 0, w.popped[i], 0, vclock + w.refillDeltas[i], kInf, kFar) == mqc::Status::Ok, "refill ts");
+      // Batches of 256 with one next-attempt time per message, as the API's enqueueBatch(..., nextAttempts).
+      double times[256];
+      for (size_t i = 0; i < m; i += 256) {
+        size_t k = std::min<size_t>(256, m - i);
+        for (size_t j = 0; j < k; ++j) times[j] = vclock + w.refillDeltas[i + j];
+        must(core->enqueueBatchAt(d, 0, &w.popped[i], nullptr, times, k, kInf, kFar, &failed) == mqc::Status::Ok, "refill ts");
+      }
       vclock += static_cast<double>(m) / 10;
     }
   }
@@ -224,17 +231,17 @@ struct OpsBench {
   void mixed() {
     double b[16];
     size_t n = core->take(d, 0, 16, kFar, b);
-    for (size_t i = 0; i < n; ++i) core->settle(b[i]);
     size_t failed = 0;
+    core->settleBatch(b, n, &failed);
     if (w.prio) {
       size_t j = (mix * 16) & 65535;
       core->enqueueBatch(d, 0, b, &w.mixedPrios[j], n, kFar, kInf, kFar, &failed);
       ++mix;
     } else {
-      for (size_t i = 0; i < n; ++i) {
-        core->enqueue(d, 0, b[i], 0, vclock + w.mixedDeltas[mix & 65535], kInf, kFar);
-        ++mix;
-      }
+      double times[16];
+      for (size_t i = 0; i < n; ++i) times[i] = vclock + w.mixedDeltas[(mix + i) & 65535];
+      core->enqueueBatchAt(d, 0, b, nullptr, times, n, kInf, kFar, &failed);
+      mix += n;
       vclock += 1.6;
     }
   }
@@ -381,7 +388,7 @@ void runCycle(uint32_t domains, uint32_t bindings, uint32_t perPair, int warm, i
   double fillMs = msSince(t0);
   std::vector<Conn> conns, next;
   std::vector<double> grantBuf(3 * 256), expBuf(1024);
-  double buf[16];
+  double buf[16], ok[16], retry[16];
   size_t oc = 0;
   double totalMs = 0, maintainMsSum = 0, pullMsSum = 0, arriveMsSum = 0;
   uint64_t delivered = 0, deferred = 0;
@@ -404,15 +411,16 @@ void runCycle(uint32_t domains, uint32_t bindings, uint32_t perPair, int warm, i
       bool open = true;
       for (uint32_t p = 0; p < batchesPerTick && open; ++p) {
         size_t n = core->take(c.d, c.b, batch, now, buf);
+        // A batch's outcomes in two calls, as the API's settleMany() and deferMany().
+        size_t a = 0, z = 0, failed = 0;
         for (size_t j = 0; j < n; ++j) {
-          if (w.outcome[oc++ & 65535] == 1) {
-            core->settle(buf[j]);
-            ++dl;
-          } else {
-            core->defer(buf[j], now + retryMs, now);
-            ++df;
-          }
+          if (w.outcome[oc++ & 65535] == 1) ok[a++] = buf[j];
+          else retry[z++] = buf[j];
         }
+        if (a > 0) core->settleBatch(ok, a, &failed);
+        if (z > 0) core->deferBatch(retry, z, now + retryMs, now, &failed);
+        dl += a;
+        df += z;
         ++c.batches;
         if (n < batch || c.batches >= maxBatches) open = false;
       }
