@@ -19,9 +19,10 @@ export interface Scheduler {
   setNow(now: number): void;
   /** Queues ids (all of the view) for (domain d, binding b), due now. */
   enqueue(d: number, b: number, ids: Float64Array, prios: Uint8Array): void;
-  /** One maintenance pass, or a slice of one over at most maxDomains due domains; appends the
-   *  connections it opened; returns [domains visited, due domains not visited]. */
-  maintain(now: number, out: Conn[], maxDomains?: number): [number, number];
+  /** One maintenance pass, or a slice of one over at most maxDomains due domains that ends after
+   *  the domain that brought its grants to maxGrants; appends the connections it opened; returns
+   *  [domains visited, domains of the pass still to visit]. */
+  maintain(now: number, out: Conn[], maxDomains?: number, maxGrants?: number): [number, number];
   /** Takes up to BATCH messages for a connection into the scheduler's batch buffer. */
   take(c: Conn): number;
   /** The outcomes of the last take(): message i delivered when ok[i] is 1, else deferred to
@@ -91,8 +92,8 @@ export class CoreScheduler implements Scheduler {
     this.core.enqueueBatch(this.#names[d], this.#bindings[b], ids, prios);
   }
 
-  maintain(now: number, out: Conn[], maxDomains?: number): [number, number] {
-    const r = this.core.maintain(now, maxDomains === undefined ? undefined : { maxDomains });
+  maintain(now: number, out: Conn[], maxDomains?: number, maxGrants?: number): [number, number] {
+    const r = this.core.maintain(now, maxDomains === undefined ? undefined : { maxDomains, maxGrants });
     for (const g of r.grants) out.push(new CoreConn(g));
     return [r.visited, r.remaining];
   }
@@ -306,7 +307,7 @@ export class TsScheduler implements Scheduler {
     dom.minExp = min;
   }
 
-  maintain(now: number, out: Conn[], maxDomains = Infinity): [number, number] {
+  maintain(now: number, out: Conn[], maxDomains = Infinity, maxGrants = Infinity): [number, number] {
     // The same passes as the core's: a snapshot of the due domains from the rotation's start,
     // visited whole or in slices.
     const pass = this.#pass;
@@ -328,9 +329,11 @@ export class TsScheduler implements Scheduler {
       this.#passPos = 0;
     }
     const visits = Math.min(pass.length - this.#passPos, maxDomains);
-    for (let i = 0; i < visits; i++) this.#maintainDomain(pass[this.#passPos + i], now, out);
-    this.#passPos += visits;
-    return [visits, pass.length - this.#passPos];
+    const before = out.length;
+    let i = 0;
+    while (i < visits && out.length - before < maxGrants) this.#maintainDomain(pass[this.#passPos + i++], now, out);
+    this.#passPos += i;
+    return [i, pass.length - this.#passPos];
   }
 
   #maintainDomain(d: number, now: number, out: Conn[]): void {
@@ -478,6 +481,8 @@ export interface CycleOptions {
   /** Maintenance in slices of this many due domains with a yield between them (default: whole
    *  passes). */
   sliceDomains?: number;
+  /** With sliceDomains: a slice also ends once it has opened this many connections. */
+  sliceGrants?: number;
   seed?: number;
   /** Runs after the initial fill, before the first tick (memory is read here). */
   afterFill?: () => void | Promise<void>;
@@ -604,7 +609,7 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
       let left = 1;
       while (left > 0) {
         const ts = nowNs();
-        left = s.maintain(now, conns, o.sliceDomains)[1];
+        left = s.maintain(now, conns, o.sliceDomains, o.sliceGrants)[1];
         const ms = sinceMs(ts);
         if (timed && ms > maxMaintainCall) maxMaintainCall = ms;
         maintainMs += ms;

@@ -910,21 +910,25 @@ export class MailQueueCore extends EventEmitter {
    * next `maxDomains` of them and returns how many are still to visit (`remaining`); once it is 0,
    * the next call starts a new pass. Calling until `remaining` is 0, with a yield to the event loop
    * between calls, covers every domain of the pass once without holding the event loop for long. A
-   * whole pass (no maxDomains) abandons a sliced pass in progress.
+   * whole pass (no maxDomains) abandons a sliced pass in progress. `options.maxGrants` ends a
+   * slice early once it has opened that many connections (after the domain that reached it), so a
+   * tick where every pair wants connections does not grant them all in one call.
    */
-  maintain(now?: number, options: { maxDomains?: number } = {}): PassResult {
+  maintain(now?: number, options: { maxDomains?: number; maxGrants?: number } = {}): PassResult {
     const h = this.#live();
     this.#refuseInPass('maintain');
     const t = now === undefined ? this.#now() : checkTime(now, 'now');
     checkObject(options, 'options');
     for (const k of Object.keys(options)) {
-      if (k !== 'maxDomains') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
+      if (k !== 'maxDomains' && k !== 'maxGrants') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
     }
     const max = options.maxDomains === undefined ? Infinity : checkInt(options.maxDomains, 'options.maxDomains', 1, 4294967295);
+    const maxGrants = options.maxGrants === undefined ? Infinity : checkInt(options.maxGrants, 'options.maxGrants', 1, 4294967295);
+    // A whole pass (neither option) is a fresh slice as large as the number of due domains.
+    const whole = max === Infinity && maxGrants === Infinity;
     if (!this.#anyProvider()) {
-      // A whole pass is a fresh slice as large as the number of due domains.
       const out = this.#sliceOut;
-      native.maintainSlice(h, t, max === Infinity ? 4294967295 : max, max === Infinity, out);
+      native.maintainSlice(h, t, max === Infinity ? 4294967295 : max, whole, maxGrants, out);
       this.#drainExpired();
       const grants = this.#drainGrants(true);
       this.#delivery?.afterPass();
@@ -936,12 +940,28 @@ export class MailQueueCore extends EventEmitter {
       // The domains of this pass (or slice) from the core's snapshot; a whole pass takes a fresh one.
       if (this.#dueBuf.length < this.#records.length + 1) this.#dueBuf = new Uint32Array(this.#records.length * 2 + 1);
       const buf = this.#dueBuf;
-      const n = native.nextSlice(h, t, max === Infinity ? 4294967295 : max, max === Infinity, buf);
-      remaining = buf[0];
-      visited = n;
-      // Copied: a provider may enqueue to a new domain, and the next pass reuses the buffer.
-      const list = Array.from(buf.subarray(1, 1 + n));
-      for (let i = 0; i < n; i++) this.#maintainDomainJs(list[i], t, 0, undefined);
+      const grants = this.#passGrants!;
+      // With a grant cap, domains are asked for a few at a time, so the slice can end where the
+      // cap was reached and leave the rest of the pass to the next slice.
+      const step = maxGrants === Infinity ? 4294967295 : 16;
+      let fresh = whole;
+      for (;;) {
+        const n = native.nextSlice(h, t, Math.min(step, max - visited), fresh, buf);
+        fresh = false;
+        remaining = buf[0];
+        // Copied: a provider may enqueue to a new domain, and the next pass reuses the buffer.
+        const list = Array.from(buf.subarray(1, 1 + n));
+        let i = 0;
+        while (i < n && grants.length < maxGrants) this.#maintainDomainJs(list[i++], t, 0, undefined);
+        visited += i;
+        if (i < n) {
+          // The cap was reached inside this batch: give the unvisited domains back to the pass.
+          native.unvisitSlice(h, n - i);
+          remaining += n - i;
+          break;
+        }
+        if (remaining === 0 || visited >= max || grants.length >= maxGrants || n === 0) break;
+      }
     });
     this.#delivery?.afterPass();
     return { ...result, visited, remaining };

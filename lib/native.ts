@@ -40,11 +40,12 @@ export interface NativeBinding {
     reserve: number): number;
   maintainDomain(core: number, domain: number, now: number, goalsz: number, reserve: number): number;
   maintainAll(core: number, now: number): number;
-  maintainSlice(core: number, now: number, maxDomains: number, fresh: boolean, out: Float64Array): number;
+  maintainSlice(core: number, now: number, maxDomains: number, fresh: boolean, maxGrants: number, out: Float64Array): number;
   bindingOrder(core: number, domain: number, out: Uint32Array): number;
   prepareVisit(core: number, domain: number, now: number, goalsz: number, out: Uint32Array): number;
   nextDomainStart(core: number, dueCount: number): number;
   nextSlice(core: number, now: number, maxDomains: number, fresh: boolean, out: Uint32Array): number;
+  unvisitSlice(core: number, k: number): number;
   reserveFor(core: number, domain: number, binding: number): number;
   releaseConnection(core: number, connectionId: number): void;
   drainGrants(core: number, out: Float64Array): number;

@@ -30,7 +30,7 @@ const EXPECTED = [
   'createCore', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
   'cancel', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take',
   'settle', 'settleBatch', 'defer', 'deferBatch', 'untake', 'dueDomains', 'prepareDomain', 'computeGoal', 'openConnections',
-  'defaultMaintain', 'maintainDomain', 'maintainAll', 'maintainSlice', 'bindingOrder', 'prepareVisit', 'nextDomainStart', 'nextSlice', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
+  'defaultMaintain', 'maintainDomain', 'maintainAll', 'maintainSlice', 'bindingOrder', 'prepareVisit', 'nextDomainStart', 'nextSlice', 'unvisitSlice', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
   'flushDomain', 'failDomain', 'retryNow', 'delayedByBinding', 'reserveFor',
   'releaseConnection', 'drainGrants', 'drainExpired', 'pending', 'domainInfo', 'groupDomainCounts',
   'groupCount', 'checkInvariants', 'bytesReserved', 'goalCurve', 'counterNames', 'noop',

@@ -249,3 +249,35 @@ describe('maintain({ maxDomains }): a pass in slices', () => {
     expect(core.maintain(undefined, { maxDomains: 2 })).toMatchObject({ opened: 0, visited: 2, remaining: 4 });
   });
 });
+
+describe('maintain({ maxGrants }): a slice ends once it opened that many connections', () => {
+  for (const provider of [false, true]) {
+    test(`the pass continues where the cap stopped it, and opens what a whole pass opens${provider ? ' (with a passive provider)' : ''}`, () => {
+      // Ten domains wanting two connections each (max 2, mail enough for a goal of 2).
+      const config: CoreConfig = { global: { maxOutboundConnections: 2, serverMaxOutboundConnections: 1000, connectionAllocationAggressiveness: 1 } };
+      const whole = make(['b0'], config).core;
+      const capped = make(['b0'], config).core;
+      if (provider) capped.hooks.mailQueueMaintain.registerLast(() => 0);
+      for (let d = 0; d < 10; d++) {
+        const ids = Float64Array.from({ length: 50 }, (_, i) => d * 100 + i + 1);
+        for (const c of [whole, capped]) c.enqueueBatch(`d${d}.example`, 'b0', ids);
+      }
+      const all = whole.maintain();
+      expect(all.opened).toBe(20);
+      const got: Grant[] = [];
+      let r = capped.maintain(undefined, { maxGrants: 5 });
+      // The domain that reached the cap finishes its visit: 6 grants, 3 domains.
+      expect(r).toMatchObject({ opened: 6, visited: 3, remaining: 7 });
+      got.push(...r.grants);
+      while (r.remaining > 0) {
+        r = capped.maintain(undefined, { maxGrants: 5 });
+        expect(r.opened).toBeLessThanOrEqual(6);
+        got.push(...r.grants);
+      }
+      expect(tally(got)).toEqual(tally(all.grants));
+      // Every pair holds its goal now: nothing opens, so nothing stops the next pass early.
+      expect(capped.maintain(undefined, { maxGrants: 5 })).toMatchObject({ opened: 0, visited: 10, remaining: 0 });
+      expect(capped.checkInvariants()).toBe(true);
+    });
+  }
+});

@@ -16,6 +16,7 @@ const perPair = numArg('per-pair', 25);
 const warm = numArg('warm', quick() ? 2 : 4);
 const ticks = numArg('ticks', quick() ? 6 : 20);
 const SLICE_DOMAINS = numArg('slice-domains', 1000);
+const SLICE_GRANTS = numArg('slice-grants', 2000);
 
 const make = (): Scheduler => (impl === 'core' ? new CoreScheduler(domains, bindings) : new TsScheduler(domains, bindings));
 
@@ -53,11 +54,11 @@ if (mode === 'cycle') {
     }
   });
   const s = make();
-  // Yield often (every 256 connections or arrival chunks, and between maintenance slices of 1000
-  // due domains, with the same slicing for both implementations), so the stalls measured are the
-  // core's and the collector's, not the driver's chunk size.
+  // Yield often (every 256 connections or arrival chunks, and between maintenance slices of at most
+  // 1000 due domains and 2000 connections opened, with the same slicing for both implementations),
+  // so the stalls measured are the core's and the collector's, not the driver's chunk size.
   const r = await runCycle(s, {
-    domains, bindings, perPair, warmTicks: warm, ticks, yieldEvery: 256, sliceDomains: SLICE_DOMAINS,
+    domains, bindings, perPair, warmTicks: warm, ticks, yieldEvery: 256, sliceDomains: SLICE_DOMAINS, sliceGrants: SLICE_GRANTS,
     afterFill: () => {
       gc();
       after = mem();

@@ -537,19 +537,24 @@ bool sliceArgs(const Napi::CallbackInfo& info, double* now, double* maxDomains, 
          argBool(info, 3, "fresh", fresh);
 }
 
-// maintainSlice(core, now, maxDomains, fresh, out: Float64Array(2)) -> opened: the next slice of a
-// pass with the native default only (fresh: abandon a pass in progress and start a new one);
-// out = [domains visited, domains of the pass still to visit]. Grants are drained as usual.
+// maintainSlice(core, now, maxDomains, fresh, maxGrants, out: Float64Array(2)) -> opened: the next
+// slice of a pass with the native default only (fresh: abandon a pass in progress and start a new
+// one), ending early once it opened maxGrants connections (Infinity: no cap); out = [domains
+// visited, domains of the pass still to visit]. Grants are drained as usual.
 Napi::Value MaintainSlice(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
-  double now, maxDomains;
+  double now, maxDomains, maxGrants;
   bool fresh;
   double* out; size_t len;
   OR_RETURN(sliceArgs(info, &now, &maxDomains, &fresh));
-  OR_RETURN(argF64(info, 4, "out", &out, &len));
+  OR_RETURN(argNumber(info, 4, "maxGrants", &maxGrants));
+  if (!(maxGrants >= 1) || (maxGrants != INFINITY && std::floor(maxGrants) != maxGrants))
+    return throwRange(info.Env(), "maxGrants must be a whole number from 1, or Infinity"), info.Env().Undefined();
+  OR_RETURN(argF64(info, 5, "out", &out, &len));
   if (len < 2) return throwRange(info.Env(), "out must have 2 entries"), info.Env().Undefined();
+  size_t cap = maxGrants >= 4294967295.0 ? SIZE_MAX : static_cast<size_t>(maxGrants);
   size_t visited = 0, remaining = 0;
-  uint32_t opened = s->core->maintainSlice(now, static_cast<size_t>(maxDomains), fresh, &visited, &remaining);
+  uint32_t opened = s->core->maintainSlice(now, static_cast<size_t>(maxDomains), cap, fresh, &visited, &remaining);
   registryOf(info)->sync(info.Env(), s);
   out[0] = static_cast<double>(visited);
   out[1] = static_cast<double>(remaining);
@@ -611,6 +616,14 @@ Napi::Value NextSlice(const Napi::CallbackInfo& info) {
   size_t n = s->core->nextSlice(now, k, fresh, out + 1, &remaining);
   out[0] = static_cast<uint32_t>(remaining);
   return Num(info, static_cast<double>(n));
+}
+
+// unvisitSlice(core, k) -> how many of the last k domains nextSlice handed out went back to the pass
+Napi::Value UnvisitSlice(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double k;
+  OR_RETURN(argInt(info, 1, "k", 0, 4294967295.0, &k));
+  return Num(info, static_cast<double>(s->core->unvisitSlice(static_cast<size_t>(k))));
 }
 
 Napi::Value ReserveFor(const Napi::CallbackInfo& info) {
@@ -852,7 +865,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"prepareDomain", PrepareDomain}, {"computeGoal", ComputeGoal},
       {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},
       {"maintainDomain", MaintainDomain}, {"maintainAll", MaintainAll}, {"maintainSlice", MaintainSlice},
-      {"bindingOrder", BindingOrder}, {"prepareVisit", PrepareVisit}, {"nextDomainStart", NextDomainStart}, {"nextSlice", NextSlice}, {"reserveFor", ReserveFor},
+      {"bindingOrder", BindingOrder}, {"prepareVisit", PrepareVisit}, {"nextDomainStart", NextDomainStart}, {"nextSlice", NextSlice}, {"unvisitSlice", UnvisitSlice}, {"reserveFor", ReserveFor},
       {"releaseConnection", ReleaseConnection}, {"drainGrants", DrainGrants},
       {"drainExpired", DrainExpired}, {"pending", Pending}, {"domainInfo", DomainInfo},
       {"groupDomainCounts", GroupDomainCounts}, {"groupCount", GroupCount},

@@ -497,7 +497,8 @@ size_t Core::nextSlice(double now, size_t maxDomains, bool fresh, uint32_t* out,
   return k;
 }
 
-uint32_t Core::maintainSlice(double now, size_t maxDomains, bool fresh, size_t* visited, size_t* remaining) {
+uint32_t Core::maintainSlice(double now, size_t maxDomains, size_t maxGrants, bool fresh, size_t* visited,
+                             size_t* remaining) {
   // The pass rotates over the due domains (not all of them), as the pass driven from JavaScript
   // does, so idle domains between busy ones do not skew who comes first.
   if (fresh || slicePos_ >= slicePass_.size()) beginSlicedPass(now);
@@ -506,9 +507,10 @@ uint32_t Core::maintainSlice(double now, size_t maxDomains, bool fresh, size_t* 
   uint32_t opened = 0;
   // A domain of the snapshot that is no longer due is visited all the same: it has nothing to
   // promote and no mail to open for, so the visit changes nothing.
-  for (size_t i = 0; i < k; ++i) opened += maintainDomain(slicePass_[slicePos_ + i], now, 0, -1);
-  slicePos_ += k;
-  *visited = k;
+  size_t i = 0;
+  while (i < k && opened < maxGrants) opened += maintainDomain(slicePass_[slicePos_ + i++], now, 0, -1);
+  slicePos_ += i;
+  *visited = i;
   *remaining = slicePass_.size() - slicePos_;
   if (*remaining == 0) slicePass_.clear();
   return opened;

@@ -116,11 +116,24 @@ class Core {
   // maxDomains of that snapshot, until none is left and the next slice starts a new pass. Returns
   // how many connections opened; *visited = domains this slice visited, *remaining = domains of
   // the pass still to visit. fresh (and maintainAll()) abandons a pass in progress first.
-  uint32_t maintainSlice(double now, size_t maxDomains, bool fresh, size_t* visited, size_t* remaining);
+  uint32_t maintainSlice(double now, size_t maxDomains, bool fresh, size_t* visited, size_t* remaining) {
+    return maintainSlice(now, maxDomains, SIZE_MAX, fresh, visited, remaining);
+  }
+  // The same, ending the slice early once it has opened maxGrants connections or more (after the
+  // domain that reached it): the rest of the pass waits for the next slice.
+  uint32_t maintainSlice(double now, size_t maxDomains, size_t maxGrants, bool fresh, size_t* visited,
+                         size_t* remaining);
   // The domains of the next slice, for a pass driven from JavaScript: up to maxDomains of them into
   // out, in visit order (fresh: abandon a pass in progress and take a new snapshot). Returns how
   // many; *remaining as above.
   size_t nextSlice(double now, size_t maxDomains, bool fresh, uint32_t* out, size_t* remaining);
+  // Gives the last k domains nextSlice handed out back to the pass in progress (a slice that ended
+  // early); returns how many went back (at most those handed out of the current snapshot).
+  size_t unvisitSlice(size_t k) {
+    if (k > slicePos_) k = slicePos_;
+    slicePos_ -= k;
+    return k;
+  }
   // One domain: promote, expire, then the default per binding in bindingOrder().
   uint32_t maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t reserveOverride);
   // The bindings of d that have active mail, in this visit's round-robin order; returns how many

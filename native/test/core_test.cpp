@@ -1695,3 +1695,26 @@ TEST_CASE("Core: maintainSlice visits a pass's snapshot of due domains in slices
   CHECK(remaining == 0u);
   CHECK(c.checkInvariants());
 }
+
+TEST_CASE("Core: maintainSlice with a grant cap ends after the domain that reached it") {
+  Core c(plainConfig(1));
+  std::vector<uint32_t> doms(6);
+  DomainLimits dl = plainDomain(1);
+  dl.pairs[0].maxConnections = 2;
+  dl.pairs[0].aggressiveness = 1;
+  for (auto& d : doms) REQUIRE(c.addDomain(dl, &d) == Status::Ok);
+  size_t at;
+  for (uint32_t i = 0; i < 6; ++i) {
+    std::vector<double> ids(40);
+    for (size_t j = 0; j < ids.size(); ++j) ids[j] = i * 100 + j + 1;
+    REQUIRE(c.enqueueBatch(doms[i], 0, ids.data(), nullptr, ids.size(), 0, kNever, 0, &at) == Status::Ok);
+  }
+  size_t visited, remaining;
+  CHECK(c.maintainSlice(0, 100, 3, false, &visited, &remaining) == 4u);  // two domains of two
+  CHECK(visited == 2u);
+  CHECK(remaining == 4u);
+  CHECK(c.maintainSlice(0, 100, 100, false, &visited, &remaining) == 8u);
+  CHECK(visited == 4u);
+  CHECK(remaining == 0u);
+  CHECK(c.checkInvariants());
+}
