@@ -407,7 +407,7 @@ export class MailQueueCore extends EventEmitter {
       if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`ids[${i}] must be a safe integer from 0 to 2^53-1, got ${id}`);
       if (priorities !== undefined && priorities[i] > 1) throw new RangeError(`priorities[${i}] must be 0 or 1, got ${priorities[i]}`);
       if (nextAttempts !== undefined && !Number.isFinite(nextAttempts[i])) {
-        throw new RangeError(`nextAttempts[${i}] must be a finite number, got ${nextAttempts[i]}`);
+        throw new RangeError(`nextAttempts[${i}] must be a finite number`);
       }
       if (seen.has(id) || native.locate(h, id, this.#where) !== Place.None) {
         throw codedError('ERR_DUPLICATE_ID', `ids[${i}]: id ${id} is already queued`);
