@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prng as rng } from '../examples/demo/protocol.js';
 
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.dirname(BENCH_DIR);
@@ -67,17 +68,8 @@ export function envInfo(): EnvInfo {
 
 // --- seeded data ----------------------------------------------------------------------------------
 
-/** mulberry32: small, fast, identical in bench/native/bench_core.cpp. Returns [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the demo's prng; the same generator as in bench/native/bench_core.cpp). Returns [0, 1). */
+export { rng };
 
 /** The i-th message id: random-looking, unique for i < 2^32, below 2^53 (like an MTA's spool ids
  *  after hashing): 21 random high bits over a bijection of i in the low 32 bits. */

@@ -30,6 +30,7 @@ import {
 } from '../lib/index.js';
 import { senderFor, type AllStats, type FromWorker, type ToWorker, type WorkerInit } from './demo/protocol.js';
 import { DOWN, UNKNOWN_USER, makeBindings, makeWorkload, parseArgs } from './demo/workload.js';
+import { workerRpc } from './demo/worker_rpc.js';
 
 // ---- scenario -----------------------------------------------------------------------------------
 
@@ -99,38 +100,15 @@ const workerInit: WorkerInit = {
   unknownUser: UNKNOWN_USER,
 };
 const worker = new Worker(new URL('./demo/servers.js', import.meta.url), { workerData: workerInit });
-const workerErrors: string[] = [];
-let pending: { type: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
-let serversUp = false;
-worker.on('message', (m: FromWorker) => {
-  if (m.type === 'error') {
-    workerErrors.push(m.message);
-    if (!serversUp && pending) pending.reject(new Error(`the SMTP servers did not start: ${m.message}`));
-    return;
-  }
-  if (pending && pending.type === m.type) {
-    const p = pending;
-    pending = undefined;
-    p.resolve(m);
-  }
-});
-worker.on('error', (err) => {
-  console.error(`server worker failed: ${err.stack ?? err.message}`);
-  process.exit(1);
-});
-/** Sends msg (if any) and waits for the worker's message of the given type. */
-function ask<T extends FromWorker['type']>(type: T, msg?: ToWorker): Promise<Extract<FromWorker, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    pending = { type, resolve: resolve as (m: FromWorker) => void, reject };
-    if (msg) worker.postMessage(msg);
-  });
-}
+const rpc = workerRpc<FromWorker, ToWorker>(worker);
+const workerErrors = rpc.errors;
+const ask = rpc.ask;
 async function serverStats(withIds: boolean): Promise<AllStats> {
   return (await ask('stats', { type: 'stats', withIds })).stats;
 }
 
 const ready = await ask('ready');
-serversUp = true;
+rpc.serversUp();
 // The domain whose MX is down: a loopback port nobody listens on.
 const downPort = await freePort();
 

@@ -164,14 +164,5 @@ export function idFromSender(from: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** mulberry32: a small seeded PRNG, so that --seed repeats a scenario. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the demo's seeded PRNG (one copy in the project), so that --seed repeats a scenario. */
+export { prng } from '../../examples/demo/protocol.js';

@@ -37,6 +37,7 @@ import { prng, senderFor, type AllStats, type Counts, type FromWorker, type ToWo
 import {
   BINDINGS, CEILING, DEAD, PER_PAIR, RESERVE, SERVERS, SERVER_MAX, makeWorkload, parseArgs, pickDomain, serverLimit,
 } from './scenario.js';
+import { workerRpc } from '../../examples/demo/worker_rpc.js';
 
 const SAMPLE_MS = 250;
 const RSS_MIN_MESSAGES = 400_000;
@@ -73,9 +74,6 @@ const worker = new Worker(
   `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(workerEntry)}); })`,
   { eval: true, workerData: workerInit },
 );
-const workerErrors: string[] = [];
-let pending: { type: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
-let serversUp = false;
 
 // The servers' own counts, sampled by the worker every SAMPLE_MS, checked against the limits here.
 const serverSampled = {
@@ -107,38 +105,19 @@ function onServerSample(at: number, c: Counts): void {
   }
 }
 
-worker.on('message', (m: FromWorker) => {
-  if (m.type === 'sample') {
-    onServerSample(m.at, m.counts);
-    return;
-  }
-  if (m.type === 'error') {
-    workerErrors.push(m.message);
-    if (!serversUp && pending) pending.reject(new Error(`the SMTP servers did not start: ${m.message}`));
-    return;
-  }
-  if (pending && pending.type === m.type) {
-    const p = pending;
-    pending = undefined;
-    p.resolve(m);
-  }
+const rpc = workerRpc<FromWorker, ToWorker>(worker, (m) => {
+  if (m.type !== 'sample') return false;
+  onServerSample(m.at, m.counts);
+  return true;
 });
-worker.on('error', (err) => {
-  console.error(`server worker failed: ${err.stack ?? err.message}`);
-  process.exit(1);
-});
-function ask<T extends FromWorker['type']>(type: T, msg?: ToWorker): Promise<Extract<FromWorker, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    pending = { type, resolve: resolve as (m: FromWorker) => void, reject };
-    if (msg) worker.postMessage(msg);
-  });
-}
+const workerErrors = rpc.errors;
+const ask = rpc.ask;
 async function serverStats(withIds: boolean): Promise<AllStats> {
   return (await ask('stats', { type: 'stats', withIds })).stats;
 }
 
 const ready = await ask('ready');
-serversUp = true;
+rpc.serversUp();
 const deadPort = await freePort();
 const routes: Record<string, { host: string; port: number }> = {};
 for (const d of work.domains) routes[d.name] = { host: '127.0.0.1', port: d.server === DEAD ? deadPort : ready.ports[d.server] };
