@@ -30,7 +30,7 @@ import {
 } from '../lib/index.js';
 import { senderFor, type AllStats, type FromWorker, type ToWorker, type WorkerInit } from './demo/protocol.js';
 import { DOWN, UNKNOWN_USER, makeBindings, makeWorkload, parseArgs } from './demo/workload.js';
-import { workerRpc } from './demo/worker_rpc.js';
+import { shutDown, workerRpc } from './demo/worker_rpc.js';
 
 // ---- scenario -----------------------------------------------------------------------------------
 
@@ -316,27 +316,7 @@ if (timedOut) {
   }
 }
 // stop() and close() must finish on their own; a hang is reported, not waited out.
-const hangs: string[] = [];
-async function bounded(what: string, p: Promise<unknown>, ms = 15_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), ms); });
-  if ((await Promise.race([p, late])) === 'late') hangs.push(`${what} did not finish within ${ms / 1000} s`);
-  clearTimeout(timer);
-}
-const tStop = performance.now();
-await bounded('core.stop()', core.stop());
-const stopMs = performance.now() - tStop;
-const after = core.stats();
-const summary = core.summary();
-const invariantsOk = core.checkInvariants();
-await bounded('transport.close()', transport.close());
-// The servers see the last QUITs a moment after the core let go of them.
-let srv = await serverStats(false);
-for (let i = 0; i < 60 && srv.globalOpen > 0; i++) {
-  await new Promise((r) => setTimeout(r, 50));
-  srv = await serverStats(false);
-}
-srv = await serverStats(true);
+const { hangs, stopMs, after, summary, invariantsOk, srv } = await shutDown(core, transport, serverStats, 15_000, 60);
 core.close();
 await ask('closed', { type: 'close' });
 await worker.terminate();

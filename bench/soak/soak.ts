@@ -37,7 +37,7 @@ import { prng, senderFor, type AllStats, type Counts, type FromWorker, type ToWo
 import {
   BINDINGS, CEILING, DEAD, PER_PAIR, RESERVE, SERVERS, SERVER_MAX, makeWorkload, parseArgs, pickDomain, serverLimit,
 } from './scenario.js';
-import { workerRpc } from '../../examples/demo/worker_rpc.js';
+import { shutDown, workerRpc } from '../../examples/demo/worker_rpc.js';
 
 const SAMPLE_MS = 250;
 const RSS_MIN_MESSAGES = 400_000;
@@ -417,26 +417,7 @@ if (timedOut) {
   }
 }
 const beforeStop = core.stats();
-const hangs: string[] = [];
-async function bounded(what: string, p: Promise<unknown>, ms = 20_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), ms); });
-  if ((await Promise.race([p, late])) === 'late') hangs.push(`${what} did not finish within ${ms / 1000} s`);
-  clearTimeout(timer);
-}
-const tStop = performance.now();
-await bounded('core.stop()', core.stop());
-const stopMs = performance.now() - tStop;
-const after = core.stats();
-const summary = core.summary();
-const invariantsOk = core.checkInvariants();
-await bounded('transport.close()', transport.close());
-let srv = await serverStats(false);
-for (let i = 0; i < 100 && srv.globalOpen > 0; i++) {
-  await new Promise((r) => setTimeout(r, 50));
-  srv = await serverStats(false);
-}
-srv = await serverStats(true);
+const { hangs, stopMs, after, summary, invariantsOk, srv } = await shutDown(core, transport, serverStats, 20_000, 100);
 let storeLeft = 0;
 if (store instanceof MemoryStore) storeLeft = store.size;
 else for await (const _ of store.list()) storeLeft++;

@@ -1,8 +1,11 @@
-// Request and reply with the SMTP servers' worker thread, shared by the demo (npm start) and the
-// soak test (npm run soak). ask(type, msg) posts msg (if any) and waits for the worker's next
+// Request and reply with the SMTP servers' worker thread, and the shut-down sequence, shared by the
+// demo (npm start) and the soak test (npm run soak). ask(type, msg) posts msg (if any) and waits for the worker's next
 // message of that type; 'error' messages are collected, and fail a pending ask until the servers
 // are up; other messages go to `other` first (true: handled). A worker that dies ends the process.
+import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
+
+import type { MailQueueCore } from '../../lib/index.js';
 
 export interface WorkerRpc<From extends { type: string }, To> {
   ask<T extends From['type']>(type: T, msg?: To): Promise<Extract<From, { type: T }>>;
@@ -45,4 +48,48 @@ export function workerRpc<From extends { type: string }, To>(worker: Worker, oth
         if (msg) worker.postMessage(msg);
       }),
   };
+}
+
+/** What shutDown() saw: the core right after stop(), and the servers once they had let go. */
+export interface ShutDown<S> {
+  /** stop() or close() calls that did not finish in time (reported, not waited out). */
+  hangs: string[];
+  stopMs: number;
+  after: ReturnType<MailQueueCore['stats']>;
+  summary: ReturnType<MailQueueCore['summary']>;
+  invariantsOk: boolean;
+  /** The servers' stats with ids, after they counted no open connection (or gave up waiting). */
+  srv: S;
+}
+
+/**
+ * Stops the core and closes the transport, each bounded by `boundMs`, reads the core's books, then
+ * polls the servers (they see the last QUITs a moment after the core let go of them) until they
+ * count no open connection, at most `polls` times 50 ms.
+ */
+export async function shutDown<S extends { globalOpen: number }>(
+  core: MailQueueCore, transport: { close(): Promise<void> }, serverStats: (withIds: boolean) => Promise<S>,
+  boundMs: number, polls: number,
+): Promise<ShutDown<S>> {
+  const hangs: string[] = [];
+  const bounded = async (what: string, p: Promise<unknown>): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), boundMs); });
+    if ((await Promise.race([p, late])) === 'late') hangs.push(`${what} did not finish within ${boundMs / 1000} s`);
+    clearTimeout(timer);
+  };
+  const tStop = performance.now();
+  await bounded('core.stop()', core.stop());
+  const stopMs = performance.now() - tStop;
+  const after = core.stats();
+  const summary = core.summary();
+  const invariantsOk = core.checkInvariants();
+  await bounded('transport.close()', transport.close());
+  let srv = await serverStats(false);
+  for (let i = 0; i < polls && srv.globalOpen > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    srv = await serverStats(false);
+  }
+  srv = await serverStats(true);
+  return { hangs, stopMs, after, summary, invariantsOk, srv };
 }
