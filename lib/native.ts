@@ -32,18 +32,14 @@ export interface NativeBinding {
   defer(core: number, id: number, nextAttempt: number, now: number): void;
   untake(core: number, id: number): void;
   dueDomains(core: number, now: number, out: Uint32Array): number;
-  prepareDomain(core: number, domain: number, now: number): number;
   computeGoal(core: number, domain: number, binding: number, goalsz: number): number;
   openConnections(core: number, domain: number, binding: number, goal: number, reserve: number,
     now: number): number;
   defaultMaintain(core: number, domain: number, binding: number, now: number, goalsz: number,
     reserve: number): number;
   maintainDomain(core: number, domain: number, now: number, goalsz: number, reserve: number): number;
-  maintainAll(core: number, now: number): number;
   maintainSlice(core: number, now: number, maxDomains: number, fresh: boolean, maxGrants: number, out: Float64Array): number;
-  bindingOrder(core: number, domain: number, out: Uint32Array): number;
   prepareVisit(core: number, domain: number, now: number, goalsz: number, out: Uint32Array): number;
-  nextDomainStart(core: number, dueCount: number): number;
   nextSlice(core: number, now: number, maxDomains: number, fresh: boolean, out: Uint32Array): number;
   unvisitSlice(core: number, k: number): number;
   reserveFor(core: number, domain: number, binding: number): number;

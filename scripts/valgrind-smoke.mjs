@@ -9,7 +9,7 @@
 //
 // The workload talks to the raw binding (the calls lib/core.ts makes, without the TypeScript
 // layer): cores created and destroyed, domains and throttles added, enqueue and enqueueBatch,
-// maintainAll, drainGrants, take, settle / settleBatch / defer / untake, cancel, expiry, release,
+// maintainSlice (whole passes), drainGrants, take, settle / settleBatch / defer / untake, cancel, expiry, release,
 // invariants checked, destroyCore. No `process.exit()`: node tears down normally, so what is still
 // allocated at exit is node's, not a shortcut of ours.
 //
@@ -44,7 +44,7 @@ function workload() {
   if (!fs.existsSync(ADDON)) { console.error(`valgrind-smoke: ${ADDON} is missing: npm run build:native`); process.exit(1); }
   const a = createRequire(import.meta.url)(ADDON);
   const counterNames = a.counterNames();
-  const ops = { createCore: 0, addDomain: 0, addThrottle: 0, enqueue: 0, enqueueBatch: 0, maintainAll: 0, drainGrants: 0,
+  const ops = { createCore: 0, addDomain: 0, addThrottle: 0, enqueue: 0, enqueueBatch: 0, maintainSlice: 0, drainGrants: 0,
     take: 0, settle: 0, settleBatch: 0, defer: 0, untake: 0, cancel: 0, drainExpired: 0, releaseConnection: 0,
     checkInvariants: 0, destroyCore: 0 };
   let settled = 0;
@@ -53,6 +53,7 @@ function workload() {
     if (!a.checkInvariants(h)) throw new Error(`invariants broken ${where}`);
   };
   const grantBuf = new Float64Array(3 * 64);
+  const slice = new Float64Array(2);
   const expBuf = new Float64Array(256);
   const expDom = new Float64Array(256);
   const takeBuf = new Float64Array(8);
@@ -104,7 +105,7 @@ function workload() {
     // Passes: grants -> take -> settle / defer / untake -> release; the clock moves on.
     for (let pass = 0; pass < 12; pass++) {
       now += 40;
-      a.maintainAll(h, now); ops.maintainAll++;
+      a.maintainSlice(h, now, 4294967295, true, Infinity, slice); ops.maintainSlice++;
       for (;;) {
         const n = a.drainExpired(h, expBuf, expDom); ops.drainExpired++;
         if (n < expBuf.length) break;
@@ -133,7 +134,7 @@ function workload() {
     }
     // Leave some in flight on every other core: destroyCore must free them too.
     if (round % 2 === 1) {
-      a.maintainAll(h, now + 1000); ops.maintainAll++;
+      a.maintainSlice(h, now + 1000, 4294967295, true, Infinity, slice); ops.maintainSlice++;
       const n = a.drainGrants(h, grantBuf); ops.drainGrants++;
       if (n > 0) { a.take(h, grantBuf[1], grantBuf[2], now + 1000, takeBuf); ops.take++; }
     }

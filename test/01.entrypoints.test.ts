@@ -29,8 +29,8 @@ function declaredNames(src: string): string[] {
 const EXPECTED = [
   'createCore', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
   'cancel', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take',
-  'settle', 'settleBatch', 'defer', 'deferBatch', 'untake', 'dueDomains', 'prepareDomain', 'computeGoal', 'openConnections',
-  'defaultMaintain', 'maintainDomain', 'maintainAll', 'maintainSlice', 'bindingOrder', 'prepareVisit', 'nextDomainStart', 'nextSlice', 'unvisitSlice', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
+  'settle', 'settleBatch', 'defer', 'deferBatch', 'untake', 'dueDomains', 'computeGoal', 'openConnections',
+  'defaultMaintain', 'maintainDomain', 'maintainSlice', 'prepareVisit', 'nextSlice', 'unvisitSlice', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
   'flushDomain', 'failDomain', 'retryNow', 'delayedByBinding', 'reserveFor',
   'releaseConnection', 'drainGrants', 'drainExpired', 'pending', 'domainInfo', 'groupDomainCounts',
   'groupCount', 'checkInvariants', 'bytesReserved', 'goalCurve', 'counterNames', 'noop',

@@ -452,20 +452,6 @@ Napi::Value DueDomains(const Napi::CallbackInfo& info) {
   return Num(info, static_cast<double>(s->core->dueDomains(now, out, k)));
 }
 
-// prepareDomain(core, domain, now) -> messages made active; promotes due delayed mail and expires
-// what is past its expiry (the first steps of a domain's maintenance)
-Napi::Value PrepareDomain(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  double now;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argFinite(info, 2, "now", &now));
-  size_t moved = s->core->promoteDue(d, now);
-  s->core->expireActive(d, now);
-  registryOf(info)->sync(info.Env(), s);
-  return Num(info, static_cast<double>(moved));
-}
-
 // computeGoal(core, domain, binding, goalsz) -> goal (-1: nothing to do)
 Napi::Value ComputeGoal(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
@@ -521,16 +507,6 @@ Napi::Value MaintainDomain(const Napi::CallbackInfo& info) {
   return Num(info, n);
 }
 
-// maintainAll(core, now) -> opened: a whole pass with the native default only
-Napi::Value MaintainAll(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double now;
-  OR_RETURN(argFinite(info, 1, "now", &now));
-  uint32_t n = s->core->maintainAll(now);
-  registryOf(info)->sync(info.Env(), s);
-  return Num(info, n);
-}
-
 // The (now, maxDomains, fresh) arguments 1-3 of maintainSlice and nextSlice.
 bool sliceArgs(const Napi::CallbackInfo& info, double* now, double* maxDomains, bool* fresh) {
   return argFinite(info, 1, "now", now) && argInt(info, 2, "maxDomains", 1, 4294967295.0, maxDomains) &&
@@ -561,18 +537,6 @@ Napi::Value MaintainSlice(const Napi::CallbackInfo& info) {
   return Num(info, opened);
 }
 
-// bindingOrder(core, domain, out: Uint32Array(bindings)) -> n: the bindings with mail, in this
-// visit's round-robin order (moves the rotation on)
-Napi::Value BindingOrder(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  uint32_t* out; size_t len;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argU32Array(info, 2, "out", &out, &len));
-  if (len < s->core->bindings()) return throwRange(info.Env(), "out must have one entry per binding"), info.Env().Undefined();
-  return Num(info, static_cast<double>(s->core->bindingOrder(d, out)));
-}
-
 // prepareVisit(core, domain, now, goalsz, out: Uint32Array(3 * bindings)) -> n: prepareDomain,
 // then the bindings with mail in this visit's order in out[0..n), each one's reserve in
 // out[bindings + j], and each binding's wanted connections beyond those held in out[2 * bindings + b]
@@ -590,14 +554,6 @@ Napi::Value PrepareVisit(const Napi::CallbackInfo& info) {
   size_t n = s->core->prepareVisit(d, now, static_cast<int32_t>(goalsz), out, out + nb, out + 2 * static_cast<size_t>(nb));
   registryOf(info)->sync(info.Env(), s);
   return Num(info, static_cast<double>(n));
-}
-
-// nextDomainStart(core, dueCount) -> where this pass starts in the list of due domains
-Napi::Value NextDomainStart(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double n;
-  OR_RETURN(argInt(info, 1, "dueCount", 0, 4294967295.0, &n));
-  return Num(info, static_cast<double>(s->core->nextDomainStart(static_cast<size_t>(n))));
 }
 
 // nextSlice(core, now, maxDomains, fresh, out: Uint32Array) -> n: the domains of the next slice of
@@ -862,10 +818,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"activeSize", ActiveSize}, {"delayedSize", DelayedSize}, {"peekActive", PeekActive},
       {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take},
       {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"deferBatch", DeferBatch}, {"untake", Untake}, {"dueDomains", DueDomains},
-      {"prepareDomain", PrepareDomain}, {"computeGoal", ComputeGoal},
+      {"computeGoal", ComputeGoal},
       {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},
-      {"maintainDomain", MaintainDomain}, {"maintainAll", MaintainAll}, {"maintainSlice", MaintainSlice},
-      {"bindingOrder", BindingOrder}, {"prepareVisit", PrepareVisit}, {"nextDomainStart", NextDomainStart}, {"nextSlice", NextSlice}, {"unvisitSlice", UnvisitSlice}, {"reserveFor", ReserveFor},
+      {"maintainDomain", MaintainDomain}, {"maintainSlice", MaintainSlice},
+      {"prepareVisit", PrepareVisit}, {"nextSlice", NextSlice}, {"unvisitSlice", UnvisitSlice}, {"reserveFor", ReserveFor},
       {"releaseConnection", ReleaseConnection}, {"drainGrants", DrainGrants},
       {"drainExpired", DrainExpired}, {"pending", Pending}, {"domainInfo", DomainInfo},
       {"groupDomainCounts", GroupDomainCounts}, {"groupCount", GroupCount},
