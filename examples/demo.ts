@@ -30,7 +30,7 @@ import {
 } from '../lib/index.js';
 import { senderFor, type AllStats, type FromWorker, type ToWorker, type WorkerInit } from './demo/protocol.js';
 import { DOWN, UNKNOWN_USER, makeBindings, makeWorkload, parseArgs } from './demo/workload.js';
-import { shutDown, workerRpc } from './demo/worker_rpc.js';
+import { exitIfStuck, freePort, shutDown, workerRpc } from './demo/harness.js';
 
 // ---- scenario -----------------------------------------------------------------------------------
 
@@ -460,21 +460,4 @@ if (failures.length === 0) {
 }
 process.exitCode = failures.length === 0 ? 0 : 1;
 
-// Everything is closed; if something still holds the process, say what and leave anyway.
-setTimeout(() => {
-  console.error(`the process did not end by itself; still active: ${process.getActiveResourcesInfo().join(', ')}`);
-  process.exit(process.exitCode ?? 1);
-}, 5000).unref();
-
-/** A loopback port with no listener: bind an ephemeral one and let it go. */
-async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+exitIfStuck();

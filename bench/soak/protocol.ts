@@ -93,7 +93,10 @@ export interface OverLimit {
   firstToClose?: { msAfter: number; how: string; phase: string; endedByServerMsBefore: number };
 }
 
-export interface ServerStats {
+/** How many times each fault was injected, by the same names as the rates. */
+export type FaultTallies = Record<keyof FaultRates, number>;
+
+export interface ServerStats extends FaultTallies {
   name: string;
   /** TCP connections accepted. */
   connections: number;
@@ -101,17 +104,6 @@ export interface ServerStats {
   open: number;
   /** Greetings refused by the limit (refuseAbove), not by a fault. */
   refusedByLimit: number;
-  /** Fault tallies. */
-  greet421: number;
-  greet554: number;
-  greetHang: number;
-  rcpt451: number;
-  rcpt550: number;
-  rcptStall: number;
-  dataDrop: number;
-  data451: number;
-  data554: number;
-  dataStall: number;
   transactions: number;
   accepted: number;
   /** Times the listener closed (flap), and re-listens that had to be retried (EADDRINUSE). */

@@ -1,5 +1,6 @@
 // The soak run's scenario: arguments, servers, domains, and which message goes where. Everything
 // random comes from --seed, so a run can be repeated (timing aside).
+import { skewedShares, WeightedPick } from '../../examples/demo/harness.js';
 import { DEFAULT_FAULTS, prng, scaleFaults, type FaultRates, type ServerSpec } from './protocol.js';
 
 export interface Options {
@@ -144,9 +145,8 @@ export interface DomainPlan {
 export interface Workload {
   domains: DomainPlan[];
   faults: FaultRates;
-  /** Cumulative weights of the domains, for drawing a message's domain. */
-  cumulative: Float64Array;
-  total: number;
+  /** Draws a message's domain by the domains' shares of the mail. */
+  picker: WeightedPick;
 }
 
 export function makeWorkload(o: Options): Workload {
@@ -169,36 +169,13 @@ export function makeWorkload(o: Options): Workload {
   // size: a domain whose share is well above its fair share of the ceiling falls behind for good
   // and its mail expires (docs/soak.md, finding 2). Equal shares keep the default run clear of that.
   const special = 4;
-  const rest = o.domains - special;
-  const order = Array.from({ length: rest }, (_, i) => i);
-  for (let i = rest - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
   const weights = new Float64Array(o.domains);
-  let restSum = 0;
-  for (let i = 0; i < rest; i++) restSum += (weights[special + order[i]] = 1 / Math.pow(i + 1, o.skew));
-  for (let i = 0; i < rest; i++) weights[special + i] *= 0.989 / restSum;
+  weights.set(skewedShares(random, o.domains - special, o.skew, 0.989), special);
   weights[0] = weights[1] = weights[2] = 0.002;
   weights[3] = 0.005;
-  const cumulative = new Float64Array(o.domains);
-  let acc = 0;
-  for (let i = 0; i < o.domains; i++) cumulative[i] = (acc += weights[i]);
-  return { domains, faults: scaleFaults(DEFAULT_FAULTS, o.faults), cumulative, total: acc };
+  return { domains, faults: scaleFaults(DEFAULT_FAULTS, o.faults), picker: new WeightedPick(weights) };
 }
 
-/** The domain index of a draw r in [0, 1). */
-export function pickDomain(w: Workload, r: number): number {
-  const x = r * w.total;
-  let lo = 0;
-  let hi = w.cumulative.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (w.cumulative[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /** The most connections the configuration lets the core hold to one server at once. */
 export function serverLimit(w: Workload, server: string): number {

@@ -35,9 +35,9 @@ import { Worker } from 'node:worker_threads';
 import { FileSpool, MailQueueCore, MemoryStore, SmtpTransport, type CoreConfig, type Grant, type MessageStore, type ScopeOptions } from '../../lib/index.js';
 import { prng, senderFor, type AllStats, type Counts, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import {
-  BINDINGS, CEILING, DEAD, PER_PAIR, RESERVE, SERVERS, SERVER_MAX, makeWorkload, parseArgs, pickDomain, serverLimit,
+  BINDINGS, CEILING, DEAD, PER_PAIR, RESERVE, SERVERS, SERVER_MAX, makeWorkload, parseArgs, serverLimit,
 } from './scenario.js';
-import { shutDown, workerRpc } from '../../examples/demo/worker_rpc.js';
+import { exitIfStuck, freePort, shutDown, workerRpc } from '../../examples/demo/harness.js';
 
 const SAMPLE_MS = 250;
 const RSS_MIN_MESSAGES = 400_000;
@@ -350,7 +350,7 @@ const ticker = setInterval(progress, o.progress * 1000);
 const random = prng(o.seed ^ 0xb0d1);
 const padding = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore. ';
 async function submitOne(id: number): Promise<void> {
-  const di = pickDomain(work, random());
+  const di = work.picker.pick(random());
   // The capped binding carries a fifth of the mail: less than its share of the connections
   // (80 of 300), so that it keeps up, but it still reaches its cap whenever it has a backlog.
   const bi = random() < 0.8 ? 0 : 1;
@@ -703,20 +703,4 @@ else {
   for (const c of failed) console.log(`  - ${c.name}: ${c.detail}`);
 }
 process.exitCode = failed.length === 0 ? 0 : 1;
-setTimeout(() => {
-  console.error(`the process did not end by itself; still active: ${process.getActiveResourcesInfo().join(', ')}`);
-  process.exit(process.exitCode ?? 1);
-}, 5000).unref();
-
-/** A loopback port with no listener: bind an ephemeral one and let it go. */
-async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+exitIfStuck();

@@ -1,5 +1,6 @@
 // The demo's scenario: which servers exist, which domains each one plays, and which messages go
 // where. Everything comes from --seed, so a run can be repeated.
+import { skewedShares, WeightedPick } from './harness.js';
 import { prng, type ServerSpec } from './protocol.js';
 
 export interface Options {
@@ -118,20 +119,10 @@ export function makeWorkload(o: Options, bindings: number): Workload {
   // Message weights: the tight domains and the dead one get a fixed share (1% each); the others a
   // Zipf-like skew over a random order, so a few domains are big and most are small.
   const special = 4;
-  const rest = o.domains - special;
-  const order = Array.from({ length: rest }, (_, i) => i);
-  for (let i = rest - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
   const weights = new Float64Array(o.domains);
-  let restSum = 0;
-  for (let i = 0; i < rest; i++) restSum += (weights[special + order[i]] = 1 / Math.pow(i + 1, 0.9));
-  for (let i = 0; i < rest; i++) weights[special + i] *= 0.96 / restSum;
+  weights.set(skewedShares(random, o.domains - special, 0.9, 0.96), special);
   for (let i = 0; i < special; i++) weights[i] = 0.01;
-  const cumulative = new Float64Array(o.domains);
-  let acc = 0;
-  for (let i = 0; i < o.domains; i++) cumulative[i] = (acc += weights[i]);
+  const picker = new WeightedPick(weights);
 
   const n = o.messages;
   const domainOf = new Uint32Array(n);
@@ -139,15 +130,7 @@ export function makeWorkload(o: Options, bindings: number): Workload {
   const priorityOf = new Uint8Array(n);
   const unknownRcpt = new Uint8Array(n);
   for (let m = 0; m < n; m++) {
-    const r = random() * acc;
-    let lo = 0;
-    let hi = o.domains - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cumulative[mid] < r) lo = mid + 1;
-      else hi = mid;
-    }
-    domainOf[m] = lo;
+    domainOf[m] = picker.pick(random());
     bindingOf[m] = Math.floor(random() * bindings);
     priorityOf[m] = random() < 0.02 ? 1 : 0;
     unknownRcpt[m] = random() < 0.005 ? 1 : 0;

@@ -1,5 +1,6 @@
-// Request and reply with the SMTP servers' worker thread, and the shut-down sequence, shared by the
-// demo (npm start) and the soak test (npm run soak). ask(type, msg) posts msg (if any) and waits for the worker's next
+// The pieces of a run against loopback SMTP servers that the demo (npm start) and the soak test
+// (npm run soak) share: request and reply with the servers' worker thread, the shut-down sequence,
+// a port nobody listens on, and the exit guard. ask(type, msg) posts msg (if any) and waits for the worker's next
 // message of that type; 'error' messages are collected, and fail a pending ask until the servers
 // are up; other messages go to `other` first (true: handled). A worker that dies ends the process.
 import { performance } from 'node:perf_hooks';
@@ -92,4 +93,69 @@ export async function shutDown<S extends { globalOpen: number }>(
   }
   srv = await serverStats(true);
   return { hangs, stopMs, after, summary, invariantsOk, srv };
+}
+
+/** A loopback port with no listener: bind an ephemeral one and let it go. */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** Everything is closed: if something still holds the process after 5 s, say what and leave anyway. */
+export function exitIfStuck(): void {
+  setTimeout(() => {
+    console.error(`the process did not end by itself; still active: ${process.getActiveResourcesInfo().join(', ')}`);
+    process.exit(process.exitCode ?? 1);
+  }, 5000).unref();
+}
+
+/**
+ * Shares of `count` things that sum to `total`, on a Zipf-like skew (share of the k-th is
+ * proportional to 1 / k^exponent; exponent 0: all equal) over a random order, so which ones are big
+ * depends on the seed.
+ */
+export function skewedShares(random: () => number, count: number, exponent: number, total: number): Float64Array {
+  const order = Array.from({ length: count }, (_, i) => i);
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const shares = new Float64Array(count);
+  let sum = 0;
+  for (let i = 0; i < count; i++) sum += (shares[order[i]] = 1 / Math.pow(i + 1, exponent));
+  for (let i = 0; i < count; i++) shares[i] *= total / sum;
+  return shares;
+}
+
+/** Draws an index with probability proportional to its weight. */
+export class WeightedPick {
+  readonly #cumulative: Float64Array;
+  readonly total: number;
+  constructor(weights: Float64Array) {
+    this.#cumulative = new Float64Array(weights.length);
+    let acc = 0;
+    for (let i = 0; i < weights.length; i++) this.#cumulative[i] = (acc += weights[i]);
+    this.total = acc;
+  }
+
+  /** The index of a draw r in [0, 1). */
+  pick(r: number): number {
+    const c = this.#cumulative;
+    const x = r * this.total;
+    let lo = 0;
+    let hi = c.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (c[mid] < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 }
