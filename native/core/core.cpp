@@ -475,7 +475,7 @@ uint32_t Core::maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t re
 
 uint32_t Core::maintainAll(double now) {
   size_t visited, remaining;
-  return maintainSlice(now, SIZE_MAX, true, &visited, &remaining);
+  return maintainSlice(now, SIZE_MAX, SIZE_MAX, true, &visited, &remaining);
 }
 
 void Core::beginSlicedPass(double now) {

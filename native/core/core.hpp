@@ -116,11 +116,8 @@ class Core {
   // maxDomains of that snapshot, until none is left and the next slice starts a new pass. Returns
   // how many connections opened; *visited = domains this slice visited, *remaining = domains of
   // the pass still to visit. fresh (and maintainAll()) abandons a pass in progress first.
-  uint32_t maintainSlice(double now, size_t maxDomains, bool fresh, size_t* visited, size_t* remaining) {
-    return maintainSlice(now, maxDomains, SIZE_MAX, fresh, visited, remaining);
-  }
-  // The same, ending the slice early once it has opened maxGrants connections or more (after the
-  // domain that reached it): the rest of the pass waits for the next slice.
+  // A slice also ends early once it has opened maxGrants connections or more (after the domain that
+  // reached it): the rest of the pass waits for the next slice (SIZE_MAX: no cap).
   uint32_t maintainSlice(double now, size_t maxDomains, size_t maxGrants, bool fresh, size_t* visited,
                          size_t* remaining);
   // The domains of the next slice, for a pass driven from JavaScript: up to maxDomains of them into

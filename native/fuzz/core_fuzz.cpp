@@ -1053,7 +1053,7 @@ struct Fuzz {
     size_t wantRemaining;
     std::vector<uint32_t> want = modelSlice(maxDomains, fresh, &wantRemaining);
     size_t visited = 12345, remaining = 12345;
-    uint32_t opened = core->maintainSlice(now, maxDomains, fresh, &visited, &remaining);
+    uint32_t opened = core->maintainSlice(now, maxDomains, SIZE_MAX, fresh, &visited, &remaining);
     chargeConnections(before.pairs);
     TRACE("maintainSlice(now=%.17g, maxDomains=%zu, fresh=%d) -> %u visited=%zu remaining=%zu (want %zu, %zu)\n",
           now, maxDomains, fresh ? 1 : 0, opened, visited, remaining, want.size(), wantRemaining);

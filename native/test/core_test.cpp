@@ -1667,7 +1667,7 @@ TEST_CASE("Core: maintainSlice visits a pass's snapshot of due domains in slices
   size_t visited, remaining;
   size_t wantRemaining[4] = {7, 4, 1, 0};
   for (int slice = 0; slice < 4; ++slice) {
-    uint32_t n = c.maintainSlice(0, 3, false, &visited, &remaining);
+    uint32_t n = c.maintainSlice(0, 3, SIZE_MAX, false, &visited, &remaining);
     CHECK(visited == (slice < 3 ? 3u : 1u));
     CHECK(remaining == wantRemaining[slice]);
     CHECK(c.drainGrants(g, 16) == n);
@@ -1681,11 +1681,11 @@ TEST_CASE("Core: maintainSlice visits a pass's snapshot of due domains in slices
   }
   CHECK(opened.size() == 10u);
   // A fresh slice abandons a pass in progress; a whole pass reports every due domain.
-  c.maintainSlice(0, 2, false, &visited, &remaining);
+  c.maintainSlice(0, 2, SIZE_MAX, false, &visited, &remaining);
   CHECK(remaining == 5u);  // seven domains still have mail
-  c.maintainSlice(0, 2, true, &visited, &remaining);
+  c.maintainSlice(0, 2, SIZE_MAX, true, &visited, &remaining);
   CHECK(remaining == 5u);
-  CHECK(c.maintainSlice(0, 100, true, &visited, &remaining) == 0u);
+  CHECK(c.maintainSlice(0, 100, SIZE_MAX, true, &visited, &remaining) == 0u);
   CHECK(visited == 7u);
   CHECK(remaining == 0u);
   size_t n = 0;
