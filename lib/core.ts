@@ -424,6 +424,16 @@ export class MailQueueCore extends EventEmitter {
     return native.cancel(h, id);
   }
 
+  /** cancel() for many messages in one native call (a recalled campaign, an operator's list):
+   *  returns how many were cancelled; unknown ids (and an id repeated in the batch) are skipped,
+   *  as cancel() returns false for them. An id in flight (ERR_IN_FLIGHT) or not an id refuses the
+   *  whole batch, the error names the first bad ids[i], and nothing changes. */
+  cancelMany(ids: Float64Array): number {
+    const h = this.#live();
+    checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
+    return native.cancelBatch(h, ids);
+  }
+
   /** Where a message is, or undefined when the core does not hold it. */
   message(id: number): MessageInfo | undefined {
     const h = this.#live();

@@ -19,6 +19,7 @@ export interface NativeBinding {
   enqueueBatch(core: number, domain: number, binding: number, ids: Float64Array,
     priorities: Uint8Array | null, nextAttempt: number | Float64Array, expiresAt: number, now: number): void;
   cancel(core: number, id: number): boolean;
+  cancelBatch(core: number, ids: Float64Array): number;
   locate(core: number, id: number, out: Float64Array): number;
   activeSize(core: number, domain: number, binding: number): number;
   delayedSize(core: number, domain: number): number;

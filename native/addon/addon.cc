@@ -294,6 +294,21 @@ Napi::Value Cancel(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
+// cancelBatch(core, ids: Float64Array) -> how many were cancelled (unknown ids skipped); an id in
+// flight refuses the whole batch and nothing changes
+Napi::Value CancelBatch(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double* ids; size_t n;
+  OR_RETURN(argF64(info, 1, "ids", &ids, &n));
+  size_t failedAt = 0, cancelled = 0;
+  Status st = s->core->cancelBatch(ids, n, &failedAt, &cancelled);
+  if (cancelled > 0) registryOf(info)->sync(info.Env(), s);
+  if (st == Status::BadArgument)
+    return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] must be a safe integer from 0 to 2^53-1"), info.Env().Undefined();
+  if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
+  return Num(info, static_cast<double>(cancelled));
+}
+
 // locate(core, id, out: Float64Array(7)) -> place (0 when unknown); out = [domain, binding, place,
 // priority, attempts, nextAttempt, expiresAt]
 Napi::Value Locate(const Napi::CallbackInfo& info) {
@@ -814,7 +829,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static const Entry entries[] = {
       {"createCore", CreateCore}, {"destroyCore", DestroyCore}, {"addThrottle", AddThrottle},
       {"addDomain", AddDomain}, {"setSuspended", SetSuspended}, {"enqueue", Enqueue},
-      {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"locate", Locate},
+      {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"cancelBatch", CancelBatch}, {"locate", Locate},
       {"activeSize", ActiveSize}, {"delayedSize", DelayedSize}, {"peekActive", PeekActive},
       {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take},
       {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"deferBatch", DeferBatch}, {"untake", Untake}, {"dueDomains", DueDomains},

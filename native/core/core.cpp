@@ -9,6 +9,9 @@
 namespace mqc {
 
 namespace {
+// How many ids ahead a batch loop prefetches the index slot.
+constexpr size_t kPrefetchAhead = 8;
+
 bool validId(double id) { return id >= 0 && id <= kMaxId && std::floor(id) == id; }
 bool validTime(double t) { return std::isfinite(t); }
 bool validExpiry(double t) { return !std::isnan(t) && t != -kNever; }
@@ -133,6 +136,7 @@ Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_
   // Index every id first; a duplicate (with the core or inside the batch) undoes the batch.
   scratch_.clear();
   for (size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) messages_.prefetch(ids[i + kPrefetchAhead]);  // checked above
     if (messages_.find(ids[i]) != kNoHandle) {
       for (uint32_t h : scratch_) messages_.free(h);
       scratch_.clear();
@@ -166,12 +170,51 @@ Status Core::cancel(double id) {
   if (!validId(id)) return Status::BadArgument;
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
+  if (messages_.at(h).place == Place::InFlight) return Status::InFlight;
+  cancelQueued(h);
+  return Status::Ok;
+}
+
+Status Core::cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* cancelled) {
+  *failedAt = 0;
+  *cancelled = 0;
+  // Check the whole batch first (all or nothing), keeping the handles found.
+  scratch_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n && validId(ids[i + kPrefetchAhead])) messages_.prefetch(ids[i + kPrefetchAhead]);
+    if (!validId(ids[i])) {
+      *failedAt = i;
+      scratch_.clear();
+      return Status::BadArgument;
+    }
+    uint32_t h = messages_.find(ids[i]);
+    if (h == kNoHandle) continue;
+    if (messages_.at(h).place == Place::InFlight) {
+      *failedAt = i;
+      scratch_.clear();
+      return Status::InFlight;
+    }
+    scratch_.push_back(h);
+  }
+  // A repeated id found the same handle twice: its first cancel left it Cancelled or Free.
+  size_t done = 0;
+  for (uint32_t h : scratch_) {
+    Place p = messages_.at(h).place;
+    if (p != Place::Active && p != Place::Delayed) continue;
+    cancelQueued(h);
+    ++done;
+  }
+  scratch_.clear();
+  *cancelled = done;
+  return Status::Ok;
+}
+
+void Core::cancelQueued(uint32_t h) {
   Message& m = messages_.at(h);
-  if (m.place == Place::InFlight) return Status::InFlight;
   if (m.place != Place::Active) {
     unplace(h);
     messages_.free(h);
-    return Status::Ok;
+    return;
   }
   // Lazy: the entry stays in its queue, dead, and is dropped when it reaches the front or the
   // queue is purged; the id is free for a new message at once.
@@ -184,7 +227,6 @@ Status Core::cancel(double id) {
   counters_[kActiveRemoved] += 1;
   counters_[kFixedCounters + bindings() + m.binding] -= 1;
   purgeIfDue(q);
-  return Status::Ok;
 }
 
 Status Core::locate(double id, MessageInfo* out) const {
@@ -275,6 +317,7 @@ Status Core::collectInFlight(const double* ids, size_t n, size_t* failedAt) {
   scratch_.clear();
   Status bad = Status::Ok;
   for (size_t i = 0; i < n && bad == Status::Ok; ++i) {
+    if (i + kPrefetchAhead < n && validId(ids[i + kPrefetchAhead])) messages_.prefetch(ids[i + kPrefetchAhead]);
     if (!validId(ids[i])) { bad = Status::BadArgument; *failedAt = i; break; }
     uint32_t h = messages_.find(ids[i]);
     if (h == kNoHandle) { bad = Status::UnknownId; *failedAt = i; break; }

@@ -73,6 +73,10 @@ class Core {
   Status enqueueBatchAt(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities,
                         const double* nextAttempts, size_t n, double expiresAt, double now, size_t* failedAt);
   Status cancel(double id);
+  // cancel() for every id of a batch: unknown ids (and repeats) are skipped, as cancel() reports
+  // UnknownId for them; an id that is in flight or not an id refuses the whole batch (*failedAt
+  // names it) and nothing changes. *cancelled = how many messages were cancelled.
+  Status cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* cancelled);
   Status locate(double id, MessageInfo* out) const;
   size_t activeSize(uint32_t d, uint32_t b) const { return queue(d, b).size(); }
   size_t delayedSize(uint32_t d) const { return domains_[d].delayed ? domains_[d].delayed->size() : 0; }
@@ -198,6 +202,8 @@ class Core {
   void purgeIfDue(ActiveQueue& q);
   bool isDead(uint32_t h) const { return messages_.at(h).place == Place::Cancelled; }
   void expire(uint32_t h);
+  // Cancels a message that is queued (active: lazily; delayed: at once).
+  void cancelQueued(uint32_t h);
   void setConnectionCounters();
 
   RunNodePool pool_;
