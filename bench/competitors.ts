@@ -34,6 +34,8 @@ export interface Workload {
   prioChunks: Uint8Array[];
   /** Ids to cancel (N/10, a random sample of ids). */
   cancelIds: Float64Array;
+  /** cancelIds in chunks of 256 (views), for the batched native cancel. */
+  cancelChunks: Float64Array[];
   /** Mixed load: the next priorities (views of 16) and time deltas for re-inserted messages. */
   mixedPrioViews: Uint8Array[];
   mixedPrios: Uint8Array;
@@ -71,6 +73,8 @@ export function makeWorkload(variant: Variant, n: number): Workload {
     const t = idx[i]; idx[i] = idx[j]; idx[j] = t;
     cancelIds[i] = ids[idx[i]];
   }
+  const cancelChunks: Float64Array[] = [];
+  for (let i = 0; i < m; i += 256) cancelChunks.push(cancelIds.subarray(i, Math.min(m, i + 256)));
   const mixedPrios = makePriorities(TABLE, seed + 19);
   const mixedPrioViews: Uint8Array[] = [];
   for (let i = 0; i < TABLE; i += MIXED_B) mixedPrioViews.push(mixedPrios.subarray(i, i + MIXED_B));
@@ -88,7 +92,7 @@ export function makeWorkload(variant: Variant, n: number): Workload {
     refillPrioChunks.push(refillPrios.subarray(i, Math.min(pm, i + 256)));
   }
   return {
-    variant, n, ids, prios, times, idChunks, prioChunks, cancelIds, mixedPrioViews, mixedPrios, mixedDeltas,
+    variant, n, ids, prios, times, idChunks, prioChunks, cancelIds, cancelChunks, mixedPrioViews, mixedPrios, mixedDeltas,
     m: pm, popped, poppedChunks, refillPrios, refillPrioChunks, refillDeltas,
   };
 }
@@ -111,7 +115,9 @@ export interface Candidate {
   /** Enqueues the m ids of w.popped again, with fresh keys (refill priorities / later times).
    *  single: one call per message (native prio; JS always enqueues one at a time). */
   refill(m: number, single: boolean): void;
-  cancel(ids: Float64Array): number;
+  /** Cancels every id of w.cancelIds; returns how many. single: one call per id (native; the JS
+   *  structures always cancel one at a time), else the native batch call per chunk of 256. */
+  cancel(single: boolean): number;
   /** One step of the steady mixed load: pop B, re-insert B with fresh keys (size stays N). */
   mixed(): void;
   size(): number;
@@ -173,7 +179,8 @@ abstract class JsBase implements Candidate {
     this.#vclock += m / 10;
   }
 
-  cancel(ids: Float64Array): number {
+  cancel(): number {
+    const ids = this.w.cancelIds;
     let c = 0;
     for (let i = 0; i < ids.length; i++) if (this.cancelOne(ids[i])) c++;
     return c;
@@ -386,7 +393,8 @@ export class CoreApi implements Candidate {
     enqueue1: 'core.enqueue({id, domain, priority}) per message',
     pop: 'core.takeInto(domain, 0, Float64Array(k)) + core.settleMany(the ids taken)',
     take: 'core.takeInto(domain, 0, Float64Array(k)) only (messages left in flight)',
-    cancel: 'core.cancel(id)',
+    cancel: 'core.cancelMany(ids[256])',
+    cancel1: 'core.cancel(id) per message',
     mixed: 'takeInto(16) + settleMany(16) + prio: enqueueBatch(16) / ts: enqueueBatch(16, nextAttempts[16])',
   };
   #core: MailQueueCore | null = null;
@@ -485,10 +493,16 @@ export class CoreApi implements Candidate {
     }
   }
 
-  cancel(ids: Float64Array): number {
+  cancel(single: boolean): number {
     const core = this.#core!;
     let c = 0;
-    for (let i = 0; i < ids.length; i++) if (core.cancel(ids[i])) c++;
+    if (single) {
+      const ids = this.#w.cancelIds;
+      for (let i = 0; i < ids.length; i++) if (core.cancel(ids[i])) c++;
+    } else {
+      const chunks = this.#w.cancelChunks;
+      for (let i = 0; i < chunks.length; i++) c += core.cancelMany(chunks[i]);
+    }
     return c;
   }
 
@@ -548,7 +562,8 @@ export class NativeRaw implements Candidate {
     enqueue1: 'native.enqueue(h, d, 0, id, prio, now, Infinity, now) per message',
     pop: 'native.take(h, d, 0, now, Float64Array(k)) + native.settleBatch(h, the ids taken)',
     take: 'native.take(h, d, 0, now, Float64Array(k)) only',
-    cancel: 'native.cancel(h, id)',
+    cancel: 'native.cancelBatch(h, ids[256])',
+    cancel1: 'native.cancel(h, id) per message',
     mixed: 'take(16) + settleBatch(16) + prio: enqueueBatch(16) / ts: enqueueBatch(16, times[16])',
   };
   #enqueueTimed(ids: Float64Array, t0: number, deltas: Float64Array, d0: number, mask: number): void {
@@ -650,10 +665,16 @@ export class NativeRaw implements Candidate {
     }
   }
 
-  cancel(ids: Float64Array): number {
+  cancel(single: boolean): number {
     const h = this.#h;
     let c = 0;
-    for (let i = 0; i < ids.length; i++) if (native.cancel(h, ids[i])) c++;
+    if (single) {
+      const ids = this.#w.cancelIds;
+      for (let i = 0; i < ids.length; i++) if (native.cancel(h, ids[i])) c++;
+    } else {
+      const chunks = this.#w.cancelChunks;
+      for (let i = 0; i < chunks.length; i++) c += native.cancelBatch(h, chunks[i]);
+    }
     return c;
   }
 

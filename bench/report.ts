@@ -75,9 +75,9 @@ const sizeName = (n: number): string => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k
 
 const JS = ['js-array', 'flatqueue', 'js-sdsl', 'sorted-btree'];
 const SORTED = ['js-sdsl', 'sorted-btree'];
-const OPS = ['enqueue', 'enqueue 1/call', 'build from empty', 'pop 1', 'pop 16', 'pop 256', 'take 1', 'take 16', 'take 256', 'cancel', 'mixed B=16'];
+const OPS = ['enqueue', 'enqueue 1/call', 'build from empty', 'pop 1', 'pop 16', 'pop 256', 'take 1', 'take 16', 'take 256', 'cancel', 'cancel 1/call', 'mixed B=16'];
 /** The JS operation a native-only row is compared with. */
-const jsOpFor = (op: string): string => (op === 'enqueue 1/call' ? 'enqueue' : op.startsWith('take') ? op.replace('take', 'pop') : op);
+const jsOpFor = (op: string): string => (op.endsWith(' 1/call') ? op.slice(0, -7) : op.startsWith('take') ? op.replace('take', 'pop') : op);
 
 interface Target { what: string; goal: string; got: string; met: boolean; margin: string }
 
@@ -120,6 +120,7 @@ export function report(res: Results | null): string {
       'Native `pop k` = takeInto(k) + one settleMany() of the ids taken (the JS structures pop and drop the id from their index, which is the same end state);',
       '`take k` = takeInto alone (messages left in flight), compared with the JS pop of the same k.',
       'Enqueue: prio = enqueueBatch in chunks of 256; ts = enqueueBatch in chunks of 256 with one next-attempt time per message (nextAttempts); `enqueue 1/call` = one core.enqueue({id, domain, priority}) per message.',
+      'Cancel: `cancel` = core.cancelMany(ids) in chunks of 256 (the JS structures cancel one id at a time: a loop is their batch); `cancel 1/call` = one core.cancel(id) per message.',
       'Every JS structure keeps an id index (Map) for cancel. Mixed = pop 16 + re-insert 16 with fresh keys (32 element ops a step), Benchmark.js.',
       'Each structure holds N throughout: every timed phase handles M = N/4 messages and is undone untimed (pops and takes refilled, cancels rebuilt); `enqueue` is those refills (M into N - M resident), `build from empty` the first fill.');
     const coreApi = q.find((r) => r.candidate === 'core')?.rows;
@@ -151,7 +152,7 @@ export function report(res: Results | null): string {
           const cp = rateOf(q, variant, n, 'cpp', op);
           out.push(`| ${op} | ${vals.map(fmt).join(' | ')} | ${bj ? `${bj.name}${jop !== op ? ` (${jop})` : ''}` : 'n/a'} | ${ratio(core, bj?.rate)} | ` +
             `${bs?.name ?? 'n/a'} | ${ratio(core, bs?.rate)} | ${ratio(raw, core)} | ${ratio(cp, core)} |`);
-          if (n === top && core !== undefined && !op.startsWith('take') && op !== 'enqueue 1/call' && op !== 'build from empty') {
+          if (n === top && core !== undefined && !op.startsWith('take') && !op.endsWith(' 1/call') && op !== 'build from empty') {
             const label = `queue ${variant} ${op} @${sizeName(n)}`;
             if (bj) targets.push({ what: `${label} vs best JS (${bj.name})`, goal: '>= 1x', got: ratio(core, bj.rate), met: core >= bj.rate, margin: core >= bj.rate ? '' : `needs ${(bj.rate / core).toFixed(2)}x faster` });
             if (bs) targets.push({ what: `${label} vs best sorted (${bs.name})`, goal: '>= 3x', got: ratio(core, bs.rate), met: core >= 3 * bs.rate, margin: core >= 3 * bs.rate ? '' : `needs ${((3 * bs.rate) / core).toFixed(2)}x faster` });

@@ -223,9 +223,18 @@ struct OpsBench {
       vclock += static_cast<double>(m) / 10;
     }
   }
-  size_t cancel() {
+  // single: one cancel() per id; else cancelBatch() of 256 ids at a time, as the API's cancelMany.
+  size_t cancel(bool single) {
     size_t c = 0;
-    for (double id : w.cancelIds) c += core->cancel(id) == mqc::Status::Ok;
+    if (single) {
+      for (double id : w.cancelIds) c += core->cancel(id) == mqc::Status::Ok;
+      return c;
+    }
+    for (size_t i = 0; i < w.cancelIds.size(); i += 256) {
+      size_t k = std::min<size_t>(256, w.cancelIds.size() - i), failed = 0, got = 0;
+      must(core->cancelBatch(&w.cancelIds[i], k, &failed, &got) == mqc::Status::Ok, "cancelBatch");
+      c += got;
+    }
     return c;
   }
   void mixed() {
@@ -297,7 +306,8 @@ void runOps(bool prio, size_t n, int reps, double mixedSeconds, double minMs) {
     }
     for (size_t k : {1, 16, 256})
       phase("take " + std::to_string(k), static_cast<double>(m), [&] { return b.pop(k, m, false); }, [&] { b.finish(m); refill(false); });
-    phase("cancel", static_cast<double>(wl.cancelIds.size()), [&] { return b.cancel(); }, [&] { b.build(); });
+    phase("cancel", static_cast<double>(wl.cancelIds.size()), [&] { return b.cancel(false); }, [&] { b.build(); });
+    phase("cancel 1/call", static_cast<double>(wl.cancelIds.size()), [&] { return b.cancel(true); }, [&] { b.build(); });
     must(b.core->activeSize(b.d, 0) == wl.n, "size after rep");
     if (pass > 0)
       for (auto& a : acc) {

@@ -5,7 +5,8 @@
 //   take k     native only: takeInto M, k per call, left in flight     then settle M, refill M
 //   enqueue    the refills themselves: M messages into N - M resident (native prio: enqueueBatch of
 //              256; 'enqueue 1/call': one core.enqueue per message); fresh keys
-//   cancel     N/10 random ids by id                                   then refill them
+//   cancel     N/10 random ids by id (native: cancelMany of 256 ids;   then a fresh build
+//              'cancel 1/call': one core.cancel per id)
 //   mixed      pop 16 + re-insert 16 with fresh keys (Benchmark.js; size stays N)
 // Each phase repeats until it has run for --min-ms, and the repetition (--reps) with the best rate
 // is reported (the machine is shared: interference only ever slows a run down); every sample is
@@ -69,7 +70,8 @@ function rep(c: Candidate, w: Workload, rec: Rec): void {
     }
   }
   // Undone by a fresh build (untimed): lazy structures would otherwise pile up tombstones.
-  phase('cancel', rec, w.cancelIds.length, () => c.cancel(w.cancelIds), () => c.build(w));
+  phase('cancel', rec, w.cancelIds.length, () => c.cancel(false), () => c.build(w));
+  if (c.kind === 'native') phase('cancel 1/call', rec, w.cancelIds.length, () => c.cancel(true), () => c.build(w));
   check(c, 'size after rep', c.size(), w.n);
 }
 
@@ -123,7 +125,7 @@ c.dispose();
 
 const apiOf = (op: string): string => {
   const a = c.api as Record<string, string>;
-  const key = op.startsWith('pop') ? 'pop' : op.startsWith('take') ? 'take' : op === 'enqueue 1/call' ? 'enqueue1' : op;
+  const key = op.startsWith('pop') ? 'pop' : op.startsWith('take') ? 'take' : op === 'enqueue 1/call' ? 'enqueue1' : op === 'cancel 1/call' ? 'cancel1' : op;
   return a[key] ?? a.all ?? '';
 };
 const rows: Row[] = [];
