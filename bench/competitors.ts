@@ -13,8 +13,8 @@ import BTreeModule from 'sorted-btree';
 import FlatQueue from 'flatqueue';
 import { OrderedMap } from 'js-sdsl';
 
-import { MailQueueCore } from '../lib/core.js';
-import { native } from '../lib/native.js';
+import { MailQueueCore } from '../dist/lib/core.js';
+import { native } from '../dist/lib/native.js';
 import { BASE_TIME, BACKOFF_MS, keep, makeIds, makePriorities, makeTimes, rng } from './common.js';
 
 const BTree = BTreeModule.default;

@@ -1,5 +1,5 @@
 // The scheduler cycle of suites 2 and 4, written once over an interface with two implementations:
-//   CoreScheduler  the public API (MailQueueCore): enqueueBatch, maintain(now), takeInto, settleMany,
+//   CoreScheduler  the public API (MailQueueCore): enqueueBatch, maintain(now, { into: GrantList }), takeInto, settleMany,
 //                  deferMany (one call each per batch taken), releaseConnection
 //   TsScheduler    the same cycle in plain TypeScript on the best JS structures of suite 1: message
 //                  objects in a Map id -> Msg, per (domain, binding) one FIFO array per priority
@@ -9,7 +9,8 @@
 // outcomes (90% delivered, 10% transient failure back to the delayed queue), due messages returning.
 import FlatQueue from 'flatqueue';
 
-import { MailQueueCore, type Grant } from '../lib/core.js';
+import { MailQueueCore } from '../dist/lib/core.js';
+import type { GrantList } from '../dist/lib/grant_list.js';
 import { BASE_TIME, keep, makeId, nowNs, rng, sinceMs } from './common.js';
 
 export interface Conn { batches: number }
@@ -56,7 +57,7 @@ function views(n: number): Float64Array[] {
 
 class CoreConn implements Conn {
   batches = 0;
-  constructor(readonly g: Grant) {}
+  constructor(readonly connectionId: number, readonly domain: string, readonly binding: string) {}
 }
 
 export class CoreScheduler implements Scheduler {
@@ -65,6 +66,7 @@ export class CoreScheduler implements Scheduler {
   readonly #names: string[];
   readonly #bindings: string[];
   readonly #buf = new Float64Array(BATCH);
+  readonly #grants: GrantList;
   #now = BASE_TIME;
   #bounced = 0;
 
@@ -84,6 +86,7 @@ export class CoreScheduler implements Scheduler {
       },
     });
     this.core.on('bounce', () => { this.#bounced++; });
+    this.#grants = this.core.grantList();
   }
 
   setNow(now: number): void { this.#now = now; }
@@ -92,14 +95,17 @@ export class CoreScheduler implements Scheduler {
     this.core.enqueueBatch(this.#names[d], this.#bindings[b], ids, prios);
   }
 
+  // The pass writes its grants into a reused GrantList (numbers); the driver's one object per
+  // connection is made from it, as the TS scheduler makes its one TsConn.
   maintain(now: number, out: Conn[], maxDomains?: number, maxGrants?: number): [number, number] {
-    const r = this.core.maintain(now, maxDomains === undefined ? undefined : { maxDomains, maxGrants });
-    for (const g of r.grants) out.push(new CoreConn(g));
+    const list = this.#grants;
+    const r = this.core.maintain(now, maxDomains === undefined ? { into: list } : { maxDomains, maxGrants, into: list });
+    for (let i = 0; i < list.length; i++) out.push(new CoreConn(list.connectionId(i), list.domain(i), list.binding(i)));
     return [r.visited, r.remaining];
   }
 
   take(c: Conn): number {
-    const g = (c as CoreConn).g;
+    const g = c as CoreConn;
     return this.core.takeInto(g.domain, g.binding, this.#buf);
   }
 
@@ -120,7 +126,7 @@ export class CoreScheduler implements Scheduler {
     if (b > 0) this.core.deferMany(this.#deferViews[b], nextAttempt);
     return a;
   }
-  release(c: Conn): void { this.core.releaseConnection((c as CoreConn).g.connectionId); }
+  release(c: Conn): void { this.core.releaseConnection((c as CoreConn).connectionId); }
 
   drainBounced(): number {
     const n = this.#bounced;

@@ -10,6 +10,7 @@ import { Maintainer } from './maintainer.js';
 import type { MessageStore, StoredMessage } from './store/message_store.js';
 import type { Transport } from './transport/transport.js';
 import { codedError, HookError } from './errors.js';
+import { appendGrant, fillFromCore, GrantList, ownerOf } from './grant_list.js';
 import { callTrusted, HookPoint } from './hook_point.js';
 import { native, Place } from './native.js';
 import {
@@ -55,6 +56,16 @@ export interface MaintainResult {
   /** Connections opened in this pass (grants.length). */
   opened: number;
   grants: Grant[];
+}
+
+export interface MaintainOptions {
+  /** Visit at most this many due domains (a slice of a pass). */
+  maxDomains?: number;
+  /** End the slice once it has opened this many connections (after the domain that reached it). */
+  maxGrants?: number;
+  /** Write the grants into this list (from grantList()) instead of Grant objects; the result's
+   *  `grants` is then empty and `opened` counts the list's entries. */
+  into?: GrantList;
 }
 
 /** What maintain() returns: a pass, or a slice of one (options.maxDomains). */
@@ -155,6 +166,11 @@ export class MailQueueCore extends EventEmitter {
   #dueBuf = new Uint32Array(64);
   #inPass = false;
   #passGrants: Grant[] | null = null;
+  // The list the current maintain({ into }) call writes its grants into, or null (Grant objects).
+  #into: GrantList | null = null;
+  // The argument arrays of the trusted hook calls of a JS-driven pass, reused from call to call.
+  readonly #maintainArgs = [] as unknown as MailQueueMaintainArgs;
+  readonly #domainHookArgs = [] as unknown as DomainHookArgs;
   #seenOpened = 0;
   #seenExpired = 0;
   readonly #openedSlot: number;
@@ -924,33 +940,48 @@ export class MailQueueCore extends EventEmitter {
    * slice early once it has opened that many connections (after the domain that reached it), so a
    * tick where every pair wants connections does not grant them all in one call.
    */
-  maintain(now?: number, options: { maxDomains?: number; maxGrants?: number } = {}): PassResult {
+  maintain(now?: number, options: MaintainOptions = {}): PassResult {
     const h = this.#live();
     this.#refuseInPass('maintain');
     const t = now === undefined ? this.#now() : checkTime(now, 'now');
     checkObject(options, 'options');
     for (const k of Object.keys(options)) {
-      if (k !== 'maxDomains' && k !== 'maxGrants') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
+      if (k !== 'maxDomains' && k !== 'maxGrants' && k !== 'into') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
     }
     const max = options.maxDomains === undefined ? Infinity : checkInt(options.maxDomains, 'options.maxDomains', 1, 4294967295);
     const maxGrants = options.maxGrants === undefined ? Infinity : checkInt(options.maxGrants, 'options.maxGrants', 1, 4294967295);
+    const into = options.into === undefined ? null : this.#checkGrantList(options.into, 'options.into');
     // A whole pass (neither option) is a fresh slice as large as the number of due domains.
     const whole = max === Infinity && maxGrants === Infinity;
     if (!this.#anyProvider()) {
       const out = this.#sliceOut;
       native.maintainSlice(h, t, max === Infinity ? 4294967295 : max, whole, maxGrants, out);
       this.#drainExpired();
-      const grants = this.#drainGrants(true);
+      let grants: Grant[];
+      if (into === null) {
+        grants = this.#drainGrants(true);
+      } else {
+        into.clear();
+        this.#into = into;
+        try {
+          this.#drainGrants();
+        } finally {
+          this.#into = null;
+        }
+        grants = [];
+      }
       this.#delivery?.afterPass();
-      return { opened: grants.length, grants, visited: out[0], remaining: out[1] };
+      return { opened: into === null ? grants.length : into.length, grants, visited: out[0], remaining: out[1] };
     }
     let remaining = 0;
     let visited = 0;
-    const result = this.#jsPass(() => {
+    const result = this.#jsPass(into, () => {
       // The domains of this pass (or slice) from the core's snapshot; a whole pass takes a fresh one.
       if (this.#dueBuf.length < this.#records.length + 1) this.#dueBuf = new Uint32Array(this.#records.length * 2 + 1);
       const buf = this.#dueBuf;
-      const grants = this.#passGrants!;
+      // Grants are drained at the pass's end: count them by the core's counter meanwhile.
+      const openedBefore = this.counters[this.#openedSlot];
+      const opened = (): number => this.counters[this.#openedSlot] - openedBefore;
       // With a grant cap, domains are asked for a few at a time, so the slice can end where the
       // cap was reached and leave the rest of the pass to the next slice.
       const step = maxGrants === Infinity ? 4294967295 : 16;
@@ -962,7 +993,7 @@ export class MailQueueCore extends EventEmitter {
         // Copied: a provider may enqueue to a new domain, and the next pass reuses the buffer.
         const list = Array.from(buf.subarray(1, 1 + n));
         let i = 0;
-        while (i < n && grants.length < maxGrants) this.#maintainDomainJs(list[i++], t, 0, undefined);
+        while (i < n && opened() < maxGrants) this.#maintainDomainJs(list[i++], t, 0, undefined);
         visited += i;
         if (i < n) {
           // The cap was reached inside this batch: give the unvisited domains back to the pass.
@@ -970,7 +1001,7 @@ export class MailQueueCore extends EventEmitter {
           remaining += n - i;
           break;
         }
-        if (remaining === 0 || visited >= max || grants.length >= maxGrants || n === 0) break;
+        if (remaining === 0 || visited >= max || opened() >= maxGrants || n === 0) break;
       }
     });
     this.#delivery?.afterPass();
@@ -996,7 +1027,7 @@ export class MailQueueCore extends EventEmitter {
       const grants = this.#drainGrants(true);
       return { opened: grants.length, grants };
     }
-    return this.#jsPass(() => this.#maintainDomainJs(d, t, goalsz, reserve));
+    return this.#jsPass(null, () => this.#maintainDomainJs(d, t, goalsz, reserve));
   }
 
   /**
@@ -1015,8 +1046,22 @@ export class MailQueueCore extends EventEmitter {
     const t = options.now === undefined ? this.#now() : checkTime(options.now, 'options.now');
     const reserve = options.reserve === undefined ? native.reserveFor(h, d, b) : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
     const cur = this.#records[d].connections(b);
+    this.#drainGrants(); // grants still pending (the pass's default) are not this caller's
     native.openConnections(h, d, b, cur + count, reserve, t);
     return this.#drainGrants(true);
+  }
+
+  /** A reusable list for maintain(now, { into }): the pass writes its grants there as numbers,
+   *  with no Grant object each (see GrantList). */
+  grantList(): GrantList {
+    this.#live();
+    return new GrantList(this, (d) => this.#records[d].name, this.bindings);
+  }
+
+  #checkGrantList(v: unknown, name: string): GrantList {
+    if (!(v instanceof GrantList)) throw new TypeError(`${name} must be a GrantList (from core.grantList()), got ${typeName(v)}`);
+    if (v[ownerOf] !== this) throw new RangeError(`${name}: a GrantList of another core`);
+    return v;
   }
 
   /** Gives a connection's leases back (every count it held). */
@@ -1073,21 +1118,30 @@ export class MailQueueCore extends EventEmitter {
     if (this.#inPass) throw codedError('ERR_REENTRANT', `${what}() was called from inside a maintenance hook`);
   }
 
-  #jsPass(body: () => void): MaintainResult {
+  /** Runs a JS-driven pass; its grants go into `into` when given (the result's `grants` is then
+   *  empty), else into Grant objects. */
+  #jsPass(into: GrantList | null, body: () => void): MaintainResult {
     this.#inPass = true;
     const grants: Grant[] = [];
     this.#passGrants = grants;
+    into?.clear();
+    this.#into = into;
     try {
       body();
+      // The pass's grants are drained once, at its end (a provider's openConnections() drains
+      // what is pending before it opens its own).
+      this.#drainGrants();
     } catch (err) {
       // Connections granted before the failure are real leases: hand them over with the error.
-      if (typeof err === 'object' && err !== null) (err as { grants?: Grant[] }).grants = grants;
+      this.#drainGrants();
+      if (typeof err === 'object' && err !== null) (err as { grants?: Grant[] }).grants = into === null ? grants : into.toArray();
       throw err;
     } finally {
       this.#inPass = false;
       this.#passGrants = null;
+      this.#into = null;
     }
-    return { opened: grants.length, grants };
+    return { opened: into === null ? grants.length : into.length, grants };
   }
 
   #maintainDomainJs(d: number, now: number, goalsz: number, reserve: number | undefined): void {
@@ -1095,7 +1149,13 @@ export class MailQueueCore extends EventEmitter {
     const dr = this.#records[d];
     const { preMailQueueMaintainDomain: pre, postMailQueueMaintainDomain: post, mailQueueMaintain } = this.hooks;
     const rv = pre.has() || post.has() ? { value: 0 } : undefined;
-    if (pre.has()) pre[callTrusted](dr, now, rv!);
+    const da = this.#domainHookArgs;
+    if (rv) {
+      da[0] = dr;
+      da[1] = now;
+      da[2] = rv;
+    }
+    if (pre.has()) pre[callTrusted](da);
     // One native call: promote, expire, the bindings with mail in this visit's order, their reserves.
     const order = this.#order;
     const nb = this.bindings.length;
@@ -1116,13 +1176,19 @@ export class MailQueueCore extends EventEmitter {
         if (native.activeSize(h, d, b) === 0) continue;
         if (reserve === undefined) r = native.reserveFor(h, d, b);
       }
-      const got = mailQueueMaintain[callTrusted](dr, b, queues[b], now, goalsz, r);
+      const ma = this.#maintainArgs;
+      ma[0] = dr;
+      ma[1] = b;
+      ma[2] = queues[b];
+      ma[3] = now;
+      ma[4] = goalsz;
+      ma[5] = r;
+      const got = mailQueueMaintain[callTrusted](ma);
       if (got > 0) sum += got;
     }
     this.#visitDomain = -1;
     if (rv) rv.value = sum;
-    if (post.has()) post[callTrusted](dr, now, rv!);
-    this.#drainGrants();
+    if (post.has()) post[callTrusted](da);
   }
 
   #noteVisit(): void {
@@ -1162,7 +1228,9 @@ export class MailQueueCore extends EventEmitter {
       // The clips bound it anyway; keep it inside what the native call accepts.
       opened = native.openConnections(h, d, b, Math.min(Math.floor(g), 4294967294), reserve, now);
     }
-    this.#drainGrants();
+    // Inside a pass the grants wait for the end of the domain's visit (one drain a domain, not one
+    // a pair); openConnections() drains what is pending before it opens its own.
+    if (!this.#inPass) this.#drainGrants();
     return opened;
   }
 
@@ -1254,6 +1322,22 @@ export class MailQueueCore extends EventEmitter {
    *  even when there are none (the pass internals take a shared empty one). */
   #drainGrants(forCaller = false): Grant[] {
     if (this.counters[this.#openedSlot] === this.#seenOpened) return forCaller ? [] : NO_GRANTS;
+    const into = this.#into;
+    if (into !== null && !forCaller) {
+      // Into the caller's list: no object per grant unless a 'connection' listener wants one.
+      const from = into[fillFromCore](this.#handle);
+      this.#seenOpened = this.counters[this.#openedSlot];
+      const delivery = this.#delivery;
+      const emit = this.listenerCount('connection') > 0;
+      if (delivery || emit) {
+        for (let i = from; i < into.length; i++) {
+          const g: Grant = { connectionId: into.connectionId(i), domain: into.domain(i), binding: into.binding(i) };
+          delivery?.onGrant(g.connectionId, g.domain, g.binding);
+          if (emit) this.#emitSafely('connection', g);
+        }
+      }
+      return NO_GRANTS;
+    }
     const out: Grant[] = [];
     const h = this.#handle;
     const buf = this.#grantBuf;
@@ -1261,12 +1345,13 @@ export class MailQueueCore extends EventEmitter {
       const n = native.drainGrants(h, buf);
       for (let i = 0; i < n; i++) {
         out.push({ connectionId: buf[3 * i], domain: this.#records[buf[3 * i + 1]].name, binding: this.bindings[buf[3 * i + 2]] });
+        into?.[appendGrant](buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
       }
       if (n < buf.length / 3) break;
     }
     this.#seenOpened = this.counters[this.#openedSlot];
     const pass = this.#passGrants;
-    if (pass) for (let i = 0; i < out.length; i++) pass.push(out[i]); // no spread: out may be long
+    if (pass && !into) for (let i = 0; i < out.length; i++) pass.push(out[i]); // no spread: out may be long
     // The delivery layer gets its grants first and directly: a user's 'connection' listener that
     // throws must not strand a lease with no connection behind it.
     if (this.#delivery) for (const g of out) this.#delivery.onGrant(g.connectionId, g.domain, g.binding);

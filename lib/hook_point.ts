@@ -116,10 +116,11 @@ export class HookPoint<A extends unknown[]> {
   /**
    * call() for the owner's own passes, whose arguments are right by construction and whose owner
    * is known to be open: the argument checks and the guard are skipped (they cost more than a
-   * passive provider itself). Re-entrancy is still refused. Keyed by a symbol the package does not
-   * export, so it is not part of the public API.
+   * passive provider itself). Re-entrancy is still refused. The owner passes the arguments as an
+   * array it reuses from call to call (no array made per call; the chain never keeps it). Keyed by
+   * a symbol the package does not export, so it is not part of the public API.
    */
-  [callTrusted](...args: A): number {
+  [callTrusted](args: A): number {
     return this.#run(args);
   }
 

@@ -1,9 +1,10 @@
 export { MailQueueCore } from './core.js';
 export type {
   Bounce, ConnectionGoalArgs, CoreHooks, DomainHookArgs, Grant, MailQueueCoreOptions, MailQueueMaintainArgs,
-  MaintainResult, Message, MessageInfo, PassResult, Stats,
+  MaintainOptions, MaintainResult, Message, MessageInfo, PassResult, Stats,
 } from './core.js';
 export type { Aggressiveness, BindingSpec, CoreConfig, NestedScope, ScopeOptions } from './config.js';
+export { GrantList } from './grant_list.js';
 export { HookPoint } from './hook_point.js';
 export type { Provider } from './hook_point.js';
 export { HookError } from './errors.js';

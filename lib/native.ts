@@ -45,7 +45,7 @@ export interface NativeBinding {
   unvisitSlice(core: number, k: number): number;
   reserveFor(core: number, domain: number, binding: number): number;
   releaseConnection(core: number, connectionId: number): void;
-  drainGrants(core: number, out: Float64Array): number;
+  drainGrants(core: number, out: Float64Array, offset?: number): number;
   drainExpired(core: number, out: Float64Array, domains?: Float64Array): number;
   pending(core: number, out: Float64Array): void;
   domainInfo(core: number, domain: number, out: Float64Array): void;

@@ -2,8 +2,8 @@
 // layer adds per call. Benchmark.js, one op = one call (plus Benchmark's own call of the test).
 import Benchmark from 'benchmark';
 
-import { MailQueueCore } from '../../lib/core.js';
-import { native } from '../../lib/native.js';
+import { MailQueueCore } from '../../dist/lib/core.js';
+import { native } from '../../dist/lib/native.js';
 import { emit, keep, log, quick } from '../common.js';
 import { DOMAIN, FAR, rawCore, rawDomain } from '../competitors.js';
 

@@ -2,7 +2,7 @@
 // 100k pairs), each pair with one queued message, through core.maintain(now):
 //   at-limit  max_outbound_connections 1 and every pair already holds its connection: the pass
 //             visits every pair (promote, expire check, goal, clip) and opens nothing
-//   open-1    every pair opens one connection (grants drained into JS); released, untimed, after
+//   open-1    every pair opens one connection (grants drained into a GrantList); released, untimed, after
 //             each pass
 // each with no JS provider (one native call) and with one passive provider (registerLast(() => 0),
 // so the pass runs domain by domain from lib/core.ts). Also the plain-TS scheduler's pass over the
@@ -32,10 +32,13 @@ function fill(s: Scheduler): void {
 // One timed pass: returns the grants (opened) and a function that releases them (untimed).
 type Pass = () => { opened: number; release: () => void };
 
+// The grants go into a reused GrantList (numbers, no object per grant), as a caller that opens
+// many connections a pass would take them.
 function corePass(s: CoreScheduler): Pass {
+  const list = s.core.grantList();
   return () => {
-    const grants = s.core.maintain(NOW).grants;
-    return { opened: grants.length, release: () => { for (const g of grants) s.core.releaseConnection(g.connectionId); } };
+    const opened = s.core.maintain(NOW, { into: list }).opened;
+    return { opened, release: () => { for (let i = 0; i < list.length; i++) s.core.releaseConnection(list.connectionId(i)); } };
   };
 }
 

@@ -504,7 +504,7 @@ Napi::Value DefaultMaintain(const Napi::CallbackInfo& info) {
   OR_RETURN(argInt(info, 4, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
   OR_RETURN(argU32(info, 5, "reserve", 0xfffffffeu, &reserve));
   uint32_t n = s->core->defaultMaintain(d, b, now, static_cast<int32_t>(goalsz), reserve);
-  registryOf(info)->sync(info.Env(), s);
+  if (n > 0) registryOf(info)->sync(info.Env(), s);
   return Num(info, n);
 }
 
@@ -705,12 +705,19 @@ Napi::Value DelayedByBinding(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// drainGrants(core, out: Float64Array) -> grants written (3 entries each: id, domain, binding)
+// drainGrants(core, out: Float64Array, offset = 0) -> grants written (3 entries each: id, domain,
+// binding), from grant slot offset of out on
 Napi::Value DrainGrants(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
   double* out; size_t len;
   OR_RETURN(argF64(info, 1, "out", &out, &len));
-  return Num(info, static_cast<double>(s->core->drainGrants(out, len / 3)));
+  // offset (grants, default 0): write from out[3 * offset], so a growing list needs no view per call.
+  double offset = 0;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    OR_RETURN(argInt(info, 2, "offset", 0, static_cast<double>(len / 3), &offset));
+  }
+  size_t first = static_cast<size_t>(offset);
+  return Num(info, static_cast<double>(s->core->drainGrants(out + 3 * first, len / 3 - first)));
 }
 
 // drainExpired(core, out: Float64Array, domains?: Float64Array) -> ids written (with each one's
