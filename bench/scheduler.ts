@@ -484,6 +484,10 @@ export interface CycleOptions {
   batchesPerTick?: number;
   /** Yield to the event loop after this many connections or arrival chunks. */
   yieldEvery?: number;
+  /** Yield also once this many messages were pulled or arrived since the last yield (a connection
+   *  may pull 64 messages or none: a count of connections alone makes the driver's stretches, not
+   *  the implementation's, the longest). Default: no limit. */
+  yieldMessages?: number;
   /** Maintenance in slices of this many due domains with a yield between them (default: whole
    *  passes). */
   sliceDomains?: number;
@@ -543,6 +547,7 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
   const maxBatches = o.maxBatches ?? 16;
   const batchesPerTick = o.batchesPerTick ?? 4;
   const yieldEvery = o.yieldEvery ?? 2000;
+  const yieldMessages = o.yieldMessages ?? Infinity;
   const w = new Workload(o.domains, o.bindings, o.seed ?? 42);
   const ids = new Float64Array(BATCH);
   const prios = new Uint8Array(BATCH);
@@ -627,6 +632,7 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
     let dl = 0;
     let df = 0;
     const next: Conn[] = [];
+    let since = 0; // messages pulled (then arrived) since the last yield
     for (let i = 0; i < conns.length; i++) {
       const c = conns[i];
       let open = true;
@@ -636,13 +642,17 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
         const good = s.outcomes(n, ok, now + retryMs);
         dl += good;
         df += n - good;
+        since += n;
         c.batches++;
         // A connection closes when its queue runs dry or its delivery quota is used.
         if (n < BATCH || c.batches >= maxBatches) open = false;
       }
       if (open) next.push(c);
       else s.release(c);
-      if ((i + 1) % yieldEvery === 0) await segment();
+      if ((i + 1) % yieldEvery === 0 || since >= yieldMessages) {
+        since = 0;
+        await segment();
+      }
     }
     conns = next;
     const pullMs = sinceMs(tp);
@@ -652,13 +662,18 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
     const b = s.drainBounced();
     let need = dl + b;
     let k = 0;
+    since = 0;
     while (need > 0) {
       const m = Math.min(BATCH, need);
       fillChunk(m);
       const p = w.pairs[(cursor + k++) & (TABLE - 1)];
       s.enqueue(Math.floor(p / o.bindings), p % o.bindings, idViews[m], prioViews[m]);
       need -= m;
-      if (k % yieldEvery === 0) await segment();
+      since += m;
+      if (k % yieldEvery === 0 || since >= yieldMessages) {
+        since = 0;
+        await segment();
+      }
     }
     const arriveMs = sinceMs(ta);
     await segment();
