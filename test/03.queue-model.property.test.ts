@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
 
 import { MailQueueCore } from '../lib/index.js';
-import { arbSetup, NaiveCore, type Setup } from './model/naive_core.js';
+import { arbSetup, ModelError, NaiveCore, type Setup } from './model/naive_core.js';
 
 const T0 = 1_700_000_000_000;
 const NUM_RUNS = Number(process.env.MODEL_RUNS ?? 400);
@@ -20,6 +20,8 @@ type Op =
   | { k: 'enqueue'; id: number; dom: number; bind: number; prio?: number; next?: number; exp?: number | 'inf'; upper: boolean }
   | { k: 'batch'; dom: number; bind: number; ids: number[]; prios?: number[]; fresh?: boolean }
   | { k: 'cancel'; id: number; inFlight: boolean; pick: number }
+  // ids, then maybe a message in flight (picked when the op runs) and a bad id inserted at *At.
+  | { k: 'cancelMany'; ids: number[]; inFlight?: number; inFlightAt: number; bad?: number; badAt: number }
   | { k: 'take'; dom: number; bind: number; n: number }
   | { k: 'settle'; pick: number; stray?: number }
   | { k: 'defer'; pick: number; rel: number; atExpiry?: 0 | 1; stray?: number }
@@ -75,6 +77,14 @@ function arbOp({ idRange, batchMax, takeMax, weights = {} }: Shape): fc.Arbitrar
       fresh: fc.boolean(),
     }, { requiredKeys: ['k', 'dom', 'bind', 'ids', 'fresh'] }), weight: w('batch', 3) },
     { arbitrary: fc.record({ k: fc.constant('cancel' as const), id, inFlight: fc.boolean(), pick }), weight: 2 },
+    // A run of ids (queued, unknown or repeated), now and then with an id in flight or a bad id,
+    // either of which refuses the whole batch.
+    { arbitrary: fc.record({
+      k: fc.constant('cancelMany' as const), ids: batchIds,
+      inFlight: fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: pick, weight: 1 }), inFlightAt: fc.nat(),
+      bad: fc.oneof({ arbitrary: fc.constant(undefined), weight: 7 }, { arbitrary: fc.constantFrom(NaN, -1, 0.5, 2 ** 53, Infinity, -Infinity), weight: 1 }),
+      badAt: fc.nat(),
+    }, { requiredKeys: ['k', 'ids', 'inFlightAt', 'badAt'] }), weight: w('cancelMany', 2) },
     { arbitrary: fc.record({ k: fc.constant('take' as const), dom, bind, n: fc.integer({ min: 1, max: takeMax }) }), weight: w('take', 5) },
     { arbitrary: fc.record({ k: fc.constant('settle' as const), pick, stray }, { requiredKeys: ['k', 'pick'] }), weight: 2 },
     { arbitrary: fc.record({
@@ -108,6 +118,33 @@ function outcome(f: () => unknown): Outcome {
     if (typeof code !== 'string') throw e; // a TypeError/RangeError here is a defect on either side
     return { ok: false, code };
   }
+}
+
+/** outcome() for a batch call whose refusal names the entry (ids[i]): the code, or RangeError,
+ *  with that entry, so that the index is compared too. */
+function batchOutcome(f: () => unknown): Outcome {
+  try {
+    return { ok: true, value: f() };
+  } catch (e) {
+    if (e instanceof ModelError) return { ok: false, code: e.code };
+    const at = /^ids\[\d+\]/.exec((e as Error).message)?.[0] ?? `(no ids[i] in "${(e as Error).message}")`;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return { ok: false, code: `${code} ${at}` };
+    if (e instanceof RangeError) return { ok: false, code: `RangeError ${at}` };
+    throw e;
+  }
+}
+
+/** cancelMany on the model: the first id that is not an id or is in flight refuses the batch
+ *  (nothing changes); else the model's cancel() per id, counting the ones it cancelled. */
+function modelCancelMany(model: NaiveCore, ids: number[]): number {
+  ids.forEach((id, i) => {
+    if (!Number.isSafeInteger(id) || id < 0) throw new ModelError(`RangeError ids[${i}]`);
+    if (model.messages.get(id)?.state === 'in-flight') throw new ModelError(`ERR_IN_FLIGHT ids[${i}]`);
+  });
+  let n = 0;
+  for (const id of ids) if (model.cancel(id)) n++;
+  return n;
 }
 
 const sorted = (a: number[]) => [...a].sort((x, y) => x - y);
@@ -229,6 +266,16 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
           real = outcome(() => core.cancel(target));
           break;
         }
+        case 'cancelMany': {
+          const ids = [...op.ids];
+          const flying = model.inFlightIds();
+          if (op.inFlight !== undefined && flying.length > 0) ids.splice(op.inFlightAt % (ids.length + 1), 0, flying[op.inFlight % flying.length]);
+          if (op.bad !== undefined) ids.splice(op.badAt % (ids.length + 1), 0, op.bad);
+          touched.push(...ids.filter((x) => Number.isSafeInteger(x) && x >= 0));
+          want = batchOutcome(() => modelCancelMany(model, ids));
+          real = batchOutcome(() => core.cancelMany(Float64Array.from(ids)));
+          break;
+        }
         case 'take':
           want = outcome(() => model.take(domainName(op.dom), bindingName(op.bind), op.n, now));
           real = outcome(() => core.take(domainName(op.dom), bindingName(op.bind), op.n));
@@ -302,7 +349,7 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
       }
       expect(real, `${step}: result`).toEqual(want);
       if (process.env.MODEL_STATS) {
-        const key = `${op.k}:${want.ok ? (Array.isArray(want.value) ? (want.value.length > 0 ? 'nonempty' : 'empty') : String(want.value)) : want.code}`;
+        const key = `${op.k}:${want.ok ? (Array.isArray(want.value) ? (want.value.length > 0 ? 'nonempty' : 'empty') : String(want.value)) : want.code.replace(/ ids\[\d+\]$/, '')}`;
         STATS.set(key, (STATS.get(key) ?? 0) + 1);
         if (model.bounces.length) STATS.set('bounces', (STATS.get('bounces') ?? 0) + model.bounces.length);
       }

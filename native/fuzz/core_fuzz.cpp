@@ -114,6 +114,8 @@ enum Op : uint8_t {
   kMaintainSlice,
   kPrepareVisit,
   kCancelMany,
+  // Added with cancelBatch; appended so older inputs keep their meaning.
+  kCancelBatch,
   kOpCount,
 };
 
@@ -1239,6 +1241,184 @@ struct Fuzz {
     checkQueueOrder(d, b);
   }
 
+  // An id that is queued now (active or delayed) when there is one: from the active queue or the
+  // delayed queue that pick names, else a known id.
+  double queuedId(uint8_t pick, uint8_t off) const {
+    uint32_t d = pick % D(), b = (pick / D()) % B();
+    double id;
+    if (size_t n = core->activeSize(d, b); n > 0 && core->peekActive(d, b, off % n, &id, 1) == 1) return id;
+    if (size_t n = core->delayedSize(d); n > 0 && core->peekDelayed(d, off % n, &id, 1) == 1) return id;
+    return knownId(pick);
+  }
+
+  // cancelBatch: ids from count byte nm. Below 200: nm % 13 entries of [mode, pick] (a queued id,
+  // a repeat of an earlier entry, a known id, one in flight, a lately cancelled id, an id never
+  // enqueued, a bogus one). From 200: the head of one active queue (up to 256, in queue order or
+  // reversed) and of its domain's delayed queue, repeated in part; from 240 with one entry spoilt
+  // (an id in flight, or a bogus id, inserted). The status, failedAt and count are predicted
+  // exactly: the first entry that is not an id or is in flight refuses the batch and nothing
+  // changes; else every distinct queued id is cancelled (active ones lazily), unknown ones
+  // skipped. With bit 0 of the flags byte, some cancelled ids are then enqueued again and the
+  // same batch is sent again: it cancels exactly those.
+  void opCancelBatch() {
+    uint8_t nm = r.u8(), flags = r.u8();
+    std::vector<double> ids;
+    if (nm < 200) {
+      size_t n = nm % 13;
+      for (size_t i = 0; i < n; ++i) {
+        uint8_t mode = r.u8(), pick = r.u8();
+        if (mode < 100) ids.push_back(queuedId(pick, static_cast<uint8_t>(mode * 37 + i)));
+        else if (mode < 130 && i > 0) ids.push_back(ids[pick % i]);
+        else if (mode < 160) ids.push_back(knownId(pick));
+        else if (mode < 180 && !inFlight.empty()) ids.push_back(inFlight[pick % inFlight.size()]);
+        else if (mode < 200 && !cancelledIds.empty()) ids.push_back(cancelledIds[pick % cancelledIds.size()]);
+        else if (mode < 235) ids.push_back(nextId + pick);  // never enqueued yet
+        else ids.push_back(bogusId(pick));
+      }
+    } else {
+      uint8_t pick = r.u8(), spoil = r.u8();
+      uint32_t d = pick % D(), b = (pick / D()) % B();
+      for (size_t i = 0; i < static_cast<size_t>(D()) * B() && core->activeSize(d, b) == 0; ++i) {
+        b = (b + 1) % B();
+        if (b == 0) d = (d + 1) % D();
+      }
+      size_t na = core->activeSize(d, b) < 256 ? core->activeSize(d, b) : 256;
+      size_t nd = core->delayedSize(d) < 64 ? core->delayedSize(d) : 64;
+      ids.resize(na + nd);
+      CHECK(core->peekActive(d, b, 0, ids.data(), na) == na);
+      CHECK(core->peekDelayed(d, 0, ids.data() + na, nd) == nd);
+      if (nm & 1) std::reverse(ids.begin(), ids.end());
+      for (size_t i = 0, reps = (nm >> 1) % 8; i < reps && !ids.empty(); ++i) ids.push_back(ids[(i * 31 + pick) % ids.size()]);
+      if (nm >= 240) {
+        double bad = (nm & 2) && !inFlight.empty() ? inFlight[spoil % inFlight.size()] : bogusId(spoil);
+        ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(spoil % (ids.size() + 1)), bad);
+      }
+    }
+    size_t n = ids.size();
+    // The prediction, from the core's places before the call (the model's in-flight set agrees).
+    Status want = Status::Ok;
+    size_t wantAt = 0;
+    std::vector<MessageInfo> before(n);
+    std::vector<bool> present(n, false);
+    for (size_t i = 0; i < n; ++i) {
+      if (!validId(ids[i])) {
+        if (want == Status::Ok) { want = Status::BadArgument; wantAt = i; }
+        continue;
+      }
+      present[i] = core->locate(ids[i], &before[i]) == Status::Ok;
+      CHECK((present[i] && before[i].place == Place::InFlight) == isInFlight(ids[i]));
+      if (want == Status::Ok && present[i] && before[i].place == Place::InFlight) { want = Status::InFlight; wantAt = i; }
+    }
+    // On success: each distinct id present is cancelled, from its active queue or delayed queue.
+    std::vector<double> gone;
+    std::vector<size_t> activeGone(static_cast<size_t>(D()) * B(), 0), delayedGone(D(), 0);
+    for (size_t i = 0; i < n; ++i) {
+      if (!present[i] || std::find(gone.begin(), gone.end(), ids[i]) != gone.end()) continue;
+      gone.push_back(ids[i]);
+      if (before[i].place == Place::Active) ++activeGone[static_cast<size_t>(before[i].domain) * B() + before[i].binding];
+      else ++delayedGone[before[i].domain];
+    }
+    std::vector<size_t> activeBefore(static_cast<size_t>(D()) * B()), delayedBefore(D());
+    for (uint32_t d = 0; d < D(); ++d) {
+      delayedBefore[d] = core->delayedSize(d);
+      for (uint32_t b = 0; b < B(); ++b) activeBefore[static_cast<size_t>(d) * B() + b] = core->activeSize(d, b);
+    }
+    // The heads of the queues it cancels from (up to 256), to check the live order afterwards.
+    std::vector<std::vector<double>> heads(activeBefore.size());
+    for (size_t q = 0; q < heads.size(); ++q) {
+      if (activeGone[q] == 0) continue;
+      heads[q].resize(activeBefore[q] < 256 ? activeBefore[q] : 256);
+      CHECK(core->peekActive(static_cast<uint32_t>(q / B()), static_cast<uint32_t>(q % B()), 0, heads[q].data(),
+                             heads[q].size()) == heads[q].size());
+    }
+    double liveBefore = live(), activeCountBefore = counter(kActive), delayedCountBefore = counter(kDelayed);
+    size_t expBefore = core->pendingExpired();
+    size_t failedAt = 12345, count = 12345;
+    Status s = core->cancelBatch(ids.data(), n, &failedAt, &count);
+    if (g_trace) {
+      traceIds("cancelBatch(ids=", ids.data(), n);
+      std::fprintf(stderr, ") -> %s failedAt=%zu cancelled=%zu (want %s at %zu, %zu)\n", statusName(s), failedAt, count,
+                   statusName(want), wantAt, gone.size());
+    }
+    CHECK(s == want);
+    CHECK(core->pendingExpired() == expBefore);
+    if (s != Status::Ok) {
+      CHECK(failedAt == wantAt);
+      CHECK(count == 0);
+      CHECK(live() == liveBefore && counter(kActive) == activeCountBefore && counter(kDelayed) == delayedCountBefore);
+      for (size_t i = 0; i < n; ++i) {
+        if (!validId(ids[i])) continue;
+        MessageInfo mi;
+        Status l = core->locate(ids[i], &mi);
+        if (present[i]) CHECK(l == Status::Ok && sameInfo(mi, before[i]));
+        else CHECK(l == Status::UnknownId);
+      }
+      for (uint32_t d = 0; d < D(); ++d) {
+        CHECK(core->delayedSize(d) == delayedBefore[d]);
+        for (uint32_t b = 0; b < B(); ++b) CHECK(core->activeSize(d, b) == activeBefore[static_cast<size_t>(d) * B() + b]);
+      }
+      return;
+    }
+    CHECK(failedAt == 0);
+    CHECK(count == gone.size());
+    double nActive = 0;
+    for (size_t q = 0; q < activeGone.size(); ++q) nActive += static_cast<double>(activeGone[q]);
+    CHECK(counter(kActive) + nActive == activeCountBefore);
+    CHECK(counter(kDelayed) + (static_cast<double>(gone.size()) - nActive) == delayedCountBefore);
+    CHECK(live() + static_cast<double>(gone.size()) == liveBefore);
+    removedWant += nActive;
+    cancelled += static_cast<double>(gone.size());
+    for (double id : gone) {
+      MessageInfo mi;
+      CHECK(core->locate(id, &mi) == Status::UnknownId);
+      rememberCancelled(id);
+    }
+    for (uint32_t d = 0; d < D(); ++d) {
+      CHECK(core->delayedSize(d) + delayedGone[d] == delayedBefore[d]);
+      for (uint32_t b = 0; b < B(); ++b) {
+        size_t q = static_cast<size_t>(d) * B() + b;
+        CHECK(core->activeSize(d, b) + activeGone[q] == activeBefore[q]);
+        if (activeGone[q] == 0) continue;
+        // The live order is the old one less the cancelled ids.
+        std::vector<double> kept;
+        for (double id : heads[q])
+          if (std::find(gone.begin(), gone.end(), id) == gone.end()) kept.push_back(id);
+        std::vector<double> after(heads[q].size());
+        size_t got = core->peekActive(d, b, 0, after.data(), after.size());
+        CHECK(got >= kept.size());
+        for (size_t i = 0; i < kept.size(); ++i) CHECK(after[i] == kept[i]);
+        checkQueueOrder(d, b);
+      }
+    }
+    if (!(flags & 1) || gone.empty()) return;
+    // Some cancelled ids come back as new messages (their dead entries may still be queued), and
+    // the same batch again cancels exactly those.
+    std::vector<double> back;
+    for (size_t i = 0; i < 1 + (flags >> 1) % 4 && i < gone.size(); ++i) {
+      double id = gone[(i * 7 + flags) % gone.size()];
+      if (std::find(back.begin(), back.end(), id) != back.end()) continue;
+      uint32_t d = (flags >> 3) % D(), b = (flags >> 5) % B();
+      double next = flags & 0x80 ? now + 100 : now;
+      Status e = core->enqueue(d, b, id, static_cast<uint8_t>((flags >> 4) & 1), next, kNever, now);
+      TRACE("  enqueue again(d=%u, b=%u, id=%.17g, next=%.17g) -> %s\n", d, b, id, next, statusName(e));
+      CHECK(e == Status::Ok);
+      accepted += 1;
+      remember(id);
+      back.push_back(id);
+      if (next <= now) removedWant += 1;  // the second batch takes it out of its active queue
+    }
+    liveBefore = live();
+    s = core->cancelBatch(ids.data(), n, &failedAt, &count);
+    TRACE("  cancelBatch again -> %s cancelled=%zu (want %zu)\n", statusName(s), count, back.size());
+    CHECK(s == Status::Ok && failedAt == 0 && count == back.size());
+    CHECK(live() + static_cast<double>(back.size()) == liveBefore);
+    cancelled += static_cast<double>(back.size());
+    for (double id : back) {
+      MessageInfo mi;
+      CHECK(core->locate(id, &mi) == Status::UnknownId);
+    }
+  }
+
   void opRemoveActive() {
     uint8_t dm = r.u8(), bm = r.u8(), mode = r.u8(), pick = r.u8();
     uint32_t d = dm < 250 ? dm % D() : D() + (dm - 250);
@@ -2020,7 +2200,8 @@ struct Fuzz {
         case kDeferBatch: opDeferBatch(); break;
         case kMaintainSlice: opMaintainSlice(); break;
         case kPrepareVisit: opPrepareVisit(); break;
-        default: opCancelMany(); break;
+        case kCancelMany: opCancelMany(); break;
+        default: opCancelBatch(); break;
       }
       checkAll();
       checkRemoved(removedBefore);

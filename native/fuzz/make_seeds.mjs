@@ -4,7 +4,7 @@
 // two in step when either changes. Any byte string is a valid input, so a stale seed still runs; it
 // only stops meaning what its name says.
 //
-//   node native/fuzz/make_seeds.mjs
+//   node native/fuzz/make_seeds.mjs [name ...]    (names given: write only those seeds)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ const OPS = [
   'setSuspended', 'setMessageThrottle', 'addDomain', 'query', 'settleBatch',
   // appended later, so the older seeds keep their meaning
   'enqueueBatchAt', 'deferBatch', 'maintainSlice', 'prepareVisit', 'cancelMany',
+  'cancelBatch',
 ];
 const UNLIMITED = 0xff; // any byte >= 0xc0 reads as kUnlimited
 
@@ -84,6 +85,14 @@ const churn = (fill, rounds, pick) => op('release', 248 + (fill ? 1 : 0) + ((rou
 // last arg % 4, keep 1 in 3 + arg % 4, a prefix, ~3 in 4, the back half), arg, take (bit 0, k =
 // >> 1), re-enqueue (bit 0; bit 1 same domain, bit 2 same binding, bit 3 urgent, bit 4 due now).
 const cancelMany = (d, b, pattern, arg, take = 0, again = 0) => op('cancelMany', d, b, pattern, arg, take, again);
+// cancelBatch: count byte, flags (bit 0: enqueue some cancelled ids again, (flags >> 1) % 4 + 1 of
+// them, into domain (flags >> 3) % D, binding (flags >> 5) % B, urgent with bit 4, 100 ms later
+// with bit 7, and send the batch again). Count < 200: count % 13 entries of [mode, pick] (mode <
+// 100 a queued id, < 130 a repeat, < 160 a known id, < 180 one in flight, < 200 a lately
+// cancelled id, < 235 an id never enqueued, else bogus). From 200: [pick, spoil], the head of the
+// first queue with mail from pair pick and its domain's delayed head (odd count: reversed; (count
+// >> 1) % 8 repeats); from 240 one entry inserted at spoil: in flight with bit 1, else bogus.
+const cancelBatch = (count, flags, ...rest) => op('cancelBatch', count, flags, ...rest.flat());
 
 const seeds = {
   'basic-lifecycle': [
@@ -213,6 +222,22 @@ const seeds = {
     ...op('addDomain', 0, 3, 0, 0, 3, 0, 0), ...enq(5, 1), ...slice(1 | more(3)), ...slice(5 | FRESH | more(1)),
     ...op('query', 5, 0, 0, 0), ...op('query', 5, 0, 3, 0),
   ],
+  'cancel-batch': [
+    ...config({ bindings: 2, domains: [{ pairs: [{ max: 2 }, { max: 2 }] }, { pairs: [{ max: 1 }, { max: 1 }] }] }),
+    ...batch(0, 0, 250, 0, 40, 0), ...batch(0, 1, 243, 1, 40, 0),
+    ...enq(1, 0, 0, 100), ...enq(1, 0, 1, 120), ...enq(1, 1), ...op('take', 0, 0, 5),
+    // Queued, repeated, known, unknown ids: cancelled or skipped; then refusals (in flight, bogus).
+    ...cancelBatch(8, 0, [0, 0], [10, 5], [100, 0], [140, 30], [190, 0], [210, 9], [0, 1], [50, 3]),
+    ...cancelBatch(4, 0, [0, 0], [170, 0], [0, 2], [240, 0]),
+    ...cancelBatch(3, 0, [240, 1], [170, 0], [0, 0]),
+    ...cancelBatch(11, 0, [0, 4], [0, 6], [0, 8], [0, 10], [0, 12], [0, 14], [0, 16], [0, 18], [0, 20], [0, 22], [100, 1]),
+    // Whole queue heads: forward, reversed with repeats and ids enqueued again, spoilt.
+    ...cancelBatch(242, 0, 0, 3), ...cancelBatch(241, 0, 0, 5),
+    ...cancelBatch(200, 1, 0, 0), ...op('take', 0, 1, 3), ...cancelBatch(205, 0x07, 1, 0),
+    ...batch(0, 0, 247, 0, 40, 0), ...cancelBatch(210, 0x9f, 0, 0),
+    ...op('time', 100), ...op('maintainAll'), ...op('take', 1, 0, 2), ...cancelBatch(6, 0, [0, 0], [0, 2], [190, 2], [190, 7], [100, 0], [195, 1]),
+    ...op('settleBatch', 250), ...cancelBatch(201, 0x21, 2, 0), ...cancelMany(0, 0, 0, 0, 1, 0x11),
+  ],
   'lease-table-churn': [
     ...config({
       bindings: 3, serverMax: 0xff, serverReserve: 3,
@@ -231,7 +256,10 @@ const seeds = {
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'corpus');
 mkdirSync(dir, { recursive: true });
+const only = process.argv.slice(2);
+for (const name of only) if (!(name in seeds)) throw new Error(`no seed named ${name}`);
 for (const [name, bytes] of Object.entries(seeds)) {
+  if (only.length > 0 && !only.includes(name)) continue;
   for (const b of bytes) if (!Number.isInteger(b) || b < 0 || b > 255) throw new Error(`${name}: bad byte ${b}`);
   writeFileSync(join(dir, name), Uint8Array.from(bytes));
   console.log(`${name}: ${bytes.length} bytes`);

@@ -1718,3 +1718,377 @@ TEST_CASE("Core: maintainSlice with a grant cap ends after the domain that reach
   CHECK(remaining == 0u);
   CHECK(c.checkInvariants());
 }
+
+// ---------------------------------------------------------------------------------------------
+// cancelBatch: cancel() for a batch; unknown and repeated ids skipped, all or nothing on an id in
+// flight or not an id.
+
+namespace {
+
+// Everything a cancel can change, for before/after comparisons: the counters, every queue's live
+// order, every delayed queue, and the place of every id in [0, idRange).
+struct CoreState {
+  std::vector<double> counters;
+  std::vector<std::vector<double>> active, delayed;
+  std::vector<std::tuple<Status, uint32_t, uint32_t, int, int, double, double>> places;
+  bool operator==(const CoreState& o) const {
+    return counters == o.counters && active == o.active && delayed == o.delayed && places == o.places;
+  }
+};
+
+CoreState stateOf(const Core& c, double idRange) {
+  CoreState s;
+  s.counters.assign(c.counters(), c.counters() + c.counterCount());
+  for (uint32_t d = 0; d < c.domains(); ++d) {
+    for (uint32_t b = 0; b < c.bindings(); ++b) s.active.push_back(peekAllActive(c, d, b));
+    s.delayed.push_back(peekAllDelayed(c, d));
+  }
+  for (double id = 0; id < idRange; ++id) {
+    MessageInfo mi{};
+    Status st = c.locate(id, &mi);
+    if (st == Status::Ok)
+      s.places.emplace_back(st, mi.domain, mi.binding, static_cast<int>(mi.place), mi.priority, mi.nextAttempt, mi.expiresAt);
+    else
+      s.places.emplace_back(st, 0, 0, 0, 0, 0, 0);
+  }
+  return s;
+}
+
+// Domain 0: binding 0 holds 1..10 (3 and 7 urgent), binding 1 holds 11 and 12; 20, 21, 22 wait
+// in the delayed queue; 3 and 7 (served first) are taken into flight.
+void cancelFixture(Core& c) {
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(2), &d) == Status::Ok);
+  REQUIRE(d == 0u);
+  size_t at;
+  const double a[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  const uint8_t prios[] = {0, 0, 1, 0, 0, 0, 1, 0, 0, 0};
+  REQUIRE(c.enqueueBatch(0, 0, a, prios, 10, 100, kNever, 100, &at) == Status::Ok);
+  const double b[] = {11, 12};
+  REQUIRE(c.enqueueBatch(0, 1, b, nullptr, 2, 100, kNever, 100, &at) == Status::Ok);
+  const double later[] = {20, 21, 22};
+  const double times[] = {500, 600, 700};
+  REQUIRE(c.enqueueBatchAt(0, 0, later, nullptr, times, 3, kNever, 100, &at) == Status::Ok);
+  double out[2];
+  REQUIRE(c.take(0, 0, 2, 100, out) == 2u);
+  REQUIRE(out[0] == 3.0);
+  REQUIRE(out[1] == 7.0);
+}
+
+}  // namespace
+
+TEST_CASE("Core: cancelBatch cancels queued mail, skips unknown and repeated ids, and counts what it cancelled") {
+  Core c(plainConfig(2));
+  cancelFixture(c);
+  const double* k = c.counters();
+  const uint32_t B = c.bindings();
+  REQUIRE(k[kActive] == 10.0);
+  REQUIRE(k[kDelayed] == 3.0);
+  const double removedBefore = k[kActiveRemoved];
+  // 4 and 5 active, 20 delayed, 11 active on binding 1; 99, 0 and 2^53-1 unknown; 4 and 20 twice.
+  const double ids[] = {4, 99, 5, 4, 20, kMaxId, 20, 11, 0};
+  size_t at = 77, cancelled = 77;
+  CHECK(c.cancelBatch(ids, 9, &at, &cancelled) == Status::Ok);
+  CHECK(cancelled == 4u);
+  CHECK(at == 0u);
+  CHECK(k[kActive] == 7.0);
+  CHECK(k[kDelayed] == 2.0);
+  CHECK(k[kInFlight] == 2.0);
+  CHECK(k[kActiveRemoved] == removedBefore + 3);  // the delayed one never was in an active queue
+  CHECK(k[kFixedCounters + B + 0] == 6.0);
+  CHECK(k[kFixedCounters + B + 1] == 1.0);
+  MessageInfo mi{};
+  for (double id : {4.0, 5.0, 20.0, 11.0}) CHECK(c.locate(id, &mi) == Status::UnknownId);
+  CHECK(c.activeSize(0, 0) == 6u);
+  CHECK(c.activeTotal(0) == 7u);
+  CHECK(peekAllActive(c, 0, 0) == std::vector<double>{1, 2, 6, 8, 9, 10});
+  CHECK(peekAllActive(c, 0, 1) == std::vector<double>{12});
+  CHECK(peekAllDelayed(c, 0) == std::vector<double>{21, 22});
+  CHECK(c.checkInvariants());
+  // The same batch again cancels nothing and changes nothing; so does an empty one.
+  CoreState before = stateOf(c, 30);
+  CHECK(c.cancelBatch(ids, 9, &at, &cancelled) == Status::Ok);
+  CHECK(cancelled == 0u);
+  cancelled = 77;
+  CHECK(c.cancelBatch(ids, 0, &at, &cancelled) == Status::Ok);
+  CHECK(cancelled == 0u);
+  CHECK(c.cancelBatch(nullptr, 0, &at, &cancelled) == Status::Ok);
+  CHECK(cancelled == 0u);
+  CHECK(stateOf(c, 30) == before);
+  CHECK(c.checkInvariants());
+  // take() serves the live messages in order, past the dead entries.
+  double out[8];
+  REQUIRE(c.take(0, 0, 8, 100, out) == 6u);
+  CHECK(std::vector<double>(out, out + 6) == std::vector<double>{1, 2, 6, 8, 9, 10});
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: cancelBatch refuses a batch with an id in flight or not an id, whole, and names it") {
+  Core c(plainConfig(2));
+  cancelFixture(c);
+  const CoreState before = stateOf(c, 30);
+  struct Case {
+    std::vector<double> ids;
+    Status want;
+    size_t at;
+  };
+  const std::vector<Case> cases = {
+      {{3}, Status::InFlight, 0},
+      {{4, 20, 11, 7, 5}, Status::InFlight, 3},               // active, delayed, other binding, then in flight
+      {{99, 4, 4, 20, 3, 7}, Status::InFlight, 4},            // unknown and repeated ids before it
+      {{2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 7}, Status::InFlight, 12},  // past the prefetch distance
+      {{4, 3, kNaN}, Status::InFlight, 1},                    // the first bad entry is the one named
+      {{kNaN}, Status::BadArgument, 0},
+      {{4, 5, -1}, Status::BadArgument, 2},
+      {{4, 0.5, 5}, Status::BadArgument, 1},
+      {{20, 11, kTwo53}, Status::BadArgument, 2},
+      {{kInf}, Status::BadArgument, 0},
+      {{-kInf, 1}, Status::BadArgument, 0},
+      {{4, 99, 4, -0.5}, Status::BadArgument, 3},
+      {{4, 5, 6, 8, 9, 10, 11, 12, 20, 21, 1e300}, Status::BadArgument, 10},  // past the prefetch distance
+      {{4, kNaN, 3}, Status::BadArgument, 1},                 // bad id before the in-flight one
+      {{1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 20, 21, 22, kNaN, 4.5}, Status::BadArgument, 13},  // all queued, then bad
+  };
+  for (const Case& k : cases) {
+    CAPTURE(fmt(k.ids));
+    size_t at = 77, cancelled = 77;
+    CHECK(c.cancelBatch(k.ids.data(), k.ids.size(), &at, &cancelled) == k.want);
+    CHECK(at == k.at);
+    CHECK(cancelled == 0u);
+    CHECK(stateOf(c, 30) == before);
+    CHECK(c.checkInvariants());
+  }
+  // Settled, the same ids cancel what is queued.
+  const double flown[] = {3, 7};
+  size_t at, cancelled;
+  REQUIRE(c.settleBatch(flown, 2, &at) == Status::Ok);
+  const double again[] = {4, 20, 11, 7, 5, 3};
+  CHECK(c.cancelBatch(again, 6, &at, &cancelled) == Status::Ok);
+  CHECK(cancelled == 4u);
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: cancelBatch of active mail is lazy, as cancel() is: purges during the batch, ids free at once") {
+  // Two cores: one cancels in one batch, the twin by cancel() per id; they must stay the same.
+  Core c(plainConfig(1)), twin(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  REQUIRE(twin.addDomain(plainDomain(1), &d) == Status::Ok);
+  const size_t n = 900;
+  std::vector<double> ids(n);
+  std::vector<uint8_t> prios(n);
+  for (size_t i = 0; i < n; ++i) {
+    ids[i] = static_cast<double>(i + 1);
+    prios[i] = static_cast<uint8_t>(i % 7 == 0);
+  }
+  size_t at, cancelled;
+  REQUIRE(c.enqueueBatch(0, 0, ids.data(), prios.data(), n, 0, kNever, 0, &at) == Status::Ok);
+  REQUIRE(twin.enqueueBatch(0, 0, ids.data(), prios.data(), n, 0, kNever, 0, &at) == Status::Ok);
+  std::vector<double> order = peekAllActive(c, 0, 0);
+
+  SUBCASE("every third message and the fronts of both priorities, then the rest but one") {
+    std::vector<double> batch;
+    for (size_t i = 0; i < n; i += 3) batch.push_back(ids[i]);
+    batch.push_back(8);  // the front urgent run
+    batch.push_back(2);
+    CHECK(c.cancelBatch(batch.data(), batch.size(), &at, &cancelled) == Status::Ok);
+    CHECK(cancelled == batch.size());
+    for (double id : batch) REQUIRE(twin.cancel(id) == Status::Ok);
+    CHECK(stateOf(c, n + 2) == stateOf(twin, n + 2));
+    CHECK(c.checkInvariants());
+    std::set<double> gone(batch.begin(), batch.end());
+    std::vector<double> live;
+    for (double id : order)
+      if (!gone.count(id)) live.push_back(id);
+    CHECK(peekAllActive(c, 0, 0) == live);
+    // The rest but the last live one, in one batch: the dead far outnumber the live, so the queue
+    // purges during the call (checkInvariants refuses a queue left needing a purge).
+    std::vector<double> rest(live.begin(), live.end() - 1);
+    CHECK(c.cancelBatch(rest.data(), rest.size(), &at, &cancelled) == Status::Ok);
+    CHECK(cancelled == rest.size());
+    for (double id : rest) REQUIRE(twin.cancel(id) == Status::Ok);
+    CHECK(c.activeSize(0, 0) == 1u);
+    CHECK(c.counters()[kActive] == 1.0);
+    CHECK(stateOf(c, n + 2) == stateOf(twin, n + 2));
+    CHECK(c.checkInvariants());
+    // The ids are free at once: enqueue some again (their dead entries may still be queued).
+    const double back[] = {1, 2, 8};
+    REQUIRE(c.enqueueBatch(0, 0, back, nullptr, 3, 0, kNever, 0, &at) == Status::Ok);
+    CHECK(peekAllActive(c, 0, 0) == std::vector<double>{live.back(), 1, 2, 8});
+    CHECK(c.checkInvariants());
+    // Cancelled again in a batch that names each twice.
+    const double twice[] = {8, 1, 8, 2, 1};
+    CHECK(c.cancelBatch(twice, 5, &at, &cancelled) == Status::Ok);
+    CHECK(cancelled == 3u);
+    CHECK(peekAllActive(c, 0, 0) == std::vector<double>{live.back()});
+    CHECK(c.checkInvariants());
+  }
+  SUBCASE("every live message of the queue in one batch, in reverse order and with repeats") {
+    std::vector<double> batch(order.rbegin(), order.rend());
+    batch.insert(batch.end(), order.begin(), order.begin() + 50);
+    CHECK(c.cancelBatch(batch.data(), batch.size(), &at, &cancelled) == Status::Ok);
+    CHECK(cancelled == n);
+    CHECK(c.activeSize(0, 0) == 0u);
+    CHECK(c.activeTotal(0) == 0u);
+    CHECK(c.counters()[kActive] == 0.0);
+    CHECK(c.counters()[kActiveRemoved] == static_cast<double>(n));
+    CHECK(peekAllActive(c, 0, 0).empty());
+    CHECK(c.isDue(0, 0) == false);
+    CHECK(c.checkInvariants());
+    double out[4];
+    CHECK(c.take(0, 0, 4, 0, out) == 0u);
+    CHECK(c.checkInvariants());
+  }
+  SUBCASE("cancelled entries at the front are dropped by take, which serves the rest in order") {
+    std::vector<double> front(order.begin(), order.begin() + 100);
+    CHECK(c.cancelBatch(front.data(), front.size(), &at, &cancelled) == Status::Ok);
+    CHECK(cancelled == 100u);
+    std::vector<double> out(n);
+    CHECK(c.take(0, 0, 10, 0, out.data()) == 10u);
+    CHECK(std::vector<double>(out.begin(), out.begin() + 10) == std::vector<double>(order.begin() + 100, order.begin() + 110));
+    CHECK(c.checkInvariants());
+    // The ten in flight refuse a later batch that names one of them; the rest stays as it was.
+    std::vector<double> mixed(order.begin() + 105, order.begin() + 130);
+    CoreState before = stateOf(c, n + 2);
+    CHECK(c.cancelBatch(mixed.data(), mixed.size(), &at, &cancelled) == Status::InFlight);
+    CHECK(at == 0u);
+    CHECK(stateOf(c, n + 2) == before);
+    std::vector<double> queued(order.begin() + 110, order.begin() + 130);
+    CHECK(c.cancelBatch(queued.data(), queued.size(), &at, &cancelled) == Status::Ok);
+    CHECK(cancelled == 20u);
+    CHECK(c.take(0, 0, n, 0, out.data()) == n - 130);
+    CHECK(std::vector<double>(out.begin(), out.begin() + (n - 130)) == std::vector<double>(order.begin() + 130, order.end()));
+    CHECK(c.checkInvariants());
+  }
+}
+
+TEST_CASE("Core: cancelBatch agrees with cancel() one id at a time, on random batches among random traffic") {
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    CAPTURE(seed);
+    Rng rng(seed * 7919);
+    const uint32_t B = 2;
+    const double idRange = 200;
+    Core c(plainConfig(B)), twin(plainConfig(B));
+    for (int i = 0; i < 3; ++i) {
+      uint32_t d;
+      REQUIRE(c.addDomain(plainDomain(B), &d) == Status::Ok);
+      REQUIRE(twin.addDomain(plainDomain(B), &d) == Status::Ok);
+    }
+    double now = 1000;
+    size_t refusedInFlight = 0, refusedBad = 0, total = 0;
+    auto inFlight = [&]() {
+      std::vector<double> v;
+      MessageInfo mi{};
+      for (double id = 0; id < idRange; ++id)
+        if (twin.locate(id, &mi) == Status::Ok && mi.place == Place::InFlight) v.push_back(id);
+      return v;
+    };
+    for (int step = 0; step < 600; ++step) {
+      CAPTURE(step);
+      uint64_t what = rng.below(10);
+      size_t at, at2;
+      if (what < 3) {
+        // Ids not held by the core (fresh or cancelled lately), due now or later, some urgent.
+        std::vector<double> ids, times;
+        std::vector<uint8_t> prios;
+        size_t want = rng.below(40);
+        MessageInfo mi{};
+        for (size_t tries = 0; ids.size() < want && tries < 200; ++tries) {
+          double id = static_cast<double>(rng.below(static_cast<uint64_t>(idRange)));
+          if (twin.locate(id, &mi) == Status::Ok || std::find(ids.begin(), ids.end(), id) != ids.end()) continue;
+          ids.push_back(id);
+          times.push_back(rng.chance(0.3) ? now + 100.0 * static_cast<double>(1 + rng.below(5)) : now);
+          prios.push_back(static_cast<uint8_t>(rng.chance(0.25)));
+        }
+        uint32_t d = static_cast<uint32_t>(rng.below(3)), b = static_cast<uint32_t>(rng.below(B));
+        double exp = rng.chance(0.2) ? now + 300 : kNever;
+        Status s1 = c.enqueueBatchAt(d, b, ids.data(), prios.data(), times.data(), ids.size(), exp, now, &at);
+        Status s2 = twin.enqueueBatchAt(d, b, ids.data(), prios.data(), times.data(), ids.size(), exp, now, &at2);
+        REQUIRE(s1 == Status::Ok);
+        REQUIRE(s2 == Status::Ok);
+      } else if (what == 3) {
+        uint32_t d = static_cast<uint32_t>(rng.below(3)), b = static_cast<uint32_t>(rng.below(B));
+        size_t k = 1 + rng.below(6);
+        std::vector<double> o1(k), o2(k);
+        size_t n1 = c.take(d, b, k, now, o1.data());
+        size_t n2 = twin.take(d, b, k, now, o2.data());
+        REQUIRE(n1 == n2);
+        REQUIRE(o1 == o2);
+      } else if (what == 4) {
+        std::vector<double> f = inFlight();
+        if (!f.empty()) {
+          double id = f[rng.below(f.size())];
+          if (rng.chance(0.5)) {
+            REQUIRE(c.settle(id) == Status::Ok);
+            REQUIRE(twin.settle(id) == Status::Ok);
+          } else {
+            double next = now + 100.0 * static_cast<double>(rng.below(4));
+            REQUIRE(c.defer(id, next, now) == Status::Ok);
+            REQUIRE(twin.defer(id, next, now) == Status::Ok);
+          }
+        }
+      } else if (what == 5) {
+        now += 100.0 * static_cast<double>(rng.below(5));
+        for (uint32_t d = 0; d < 3; ++d) {
+          REQUIRE(c.promoteDue(d, now) == twin.promoteDue(d, now));
+          REQUIRE(c.expireActive(d, now) == twin.expireActive(d, now));
+        }
+        double e1[256], e2[256];
+        size_t x1 = c.drainExpired(e1, 256), x2 = twin.drainExpired(e2, 256);
+        REQUIRE(x1 == x2);
+        REQUIRE(std::vector<double>(e1, e1 + x1) == std::vector<double>(e2, e2 + x2));
+      } else {
+        // A batch of ids in and past the range, some repeated; now and then with an id in flight or
+        // a bad one inserted, which refuses it.
+        size_t n = rng.chance(0.3) ? rng.below(120) : rng.below(12);
+        std::vector<double> ids;
+        for (size_t i = 0; i < n; ++i) {
+          if (!ids.empty() && rng.chance(0.1)) ids.push_back(ids[rng.below(ids.size())]);
+          else ids.push_back(static_cast<double>(rng.below(static_cast<uint64_t>(idRange) + 20)));
+        }
+        std::vector<double> f = inFlight();
+        // Without the ids in flight, unless one is inserted on purpose.
+        ids.erase(std::remove_if(ids.begin(), ids.end(), [&](double id) { return std::find(f.begin(), f.end(), id) != f.end(); }), ids.end());
+        if (!f.empty() && rng.chance(0.15)) ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(rng.below(ids.size() + 1)), f[rng.below(f.size())]);
+        if (rng.chance(0.1)) {
+          static const double bad[] = {kNaN, -1, 0.5, kTwo53, kInf, -kInf, 1e300, -0.5};
+          ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(rng.below(ids.size() + 1)), bad[rng.below(8)]);
+        }
+        // The reference: the first entry that refuses the batch, else cancel() per id.
+        Status want = Status::Ok;
+        size_t wantAt = 0;
+        for (size_t i = 0; i < ids.size() && want == Status::Ok; ++i) {
+          MessageInfo mi{};
+          if (!safeId(ids[i])) { want = Status::BadArgument; wantAt = i; }
+          else if (twin.locate(ids[i], &mi) == Status::Ok && mi.place == Place::InFlight) { want = Status::InFlight; wantAt = i; }
+        }
+        CoreState before = stateOf(c, idRange + 20);
+        size_t cancelled = 77;
+        Status s = c.cancelBatch(ids.data(), ids.size(), &at, &cancelled);
+        CAPTURE(fmt(ids));
+        REQUIRE(s == want);
+        if (want != Status::Ok) {
+          CHECK(at == wantAt);
+          CHECK(cancelled == 0u);
+          CHECK(stateOf(c, idRange + 20) == before);
+          (want == Status::InFlight ? refusedInFlight : refusedBad) += 1;
+        } else {
+          size_t ok = 0;
+          for (double id : ids) {
+            Status one = twin.cancel(id);
+            REQUIRE((one == Status::Ok || one == Status::UnknownId));
+            ok += one == Status::Ok;
+          }
+          CHECK(cancelled == ok);
+          total += ok;
+        }
+      }
+      REQUIRE(c.checkInvariants());
+      REQUIRE(stateOf(c, idRange + 20) == stateOf(twin, idRange + 20));
+    }
+    // The walk reached every case.
+    CHECK(total > 100u);
+    CHECK(refusedInFlight > 3u);
+    CHECK(refusedBad > 3u);
+  }
+}
