@@ -537,15 +537,13 @@ export class CoreApi implements Candidate {
 
 /** A core made through the raw binding: one binding, default limits. */
 export function rawCore(bindings = 1, serverMax = 20000, reserve = 200): { h: number; counters: Float64Array } {
-  const counters = new Float64Array(native.counterNames().length + 2 * bindings);
   const h = native.createCore(
     Float64Array.of(bindings, 0, serverMax, reserve),
     new Int32Array(bindings).fill(-1),
     new Float64Array(bindings).fill(Infinity),
     new Float64Array(0),
-    counters,
   );
-  return { h, counters };
+  return { h, counters: new Float64Array(native.countersBuffer(h)) };
 }
 
 export function rawDomain(h: number, bindings = 1, maxConnections = 32): number {

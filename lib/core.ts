@@ -231,7 +231,6 @@ export class MailQueueCore extends EventEmitter {
     this.#releasedSlot = index.released;
     this.#removedSlot = index.activeRemoved;
     this.#activeSlot = index.active;
-    this.counters = new Float64Array(names.length + 2 * nb);
     this.#order = new Uint32Array(3 * nb);
 
     this.#handle = native.createCore(
@@ -239,9 +238,10 @@ export class MailQueueCore extends EventEmitter {
       Int32Array.from(cfg.groupOfBinding),
       Float64Array.from(cfg.bindingServerMax()),
       Float64Array.from(cfg.groupServerMax()),
-      this.counters,
     );
     try {
+      // The core's own counters, which it writes in place: reading one costs no call.
+      this.counters = new Float64Array(native.countersBuffer(this.#handle));
       for (const scope of cfg.throttleScopes) {
         scope.throttle = native.addThrottle(this.#handle, scope.rate!.count, scope.rate!.windowMs);
       }

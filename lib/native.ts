@@ -9,7 +9,9 @@ import fs from 'node:fs';
 
 export interface NativeBinding {
   createCore(config: Float64Array, groupOfBinding: Int32Array, bindingMax: Float64Array,
-    groupMax: Float64Array, counters: Float64Array): number;
+    groupMax: Float64Array): number;
+  /** An ArrayBuffer over the core's counters, which the core writes in place. */
+  countersBuffer(core: number): ArrayBuffer;
   destroyCore(core: number): boolean;
   addThrottle(core: number, count: number, windowMs: number): number;
   addDomain(core: number, pairs: Float64Array, scopeMax: number, groupScopeMax: Float64Array): number;

@@ -27,7 +27,7 @@ function declaredNames(src: string): string[] {
 
 // Written out as well, so that a method dropped from both the interface and the addon is caught.
 const EXPECTED = [
-  'createCore', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
+  'createCore', 'countersBuffer', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
   'cancel', 'cancelBatch', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take',
   'settle', 'settleBatch', 'defer', 'deferBatch', 'untake', 'dueDomains', 'computeGoal', 'openConnections',
   'defaultMaintain', 'maintainDomain', 'maintainSlice', 'prepareVisit', 'nextSlice', 'unvisitSlice', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',

@@ -96,19 +96,16 @@ bool checkSlow(Napi::Env env, Status st, const std::string& what) {
 Napi::Value Num(const Napi::CallbackInfo& info, double v) { return Napi::Number::New(info.Env(), v); }
 
 // createCore(config: Float64Array [bindings, groups, serverMax, serverReserve],
-//            groupOfBinding: Int32Array, bindingMax: Float64Array, groupMax: Float64Array,
-//            counters: Float64Array) -> handle
+//            groupOfBinding: Int32Array, bindingMax: Float64Array, groupMax: Float64Array) -> handle
 Napi::Value CreateCore(const Napi::CallbackInfo& info) {
   double* cfg; size_t cfgLen;
   int32_t* gob; size_t gobLen;
   double* bmax; size_t bmaxLen;
   double* gmax; size_t gmaxLen;
-  double* counters; size_t countersLen;
   OR_RETURN(argF64(info, 0, "config", &cfg, &cfgLen));
   OR_RETURN(argI32(info, 1, "groupOfBinding", &gob, &gobLen));
   OR_RETURN(argF64(info, 2, "bindingMax", &bmax, &bmaxLen));
   OR_RETURN(argF64(info, 3, "groupMax", &gmax, &gmaxLen));
-  OR_RETURN(argF64(info, 4, "counters", &counters, &countersLen));
   Napi::Env env = info.Env();
   if (cfgLen != 4) return throwRange(env, "config must have 4 entries"), env.Undefined();
   auto isCount = [](double v, double hi) { return v >= 0 && v <= hi && std::floor(v) == v; };
@@ -136,15 +133,30 @@ Napi::Value CreateCore(const Napi::CallbackInfo& info) {
       return throwRange(env, "groupMax out of range"), env.Undefined();
     lc.groupMax.push_back(gmax[g] == INFINITY ? mqc::kUnlimited : static_cast<uint32_t>(gmax[g]));
   }
-  auto core = std::make_unique<mqc::Core>(std::move(lc));
-  if (countersLen < core->counterCount())
-    return throwRange(env, "counters must have " + std::to_string(core->counterCount()) + " entries"), env.Undefined();
-  Napi::TypedArray view = info[4].As<Napi::TypedArray>();
-  double handle = registryOf(info)->add(std::move(core), view.ArrayBuffer(), view.ByteOffset(), countersLen);
+  size_t n = mqc::Core::counterCountFor(lc);
+  std::shared_ptr<double> counters(new double[n], std::default_delete<double[]>());
+  double handle = registryOf(info)->add(std::make_unique<mqc::Core>(std::move(lc), std::move(counters)));
   if (handle < 0) return throwCode(env, "ERR_TOO_MANY", "too many open cores"), env.Undefined();
-  CoreSlot* s = registryOf(info)->find(handle);
-  registryOf(info)->sync(env, s);
   return Num(info, handle);
+}
+
+// countersBuffer(core) -> ArrayBuffer over the core's own counters (counterNames() order, then
+// connections and active per binding): the core writes them in place, so reading one costs no call.
+// The buffer shares ownership of that memory: it stays valid after close(), after the core is
+// collected, and wherever the buffer goes (a transfer to another thread included).
+Napi::Value CountersBuffer(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  Napi::Env env = info.Env();
+  auto* keep = new std::shared_ptr<double>(s->core->counterStorage());
+  napi_value ab;
+  napi_status st = napi_create_external_arraybuffer(
+      env, keep->get(), s->core->counterCount() * sizeof(double),
+      [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<double>*>(hint); }, keep, &ab);
+  if (st != napi_ok) {
+    delete keep;
+    return throwCode(env, "ERR_INTERNAL", "could not make the counters buffer"), env.Undefined();
+  }
+  return Napi::Value(env, ab);
 }
 
 Napi::Value DestroyCore(const Napi::CallbackInfo& info) {
@@ -208,7 +220,6 @@ Napi::Value AddDomain(const Napi::CallbackInfo& info) {
   }
   uint32_t index;
   OR_RETURN(check(env, s->core->addDomain(dl, &index), "addDomain"));
-  registryOf(info)->sync(env, s);
   return Num(info, index);
 }
 
@@ -236,7 +247,6 @@ Napi::Value Enqueue(const Napi::CallbackInfo& info) {
   OR_RETURN(argNumber(info, 6, "expiresAt", &exp));
   OR_RETURN(argFinite(info, 7, "now", &now));
   Status st = s->core->enqueue(d, b, id, static_cast<uint8_t>(prio), next, exp, now);
-  registryOf(info)->sync(info.Env(), s);
   OR_RETURN(check(info.Env(), st, "id", id));
   return info.Env().Undefined();
 }
@@ -268,7 +278,6 @@ Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
   size_t failedAt = 0;
   Status st = times != nullptr ? s->core->enqueueBatchAt(d, b, ids, prios, times, n, exp, now, &failedAt)
                                : s->core->enqueueBatch(d, b, ids, prios, n, next, exp, now, &failedAt);
-  registryOf(info)->sync(info.Env(), s);
   if (st == Status::BadArgument && n > 0) {
     std::string at = "[" + std::to_string(failedAt) + "]";
     bool idOk = ids[failedAt] >= 0 && ids[failedAt] <= mqc::kMaxId && std::floor(ids[failedAt]) == ids[failedAt];
@@ -289,7 +298,6 @@ Napi::Value Cancel(const Napi::CallbackInfo& info) {
   OR_RETURN(idArg(info, 1, "id", &id));
   Status st = s->core->cancel(id);
   if (st == Status::UnknownId) return Napi::Boolean::New(info.Env(), false);
-  registryOf(info)->sync(info.Env(), s);
   OR_RETURN(check(info.Env(), st, "id", id));
   return Napi::Boolean::New(info.Env(), true);
 }
@@ -302,7 +310,6 @@ Napi::Value CancelBatch(const Napi::CallbackInfo& info) {
   OR_RETURN(argF64(info, 1, "ids", &ids, &n));
   size_t failedAt = 0, cancelled = 0;
   Status st = s->core->cancelBatch(ids, n, &failedAt, &cancelled);
-  if (cancelled > 0) registryOf(info)->sync(info.Env(), s);
   if (st == Status::BadArgument)
     return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] must be a safe integer from 0 to 2^53-1"), info.Env().Undefined();
   if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
@@ -374,7 +381,6 @@ Napi::Value RemoveActive(const Napi::CallbackInfo& info) {
   OR_RETURN(bindingArg(info, 2, s, &b));
   OR_RETURN(idArg(info, 3, "id", &id));
   Status st = s->core->removeActive(d, b, id);
-  registryOf(info)->sync(info.Env(), s);
   return Napi::Boolean::New(info.Env(), st == Status::Ok);
 }
 
@@ -389,7 +395,6 @@ Napi::Value Take(const Napi::CallbackInfo& info) {
   OR_RETURN(argFinite(info, 3, "now", &now));
   OR_RETURN(argF64(info, 4, "out", &out, &k));
   size_t n = s->core->take(d, b, k, now, out);
-  registryOf(info)->sync(info.Env(), s);
   return Num(info, static_cast<double>(n));
 }
 
@@ -398,7 +403,6 @@ Napi::Value Settle(const Napi::CallbackInfo& info) {
   double id;
   OR_RETURN(idArg(info, 1, "id", &id));
   Status st = s->core->settle(id);
-  registryOf(info)->sync(info.Env(), s);
   OR_RETURN(check(info.Env(), st, "id", id));
   return info.Env().Undefined();
 }
@@ -410,7 +414,6 @@ Napi::Value SettleBatch(const Napi::CallbackInfo& info) {
   OR_RETURN(argF64(info, 1, "ids", &ids, &n));
   size_t failedAt = 0;
   Status st = s->core->settleBatch(ids, n, &failedAt);
-  registryOf(info)->sync(info.Env(), s);
   if (st == Status::BadArgument)
     return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] must be a safe integer from 0 to 2^53-1"), info.Env().Undefined();
   if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
@@ -425,7 +428,6 @@ Napi::Value Defer(const Napi::CallbackInfo& info) {
   OR_RETURN(argFinite(info, 2, "nextAttempt", &next));
   OR_RETURN(argFinite(info, 3, "now", &now));
   Status st = s->core->defer(id, next, now);
-  registryOf(info)->sync(info.Env(), s);
   OR_RETURN(check(info.Env(), st, "id", id));
   return info.Env().Undefined();
 }
@@ -440,7 +442,6 @@ Napi::Value DeferBatch(const Napi::CallbackInfo& info) {
   OR_RETURN(argFinite(info, 3, "now", &now));
   size_t failedAt = 0;
   Status st = s->core->deferBatch(ids, n, next, now, &failedAt);
-  registryOf(info)->sync(info.Env(), s);
   if (st == Status::BadArgument)
     return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] must be a safe integer from 0 to 2^53-1"), info.Env().Undefined();
   if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
@@ -452,7 +453,6 @@ Napi::Value Untake(const Napi::CallbackInfo& info) {
   double id;
   OR_RETURN(idArg(info, 1, "id", &id));
   Status st = s->core->untake(id);
-  registryOf(info)->sync(info.Env(), s);
   OR_RETURN(check(info.Env(), st, "id", id));
   return info.Env().Undefined();
 }
@@ -489,7 +489,6 @@ Napi::Value OpenConnections(const Napi::CallbackInfo& info) {
   OR_RETURN(argU32(info, 4, "reserve", 0xfffffffeu, &reserve));
   OR_RETURN(argFinite(info, 5, "now", &now));
   uint32_t n = s->core->openConnections(d, b, static_cast<int64_t>(goal), reserve, now);
-  registryOf(info)->sync(info.Env(), s);
   return Num(info, n);
 }
 
@@ -504,7 +503,6 @@ Napi::Value DefaultMaintain(const Napi::CallbackInfo& info) {
   OR_RETURN(argInt(info, 4, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
   OR_RETURN(argU32(info, 5, "reserve", 0xfffffffeu, &reserve));
   uint32_t n = s->core->defaultMaintain(d, b, now, static_cast<int32_t>(goalsz), reserve);
-  if (n > 0) registryOf(info)->sync(info.Env(), s);
   return Num(info, n);
 }
 
@@ -518,7 +516,6 @@ Napi::Value MaintainDomain(const Napi::CallbackInfo& info) {
   OR_RETURN(argInt(info, 3, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
   OR_RETURN(argInt(info, 4, "reserve", -1, 4294967294.0, &reserve));
   uint32_t n = s->core->maintainDomain(d, now, static_cast<int32_t>(goalsz), static_cast<int64_t>(reserve));
-  registryOf(info)->sync(info.Env(), s);
   return Num(info, n);
 }
 
@@ -546,7 +543,6 @@ Napi::Value MaintainSlice(const Napi::CallbackInfo& info) {
   size_t cap = maxGrants >= 4294967295.0 ? SIZE_MAX : static_cast<size_t>(maxGrants);
   size_t visited = 0, remaining = 0;
   uint32_t opened = s->core->maintainSlice(now, static_cast<size_t>(maxDomains), cap, fresh, &visited, &remaining);
-  registryOf(info)->sync(info.Env(), s);
   out[0] = static_cast<double>(visited);
   out[1] = static_cast<double>(remaining);
   return Num(info, opened);
@@ -567,7 +563,6 @@ Napi::Value PrepareVisit(const Napi::CallbackInfo& info) {
   uint32_t nb = s->core->bindings();
   if (len < 3 * static_cast<size_t>(nb)) return throwRange(info.Env(), "out must have three entries per binding"), info.Env().Undefined();
   size_t n = s->core->prepareVisit(d, now, static_cast<int32_t>(goalsz), out, out + nb, out + 2 * static_cast<size_t>(nb));
-  registryOf(info)->sync(info.Env(), s);
   return Num(info, static_cast<double>(n));
 }
 
@@ -610,7 +605,6 @@ Napi::Value ReleaseConnection(const Napi::CallbackInfo& info) {
   double id;
   OR_RETURN(argInt(info, 1, "connectionId", 1, mqc::kMaxId, &id));
   Status st = s->core->releaseConnection(id);
-  registryOf(info)->sync(info.Env(), s);
   OR_RETURN(check(info.Env(), st, "connectionId", id));
   return info.Env().Undefined();
 }
@@ -647,7 +641,6 @@ Napi::Value MigrateConnection(const Napi::CallbackInfo& info) {
   OR_RETURN(argInt(info, 1, "connectionId", 1, mqc::kMaxId, &id));
   OR_RETURN(domainArg(info, 2, s, &d));
   Status st = s->core->migrateConnection(id, d);
-  registryOf(info)->sync(info.Env(), s);
   if (st == Status::TooMany) return Napi::Boolean::New(info.Env(), false);
   OR_RETURN(check(info.Env(), st, "connectionId", id));
   return Napi::Boolean::New(info.Env(), true);
@@ -666,7 +659,6 @@ Napi::Value FlushDomain(const Napi::CallbackInfo& info) {
   OR_RETURN(domainArg(info, 1, s, &d));
   OR_RETURN(argFinite(info, 2, "now", &now));
   size_t n = s->core->flushDomain(d, now);
-  registryOf(info)->sync(info.Env(), s);
   return Num(info, static_cast<double>(n));
 }
 
@@ -678,7 +670,6 @@ Napi::Value FailDomain(const Napi::CallbackInfo& info) {
   OR_RETURN(domainArg(info, 1, s, &d));
   OR_RETURN(argF64(info, 2, "out", &out, &len));
   size_t n = s->core->failDomain(d, out, len);
-  registryOf(info)->sync(info.Env(), s);
   return Num(info, static_cast<double>(n));
 }
 
@@ -689,7 +680,6 @@ Napi::Value RetryNow(const Napi::CallbackInfo& info) {
   OR_RETURN(idArg(info, 1, "id", &id));
   OR_RETURN(argFinite(info, 2, "now", &now));
   Status st = s->core->retryNow(id, now);
-  registryOf(info)->sync(info.Env(), s);
   return Napi::Boolean::New(info.Env(), st == Status::Ok);
 }
 
@@ -822,9 +812,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_status st = napi_set_instance_data(
       env, registry,
       [](napi_env, void* data, void*) {
-        auto* r = static_cast<CoreRegistry*>(data);
-        r->tearingDown();
-        delete r;
+        delete static_cast<CoreRegistry*>(data);
       },
       nullptr);
   if (st != napi_ok) {
@@ -836,7 +824,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static const Entry entries[] = {
       {"createCore", CreateCore}, {"destroyCore", DestroyCore}, {"addThrottle", AddThrottle},
       {"addDomain", AddDomain}, {"setSuspended", SetSuspended}, {"enqueue", Enqueue},
-      {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"cancelBatch", CancelBatch}, {"locate", Locate},
+      {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"countersBuffer", CountersBuffer}, {"cancelBatch", CancelBatch}, {"locate", Locate},
       {"activeSize", ActiveSize}, {"delayedSize", DelayedSize}, {"peekActive", PeekActive},
       {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take},
       {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"deferBatch", DeferBatch}, {"untake", Untake}, {"dueDomains", DueDomains},

@@ -1,7 +1,6 @@
 #include "core_registry.hpp"
 
 #include <cmath>
-#include <cstring>
 
 namespace mqc_addon {
 
@@ -19,15 +18,9 @@ CoreRegistry::CoreRegistry() {
   firstGeneration_ = static_cast<uint32_t>(x & 0xfffffu);
 }
 
-CoreRegistry::~CoreRegistry() {
-  // At environment teardown Node frees the remaining references itself; deleting them here could
-  // touch a dying environment, so they are let go.
-  for (CoreSlot& s : slots_)
-    if (!s.counters.IsEmpty()) s.counters.SuppressDestruct();
-}
+CoreRegistry::~CoreRegistry() = default;
 
-double CoreRegistry::add(std::unique_ptr<mqc::Core> core, Napi::ArrayBuffer counters, size_t byteOffset,
-                         size_t length) {
+double CoreRegistry::add(std::unique_ptr<mqc::Core> core) {
   uint32_t slot;
   if (!free_.empty()) {
     slot = free_.back();
@@ -40,9 +33,6 @@ double CoreRegistry::add(std::unique_ptr<mqc::Core> core, Napi::ArrayBuffer coun
   }
   CoreSlot& s = slots_[slot];
   s.core = std::move(core);
-  s.counters = Napi::Persistent(counters);
-  s.countersOffset = byteOffset;
-  s.countersLength = length;
   return static_cast<double>(s.generation) * kSlotSpan + slot;
 }
 
@@ -63,26 +53,9 @@ bool CoreRegistry::remove(double handle) {
   CoreSlot* s = find(handle);
   if (s == nullptr) return false;
   s->core.reset();
-  s->counters.Reset();
   s->generation = static_cast<double>(s->generation) + 1 > kMaxGeneration ? 0 : s->generation + 1;
   free_.push_back(static_cast<uint32_t>(s - slots_.data()));
   return true;
-}
-
-void CoreRegistry::sync(Napi::Env env, CoreSlot* s) {
-  if (tearingDown_ || s->counters.IsEmpty()) return;
-  napi_value ab = s->counters.Value();
-  void* data = nullptr;
-  size_t byteLength = 0;
-  // A detached buffer reports length 0; a shrunk resizable one its new length. Either way only the
-  // bytes that are still there are written.
-  if (ab == nullptr || napi_get_arraybuffer_info(env, ab, &data, &byteLength) != napi_ok || data == nullptr) return;
-  if (byteLength <= s->countersOffset) return;
-  size_t room = (byteLength - s->countersOffset) / sizeof(double);
-  size_t n = s->core->counterCount();
-  if (n > s->countersLength) n = s->countersLength;
-  if (n > room) n = room;
-  std::memcpy(static_cast<char*>(data) + s->countersOffset, s->core->counters(), n * sizeof(double));
 }
 
 }  // namespace mqc_addon

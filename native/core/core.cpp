@@ -23,8 +23,12 @@ const char* counterName(uint32_t i) {
   return i < kFixedCounters ? names[i] : nullptr;
 }
 
-Core::Core(LedgerConfig cfg) : ledger_(std::move(cfg)) {
-  counters_.assign(kFixedCounters + 2 * static_cast<size_t>(ledger_.bindings()), 0.0);
+Core::Core(LedgerConfig cfg, std::shared_ptr<double> counterStorage) : ledger_(std::move(cfg)) {
+  counterCount_ = counterCountFor(ledger_.config());
+  if (!counterStorage) counterStorage = std::shared_ptr<double>(new double[counterCount_], std::default_delete<double[]>());
+  counterStore_ = std::move(counterStorage);
+  counters_ = counterStore_.get();
+  std::fill(counters_, counters_ + counterCount_, 0.0);
 }
 
 Core::~Core() {

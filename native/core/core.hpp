@@ -50,7 +50,12 @@ struct MessageInfo {
 
 class Core {
  public:
-  explicit Core(LedgerConfig cfg);
+  // The counters: counterCountFor(cfg) doubles. By default the core owns them; an embedder may pass
+  // storage it shares (the addon hands the same memory to JavaScript as an ArrayBuffer, so reading
+  // a counter costs no call and keeping them current costs no copy). Shared ownership: the memory
+  // lives as long as its last holder, core or view.
+  static size_t counterCountFor(const LedgerConfig& cfg) { return kFixedCounters + 2 * static_cast<size_t>(cfg.bindings); }
+  explicit Core(LedgerConfig cfg, std::shared_ptr<double> counterStorage = nullptr);
   Core(const Core&) = delete;
   Core& operator=(const Core&) = delete;
   ~Core();
@@ -176,8 +181,10 @@ class Core {
   size_t drainExpired(double* out, double* domains, size_t max);
 
   // --- counters -------------------------------------------------------------------------------
-  size_t counterCount() const { return counters_.size(); }
-  const double* counters() const { return counters_.data(); }
+  size_t counterCount() const { return counterCount_; }
+  const double* counters() const { return counters_; }
+  // The counters' storage, shared (the embedder may hand it out).
+  const std::shared_ptr<double>& counterStorage() const { return counterStore_; }
   bool checkInvariants() const;
   size_t bytesReserved() const;
 
@@ -228,7 +235,9 @@ class Core {
   std::vector<double> expired_;
   std::vector<uint32_t> expiredDomain_;  // parallel to expired_
   size_t expiredRead_ = 0;
-  std::vector<double> counters_;
+  std::shared_ptr<double> counterStore_;
+  double* counters_ = nullptr;  // counterStore_.get()
+  size_t counterCount_ = 0;
   std::vector<uint32_t> scratch_;
   std::vector<uint32_t> order_;
   std::vector<uint32_t> due_;
