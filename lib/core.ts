@@ -188,6 +188,7 @@ export class MailQueueCore extends EventEmitter {
   #visitEpoch = 0;
   readonly #sliceOut = new Float64Array(2);
   #visitGoalsz = 0;
+  #visitNow = 0;
   readonly #activeSlot: number;
 
   constructor(options: MailQueueCoreOptions = {}) {
@@ -283,9 +284,13 @@ export class MailQueueCore extends EventEmitter {
           const clean = !this.hooks.connectionGoal.has() && !this.#countersMoved();
           // Nothing moved since the visit began and the pair wants no more than it holds: the
           // default would open nothing (the native call is most of a passive provider's cost).
-          if (clean && dr.index === this.#visitDomain && goalsz === this.#visitGoalsz &&
-            this.#order[2 * this.bindings.length + slot] === 0) return 0;
-          const r = this.#defaultMaintain(dr, slot, sl, now, goalsz, reserve);
+          const inVisit = dr.index === this.#visitDomain && goalsz === this.#visitGoalsz && now === this.#visitNow;
+          if (clean && inVisit && this.#order[2 * this.bindings.length + slot] === 0) return 0;
+          // The visit's own pair with no connectionGoal provider: the native call takes the domain,
+          // now and goalsz from the visit (prepareVisit), three arguments fewer to cross.
+          const r = inVisit && !this.hooks.connectionGoal.has()
+            ? native.visitDefault(this.#handle, slot, reserve)
+            : this.#defaultMaintain(dr, slot, sl, now, goalsz, reserve);
           if (clean) this.#noteVisit();
           return r;
         },
@@ -1164,6 +1169,7 @@ export class MailQueueCore extends EventEmitter {
     this.#noteVisit();
     this.#visitDomain = d;
     this.#visitGoalsz = goalsz;
+    this.#visitNow = now;
     const queues = this.#queues[d];
     let stale = false;
     let sum = 0;

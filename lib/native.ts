@@ -43,6 +43,7 @@ export interface NativeBinding {
   maintainDomain(core: number, domain: number, now: number, goalsz: number, reserve: number): number;
   maintainSlice(core: number, now: number, maxDomains: number, fresh: boolean, maxGrants: number, out: Float64Array): number;
   prepareVisit(core: number, domain: number, now: number, goalsz: number, out: Uint32Array): number;
+  visitDefault(core: number, binding: number, reserve: number): number;
   nextSlice(core: number, now: number, maxDomains: number, fresh: boolean, out: Uint32Array): number;
   unvisitSlice(core: number, k: number): number;
   reserveFor(core: number, domain: number, binding: number): number;

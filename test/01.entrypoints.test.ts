@@ -30,7 +30,7 @@ const EXPECTED = [
   'createCore', 'countersBuffer', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
   'cancel', 'cancelBatch', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take',
   'settle', 'settleBatch', 'defer', 'deferBatch', 'untake', 'dueDomains', 'computeGoal', 'openConnections',
-  'defaultMaintain', 'maintainDomain', 'maintainSlice', 'prepareVisit', 'nextSlice', 'unvisitSlice', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
+  'defaultMaintain', 'maintainDomain', 'maintainSlice', 'prepareVisit', 'visitDefault', 'nextSlice', 'unvisitSlice', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
   'flushDomain', 'failDomain', 'retryNow', 'delayedByBinding', 'reserveFor',
   'releaseConnection', 'drainGrants', 'drainExpired', 'pending', 'domainInfo', 'groupDomainCounts',
   'groupCount', 'checkInvariants', 'bytesReserved', 'goalCurve', 'counterNames', 'noop',

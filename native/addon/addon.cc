@@ -506,6 +506,19 @@ Napi::Value DefaultMaintain(const Napi::CallbackInfo& info) {
   return Num(info, n);
 }
 
+// visitDefault(core, binding, reserve) -> opened: defaultMaintain for the domain, now and goalsz of
+// the last prepareVisit (the per-pair call of a pass driven from JavaScript)
+Napi::Value VisitDefault(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  uint32_t b, reserve, opened;
+  OR_RETURN(bindingArg(info, 1, s, &b));
+  OR_RETURN(argU32(info, 2, "reserve", 0xfffffffeu, &reserve));
+  Status st = s->core->visitDefault(b, reserve, &opened);
+  if (st == Status::BadArgument) return throwCode(info.Env(), "ERR_NO_VISIT", "visitDefault: no prepareVisit yet"), info.Env().Undefined();
+  OR_RETURN(check(info.Env(), st, "binding"));
+  return Num(info, opened);
+}
+
 // maintainDomain(core, domain, now, goalsz, reserve (-1: per pair)) -> opened
 Napi::Value MaintainDomain(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
@@ -831,7 +844,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"computeGoal", ComputeGoal},
       {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},
       {"maintainDomain", MaintainDomain}, {"maintainSlice", MaintainSlice},
-      {"prepareVisit", PrepareVisit}, {"nextSlice", NextSlice}, {"unvisitSlice", UnvisitSlice}, {"reserveFor", ReserveFor},
+      {"prepareVisit", PrepareVisit}, {"visitDefault", VisitDefault}, {"nextSlice", NextSlice}, {"unvisitSlice", UnvisitSlice}, {"reserveFor", ReserveFor},
       {"releaseConnection", ReleaseConnection}, {"drainGrants", DrainGrants},
       {"drainExpired", DrainExpired}, {"pending", Pending}, {"domainInfo", DomainInfo},
       {"groupDomainCounts", GroupDomainCounts}, {"groupCount", GroupCount},

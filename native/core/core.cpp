@@ -495,6 +495,9 @@ size_t Core::bindingOrder(uint32_t d, uint32_t* out) {
 
 size_t Core::prepareVisit(uint32_t d, double now, int32_t goalsz, uint32_t* order, uint32_t* reserves,
                           uint32_t* wants) {
+  visitDomain_ = d;
+  visitNow_ = now;
+  visitGoalsz_ = goalsz;
   promoteDue(d, now);
   expireActive(d, now);
   size_t n = bindingOrder(d, order);
@@ -504,6 +507,14 @@ size_t Core::prepareVisit(uint32_t d, double now, int32_t goalsz, uint32_t* orde
     wants[b] = want <= 0 ? 0 : want > 0xffffffffll ? 0xffffffffu : static_cast<uint32_t>(want);
   }
   return n;
+}
+
+Status Core::visitDefault(uint32_t b, uint32_t reserve, uint32_t* opened) {
+  *opened = 0;
+  if (visitDomain_ == kNoVisit) return Status::BadArgument;
+  if (b >= bindings()) return Status::BadBinding;
+  *opened = defaultMaintain(visitDomain_, b, visitNow_, visitGoalsz_, reserve);
+  return Status::Ok;
 }
 
 uint32_t Core::maintainDomain(uint32_t d, double now, int32_t goalsz, int64_t reserveOverride) {

@@ -151,6 +151,10 @@ class Core {
   // computeGoal(d, b, goalsz) - pairCount(d, b), clamped to 0..2^32-1, into wants[b]. Until a queue
   // or a connection count changes, wants[b] == 0 means the default would open nothing.
   size_t prepareVisit(uint32_t d, double now, int32_t goalsz, uint32_t* order, uint32_t* reserves, uint32_t* wants);
+  // defaultMaintain(d, b, now, goalsz, reserve) for the domain, now and goalsz of the last
+  // prepareVisit() (a pass driven from JavaScript calls it per pair: three arguments fewer to cross).
+  // BadArgument before any prepareVisit; BadBinding for b out of range.
+  Status visitDefault(uint32_t b, uint32_t reserve, uint32_t* opened);
   // Advances the rotation of domain passes (the JS-driven pass shares it with maintainAll).
   size_t nextDomainStart(size_t dueCount) { return dueCount == 0 ? 0 : domainRotation_++ % dueCount; }
   Status releaseConnection(double connectionId);
@@ -221,6 +225,11 @@ class Core {
   std::vector<ActiveQueue> queues_;
   // The sliced pass in progress: its domains in visit order, and how many were visited.
   std::vector<uint32_t> slicePass_;
+  // The last prepareVisit's domain (kNoVisit before the first), now and goalsz.
+  static constexpr uint32_t kNoVisit = 0xffffffffu;
+  uint32_t visitDomain_ = kNoVisit;
+  double visitNow_ = 0;
+  int32_t visitGoalsz_ = 0;
   size_t slicePos_ = 0;
   void beginSlicedPass(double now);
   ActiveQueue& queue(uint32_t d, uint32_t b) { return queues_[static_cast<size_t>(d) * ledger_.bindings() + b]; }

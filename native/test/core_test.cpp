@@ -1150,6 +1150,46 @@ TEST_CASE("Core: computeGoal; openConnections and defaultMaintain") {
   CHECK(c.checkInvariants());
 }
 
+TEST_CASE("Core: visitDefault is defaultMaintain for the last prepareVisit's domain, now and goalsz") {
+  // Two twins driven alike: one through prepareVisit + visitDefault, one through defaultMaintain.
+  Core a(plainConfig(2));
+  Core b(plainConfig(2));
+  uint32_t opened = 99;
+  CHECK(a.visitDefault(0, 0, &opened) == Status::BadArgument);  // no visit yet
+  CHECK(opened == 0u);
+  uint32_t da0, da1, db0, db1;
+  REQUIRE(a.addDomain(plainDomain(2), &da0) == Status::Ok);
+  REQUIRE(a.addDomain(plainDomain(2), &da1) == Status::Ok);
+  REQUIRE(b.addDomain(plainDomain(2), &db0) == Status::Ok);
+  REQUIRE(b.addDomain(plainDomain(2), &db1) == Status::Ok);
+  std::vector<double> ids(80);
+  size_t at;
+  for (uint32_t d = 0; d < 2; ++d)
+    for (uint32_t bi = 0; bi < 2; ++bi) {
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<double>(1000 * (2 * d + bi + 1) + i);
+      size_t n = 10 + 20 * (2 * d + bi);
+      REQUIRE(a.enqueueBatch(d, bi, ids.data(), nullptr, n, 0, kNever, 0, &at) == Status::Ok);
+      REQUIRE(b.enqueueBatch(d, bi, ids.data(), nullptr, n, 0, kNever, 0, &at) == Status::Ok);
+    }
+  std::vector<uint32_t> out(3 * 2);
+  for (int32_t goalsz : {0, 3, -2}) {
+    for (uint32_t d = 0; d < 2; ++d) {
+      a.prepareVisit(d, 500, goalsz, out.data(), out.data() + 2, out.data() + 4);
+      b.promoteDue(d, 500);
+      b.expireActive(d, 500);
+      for (uint32_t bi = 0; bi < 2; ++bi) {
+        uint32_t reserve = bi == 0 ? 0 : 200;
+        REQUIRE(a.visitDefault(bi, reserve, &opened) == Status::Ok);
+        CHECK(opened == b.defaultMaintain(d, bi, 500, goalsz, reserve));
+      }
+      CHECK(a.visitDefault(2, 0, &opened) == Status::BadBinding);
+    }
+  }
+  for (size_t i = 0; i < a.counterCount(); ++i) CHECK(a.counters()[i] == b.counters()[i]);
+  CHECK(a.pendingGrants() == b.pendingGrants());
+  CHECK(a.checkInvariants());
+}
+
 TEST_CASE("Core: drainGrants in pieces returns every grant once; in order") {
   Core c(plainConfig(3));
   uint32_t d0, d1;
