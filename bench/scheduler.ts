@@ -13,7 +13,36 @@ import { MailQueueCore } from '../dist/lib/core.js';
 import type { GrantList } from '../dist/lib/grant_list.js';
 import { BASE_TIME, keep, makeId, nowNs, rng, sinceMs } from './common.js';
 
-export interface Conn { batches: number }
+/** An open connection, as the driver holds it: a slot number the scheduler gave it (each
+ *  implementation keeps its own per-connection state; the driver makes no object per connection). */
+export type Conn = number;
+
+/** The driver's open connections: slot numbers in a growing Int32Array (nothing allocated per
+ *  connection once it has grown). */
+export class ConnList {
+  a = new Int32Array(1024);
+  n = 0;
+  push(c: Conn): void {
+    if (this.n === this.a.length) {
+      const grown = new Int32Array(2 * this.a.length);
+      grown.set(this.a);
+      this.a = grown;
+    }
+    this.a[this.n++] = c;
+  }
+}
+
+/** Slot numbers for connections, reused once released. */
+class Slots {
+  #free: number[] = [];
+  #next = 0;
+  take(): number {
+    return this.#free.length > 0 ? this.#free.pop()! : this.#next++;
+  }
+  give(slot: number): void {
+    this.#free.push(slot);
+  }
+}
 
 export interface Scheduler {
   readonly name: string;
@@ -23,7 +52,7 @@ export interface Scheduler {
   /** One maintenance pass, or a slice of one over at most maxDomains due domains that ends after
    *  the domain that brought its grants to maxGrants; appends the connections it opened; returns
    *  [domains visited, domains of the pass still to visit]. */
-  maintain(now: number, out: Conn[], maxDomains?: number, maxGrants?: number): [number, number];
+  maintain(now: number, out: ConnList, maxDomains?: number, maxGrants?: number): [number, number];
   /** Takes up to BATCH messages for a connection into the scheduler's batch buffer. */
   take(c: Conn): number;
   /** The outcomes of the last take(): message i delivered when ok[i] is 1, else deferred to
@@ -55,10 +84,6 @@ function views(n: number): Float64Array[] {
   return Array.from({ length: n + 1 }, (_, k) => buf.subarray(0, k));
 }
 
-class CoreConn implements Conn {
-  batches = 0;
-  constructor(readonly connectionId: number, readonly domain: string, readonly binding: string) {}
-}
 
 export class CoreScheduler implements Scheduler {
   readonly name = 'core';
@@ -95,18 +120,32 @@ export class CoreScheduler implements Scheduler {
     this.core.enqueueBatch(this.#names[d], this.#bindings[b], ids, prios);
   }
 
-  // The pass writes its grants into a reused GrantList (numbers); the driver's one object per
-  // connection is made from it, as the TS scheduler makes its one TsConn.
-  maintain(now: number, out: Conn[], maxDomains?: number, maxGrants?: number): [number, number] {
+  // The pass writes its grants into a reused GrantList (numbers); each connection's id, domain
+  // and binding go into columns at its slot (no object per connection).
+  readonly #slots = new Slots();
+  #connIds = new Float64Array(1024);
+  readonly #connDomain: string[] = [];
+  readonly #connBinding: string[] = [];
+  maintain(now: number, out: ConnList, maxDomains?: number, maxGrants?: number): [number, number] {
     const list = this.#grants;
     const r = this.core.maintain(now, maxDomains === undefined ? { into: list } : { maxDomains, maxGrants, into: list });
-    for (let i = 0; i < list.length; i++) out.push(new CoreConn(list.connectionId(i), list.domain(i), list.binding(i)));
+    for (let i = 0; i < list.length; i++) {
+      const slot = this.#slots.take();
+      if (slot >= this.#connIds.length) {
+        const grown = new Float64Array(2 * this.#connIds.length);
+        grown.set(this.#connIds);
+        this.#connIds = grown;
+      }
+      this.#connIds[slot] = list.connectionId(i);
+      this.#connDomain[slot] = list.domain(i);
+      this.#connBinding[slot] = list.binding(i);
+      out.push(slot);
+    }
     return [r.visited, r.remaining];
   }
 
   take(c: Conn): number {
-    const g = c as CoreConn;
-    return this.core.takeInto(g.domain, g.binding, this.#buf);
+    return this.core.takeInto(this.#connDomain[c], this.#connBinding[c], this.#buf);
   }
 
   // A connection reports a batch's outcomes in two calls: settleMany (delivered) and deferMany.
@@ -126,7 +165,10 @@ export class CoreScheduler implements Scheduler {
     if (b > 0) this.core.deferMany(this.#deferViews[b], nextAttempt);
     return a;
   }
-  release(c: Conn): void { this.core.releaseConnection((c as CoreConn).connectionId); }
+  release(c: Conn): void {
+    this.core.releaseConnection(this.#connIds[c]);
+    this.#slots.give(c);
+  }
 
   drainBounced(): number {
     const n = this.#bounced;
@@ -202,8 +244,7 @@ class Dom {
   }
 }
 
-class TsConn implements Conn {
-  batches = 0;
+class TsConn {
   constructor(readonly id: number, readonly d: number, readonly b: number) {}
 }
 
@@ -219,6 +260,9 @@ export class TsScheduler implements Scheduler {
   readonly #doms: Dom[] = [];
   readonly #nb: number;
   readonly #leases = new Map<number, TsConn>();
+  // The driver's slot number of each open connection -> its TsConn (the TS cycle's own object).
+  readonly #slots = new Slots();
+  readonly #bySlot: TsConn[] = [];
   readonly #bindingCount: Int32Array;
   readonly #buf: Msg[] = [];
   readonly #maxConn: number;
@@ -313,7 +357,7 @@ export class TsScheduler implements Scheduler {
     dom.minExp = min;
   }
 
-  maintain(now: number, out: Conn[], maxDomains = Infinity, maxGrants = Infinity): [number, number] {
+  maintain(now: number, out: ConnList, maxDomains = Infinity, maxGrants = Infinity): [number, number] {
     // The same passes as the core's: a snapshot of the due domains from the rotation's start,
     // visited whole or in slices.
     const pass = this.#pass;
@@ -335,14 +379,14 @@ export class TsScheduler implements Scheduler {
       this.#passPos = 0;
     }
     const visits = Math.min(pass.length - this.#passPos, maxDomains);
-    const before = out.length;
+    const before = out.n;
     let i = 0;
-    while (i < visits && out.length - before < maxGrants) this.#maintainDomain(pass[this.#passPos + i++], now, out);
+    while (i < visits && out.n - before < maxGrants) this.#maintainDomain(pass[this.#passPos + i++], now, out);
     this.#passPos += i;
     return [i, pass.length - this.#passPos];
   }
 
-  #maintainDomain(d: number, now: number, out: Conn[]): void {
+  #maintainDomain(d: number, now: number, out: ConnList): void {
     const dom = this.#doms[d];
     this.#promote(dom, now);
     this.#expireActive(dom, now);
@@ -366,7 +410,9 @@ export class TsScheduler implements Scheduler {
       for (let k = 0; k < want; k++) {
         const c = new TsConn(this.#nextConn++, d, b);
         this.#leases.set(c.id, c);
-        out.push(c);
+        const slot = this.#slots.take();
+        this.#bySlot[slot] = c;
+        out.push(slot);
       }
       if (want > 0) {
         dom.conn[b] += want;
@@ -378,7 +424,7 @@ export class TsScheduler implements Scheduler {
   }
 
   take(c: Conn): number {
-    const { d, b } = c as TsConn;
+    const { d, b } = this.#bySlot[c];
     const dom = this.#doms[d];
     const q = dom.q[b];
     const now = this.#now;
@@ -443,8 +489,9 @@ export class TsScheduler implements Scheduler {
   }
 
   release(c: Conn): void {
-    const t = c as TsConn;
+    const t = this.#bySlot[c];
     if (!this.#leases.delete(t.id)) throw new Error(`unknown connection ${t.id}`);
+    this.#slots.give(c);
     const dom = this.#doms[t.d];
     dom.conn[t.b]--;
     dom.total--;
@@ -496,6 +543,9 @@ export interface CycleOptions {
   seed?: number;
   /** Runs after the initial fill, before the first tick (memory is read here). */
   afterFill?: () => void | Promise<void>;
+  /** Called once the warm-up ticks are done, before the first timed tick (stall measurements
+   *  start here, as the longest synchronous stretch does). */
+  afterWarm?: () => void;
 }
 
 export interface TickStat { ms: number; maintainMs: number; pullMs: number; arriveMs: number; outcomes: number; opened: number; open: number }
@@ -594,7 +644,10 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
   await yieldNow();
   seg = nowNs();
   maxSync = 0; // stalls are measured while the cycle runs, not during the fill
-  let conns: Conn[] = [];
+  let conns = new ConnList();
+  let next = new ConnList();
+  // Batches pulled per open connection, by slot (slots are small and reused).
+  let batches = new Uint16Array(1 << 16);
   const ticks: TickStat[] = [];
   let delivered = 0;
   let deferred = 0;
@@ -604,11 +657,14 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
   let maxMaintainCall = 0;
   for (let t = 0; t < o.warmTicks + o.ticks; t++) {
     const timed = t >= o.warmTicks;
-    if (t === o.warmTicks) maxSync = 0;
+    if (t === o.warmTicks) {
+      maxSync = 0;
+      o.afterWarm?.();
+    }
     now += tickMs;
     s.setNow(now);
     const tt = nowNs();
-    const before = conns.length;
+    const before = conns.n;
     let maintainMs = 0;
     if (o.sliceDomains === undefined) {
       s.maintain(now, conns);
@@ -627,14 +683,23 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
         await segment();
       }
     }
-    const opened = conns.length - before;
+    const opened = conns.n - before;
+    for (let i = before; i < conns.n; i++) {
+      const c = conns.a[i];
+      if (c >= batches.length) {
+        const grown = new Uint16Array(2 * c);
+        grown.set(batches);
+        batches = grown;
+      }
+      batches[c] = 0;
+    }
     const tp = nowNs();
     let dl = 0;
     let df = 0;
-    const next: Conn[] = [];
+    next.n = 0;
     let since = 0; // messages pulled (then arrived) since the last yield
-    for (let i = 0; i < conns.length; i++) {
-      const c = conns[i];
+    for (let i = 0; i < conns.n; i++) {
+      const c = conns.a[i];
       let open = true;
       for (let p = 0; p < batchesPerTick && open; p++) {
         const n = s.take(c);
@@ -643,9 +708,9 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
         dl += good;
         df += n - good;
         since += n;
-        c.batches++;
+        const nb = ++batches[c];
         // A connection closes when its queue runs dry or its delivery quota is used.
-        if (n < BATCH || c.batches >= maxBatches) open = false;
+        if (n < BATCH || nb >= maxBatches) open = false;
       }
       if (open) next.push(c);
       else s.release(c);
@@ -654,7 +719,9 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
         await segment();
       }
     }
+    const swap = conns;
     conns = next;
+    next = swap;
     const pullMs = sinceMs(tp);
     await segment();
     // Arrivals replace what left the system (delivered and bounced), so residency stays constant.
@@ -678,7 +745,7 @@ export async function runCycle(s: Scheduler, o: CycleOptions, onSync?: (ms: numb
     const arriveMs = sinceMs(ta);
     await segment();
     if (timed) {
-      ticks.push({ ms: sinceMs(tt), maintainMs, pullMs, arriveMs, outcomes: dl + df, opened, open: conns.length });
+      ticks.push({ ms: sinceMs(tt), maintainMs, pullMs, arriveMs, outcomes: dl + df, opened, open: conns.n });
       delivered += dl;
       deferred += df;
       bounced += b;

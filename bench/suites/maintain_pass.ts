@@ -8,7 +8,7 @@
 // so the pass runs domain by domain from lib/core.ts). Also the plain-TS scheduler's pass over the
 // same pairs, for scale.
 import { emit, gc, keep, log, median, nowNs, numArg, quick, sinceMs } from '../common.js';
-import { CoreScheduler, TsScheduler, type Conn, type Scheduler } from '../scheduler.js';
+import { ConnList, CoreScheduler, TsScheduler, type Scheduler } from '../scheduler.js';
 
 const domains = numArg('domains', 25_000);
 const bindings = numArg('bindings', 4);
@@ -44,9 +44,9 @@ function corePass(s: CoreScheduler): Pass {
 
 function tsPass(s: TsScheduler): Pass {
   return () => {
-    const out: Conn[] = [];
+    const out = new ConnList();
     s.maintain(NOW, out);
-    return { opened: out.length, release: () => { for (const c of out) s.release(c); } };
+    return { opened: out.n, release: () => { for (let i = 0; i < out.n; i++) s.release(out.a[i]); } };
   };
 }
 
