@@ -224,7 +224,7 @@ export function report(res: Results | null): string {
 
   if (res.memory && res.memory.length) {
     out.push('', '## 4. Memory and pauses, 5M resident (10k domains x 4 bindings x 125)', '',
-      'Bytes per message = (after fill - before) / messages, after forced GC. Pauses while the cycle runs (the driver yields to the event loop between phases, every 256 connections or arrival chunks or 256 messages pulled or arrived, and between maintenance slices of at most 500 due domains and 1000 connections opened: core.maintain(now, { maxDomains: 500, maxGrants: 1000, into }) and the same slicing in the TS cycle):',
+      'Bytes per message = (after fill - before) / messages, after forced GC. Pauses while the cycle runs (the driver yields to the event loop between phases, every 256 connections or arrival chunks or 256 messages pulled or arrived, and between maintenance slices of at most 250 due domains and 500 connections opened: core.maintain(now, { maxDomains: 250, maxGrants: 500, into }) and the same slicing in the TS cycle):',
       'worst event-loop delay from perf_hooks.monitorEventLoopDelay (resolution 1 ms), the longest synchronous stretch between yields, and the longest GC pause, all over the timed ticks (after the warm-up ticks); the driver holds connections as slot numbers in a typed array for both implementations (no driver object per connection).', '',
       '| impl | RSS B/msg | heap B/msg | worst event-loop delay ms | p99 ms | longest sync stretch ms | longest maintain() call ms | longest GC pause ms | cycle msg/s |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     const by: Record<string, MemRun> = {};

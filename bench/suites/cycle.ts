@@ -15,8 +15,8 @@ const bindings = numArg('bindings', 4);
 const perPair = numArg('per-pair', 25);
 const warm = numArg('warm', quick() ? 2 : 4);
 const ticks = numArg('ticks', quick() ? 6 : 20);
-const SLICE_DOMAINS = numArg('slice-domains', 500);
-const SLICE_GRANTS = numArg('slice-grants', 1000);
+const SLICE_DOMAINS = numArg('slice-domains', 250);
+const SLICE_GRANTS = numArg('slice-grants', 500);
 const YIELD_MESSAGES = numArg('yield-messages', 256);
 
 const make = (): Scheduler => (impl === 'core' ? new CoreScheduler(domains, bindings) : new TsScheduler(domains, bindings));
@@ -56,7 +56,7 @@ if (mode === 'cycle') {
   });
   const s = make();
   // Yield often (every 256 connections or arrival chunks or 256 messages pulled or arrived, and
-  // between maintenance slices of at most 500 due domains and 1000 connections opened, with the
+  // between maintenance slices of at most 250 due domains and 500 connections opened, with the
   // same slicing for both implementations), so the stalls measured are the core's and the
   // collector's, not the driver's chunk size: at 5M resident a message costs a few microseconds of
   // cache and TLB misses, and 256 connections of 64 messages each held the loop for 5-9 ms.
