@@ -1234,8 +1234,8 @@ export class MailQueueCore extends EventEmitter {
       // The clips bound it anyway; keep it inside what the native call accepts.
       opened = native.openConnections(h, d, b, Math.min(Math.floor(g), 4294967294), reserve, now);
     }
-    // Inside a pass the grants wait for the end of the domain's visit (one drain a domain, not one
-    // a pair); openConnections() drains what is pending before it opens its own.
+    // Inside a pass the grants wait for the pass's end (one drain a pass, not one a pair);
+    // openConnections() drains what is pending before it opens its own.
     if (!this.#inPass) this.#drainGrants();
     return opened;
   }
