@@ -116,6 +116,9 @@ enum Op : uint8_t {
   kCancelMany,
   // Added with cancelBatch; appended so older inputs keep their meaning.
   kCancelBatch,
+  // Added with visitDefault and the grant cap of maintainSlice; appended likewise.
+  kVisitDefault,
+  kMaintainSliceCapped,
   kOpCount,
 };
 
@@ -161,6 +164,14 @@ struct Fuzz {
   // domains in visit order, and how many of them were handed out. Empty when none is in progress.
   std::vector<uint32_t> passSnap;
   size_t passPos = 0;
+
+  // The last prepareVisit (its domain, now and goalsz), which visitDefault acts on; visitSet is
+  // false until the first one.
+  bool visitSet = false;
+  std::vector<uint32_t> lastOrder;  // the order the last prepareVisit gave
+  uint32_t visitD = 0;
+  double visitAt = 0;
+  int32_t visitGz = 0;
 
   // kActiveRemoved: every operation adds to removedWant the messages it must take out of active
   // queues (taken, cancelled, removed, expired, failed); the loop checks the counter moved by
@@ -523,20 +534,28 @@ struct Fuzz {
       for (uint32_t b = 0; b < B(); ++b) v[static_cast<size_t>(d) * B() + b] = core->ledger().pairCount(d, b);
     return v;
   }
-  void charge(int32_t t, size_t k) {
+  // k grants of throttle t at `at` (now by default). A grant made at an earlier time (visitDefault
+  // acts at the now of the last prepareVisit) is kept in time order; the throttle records it at
+  // its latest clock reading, which lies between `at` and now, so the model's time is never later
+  // than the throttle's and the window check stays sound (only weaker for such grants).
+  void charge(int32_t t, size_t k, double at) {
     if (t == kNoThrottle || !clockMonotone) return;
     if (throttleGrants.size() <= static_cast<size_t>(t)) throttleGrants.resize(static_cast<size_t>(t) + 1);
-    for (size_t i = 0; i < k; ++i) throttleGrants[static_cast<size_t>(t)].push_back(now);
+    std::vector<double>& g = throttleGrants[static_cast<size_t>(t)];
+    for (size_t i = 0; i < k; ++i) g.insert(std::upper_bound(g.begin(), g.end(), at), at);
   }
-  // Connections opened since `before` (a pairCounts() taken with no release or migration since).
-  void chargeConnections(const std::vector<uint32_t>& before) {
+  void charge(int32_t t, size_t k) { charge(t, k, now); }
+  // Connections opened since `before` (a pairCounts() taken with no release or migration since),
+  // charged at `at`.
+  void chargeConnections(const std::vector<uint32_t>& before) { chargeConnections(before, now); }
+  void chargeConnections(const std::vector<uint32_t>& before, double at) {
     for (uint32_t d = 0; d < D(); ++d)
       for (uint32_t b = 0; b < B(); ++b) {
         size_t i = static_cast<size_t>(d) * B() + b;
         uint32_t was = i < before.size() ? before[i] : 0;
         uint32_t is = core->ledger().pairCount(d, b);
         CHECK(is >= was);
-        charge(core->ledger().pairLimits(d, b).throttle, is - was);
+        charge(core->ledger().pairLimits(d, b).throttle, is - was, at);
       }
   }
   void checkThrottles() {
@@ -958,6 +977,13 @@ struct Fuzz {
   // none is in progress or fresh is set; then the next maxDomains of it. *remaining = snapshot
   // entries still to hand out; at 0 the snapshot is dropped.
   std::vector<uint32_t> modelSlice(size_t maxDomains, bool fresh, size_t* remaining) {
+    std::vector<uint32_t> v = modelSliceNext(maxDomains, fresh);
+    modelSliceTake(v.size(), remaining);
+    return v;
+  }
+  // The first half of modelSlice: the snapshot (a new one if due) and its next maxDomains entries,
+  // not yet handed out (a maintainSlice under a grant cap may visit only a prefix of them).
+  std::vector<uint32_t> modelSliceNext(size_t maxDomains, bool fresh) {
     if (fresh || passPos >= passSnap.size()) {
       std::vector<uint32_t> due;
       for (uint32_t d = 0; d < D(); ++d)
@@ -975,15 +1001,18 @@ struct Fuzz {
     }
     size_t left = passSnap.size() - passPos;
     size_t k = maxDomains < left ? maxDomains : left;
-    std::vector<uint32_t> v(passSnap.begin() + static_cast<std::ptrdiff_t>(passPos),
-                            passSnap.begin() + static_cast<std::ptrdiff_t>(passPos + k));
-    passPos += k;
+    return std::vector<uint32_t>(passSnap.begin() + static_cast<std::ptrdiff_t>(passPos),
+                                 passSnap.begin() + static_cast<std::ptrdiff_t>(passPos + k));
+  }
+  // The second half: n entries of the snapshot were handed out.
+  void modelSliceTake(size_t n, size_t* remaining) {
+    CHECK(passPos + n <= passSnap.size());
+    passPos += n;
     *remaining = passSnap.size() - passPos;
     if (*remaining == 0) {
       passSnap.clear();
       passPos = 0;
     }
-    return v;
   }
 
   // The queues and connections of every domain, to tell which ones an operation touched.
@@ -1025,6 +1054,23 @@ struct Fuzz {
     }
     static const size_t kMax[] = {0, 1, 1, 2, 3};
     size_t maxDomains = m % 8 < 5 ? kMax[m % 8] : m % 8 == 5 ? (v & 1 ? 0xffffffffu : SIZE_MAX) : D() + v % 3;
+    sliceCalls(m, maxDomains, SIZE_MAX);
+  }
+
+  // maintainSlice with a grant cap (numbered after the others): bytes m, v, c. m and v as for
+  // opMaintainSlice, except that m % 8 == 7 is maxDomains 2^32-1 (no nextDomainStart) and that
+  // every maintainSlice call made passes maxGrants: 1 + c % 8 for c < 224, 2^32-1 (as the addon
+  // passes for none) below 240, else SIZE_MAX.
+  void opMaintainSliceCapped() {
+    uint8_t m = r.u8(), v = r.u8(), c = r.u8();
+    static const size_t kMax[] = {0, 1, 1, 2, 3};
+    size_t maxDomains = m % 8 < 5 ? kMax[m % 8] : m % 8 == 5 ? (v & 1 ? 0xffffffffu : SIZE_MAX)
+                        : m % 8 == 6 ? D() + v % 3 : 0xffffffffu;
+    size_t maxGrants = c < 224 ? 1 + c % 8 : c < 240 ? 0xffffffffu : SIZE_MAX;
+    sliceCalls(m, maxDomains, maxGrants);
+  }
+
+  void sliceCalls(uint8_t m, size_t maxDomains, size_t maxGrants) {
     bool fresh = m & 0x08, js = m & 0x10, visit = m & 0x20;
     uint8_t gz = 0, pm = 0;
     if (visit) {
@@ -1035,14 +1081,19 @@ struct Fuzz {
     for (size_t i = 0; i < calls; ++i) {
       if (i > 0) checkAll();
       if ((i % 2 == 0) == js) doNextSlice(maxDomains, i == 0 && fresh, visit, gz, pm);
-      else doMaintainSlice(maxDomains, i == 0 && fresh);
+      else doMaintainSlice(maxDomains, i == 0 && fresh, maxGrants);
     }
   }
 
-  // maintainSlice: visits the model's next slice. Those visited get a whole maintainDomain pass
-  // (a domain that stopped being due since the snapshot is visited too and nothing changes); the
-  // rest are left exactly as they were.
-  void doMaintainSlice(size_t maxDomains, bool fresh) {
+  // maintainSlice: visits the model's next slice, or under a grant cap a prefix of it: the slice
+  // goes on to its next domain only while it has opened fewer than maxGrants connections, so it
+  // visits at least one (maxGrants >= 1), and it stops short of the model's slice only right
+  // after the domain that brought its count to maxGrants or more. Each domain's own count of
+  // opened connections is read from the ledger (nothing is released or migrated in a slice).
+  // Those visited get a whole maintainDomain pass (a domain that stopped being due since the
+  // snapshot is visited too and nothing changes); the rest are left exactly as they were, and the
+  // model's snapshot moves on by the domains visited.
+  void doMaintainSlice(size_t maxDomains, bool fresh, size_t maxGrants) {
     std::vector<bool> dueBefore(D());
     std::vector<double> delayedExpiring(D());
     for (uint32_t d = 0; d < D(); ++d) {
@@ -1050,19 +1101,36 @@ struct Fuzz {
       delayedExpiring[d] = dueExpiring(d);
     }
     DomainState before = domainState();
+    std::vector<uint32_t> domainBefore(D());
+    for (uint32_t d = 0; d < D(); ++d) domainBefore[d] = core->ledger().domainCount(d);
     uint64_t totalBefore = core->ledger().total();
     double expiredBefore = counter(kExpired);
-    size_t wantRemaining;
-    std::vector<uint32_t> want = modelSlice(maxDomains, fresh, &wantRemaining);
+    std::vector<uint32_t> want = modelSliceNext(maxDomains, fresh);
     size_t visited = 12345, remaining = 12345;
-    uint32_t opened = core->maintainSlice(now, maxDomains, SIZE_MAX, fresh, &visited, &remaining);
+    uint32_t opened = core->maintainSlice(now, maxDomains, maxGrants, fresh, &visited, &remaining);
     chargeConnections(before.pairs);
-    TRACE("maintainSlice(now=%.17g, maxDomains=%zu, fresh=%d) -> %u visited=%zu remaining=%zu (want %zu, %zu)\n",
-          now, maxDomains, fresh ? 1 : 0, opened, visited, remaining, want.size(), wantRemaining);
-    CHECK(visited == want.size() && remaining == wantRemaining);
+    size_t wantRemaining = 12345;
+    if (visited <= want.size()) modelSliceTake(visited, &wantRemaining);
+    TRACE("maintainSlice(now=%.17g, maxDomains=%zu, maxGrants=%zu, fresh=%d) -> %u visited=%zu remaining=%zu "
+          "(want %zu of %zu, %zu)\n",
+          now, maxDomains, maxGrants, fresh ? 1 : 0, opened, visited, remaining, visited, want.size(), wantRemaining);
+    CHECK(visited <= want.size());
+    if (maxGrants >= 1 && !want.empty()) CHECK(visited >= 1);
+    CHECK(remaining == wantRemaining);
     CHECK(core->ledger().total() == totalBefore + opened);
+    // The grant cap: the slice went on to the j-th domain only while under it, and stopped early
+    // only once it had reached it.
+    uint64_t sum = 0;
+    for (size_t j = 0; j < visited; ++j) {
+      CHECK(sum < maxGrants);
+      uint32_t d = want[j];
+      CHECK(core->ledger().domainCount(d) >= domainBefore[d]);
+      sum += core->ledger().domainCount(d) - domainBefore[d];
+    }
+    CHECK(sum == opened);
+    if (visited < want.size()) CHECK(opened >= maxGrants);
     std::vector<bool> wasVisited(D());
-    for (uint32_t d : want) wasVisited[d] = true;
+    for (size_t j = 0; j < visited; ++j) wasVisited[want[j]] = true;
     double expiringVisited = 0;
     for (uint32_t d = 0; d < D(); ++d) {
       if (!wasVisited[d] || !dueBefore[d]) checkUntouched(before, d);
@@ -1118,6 +1186,10 @@ struct Fuzz {
     const uint32_t kUnset = 0xdeadbeefu;
     std::vector<uint32_t> order(B(), kUnset), reserves(B(), kUnset), wants(B(), kUnset);
     size_t n = core->prepareVisit(d, now, goalsz, order.data(), reserves.data(), wants.data());
+    visitSet = true;
+    visitD = d;
+    visitAt = now;
+    visitGz = goalsz;
     if (g_trace) {
       std::fprintf(stderr, "prepareVisit(d=%u, now=%.17g, goalsz=%d) -> %zu order/reserve=[", d, now, goalsz, n);
       for (size_t j = 0; j < n && j < B(); ++j) std::fprintf(stderr, "%s%u/%u", j ? "," : "", order[j], reserves[j]);
@@ -1129,6 +1201,7 @@ struct Fuzz {
     removedWant += counter(kExpired) - expiredBefore - delayedExpiring;
     std::vector<uint32_t> want = expectOrder(d);
     CHECK(n == want.size());
+    lastOrder = want;
     for (size_t j = 0; j < n; ++j) {
       CHECK(order[j] == want[j]);
       CHECK(reserves[j] == core->reserveFor(d, order[j]));
@@ -1156,6 +1229,166 @@ struct Fuzz {
       afterGrants();
       checkOwnGrants(pendingBefore, opened, d, b);
     }
+  }
+
+  // visitDefault(b, reserve, &opened): defaultMaintain(d, b, now, goalsz, reserve) for the domain,
+  // now and goalsz of the last prepareVisit. Bytes: mode m, reserve byte rm, then
+  //   m % 4 < 3: a prepareVisit first (domain, goalsz and prepareVisit-mode bytes, as opPrepareVisit:
+  //     with the mode's bit 0 its visit with defaultMaintain runs first, so the calls below meet
+  //     pairs already at their goal); m % 4 == 3: none, the state of the last one (none yet:
+  //     BadArgument), whose now may be older than the clock;
+  //   bit 4: the clock then moves forward by (next byte) * 7 ms before the calls, so visitDefault
+  //     acts at a now older than the clock's;
+  //   bits 2-3: the bindings: 0 the prepareVisit order (every binding without one), 1 every binding,
+  //     2 a list of 1 + (m >> 5) bytes, each % (B + 3) with B and B + 1 out of range and B + 2
+  //     = 2^32-1, 3 one binding (next byte, % (B + 1)) called 2 + (m >> 5) % 3 times in a row.
+  //   The reserve of the i-th call: reserveOf(rm + i) (reserveFor the pair, 0, serverReserve, ...).
+  void opVisitDefault() {
+    uint8_t m = r.u8(), rm = r.u8();
+    std::vector<uint32_t> order;
+    if (m % 4 < 3) {
+      uint32_t d = domain();
+      uint8_t gz = r.u8(), pm = r.u8();
+      doPrepareVisit(d, gz, pm);
+      // The order prepareVisit gave (the bindings of d with active mail, before its own visit).
+      order = lastOrder;
+    }
+    if (m & 0x10) {
+      double before = now;
+      now += r.u8() * 7.0;
+      TRACE("time %.17g -> %.17g\n", before, now);
+    }
+    std::vector<uint32_t> bs;
+    switch ((m >> 2) % 4) {
+      case 0:
+        if (m % 4 < 3) bs = order;
+        else for (uint32_t b = 0; b < B(); ++b) bs.push_back(b);
+        break;
+      case 1: for (uint32_t b = 0; b < B(); ++b) bs.push_back(b); break;
+      case 2:
+        for (size_t i = 0, k = 1 + (m >> 5); i < k; ++i) {
+          uint32_t x = r.below(B() + 3);
+          bs.push_back(x == B() + 2 ? 0xffffffffu : x);
+        }
+        break;
+      default: {
+        uint32_t b = r.below(B() + 1);
+        for (size_t i = 0, k = 2 + (m >> 5) % 3; i < k; ++i) bs.push_back(b);
+        break;
+      }
+    }
+    for (size_t i = 0; i < bs.size(); ++i) {
+      if (i > 0) checkAll();
+      uint32_t b = bs[i];
+      uint32_t reserve = visitSet && b < B() ? reserveOf(static_cast<uint8_t>(rm + i), visitD, b)
+                                             : reserveOf(static_cast<uint8_t>((rm + i) | 2), 0, 0);
+      checkedVisitDefault(b, reserve);
+    }
+  }
+
+  // The headroom of (d, b) under every limit but its throttle, computed here from the limits as
+  // added and the ledger's counts: pair, domain scope, group::domain, group and binding maxima, and
+  // the server ceiling (serverMax + serverReserve - reserve, and under the reserve at most one past
+  // serverMax per call). It never reads a throttle, so it does not move a throttle's clock.
+  uint32_t limitsRoom(uint32_t d, uint32_t b, uint32_t reserve) const {
+    const ConnectionLedger& L = core->ledger();
+    const PairLimits& pl = L.pairLimits(d, b);
+    if (pl.suspended) return 0;
+    auto roomOf = [](uint32_t limit, uint64_t count) -> uint64_t { return count >= limit ? 0 : limit - count; };
+    uint64_t w = roomOf(pl.maxConnections, L.pairCount(d, b));
+    w = std::min(w, roomOf(domainLimits[d].scopeMax, L.domainCount(d)));
+    int32_t g = L.groupOf(b);
+    if (g != kNoGroup) {
+      w = std::min(w, roomOf(domainLimits[d].groupScopeMax[g], L.groupDomainCount(static_cast<uint32_t>(g), d)));
+      w = std::min(w, roomOf(cfg().groupMax[g], L.groupCount(static_cast<uint32_t>(g))));
+    }
+    w = std::min(w, roomOf(cfg().bindingMax[b], L.bindingCount(b)));
+    uint64_t ceiling = static_cast<uint64_t>(cfg().serverMax) + cfg().serverReserve;
+    uint64_t limit = ceiling > reserve ? ceiling - reserve : 0;
+    uint64_t left = limit > L.total() ? limit - L.total() : 0;
+    if (reserve < cfg().serverReserve) {
+      uint64_t normalLeft = cfg().serverMax > L.total() ? cfg().serverMax - L.total() : 0;
+      left = std::min(left, normalLeft + 1);
+    }
+    return static_cast<uint32_t>(std::min(w, left));
+  }
+
+  // One visitDefault call: BadArgument before any prepareVisit, BadBinding for b out of range,
+  // *opened 0 and nothing changed then; else it opens exactly what defaultMaintain would for the
+  // last prepareVisit's domain, now and goalsz: nothing when computeGoal is negative (empty queue,
+  // suspended pair), else min(goal - pairCount, headroom at that now), all for (domain, b), as new
+  // pending grants; within the server ceiling rule; no queue and no other pair moves.
+  void checkedVisitDefault(uint32_t b, uint32_t reserve) {
+    const ConnectionLedger& L = core->ledger();
+    uint64_t totalBefore = L.total();
+    size_t grantsBefore = core->pendingGrants(), expBefore = core->pendingExpired();
+    DomainState before = domainState();
+    Status want = Status::Ok;
+    uint32_t wantOpened = 0;
+    int64_t goal = -1;
+    uint32_t headroom = 0;
+    // A throttle's headroom moves its clock (to the latest time it was asked about), so asking it
+    // before the call would hide a visitDefault acting at another now than the prepareVisit's: for
+    // a throttled pair the headroom is read after the call instead (see below).
+    bool throttled = false;
+    int64_t w = 0;
+    uint32_t room = 0;
+    if (!visitSet) want = Status::BadArgument;
+    else if (b >= B()) want = Status::BadBinding;
+    else {
+      goal = core->computeGoal(visitD, b, visitGz);
+      w = goal < 0 ? 0 : goal - static_cast<int64_t>(L.pairCount(visitD, b));
+      throttled = L.pairLimits(visitD, b).throttle != kNoThrottle;
+      room = limitsRoom(visitD, b, reserve);
+      if (!throttled) {
+        headroom = L.headroom(visitD, b, reserve, visitAt);
+        CHECK(headroom == room);
+        wantOpened = w <= 0 ? 0 : w < headroom ? static_cast<uint32_t>(w) : headroom;
+      } else {
+        wantOpened = w <= 0 ? 0 : w < room ? static_cast<uint32_t>(w) : room;  // before the throttle
+      }
+    }
+    uint32_t opened = 0xdeadbeefu;
+    Status s = core->visitDefault(b, reserve, &opened);
+    if (throttled)
+      TRACE("visitDefault(b=%u, reserve=%u) [d=%u now=%.17g goalsz=%d] -> %s opened=%u (goal %" PRId64
+            ", throttled, want %s)\n",
+            b, reserve, visitD, visitAt, visitGz, statusName(s), opened, goal, statusName(want));
+    else
+      TRACE("visitDefault(b=%u, reserve=%u) [d=%u now=%.17g goalsz=%d%s] -> %s opened=%u (goal %" PRId64
+            ", headroom %u, want %s %u)\n",
+            b, reserve, visitD, visitAt, visitGz, visitSet ? "" : " none", statusName(s), opened, goal, headroom,
+            statusName(want), wantOpened);
+    CHECK(s == want);
+    if (s != Status::Ok) {
+      CHECK(opened == 0);
+      CHECK(L.total() == totalBefore && core->pendingGrants() == grantsBefore);
+      for (uint32_t d = 0; d < D(); ++d) checkUntouched(before, d);
+      return;
+    }
+    chargeConnections(before.pairs, visitAt);
+    if (!throttled) {
+      CHECK(opened == wantOpened);
+    } else {
+      // opened = min(w, every other limit's room, the throttle's grants available at the visit's
+      // now): at most the first two, and short of them only when the throttle has none left at
+      // that now after the call.
+      uint32_t avail = L.throttle(L.pairLimits(visitD, b).throttle).available(visitAt);
+      TRACE("  throttled pair: wants %" PRId64 ", room %u, throttle available after %u\n", w, room, avail);
+      CHECK(opened <= wantOpened);
+      if (opened < wantOpened) CHECK(avail == 0);
+    }
+    CHECK(core->pendingGrants() == grantsBefore + opened);
+    CHECK(core->pendingExpired() == expBefore);
+    if (L.pairLimits(visitD, b).suspended) CHECK(opened == 0);
+    for (uint32_t d = 0; d < D(); ++d) {
+      CHECK(core->activeTotal(d) == before.active[d] && core->delayedSize(d) == before.delayed[d]);
+      for (uint32_t x = 0; x < B(); ++x)
+        CHECK(L.pairCount(d, x) == before.pairs[static_cast<size_t>(d) * B() + x] + (d == visitD && x == b ? opened : 0));
+    }
+    checkOpened(opened, totalBefore, reserve, 1);
+    afterGrants();
+    checkOwnGrants(grantsBefore > 0, opened, visitD, b);
   }
 
   // Lazy cancel under load: cancel most (or all, or a pattern) of the head of one active queue so
@@ -2201,7 +2434,9 @@ struct Fuzz {
         case kMaintainSlice: opMaintainSlice(); break;
         case kPrepareVisit: opPrepareVisit(); break;
         case kCancelMany: opCancelMany(); break;
-        default: opCancelBatch(); break;
+        case kCancelBatch: opCancelBatch(); break;
+        case kVisitDefault: opVisitDefault(); break;
+        default: opMaintainSliceCapped(); break;
       }
       checkAll();
       checkRemoved(removedBefore);

@@ -17,6 +17,7 @@ const OPS = [
   // appended later, so the older seeds keep their meaning
   'enqueueBatchAt', 'deferBatch', 'maintainSlice', 'prepareVisit', 'cancelMany',
   'cancelBatch',
+  'visitDefault', 'maintainSliceCapped',
 ];
 const UNLIMITED = 0xff; // any byte >= 0xc0 reads as kUnlimited
 
@@ -93,6 +94,20 @@ const cancelMany = (d, b, pattern, arg, take = 0, again = 0) => op('cancelMany',
 // first queue with mail from pair pick and its domain's delayed head (odd count: reversed; (count
 // >> 1) % 8 repeats); from 240 one entry inserted at spoil: in flight with bit 1, else bogus.
 const cancelBatch = (count, flags, ...rest) => op('cancelBatch', count, flags, ...rest.flat());
+
+// visitDefault: mode, reserve byte, then (mode % 4 < 3) a prepareVisit's domain, goalsz and mode
+// bytes first (PREP(d, gz, pm) below; NOPREP for mode % 4 == 3: the last prepareVisit's state, or
+// BadArgument before any), with STALE (bit 4) a clock byte (* 7 ms forward) before the calls, and
+// the bindings by bits 2-3: ORDER (the prepareVisit order), ALL_B (every binding), LIST (then 1 +
+// (mode >> 5) bytes, % (B + 3): B, B + 1 out of range, B + 2 = 2^32-1), SAME (one byte, % (B + 1),
+// called 2 + (mode >> 5) % 3 times). The reserve of call i: reserveOf(reserve + i) (0/1 reserveFor,
+// 2 zero, 3 serverReserve, 4 one, 5 serverReserve + 1, 6 2^32-2, 7 two).
+const NOPREP = 3, STALE = 0x10, ORDER = 0, ALL_B = 1 << 2, LIST = 2 << 2, SAME = 3 << 2;
+const visitDefault = (mode, reserve, ...rest) => op('visitDefault', mode, reserve, ...rest);
+// maintainSliceCapped: mode, v, cap (< 224: 1 + cap % 8 grants; < 240: 2^32-1; else SIZE_MAX); the
+// mode as maintainSlice's except that 7 is maxDomains 2^32-1; VISIT adds goalsz and prepareVisit
+// mode bytes after the cap.
+const capped = (mode, v, cap, ...visit) => op('maintainSliceCapped', mode, v, cap, ...visit);
 
 const seeds = {
   'basic-lifecycle': [
@@ -237,6 +252,54 @@ const seeds = {
     ...batch(0, 0, 247, 0, 40, 0), ...cancelBatch(210, 0x9f, 0, 0),
     ...op('time', 100), ...op('maintainAll'), ...op('take', 1, 0, 2), ...cancelBatch(6, 0, [0, 0], [0, 2], [190, 2], [190, 7], [100, 0], [195, 1]),
     ...op('settleBatch', 250), ...cancelBatch(201, 0x21, 2, 0), ...cancelMany(0, 0, 0, 0, 1, 0x11),
+  ],
+  'visit-default': [
+    ...config({
+      bindings: 3, serverMax: 5, serverReserve: 2, throttles: [[2, 300]],
+      domains: [
+        { pairs: [{ max: 3 }, { max: 2, throttle: 1 }, { max: 2, suspended: true }] },
+        { scopeMax: 3, pairs: [{ max: 5, aggr: 255 }, { max: 0 }, { max: 4 }] }, {},
+      ],
+    }),
+    // Before any prepareVisit: BadArgument, for a binding in range or not.
+    ...visitDefault(NOPREP | LIST | (2 << 5), 0, 0, 3, 5),
+    // The throttled pair (2 per 300 ms) takes both grants of its window at a prepareVisit of
+    // domain 0 with goalsz 2; they are released, and after 350 ms the defaults of a new
+    // prepareVisit must act at its now, when the window is free again.
+    ...enq(0, 1), ...enq(0, 1), ...visitDefault(ORDER, 0, 0, 4, 0), ...op('release', 0, 0), ...op('release', 0, 0),
+    ...op('time', 50), ...visitDefault(ORDER, 0, 0, 0, 0), ...op('release', 0, 0),
+    ...enq(0, 0), ...enq(0, 2), ...enq(1, 0), ...enq(1, 0), ...enq(1, 2), ...enq(2, 1),
+    // prepareVisit of domain 0 (no visit of its own), then the defaults in its order; again with
+    // goalsz 2 (each call opens more); a list with out-of-range bindings; the same pair three times.
+    ...visitDefault(ORDER, 0, 0, 0, 0), ...visitDefault(ALL_B, 1, 0, 4, 0),
+    ...visitDefault(LIST | (4 << 5), 2, 1, 0, 2, 0, 3, 4, 5, 2), ...visitDefault(SAME | (1 << 5), 3, 1, 3, 0, 2),
+    // The state of the last prepareVisit, after its domain's connections were released and the
+    // clock moved (the throttled pair's window); a prepareVisit with its own visit, then the calls.
+    ...op('release', 0, 0), ...op('release', 0, 1), ...op('time', 50),
+    ...visitDefault(NOPREP | ALL_B, 0), ...visitDefault(ORDER | STALE, 3, 0, 0, 1, 60),
+    ...op('release', 0, 0), ...visitDefault(NOPREP | SAME | (2 << 5), 6, 1),
+    ...op('prepareVisit', 2, 0, 1), ...visitDefault(NOPREP | LIST | (3 << 5), 0, 1, 0, 2, 6),
+    ...op('setSuspended', 0, 0, 1), ...visitDefault(SAME, 0, 0, 0, 0, 0),
+  ],
+  'slice-grant-cap': [
+    ...config({
+      bindings: 2, serverMax: 12, serverReserve: 1,
+      domains: [
+        { pairs: [{ max: 3, aggr: 255 }, { max: 2 }] }, { pairs: [{ max: 1 }, { max: 1 }] },
+        { pairs: [{ max: 4, aggr: 255 }, { max: 0 }] }, {}, { pairs: [{ max: 2 }, { max: 2 }] },
+      ],
+    }),
+    ...enq(0, 0), ...enq(0, 0), ...enq(0, 1), ...enq(1, 0), ...enq(1, 1), ...enq(2, 0), ...enq(2, 0),
+    ...enq(2, 0), ...enq(3, 1, 0, 100), ...enq(4, 0), ...enq(4, 1),
+    // A whole pass under a cap of 1, 2, 3 grants: it stops after the domain that reached the cap
+    // and the next slices (capped or not, nextSlice or maintainSlice) continue the snapshot.
+    ...capped(5, 0, 0), ...capped(5 | more(1), 0, 1), ...capped(5 | NEXT | more(2), 0, 2),
+    ...op('release', 0, 0), ...op('release', 0, 0), ...op('time', 100), ...enq(3, 0),
+    ...capped(7 | FRESH, 0, 2), ...capped(3 | more(3), 0, 0), ...slice(5),
+    // Caps of 8, 2^32-1 and SIZE_MAX (no cap), with the JS visit in between.
+    ...op('fail', 0, 200), ...enq(0, 1), ...capped(6 | FRESH, 1, 7), ...capped(5, 1, 230), ...capped(5, 0, 250),
+    ...op('release', 0, 0), ...op('release', 0, 1), ...capped(2 | NEXT | VISIT | more(3), 0, 1, 0, 1),
+    ...capped(4 | FRESH | more(2), 0, 3), ...op('maintainAll'), ...capped(1 | more(3), 2, 0),
   ],
   'lease-table-churn': [
     ...config({
