@@ -1337,9 +1337,11 @@ export class MailQueueCore extends EventEmitter {
       const emit = this.listenerCount('connection') > 0;
       if (delivery || emit) {
         for (let i = from; i < into.length; i++) {
-          const g: Grant = { connectionId: into.connectionId(i), domain: into.domain(i), binding: into.binding(i) };
-          delivery?.onGrant(g.connectionId, g.domain, g.binding);
-          if (emit) this.#emitSafely('connection', g);
+          const id = into.connectionId(i);
+          const domain = into.domain(i);
+          const binding = into.binding(i);
+          delivery?.onGrant(id, domain, binding);
+          if (emit) this.#emitSafely('connection', { connectionId: id, domain, binding } satisfies Grant);
         }
       }
       return NO_GRANTS;

@@ -2,6 +2,7 @@
 // per-message times, and cancelMany() (cancel for a batch).
 import { describe, expect, test } from 'vitest';
 
+import { prng } from '../examples/demo/protocol.js'; // the project's seeded PRNG: a failure repeats
 import { MailQueueCore } from '../lib/index.js';
 
 test('settleMany settles a batch taken into flight, and refuses a bad batch whole', () => {
@@ -80,17 +81,6 @@ test('enqueueBatch with one next-attempt time per message: due ones active in ti
 describe('cancelMany', () => {
   const T0 = 2_000_000;
 
-  /** mulberry32: a seeded generator, so that a failure repeats. */
-  function prng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
 
   /** Everything a cancel could change: stats, the counters view, every queue, every id's place. */
   function stateOf(core: MailQueueCore, ids: Iterable<number>): unknown {

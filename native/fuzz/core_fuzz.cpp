@@ -513,6 +513,19 @@ struct Fuzz {
            a.expiresAt == b.expiresAt;
   }
 
+  // After a refused batch: every valid id of ids[0..n) is where it was (present[i]: located as
+  // before[i]) or still unknown.
+  void checkStillAsBefore(const std::vector<double>& ids, size_t n, const std::vector<bool>& present,
+                          const std::vector<MessageInfo>& before) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!validId(ids[i])) continue;
+      MessageInfo mi;
+      Status l = core->locate(ids[i], &mi);
+      if (present[i]) CHECK(l == Status::Ok && sameInfo(mi, before[i]));
+      else CHECK(l == Status::UnknownId);
+    }
+  }
+
   // A call that opened connections: the server ceiling rule, per call.
   void checkOpened(uint32_t opened, uint64_t totalBefore, uint32_t reserve, uint32_t callsAllowed) {
     const LedgerConfig& c = cfg();
@@ -736,13 +749,7 @@ struct Fuzz {
     if (s != Status::Ok) {
       if (!headerBad) CHECK(failedAt == wantAt);
       CHECK(live() == liveBefore && core->pendingExpired() == expBefore);
-      for (size_t i = 0; i < n; ++i) {
-        if (!validId(ids[i])) continue;
-        MessageInfo mi;
-        Status l = core->locate(ids[i], &mi);
-        if (present[i]) CHECK(l == Status::Ok && sameInfo(mi, before[i]));
-        else CHECK(l == Status::UnknownId);
-      }
+      checkStillAsBefore(ids, n, present, before);
       return;
     }
     accepted += static_cast<double>(n);
@@ -1579,13 +1586,7 @@ struct Fuzz {
       CHECK(failedAt == wantAt);
       CHECK(count == 0);
       CHECK(live() == liveBefore && counter(kActive) == activeCountBefore && counter(kDelayed) == delayedCountBefore);
-      for (size_t i = 0; i < n; ++i) {
-        if (!validId(ids[i])) continue;
-        MessageInfo mi;
-        Status l = core->locate(ids[i], &mi);
-        if (present[i]) CHECK(l == Status::Ok && sameInfo(mi, before[i]));
-        else CHECK(l == Status::UnknownId);
-      }
+      checkStillAsBefore(ids, n, present, before);
       for (uint32_t d = 0; d < D(); ++d) {
         CHECK(core->delayedSize(d) == delayedBefore[d]);
         for (uint32_t b = 0; b < B(); ++b) CHECK(core->activeSize(d, b) == activeBefore[static_cast<size_t>(d) * B() + b]);
