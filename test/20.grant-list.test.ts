@@ -4,10 +4,11 @@
 // in whole passes and in slices; listeners and providers see what they saw before; bad lists are
 // refused before anything happens.
 import fc from 'fast-check';
-import { SMTPServer } from 'smtp-server';
 import { afterEach, describe, expect, test } from 'vitest';
 
 import { GrantList, MailQueueCore, MemoryStore, SmtpTransport, type CoreConfig, type Grant } from '../lib/index.js';
+import { testBody, testMessage, waitFor } from './support/harness.js';
+import { startServer } from './support/smtp_servers.js';
 
 const T0 = 1_700_000_000_000;
 const live: MailQueueCore[] = [];
@@ -183,52 +184,37 @@ describe('GrantList against Grant objects', () => {
 describe('with the delivery layer', () => {
   test('grants of passes written into a list still become SMTP connections: everything delivered, no lease left', async () => {
     // A started core runs its own passes; the test runs more, into a list, while mail arrives. A
-    // grant the delivery layer never heard of would be a lease that is never released.
-    let open = 0;
-    let peak = 0;
-    const got: string[] = [];
-    const server = new SMTPServer({
-      authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
-      onConnect(_s, cb) { open++; peak = Math.max(peak, open); cb(); },
-      onClose() { open--; },
-      onData(stream, _session, cb) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          got.push(/X-Id: (\d+)/.exec(Buffer.concat(chunks).toString())?.[1] ?? '?');
-          cb();
-        });
-      },
-    });
-    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.server.address() as { port: number }).port)));
+    // grant the delivery layer never heard of would be a lease that is never released. The server
+    // counts its own connections.
+    const server = await startServer();
     try {
       const core = new MailQueueCore({
         bindings: ['a'],
         config: { global: { maxOutboundConnections: 3, idleTimeout: 0.05, delayedQueueScanInterval: 0.05 } },
-        transport: new SmtpTransport({ routes: { 'x.test': [{ host: '127.0.0.1', port }] } }),
+        transport: new SmtpTransport({ routes: { 'x.test': [{ host: server.host, port: server.port }] } }),
         store: new MemoryStore(),
       });
       const list = core.grantList();
       core.start();
       const N = 40;
       let fromList = 0;
-      for (let i = 1; i <= N; i++) {
-        await core.submit({ id: i, domain: 'x.test', envelope: { from: 'a@b.test', to: ['c@x.test'] } }, Buffer.from(`X-Id: ${i}\r\n\r\nhello\r\n`));
+      for (let id = 1; id <= N; id++) {
+        await core.submit(testMessage(id, 'x.test'), testBody(id));
         fromList += core.maintain(undefined, { into: list }).opened;
         expect(core.stats().connections).toBeLessThanOrEqual(3);
       }
-      const deadline = Date.now() + 20_000;
-      while (got.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => server.accepted.length >= N, `${N} messages accepted`);
       await core.stop();
       expect(fromList).toBeGreaterThan(0); // the list path was taken at least once
-      expect(new Set(got).size).toBe(N);
-      expect(got.length).toBe(N);
-      expect(peak).toBeLessThanOrEqual(3);
+      expect(new Set(server.accepted).size).toBe(N);
+      expect(server.duplicates()).toEqual([]);
+      expect(server.peak()).toBeLessThanOrEqual(3);
+      expect(server.anomalies).toEqual([]);
       expect(core.stats()).toMatchObject({ active: 0, delayed: 0, inFlight: 0, connections: 0 });
       expect(core.stats().opened).toBe(core.stats().released);
       core.close();
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await server.close();
     }
   }, 30_000);
 });
