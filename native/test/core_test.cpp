@@ -1568,17 +1568,25 @@ TEST_CASE("Core: settleBatch settles all or nothing") {
   CHECK(c.checkInvariants());
 }
 
+// Ids 1..n, and their priorities with every seventh message urgent (the lazy-cancel cases).
+static std::vector<double> idsFrom1(size_t n) {
+  std::vector<double> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = static_cast<double>(i + 1);
+  return ids;
+}
+static std::vector<uint8_t> everySeventhUrgent(size_t n) {
+  std::vector<uint8_t> prios(n);
+  for (size_t i = 0; i < n; ++i) prios[i] = static_cast<uint8_t>(i % 7 == 0);
+  return prios;
+}
+
 TEST_CASE("Core: cancel of active mail is lazy; dead entries are skipped, dropped and purged") {
   Core c(plainConfig(1));
   uint32_t d;
   REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
   const size_t n = 600;
-  std::vector<double> ids(n);
-  std::vector<uint8_t> prios(n);
-  for (size_t i = 0; i < n; ++i) {
-    ids[i] = static_cast<double>(i + 1);
-    prios[i] = static_cast<uint8_t>(i % 7 == 0);
-  }
+  std::vector<double> ids = idsFrom1(n);
+  std::vector<uint8_t> prios = everySeventhUrgent(n);
   size_t at;
   REQUIRE(c.enqueueBatch(d, 0, ids.data(), prios.data(), n, 0, kNever, 0, &at) == Status::Ok);
   std::vector<double> want = peekAllActive(c, d, 0);
@@ -1915,12 +1923,8 @@ TEST_CASE("Core: cancelBatch of active mail is lazy, as cancel() is: purges duri
   REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
   REQUIRE(twin.addDomain(plainDomain(1), &d) == Status::Ok);
   const size_t n = 900;
-  std::vector<double> ids(n);
-  std::vector<uint8_t> prios(n);
-  for (size_t i = 0; i < n; ++i) {
-    ids[i] = static_cast<double>(i + 1);
-    prios[i] = static_cast<uint8_t>(i % 7 == 0);
-  }
+  std::vector<double> ids = idsFrom1(n);
+  std::vector<uint8_t> prios = everySeventhUrgent(n);
   size_t at, cancelled;
   REQUIRE(c.enqueueBatch(0, 0, ids.data(), prios.data(), n, 0, kNever, 0, &at) == Status::Ok);
   REQUIRE(twin.enqueueBatch(0, 0, ids.data(), prios.data(), n, 0, kNever, 0, &at) == Status::Ok);
