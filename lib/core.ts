@@ -16,7 +16,7 @@ import { native, Place } from './native.js';
 import {
   checkDomainName, checkExpiry, checkId, checkInt, checkObject, checkPriority, checkTime, checkTypedArray, typeName,
 } from './validate.js';
-import { ActiveQueue, DomainRecord, unknownDomain, type ViewHost } from './views.js';
+import { ActiveQueue, DomainRecord, unknownDomain, ViewScratch, type ViewHost } from './views.js';
 
 export interface MailQueueCoreOptions {
   /** Source bindings (MultiVIP), by name, optionally in groups. Default: ['default']. */
@@ -147,8 +147,12 @@ export class MailQueueCore extends EventEmitter {
   readonly #host: ViewHost;
   readonly #domainIndex = new Map<string, number>();
   readonly #records: DomainRecord[] = [];
-  readonly #queues: ActiveQueue[][] = [];
-  readonly #pairs: PairSettings[][] = [];
+  // A domain's ActiveQueue views, made on first request (most are never asked for): a row per
+  // domain, undefined until one of its views is.
+  readonly #queues: (ActiveQueue[] | undefined)[] = [];
+  // The settings of pair (d, b) at d * bindings + b; identical settings are one frozen object.
+  readonly #pairs: PairSettings[] = [];
+  readonly #interned = new Map<string, PairSettings>();
   readonly #suspensions = new Map<string, Set<number>>(); // operator: domain -> binding slots
   readonly #suspendedBindings = new Set<number>(); // operator: every domain of these bindings
   readonly #cooling = new Map<string, { until: number; timer: NodeJS.Timeout }>(); // host_failure_retry
@@ -258,6 +262,7 @@ export class MailQueueCore extends EventEmitter {
     const self = this;
     this.#host = {
       bindingNames: this.bindings,
+      scratch: new ViewScratch(nb),
       handle: () => self.#live(),
       bindingSlot: (b, name) => self.#bindingSlot(b, name),
     };
@@ -358,7 +363,7 @@ export class MailQueueCore extends EventEmitter {
     const nextAttempt = m.nextAttempt === undefined ? now : checkTime(m.nextAttempt, 'message.nextAttempt');
     if (d === undefined) d = this.#domainIndex.get(domain);
     const expiresAt = m.expiresAt !== undefined ? checkExpiry(m.expiresAt, 'message.expiresAt')
-      : now + (d !== undefined ? this.#pairs[d][b].messageExpirationMs : this.#defaultExpiryMs(domain, b));
+      : now + (d !== undefined ? this.#pair(d, b).messageExpirationMs : this.#defaultExpiryMs(domain, b));
     if (d === undefined) {
       // A refused message must not leave a new domain behind: check the id before creating it.
       if (native.locate(h, id, this.#where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
@@ -402,7 +407,7 @@ export class MailQueueCore extends EventEmitter {
       this.#precheckBatch(h, ids, priorities, nextAttempts);
       d = this.#createDomain(name);
     }
-    native.enqueueBatch(h, d, b, ids, priorities ?? null, nextAttempts ?? now, now + this.#pairs[d][b].messageExpirationMs, now);
+    native.enqueueBatch(h, d, b, ids, priorities ?? null, nextAttempts ?? now, now + this.#pair(d, b).messageExpirationMs, now);
     this.#drainExpired();
     if (nextAttempts === undefined) {
       this.#mailArrived(d, b, ids.length);
@@ -670,7 +675,7 @@ export class MailQueueCore extends EventEmitter {
       now: () => self.#now(),
       take: (domain: string, binding: string, out: Float64Array) => self.takeInto(domain, binding, out),
       queued: (domain: string, binding: string) => native.activeSize(self.#live(), index(domain), slot(binding)),
-      settings: (domain: string, binding: string) => self.#pairs[index(domain)][slot(binding)],
+      settings: (domain: string, binding: string) => self.#pair(index(domain), slot(binding)),
       attempts: (id: number) => self.message(id)?.attempts ?? 1,
       settle: (id: number) => self.settle(id),
       defer: (id: number, nextAttempt: number) => {
@@ -852,7 +857,7 @@ export class MailQueueCore extends EventEmitter {
   activeQueue(domain: string, binding: string | number): ActiveQueue {
     this.#live();
     const d = this.#knownDomain(domain);
-    return this.#queues[d][this.#bindingSlot(binding, 'binding')];
+    return this.#queue(d, this.#bindingSlot(binding, 'binding'));
   }
 
   /** Stops delivery for a domain (all bindings, or one): no new connections, and open ones close
@@ -910,7 +915,7 @@ export class MailQueueCore extends EventEmitter {
   // connect-failure cool-down only holds back new connections.)
   #deliverySuspended(d: number, b: number): boolean {
     const name = this.#records[d].name;
-    return this.#pairs[d][b].suspended || this.#suspendedBindings.has(b) || (this.#suspensions.get(name)?.has(b) ?? false);
+    return this.#pair(d, b).suspended || this.#suspendedBindings.has(b) || (this.#suspensions.get(name)?.has(b) ?? false);
   }
 
   #applySuspension(d: number, b: number): void {
@@ -1170,7 +1175,6 @@ export class MailQueueCore extends EventEmitter {
     this.#visitDomain = d;
     this.#visitGoalsz = goalsz;
     this.#visitNow = now;
-    const queues = this.#queues[d];
     let stale = false;
     let sum = 0;
     for (let j = 0; j < n; j++) {
@@ -1185,7 +1189,7 @@ export class MailQueueCore extends EventEmitter {
       const ma = this.#maintainArgs;
       ma[0] = dr;
       ma[1] = b;
-      ma[2] = queues[b];
+      ma[2] = this.#queue(d, b);
       ma[3] = now;
       ma[4] = goalsz;
       ma[5] = r;
@@ -1249,7 +1253,8 @@ export class MailQueueCore extends EventEmitter {
   #checkPair(dr: unknown, slot: unknown, sl: unknown): void {
     this.#checkDomain(dr);
     checkInt(slot, 'bindingSlot', 0, this.bindings.length - 1);
-    if (!(sl instanceof ActiveQueue) || this.#queues[dr.index][slot as number] !== sl) {
+    // A view of the pair was made when it was handed out: one not made yet is not this one.
+    if (!(sl instanceof ActiveQueue) || this.#queues[dr.index]?.[slot as number] !== sl) {
       throw new TypeError('sl must be the ActiveQueue of (dr, bindingSlot)');
     }
   }
@@ -1282,7 +1287,7 @@ export class MailQueueCore extends EventEmitter {
     const settings: PairSettings[] = [];
     const suspended = this.#suspensions.get(name);
     for (let b = 0; b < nb; b++) {
-      const p = cfg.pair(b, name);
+      const p = this.#intern(cfg.pair(b, name));
       settings.push(p);
       pairs[4 * b] = p.maxConnections;
       pairs[4 * b + 1] = p.aggressiveness;
@@ -1291,12 +1296,32 @@ export class MailQueueCore extends EventEmitter {
     }
     const d = native.addDomain(h, pairs, cfg.domainScopeMax(name), Float64Array.from(cfg.groupDomainScopeMax(name)));
     for (let b = 0; b < nb; b++) if (settings[b].messageThrottle >= 0) native.setMessageThrottle(h, d, b, settings[b].messageThrottle);
-    const record = new DomainRecord(this.#host, name, d);
     this.#domainIndex.set(name, d);
-    this.#records.push(record);
-    this.#queues.push(this.bindings.map((_, b) => new ActiveQueue(this.#host, record, b)));
-    this.#pairs.push(settings);
+    this.#records.push(new DomainRecord(this.#host, name, d));
+    this.#queues.push(undefined);
+    for (let b = 0; b < nb; b++) this.#pairs.push(settings[b]);
     return d;
+  }
+
+  // Nearly every pair resolves to the same settings: one frozen object for each distinct set
+  // instead of one per pair. Nothing writes them (here or in the delivery layer); a config is
+  // fixed for the core's life, so a set never changes once made.
+  #intern(p: PairSettings): PairSettings {
+    const key = Object.values(p).join();
+    let shared = this.#interned.get(key);
+    if (shared === undefined) this.#interned.set(key, (shared = Object.freeze(p)));
+    return shared;
+  }
+
+  #pair(d: number, b: number): PairSettings {
+    return this.#pairs[d * this.bindings.length + b];
+  }
+
+  /** The ActiveQueue view of (d, b), the same object every time. */
+  #queue(d: number, b: number): ActiveQueue {
+    let row = this.#queues[d];
+    if (row === undefined) this.#queues[d] = row = new Array<ActiveQueue>(this.bindings.length);
+    return row[b] ??= new ActiveQueue(this.#host, this.#records[d], b);
   }
 
   #knownDomain(name: unknown): number {
@@ -1389,7 +1414,7 @@ export class MailQueueCore extends EventEmitter {
   /** message_expiration for (domain, binding) in ms, for a domain seen or not yet seen. */
   #defaultExpiryMs(domain: string, b: number): number {
     const d = this.#domainIndex.get(domain);
-    return d === undefined ? this.#config.pair(b, domain).messageExpirationMs : this.#pairs[d][b].messageExpirationMs;
+    return d === undefined ? this.#config.pair(b, domain).messageExpirationMs : this.#pair(d, b).messageExpirationMs;
   }
 
   #tally(domain: string): DomainTally {

@@ -5,9 +5,30 @@ import { codedError } from './errors.js';
 import { native, Place } from './native.js';
 import { checkId, checkInt } from './validate.js';
 
+/** The arrays the native calls of a core's views write into, shared by all its views: a view is
+ *  used synchronously, reads what the call wrote before anything else can call, and never hands
+ *  one out. One buffer; each array is as long as its call expects (peekActive takes as many ids
+ *  as its array holds). Arrays of their own per view were about 40 % of the lib's heap per domain. */
+export class ViewScratch {
+  /** domainInfo: [activeTotal, delayed, connections, then per binding: active, connections, suspended] */
+  readonly info: Float64Array;
+  /** locate: [domain, binding, place, priority, attempts, nextAttempt, expiresAt] */
+  readonly where: Float64Array;
+  /** peekActive of the head */
+  readonly one: Float64Array;
+
+  constructor(bindings: number) {
+    const buf = new Float64Array(Math.max(3 + 3 * bindings, 7));
+    this.info = buf.subarray(0, 3 + 3 * bindings);
+    this.where = buf.subarray(0, 7);
+    this.one = buf.subarray(0, 1);
+  }
+}
+
 /** What a view needs from its core. */
 export interface ViewHost {
   readonly bindingNames: readonly string[];
+  readonly scratch: ViewScratch;
   /** The native handle; throws ERR_CLOSED after close(). */
   handle(): number;
   /** A binding slot from a name or a slot number; throws RangeError for an unknown one. */
@@ -24,19 +45,19 @@ export interface DomainSnapshot {
 
 export class DomainRecord {
   readonly #host: ViewHost;
-  readonly #info: Float64Array;
   /** @internal the domain's index in the native core */
   readonly index: number;
 
   constructor(host: ViewHost, readonly name: string, index: number) {
     this.#host = host;
     this.index = index;
-    this.#info = new Float64Array(3 + 3 * host.bindingNames.length);
   }
 
+  /** The core's shared scratch, filled for this domain: read it before any other view call. */
   #read(): Float64Array {
-    native.domainInfo(this.#host.handle(), this.index, this.#info);
-    return this.#info;
+    const info = this.#host.scratch.info;
+    native.domainInfo(this.#host.handle(), this.index, info);
+    return info;
   }
 
   /** Messages in the active queue of one binding, or of all bindings when none is named. */
@@ -79,8 +100,6 @@ const MAX_LIST = 10_000_000;
 
 export class ActiveQueue {
   readonly #host: ViewHost;
-  readonly #one = new Float64Array(1);
-  readonly #where = new Float64Array(7);
 
   constructor(host: ViewHost, readonly domain: DomainRecord, readonly bindingSlot: number) {
     this.#host = host;
@@ -96,8 +115,9 @@ export class ActiveQueue {
 
   /** The id at the head of the queue (the next one a connection takes), or undefined. */
   peek(): number | undefined {
-    const n = native.peekActive(this.#host.handle(), this.domain.index, this.bindingSlot, 0, this.#one);
-    return n === 0 ? undefined : this.#one[0];
+    const one = this.#host.scratch.one;
+    const n = native.peekActive(this.#host.handle(), this.domain.index, this.bindingSlot, 0, one);
+    return n === 0 ? undefined : one[0];
   }
 
   /** Up to `limit` ids in queue order, starting at `offset`. */
@@ -119,8 +139,9 @@ export class ActiveQueue {
   /** Whether the message is queued in this active queue. */
   has(id: number): boolean {
     checkId(id, 'id');
-    const place = native.locate(this.#host.handle(), id, this.#where);
-    return place === Place.Active && this.#where[0] === this.domain.index && this.#where[1] === this.bindingSlot;
+    const where = this.#host.scratch.where;
+    const place = native.locate(this.#host.handle(), id, where);
+    return place === Place.Active && where[0] === this.domain.index && where[1] === this.bindingSlot;
   }
 }
 
