@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "connection_ledger.hpp"
+#include "message_table.hpp"
 #include "status.hpp"
 
 namespace mqc {
@@ -80,6 +81,21 @@ inline size_t maxInAnyWindow(std::vector<double> grants, double windowMs) {
   }
   return best;
 }
+
+// Messages whose records serve as queue keys: the skiplists and active queues hold bare handles,
+// ordered by the (nextAttempt, seq) in their records. add(t, seq) makes a message with a fresh id
+// and that key and returns its handle.
+struct KeyedMessages {
+  mqc::MessageTable table;
+  double nextId = 1;
+
+  uint32_t add(double t, uint64_t seq) {
+    uint32_t h = table.add(nextId++);
+    table.at(h).nextAttempt = t;
+    table.at(h).setSeq(seq);
+    return h;
+  }
+};
 
 // A random connection configuration: the ledger's config, its throttles and its domains.
 struct Setup {
