@@ -2,16 +2,16 @@
 
 namespace mqc {
 
-void ActiveQueue::insert(RunNodePool* pool, uint8_t priority, const RunKey& k, uint32_t handle) {
+void ActiveQueue::insert(RunNodePool* pool, uint8_t priority, uint32_t handle) {
   auto& list = lists_[priority];
-  if (!list) list.reset(new RunSkiplist(pool, k.seq * 0x9e3779b97f4a7c15ull + priority + 1));
-  list->insert(k, handle);
+  if (!list) list.reset(new RunSkiplist(pool, (handle + 1) * 0x9e3779b97f4a7c15ull + priority + 1));
+  list->insert(handle);
   ++size_;
 }
 
-bool ActiveQueue::remove(uint8_t priority, const RunKey& k) {
+bool ActiveQueue::remove(uint8_t priority, uint32_t handle) {
   auto& list = lists_[priority];
-  if (!list || !list->remove(k)) return false;
+  if (!list || !list->remove(handle)) return false;
   --size_;
   if (list->empty()) list.reset();
   return true;

@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <utility>
 #include <vector>
 
 #include "run_skiplist.hpp"
@@ -28,9 +27,10 @@ class ActiveQueue {
   bool empty() const { return size_ == 0; }
   size_t dead() const { return dead_; }
 
-  void insert(RunNodePool* pool, uint8_t priority, const RunKey& k, uint32_t handle);
-  // Removes a live entry by key at once (O(log n)); false when absent.
-  bool remove(uint8_t priority, const RunKey& k);
+  // Entries are handles ordered by their records' keys (see RunSkiplist).
+  void insert(RunNodePool* pool, uint8_t priority, uint32_t handle);
+  // Removes a live entry at once (O(log n)); false when absent.
+  bool remove(uint8_t priority, uint32_t handle);
   // A live entry was cancelled in place: it becomes dead.
   void markDead() {
     --size_;
@@ -49,13 +49,12 @@ class ActiveQueue {
   template <typename IsDead, typename OnDead>
   void purge(RunNodePool* pool, IsDead isDead, OnDead onDead);
 
-  // fn(priority, key, handle) in queue order, dead entries included, until it returns false.
+  // fn(priority, handle) in queue order, dead entries included, until it returns false.
   template <typename Fn>
   void forEach(Fn fn) const {
     bool go = true;
     for (int p = kPriorities - 1; p >= 0 && go; --p)
-      if (lists_[p])
-        lists_[p]->forEach([&](const RunKey& k, uint32_t h) { return go = fn(static_cast<uint8_t>(p), k, h); });
+      if (lists_[p]) lists_[p]->forEach([&](uint32_t h) { return go = fn(static_cast<uint8_t>(p), h); });
   }
   bool checkInvariants() const;
 
@@ -119,7 +118,7 @@ size_t ActiveQueue::peek(size_t offset, uint32_t* out, size_t k, IsDead isDead) 
     }
     return got;
   }
-  forEach([&](uint8_t, const RunKey&, uint32_t h) {
+  forEach([&](uint8_t, uint32_t h) {
     if (isDead(h)) return true;
     if (offset > 0) {
       --offset;
@@ -134,22 +133,22 @@ size_t ActiveQueue::peek(size_t offset, uint32_t* out, size_t k, IsDead isDead) 
 template <typename IsDead, typename OnDead>
 void ActiveQueue::purge(RunNodePool* pool, IsDead isDead, OnDead onDead) {
   if (dead_ == 0) return;
-  std::vector<std::pair<RunKey, uint32_t>> live;
+  std::vector<uint32_t> live;
   live.reserve(size_);
   for (int p = 0; p < kPriorities; ++p) {
     auto& list = lists_[p];
     if (!list) continue;
     live.clear();
-    list->forEach([&](const RunKey& key, uint32_t h) {
+    list->forEach([&](uint32_t h) {
       if (isDead(h)) onDead(h);
-      else live.emplace_back(key, h);
+      else live.push_back(h);
       return true;
     });
     list.reset();
     // In key order, so every insert is an append at the tail.
-    for (const auto& e : live) {
-      if (!list) list.reset(new RunSkiplist(pool, e.first.seq * 0x9e3779b97f4a7c15ull + p + 1));
-      list->insert(e.first, e.second);
+    for (uint32_t h : live) {
+      if (!list) list.reset(new RunSkiplist(pool, (h + 1) * 0x9e3779b97f4a7c15ull + p + 1));
+      list->insert(h);
     }
   }
   dead_ = 0;

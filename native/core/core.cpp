@@ -23,7 +23,7 @@ const char* counterName(uint32_t i) {
   return i < kFixedCounters ? names[i] : nullptr;
 }
 
-Core::Core(LedgerConfig cfg, std::shared_ptr<double> counterStorage) : ledger_(std::move(cfg)) {
+Core::Core(LedgerConfig cfg, std::shared_ptr<double> counterStorage) : pool_(&messages_), ledger_(std::move(cfg)) {
   counterCount_ = counterCountFor(ledger_.config());
   if (!counterStorage) counterStorage = std::shared_ptr<double>(new double[counterCount_], std::default_delete<double[]>());
   counterStore_ = std::move(counterStorage);
@@ -47,9 +47,9 @@ Status Core::addDomain(const DomainLimits& limits, uint32_t* index) {
 
 void Core::placeActive(uint32_t h) {
   Message& m = messages_.at(h);
-  m.place = Place::Active;
+  m.setPlace(Place::Active);
   Domain& dom = domains_[m.domain];
-  queue(m.domain, m.binding).insert(&pool_, m.priority, RunKey{m.nextAttempt, m.seq}, h);
+  queue(m.domain, m.binding).insert(&pool_, m.priority(), h);
   ++dom.activeTotal;
   if (m.expiresAt < dom.activeMinExpiry) dom.activeMinExpiry = m.expiresAt;
   counters_[kActive] += 1;
@@ -58,20 +58,19 @@ void Core::placeActive(uint32_t h) {
 
 void Core::placeDelayed(uint32_t h) {
   Message& m = messages_.at(h);
-  m.place = Place::Delayed;
+  m.setPlace(Place::Delayed);
   Domain& dom = domains_[m.domain];
-  if (!dom.delayed) dom.delayed.reset(new RunSkiplist(&pool_, m.seq * 0x9e3779b97f4a7c15ull + 7));
-  dom.delayed->insert(RunKey{m.nextAttempt, m.seq}, h);
+  if (!dom.delayed) dom.delayed.reset(new RunSkiplist(&pool_, m.seq() * 0x9e3779b97f4a7c15ull + 7));
+  dom.delayed->insert(h);
   counters_[kDelayed] += 1;
 }
 
 void Core::unplace(uint32_t h) {
   Message& m = messages_.at(h);
   Domain& dom = domains_[m.domain];
-  RunKey k{m.nextAttempt, m.seq};
-  switch (m.place) {
+  switch (m.place()) {
     case Place::Active:
-      queue(m.domain, m.binding).remove(m.priority, k);
+      queue(m.domain, m.binding).remove(m.priority(), h);
       --dom.activeTotal;
       counters_[kActive] -= 1;
       counters_[kActiveRemoved] += 1;
@@ -79,7 +78,7 @@ void Core::unplace(uint32_t h) {
       purgeIfDue(queue(m.domain, m.binding));
       break;
     case Place::Delayed:
-      dom.delayed->remove(k);
+      dom.delayed->remove(h);
       if (dom.delayed->empty()) dom.delayed.reset();
       counters_[kDelayed] -= 1;
       break;
@@ -155,11 +154,11 @@ Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_
     double next = times != nullptr ? times[i] : nextAttempt;
     m.nextAttempt = next;
     m.expiresAt = expiresAt;
-    m.seq = seq_++;
+    m.setSeq(seq_++);
     m.domain = d;
     m.binding = static_cast<uint16_t>(b);
     m.attempts = 0;
-    m.priority = priorities != nullptr ? priorities[i] : 0;
+    m.setPriority(priorities != nullptr ? priorities[i] : 0);
     // A message whose first attempt could only come at or after its expiry bounces now, as a
     // deferral past expiry does.
     if (next >= expiresAt) expire(h);
@@ -174,7 +173,7 @@ Status Core::cancel(double id) {
   if (!validId(id)) return Status::BadArgument;
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
-  if (messages_.at(h).place == Place::InFlight) return Status::InFlight;
+  if (messages_.at(h).place() == Place::InFlight) return Status::InFlight;
   cancelQueued(h);
   return Status::Ok;
 }
@@ -193,7 +192,7 @@ Status Core::cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* 
     }
     uint32_t h = messages_.find(ids[i]);
     if (h == kNoHandle) continue;
-    if (messages_.at(h).place == Place::InFlight) {
+    if (messages_.at(h).place() == Place::InFlight) {
       *failedAt = i;
       scratch_.clear();
       return Status::InFlight;
@@ -203,7 +202,7 @@ Status Core::cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* 
   // A repeated id found the same handle twice: its first cancel left it Cancelled or Free.
   size_t done = 0;
   for (uint32_t h : scratch_) {
-    Place p = messages_.at(h).place;
+    Place p = messages_.at(h).place();
     if (p != Place::Active && p != Place::Delayed) continue;
     cancelQueued(h);
     ++done;
@@ -215,7 +214,7 @@ Status Core::cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* 
 
 void Core::cancelQueued(uint32_t h) {
   Message& m = messages_.at(h);
-  if (m.place != Place::Active) {
+  if (m.place() != Place::Active) {
     unplace(h);
     messages_.free(h);
     return;
@@ -238,7 +237,7 @@ Status Core::locate(double id, MessageInfo* out) const {
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
   const Message& m = messages_.at(h);
-  *out = MessageInfo{m.id, m.domain, m.binding, m.place, m.priority, m.attempts, m.nextAttempt, m.expiresAt};
+  *out = MessageInfo{m.id, m.domain, m.binding, m.place(), m.priority(), m.attempts, m.nextAttempt, m.expiresAt};
   return Status::Ok;
 }
 
@@ -265,7 +264,7 @@ Status Core::removeActive(uint32_t d, uint32_t b, double id) {
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
   const Message& m = messages_.at(h);
-  if (m.place != Place::Active || m.domain != d || m.binding != b) return Status::UnknownId;
+  if (m.place() != Place::Active || m.domain != d || m.binding != b) return Status::UnknownId;
   unplace(h);
   messages_.free(h);
   return Status::Ok;
@@ -294,7 +293,7 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
         expire(buf[i]);  // never hand an expired message to a connection
         continue;
       }
-      m.place = Place::InFlight;
+      m.setPlace(Place::InFlight);
       if (m.attempts < 0xffff) ++m.attempts;
       counters_[kInFlight] += 1;
       out[got++] = m.id;
@@ -309,7 +308,7 @@ Status Core::settle(double id) {
   if (!validId(id)) return Status::BadArgument;
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
-  if (messages_.at(h).place != Place::InFlight) return Status::NotInFlight;
+  if (messages_.at(h).place() != Place::InFlight) return Status::NotInFlight;
   unplace(h);
   messages_.free(h);
   return Status::Ok;
@@ -327,12 +326,12 @@ Status Core::collectInFlight(const double* ids, size_t n, size_t* failedAt) {
     if (h == kNoHandle) { bad = Status::UnknownId; *failedAt = i; break; }
     Message& m = messages_.at(h);
     // Free on a live message is this loop's own mark: the id came twice in the batch.
-    if (m.place == Place::Free) { bad = Status::DuplicateId; *failedAt = i; break; }
-    if (m.place != Place::InFlight) { bad = Status::NotInFlight; *failedAt = i; break; }
-    m.place = Place::Free;
+    if (m.place() == Place::Free) { bad = Status::DuplicateId; *failedAt = i; break; }
+    if (m.place() != Place::InFlight) { bad = Status::NotInFlight; *failedAt = i; break; }
+    m.setPlace(Place::Free);
     scratch_.push_back(h);
   }
-  for (uint32_t h : scratch_) messages_.at(h).place = Place::InFlight;
+  for (uint32_t h : scratch_) messages_.at(h).setPlace(Place::InFlight);
   if (bad != Status::Ok) scratch_.clear();
   return bad;
 }
@@ -356,7 +355,7 @@ void Core::reschedule(uint32_t h, double nextAttempt, double now) {
     return;
   }
   m.nextAttempt = nextAttempt;
-  m.seq = seq_++;
+  m.setSeq(seq_++);
   if (nextAttempt > now) placeDelayed(h); else placeActive(h);
 }
 
@@ -364,7 +363,7 @@ Status Core::defer(double id, double nextAttempt, double now) {
   if (!validId(id) || !validTime(nextAttempt) || !validTime(now)) return Status::BadArgument;
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
-  if (messages_.at(h).place != Place::InFlight) return Status::NotInFlight;
+  if (messages_.at(h).place() != Place::InFlight) return Status::NotInFlight;
   reschedule(h, nextAttempt, now);
   return Status::Ok;
 }
@@ -384,7 +383,7 @@ Status Core::untake(double id) {
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
   Message& m = messages_.at(h);
-  if (m.place != Place::InFlight) return Status::NotInFlight;
+  if (m.place() != Place::InFlight) return Status::NotInFlight;
   unplace(h);
   if (m.attempts > 0) --m.attempts;  // the attempt never happened
   placeActive(h);                    // same key: back to the position it was taken from
@@ -428,7 +427,7 @@ size_t Core::expireActive(uint32_t d, double now) {
   scratch_.clear();
   double minExpiry = kNever;
   for (uint32_t b = 0; b < bindings(); ++b) {
-    queue(d, b).forEach([&](uint8_t, const RunKey&, uint32_t h) {
+    queue(d, b).forEach([&](uint8_t, uint32_t h) {
       if (isDead(h)) return true;
       double e = messages_.at(h).expiresAt;
       if (e <= now) scratch_.push_back(h);
@@ -609,7 +608,7 @@ size_t Core::flushDomain(uint32_t d, double now) {
       continue;
     }
     m.nextAttempt = now;
-    m.seq = seq_++;
+    m.setSeq(seq_++);
     placeActive(h);
     ++moved;
   }
@@ -642,11 +641,11 @@ size_t Core::failDomain(uint32_t d, double* out, size_t max) {
 Status Core::retryNow(double id, double now) {
   if (!validId(id) || !validTime(now)) return Status::BadArgument;
   uint32_t h = messages_.find(id);
-  if (h == kNoHandle || messages_.at(h).place != Place::Delayed) return Status::UnknownId;
+  if (h == kNoHandle || messages_.at(h).place() != Place::Delayed) return Status::UnknownId;
   unplace(h);
   Message& m = messages_.at(h);
   m.nextAttempt = now;
-  m.seq = seq_++;
+  m.setSeq(seq_++);
   placeActive(h);
   return Status::Ok;
 }
@@ -655,7 +654,7 @@ void Core::delayedByBinding(uint32_t d, double* out) const {
   for (uint32_t b = 0; b < bindings(); ++b) out[b] = 0;
   const Domain& dom = domains_[d];
   if (!dom.delayed) return;
-  dom.delayed->forEach([&](const RunKey&, uint32_t h) {
+  dom.delayed->forEach([&](uint32_t h) {
     out[messages_.at(h).binding] += 1;
     return true;
   });
@@ -710,16 +709,14 @@ bool Core::checkInvariants() const {
       if (!q.checkInvariants()) return false;
       bool ok = true;
       size_t qDead = 0;
-      q.forEach([&](uint8_t p, const RunKey& k, uint32_t h) {
+      q.forEach([&](uint8_t p, uint32_t h) {
         const Message& m = messages_.at(h);
-        if (m.place == Place::Cancelled) {
+        if (m.place() == Place::Cancelled) {
           ++qDead;
-          return ok = mark(h) && m.domain == d && m.binding == b && m.priority == p &&
-                      keyEqual(k, RunKey{m.nextAttempt, m.seq});
+          return ok = mark(h) && m.domain == d && m.binding == b && m.priority() == p;
         }
-        ok = mark(h) && m.place == Place::Active && m.domain == d && m.binding == b &&
-             m.priority == p && keyEqual(k, RunKey{m.nextAttempt, m.seq}) &&
-             m.expiresAt >= dom.activeMinExpiry;
+        ok = mark(h) && m.place() == Place::Active && m.domain == d && m.binding == b &&
+             m.priority() == p && m.expiresAt >= dom.activeMinExpiry;
         return ok;
       });
       if (!ok || qDead != q.dead() || q.needsPurge()) return false;
@@ -732,10 +729,9 @@ bool Core::checkInvariants() const {
     if (dom.delayed) {
       if (dom.delayed->empty() || !dom.delayed->checkInvariants()) return false;
       bool ok = true;
-      dom.delayed->forEach([&](const RunKey& k, uint32_t h) {
+      dom.delayed->forEach([&](uint32_t h) {
         const Message& m = messages_.at(h);
-        ok = mark(h) && m.place == Place::Delayed && m.domain == d &&
-             keyEqual(k, RunKey{m.nextAttempt, m.seq});
+        ok = mark(h) && m.place() == Place::Delayed && m.domain == d;
         return ok;
       });
       if (!ok) return false;

@@ -211,14 +211,14 @@ class Core {
   void reschedule(uint32_t h, double nextAttempt, double now);
   // Drops the dead (lazily cancelled) entries of an active queue once it asks for it.
   void purgeIfDue(ActiveQueue& q);
-  bool isDead(uint32_t h) const { return messages_.at(h).place == Place::Cancelled; }
+  bool isDead(uint32_t h) const { return messages_.at(h).place() == Place::Cancelled; }
   void expire(uint32_t h);
   // Cancels a message that is queued (active: lazily; delayed: at once).
   void cancelQueued(uint32_t h);
   void setConnectionCounters();
 
-  RunNodePool pool_;
   MessageTable messages_;
+  RunNodePool pool_;  // its nodes' handles index messages_ (which holds their keys)
   std::vector<Domain> domains_;
   // The active queue of (d, b) at [d * bindings + b]: one flat array, so a pass reads a domain's
   // queues from adjacent memory.

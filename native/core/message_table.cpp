@@ -4,38 +4,51 @@
 
 namespace mqc {
 
-uint32_t MessageTable::hashOf(double id) { return static_cast<uint32_t>(mix64(static_cast<uint64_t>(id))); }
+uint64_t MessageTable::hashOf(double id) { return mix64(static_cast<uint64_t>(id)); }
 
 uint32_t MessageTable::find(double id) const {
   if (slots_.empty()) return kNoHandle;
-  uint32_t hash = hashOf(id);
   size_t mask = slots_.size() - 1;
-  for (size_t i = hash & mask;; i = (i + 1) & mask) {
-    uint64_t s = slots_[i];
+  size_t i = hashOf(id) & mask;
+  for (uint32_t d = 0;; ++d, i = (i + 1) & mask) {
+    uint32_t s = slots_[i];
     if (s == kEmpty) return kNoHandle;
-    if (static_cast<uint32_t>(s >> 32) == hash) {
-      uint32_t h = static_cast<uint32_t>(s);
+    // Only an id with the same home sits at the same distance from it.
+    uint32_t sd = s >> kHandleBits;
+    if (sd == d || (sd == kFarDistance && d > kFarDistance)) {
+      uint32_t h = s & kHandleMask;
       if (msgs_[h].id == id) return h;
     }
   }
 }
 
-void MessageTable::grow() {
-  std::vector<uint64_t> old;
-  old.swap(slots_);
-  size_t cap = old.empty() ? 1024 : old.size() * 2;
-  slots_.assign(cap, kEmpty);
-  size_t mask = cap - 1;
-  for (uint64_t s : old) {
-    if (s == kEmpty) continue;
-    size_t i = static_cast<uint32_t>(s >> 32) & mask;
-    while (slots_[i] != kEmpty) i = (i + 1) & mask;
-    slots_[i] = s;
+size_t MessageTable::distanceAt(size_t i, uint32_t slot) const {
+  uint32_t sd = slot >> kHandleBits;
+  if (sd < kFarDistance) return sd;
+  return (i - hashOf(msgs_[slot & kHandleMask].id)) & (slots_.size() - 1);
+}
+
+void MessageTable::place(uint32_t h, uint64_t hash) {
+  size_t mask = slots_.size() - 1;
+  size_t i = hash & mask;
+  size_t d = 0;
+  while (slots_[i] != kEmpty) {
+    i = (i + 1) & mask;
+    ++d;
   }
+  slots_[i] = slotOf(h, d);
+}
+
+void MessageTable::grow() {
+  size_t cap = slots_.empty() ? 1024 : slots_.size() * 2;
+  slots_.assign(cap, kEmpty);
+  // From the records in handle order: the table streams through memory, the slots take the misses.
+  for (uint32_t h = 0; h < msgs_.size(); ++h)
+    if (indexed(h)) place(h, hashOf(msgs_[h].id));
 }
 
 uint32_t MessageTable::add(double id) {
-  // Load factor at most 3/4: with the hash beside the handle, a probe reads 8 slots a cache line.
+  // Load factor at most 3/4: a cache line holds 16 slots, so a probe seldom leaves its first line.
   if ((live_ + 1) * 4 > slots_.size() * 3) grow();
   uint32_t h;
   if (!freeList_.empty()) {
@@ -48,49 +61,62 @@ uint32_t MessageTable::add(double id) {
   Message& m = msgs_[h];
   m = Message{};
   m.id = id;
-  m.place = Place::Active;  // the caller sets the real place before returning to JS
-  uint32_t hash = hashOf(id);
-  size_t mask = slots_.size() - 1;
-  size_t i = hash & mask;
-  while (slots_[i] != kEmpty) i = (i + 1) & mask;
-  slots_[i] = slotOf(h, hash);
+  m.setPlace(Place::Active);  // the caller sets the real place before returning to JS
+  place(h, hashOf(id));
   ++live_;
   return h;
 }
 
 void MessageTable::unindex(uint32_t h) {
   size_t mask = slots_.size() - 1;
-  uint32_t hash = hashOf(msgs_[h].id);
-  uint64_t want = slotOf(h, hash);
-  size_t i = hash & mask;
-  while (slots_[i] != want) i = (i + 1) & mask;
-  eraseSlot(slots_, i, kEmpty, [](uint64_t o) { return o == kEmpty; },
-            [](uint64_t o) { return static_cast<size_t>(static_cast<uint32_t>(o >> 32)); });
+  size_t i = hashOf(msgs_[h].id) & mask;
+  while ((slots_[i] & kHandleMask) != h) i = (i + 1) & mask;  // kEmpty holds no valid handle
+  // Backward shift: a later slot of the chain moves into the hole when its home is not after the
+  // hole, which its distance tells without reading its record.
+  size_t hole = i;
+  for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+    uint32_t s = slots_[j];
+    if (s == kEmpty) break;
+    size_t d = distanceAt(j, s);
+    size_t gap = (j - hole) & mask;
+    if (d >= gap) {
+      slots_[hole] = slotOf(s & kHandleMask, d - gap);
+      hole = j;
+    }
+  }
+  slots_[hole] = kEmpty;
   --live_;
 }
 
 void MessageTable::free(uint32_t h) {
   unindex(h);
-  msgs_[h].place = Place::Free;
+  msgs_[h].setPlace(Place::Free);
   freeList_.push_back(h);
 }
 
 void MessageTable::retire(uint32_t h) {
   unindex(h);
-  msgs_[h].place = Place::Cancelled;
+  msgs_[h].setPlace(Place::Cancelled);
   ++retired_;
 }
 
 void MessageTable::release(uint32_t h) {
-  msgs_[h].place = Place::Free;
+  msgs_[h].setPlace(Place::Free);
   freeList_.push_back(h);
   --retired_;
+}
+
+size_t MessageTable::farSlots() const {
+  size_t n = 0;
+  for (uint32_t s : slots_)
+    if (s != kEmpty && (s >> kHandleBits) == kFarDistance) ++n;
+  return n;
 }
 
 bool MessageTable::checkInvariants() const {
   size_t live = 0, retired = 0;
   for (uint32_t h = 0; h < msgs_.size(); ++h) {
-    Place p = msgs_[h].place;
+    Place p = msgs_[h].place();
     if (p == Place::Free) continue;
     if (p == Place::Cancelled) {
       ++retired;
@@ -100,11 +126,20 @@ bool MessageTable::checkInvariants() const {
     if (find(msgs_[h].id) != h) return false;
   }
   size_t indexed = 0;
-  for (uint64_t s : slots_) {
+  size_t mask = slots_.size() - 1;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    uint32_t s = slots_[i];
     if (s == kEmpty) continue;
     ++indexed;
-    uint32_t h = static_cast<uint32_t>(s);
-    if (h >= msgs_.size() || static_cast<uint32_t>(s >> 32) != hashOf(msgs_[h].id)) return false;
+    uint32_t h = s & kHandleMask;
+    if (h >= msgs_.size() || !this->indexed(h)) return false;
+    // The stored distance is the slot's distance from its id's home (capped), and no empty slot
+    // lies between the two.
+    size_t home = hashOf(msgs_[h].id) & mask;
+    size_t d = (i - home) & mask;
+    if ((s >> kHandleBits) != (d < kFarDistance ? d : kFarDistance)) return false;
+    for (size_t k = home; k != i; k = (k + 1) & mask)
+      if (slots_[k] == kEmpty) return false;
   }
   return live == live_ && retired == retired_ && indexed == live_ &&
          live_ + retired_ + freeList_.size() == msgs_.size();

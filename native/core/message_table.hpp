@@ -1,14 +1,17 @@
 // Every message the core knows, addressed by a dense 32-bit handle, plus the index from the MTA's
 // numeric id to that handle (for cancel-by-id and duplicate checks). Handles are recycled through
-// a free list. The index is open addressing (linear probing, load at most 3/4) over 8-byte slots:
-// the handle and the low 32 bits of the id's hash. A probe compares hashes in the slot array and
-// reads a message record only when the hash matches, and a deletion moves slots without reading
-// any record, so a lookup at a million messages costs about one cache miss in the index and one in
-// the table.
+// a free list. The index is open addressing (linear probing, load at most 3/4) over 4-byte slots:
+// the handle (28 bits) and the slot's distance from its id's home position (4 bits, 15 meaning 15
+// or more). A probe at distance d from the home reads a record only where the slot's distance is
+// d too (the ids that share the home), and a deletion moves slots back by their distances without
+// reading a record, so a lookup at a million messages costs about one cache miss in the index and
+// one in the table. Growth rehashes from the records, in handle order.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "run_key.hpp"
 
 namespace mqc {
 
@@ -16,22 +19,37 @@ namespace mqc {
 // drops it (and frees the handle) when it reaches the front or the queue is purged.
 enum class Place : uint8_t { Free = 0, Active, Delayed, InFlight, Cancelled };
 
+// 40 bytes: the insertion sequence, the priority and the place share one word.
 struct Message {
   double id;           // the MTA's id: a safe integer, 0 <= id < 2^53
   double nextAttempt;  // queue time (ms since the epoch)
   double expiresAt;    // +infinity when it never expires
-  uint64_t seq;        // insertion sequence for this placement
   uint32_t domain;
   uint16_t binding;
   uint16_t attempts;
-  uint8_t priority;    // 0 normal, 1 urgent
-  Place place;
+
+  // Insertion sequence for this placement (56 bits: 7e16 placements, two thousand years at a
+  // million a second). Together with nextAttempt it is the message's key in its queue.
+  uint64_t seq() const { return bits_ & kSeqMask; }
+  void setSeq(uint64_t s) { bits_ = (bits_ & ~kSeqMask) | (s & kSeqMask); }
+  uint8_t priority() const { return static_cast<uint8_t>((bits_ >> kPriorityShift) & 1); }  // 0 normal, 1 urgent
+  void setPriority(uint8_t p) { bits_ = (bits_ & ~(1ull << kPriorityShift)) | (static_cast<uint64_t>(p & 1) << kPriorityShift); }
+  Place place() const { return static_cast<Place>((bits_ >> kPlaceShift) & 7); }
+  void setPlace(Place p) { bits_ = (bits_ & ~(7ull << kPlaceShift)) | (static_cast<uint64_t>(p) << kPlaceShift); }
+
+  static constexpr uint64_t kSeqMask = (1ull << 56) - 1;
+
+ private:
+  static constexpr int kPriorityShift = 56;
+  static constexpr int kPlaceShift = 57;
+  uint64_t bits_ = 0;
 };
+static_assert(sizeof(Message) == 40, "a message record is 40 bytes");
 
 constexpr uint32_t kNoHandle = 0xffffffffu;
-// Handles in use (live and cancelled-but-queued) at most; the index then has at most 2^32 slots,
-// so the 32 hash bits a slot keeps always cover its home position.
-constexpr size_t kMaxMessages = 0xc0000000u;
+// Handles in use (live and cancelled-but-queued) at most: 2^28 - 1 (268M messages a core), so a
+// handle fits the 28 bits an index slot keeps and no slot equals the empty mark.
+constexpr size_t kMaxMessages = (1u << 28) - 1;
 
 class MessageTable {
  public:
@@ -42,6 +60,10 @@ class MessageTable {
   size_t retired() const { return retired_; }
   Message& at(uint32_t h) { return msgs_[h]; }
   const Message& at(uint32_t h) const { return msgs_[h]; }
+  // The key of a queued message: every queue entry is a bare handle, ordered by this.
+  RunKey keyOf(uint32_t h) const { return RunKey{msgs_[h].nextAttempt, msgs_[h].seq()}; }
+  // Asks the CPU to fetch a record (a batch or a search issues it ahead of the read).
+  void prefetchRecord(uint32_t h) const { __builtin_prefetch(&msgs_[h]); }
 
   // kNoHandle when the id is not present.
   uint32_t find(double id) const;
@@ -60,20 +82,33 @@ class MessageTable {
   // Frees the handle of a retired message.
   void release(uint32_t h);
   bool checkInvariants() const;
+  // Index slots whose distance from home is 15 or more (their distance is read from the record);
+  // for tests that must reach them.
+  size_t farSlots() const;
   size_t bytesReserved() const {
-    return msgs_.capacity() * sizeof(Message) + freeList_.capacity() * 4 + slots_.capacity() * sizeof(uint64_t);
+    return msgs_.capacity() * sizeof(Message) + freeList_.capacity() * 4 + slots_.capacity() * sizeof(uint32_t);
   }
 
  private:
-  static constexpr uint64_t kEmpty = ~0ull;
-  static uint32_t hashOf(double id);
-  static uint64_t slotOf(uint32_t h, uint32_t hash) { return (static_cast<uint64_t>(hash) << 32) | h; }
+  static constexpr uint32_t kEmpty = ~0u;
+  static constexpr int kHandleBits = 28;
+  static constexpr uint32_t kHandleMask = (1u << kHandleBits) - 1;
+  static constexpr uint32_t kFarDistance = 15;  // a stored distance of 15 means 15 or more
+  static uint64_t hashOf(double id);
+  static uint32_t slotOf(uint32_t h, size_t distance) {
+    return (static_cast<uint32_t>(distance < kFarDistance ? distance : kFarDistance) << kHandleBits) | h;
+  }
+  // A live slot's exact distance from its home (reads the record only for a far one).
+  size_t distanceAt(size_t i, uint32_t slot) const;
+  // Puts h in the first empty slot from its id's home (the id must not be indexed).
+  void place(uint32_t h, uint64_t hash);
   void unindex(uint32_t h);
   void grow();
+  bool indexed(uint32_t h) const { return msgs_[h].place() != Place::Free && msgs_[h].place() != Place::Cancelled; }
 
   std::vector<Message> msgs_;
   std::vector<uint32_t> freeList_;
-  std::vector<uint64_t> slots_;  // (hash << 32) | handle; kEmpty = empty
+  std::vector<uint32_t> slots_;  // (distance << 28) | handle; kEmpty = empty
   size_t live_ = 0;
   size_t retired_ = 0;
 };

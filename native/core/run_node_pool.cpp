@@ -5,35 +5,47 @@
 namespace mqc {
 
 RunNodePool::~RunNodePool() {
-  for (RunNode* s : slabs_) std::free(s);
+  for (auto& slabs : slabs_)
+    for (void* s : slabs) std::free(s);
 }
 
 RunNode* RunNodePool::acquire(int height) {
-  if (free_ == nullptr) {
-    // RunNode is trivially constructible; malloc keeps this allocation out of operator new, which
+  int c = classOf(height);
+  if (free_[c] == nullptr) {
+    // Nodes are trivially constructible; malloc keeps this allocation out of operator new, which
     // cannot report failure with exceptions off.
-    auto* slab = static_cast<RunNode*>(std::malloc(kSlabNodes * sizeof(RunNode)));
+    size_t stride = strideOf(c);
+    auto* slab = static_cast<char*>(std::malloc(kSlabNodes * stride));
     if (slab == nullptr) std::abort();
-    slabs_.push_back(slab);
+    slabs_[c].push_back(slab);
     for (size_t i = 0; i < kSlabNodes; ++i) {
-      slab[i].next[0] = free_;
-      free_ = &slab[i];
+      auto* n = reinterpret_cast<RunNode*>(slab + i * stride);
+      n->next(0) = free_[c];
+      free_[c] = n;
     }
   }
-  RunNode* n = free_;
-  free_ = n->next[0];
-  for (int l = 0; l < kMaxLevel; ++l) n->next[l] = nullptr;
+  RunNode* n = free_[c];
+  free_[c] = n->next(0);
+  for (int l = 0; l < height; ++l) n->next(l) = nullptr;
   n->begin = 0;
   n->end = 0;
   n->height = static_cast<uint8_t>(height);
+  n->sizeClass = static_cast<uint8_t>(c);
   ++inUse_;
   return n;
 }
 
 void RunNodePool::release(RunNode* n) {
-  n->next[0] = free_;
-  free_ = n;
+  int c = n->sizeClass;
+  n->next(0) = free_[c];
+  free_[c] = n;
   --inUse_;
+}
+
+size_t RunNodePool::bytesReserved() const {
+  size_t bytes = 0;
+  for (int c = 0; c < kClasses; ++c) bytes += slabs_[c].size() * kSlabNodes * strideOf(c);
+  return bytes;
 }
 
 }  // namespace mqc

@@ -1,20 +1,58 @@
 #include "run_skiplist.hpp"
 
+#include <cmath>
 #include <cstring>
 
 namespace mqc {
 
 namespace {
-// Position of k in a sorted run: first index whose key is not less than k.
-int lowerBound(const RunNode* n, const RunKey& k) {
-  int lo = n->begin, hi = n->end;
-  while (lo < hi) {
-    int mid = (lo + hi) >> 1;
-    if (keyLess(n->keys[mid], k)) lo = mid + 1; else hi = mid;
-  }
-  return lo;
+constexpr double kMaxSum = 65535.0;
+// A new run's scale: 2^16 summary steps a millisecond, halved as the run's span grows, so a run
+// keeps the finest resolution its span allows and summaries tie only for (nearly) equal times.
+constexpr double kFineScale = 65536.0;
+
+// The summary of time t in node n before it is fitted: below 0 when t is before the node's base,
+// above kMaxSum when the node's span at its scale is too wide for it.
+inline double rawSum(const RunNode* n, double t) { return std::floor((t - n->base) * n->scale); }
+
+inline bool whole(double t) { return std::floor(t) == t; }
+
+// Makes q (>= 0) fit 16 bits by halving the node's scale as often as needed, and every summary in
+// the run with it: floor(floor(x) / 2^k) = floor(x / 2^k), so they stay exact.
+void fitScale(RunNode* n, double& q) {
+  if (q <= kMaxSum) return;
+  int k = 1;
+  while (std::ldexp(q, -k) > kMaxSum) ++k;
+  n->scale = std::ldexp(n->scale, -k);
+  if (n->scale < 1.0) n->exact = false;
+  q = std::floor(std::ldexp(q, -k));
+  for (int i = n->begin; i < n->end; ++i) n->sums[i] = static_cast<uint16_t>(k >= 16 ? 0 : n->sums[i] >> k);
 }
 }  // namespace
+
+// Sets the node's summaries of entries [from, end) from their records (the node's base and scale
+// stay; the scale halves if one does not fit).
+void RunSkiplist::summarize(RunNode* n, int from) {
+  for (int i = from; i < n->end; ++i) pool_->prefetchKey(n->handles[i]);
+  double most = 0;
+  for (int i = from; i < n->end; ++i) {
+    double t = pool_->keyOf(n->handles[i]).t;
+    double q = rawSum(n, t);
+    if (q > most) most = q;
+    if (!whole(t)) n->exact = false;
+  }
+  fitScale(n, most);  // halves the scale, and the summaries before `from`, as often as needed
+  for (int i = from; i < n->end; ++i) n->sums[i] = static_cast<uint16_t>(rawSum(n, pool_->keyOf(n->handles[i]).t));
+}
+
+// A run gets an entry whose time is before its base (only the head run can): the base moves to
+// that time and every summary is taken again from the records.
+void RunSkiplist::rebase(RunNode* n, double t) {
+  n->base = t;
+  n->scale = kFineScale;
+  n->exact = whole(t);
+  summarize(n, n->begin);
+}
 
 RunSkiplist::RunSkiplist(RunNodePool* pool, uint64_t seed) : pool_(pool), rng_(seed | 1) {
   for (auto& h : head_) h = nullptr;
@@ -23,7 +61,7 @@ RunSkiplist::RunSkiplist(RunNodePool* pool, uint64_t seed) : pool_(pool), rng_(s
 RunSkiplist::~RunSkiplist() {
   RunNode* n = head_[0];
   while (n != nullptr) {
-    RunNode* next = n->next[0];
+    RunNode* next = n->next(0);
     pool_->release(n);
     n = next;
   }
@@ -43,14 +81,43 @@ int RunSkiplist::randomHeight() {
   return h;
 }
 
+// Position of k in a run: the first index whose key is not less than k. Summaries decide where
+// they differ (they are monotone in the time); records are read only among equal summaries.
+int RunSkiplist::lowerBound(const RunNode* n, const RunKey& k, bool newest) const {
+  double q = rawSum(n, k.t);
+  if (q < 0) return n->begin;      // before the base: before every entry
+  if (q > kMaxSum) return n->end;  // past the run's span: after every entry
+  auto qs = static_cast<uint16_t>(q);
+  int lo = n->begin, hi = n->end;
+  while (lo < hi) {  // first summary >= qs
+    int mid = (lo + hi) >> 1;
+    if (n->sums[mid] < qs) lo = mid + 1; else hi = mid;
+  }
+  hi = lo;
+  while (hi < n->end && n->sums[hi] == qs) ++hi;
+  if (lo == hi) return lo;
+  // A fresh key among equal times goes after them all (their sequences are lower): no record.
+  if (newest && n->exact && whole(k.t)) return hi;
+  // Ties: most often k goes after the last of them (a fresh key at a time already queued).
+  if (keyLess(pool_->keyOf(n->handles[hi - 1]), k)) return hi;
+  --hi;
+  if (hi - lo > 2)
+    for (int i = lo; i < hi; ++i) pool_->prefetchKey(n->handles[i]);
+  while (lo < hi) {
+    int mid = (lo + hi) >> 1;
+    if (keyLess(pool_->keyOf(n->handles[mid]), k)) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
 RunNode* RunSkiplist::findPreds(const RunKey& k, RunNode** upd[kMaxLevel]) const {
   RunNode** links = const_cast<RunNode**>(head_);
   RunNode* pred = nullptr;
   for (int l = kMaxLevel - 1; l >= level_; --l) upd[l] = &const_cast<RunNode**>(head_)[l];
   for (int l = level_ - 1; l >= 0; --l) {
-    while (links[l] != nullptr && keyLess(links[l]->firstKey(), k)) {
+    while (links[l] != nullptr && keyLess(links[l]->first, k)) {
       pred = links[l];
-      links = pred->next;
+      links = pred->links();
     }
     upd[l] = &links[l];
   }
@@ -61,8 +128,8 @@ RunNode* RunSkiplist::newNodeAfter(RunNode* prev, int height, RunNode** upd[kMax
   RunNode* n = pool_->acquire(height);
   for (int l = 0; l < height; ++l) {
     // Below prev's height prev itself is the predecessor; above it, the search path's slot is.
-    RunNode** slot = (prev != nullptr && l < prev->height) ? &prev->next[l] : upd[l];
-    n->next[l] = *slot;
+    RunNode** slot = (prev != nullptr && l < prev->height) ? &prev->next(l) : upd[l];
+    n->next(l) = *slot;
     *slot = n;
   }
   if (height > level_) level_ = height;
@@ -70,8 +137,13 @@ RunNode* RunSkiplist::newNodeAfter(RunNode* prev, int height, RunNode** upd[kMax
   return n;
 }
 
-void RunSkiplist::unlink(RunNode* n, RunNode** upd[kMaxLevel]) {
-  for (int l = 0; l < n->height; ++l) *upd[l] = n->next[l];
+void RunSkiplist::unlink(RunNode* n) {
+  // A node's own key is above every key before it and at most every key in it and after it, so
+  // the search for it ends on the link slots that point to it.
+  RunNode** upd[kMaxLevel];
+  RunNode* before = findPreds(n->first, upd);
+  for (int l = 0; l < n->height; ++l) *upd[l] = n->next(l);
+  if (tail_ == n) tail_ = before;
   pool_->release(n);
   shrinkLevel();
 }
@@ -83,18 +155,26 @@ void RunSkiplist::shrinkLevel() {
 void RunSkiplist::compact(RunNode* n) {
   if (n->begin == 0) return;
   int c = n->count();
-  std::memmove(&n->keys[0], &n->keys[n->begin], sizeof(RunKey) * c);
   std::memmove(&n->handles[0], &n->handles[n->begin], sizeof(uint32_t) * c);
+  std::memmove(&n->sums[0], &n->sums[n->begin], sizeof(uint16_t) * c);
   n->begin = 0;
   n->end = static_cast<uint16_t>(c);
 }
 
 void RunSkiplist::insertInto(RunNode* n, int pos, const RunKey& k, uint32_t handle) {
-  // Precondition: n has room (count < capacity). Shift whichever side is cheaper and possible.
+  // Precondition: n has room (count < capacity). Only the head run is passed a key below its own
+  // (and a time below its base).
+  if (k.t < n->base) rebase(n, k.t);
+  if (keyLess(k, n->first)) n->first = k;
+  if (!whole(k.t)) n->exact = false;
+  double q = rawSum(n, k.t);
+  fitScale(n, q);
+  auto sum = static_cast<uint16_t>(q);
+  // Shift whichever side is cheaper and possible.
   if (pos == n->begin && n->begin > 0) {
     --n->begin;
-    n->keys[n->begin] = k;
     n->handles[n->begin] = handle;
+    n->sums[n->begin] = sum;
     return;
   }
   if (n->end == kRunCapacity) {
@@ -102,38 +182,51 @@ void RunSkiplist::insertInto(RunNode* n, int pos, const RunKey& k, uint32_t hand
     compact(n);
     pos -= shift;
   }
-  int tailCount = n->end - pos;
-  std::memmove(&n->keys[pos + 1], &n->keys[pos], sizeof(RunKey) * tailCount);
-  std::memmove(&n->handles[pos + 1], &n->handles[pos], sizeof(uint32_t) * tailCount);
-  n->keys[pos] = k;
+  std::memmove(&n->handles[pos + 1], &n->handles[pos], sizeof(uint32_t) * (n->end - pos));
+  std::memmove(&n->sums[pos + 1], &n->sums[pos], sizeof(uint16_t) * (n->end - pos));
   n->handles[pos] = handle;
+  n->sums[pos] = sum;
   ++n->end;
 }
 
 void RunSkiplist::eraseAt(RunNode* n, int pos) {
   if (pos - n->begin < n->end - 1 - pos) {
-    int c = pos - n->begin;
-    std::memmove(&n->keys[n->begin + 1], &n->keys[n->begin], sizeof(RunKey) * c);
-    std::memmove(&n->handles[n->begin + 1], &n->handles[n->begin], sizeof(uint32_t) * c);
+    std::memmove(&n->handles[n->begin + 1], &n->handles[n->begin], sizeof(uint32_t) * (pos - n->begin));
+    std::memmove(&n->sums[n->begin + 1], &n->sums[n->begin], sizeof(uint16_t) * (pos - n->begin));
     ++n->begin;
   } else {
-    int c = n->end - 1 - pos;
-    std::memmove(&n->keys[pos], &n->keys[pos + 1], sizeof(RunKey) * c);
-    std::memmove(&n->handles[pos], &n->handles[pos + 1], sizeof(uint32_t) * c);
+    std::memmove(&n->handles[pos], &n->handles[pos + 1], sizeof(uint32_t) * (n->end - 1 - pos));
+    std::memmove(&n->sums[pos], &n->sums[pos + 1], sizeof(uint16_t) * (n->end - 1 - pos));
     --n->end;
   }
   if (n->begin == n->end) n->begin = n->end = 0;
 }
 
-void RunSkiplist::insert(const RunKey& k, uint32_t handle) {
+// A new run holding the one entry (k, handle).
+void RunSkiplist::startRun(RunNode* n, const RunKey& k, uint32_t handle) {
+  n->first = k;
+  n->base = k.t;
+  n->scale = kFineScale;
+  n->exact = whole(k.t);
+  n->handles[0] = handle;
+  n->sums[0] = 0;
+  n->end = 1;
+}
+
+void RunSkiplist::insert(uint32_t handle) {
+  const RunKey k = pool_->keyOf(handle);
   ++size_;
+  const bool newest = k.seq > maxSeq_;
+  if (newest) maxSeq_ = k.seq;
   // FIFO fast path: at or after the tail's last key, append to the tail run.
-  if (tail_ != nullptr && !keyLess(k, tail_->lastKey())) {
+  if (tail_ != nullptr && !keyLess(k, pool_->keyOf(tail_->handles[tail_->end - 1]))) {
     if (tail_->count() < kRunCapacity) {
       if (tail_->end == kRunCapacity) compact(tail_);
-      tail_->keys[tail_->end] = k;
-      tail_->handles[tail_->end] = handle;
-      ++tail_->end;
+      if (!whole(k.t)) tail_->exact = false;
+      double q = rawSum(tail_, k.t);
+      fitScale(tail_, q);
+      tail_->sums[tail_->end] = static_cast<uint16_t>(q);
+      tail_->handles[tail_->end++] = handle;
       return;
     }
     int h = randomHeight();
@@ -141,75 +234,81 @@ void RunSkiplist::insert(const RunKey& k, uint32_t handle) {
     // Levels below the tail's height link through the tail itself; only a taller node needs the
     // search path (one append in kRunCapacity, and then rarely: amortised O(1)).
     if (h > tail_->height) findPreds(k, upd);
-    RunNode* n = newNodeAfter(tail_, h, upd);
-    n->keys[0] = k;
-    n->handles[0] = handle;
-    n->end = 1;
+    startRun(newNodeAfter(tail_, h, upd), k, handle);
     return;
   }
   RunNode** upd[kMaxLevel];
   RunNode* pred = findPreds(k, upd);
   if (head_[0] == nullptr) {  // empty list
-    RunNode* n = newNodeAfter(nullptr, randomHeight(), upd);
-    n->keys[0] = k;
-    n->handles[0] = handle;
-    n->end = 1;
+    startRun(newNodeAfter(nullptr, randomHeight(), upd), k, handle);
     return;
   }
-  RunNode* target = pred != nullptr ? pred : head_[0];
-  int pos = lowerBound(target, k);
+  // The run to insert into: the last whose own key is below k, or the first run when k is below
+  // every own key. A run whose own key is k itself (a key put back after it left the front of
+  // that run) takes it at its front, so no run's own key is ever equal to a key before it.
+  RunNode* next = pred != nullptr ? pred->next(0) : head_[0];
+  RunNode* target = (next != nullptr && keyEqual(next->first, k)) || pred == nullptr ? next : pred;
+  int pos = lowerBound(target, k, newest);
   if (target->count() < kRunCapacity) {
     insertInto(target, pos, k, handle);
     return;
   }
   // Split: the upper half of the run moves to a new node right after target.
+  pos -= target->begin;
   compact(target);
-  pos = lowerBound(target, k);
   RunNode* n = newNodeAfter(target, randomHeight(), upd);
-  int half = kRunCapacity / 2;
-  int moved = kRunCapacity - half;
-  std::memcpy(&n->keys[0], &target->keys[half], sizeof(RunKey) * moved);
+  constexpr int half = kRunCapacity / 2;
+  constexpr int moved = kRunCapacity - half;
   std::memcpy(&n->handles[0], &target->handles[half], sizeof(uint32_t) * moved);
+  std::memcpy(&n->sums[0], &target->sums[half], sizeof(uint16_t) * moved);
+  n->base = target->base;
+  n->scale = target->scale;
+  n->exact = target->exact;
   n->end = static_cast<uint16_t>(moved);
+  n->first = pool_->keyOf(n->handles[0]);
   target->end = static_cast<uint16_t>(half);
   if (pos <= half) insertInto(target, pos, k, handle);
   else insertInto(n, pos - half, k, handle);
 }
 
-bool RunSkiplist::remove(const RunKey& k) {
+bool RunSkiplist::remove(uint32_t handle) {
   if (size_ == 0) return false;
+  const RunKey k = pool_->keyOf(handle);
   RunNode** upd[kMaxLevel];
   RunNode* pred = findPreds(k, upd);
-  RunNode* n;
-  if (pred != nullptr && !keyLess(pred->lastKey(), k)) {
-    n = pred;  // k lies inside pred's run (not its first key)
-  } else {
-    n = pred != nullptr ? pred->next[0] : head_[0];
-    if (n == nullptr || !keyEqual(n->firstKey(), k)) return false;
+  // The entry is in the last node whose own key is below k, or first in the next one when that
+  // node's own key is k itself.
+  RunNode* n = nullptr;
+  int pos = -1;
+  auto scan = [&](RunNode* c) {
+    for (int i = c->begin; i < c->end; ++i)
+      if (c->handles[i] == handle) {
+        n = c;
+        pos = i;
+        return true;
+      }
+    return false;
+  };
+  if (pred == nullptr || !scan(pred)) {
+    RunNode* next = pred != nullptr ? pred->next(0) : head_[0];
+    if (next == nullptr || !keyEqual(next->first, k) || !scan(next)) return false;
   }
-  int pos = lowerBound(n, k);
-  if (pos >= n->end || !keyEqual(n->keys[pos], k)) return false;
   --size_;
   eraseAt(n, pos);
   if (n->count() == 0) {
-    // Only a node whose first key was k can empty, so upd[] holds exactly its link slots.
-    if (tail_ == n) tail_ = pred;
-    unlink(n, upd);
+    unlink(n);
     return true;
   }
   // Merge a thin run into this one so that scattered removals do not leave many near-empty nodes.
-  RunNode* next = n->next[0];
-  if (next != nullptr && n->count() < kRunCapacity / 4 &&
-      n->count() + next->count() <= kRunCapacity * 3 / 4) {
+  RunNode* next = n->next(0);
+  if (next != nullptr && n->count() < kRunCapacity / 4 && n->count() + next->count() <= kRunCapacity * 3 / 4) {
     compact(n);
     int c = next->count();
-    std::memcpy(&n->keys[n->end], &next->keys[next->begin], sizeof(RunKey) * c);
-    std::memcpy(&n->handles[n->end], &next->handles[next->begin], sizeof(uint32_t) * c);
-    n->end = static_cast<uint16_t>(n->end + c);
-    RunNode** nupd[kMaxLevel];
-    for (int l = 0; l < next->height; ++l) nupd[l] = l < n->height ? &n->next[l] : upd[l];
-    if (tail_ == next) tail_ = n;
-    unlink(next, nupd);
+    int from = n->end;
+    std::memcpy(&n->handles[from], &next->handles[next->begin], sizeof(uint32_t) * c);
+    n->end = static_cast<uint16_t>(from + c);
+    summarize(n, from);  // the merged entries, against this run's base and scale
+    unlink(next);
   }
   return true;
 }
@@ -225,7 +324,7 @@ size_t RunSkiplist::popFront(uint32_t* out, size_t k) {
     got += take;
     if (n->begin == n->end) {
       // The head node is first at every level it is on.
-      for (int l = 0; l < n->height; ++l) head_[l] = n->next[l];
+      for (int l = 0; l < n->height; ++l) head_[l] = n->next(l);
       if (tail_ == n) tail_ = nullptr;
       pool_->release(n);
       shrinkLevel();
@@ -240,32 +339,44 @@ size_t RunSkiplist::peek(size_t offset, uint32_t* out, size_t k) const {
   const RunNode* n = head_[0];
   while (n != nullptr && offset >= static_cast<size_t>(n->count())) {
     offset -= n->count();
-    n = n->next[0];
+    n = n->next(0);
   }
   while (n != nullptr && got < k) {
     for (int i = n->begin + static_cast<int>(offset); i < n->end && got < k; ++i) out[got++] = n->handles[i];
     offset = 0;
-    n = n->next[0];
+    n = n->next(0);
   }
   return got;
 }
 
 size_t RunSkiplist::nodeCount() const {
   size_t c = 0;
-  for (const RunNode* n = head_[0]; n != nullptr; n = n->next[0]) ++c;
+  for (const RunNode* n = head_[0]; n != nullptr; n = n->next(0)) ++c;
   return c;
 }
 
 bool RunSkiplist::checkInvariants() const {
   size_t count = 0;
   const RunNode* last = nullptr;
-  const RunKey* prevKey = nullptr;
-  for (const RunNode* n = head_[0]; n != nullptr; n = n->next[0]) {
+  bool havePrev = false;
+  RunKey prevKey{};
+  for (const RunNode* n = head_[0]; n != nullptr; n = n->next(0)) {
     if (n->count() <= 0 || n->count() > kRunCapacity || n->end > kRunCapacity) return false;
     if (n->height < 1 || n->height > level_) return false;
+    // The node's own key: above every key before it, at most its first entry's.
+    if (havePrev && !keyLess(prevKey, n->first)) return false;
+    if (keyLess(pool_->keyOf(n->handles[n->begin]), n->first)) return false;
+    // Summaries: a power-of-two scale, a base at most every time, each summary exact.
+    int exp = 0;
+    if (!(n->scale > 0) || std::frexp(n->scale, &exp) != 0.5 || n->base > n->first.t) return false;
     for (int i = n->begin; i < n->end; ++i) {
-      if (prevKey != nullptr && !keyLess(*prevKey, n->keys[i])) return false;
-      prevKey = &n->keys[i];
+      RunKey k = pool_->keyOf(n->handles[i]);
+      if (k.t < n->base || static_cast<double>(n->sums[i]) != rawSum(n, k.t)) return false;
+      if (n->exact && (!whole(k.t) || n->scale < 1.0 || !whole(n->base))) return false;
+      if (k.seq > maxSeq_) return false;
+      if (havePrev && !keyLess(prevKey, k)) return false;
+      prevKey = k;
+      havePrev = true;
     }
     count += n->count();
     last = n;
@@ -274,10 +385,10 @@ bool RunSkiplist::checkInvariants() const {
   // Every higher level is a subsequence of level 0, in order, holding exactly the tall nodes.
   for (int l = 1; l < kMaxLevel; ++l) {
     const RunNode* at = head_[l];
-    for (const RunNode* n = head_[0]; n != nullptr; n = n->next[0]) {
+    for (const RunNode* n = head_[0]; n != nullptr; n = n->next(0)) {
       if (n->height > l) {
         if (at != n) return false;
-        at = n->next[l];
+        at = n->next(l);
       }
     }
     if (at != nullptr) return false;

@@ -1,8 +1,10 @@
-// An unrolled skiplist: each node holds a sorted run of up to kRunCapacity (key, handle) entries.
-// Appends at the tail and pops at the head touch one contiguous run (O(1) amortised); search,
-// insert and removal in the middle are O(log n) node steps plus a short move inside one run.
-// Entries are dense 32-bit handles into the message table; keys live beside them in the node so a
-// search never leaves the run it is reading.
+// An unrolled skiplist of message handles: each node holds a sorted run of up to kRunCapacity
+// handles, ordered by the keys in the message records (RunNodePool::keyOf). Appends at the tail and
+// pops at the head touch one run and read no record beyond the tail's last (O(1) amortised); search,
+// insert and removal in the middle are O(log n) node steps on the nodes' own keys, then a binary
+// search on the run's 16-bit time summaries (records read only where summaries tie) or, for
+// removal, a scan of one run for the handle. A record's key must not change while its handle is in
+// a list.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,37 +24,45 @@ class RunSkiplist {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
-  // Inserts an entry; the key must not be present (keys are unique by sequence).
-  void insert(const RunKey& k, uint32_t handle);
-  // Removes the entry with exactly this key; false when absent.
-  bool remove(const RunKey& k);
-  // The head entry. Precondition: !empty().
-  const RunKey& frontKey() const { return head_[0]->firstKey(); }
+  // Inserts a handle at the place of its record's key (keys are unique by sequence); the handle
+  // must not be in the list.
+  void insert(uint32_t handle);
+  // Removes the handle (found by its record's key); false when it is not in the list.
+  bool remove(uint32_t handle);
+  // The head entry and its key. Precondition: !empty().
   uint32_t frontHandle() const { return head_[0]->handles[head_[0]->begin]; }
+  RunKey frontKey() const { return pool_->keyOf(frontHandle()); }
   // Pops up to k head entries into out (handles, in order); returns how many.
   size_t popFront(uint32_t* out, size_t k);
   // Copies up to k handles starting at position offset into out; returns how many.
   size_t peek(size_t offset, uint32_t* out, size_t k) const;
-  // Calls fn(key, handle) for each entry in order until fn returns false.
+  // Calls fn(handle) for each entry in order until fn returns false.
   template <typename Fn>
   void forEach(Fn fn) const {
-    for (const RunNode* n = head_[0]; n != nullptr; n = n->next[0])
+    for (const RunNode* n = head_[0]; n != nullptr; n = n->next(0))
       for (int i = n->begin; i < n->end; ++i)
-        if (!fn(n->keys[i], n->handles[i])) return;
+        if (!fn(n->handles[i])) return;
   }
-  // Structural self-check for tests and the fuzzer: order, counts, level links, tail.
+  // Structural self-check for tests and the fuzzer: key order (read from the records), the nodes'
+  // own keys, counts, level links, tail.
   bool checkInvariants() const;
   size_t nodeCount() const;
 
  private:
   int randomHeight();
-  // Fills upd[l] with the link slot that points past the last node at level l whose first key is
+  // Fills upd[l] with the link slot that points past the last node at level l whose own key is
   // < k; returns that last node at level 0 (nullptr when k precedes every node).
   RunNode* findPreds(const RunKey& k, RunNode** upd[kMaxLevel]) const;
   RunNode* newNodeAfter(RunNode* prev, int height, RunNode** upd[kMaxLevel]);
-  void unlink(RunNode* n, RunNode** upd[kMaxLevel]);
+  // Unlinks and frees a node that has emptied or been merged away.
+  void unlink(RunNode* n);
+  // newest: k's sequence is above every sequence in the list (a fresh placement, not a key put back).
+  int lowerBound(const RunNode* n, const RunKey& k, bool newest) const;
   void compact(RunNode* n);
   void insertInto(RunNode* n, int pos, const RunKey& k, uint32_t handle);
+  void startRun(RunNode* n, const RunKey& k, uint32_t handle);
+  void summarize(RunNode* n, int from);
+  void rebase(RunNode* n, double t);
   void eraseAt(RunNode* n, int pos);
   void shrinkLevel();
 
@@ -61,6 +71,7 @@ class RunSkiplist {
   RunNode* tail_ = nullptr;   // last node at level 0
   size_t size_ = 0;
   int level_ = 0;             // levels in use
+  uint64_t maxSeq_ = 0;       // at least every sequence in the list (never lowered)
   uint64_t rng_;
 };
 

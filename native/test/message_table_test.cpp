@@ -47,7 +47,7 @@ std::string diffAll(const MessageTable& t, const Model& m) {
       os << "id " << kv.first << " found at " << h << ", added at " << kv.second;
       return os.str();
     }
-    if (t.at(h).id != kv.first || t.at(h).place == Place::Free) {
+    if (t.at(h).id != kv.first || t.at(h).place() == Place::Free) {
       os << "handle " << h << " no longer holds id " << kv.first;
       return os.str();
     }
@@ -129,12 +129,12 @@ TEST_CASE("MessageTable: sequential ids; growth; free; re-add with recycled hand
     uint32_t h = t.add(i);
     handleOf[i] = h;
     CHECK_MESSAGE(seen.insert(h).second, "handle " << h << " given twice");
-    t.at(h).seq = i;
+    t.at(h).setSeq(i);
   }
   CHECK(t.size() == n);
   CHECK(t.checkInvariants());
   bool ok = true;
-  for (uint32_t i = 0; i < n && ok; ++i) ok = t.find(i) == handleOf[i] && t.at(handleOf[i]).seq == i;
+  for (uint32_t i = 0; i < n && ok; ++i) ok = t.find(i) == handleOf[i] && t.at(handleOf[i]).seq() == i;
   CHECK_MESSAGE(ok, "an id is not found at its handle after growth");
   // Free the even ids.
   for (uint32_t i = 0; i < n; i += 2) t.free(handleOf[i]);
@@ -195,44 +195,57 @@ TEST_CASE("MessageTable: clustered ids (equal low bits; strides; near 2^53 - 1)"
   CHECK(wrong == 0u);
 }
 
-TEST_CASE("MessageTable: churn at the highest load keeps every probe chain (backward-shift deletion)") {
-  // The index starts at 1024 slots and grows past half load: 511 live ids is the fullest it gets
-  // before growing, so probe chains are long and wrap around the end of the slot array.
+// Fills a table with `live` ids, then replaces a random one `steps` times, checking the table
+// against the model (and its invariants) after every step. Returns the most far slots (15 or more
+// from home) seen at once. Churn at a steady size must not grow anything.
+size_t churnAtSteadyLoad(uint64_t seed, size_t liveCount, int steps) {
   MessageTable t;
-  Rng rng(4242);
+  Rng rng(seed);
   Model m;
   std::vector<double> live;
   uint64_t counter = 0;
-  while (live.size() < 511) {
-    double id = pickId(rng, counter);
-    if (m.byId.count(id)) continue;
-    uint32_t h = t.add(id);
-    t.at(h).nextAttempt = id * 0.5;
-    t.at(h).domain = h * 7u;
-    m.byId[id] = h;
-    live.push_back(id);
-  }
-  size_t before = 0;
-  for (int step = 0; step < 4000; ++step) {
-    if (step == 100) before = t.bytesReserved();  // after the free list has warmed up
-    size_t i = rng.below(live.size());
-    t.free(m.byId[live[i]]);
-    m.byId.erase(live[i]);
+  auto addNew = [&]() {
     double id;
     do id = pickId(rng, counter); while (m.byId.count(id));
     uint32_t h = t.add(id);
     t.at(h).nextAttempt = id * 0.5;
     t.at(h).domain = h * 7u;
     m.byId[id] = h;
-    live[i] = id;
+    return id;
+  };
+  while (live.size() < liveCount) live.push_back(addNew());
+  size_t before = 0;
+  size_t mostFar = t.farSlots();
+  for (int step = 0; step < steps; ++step) {
+    if (step == 100) before = t.bytesReserved();  // after the free list has warmed up
+    size_t i = rng.below(live.size());
+    t.free(m.byId[live[i]]);
+    m.byId.erase(live[i]);
+    live[i] = addNew();
+    if (t.farSlots() > mostFar) mostFar = t.farSlots();
     std::string diff = diffAll(t, m);
     if (!diff.empty() || !t.checkInvariants()) {
       FAIL_CHECK("churn step " << step << ": " << (diff.empty() ? "checkInvariants() false" : diff));
       break;
     }
   }
-  // Churn at a steady size does not grow anything.
   CHECK(t.bytesReserved() == before);
+  // An unknown id probes through whatever chains are there to an empty slot.
+  CHECK(t.find(kMaxSafe - 1e6) == kNoHandle);
+  return mostFar;
+}
+
+TEST_CASE("MessageTable: churn at half load keeps every probe chain (backward-shift deletion)") {
+  // The index starts at 1024 slots: 511 live ids, probe chains that wrap around the slot array.
+  churnAtSteadyLoad(4242, 511, 4000);
+}
+
+TEST_CASE("MessageTable: far slots (15 or more from home) at 3/4 load: found, shifted back, counted") {
+  // 767 live ids in 1024 slots, the fullest the index gets before it grows: some slots lie 15 or
+  // more from their home, where the slot keeps no exact distance and a probe or a backward shift
+  // reads the record. They must really occur.
+  size_t mostFar = churnAtSteadyLoad(777, 767, 3000);
+  CHECK_MESSAGE(mostFar > 0, "no slot ever lay 15 or more from its home");
 }
 
 TEST_CASE("MessageTable: seeded random add/find/free against std::unordered_map") {
