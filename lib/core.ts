@@ -14,7 +14,7 @@ import { appendGrant, fillFromCore, GrantList, ownerOf } from './grant_list.js';
 import { callTrusted, HookPoint } from './hook_point.js';
 import { native, Place } from './native.js';
 import {
-  checkDomainName, checkExpiry, checkId, checkInt, checkObject, checkPriority, checkTime, checkTypedArray, typeName,
+  checkDomainName, checkExpiry, checkId, checkInt, checkObject, checkPriority, checkTime, checkTypedArray, MAX_TIME, typeName,
 } from './validate.js';
 import { ActiveQueue, DomainRecord, unknownDomain, ViewScratch, type ViewHost } from './views.js';
 
@@ -432,8 +432,8 @@ export class MailQueueCore extends EventEmitter {
       const id = ids[i];
       if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`ids[${i}] must be a safe integer from 0 to 2^53-1, got ${id}`);
       if (priorities !== undefined && priorities[i] > 1) throw new RangeError(`priorities[${i}] must be 0 or 1, got ${priorities[i]}`);
-      if (nextAttempts !== undefined && !Number.isFinite(nextAttempts[i])) {
-        throw new RangeError(`nextAttempts[${i}] must be a finite number`);
+      if (nextAttempts !== undefined && !(Math.abs(nextAttempts[i]) <= MAX_TIME)) {
+        throw new RangeError(`nextAttempts[${i}] must be a finite number within ±8.64e15 ms`);
       }
       if (seen.has(id) || native.locate(h, id, this.#where) !== Place.None) {
         throw codedError('ERR_DUPLICATE_ID', `ids[${i}]: id ${id} is already queued`);
@@ -1115,7 +1115,7 @@ export class MailQueueCore extends EventEmitter {
 
   #now(): number {
     const t = this.#clock();
-    if (typeof t !== 'number' || !Number.isFinite(t)) throw new TypeError(`options.clock returned ${String(t)}, not a finite number`);
+    if (typeof t !== 'number' || !(Math.abs(t) <= MAX_TIME)) throw new TypeError(`options.clock returned ${String(t)}, not a finite number within ±8.64e15 ms`);
     return t;
   }
 

@@ -18,9 +18,12 @@ export function checkId(v: unknown, name: string): number {
   return v;
 }
 
+/** The largest time (ms since the epoch, either sign) the core takes: the range of a JS Date. */
+export const MAX_TIME = 8.64e15;
+
 export function checkTime(v: unknown, name: string): number {
   if (typeof v !== 'number') throw new TypeError(`${name} must be a number (ms since the epoch), got ${typeName(v)}`);
-  if (!Number.isFinite(v)) throw new RangeError(`${name} must be finite, got ${v}`);
+  if (!Number.isFinite(v) || Math.abs(v) > MAX_TIME) throw new RangeError(`${name} must be finite and within ±8.64e15 ms (the range of a Date), got ${v}`);
   return v;
 }
 

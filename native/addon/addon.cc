@@ -243,9 +243,9 @@ Napi::Value Enqueue(const Napi::CallbackInfo& info) {
   OR_RETURN(bindingArg(info, 2, s, &b));
   OR_RETURN(idArg(info, 3, "id", &id));
   OR_RETURN(argU32(info, 4, "priority", 1, &prio));
-  OR_RETURN(argFinite(info, 5, "nextAttempt", &next));
+  OR_RETURN(argTime(info, 5, "nextAttempt", &next));
   OR_RETURN(argNumber(info, 6, "expiresAt", &exp));
-  OR_RETURN(argFinite(info, 7, "now", &now));
+  OR_RETURN(argTime(info, 7, "now", &now));
   Status st = s->core->enqueue(d, b, id, static_cast<uint8_t>(prio), next, exp, now);
   OR_RETURN(check(info.Env(), st, "id", id));
   return info.Env().Undefined();
@@ -271,10 +271,10 @@ Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
     OR_RETURN(argF64(info, 5, "nextAttempts", &times, &nt));
     if (nt != n) return throwRange(info.Env(), "nextAttempts must have as many entries as ids"), info.Env().Undefined();
   } else {
-    OR_RETURN(argFinite(info, 5, "nextAttempt", &next));
+    OR_RETURN(argTime(info, 5, "nextAttempt", &next));
   }
   OR_RETURN(argNumber(info, 6, "expiresAt", &exp));
-  OR_RETURN(argFinite(info, 7, "now", &now));
+  OR_RETURN(argTime(info, 7, "now", &now));
   size_t failedAt = 0;
   Status st = times != nullptr ? s->core->enqueueBatchAt(d, b, ids, prios, times, n, exp, now, &failedAt)
                                : s->core->enqueueBatch(d, b, ids, prios, n, next, exp, now, &failedAt);
@@ -284,7 +284,7 @@ Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
     bool prioOk = prios == nullptr || prios[failedAt] <= 1;
     return throwRange(info.Env(), !idOk     ? "ids" + at + " must be a safe integer from 0 to 2^53-1"
                                   : !prioOk ? "priorities" + at + " must be 0 or 1"
-                                            : "nextAttempts" + at + " must be a finite number"),
+                                            : "nextAttempts" + at + " must be a finite number within ±8.64e15 ms"),
            info.Env().Undefined();
   }
   if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
@@ -392,7 +392,7 @@ Napi::Value Take(const Napi::CallbackInfo& info) {
   double* out; size_t k;
   OR_RETURN(domainArg(info, 1, s, &d));
   OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argFinite(info, 3, "now", &now));
+  OR_RETURN(argTime(info, 3, "now", &now));
   OR_RETURN(argF64(info, 4, "out", &out, &k));
   size_t n = s->core->take(d, b, k, now, out);
   return Num(info, static_cast<double>(n));
@@ -425,8 +425,8 @@ Napi::Value Defer(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
   double id, next, now;
   OR_RETURN(idArg(info, 1, "id", &id));
-  OR_RETURN(argFinite(info, 2, "nextAttempt", &next));
-  OR_RETURN(argFinite(info, 3, "now", &now));
+  OR_RETURN(argTime(info, 2, "nextAttempt", &next));
+  OR_RETURN(argTime(info, 3, "now", &now));
   Status st = s->core->defer(id, next, now);
   OR_RETURN(check(info.Env(), st, "id", id));
   return info.Env().Undefined();
@@ -438,8 +438,8 @@ Napi::Value DeferBatch(const Napi::CallbackInfo& info) {
   double* ids; size_t n;
   double next, now;
   OR_RETURN(argF64(info, 1, "ids", &ids, &n));
-  OR_RETURN(argFinite(info, 2, "nextAttempt", &next));
-  OR_RETURN(argFinite(info, 3, "now", &now));
+  OR_RETURN(argTime(info, 2, "nextAttempt", &next));
+  OR_RETURN(argTime(info, 3, "now", &now));
   size_t failedAt = 0;
   Status st = s->core->deferBatch(ids, n, next, now, &failedAt);
   if (st == Status::BadArgument)
@@ -462,7 +462,7 @@ Napi::Value DueDomains(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
   double now;
   uint32_t* out; size_t k;
-  OR_RETURN(argFinite(info, 1, "now", &now));
+  OR_RETURN(argTime(info, 1, "now", &now));
   OR_RETURN(argU32Array(info, 2, "out", &out, &k));
   return Num(info, static_cast<double>(s->core->dueDomains(now, out, k)));
 }
@@ -487,7 +487,7 @@ Napi::Value OpenConnections(const Napi::CallbackInfo& info) {
   OR_RETURN(bindingArg(info, 2, s, &b));
   OR_RETURN(argInt(info, 3, "goal", -mqc::kMaxId, mqc::kMaxId, &goal));
   OR_RETURN(argU32(info, 4, "reserve", 0xfffffffeu, &reserve));
-  OR_RETURN(argFinite(info, 5, "now", &now));
+  OR_RETURN(argTime(info, 5, "now", &now));
   uint32_t n = s->core->openConnections(d, b, static_cast<int64_t>(goal), reserve, now);
   return Num(info, n);
 }
@@ -499,7 +499,7 @@ Napi::Value DefaultMaintain(const Napi::CallbackInfo& info) {
   double now, goalsz;
   OR_RETURN(domainArg(info, 1, s, &d));
   OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argFinite(info, 3, "now", &now));
+  OR_RETURN(argTime(info, 3, "now", &now));
   OR_RETURN(argInt(info, 4, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
   OR_RETURN(argU32(info, 5, "reserve", 0xfffffffeu, &reserve));
   uint32_t n = s->core->defaultMaintain(d, b, now, static_cast<int32_t>(goalsz), reserve);
@@ -525,7 +525,7 @@ Napi::Value MaintainDomain(const Napi::CallbackInfo& info) {
   uint32_t d;
   double now, goalsz, reserve;
   OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argFinite(info, 2, "now", &now));
+  OR_RETURN(argTime(info, 2, "now", &now));
   OR_RETURN(argInt(info, 3, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
   OR_RETURN(argInt(info, 4, "reserve", -1, 4294967294.0, &reserve));
   uint32_t n = s->core->maintainDomain(d, now, static_cast<int32_t>(goalsz), static_cast<int64_t>(reserve));
@@ -534,7 +534,7 @@ Napi::Value MaintainDomain(const Napi::CallbackInfo& info) {
 
 // The (now, maxDomains, fresh) arguments 1-3 of maintainSlice and nextSlice.
 bool sliceArgs(const Napi::CallbackInfo& info, double* now, double* maxDomains, bool* fresh) {
-  return argFinite(info, 1, "now", now) && argInt(info, 2, "maxDomains", 1, 4294967295.0, maxDomains) &&
+  return argTime(info, 1, "now", now) && argInt(info, 2, "maxDomains", 1, 4294967295.0, maxDomains) &&
          argBool(info, 3, "fresh", fresh);
 }
 
@@ -570,7 +570,7 @@ Napi::Value PrepareVisit(const Napi::CallbackInfo& info) {
   double now, goalsz;
   uint32_t* out; size_t len;
   OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argFinite(info, 2, "now", &now));
+  OR_RETURN(argTime(info, 2, "now", &now));
   OR_RETURN(argInt(info, 3, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
   OR_RETURN(argU32Array(info, 4, "out", &out, &len));
   uint32_t nb = s->core->bindings();
@@ -642,7 +642,7 @@ Napi::Value MessageNextAllowedAt(const Napi::CallbackInfo& info) {
   double now;
   OR_RETURN(domainArg(info, 1, s, &d));
   OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argFinite(info, 3, "now", &now));
+  OR_RETURN(argTime(info, 3, "now", &now));
   return Num(info, s->core->messageNextAllowedAt(d, b, now));
 }
 
@@ -670,7 +670,7 @@ Napi::Value FlushDomain(const Napi::CallbackInfo& info) {
   uint32_t d;
   double now;
   OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argFinite(info, 2, "now", &now));
+  OR_RETURN(argTime(info, 2, "now", &now));
   size_t n = s->core->flushDomain(d, now);
   return Num(info, static_cast<double>(n));
 }
@@ -691,7 +691,7 @@ Napi::Value RetryNow(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
   double id, now;
   OR_RETURN(idArg(info, 1, "id", &id));
-  OR_RETURN(argFinite(info, 2, "now", &now));
+  OR_RETURN(argTime(info, 2, "now", &now));
   Status st = s->core->retryNow(id, now);
   return Napi::Boolean::New(info.Env(), st == Status::Ok);
 }

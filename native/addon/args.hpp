@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "../core/core.hpp"
+
 namespace mqc_addon {
 
 inline void throwType(Napi::Env env, const std::string& msg) {
@@ -43,6 +45,16 @@ inline bool argFinite(const Napi::CallbackInfo& info, size_t i, const char* name
   if (!argNumber(info, i, name, out)) return false;
   if (!std::isfinite(*out)) {
     throwRange(info.Env(), std::string(name) + " must be finite");
+    return false;
+  }
+  return true;
+}
+
+// A time in ms since the epoch: finite and within the range of a JavaScript Date (mqc::kMaxTime).
+inline bool argTime(const Napi::CallbackInfo& info, size_t i, const char* name, double* out) {
+  if (!argNumber(info, i, name, out)) return false;
+  if (!std::isfinite(*out) || std::fabs(*out) > mqc::kMaxTime) {
+    throwRange(info.Env(), std::string(name) + " must be finite and within ±8.64e15 ms (the range of a Date)");
     return false;
   }
   return true;

@@ -10,10 +10,11 @@ namespace mqc {
 
 namespace {
 // How many ids ahead a batch loop prefetches the index slot.
-constexpr size_t kPrefetchAhead = 8;
+constexpr size_t kPrefetchAhead = 8;       // index slot of the id this far ahead in a batch
+constexpr size_t kPrefetchRecordsAhead = 4;  // then the records its lookup will read
 
 bool validId(double id) { return id >= 0 && id <= kMaxId && std::floor(id) == id; }
-bool validTime(double t) { return std::isfinite(t); }
+bool validTime(double t) { return std::isfinite(t) && std::fabs(t) <= kMaxTime; }
 bool validExpiry(double t) { return !std::isnan(t) && t != -kNever; }
 }  // namespace
 
@@ -140,6 +141,7 @@ Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_
   scratch_.clear();
   for (size_t i = 0; i < n; ++i) {
     if (i + kPrefetchAhead < n) messages_.prefetch(ids[i + kPrefetchAhead]);  // checked above
+    if (i + kPrefetchRecordsAhead < n) messages_.prefetchRecords(ids[i + kPrefetchRecordsAhead]);
     if (messages_.find(ids[i]) != kNoHandle) {
       for (uint32_t h : scratch_) messages_.free(h);
       scratch_.clear();
@@ -185,6 +187,8 @@ Status Core::cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* 
   scratch_.clear();
   for (size_t i = 0; i < n; ++i) {
     if (i + kPrefetchAhead < n && validId(ids[i + kPrefetchAhead])) messages_.prefetch(ids[i + kPrefetchAhead]);
+    if (i + kPrefetchRecordsAhead < n && validId(ids[i + kPrefetchRecordsAhead]))
+      messages_.prefetchRecords(ids[i + kPrefetchRecordsAhead]);
     if (!validId(ids[i])) {
       *failedAt = i;
       scratch_.clear();
@@ -321,6 +325,8 @@ Status Core::collectInFlight(const double* ids, size_t n, size_t* failedAt) {
   Status bad = Status::Ok;
   for (size_t i = 0; i < n && bad == Status::Ok; ++i) {
     if (i + kPrefetchAhead < n && validId(ids[i + kPrefetchAhead])) messages_.prefetch(ids[i + kPrefetchAhead]);
+    if (i + kPrefetchRecordsAhead < n && validId(ids[i + kPrefetchRecordsAhead]))
+      messages_.prefetchRecords(ids[i + kPrefetchRecordsAhead]);
     if (!validId(ids[i])) { bad = Status::BadArgument; *failedAt = i; break; }
     uint32_t h = messages_.find(ids[i]);
     if (h == kNoHandle) { bad = Status::UnknownId; *failedAt = i; break; }

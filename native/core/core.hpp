@@ -20,6 +20,9 @@ namespace mqc {
 
 constexpr double kNever = std::numeric_limits<double>::infinity();  // expiresAt for a message that never expires
 constexpr double kMaxId = 9007199254740991.0;  // 2^53 - 1
+// Times (next attempts, now) are ms since the epoch within the range of a JavaScript Date
+// (±100,000,000 days), which also keeps every difference of two times far from overflow.
+constexpr double kMaxTime = 8.64e15;
 
 // Counter slots, in the order counterName() reports them. Per-binding slots follow the fixed ones.
 enum Counter : uint32_t {

@@ -22,6 +22,17 @@ uint32_t MessageTable::find(double id) const {
   }
 }
 
+void MessageTable::prefetchRecords(double id) const {
+  if (slots_.empty()) return;
+  size_t mask = slots_.size() - 1;
+  size_t i = hashOf(id) & mask;
+  for (uint32_t d = 0; d < kFarDistance; ++d, i = (i + 1) & mask) {
+    uint32_t s = slots_[i];
+    if (s == kEmpty) return;
+    if ((s >> kHandleBits) == d) __builtin_prefetch(&msgs_[s & kHandleMask]);
+  }
+}
+
 size_t MessageTable::distanceAt(size_t i, uint32_t slot) const {
   uint32_t sd = slot >> kHandleBits;
   if (sd < kFarDistance) return sd;

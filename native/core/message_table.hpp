@@ -73,6 +73,10 @@ class MessageTable {
   void prefetch(double id) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[hashOf(id) & (slots_.size() - 1)]);
   }
+  // The second stage of that hint, a few ids later, once the slot is in cache: fetches the records
+  // that find(id) will compare (the slots at their own distance from id's home), so a batch's
+  // record reads overlap too.
+  void prefetchRecords(double id) const;
   // Adds a message with this id (which must not be present); returns its handle.
   uint32_t add(double id);
   // Drops the id from the index and frees the handle.

@@ -200,8 +200,8 @@ struct Fuzz {
       case 250: return kNaN;
       case 251: return kInf;
       case 252: return -kInf;
-      case 253: return 1e300;
-      case 254: return -1e300;
+      case 253: return 1e300;           // finite, past the range of a Date: refused
+      case 254: return mqc::kMaxTime;   // the latest time the core takes
       case 255: return now;
       default: return relTime(b);
     }
@@ -221,6 +221,7 @@ struct Fuzz {
     return ids[b % (sizeof(ids) / sizeof(ids[0]))];
   }
   static bool validId(double id) { return id >= 0 && id <= kMaxId && std::floor(id) == id; }
+  static bool timeOk(double t) { return std::isfinite(t) && std::fabs(t) <= mqc::kMaxTime; }
   double freshId() { return nextId++; }
   double knownId(uint8_t b) const { return known.empty() ? 0 : known[b % known.size()]; }
   void remember(double id) {
@@ -622,7 +623,7 @@ struct Fuzz {
     Status s = core->enqueue(d, b, id, prio, next, exp, now);
     TRACE("enqueue(d=%u, b=%u, id=%.17g, prio=%u, next=%.17g, exp=%.17g, now=%.17g) -> %s\n", d, b, id, prio,
           next, exp, now, statusName(s));
-    bool validTimes = std::isfinite(next) && !std::isnan(exp) && exp != -kInf;
+    bool validTimes = timeOk(next) && !std::isnan(exp) && exp != -kInf;
     Status want = d >= D() ? Status::BadDomain
                   : b >= B() ? Status::BadBinding
                   : !validTimes ? Status::BadArgument
@@ -712,13 +713,13 @@ struct Fuzz {
     for (size_t i = 0; i < n; ++i) present[i] = validId(ids[i]) && core->locate(ids[i], &before[i]) == Status::Ok;
     Status want = Status::Ok;
     size_t wantAt = 0;
-    bool validTimes = std::isfinite(next) && !std::isnan(exp) && exp != -kInf;
+    bool validTimes = timeOk(next) && !std::isnan(exp) && exp != -kInf;
     if (d >= D()) want = Status::BadDomain;
     else if (b >= B()) want = Status::BadBinding;
     else if (!validTimes) want = Status::BadArgument;
     bool headerBad = want != Status::Ok;  // (failedAt names no entry then)
     for (size_t i = 0; i < n && want == Status::Ok; ++i)
-      if (!validId(ids[i]) || (pp && pp[i] > 1) || (times && !std::isfinite((*times)[i]))) {
+      if (!validId(ids[i]) || (pp && pp[i] > 1) || (times && !timeOk((*times)[i]))) {
         want = Status::BadArgument;
         wantAt = i;
       }
@@ -867,7 +868,7 @@ struct Fuzz {
       s = core->untake(id);
       TRACE("untake(id=%.17g) -> %s\n", id, statusName(s));
     }
-    bool argsOk = validId(id) && (which != 1 || std::isfinite(next));
+    bool argsOk = validId(id) && (which != 1 || timeOk(next));
     if (!argsOk) CHECK(s == Status::BadArgument);
     else if (wasInFlight) CHECK(s == Status::Ok);
     else CHECK(s == Status::NotInFlight || s == Status::UnknownId);
@@ -937,7 +938,7 @@ struct Fuzz {
     double next = nextAttemptOf(na);
     size_t n = ids.size();
     size_t wantAt = 0;
-    Status want = std::isfinite(next) ? predictInFlightBatch(ids, &wantAt) : Status::BadArgument;
+    Status want = timeOk(next) ? predictInFlightBatch(ids, &wantAt) : Status::BadArgument;
     std::vector<MessageInfo> before = inFlightInfo();
     double liveBefore = live(), activeBefore = counter(kActive), delayedBefore = counter(kDelayed);
     size_t expBefore = core->pendingExpired();
@@ -949,7 +950,7 @@ struct Fuzz {
     }
     CHECK(s == want);
     if (s != Status::Ok) {
-      if (std::isfinite(next)) CHECK(failedAt == wantAt);
+      if (timeOk(next)) CHECK(failedAt == wantAt);
       CHECK(live() == liveBefore && counter(kActive) == activeBefore && counter(kDelayed) == delayedBefore);
       CHECK(core->pendingExpired() == expBefore);
       std::vector<MessageInfo> after = inFlightInfo();

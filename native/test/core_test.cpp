@@ -54,6 +54,7 @@ struct MMsg {
 };
 
 bool safeId(double id) { return id >= 0 && id < kTwo53 && std::floor(id) == id; }
+bool timeOk(double t) { return std::isfinite(t) && std::fabs(t) <= mqc::kMaxTime; }
 
 struct Model {
   uint32_t D, B;
@@ -117,7 +118,7 @@ struct Model {
     *failedAt = 0;
     if (d >= D) return Status::BadDomain;
     if (b >= B) return Status::BadBinding;
-    if (!std::isfinite(next) || std::isnan(exp) || exp == -kInf || !std::isfinite(now)) return Status::BadArgument;
+    if (!timeOk(next) || std::isnan(exp) || exp == -kInf || !timeOk(now)) return Status::BadArgument;
     for (size_t i = 0; i < ids.size(); ++i) {
       if (!safeId(ids[i]) || (prios && (*prios)[i] >= 2)) {
         *failedAt = i;
@@ -177,7 +178,7 @@ struct Model {
     return Status::Ok;
   }
   Status defer(double id, double next, double now) {
-    if (!safeId(id) || !std::isfinite(next) || !std::isfinite(now)) return Status::BadArgument;
+    if (!safeId(id) || !timeOk(next) || !timeOk(now)) return Status::BadArgument;
     MMsg* m;
     Status s = lookup(id, &m);
     if (s != Status::Ok) return s;
@@ -828,6 +829,29 @@ TEST_CASE("Core: enqueue places due mail in the active queue and later mail in t
   CHECK(c.delayedSize(d) == 0u);
   CHECK(peekAllActive(c, d, 0) == std::vector<double>{13});
   CHECK(peekAllActive(c, d, 1) == std::vector<double>{11, 10, 12});
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: times within the range of a Date, both ends included, keep their order; past it refused") {
+  // Next attempts from -kMaxTime to +kMaxTime in one active queue and one delayed queue: the runs'
+  // time summaries must cover spans of 1.7e16 ms next to sub-millisecond ones.
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  const double now = 0;
+  const double due[] = {-kMaxTime, -1e15, -0.25, -0.5, -kMaxTime + 1, -1e15 + 0.5};
+  const double later[] = {kMaxTime, 1e15, 0.25, 0.5, kMaxTime - 1, 1e15 - 0.5, 0.25};
+  double id = 100;
+  for (double t : due) CHECK(c.enqueue(d, 0, id++, 0, t, kNever, now) == Status::Ok);
+  for (double t : later) CHECK(c.enqueue(d, 0, id++, 0, t, kNever, now) == Status::Ok);
+  CHECK(c.checkInvariants());
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{100, 104, 101, 105, 103, 102});
+  CHECK(peekAllDelayed(c, d) == std::vector<double>{108, 112, 109, 111, 107, 110, 106});
+  for (double t : {kMaxTime * 1.0000001, -kMaxTime * 1.0000001, 1e300, -1e300}) {
+    CAPTURE(t);
+    CHECK(c.enqueue(d, 0, 999, 0, t, kNever, now) == Status::BadArgument);
+    CHECK(c.enqueue(d, 0, 999, 0, 10, kNever, t) == Status::BadArgument);  // now, too
+  }
   CHECK(c.checkInvariants());
 }
 
