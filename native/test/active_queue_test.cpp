@@ -277,7 +277,7 @@ TEST_CASE("ActiveQueue: peek across the priority boundary") {
   CHECK(f.matches());
 }
 
-TEST_CASE("ActiveQueue: lists at the capacity boundaries (15, 16, 17, 32, 33 entries per priority)") {
+TEST_CASE("ActiveQueue: lists at the capacity boundaries (C - 1, C, C + 1, 2C, 2C + 1 entries per priority, C = kRunCapacity)") {
   for (int n : {kRunCapacity - 1, kRunCapacity, kRunCapacity + 1, 2 * kRunCapacity, 2 * kRunCapacity + 1}) {
     CAPTURE(n);
     // Urgent and normal entries interleaved in time; pops in chunks that end around run and

@@ -2,19 +2,23 @@
 // bare message handles; their keys (nextAttempt, seq) live in the records of a real MessageTable.
 // A node's own key is only a lower bound of its run once entries have left its front, so besides
 // the model walks there are cases for inserts under such a stale key, removals that empty or merge
-// nodes, equal times and the run-capacity boundaries.
+// nodes, equal times and the run-capacity boundaries. The last cases are about the nodes' 16-bit
+// time summaries (scales, bases, merges, splits, ties, newest keys), over times of every scale.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core.hpp"
 #include "message_table.hpp"
 #include "run_node_pool.hpp"
 #include "run_skiplist.hpp"
@@ -106,6 +110,21 @@ struct Fixture {
     return h;
   }
   std::string diff() const { return compareAll(list, msgs.table, model); }
+  // Empty when the structure is sound (checkInvariants also checks every time summary against its
+  // record) and the list holds the model's entries in order; else what is wrong.
+  std::string check() const {
+    if (!list.checkInvariants()) return "checkInvariants failed";
+    return diff();
+  }
+  // Keys for the summary cases, when every key comes from these two: a fresh sequence, above every
+  // one inserted so far (a 'newest' key, which the list may place after equal times without
+  // reading records), and an old one, below every one so far (like a key put back: not newest, it
+  // goes before the entries of its time). Fresh sequences are 4 apart, which leaves room for keys
+  // between two of them.
+  uint64_t freshSeq = uint64_t{1} << 40;
+  uint64_t oldSeq = (uint64_t{1} << 40) - 1;
+  uint32_t addNew(double t) { return add(t, freshSeq += 4); }
+  uint32_t addOld(double t) { return add(t, oldSeq--); }
   // Pops everything (asking for one more); empty when it came out in the model's order and left
   // the list empty and sound, with every node back in the pool; else what went wrong.
   std::string drain() {
@@ -149,14 +168,22 @@ struct LaidOut {
   explicit LaidOut(uint64_t seed, int n) : f(seed) {
     for (uint32_t h : f.fill(n)) layout.append(h);
   }
-  uint32_t at(size_t r, size_t i) const { return layout.runs[r][i]; }
-  // Removes entry i of run r; the list must agree with the model and the layout after it.
-  void removeAt(size_t r, size_t i) {
-    uint32_t h = at(r, i);
+  // Entries in run r (0 past the last run), so that loops over a layout that merged earlier than a
+  // case expects end instead of reading past it.
+  size_t runSize(size_t r) const { return r < layout.runs.size() ? layout.runs[r].size() : 0; }
+  // Removes entry i of run r; the list must agree with the model and the layout after it. False
+  // (and a failed check) when there is no such entry.
+  bool removeAt(size_t r, size_t i) {
+    if (i >= runSize(r)) {
+      FAIL_CHECK("no entry " << i << " in run " << r << " of " << layout.runs.size());
+      return false;
+    }
+    uint32_t h = layout.runs[r][i];
     CHECK(f.remove(h));
     layout.remove(r, h);
     CHECK(f.list.checkInvariants());
     CHECK(f.list.nodeCount() == layout.runs.size());
+    return true;
   }
   uint32_t append(double t, uint64_t seq) {
     uint32_t h = f.add(t, seq);
@@ -176,23 +203,26 @@ void randomWalk(uint64_t seed, int ops) {
   {
     RunSkiplist list(&pool, seed);
     Model model;
-    // Handles that left but keep their records, to come back with the same key: popped ones and
-    // ones removed while first in the list. Others are freed, so handles are recycled with new
-    // keys. (A handle removed from the front of a later node is the known issue at the end.)
+    // Handles that left but keep their records, to come back with the same key: popped and
+    // removed ones (up to a limit). Others are freed, so handles are recycled with new keys.
     std::vector<uint32_t> left;
     auto retire = [&](uint32_t h, bool mayReturn) {
-      if (mayReturn && left.size() < 4096) left.push_back(h);
+      if (mayReturn && left.size() < 256) left.push_back(h);
       else msgs.table.free(h);
     };
     // Fresh sequences: above every other (FIFO) or below every other (an entry that goes before
     // those of its time).
     uint64_t nextSeq = 1000000, backSeq = 999999;
     bool growing = true;
-    size_t high = static_cast<size_t>(rng.range(70, 1000));
+    // The high water mark and the largest pops and peeks grow with the node capacity.
+    const int64_t highest = 1000 * kRunCapacity / 64;
+    const uint64_t batch = 2 * kRunCapacity + 23;
+    size_t high = static_cast<size_t>(rng.range(70, highest));
     // Style 1 grows by inserting next to random existing entries, so runs fill up in the middle
     // and split at every position; style 0 mixes appends, front and middle inserts.
     int style = static_cast<int>(rng.below(2));
-    uint32_t out[200];
+    std::vector<uint32_t> outBuf(batch);
+    uint32_t* out = outBuf.data();
     size_t largest = 0, cycles = 0, comebacks = 0;
     for (int step = 0; step < ops; ++step) {
       INFO("seed " << seed << " step " << step << " size " << model.size());
@@ -201,7 +231,7 @@ void randomWalk(uint64_t seed, int ops) {
       if (!growing && model.size() <= static_cast<size_t>(rng.range(0, 40))) {
         growing = true;
         ++cycles;
-        high = static_cast<size_t>(rng.range(70, 1000));
+        high = static_cast<size_t>(rng.range(70, highest));
         style = static_cast<int>(rng.below(2));
       }
       uint64_t r = rng.below(100);
@@ -246,11 +276,10 @@ void randomWalk(uint64_t seed, int ops) {
           msgs.table.free(h);
         } else {
           auto it = std::next(model.begin(), static_cast<std::ptrdiff_t>(rng.below(model.size())));
-          bool front = it == model.begin();
           uint32_t h = it->second;
           ENSURE_MSG(list.remove(h), "handle " << h << " key (" << it->first.first << "," << it->first.second << ")");
           model.erase(it);
-          retire(h, front);
+          retire(h, true);
         }
       } else if (r < 87) {
         // Remove a handle that is not in the list: a new one with a fresh key, with a present
@@ -277,9 +306,9 @@ void randomWalk(uint64_t seed, int ops) {
         ENSURE(list.size() == before);
         if (fresh) msgs.table.free(h);
       } else if (r < 93) {
-        // popFront: a few while growing; 0..150 (often more than one run, sometimes more than
-        // the size) while shrinking.
-        size_t k = static_cast<size_t>(growing ? rng.below(6) : rng.below(151));
+        // popFront: a few while growing; up to two runs and more (sometimes more than the size)
+        // while shrinking.
+        size_t k = static_cast<size_t>(growing ? rng.below(6) : rng.below(batch));
         std::vector<uint32_t> want = modelSlice(model, 0, k);
         size_t got = list.popFront(out, k);
         std::vector<uint32_t> have(out, out + got);
@@ -291,7 +320,7 @@ void randomWalk(uint64_t seed, int ops) {
       } else {
         // peek at offsets around and past run boundaries.
         size_t offset = static_cast<size_t>(rng.below(model.size() + 70));
-        size_t k = static_cast<size_t>(rng.below(151));
+        size_t k = static_cast<size_t>(rng.below(batch));
         std::vector<uint32_t> want = modelSlice(model, offset, k);
         size_t got = list.peek(offset, out, k);
         std::vector<uint32_t> have(out, out + got);
@@ -379,7 +408,8 @@ TEST_CASE("RunSkiplist: equal times are ordered by sequence, whatever the insert
   // Sequences near the top of their 56 bits too: the order must not come from a narrower copy.
   const uint64_t bases[] = {1, Message::kSeqMask - 1000};
   for (uint64_t base : bases) {
-    for (int n : {2, 15, 16, 17, 32, 33, 200}) {
+    for (int n : {2, kRunCapacity - 1, kRunCapacity, kRunCapacity + 1, 2 * kRunCapacity, 2 * kRunCapacity + 1,
+                  3 * kRunCapacity + 8}) {
       CAPTURE(base);
       CAPTURE(n);
       Fixture f(static_cast<uint64_t>(n) + base);
@@ -409,7 +439,7 @@ TEST_CASE("RunSkiplist: equal times are ordered by sequence, whatever the insert
   }
 }
 
-TEST_CASE("RunSkiplist: runs at the capacity boundaries (15, 16, 17, 32, 33 entries...)") {
+TEST_CASE("RunSkiplist: runs at the capacity boundaries (C - 1, C, C + 1, 2C - 1... entries, C = kRunCapacity)") {
   for (int n : {1, kRunCapacity - 1, kRunCapacity, kRunCapacity + 1, 2 * kRunCapacity - 1, 2 * kRunCapacity,
                 2 * kRunCapacity + 1, 3 * kRunCapacity}) {
     CAPTURE(n);
@@ -640,37 +670,53 @@ TEST_CASE("RunSkiplist: removals that empty a node in the middle, at the head an
 }
 
 TEST_CASE("RunSkiplist: a thin run takes in a small next run (merge): a stale-keyed run, the tail, the head") {
+  // By RunSkiplist::remove's rule, with C = kRunCapacity: a removal that leaves a run with fewer
+  // than C / 4 entries makes it take in the next run when both together hold at most 3C / 4.
+  const size_t thin = kRunCapacity / 4;       // a run below this is thin
+  const size_t most = kRunCapacity * 3 / 4;   // the most a merged run may hold
   for (uint64_t seed = 1; seed <= 8; ++seed) {
     CAPTURE(seed);
     LaidOut s(seed, 4 * kRunCapacity);  // runs A B C D, full
-    const size_t keep = kRunCapacity * 3 / 8;  // 6: half of what a merged run may hold
+    const size_t keep = kRunCapacity * 3 / 8;  // half of what a merged run may hold
     // C loses its front down to `keep` entries (its own key goes stale); it is not thin: no merge.
-    while (s.layout.runs[2].size() > keep) s.removeAt(2, 0);
+    while (s.runSize(2) > keep && s.removeAt(2, 0)) {
+    }
     CHECK(s.f.list.nodeCount() == 4u);
     // B loses entries from its back. Once thin, C fits with it: B takes C in and C's node goes.
-    while (s.layout.runs.size() == 4) s.removeAt(1, s.layout.runs[1].size() - 1);
+    while (s.layout.runs.size() == 4 && s.removeAt(1, s.runSize(1) - 1)) {
+    }
     CHECK(s.f.list.nodeCount() == 3u);
-    CHECK(s.layout.runs[1].size() < static_cast<size_t>(kRunCapacity / 4) + keep);
+    CHECK(s.runSize(1) == thin - 1 + keep);
     CHECK(s.f.diff() == "");
-    // D (the tail) loses middle entries down to 5; B loses its front until it takes D in and is
-    // the tail itself; an append then goes onto B.
-    while (s.layout.runs[2].size() > 5) s.removeAt(2, 2);
-    while (s.layout.runs.size() == 3) s.removeAt(1, 0);
+    // D (the tail) loses middle entries down to 5 (thin, but it has no next run); B loses its front
+    // until it takes D in and is the tail itself; an append then goes onto B.
+    while (s.runSize(2) > 5 && s.removeAt(2, 2)) {
+    }
+    CHECK(s.f.list.nodeCount() == 3u);
+    while (s.layout.runs.size() == 3 && s.removeAt(1, 0)) {
+    }
     CHECK(s.f.list.nodeCount() == 2u);
+    CHECK(s.runSize(1) == thin - 1 + 5);
     s.append(1e6, 1);
     CHECK(s.layout.runs.size() == 2u);
-    // The tail grows to 14 by appends; A (the head) loses its back down to 2: thin, but with the
-    // tail's 14 too big to merge.
-    while (s.layout.runs[1].size() < 14) {
-      size_t at = s.layout.runs[1].size();
+    // The tail grows by appends to 3/4 of a node and 2 more; A (the head) loses its back down to 2:
+    // thin all the way from C / 4 - 1, but with the tail too big to merge.
+    while (s.runSize(1) < most + 2) {
+      size_t at = s.runSize(1);
       s.append(1e6 + static_cast<double>(at), 10 + at);
     }
-    while (s.layout.runs[0].size() > 2) s.removeAt(0, s.layout.runs[0].size() - 1);
+    while (s.runSize(0) > 2 && s.removeAt(0, s.runSize(0) - 1)) {
+    }
     CHECK(s.f.list.nodeCount() == 2u);
-    // The tail loses middle entries down to 10; A's next removal (down to 1) takes it in: one node.
-    while (s.layout.runs[1].size() > 10) s.removeAt(1, 4);
+    CHECK(s.runSize(0) == 2u);
+    // The tail (not thin) loses middle entries down to 3/4 of a node less one; A's next removal
+    // leaves it with one entry, which with the tail's is exactly 3/4 of a node: A takes it in.
+    while (s.runSize(1) > most - 1 && s.removeAt(1, 4)) {
+    }
+    CHECK(s.f.list.nodeCount() == 2u);
     s.removeAt(0, 0);
     CHECK(s.f.list.nodeCount() == 1u);
+    CHECK(s.runSize(0) == most);
     CHECK(s.f.diff() == "");
     s.append(2e6, 3);
     CHECK(s.f.diff() == "");
@@ -684,12 +730,14 @@ TEST_CASE("RunSkiplist: removal of absent handles returns false and changes noth
   CHECK_FALSE(f.list.remove(stranger));
   CHECK(f.list.checkInvariants());
   std::vector<uint32_t> h;
-  for (int i = 0; i < 300; ++i) h.push_back(f.add(static_cast<double>(i * 2), static_cast<uint64_t>(i + 1)));
+  const int n = std::max(300, 4 * kRunCapacity);
+  for (int i = 0; i < n; ++i) h.push_back(f.add(static_cast<double>(i * 2), static_cast<uint64_t>(i + 1)));
   // Records not in the list: before the head, between two keys, after the tail, same time other
   // sequence, same sequence other time, and the very keys of present entries (the head, the first
   // of the second run, the tail).
-  const double absent[][2] = {{-1, 1},  {-1, 0}, {3, 2},   {1000, 301}, {2, 1},  {2, 3},  {2, 1002},
-                              {4.5, 3}, {598, 1}, {0, 1}, {2.0 * kRunCapacity, kRunCapacity + 1.0}, {598, 300}};
+  const double last = 2.0 * (n - 1);
+  const double absent[][2] = {{-1, 1},   {-1, 0},   {3, 2}, {last + 402, n + 1.0}, {2, 1}, {2, 3}, {2, n + 702.0},
+                              {4.5, 3}, {last, 1}, {0, 1}, {2.0 * kRunCapacity, kRunCapacity + 1.0}, {last, 1.0 * n}};
   for (const auto& k : absent) {
     uint32_t a = f.msgs.add(k[0], static_cast<uint64_t>(k[1]));
     CHECK_FALSE(f.list.remove(a));
@@ -746,10 +794,14 @@ TEST_CASE("RunSkiplist: a partly popped head run takes inserts at the front and 
   Fixture f(9);
   uint64_t seq = 1;
   for (int i = 0; i < 3 * kRunCapacity; ++i) f.add(10.0 * i, seq++);
-  REQUIRE(f.pop(20).size() == 20u);
-  // Fill the gap the pops left at the front of the head run, then overflow that run.
-  for (int i = 0; i < 90; ++i) {
-    f.add(static_cast<double>(200 + (i % 2 == 0 ? -(i + 1) : i * 3 % 400)), seq++);
+  // The first run and a quarter of the second: the head run has room at its front.
+  const int popped = kRunCapacity + kRunCapacity / 4;
+  REQUIRE(f.pop(popped).size() == static_cast<size_t>(popped));
+  const int t0 = 10 * popped;  // the head's first time
+  // Fill the gap the pops left at the front of the head run (times below the head's, each one a
+  // new base), then overflow that run, with times up to past the tail.
+  for (int i = 0; i < 6 * kRunCapacity; ++i) {
+    f.add(static_cast<double>(t0 + (i % 2 == 0 ? -(i + 1) : i * 3 % (25 * kRunCapacity))), seq++);
     if (!f.list.checkInvariants()) {
       FAIL_CHECK("invariants broken at insert " << i);
       break;
@@ -795,14 +847,16 @@ TEST_CASE("RunSkiplist: lists sharing one pool and one table give every node bac
     Model ma, mb, mc;
     RunSkiplist* lists[] = {&a, &b, &c};
     Model* models[] = {&ma, &mb, &mc};
-    for (int i = 0; i < 3000; ++i) {
+    // The amounts grow with the node capacity, so that each list has many nodes whatever it is.
+    const int per = kRunCapacity / 16 > 1 ? kRunCapacity / 16 : 1;
+    for (int i = 0; i < 3000 * per; ++i) {
       int w = static_cast<int>(rng.below(3));
-      uint32_t h = msgs.add(static_cast<double>(rng.below(500)), static_cast<uint64_t>(i + 1));
+      uint32_t h = msgs.add(static_cast<double>(rng.below(500 * static_cast<uint64_t>(per))), static_cast<uint64_t>(i + 1));
       lists[w]->insert(h);
       models[w]->emplace(keyOf(msgs.table, h), h);
-      if (rng.chance(0.02)) {
-        uint32_t out[40];
-        size_t got = lists[w]->popFront(out, 40);
+      if (rng.chance(0.01)) {
+        std::vector<uint32_t> out(40);
+        size_t got = lists[w]->popFront(out.data(), out.size());
         for (size_t j = 0; j < got; ++j) models[w]->erase(models[w]->begin());
       }
     }
@@ -813,8 +867,8 @@ TEST_CASE("RunSkiplist: lists sharing one pool and one table give every node bac
     for (int w = 0; w < 3; ++w) CHECK(lists[w]->nodeCount() > 20u);
     CHECK(pool.nodesInUse() == a.nodeCount() + b.nodeCount() + c.nodeCount());
     // Empty one list completely: its nodes return to the pool.
-    uint32_t out[4000];
-    a.popFront(out, 4000);
+    std::vector<uint32_t> out(a.size() + 1);
+    a.popFront(out.data(), out.size());
     CHECK(a.empty());
     CHECK(pool.nodesInUse() == b.nodeCount() + c.nodeCount());
   };
@@ -827,17 +881,597 @@ TEST_CASE("RunSkiplist: lists sharing one pool and one table give every node bac
   CHECK(pool.bytesReserved() == reserved);
 }
 
-// Known core issue, reported and not fixed here: when an entry leaves the front of a node other
-// than the head, that node keeps the entry's key as its own. The same handle (same key) inserted
-// again goes to the end of the node before, whose last key then equals the next node's own key,
-// and checkInvariants (each node's key above every key before it) refuses the list, although the
-// order is right. may_fail keeps the run green until the core settles it; drop it then.
-TEST_CASE("RunSkiplist: a handle removed from the front of a later node can go back in" * doctest::may_fail()) {
-  Fixture f(1);
-  std::vector<uint32_t> h = f.fill(2 * kRunCapacity);
-  REQUIRE(f.remove(h[3]));             // room in the first run
-  REQUIRE(f.remove(h[kRunCapacity]));  // the second run's first entry: its node keeps the key
-  f.put(h[kRunCapacity]);              // the same key back
-  CHECK(f.diff() == "");
-  CHECK(f.list.checkInvariants());
+// When an entry leaves the front of a node other than the head, that node keeps the entry's key as
+// its own. The same handle (same key) inserted again must go to the front of that node, not to the
+// end of the node before (whose last key would then equal the next node's own key).
+TEST_CASE("RunSkiplist: a handle removed from the front of a later node can go back in") {
+  // With room in the node before (which must not take it) and with that node full (which must not
+  // split for it): either way the key goes back to the front of its own node.
+  for (bool roomBefore : {true, false}) {
+    CAPTURE(roomBefore);
+    Fixture f(1);
+    std::vector<uint32_t> h = f.fill(2 * kRunCapacity);
+    if (roomBefore) REQUIRE(f.remove(h[3]));
+    REQUIRE(f.remove(h[kRunCapacity]));  // the second run's first entry: its node keeps the key
+    f.put(h[kRunCapacity]);              // the same key back
+    CHECK(f.diff() == "");
+    CHECK(f.list.checkInvariants());
+    CHECK(f.list.nodeCount() == 2u);
+    // Again, and with a key just before it (same time, one sequence less): that one goes to the
+    // end of the first run (or splits it when full).
+    REQUIRE(f.remove(h[kRunCapacity]));
+    f.put(h[kRunCapacity]);
+    f.add(10.0 * kRunCapacity, 100 * static_cast<uint64_t>(kRunCapacity + 1) - 1);
+    CHECK(f.check() == "");
+    CHECK(f.list.nodeCount() == (roomBefore ? 2u : 3u));
+    CHECK(f.drain() == "");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time summaries. A node keeps for each entry sums[i] = floor((t_i - base) * scale): base the time
+// of the run's first entry when the node was made (or a lower time that came in at the head run's
+// front), scale a power of two, 2^16 a millisecond for a new run and halved, every summary with
+// it, as the run's span grows. A search inside a run compares summaries and reads records only
+// among equal ones; a 'newest' key (a sequence above every one the list has had) goes after the
+// entries of its time without reading them when the run is exact (whole-millisecond times, scale
+// at least 1). checkInvariants verifies each summary, the base, the scale and the exact flag
+// against the records: the cases below run it after every step, with the comparison to the model.
+// Their times stay within +-kMaxTime, the range Core takes, which keeps the summary arithmetic far
+// from overflow.
+
+namespace {
+
+std::string timeStr(double t) {
+  std::ostringstream os;
+  os.precision(17);
+  os << t;
+  return os.str();
+}
+
+// ENSURE that the fixture is sound and matches its model after `what`.
+#define ENSURE_SOUND(f, what)                                    \
+  do {                                                           \
+    const std::string sound_err_ = (f).check();                  \
+    ENSURE_MSG(sound_err_.empty(), what << ": " << sound_err_); \
+  } while (0)
+
+// ENSURE that a string-valued check comes back empty (else it is the message).
+#define ENSURE_EMPTY(expr)                              \
+  do {                                                  \
+    const std::string empty_err_ = (expr);              \
+    ENSURE_MSG(empty_err_.empty(), empty_err_);         \
+  } while (0)
+
+// A random entry of a model that is not empty.
+Model::const_iterator anyEntry(const Model& m, Rng& rng) {
+  return std::next(m.begin(), static_cast<std::ptrdiff_t>(rng.below(m.size())));
+}
+
+// Halfway between a random entry's time and the next entry's (its own time when it is the last).
+double halfwayAfter(const Model& m, Rng& rng) {
+  auto it = anyEntry(m, rng);
+  auto nx = std::next(it);
+  double a = it->first.first;
+  double b = nx == m.end() ? a : nx->first.first;
+  return a + (b - a) / 2;
+}
+
+// t, or the nearest end of the time range Core takes.
+double inRange(double t) { return std::min(kMaxTime, std::max(-kMaxTime, t)); }
+
+// 10^e ms for e from -9 to 15, times a random factor in (0, 1], whole half of the time (and then
+// at least 1).
+double anyMagnitude(Rng& rng) {
+  double d = std::pow(10.0, static_cast<double>(rng.range(-9, 15))) * static_cast<double>(rng.range(1, 1000)) / 1000;
+  return rng.chance(0.5) ? std::max(1.0, std::floor(d)) : d;
+}
+
+// Steps shared by the summary cases: each changes the fixture and says what it did, for the message
+// of the check that follows. `kept` holds handles that left with their keys, to come back.
+
+std::string keyStr(const Fixture& f, uint32_t h) {
+  RunKey k = f.msgs.table.keyOf(h);
+  return "(" + timeStr(k.t) + "," + std::to_string(k.seq) + ")";
+}
+
+// A fresh key (after the entries of its time) or an old one (before them) at time t.
+std::string addKey(Fixture& f, double t, bool fresh) {
+  if (fresh) f.addNew(t); else f.addOld(t);
+  return std::string(fresh ? "fresh" : "old") + " key at " + timeStr(t);
+}
+
+// A random kept handle back in the list: a sequence below the list's highest, not a newest key.
+std::string putBack(Fixture& f, Rng& rng, std::vector<uint32_t>& kept) {
+  size_t i = static_cast<size_t>(rng.below(kept.size()));
+  uint32_t h = kept[i];
+  kept[i] = kept.back();
+  kept.pop_back();
+  f.put(h);
+  return "handle " + std::to_string(h) + " back, key " + keyStr(f, h);
+}
+
+// Removes the entry at position i of the model; its handle is kept.
+std::string removeKept(Fixture& f, size_t i, std::vector<uint32_t>& kept) {
+  uint32_t h = std::next(f.model.begin(), static_cast<std::ptrdiff_t>(i))->second;
+  std::string what = "removal of " + keyStr(f, h);
+  CHECK_MESSAGE(f.remove(h), what);
+  kept.push_back(h);
+  return what;
+}
+
+// Pops k entries; their handles are kept.
+std::string popKept(Fixture& f, size_t k, std::vector<uint32_t>& kept) {
+  std::vector<uint32_t> got = f.pop(k);
+  kept.insert(kept.end(), got.begin(), got.end());
+  return "pop of " + std::to_string(got.size());
+}
+
+// Keys inside the list's span, each followed by check(): a fresh one halfway between a random entry
+// and the next, then an old and a fresh one at a random entry's time. Empty when all were sound.
+std::string keysInside(Fixture& f, Rng& rng) {
+  const double at = anyEntry(f.model, rng)->first.first;
+  for (int i = 0; i < 3; ++i) {
+    std::string what = i == 0 ? addKey(f, halfwayAfter(f.model, rng), true) : addKey(f, at, i == 2);
+    std::string err = f.check();
+    if (!err.empty()) return what + ": " + err;
+  }
+  return "";
+}
+
+// Random steps on a fixture whose keys come from addNew / addOld, each followed by check(): a fresh
+// key at a present entry's time (after the entries of that time) or halfway to the next time, an
+// old key at a present time (before them), a key below the first entry (under the head run's base
+// or between it and the first entry), a removal or a few pops (the handles kept), and a kept
+// handle put back (an older sequence among equal times: not a newest key). New keys only while the
+// list holds fewer than `most`. Empty when every step was sound; else the first failure.
+std::string stir(Fixture& f, Rng& rng, int steps, size_t most, std::vector<uint32_t>& kept) {
+  for (int step = 0; step < steps; ++step) {
+    const uint64_t r = rng.below(100);
+    const bool room = f.model.size() < most;
+    std::string what;
+    if (!kept.empty() && (r < 20 || f.model.empty())) {
+      what = putBack(f, rng, kept);
+    } else if (f.model.empty()) {
+      return "";
+    } else if (room && r < 50) {
+      what = addKey(f, rng.chance(0.5) ? anyEntry(f.model, rng)->first.first : halfwayAfter(f.model, rng), true);
+    } else if (room && r < 62) {
+      what = addKey(f, anyEntry(f.model, rng)->first.first, false);
+    } else if (room && r < 67) {
+      what = addKey(f, inRange(f.model.begin()->first.first - anyMagnitude(rng)), rng.chance(0.5)) + ", below the first entry";
+    } else if (r < 93) {
+      what = removeKept(f, static_cast<size_t>(rng.below(f.model.size())), kept);
+    } else {
+      what = popKept(f, static_cast<size_t>(rng.range(1, 4)), kept);
+    }
+    std::string err = f.check();
+    if (!err.empty()) return "step " + std::to_string(step) + " (" + what + "): " + err;
+  }
+  return "";
+}
+
+// Appends onto the tail at base + each offset (increasing), so the tail run's span grows and its
+// scale halves, once or many times in one step; after each append, keys inside the span, placed by
+// the summaries at the new scale. Then random steps, and the entries leave in random order (thin
+// runs merge, entries of runs with other bases and scales).
+void spanGrows(double base, const std::vector<double>& offsets, uint64_t seed) {
+  Fixture f(seed);
+  Rng rng(seed);
+  for (double d : offsets) {
+    const double t = base + d;
+    f.addNew(t);
+    ENSURE_SOUND(f, "append at " << timeStr(t));
+    ENSURE_EMPTY(keysInside(f, rng));
+  }
+  std::vector<uint32_t> kept;
+  ENSURE_EMPTY(stir(f, rng, 150, f.model.size() + 20, kept));
+  while (!f.model.empty()) {
+    uint32_t h = anyEntry(f.model, rng)->second;
+    ENSURE(f.remove(h));
+    ENSURE_SOUND(f, "removal of " << h);
+  }
+  ENSURE(f.pool.nodesInUse() == 0u);
+}
+
+// The head run (C entries from t0, `step` apart, and 5 more in a second run) takes keys below its
+// base, each further down by the next of `downs`: each is a new base, the scale is back at 2^16 a
+// ms and the summaries are taken again from the records. A full head run splits first (its lower
+// half moves its base); else 5 pops leave room at its front, and the popped handles come back
+// between the steps (above the base). Keys land inside after each step; then random steps.
+void belowTheBase(double t0, double step, bool full, const std::vector<double>& downs, uint64_t seed) {
+  Fixture f(seed);
+  Rng rng(seed);
+  for (int i = 0; i < kRunCapacity + 5; ++i) f.addNew(t0 + step * i);
+  std::vector<uint32_t> kept;
+  if (!full) kept = f.pop(5);
+  ENSURE_SOUND(f, "setup");
+  double low = t0;
+  for (double d : downs) {
+    low -= d;
+    if (rng.chance(0.5)) f.addNew(low); else f.addOld(low);
+    ENSURE_SOUND(f, "key at " << timeStr(low) << ", below the base");
+    if (!kept.empty()) {
+      f.put(kept.back());
+      kept.pop_back();
+      ENSURE_SOUND(f, "popped handle back");
+    }
+    ENSURE_EMPTY(keysInside(f, rng));
+  }
+  ENSURE_EMPTY(stir(f, rng, 250, 3 * kRunCapacity, kept));
+  ENSURE_EMPTY(f.drain());
+}
+
+// Runs A (full) and B (half a node) by appends with times ta(i) and tb(j), so each has its own base
+// and scale. With `middle` a full run C follows B (B first loses its back down to half a node, not
+// thin: no merge). A loses entries from its back (how 0), its front (1) or its middle (2) until it
+// is thin and takes B in, whose entries then get summaries against A's base and scale. Then
+// random steps among both runs' entries (the handles that left come back), and growth until the
+// merged run splits.
+template <class TA, class TB>
+void mergeRuns(TA ta, TB tb, int how, bool middle, uint64_t seed) {
+  LaidOut s(seed, 0);
+  const size_t half = kRunCapacity / 2;
+  for (int i = 0; i < kRunCapacity; ++i) s.append(ta(i), s.f.freshSeq += 4);
+  for (int j = 0; j < (middle ? 2 * kRunCapacity : kRunCapacity / 2); ++j) s.append(tb(j), s.f.freshSeq += 4);
+  std::vector<uint32_t> kept;
+  while (middle && s.runSize(1) > half) {
+    kept.push_back(s.layout.runs[1].back());
+    if (!s.removeAt(1, s.runSize(1) - 1)) return;
+  }
+  ENSURE_SOUND(s.f, "setup");
+  const size_t runs = s.layout.runs.size();
+  ENSURE(runs == (middle ? 3u : 2u));
+  while (s.layout.runs.size() == runs) {
+    size_t n = s.runSize(0);
+    size_t i = how == 0 ? n - 1 : how == 1 ? 0 : n / 2;
+    kept.push_back(s.layout.runs[0][i]);
+    if (!s.removeAt(0, i)) return;
+    ENSURE_SOUND(s.f, "removal from A, " << n - 1 << " left");
+  }
+  // A took B in when it first became thin.
+  ENSURE(s.f.list.nodeCount() == runs - 1);
+  ENSURE(s.runSize(0) == static_cast<size_t>(kRunCapacity / 4 - 1) + half);
+  Rng rng(seed);
+  ENSURE_EMPTY(stir(s.f, rng, 300, 3 * kRunCapacity, kept));
+  ENSURE_EMPTY(s.f.drain());
+}
+
+// A full run (appends at t(0) .. t(C - 1)) and 3 entries after it; one key then lands at position
+// p of the full run (an old key at t(p): before it; or a fresh one halfway between t(p - 1) and
+// t(p), below the base for p = 0), so the run splits there and the new node takes the run's base,
+// scale and summaries. Then random steps in both halves, and appends onto the tail far away.
+template <class T>
+void splitRun(T t, int p, bool fresh, uint64_t seed) {
+  Fixture f(seed);
+  Rng rng(seed);
+  for (int i = 0; i < kRunCapacity + 3; ++i) f.addNew(t(i));
+  ENSURE(f.list.nodeCount() == 2u);
+  double at;
+  if (fresh) at = p == 0 ? t(0) - 0.75 : t(p - 1) + (t(p) - t(p - 1)) / 2;
+  else at = t(p);
+  uint32_t h = fresh ? f.addNew(at) : f.addOld(at);
+  ENSURE_SOUND(f, "key at " << timeStr(at));
+  ENSURE(f.list.nodeCount() == 3u);
+  uint32_t out = 0;
+  ENSURE(f.list.peek(static_cast<size_t>(p), &out, 1) == 1u);
+  ENSURE(out == h);
+  std::vector<uint32_t> kept;
+  ENSURE_EMPTY(stir(f, rng, 40, 3 * kRunCapacity, kept));
+  const double last = f.model.rbegin()->first.first;
+  for (double d : {0.5, 1e3, 1e9, 1e15}) {
+    f.addNew(last + d);
+    ENSURE_SOUND(f, "append at " << timeStr(last + d));
+  }
+}
+
+// Many entries at one time T (a node and a half, so over more than one run) between neighbours
+// before T and T + 1, T + 2, T + 3 after it. variant 0: whole times, exact runs (a newest key goes
+// after the entries of its time without reading them); 1: the neighbour before is at T - 0.5 and
+// one after at T + 2^-20 (tied with T at 2^16 a ms), so the runs are inexact; 2: an entry at
+// T + 1e6 makes the last run's scale coarse, so that T .. T + 3 share a summary. Random steps:
+// newest and old keys at those times, keys between two present sequences at T, removals and pops
+// whose handles come back (older sequences among equal times).
+void equalTimes(int variant, uint64_t seed) {
+  Fixture f(seed);
+  Rng rng(seed);
+  const double T = 5000;
+  std::vector<double> times{variant == 1 ? T - 0.5 : T - 1, T};
+  f.addNew(times[0]);
+  for (int i = 0; i < kRunCapacity * 3 / 2; ++i) f.addNew(T);
+  if (variant == 1) {
+    times.push_back(T + 0x1p-20);
+    f.addNew(T + 0x1p-20);
+  }
+  for (double d : {1.0, 2.0, 3.0}) {
+    times.push_back(T + d);
+    f.addNew(T + d);
+  }
+  if (variant == 2) f.addNew(T + 1e6);
+  ENSURE_SOUND(f, "setup");
+  std::set<uint64_t> between;  // sequences used by keys between two present ones
+  std::vector<uint32_t> kept;
+  for (int step = 0; step < 500; ++step) {
+    const double t = times[rng.below(times.size())];
+    const uint64_t r = rng.below(100);
+    const bool room = f.model.size() < static_cast<size_t>(4 * kRunCapacity);
+    std::string what;
+    if (room && r < 35) {
+      what = addKey(f, t, r < 25);
+    } else if (room && r < 45) {
+      // A sequence just above a present fresh one at T (fresh ones are 4 apart from 2^40; not
+      // newest unless that one is the last).
+      const uint64_t first = uint64_t{1} << 40;
+      std::vector<uint64_t> seqs;
+      for (auto it = f.model.lower_bound({T, first}); it != f.model.end() && it->first.first == T; ++it)
+        if ((it->first.second - first) % 4 == 0) seqs.push_back(it->first.second);
+      if (seqs.empty()) continue;
+      uint64_t seq = seqs[rng.below(seqs.size())] + static_cast<uint64_t>(rng.range(1, 3));
+      if (!between.insert(seq).second) continue;
+      f.add(T, seq);
+      what = "key at T, sequence " + std::to_string(seq);
+    } else if (!kept.empty() && r < 65) {
+      what = putBack(f, rng, kept);
+    } else if (!f.model.empty() && r < 95) {
+      what = removeKept(f, static_cast<size_t>(rng.below(f.model.size())), kept);
+    } else {
+      what = popKept(f, static_cast<size_t>(rng.range(1, 3)), kept);
+    }
+    ENSURE_SOUND(f, "step " << step << ": " << what);
+  }
+  ENSURE_EMPTY(f.drain());
+}
+
+// Times that differ but share a summary, inserted in random order with fresh and old sequences,
+// removed, popped and put back. variant 0: at the finest scale, 2^-20 ms apart (16 times to a
+// summary step); 1: a run spanning 1e9 ms (steps of 2^14 ms) with clusters of whole and tenth
+// milliseconds; 2: a day at the epoch's scale (steps of 2^11 ms) with fractional times. In 1 and
+// 2 the first two entries bound every later time, so every node descends from the first run by
+// splits (and merges) and keeps its coarse scale.
+void tiedTimes(int variant, uint64_t seed) {
+  Fixture f(seed);
+  Rng rng(seed);
+  auto timeOf = [&]() -> double {
+    if (variant == 0) return 1 + static_cast<double>(rng.below(256)) * 0x1p-20;
+    double step = rng.chance(0.5) ? 1 : 0.1;
+    if (variant == 1) return static_cast<double>(rng.range(1, 8)) * 16384 + static_cast<double>(rng.below(100)) * step;
+    return 1.7e12 + static_cast<double>(rng.range(1, 6)) * 1e7 + static_cast<double>(rng.below(3000)) * step * 0.7;
+  };
+  if (variant == 1) {
+    f.addNew(0);
+    f.addNew(1e9);
+  } else if (variant == 2) {
+    f.addNew(1.7e12);
+    f.addNew(1.7e12 + 8.64e7);
+  }
+  std::vector<uint32_t> kept;
+  for (int step = 0; step < 700; ++step) {
+    const uint64_t r = rng.below(100);
+    const bool room = f.model.size() < static_cast<size_t>(4 * kRunCapacity);
+    std::string what;
+    if (room && r < 55) {
+      what = addKey(f, rng.chance(0.3) && !f.model.empty() ? anyEntry(f.model, rng)->first.first : timeOf(), rng.chance(0.6));
+    } else if (!kept.empty() && r < 70) {
+      what = putBack(f, rng, kept);
+    } else if (f.model.size() > 2 && r < 96) {
+      // Not the bounding entries of variants 1 and 2 (the first and the last).
+      what = removeKept(f, static_cast<size_t>(1 + rng.below(f.model.size() - 2)), kept);
+    } else if (variant == 0) {
+      what = popKept(f, static_cast<size_t>(rng.range(1, 3)), kept);
+    } else {
+      continue;
+    }
+    ENSURE_SOUND(f, "step " << step << ": " << what);
+  }
+  ENSURE_EMPTY(f.drain());
+}
+
+// A seeded walk over keys of every scale: near a random entry (the same time, or 10^e ms either
+// side, e from -9 to 15, whole or not), below the head, past the tail, or anywhere around the
+// epoch, 0 and +-1e15; fresh and old sequences; removals, pops and handles put back; the size
+// swings between low and high water marks. check() after every step.
+void summaryWalk(uint64_t seed, int ops) {
+  Fixture f(seed);
+  Rng rng(seed);
+  std::vector<uint32_t> kept;
+  const double anchors[] = {0, 1.7e12, -1e15, 1e15};
+  bool growing = true;
+  size_t high = static_cast<size_t>(rng.range(2 * kRunCapacity, 6 * kRunCapacity));
+  size_t largest = 0, cycles = 0;
+  for (int step = 0; step < ops; ++step) {
+    largest = std::max(largest, f.model.size());
+    if (growing && f.model.size() >= high) growing = false;
+    if (!growing && f.model.size() <= static_cast<size_t>(rng.range(0, kRunCapacity / 2))) {
+      growing = true;
+      ++cycles;
+      high = static_cast<size_t>(rng.range(2 * kRunCapacity, 6 * kRunCapacity));
+    }
+    const uint64_t r = rng.below(100);
+    std::string what;
+    if (r < (growing ? 65u : 20u) || f.model.empty()) {
+      double t;
+      const uint64_t mode = f.model.empty() ? 4 : rng.below(5);
+      if (mode == 0) t = anyEntry(f.model, rng)->first.first;
+      else if (mode == 1) t = anyEntry(f.model, rng)->first.first + (rng.chance(0.5) ? 1 : -1) * anyMagnitude(rng);
+      else if (mode == 2) t = f.model.begin()->first.first - anyMagnitude(rng);
+      else if (mode == 3) t = f.model.rbegin()->first.first + anyMagnitude(rng);
+      else t = anchors[rng.below(4)] + (rng.chance(0.5) ? 1 : -1) * anyMagnitude(rng);
+      what = addKey(f, inRange(t), rng.chance(0.7));
+    } else if (!kept.empty() && r < 75) {
+      what = putBack(f, rng, kept);
+    } else if (r < 93) {
+      what = removeKept(f, static_cast<size_t>(rng.below(f.model.size())), kept);
+    } else {
+      // A few while growing; up to a run and more while shrinking.
+      what = popKept(f, static_cast<size_t>(growing ? rng.range(1, 3) : rng.below(kRunCapacity + 10)), kept);
+    }
+    ENSURE_SOUND(f, "seed " << seed << " step " << step << ": " << what);
+  }
+  ENSURE_EMPTY(f.drain());
+  // The walk went through several runs' worth of entries and back, more than once.
+  CHECK_MESSAGE(largest >= 2 * static_cast<size_t>(kRunCapacity), "largest size " << largest);
+  CHECK_MESSAGE(cycles >= 2, "grow/shrink cycles " << cycles);
+}
+
+// Variants 0, 1 and 2 of a case, four seeds each.
+void eachVariant(void (*run)(int variant, uint64_t seed)) {
+  for (int variant = 0; variant < 3; ++variant) {
+    for (uint64_t seed = 1; seed <= 4; ++seed) {
+      CAPTURE(variant);
+      CAPTURE(seed);
+      run(variant, seed * 10 + static_cast<uint64_t>(variant));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("RunSkiplist summaries: a run's span grows from below a microsecond to days, years and 2e15 ms") {
+  // Doubling spans: past 1 ms, every append halves the scale once.
+  const std::vector<double> doubling = [] {
+    std::vector<double> v{0};
+    for (int e = -24; e <= 51; ++e) v.push_back(std::ldexp(1.0, e));
+    return v;
+  }();
+  const std::vector<double> decades{0,    1e-9, 0x1p-17, 1e-5,  0.001, 0.1,   0.3,   1,      1.5,      59.9,  1000,
+                                    65535, 65536, 65537, 3.6e6, 8.64e7, 6.048e8, 3.1536e10, 1e12, 1e15, 2e15};
+  // Whole milliseconds: the run is exact until its scale drops below 1.
+  const std::vector<double> whole{0, 1, 2, 1000, 32767, 32768, 65535, 65536, 1e6, 8.64e7, 1e12, 2e15};
+  // From 2^16 a ms to 2^-35 in one append (a shift by 51: every earlier summary becomes 0).
+  const std::vector<double> sudden{0, 1e-6, 0.1, 0.3, 2e15, 2e15 + 0.5};
+  const double bases[] = {0, 0.1, 1.7e12 + 0.3, -1e15, 1e15 + 0.5};
+  uint64_t seed = 1;
+  for (double base : bases) {
+    for (const std::vector<double>* offsets : {&doubling, &decades, &whole, &sudden}) {
+      CAPTURE(timeStr(base));
+      CAPTURE(fmt(*offsets));
+      spanGrows(base, *offsets, seed++);
+    }
+  }
+}
+
+TEST_CASE("RunSkiplist summaries: keys below the head run's base move the base (whole and fractional)") {
+  const std::vector<double> wholeDowns{1, 1, 7, 1000, 65536, 8.64e7, 1e12, 1e15, 1};
+  const std::vector<double> fracDowns{1e-9, 0.1, 0.25, 0.3, 1, 1000.5, 8.64e7, 1e15, 0.5};
+  const std::vector<double> tinyDowns{0x1p-20, 0x1p-20, 0x1p-18, 0x1p-16, 0x1p-14, 0x1p-12};
+  // (first time, spacing) of the head run: whole and exact, whole with a coarse scale (below 1),
+  // fractional at the epoch, far below 0, and 1/8 ms apart at 1e15 (one unit in the last place).
+  const double heads[][2] = {{0, 1}, {0, 1e9}, {1.7e12 + 0.3, 0.1}, {-1e15, 1e12}, {1e15, 0.125}};
+  uint64_t seed = 100;
+  for (const auto& head : heads) {
+    for (bool full : {false, true}) {
+      for (const std::vector<double>* downs : {&wholeDowns, &fracDowns, &tinyDowns}) {
+        CAPTURE(timeStr(head[0]));
+        CAPTURE(head[1]);
+        CAPTURE(full);
+        CAPTURE(fmt(*downs));
+        belowTheBase(head[0], head[1], full, *downs, seed++);
+      }
+    }
+  }
+}
+
+TEST_CASE("RunSkiplist summaries: a run that takes in the next (merge) summarizes its entries against its own base and scale") {
+  uint64_t seed = 200;
+  int pair = 0;
+  auto each = [&](auto ta, auto tb) {
+    ++pair;
+    for (int how = 0; how < 3; ++how) {
+      for (bool middle : {false, true}) {
+        CAPTURE(pair);
+        CAPTURE(how);
+        CAPTURE(middle);
+        mergeRuns(ta, tb, how, middle, seed++);
+      }
+    }
+  };
+  // 1: a fine fractional A, a coarse B; 2: a coarse A, B below A's summary step; 3: an exact A, a
+  // fractional B; 4: a fractional A, an exact B; 5: A near -1e15, B near 1e15; 6: every time equal
+  // (exact); 7: an exact fine A, B whole but far, so the merged run's scale drops below 1 (inexact).
+  each([](int i) { return 0.1 + i * 1e-4; }, [](int j) { return 1e9 + j * 1e7; });
+  each([](int i) { return i * 1e10; }, [](int j) { return 1e12 + 0.5 + j * 0x1p-20; });
+  each([](int i) { return 1000.0 + i; }, [](int j) { return 2000.5 + j; });
+  each([](int i) { return i + 0.5; }, [](int j) { return 1000.0 + j; });
+  each([](int i) { return -1e15 + i * 1000.0; }, [](int j) { return 1e15 + j; });
+  each([](int) { return 5000.0; }, [](int) { return 5000.0; });
+  each([](int i) { return 1000.0 + i; }, [](int j) { return 1e6 + j * 3.0; });
+}
+
+TEST_CASE("RunSkiplist summaries: a split node keeps the run's base, scale and summaries, at every position") {
+  uint64_t seed = 300;
+  int shape = 0;
+  auto each = [&](auto t) {
+    ++shape;
+    for (int p = 0; p <= kRunCapacity; ++p) {
+      for (bool fresh : {false, true}) {
+        CAPTURE(shape);
+        CAPTURE(p);
+        CAPTURE(fresh);
+        splitRun(t, p, fresh, seed++);
+      }
+    }
+  };
+  // 1: clusters of 8 tenths of a ms, 1e9 ms apart, at the epoch (coarse: a cluster shares a
+  // summary); 2: clusters of whole ms 1e6 apart (scale below 1); 3: whole, 100 ms apart (exact);
+  // 4: 2^-20 ms apart (16 to a summary step at the finest scale).
+  each([](int i) { return 1.7e12 + (i / 8) * 1e9 + (i % 8) * 0.1; });
+  each([](int i) { return (i / 8) * 1e6 + (i % 8); });
+  each([](int i) { return 100.0 * i; });
+  each([](int i) { return 1 + i * 0x1p-20; });
+}
+
+TEST_CASE("RunSkiplist summaries: newest keys and keys put back among equal times, in exact and inexact runs") {
+  eachVariant(equalTimes);
+}
+
+TEST_CASE("RunSkiplist summaries: different times with equal summaries (finer than the scale)") {
+  eachVariant(tiedTimes);
+}
+
+TEST_CASE("RunSkiplist summaries: seeded random walk over times of every scale") {
+  for (uint64_t seed = 1; seed <= 6; ++seed) summaryWalk(seed, 2500);
+}
+
+// Times are within +-kMaxTime (Core refuses others), so a run spans at most 2 kMaxTime and its
+// summary arithmetic stays far from overflow. Both ends of the range in one run, brought together
+// by an append (path 0), by a key below the head run's base (1) and by a merge into a run at the
+// finest scale (2); then keys in between, and removals in random order.
+TEST_CASE("RunSkiplist summaries: both ends of the time range in one run") {
+  for (int path = 0; path < 3; ++path) {
+    CAPTURE(path);
+    LaidOut s(static_cast<uint64_t>(path + 1), 0);
+    if (path == 0) {
+      s.append(-kMaxTime, 1);
+      s.append(kMaxTime, 2);
+    } else if (path == 1) {
+      s.append(kMaxTime, 2);
+      s.append(-kMaxTime, 1);  // one run: the layout's order does not matter
+    } else {
+      for (int i = 0; i < kRunCapacity; ++i) s.append(-kMaxTime, static_cast<uint64_t>(i + 1));  // scale 2^16
+      s.append(kMaxTime, 1000);  // a run of its own; the first then thins and takes it in
+      while (s.layout.runs.size() == 2 && s.removeAt(0, 0)) {
+      }
+    }
+    CHECK(s.f.list.nodeCount() == 1u);
+    CHECK(s.f.check() == "");
+    Rng rng(static_cast<uint64_t>(path + 1));
+    s.f.freshSeq = 2000;
+    s.f.oldSeq = 0;  // no old keys here
+    for (int i = 0; i < 2 * kRunCapacity; ++i) {
+      const double t = halfwayAfter(s.f.model, rng);
+      s.f.addNew(t);
+      if (!s.f.list.checkInvariants() || s.f.diff() != "") {
+        FAIL_CHECK("fresh key at " << timeStr(t) << ": " << s.f.check());
+        break;
+      }
+    }
+    while (!s.f.model.empty()) {
+      uint32_t h = anyEntry(s.f.model, rng)->second;
+      CHECK(s.f.remove(h));
+      if (s.f.check() != "") {
+        FAIL_CHECK("removal of " << keyStr(s.f, h) << ": " << s.f.check());
+        break;
+      }
+    }
+  }
 }
