@@ -22,7 +22,7 @@ inline bool whole(double t) { return std::floor(t) == t; }
 void fitScale(RunNode* n, double& q) {
   if (q <= kMaxSum) return;
   int k = 1;
-  while (std::ldexp(q, -k) > kMaxSum) ++k;
+  while (k < 1100 && std::ldexp(q, -k) > kMaxSum) ++k;  // bounded: times are within ±kMaxTime
   n->scale = std::ldexp(n->scale, -k);
   if (n->scale < 1.0) n->exact = false;
   q = std::floor(std::ldexp(q, -k));

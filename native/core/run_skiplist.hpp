@@ -4,7 +4,8 @@
 // insert and removal in the middle are O(log n) node steps on the nodes' own keys, then a binary
 // search on the run's 16-bit time summaries (records read only where summaries tie) or, for
 // removal, a scan of one run for the handle. A record's key must not change while its handle is in
-// a list.
+// a list, and times must lie within ±kMaxTime (core.hpp; the core refuses others), so that the
+// difference of two times, scaled to a summary, stays finite.
 #pragma once
 #include <cstddef>
 #include <cstdint>
