@@ -9,13 +9,16 @@ uint64_t MessageTable::hashOf(double id) { return mix64(static_cast<uint64_t>(id
 uint32_t MessageTable::find(double id) const {
   if (slots_.empty()) return kNoHandle;
   size_t mask = slots_.size() - 1;
-  size_t i = hashOf(id) & mask;
+  uint64_t hash = hashOf(id);
+  uint32_t tag = tagOf(hash);
+  size_t i = hash & mask;
   for (uint32_t d = 0;; ++d, i = (i + 1) & mask) {
     uint32_t s = slots_[i];
     if (s == kEmpty) return kNoHandle;
-    // Only an id with the same home sits at the same distance from it.
-    uint32_t sd = s >> kHandleBits;
-    if (sd == d || (sd == kFarDistance && d > kFarDistance)) {
+    // Only an id with the same home sits at the same distance from it; the tag sorts out three
+    // quarters of those.
+    uint32_t sd = distanceOf(s);
+    if ((sd == d || (sd == kFarDistance && d > kFarDistance)) && (s >> kTagShift) == tag) {
       uint32_t h = s & kHandleMask;
       if (msgs_[h].id == id) return h;
     }
@@ -25,16 +28,18 @@ uint32_t MessageTable::find(double id) const {
 void MessageTable::prefetchRecords(double id) const {
   if (slots_.empty()) return;
   size_t mask = slots_.size() - 1;
-  size_t i = hashOf(id) & mask;
+  uint64_t hash = hashOf(id);
+  uint32_t tag = tagOf(hash);
+  size_t i = hash & mask;
   for (uint32_t d = 0; d < kFarDistance; ++d, i = (i + 1) & mask) {
     uint32_t s = slots_[i];
     if (s == kEmpty) return;
-    if ((s >> kHandleBits) == d) __builtin_prefetch(&msgs_[s & kHandleMask]);
+    if (distanceOf(s) == d && (s >> kTagShift) == tag) __builtin_prefetch(&msgs_[s & kHandleMask]);
   }
 }
 
 size_t MessageTable::distanceAt(size_t i, uint32_t slot) const {
-  uint32_t sd = slot >> kHandleBits;
+  uint32_t sd = distanceOf(slot);
   if (sd < kFarDistance) return sd;
   return (i - hashOf(msgs_[slot & kHandleMask].id)) & (slots_.size() - 1);
 }
@@ -47,7 +52,7 @@ void MessageTable::place(uint32_t h, uint64_t hash) {
     i = (i + 1) & mask;
     ++d;
   }
-  slots_[i] = slotOf(h, d);
+  slots_[i] = slotOf(h, d, tagOf(hash));
 }
 
 void MessageTable::grow() {
@@ -91,7 +96,7 @@ void MessageTable::unindex(uint32_t h) {
     size_t d = distanceAt(j, s);
     size_t gap = (j - hole) & mask;
     if (d >= gap) {
-      slots_[hole] = slotOf(s & kHandleMask, d - gap);
+      slots_[hole] = slotOf(s & kHandleMask, d - gap, s >> kTagShift);
       hole = j;
     }
   }
@@ -120,7 +125,7 @@ void MessageTable::release(uint32_t h) {
 size_t MessageTable::farSlots() const {
   size_t n = 0;
   for (uint32_t s : slots_)
-    if (s != kEmpty && (s >> kHandleBits) == kFarDistance) ++n;
+    if (s != kEmpty && distanceOf(s) == kFarDistance) ++n;
   return n;
 }
 
@@ -146,9 +151,10 @@ bool MessageTable::checkInvariants() const {
     if (h >= msgs_.size() || !this->indexed(h)) return false;
     // The stored distance is the slot's distance from its id's home (capped), and no empty slot
     // lies between the two.
-    size_t home = hashOf(msgs_[h].id) & mask;
+    uint64_t hash = hashOf(msgs_[h].id);
+    size_t home = hash & mask;
     size_t d = (i - home) & mask;
-    if ((s >> kHandleBits) != (d < kFarDistance ? d : kFarDistance)) return false;
+    if (distanceOf(s) != (d < kFarDistance ? d : kFarDistance) || (s >> kTagShift) != tagOf(hash)) return false;
     for (size_t k = home; k != i; k = (k + 1) & mask)
       if (slots_[k] == kEmpty) return false;
   }

@@ -1,11 +1,12 @@
 // Every message the core knows, addressed by a dense 32-bit handle, plus the index from the MTA's
 // numeric id to that handle (for cancel-by-id and duplicate checks). Handles are recycled through
 // a free list. The index is open addressing (linear probing, load at most 3/4) over 4-byte slots:
-// the handle (28 bits) and the slot's distance from its id's home position (4 bits, 15 meaning 15
-// or more). A probe at distance d from the home reads a record only where the slot's distance is
-// d too (the ids that share the home), and a deletion moves slots back by their distances without
-// reading a record, so a lookup at a million messages costs about one cache miss in the index and
-// one in the table. Growth rehashes from the records, in handle order.
+// the handle (27 bits), the slot's distance from its id's home position (3 bits, 7 meaning 7 or
+// more) and 2 bits of the id's hash. A probe at distance d reads a record only where the slot's
+// distance is d and its hash bits match (a quarter of the ids that share the home), and a deletion
+// moves slots back by their distances without reading a record, so a lookup at a million messages
+// costs about one cache miss in the index and one in the table. Growth rehashes from the records,
+// in handle order.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -47,9 +48,9 @@ struct Message {
 static_assert(sizeof(Message) == 40, "a message record is 40 bytes");
 
 constexpr uint32_t kNoHandle = 0xffffffffu;
-// Handles in use (live and cancelled-but-queued) at most: 2^28 - 1 (268M messages a core), so a
-// handle fits the 28 bits an index slot keeps and no slot equals the empty mark.
-constexpr size_t kMaxMessages = (1u << 28) - 1;
+// Handles in use (live and cancelled-but-queued) at most: 2^27 - 1 (134M messages a core), so a
+// handle fits the 27 bits an index slot keeps and no slot equals the empty mark.
+constexpr size_t kMaxMessages = (1u << 27) - 1;
 
 class MessageTable {
  public:
@@ -86,7 +87,7 @@ class MessageTable {
   // Frees the handle of a retired message.
   void release(uint32_t h);
   bool checkInvariants() const;
-  // Index slots whose distance from home is 15 or more (their distance is read from the record);
+  // Index slots whose distance from home is 7 or more (their distance is read from the record);
   // for tests that must reach them.
   size_t farSlots() const;
   size_t bytesReserved() const {
@@ -95,12 +96,15 @@ class MessageTable {
 
  private:
   static constexpr uint32_t kEmpty = ~0u;
-  static constexpr int kHandleBits = 28;
+  static constexpr int kHandleBits = 27;
   static constexpr uint32_t kHandleMask = (1u << kHandleBits) - 1;
-  static constexpr uint32_t kFarDistance = 15;  // a stored distance of 15 means 15 or more
+  static constexpr uint32_t kFarDistance = 7;  // a stored distance of 7 means 7 or more
+  static constexpr int kTagShift = 30;         // the slot's top 2 bits: the hash's top 2 bits
   static uint64_t hashOf(double id);
-  static uint32_t slotOf(uint32_t h, size_t distance) {
-    return (static_cast<uint32_t>(distance < kFarDistance ? distance : kFarDistance) << kHandleBits) | h;
+  static uint32_t tagOf(uint64_t hash) { return static_cast<uint32_t>(hash >> 62); }
+  static uint32_t distanceOf(uint32_t slot) { return (slot >> kHandleBits) & kFarDistance; }
+  static uint32_t slotOf(uint32_t h, size_t distance, uint32_t tag) {
+    return (tag << kTagShift) | (static_cast<uint32_t>(distance < kFarDistance ? distance : kFarDistance) << kHandleBits) | h;
   }
   // A live slot's exact distance from its home (reads the record only for a far one).
   size_t distanceAt(size_t i, uint32_t slot) const;
@@ -112,7 +116,7 @@ class MessageTable {
 
   std::vector<Message> msgs_;
   std::vector<uint32_t> freeList_;
-  std::vector<uint32_t> slots_;  // (distance << 28) | handle; kEmpty = empty
+  std::vector<uint32_t> slots_;  // (tag << 30) | (distance << 27) | handle; kEmpty = empty
   size_t live_ = 0;
   size_t retired_ = 0;
 };
