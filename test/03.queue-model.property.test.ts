@@ -166,7 +166,7 @@ function compareAll(core: MailQueueCore, model: NaiveCore, setup: Setup, step: s
         STATS.set(bucket, (STATS.get(bucket) ?? 0) + 1);
       }
       expect(q.peek(), `${step}: peek ${d}/${b}`).toBe(order[0]);
-      // Slices from inside the queue, across the 16-entry runs of the skiplist.
+      // Slices from inside the queue, across the 64-entry runs of the skiplist.
       for (const off of new Set([1, order.length >> 1, order.length - 1, 63, 64, 65])) {
         if (off >= 1 && off <= order.length) {
           expect(q.toArray(4, off), `${step}: toArray(4, ${off}) of ${d}/${b}`).toEqual(order.slice(off, off + 4));
@@ -377,7 +377,7 @@ describe('queue model: MailQueueCore against a naive model', () => {
     );
   }, Math.max(120_000, NUM_RUNS * 150));
 
-  test('long queues (many 16-entry skiplist runs, a growing id index) agree with the model', () => {
+  test('long queues (several 64-entry skiplist runs, a growing id index) agree with the model', () => {
     const shape: Shape = { idRange: 700, batchMax: 150, takeMax: 90, weights: { batch: 6, advance: 2, maintain: 3 } };
     fc.assert(
       fc.property(arbSetup({ expirations: true, maxDomains: 2 }), fc.array(arbOp(shape), { minLength: 1, maxLength: 60, size: 'max' }),

@@ -1099,6 +1099,32 @@ describe('raw addon functions: garbage throws TypeError / RangeError / Error, ne
     expect(r.counters[active]).toBeGreaterThan(0);
   });
 
+  test('times at both ends of the range of a Date are taken; a clock past it fails the call with a TypeError', () => {
+    const core = new MailQueueCore({ clock: () => T0 });
+    try {
+      core.enqueue({ id: 1, domain: 'x.com', nextAttempt: 8.64e15, expiresAt: Infinity });
+      core.enqueue({ id: 2, domain: 'x.com', nextAttempt: -8.64e15 });
+      core.enqueueBatch('x.com', undefined, Float64Array.of(3), undefined, Float64Array.of(-8.64e15));
+      expect(core.message(1)?.nextAttempt).toBe(8.64e15);
+      expect(core.message(3)?.nextAttempt).toBe(-8.64e15);
+      expect(core.stats()).toMatchObject({ active: 2, delayed: 1 });
+      expect(core.checkInvariants()).toBe(true);
+    } finally {
+      core.close();
+    }
+    let t = T0;
+    const drifting = new MailQueueCore({ clock: () => t });
+    try {
+      drifting.enqueue({ id: 1, domain: 'x.com' });
+      t = 8.64e15 + 1;
+      expect(() => drifting.enqueue({ id: 2, domain: 'x.com' })).toThrow(TypeError);
+      expect(() => drifting.maintain()).toThrow(/^options\.clock returned 8640000000000001, not a finite number within ±8\.64e15 ms/);
+      expect(drifting.stats().active).toBe(1);
+    } finally {
+      drifting.close();
+    }
+  });
+
   test('a detached typed array is refused with a TypeError naming the argument', () => {
     const core = new MailQueueCore({ clock: () => T0 });
     try {

@@ -20,7 +20,7 @@
 namespace mqc {
 
 constexpr int kRunCapacity = 64;  // entries per node
-constexpr int kMaxLevel = 12;     // with p = 1/4, enough for ~16M nodes (256M entries) per list
+constexpr int kMaxLevel = 12;     // with p = 1/4, enough for ~16M nodes (1G entries) per list
 
 struct RunNode {
   // A lower bound of the run's keys that is above every key of the nodes before this one: the key
