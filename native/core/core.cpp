@@ -9,7 +9,7 @@
 namespace mqc {
 
 namespace {
-// How many ids ahead a batch loop prefetches the index slot.
+// How far ahead a batch loop prefetches for the id it will look up.
 constexpr size_t kPrefetchAhead = 8;       // index slot of the id this far ahead in a batch
 constexpr size_t kPrefetchRecordsAhead = 4;  // then the records its lookup will read
 
@@ -601,6 +601,7 @@ double Core::nextDueAt() const {
 }
 
 size_t Core::flushDomain(uint32_t d, double now) {
+  if (!validTime(now)) return 0;  // now becomes the messages' queue time: it must be a valid key
   Domain& dom = domains_[d];
   size_t moved = 0;
   while (dom.delayed && !dom.delayed->empty()) {

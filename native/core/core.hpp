@@ -169,7 +169,8 @@ class Core {
   double nextDueAt() const;
 
   // --- operator actions -----------------------------------------------------------------------
-  // flush: every delayed message of d becomes due now (active, next attempt = now).
+  // flush: every delayed message of d becomes due now (active, next attempt = now). A now that is
+  // not a valid time moves nothing (returns 0).
   size_t flushDomain(uint32_t d, double now);
   // fail: removes up to max queued (active and delayed) messages of d, writing their ids; in-flight
   // ones are left to their connections. Call until it returns 0.

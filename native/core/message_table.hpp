@@ -3,9 +3,10 @@
 // a free list. The index is open addressing (linear probing, load at most 3/4) over 4-byte slots:
 // the handle (27 bits), the slot's distance from its id's home position (3 bits, 7 meaning 7 or
 // more) and 2 bits of the id's hash. A probe at distance d reads a record only where the slot's
-// distance is d and its hash bits match (a quarter of the ids that share the home), and a deletion
-// moves slots back by their distances without reading a record, so a lookup at a million messages
-// costs about one cache miss in the index and one in the table. Growth rehashes from the records,
+// distance is d (or, past 7, is far) and its hash bits match (a quarter of the ids that share the
+// home), and a deletion moves slots back by their distances, reading a record only for a far
+// slot, so a lookup at a million messages costs about one cache miss in the index and one in the
+// table. Growth rehashes from the records,
 // in handle order.
 #pragma once
 #include <cstddef>

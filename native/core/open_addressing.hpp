@@ -1,5 +1,6 @@
-// Shared pieces of the core's open-addressing tables (the message id index and the lease table):
-// the hash and backward-shift deletion for linear probing.
+// Shared pieces of the core's open-addressing tables: the hash (the message id index and the lease
+// table) and backward-shift deletion for linear probing by home position (the lease table; the id
+// index shifts by the distances its slots keep).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -3,7 +3,7 @@
 // pops at the head touch one run and read no record beyond the tail's last (O(1) amortised); search,
 // insert and removal in the middle are O(log n) node steps on the nodes' own keys, then a binary
 // search on the run's 16-bit time summaries (records read only where summaries tie) or, for
-// removal, a scan of one run for the handle. A record's key must not change while its handle is in
+// removal, a scan of one run (or two) for the handle. A record's key must not change while its handle is in
 // a list, and times must lie within ±kMaxTime (core.hpp; the core refuses others), so that the
 // difference of two times, scaled to a summary, stays finite.
 #pragma once
@@ -57,7 +57,8 @@ class RunSkiplist {
   RunNode* newNodeAfter(RunNode* prev, int height, RunNode** upd[kMaxLevel]);
   // Unlinks and frees a node that has emptied or been merged away.
   void unlink(RunNode* n);
-  // newest: k's sequence is above every sequence in the list (a fresh placement, not a key put back).
+  // newest: k's sequence is above every sequence the list has held (maxSeq_): a fresh placement,
+  // or a key put back into a list that was made again since.
   int lowerBound(const RunNode* n, const RunKey& k, bool newest) const;
   void compact(RunNode* n);
   void insertInto(RunNode* n, int pos, const RunKey& k, uint32_t handle);

@@ -190,17 +190,18 @@ struct Fuzz {
 
   // A time relative to now: mostly near it (either side), sometimes seconds away.
   double relTime(uint8_t b) const {
-    if (b < 200) return now + (static_cast<double>(b) - 40) * 10;   // -400 .. +1590 ms
+    if (b < 200) return now + (static_cast<double>(b) - 40) * 10 + (b % 8 == 7 ? 0.25 : 0);  // -400 .. +1590 ms, some fractional
     if (b < 230) return now + (b - 200) * 1000.0;                   // 0 .. 29 s ahead
     return now - (b - 229) * 1000.0;                                // 1 .. 26 s behind
   }
   // A next-attempt time, with the values the core must refuse now and then.
   double nextAttemptOf(uint8_t b) const {
     switch (b) {
+      case 249: return -mqc::kMaxTime;  // the earliest time the core takes
       case 250: return kNaN;
       case 251: return kInf;
       case 252: return -kInf;
-      case 253: return 1e300;           // finite, past the range of a Date: refused
+      case 253: return std::nextafter(mqc::kMaxTime, kInf);  // just past the range of a Date: refused
       case 254: return mqc::kMaxTime;   // the latest time the core takes
       case 255: return now;
       default: return relTime(b);

@@ -847,11 +847,13 @@ TEST_CASE("Core: times within the range of a Date, both ends included, keep thei
   CHECK(c.checkInvariants());
   CHECK(peekAllActive(c, d, 0) == std::vector<double>{100, 104, 101, 105, 103, 102});
   CHECK(peekAllDelayed(c, d) == std::vector<double>{108, 112, 109, 111, 107, 110, 106});
-  for (double t : {kMaxTime * 1.0000001, -kMaxTime * 1.0000001, 1e300, -1e300}) {
+  for (double t : {kMaxTime * 1.0000001, -kMaxTime * 1.0000001, 1e300, -1e300, kNaN}) {
     CAPTURE(t);
     CHECK(c.enqueue(d, 0, 999, 0, t, kNever, now) == Status::BadArgument);
     CHECK(c.enqueue(d, 0, 999, 0, 10, kNever, t) == Status::BadArgument);  // now, too
+    CHECK(c.flushDomain(d, t) == 0u);  // flush makes now the queue time: refused, nothing moves
   }
+  CHECK(c.delayedSize(d) == 7u);
   CHECK(c.checkInvariants());
 }
 
