@@ -18,15 +18,16 @@ inline double rawSum(const RunNode* n, double t) { return std::floor((t - n->bas
 inline bool whole(double t) { return std::floor(t) == t; }
 
 // Makes q (>= 0) fit 16 bits by halving the node's scale as often as needed, and every summary in
-// the run with it: floor(floor(x) / 2^k) = floor(x / 2^k), so they stay exact.
-void fitScale(RunNode* n, double& q) {
-  if (q <= kMaxSum) return;
+// the run with it: floor(floor(x) / 2^k) = floor(x / 2^k), so they stay exact. Returns k.
+int fitScale(RunNode* n, double& q) {
+  if (q <= kMaxSum) return 0;
   int k = 1;
   while (k < 1100 && std::ldexp(q, -k) > kMaxSum) ++k;  // bounded: times are within ±kMaxTime
   n->scale = std::ldexp(n->scale, -k);
   if (n->scale < 1.0) n->exact = false;
   q = std::floor(std::ldexp(q, -k));
   for (int i = n->begin; i < n->end; ++i) n->sums[i] = static_cast<uint16_t>(k >= 16 ? 0 : n->sums[i] >> k);
+  return k;
 }
 }  // namespace
 
@@ -34,15 +35,18 @@ void fitScale(RunNode* n, double& q) {
 // stay; the scale halves if one does not fit).
 void RunSkiplist::summarize(RunNode* n, int from) {
   for (int i = from; i < n->end; ++i) pool_->prefetchKey(n->handles[i]);
+  double q[kRunCapacity];
   double most = 0;
   for (int i = from; i < n->end; ++i) {
     double t = pool_->keyOf(n->handles[i]).t;
-    double q = rawSum(n, t);
-    if (q > most) most = q;
+    q[i] = rawSum(n, t);
+    if (q[i] > most) most = q[i];
     if (!whole(t)) n->exact = false;
   }
-  fitScale(n, most);  // halves the scale, and the summaries before `from`, as often as needed
-  for (int i = from; i < n->end; ++i) n->sums[i] = static_cast<uint16_t>(rawSum(n, pool_->keyOf(n->handles[i]).t));
+  // Halves the scale, and the summaries already there, as often as needed; the new ones follow by
+  // the same shift (floor(floor(x) / 2^k) = floor(x / 2^k)).
+  int k = fitScale(n, most);
+  for (int i = from; i < n->end; ++i) n->sums[i] = static_cast<uint16_t>(std::floor(std::ldexp(q[i], -k)));
 }
 
 // A run gets an entry whose time is before its base (only the head run can): the base moves to
@@ -221,12 +225,7 @@ void RunSkiplist::insert(uint32_t handle) {
   // FIFO fast path: at or after the tail's last key, append to the tail run.
   if (tail_ != nullptr && !keyLess(k, pool_->keyOf(tail_->handles[tail_->end - 1]))) {
     if (tail_->count() < kRunCapacity) {
-      if (tail_->end == kRunCapacity) compact(tail_);
-      if (!whole(k.t)) tail_->exact = false;
-      double q = rawSum(tail_, k.t);
-      fitScale(tail_, q);
-      tail_->sums[tail_->end] = static_cast<uint16_t>(q);
-      tail_->handles[tail_->end++] = handle;
+      insertInto(tail_, tail_->end, k, handle);
       return;
     }
     int h = randomHeight();
