@@ -6,36 +6,37 @@ namespace mqc {
 
 uint64_t MessageTable::hashOf(double id) { return mix64(static_cast<uint64_t>(id)); }
 
-uint32_t MessageTable::find(double id) const {
+// Walks id's probe chain from its home to the first empty slot (or `maxDistance` slots), calling
+// stop(handle) for every slot that may hold id: an id with the same home sits at the same
+// distance from it (a far slot, at any distance past 7), and the tag sorts out three quarters of
+// those. Returns the handle stop() accepted, or kNoHandle.
+template <typename Stop>
+uint32_t MessageTable::probe(double id, uint32_t maxDistance, Stop stop) const {
   if (slots_.empty()) return kNoHandle;
   size_t mask = slots_.size() - 1;
   uint64_t hash = hashOf(id);
   uint32_t tag = tagOf(hash);
   size_t i = hash & mask;
-  for (uint32_t d = 0;; ++d, i = (i + 1) & mask) {
+  for (uint32_t d = 0; d < maxDistance; ++d, i = (i + 1) & mask) {
     uint32_t s = slots_[i];
     if (s == kEmpty) return kNoHandle;
-    // Only an id with the same home sits at the same distance from it; the tag sorts out three
-    // quarters of those.
     uint32_t sd = distanceOf(s);
-    if ((sd == d || (sd == kFarDistance && d > kFarDistance)) && (s >> kTagShift) == tag) {
-      uint32_t h = s & kHandleMask;
-      if (msgs_[h].id == id) return h;
-    }
+    if ((sd == d || (sd == kFarDistance && d > kFarDistance)) && (s >> kTagShift) == tag && stop(s & kHandleMask))
+      return s & kHandleMask;
   }
+  return kNoHandle;
+}
+
+uint32_t MessageTable::find(double id) const {
+  // The load is at most 3/4, so an empty slot ends every chain.
+  return probe(id, ~0u, [&](uint32_t h) { return msgs_[h].id == id; });
 }
 
 void MessageTable::prefetchRecords(double id) const {
-  if (slots_.empty()) return;
-  size_t mask = slots_.size() - 1;
-  uint64_t hash = hashOf(id);
-  uint32_t tag = tagOf(hash);
-  size_t i = hash & mask;
-  for (uint32_t d = 0; d < kFarDistance; ++d, i = (i + 1) & mask) {
-    uint32_t s = slots_[i];
-    if (s == kEmpty) return;
-    if (distanceOf(s) == d && (s >> kTagShift) == tag) __builtin_prefetch(&msgs_[s & kHandleMask]);
-  }
+  probe(id, kFarDistance, [&](uint32_t h) {
+    __builtin_prefetch(&msgs_[h]);
+    return false;
+  });
 }
 
 size_t MessageTable::distanceAt(size_t i, uint32_t slot) const {

@@ -107,6 +107,8 @@ class MessageTable {
   static uint32_t slotOf(uint32_t h, size_t distance, uint32_t tag) {
     return (tag << kTagShift) | (static_cast<uint32_t>(distance < kFarDistance ? distance : kFarDistance) << kHandleBits) | h;
   }
+  template <typename Stop>
+  uint32_t probe(double id, uint32_t maxDistance, Stop stop) const;
   // A live slot's exact distance from its home (reads the record only for a far one).
   size_t distanceAt(size_t i, uint32_t slot) const;
   // Puts h in the first empty slot from its id's home (the id must not be indexed).
