@@ -11,7 +11,7 @@ namespace mqc {
 namespace {
 // How far ahead a batch loop prefetches for the id it will look up.
 constexpr size_t kPrefetchAhead = 8;       // index slot of the id this far ahead in a batch
-constexpr size_t kPrefetchRecordsAhead = 4;  // then the records its lookup will read
+constexpr size_t kPrefetchRecordsAhead = 4;  // then the records its lookup will read (known ids)
 
 bool validId(double id) { return id >= 0 && id <= kMaxId && std::floor(id) == id; }
 bool validTime(double t) { return std::isfinite(t) && std::fabs(t) <= kMaxTime; }
@@ -140,8 +140,8 @@ Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_
   // Index every id first; a duplicate (with the core or inside the batch) undoes the batch.
   scratch_.clear();
   for (size_t i = 0; i < n; ++i) {
+    // Only the slot: the ids are new, so their lookups seldom read a record.
     if (i + kPrefetchAhead < n) messages_.prefetch(ids[i + kPrefetchAhead]);  // checked above
-    if (i + kPrefetchRecordsAhead < n) messages_.prefetchRecords(ids[i + kPrefetchRecordsAhead]);
     if (messages_.find(ids[i]) != kNoHandle) {
       for (uint32_t h : scratch_) messages_.free(h);
       scratch_.clear();
