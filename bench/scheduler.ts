@@ -1,6 +1,7 @@
 // The scheduler cycle of suites 2 and 4, written once over an interface with two implementations:
-//   CoreScheduler  the public API (MailQueueCore): enqueueBatch, maintain(now, { into: GrantList }), takeInto, settleMany,
-//                  deferMany (one call each per batch taken), releaseConnection
+//   CoreScheduler  the public API (MailQueueCore): enqueueBatch (by DomainRecord once the domain
+//                  exists), maintain(now, { into: GrantList }), takeFor (by connection id),
+//                  settleMany, deferMany (one call each per batch taken), releaseConnection
 //   TsScheduler    the same cycle in plain TypeScript on the best JS structures of suite 1: message
 //                  objects in a Map id -> Msg, per (domain, binding) one FIFO array per priority
 //                  (head index), per domain a flatqueue heap of delayed messages keyed by
@@ -11,6 +12,7 @@ import FlatQueue from 'flatqueue';
 
 import { MailQueueCore } from '../dist/lib/core.js';
 import type { GrantList } from '../dist/lib/grant_list.js';
+import type { DomainRecord } from '../dist/lib/views.js';
 import { BASE_TIME, keep, makeId, nowNs, rng, sinceMs } from './common.js';
 
 /** An open connection, as the driver holds it: a slot number the scheduler gave it (each
@@ -116,16 +118,23 @@ export class CoreScheduler implements Scheduler {
 
   setNow(now: number): void { this.#now = now; }
 
+  // An MTA keeps the DomainRecord of a domain it sends to (core.domain(name)): no name lookup per
+  // call. The first batch for a domain names it (that makes the domain).
+  readonly #records: (DomainRecord | undefined)[] = [];
   enqueue(d: number, b: number, ids: Float64Array, prios: Uint8Array): void {
+    const r = this.#records[d];
+    if (r !== undefined) {
+      this.core.enqueueBatch(r, this.#bindings[b], ids, prios);
+      return;
+    }
     this.core.enqueueBatch(this.#names[d], this.#bindings[b], ids, prios);
+    this.#records[d] = this.core.domain(this.#names[d]);
   }
 
-  // The pass writes its grants into a reused GrantList (numbers); each connection's id, domain
-  // and binding go into columns at its slot (no object per connection).
+  // The pass writes its grants into a reused GrantList (numbers); each connection's id goes into a
+  // column at its slot (no object per connection): takeFor finds its (domain, binding) natively.
   readonly #slots = new Slots();
   #connIds = new Float64Array(1024);
-  readonly #connDomain: string[] = [];
-  readonly #connBinding: string[] = [];
   maintain(now: number, out: ConnList, maxDomains?: number, maxGrants?: number): [number, number] {
     const list = this.#grants;
     const r = this.core.maintain(now, maxDomains === undefined ? { into: list } : { maxDomains, maxGrants, into: list });
@@ -137,15 +146,13 @@ export class CoreScheduler implements Scheduler {
         this.#connIds = grown;
       }
       this.#connIds[slot] = list.connectionId(i);
-      this.#connDomain[slot] = list.domain(i);
-      this.#connBinding[slot] = list.binding(i);
       out.push(slot);
     }
     return [r.visited, r.remaining];
   }
 
   take(c: Conn): number {
-    return this.core.takeInto(this.#connDomain[c], this.#connBinding[c], this.#buf);
+    return this.core.takeFor(this.#connIds[c], this.#buf);
   }
 
   // A connection reports a batch's outcomes in two calls: settleMany (delivered) and deferMany.

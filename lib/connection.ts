@@ -20,8 +20,9 @@ export interface ConnectionHost {
   maxDeliveries(domain: string, binding: string): number;
   idleTimeoutMs(domain: string, binding: string): number;
   sendTimeoutMs(): number;
-  /** Takes up to out.length messages into flight for this connection; returns how many. */
-  take(domain: string, binding: string, out: Float64Array): number;
+  /** Takes up to out.length messages into flight for this connection (from the (domain, binding)
+   *  its lease names); returns how many. */
+  take(connectionId: number, out: Float64Array): number;
   /** Active messages waiting in (domain, binding). */
   queued(domain: string, binding: string): number;
   /** When the message throttle lets (domain, binding) start its next message. */
@@ -124,7 +125,7 @@ export class Connection {
       const max = host.maxDeliveries(this.#domain, this.binding);
       const room = max > 0 ? Math.max(1, max - this.#deliveries) : Infinity;
       const want = Math.min(host.batchSize(this.#domain, this.binding), room, this.#buf.length);
-      const n = host.take(this.#domain, this.binding, this.#buf.subarray(0, want));
+      const n = host.take(this.connectionId, this.#buf.subarray(0, want));
       if (n > 0) {
         for (let i = 0; i < n; i++) this.#reserved.push(this.#buf[i]);
         continue;

@@ -104,6 +104,10 @@ export interface Stats {
 export type { BounceEvent as Bounce, DeferredEvent, DeliveredEvent, DomainTally } from './delivery.js';
 import type { BounceEvent as Bounce } from './delivery.js';
 
+/** A domain by name, or by its DomainRecord (core.domain(name)): the record saves a name lookup
+ *  per call on the hot paths that accept one (enqueueBatch, takeInto, take). */
+export type DomainRef = string | DomainRecord;
+
 export type MailQueueMaintainArgs = [dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number];
 export type ConnectionGoalArgs = [dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, goal: { value: number }];
 export type DomainHookArgs = [dr: DomainRecord, now: number, rv: { value: number }];
@@ -381,11 +385,18 @@ export class MailQueueCore extends EventEmitter {
    * next-attempt times (ms) in a Float64Array of the same length (each message active when its
    * time is not after now, else delayed; without them, all are due now). All or nothing.
    */
-  enqueueBatch(domain: string, binding: string | undefined, ids: Float64Array, priorities?: Uint8Array, nextAttempts?: Float64Array): void {
+  enqueueBatch(domain: DomainRef, binding: string | undefined, ids: Float64Array, priorities?: Uint8Array, nextAttempts?: Float64Array): void {
     const h = this.#live();
-    // A name already known is valid and normalised: the Map lookup is the whole check.
-    let d = typeof domain === 'string' ? this.#domainIndex.get(domain) : undefined;
-    const name = d === undefined ? checkDomainName(domain, 'domain') : domain;
+    // A name already known is valid and normalised: the Map lookup is the whole check. A new name
+    // makes its domain below, once the batch is known to be good.
+    let d: number | undefined;
+    let name = '';
+    if (typeof domain === 'string') {
+      d = this.#domainIndex.get(domain);
+      if (d === undefined) name = checkDomainName(domain, 'domain');
+    } else {
+      d = this.#domainRef(domain);
+    }
     const b = binding === undefined ? 0 : this.#bindingSlot(binding, 'binding');
     checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
     if (priorities !== undefined) {
@@ -484,7 +495,7 @@ export class MailQueueCore extends EventEmitter {
    * connection to deliver. Each must end with settle(), defer() or untake(). Expired messages are
    * bounced instead of taken.
    */
-  take(domain: string, binding: string | number, k = 1): number[] {
+  take(domain: DomainRef, binding: string | number, k = 1): number[] {
     checkInt(k, 'k', 1, MAX_TAKE);
     const out = new Float64Array(k);
     const n = this.takeInto(domain, binding, out);
@@ -492,12 +503,23 @@ export class MailQueueCore extends EventEmitter {
   }
 
   /** take() into a caller-owned buffer (k = out.length); returns how many were taken. */
-  takeInto(domain: string, binding: string | number, out: Float64Array): number {
+  takeInto(domain: DomainRef, binding: string | number, out: Float64Array): number {
     const h = this.#live();
-    const d = this.#knownDomain(domain);
+    const d = this.#domainRef(domain);
     const b = this.#bindingSlot(binding, 'binding');
     checkTypedArray(out, Float64Array, 'Float64Array', 'out');
     const n = native.take(h, d, b, this.#now(), out);
+    this.#drainExpired();
+    return n;
+  }
+
+  /** takeInto() for an open connection, by its id: its lease names the (domain, binding), the
+   *  domain it migrated to if it did (no name to look up). ERR_UNKNOWN_CONNECTION when no
+   *  connection with that id is open. */
+  takeFor(connectionId: number, out: Float64Array): number {
+    const h = this.#live();
+    checkTypedArray(out, Float64Array, 'Float64Array', 'out');
+    const n = native.takeFor(h, connectionId, this.#now(), out);
     this.#drainExpired();
     return n;
   }
@@ -674,6 +696,7 @@ export class MailQueueCore extends EventEmitter {
     return {
       now: () => self.#now(),
       take: (domain: string, binding: string, out: Float64Array) => self.takeInto(domain, binding, out),
+      takeFor: (connectionId: number, out: Float64Array) => self.takeFor(connectionId, out),
       queued: (domain: string, binding: string) => native.activeSize(self.#live(), index(domain), slot(binding)),
       settings: (domain: string, binding: string) => self.#pair(index(domain), slot(binding)),
       attempts: (id: number) => self.message(id)?.attempts ?? 1,
@@ -1324,6 +1347,14 @@ export class MailQueueCore extends EventEmitter {
     return row[b] ??= new ActiveQueue(this.#host, this.#records[d], b);
   }
 
+  // A domain by name or by its DomainRecord (no name to look up: a caller on a hot path keeps the
+  // record), for the methods that take a DomainRef.
+  #domainRef(domain: unknown): number {
+    if (domain instanceof DomainRecord) return this.#recordIndex(domain);
+    if (typeof domain !== 'string') throw new TypeError(`domain must be a string or a DomainRecord, got ${typeName(domain)}`);
+    return this.#knownDomain(domain);
+  }
+
   #knownDomain(name: unknown): number {
     // A name already known is valid and normalised: the Map lookup is the whole check.
     if (typeof name === 'string') {
@@ -1334,6 +1365,11 @@ export class MailQueueCore extends EventEmitter {
     const d = this.#domainIndex.get(n);
     if (d === undefined) throw unknownDomain(n);
     return d;
+  }
+
+  #recordIndex(dr: DomainRecord): number {
+    if (this.#records[dr.index] !== dr) throw new RangeError('domain: a DomainRecord of another core');
+    return dr.index;
   }
 
   #bindingSlot(binding: unknown, name: string): number {

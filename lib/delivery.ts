@@ -13,6 +13,8 @@ import type { Outcome, Transport, TransportSession } from './transport/transport
 export interface DeliveryCore {
   now(): number;
   take(domain: string, binding: string, out: Float64Array): number;
+  /** take() for an open connection, from the (domain, binding) its lease names. */
+  takeFor(connectionId: number, out: Float64Array): number;
   queued(domain: string, binding: string): number;
   settings(domain: string, binding: string): PairSettings;
   attempts(id: number): number;
@@ -151,8 +153,8 @@ export class Delivery implements ConnectionHost {
     return this.sendTimeout;
   }
 
-  take(domain: string, binding: string, out: Float64Array): number {
-    return this.core.take(domain, binding, out);
+  take(connectionId: number, out: Float64Array): number {
+    return this.core.takeFor(connectionId, out);
   }
 
   queued(domain: string, binding: string): number {

@@ -1,6 +1,6 @@
 export { MailQueueCore } from './core.js';
 export type {
-  Bounce, ConnectionGoalArgs, CoreHooks, DomainHookArgs, Grant, MailQueueCoreOptions, MailQueueMaintainArgs,
+  Bounce, ConnectionGoalArgs, CoreHooks, DomainHookArgs, DomainRef, Grant, MailQueueCoreOptions, MailQueueMaintainArgs,
   MaintainOptions, MaintainResult, Message, MessageInfo, PassResult, Stats,
 } from './core.js';
 export type { Aggressiveness, BindingSpec, CoreConfig, NestedScope, ScopeOptions } from './config.js';

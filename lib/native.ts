@@ -29,6 +29,7 @@ export interface NativeBinding {
   peekDelayed(core: number, domain: number, offset: number, out: Float64Array): number;
   removeActive(core: number, domain: number, binding: number, id: number): boolean;
   take(core: number, domain: number, binding: number, now: number, out: Float64Array): number;
+  takeFor(core: number, connectionId: number, now: number, out: Float64Array): number;
   settle(core: number, id: number): void;
   settleBatch(core: number, ids: Float64Array): void;
   deferBatch(core: number, ids: Float64Array, nextAttempt: number, now: number): void;

@@ -28,7 +28,7 @@ function declaredNames(src: string): string[] {
 // Written out as well, so that a method dropped from both the interface and the addon is caught.
 const EXPECTED = [
   'createCore', 'countersBuffer', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
-  'cancel', 'cancelBatch', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take',
+  'cancel', 'cancelBatch', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take', 'takeFor',
   'settle', 'settleBatch', 'defer', 'deferBatch', 'untake', 'dueDomains', 'computeGoal', 'openConnections',
   'defaultMaintain', 'maintainDomain', 'maintainSlice', 'prepareVisit', 'visitDefault', 'nextSlice', 'unvisitSlice', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
   'flushDomain', 'failDomain', 'retryNow', 'delayedByBinding', 'reserveFor',

@@ -398,6 +398,19 @@ Napi::Value Take(const Napi::CallbackInfo& info) {
   return Num(info, static_cast<double>(n));
 }
 
+// takeFor(core, connectionId, now, out: Float64Array) -> taken: the open connection's (domain, binding)
+Napi::Value TakeFor(const Napi::CallbackInfo& info) {
+  CORE_OR_RETURN(s);
+  double id, now;
+  double* out; size_t k;
+  OR_RETURN(argInt(info, 1, "connectionId", 1, mqc::kMaxId, &id));
+  OR_RETURN(argTime(info, 2, "now", &now));
+  OR_RETURN(argF64(info, 3, "out", &out, &k));
+  size_t n = 0;
+  OR_RETURN(check(info.Env(), s->core->takeFor(id, k, now, out, &n), "connectionId", id));
+  return Num(info, static_cast<double>(n));
+}
+
 Napi::Value Settle(const Napi::CallbackInfo& info) {
   CORE_OR_RETURN(s);
   double id;
@@ -839,7 +852,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"addDomain", AddDomain}, {"setSuspended", SetSuspended}, {"enqueue", Enqueue},
       {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"countersBuffer", CountersBuffer}, {"cancelBatch", CancelBatch}, {"locate", Locate},
       {"activeSize", ActiveSize}, {"delayedSize", DelayedSize}, {"peekActive", PeekActive},
-      {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take},
+      {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take}, {"takeFor", TakeFor},
       {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"deferBatch", DeferBatch}, {"untake", Untake}, {"dueDomains", DueDomains},
       {"computeGoal", ComputeGoal},
       {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},

@@ -99,8 +99,7 @@ double ConnectionLedger::messageNextAllowedAt(uint32_t d, uint32_t b, double now
 }
 
 Status ConnectionLedger::migrate(double connectionId, uint32_t to, Grant* moved) {
-  if (!(connectionId >= 1 && connectionId < nextConnectionId_) || std::floor(connectionId) != connectionId)
-    return Status::UnknownConnection;
+  if (!issued(connectionId)) return Status::UnknownConnection;
   Grant* found = leases_.find(static_cast<uint64_t>(connectionId));
   if (found == nullptr) return Status::UnknownConnection;
   if (to >= domainTotal_.size()) return Status::BadDomain;
@@ -154,10 +153,17 @@ uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32
   return n;
 }
 
-Status ConnectionLedger::release(double connectionId, Grant* released) {
+bool ConnectionLedger::issued(double connectionId) const {
   // Ids are whole numbers from 1; anything else names no connection (and must not be cast).
-  if (!(connectionId >= 1 && connectionId < nextConnectionId_) || std::floor(connectionId) != connectionId)
-    return Status::UnknownConnection;
+  return connectionId >= 1 && connectionId < nextConnectionId_ && std::floor(connectionId) == connectionId;
+}
+
+const Grant* ConnectionLedger::lease(double connectionId) const {
+  return issued(connectionId) ? leases_.find(static_cast<uint64_t>(connectionId)) : nullptr;
+}
+
+Status ConnectionLedger::release(double connectionId, Grant* released) {
+  if (!issued(connectionId)) return Status::UnknownConnection;
   Grant gr;
   if (!leases_.erase(static_cast<uint64_t>(connectionId), &gr)) return Status::UnknownConnection;
   --pairCount_[pairIndex(gr.domain, gr.binding)];

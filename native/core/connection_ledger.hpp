@@ -83,6 +83,8 @@ class ConnectionLedger {
   uint32_t acquire(uint32_t d, uint32_t b, uint32_t want, uint32_t reserve, double now,
                    std::vector<Grant>* out);
   Status release(double connectionId, Grant* released);
+  // The open connection with this id (its domain is the one it migrated to, if it did), or nullptr.
+  const Grant* lease(double connectionId) const;
 
   uint32_t pairCount(uint32_t d, uint32_t b) const { return pairCount_[pairIndex(d, b)]; }
   uint32_t domainCount(uint32_t d) const { return domainTotal_[d]; }
@@ -98,6 +100,8 @@ class ConnectionLedger {
 
  private:
   size_t pairIndex(uint32_t d, uint32_t b) const { return static_cast<size_t>(d) * cfg_.bindings + b; }
+  // A whole number from 1 below the next id to issue: a connection id this ledger may have issued.
+  bool issued(double connectionId) const;
   size_t groupIndex(uint32_t d, uint32_t g) const { return static_cast<size_t>(d) * cfg_.groups + g; }
 
   LedgerConfig cfg_;

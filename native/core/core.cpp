@@ -308,6 +308,15 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
   return got;
 }
 
+Status Core::takeFor(double connectionId, size_t k, double now, double* out, size_t* taken) {
+  *taken = 0;
+  if (!validTime(now)) return Status::BadArgument;
+  const Grant* g = ledger_.lease(connectionId);
+  if (g == nullptr) return Status::UnknownConnection;
+  *taken = take(g->domain, g->binding, k, now, out);
+  return Status::Ok;
+}
+
 Status Core::settle(double id) {
   if (!validId(id)) return Status::BadArgument;
   uint32_t h = messages_.find(id);

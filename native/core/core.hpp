@@ -96,6 +96,9 @@ class Core {
   // Takes up to k head messages of the active queue into flight (for a connection); expired ones
   // are expired instead and not returned. Returns how many were taken.
   size_t take(uint32_t d, uint32_t b, size_t k, double now, double* out);
+  // take() for an open connection: its lease names the (domain, binding), the domain it migrated
+  // to if it did. UnknownConnection when no such connection is open, BadArgument for a bad now.
+  Status takeFor(double connectionId, size_t k, double now, double* out, size_t* taken);
   Status settle(double id);                              // in flight -> gone (delivered/bounced)
   // Settles every id of a batch (all must be in flight; on a refusal nothing changes and
   // *failedAt names the first bad entry).

@@ -19,6 +19,7 @@ class LeaseTable {
   size_t size() const { return size_; }
   // The lease with this id, or nullptr.
   Grant* find(uint64_t id);
+  const Grant* find(uint64_t id) const { return const_cast<LeaseTable*>(this)->find(id); }
   // Adds a lease whose id is not present.
   void insert(const Grant& g);
   // Removes the lease with this id into *out; false when absent.

@@ -1524,6 +1524,51 @@ TEST_CASE("Core: migrateConnection moves a lease to a sibling domain within its 
   CHECK(c.checkInvariants());
 }
 
+TEST_CASE("Core: takeFor takes from the pair its lease names, after a migrate from the new domain") {
+  Core c(plainConfig(2, 10, 0));
+  uint32_t a, b;
+  REQUIRE(c.addDomain(plainDomain(2, 0, 4), &a) == Status::Ok);
+  REQUIRE(c.addDomain(plainDomain(2, 0, 4), &b) == Status::Ok);
+  const double onA0[] = {1, 2, 3}, onA1[] = {4, 5}, onB1[] = {6, 7};
+  size_t failed = 0;
+  REQUIRE(c.enqueueBatch(a, 0, onA0, nullptr, 3, 0, kNever, 0, &failed) == Status::Ok);
+  REQUIRE(c.enqueueBatch(a, 1, onA1, nullptr, 2, 0, kNever, 0, &failed) == Status::Ok);
+  REQUIRE(c.enqueueBatch(b, 1, onB1, nullptr, 2, 0, kNever, 0, &failed) == Status::Ok);
+  REQUIRE(c.openConnections(a, 1, 1, 0, 0) == 1u);
+  double g[3];
+  REQUIRE(c.drainGrants(g, 1) == 1u);
+  double out[4] = {0, 0, 0, 0};
+  size_t n = 99;
+  CHECK(c.takeFor(g[0], 1, 0, out, &n) == Status::Ok);  // (a, 1), not (a, 0)
+  CHECK(n == 1u);
+  CHECK(out[0] == 4);
+  CHECK(c.takeFor(g[0], 4, 0, out, &n) == Status::Ok);
+  CHECK(n == 1u);
+  CHECK(out[0] == 5);
+  CHECK(c.takeFor(g[0], 4, 0, out, &n) == Status::Ok);  // (a, 1) is empty
+  CHECK(n == 0u);
+  REQUIRE(c.migrateConnection(g[0], b) == Status::Ok);
+  CHECK(c.takeFor(g[0], 4, 0, out, &n) == Status::Ok);  // now (b, 1)
+  CHECK(n == 2u);
+  CHECK((out[0] == 6 && out[1] == 7));
+  CHECK(c.activeSize(a, 0) == 3u);
+  // No such connection: a bad id, one never issued, one released; a bad now. Nothing is taken.
+  n = 99;
+  CHECK(c.takeFor(g[0] + 0.5, 4, 0, out, &n) == Status::UnknownConnection);
+  CHECK(n == 0u);
+  CHECK(c.takeFor(0, 4, 0, out, &n) == Status::UnknownConnection);
+  CHECK(c.takeFor(kNaN, 4, 0, out, &n) == Status::UnknownConnection);
+  CHECK(c.takeFor(g[0] + 1, 4, 0, out, &n) == Status::UnknownConnection);
+  CHECK(c.takeFor(g[0], 4, kNaN, out, &n) == Status::BadArgument);
+  CHECK(c.takeFor(g[0], 4, kInf, out, &n) == Status::BadArgument);
+  REQUIRE(c.releaseConnection(g[0]) == Status::Ok);
+  CHECK(c.takeFor(g[0], 4, 0, out, &n) == Status::UnknownConnection);
+  CHECK(n == 0u);
+  CHECK(c.activeSize(a, 0) == 3u);
+  CHECK(c.counters()[kInFlight] == 4);
+  CHECK(c.checkInvariants());
+}
+
 TEST_CASE("Core: flushDomain, failDomain, retryNow, delayedByBinding, nextDueAt") {
   Core c(plainConfig(2));
   uint32_t d, e;
