@@ -184,11 +184,18 @@ export function report(res: Results | null): string {
   if (res.cycle && res.cycle.length) {
     out.push('', '## 2. Scheduler cycle (1M resident, 10k domains x 4 bindings)', '',
       'Per tick (one simulated minute): maintain(now) (due delayed mail promoted, connections granted under the default limits: 32 per pair, 20000 server max + 200 reserve);',
-      'every open connection pulls up to 4 batches of 16 (takeInto); each batch ends in one settleMany() (the 90% delivered) and one deferMany(now + 5 min) (the 10% transient failures); a connection closes when its queue runs dry or after 16 batches;',
-      'arrivals replace the delivered mail in chunks of 16 (enqueueBatch) to random (domain, binding) pairs. Messages/s = outcomes / wall time of the timed ticks.', '',
+      'every open connection pulls up to 4 batches of 16 (takeFor(connectionId, out): its lease names the pair); each batch ends in one settleMany() (the 90% delivered) and one deferMany(now + 5 min) (the 10% transient failures); a connection closes when its queue runs dry or after 16 batches;',
+      'arrivals replace the delivered mail in chunks of 16 (enqueueBatch, by the domain\'s DomainRecord once it exists) to random (domain, binding) pairs. Messages/s = outcomes / wall time of the timed ticks.', '',
       '| impl | messages/s | ms/tick | maintain ms/tick | pull ms/tick | arrive ms/tick | outcomes/tick | fill msg/s |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     const rate: Record<string, number> = {};
+    // Each implementation's best round (the runs of one round are interleaved with the others').
+    const best = new Map<string, CycleRun>();
+    const samples = new Map<string, number[]>();
     for (const r of res.cycle) {
+      if (!best.has(r.impl) || r.result.rate > best.get(r.impl)!.result.rate) best.set(r.impl, r);
+      samples.set(r.impl, [...(samples.get(r.impl) ?? []), r.result.rate]);
+    }
+    for (const r of best.values()) {
       const t = r.result;
       const nt = r.ticksRun;
       const ph = t.ticks
@@ -197,6 +204,10 @@ export function report(res: Results | null): string {
       rate[r.impl] = t.rate;
       const name = r.impl === 'core' ? 'core (public API)' : r.impl === 'ts' ? 'plain TypeScript' : 'C++ (no JS)';
       out.push(`| ${name} | ${fmt(t.rate)} | ${(t.ms / nt).toFixed(1)} | ${(ph.maintain / nt).toFixed(1)} | ${(ph.pull / nt).toFixed(1)} | ${(ph.arrive / nt).toFixed(1)} | ${fmt(t.outcomes / nt)} | ${fmt(t.resident / (t.fillMs / 1000))} |`);
+    }
+    const rounds = Math.max(...[...samples.values()].map((s) => s.length));
+    if (rounds > 1) {
+      out.push('', `Best of ${rounds} interleaved rounds; every round's messages/s: ${[...samples].map(([impl, s]) => `${impl} ${s.map(fmt).join(', ')}`).join('; ')}.`);
     }
     out.push('', `core ÷ TS: ${ratio(rate.core, rate.ts)}; C++ ÷ core: ${ratio(rate.cpp, rate.core)}.`);
     if (rate.core && rate.ts) targets.push({ what: 'scheduler cycle vs TS cycle', goal: '>= 3x', got: ratio(rate.core, rate.ts), met: rate.core >= 3 * rate.ts, margin: rate.core >= 3 * rate.ts ? '' : `needs ${((3 * rate.ts) / rate.core).toFixed(2)}x faster` });
