@@ -4,7 +4,7 @@ namespace mqc {
 
 void ActiveQueue::insert(RunNodePool* pool, uint8_t priority, uint32_t handle) {
   auto& list = lists_[priority];
-  if (!list) list.reset(new RunSkiplist(pool, (handle + 1) * 0x9e3779b97f4a7c15ull + priority + 1));
+  if (!list) list = newList(pool, priority, handle);
   list->insert(handle);
   ++size_;
 }

@@ -67,7 +67,12 @@ class ActiveQueue {
   }
 
  private:
-  std::unique_ptr<RunSkiplist> lists_[kPriorities];  // index = priority; 1 (urgent) is served first
+  // A list for a priority, made for its first handle (which seeds its level choices).
+  static RunSkiplist::Ptr newList(RunNodePool* pool, uint8_t priority, uint32_t handle) {
+    return RunSkiplist::make(pool, (handle + 1) * 0x9e3779b97f4a7c15ull + priority + 1);
+  }
+
+  RunSkiplist::Ptr lists_[kPriorities];  // index = priority; 1 (urgent) is served first
   size_t size_ = 0;  // live entries
   size_t dead_ = 0;  // cancelled entries still in the lists
 };
@@ -147,7 +152,7 @@ void ActiveQueue::purge(RunNodePool* pool, IsDead isDead, OnDead onDead) {
     list.reset();
     // In key order, so every insert is an append at the tail.
     for (uint32_t h : live) {
-      if (!list) list.reset(new RunSkiplist(pool, (h + 1) * 0x9e3779b97f4a7c15ull + p + 1));
+      if (!list) list = newList(pool, static_cast<uint8_t>(p), h);
       list->insert(h);
     }
   }

@@ -61,7 +61,7 @@ void Core::placeDelayed(uint32_t h) {
   Message& m = messages_.at(h);
   m.setPlace(Place::Delayed);
   Domain& dom = domains_[m.domain];
-  if (!dom.delayed) dom.delayed.reset(new RunSkiplist(&pool_, m.seq() * 0x9e3779b97f4a7c15ull + 7));
+  if (!dom.delayed) dom.delayed = RunSkiplist::make(&pool_, m.seq() * 0x9e3779b97f4a7c15ull + 7);
   dom.delayed->insert(h);
   counters_[kDelayed] += 1;
 }

@@ -201,7 +201,7 @@ class Core {
 
  private:
   struct Domain {
-    std::unique_ptr<RunSkiplist> delayed;   // (nextAttempt, seq); made on first use
+    RunSkiplist::Ptr delayed;               // (nextAttempt, seq); made on first use
     size_t activeTotal = 0;
     double activeMinExpiry = kNever;        // lower bound of expiresAt over active messages
     uint32_t bindingRotation = 0;

@@ -7,6 +7,21 @@ namespace mqc {
 RunNodePool::~RunNodePool() {
   for (auto& slabs : slabs_)
     for (void* s : slabs) std::free(s);
+  // Every list is gone before its pool (the core declares the pool before the queues).
+  for (void* b : spareLists_) std::free(b);
+}
+
+void* RunNodePool::acquireList(size_t bytes) {
+  listBytes_ = bytes;
+  if (!spareLists_.empty()) {
+    void* b = spareLists_.back();
+    spareLists_.pop_back();
+    return b;
+  }
+  void* b = std::malloc(bytes);  // as for slabs: no operator new with exceptions off
+  if (b == nullptr) std::abort();
+  ++listBlocks_;
+  return b;
 }
 
 RunNode* RunNodePool::acquire(int height) {
@@ -45,7 +60,7 @@ void RunNodePool::release(RunNode* n) {
 size_t RunNodePool::bytesReserved() const {
   size_t bytes = 0;
   for (int c = 0; c < kClasses; ++c) bytes += slabs_[c].size() * kSlabNodes * strideOf(c);
-  return bytes;
+  return bytes + listBlocks_ * listBytes_ + spareLists_.capacity() * sizeof(void*);
 }
 
 }  // namespace mqc

@@ -64,8 +64,15 @@ class RunNodePool {
   RunKey keyOf(uint32_t h) const { return keys_->keyOf(h); }
   void prefetchKey(uint32_t h) const { keys_->prefetchRecord(h); }
 
+  // Storage for one RunSkiplist object (bytes is the same on every call: sizeof(RunSkiplist)). A
+  // queue's list is made when the queue gets an entry and dropped when it empties, thousands of
+  // times a second in a busy core, so the blocks are kept here for reuse instead of going back
+  // through malloc; the pool holds as many as were ever in use at once.
+  void* acquireList(size_t bytes);
+  void releaseList(void* block) { spareLists_.push_back(block); }
   size_t bytesReserved() const;
   size_t nodesInUse() const { return inUse_; }
+  size_t listsInUse() const { return listBlocks_ - spareLists_.size(); }
 
  private:
   static constexpr int kClasses = 3;
@@ -78,6 +85,9 @@ class RunNodePool {
   std::vector<void*> slabs_[kClasses];
   RunNode* free_[kClasses] = {nullptr, nullptr, nullptr};  // linked through next(0)
   size_t inUse_ = 0;
+  std::vector<void*> spareLists_;
+  size_t listBlocks_ = 0;  // list blocks allocated, in use or spare
+  size_t listBytes_ = 0;
 };
 
 }  // namespace mqc

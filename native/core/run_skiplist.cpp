@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <new>
 
 namespace mqc {
 
@@ -60,6 +61,16 @@ void RunSkiplist::rebase(RunNode* n, double t) {
 
 RunSkiplist::RunSkiplist(RunNodePool* pool, uint64_t seed) : pool_(pool), rng_(seed | 1) {
   for (auto& h : head_) h = nullptr;
+}
+
+RunSkiplist::Ptr RunSkiplist::make(RunNodePool* pool, uint64_t seed) {
+  return Ptr(new (pool->acquireList(sizeof(RunSkiplist))) RunSkiplist(pool, seed));
+}
+
+void RunSkiplist::PoolDeleter::operator()(RunSkiplist* list) const {
+  RunNodePool* pool = list->pool_;
+  list->~RunSkiplist();
+  pool->releaseList(list);
 }
 
 RunSkiplist::~RunSkiplist() {

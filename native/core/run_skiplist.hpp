@@ -9,6 +9,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "run_key.hpp"
 #include "run_node_pool.hpp"
@@ -19,6 +20,12 @@ class RunSkiplist {
  public:
   explicit RunSkiplist(RunNodePool* pool, uint64_t seed = 0x9e3779b97f4a7c15ull);
   ~RunSkiplist();
+  // A list in storage from its pool (queues make and drop their lists often), given back there.
+  struct PoolDeleter {
+    void operator()(RunSkiplist* list) const;
+  };
+  using Ptr = std::unique_ptr<RunSkiplist, PoolDeleter>;
+  static Ptr make(RunNodePool* pool, uint64_t seed);
   RunSkiplist(const RunSkiplist&) = delete;
   RunSkiplist& operator=(const RunSkiplist&) = delete;
 

@@ -461,6 +461,28 @@ TEST_CASE("ActiveQueue: queues sharing one pool and one table give every node ba
     CHECK(queues[w].checkInvariants());
   }
   CHECK(pool.nodesInUse() == 0u);
+  CHECK(pool.listsInUse() == 0u);
+  // The lists' storage is kept for reuse: after a first round that may need more of it, filling and
+  // draining every queue again, many times, reserves nothing more.
+  size_t reserved = 0;
+  for (int round = 0; round < 50; ++round) {
+    if (round == 1) reserved = pool.bytesReserved();
+    for (size_t w = 0; w < queues.size(); ++w)
+      for (uint8_t prio = 0; prio < 2; ++prio) {
+        uint32_t h = msgs.add(static_cast<double>(round), seq++);
+        msgs.table.at(h).setPriority(prio);
+        queues[w].insert(&pool, prio, h);
+      }
+    CHECK(pool.listsInUse() == 2 * queues.size());
+    for (size_t w = 0; w < queues.size(); ++w) {
+      uint32_t out[2];
+      REQUIRE(queues[w].popFront(out, 2) == 2u);
+      msgs.table.free(out[0]);
+      msgs.table.free(out[1]);
+    }
+    CHECK(pool.listsInUse() == 0u);
+  }
+  CHECK(pool.bytesReserved() == reserved);
 }
 
 TEST_CASE("ActiveQueue: seeded random operations, cancels and purges match an ordered model") {
