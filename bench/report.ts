@@ -217,7 +217,7 @@ export function report(res: Results | null): string {
   if (res.pass) {
     const rows = [...(res.pass.js?.rows ?? []), ...(res.pass.cpp?.rows ?? [])];
     out.push('', '## 3. Maintenance pass over 100k (domain, binding) pairs (ns per pair)', '',
-      '`at-limit`: every pair holds its one allowed connection, the pass visits each pair and opens nothing (the steady state). `open-1`: every pair opens one connection, grants drained into a GrantList (core.maintain(now, { into }); released untimed between passes).', '',
+      '`at-limit`: every pair holds its one allowed connection, the pass visits each pair and opens nothing (the steady state). `open-1`: every pair opens one connection, grants drained into a GrantList (core.maintain(now, { into }); released untimed between passes). Each cell is the median of a run\'s passes; the JS suite and the C++ floor run in interleaved rounds and each cell takes its best round.', '',
       '| scenario | core, no provider | core, one passive provider | added by the provider | plain TS | C++ (no JS) |', '|---|---:|---:|---:|---:|---:|');
     for (const sc of ['at-limit', 'open-1']) {
       const get = (impl: string, provider: string) => rows.find((r) => r.impl === impl && r.provider === provider && r.scenario === sc)?.nsPerPair;

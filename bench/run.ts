@@ -145,12 +145,31 @@ if (want('cycle')) {
   save('cycle', cycleParams, runs);
 }
 
+// Rounds of the JS suite and the C++ floor, interleaved; per row, the best round's median (the C++
+// floor of one scenario moved 42-69 ns a pair between single runs).
+type PassRows = { rows: { impl: string; provider: string; scenario: string; nsPerPair: number; rounds?: number[] }[] };
+function bestRows(runs: (Record<string, unknown> | null)[]): PassRows | null {
+  const byKey = new Map<string, PassRows['rows'][number]>();
+  for (const run of runs) {
+    for (const row of (run as PassRows | null)?.rows ?? []) {
+      const key = `${row.impl}/${row.provider}/${row.scenario}`;
+      const seen = byKey.get(key);
+      const rounds = [...(seen?.rounds ?? []), row.nsPerPair];
+      byKey.set(key, { ...(seen === undefined || row.nsPerPair < seen.nsPerPair ? row : seen), rounds });
+    }
+  }
+  return byKey.size > 0 ? { rows: [...byKey.values()] } : null;
+}
 if (want('maintain-pass')) {
   log('\n# maintenance pass (100k pairs)');
-  const r = child('maintain_pass.ts', []);
-  const c = haveCpp ? cpp(['pass', 25_000, 4, QUICK ? 3 : 7]) : null;
-  const data = { js: r, cpp: c };
-  save('maintain-pass', { domains: 25_000, bindings: 4 }, data);
+  const rounds = QUICK ? 1 : 3;
+  const js: (Record<string, unknown> | null)[] = [];
+  const c: (Record<string, unknown> | null)[] = [];
+  for (let round = 0; round < rounds; round++) {
+    js.push(child('maintain_pass.ts', []));
+    if (haveCpp) c.push(cpp(['pass', 25_000, 4, QUICK ? 3 : 7]));
+  }
+  save('maintain-pass', { domains: 25_000, bindings: 4, rounds, statistic: 'best round of medians' }, { js: bestRows(js), cpp: bestRows(c) });
 }
 
 if (want('memory')) {
