@@ -1268,7 +1268,7 @@ export class MailQueueCore extends EventEmitter {
   }
 
   #checkDomain(dr: unknown): asserts dr is DomainRecord {
-    if (!(dr instanceof DomainRecord) || this.#records[dr.index] !== dr) {
+    if (!(dr instanceof DomainRecord) || DomainRecord.indexIn(dr, this.#host) < 0) {
       throw new TypeError('dr must be a DomainRecord of this core');
     }
   }
@@ -1368,8 +1368,9 @@ export class MailQueueCore extends EventEmitter {
   }
 
   #recordIndex(dr: DomainRecord): number {
-    if (this.#records[dr.index] !== dr) throw new RangeError('domain: a DomainRecord of another core');
-    return dr.index;
+    const d = DomainRecord.indexIn(dr, this.#host);
+    if (d < 0) throw new RangeError('domain: a DomainRecord of another core');
+    return d;
   }
 
   #bindingSlot(binding: unknown, name: string): number {
