@@ -30,6 +30,8 @@ class LeaseTable {
       if (g.connectionId != 0) fn(g);
   }
   size_t bytesReserved() const { return slots_.capacity() * sizeof(Grant); }
+  // The farthest any lease sits from its home slot (tests: the hash must keep chains short).
+  size_t longestProbe() const;
 
  private:
   static size_t hashOf(uint64_t id);
