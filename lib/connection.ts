@@ -21,8 +21,8 @@ export interface ConnectionHost {
   idleTimeoutMs(domain: string, binding: string): number;
   sendTimeoutMs(): number;
   /** Takes up to out.length messages into flight for this connection (from the (domain, binding)
-   *  its lease names); returns how many. */
-  take(connectionId: number, out: Float64Array): number;
+   *  its lease names); returns how many. ERR_UNKNOWN_CONNECTION once the lease is gone. */
+  takeFor(connectionId: number, out: Float64Array): number;
   /** Active messages waiting in (domain, binding). */
   queued(domain: string, binding: string): number;
   /** When the message throttle lets (domain, binding) start its next message. */
@@ -125,7 +125,15 @@ export class Connection {
       const max = host.maxDeliveries(this.#domain, this.binding);
       const room = max > 0 ? Math.max(1, max - this.#deliveries) : Infinity;
       const want = Math.min(host.batchSize(this.#domain, this.binding), room, this.#buf.length);
-      const n = host.take(this.connectionId, this.#buf.subarray(0, want));
+      let n: number;
+      try {
+        n = host.takeFor(this.connectionId, this.#buf.subarray(0, want));
+      } catch (err) {
+        // The lease was released under the connection (releaseConnection() by an operator): a
+        // connection without a lease sends nothing more; what it holds goes back as usual.
+        if ((err as { code?: unknown } | null)?.code === 'ERR_UNKNOWN_CONNECTION') return undefined;
+        throw err;
+      }
       if (n > 0) {
         for (let i = 0; i < n; i++) this.#reserved.push(this.#buf[i]);
         continue;

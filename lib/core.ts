@@ -518,6 +518,7 @@ export class MailQueueCore extends EventEmitter {
    *  connection with that id is open. */
   takeFor(connectionId: number, out: Float64Array): number {
     const h = this.#live();
+    checkInt(connectionId, 'connectionId', 1, Number.MAX_SAFE_INTEGER);
     checkTypedArray(out, Float64Array, 'Float64Array', 'out');
     const n = native.takeFor(h, connectionId, this.#now(), out);
     this.#drainExpired();
@@ -1369,7 +1370,7 @@ export class MailQueueCore extends EventEmitter {
 
   #recordIndex(dr: DomainRecord): number {
     const d = DomainRecord.indexIn(dr, this.#host);
-    if (d < 0) throw new RangeError('domain: a DomainRecord of another core');
+    if (d < 0) throw new TypeError('domain must be a DomainRecord of this core');
     return d;
   }
 

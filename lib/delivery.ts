@@ -153,7 +153,7 @@ export class Delivery implements ConnectionHost {
     return this.sendTimeout;
   }
 
-  take(connectionId: number, out: Float64Array): number {
+  takeFor(connectionId: number, out: Float64Array): number {
     return this.core.takeFor(connectionId, out);
   }
 

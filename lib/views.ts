@@ -45,18 +45,23 @@ export interface DomainSnapshot {
 
 export class DomainRecord {
   readonly #host: ViewHost;
-  /** @internal the domain's index in the native core */
-  readonly index: number;
+  readonly #index: number;
 
   constructor(host: ViewHost, readonly name: string, index: number) {
     this.#host = host;
-    this.index = index;
+    this.#index = index;
+  }
+
+  /** @internal the domain's index in the native core (read-only: a record cannot be pointed at
+   *  another domain) */
+  get index(): number {
+    return this.#index;
   }
 
   /** @internal this record's index when it belongs to `host`, else -1: reads the record alone (the
    *  hot paths that take a DomainRecord check it this way, not through the core's list). */
   static indexIn(dr: DomainRecord, host: ViewHost): number {
-    return dr.#host === host ? dr.index : -1;
+    return dr.#host === host ? dr.#index : -1;
   }
 
   /** The core's shared scratch, filled for this domain: read it before any other view call. */

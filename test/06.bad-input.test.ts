@@ -333,21 +333,23 @@ const rows: Row[] = [
   { api: 'takeInto', what: 'out a BigInt64Array', run: (c) => c.core.takeInto('x.com', 'a', any(new BigInt64Array(4))), throws: TypeError, message: /^out must be a Float64Array/ },
   { api: 'takeInto', what: 'out a plain array', run: (c) => c.core.takeInto('x.com', 'a', any([0, 0])), throws: TypeError, message: /^out must be a Float64Array, got an array/ },
   { api: 'takeInto', what: 'out a DataView', run: (c) => c.core.takeInto('x.com', 'a', any(new DataView(new ArrayBuffer(16)))), throws: TypeError, message: /^out must be a Float64Array/ },
-  { api: 'takeInto', what: 'domain a DomainRecord of another core', run: (c) => c.core.takeInto(c.otherDr, 'a', new Float64Array(1)), throws: RangeError, message: /^domain: a DomainRecord of another core/ },
+  { api: 'takeInto', what: 'domain a DomainRecord of another core', run: (c) => c.core.takeInto(c.otherDr, 'a', new Float64Array(1)), throws: TypeError, message: /^domain must be a DomainRecord of this core/ },
   { api: 'takeInto', what: 'domain a plain object', run: (c) => c.core.takeInto(any({ name: 'x.com', index: 0 }), 'a', new Float64Array(1)), throws: TypeError, message: /^domain must be a string or a DomainRecord, got/ },
   { api: 'takeInto', what: 'domain a number', run: (c) => c.core.takeInto(any(0), 'a', new Float64Array(1)), throws: TypeError, message: /^domain must be a string or a DomainRecord, got number/ },
-  { api: 'enqueueBatch', what: 'domain a DomainRecord of another core', run: (c) => c.core.enqueueBatch(c.otherDr, 'a', Float64Array.of(100)), throws: RangeError, message: /^domain: a DomainRecord of another core/ },
-  { api: 'enqueueBatch', what: 'domain a DomainRecord of a closed core', run: (c) => c.core.enqueueBatch(c.closedDr, 'a', Float64Array.of(100)), throws: RangeError, message: /^domain: a DomainRecord of another core/ },
+  { api: 'enqueueBatch', what: 'domain a DomainRecord of another core', run: (c) => c.core.enqueueBatch(c.otherDr, 'a', Float64Array.of(100)), throws: TypeError, message: /^domain must be a DomainRecord of this core/ },
+  { api: 'enqueueBatch', what: 'domain a DomainRecord of a closed core', run: (c) => c.core.enqueueBatch(c.closedDr, 'a', Float64Array.of(100)), throws: TypeError, message: /^domain must be a DomainRecord of this core/ },
 
   // takeFor
   { api: 'takeFor', what: 'connection never opened', run: (c) => c.core.takeFor(424242, new Float64Array(1)), throws: Error, code: 'ERR_UNKNOWN_CONNECTION', message: /^connectionId 424242/ },
-  { api: 'takeFor', what: 'connectionId 0', run: (c) => c.core.takeFor(0, new Float64Array(1)), throws: RangeError, message: /^connectionId must be an integer/ },
+  { api: 'takeFor', what: 'connectionId 0', run: (c) => c.core.takeFor(0, new Float64Array(1)), throws: RangeError, message: /^connectionId must be an integer from 1 to 9007199254740991, got 0/ },
   { api: 'takeFor', what: 'connectionId 1.5', run: (c) => c.core.takeFor(1.5, new Float64Array(1)), throws: RangeError, message: /^connectionId must be an integer/ },
-  { api: 'takeFor', what: 'connectionId NaN', run: (c) => c.core.takeFor(NaN, new Float64Array(1)), throws: RangeError, message: /^connectionId must not be NaN/ },
+  { api: 'takeFor', what: 'connectionId NaN', run: (c) => c.core.takeFor(NaN, new Float64Array(1)), throws: RangeError, message: /^connectionId must be an integer from 1 to 9007199254740991, got NaN/ },
   { api: 'takeFor', what: 'connectionId a string', run: (c) => c.core.takeFor(any('1'), new Float64Array(1)), throws: TypeError, message: /^connectionId must be a number/ },
   { api: 'takeFor', what: 'connectionId not issued yet', run: (c) => c.core.takeFor(c.conn + 1000, new Float64Array(1)), throws: Error, code: 'ERR_UNKNOWN_CONNECTION' },
   { api: 'takeFor', what: 'out a Float32Array', run: (c) => c.core.takeFor(c.conn, any(new Float32Array(4))), throws: TypeError, message: /^out must be a Float64Array/ },
   { api: 'takeFor', what: 'out missing', run: (c) => c.core.takeFor(c.conn, any(undefined)), throws: TypeError, message: /^out must be a Float64Array/ },
+  { api: 'takeFor', what: 'connectionId bad and out bad: the id is named first', run: (c) => c.core.takeFor(-1, any([])), throws: RangeError, message: /^connectionId/ },
+  { api: 'DomainRecord', what: 'index reassigned', run: (c) => { (c.dr as unknown as { index: number }).index = 1; }, throws: TypeError, message: /index/ },
 
   // domain, hasDomain, DomainRecord
   { api: 'domain', what: 'unknown domain', run: (c) => c.core.domain('nope.example'), throws: Error, code: 'ERR_UNKNOWN_DOMAIN', message: /^domain: .*"nope\.example"/ },

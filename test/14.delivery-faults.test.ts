@@ -228,6 +228,29 @@ describe('a session breaks or stalls during a message', () => {
     await clean(r, ['n.test']);
   });
 
+  test('a lease released under its connection (releaseConnection by an operator): the connection takes nothing more, sends what it holds, closes without an error; the rest goes out on a new lease', async () => {
+    const s = await server({ dataDelayMs: (id) => (id === 1 ? 400 : 0) });
+    const r = rig({ config: { global: { ...base, maxOutboundConnections: 1 } }, routes: { 'o.test': s.port } });
+    r.core.start();
+    const ids = Array.from({ length: 20 }, (_, i) => i + 1);
+    for (const id of ids) await submit(r, id, 'o.test');
+    // While message 1 waits for its reply, the operator takes the lease away.
+    await waitFor(() => s.txns.some((t) => t.id === 1 && t.dataEndAt !== undefined), 'message 1 sent, its reply pending', 5000);
+    const first = r.log.grants[0].event.connectionId;
+    r.core.releaseConnection(first);
+    expect(r.core.stats().connections).toBe(0);
+    await done(r, ids);
+    for (const id of ids) expect(r.log.final.get(id)).toBe('delivered');
+    expect(s.accepted.sort((a, b) => a - b)).toEqual(ids);
+    // The released lease took nothing after its release: its session sent at most the one run it
+    // held (8 a take), and a second lease carried the rest.
+    expect(r.log.grants.length).toBeGreaterThanOrEqual(2);
+    const firstConn = s.txns.find((t) => t.id === 1)!.conn;
+    expect(s.txns.filter((t) => t.conn === firstConn).length).toBeLessThanOrEqual(8);
+    expect(r.log.errors).toEqual([]);
+    await clean(r, ['o.test']);
+  });
+
   test('a transport whose send() never settles is cut off by deliveryTimeout; the session is closed, the lease released', async () => {
     // The one hand-written Transport of these tests. It is the thing that misbehaves (its first
     // send() never settles), not the thing under test: the core's watchdog is.
