@@ -162,14 +162,14 @@ function bestRows(runs: (Record<string, unknown> | null)[]): PassRows | null {
 }
 if (want('maintain-pass')) {
   log('\n# maintenance pass (100k pairs)');
-  const rounds = QUICK ? 1 : 3;
+  const rounds = cycleParams.rounds;
   const js: (Record<string, unknown> | null)[] = [];
   const c: (Record<string, unknown> | null)[] = [];
   for (let round = 0; round < rounds; round++) {
     js.push(child('maintain_pass.ts', []));
     if (haveCpp) c.push(cpp(['pass', 25_000, 4, QUICK ? 3 : 7]));
   }
-  save('maintain-pass', { domains: 25_000, bindings: 4, rounds, statistic: 'best round of medians' }, { js: bestRows(js), cpp: bestRows(c) });
+  save('maintain-pass', { domains: 25_000, bindings: 4, rounds, statistic: 'best round of medians', runs: { js, cpp: c } }, { js: bestRows(js), cpp: bestRows(c) });
 }
 
 if (want('memory')) {

@@ -44,7 +44,7 @@ function workload() {
   if (!fs.existsSync(ADDON)) { console.error(`valgrind-smoke: ${ADDON} is missing: npm run build:native`); process.exit(1); }
   const a = createRequire(import.meta.url)(ADDON);
   const ops = { createCore: 0, addDomain: 0, addThrottle: 0, enqueue: 0, enqueueBatch: 0, maintainSlice: 0, drainGrants: 0,
-    take: 0, settle: 0, settleBatch: 0, defer: 0, untake: 0, cancel: 0, drainExpired: 0, releaseConnection: 0,
+    take: 0, takeFor: 0, settle: 0, settleBatch: 0, defer: 0, untake: 0, cancel: 0, drainExpired: 0, releaseConnection: 0,
     checkInvariants: 0, destroyCore: 0, countersBuffer: 0 };
   let settled = 0;
   const check = (h, where) => {
@@ -117,7 +117,11 @@ function workload() {
       }
       const batch = [];
       for (const [conn, d, b] of grants) {
-        const n = a.take(h, d, b, now, takeBuf); ops.take++;
+        // Every other connection takes by its own id (the delivery layer's way).
+        const byId = (conn % 2 === 0) && typeof a.takeFor === 'function';
+        const n = byId ? a.takeFor(h, conn, now, takeBuf) : a.take(h, d, b, now, takeBuf);
+        if (byId) ops.takeFor++;
+        else ops.take++;
         for (let j = 0; j < n; j++) {
           const id = takeBuf[j];
           const r = (seq++) % 10;
@@ -127,6 +131,13 @@ function workload() {
           else { a.untake(h, id); ops.untake++; }
         }
         a.releaseConnection(h, conn); ops.releaseConnection++;
+        if (byId) {
+          // A released connection takes nothing: refused, and nothing is read or written.
+          let refused = false;
+          try { a.takeFor(h, conn, now, takeBuf); } catch (e) { refused = e.code === 'ERR_UNKNOWN_CONNECTION'; }
+          if (!refused) throw new Error(`takeFor of released connection ${conn} was not refused`);
+          ops.takeFor++;
+        }
       }
       if (batch.length > 0) { a.settleBatch(h, Float64Array.from(batch)); ops.settleBatch++; settled += batch.length; }
       check(h, `after pass ${pass} (round ${round})`);

@@ -4,7 +4,7 @@
 
 namespace mqc {
 
-// Ids are issued in sequence: eight in a row share a home group (two cache lines of slots), placed
+// Ids are issued in sequence: eight in a row share a home group (128 bytes of slots), placed
 // by a mix of the id's high bits. A pass that opens many connections, and the releases that follow
 // in about the same order, then touch a new group of lines every eight leases instead of every
 // lease; the groups themselves land at random, so long-lived leases among the sequence do not pile

@@ -1,5 +1,6 @@
 #include "run_node_pool.hpp"
 
+#include <cassert>
 #include <cstdlib>
 
 namespace mqc {
@@ -12,6 +13,7 @@ RunNodePool::~RunNodePool() {
 }
 
 void* RunNodePool::acquireList(size_t bytes) {
+  assert(listBytes_ == 0 || listBytes_ == bytes);  // one size of block: the list's
   listBytes_ = bytes;
   if (!spareLists_.empty()) {
     void* b = spareLists_.back();

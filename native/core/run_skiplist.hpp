@@ -21,6 +21,7 @@ class RunSkiplist {
   explicit RunSkiplist(RunNodePool* pool, uint64_t seed = 0x9e3779b97f4a7c15ull);
   ~RunSkiplist();
   // A list in storage from its pool (queues make and drop their lists often), given back there.
+  // A Ptr must come from make(): its deleter hands the storage to the pool, not to delete.
   struct PoolDeleter {
     void operator()(RunSkiplist* list) const;
   };
