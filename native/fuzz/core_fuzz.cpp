@@ -802,12 +802,37 @@ struct Fuzz {
   void opTake() {
     uint32_t d = domain(), b = binding();
     uint8_t km = r.u8();
-    doTake(d, b, km >= 250 ? 100 + (km - 250) * 40 : km % 20);
+    size_t k = km >= 250 ? 100 + (km - 250) * 40 : km % 20;
+    // A quarter of the small takes go through an open connection (takeFor: the pair its lease
+    // names, after migrates the model follows), and some through one that is closed or never was.
+    if (km < 240 && (km / 20) % 4 == 3 && !open.empty()) {
+      const Grant& g = open[(km + d) % open.size()];
+      return doTake(g.domain, g.binding, k, g.connectionId);
+    }
+    if (km >= 240 && km < 250) return takeForUnknown(km, k);
+    doTake(d, b, k);
   }
 
-  // take(d, b, k): serves the queue head in order (peeked before, dead entries skipped), skipping
-  // only expired messages, within the message throttle's allowance.
-  void doTake(uint32_t d, uint32_t b, size_t k) {
+  // takeFor of a connection that is not open (released, never issued, or not an id): refused,
+  // nothing moves. An id past the last one drained is unissued only while no grant is pending.
+  void takeForUnknown(uint8_t km, size_t k) {
+    double id = !closed.empty() && km % 2 == 0 ? closed[km % closed.size()]
+                : km % 3 == 0 && core->pendingGrants() == 0 ? maxGranted + 1 : bogusId(km);
+    double inFlightBefore = core->counters()[kInFlight];
+    std::vector<double> out(k + 1, -1);
+    size_t got = 99;
+    Status s = core->takeFor(id, k, now, out.data(), &got);
+    TRACE("takeFor(id=%.17g, k=%zu) -> %s\n", id, k, statusName(s));
+    CHECK(s == (timeOk(now) ? Status::UnknownConnection : Status::BadArgument));
+    CHECK(got == 0);
+    CHECK(core->counters()[kInFlight] == inFlightBefore);
+    CHECK(out[0] == -1);
+  }
+
+  // take(d, b, k) (or takeFor(connectionId, k) of an open connection on (d, b)): serves the queue
+  // head in order (peeked before, dead entries skipped), skipping only expired messages, within the
+  // message throttle's allowance.
+  void doTake(uint32_t d, uint32_t b, size_t k, double connectionId = 0) {
     size_t before = core->activeSize(d, b);
     uint32_t allowance = core->ledger().messageAllowance(d, b, now);
     size_t expBefore = core->pendingExpired();
@@ -815,9 +840,11 @@ struct Fuzz {
     double head[64];
     size_t headN = core->peekActive(d, b, 0, head, 64);
     std::vector<double> out(k);
-    size_t got = core->take(d, b, k, now, out.data());
+    size_t got = 0;
+    if (connectionId != 0) CHECK(core->takeFor(connectionId, k, now, out.data(), &got) == Status::Ok);
+    else got = core->take(d, b, k, now, out.data());
     if (g_trace) {
-      std::fprintf(stderr, "take(d=%u, b=%u, k=%zu, now=%.17g) -> %zu [", d, b, k, now, got);
+      std::fprintf(stderr, "take%s(d=%u, b=%u, k=%zu, now=%.17g) -> %zu [", connectionId != 0 ? "For" : "", d, b, k, now, got);
       for (size_t i = 0; i < got; ++i) std::fprintf(stderr, "%s%.17g", i ? "," : "", out[i]);
       std::fprintf(stderr, "]\n");
     }
