@@ -21,7 +21,7 @@ export interface ConnectionHost {
   idleTimeoutMs(domain: string, binding: string): number;
   sendTimeoutMs(): number;
   /** Takes up to out.length messages into flight for this connection (from the (domain, binding)
-   *  its lease names); returns how many. ERR_UNKNOWN_CONNECTION once the lease is gone. */
+   *  its lease names); returns how many. */
   takeFor(connectionId: number, out: Float64Array): number;
   /** Active messages waiting in (domain, binding). */
   queued(domain: string, binding: string): number;
@@ -51,6 +51,7 @@ export class Connection {
   #domain: string;
   #reserved: number[] = [];
   #deliveries = 0;
+  #closeRequested = false;
   readonly #buf: Float64Array;
 
   constructor(
@@ -70,6 +71,13 @@ export class Connection {
 
   get deliveries(): number {
     return this.#deliveries;
+  }
+
+  /** Asked to close (releaseConnection() by an operator): it sends nothing more after the message
+   *  in progress, puts back what it holds, and releases its lease once the session is closed, so
+   *  the lease counts for as long as the session lives. */
+  requestClose(): void {
+    this.#closeRequested = true;
   }
 
   async run(): Promise<void> {
@@ -116,7 +124,7 @@ export class Connection {
   async #next(session: TransportSession): Promise<number | undefined> {
     const host = this.host;
     for (;;) {
-      if (host.stopping() || !session.usable) return undefined;
+      if (host.stopping() || !session.usable || this.#closeRequested) return undefined;
       // Suspension stops delivery, not only new connections: what this connection reserved goes
       // back to the queue (in the finally block of run()).
       if (host.suspended(this.#domain, this.binding)) return undefined;
@@ -125,15 +133,7 @@ export class Connection {
       const max = host.maxDeliveries(this.#domain, this.binding);
       const room = max > 0 ? Math.max(1, max - this.#deliveries) : Infinity;
       const want = Math.min(host.batchSize(this.#domain, this.binding), room, this.#buf.length);
-      let n: number;
-      try {
-        n = host.takeFor(this.connectionId, this.#buf.subarray(0, want));
-      } catch (err) {
-        // The lease was released under the connection (releaseConnection() by an operator): a
-        // connection without a lease sends nothing more; what it holds goes back as usual.
-        if ((err as { code?: unknown } | null)?.code === 'ERR_UNKNOWN_CONNECTION') return undefined;
-        throw err;
-      }
+      const n = host.takeFor(this.connectionId, this.#buf.subarray(0, want));
       if (n > 0) {
         for (let i = 0; i < n; i++) this.#reserved.push(this.#buf[i]);
         continue;

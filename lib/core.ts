@@ -707,7 +707,7 @@ export class MailQueueCore extends EventEmitter {
         return native.locate(self.#live(), id, self.#where) !== Place.None;
       },
       untake: (id: number) => self.untake(id),
-      release: (connectionId: number) => self.releaseConnection(connectionId),
+      release: (connectionId: number) => native.releaseConnection(self.#live(), connectionId),
       migrate: (connectionId: number, domain: string) => native.migrateConnection(self.#live(), connectionId, index(domain)),
       messageAllowedAt: (domain: string, binding: string) => native.messageNextAllowedAt(self.#live(), index(domain), slot(binding), self.#now()),
       cool: (domain: string, binding: string, until: number) => self.#cool(index(domain), slot(binding), until),
@@ -1098,10 +1098,14 @@ export class MailQueueCore extends EventEmitter {
     return v;
   }
 
-  /** Gives a connection's leases back (every count it held). */
+  /** Gives a connection's leases back (every count it held). A connection the delivery layer
+   *  runs is asked to close instead: it sends nothing more after the message in progress, puts
+   *  back what it holds, and gives its lease back once its session is closed (so the lease counts
+   *  while the session lives and no limit is passed). */
   releaseConnection(connectionId: number): void {
     const h = this.#live();
     checkInt(connectionId, 'connectionId', 1, Number.MAX_SAFE_INTEGER);
+    if (this.#delivery?.closeConnection(connectionId)) return;
     native.releaseConnection(h, connectionId);
   }
 

@@ -282,6 +282,21 @@ export class Delivery implements ConnectionHost {
     this.core.release(connectionId);
   }
 
+  /** releaseConnection() of a lease this layer runs a connection on: asks that connection to close
+   *  (it releases the lease itself, after its session); false when no connection here holds it. */
+  closeConnection(connectionId: number): boolean {
+    for (const c of this.#connections) {
+      if (c.connectionId !== connectionId) continue;
+      c.requestClose();
+      // Wake it if it waits: for mail on its pair (a spurious wake costs the others there one
+      // look at an empty queue), or out a message throttle.
+      this.mailArrived(c.domain, c.binding, Infinity);
+      for (const wake of [...this.#sleepers]) wake();
+      return true;
+    }
+    return false;
+  }
+
   closed(connection: Connection): void {
     this.#connections.delete(connection);
     try {

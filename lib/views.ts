@@ -61,7 +61,7 @@ export class DomainRecord {
   /** @internal this record's index when it belongs to `host`, else -1: reads the record alone (the
    *  hot paths that take a DomainRecord check it this way, not through the core's list). */
   static indexIn(dr: DomainRecord, host: ViewHost): number {
-    return dr.#host === host ? dr.#index : -1;
+    return #host in dr && dr.#host === host ? dr.#index : -1;
   }
 
   /** The core's shared scratch, filled for this domain: read it before any other view call. */
