@@ -15,7 +15,7 @@ import { describe, expect, test } from 'vitest';
 
 import {
   connectionGoal, HookError, MailQueueCore,
-  type ActiveQueue, type DomainRecord, type MailQueueCoreOptions,
+  type ActiveQueue, DomainRecord, type MailQueueCoreOptions,
 } from '../lib/index.js';
 import { native } from '../lib/native.js';
 
@@ -335,6 +335,7 @@ const rows: Row[] = [
   { api: 'takeInto', what: 'out a DataView', run: (c) => c.core.takeInto('x.com', 'a', any(new DataView(new ArrayBuffer(16)))), throws: TypeError, message: /^out must be a Float64Array/ },
   { api: 'takeInto', what: 'domain a DomainRecord of another core', run: (c) => c.core.takeInto(c.otherDr, 'a', new Float64Array(1)), throws: TypeError, message: /^domain must be a DomainRecord of this core/ },
   { api: 'takeInto', what: 'domain a plain object', run: (c) => c.core.takeInto(any({ name: 'x.com', index: 0 }), 'a', new Float64Array(1)), throws: TypeError, message: /^domain must be a string or a DomainRecord, got/ },
+  { api: 'takeInto', what: 'domain an object with DomainRecord\'s prototype', run: (c) => c.core.takeInto(Object.create(DomainRecord.prototype), 'a', new Float64Array(1)), throws: TypeError, message: /^domain must be a DomainRecord of this core/ },
   { api: 'takeInto', what: 'domain a number', run: (c) => c.core.takeInto(any(0), 'a', new Float64Array(1)), throws: TypeError, message: /^domain must be a string or a DomainRecord, got number/ },
   { api: 'enqueueBatch', what: 'domain a DomainRecord of another core', run: (c) => c.core.enqueueBatch(c.otherDr, 'a', Float64Array.of(100)), throws: TypeError, message: /^domain must be a DomainRecord of this core/ },
   { api: 'enqueueBatch', what: 'domain a DomainRecord of a closed core', run: (c) => c.core.enqueueBatch(c.closedDr, 'a', Float64Array.of(100)), throws: TypeError, message: /^domain must be a DomainRecord of this core/ },

@@ -9,21 +9,33 @@ RunNodePool::~RunNodePool() {
   for (auto& slabs : slabs_)
     for (void* s : slabs) std::free(s);
   // Every list is gone before its pool (the core declares the pool before the queues).
-  for (void* b : spareLists_) std::free(b);
+  while (spareLists_ != nullptr) {
+    void* next = *static_cast<void**>(spareLists_);
+    std::free(spareLists_);
+    spareLists_ = next;
+  }
 }
 
 void* RunNodePool::acquireList(size_t bytes) {
-  assert(listBytes_ == 0 || listBytes_ == bytes);  // one size of block: the list's
+  assert(bytes >= sizeof(void*) && (listBytes_ == 0 || listBytes_ == bytes));  // one size: the list's
   listBytes_ = bytes;
-  if (!spareLists_.empty()) {
-    void* b = spareLists_.back();
-    spareLists_.pop_back();
+  if (spareLists_ != nullptr) {
+    void* b = spareLists_;
+    spareLists_ = *static_cast<void**>(b);
+    --spareListCount_;
     return b;
   }
   void* b = std::malloc(bytes);  // as for slabs: no operator new with exceptions off
   if (b == nullptr) std::abort();
   ++listBlocks_;
   return b;
+}
+
+void RunNodePool::releaseList(void* block) {
+  // The block is free storage now (its list was destroyed): it holds the link to the next spare.
+  *static_cast<void**>(block) = spareLists_;
+  spareLists_ = block;
+  ++spareListCount_;
 }
 
 RunNode* RunNodePool::acquire(int height) {
@@ -62,7 +74,7 @@ void RunNodePool::release(RunNode* n) {
 size_t RunNodePool::bytesReserved() const {
   size_t bytes = 0;
   for (int c = 0; c < kClasses; ++c) bytes += slabs_[c].size() * kSlabNodes * strideOf(c);
-  return bytes + listBlocks_ * listBytes_ + spareLists_.capacity() * sizeof(void*);
+  return bytes + listBlocks_ * listBytes_;
 }
 
 }  // namespace mqc

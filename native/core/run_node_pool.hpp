@@ -69,10 +69,10 @@ class RunNodePool {
   // times a second in a busy core, so the blocks are kept here for reuse instead of going back
   // through malloc; the pool holds as many as were ever in use at once.
   void* acquireList(size_t bytes);
-  void releaseList(void* block) { spareLists_.push_back(block); }
+  void releaseList(void* block);
   size_t bytesReserved() const;
   size_t nodesInUse() const { return inUse_; }
-  size_t listsInUse() const { return listBlocks_ - spareLists_.size(); }
+  size_t listsInUse() const { return listBlocks_ - spareListCount_; }
 
  private:
   static constexpr int kClasses = 3;
@@ -85,7 +85,8 @@ class RunNodePool {
   std::vector<void*> slabs_[kClasses];
   RunNode* free_[kClasses] = {nullptr, nullptr, nullptr};  // linked through next(0)
   size_t inUse_ = 0;
-  std::vector<void*> spareLists_;
+  void* spareLists_ = nullptr;  // spare list blocks, each holding the next one's address
+  size_t spareListCount_ = 0;
   size_t listBlocks_ = 0;  // list blocks allocated, in use or spare
   size_t listBytes_ = 0;
 };
