@@ -38,7 +38,7 @@ export interface ConnectionHost {
   /** Sends one message and applies its outcome (returns it); never rejects. */
   deliver(session: TransportSession, id: number, domain: string, binding: string, timeoutMs: number): Promise<Outcome & { sessionBroken?: boolean }>;
   /** A session could not be opened (every MX failed). */
-  openFailed(domain: string, binding: string, err: unknown): Promise<void>;
+  openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void>;
   /** Puts an unsent, in-flight message back at its queue position. */
   untake(id: number): void;
   release(connectionId: number): void;
@@ -88,7 +88,7 @@ export class Connection {
         session = await openWithTimeout(host.transport, { domain: this.#domain, binding: this.binding, bindingSlot: this.bindingSlot },
           host.sendTimeoutMs());
       } catch (err) {
-        await host.openFailed(this.#domain, this.binding, err);
+        await host.openFailed(this.connectionId, this.#domain, this.binding, err);
         return;
       }
       const max = host.maxDeliveries(this.#domain, this.binding);

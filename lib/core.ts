@@ -696,7 +696,6 @@ export class MailQueueCore extends EventEmitter {
     const slot = (binding: string) => self.#bindingSlot(binding, 'binding');
     return {
       now: () => self.#now(),
-      take: (domain: string, binding: string, out: Float64Array) => self.takeInto(domain, binding, out),
       takeFor: (connectionId: number, out: Float64Array) => self.takeFor(connectionId, out),
       queued: (domain: string, binding: string) => native.activeSize(self.#live(), index(domain), slot(binding)),
       settings: (domain: string, binding: string) => self.#pair(index(domain), slot(binding)),

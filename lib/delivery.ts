@@ -12,8 +12,7 @@ import type { Outcome, Transport, TransportSession } from './transport/transport
 /** What the delivery layer needs from its core (internal). */
 export interface DeliveryCore {
   now(): number;
-  take(domain: string, binding: string, out: Float64Array): number;
-  /** take() for an open connection, from the (domain, binding) its lease names. */
+  /** Takes for an open connection, from the (domain, binding) its lease names. */
   takeFor(connectionId: number, out: Float64Array): number;
   queued(domain: string, binding: string): number;
   settings(domain: string, binding: string): PairSettings;
@@ -249,7 +248,7 @@ export class Delivery implements ConnectionHost {
     return result;
   }
 
-  async openFailed(domain: string, binding: string, err: unknown): Promise<void> {
+  async openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void> {
     const t = this.core.tally(domain);
     t.connectFailures++;
     // Every connection of one pass opens at once; when the first failure has already put the pair
@@ -261,7 +260,7 @@ export class Delivery implements ConnectionHost {
     if (permanent) {
       // The domain accepts no mail (null MX, no such domain): every queued message bounces.
       let n: number;
-      while ((n = this.core.take(domain, binding, out)) > 0) {
+      while ((n = this.core.takeFor(connectionId, out)) > 0) {
         for (let i = 0; i < n; i++) await this.#apply(out[i], domain, binding, { kind: 'permanent', response: text });
       }
       return;
@@ -269,7 +268,7 @@ export class Delivery implements ConnectionHost {
     // Momentum's CONN_ACTION_REQUEUE1: one message takes the failure (and its retry schedule), so a
     // domain whose MX is down makes progress towards expiry; then the pair rests for
     // host_failure_retry before the next connection attempt.
-    const n = this.core.take(domain, binding, out.subarray(0, 1));
+    const n = this.core.takeFor(connectionId, out.subarray(0, 1));
     if (n === 1) await this.#apply(out[0], domain, binding, { kind: 'transient', response: text });
     this.core.cool(domain, binding, this.now() + this.core.settings(domain, binding).hostFailureRetryMs);
   }
