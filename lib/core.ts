@@ -1272,9 +1272,8 @@ export class MailQueueCore extends EventEmitter {
   }
 
   #checkDomain(dr: unknown): asserts dr is DomainRecord {
-    if (!(dr instanceof DomainRecord) || DomainRecord.indexIn(dr, this.#host) < 0) {
-      throw new TypeError('dr must be a DomainRecord of this core');
-    }
+    if (!(dr instanceof DomainRecord)) throw new TypeError('dr must be a DomainRecord of this core');
+    this.#recordIndex(dr, 'dr');
   }
 
   #checkPair(dr: unknown, slot: unknown, sl: unknown): void {
@@ -1371,9 +1370,11 @@ export class MailQueueCore extends EventEmitter {
     return d;
   }
 
-  #recordIndex(dr: DomainRecord): number {
+  // The record's index when it is one of this core's (the one check for every argument that
+  // takes a DomainRecord).
+  #recordIndex(dr: DomainRecord, name = 'domain'): number {
     const d = DomainRecord.indexIn(dr, this.#host);
-    if (d < 0) throw new TypeError('domain must be a DomainRecord of this core');
+    if (d < 0) throw new TypeError(`${name} must be a DomainRecord of this core`);
     return d;
   }
 
