@@ -818,14 +818,16 @@ struct Fuzz {
   void takeForUnknown(uint8_t km, size_t k) {
     double id = !closed.empty() && km % 2 == 0 ? closed[km % closed.size()]
                 : km % 3 == 0 && core->pendingGrants() == 0 ? maxGranted + 1 : bogusId(km);
-    double inFlightBefore = core->counters()[kInFlight];
+    double inFlightBefore = core->counters()[kInFlight], activeBefore = core->counters()[kActive];
+    size_t expiredBefore = core->pendingExpired();
     std::vector<double> out(k + 1, -1);
     size_t got = 99;
     Status s = core->takeFor(id, k, now, out.data(), &got);
     TRACE("takeFor(id=%.17g, k=%zu) -> %s\n", id, k, statusName(s));
     CHECK(s == (timeOk(now) ? Status::UnknownConnection : Status::BadArgument));
     CHECK(got == 0);
-    CHECK(core->counters()[kInFlight] == inFlightBefore);
+    CHECK(core->counters()[kInFlight] == inFlightBefore && core->counters()[kActive] == activeBefore);
+    CHECK(core->pendingExpired() == expiredBefore);
     CHECK(out[0] == -1);
   }
 
