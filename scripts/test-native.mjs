@@ -4,7 +4,8 @@
 //
 //   node scripts/test-native.mjs          (npm run test:native)
 //
-// Needs cmake (with ctest) and doctest's header: `apt-get install -y cmake doctest-dev`.
+// Needs cmake (with ctest): `apt-get install -y cmake`. doctest comes with the project (its single
+// header is vendored in native/test/third_party/doctest); no system copy is used.
 // The sanitizer and warning flags (-fsanitize=address,undefined -fno-sanitize-recover=all
 // -fno-omit-frame-pointer -fno-exceptions -Wall -Wextra -Werror) are set by
 // native/test/CMakeLists.txt when MQC_SANITIZE is ON, which this script passes.
@@ -18,21 +19,24 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const sourceDir = join(root, 'native', 'test');
 const buildDir = join(sourceDir, 'build');
 const jobs = String(Math.max(1, availableParallelism()));
-const installHint = 'run `apt-get install -y cmake doctest-dev`';
+const installHint = 'run `apt-get install -y cmake`';
 
 function toolWorks(cmd) {
   const r = spawnSync(cmd, ['--version'], { stdio: 'ignore' });
   return !r.error && r.status === 0;
 }
 
-const doctestHeaders = ['/usr/include/doctest/doctest.h', '/usr/local/include/doctest/doctest.h'];
+const doctestHeader = join(sourceDir, 'third_party', 'doctest', 'doctest.h');
 const missing = [];
 if (!toolWorks('cmake')) missing.push('cmake');
 if (!toolWorks('ctest')) missing.push('ctest (part of cmake)');
-if (!doctestHeaders.some((p) => existsSync(p))) missing.push('the doctest header (/usr/include/doctest/doctest.h)');
 if (missing.length > 0) {
   console.error(`test-native: missing ${missing.join(', ')}.`);
   console.error(`test-native: to build the native C++ tests, ${installHint}`);
+  process.exit(1);
+}
+if (!existsSync(doctestHeader)) {
+  console.error(`test-native: ${doctestHeader} is missing; it is part of the checkout (git restore it).`);
   process.exit(1);
 }
 
@@ -57,7 +61,7 @@ const configure = run('cmake', [
   '-DMQC_SANITIZE=ON',
 ]);
 if (configure !== 0) {
-  console.error(`test-native: cmake configure failed (exit ${configure}); if cmake or doctest is missing, ${installHint}`);
+  console.error(`test-native: cmake configure failed (exit ${configure}); if cmake is missing, ${installHint}`);
   process.exit(configure);
 }
 
