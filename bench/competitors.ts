@@ -1,5 +1,5 @@
 // The queue-operation candidates of suite 1, behind one interface. Every candidate keeps the id
-// index that cancel needs (DESIGN: cancel by id). Pure JS:
+// index that cancel needs (cancel by id: docs/architecture.md §4). Pure JS:
 //   js-array     two JS arrays (one FIFO per priority) + head index, Map id -> seq; lazy cancel
 //   flatqueue    flatqueue binary heap on fixed typed arrays (Float64Array keys and ids), Map id -> key; lazy cancel
 //   js-sdsl      OrderedMap (red-black tree) key -> id, Map id -> key; eager cancel

@@ -1,4 +1,4 @@
-// Configuration scopes and their resolution (DESIGN section 5). Options are Momentum's, in
+// Configuration scopes and their resolution (docs/architecture.md §8). Options are Momentum's, in
 // camelCase. A (binding, domain) pair resolves each option most specific first:
 //   bindings[b].domains[d] > bindingGroups[g].domains[d] > bindings[b] > bindingGroups[g]
 //   > domains[d] > global > built-in default

@@ -1,4 +1,4 @@
-// The __mail_queue_maintain hook chain (DESIGN section 2) and the neighbouring hooks, as an MTA
+// The __mail_queue_maintain hook chain (docs/architecture.md §6) and the neighbouring hooks, as an MTA
 // sees them: order, closures, return values, failures, re-entrancy, what providers may do during
 // a call, pre/post domain hooks, round-robin over bindings and the Momentum aliases.
 import { afterEach, describe, expect, test } from 'vitest';

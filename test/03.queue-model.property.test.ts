@@ -1,6 +1,6 @@
 // Model-based property test: random sequences of queue and connection operations run against the
 // real addon (through MailQueueCore) and against test/model/naive_core.ts, a plain-array model of
-// DESIGN sections 1-5. After every operation the two must agree on: the result of the operation
+// docs/architecture.md §4-§8. After every operation the two must agree on: the result of the operation
 // (return value or error code), the bounce events it caused, the grants a maintenance pass made
 // (connection id, domain, binding: the model copies the native rotation of domains and bindings),
 // every active queue's order, every delayed queue's size, every message's MessageInfo, the

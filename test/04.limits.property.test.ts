@@ -4,7 +4,7 @@
 // enqueue, maintain(now), maintainDomain(d, { goalsz }), openConnections, releaseConnection and clock
 // advances. The test keeps every grant it was handed, as a real SMTP server would count its own
 // connections, and after every step checks, from those grants alone and limits resolved by the
-// naive model's own reading of DESIGN section 5:
+// naive model's own reading of docs/architecture.md §8:
 //   - no count (pair, domain, group::domain, binding, group, total) is above its limit;
 //   - total <= serverMax + serverReserve;
 //   - no throttle scope granted more than N connections in any window of W ms;
@@ -12,7 +12,7 @@
 //   - the core's own counts (DomainRecord.connections, stats, counters) equal the observed ones;
 //   - a pass never stops short: a visited pair that got fewer connections than its goal has at least
 //     one limit at its ceiling, and no pair gets more than its goal.
-// Plus the reserve rule (DESIGN section 3) as explicit tests.
+// Plus the reserve rule (docs/architecture.md §7, decision 4) as explicit tests.
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 
@@ -313,7 +313,7 @@ describe('connection limits, observed outside the core', () => {
   }, Math.max(120_000, NUM_RUNS * 100));
 });
 
-describe('server reserve (DESIGN section 3)', () => {
+describe('server reserve (docs/architecture.md §7, decision 4)', () => {
   // Busy domains fill server_max; a quiet domain (a pair with no connection, so the maintainer
   // passes reserve = 0) still gets a connection from the reserve, while busy pairs, which already
   // have connections (reserve = server_reserve), get none more.

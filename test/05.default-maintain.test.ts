@@ -1,5 +1,5 @@
-// The native default __mail_queue_maintain (DESIGN section 3), the limits and throttles it clips
-// by, message timing, connection release, close(), and configuration refusal (section 5).
+// The native default __mail_queue_maintain (docs/architecture.md §7), the limits and throttles it clips
+// by, message timing, connection release, close(), and configuration refusal (§8).
 import { afterEach, describe, expect, test } from 'vitest';
 
 import { connectionGoal, MailQueueCore, type Bounce, type CoreConfig, type MailQueueCoreOptions } from '../lib/index.js';

@@ -1,6 +1,6 @@
 // The connection ledger: how many connections are open or opening for each (domain, binding), each
 // domain, each (binding group, domain), each binding, each binding group and in total, and the
-// limits they are held to (DESIGN section 3). A connection is a lease on every one of those counts;
+// limits they are held to (docs/architecture.md §7). A connection is a lease on every one of those counts;
 // acquire() clips a request to the smallest headroom first and never lets a count pass its limit,
 // release() gives every count back exactly once. Nothing here can make a count negative: a
 // connection id is released once, and an unknown id is refused.

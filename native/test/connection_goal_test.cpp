@@ -1,4 +1,4 @@
-// connectionGoal: Momentum's connection_allocation_aggressiveness curve (DESIGN section 3).
+// connectionGoal: Momentum's connection_allocation_aggressiveness curve (docs/architecture.md §7).
 #include <doctest/doctest.h>
 
 #include <cstdint>

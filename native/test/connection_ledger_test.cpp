@@ -1,4 +1,4 @@
-// ConnectionLedger: every limit of DESIGN section 3, checked with counts computed in the test from
+// ConnectionLedger: every limit of docs/architecture.md §7, checked with counts computed in the test from
 // the leases it was handed, over random configurations and random acquire/release sequences.
 #include <doctest/doctest.h>
 
@@ -91,7 +91,7 @@ struct Model {
   }
   uint32_t total() const { return static_cast<uint32_t>(leases.size()); }
 
-  // DESIGN section 3's clips, smallest first, computed from the leases.
+  // The clips of docs/architecture.md §7, smallest first, computed from the leases.
   uint32_t headroom(uint32_t d, uint32_t b, uint32_t reserve, double now) const {
     if (suspended[d][b]) return 0;
     const DomainLimits& dl = s->domains[d];

@@ -1,13 +1,13 @@
-// A deliberately naive TypeScript model of MailQueueCore (DESIGN sections 1-5), for property tests
+// A deliberately naive TypeScript model of MailQueueCore (docs/architecture.md §4-§8), for property tests
 // that run the same random operations against the real addon and compare after every step.
 //
 // Nothing here is clever: messages live in one Map and every queue is recomputed by filtering and
 // sorting; connection counts are recomputed from the list of open grants; a throttle keeps every
 // grant time it ever recorded. Configuration is resolved from the raw CoreConfig object by walking
-// the DESIGN section 5 chain, without lib/config.ts, so a resolution bug there shows up as a
+// the chain of docs/architecture.md §8, without lib/config.ts, so a resolution bug there shows up as a
 // disagreement instead of being copied.
 //
-// Where DESIGN is silent the model copies what native/core does (and docs/ says), so that the
+// Where the docs leave a detail open the model copies what native/core does, so that the
 // comparison can be exact:
 // - a message whose next attempt is at or after its expiry bounces at once, at enqueue as at defer;
 //   a delayed message otherwise expires when it comes due (promotion) or when a pass or take meets it;
