@@ -99,3 +99,23 @@ export function checkTypedArray<T extends ArrayBufferView>(
   if (isDetached(v)) throw new TypeError(`${name} is detached (its buffer was transferred)`);
   return v;
 }
+
+/** The most delivery attempts a message counts (the core keeps them in 16 bits). */
+export const MAX_ATTEMPTS = 65535;
+
+/** Attempts made so far: a whole number from 0 to MAX_ATTEMPTS. */
+export function checkAttempts(v: unknown, name: string): number {
+  return checkInt(v, name, 0, MAX_ATTEMPTS);
+}
+
+/**
+ * A message's retry state, { attempts, nextAttempt } and nothing else: attempts as checkAttempts,
+ * nextAttempt a time as checkTime. Returns a copy.
+ */
+export function checkRetryState(v: unknown, name: string): { attempts: number; nextAttempt: number } {
+  const s = checkObject(v, name);
+  for (const k of Object.keys(s)) {
+    if (k !== 'attempts' && k !== 'nextAttempt') throw new RangeError(`${name}: unknown key ${JSON.stringify(k)}`);
+  }
+  return { attempts: checkAttempts(s.attempts, `${name}.attempts`), nextAttempt: checkTime(s.nextAttempt, `${name}.nextAttempt`) };
+}

@@ -84,7 +84,7 @@ const BAD_PUTS: Row[] = [
   ['message null', null, B, TypeError, /^message must be an object, got null/],
   ['message an array', [], B, TypeError, /^message must be an object, got an array/],
   ['message a string', 'm', B, TypeError, /^message must be an object, got string/],
-  ['unknown key', { id: 1, domain: 'd', envelope: env, nextAttempt: 0 }, B, RangeError, /^message: unknown key "nextAttempt"/],
+  ['unknown key', { id: 1, domain: 'd', envelope: env, attempt: 1 }, B, RangeError, /^message: unknown key "attempt"/],
   ['id missing', { domain: 'd', envelope: env }, B, TypeError, /^message\.id must be a number, got undefined/],
   ['id a string', { id: '1', domain: 'd', envelope: env }, B, TypeError, /^message\.id must be a number, got string/],
   ['id negative', { id: -1, domain: 'd', envelope: env }, B, RangeError, /^message\.id must be a safe integer from 0 to 2\^53-1, got -1/],

@@ -7,6 +7,18 @@
 //   <dir>/<shard>/.<id>.msg.<random hex>.tmp
 //                                 a put() in progress (or interrupted by a crash). list() deletes
 //                                 the ones no put() of this process is writing.
+//   <dir>/<shard>/retry.log       the shard's retry-state journal (below); only in shards where
+//                                 setRetryState() recorded something.
+//   <dir>/<shard>/.retry.log.<random hex>.tmp
+//                                 a compaction of the journal in progress (or interrupted): list()
+//                                 deletes it like the others.
+//
+// Only regular files are messages. A <id>.msg that is a FIFO, a socket, a device, a directory or a
+// symbolic link (never followed) is reported by list() through onCorrupt and left in place; get()
+// and body() reject with a SpoolCorruptError. Files are opened with O_NOFOLLOW | O_NONBLOCK and
+// checked with fstat, so that no open() blocks on a FIFO. A shard directory that readdir fails on
+// (EACCES, ELOOP, EIO) is reported (onCorrupt with the shard's path) and list() goes on with the
+// next shard.
 //
 // File format (version 1)
 //   line 1   one line of JSON, UTF-8, ended by "\n" (JSON.stringify never emits a raw newline):
@@ -16,6 +28,35 @@
 //   rest     exactly `size` raw body bytes, unchanged (binary, any line endings, "\n\n" included).
 //   So the file is `header line + 1 + size` bytes long; a shorter file is truncated, a longer one
 //   damaged. list() and get() check the header and that size; body() also checks the CRC.
+//   The message is as put() got it, attempts and nextAttempt included when given; the retry
+//   journal, when it holds a state for the id, overrides those two.
+//
+// Retry-state journal (retry.log, one per shard)
+//   Append-only ASCII, one record per line, each ended by "\n":
+//     <id> <attempts> <nextAttempt> <crc>     a state recorded by setRetryState()
+//     <id> - - <crc>                          "no state": written by put() of an id that has one
+//   <id> and <attempts> in decimal without leading zeros; <nextAttempt> as JavaScript's
+//   String(number) writes it (exact: "1700000000000", "1.5", "-8640000000000000"); <crc> the
+//   CRC-32 (zlib.crc32) of the bytes before the space that precedes it, as 8 lower-case hex digits.
+//   Reading: the last valid record for an id wins. A line that does not parse, fails its CRC,
+//   holds a value out of range or an id of another shard is skipped (list() reports the count
+//   through onCorrupt); a last line without its "\n" (a write cut by a kill -9) is ignored, and
+//   cut off before the next append, so that it cannot swallow the record after it.
+//   Writing: setRetryState() appends one line through a FileHandle kept open per shard (O_APPEND),
+//   without fsync; appends, loads and compactions of a shard run one at a time.
+//   Memory: each instance keeps, per shard it touched (get, put, list, setRetryState), the latest
+//   state of every id in that shard's journal: about 100 bytes per message with a recorded state,
+//   plus ids removed since the last compaction. The journal is read once per shard and instance.
+//   Compaction rewrites the journal with only the latest state of the ids whose <id>.msg exists
+//   (temporary file, fsync, rename over retry.log, fsync of the shard), or deletes it (and fsyncs
+//   the shard) when none is left. It runs when the journal grows past
+//   max(RETRY_LOG_COMPACT_BYTES, twice its size after the last compaction), and in list() when
+//   the journal has no state of a listed message, had damaged lines (reported, then dropped), or
+//   more than RETRY_LOG_LIST_SLACK lines besides twice the listed messages' states. So a journal stays under a few hundred KiB unless the
+//   shard holds thousands of deferred messages, and then about twice their records.
+//   remove() does not touch the journal (the state of a removed id dies at compaction); put() of
+//   an id that has a state in the journal first appends its "no state" record and fsyncs the
+//   journal, so that a message put again after remove() never inherits the old schedule.
 //
 // Durability (what is fsynced when)
 //   put():  1. the first put() into a shard in this process: mkdir the shard (and <dir>) and fsync
@@ -30,22 +71,33 @@
 //           complete one, plus perhaps a temporary file that the next list() deletes; the caller,
 //           whose put() never resolved, did not count on the message. Concurrent puts into one
 //           shard share directory fsyncs (one that starts after a rename covers it).
+//           A put() that finds its directories gone (ENOENT: the spool directory or the shard was
+//           removed, and perhaps re-created, under a live FileSpool) creates them again as in step
+//           1, with the same fsyncs, and writes once more (once); that shard's journal is dropped
+//           from memory and reopened.
 //   remove(): unlink only, no fsync. A removal lost in a crash makes the message reappear in the
 //           next list(), so it is delivered once more; SMTP tolerates duplicates (at-least-once
 //           delivery), and skipping the fsync keeps removal cheap.
+//   setRetryState(): append only, no fsync. A kill -9 keeps the record (it is in the page cache);
+//           a power cut may lose the latest ones, and those messages are then retried earlier than
+//           scheduled (with a lower attempt count), never lost.
 //
-// A spool directory belongs to one process at a time: put() refuses an id it is writing or that
-// is on disk, but two processes writing the same id at once could both succeed (rename replaces).
+// A spool directory belongs to one process, and one FileSpool instance, at a time: put() refuses
+// an id it is writing or that is on disk, but two processes writing the same id at once could both
+// succeed (rename replaces), and two instances recording retry states in one directory would not
+// see each other's (a compaction by one drops what the other appends to the replaced file).
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { codedError } from '../errors.js';
-import { checkFunction, checkId, checkInt, checkObject, typeName } from '../validate.js';
-import type { MessageStore, StoredMessage } from './message_store.js';
-import { checkBody, checkStoredMessage } from './memory_store.js';
+import { MAX_ATTEMPTS, MAX_TIME, checkFunction, checkId, checkInt, checkObject, typeName } from '../validate.js';
+import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
+import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
 
 const FORMAT_VERSION = 1;
 /** put() refuses a header line longer than this (an envelope with tens of thousands of recipients). */
@@ -54,12 +106,32 @@ const FIRST_READ = 64 * 1024;
 /** Files list() reads at once. */
 const LIST_BATCH = 64;
 
+/** The name of a shard's retry-state journal. */
+export const RETRY_LOG = 'retry.log';
+/** A journal is compacted when it grows past max(this, twice its size after the last compaction). */
+export const RETRY_LOG_COMPACT_BYTES = 256 * 1024;
+/** list() compacts a journal with more lines than this besides twice its listed messages' states. */
+export const RETRY_LOG_LIST_SLACK = 1024;
+
 const SHARD_RE = /^[0-9a-f]{2}$/;
 const MESSAGE_RE = /^(0|[1-9][0-9]{0,15})\.msg$/;
 const TEMP_RE = /^\.[0-9]+\.msg\.[0-9a-f]+\.tmp$/;
+const JOURNAL_TEMP_RE = /^\.retry\.log\.[0-9a-f]+\.tmp$/;
+/** A journal line without its "\n": id, then attempts and nextAttempt (or "- -"), then the CRC. */
+const RECORD_RE = /^(0|[1-9][0-9]{0,15}) (?:(0|[1-9][0-9]{0,4}) ([-+.0-9e]{1,32})|- -) ([0-9a-f]{8})$/;
 const NL = 0x0a;
 
-/** A message file that is truncated, unparsable or fails its checksum. */
+// Windows has neither flag (nor FIFOs to block on); 0 leaves the open() as it was.
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
+const READ_FLAGS = fs.constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+// Read and write: the torn tail of a journal is looked at (and cut) through the append handle.
+const APPEND_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | O_NOFOLLOW | O_NONBLOCK;
+
+/**
+ * A message file that is truncated, unparsable, fails its checksum or is not a regular file; also
+ * what list() reports for a shard directory it cannot read and for damaged journal lines.
+ */
 export class SpoolCorruptError extends Error {
   readonly code = 'ERR_SPOOL_CORRUPT' as const;
   constructor(readonly file: string, reason: string, options?: { cause?: unknown }) {
@@ -70,11 +142,13 @@ export class SpoolCorruptError extends Error {
 
 export interface FileSpoolOptions {
   /**
-   * Called by list() for each message file it skips (truncated, unparsable, wrong name or shard,
-   * unreadable); the file is left in place. Default: console.warn.
+   * Called for each message file list() skips (truncated, unparsable, wrong name or shard, not a
+   * regular file, unreadable), each shard directory it cannot read, and each retry journal with
+   * damaged lines or that cannot be read or compacted; the file is left in place. Default:
+   * console.warn.
    */
   onCorrupt?: (file: string, error: Error) => void;
-  /** Permission bits of new message files (default 0o600: mail is private). */
+  /** Permission bits of new message and journal files (default 0o600: mail is private). */
   fileMode?: number;
 }
 
@@ -83,8 +157,8 @@ export function shardOf(id: number): string {
   return (id % 256).toString(16).padStart(2, '0');
 }
 
-// Temporary files being written by a put() of this process, by absolute path, across all
-// FileSpool instances (two instances on one directory must not delete each other's).
+// Temporary files being written by a put() or a compaction of this process, by absolute path,
+// across all FileSpool instances (two instances on one directory must not delete each other's).
 const writing = new Set<string>();
 
 function isErrno(e: unknown, ...codes: string[]): boolean {
@@ -135,6 +209,40 @@ async function writeFully(fh: FileHandle, buffers: Buffer[]): Promise<void> {
       off += bytesWritten;
       pos += bytesWritten;
     }
+  }
+}
+
+/** What a non-regular file is, for messages: "a FIFO", "a directory"... */
+function kindOf(s: Stats | Dirent): string {
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isDirectory()) return 'a directory';
+  if (s.isSymbolicLink()) return 'a symbolic link, not followed';
+  if (s.isSocket()) return 'a socket';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  return 'of an unknown type';
+}
+
+/**
+ * Opens a file that must be a regular one without following a symbolic link or blocking on a FIFO;
+ * anything else is a SpoolCorruptError. Other errors (ENOENT...) pass through.
+ */
+async function openRegular(file: string, flags: number, mode?: number): Promise<{ fh: FileHandle; size: number }> {
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(file, flags, mode);
+  } catch (e) {
+    // O_NOFOLLOW on a symbolic link: ELOOP (Linux, macOS), EMLINK (FreeBSD).
+    if (O_NOFOLLOW !== 0 && isErrno(e, 'ELOOP', 'EMLINK')) throw new SpoolCorruptError(file, 'not a regular file (a symbolic link, not followed)', { cause: e });
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new SpoolCorruptError(file, `not a regular file (${kindOf(st)})`);
+    return { fh, size: st.size };
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    throw e;
   }
 }
 
@@ -199,9 +307,8 @@ function parseHeader(head: Buffer, fileSize: number, file: string, id: number): 
   return { message, bodyOffset, size: r.size, crc32: r.crc32 };
 }
 
-/** Reads and checks the header of an open message file. */
-async function readHeader(fh: FileHandle, file: string, id: number): Promise<Header> {
-  const { size } = await fh.stat();
+/** Reads and checks the header of an open message file of `size` bytes. */
+async function readHeader(fh: FileHandle, size: number, file: string, id: number): Promise<Header> {
   const limit = Math.min(size, MAX_HEADER_BYTES + 2);
   let head = Buffer.alloc(Math.min(limit, FIRST_READ));
   let have = 0;
@@ -221,6 +328,83 @@ async function readHeader(fh: FileHandle, file: string, id: number): Promise<Hea
   }
 }
 
+// --- the retry-state journal ----------------------------------------------------------------------
+
+function crcHex(text: string): string {
+  return crc32(Buffer.from(text, 'latin1')).toString(16).padStart(8, '0');
+}
+
+/** One journal line: a state, or "no state" (undefined). */
+function encodeRecord(id: number, state: RetryState | undefined): string {
+  const body = state === undefined ? `${id} - -` : `${id} ${state.attempts} ${String(state.nextAttempt)}`;
+  return `${body} ${crcHex(body)}\n`;
+}
+
+/** A journal line (without its "\n") of shard `shard`; null when it is damaged. */
+function parseRecord(line: string, shard: string): { id: number; state: RetryState | undefined } | null {
+  const m = RECORD_RE.exec(line);
+  if (m === null) return null;
+  if (crcHex(line.slice(0, line.length - 9)) !== m[4]) return null;
+  const id = Number(m[1]);
+  if (!Number.isSafeInteger(id) || shardOf(id) !== shard) return null;
+  if (m[2] === undefined) return { id, state: undefined };
+  const attempts = Number(m[2]);
+  const nextAttempt = Number(m[3]);
+  // Only what encodeRecord writes: String() of a finite time in range.
+  if (attempts > MAX_ATTEMPTS || !Number.isFinite(nextAttempt) || Math.abs(nextAttempt) > MAX_TIME || String(nextAttempt) !== m[3]) return null;
+  return { id, state: { attempts, nextAttempt } };
+}
+
+/** One shard's journal, as this instance knows it. */
+interface Journal {
+  readonly shard: string;
+  readonly file: string;
+  /** The latest state per id, as in the file (ids removed since the last compaction included). */
+  readonly states: Map<number, RetryState>;
+  /** The file read into `states` (once; never rejects). */
+  loaded: Promise<void> | undefined;
+  /** Why the file cannot be used (not a regular file, unreadable): appends reject with it. */
+  broken: Error | undefined;
+  /** The append handle, opened on the first append. */
+  handle: FileHandle | undefined;
+  /** Bytes and complete lines in the file, as far as this instance knows. */
+  size: number;
+  lines: number;
+  /** Damaged lines found by the load (reported), until a compaction drops them. */
+  damaged: number;
+  compactAt: number;
+  compacting: boolean;
+  /** Closed (close(), or dropped after its directory went): appends reject. */
+  closed: boolean;
+  /** Loads, appends and compactions, one at a time. */
+  queue: Promise<unknown>;
+}
+
+async function closeHandle(j: Journal): Promise<void> {
+  const h = j.handle;
+  j.handle = undefined;
+  await h?.close().catch(() => undefined);
+}
+
+/** Cuts a last line without its "\n" (a write cut short) off the end of an open journal. */
+async function cutTornTail(fh: FileHandle, size: number): Promise<number> {
+  const CHUNK = 64 * 1024;
+  let end = size;
+  while (end > 0) {
+    const start = Math.max(0, end - CHUNK);
+    const buf = Buffer.alloc(end - start);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, start);
+    const nl = buf.subarray(0, bytesRead).lastIndexOf(NL);
+    if (nl >= 0) {
+      end = start + nl + 1;
+      break;
+    }
+    end = start;
+  }
+  if (end < size) await fh.truncate(end);
+  return end;
+}
+
 export class FileSpool implements MessageStore {
   /** The spool directory, absolute. */
   readonly dir: string;
@@ -228,7 +412,12 @@ export class FileSpool implements MessageStore {
   readonly #fileMode: number;
   #root: Promise<void> | undefined;
   readonly #shards = new Map<string, Promise<string>>();
+  /** The #root promise each #shards promise waited for. */
+  readonly #shardRoots = new WeakMap<Promise<string>, Promise<void>>();
+  /** #shards promises already found stale (their directory gone). */
+  readonly #stale = new WeakSet<Promise<string>>();
   readonly #syncers = new Map<string, DirSyncer>();
+  readonly #journals = new Map<string, Journal>();
   /** put()s in progress, by id. */
   readonly #pending = new Map<number, Promise<void>>();
   #closed = false;
@@ -273,10 +462,26 @@ export class FileSpool implements MessageStore {
     }
   }
 
+  /** Writes into the shard; when its directory has gone (ENOENT), creates it again and writes once more. */
   async #write(id: number, header: Buffer, body: Buffer): Promise<void> {
-    const shardDir = await this.#shard(shardOf(id));
+    const name = shardOf(id);
+    for (let again = false; ; again = true) {
+      const shard = this.#shard(name);
+      try {
+        await this.#writeIn(await shard, id, header, body);
+        return;
+      } catch (e) {
+        if (again || !isErrno(e, 'ENOENT')) throw e;
+        this.#shardGone(name, shard);
+      }
+    }
+  }
+
+  async #writeIn(shardDir: string, id: number, header: Buffer, body: Buffer): Promise<void> {
     const file = path.join(shardDir, `${id}.msg`);
     if (await exists(file)) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already stored`);
+    // A state the journal still holds for the id (from a message removed since) must not apply.
+    await this.#clearState(id);
     const tmp = path.join(shardDir, `.${id}.msg.${randomBytes(6).toString('hex')}.tmp`);
     writing.add(tmp);
     let fh: FileHandle | undefined;
@@ -309,10 +514,10 @@ export class FileSpool implements MessageStore {
     return s;
   }
 
-  /** Creates <dir> once per instance; fsyncs the parent of every directory that mkdir created. */
+  /** Creates <dir> once per instance (again after #shardGone); fsyncs the parent of every directory that mkdir created. */
   #ensureRoot(): Promise<void> {
     if (this.#root === undefined) {
-      this.#root = (async () => {
+      const root = (async () => {
         const first = await fsp.mkdir(this.dir, { recursive: true });
         if (first !== undefined) {
           for (let d = this.dir; ; d = path.dirname(d)) {
@@ -321,50 +526,316 @@ export class FileSpool implements MessageStore {
           }
         }
       })();
-      this.#root.catch(() => { this.#root = undefined; });
+      this.#root = root;
+      root.catch(() => { if (this.#root === root) this.#root = undefined; });
     }
     return this.#root;
   }
 
-  /** Creates a shard directory once per instance and fsyncs <dir>, so that its entry is on disk. */
+  /**
+   * Creates a shard directory once per instance (again after #shardGone) and fsyncs <dir>, so that
+   * its entry is on disk. The mkdir is not recursive: a missing <dir> is an ENOENT, for #write to
+   * go through #ensureRoot (and its fsyncs) again.
+   */
   #shard(name: string): Promise<string> {
     let p = this.#shards.get(name);
     if (p === undefined) {
-      p = (async () => {
-        await this.#ensureRoot();
-        const d = path.join(this.dir, name);
-        await fsp.mkdir(d, { recursive: true });
+      const root = this.#ensureRoot();
+      const d = path.join(this.dir, name);
+      const shard = (async () => {
+        await root;
+        try {
+          await fsp.mkdir(d);
+        } catch (e) {
+          if (!isErrno(e, 'EEXIST')) throw e;
+        }
         await this.#syncer(this.dir).sync();
         return d;
       })();
-      this.#shards.set(name, p);
-      p.catch(() => { this.#shards.delete(name); });
+      this.#shardRoots.set(shard, root);
+      this.#shards.set(name, shard);
+      shard.catch(() => { if (this.#shards.get(name) === shard) this.#shards.delete(name); });
+      p = shard;
     }
     return p;
   }
 
+  /**
+   * A write into the shard that `shard` created found no directory: forget it (and <dir>, when the
+   * shard was created under the current #root), so that the next #shard() creates both again, and
+   * drop the shard's journal (its handle points at a deleted file). Once per stale promise.
+   */
+  #shardGone(name: string, shard: Promise<string>): void {
+    if (this.#stale.has(shard)) return;
+    this.#stale.add(shard);
+    if (this.#shards.get(name) === shard) this.#shards.delete(name);
+    if (this.#root !== undefined && this.#root === this.#shardRoots.get(shard)) this.#root = undefined;
+    const j = this.#journals.get(name);
+    if (j !== undefined) {
+      this.#journals.delete(name);
+      void this.#serial(j, async () => {
+        j.closed = true;
+        await closeHandle(j);
+      });
+    }
+  }
+
+  // --- retry states -------------------------------------------------------------------------------
+
+  #journal(shard: string): Journal {
+    let j = this.#journals.get(shard);
+    if (j === undefined) {
+      j = {
+        shard, file: path.join(this.dir, shard, RETRY_LOG), states: new Map(), loaded: undefined, broken: undefined, handle: undefined,
+        size: 0, lines: 0, damaged: 0, compactAt: RETRY_LOG_COMPACT_BYTES, compacting: false, closed: false, queue: Promise.resolve(),
+      };
+      this.#journals.set(shard, j);
+    }
+    return j;
+  }
+
+  /** Runs op after the journal's earlier operations (whatever their outcome). */
+  #serial<T>(j: Journal, op: () => Promise<T>): Promise<T> {
+    const p = j.queue.then(op, op);
+    j.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Reads the journal into j.states, once per instance and shard. Never rejects: problems are reported. */
+  #load(j: Journal): Promise<void> {
+    j.loaded ??= this.#serial(j, () => this.#read(j));
+    return j.loaded;
+  }
+
+  async #read(j: Journal): Promise<void> {
+    let data: Buffer;
+    try {
+      const { fh } = await openRegular(j.file, READ_FLAGS);
+      try {
+        data = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
+      j.broken = e instanceof SpoolCorruptError ? e : new SpoolCorruptError(j.file, `unreadable (${(e as Error).message})`, { cause: e });
+      this.#onCorrupt(j.file, j.broken);
+      return;
+    }
+    let start = 0;
+    let lines = 0;
+    let damaged = 0;
+    let first = 0;
+    for (let nl = data.indexOf(NL); nl >= 0; nl = data.indexOf(NL, start)) {
+      lines++;
+      const r = parseRecord(data.toString('latin1', start, nl), j.shard);
+      start = nl + 1;
+      if (r === null) {
+        damaged++;
+        if (first === 0) first = lines;
+      } else if (r.state === undefined) {
+        j.states.delete(r.id);
+      } else {
+        j.states.set(r.id, r.state);
+      }
+    }
+    // Bytes after the last "\n": a torn last line, ignored (cut before the next append).
+    j.size = data.length;
+    j.lines = lines;
+    j.damaged = damaged;
+    let live = 0;
+    for (const [id, s] of j.states) live += encodeRecord(id, s).length;
+    j.compactAt = Math.max(RETRY_LOG_COMPACT_BYTES, 2 * live);
+    if (damaged > 0) {
+      this.#onCorrupt(j.file, new SpoolCorruptError(j.file, `${damaged} damaged line${damaged === 1 ? '' : 's'} skipped (the first is line ${first})`));
+    }
+  }
+
+  /** Appends a line; false when the shard directory does not exist (no message can be there). In #serial. */
+  async #append(j: Journal, line: string): Promise<boolean> {
+    if (j.closed) throw codedError('ERR_CLOSED', 'the spool is closed');
+    if (j.broken !== undefined) throw j.broken;
+    if (j.handle === undefined) {
+      let o: { fh: FileHandle; size: number };
+      try {
+        o = await openRegular(j.file, APPEND_FLAGS, this.#fileMode);
+      } catch (e) {
+        if (isErrno(e, 'ENOENT', 'ENOTDIR')) return false;
+        throw e;
+      }
+      try {
+        j.size = o.size > 0 ? await cutTornTail(o.fh, o.size) : 0;
+      } catch (e) {
+        await o.fh.close().catch(() => undefined);
+        throw e;
+      }
+      j.handle = o.fh;
+    }
+    const buf = Buffer.from(line, 'latin1');
+    try {
+      for (let off = 0; off < buf.length;) off += (await j.handle.write(buf, off, buf.length - off)).bytesWritten;
+    } catch (e) {
+      // Perhaps a part of the line is in: the next open cuts it off.
+      await closeHandle(j);
+      throw e;
+    }
+    j.size += buf.length;
+    j.lines++;
+    return true;
+  }
+
+  /**
+   * Records a retry state: one line appended to the shard's journal, no fsync. An unknown id is
+   * recorded too (nothing checks the disk) and dropped at the next compaction; put() of that id
+   * clears it. Rejects with ERR_CLOSED after close(), with a SpoolCorruptError when the journal
+   * is not a regular file or could not be read.
+   */
+  async setRetryState(id: number, state: RetryState): Promise<void> {
+    const s = checkRetryArgs(id, state);
+    if (this.#closed) throw codedError('ERR_CLOSED', 'the spool is closed');
+    const j = this.#journal(shardOf(id));
+    await this.#load(j);
+    await this.#serial(j, async () => {
+      if (await this.#append(j, encodeRecord(id, s))) j.states.set(id, s);
+    });
+    if (j.size > j.compactAt && !j.compacting) void this.#compactSoon(j);
+  }
+
+  /** Appends "no state" for the id (fsynced) when the journal has a state for it. */
+  async #clearState(id: number): Promise<void> {
+    const j = this.#journal(shardOf(id));
+    await this.#load(j);
+    if (!j.states.has(id)) return;
+    await this.#serial(j, async () => {
+      if (!j.states.has(id)) return;
+      // fsynced: the message about to be written is, and must not meet the old state after a power cut.
+      if (await this.#append(j, encodeRecord(id, undefined))) await j.handle!.sync();
+      j.states.delete(id);
+    });
+  }
+
+  /** Compacts in the background (after the operations queued so far); a failure is reported. */
+  async #compactSoon(j: Journal): Promise<void> {
+    j.compacting = true;
+    try {
+      await this.#serial(j, () => this.#compact(j));
+    } catch (e) {
+      this.#onCorrupt(j.file, e as Error);
+    } finally {
+      j.compacting = false;
+    }
+  }
+
+  /**
+   * Rewrites the journal with the latest state of each id whose <id>.msg exists (or deletes it
+   * when there is none), durably: temporary file, fsync, rename, fsync of the shard. In #serial.
+   */
+  async #compact(j: Journal): Promise<void> {
+    if (j.closed || j.broken !== undefined) return;
+    // On failure, wait for the journal to double before trying again.
+    j.compactAt = Math.max(j.compactAt, 2 * j.size);
+    const shardDir = path.join(this.dir, j.shard);
+    let names: string[];
+    try {
+      names = await fsp.readdir(shardDir);
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT', 'ENOTDIR')) throw e;
+      await closeHandle(j);
+      j.states.clear();
+      j.size = 0;
+      j.lines = 0;
+      j.damaged = 0;
+      return;
+    }
+    const live = new Set<number>();
+    for (const name of names) {
+      const m = MESSAGE_RE.exec(name);
+      if (m !== null) live.add(Number(m[1]));
+    }
+    const keep = [...j.states].filter(([id]) => live.has(id));
+    await closeHandle(j);
+    let size = 0;
+    if (keep.length === 0) {
+      try {
+        await fsp.unlink(j.file);
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e;
+      }
+    } else {
+      const buf = Buffer.from(keep.map(([id, s]) => encodeRecord(id, s)).join(''), 'latin1');
+      const tmp = path.join(shardDir, `.${RETRY_LOG}.${randomBytes(6).toString('hex')}.tmp`);
+      writing.add(tmp);
+      try {
+        const fh = await fsp.open(tmp, 'wx', this.#fileMode);
+        try {
+          await writeFully(fh, [buf]);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await fsp.rename(tmp, j.file);
+      } catch (e) {
+        await fsp.unlink(tmp).catch(() => undefined);
+        throw e;
+      } finally {
+        writing.delete(tmp);
+      }
+      size = buf.length;
+    }
+    // The rename (or unlink) on disk before anything counts on it: a "no state" record dropped here
+    // must not come back with the old journal after a power cut.
+    await this.#syncer(shardDir).sync();
+    for (const id of [...j.states.keys()]) if (!live.has(id)) j.states.delete(id);
+    j.size = size;
+    j.lines = keep.length;
+    j.damaged = 0;
+    j.compactAt = Math.max(RETRY_LOG_COMPACT_BYTES, 2 * size);
+  }
+
+  /** The message with the journal's state for its id, if any. */
+  static #withState(m: StoredMessage, s: RetryState | undefined): StoredMessage {
+    if (s !== undefined) {
+      m.attempts = s.attempts;
+      m.nextAttempt = s.nextAttempt;
+    }
+    return m;
+  }
+
+  // --- reading ------------------------------------------------------------------------------------
+
+  /**
+   * The stored message (with its recorded retry state), undefined when there is no <id>.msg;
+   * rejects with a SpoolCorruptError when the file is damaged or not a regular file.
+   */
   async get(id: number): Promise<StoredMessage | undefined> {
     const file = this.pathOf(id);
-    let fh: FileHandle;
+    const j = this.#journal(shardOf(id));
+    await this.#load(j);
+    let o: { fh: FileHandle; size: number };
     try {
-      fh = await fsp.open(file, 'r');
+      o = await openRegular(file, READ_FLAGS);
     } catch (e) {
       if (isErrno(e, 'ENOENT')) return undefined;
       throw e;
     }
     try {
-      return (await readHeader(fh, file, id)).message;
+      return FileSpool.#withState((await readHeader(o.fh, o.size, file, id)).message, j.states.get(id));
     } finally {
-      await fh.close();
+      await o.fh.close();
     }
   }
 
-  /** The body bytes; rejects with ERR_UNKNOWN_ID, or a SpoolCorruptError when the file is damaged. */
+  /** The body bytes; rejects with ERR_UNKNOWN_ID, or a SpoolCorruptError when the file is damaged or not a regular file. */
   async body(id: number): Promise<Buffer> {
     const file = this.pathOf(id);
     let data: Buffer;
     try {
-      data = await fsp.readFile(file);
+      const { fh } = await openRegular(file, READ_FLAGS);
+      try {
+        data = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
     } catch (e) {
       if (isErrno(e, 'ENOENT')) throw codedError('ERR_UNKNOWN_ID', `id ${id} is not stored`);
       throw e;
@@ -388,9 +859,11 @@ export class FileSpool implements MessageStore {
   }
 
   /**
-   * Every stored message, shard by shard ("00" to "ff"), by id within a shard. Files that fail
-   * their check are reported to options.onCorrupt and skipped; temporary files left by an
-   * interrupted put() are deleted. Bodies are not read (body() checks the CRC).
+   * Every stored message, shard by shard ("00" to "ff"), by id within a shard, with its recorded
+   * retry state. Files that fail their check, are not regular files, and shard directories that
+   * cannot be read are reported to options.onCorrupt and skipped; temporary files left by an
+   * interrupted put() or compaction are deleted; a journal mostly made of removed messages' states
+   * is compacted. Bodies are not read (body() checks the CRC).
    */
   async *list(): AsyncIterable<StoredMessage> {
     let shards: string[];
@@ -402,17 +875,22 @@ export class FileSpool implements MessageStore {
     }
     for (const shard of shards.filter((n) => SHARD_RE.test(n)).sort()) {
       const shardDir = path.join(this.dir, shard);
-      let names: string[];
+      let entries: Dirent[];
       try {
-        names = await fsp.readdir(shardDir);
+        entries = await fsp.readdir(shardDir, { withFileTypes: true });
       } catch (e) {
         if (isErrno(e, 'ENOENT', 'ENOTDIR')) continue;
-        throw e;
+        // One unreadable shard (EACCES, ELOOP, EIO) must not hide the others.
+        this.#onCorrupt(shardDir, new SpoolCorruptError(shardDir, `shard directory unreadable (${(e as Error).message})`, { cause: e }));
+        continue;
       }
+      const j = this.#journal(shard);
+      await this.#load(j);
       const ids: number[] = [];
-      for (const name of names) {
+      for (const entry of entries) {
+        const name = entry.name;
         const file = path.join(shardDir, name);
-        if (TEMP_RE.test(name)) {
+        if (TEMP_RE.test(name) || JOURNAL_TEMP_RE.test(name)) {
           if (!writing.has(file)) await fsp.unlink(file).catch(() => undefined);
           continue;
         }
@@ -423,9 +901,17 @@ export class FileSpool implements MessageStore {
           this.#onCorrupt(file, new SpoolCorruptError(file, 'the id in the file name is not a safe integer'));
         } else if (shardOf(id) !== shard) {
           this.#onCorrupt(file, new SpoolCorruptError(file, `in shard ${shard}, expected ${shardOf(id)}`));
+        } else if (!entry.isFile()) {
+          this.#onCorrupt(file, new SpoolCorruptError(file, `not a regular file (${kindOf(entry)})`));
         } else {
           ids.push(id);
         }
+      }
+      if (!this.#closed && j.size > 0 && j.broken === undefined) {
+        let withState = 0;
+        for (const id of ids) if (j.states.has(id)) withState++;
+        // No live state, mostly stale lines, or damaged lines (reported once: not at every restart).
+        if (withState === 0 || j.damaged > 0 || j.lines > 2 * withState + RETRY_LOG_LIST_SLACK) await this.#compactSoon(j);
       }
       ids.sort((a, b) => a - b);
       for (let i = 0; i < ids.length; i += LIST_BATCH) {
@@ -433,7 +919,7 @@ export class FileSpool implements MessageStore {
         for (const r of batch) {
           if (r === undefined) continue;
           if (r instanceof Error) this.#onCorrupt(r.file, r);
-          else yield r;
+          else yield FileSpool.#withState(r, j.states.get(r.id));
         }
       }
     }
@@ -444,8 +930,9 @@ export class FileSpool implements MessageStore {
     const file = path.join(shardDir, `${id}.msg`);
     let fh: FileHandle | undefined;
     try {
-      fh = await fsp.open(file, 'r');
-      return (await readHeader(fh, file, id)).message;
+      const o = await openRegular(file, READ_FLAGS);
+      fh = o.fh;
+      return (await readHeader(fh, o.size, file, id)).message;
     } catch (e) {
       if (e instanceof SpoolCorruptError) return e;
       if (isErrno(e, 'ENOENT')) return undefined;
@@ -455,10 +942,17 @@ export class FileSpool implements MessageStore {
     }
   }
 
-  /** Waits for put()s in progress; later put()s reject with ERR_CLOSED. Reads keep working. */
+  /**
+   * Waits for put()s in progress, then closes the journals (after the appends queued); later
+   * put()s and setRetryState()s reject with ERR_CLOSED. Reads keep working.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled([...this.#pending.values()]);
+    await Promise.allSettled([...this.#journals.values()].map((j) => this.#serial(j, async () => {
+      j.closed = true;
+      await closeHandle(j);
+    })));
   }
 }
 

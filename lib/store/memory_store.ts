@@ -2,16 +2,17 @@
 //
 // Both stores (this one and FileSpool) check their arguments the same way, with the helpers below:
 // a wrong type is a TypeError, a value out of range a RangeError, and the message starts with the
-// argument's name ("message.envelope.to[2] must be a string, got number"). The methods are async,
+// argument's name ("message.envelope.to[2] must be a string, got number"; "state.attempts must be
+// an integer from 0 to 65535, got -1"). The methods are async,
 // so a bad argument rejects the returned promise; it never changes the store. put() of an id that
 // is already stored rejects with an Error whose code is ERR_DUPLICATE_ID.
 import { codedError } from '../errors.js';
 import {
-  checkBindingName, checkExpiry, checkId, checkObject, checkPriority, typeName,
+  checkAttempts, checkBindingName, checkExpiry, checkId, checkObject, checkPriority, checkRetryState, checkTime, typeName,
 } from '../validate.js';
-import type { MessageStore, StoredMessage } from './message_store.js';
+import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
 
-const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'envelope', 'expiresAt']);
+const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'envelope', 'expiresAt', 'attempts', 'nextAttempt']);
 const ENVELOPE_KEYS = new Set(['from', 'to']);
 
 /**
@@ -44,7 +45,15 @@ export function checkStoredMessage(v: unknown, name = 'message'): StoredMessage 
   if (m.binding !== undefined) out.binding = checkBindingName(m.binding, `${name}.binding`);
   if (m.priority !== undefined) out.priority = checkPriority(m.priority, `${name}.priority`);
   if (m.expiresAt !== undefined) out.expiresAt = checkExpiry(m.expiresAt, `${name}.expiresAt`);
+  if (m.attempts !== undefined) out.attempts = checkAttempts(m.attempts, `${name}.attempts`);
+  if (m.nextAttempt !== undefined) out.nextAttempt = checkTime(m.nextAttempt, `${name}.nextAttempt`);
   return out;
+}
+
+/** Checks the arguments of setRetryState (both stores): the id, then the state; returns a copy. */
+export function checkRetryArgs(id: unknown, state: unknown): RetryState {
+  checkId(id, 'id');
+  return checkRetryState(state, 'state');
 }
 
 export function checkBody(v: unknown, name = 'body'): Buffer {
@@ -58,6 +67,8 @@ export function copyStoredMessage(m: StoredMessage): StoredMessage {
   if (m.binding !== undefined) out.binding = m.binding;
   if (m.priority !== undefined) out.priority = m.priority;
   if (m.expiresAt !== undefined) out.expiresAt = m.expiresAt;
+  if (m.attempts !== undefined) out.attempts = m.attempts;
+  if (m.nextAttempt !== undefined) out.nextAttempt = m.nextAttempt;
   return out;
 }
 
@@ -98,6 +109,19 @@ export class MemoryStore implements MessageStore {
     checkId(id, 'id');
     this.#messages.delete(id);
     this.#bodies.delete(id);
+  }
+
+  /**
+   * Records the retry state in the stored message (its attempts and nextAttempt); an unknown id is
+   * ignored. put() of the id after remove() starts afresh.
+   */
+  async setRetryState(id: number, state: RetryState): Promise<void> {
+    const s = checkRetryArgs(id, state);
+    if (this.#closed) throw codedError('ERR_CLOSED', 'the store is closed');
+    const m = this.#messages.get(id);
+    if (m === undefined) return;
+    m.attempts = s.attempts;
+    m.nextAttempt = s.nextAttempt;
   }
 
   /** The messages stored when the iteration starts, in the order they were put. */

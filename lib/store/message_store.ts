@@ -4,6 +4,14 @@
 // core.recover() after a crash).
 import type { Envelope } from '../transport/transport.js';
 
+/** Where a message stands in its retry schedule, recorded after a transient failure. */
+export interface RetryState {
+  /** attempts made so far (>= 1 after a failure) */
+  attempts: number;
+  /** ms since the epoch */
+  nextAttempt: number;
+}
+
 export interface StoredMessage {
   id: number;
   domain: string;
@@ -12,6 +20,13 @@ export interface StoredMessage {
   envelope: Envelope;
   /** ms since the epoch; absent: the core's default (now + messageExpiration). */
   expiresAt?: number;
+  /**
+   * Attempts made so far (0 to 65535). list() and get() return it when a retry state was recorded
+   * (setRetryState) or put() was given one; absent: none made.
+   */
+  attempts?: number;
+  /** ms since the epoch, finite; returned like attempts. Absent: now (the message is due). */
+  nextAttempt?: number;
 }
 
 export interface MessageStore {
@@ -25,5 +40,14 @@ export interface MessageStore {
   remove(id: number): Promise<void>;
   /** Every stored message, for recovery after a restart. */
   list(): AsyncIterable<StoredMessage>;
+  /**
+   * Records a message's retry state after a transient failure, so that recover() keeps its
+   * schedule: list() and get() return it as the message's attempts and nextAttempt (the latest
+   * recorded wins over what put() was given). Cheap: no fsync of its own (a kill -9 keeps it; a
+   * power cut may lose the latest states, and those messages are then retried early, never lost).
+   * Unknown id: no error, nothing recorded (or recorded and ignored later); a message put later
+   * with that id, or put again after remove(), starts without a state.
+   */
+  setRetryState?(id: number, state: RetryState): Promise<void>;
   close?(): Promise<void>;
 }
