@@ -35,6 +35,7 @@ export interface NativeBinding {
   deferBatch(core: number, ids: Float64Array, nextAttempt: number, now: number): void;
   defer(core: number, id: number, nextAttempt: number, now: number): void;
   untake(core: number, id: number): void;
+  setAttempts(core: number, id: number, attempts: number): void;
   dueDomains(core: number, now: number, out: Uint32Array): number;
   computeGoal(core: number, domain: number, binding: number, goalsz: number): number;
   openConnections(core: number, domain: number, binding: number, goal: number, reserve: number,

@@ -29,7 +29,7 @@ function declaredNames(src: string): string[] {
 const EXPECTED = [
   'createCore', 'countersBuffer', 'destroyCore', 'addThrottle', 'addDomain', 'setSuspended', 'enqueue', 'enqueueBatch',
   'cancel', 'cancelBatch', 'locate', 'activeSize', 'delayedSize', 'peekActive', 'peekDelayed', 'removeActive', 'take', 'takeFor',
-  'settle', 'settleBatch', 'defer', 'deferBatch', 'untake', 'dueDomains', 'computeGoal', 'openConnections',
+  'settle', 'settleBatch', 'defer', 'deferBatch', 'untake', 'setAttempts', 'dueDomains', 'computeGoal', 'openConnections',
   'defaultMaintain', 'maintainDomain', 'maintainSlice', 'prepareVisit', 'visitDefault', 'nextSlice', 'unvisitSlice', 'setMessageThrottle', 'messageNextAllowedAt', 'migrateConnection', 'nextDueAt',
   'flushDomain', 'failDomain', 'retryNow', 'delayedByBinding', 'reserveFor',
   'releaseConnection', 'drainGrants', 'drainExpired', 'pending', 'domainInfo', 'groupDomainCounts',

@@ -1,12 +1,11 @@
 // The Node-API glue: module-level functions over a numeric core handle (a plain function costs about
 // a third of a wrapped-object method), arguments checked before use, results written into typed
-// arrays that the caller owns. No policy lives here: every rule is in native/core or lib/.
+// arrays that the caller owns. No policy lives here: every rule is in native/core or lib/. Each
+// function reads its arguments through one Args reader (args.hpp) and checks for a failure once.
 #include <napi.h>
 
 #include <cmath>
 #include <memory>
-#include <string>
-#include <vector>
 
 #include "../core/connection_goal.hpp"
 #include "../core/core.hpp"
@@ -18,126 +17,41 @@ namespace {
 
 using mqc::Status;
 
-CoreRegistry* registryOf(const Napi::CallbackInfo& info) { return static_cast<CoreRegistry*>(info.Data()); }
-
-// Resolves argument 0 to a live core of this environment, or throws ERR_CLOSED.
-CoreSlot* coreArg(const Napi::CallbackInfo& info) {
-  double h;
-  if (napi_get_value_double(info.Env(), info[0], &h) != napi_ok) {
-    throwType(info.Env(), "core handle must be a number");
-    return nullptr;
-  }
-  CoreSlot* s = registryOf(info)->find(h);
-  if (s == nullptr) throwCode(info.Env(), "ERR_CLOSED", "the core is closed");
-  return s;
-}
-
-bool domainArg(const Napi::CallbackInfo& info, size_t i, CoreSlot* s, uint32_t* d) {
-  double v;
-  if (!argInt(info, i, "domain", 0, 4294967294.0, &v)) return false;
-  if (v >= static_cast<double>(s->core->domains())) {
-    throwRange(info.Env(), "domain: unknown domain index " + std::to_string(static_cast<int64_t>(v)));
-    return false;
-  }
-  *d = static_cast<uint32_t>(v);
-  return true;
-}
-
-bool bindingArg(const Napi::CallbackInfo& info, size_t i, CoreSlot* s, uint32_t* b) {
-  double v;
-  if (!argInt(info, i, "binding", 0, 65535, &v)) return false;
-  if (v >= s->core->bindings()) {
-    throwRange(info.Env(), "binding: unknown binding slot " + std::to_string(static_cast<int64_t>(v)));
-    return false;
-  }
-  *b = static_cast<uint32_t>(v);
-  return true;
-}
-
-bool idArg(const Napi::CallbackInfo& info, size_t i, const char* name, double* id) {
-  return argInt(info, i, name, 0, mqc::kMaxId, id);
-}
-
-// Maps a core status to the JavaScript error the API documents. Returns true for Ok. The message
-// (`what`, then the number when one is given) is built only on failure: these run on every settle.
-bool checkSlow(Napi::Env env, Status st, const std::string& what);
-inline bool check(Napi::Env env, Status st, const char* what, double n = std::nan("")) {
-  if (st == Status::Ok) return true;
-  return checkSlow(env, st, std::isnan(n) ? std::string(what) : std::string(what) + " " + std::to_string(static_cast<int64_t>(n)));
-}
-
-bool checkSlow(Napi::Env env, Status st, const std::string& what) {
-  switch (st) {
-    case Status::Ok: return true;
-    case Status::BadArgument: throwRange(env, what + ": out of range"); return false;
-    case Status::BadDomain: throwRange(env, what + ": unknown domain"); return false;
-    case Status::BadBinding: throwRange(env, what + ": unknown binding"); return false;
-    case Status::DuplicateId: throwCode(env, mqc::statusName(st), what + ": duplicate id"); return false;
-    case Status::UnknownId: throwCode(env, mqc::statusName(st), what + ": no such message"); return false;
-    case Status::InFlight:
-      throwCode(env, mqc::statusName(st), what + ": the message is in flight on a connection");
-      return false;
-    case Status::NotInFlight: throwCode(env, mqc::statusName(st), what + ": the message is not in flight"); return false;
-    case Status::UnknownConnection:
-      throwCode(env, mqc::statusName(st), what + ": no such open connection");
-      return false;
-    case Status::TooMany: throwCode(env, mqc::statusName(st), what + ": table full"); return false;
-  }
-  throwCode(env, "ERR_INTERNAL", what + ": unexpected status");
-  return false;
-}
-
-#define CORE_OR_RETURN(s)            \
-  CoreSlot* s = coreArg(info);       \
-  if (s == nullptr) return info.Env().Undefined()
-#define OR_RETURN(expr) \
-  if (!(expr)) return info.Env().Undefined()
-
-Napi::Value Num(const Napi::CallbackInfo& info, double v) { return Napi::Number::New(info.Env(), v); }
-
 // createCore(config: Float64Array [bindings, groups, serverMax, serverReserve],
 //            groupOfBinding: Int32Array, bindingMax: Float64Array, groupMax: Float64Array) -> handle
 Napi::Value CreateCore(const Napi::CallbackInfo& info) {
-  double* cfg; size_t cfgLen;
-  int32_t* gob; size_t gobLen;
-  double* bmax; size_t bmaxLen;
-  double* gmax; size_t gmaxLen;
-  OR_RETURN(argF64(info, 0, "config", &cfg, &cfgLen));
-  OR_RETURN(argI32(info, 1, "groupOfBinding", &gob, &gobLen));
-  OR_RETURN(argF64(info, 2, "bindingMax", &bmax, &bmaxLen));
-  OR_RETURN(argF64(info, 3, "groupMax", &gmax, &gmaxLen));
-  Napi::Env env = info.Env();
-  if (cfgLen != 4) return throwRange(env, "config must have 4 entries"), env.Undefined();
+  Args a(info);
+  F64 cfg = a.f64("config");
+  I32 gob = a.i32("groupOfBinding");
+  F64 bmax = a.f64("bindingMax");
+  F64 gmax = a.f64("groupMax");
+  a.expect(cfg.length == 4, "config must have 4 entries");
+  if (a.failed()) return a.undefined();
   auto isCount = [](double v, double hi) { return v >= 0 && v <= hi && std::floor(v) == v; };
-  if (!isCount(cfg[0], 65535) || cfg[0] < 1) return throwRange(env, "bindings must be 1..65535"), env.Undefined();
-  if (!isCount(cfg[1], 65535)) return throwRange(env, "groups must be 0..65535"), env.Undefined();
-  if (!isCount(cfg[2], 4294967294.0)) return throwRange(env, "serverMax out of range"), env.Undefined();
-  if (!isCount(cfg[3], 4294967294.0)) return throwRange(env, "serverReserve out of range"), env.Undefined();
+  a.expect(isCount(cfg[0], 65535) && cfg[0] >= 1, "bindings must be 1..65535");
+  a.expect(isCount(cfg[1], 65535), "groups must be 0..65535");
+  a.expect(isCount(cfg[2], kMaxCount), "serverMax out of range");
+  a.expect(isCount(cfg[3], kMaxCount), "serverReserve out of range");
+  if (a.failed()) return a.undefined();
   mqc::LedgerConfig lc;
   lc.bindings = static_cast<uint32_t>(cfg[0]);
   lc.groups = static_cast<uint32_t>(cfg[1]);
   lc.serverMax = static_cast<uint32_t>(cfg[2]);
   lc.serverReserve = static_cast<uint32_t>(cfg[3]);
-  if (gobLen != lc.bindings || bmaxLen != lc.bindings || gmaxLen != lc.groups)
-    return throwRange(env, "groupOfBinding/bindingMax/groupMax lengths do not match the counts"), env.Undefined();
-  for (uint32_t b = 0; b < lc.bindings; ++b) {
-    if (gob[b] < -1 || gob[b] >= static_cast<int32_t>(lc.groups))
-      return throwRange(env, "groupOfBinding: group index out of range"), env.Undefined();
-    if (!(bmax[b] >= 0) || (bmax[b] != INFINITY && !isCount(bmax[b], 4294967294.0)))
-      return throwRange(env, "bindingMax out of range"), env.Undefined();
+  a.expect(gob.length == lc.bindings && bmax.length == lc.bindings && gmax.length == lc.groups,
+           "groupOfBinding/bindingMax/groupMax lengths do not match the counts");
+  for (uint32_t b = 0; b < lc.bindings && !a.failed(); ++b) {
+    a.expect(gob[b] >= -1 && gob[b] < static_cast<int32_t>(lc.groups), "groupOfBinding: group index out of range");
     lc.groupOfBinding.push_back(gob[b]);
-    lc.bindingMax.push_back(bmax[b] == INFINITY ? mqc::kUnlimited : static_cast<uint32_t>(bmax[b]));
+    lc.bindingMax.push_back(a.limit(bmax[b], "bindingMax out of range"));
   }
-  for (uint32_t g = 0; g < lc.groups; ++g) {
-    if (!(gmax[g] >= 0) || (gmax[g] != INFINITY && !isCount(gmax[g], 4294967294.0)))
-      return throwRange(env, "groupMax out of range"), env.Undefined();
-    lc.groupMax.push_back(gmax[g] == INFINITY ? mqc::kUnlimited : static_cast<uint32_t>(gmax[g]));
-  }
+  for (uint32_t g = 0; g < lc.groups && !a.failed(); ++g) lc.groupMax.push_back(a.limit(gmax[g], "groupMax out of range"));
+  if (a.failed()) return a.undefined();
   size_t n = mqc::Core::counterCountFor(lc);
   std::shared_ptr<double> counters(new double[n], std::default_delete<double[]>());
-  double handle = registryOf(info)->add(std::make_unique<mqc::Core>(std::move(lc), std::move(counters)));
-  if (handle < 0) return throwCode(env, "ERR_TOO_MANY", "too many open cores"), env.Undefined();
-  return Num(info, handle);
+  double handle = a.registry()->add(std::make_unique<mqc::Core>(std::move(lc), std::move(counters)));
+  if (handle < 0) return a.codeError("ERR_TOO_MANY", "too many open cores");
+  return a.num(handle);
 }
 
 // countersBuffer(core) -> ArrayBuffer over the core's own counters (counterNames() order, then
@@ -145,410 +59,391 @@ Napi::Value CreateCore(const Napi::CallbackInfo& info) {
 // The buffer shares ownership of that memory: it stays valid after close(), after the core is
 // collected, and wherever the buffer goes (a transfer to another thread included).
 Napi::Value CountersBuffer(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  Napi::Env env = info.Env();
+  Args a(info);
+  CoreSlot* s = a.core();
+  if (a.failed()) return a.undefined();
   auto* keep = new std::shared_ptr<double>(s->core->counterStorage());
   napi_value ab;
   napi_status st = napi_create_external_arraybuffer(
-      env, keep->get(), s->core->counterCount() * sizeof(double),
+      a.env(), keep->get(), s->core->counterCount() * sizeof(double),
       [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<double>*>(hint); }, keep, &ab);
   if (st != napi_ok) {
     delete keep;
-    return throwCode(env, "ERR_INTERNAL", "could not make the counters buffer"), env.Undefined();
+    return a.codeError("ERR_INTERNAL", "could not make the counters buffer");
   }
-  return Napi::Value(env, ab);
+  return Napi::Value(a.env(), ab);
 }
 
 Napi::Value DestroyCore(const Napi::CallbackInfo& info) {
-  double h;
-  OR_RETURN(argNumber(info, 0, "core handle", &h));
-  return Napi::Boolean::New(info.Env(), registryOf(info)->remove(h));
+  Args a(info);
+  double h = a.number("core handle");
+  if (a.failed()) return a.undefined();
+  return a.boolean(a.registry()->remove(h));
 }
 
 // addThrottle(core, count, windowMs) -> throttle index
 Napi::Value AddThrottle(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t count;
-  double windowMs;
-  OR_RETURN(argU32(info, 1, "count", mqc::kMaxThrottleCount, &count));
-  OR_RETURN(argFinite(info, 2, "windowMs", &windowMs));
-  if (count < 1 || !(windowMs > 0)) return throwRange(info.Env(), "throttle count and window must be positive"), info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t count = a.u32("count", mqc::kMaxThrottleCount);
+  double windowMs = a.finite("windowMs");
+  a.expect(count >= 1 && windowMs > 0, "throttle count and window must be positive");
+  if (a.failed()) return a.undefined();
   int32_t t = s->core->ledger().addThrottle(count, windowMs);
-  if (t < 0) return throwRange(info.Env(), "windowMs must be at most 1e12"), info.Env().Undefined();
-  return Num(info, t);
+  if (t < 0) return a.rangeError("windowMs must be at most 1e12");
+  return a.num(t);
 }
 
 // addDomain(core, pairs: Float64Array [max, aggressiveness, throttle, suspended] per binding,
 //           scopeMax, groupScopeMax: Float64Array per group) -> domain index
 Napi::Value AddDomain(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double* pairs; size_t pairsLen;
-  double scopeMax;
-  double* gsm; size_t gsmLen;
-  OR_RETURN(argF64(info, 1, "pairs", &pairs, &pairsLen));
-  OR_RETURN(argNumber(info, 2, "scopeMax", &scopeMax));
-  OR_RETURN(argF64(info, 3, "groupScopeMax", &gsm, &gsmLen));
-  Napi::Env env = info.Env();
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 pairs = a.f64("pairs");
+  double scopeMax = a.number("scopeMax");
+  F64 gsm = a.f64("groupScopeMax");
+  if (a.failed()) return a.undefined();
   uint32_t nb = s->core->bindings();
   uint32_t ng = s->core->ledger().groups();
-  if (pairsLen != 4 * static_cast<size_t>(nb) || gsmLen != ng)
-    return throwRange(env, "pairs/groupScopeMax lengths do not match bindings/groups"), env.Undefined();
-  auto limitOf = [](double v, uint32_t* out) {
-    if (v == INFINITY) { *out = mqc::kUnlimited; return true; }
-    if (!(v >= 0) || v > 4294967294.0 || std::floor(v) != v) return false;
-    *out = static_cast<uint32_t>(v);
-    return true;
-  };
+  a.expect(pairs.length == 4 * static_cast<size_t>(nb) && gsm.length == ng,
+           "pairs/groupScopeMax lengths do not match bindings/groups");
   mqc::DomainLimits dl;
-  if (!limitOf(scopeMax, &dl.scopeMax)) return throwRange(env, "scopeMax out of range"), env.Undefined();
-  for (uint32_t g = 0; g < ng; ++g) {
-    uint32_t v;
-    if (!limitOf(gsm[g], &v)) return throwRange(env, "groupScopeMax out of range"), env.Undefined();
-    dl.groupScopeMax.push_back(v);
-  }
-  for (uint32_t b = 0; b < nb; ++b) {
+  dl.scopeMax = a.limit(scopeMax, "scopeMax out of range");
+  for (uint32_t g = 0; g < ng && !a.failed(); ++g) dl.groupScopeMax.push_back(a.limit(gsm[g], "groupScopeMax out of range"));
+  const double throttles = static_cast<double>(s->core->ledger().throttleCount());
+  for (uint32_t b = 0; b < nb && !a.failed(); ++b) {
+    const double* p = &pairs[4 * b];
     mqc::PairLimits pl;
-    const double* p = pairs + 4 * b;
-    if (!limitOf(p[0], &pl.maxConnections)) return throwRange(env, "maxConnections out of range"), env.Undefined();
-    if (!(p[1] > 0 && p[1] <= 1)) return throwRange(env, "aggressiveness must be in (0, 1]"), env.Undefined();
+    pl.maxConnections = a.limit(p[0], "maxConnections out of range");
+    a.expect(p[1] > 0 && p[1] <= 1, "aggressiveness must be in (0, 1]");
     pl.aggressiveness = p[1];
-    if (!(p[2] >= -1) || std::floor(p[2]) != p[2] || p[2] >= static_cast<double>(s->core->ledger().throttleCount()))
-      return throwRange(env, "throttle index out of range"), env.Undefined();
-    pl.throttle = static_cast<int32_t>(p[2]);
+    bool throttleOk = p[2] >= -1 && std::floor(p[2]) == p[2] && p[2] < throttles;
+    pl.throttle = a.expect(throttleOk, "throttle index out of range") ? static_cast<int32_t>(p[2]) : -1;
     pl.suspended = p[3] != 0;
     dl.pairs.push_back(pl);
   }
+  if (a.failed()) return a.undefined();
   uint32_t index;
-  OR_RETURN(check(env, s->core->addDomain(dl, &index), "addDomain"));
-  return Num(info, index);
+  if (!a.check(s->core->addDomain(dl, &index), "addDomain")) return a.undefined();
+  return a.num(index);
 }
 
 Napi::Value SetSuspended(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b;
-  bool flag;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argBool(info, 3, "suspended", &flag));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  bool flag = a.flag("suspended");
+  if (a.failed()) return a.undefined();
   s->core->ledger().setSuspended(d, b, flag);
-  return info.Env().Undefined();
+  return a.undefined();
 }
 
 // enqueue(core, domain, binding, id, priority, nextAttempt, expiresAt, now)
 Napi::Value Enqueue(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b, prio;
-  double id, next, exp, now;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(idArg(info, 3, "id", &id));
-  OR_RETURN(argU32(info, 4, "priority", 1, &prio));
-  OR_RETURN(argTime(info, 5, "nextAttempt", &next));
-  OR_RETURN(argNumber(info, 6, "expiresAt", &exp));
-  OR_RETURN(argTime(info, 7, "now", &now));
-  Status st = s->core->enqueue(d, b, id, static_cast<uint8_t>(prio), next, exp, now);
-  OR_RETURN(check(info.Env(), st, "id", id));
-  return info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  double id = a.id();
+  uint32_t prio = a.u32("priority", 1);
+  double next = a.time("nextAttempt");
+  double exp = a.number("expiresAt");
+  double now = a.time("now");
+  if (a.failed()) return a.undefined();
+  a.check(s->core->enqueue(d, b, id, static_cast<uint8_t>(prio), next, exp, now), "id", id);
+  return a.undefined();
 }
 
 // enqueueBatch(core, domain, binding, ids: Float64Array, priorities: Uint8Array | null,
 //              nextAttempt: number, or nextAttempts: Float64Array (one per id), expiresAt, now)
 Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b;
-  double* ids; size_t n;
-  uint8_t* prios = nullptr; size_t np = 0;
-  double* times = nullptr; size_t nt = 0;
-  double next = 0, exp, now;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argF64(info, 3, "ids", &ids, &n));
-  if (!info[4].IsNull() && !info[4].IsUndefined()) {
-    OR_RETURN(argU8(info, 4, "priorities", &prios, &np));
-    if (np != n) return throwRange(info.Env(), "priorities must have as many entries as ids"), info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  F64 ids = a.f64("ids");
+  bool perPrio = !a.absent(/*nullToo=*/true);
+  U8 prios = perPrio ? a.u8("priorities") : U8{};
+  a.expect(!perPrio || prios.length == ids.length, "priorities must have as many entries as ids");
+  bool perId = !a.failed() && a.peek().IsTypedArray();
+  F64 times = perId ? a.f64("nextAttempts") : F64{};
+  a.expect(!perId || times.length == ids.length, "nextAttempts must have as many entries as ids");
+  double next = perId ? 0 : a.time("nextAttempt");
+  double exp = a.number("expiresAt");
+  double now = a.time("now");
+  if (a.failed()) return a.undefined();
+  size_t n = ids.length, i = 0;
+  Status st = times.data != nullptr ? s->core->enqueueBatchAt(d, b, ids.data, prios.data, times.data, n, exp, now, &i)
+                                    : s->core->enqueueBatch(d, b, ids.data, prios.data, n, next, exp, now, &i);
+  if (st == Status::Ok) return a.undefined();
+  BadEntry bad;  // n == 0: nothing to name
+  if (n > 0) {
+    bool idOk = ids[i] >= 0 && ids[i] <= mqc::kMaxId && std::floor(ids[i]) == ids[i];
+    bool prioOk = prios.data == nullptr || prios[i] <= 1;
+    bad = !idOk ? kBadId : !prioOk ? BadEntry{"priorities", "must be 0 or 1"}
+                                   : BadEntry{"nextAttempts", "must be a finite number within ±8.64e15 ms"};
   }
-  if (info[5].IsTypedArray()) {
-    OR_RETURN(argF64(info, 5, "nextAttempts", &times, &nt));
-    if (nt != n) return throwRange(info.Env(), "nextAttempts must have as many entries as ids"), info.Env().Undefined();
-  } else {
-    OR_RETURN(argTime(info, 5, "nextAttempt", &next));
-  }
-  OR_RETURN(argNumber(info, 6, "expiresAt", &exp));
-  OR_RETURN(argTime(info, 7, "now", &now));
-  size_t failedAt = 0;
-  Status st = times != nullptr ? s->core->enqueueBatchAt(d, b, ids, prios, times, n, exp, now, &failedAt)
-                               : s->core->enqueueBatch(d, b, ids, prios, n, next, exp, now, &failedAt);
-  if (st == Status::BadArgument && n > 0) {
-    std::string at = "[" + std::to_string(failedAt) + "]";
-    bool idOk = ids[failedAt] >= 0 && ids[failedAt] <= mqc::kMaxId && std::floor(ids[failedAt]) == ids[failedAt];
-    bool prioOk = prios == nullptr || prios[failedAt] <= 1;
-    return throwRange(info.Env(), !idOk     ? "ids" + at + " must be a safe integer from 0 to 2^53-1"
-                                  : !prioOk ? "priorities" + at + " must be 0 or 1"
-                                            : "nextAttempts" + at + " must be a finite number within ±8.64e15 ms"),
-           info.Env().Undefined();
-  }
-  if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
-  return info.Env().Undefined();
+  a.checkBatch(st, i, bad);
+  return a.undefined();
 }
 
 // cancel(core, id) -> true when a queued message was removed, false when the id is unknown
 Napi::Value Cancel(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double id;
-  OR_RETURN(idArg(info, 1, "id", &id));
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.id();
+  if (a.failed()) return a.undefined();
   Status st = s->core->cancel(id);
-  if (st == Status::UnknownId) return Napi::Boolean::New(info.Env(), false);
-  OR_RETURN(check(info.Env(), st, "id", id));
-  return Napi::Boolean::New(info.Env(), true);
+  if (st == Status::UnknownId) return a.boolean(false);
+  if (!a.check(st, "id", id)) return a.undefined();
+  return a.boolean(true);
 }
 
 // cancelBatch(core, ids: Float64Array) -> how many were cancelled (unknown ids skipped); an id in
 // flight refuses the whole batch and nothing changes
 Napi::Value CancelBatch(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double* ids; size_t n;
-  OR_RETURN(argF64(info, 1, "ids", &ids, &n));
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 ids = a.f64("ids");
+  if (a.failed()) return a.undefined();
   size_t failedAt = 0, cancelled = 0;
-  Status st = s->core->cancelBatch(ids, n, &failedAt, &cancelled);
-  if (st == Status::BadArgument)
-    return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] must be a safe integer from 0 to 2^53-1"), info.Env().Undefined();
-  if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
-  return Num(info, static_cast<double>(cancelled));
+  Status st = s->core->cancelBatch(ids.data, ids.length, &failedAt, &cancelled);
+  if (!a.checkBatch(st, failedAt)) return a.undefined();
+  return a.num(static_cast<double>(cancelled));
 }
 
 // locate(core, id, out: Float64Array(7)) -> place (0 when unknown); out = [domain, binding, place,
 // priority, attempts, nextAttempt, expiresAt]
 Napi::Value Locate(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double id;
-  double* out; size_t len;
-  OR_RETURN(idArg(info, 1, "id", &id));
-  OR_RETURN(argF64(info, 2, "out", &out, &len));
-  if (len < 7) return throwRange(info.Env(), "out must have 7 entries"), info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.id();
+  F64 out = a.f64("out");
+  a.expect(out.length >= 7, "out must have 7 entries");
+  if (a.failed()) return a.undefined();
   mqc::MessageInfo mi;
-  if (s->core->locate(id, &mi) != Status::Ok) return Num(info, 0);
+  if (s->core->locate(id, &mi) != Status::Ok) return a.num(0);
   out[0] = mi.domain; out[1] = mi.binding; out[2] = static_cast<double>(mi.place);
   out[3] = mi.priority; out[4] = mi.attempts; out[5] = mi.nextAttempt; out[6] = mi.expiresAt;
-  return Num(info, static_cast<double>(mi.place));
+  return a.num(static_cast<double>(mi.place));
 }
 
 Napi::Value ActiveSize(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  return Num(info, static_cast<double>(s->core->activeSize(d, b)));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->activeSize(d, b)));
 }
 
 Napi::Value DelayedSize(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  return Num(info, static_cast<double>(s->core->delayedSize(d)));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->delayedSize(d)));
 }
 
 // peekActive(core, domain, binding, offset, out: Float64Array) -> n (k = out.length)
 Napi::Value PeekActive(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b;
-  double offset;
-  double* out; size_t k;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argInt(info, 3, "offset", 0, mqc::kMaxId, &offset));
-  OR_RETURN(argF64(info, 4, "out", &out, &k));
-  return Num(info, static_cast<double>(s->core->peekActive(d, b, static_cast<size_t>(offset), out, k)));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  double offset = a.integer("offset", 0, mqc::kMaxId);
+  F64 out = a.f64("out");
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->peekActive(d, b, static_cast<size_t>(offset), out.data, out.length)));
 }
 
 // peekDelayed(core, domain, offset, out) -> n
 Napi::Value PeekDelayed(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  double offset;
-  double* out; size_t k;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argInt(info, 2, "offset", 0, mqc::kMaxId, &offset));
-  OR_RETURN(argF64(info, 3, "out", &out, &k));
-  return Num(info, static_cast<double>(s->core->peekDelayed(d, static_cast<size_t>(offset), out, k)));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  double offset = a.integer("offset", 0, mqc::kMaxId);
+  F64 out = a.f64("out");
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->peekDelayed(d, static_cast<size_t>(offset), out.data, out.length)));
 }
 
 // removeActive(core, domain, binding, id) -> boolean
 Napi::Value RemoveActive(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b;
-  double id;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(idArg(info, 3, "id", &id));
-  Status st = s->core->removeActive(d, b, id);
-  return Napi::Boolean::New(info.Env(), st == Status::Ok);
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  double id = a.id();
+  if (a.failed()) return a.undefined();
+  return a.boolean(s->core->removeActive(d, b, id) == Status::Ok);
 }
 
 // take(core, domain, binding, now, out: Float64Array) -> n taken into flight (k = out.length)
 Napi::Value Take(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b;
-  double now;
-  double* out; size_t k;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argTime(info, 3, "now", &now));
-  OR_RETURN(argF64(info, 4, "out", &out, &k));
-  size_t n = s->core->take(d, b, k, now, out);
-  return Num(info, static_cast<double>(n));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  double now = a.time("now");
+  F64 out = a.f64("out");
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->take(d, b, out.length, now, out.data)));
 }
 
 // takeFor(core, connectionId, now, out: Float64Array) -> taken: the open connection's (domain, binding)
 Napi::Value TakeFor(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double id, now;
-  double* out; size_t k;
-  OR_RETURN(argInt(info, 1, "connectionId", 1, mqc::kMaxId, &id));
-  OR_RETURN(argTime(info, 2, "now", &now));
-  OR_RETURN(argF64(info, 3, "out", &out, &k));
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.connectionId();
+  double now = a.time("now");
+  F64 out = a.f64("out");
+  if (a.failed()) return a.undefined();
   size_t n = 0;
-  OR_RETURN(check(info.Env(), s->core->takeFor(id, k, now, out, &n), "connectionId", id));
-  return Num(info, static_cast<double>(n));
+  if (!a.check(s->core->takeFor(id, out.length, now, out.data, &n), "connectionId", id)) return a.undefined();
+  return a.num(static_cast<double>(n));
 }
 
 Napi::Value Settle(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double id;
-  OR_RETURN(idArg(info, 1, "id", &id));
-  Status st = s->core->settle(id);
-  OR_RETURN(check(info.Env(), st, "id", id));
-  return info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.id();
+  if (a.failed()) return a.undefined();
+  a.check(s->core->settle(id), "id", id);
+  return a.undefined();
 }
 
 // settleBatch(core, ids: Float64Array): all in flight, all settled, or nothing changes
 Napi::Value SettleBatch(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double* ids; size_t n;
-  OR_RETURN(argF64(info, 1, "ids", &ids, &n));
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 ids = a.f64("ids");
+  if (a.failed()) return a.undefined();
   size_t failedAt = 0;
-  Status st = s->core->settleBatch(ids, n, &failedAt);
-  if (st == Status::BadArgument)
-    return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] must be a safe integer from 0 to 2^53-1"), info.Env().Undefined();
-  if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
-  return info.Env().Undefined();
+  Status st = s->core->settleBatch(ids.data, ids.length, &failedAt);
+  a.checkBatch(st, failedAt);
+  return a.undefined();
 }
 
 // defer(core, id, nextAttempt, now)
 Napi::Value Defer(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double id, next, now;
-  OR_RETURN(idArg(info, 1, "id", &id));
-  OR_RETURN(argTime(info, 2, "nextAttempt", &next));
-  OR_RETURN(argTime(info, 3, "now", &now));
-  Status st = s->core->defer(id, next, now);
-  OR_RETURN(check(info.Env(), st, "id", id));
-  return info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.id();
+  double next = a.time("nextAttempt");
+  double now = a.time("now");
+  if (a.failed()) return a.undefined();
+  a.check(s->core->defer(id, next, now), "id", id);
+  return a.undefined();
 }
 
 // deferBatch(core, ids: Float64Array, nextAttempt, now): all in flight, all deferred, or nothing changes
 Napi::Value DeferBatch(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double* ids; size_t n;
-  double next, now;
-  OR_RETURN(argF64(info, 1, "ids", &ids, &n));
-  OR_RETURN(argTime(info, 2, "nextAttempt", &next));
-  OR_RETURN(argTime(info, 3, "now", &now));
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 ids = a.f64("ids");
+  double next = a.time("nextAttempt");
+  double now = a.time("now");
+  if (a.failed()) return a.undefined();
   size_t failedAt = 0;
-  Status st = s->core->deferBatch(ids, n, next, now, &failedAt);
-  if (st == Status::BadArgument)
-    return throwRange(info.Env(), "ids[" + std::to_string(failedAt) + "] must be a safe integer from 0 to 2^53-1"), info.Env().Undefined();
-  if (st != Status::Ok) return checkSlow(info.Env(), st, "ids[" + std::to_string(failedAt) + "]"), info.Env().Undefined();
-  return info.Env().Undefined();
+  Status st = s->core->deferBatch(ids.data, ids.length, next, now, &failedAt);
+  a.checkBatch(st, failedAt);
+  return a.undefined();
 }
 
 Napi::Value Untake(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double id;
-  OR_RETURN(idArg(info, 1, "id", &id));
-  Status st = s->core->untake(id);
-  OR_RETURN(check(info.Env(), st, "id", id));
-  return info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.id();
+  if (a.failed()) return a.undefined();
+  a.check(s->core->untake(id), "id", id);
+  return a.undefined();
+}
+
+// setAttempts(core, id, attempts) -> undefined; a queued message's attempt count (recovery)
+Napi::Value SetAttempts(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.id();
+  uint32_t attempts = a.u32("attempts", 65535);
+  if (a.failed()) return a.undefined();
+  a.check(s->core->setAttempts(id, static_cast<uint16_t>(attempts)), "id", id);
+  return a.undefined();
 }
 
 // dueDomains(core, now, out: Uint32Array) -> n
 Napi::Value DueDomains(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double now;
-  uint32_t* out; size_t k;
-  OR_RETURN(argTime(info, 1, "now", &now));
-  OR_RETURN(argU32Array(info, 2, "out", &out, &k));
-  return Num(info, static_cast<double>(s->core->dueDomains(now, out, k)));
+  Args a(info);
+  CoreSlot* s = a.core();
+  double now = a.time("now");
+  U32s out = a.u32s("out");
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->dueDomains(now, out.data, out.length)));
 }
 
 // computeGoal(core, domain, binding, goalsz) -> goal (-1: nothing to do)
 Napi::Value ComputeGoal(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b;
-  double goalsz;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argInt(info, 3, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
-  return Num(info, static_cast<double>(s->core->computeGoal(d, b, static_cast<int32_t>(goalsz))));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  double goalsz = a.integer("goalsz", -2147483648.0, 2147483647.0);
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->computeGoal(d, b, static_cast<int32_t>(goalsz))));
 }
 
 // openConnections(core, domain, binding, goal, reserve, now) -> opened
 Napi::Value OpenConnections(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b, reserve;
-  double goal, now;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argInt(info, 3, "goal", -mqc::kMaxId, mqc::kMaxId, &goal));
-  OR_RETURN(argU32(info, 4, "reserve", 0xfffffffeu, &reserve));
-  OR_RETURN(argTime(info, 5, "now", &now));
-  uint32_t n = s->core->openConnections(d, b, static_cast<int64_t>(goal), reserve, now);
-  return Num(info, n);
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  double goal = a.integer("goal", -mqc::kMaxId, mqc::kMaxId);
+  uint32_t reserve = a.u32("reserve", 0xfffffffeu);
+  double now = a.time("now");
+  if (a.failed()) return a.undefined();
+  return a.num(s->core->openConnections(d, b, static_cast<int64_t>(goal), reserve, now));
 }
 
 // defaultMaintain(core, domain, binding, now, goalsz, reserve) -> opened
 Napi::Value DefaultMaintain(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b, reserve;
-  double now, goalsz;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argTime(info, 3, "now", &now));
-  OR_RETURN(argInt(info, 4, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
-  OR_RETURN(argU32(info, 5, "reserve", 0xfffffffeu, &reserve));
-  uint32_t n = s->core->defaultMaintain(d, b, now, static_cast<int32_t>(goalsz), reserve);
-  return Num(info, n);
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  double now = a.time("now");
+  double goalsz = a.integer("goalsz", -2147483648.0, 2147483647.0);
+  uint32_t reserve = a.u32("reserve", 0xfffffffeu);
+  if (a.failed()) return a.undefined();
+  return a.num(s->core->defaultMaintain(d, b, now, static_cast<int32_t>(goalsz), reserve));
 }
 
 // visitDefault(core, binding, reserve) -> opened: defaultMaintain for the domain, now and goalsz of
 // the last prepareVisit (the per-pair call of a pass driven from JavaScript)
 Napi::Value VisitDefault(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t b, reserve, opened;
-  OR_RETURN(bindingArg(info, 1, s, &b));
-  OR_RETURN(argU32(info, 2, "reserve", 0xfffffffeu, &reserve));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t b = a.binding();
+  uint32_t reserve = a.u32("reserve", 0xfffffffeu);
+  if (a.failed()) return a.undefined();
+  uint32_t opened;
   Status st = s->core->visitDefault(b, reserve, &opened);
-  if (st == Status::BadArgument) return throwCode(info.Env(), "ERR_NO_VISIT", "visitDefault: no prepareVisit yet"), info.Env().Undefined();
-  OR_RETURN(check(info.Env(), st, "binding"));
-  return Num(info, opened);
+  if (st == Status::BadArgument) return a.codeError("ERR_NO_VISIT", "visitDefault: no prepareVisit yet");
+  if (!a.check(st, "binding")) return a.undefined();
+  return a.num(opened);
 }
 
 // maintainDomain(core, domain, now, goalsz, reserve (-1: per pair)) -> opened
 Napi::Value MaintainDomain(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  double now, goalsz, reserve;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argTime(info, 2, "now", &now));
-  OR_RETURN(argInt(info, 3, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
-  OR_RETURN(argInt(info, 4, "reserve", -1, 4294967294.0, &reserve));
-  uint32_t n = s->core->maintainDomain(d, now, static_cast<int32_t>(goalsz), static_cast<int64_t>(reserve));
-  return Num(info, n);
-}
-
-// The (now, maxDomains, fresh) arguments 1-3 of maintainSlice and nextSlice.
-bool sliceArgs(const Napi::CallbackInfo& info, double* now, double* maxDomains, bool* fresh) {
-  return argTime(info, 1, "now", now) && argInt(info, 2, "maxDomains", 1, 4294967295.0, maxDomains) &&
-         argBool(info, 3, "fresh", fresh);
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  double now = a.time("now");
+  double goalsz = a.integer("goalsz", -2147483648.0, 2147483647.0);
+  double reserve = a.integer("reserve", -1, kMaxCount);
+  if (a.failed()) return a.undefined();
+  return a.num(s->core->maintainDomain(d, now, static_cast<int32_t>(goalsz), static_cast<int64_t>(reserve)));
 }
 
 // maintainSlice(core, now, maxDomains, fresh, maxGrants, out: Float64Array(2)) -> opened: the next
@@ -556,221 +451,221 @@ bool sliceArgs(const Napi::CallbackInfo& info, double* now, double* maxDomains, 
 // one), ending early once it opened maxGrants connections (Infinity: no cap); out = [domains
 // visited, domains of the pass still to visit]. Grants are drained as usual.
 Napi::Value MaintainSlice(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double now, maxDomains, maxGrants;
-  bool fresh;
-  double* out; size_t len;
-  OR_RETURN(sliceArgs(info, &now, &maxDomains, &fresh));
-  OR_RETURN(argNumber(info, 4, "maxGrants", &maxGrants));
-  if (!(maxGrants >= 1) || (maxGrants != INFINITY && std::floor(maxGrants) != maxGrants))
-    return throwRange(info.Env(), "maxGrants must be a whole number from 1, or Infinity"), info.Env().Undefined();
-  OR_RETURN(argF64(info, 5, "out", &out, &len));
-  if (len < 2) return throwRange(info.Env(), "out must have 2 entries"), info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  double now = a.time("now");
+  double maxDomains = a.integer("maxDomains", 1, 4294967295.0);
+  bool fresh = a.flag("fresh");
+  double maxGrants = a.number("maxGrants");
+  a.expect(maxGrants >= 1 && (maxGrants == INFINITY || std::floor(maxGrants) == maxGrants),
+           "maxGrants must be a whole number from 1, or Infinity");
+  F64 out = a.f64("out");
+  a.expect(out.length >= 2, "out must have 2 entries");
+  if (a.failed()) return a.undefined();
   size_t cap = maxGrants >= 4294967295.0 ? SIZE_MAX : static_cast<size_t>(maxGrants);
   size_t visited = 0, remaining = 0;
   uint32_t opened = s->core->maintainSlice(now, static_cast<size_t>(maxDomains), cap, fresh, &visited, &remaining);
   out[0] = static_cast<double>(visited);
   out[1] = static_cast<double>(remaining);
-  return Num(info, opened);
+  return a.num(opened);
 }
 
 // prepareVisit(core, domain, now, goalsz, out: Uint32Array(3 * bindings)) -> n: prepareDomain,
 // then the bindings with mail in this visit's order in out[0..n), each one's reserve in
 // out[bindings + j], and each binding's wanted connections beyond those held in out[2 * bindings + b]
 Napi::Value PrepareVisit(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  double now, goalsz;
-  uint32_t* out; size_t len;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argTime(info, 2, "now", &now));
-  OR_RETURN(argInt(info, 3, "goalsz", -2147483648.0, 2147483647.0, &goalsz));
-  OR_RETURN(argU32Array(info, 4, "out", &out, &len));
-  uint32_t nb = s->core->bindings();
-  if (len < 3 * static_cast<size_t>(nb)) return throwRange(info.Env(), "out must have three entries per binding"), info.Env().Undefined();
-  size_t n = s->core->prepareVisit(d, now, static_cast<int32_t>(goalsz), out, out + nb, out + 2 * static_cast<size_t>(nb));
-  return Num(info, static_cast<double>(n));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  double now = a.time("now");
+  double goalsz = a.integer("goalsz", -2147483648.0, 2147483647.0);
+  U32s out = a.u32s("out");
+  size_t nb = s != nullptr ? s->core->bindings() : 0;
+  a.expect(out.length >= 3 * nb, "out must have three entries per binding");
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->prepareVisit(d, now, static_cast<int32_t>(goalsz), out.data, &out[nb], &out[2 * nb])));
 }
 
 // nextSlice(core, now, maxDomains, fresh, out: Uint32Array) -> n: the domains of the next slice of
 // a pass in out[1..n] (at most min(maxDomains, out.length - 1)), and the domains of the pass still
 // to visit after them in out[0]; fresh: abandon a pass in progress and start a new one
 Napi::Value NextSlice(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double now, maxDomains;
-  bool fresh;
-  uint32_t* out; size_t len;
-  OR_RETURN(sliceArgs(info, &now, &maxDomains, &fresh));
-  OR_RETURN(argU32Array(info, 4, "out", &out, &len));
-  if (len < 2) return throwRange(info.Env(), "out must have at least 2 entries"), info.Env().Undefined();
-  size_t k = static_cast<size_t>(maxDomains) < len - 1 ? static_cast<size_t>(maxDomains) : len - 1;
+  Args a(info);
+  CoreSlot* s = a.core();
+  double now = a.time("now");
+  double maxDomains = a.integer("maxDomains", 1, 4294967295.0);
+  bool fresh = a.flag("fresh");
+  U32s out = a.u32s("out");
+  a.expect(out.length >= 2, "out must have at least 2 entries");
+  if (a.failed()) return a.undefined();
+  size_t k = static_cast<size_t>(maxDomains) < out.length - 1 ? static_cast<size_t>(maxDomains) : out.length - 1;
   size_t remaining = 0;
-  size_t n = s->core->nextSlice(now, k, fresh, out + 1, &remaining);
+  size_t n = s->core->nextSlice(now, k, fresh, &out[1], &remaining);
   out[0] = static_cast<uint32_t>(remaining);
-  return Num(info, static_cast<double>(n));
+  return a.num(static_cast<double>(n));
 }
 
 // unvisitSlice(core, k) -> how many of the last k domains nextSlice handed out went back to the pass
 Napi::Value UnvisitSlice(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double k;
-  OR_RETURN(argInt(info, 1, "k", 0, 4294967295.0, &k));
-  return Num(info, static_cast<double>(s->core->unvisitSlice(static_cast<size_t>(k))));
+  Args a(info);
+  CoreSlot* s = a.core();
+  double k = a.integer("k", 0, 4294967295.0);
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->unvisitSlice(static_cast<size_t>(k))));
 }
 
 Napi::Value ReserveFor(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  return Num(info, s->core->reserveFor(d, b));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  if (a.failed()) return a.undefined();
+  return a.num(s->core->reserveFor(d, b));
 }
 
 Napi::Value ReleaseConnection(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double id;
-  OR_RETURN(argInt(info, 1, "connectionId", 1, mqc::kMaxId, &id));
-  Status st = s->core->releaseConnection(id);
-  OR_RETURN(check(info.Env(), st, "connectionId", id));
-  return info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.connectionId();
+  if (a.failed()) return a.undefined();
+  a.check(s->core->releaseConnection(id), "connectionId", id);
+  return a.undefined();
 }
 
 // setMessageThrottle(core, domain, binding, throttle (-1: none))
 Napi::Value SetMessageThrottle(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b;
-  double t;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argInt(info, 3, "throttle", -1, 2147483647.0, &t));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  double t = a.integer("throttle", -1, 2147483647.0);
+  if (a.failed()) return a.undefined();
   if (s->core->ledger().setMessageThrottle(d, b, static_cast<int32_t>(t)) != Status::Ok)
-    return throwRange(info.Env(), "throttle: unknown throttle index"), info.Env().Undefined();
-  return info.Env().Undefined();
+    return a.rangeError("throttle: unknown throttle index");
+  return a.undefined();
 }
 
 // messageNextAllowedAt(core, domain, binding, now) -> time
 Napi::Value MessageNextAllowedAt(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d, b;
-  double now;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(bindingArg(info, 2, s, &b));
-  OR_RETURN(argTime(info, 3, "now", &now));
-  return Num(info, s->core->messageNextAllowedAt(d, b, now));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  double now = a.time("now");
+  if (a.failed()) return a.undefined();
+  return a.num(s->core->messageNextAllowedAt(d, b, now));
 }
 
 // migrateConnection(core, connectionId, domain) -> true when moved, false when the domain has no room
 Napi::Value MigrateConnection(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double id;
-  uint32_t d;
-  OR_RETURN(argInt(info, 1, "connectionId", 1, mqc::kMaxId, &id));
-  OR_RETURN(domainArg(info, 2, s, &d));
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.connectionId();
+  uint32_t d = a.domain();
+  if (a.failed()) return a.undefined();
   Status st = s->core->migrateConnection(id, d);
-  if (st == Status::TooMany) return Napi::Boolean::New(info.Env(), false);
-  OR_RETURN(check(info.Env(), st, "connectionId", id));
-  return Napi::Boolean::New(info.Env(), true);
+  if (st == Status::TooMany) return a.boolean(false);
+  if (!a.check(st, "connectionId", id)) return a.undefined();
+  return a.boolean(true);
 }
 
 Napi::Value NextDueAt(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  return Num(info, s->core->nextDueAt());
+  Args a(info);
+  CoreSlot* s = a.core();
+  if (a.failed()) return a.undefined();
+  return a.num(s->core->nextDueAt());
 }
 
 // flushDomain(core, domain, now) -> messages made due
 Napi::Value FlushDomain(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  double now;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argTime(info, 2, "now", &now));
-  size_t n = s->core->flushDomain(d, now);
-  return Num(info, static_cast<double>(n));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  double now = a.time("now");
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->flushDomain(d, now)));
 }
 
 // failDomain(core, domain, out: Float64Array) -> ids removed into out (call until 0)
 Napi::Value FailDomain(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  double* out; size_t len;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argF64(info, 2, "out", &out, &len));
-  size_t n = s->core->failDomain(d, out, len);
-  return Num(info, static_cast<double>(n));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  F64 out = a.f64("out");
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->failDomain(d, out.data, out.length)));
 }
 
 // retryNow(core, id, now) -> true when a delayed message was made due
 Napi::Value RetryNow(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double id, now;
-  OR_RETURN(idArg(info, 1, "id", &id));
-  OR_RETURN(argTime(info, 2, "now", &now));
-  Status st = s->core->retryNow(id, now);
-  return Napi::Boolean::New(info.Env(), st == Status::Ok);
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.id();
+  double now = a.time("now");
+  if (a.failed()) return a.undefined();
+  return a.boolean(s->core->retryNow(id, now) == Status::Ok);
 }
 
 // delayedByBinding(core, domain, out: Float64Array(bindings))
 Napi::Value DelayedByBinding(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  double* out; size_t len;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argF64(info, 2, "out", &out, &len));
-  if (len < s->core->bindings()) return throwRange(info.Env(), "out must have one entry per binding"), info.Env().Undefined();
-  s->core->delayedByBinding(d, out);
-  return info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  F64 out = a.f64("out");
+  a.expect(s == nullptr || out.length >= s->core->bindings(), "out must have one entry per binding");
+  if (a.failed()) return a.undefined();
+  s->core->delayedByBinding(d, out.data);
+  return a.undefined();
 }
 
 // drainGrants(core, out: Float64Array, offset = 0) -> grants written (3 entries each: id, domain,
 // binding), from grant slot offset of out on
 Napi::Value DrainGrants(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double* out; size_t len;
-  OR_RETURN(argF64(info, 1, "out", &out, &len));
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 out = a.f64("out");
   // offset (grants, default 0): write from out[3 * offset], so a growing list needs no view per call.
-  double offset = 0;
-  if (info.Length() > 2 && !info[2].IsUndefined()) {
-    OR_RETURN(argInt(info, 2, "offset", 0, static_cast<double>(len / 3), &offset));
-  }
+  double offset = a.absent() ? 0 : a.integer("offset", 0, static_cast<double>(out.length / 3));
+  if (a.failed()) return a.undefined();
   size_t first = static_cast<size_t>(offset);
-  return Num(info, static_cast<double>(s->core->drainGrants(out + 3 * first, len / 3 - first)));
+  return a.num(static_cast<double>(s->core->drainGrants(out.data + 3 * first, out.length / 3 - first)));
 }
 
 // drainExpired(core, out: Float64Array, domains?: Float64Array) -> ids written (with each one's
 // domain index in domains, which must be as long as out)
 Napi::Value DrainExpired(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double* out; size_t len;
-  double* doms = nullptr; size_t dlen = 0;
-  OR_RETURN(argF64(info, 1, "out", &out, &len));
-  if (info.Length() > 2 && !info[2].IsUndefined()) {
-    OR_RETURN(argF64(info, 2, "domains", &doms, &dlen));
-    if (dlen < len) return throwRange(info.Env(), "domains must be as long as out"), info.Env().Undefined();
-  }
-  return Num(info, static_cast<double>(s->core->drainExpired(out, doms, len)));
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 out = a.f64("out");
+  bool withDomains = !a.absent();
+  F64 doms = withDomains ? a.f64("domains") : F64{};
+  a.expect(!withDomains || doms.length >= out.length, "domains must be as long as out");
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->drainExpired(out.data, doms.data, out.length)));
 }
 
 // pending(core, out: Float64Array(2)) -> [grants, expired] waiting to be drained
 Napi::Value Pending(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  double* out; size_t len;
-  OR_RETURN(argF64(info, 1, "out", &out, &len));
-  if (len < 2) return throwRange(info.Env(), "out must have 2 entries"), info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 out = a.f64("out");
+  a.expect(out.length >= 2, "out must have 2 entries");
+  if (a.failed()) return a.undefined();
   out[0] = static_cast<double>(s->core->pendingGrants());
   out[1] = static_cast<double>(s->core->pendingExpired());
-  return info.Env().Undefined();
+  return a.undefined();
 }
 
 // domainInfo(core, domain, out: Float64Array(3 + 3 * bindings)):
 // [activeTotal, delayed, connections, then per binding: active, connections, suspended]
 Napi::Value DomainInfo(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  double* out; size_t len;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argF64(info, 2, "out", &out, &len));
-  uint32_t nb = s->core->bindings();
-  if (len < 3 + 3 * static_cast<size_t>(nb)) return throwRange(info.Env(), "out is too short"), info.Env().Undefined();
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  F64 out = a.f64("out");
+  uint32_t nb = s != nullptr ? s->core->bindings() : 0;
+  a.expect(out.length >= 3 + 3 * static_cast<size_t>(nb), "out is too short");
+  if (a.failed()) return a.undefined();
   const mqc::ConnectionLedger& l = s->core->ledger();
   out[0] = static_cast<double>(s->core->activeTotal(d));
   out[1] = static_cast<double>(s->core->delayedSize(d));
@@ -780,47 +675,53 @@ Napi::Value DomainInfo(const Napi::CallbackInfo& info) {
     out[4 + 3 * b] = l.pairCount(d, b);
     out[5 + 3 * b] = l.pairLimits(d, b).suspended ? 1 : 0;
   }
-  return info.Env().Undefined();
+  return a.undefined();
 }
 
 // ledgerCounts(core, domain, out: Float64Array(groups)): connections per (group, domain)
 Napi::Value GroupDomainCounts(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t d;
-  double* out; size_t len;
-  OR_RETURN(domainArg(info, 1, s, &d));
-  OR_RETURN(argF64(info, 2, "out", &out, &len));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  F64 out = a.f64("out");
+  if (a.failed()) return a.undefined();
   const mqc::ConnectionLedger& l = s->core->ledger();
-  for (uint32_t g = 0; g < l.groups() && g < len; ++g) out[g] = l.groupDomainCount(g, d);
-  return info.Env().Undefined();
+  for (uint32_t g = 0; g < l.groups() && g < out.length; ++g) out[g] = l.groupDomainCount(g, d);
+  return a.undefined();
 }
 
 Napi::Value GroupCount(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  uint32_t g;
-  OR_RETURN(argU32(info, 1, "group", 65535, &g));
-  if (g >= s->core->ledger().groups()) return throwRange(info.Env(), "group: unknown group"), info.Env().Undefined();
-  return Num(info, s->core->ledger().groupCount(g));
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t g = a.u32("group", 65535);
+  a.expect(s == nullptr || g < s->core->ledger().groups(), "group: unknown group");
+  if (a.failed()) return a.undefined();
+  return a.num(s->core->ledger().groupCount(g));
 }
 
 Napi::Value CheckInvariants(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  return Napi::Boolean::New(info.Env(), s->core->checkInvariants());
+  Args a(info);
+  CoreSlot* s = a.core();
+  if (a.failed()) return a.undefined();
+  return a.boolean(s->core->checkInvariants());
 }
 
 Napi::Value BytesReserved(const Napi::CallbackInfo& info) {
-  CORE_OR_RETURN(s);
-  return Num(info, static_cast<double>(s->core->bytesReserved()));
+  Args a(info);
+  CoreSlot* s = a.core();
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->bytesReserved()));
 }
 
 // goalCurve(maxConnections, queued, aggressiveness): the default goal curve, for tests and docs
 Napi::Value GoalCurve(const Napi::CallbackInfo& info) {
-  double m, q, a;
-  OR_RETURN(argInt(info, 0, "maxConnections", 0, 4294967294.0, &m));
-  OR_RETURN(argInt(info, 1, "queued", 0, mqc::kMaxId, &q));
-  OR_RETURN(argFinite(info, 2, "aggressiveness", &a));
-  if (!(a > 0 && a <= 1)) return throwRange(info.Env(), "aggressiveness must be in (0, 1]"), info.Env().Undefined();
-  return Num(info, mqc::connectionGoal(static_cast<uint32_t>(m), static_cast<uint64_t>(q), a));
+  Args a(info);
+  double m = a.integer("maxConnections", 0, kMaxCount);
+  double q = a.integer("queued", 0, mqc::kMaxId);
+  double g = a.finite("aggressiveness");
+  a.expect(g > 0 && g <= 1, "aggressiveness must be in (0, 1]");
+  if (a.failed()) return a.undefined();
+  return a.num(mqc::connectionGoal(static_cast<uint32_t>(m), static_cast<uint64_t>(q), g));
 }
 
 Napi::Value CounterNames(const Napi::CallbackInfo& info) {
@@ -850,7 +751,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static const Entry entries[] = {
       {"createCore", CreateCore}, {"destroyCore", DestroyCore}, {"addThrottle", AddThrottle},
       {"addDomain", AddDomain}, {"setSuspended", SetSuspended}, {"enqueue", Enqueue},
-      {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"countersBuffer", CountersBuffer}, {"cancelBatch", CancelBatch}, {"locate", Locate},
+      {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"countersBuffer", CountersBuffer}, {"cancelBatch", CancelBatch}, {"locate", Locate}, {"setAttempts", SetAttempts},
       {"activeSize", ActiveSize}, {"delayedSize", DelayedSize}, {"peekActive", PeekActive},
       {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take}, {"takeFor", TakeFor},
       {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"deferBatch", DeferBatch}, {"untake", Untake}, {"dueDomains", DueDomains},

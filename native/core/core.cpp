@@ -405,6 +405,16 @@ Status Core::untake(double id) {
   return Status::Ok;
 }
 
+Status Core::setAttempts(double id, uint16_t attempts) {
+  if (!validId(id)) return Status::BadArgument;
+  uint32_t h = messages_.find(id);
+  if (h == kNoHandle) return Status::UnknownId;
+  Message& m = messages_.at(h);
+  if (m.place() == Place::InFlight) return Status::InFlight;
+  m.attempts = attempts;  // not a queue key: nothing moves
+  return Status::Ok;
+}
+
 bool Core::isDue(uint32_t d, double now) const {
   const Domain& dom = domains_[d];
   return dom.activeTotal > 0 || (dom.delayed && dom.delayed->frontKey().t <= now);

@@ -1,5 +1,5 @@
 // One mail-queue core: the message table, every domain's per-binding active queues and delayed
-// queue, the connection ledger, and the default __mail_queue_maintain (DESIGN sections 1-3). Plain
+// queue, the connection ledger, and the default __mail_queue_maintain (docs/architecture.md §4-§7). Plain
 // C++17 with no Node headers: the addon wraps it, the C++ tests and the fuzzer drive it directly.
 // It never calls JavaScript and keeps no global state; each instance is used by one thread.
 #pragma once
@@ -108,6 +108,9 @@ class Core {
   // nothing changes and *failedAt names the first bad entry).
   Status deferBatch(const double* ids, size_t n, double nextAttempt, double now, size_t* failedAt);
   Status untake(double id);                              // in flight -> back to its queue position
+  // Sets a queued (active or delayed) message's attempt count: recovery after a restart restores
+  // what the store recorded. InFlight when a connection holds it (its count is that take's).
+  Status setAttempts(double id, uint16_t attempts);
 
   // --- maintenance ----------------------------------------------------------------------------
   bool isDue(uint32_t d, double now) const;
@@ -122,7 +125,7 @@ class Core {
   uint32_t openConnections(uint32_t d, uint32_t b, int64_t goal, uint32_t reserve, double now);
   // The native default __mail_queue_maintain for one pair.
   uint32_t defaultMaintain(uint32_t d, uint32_t b, double now, int32_t goalsz, uint32_t reserve);
-  // The reserve the maintainer passes for a pair: 0 when it has no connection (DESIGN section 3).
+  // The reserve the maintainer passes for a pair: 0 when it has no connection (docs/architecture.md §7).
   uint32_t reserveFor(uint32_t d, uint32_t b) const;
   // A whole pass over every due domain with the native default only (no JS provider).
   uint32_t maintainAll(double now);

@@ -912,6 +912,34 @@ TEST_CASE("Core: enqueueBatch is all or nothing") {
   CHECK(c.checkInvariants());
 }
 
+TEST_CASE("Core: setAttempts restores a queued message's attempt count") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 1, 0, 100, kNever, 100) == Status::Ok);  // active
+  REQUIRE(c.enqueue(d, 0, 2, 0, 900, kNever, 100) == Status::Ok);  // delayed
+  MessageInfo info{};
+  CHECK(c.setAttempts(1, 7) == Status::Ok);
+  CHECK(c.setAttempts(2, 65535) == Status::Ok);
+  REQUIRE(c.locate(1, &info) == Status::Ok);
+  CHECK(info.attempts == 7u);
+  CHECK(info.place == Place::Active);
+  REQUIRE(c.locate(2, &info) == Status::Ok);
+  CHECK(info.attempts == 65535u);
+  CHECK(info.place == Place::Delayed);
+  CHECK(info.nextAttempt == 900.0);
+  // A take counts on from the restored value; the count saturates instead of wrapping.
+  double out[2];
+  REQUIRE(c.take(d, 0, 1, 100, out) == 1u);
+  REQUIRE(c.locate(1, &info) == Status::Ok);
+  CHECK(info.attempts == 8u);
+  CHECK(c.setAttempts(1, 0) == Status::InFlight);
+  CHECK(c.setAttempts(3, 1) == Status::UnknownId);
+  CHECK(c.setAttempts(-1, 1) == Status::BadArgument);
+  CHECK(c.setAttempts(0.5, 1) == Status::BadArgument);
+  CHECK(c.checkInvariants());
+}
+
 TEST_CASE("Core: take; settle; defer; untake") {
   Core c(plainConfig(1));
   uint32_t d;
