@@ -6,6 +6,15 @@
 // queue it may first migrate to a sibling domain (same binding, same MX set). Whatever ends it, the
 // finally block puts unsent messages back where they were and releases the lease: a leaked lease
 // would slowly stop delivery, so nothing on the way out may skip that.
+//
+// The lease goes back only once the session is gone, as far as the transport can tell: the
+// receiver counts a connection for as long as it exists at its end, and a lease released earlier
+// lets the next connection exceed the receiver's limit. A healthy session is closed (QUIT); one
+// given up on (the delivery layer reported it broken) is aborted, and so is one whose close()
+// does not finish within CLOSE_TIMEOUT_MS (TransportSession.abort: a reset, resolved once the
+// socket is closed). Only a transport with no abort(), or one whose abort() does not settle
+// within another CLOSE_TIMEOUT_MS, gets its lease back on trust: holding it for ever would be
+// the leak above.
 import type { DeliveryTarget, Outcome, Transport, TransportSession } from './transport/transport.js';
 
 /** What a connection needs from the delivery layer. */
@@ -83,12 +92,19 @@ export class Connection {
   async run(): Promise<void> {
     const host = this.host;
     let session: TransportSession | undefined;
+    let givenUp = false;
     try {
       try {
         session = await openWithTimeout(host.transport, { domain: this.#domain, binding: this.binding, bindingSlot: this.bindingSlot },
           host.sendTimeoutMs());
       } catch (err) {
-        await host.openFailed(this.connectionId, this.#domain, this.binding, err);
+        try {
+          await host.openFailed(this.connectionId, this.#domain, this.binding, err);
+        } finally {
+          // An open() that timed out may still connect: the lease waits for that session to be
+          // aborted (or for the open to fail), within bounds (lateOpen).
+          if (err instanceof OpenTimeoutError) await err.late;
+        }
         return;
       }
       const max = host.maxDeliveries(this.#domain, this.binding);
@@ -100,7 +116,11 @@ export class Connection {
           this.#deliveries++;
           if (max > 0 && this.#deliveries >= max) break;
         }
-        if (!session.usable || outcome.sessionBroken) break;
+        if (outcome.sessionBroken) {
+          givenUp = true;
+          break;
+        }
+        if (!session.usable) break;
       }
     } finally {
       for (const id of this.#reserved) {
@@ -111,7 +131,7 @@ export class Connection {
         }
       }
       this.#reserved = [];
-      if (session) await closeQuietly(session);
+      if (session) await endSession(session, givenUp);
       try {
         host.release(this.connectionId);
       } catch {
@@ -154,34 +174,79 @@ export class Connection {
   }
 }
 
-async function closeQuietly(session: TransportSession): Promise<void> {
+/** Resolves true once `p` settles (fulfilled or rejected), false after ms. Never rejects. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      session.close().catch(() => undefined),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_TIMEOUT_MS); }),
+    return await Promise.race([
+      p.then(() => true, () => true),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); }),
     ]);
   } finally {
     if (timer) clearTimeout(timer);
   }
 }
 
+/** Starts abort(), or close() for a transport without it; throws nothing. */
+function abortSession(session: TransportSession): Promise<void> {
+  try {
+    return session.abort ? session.abort() : session.close();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function closeSession(session: TransportSession): Promise<void> {
+  try {
+    return session.close();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/**
+ * Ends a session before its lease goes back (see the top of this file): abort() when given up
+ * on, else close(), and abort() when close() has not finished within CLOSE_TIMEOUT_MS. Waits at
+ * most 2 * CLOSE_TIMEOUT_MS. Never rejects.
+ */
+async function endSession(session: TransportSession, givenUp: boolean): Promise<void> {
+  if (givenUp && session.abort) {
+    await within(abortSession(session), CLOSE_TIMEOUT_MS);
+    return;
+  }
+  if (await within(closeSession(session), CLOSE_TIMEOUT_MS)) return;
+  if (session.abort) await within(abortSession(session), CLOSE_TIMEOUT_MS);
+}
+
+class OpenTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(message: string, readonly late: Promise<void>) {
+    super(message);
+  }
+}
+
+/** An open() given up on may still bring a session: abort it whenever it comes. The returned
+ *  promise, which the lease waits for, settles when that is done or the open failed, or after
+ *  CLOSE_TIMEOUT_MS with the open still pending (then the lease goes back on trust: an open()
+ *  that never settles must not hold it for ever). */
+async function lateOpen(opening: Promise<TransportSession>): Promise<void> {
+  const ended = opening.then((s) => endSession(s, true), () => undefined);
+  if (await within(opening, CLOSE_TIMEOUT_MS)) await ended;
+}
+
 // A transport whose open() never settles must not hold the lease for ever: give up after the
-// delivery timeout, and close the session if it turns up later.
+// delivery timeout (OpenTimeoutError), and abort the session if it turns up later.
 async function openWithTimeout(transport: Transport, target: DeliveryTarget, timeoutMs: number): Promise<TransportSession> {
   let timer: NodeJS.Timeout | undefined;
-  let timedOut = false;
   const opening = transport.open(target);
   const watchdog = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      timedOut = true;
-      reject(Object.assign(new Error(`no session from the transport within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      reject(new OpenTimeoutError(`no session from the transport within ${timeoutMs} ms`, lateOpen(opening)));
     }, timeoutMs);
   });
   try {
     return await Promise.race([opening, watchdog]);
   } finally {
     if (timer) clearTimeout(timer);
-    if (timedOut) void opening.then((s) => closeQuietly(s), () => undefined);
   }
 }

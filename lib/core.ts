@@ -44,6 +44,8 @@ export interface Message {
   nextAttempt?: number;
   /** ms since the epoch, or Infinity. Default: now + messageExpiration. */
   expiresAt?: number;
+  /** Attempts already made (0 to 65535), for a message queued again after a restart. Default: 0. */
+  attempts?: number;
 }
 
 export interface Grant {
@@ -126,7 +128,7 @@ export interface CoreHooks {
 
 /** The grants of a drain that found none, inside passes (never handed to a caller). */
 const NO_GRANTS: Grant[] = Object.freeze([]) as unknown as Grant[];
-const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'nextAttempt', 'expiresAt']);
+const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'nextAttempt', 'expiresAt', 'attempts']);
 const OPTION_KEYS = new Set(['bindings', 'config', 'clock', 'transport', 'store', 'deliveryTimeout']);
 const MAX_TAKE = 1_000_000;
 
@@ -368,12 +370,15 @@ export class MailQueueCore extends EventEmitter {
     if (d === undefined) d = this.#domainIndex.get(domain);
     const expiresAt = m.expiresAt !== undefined ? checkExpiry(m.expiresAt, 'message.expiresAt')
       : now + (d !== undefined ? this.#pair(d, b).messageExpirationMs : this.#defaultExpiryMs(domain, b));
+    const attempts = m.attempts === undefined ? 0 : checkInt(m.attempts, 'message.attempts', 0, 65535);
     if (d === undefined) {
       // A refused message must not leave a new domain behind: check the id before creating it.
       if (native.locate(h, id, this.#where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
       d = this.#createDomain(domain);
     }
     native.enqueue(h, d, b, id, priority, nextAttempt, expiresAt, now);
+    // Not a queue key, so set after the fact (only recovery passes it): the message is queued.
+    if (attempts > 0) native.setAttempts(h, id, attempts);
     this.#drainExpired();
     if (nextAttempt <= now) this.#mailArrived(d, b);
     else this.#maintainer?.scheduleAt(nextAttempt);
@@ -454,11 +459,15 @@ export class MailQueueCore extends EventEmitter {
   }
 
   /** Removes a queued (active or delayed) message; false when the id is unknown. A message in
-   *  flight cannot be cancelled (ERR_IN_FLIGHT): it ends with its delivery's outcome. */
+   *  flight cannot be cancelled (ERR_IN_FLIGHT): it ends with its delivery's outcome. With a store,
+   *  a cancelled message is removed from it too (in the background; a failure is an 'error'
+   *  event), so recover() does not bring it back. */
   cancel(id: number): boolean {
     const h = this.#live();
     checkId(id, 'id');
-    return native.cancel(h, id);
+    const cancelled = native.cancel(h, id);
+    if (cancelled && this.#store) this.#unstore(id);
+    return cancelled;
   }
 
   /** cancel() for many messages in one native call (a recalled campaign, an operator's list):
@@ -468,7 +477,20 @@ export class MailQueueCore extends EventEmitter {
   cancelMany(ids: Float64Array): number {
     const h = this.#live();
     checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
-    return native.cancelBatch(h, ids);
+    if (!this.#store) return native.cancelBatch(h, ids);
+    // The ids the core holds now are the ones the batch cancels (all or nothing).
+    const held: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      if (Number.isSafeInteger(ids[i]) && ids[i] >= 0 && native.locate(h, ids[i], this.#where) !== Place.None) held.push(ids[i]);
+    }
+    const n = native.cancelBatch(h, ids);
+    for (const id of new Set(held)) this.#unstore(id);
+    return n;
+  }
+
+  /** Removes a message the core no longer holds from the store, in the background. */
+  #unstore(id: number): void {
+    this.#store?.remove(id).catch((err) => this.#reportError(err));
   }
 
   /** Where a message is, or undefined when the core does not hold it. */
@@ -621,7 +643,7 @@ export class MailQueueCore extends EventEmitter {
     if (m.binding !== undefined) this.#bindingSlot(m.binding, 'message.binding');
     if (!Buffer.isBuffer(body)) throw new TypeError(`body must be a Buffer, got ${typeName(body)}`);
     if (native.locate(this.#handle, id, this.#where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
-    const { nextAttempt, ...stored } = message;
+    const stored: StoredMessage = { ...message };
     // Store the expiry the core will use, so a restart keeps it (recover() reads it back).
     if (stored.expiresAt === undefined) {
       const b = stored.binding === undefined ? 0 : this.#bindingSlot(stored.binding, 'message.binding');
@@ -630,7 +652,8 @@ export class MailQueueCore extends EventEmitter {
     await store.put(stored, body);
     try {
       this.enqueue({
-        id, domain: stored.domain, binding: stored.binding, priority: stored.priority, expiresAt: stored.expiresAt, nextAttempt,
+        id, domain: stored.domain, binding: stored.binding, priority: stored.priority, expiresAt: stored.expiresAt,
+        nextAttempt: stored.nextAttempt, attempts: stored.attempts,
       });
     } catch (err) {
       // A recover() running at the same time may have queued this very entry: remove it from the
@@ -642,7 +665,9 @@ export class MailQueueCore extends EventEmitter {
 
   /**
    * Queues again every message the store holds that the core does not (after a restart). Returns
-   * how many were queued. Attempt counts start again from 0; expiry times are kept.
+   * how many were queued. Expiry times are kept, and so is the retry schedule the store recorded
+   * (attempts made and the next attempt time, MessageStore.setRetryState): a message deferred
+   * before the restart waits for its next attempt and keeps counting towards maxRetries.
    */
   async recover(onProgress?: (queued: number) => void): Promise<number> {
     this.#live();
@@ -653,7 +678,10 @@ export class MailQueueCore extends EventEmitter {
     for await (const m of store.list()) {
       if (native.locate(this.#live(), m.id, this.#where) !== Place.None) continue;
       try {
-        this.enqueue({ id: m.id, domain: m.domain, binding: m.binding, priority: m.priority, expiresAt: m.expiresAt });
+        this.enqueue({
+          id: m.id, domain: m.domain, binding: m.binding, priority: m.priority, expiresAt: m.expiresAt,
+          nextAttempt: m.nextAttempt, attempts: m.attempts,
+        });
       } catch (err) {
         // One entry the configuration no longer fits (a binding removed, say) must not keep the
         // rest of the spool from being queued: report it, leave it in the store, go on.
@@ -773,7 +801,7 @@ export class MailQueueCore extends EventEmitter {
     while ((n = native.failDomain(h, d, out)) > 0) {
       for (let i = 0; i < n; i++) {
         const id = out[i];
-        if (this.#store) void this.#store.remove(id).catch((err) => this.#reportError(err));
+        if (this.#store) this.#unstore(id);
         this.#emitSafely('bounce', { id, domain: name, reason: 'failed', response: 'failed by the operator' });
       }
       total += n;
@@ -786,8 +814,11 @@ export class MailQueueCore extends EventEmitter {
   retry(id: number): boolean {
     const h = this.#live();
     checkId(id, 'id');
-    if (!native.retryNow(h, id, this.#now())) return false;
+    const now = this.#now();
+    if (!native.retryNow(h, id, now)) return false;
     native.locate(h, id, this.#where);
+    // The store's schedule follows, or a restart would make it wait for the old time again.
+    this.#store?.setRetryState?.(id, { attempts: this.#where[4], nextAttempt: now }).catch((err) => this.#reportError(err));
     this.#mailArrived(this.#where[0], this.#where[1]);
     return true;
   }

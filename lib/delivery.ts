@@ -136,7 +136,7 @@ export class Delivery implements ConnectionHost {
   }
 
   batchSize(domain: string, binding: string): number {
-    // A message throttle is checked per message; otherwise a small run per take (DESIGN section 7).
+    // A message throttle is checked per message; otherwise a small run per take (docs/architecture.md §9).
     return this.core.settings(domain, binding).messageThrottle >= 0 ? 1 : 8;
   }
 
@@ -232,6 +232,7 @@ export class Delivery implements ConnectionHost {
 
   async deliver(session: TransportSession, id: number, domain: string, binding: string, timeoutMs: number): Promise<DeliverResult> {
     let result: DeliverResult;
+    let sending = false;
     try {
       const meta = await this.store.get(id);
       if (!meta) {
@@ -239,12 +240,26 @@ export class Delivery implements ConnectionHost {
         return { kind: 'permanent', response: 'the message is not in the store' };
       }
       const body = await this.store.body(id);
+      sending = true;
       result = await sendWithTimeout(session, { id, domain, envelope: meta.envelope, body }, timeoutMs);
     } catch (err) {
       result = { kind: 'transient', response: `delivery failed: ${message(err)}`, sessionBroken: true };
     }
+    if (result.sessionBroken) {
+      // Given up on in the middle of a message (the watchdog fired, or send() rejected): abort the
+      // session at once, before the outcome is applied. A graceful close would queue behind the
+      // unsent rest of the message, which a receiver that stopped reading never takes. The store
+      // failing before send() leaves a healthy session: that one is closed (QUIT). Either way the
+      // connection releases its lease only once the session is gone (Connection.run).
+      let ending: Promise<void>;
+      try {
+        ending = sending && session.abort ? session.abort() : session.close();
+      } catch (err) {
+        ending = Promise.reject(err);
+      }
+      void ending.catch(() => undefined);
+    }
     await this.#apply(id, domain, binding, result);
-    if (result.sessionBroken) void session.close().catch(() => undefined);
     return result;
   }
 
@@ -330,6 +345,9 @@ export class Delivery implements ConnectionHost {
           // defer() bounces instead (a 'bounce' event, reason 'expired', counted by its listener)
           // when the retry would come at or after the expiry; then there is no deferral to report.
           if (!this.core.defer(id, nextAttempt)) return;
+          // So that recover() after a restart keeps the schedule and the count towards maxRetries.
+          // No sync of its own: a state lost in a power cut only makes that retry come early.
+          this.store.setRetryState?.(id, { attempts, nextAttempt }).catch((err) => this.core.emit('error', err));
           this.core.tally(domain).deferred++;
           this.core.emit('deferred', { id, domain, binding, nextAttempt, code: outcome.code, response: outcome.response } satisfies DeferredEvent);
           return;
@@ -359,6 +377,8 @@ export class Delivery implements ConnectionHost {
   }
 }
 
+/** send() against the delivery timeout. When the watchdog fires, send() is still in flight: the
+ *  result says sessionBroken, and deliver() aborts the session (which makes send() settle). */
 async function sendWithTimeout(
   session: TransportSession,
   msg: { id: number; domain: string; envelope: { from: string; to: string[] }; body: Buffer },

@@ -197,7 +197,7 @@ describe('what recover() keeps', () => {
   }
   const core = (dir: string) => new MailQueueCore({ config: { global: { messageExpiration: 100 } }, transport: new SmtpTransport(), store: new FileSpool(dir) });
 
-  test('an explicit expiresAt survives a restart; the attempt count starts again', async () => {
+  test('an explicit expiresAt survives a restart; a message never attempted has 0 attempts', async () => {
     const dir = spoolDir();
     const a = core(dir);
     const expiresAt = Date.now() + 50_000;

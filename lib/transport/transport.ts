@@ -40,8 +40,22 @@ export interface TransportSession {
    * as a transient failure and closes the session.
    */
   send(message: OutboundMessage): Promise<Outcome>;
-  /** Ends the session (QUIT). Never rejects. */
+  /**
+   * Ends the session: QUIT on a healthy idle session; a transport gives up on a busy or
+   * unresponsive one (see abort()). Resolves once the connection is gone. Never rejects.
+   */
   close(): Promise<void>;
+  /**
+   * Gives up on the session: drops the connection at once (SMTP: a TCP reset, so whatever is
+   * still unsent is discarded and the receiver stops counting the connection) and resolves once
+   * it is really gone. A send() in flight then rejects. Idempotent, also after or during close();
+   * never rejects. The core calls it instead of close() when it gives up on a session (its
+   * delivery timeout fired, send() rejected, close() did not finish in time), and releases the
+   * connection's lease only after it resolves: a connection that still exists at the receiver
+   * counts against the receiver's limit there. Optional: without it the core can only close()
+   * and, past its close timeout, release the lease on trust.
+   */
+  abort?(): Promise<void>;
 }
 
 export interface Transport {

@@ -18,6 +18,21 @@
 // a reply, 'drop' = destroy the socket on the first chunk of the message, before the final dot,
 // so the server has NOT accepted it, 'hang' = read the message and never answer), a delay before
 // the reply to the final dot, and a cap beyond which new connections get 421 at the greeting.
+// `stall` makes a connection stop *reading* for good at one stage (see StallStage): the client's
+// bytes then pile up in the socket buffers, and its FIN is never read either.
+//
+// A stalled socket emits no 'end' and no 'close' (nothing reads it), so the books above keep it
+// open until close() destroys it (or smtp-server's own 30 s socket timeout ends it), whatever
+// the client did: for those tests the ground truth is
+// the kernel's view of the receiver, server.kernelOpen() / KernelGauge: the sockets whose local
+// port is the server's and whose peer is a connection this server accepted (or one still in
+// SYN_RECV), in a state where the receiving host still holds the connection for its application
+// (SYN_RECV, ESTABLISHED, CLOSE_WAIT; read from /proc/net/tcp and tcp6, so Linux only). The peer
+// filter matters: a listener bound to port 0 may get a port that an unrelated client socket
+// (another test's, or a leftover) still uses as its local port. A client that closes gracefully (FIN) leaves a stalled receiver in CLOSE_WAIT, and
+// one whose FIN sits behind unsent data leaves it ESTABLISHED: both still count, as a real server
+// would count them. Only a reset (RST) takes the connection out of the receiver's kernel.
+import fs from 'node:fs';
 import net from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 
@@ -29,6 +44,15 @@ export interface Reply {
 export type GreetAction = 'accept' | 'hang' | Reply;
 export type RcptAction = 'accept' | Reply;
 export type DataAction = 'accept' | 'drop' | 'hang' | Reply;
+
+/**
+ * Where a stalled connection stops reading (and never writes again):
+ * - 'connect': at once, before the greeting (a peer that hangs the greeting and reads nothing);
+ * - 'greeting': right after sending the 220 greeting (EHLO is never read, so never answered);
+ * - 'data': after the 354 reply to DATA (the message body fills the socket buffers);
+ * - 'reply': after the 250 reply to the final dot (the next command, QUIT or MAIL, is never read).
+ */
+export type StallStage = 'connect' | 'greeting' | 'data' | 'reply';
 
 export interface Behavior {
   /** What to do when a connection is ready for its greeting (default: accept). */
@@ -42,9 +66,12 @@ export interface Behavior {
   dataDelayMs?: number | ((id: number) => number);
   /** Connections beyond this many open ones (not counting refused ones) get 421 at the greeting. */
   maxConnections?: number;
+  /** Stop reading the connection for good at `stage` when this returns true (default never).
+   *  A stall at 'connect' comes before maxConnections and greet are consulted. */
+  stall?: (stage: StallStage, c: ConnRecord) => boolean;
 }
 
-export type TxnOutcome = 'accepted' | 'refused' | 'dropped' | 'hung' | 'aborted';
+export type TxnOutcome = 'accepted' | 'refused' | 'dropped' | 'hung' | 'stalled' | 'aborted';
 
 export interface Txn {
   id: number;
@@ -71,6 +98,8 @@ export interface ConnRecord {
   closedAt?: number;
   /** Refused at the greeting (a reply code) or never greeted ('hang'). */
   refused?: number | 'hang';
+  /** The stage at which the connection stopped reading (Behavior.stall). */
+  stalled?: StallStage;
   txns: Txn[];
 }
 
@@ -143,6 +172,9 @@ export interface TestServer {
   acceptedCount(id: number): number;
   /** Ids accepted more than once. */
   duplicates(): number[];
+  /** Connections the receiving kernel holds for this server right now (receiverConnections,
+   *  limited to peers this server accepted). */
+  kernelOpen(): number;
   /** Destroys every socket (no reply), then closes the listener. */
   close(): Promise<void>;
 }
@@ -193,6 +225,25 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     sockets.delete(key);
   };
 
+  /** Stops reading the socket for good: no pipe, no flowing, no resume() (smtp-server resumes a
+   *  socket it closes, to read the FIN), and no reads from the kernel either: a paused net.Socket
+   *  still reads into its buffer up to the high-water mark, and so would see the client's FIN. */
+  const stall = (rec: ConnRecord, stage: StallStage): void => {
+    const entry = sockets.get(keyOf(rec.address, rec.port));
+    if (!entry) return;
+    const socket = entry.socket;
+    rec.stalled = stage;
+    socket.unpipe();
+    socket.pause();
+    socket.resume = () => socket;
+    const handle = (socket as net.Socket & { _handle?: { reading?: boolean; readStop?: () => number } })._handle;
+    if (handle?.readStop) {
+      handle.reading = false;
+      handle.readStop();
+    }
+  };
+  const stalls = (stage: StallStage, rec: ConnRecord): boolean => self.behavior.stall?.(stage, rec) === true;
+
   const self: TestServer = {
     name,
     host: '127.0.0.1',
@@ -207,6 +258,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     peak: () => watch.peak(`server:${name}`),
     acceptedCount: (id) => acceptedCounts.get(id) ?? 0,
     duplicates: () => [...acceptedCounts].filter(([, n]) => n > 1).map(([id]) => id),
+    kernelOpen: () => receiverConnections(self.port, new Set(connections.map((c) => c.port))),
     close: () => new Promise<void>((resolve) => {
       for (const { socket, rec } of [...sockets.values()]) {
         socket.destroy();
@@ -232,6 +284,10 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
       }
       const rec = entry.rec;
       rec.readyAt = Date.now();
+      if (stalls('connect', rec)) {
+        stall(rec, 'connect');
+        return; // never greeted, never read
+      }
       const b = self.behavior;
       const accepting = self.open() - refusedOpen - 1; // the others, refused ones not counted
       let action: GreetAction = b.greet ? b.greet(rec) : 'accept';
@@ -239,7 +295,8 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
         action = { code: 421, message: `too many connections (${b.maxConnections})` };
       }
       if (action === 'accept') {
-        cb();
+        cb(); // writes the greeting
+        if (stalls('greeting', rec)) stall(rec, 'greeting');
         return;
       }
       rec.refused = action === 'hang' ? 'hang' : action.code;
@@ -294,6 +351,12 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
       t.dataStartAt = Date.now();
       t.outcome = undefined; // a refused recipient among others does not end the transaction
       t.code = undefined;
+      if (stalls('data', t.conn)) {
+        // smtp-server sends the 354 right after this returns; the body is never read.
+        t.outcome = 'stalled';
+        stall(t.conn, 'data');
+        return;
+      }
       const chunks: Buffer[] = [];
       let decided: DataAction | undefined;
       stream.on('data', (chunk: Buffer) => {
@@ -340,6 +403,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
           accepted.push(t.id);
           acceptedCounts.set(t.id, (acceptedCounts.get(t.id) ?? 0) + 1);
           cb(null, `OK id ${t.id}`);
+          if (stalls('reply', t.conn)) stall(t.conn, 'reply');
         };
         if (delay > 0) setTimeout(reply, delay);
         else reply();
@@ -380,6 +444,67 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   });
   (self as { port: number }).port = (server.server.address() as net.AddressInfo).port;
   return self;
+}
+
+// ---- the receiving kernel's view --------------------------------------------------------------
+
+// /proc/net/tcp states (include/net/tcp_states.h) in which the receiver still holds a connection
+// for its application: SYN_RECV (03, not yet accepted), ESTABLISHED (01), CLOSE_WAIT (08: the
+// client sent FIN, the application has not closed). TIME_WAIT, FIN_WAIT*, LAST_ACK and CLOSING
+// come after the receiver closed its side; a connection reset by the client is gone altogether.
+const HELD_STATES = new Set(['01', '03', '08']);
+
+/** Connections to local `port` that the receiving kernel holds for the server (Linux). With
+ *  `peerPorts`, only those from one of these client ports count (and any in SYN_RECV). */
+export function receiverConnections(port: number, peerPorts?: ReadonlySet<number>): number {
+  let n = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'latin1');
+    } catch {
+      continue; // no IPv6 in this namespace
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4) continue;
+      const portOf = (endpoint: string) => Number.parseInt(endpoint.slice(endpoint.lastIndexOf(':') + 1), 16);
+      if (portOf(f[1]) !== port || !HELD_STATES.has(f[3])) continue;
+      if (peerPorts && f[3] !== '03' && !peerPorts.has(portOf(f[2]))) continue;
+      n++;
+    }
+  }
+  return n;
+}
+
+/** True where receiverConnections() can work (it reads /proc/net/tcp). */
+export const kernelViewAvailable = fs.existsSync('/proc/net/tcp');
+
+/**
+ * Samples a server's kernelOpen() every `everyMs` and keeps the peak. A connection that exists
+ * for less than a sample period can be missed; those these tests look for last seconds.
+ */
+export class KernelGauge {
+  open = 0;
+  peak = 0;
+  samples = 0;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(private readonly server: TestServer, everyMs = 5) {
+    this.sample();
+    this.#timer = setInterval(() => this.sample(), everyMs);
+  }
+
+  sample(): number {
+    this.open = this.server.kernelOpen();
+    this.samples++;
+    if (this.open > this.peak) this.peak = this.open;
+    return this.open;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
 }
 
 /** A port nothing listens on (it was free a moment ago). */
