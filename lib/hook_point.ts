@@ -57,7 +57,7 @@ function apply(fn: AnyFn, first: unknown, withFirst: boolean, a: unknown[]): unk
   }
 }
 
-/** The key of HookPoint's unchecked call, for lib/core.ts only (not exported by the package). */
+/** The key of HookPoint's unchecked call, for lib/core/maintenance_pass.ts only (not exported by the package). */
 export const callTrusted: unique symbol = Symbol('HookPoint.callTrusted');
 
 export class HookPoint<A extends unknown[]> {

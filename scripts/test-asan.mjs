@@ -5,7 +5,8 @@
 //
 //   node scripts/test-asan.mjs                   build, then run every test file
 //   node scripts/test-asan.mjs --skip-build      reuse build-asan/ from an earlier run
-//   node scripts/test-asan.mjs -- test/01.entrypoints.test.ts   extra arguments go to vitest
+//   node scripts/test-asan.mjs -- test/core/entrypoints.test.ts   extra arguments go to vitest
+//   node scripts/test-asan.mjs -- test/pass                        (files or whole layers)
 //
 // Exits non-zero if any test failed or did not run, if vitest exited non-zero, or if any sanitizer
 // report appeared anywhere (vitest's output, or build-asan/logs/ for processes whose stderr a test

@@ -1,7 +1,8 @@
-// Shared helpers of the delivery integration tests (test/13..16): test messages whose id travels
-// in the envelope and the body, a recorder of a core's events that checks "every message exactly
-// once" as it goes, a sampler of the core's books (enqueued = delivered + bounced + still queued at
-// every sampled instant), sliding-window counts, and waitFor.
+// Shared helpers of the delivery integration tests (test/delivery/, test/operator/, and
+// test/pass/grant-list.test.ts): test messages whose id travels in the envelope and the body, a
+// recorder of a core's events that checks "every message exactly once" as it goes, a sampler of
+// the core's books (enqueued = delivered + bounced + still queued at every sampled instant),
+// sliding-window counts, and waitFor.
 import type {
   Bounce, DeferredEvent, DeliveredEvent, Grant, MailQueueCore, StoredMessage,
 } from '../../lib/index.js';

@@ -1,5 +1,6 @@
-// Loopback SMTP servers for the delivery integration tests (test/13..16). Each server is a real
-// smtp-server listening on 127.0.0.1 that keeps its own books, from its side of the wire:
+// Loopback SMTP servers for the delivery integration tests (test/delivery/, test/operator/, and
+// test/pass/grant-list.test.ts). Each server is a real smtp-server listening on 127.0.0.1 that
+// keeps its own books, from its side of the wire:
 //
 // - connections: accepted at the TCP level ('connection' on the listening socket, the earliest a
 //   server can know of one) and counted closed at the first of 'end' (the client's FIN), 'error',

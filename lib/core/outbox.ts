@@ -1,0 +1,150 @@
+// The outbox: what the native core has done that JavaScript must hear of. Grants (connections a
+// pass opened) are drained from the core and handed to the delivery layer, to the caller (Grant
+// objects or a GrantList) and to 'connection' listeners; expiries are drained, removed from the
+// store and announced as bounces; failures the core survives become 'error' events. It also keeps
+// the per-domain delivery tallies for the operator views (they outlive stop()).
+import type { EventEmitter } from 'node:events';
+
+import type { BounceEvent, DomainTally } from '../delivery/delivery.js';
+import { appendGrant, fillFromCore, type GrantList } from '../grant_list.js';
+import { native } from '../native.js';
+import type { CoreContext } from './core_context.js';
+import type { DomainTable } from './domain_table.js';
+
+export interface Grant {
+  connectionId: number;
+  domain: string;
+  binding: string;
+}
+
+/** Who gets every grant first: the delivery layer of a started core. */
+export interface GrantTaker {
+  onGrant(connectionId: number, domain: string, binding: string): void;
+}
+
+/** The grants of a drain that found none, inside passes (never handed to a caller). */
+const NO_GRANTS: Grant[] = Object.freeze([]) as unknown as Grant[];
+
+export class Outbox {
+  /** The delivery layer while the core is started. */
+  taker: GrantTaker | undefined;
+  /** The grants of the JS-driven pass in progress (Grant objects), or null. */
+  passGrants: Grant[] | null = null;
+  /** The list the current maintain({ into }) call writes its grants into, or null (Grant objects). */
+  into: GrantList | null = null;
+  readonly #tallies = new Map<string, DomainTally>();
+  readonly #grantBuf = new Float64Array(3 * 256);
+  readonly #expiredBuf = new Float64Array(1024);
+  readonly #expiredDomains = new Float64Array(1024);
+  #seenOpened = 0;
+  #seenExpired = 0;
+
+  constructor(
+    private readonly ctx: CoreContext,
+    private readonly events: EventEmitter,
+    private readonly domains: DomainTable,
+  ) {}
+
+  get tallies(): ReadonlyMap<string, DomainTally> {
+    return this.#tallies;
+  }
+
+  /** The grants of the native calls since the last drain, announced; `forCaller`: a fresh array
+   *  even when there are none (the pass internals take a shared empty one). */
+  drainGrants(forCaller = false): Grant[] {
+    const ctx = this.ctx;
+    if (ctx.counters[ctx.openedSlot] === this.#seenOpened) return forCaller ? [] : NO_GRANTS;
+    const into = this.into;
+    if (into !== null && !forCaller) {
+      // Into the caller's list: no object per grant unless a 'connection' listener wants one.
+      const from = into[fillFromCore](ctx.handle);
+      this.#seenOpened = ctx.counters[ctx.openedSlot];
+      const taker = this.taker;
+      const emit = this.events.listenerCount('connection') > 0;
+      if (taker || emit) {
+        for (let i = from; i < into.length; i++) {
+          const id = into.connectionId(i);
+          const domain = into.domain(i);
+          const binding = into.binding(i);
+          taker?.onGrant(id, domain, binding);
+          if (emit) this.emitSafely('connection', { connectionId: id, domain, binding } satisfies Grant);
+        }
+      }
+      return NO_GRANTS;
+    }
+    const out: Grant[] = [];
+    const buf = this.#grantBuf;
+    const records = this.domains.records;
+    for (;;) {
+      const n = native.drainGrants(ctx.handle, buf);
+      for (let i = 0; i < n; i++) {
+        out.push({ connectionId: buf[3 * i], domain: records[buf[3 * i + 1]].name, binding: ctx.bindings[buf[3 * i + 2]] });
+        into?.[appendGrant](buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
+      }
+      if (n < buf.length / 3) break;
+    }
+    this.#seenOpened = ctx.counters[ctx.openedSlot];
+    const pass = this.passGrants;
+    if (pass && !into) for (let i = 0; i < out.length; i++) pass.push(out[i]); // no spread: out may be long
+    // The delivery layer gets its grants first and directly: a user's 'connection' listener that
+    // throws must not strand a lease with no connection behind it.
+    if (this.taker) for (const g of out) this.taker.onGrant(g.connectionId, g.domain, g.binding);
+    if (this.events.listenerCount('connection') > 0) for (const g of out) this.emitSafely('connection', g);
+    return out;
+  }
+
+  drainExpired(): void {
+    const ctx = this.ctx;
+    if (ctx.counters[ctx.expiredSlot] === this.#seenExpired) return;
+    const buf = this.#expiredBuf;
+    const doms = this.#expiredDomains;
+    const records = this.domains.records;
+    for (;;) {
+      const n = native.drainExpired(ctx.handle, buf, doms);
+      for (let i = 0; i < n; i++) {
+        const domain = records[doms[i]].name;
+        // Whether started or not: an expired message is done, in the store as in the core.
+        this.unstore(buf[i]);
+        this.tally(domain).bounced++;
+        this.emitSafely('bounce', { id: buf[i], domain, reason: 'expired' } satisfies BounceEvent);
+      }
+      if (n < buf.length) break;
+    }
+    this.#seenExpired = ctx.counters[ctx.expiredSlot];
+  }
+
+  /** Removes a message the core no longer holds from the store, in the background. */
+  unstore(id: number): void {
+    this.ctx.store?.remove(id).catch((err) => this.reportError(err));
+  }
+
+  tally(domain: string): DomainTally {
+    let t = this.#tallies.get(domain);
+    if (!t) this.#tallies.set(domain, (t = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 }));
+    return t;
+  }
+
+  // Events carry facts the core has already acted on; a listener that throws is reported, and
+  // never unwinds through the core's own bookkeeping.
+  emitSafely(event: string, payload: unknown): void {
+    try {
+      this.events.emit(event, payload);
+    } catch (err) {
+      this.reportError(err);
+    }
+  }
+
+  // Failures the core survives (a provider, a store, a listener): an 'error' event, or a process
+  // warning when nobody listens (an unheard 'error' event would throw and stop maintenance).
+  reportError(err: unknown): void {
+    if (this.events.listenerCount('error') > 0) {
+      this.events.emit('error', err);
+      return;
+    }
+    const code = (err as { code?: unknown })?.code;
+    process.emitWarning(err instanceof Error ? err.message : String(err), {
+      code: typeof code === 'string' ? code : 'ERR_MAIL_QUEUE_CORE',
+      detail: 'add an error listener on the core to handle these',
+    });
+  }
+}

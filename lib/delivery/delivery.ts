@@ -1,0 +1,444 @@
+// The delivery layer of a started core: turns grants into connections over the transport, applies
+// every message's outcome (delivered, transient failure with the retry schedule, permanent failure)
+// to the core and the store, wakes idle connections when mail arrives, and keeps per-domain tallies
+// for the operator views. Every message ends in exactly one outcome; an id is held by at most one
+// connection at a time (the core's in-flight state), so the core never sends a message twice.
+import type { MessageInfo } from '../core/types.js';
+import type { CoreContext } from '../core/core_context.js';
+import type { DomainTable } from '../core/domain_table.js';
+import type { Outbox } from '../core/outbox.js';
+import type { Suspensions } from '../core/suspensions.js';
+import type { PairSettings } from '../config.js';
+import { native, Place } from '../native.js';
+import { retryDelayMs } from '../retry.js';
+import type { MessageStore } from '../store/message_store.js';
+import type { Outcome, Transport, TransportSession } from '../transport/transport.js';
+import { Connection, type ConnectionHost } from './connection.js';
+
+/** The message operations of the core (its public hot paths) that the delivery layer calls. */
+export interface MessageOps {
+  /** Takes for an open connection, from the (domain, binding) its lease names. */
+  takeFor(connectionId: number, out: Float64Array): number;
+  settle(id: number): void;
+  defer(id: number, nextAttempt: number): void;
+  untake(id: number): void;
+  message(id: number): MessageInfo | undefined;
+}
+
+/** The parts of a core the delivery layer works with. */
+export interface DeliveryParts {
+  readonly ctx: CoreContext;
+  readonly messages: MessageOps;
+  readonly domains: DomainTable;
+  readonly suspensions: Suspensions;
+  readonly outbox: Outbox;
+  /** A connection closed while its queue may still hold mail: ask for a pass. */
+  readonly poke: () => void;
+}
+
+export interface DomainTally {
+  delivered: number;
+  deferred: number;
+  bounced: number;
+  connectFailures: number;
+}
+
+export interface DeliveredEvent { id: number; domain: string; binding: string; response?: string }
+export interface DeferredEvent { id: number; domain: string; binding: string; nextAttempt: number; code?: number; response: string }
+export interface BounceEvent { id: number; domain?: string; binding?: string; reason: 'expired' | 'permanent' | 'retries-exhausted' | 'failed' | 'missing'; code?: number; response?: string }
+
+type DeliverResult = Outcome & { sessionBroken?: boolean };
+
+const SIBLING_SCAN = 1000;
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class Delivery implements ConnectionHost {
+  readonly #connections = new Set<Connection>();
+  readonly #running = new Set<Promise<void>>();
+  readonly #waiters = new Map<string, Array<(mail: boolean) => void>>();
+  readonly #sleepers = new Set<() => void>();
+  readonly #siblings = new Map<string, Set<string>>(); // mxKey -> domains seen behind it
+  #stopping = false;
+  #dueBuf = new Uint32Array(64);
+  readonly #ctx: CoreContext;
+  readonly #core: MessageOps;
+  readonly #domains: DomainTable;
+  readonly #suspensions: Suspensions;
+  readonly #outbox: Outbox;
+  readonly #poke: () => void;
+
+  constructor(
+    parts: DeliveryParts,
+    readonly transport: Transport,
+    readonly store: MessageStore,
+    private readonly sendTimeout: number,
+  ) {
+    this.#ctx = parts.ctx;
+    this.#core = parts.messages;
+    this.#domains = parts.domains;
+    this.#suspensions = parts.suspensions;
+    this.#outbox = parts.outbox;
+    this.#poke = parts.poke;
+  }
+
+  get connections(): ReadonlySet<Connection> {
+    return this.#connections;
+  }
+
+  /** A grant from a pass: a new connection. */
+  onGrant(connectionId: number, domain: string, binding: string): void {
+    if (this.#stopping) {
+      native.releaseConnection(this.#ctx.live(), connectionId);
+      return;
+    }
+    const c = new Connection(this, connectionId, domain, binding, this.#domains.bindingSlot(binding, 'binding'));
+    this.#connections.add(c);
+    const p = c.run().catch((err) => {
+      // A core closed under a running connection ends it; that is not worth a report.
+      if ((err as { code?: string }).code !== 'ERR_CLOSED') this.#outbox.reportError(err);
+    });
+    this.#running.add(p);
+    void p.finally(() => this.#running.delete(p));
+  }
+
+  /** Stops taking new work: idle connections close, busy ones finish their message and close. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const list of this.#waiters.values()) for (const w of list.splice(0)) w(false);
+    this.#waiters.clear();
+    for (const wake of [...this.#sleepers]) wake();
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+  }
+
+  /** `count` messages arrived for (domain, binding): wake up to that many idle connections there;
+   *  returns how many woke. */
+  mailArrived(domain: string, binding: string, count = 1): number {
+    const key = `${domain}\0${binding}`;
+    const list = this.#waiters.get(key);
+    if (!list) return 0;
+    let woke = 0;
+    while (woke < count && list.length > 0) {
+      list.shift()!(true);
+      woke++;
+    }
+    if (list.length === 0) this.#waiters.delete(key);
+    return woke;
+  }
+
+  /** After a pass (delayed mail may have become due): wake idle connections that have mail. */
+  afterPass(): void {
+    for (const key of [...this.#waiters.keys()]) {
+      const [domain, binding] = key.split('\0');
+      this.mailArrived(domain, binding, this.#queued(domain, binding));
+    }
+  }
+
+  // --- ConnectionHost ---------------------------------------------------------------------------
+
+  now(): number {
+    return this.#ctx.now();
+  }
+
+  stopping(): boolean {
+    return this.#stopping;
+  }
+
+  batchSize(domain: string, binding: string): number {
+    // A message throttle is checked per message; otherwise a small run per take (docs/architecture.md §9).
+    return this.#settings(domain, binding).messageThrottle >= 0 ? 1 : 8;
+  }
+
+  maxDeliveries(domain: string, binding: string): number {
+    return this.#settings(domain, binding).maxDeliveries;
+  }
+
+  idleTimeoutMs(domain: string, binding: string): number {
+    return this.#settings(domain, binding).idleTimeoutMs;
+  }
+
+  sendTimeoutMs(): number {
+    return this.sendTimeout;
+  }
+
+  takeFor(connectionId: number, out: Float64Array): number {
+    return this.#core.takeFor(connectionId, out);
+  }
+
+  queued(domain: string, binding: string): number {
+    return this.#queued(domain, binding);
+  }
+
+  messageAllowedAt(domain: string, binding: string): number {
+    return native.messageNextAllowedAt(this.#ctx.live(), this.#index(domain), this.#slot(binding), this.#ctx.now());
+  }
+
+  sibling(domain: string, binding: string, mxKey: string | undefined): string | undefined {
+    if (mxKey === undefined || !this.#settings(domain, binding).migrate) return undefined;
+    const fits = (other: string) => other !== domain && this.#queued(other, binding) > 0 &&
+      this.#settings(other, binding).migrate && !this.#suspensions.deliverySuspended(this.#index(other), this.#slot(binding));
+    let set = this.#siblings.get(mxKey);
+    if (!set) this.#siblings.set(mxKey, (set = new Set()));
+    set.add(domain);
+    for (const other of set) if (fits(other)) return other;
+    // Domains not seen behind this key yet: ask the transport about those that have mail (bounded,
+    // so an idle connection never scans a huge domain table).
+    const keyOf = this.transport.mxKey?.bind(this.transport);
+    if (!keyOf) return undefined;
+    for (const other of this.#domainsWithMail(SIBLING_SCAN)) {
+      if (set.has(other)) continue;
+      const key = keyOf(other);
+      if (key === undefined) continue;
+      let s2 = this.#siblings.get(key);
+      if (!s2) this.#siblings.set(key, (s2 = new Set()));
+      s2.add(other);
+      if (key === mxKey && fits(other)) return other;
+    }
+    return undefined;
+  }
+
+  suspended(domain: string, binding: string): boolean {
+    return this.#suspensions.deliverySuspended(this.#index(domain), this.#slot(binding));
+  }
+
+  migrate(connectionId: number, domain: string): boolean {
+    return native.migrateConnection(this.#ctx.live(), connectionId, this.#index(domain));
+  }
+
+  waitForMail(domain: string, binding: string, timeoutMs: number): Promise<boolean> {
+    if (this.#stopping) return Promise.resolve(false);
+    const key = `${domain}\0${binding}`;
+    return new Promise<boolean>((resolve) => {
+      let list = this.#waiters.get(key);
+      if (!list) this.#waiters.set(key, (list = []));
+      const waiter = (mail: boolean) => {
+        clearTimeout(timer);
+        resolve(mail);
+      };
+      const timer = setTimeout(() => {
+        const l = this.#waiters.get(key);
+        const i = l ? l.indexOf(waiter) : -1;
+        if (l && i >= 0) l.splice(i, 1);
+        if (l && l.length === 0) this.#waiters.delete(key);
+        resolve(false);
+      }, timeoutMs);
+      list.push(waiter);
+    });
+  }
+
+  sleep(ms: number): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
+  }
+
+  async deliver(session: TransportSession, id: number, domain: string, binding: string, timeoutMs: number): Promise<DeliverResult> {
+    let result: DeliverResult;
+    let sending = false;
+    try {
+      const meta = await this.store.get(id);
+      if (!meta) {
+        this.#bounce(id, domain, binding, 'missing', undefined, 'the message is not in the store');
+        return { kind: 'permanent', response: 'the message is not in the store' };
+      }
+      const body = await this.store.body(id);
+      sending = true;
+      result = await sendWithTimeout(session, { id, domain, envelope: meta.envelope, body }, timeoutMs);
+    } catch (err) {
+      result = { kind: 'transient', response: `delivery failed: ${message(err)}`, sessionBroken: true };
+    }
+    if (result.sessionBroken) {
+      // Given up on in the middle of a message (the watchdog fired, or send() rejected): abort the
+      // session at once, before the outcome is applied. A graceful close would queue behind the
+      // unsent rest of the message, which a receiver that stopped reading never takes. The store
+      // failing before send() leaves a healthy session: that one is closed (QUIT). Either way the
+      // connection releases its lease only once the session is gone (Connection.run).
+      let ending: Promise<void>;
+      try {
+        ending = sending && session.abort ? session.abort() : session.close();
+      } catch (err) {
+        ending = Promise.reject(err);
+      }
+      void ending.catch(() => undefined);
+    }
+    await this.#apply(id, domain, binding, result);
+    return result;
+  }
+
+  async openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void> {
+    const t = this.#outbox.tally(domain);
+    t.connectFailures++;
+    // Every connection of one pass opens at once; when the first failure has already put the pair
+    // to rest, the others add no further message failures (one failure per round, not per grant).
+    if (this.#suspensions.cooling(this.#index(domain), this.#slot(binding))) return;
+    const text = `connection failed: ${message(err)}`;
+    const permanent = typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;
+    const out = new Float64Array(64);
+    if (permanent) {
+      // The domain accepts no mail (null MX, no such domain): every queued message bounces.
+      let n: number;
+      while ((n = this.#core.takeFor(connectionId, out)) > 0) {
+        for (let i = 0; i < n; i++) await this.#apply(out[i], domain, binding, { kind: 'permanent', response: text });
+      }
+      return;
+    }
+    // Momentum's CONN_ACTION_REQUEUE1: one message takes the failure (and its retry schedule), so a
+    // domain whose MX is down makes progress towards expiry; then the pair rests for
+    // host_failure_retry before the next connection attempt.
+    const n = this.#core.takeFor(connectionId, out.subarray(0, 1));
+    if (n === 1) await this.#apply(out[0], domain, binding, { kind: 'transient', response: text });
+    this.#suspensions.cool(this.#index(domain), this.#slot(binding), this.now() + this.#settings(domain, binding).hostFailureRetryMs);
+  }
+
+  untake(id: number): void {
+    this.#core.untake(id);
+  }
+
+  release(connectionId: number): void {
+    native.releaseConnection(this.#ctx.live(), connectionId);
+  }
+
+  /** releaseConnection() of a lease this layer runs a connection on: asks that connection to close
+   *  (it releases the lease itself, after its session); false when no connection here holds it. */
+  closeConnection(connectionId: number): boolean {
+    for (const c of this.#connections) {
+      if (c.connectionId !== connectionId) continue;
+      c.requestClose();
+      // Wake it if it waits: for mail on its pair (a spurious wake costs the others there one
+      // look at an empty queue), or out a message throttle.
+      this.mailArrived(c.domain, c.binding, Infinity);
+      for (const wake of [...this.#sleepers]) wake();
+      return true;
+    }
+    return false;
+  }
+
+  closed(connection: Connection): void {
+    this.#connections.delete(connection);
+    try {
+      if (!this.#stopping && this.#queued(connection.domain, connection.binding) > 0) this.#poke();
+    } catch {
+      // The core was closed: nothing to maintain.
+    }
+  }
+
+  // --- the core's books, by name ------------------------------------------------------------------
+
+  #index(domain: string): number {
+    return this.#domains.known(domain);
+  }
+
+  #slot(binding: string): number {
+    return this.#domains.bindingSlot(binding, 'binding');
+  }
+
+  #queued(domain: string, binding: string): number {
+    return native.activeSize(this.#ctx.live(), this.#index(domain), this.#slot(binding));
+  }
+
+  #settings(domain: string, binding: string): PairSettings {
+    return this.#domains.pair(this.#index(domain), this.#slot(binding));
+  }
+
+  /** Defers a message in flight; false when it expired instead (its retry came too late). */
+  #defer(id: number, nextAttempt: number): boolean {
+    this.#core.defer(id, nextAttempt);
+    return native.locate(this.#ctx.live(), id, this.#ctx.where) !== Place.None;
+  }
+
+  /** Up to max domains that have mail now (candidates for sibling migration). */
+  #domainsWithMail(max: number): string[] {
+    const h = this.#ctx.live();
+    const records = this.#domains.records;
+    if (this.#dueBuf.length < records.length) this.#dueBuf = new Uint32Array(records.length * 2);
+    const n = native.dueDomains(h, this.#ctx.now(), this.#dueBuf);
+    const out: string[] = [];
+    for (let i = 0; i < n && out.length < max; i++) out.push(records[this.#dueBuf[i]].name);
+    return out;
+  }
+
+  // --- outcomes ---------------------------------------------------------------------------------
+
+  async #apply(id: number, domain: string, binding: string, outcome: Outcome): Promise<void> {
+    try {
+      switch (outcome.kind) {
+        case 'delivered':
+          await this.#forget(id);
+          this.#core.settle(id);
+          this.#outbox.tally(domain).delivered++;
+          this.#outbox.emitSafely('delivered', { id, domain, binding, response: outcome.response } satisfies DeliveredEvent);
+          return;
+        case 'permanent':
+          this.#bounce(id, domain, binding, 'permanent', outcome.code, outcome.response);
+          return;
+        case 'transient': {
+          const s = this.#settings(domain, binding);
+          const attempts = this.#core.message(id)?.attempts ?? 1;
+          if (attempts > s.maxRetries) {
+            this.#bounce(id, domain, binding, 'retries-exhausted', outcome.code, outcome.response);
+            return;
+          }
+          const nextAttempt = this.now() + retryDelayMs(attempts, s.retryIntervalMs, s.maxRetryIntervalMs);
+          // defer() bounces instead (a 'bounce' event, reason 'expired', counted by its listener)
+          // when the retry would come at or after the expiry; then there is no deferral to report.
+          if (!this.#defer(id, nextAttempt)) return;
+          // So that recover() after a restart keeps the schedule and the count towards maxRetries.
+          // No sync of its own: a state lost in a power cut only makes that retry come early.
+          this.store.setRetryState?.(id, { attempts, nextAttempt }).catch((err) => this.#outbox.reportError(err));
+          this.#outbox.tally(domain).deferred++;
+          this.#outbox.emitSafely('deferred', { id, domain, binding, nextAttempt, code: outcome.code, response: outcome.response } satisfies DeferredEvent);
+          return;
+        }
+      }
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_CLOSED') return; // the core was closed under us
+      this.#outbox.reportError(err);
+    }
+  }
+
+  #bounce(id: number, domain: string, binding: string, reason: BounceEvent['reason'], code: number | undefined, response: string | undefined): void {
+    void this.#forget(id);
+    this.#core.settle(id);
+    this.#outbox.tally(domain).bounced++;
+    this.#outbox.emitSafely('bounce', { id, domain, binding, reason, code, response } satisfies BounceEvent);
+  }
+
+  async #forget(id: number): Promise<void> {
+    try {
+      await this.store.remove(id);
+    } catch (err) {
+      // The message is done either way; a store that cannot remove it will offer it again after a
+      // restart (a duplicate delivery, which SMTP tolerates), so report and go on.
+      this.#outbox.reportError(err);
+    }
+  }
+}
+
+/** send() against the delivery timeout. When the watchdog fires, send() is still in flight: the
+ *  result says sessionBroken, and deliver() aborts the session (which makes send() settle). */
+async function sendWithTimeout(
+  session: TransportSession,
+  msg: { id: number; domain: string; envelope: { from: string; to: string[] }; body: Buffer },
+  timeoutMs: number,
+): Promise<DeliverResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const watchdog = new Promise<DeliverResult>((resolve) => {
+    timer = setTimeout(() => resolve({
+      kind: 'transient', response: `no outcome from the transport within ${timeoutMs} ms`, sessionBroken: true,
+    }), timeoutMs);
+  });
+  try {
+    return await Promise.race([session.send(msg), watchdog]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}

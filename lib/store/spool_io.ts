@@ -1,0 +1,80 @@
+// File access shared by FileSpool and its retry journal: errno tests, opening only regular files
+// (O_NOFOLLOW | O_NONBLOCK, then fstat: never following a symbolic link nor blocking on a FIFO),
+// complete writes, and the temporary files this process is writing.
+import fs from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import fsp from 'node:fs/promises';
+
+import { SpoolCorruptError } from './spool_format.js';
+
+// Windows has neither flag (nor FIFOs to block on); 0 leaves the open() as it was.
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
+export const READ_FLAGS = fs.constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+// Read and write: the torn tail of a journal is looked at (and cut) through the append handle.
+export const APPEND_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | O_NOFOLLOW | O_NONBLOCK;
+
+// Temporary files being written by a put() or a compaction of this process, by absolute path,
+// across all FileSpool instances (two instances on one directory must not delete each other's).
+export const writing = new Set<string>();
+
+export function isErrno(e: unknown, ...codes: string[]): boolean {
+  return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
+}
+
+export async function writeFully(fh: FileHandle, buffers: Buffer[]): Promise<void> {
+  let pos = 0;
+  for (const b of buffers) {
+    let off = 0;
+    while (off < b.length) {
+      const { bytesWritten } = await fh.write(b, off, b.length - off, pos);
+      off += bytesWritten;
+      pos += bytesWritten;
+    }
+  }
+}
+
+/** What a non-regular file is, for messages: "a FIFO", "a directory"... */
+export function kindOf(s: Stats | Dirent): string {
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isDirectory()) return 'a directory';
+  if (s.isSymbolicLink()) return 'a symbolic link, not followed';
+  if (s.isSocket()) return 'a socket';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  return 'of an unknown type';
+}
+
+/**
+ * Opens a file that must be a regular one without following a symbolic link or blocking on a FIFO;
+ * anything else is a SpoolCorruptError. Other errors (ENOENT...) pass through.
+ */
+export async function openRegular(file: string, flags: number, mode?: number): Promise<{ fh: FileHandle; size: number }> {
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(file, flags, mode);
+  } catch (e) {
+    // O_NOFOLLOW on a symbolic link: ELOOP (Linux, macOS), EMLINK (FreeBSD).
+    if (O_NOFOLLOW !== 0 && isErrno(e, 'ELOOP', 'EMLINK')) throw new SpoolCorruptError(file, 'not a regular file (a symbolic link, not followed)', { cause: e });
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new SpoolCorruptError(file, `not a regular file (${kindOf(st)})`);
+    return { fh, size: st.size };
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+export async function exists(file: string): Promise<boolean> {
+  try {
+    await fsp.lstat(file);
+    return true;
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return false;
+    throw e;
+  }
+}
