@@ -6,7 +6,7 @@
 // shared by every pair that falls back to it. Bad input is refused here, at construction, with an
 // error naming the key and the scope.
 import { codedError } from './errors.js';
-import { checkBindingName, checkDomainName, typeName } from './validate.js';
+import { checkBindingName, checkDomainName, typeName, unknownKey } from './validate.js';
 
 export type Aggressiveness = 'normal' | 'high' | number;
 
@@ -185,6 +185,9 @@ interface NestedResolved {
   domains: Map<string, Scope>;
 }
 
+const BINDING_SPEC_KEYS: ReadonlySet<string> = new Set(['name', 'group']);
+const CONFIG_SCOPES: ReadonlySet<string> = new Set(['global', 'bindingGroups', 'bindings', 'domains']);
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const proto = Object.getPrototypeOf(v);
@@ -288,9 +291,8 @@ export class ResolvedConfig {
       if (typeof spec === 'string') {
         name = checkBindingName(spec, `bindings[${i}]`);
       } else if (isPlainObject(spec)) {
-        for (const k of Object.keys(spec)) {
-          if (k !== 'name' && k !== 'group') throw configError(`bindings[${i}]`, `unknown option ${JSON.stringify(k)}`);
-        }
+        const k = unknownKey(spec, BINDING_SPEC_KEYS);
+        if (k !== undefined) throw configError(`bindings[${i}]`, `unknown option ${JSON.stringify(k)}`);
         name = checkBindingName(spec.name, `bindings[${i}].name`);
         if (spec.group !== undefined) group = checkBindingName(spec.group, `bindings[${i}].group`);
       } else {
@@ -312,10 +314,9 @@ export class ResolvedConfig {
 
     const cfg = config === undefined ? {} : config;
     if (!isPlainObject(cfg)) throw new TypeError(`config must be a plain object, got ${typeName(cfg)}`);
-    for (const key of Object.keys(cfg)) {
-      if (!['global', 'bindingGroups', 'bindings', 'domains'].includes(key)) {
-        throw configError('config', `unknown scope ${JSON.stringify(key)} (expected global, bindingGroups, bindings, domains)`);
-      }
+    const scope = unknownKey(cfg, CONFIG_SCOPES);
+    if (scope !== undefined) {
+      throw configError('config', `unknown scope ${JSON.stringify(scope)} (expected global, bindingGroups, bindings, domains)`);
     }
     this.global = parseScope(cfg.global ?? {}, 'global', 'config.global', false).scope;
     this.domains = parseDomains(cfg.domains, 'domain', 'config.domains');

@@ -27,7 +27,8 @@ import { native, Place } from './native.js';
 import type { MessageStore, StoredMessage } from './store/message_store.js';
 import type { Transport } from './transport/transport.js';
 import {
-  checkDomainName, checkExpiry, checkId, checkInt, checkObject, checkPriority, checkTime, checkTypedArray, MAX_TIME, typeName,
+  checkDomainName, checkExpiry, checkId, checkInt, checkKeys, checkObject, checkPriority, checkTime, checkTypedArray, MAX_TIME,
+  typeName,
 } from './validate.js';
 import type { ActiveQueue, DomainRecord } from './views.js';
 
@@ -81,10 +82,7 @@ export class MailQueueCore extends EventEmitter {
 
   constructor(options: MailQueueCoreOptions = {}) {
     super();
-    checkObject(options, 'options');
-    for (const k of Object.keys(options)) {
-      if (!OPTION_KEYS.has(k)) throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
-    }
+    checkKeys(checkObject(options, 'options'), OPTION_KEYS, 'options', 'option');
     if (options.clock !== undefined && typeof options.clock !== 'function') {
       throw new TypeError(`options.clock must be a function, got ${typeName(options.clock)}`);
     }
@@ -129,6 +127,7 @@ export class MailQueueCore extends EventEmitter {
     if (ctx.closed) return;
     if (this.#pass.busy) throw codedError('ERR_REENTRANT', 'close() was called from inside a maintenance hook');
     ctx.closed = true;
+    ctx.arrivals.drop();
     this.#service.halt();
     this.#suspensions.clear();
     finalizer.unregister(this);
@@ -147,11 +146,10 @@ export class MailQueueCore extends EventEmitter {
 
   /** Queues one message: active when nextAttempt <= now, else delayed. */
   enqueue(message: Message): void {
-    const h = this.#live();
+    const ctx = this.#ctx;
+    if (ctx.closed) throw codedError('ERR_CLOSED', 'the core is closed');
     const m = checkObject(message, 'message');
-    for (const k of Object.keys(m)) {
-      if (!MESSAGE_KEYS.has(k)) throw new RangeError(`message: unknown key ${JSON.stringify(k)}`);
-    }
+    checkKeys(m, MESSAGE_KEYS, 'message');
     const id = checkId(m.id, 'message.id');
     // A name already known is valid and normalised: the Map lookup is the whole check.
     let d = typeof m.domain === 'string' ? this.#domains.byName.get(m.domain) : undefined;
@@ -164,6 +162,15 @@ export class MailQueueCore extends EventEmitter {
     const expiresAt = m.expiresAt !== undefined ? checkExpiry(m.expiresAt, 'message.expiresAt')
       : now + (d !== undefined ? this.#domains.pair(d, b).messageExpirationMs : this.#domains.defaultExpiryMs(domain, b));
     const attempts = m.attempts === undefined ? 0 : checkInt(m.attempts, 'message.attempts', 0, 65535);
+    const stage = ctx.arrivals;
+    if (d !== undefined && attempts === 0 && nextAttempt < expiresAt && !this.#pass.busy && stage.fresh(id)) {
+      // A new id for a known domain: staged, handed to the core with the next call into it.
+      stage.add(d, b, priority, id, nextAttempt, expiresAt, now);
+      if (nextAttempt <= now) this.#service.mailArrived(d, b);
+      else this.#service.scheduleAt(nextAttempt);
+      return;
+    }
+    const h = ctx.live();
     if (d === undefined) {
       // A refused message must not leave a new domain behind: check the id before creating it.
       if (native.locate(h, id, this.#ctx.where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);

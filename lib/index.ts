@@ -7,13 +7,13 @@ export type { Aggressiveness, BindingSpec, CoreConfig, NestedScope, ScopeOptions
 export { GrantList } from './grant_list.js';
 export { HookPoint } from './hook_point.js';
 export type { Provider } from './hook_point.js';
-export { HookError } from './errors.js';
+export { ERROR_CODES, HookError, MailQueueError } from './errors.js';
 export type { CodedError, ErrorCode } from './errors.js';
 export { ActiveQueue, DomainRecord } from './views.js';
 export type { DomainSnapshot } from './views.js';
 export { momentumAliases } from './momentum_aliases.js';
 export { SmtpTransport, SmtpOpenError, SmtpSendError, SMTP_DEFAULTS } from './transport/smtp.js';
-export type { SmtpTransportOptions } from './transport/smtp.js';
+export type { SmtpOpenErrorCode, SmtpSendErrorCode, SmtpTransportOptions } from './transport/smtp.js';
 export { MemoryStore } from './store/memory_store.js';
 export { FileSpool, SpoolCorruptError } from './store/file_spool.js';
 export type { FileSpoolOptions } from './store/file_spool.js';

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
 
+import { MailQueueError } from './errors.js';
+
 export interface NativeBinding {
   createCore(config: Float64Array, groupOfBinding: Int32Array, bindingMax: Float64Array,
     groupMax: Float64Array): number;
@@ -20,6 +22,7 @@ export interface NativeBinding {
     nextAttempt: number, expiresAt: number, now: number): void;
   enqueueBatch(core: number, domain: number, binding: number, ids: Float64Array,
     priorities: Uint8Array | null, nextAttempt: number | Float64Array, expiresAt: number, now: number): void;
+  enqueueArrivals(core: number, entries: Float64Array, n: number, now: number): void;
   cancel(core: number, id: number): boolean;
   cancelBatch(core: number, ids: Float64Array): number;
   locate(core: number, id: number, out: Float64Array): number;
@@ -69,6 +72,8 @@ export interface NativeBinding {
   goalCurve(maxConnections: number, queued: number, aggressiveness: number): number;
   counterNames(): string[];
   noop(): void;
+  /** The class of the addon's coded errors in this environment: `new errorClass(code, message)`. */
+  setErrorClass(errorClass: new (code: string, message: string) => Error): void;
 }
 
 /** Where a message is, as `locate` reports it. */
@@ -106,3 +111,6 @@ function load(): NativeBinding {
 }
 
 export const native: NativeBinding = load();
+// Once per environment (each worker thread loads its own copy of this module and of the addon):
+// the addon's coded errors are MailQueueErrors from here on.
+native.setErrorClass(MailQueueError);

@@ -58,6 +58,38 @@ export function checkObject(v: unknown, name: string): Record<string, unknown> {
 }
 
 /**
+ * How checkKeys words an unknown key `k` of `name`: 'key' and 'option' give
+ * `${name}: unknown key "k"` / `${name}: unknown option "k"`; 'listed' gives
+ * `${name}.k is not a known option (known: a, b, ...)` (the SMTP transport's options).
+ */
+export type UnknownKeyWording = 'key' | 'option' | 'listed';
+
+/**
+ * Throws a RangeError for the first own enumerable key of `obj` that `allowed` lacks, worded as
+ * `what` says. The enqueue hot path calls it: it costs what the loop it stands for costs (one
+ * Object.keys array, a Set lookup a key; the message is built only on failure).
+ */
+export function checkKeys(obj: object, allowed: ReadonlySet<string>, name: string, what: UnknownKeyWording = 'key'): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.has(k)) throw unknownKeyError(k, allowed, name, what);
+  }
+}
+
+/** The first own enumerable key of `obj` that `allowed` lacks, for a caller that throws its own
+ *  error (the configuration's ERR_CONFIG); undefined when there is none. */
+export function unknownKey(obj: object, allowed: ReadonlySet<string>): string | undefined {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.has(k)) return k;
+  }
+  return undefined;
+}
+
+function unknownKeyError(k: string, allowed: ReadonlySet<string>, name: string, what: UnknownKeyWording): RangeError {
+  if (what === 'listed') return new RangeError(`${name}.${k} is not a known option (known: ${[...allowed].join(', ')})`);
+  return new RangeError(`${name}: unknown ${what} ${JSON.stringify(k)}`);
+}
+
+/**
  * Domain names are compared case-insensitively and stored lower-cased. A name is 1 to 253
  * characters of letters, digits, '-', '_' and '.', or an address literal in brackets.
  */
@@ -108,14 +140,14 @@ export function checkAttempts(v: unknown, name: string): number {
   return checkInt(v, name, 0, MAX_ATTEMPTS);
 }
 
+const RETRY_STATE_KEYS: ReadonlySet<string> = new Set(['attempts', 'nextAttempt']);
+
 /**
  * A message's retry state, { attempts, nextAttempt } and nothing else: attempts as checkAttempts,
  * nextAttempt a time as checkTime. Returns a copy.
  */
 export function checkRetryState(v: unknown, name: string): { attempts: number; nextAttempt: number } {
   const s = checkObject(v, name);
-  for (const k of Object.keys(s)) {
-    if (k !== 'attempts' && k !== 'nextAttempt') throw new RangeError(`${name}: unknown key ${JSON.stringify(k)}`);
-  }
+  checkKeys(s, RETRY_STATE_KEYS, name);
   return { attempts: checkAttempts(s.attempts, `${name}.attempts`), nextAttempt: checkTime(s.nextAttempt, `${name}.nextAttempt`) };
 }

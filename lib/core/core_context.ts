@@ -9,6 +9,7 @@ import { native } from '../native.js';
 import type { MessageStore } from '../store/message_store.js';
 import type { Transport } from '../transport/transport.js';
 import { MAX_TIME } from '../validate.js';
+import { ArrivalStage } from './arrival_stage.js';
 
 export interface ContextOptions {
   bindings?: BindingSpec[];
@@ -43,6 +44,8 @@ export class CoreContext {
   /** Bumped whenever a pair's limits change (a suspension applied or lifted): a pass's view of
    *  the bindings it has not visited yet is stale then. */
   limitsEpoch = 0;
+  /** Single enqueue() calls held on the JavaScript side until the next call into the core. */
+  readonly arrivals: ArrivalStage;
 
   constructor(options: ContextOptions) {
     this.deliveryTimeout = options.deliveryTimeout;
@@ -88,11 +91,13 @@ export class CoreContext {
       native.destroyCore(this.handle);
       throw err;
     }
+    this.arrivals = new ArrivalStage(this);
   }
 
-  /** The native handle; ERR_CLOSED after close(). */
+  /** The native handle, with every staged arrival handed over; ERR_CLOSED after close(). */
   live(): number {
     if (this.closed) throw codedError('ERR_CLOSED', 'the core is closed');
+    if (this.arrivals.count !== 0) this.arrivals.flush();
     return this.handle;
   }
 

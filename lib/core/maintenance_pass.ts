@@ -7,11 +7,15 @@ import { codedError, HookError } from '../errors.js';
 import { GrantList, ownerOf } from '../grant_list.js';
 import { callTrusted, HookPoint } from '../hook_point.js';
 import { native } from '../native.js';
-import { checkInt, checkObject, checkTime, typeName } from '../validate.js';
+import { checkInt, checkKeys, checkObject, checkTime, typeName } from '../validate.js';
 import { ActiveQueue, DomainRecord } from '../views.js';
 import type { CoreContext } from './core_context.js';
 import type { DomainTable } from './domain_table.js';
 import type { Grant, Outbox } from './outbox.js';
+
+const MAINTAIN_OPTIONS: ReadonlySet<string> = new Set(['maxDomains', 'maxGrants', 'into']);
+const MAINTAIN_DOMAIN_OPTIONS: ReadonlySet<string> = new Set(['now', 'goalsz', 'reserve']);
+const OPEN_CONNECTIONS_OPTIONS: ReadonlySet<string> = new Set(['now', 'reserve']);
 
 export type MailQueueMaintainArgs = [dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number];
 export type ConnectionGoalArgs = [dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, goal: { value: number }];
@@ -147,10 +151,7 @@ export class MaintenancePass {
     const h = ctx.live();
     this.#refuseInPass('maintain');
     const t = now === undefined ? ctx.now() : checkTime(now, 'now');
-    checkObject(options, 'options');
-    for (const k of Object.keys(options)) {
-      if (k !== 'maxDomains' && k !== 'maxGrants' && k !== 'into') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
-    }
+    checkKeys(checkObject(options, 'options'), MAINTAIN_OPTIONS, 'options', 'option');
     const max = options.maxDomains === undefined ? Infinity : checkInt(options.maxDomains, 'options.maxDomains', 1, 4294967295);
     const maxGrants = options.maxGrants === undefined ? Infinity : checkInt(options.maxGrants, 'options.maxGrants', 1, 4294967295);
     const into = options.into === undefined ? null : this.#checkGrantList(options.into, 'options.into');
@@ -218,10 +219,7 @@ export class MaintenancePass {
     const h = ctx.live();
     this.#refuseInPass('maintainDomain');
     const d = this.domains.known(domain);
-    checkObject(options, 'options');
-    for (const k of Object.keys(options)) {
-      if (k !== 'now' && k !== 'goalsz' && k !== 'reserve') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
-    }
+    checkKeys(checkObject(options, 'options'), MAINTAIN_DOMAIN_OPTIONS, 'options', 'option');
     const t = options.now === undefined ? ctx.now() : checkTime(options.now, 'options.now');
     const goalsz = options.goalsz === undefined ? 0 : checkInt(options.goalsz, 'options.goalsz', -2147483648, 2147483647);
     const reserve = options.reserve === undefined ? undefined : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
@@ -241,10 +239,7 @@ export class MaintenancePass {
     const d = this.domains.known(domain);
     const b = this.domains.bindingSlot(binding, 'binding');
     checkInt(count, 'count', 0, 4294967294);
-    checkObject(options, 'options');
-    for (const k of Object.keys(options)) {
-      if (k !== 'now' && k !== 'reserve') throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
-    }
+    checkKeys(checkObject(options, 'options'), OPEN_CONNECTIONS_OPTIONS, 'options', 'option');
     const t = options.now === undefined ? ctx.now() : checkTime(options.now, 'options.now');
     const reserve = options.reserve === undefined ? native.reserveFor(h, d, b) : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
     const cur = this.domains.records[d].connections(b);

@@ -3,12 +3,14 @@
 // and announce what they end through the outbox.
 import type { DomainTally } from '../delivery/delivery.js';
 import { native } from '../native.js';
-import { checkId, checkInt, checkObject } from '../validate.js';
+import { checkId, checkInt, checkKeys, checkObject } from '../validate.js';
 import type { CoreContext } from './core_context.js';
 import type { DomainTable } from './domain_table.js';
 import type { Outbox } from './outbox.js';
 import type { Suspensions } from './suspensions.js';
 import type { MessageInfo, Stats } from './types.js';
+
+const LIST_QUEUE_OPTIONS: ReadonlySet<string> = new Set(['binding', 'queue', 'limit', 'offset']);
 
 export type Summary = Stats & {
   started: boolean; delivered: number; deferred: number; bounced: number; connectFailures: number;
@@ -139,10 +141,7 @@ export class OperatorVerbs {
   listQueue(domain: string, options: ListQueueOptions = {}): MessageInfo[] {
     const h = this.ctx.live();
     const d = this.domains.known(domain);
-    checkObject(options, 'options');
-    for (const k of Object.keys(options)) {
-      if (!['binding', 'queue', 'limit', 'offset'].includes(k)) throw new RangeError(`options: unknown option ${JSON.stringify(k)}`);
-    }
+    checkKeys(checkObject(options, 'options'), LIST_QUEUE_OPTIONS, 'options', 'option');
     const queue = options.queue ?? 'active';
     if (queue !== 'active' && queue !== 'delayed') throw new RangeError(`options.queue must be 'active' or 'delayed', got ${String(queue)}`);
     const limit = options.limit === undefined ? 100 : checkInt(options.limit, 'options.limit', 0, 1_000_000);

@@ -60,7 +60,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { codedError } from '../errors.js';
-import { checkFunction, checkId, checkInt, checkObject, typeName } from '../validate.js';
+import { checkFunction, checkId, checkInt, checkKeys, checkObject, typeName } from '../validate.js';
 import { DirSyncer, fsyncDir } from './dir_sync.js';
 import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
 import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
@@ -75,6 +75,7 @@ export { RETRY_LOG, RETRY_LOG_COMPACT_BYTES, RETRY_LOG_LIST_SLACK } from './retr
 
 /** Files list() reads at once. */
 const LIST_BATCH = 64;
+const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode']);
 
 export interface FileSpoolOptions {
   /**
@@ -109,9 +110,7 @@ export class FileSpool implements MessageStore {
     if (typeof dir !== 'string') throw new TypeError(`dir must be a string, got ${typeName(dir)}`);
     if (dir.length === 0) throw new RangeError('dir must not be empty');
     const o = options === undefined ? {} : checkObject(options, 'options');
-    for (const k of Object.keys(o)) {
-      if (k !== 'onCorrupt' && k !== 'fileMode') throw new RangeError(`options: unknown key ${JSON.stringify(k)}`);
-    }
+    checkKeys(o, OPTION_KEYS, 'options');
     if (o.onCorrupt !== undefined) checkFunction(o.onCorrupt, 'options.onCorrupt');
     this.#fileMode = o.fileMode === undefined ? 0o600 : checkInt(o.fileMode, 'options.fileMode', 0, 0o777);
     this.#onCorrupt = (o.onCorrupt as FileSpoolOptions['onCorrupt']) ?? ((file, error) => {

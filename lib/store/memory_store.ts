@@ -5,10 +5,11 @@
 // argument's name ("message.envelope.to[2] must be a string, got number"; "state.attempts must be
 // an integer from 0 to 65535, got -1"). The methods are async,
 // so a bad argument rejects the returned promise; it never changes the store. put() of an id that
-// is already stored rejects with an Error whose code is ERR_DUPLICATE_ID.
+// is already stored rejects with a MailQueueError whose code is ERR_DUPLICATE_ID.
 import { codedError } from '../errors.js';
 import {
-  checkAttempts, checkBindingName, checkExpiry, checkId, checkObject, checkPriority, checkRetryState, checkTime, typeName,
+  checkAttempts, checkBindingName, checkExpiry, checkId, checkKeys, checkObject, checkPriority, checkRetryState, checkTime,
+  typeName,
 } from '../validate.js';
 import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
 
@@ -21,16 +22,12 @@ const ENVELOPE_KEYS = new Set(['from', 'to']);
  */
 export function checkStoredMessage(v: unknown, name = 'message'): StoredMessage {
   const m = checkObject(v, name);
-  for (const k of Object.keys(m)) {
-    if (!MESSAGE_KEYS.has(k)) throw new RangeError(`${name}: unknown key ${JSON.stringify(k)}`);
-  }
+  checkKeys(m, MESSAGE_KEYS, name);
   const id = checkId(m.id, `${name}.id`);
   if (typeof m.domain !== 'string') throw new TypeError(`${name}.domain must be a string, got ${typeName(m.domain)}`);
   if (m.domain.length === 0) throw new RangeError(`${name}.domain must not be empty`);
   const env = checkObject(m.envelope, `${name}.envelope`);
-  for (const k of Object.keys(env)) {
-    if (!ENVELOPE_KEYS.has(k)) throw new RangeError(`${name}.envelope: unknown key ${JSON.stringify(k)}`);
-  }
+  checkKeys(env, ENVELOPE_KEYS, `${name}.envelope`);
   // The reverse path may be empty: a bounce is sent from "<>".
   if (typeof env.from !== 'string') throw new TypeError(`${name}.envelope.from must be a string, got ${typeName(env.from)}`);
   if (!Array.isArray(env.to)) throw new TypeError(`${name}.envelope.to must be an array, got ${typeName(env.to)}`);

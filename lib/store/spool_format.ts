@@ -14,6 +14,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 
+import { MailQueueError } from '../errors.js';
 import { typeName } from '../validate.js';
 import type { StoredMessage } from './message_store.js';
 import { checkStoredMessage } from './memory_store.js';
@@ -33,10 +34,9 @@ export const NL = 0x0a;
  * A message file that is truncated, unparsable, fails its checksum or is not a regular file; also
  * what list() reports for a shard directory it cannot read and for damaged journal lines.
  */
-export class SpoolCorruptError extends Error {
-  readonly code = 'ERR_SPOOL_CORRUPT' as const;
+export class SpoolCorruptError extends MailQueueError<'ERR_SPOOL_CORRUPT'> {
   constructor(readonly file: string, reason: string, options?: { cause?: unknown }) {
-    super(`${file}: ${reason}`, options);
+    super('ERR_SPOOL_CORRUPT', `${file}: ${reason}`, options);
     this.name = 'SpoolCorruptError';
   }
 }

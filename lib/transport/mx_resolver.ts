@@ -5,6 +5,8 @@
 
 import { isIP } from 'node:net';
 
+import { MailQueueError } from '../errors.js';
+
 /** The part of node:dns/promises (or a dns.promises.Resolver) that the transport uses. */
 export interface DnsResolver {
   resolveMx(domain: string): Promise<Array<{ exchange: string; priority: number }>>;
@@ -30,16 +32,16 @@ export type MxErrorCode = 'ERR_SMTP_NULL_MX' | 'ERR_SMTP_NXDOMAIN' | 'ERR_SMTP_N
  * MX nor address records: retrying cannot help, so the core bounces. Anything else (SERVFAIL,
  * timeout, refused) is `transient`.
  */
-export class MxLookupError extends Error {
+export class MxLookupError extends MailQueueError<MxErrorCode> {
   readonly permanent: boolean;
   readonly transient: boolean;
   constructor(
-    readonly code: MxErrorCode,
+    code: MxErrorCode,
     readonly domain: string,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'MxLookupError';
     this.permanent = code !== 'ERR_SMTP_DNS';
     this.transient = !this.permanent;

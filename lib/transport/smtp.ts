@@ -30,7 +30,7 @@ import type { DeliveryTarget, Transport, TransportSession } from './transport.js
 export type { DnsResolver } from './mx_resolver.js';
 export type { SmtpBinding, SmtpRoute, SmtpTimeouts, SmtpTlsOptions, SmtpTransportOptions } from './smtp_options.js';
 export { SMTP_DEFAULTS } from './smtp_options.js';
-export type { SmtpAttempt, SmtpOpenErrorCode } from './smtp_errors.js';
+export type { SmtpAttempt, SmtpOpenErrorCode, SmtpSendErrorCode } from './smtp_errors.js';
 export { SmtpOpenError, SmtpSendError } from './smtp_errors.js';
 export { SmtpSession } from './smtp_session.js';
 

@@ -2,6 +2,7 @@
 // SmtpSendError (send() rejected), and the helpers that type nodemailer's errors.
 
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { MailQueueError } from '../errors.js';
 import { hostPort, type MxErrorCode } from './mx_resolver.js';
 
 // ---- errors ---------------------------------------------------------------------------------
@@ -27,20 +28,20 @@ export type SmtpOpenErrorCode = MxErrorCode | 'ERR_SMTP_CONNECT' | 'ERR_CLOSED';
  * domain can never receive mail, and the core bounces; otherwise `transient: true` and the core
  * retries later. `attempts` lists every host and address tried, in order.
  */
-export class SmtpOpenError extends Error {
+export class SmtpOpenError extends MailQueueError<SmtpOpenErrorCode> {
   readonly permanent: boolean;
   readonly transient: boolean;
   /** Distinct `host:port` strings tried, in order. */
   readonly hosts: readonly string[];
   constructor(
-    readonly code: SmtpOpenErrorCode,
+    code: SmtpOpenErrorCode,
     readonly domain: string,
     readonly binding: string,
     readonly attempts: readonly SmtpAttempt[],
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'SmtpOpenError';
     this.permanent = code === 'ERR_SMTP_NULL_MX' || code === 'ERR_SMTP_NXDOMAIN' || code === 'ERR_SMTP_NO_ADDRESS';
     this.transient = !this.permanent;
@@ -49,22 +50,29 @@ export class SmtpOpenError extends Error {
 }
 
 /**
+ * SmtpSendError's code: ERR_CLOSED or ERR_REENTRANT for a send() misused, else nodemailer's code for
+ * the broken session (the usual ones listed; any other string nodemailer or the socket reports).
+ */
+export type SmtpSendErrorCode =
+  | 'ERR_CLOSED' | 'ERR_REENTRANT' | 'ECONNECTION' | 'ETIMEDOUT' | 'ESOCKET' | 'EPROTOCOL' | 'ETLS' | (string & {});
+
+/**
  * Why send() rejected: the session broke during the message (connection dropped, a reply timed
  * out, a protocol error), or send() was misused (`ERR_CLOSED`: the session is not usable;
  * `ERR_REENTRANT`: another send() is in flight). `code` is nodemailer's for a broken session
  * (ECONNECTION, ETIMEDOUT, ESOCKET, EPROTOCOL, ETLS). Always transient.
  */
-export class SmtpSendError extends Error {
+export class SmtpSendError extends MailQueueError<SmtpSendErrorCode> {
   readonly transient = true as const;
   readonly permanent = false as const;
   constructor(
-    readonly code: string,
+    code: SmtpSendErrorCode,
     readonly messageId: number,
     readonly host: string,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'SmtpSendError';
   }
 }

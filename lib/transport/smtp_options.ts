@@ -25,7 +25,7 @@
 // unverified encrypted session still beats plaintext, and most MX certificates would not verify.
 
 import net from 'node:net';
-import { checkBindingName, checkDomainName, checkInt, checkObject, typeName } from '../validate.js';
+import { checkBindingName, checkDomainName, checkInt, checkKeys, checkObject, typeName } from '../validate.js';
 import { destinationKey, type DnsResolver } from './mx_resolver.js';
 
 export interface SmtpRoute {
@@ -107,14 +107,6 @@ const ROUTE_KEYS = new Set(['host', 'port']);
 const TLS_KEYS = new Set(['rejectUnauthorized', 'requireTLS']);
 export const MAX_TIMER = 2 ** 31 - 1; // setTimeout's limit
 
-function checkKeys(obj: Record<string, unknown>, allowed: Set<string>, name: string): void {
-  for (const k of Object.keys(obj)) {
-    if (!allowed.has(k)) {
-      throw new RangeError(`${name}.${k} is not a known option (known: ${[...allowed].join(', ')})`);
-    }
-  }
-}
-
 function checkMs(v: unknown, name: string, min: number): number {
   return checkInt(v, name, min, MAX_TIMER);
 }
@@ -143,7 +135,7 @@ function checkEhloName(v: unknown, name: string): string {
 
 function checkRoute(v: unknown, name: string): SmtpRoute {
   const o = checkObject(v, name);
-  checkKeys(o, ROUTE_KEYS, name);
+  checkKeys(o, ROUTE_KEYS, name, 'listed');
   return { host: checkHost(o.host, `${name}.host`), port: checkInt(o.port, `${name}.port`, 1, 65535) };
 }
 
@@ -172,7 +164,7 @@ export interface Settings {
 
 export function parseOptions(options: unknown): Settings {
   const o = checkObject(options, 'options');
-  checkKeys(o, OPTION_KEYS, 'options');
+  checkKeys(o, OPTION_KEYS, 'options', 'listed');
 
   const port = o.port === undefined ? SMTP_DEFAULTS.port : checkInt(o.port, 'options.port', 1, 65535);
 
@@ -203,7 +195,7 @@ export function parseOptions(options: unknown): Settings {
       const name = `options.bindings[${JSON.stringify(bindingKey)}]`;
       checkBindingName(bindingKey, `${name} (binding name)`);
       const v = checkObject(value, name);
-      checkKeys(v, BINDING_KEYS, name);
+      checkKeys(v, BINDING_KEYS, name, 'listed');
       let localAddress: string | undefined;
       if (v.localAddress !== undefined) {
         if (typeof v.localAddress !== 'string') {
@@ -222,7 +214,7 @@ export function parseOptions(options: unknown): Settings {
   const timeouts: Timeouts = { ...SMTP_DEFAULTS.timeouts };
   if (o.timeouts !== undefined) {
     const t = checkObject(o.timeouts, 'options.timeouts');
-    checkKeys(t, new Set(Object.keys(SMTP_DEFAULTS.timeouts)), 'options.timeouts');
+    checkKeys(t, new Set(Object.keys(SMTP_DEFAULTS.timeouts)), 'options.timeouts', 'listed');
     for (const k of Object.keys(SMTP_DEFAULTS.timeouts) as Array<keyof Timeouts>) {
       if (t[k] !== undefined) timeouts[k] = checkMs(t[k], `options.timeouts.${k}`, 1);
     }
@@ -232,7 +224,7 @@ export function parseOptions(options: unknown): Settings {
   let requireTLS: boolean = SMTP_DEFAULTS.tls.requireTLS;
   if (o.tls !== undefined) {
     const t = checkObject(o.tls, 'options.tls');
-    checkKeys(t, TLS_KEYS, 'options.tls');
+    checkKeys(t, TLS_KEYS, 'options.tls', 'listed');
     if (t.rejectUnauthorized !== undefined) rejectUnauthorized = checkBoolean(t.rejectUnauthorized, 'options.tls.rejectUnauthorized');
     if (t.requireTLS !== undefined) requireTLS = checkBoolean(t.requireTLS, 'options.tls.requireTLS');
   }

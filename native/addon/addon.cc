@@ -9,6 +9,7 @@
 
 #include "../core/connection_goal.hpp"
 #include "../core/core.hpp"
+#include "addon_data.hpp"
 #include "args.hpp"
 #include "core_registry.hpp"
 
@@ -185,6 +186,25 @@ Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
                                    : BadEntry{"nextAttempts", "must be a finite number within ±8.64e15 ms"};
   }
   a.checkBatch(st, i, bad);
+  return a.undefined();
+}
+
+// enqueueArrivals(core, entries: Float64Array, n, now): n messages for any pairs, in arrival order;
+// entries[5 * i ..] = (domain, binding + 65536 * priority, id, nextAttempt, expiresAt). All or
+// nothing; the error names entries[5 * i] of the first bad one.
+Napi::Value EnqueueArrivals(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 entries = a.f64("entries");
+  double n = a.integer("n", 0, static_cast<double>(entries.length / mqc::Core::kArrivalStride));
+  double now = a.time("now");
+  if (a.failed()) return a.undefined();
+  size_t i = 0;
+  Status st = s->core->enqueueArrivals(entries.data, static_cast<size_t>(n), now, &i);
+  if (st == Status::Ok) return a.undefined();
+  std::string what = "entries[" + std::to_string(mqc::Core::kArrivalStride * i) + "]";
+  if (st == Status::BadArgument) return a.rangeError((what + ": an id, time or expiry out of range").c_str());
+  a.check(st, what.c_str());
   return a.undefined();
 }
 
@@ -733,17 +753,29 @@ Napi::Value CounterNames(const Napi::CallbackInfo& info) {
 // The crossing floor for benchmarks: a module-level function that does nothing.
 Napi::Value Noop(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
 
+// setErrorClass(errorClass): the class coded errors are made with from now on in this environment,
+// `new errorClass(code, message)` (lib/native.ts passes MailQueueError once, at load).
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  Napi::Value v = info[0];
+  if (!v.IsFunction()) {
+    throwType(info.Env(), "errorClass must be a function");
+    return info.Env().Undefined();
+  }
+  static_cast<AddonData*>(info.Data())->errorClass = Napi::Persistent(v.As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  auto* registry = new CoreRegistry();
-  // The registry lives exactly as long as this environment (main thread or worker).
+  auto* data = new AddonData();
+  // The registry and the error class live exactly as long as this environment (main thread or worker).
   napi_status st = napi_set_instance_data(
-      env, registry,
-      [](napi_env, void* data, void*) {
-        delete static_cast<CoreRegistry*>(data);
+      env, data,
+      [](napi_env, void* d, void*) {
+        delete static_cast<AddonData*>(d);
       },
       nullptr);
   if (st != napi_ok) {
-    delete registry;
+    delete data;
     Napi::Error::New(env, "mail-queue-core: could not set instance data").ThrowAsJavaScriptException();
     return exports;
   }
@@ -751,7 +783,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static const Entry entries[] = {
       {"createCore", CreateCore}, {"destroyCore", DestroyCore}, {"addThrottle", AddThrottle},
       {"addDomain", AddDomain}, {"setSuspended", SetSuspended}, {"enqueue", Enqueue},
-      {"enqueueBatch", EnqueueBatch}, {"cancel", Cancel}, {"countersBuffer", CountersBuffer}, {"cancelBatch", CancelBatch}, {"locate", Locate}, {"setAttempts", SetAttempts},
+      {"enqueueBatch", EnqueueBatch}, {"enqueueArrivals", EnqueueArrivals}, {"cancel", Cancel}, {"countersBuffer", CountersBuffer}, {"cancelBatch", CancelBatch}, {"locate", Locate}, {"setAttempts", SetAttempts},
       {"activeSize", ActiveSize}, {"delayedSize", DelayedSize}, {"peekActive", PeekActive},
       {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take}, {"takeFor", TakeFor},
       {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"deferBatch", DeferBatch}, {"untake", Untake}, {"dueDomains", DueDomains},
@@ -767,8 +799,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"failDomain", FailDomain}, {"retryNow", RetryNow}, {"delayedByBinding", DelayedByBinding},
       {"checkInvariants", CheckInvariants}, {"bytesReserved", BytesReserved},
       {"goalCurve", GoalCurve}, {"counterNames", CounterNames}, {"noop", Noop},
+      {"setErrorClass", SetErrorClass},
   };
-  for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name, registry));
+  for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name, data));
   return exports;
 }
 

@@ -29,6 +29,7 @@
 #include <string>
 
 #include "../core/core.hpp"
+#include "addon_data.hpp"
 #include "core_registry.hpp"
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -70,7 +71,20 @@ inline void throwType(Napi::Env env, const std::string& msg) {
 inline void throwRange(Napi::Env env, const std::string& msg) {
   Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
 }
-inline void throwCode(Napi::Env env, const char* code, const std::string& msg) {
+// Throws the package's coded error, `new MailQueueError(code, msg)`, through the class that
+// setErrorClass() stored in this environment's instance data; a plain Error with a `code` property
+// before that (the raw addon, loaded without lib/native.ts). Should the constructor throw, its
+// exception is the one that propagates.
+MQC_COLD inline void throwCode(Napi::Env env, const char* code, const std::string& msg) {
+  void* data = nullptr;
+  if (napi_get_instance_data(env, &data) == napi_ok && data != nullptr) {
+    const Napi::FunctionReference& errorClass = static_cast<AddonData*>(data)->errorClass;
+    if (!errorClass.IsEmpty()) {
+      Napi::Object e = errorClass.New({Napi::String::New(env, code), Napi::String::New(env, msg)});
+      if (!env.IsExceptionPending()) napi_throw(env, e);
+      return;
+    }
+  }
   Napi::Error e = Napi::Error::New(env, msg);
   e.Set("code", Napi::String::New(env, code));
   e.ThrowAsJavaScriptException();
@@ -107,7 +121,7 @@ class Args {
   Napi::Value undefined() const { return env_.Undefined(); }
   Napi::Value num(double v) const { return Napi::Number::New(env_, v); }
   Napi::Value boolean(bool v) const { return Napi::Boolean::New(env_, v); }
-  CoreRegistry* registry() const { return static_cast<CoreRegistry*>(info_.Data()); }
+  CoreRegistry* registry() const { return &static_cast<AddonData*>(info_.Data())->registry; }
 
   // --- reads: each takes the next argument ------------------------------------------------------
   // The core handle: a live core of this environment, or ERR_CLOSED. domain() and binding() check

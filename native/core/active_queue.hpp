@@ -29,6 +29,14 @@ class ActiveQueue {
 
   // Entries are handles ordered by their records' keys (see RunSkiplist).
   void insert(RunNodePool* pool, uint8_t priority, uint32_t handle);
+  // Ask the CPU to fetch what an insert at this priority will touch: the list object, and (once
+  // the list is in cache) its tail run. Hints for a batch that works a few entries ahead.
+  void prefetchList(uint8_t priority) const {
+    if (lists_[priority]) __builtin_prefetch(lists_[priority].get());
+  }
+  void prefetchTail(uint8_t priority) const {
+    if (lists_[priority]) lists_[priority]->prefetchTail();
+  }
   // Removes a live entry at once (O(log n)); false when absent.
   bool remove(uint8_t priority, uint32_t handle);
   // A live entry was cancelled in place: it becomes dead.

@@ -20,7 +20,8 @@ bool validExpiry(double t) { return !std::isnan(t) && t != -kNever; }
 
 const char* counterName(uint32_t i) {
   static const char* const names[kFixedCounters] = {
-      "connections", "active", "delayed", "inFlight", "domains", "opened", "released", "expired", "activeRemoved"};
+      "connections", "active", "delayed", "inFlight", "domains", "opened", "released", "expired", "activeRemoved",
+      "highestId"};
   return i < kFixedCounters ? names[i] : nullptr;
 }
 
@@ -139,6 +140,7 @@ Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_
   }
   // Index every id first; a duplicate (with the core or inside the batch) undoes the batch.
   scratch_.clear();
+  double highest = counters_[kHighestId];
   for (size_t i = 0; i < n; ++i) {
     // Only the slot: the ids are new, so their lookups seldom read a record.
     if (i + kPrefetchAhead < n) messages_.prefetch(ids[i + kPrefetchAhead]);  // checked above
@@ -149,7 +151,9 @@ Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_
       return Status::DuplicateId;
     }
     scratch_.push_back(messages_.add(ids[i]));
+    if (ids[i] > highest) highest = ids[i];
   }
+  counters_[kHighestId] = highest;  // the batch is in: raise the bound (a refused one leaves it)
   for (size_t i = 0; i < n; ++i) {
     uint32_t h = scratch_[i];
     Message& m = messages_.at(h);
@@ -167,6 +171,85 @@ Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_
     else if (next > now) placeDelayed(h);
     else placeActive(h);
   }
+  scratch_.clear();
+  return Status::Ok;
+}
+
+Status Core::enqueueArrivals(const double* e, size_t n, double now, size_t* failedAt) {
+  *failedAt = 0;
+  if (!validTime(now)) return Status::BadArgument;
+  if (messages_.handlesInUse() + n > kMaxMessages) return Status::TooMany;
+  const size_t nb = bindings();
+  for (size_t i = 0; i < n; ++i) {
+    const double* r = e + kArrivalStride * i;
+    *failedAt = i;
+    if (!(r[0] >= 0 && r[0] < static_cast<double>(domains_.size()) && r[0] == static_cast<double>(static_cast<uint32_t>(r[0]))))
+      return Status::BadDomain;
+    if (!(r[1] >= 0 && r[1] < 65536.0 * kPriorities && r[1] == static_cast<double>(static_cast<uint32_t>(r[1]))))
+      return Status::BadBinding;
+    if (static_cast<uint32_t>(r[1]) % 65536 >= nb) return Status::BadBinding;
+    if (!validId(r[2]) || !validTime(r[3]) || !validExpiry(r[4])) return Status::BadArgument;
+  }
+  *failedAt = 0;
+  // Index every id first; a duplicate (with the core or inside the batch) undoes the batch.
+  scratch_.clear();
+  double highest = counters_[kHighestId];
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) messages_.prefetch(e[kArrivalStride * (i + kPrefetchAhead) + 2]);
+    const double id = e[kArrivalStride * i + 2];
+    if (messages_.find(id) != kNoHandle) {
+      for (uint32_t h : scratch_) messages_.free(h);
+      scratch_.clear();
+      *failedAt = i;
+      return Status::DuplicateId;
+    }
+    scratch_.push_back(messages_.add(id));
+    if (id > highest) highest = id;
+  }
+  counters_[kHighestId] = highest;  // the batch is in: raise the bound (a refused one leaves it)
+  // Place them in arrival order. Each pair's books are fetched a few entries ahead: its domain and
+  // queue first, then (once those are in cache) the queue's list and its tail run.
+  constexpr size_t kQueueAhead = 8, kListAhead = 5, kTailAhead = 2;
+  auto pairOf = [&](size_t i, uint32_t* d, uint32_t* b, uint8_t* p) {
+    const double* r = e + kArrivalStride * i;
+    const uint32_t bp = static_cast<uint32_t>(r[1]);
+    *d = static_cast<uint32_t>(r[0]);
+    *b = bp % 65536;
+    *p = static_cast<uint8_t>(bp / 65536);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t d, b;
+    uint8_t p;
+    if (i + kQueueAhead < n) {
+      pairOf(i + kQueueAhead, &d, &b, &p);
+      __builtin_prefetch(&domains_[d]);
+      __builtin_prefetch(&queue(d, b));
+    }
+    if (i + kListAhead < n) {
+      pairOf(i + kListAhead, &d, &b, &p);
+      queue(d, b).prefetchList(p);
+      messages_.prefetchRecord(scratch_[i + kListAhead]);
+    }
+    if (i + kTailAhead < n) {
+      pairOf(i + kTailAhead, &d, &b, &p);
+      queue(d, b).prefetchTail(p);
+    }
+    pairOf(i, &d, &b, &p);
+    const double* r = e + kArrivalStride * i;
+    uint32_t h = scratch_[i];
+    Message& m = messages_.at(h);
+    m.nextAttempt = r[3];
+    m.expiresAt = r[4];
+    m.setSeq(seq_++);
+    m.domain = d;
+    m.binding = static_cast<uint16_t>(b);
+    m.attempts = 0;
+    m.setPriority(p);
+    if (r[3] >= r[4]) expire(h);
+    else if (r[3] > now) placeDelayed(h);
+    else placeActive(h);
+  }
+  (void)nb;
   scratch_.clear();
   return Status::Ok;
 }

@@ -36,6 +36,8 @@ enum Counter : uint32_t {
   kExpired,           // messages expired since creation
   kActiveRemoved,     // messages that left an active queue since creation (taken, cancelled, removed,
                       // expired or failed from it)
+  kHighestId,         // at least every id ever queued (0 before the first): an id above it is new,
+                      // so the JS layer can take it without asking the core whether it is a duplicate
   kFixedCounters,
 };
 const char* counterName(uint32_t i);
@@ -80,6 +82,13 @@ class Core {
   // The same with one next-attempt time per message (nextAttempts[0..n)).
   Status enqueueBatchAt(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities,
                         const double* nextAttempts, size_t n, double expiresAt, double now, size_t* failedAt);
+  // Many messages for any pairs, in arrival order, in one call: entries[kArrivalStride * i ..] =
+  // (domain, binding + 65536 * priority, id, nextAttempt, expiresAt). All or nothing, as a batch;
+  // *failedAt names the first bad entry. The index and queue misses of the batch overlap (the
+  // entries are prefetched a few ahead), which is what makes mail that arrives one message at a
+  // time for many domains cheap when the embedder hands it over in groups.
+  static constexpr size_t kArrivalStride = 5;
+  Status enqueueArrivals(const double* entries, size_t n, double now, size_t* failedAt);
   Status cancel(double id);
   // cancel() for every id of a batch: unknown ids (and repeats) are skipped, as cancel() reports
   // UnknownId for them; an id that is in flight or not an id refuses the whole batch (*failedAt

@@ -233,8 +233,13 @@ void RunSkiplist::insert(uint32_t handle) {
   ++size_;
   const bool newest = k.seq > maxSeq_;
   if (newest) maxSeq_ = k.seq;
+  // A key whose time and sequence are at or above every key the list has held is above every
+  // key it holds: no record needs reading to know it goes last (new mail in time order, the
+  // common case, then costs no read of the tail's last record, a cache miss on a cold queue).
+  const bool latest = newest && k.t >= maxTime_;
+  if (k.t > maxTime_) maxTime_ = k.t;
   // FIFO fast path: at or after the tail's last key, append to the tail run.
-  if (tail_ != nullptr && !keyLess(k, pool_->keyOf(tail_->handles[tail_->end - 1]))) {
+  if (tail_ != nullptr && (latest || !keyLess(k, pool_->keyOf(tail_->handles[tail_->end - 1])))) {
     if (tail_->count() < kRunCapacity) {
       insertInto(tail_, tail_->end, k, handle);
       return;

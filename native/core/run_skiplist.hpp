@@ -9,6 +9,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 
 #include "run_key.hpp"
@@ -36,6 +37,10 @@ class RunSkiplist {
   // Inserts a handle at the place of its record's key (keys are unique by sequence); the handle
   // must not be in the list.
   void insert(uint32_t handle);
+  // A hint: fetch the tail run an append goes to (reads this object, which should be in cache).
+  void prefetchTail() const {
+    if (tail_ != nullptr) __builtin_prefetch(tail_);
+  }
   // Removes the handle (found by its record's key); false when it is not in the list.
   bool remove(uint32_t handle);
   // The head entry and its key. Precondition: !empty().
@@ -82,6 +87,7 @@ class RunSkiplist {
   size_t size_ = 0;
   int level_ = 0;             // levels in use
   uint64_t maxSeq_ = 0;       // at least every sequence in the list (never lowered)
+  double maxTime_ = -std::numeric_limits<double>::infinity();  // at least every time in the list (never lowered)
   uint64_t rng_;
 };
 

@@ -912,6 +912,77 @@ TEST_CASE("Core: enqueueBatch is all or nothing") {
   CHECK(c.checkInvariants());
 }
 
+TEST_CASE("Core: enqueueArrivals places many pairs' messages as the same single enqueues would") {
+  // Two cores: one takes 600 arrivals for 3 domains x 2 bindings one enqueue() at a time, the other
+  // in two enqueueArrivals() calls. Queues, delayed queues, counters and records must agree.
+  Core one(plainConfig(2)), many(plainConfig(2));
+  for (int i = 0; i < 3; ++i) {
+    uint32_t d;
+    REQUIRE(one.addDomain(plainDomain(2), &d) == Status::Ok);
+    REQUIRE(many.addDomain(plainDomain(2), &d) == Status::Ok);
+  }
+  std::vector<double> entries;
+  uint64_t x = 12345;
+  for (int i = 0; i < 600; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const uint32_t d = (x >> 33) % 3, b = (x >> 40) % 2, p = (x >> 50) % 8 == 0 ? 1 : 0;
+    const double next = (x >> 20) % 5 == 0 ? 500 : 100;  // a fifth delayed
+    const double exp = (x >> 10) % 7 == 0 ? 100 : kNever;  // some expire at once
+    entries.insert(entries.end(), {double(d), double(b + 65536 * p), double(1000 + i), next, exp});
+    REQUIRE(one.enqueue(d, b, 1000 + i, static_cast<uint8_t>(p), next, exp, 100) == Status::Ok);
+  }
+  size_t at = 99;
+  REQUIRE(many.enqueueArrivals(entries.data(), 250, 100, &at) == Status::Ok);
+  REQUIRE(many.enqueueArrivals(entries.data() + 5 * 250, 350, 100, &at) == Status::Ok);
+  for (uint32_t d = 0; d < 3; ++d) {
+    for (uint32_t b = 0; b < 2; ++b) CHECK(peekAllActive(many, d, b) == peekAllActive(one, d, b));
+    CHECK(peekAllDelayed(many, d) == peekAllDelayed(one, d));
+  }
+  for (uint32_t i = 0; i < Core::counterCountFor(plainConfig(2)); ++i) CHECK(many.counters()[i] == one.counters()[i]);
+  CHECK(many.counters()[kHighestId] == 1599.0);
+  MessageInfo a{}, b{};
+  for (int i = 0; i < 600; ++i) {
+    Status sa = one.locate(1000 + i, &a), sb = many.locate(1000 + i, &b);
+    REQUIRE(sa == sb);
+    if (sa == Status::Ok) CHECK((a.place == b.place && a.priority == b.priority && a.domain == b.domain && a.binding == b.binding));
+  }
+  CHECK(many.checkInvariants());
+}
+
+TEST_CASE("Core: enqueueArrivals refuses a bad batch whole, and leaves highestId as it was") {
+  Core c(plainConfig(2));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(2), &d) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 7, 0, 100, kNever, 100) == Status::Ok);
+  CHECK(c.counters()[kHighestId] == 7.0);
+  size_t at = 0;
+  const double dup[] = {0, 0, 10, 100, kNever, 0, 1, 7, 100, kNever};  // 7 is queued
+  CHECK(c.enqueueArrivals(dup, 2, 100, &at) == Status::DuplicateId);
+  CHECK(at == 1);
+  const double twice[] = {0, 0, 10, 100, kNever, 0, 1, 10, 100, kNever};
+  CHECK(c.enqueueArrivals(twice, 2, 100, &at) == Status::DuplicateId);
+  CHECK(at == 1);
+  const double badDomain[] = {0, 0, 10, 100, kNever, 3, 0, 11, 100, kNever};
+  CHECK(c.enqueueArrivals(badDomain, 2, 100, &at) == Status::BadDomain);
+  CHECK(at == 1);
+  const double badBinding[] = {0, 2, 10, 100, kNever};
+  CHECK(c.enqueueArrivals(badBinding, 1, 100, &at) == Status::BadBinding);
+  const double badPriority[] = {0, 2 * 65536, 10, 100, kNever};
+  CHECK(c.enqueueArrivals(badPriority, 1, 100, &at) == Status::BadBinding);
+  const double badId[] = {0, 0, -1, 100, kNever};
+  CHECK(c.enqueueArrivals(badId, 1, 100, &at) == Status::BadArgument);
+  const double badTime[] = {0, 0, 10, std::nan(""), kNever};
+  CHECK(c.enqueueArrivals(badTime, 1, 100, &at) == Status::BadArgument);
+  const double fractional[] = {0.5, 0, 10, 100, kNever};
+  CHECK(c.enqueueArrivals(fractional, 1, 100, &at) == Status::BadDomain);
+  CHECK(c.enqueueArrivals(dup, 0, std::nan(""), &at) == Status::BadArgument);
+  CHECK(c.counters()[kActive] == 1.0);
+  CHECK(c.counters()[kHighestId] == 7.0);
+  CHECK(peekAllActive(c, d, 0) == std::vector<double>{7});
+  CHECK(peekAllActive(c, d, 1).empty());
+  CHECK(c.checkInvariants());
+}
+
 TEST_CASE("Core: setAttempts restores a queued message's attempt count") {
   Core c(plainConfig(1));
   uint32_t d;

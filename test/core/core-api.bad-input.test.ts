@@ -11,7 +11,7 @@
 //   test/core/raw-addon.bad-input.test.ts        garbage into the raw addon functions
 import { describe, expect, test } from 'vitest';
 
-import { DomainRecord, MailQueueCore, type MailQueueCoreOptions } from '../../lib/index.js';
+import { DomainRecord, MailQueueCore, MailQueueError, type MailQueueCoreOptions } from '../../lib/index.js';
 import {
   any, assertNoPollution, type Ctx, makeCtx, MAX_SAFE, MB, protoSnapshot, type Row, rowTests, stateOf, T0, TWO53,
 } from '../support/bad_input.js';
@@ -30,29 +30,29 @@ const rows: Row[] = [
   { api: 'constructor', what: 'clock not a function', run: ctor({ clock: 5 }), throws: TypeError, message: /^options\.clock must be a function/ },
   { api: 'constructor', what: 'bindings a string', run: ctor({ bindings: 'a' }), throws: TypeError, message: /^bindings must be an array/ },
   { api: 'constructor', what: 'bindings empty', run: ctor({ bindings: [] }), throws: RangeError, message: /^bindings must have 1 to 65535 entries/ },
-  { api: 'constructor', what: 'binding listed twice', run: ctor({ bindings: ['a', 'a'] }), throws: Error, code: 'ERR_CONFIG', message: /^bindings\[1\]: binding a is listed twice/ },
+  { api: 'constructor', what: 'binding listed twice', run: ctor({ bindings: ['a', 'a'] }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^bindings\[1\]: binding a is listed twice/ },
   { api: 'constructor', what: 'binding a number', run: ctor({ bindings: [5] }), throws: TypeError, message: /^bindings\[0\] must be a name/ },
   { api: 'constructor', what: 'binding name of 1 MB', run: ctor({ bindings: [MB] }), throws: RangeError, message: /^bindings\[0\] must be 1 to 64/ },
-  { api: 'constructor', what: 'binding spec with a constructor key', run: ctor({ bindings: [{ name: 'a', constructor: 1 }] }), throws: Error, code: 'ERR_CONFIG', message: /^bindings\[0\]: unknown option "constructor"/ },
-  { api: 'constructor', what: 'binding spec with a __proto__ key (JSON)', run: ctor({ bindings: [JSON.parse('{"name": "a", "__proto__": {"x": 1}}')] }), throws: Error, code: 'ERR_CONFIG', message: /^bindings\[0\]: unknown option "__proto__"/ },
+  { api: 'constructor', what: 'binding spec with a constructor key', run: ctor({ bindings: [{ name: 'a', constructor: 1 }] }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^bindings\[0\]: unknown option "constructor"/ },
+  { api: 'constructor', what: 'binding spec with a __proto__ key (JSON)', run: ctor({ bindings: [JSON.parse('{"name": "a", "__proto__": {"x": 1}}')] }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^bindings\[0\]: unknown option "__proto__"/ },
   { api: 'constructor', what: 'binding group of 1 MB', run: ctor({ bindings: [{ name: 'a', group: MB }] }), throws: RangeError, message: /^bindings\[0\]\.group must be 1 to 64/ },
 
   // config scopes
   { api: 'config', what: 'config a number', run: cfg(5), throws: TypeError, message: /^config must be a plain object/ },
   { api: 'config', what: 'config a Map', run: cfg(new Map()), throws: TypeError, message: /^config must be a plain object/ },
-  { api: 'config', what: 'unknown scope', run: cfg({ bogus: {} }), throws: Error, code: 'ERR_CONFIG', message: /^config: unknown scope "bogus"/ },
-  { api: 'config', what: '__proto__ scope (JSON)', run: cfg(JSON.parse('{"__proto__": {"x": 1}}')), throws: Error, code: 'ERR_CONFIG', message: /^config: unknown scope "__proto__"/ },
-  { api: 'config', what: 'constructor scope', run: cfg({ constructor: {} }), throws: Error, code: 'ERR_CONFIG', message: /^config: unknown scope "constructor"/ },
-  { api: 'config', what: 'prototype scope', run: cfg({ prototype: {} }), throws: Error, code: 'ERR_CONFIG', message: /^config: unknown scope "prototype"/ },
-  { api: 'config', what: 'global: __proto__ key (JSON)', run: cfg({ global: JSON.parse('{"__proto__": {"x": 1}}') }), throws: Error, code: 'ERR_CONFIG', message: /^config\.global: unknown option "__proto__"/ },
-  { api: 'config', what: 'global: constructor key', run: cfg({ global: { constructor: 1 } }), throws: Error, code: 'ERR_CONFIG', message: /^config\.global: unknown option "constructor"/ },
-  { api: 'config', what: 'global: prototype key', run: cfg({ global: { prototype: 1 } }), throws: Error, code: 'ERR_CONFIG', message: /^config\.global: unknown option "prototype"/ },
+  { api: 'config', what: 'unknown scope', run: cfg({ bogus: {} }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config: unknown scope "bogus"/ },
+  { api: 'config', what: '__proto__ scope (JSON)', run: cfg(JSON.parse('{"__proto__": {"x": 1}}')), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config: unknown scope "__proto__"/ },
+  { api: 'config', what: 'constructor scope', run: cfg({ constructor: {} }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config: unknown scope "constructor"/ },
+  { api: 'config', what: 'prototype scope', run: cfg({ prototype: {} }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config: unknown scope "prototype"/ },
+  { api: 'config', what: 'global: __proto__ key (JSON)', run: cfg({ global: JSON.parse('{"__proto__": {"x": 1}}') }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config\.global: unknown option "__proto__"/ },
+  { api: 'config', what: 'global: constructor key', run: cfg({ global: { constructor: 1 } }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config\.global: unknown option "constructor"/ },
+  { api: 'config', what: 'global: prototype key', run: cfg({ global: { prototype: 1 } }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config\.global: unknown option "prototype"/ },
   { api: 'config', what: 'global not a plain object (class instance)', run: cfg({ global: new (class X {})() }), throws: TypeError, message: /^config\.global must be a plain object/ },
-  { api: 'config', what: 'domains: __proto__ scope carrying a bad key (JSON)', run: cfg({ domains: JSON.parse('{"__proto__": {"x": 1}}') }), throws: Error, code: 'ERR_CONFIG', message: /^config\.domains\.__proto__: unknown option "x"/ },
-  { api: 'config', what: 'domains: constructor scope carrying a bad key', run: cfg({ domains: { constructor: { polluted: 1 } } }), throws: Error, code: 'ERR_CONFIG', message: /^config\.domains\.constructor: unknown option "polluted"/ },
-  { api: 'config', what: 'bindings: __proto__ binding (JSON)', run: cfg({ bindings: JSON.parse('{"__proto__": {}}') }), throws: Error, code: 'ERR_CONFIG', message: /^config\.bindings: binding "__proto__" is not declared/ },
-  { api: 'config', what: 'bindingGroups: constructor group', run: cfg({ bindingGroups: { constructor: {} } }), throws: Error, code: 'ERR_CONFIG', message: /^config\.bindingGroups: binding group "constructor" is not declared/ },
-  { api: 'config', what: 'bindings.a.domains.__proto__ bad key (JSON)', run: cfg({ bindings: { a: { domains: JSON.parse('{"__proto__": {"x": 1}}') } } }), throws: Error, code: 'ERR_CONFIG', message: /^config\.bindings\.a\.domains\.__proto__: unknown option "x"/ },
+  { api: 'config', what: 'domains: __proto__ scope carrying a bad key (JSON)', run: cfg({ domains: JSON.parse('{"__proto__": {"x": 1}}') }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config\.domains\.__proto__: unknown option "x"/ },
+  { api: 'config', what: 'domains: constructor scope carrying a bad key', run: cfg({ domains: { constructor: { polluted: 1 } } }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config\.domains\.constructor: unknown option "polluted"/ },
+  { api: 'config', what: 'bindings: __proto__ binding (JSON)', run: cfg({ bindings: JSON.parse('{"__proto__": {}}') }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config\.bindings: binding "__proto__" is not declared/ },
+  { api: 'config', what: 'bindingGroups: constructor group', run: cfg({ bindingGroups: { constructor: {} } }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config\.bindingGroups: binding group "constructor" is not declared/ },
+  { api: 'config', what: 'bindings.a.domains.__proto__ bad key (JSON)', run: cfg({ bindings: { a: { domains: JSON.parse('{"__proto__": {"x": 1}}') } } }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config\.bindings\.a\.domains\.__proto__: unknown option "x"/ },
   { api: 'config', what: 'maxOutboundConnections negative', run: cfg({ global: { maxOutboundConnections: -1 } }), throws: RangeError, message: /^config\.global\.maxOutboundConnections must be an integer/ },
   { api: 'config', what: 'maxOutboundConnections NaN', run: cfg({ global: { maxOutboundConnections: NaN } }), throws: RangeError, message: /^config\.global\.maxOutboundConnections/ },
   { api: 'config', what: 'maxOutboundConnections Infinity', run: cfg({ domains: { 'x.com': { maxOutboundConnections: Infinity } } }), throws: RangeError, message: /^config\.domains\.x\.com\.maxOutboundConnections/ },
@@ -65,7 +65,7 @@ const rows: Row[] = [
   { api: 'config', what: 'aggressiveness 0', run: cfg({ global: { connectionAllocationAggressiveness: 0 } }), throws: RangeError, message: /^config\.global\.connectionAllocationAggressiveness/ },
   { api: 'config', what: 'messageExpiration negative', run: cfg({ global: { messageExpiration: -1 } }), throws: RangeError, message: /^config\.global\.messageExpiration must be a positive number/ },
   { api: 'config', what: 'suspendDelivery a string', run: cfg({ global: { suspendDelivery: 'yes' } }), throws: TypeError, message: /^config\.global\.suspendDelivery must be a boolean/ },
-  { api: 'config', what: 'global-only option in a domain scope', run: cfg({ domains: { 'x.com': { serverReserveOutboundConnections: 1 } } }), throws: Error, code: 'ERR_CONFIG', message: /^config\.domains\.x\.com: serverReserveOutboundConnections is not valid in domain scope/ },
+  { api: 'config', what: 'global-only option in a domain scope', run: cfg({ domains: { 'x.com': { serverReserveOutboundConnections: 1 } } }), throws: MailQueueError, code: 'ERR_CONFIG', message: /^config\.domains\.x\.com: serverReserveOutboundConnections is not valid in domain scope/ },
   { api: 'config', what: 'domain key of 1 MB', run: cfg({ domains: { [MB]: {} } }), throws: RangeError, message: /^config\.domains key must be 1 to 253 characters/ },
   { api: 'config', what: 'domain key not a domain', run: cfg({ domains: { 'not a domain': {} } }), throws: RangeError, message: /^config\.domains key is not a domain name/ },
 
@@ -103,11 +103,11 @@ const rows: Row[] = [
   { api: 'enqueue', what: 'nextAttempt a Date', run: msg({ nextAttempt: new Date(T0) }), throws: TypeError, message: /^message\.nextAttempt must be a number/ },
   { api: 'enqueue', what: 'expiresAt NaN', run: msg({ expiresAt: NaN }), throws: RangeError, message: /^message\.expiresAt must be a time or Infinity/ },
   { api: 'enqueue', what: 'expiresAt -Infinity', run: msg({ expiresAt: -Infinity }), throws: RangeError, message: /^message\.expiresAt must be a time or Infinity/ },
-  { api: 'enqueue', what: 'duplicate of an active id', run: (c) => c.core.enqueue({ id: c.active, domain: 'x.com' }), throws: Error, code: 'ERR_DUPLICATE_ID', message: /\bid 1\b/ },
-  { api: 'enqueue', what: 'duplicate id, on another binding', run: (c) => c.core.enqueue({ id: c.active, domain: 'x.com', binding: 'b' }), throws: Error, code: 'ERR_DUPLICATE_ID', message: /\bid 1\b/ },
-  { api: 'enqueue', what: 'duplicate of a delayed id', run: (c) => c.core.enqueue({ id: c.delayed, domain: 'y.com' }), throws: Error, code: 'ERR_DUPLICATE_ID', message: /\bid 6\b/ },
-  { api: 'enqueue', what: 'duplicate of an in-flight id', run: (c) => c.core.enqueue({ id: c.inFlight, domain: 'x.com' }), throws: Error, code: 'ERR_DUPLICATE_ID', message: /\bid 2\b/ },
-  { api: 'enqueue', what: 'duplicate id for a new domain (no domain is left behind)', run: (c) => c.core.enqueue({ id: c.active, domain: 'new.example' }), throws: Error, code: 'ERR_DUPLICATE_ID', message: /^message\.id 1 is already queued/ },
+  { api: 'enqueue', what: 'duplicate of an active id', run: (c) => c.core.enqueue({ id: c.active, domain: 'x.com' }), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /\bid 1\b/ },
+  { api: 'enqueue', what: 'duplicate id, on another binding', run: (c) => c.core.enqueue({ id: c.active, domain: 'x.com', binding: 'b' }), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /\bid 1\b/ },
+  { api: 'enqueue', what: 'duplicate of a delayed id', run: (c) => c.core.enqueue({ id: c.delayed, domain: 'y.com' }), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /\bid 6\b/ },
+  { api: 'enqueue', what: 'duplicate of an in-flight id', run: (c) => c.core.enqueue({ id: c.inFlight, domain: 'x.com' }), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /\bid 2\b/ },
+  { api: 'enqueue', what: 'duplicate id for a new domain (no domain is left behind)', run: (c) => c.core.enqueue({ id: c.active, domain: 'new.example' }), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /^message\.id 1 is already queued/ },
 
   // enqueueBatch
   { api: 'enqueueBatch', what: 'domain a number', run: (c) => c.core.enqueueBatch(any(5), 'a', Float64Array.of(100)), throws: TypeError, message: /^domain must be a string/ },
@@ -129,10 +129,10 @@ const rows: Row[] = [
   { api: 'enqueueBatch', what: 'id 2^53 (known domain)', run: (c) => c.core.enqueueBatch('x.com', 'b', Float64Array.of(TWO53)), throws: RangeError, message: /^ids\[0\]/ },
   { api: 'enqueueBatch', what: 'fractional id (known domain)', run: (c) => c.core.enqueueBatch('x.com', 'a', Float64Array.of(100, 101, 0.5)), throws: RangeError, message: /^ids\[2\]/ },
   { api: 'enqueueBatch', what: 'Infinity id (new domain)', run: (c) => c.core.enqueueBatch('new.example', 'a', Float64Array.of(Infinity)), throws: RangeError, message: /^ids\[0\] must be a safe integer/ },
-  { api: 'enqueueBatch', what: 'duplicate inside the batch (known domain)', run: (c) => c.core.enqueueBatch('x.com', 'a', Float64Array.of(100, 101, 100)), throws: Error, code: 'ERR_DUPLICATE_ID', message: /^ids\[2\]/ },
-  { api: 'enqueueBatch', what: 'duplicate inside the batch (new domain)', run: (c) => c.core.enqueueBatch('new.example', 'a', Float64Array.of(100, 100)), throws: Error, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]: id 100 is already queued/ },
-  { api: 'enqueueBatch', what: 'duplicate against the queue (known domain)', run: (c) => c.core.enqueueBatch('x.com', 'b', Float64Array.of(100, c.active)), throws: Error, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]/ },
-  { api: 'enqueueBatch', what: 'duplicate of an in-flight id (new domain)', run: (c) => c.core.enqueueBatch('new.example', 'a', Float64Array.of(100, c.inFlight)), throws: Error, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]: id 2 is already queued/ },
+  { api: 'enqueueBatch', what: 'duplicate inside the batch (known domain)', run: (c) => c.core.enqueueBatch('x.com', 'a', Float64Array.of(100, 101, 100)), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /^ids\[2\]/ },
+  { api: 'enqueueBatch', what: 'duplicate inside the batch (new domain)', run: (c) => c.core.enqueueBatch('new.example', 'a', Float64Array.of(100, 100)), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]: id 100 is already queued/ },
+  { api: 'enqueueBatch', what: 'duplicate against the queue (known domain)', run: (c) => c.core.enqueueBatch('x.com', 'b', Float64Array.of(100, c.active)), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]/ },
+  { api: 'enqueueBatch', what: 'duplicate of an in-flight id (new domain)', run: (c) => c.core.enqueueBatch('new.example', 'a', Float64Array.of(100, c.inFlight)), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]: id 2 is already queued/ },
   { api: 'enqueueBatch', what: 'nextAttempts a plain array', run: (c) => c.core.enqueueBatch('x.com', 'a', Float64Array.of(100), undefined, any([T0])), throws: TypeError, message: /^nextAttempts must be a Float64Array/ },
   { api: 'enqueueBatch', what: 'nextAttempts shorter than ids', run: (c) => c.core.enqueueBatch('x.com', 'a', Float64Array.of(100, 101), undefined, Float64Array.of(T0)), throws: RangeError, message: /^nextAttempts must have as many entries as ids \(2\), got 1/ },
   { api: 'enqueueBatch', what: 'nextAttempts NaN (known domain)', run: (c) => c.core.enqueueBatch('x.com', 'a', Float64Array.of(100, 101), undefined, Float64Array.of(T0, NaN)), throws: RangeError, message: /^nextAttempts\[1\] must be a finite number/ },
@@ -144,9 +144,9 @@ const rows: Row[] = [
   { api: 'deferMany', what: 'ids a plain array', run: (c) => c.core.deferMany(any([c.inFlight]), T0 + 1000), throws: TypeError, message: /^ids must be a Float64Array/ },
   { api: 'deferMany', what: 'nextAttempt NaN', run: (c) => c.core.deferMany(Float64Array.of(c.inFlight), NaN), throws: RangeError, message: /^nextAttempt must be finite/ },
   { api: 'deferMany', what: 'nextAttempt before the range of a Date', run: (c) => c.core.deferMany(Float64Array.of(c.inFlight), -9e15), throws: RangeError, message: /^nextAttempt must be finite and within/ },
-  { api: 'deferMany', what: 'a queued id', run: (c) => c.core.deferMany(Float64Array.of(c.inFlight, c.active), T0 + 1000), throws: Error, code: 'ERR_NOT_IN_FLIGHT', message: /^ids\[1\]/ },
-  { api: 'deferMany', what: 'an id twice', run: (c) => c.core.deferMany(Float64Array.of(c.inFlight, c.inFlight), T0 + 1000), throws: Error, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]/ },
-  { api: 'deferMany', what: 'an unknown id', run: (c) => c.core.deferMany(Float64Array.of(424242), T0 + 1000), throws: Error, code: 'ERR_UNKNOWN_ID', message: /^ids\[0\]/ },
+  { api: 'deferMany', what: 'a queued id', run: (c) => c.core.deferMany(Float64Array.of(c.inFlight, c.active), T0 + 1000), throws: MailQueueError, code: 'ERR_NOT_IN_FLIGHT', message: /^ids\[1\]/ },
+  { api: 'deferMany', what: 'an id twice', run: (c) => c.core.deferMany(Float64Array.of(c.inFlight, c.inFlight), T0 + 1000), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]/ },
+  { api: 'deferMany', what: 'an unknown id', run: (c) => c.core.deferMany(Float64Array.of(424242), T0 + 1000), throws: MailQueueError, code: 'ERR_UNKNOWN_ID', message: /^ids\[0\]/ },
   { api: 'deferMany', what: 'a fractional id', run: (c) => c.core.deferMany(Float64Array.of(1.5), T0 + 1000), throws: RangeError, message: /^ids\[0\] must be a safe integer/ },
 
   // cancelMany (unknown and repeated ids are skipped, so only these refuse a batch)
@@ -159,8 +159,8 @@ const rows: Row[] = [
   { api: 'cancelMany', what: 'negative id', run: (c) => c.core.cancelMany(Float64Array.of(c.delayed, c.active, -1)), throws: RangeError, message: /^ids\[2\] must be a safe integer/ },
   { api: 'cancelMany', what: 'id 2^53', run: (c) => c.core.cancelMany(Float64Array.of(c.active, TWO53)), throws: RangeError, message: /^ids\[1\] must be a safe integer/ },
   { api: 'cancelMany', what: 'id Infinity after an unknown id', run: (c) => c.core.cancelMany(Float64Array.of(424242, Infinity)), throws: RangeError, message: /^ids\[1\] must be a safe integer/ },
-  { api: 'cancelMany', what: 'an in-flight id at index 1', run: (c) => c.core.cancelMany(Float64Array.of(c.active, c.inFlight, c.delayed)), throws: Error, code: 'ERR_IN_FLIGHT', message: /^ids\[1\]/ },
-  { api: 'cancelMany', what: 'an in-flight id after a repeated one', run: (c) => c.core.cancelMany(Float64Array.of(c.delayed, c.delayed, 100, c.inFlight)), throws: Error, code: 'ERR_IN_FLIGHT', message: /^ids\[3\]: the message is in flight/ },
+  { api: 'cancelMany', what: 'an in-flight id at index 1', run: (c) => c.core.cancelMany(Float64Array.of(c.active, c.inFlight, c.delayed)), throws: MailQueueError, code: 'ERR_IN_FLIGHT', message: /^ids\[1\]/ },
+  { api: 'cancelMany', what: 'an in-flight id after a repeated one', run: (c) => c.core.cancelMany(Float64Array.of(c.delayed, c.delayed, 100, c.inFlight)), throws: MailQueueError, code: 'ERR_IN_FLIGHT', message: /^ids\[3\]: the message is in flight/ },
 
   // maintain options (a bad options.into is in test/pass/grant-list.bad-input.test.ts)
   { api: 'maintain', what: 'options.maxGrants 0', run: (c) => c.core.maintain(undefined, { maxGrants: 0 }), throws: RangeError, message: /^options.maxGrants must be an integer from 1/ },
@@ -174,26 +174,26 @@ const rows: Row[] = [
   { api: 'cancel', what: 'id a string', run: (c) => c.core.cancel(any('1')), throws: TypeError, message: /^id must be a number/ },
   { api: 'cancel', what: 'id negative', run: (c) => c.core.cancel(-1), throws: RangeError, message: /^id must be a safe integer/ },
   { api: 'cancel', what: 'id NaN', run: (c) => c.core.cancel(NaN), throws: RangeError, message: /^id must be a safe integer/ },
-  { api: 'cancel', what: 'id in flight', run: (c) => c.core.cancel(c.inFlight), throws: Error, code: 'ERR_IN_FLIGHT', message: /\bid 2\b/ },
+  { api: 'cancel', what: 'id in flight', run: (c) => c.core.cancel(c.inFlight), throws: MailQueueError, code: 'ERR_IN_FLIGHT', message: /\bid 2\b/ },
   { api: 'message', what: 'id fractional', run: (c) => c.core.message(1.5), throws: RangeError, message: /^id must be a safe integer/ },
   { api: 'message', what: 'id 2^53', run: (c) => c.core.message(TWO53), throws: RangeError, message: /^id must be a safe integer/ },
   { api: 'message', what: 'id Infinity', run: (c) => c.core.message(Infinity), throws: RangeError, message: /^id must be a safe integer/ },
   { api: 'message', what: 'id undefined', run: (c) => c.core.message(any(undefined)), throws: TypeError, message: /^id must be a number, got undefined/ },
-  { api: 'settle', what: 'unknown id', run: (c) => c.core.settle(100), throws: Error, code: 'ERR_UNKNOWN_ID', message: /\bid 100\b/ },
-  { api: 'settle', what: 'an active (not taken) id', run: (c) => c.core.settle(c.active), throws: Error, code: 'ERR_NOT_IN_FLIGHT', message: /\bid 1\b/ },
+  { api: 'settle', what: 'unknown id', run: (c) => c.core.settle(100), throws: MailQueueError, code: 'ERR_UNKNOWN_ID', message: /\bid 100\b/ },
+  { api: 'settle', what: 'an active (not taken) id', run: (c) => c.core.settle(c.active), throws: MailQueueError, code: 'ERR_NOT_IN_FLIGHT', message: /\bid 1\b/ },
   { api: 'settle', what: 'id -0.5', run: (c) => c.core.settle(-0.5), throws: RangeError, message: /^id must be a safe integer/ },
   { api: 'settle', what: 'id -Infinity', run: (c) => c.core.settle(-Infinity), throws: RangeError, message: /^id must be a safe integer/ },
   { api: 'defer', what: 'nextAttempt NaN', run: (c) => c.core.defer(c.inFlight, NaN), throws: RangeError, message: /^nextAttempt must be finite/ },
   { api: 'defer', what: 'nextAttempt Infinity', run: (c) => c.core.defer(c.inFlight, Infinity), throws: RangeError, message: /^nextAttempt must be finite/ },
   { api: 'defer', what: 'nextAttempt a string', run: (c) => c.core.defer(c.inFlight, any('soon')), throws: TypeError, message: /^nextAttempt must be a number/ },
-  { api: 'defer', what: 'an active (not taken) id', run: (c) => c.core.defer(c.active, T0 + 1000), throws: Error, code: 'ERR_NOT_IN_FLIGHT', message: /\bid 1\b/ },
+  { api: 'defer', what: 'an active (not taken) id', run: (c) => c.core.defer(c.active, T0 + 1000), throws: MailQueueError, code: 'ERR_NOT_IN_FLIGHT', message: /\bid 1\b/ },
   { api: 'defer', what: 'id 2^53', run: (c) => c.core.defer(TWO53, T0), throws: RangeError, message: /^id must be a safe integer/ },
-  { api: 'untake', what: 'unknown id', run: (c) => c.core.untake(MAX_SAFE), throws: Error, code: 'ERR_UNKNOWN_ID', message: /\bid 9007199254740991\b/ },
-  { api: 'untake', what: 'a delayed id', run: (c) => c.core.untake(c.delayed), throws: Error, code: 'ERR_NOT_IN_FLIGHT', message: /\bid 6\b/ },
+  { api: 'untake', what: 'unknown id', run: (c) => c.core.untake(MAX_SAFE), throws: MailQueueError, code: 'ERR_UNKNOWN_ID', message: /\bid 9007199254740991\b/ },
+  { api: 'untake', what: 'a delayed id', run: (c) => c.core.untake(c.delayed), throws: MailQueueError, code: 'ERR_NOT_IN_FLIGHT', message: /\bid 6\b/ },
   { api: 'untake', what: 'id undefined', run: (c) => c.core.untake(any(undefined)), throws: TypeError, message: /^id must be a number/ },
 
   // take, takeInto
-  { api: 'take', what: 'unknown domain', run: (c) => c.core.take('nope.example', 'a'), throws: Error, code: 'ERR_UNKNOWN_DOMAIN', message: /^domain: .*"nope\.example"/ },
+  { api: 'take', what: 'unknown domain', run: (c) => c.core.take('nope.example', 'a'), throws: MailQueueError, code: 'ERR_UNKNOWN_DOMAIN', message: /^domain: .*"nope\.example"/ },
   { api: 'take', what: 'domain a number', run: (c) => c.core.take(any(5), 'a'), throws: TypeError, message: /^domain must be a string/ },
   { api: 'take', what: 'domain of 1 MB', run: (c) => c.core.take(MB, 'a'), throws: RangeError, message: /^domain must be 1 to 253 characters/ },
   { api: 'take', what: 'unknown binding', run: (c) => c.core.take('x.com', 'zz'), throws: RangeError, message: /^binding: unknown binding "zz"/ },
@@ -215,18 +215,18 @@ const rows: Row[] = [
   { api: 'enqueueBatch', what: 'domain a DomainRecord of a closed core', run: (c) => c.core.enqueueBatch(c.closedDr, 'a', Float64Array.of(100)), throws: TypeError, message: /^domain must be a DomainRecord of this core/ },
 
   // takeFor
-  { api: 'takeFor', what: 'connection never opened', run: (c) => c.core.takeFor(424242, new Float64Array(1)), throws: Error, code: 'ERR_UNKNOWN_CONNECTION', message: /^connectionId 424242/ },
+  { api: 'takeFor', what: 'connection never opened', run: (c) => c.core.takeFor(424242, new Float64Array(1)), throws: MailQueueError, code: 'ERR_UNKNOWN_CONNECTION', message: /^connectionId 424242/ },
   { api: 'takeFor', what: 'connectionId 0', run: (c) => c.core.takeFor(0, new Float64Array(1)), throws: RangeError, message: /^connectionId must be an integer from 1 to 9007199254740991, got 0/ },
   { api: 'takeFor', what: 'connectionId 1.5', run: (c) => c.core.takeFor(1.5, new Float64Array(1)), throws: RangeError, message: /^connectionId must be an integer/ },
   { api: 'takeFor', what: 'connectionId NaN', run: (c) => c.core.takeFor(NaN, new Float64Array(1)), throws: RangeError, message: /^connectionId must be an integer from 1 to 9007199254740991, got NaN/ },
   { api: 'takeFor', what: 'connectionId a string', run: (c) => c.core.takeFor(any('1'), new Float64Array(1)), throws: TypeError, message: /^connectionId must be a number/ },
-  { api: 'takeFor', what: 'connectionId not issued yet', run: (c) => c.core.takeFor(c.conn + 1000, new Float64Array(1)), throws: Error, code: 'ERR_UNKNOWN_CONNECTION' },
+  { api: 'takeFor', what: 'connectionId not issued yet', run: (c) => c.core.takeFor(c.conn + 1000, new Float64Array(1)), throws: MailQueueError, code: 'ERR_UNKNOWN_CONNECTION' },
   { api: 'takeFor', what: 'out a Float32Array', run: (c) => c.core.takeFor(c.conn, any(new Float32Array(4))), throws: TypeError, message: /^out must be a Float64Array/ },
   { api: 'takeFor', what: 'out missing', run: (c) => c.core.takeFor(c.conn, any(undefined)), throws: TypeError, message: /^out must be a Float64Array/ },
   { api: 'takeFor', what: 'connectionId bad and out bad: the id is named first', run: (c) => c.core.takeFor(-1, any([])), throws: RangeError, message: /^connectionId/ },
 
   // domain, hasDomain (the DomainRecord view's own methods: test/pass/hooks-and-views.bad-input.test.ts)
-  { api: 'domain', what: 'unknown domain', run: (c) => c.core.domain('nope.example'), throws: Error, code: 'ERR_UNKNOWN_DOMAIN', message: /^domain: .*"nope\.example"/ },
+  { api: 'domain', what: 'unknown domain', run: (c) => c.core.domain('nope.example'), throws: MailQueueError, code: 'ERR_UNKNOWN_DOMAIN', message: /^domain: .*"nope\.example"/ },
   { api: 'domain', what: 'domain of 1 MB', run: (c) => c.core.domain(MB), throws: RangeError, message: /^domain must be 1 to 253 characters/ },
   { api: 'domain', what: 'domain a symbol', run: (c) => c.core.domain(any(Symbol('x'))), throws: TypeError, message: /^domain must be a string/ },
   { api: 'hasDomain', what: 'name null', run: (c) => c.core.hasDomain(any(null)), throws: TypeError, message: /^name must be a string, got null/ },
@@ -234,7 +234,7 @@ const rows: Row[] = [
   { api: 'hasDomain', what: 'name not a domain name', run: (c) => c.core.hasDomain('a..b'), throws: RangeError, message: /^name is not a domain name/ },
 
   // activeQueue (the ActiveQueue view's own methods: test/pass/hooks-and-views.bad-input.test.ts)
-  { api: 'activeQueue', what: 'unknown domain', run: (c) => c.core.activeQueue('nope.example', 'a'), throws: Error, code: 'ERR_UNKNOWN_DOMAIN', message: /"nope\.example"/ },
+  { api: 'activeQueue', what: 'unknown domain', run: (c) => c.core.activeQueue('nope.example', 'a'), throws: MailQueueError, code: 'ERR_UNKNOWN_DOMAIN', message: /"nope\.example"/ },
   { api: 'activeQueue', what: 'binding slot out of range', run: (c) => c.core.activeQueue('x.com', 2), throws: RangeError, message: /^binding: no binding slot 2/ },
   { api: 'activeQueue', what: 'binding NaN', run: (c) => c.core.activeQueue('x.com', NaN), throws: RangeError, message: /^binding: no binding slot NaN/ },
 
@@ -250,7 +250,7 @@ const rows: Row[] = [
   { api: 'maintain', what: 'now Infinity', run: (c) => c.core.maintain(Infinity), throws: RangeError, message: /^now must be finite/ },
   { api: 'maintain', what: 'now past the range of a Date', run: (c) => c.core.maintain(1e16), throws: RangeError, message: /^now must be finite and within ±8\.64e15 ms/ },
   { api: 'maintain', what: 'now a string', run: (c) => c.core.maintain(any('now')), throws: TypeError, message: /^now must be a number/ },
-  { api: 'maintainDomain', what: 'unknown domain', run: (c) => c.core.maintainDomain('nope.example'), throws: Error, code: 'ERR_UNKNOWN_DOMAIN', message: /"nope\.example"/ },
+  { api: 'maintainDomain', what: 'unknown domain', run: (c) => c.core.maintainDomain('nope.example'), throws: MailQueueError, code: 'ERR_UNKNOWN_DOMAIN', message: /"nope\.example"/ },
   { api: 'maintainDomain', what: 'options null', run: (c) => c.core.maintainDomain('x.com', any(null)), throws: TypeError, message: /^options must be an object/ },
   { api: 'maintainDomain', what: 'unknown option', run: (c) => c.core.maintainDomain('x.com', any({ bogus: 1 })), throws: RangeError, message: /^options: unknown option "bogus"/ },
   { api: 'maintainDomain', what: 'options.now -Infinity', run: (c) => c.core.maintainDomain('x.com', { now: -Infinity }), throws: RangeError, message: /^options\.now must be finite/ },
@@ -266,7 +266,7 @@ const rows: Row[] = [
   { api: 'openConnections', what: 'options.now NaN', run: (c) => c.core.openConnections('x.com', 'a', 1, { now: NaN }), throws: RangeError, message: /^options\.now must be finite/ },
   { api: 'openConnections', what: 'options.reserve -1', run: (c) => c.core.openConnections('x.com', 'a', 1, { reserve: -1 }), throws: RangeError, message: /^options\.reserve must be an integer/ },
   { api: 'openConnections', what: 'options null', run: (c) => c.core.openConnections('x.com', 'a', 1, any(null)), throws: TypeError, message: /^options must be an object/ },
-  { api: 'openConnections', what: 'unknown domain', run: (c) => c.core.openConnections('nope.example', 'a', 1), throws: Error, code: 'ERR_UNKNOWN_DOMAIN', message: /"nope\.example"/ },
+  { api: 'openConnections', what: 'unknown domain', run: (c) => c.core.openConnections('nope.example', 'a', 1), throws: MailQueueError, code: 'ERR_UNKNOWN_DOMAIN', message: /"nope\.example"/ },
   { api: 'openConnections', what: 'unknown binding', run: (c) => c.core.openConnections('x.com', 'zz', 1), throws: RangeError, message: /^binding: unknown binding "zz"/ },
   {
     api: 'openConnections', what: 'unknown option (a typo of reserve)', run: (c) => c.core.openConnections('x.com', 'a', 1, any({ reserv: 0 })),
@@ -277,7 +277,7 @@ const rows: Row[] = [
   { api: 'releaseConnection', what: 'connectionId fractional', run: (c) => c.core.releaseConnection(c.conn + 0.5), throws: RangeError, message: /^connectionId must be an integer/ },
   { api: 'releaseConnection', what: 'connectionId 2^53', run: (c) => c.core.releaseConnection(TWO53), throws: RangeError, message: /^connectionId must be an integer/ },
   { api: 'releaseConnection', what: 'connectionId a string', run: (c) => c.core.releaseConnection(any(String(c.conn))), throws: TypeError, message: /^connectionId must be a number/ },
-  { api: 'releaseConnection', what: 'unknown connection', run: (c) => c.core.releaseConnection(999_999), throws: Error, code: 'ERR_UNKNOWN_CONNECTION', message: /^connectionId 999999/ },
+  { api: 'releaseConnection', what: 'unknown connection', run: (c) => c.core.releaseConnection(999_999), throws: MailQueueError, code: 'ERR_UNKNOWN_CONNECTION', message: /^connectionId 999999/ },
 
   // anything after close() (the hooks and views of a closed core: test/pass/hooks-and-views.bad-input.test.ts)
   ...([
@@ -304,7 +304,7 @@ const rows: Row[] = [
     ['releaseConnection', (c: Ctx) => c.closed.releaseConnection(1)],
     ['stats', (c: Ctx) => c.closed.stats()],
     ['checkInvariants', (c: Ctx) => c.closed.checkInvariants()],
-  ] as const).map(([api, run]): Row => ({ api, what: 'after close()', run, throws: Error, code: 'ERR_CLOSED', message: /^the core is closed/ })),
+  ] as const).map(([api, run]): Row => ({ api, what: 'after close()', run, throws: MailQueueError, code: 'ERR_CLOSED', message: /^the core is closed/ })),
 ];
 
 describe('MailQueueCore: bad calls throw the documented error and change nothing', () => {

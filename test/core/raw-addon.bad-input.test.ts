@@ -1,15 +1,16 @@
 // Garbage into the raw addon functions (lib/native.ts's `native`): every entry point that takes
 // arguments, with made-up, dead and malformed handles, out-of-range indices and values, wrong and
 // detached typed arrays. Each call must throw exactly the class it names (TypeError, RangeError or
-// Error with a code), never crash, and change nothing (the counters, the domain, every place of
-// every id, the queues, the native invariant check), and Object.prototype must be untouched.
+// MailQueueError with a code: lib/native.ts hands the class to the addon), never crash, and change
+// nothing (the counters, the domain, every place of every id, the queues, the native invariant
+// check), and Object.prototype must be untouched.
 // The public API's bad-input tables are in test/core/core-api.bad-input.test.ts and
 // test/pass/*.bad-input.test.ts.
 import { spawnSync } from 'node:child_process';
 
 import { describe, expect, test } from 'vitest';
 
-import { MailQueueCore } from '../../lib/index.js';
+import { MailQueueCore, MailQueueError } from '../../lib/index.js';
 import { native } from '../../lib/native.js';
 import { any, assertNoPollution, type ErrorClass, MAX_SAFE, protoSnapshot, T0, TWO53 } from '../support/bad_input.js';
 import { ADDON } from '../support/compiled_lib.js';
@@ -94,23 +95,23 @@ const rawRows: RawRow[] = [
   { what: 'createCore: bindingMax -1', run: cc(goodCfg(), Int32Array.of(-1), F.of(-1), new F(0), new F(16)), throws: RangeError, message: /^bindingMax/ },
   { what: 'createCore: bindingMax NaN', run: cc(goodCfg(), Int32Array.of(-1), F.of(NaN), new F(0), new F(16)), throws: RangeError, message: /^bindingMax/ },
   { what: 'createCore: config detached', run: () => raw.createCore(detached('f64', 4), Int32Array.of(-1), F.of(Infinity), new F(0), new F(16)), throws: TypeError, message: /^config is detached/ },
-  { what: 'countersBuffer on a destroyed core', run: (r) => raw.countersBuffer(r.dead), throws: Error, code: 'ERR_CLOSED' },
-  { what: 'countersBuffer on a made-up handle', run: () => raw.countersBuffer(12345), throws: Error, code: 'ERR_CLOSED' },
+  { what: 'countersBuffer on a destroyed core', run: (r) => raw.countersBuffer(r.dead), throws: MailQueueError, code: 'ERR_CLOSED' },
+  { what: 'countersBuffer on a made-up handle', run: () => raw.countersBuffer(12345), throws: MailQueueError, code: 'ERR_CLOSED' },
   { what: 'countersBuffer on handle a string', run: () => raw.countersBuffer('0'), throws: TypeError, message: /^core handle must be a number/ },
   { what: 'countersBuffer with no handle', run: () => raw.countersBuffer(), throws: TypeError, message: /^core handle must be a number/ },
   // made-up, dead and malformed handles
-  { what: 'enqueue on a made-up handle 12345', run: () => raw.enqueue(12345, 0, 0, 100, 0, T0, Infinity, T0), throws: Error, code: 'ERR_CLOSED' },
-  { what: 'enqueue on handle -1', run: () => raw.enqueue(-1, 0, 0, 100, 0, T0, Infinity, T0), throws: Error, code: 'ERR_CLOSED' },
-  { what: 'enqueue on handle NaN', run: () => raw.enqueue(NaN, 0, 0, 100, 0, T0, Infinity, T0), throws: Error, code: 'ERR_CLOSED' },
-  { what: 'enqueue on handle Infinity', run: () => raw.enqueue(Infinity, 0, 0, 100, 0, T0, Infinity, T0), throws: Error, code: 'ERR_CLOSED' },
-  { what: 'enqueue on handle 2^53', run: () => raw.enqueue(TWO53, 0, 0, 100, 0, T0, Infinity, T0), throws: Error, code: 'ERR_CLOSED' },
-  { what: 'enqueue on a fractional handle', run: (r) => raw.enqueue(r.h + 0.5, 0, 0, 100, 0, T0, Infinity, T0), throws: Error, code: 'ERR_CLOSED' },
-  { what: 'enqueue on a destroyed core', run: (r) => raw.enqueue(r.dead, 0, 0, 100, 0, T0, Infinity, T0), throws: Error, code: 'ERR_CLOSED' },
-  { what: 'enqueue on the next generation of a live slot', run: (r) => raw.enqueue(r.h + 1048576, 0, 0, 100, 0, T0, Infinity, T0), throws: Error, code: 'ERR_CLOSED' },
+  { what: 'enqueue on a made-up handle 12345', run: () => raw.enqueue(12345, 0, 0, 100, 0, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_CLOSED' },
+  { what: 'enqueue on handle -1', run: () => raw.enqueue(-1, 0, 0, 100, 0, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_CLOSED' },
+  { what: 'enqueue on handle NaN', run: () => raw.enqueue(NaN, 0, 0, 100, 0, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_CLOSED' },
+  { what: 'enqueue on handle Infinity', run: () => raw.enqueue(Infinity, 0, 0, 100, 0, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_CLOSED' },
+  { what: 'enqueue on handle 2^53', run: () => raw.enqueue(TWO53, 0, 0, 100, 0, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_CLOSED' },
+  { what: 'enqueue on a fractional handle', run: (r) => raw.enqueue(r.h + 0.5, 0, 0, 100, 0, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_CLOSED' },
+  { what: 'enqueue on a destroyed core', run: (r) => raw.enqueue(r.dead, 0, 0, 100, 0, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_CLOSED' },
+  { what: 'enqueue on the next generation of a live slot', run: (r) => raw.enqueue(r.h + 1048576, 0, 0, 100, 0, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_CLOSED' },
   { what: 'enqueue on handle a string', run: () => raw.enqueue('0', 0, 0, 100, 0, T0, Infinity, T0), throws: TypeError, message: /^core handle must be a number/ },
   { what: 'enqueue on handle an object', run: () => raw.enqueue({ valueOf: () => 0 }, 0, 0, 100, 0, T0, Infinity, T0), throws: TypeError, message: /^core handle/ },
   { what: 'checkInvariants on handle a BigInt', run: () => raw.checkInvariants(0n), throws: TypeError, message: /^core handle/ },
-  { what: 'bytesReserved on a made-up handle', run: () => raw.bytesReserved(777), throws: Error, code: 'ERR_CLOSED' },
+  { what: 'bytesReserved on a made-up handle', run: () => raw.bytesReserved(777), throws: MailQueueError, code: 'ERR_CLOSED' },
   { what: 'destroyCore("x")', run: () => raw.destroyCore('x'), throws: TypeError, message: /^core handle must be a number/ },
   { what: 'destroyCore(NaN)', run: () => raw.destroyCore(NaN), throws: RangeError, message: /^core handle must not be NaN/ },
   // out-of-range indices and values
@@ -130,14 +131,23 @@ const rawRows: RawRow[] = [
   { what: 'enqueue: expiresAt NaN', run: (r) => raw.enqueue(r.h, r.d, 0, 100, 0, T0, NaN, T0), throws: RangeError, message: /^expiresAt must not be NaN/ },
   { what: 'enqueue: now a string', run: (r) => raw.enqueue(r.h, r.d, 0, 100, 0, T0, Infinity, 'now'), throws: TypeError, message: /^now must be a number/ },
   { what: 'enqueue: missing arguments', run: (r) => raw.enqueue(r.h), throws: TypeError, message: /^domain must be a number/ },
-  { what: 'enqueue: duplicate id', run: (r) => raw.enqueue(r.h, r.d, 1, 1, 0, T0, Infinity, T0), throws: Error, code: 'ERR_DUPLICATE_ID' },
+  { what: 'enqueue: duplicate id', run: (r) => raw.enqueue(r.h, r.d, 1, 1, 0, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_DUPLICATE_ID' },
   { what: 'enqueueBatch: ids a Float32Array', run: (r) => raw.enqueueBatch(r.h, r.d, 0, Float32Array.of(100), null, T0, Infinity, T0), throws: TypeError, message: /^ids must be a Float64Array/ },
   { what: 'enqueueBatch: priorities an Int8Array', run: (r) => raw.enqueueBatch(r.h, r.d, 0, F.of(100), Int8Array.of(0), T0, Infinity, T0), throws: TypeError, message: /^priorities must be a Uint8Array/ },
   { what: 'enqueueBatch: priorities of the wrong length', run: (r) => raw.enqueueBatch(r.h, r.d, 0, F.of(100, 101), Uint8Array.of(0), T0, Infinity, T0), throws: RangeError, message: /^priorities must have as many entries as ids/ },
   { what: 'enqueueBatch: priorities detached', run: (r) => raw.enqueueBatch(r.h, r.d, 0, F.of(100), detached('u8', 1), T0, Infinity, T0), throws: TypeError, message: /^priorities is detached/ },
   { what: 'enqueueBatch: NaN id', run: (r) => raw.enqueueBatch(r.h, r.d, 0, F.of(100, NaN), null, T0, Infinity, T0), throws: RangeError, message: /ids\[1\]/ },
-  { what: 'enqueueBatch: duplicate inside the batch', run: (r) => raw.enqueueBatch(r.h, r.d, 0, F.of(100, 100), null, T0, Infinity, T0), throws: Error, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]/ },
-  { what: 'enqueueBatch: duplicate against the queue', run: (r) => raw.enqueueBatch(r.h, r.d, 1, F.of(100, 3), null, T0, Infinity, T0), throws: Error, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]/ },
+  { what: 'enqueueBatch: duplicate inside the batch', run: (r) => raw.enqueueBatch(r.h, r.d, 0, F.of(100, 100), null, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]/ },
+  { what: 'enqueueBatch: duplicate against the queue', run: (r) => raw.enqueueBatch(r.h, r.d, 1, F.of(100, 3), null, T0, Infinity, T0), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /^ids\[1\]/ },
+  { what: 'enqueueArrivals: entries a Float32Array', run: (r) => raw.enqueueArrivals(r.h, new Float32Array(5), 1, T0), throws: TypeError, message: /^entries must be a Float64Array/ },
+  { what: 'enqueueArrivals: n past the entries', run: (r) => raw.enqueueArrivals(r.h, F.of(r.d, 0, 100, T0, Infinity), 2, T0), throws: RangeError, message: /^n must be an integer from 0 to 1/ },
+  { what: 'enqueueArrivals: now NaN', run: (r) => raw.enqueueArrivals(r.h, F.of(r.d, 0, 100, T0, Infinity), 1, NaN), throws: RangeError, message: /^now/ },
+  { what: 'enqueueArrivals: unknown domain', run: (r) => raw.enqueueArrivals(r.h, F.of(r.d, 0, 100, T0, Infinity, 99, 0, 101, T0, Infinity), 2, T0), throws: RangeError, message: /^entries\[5\]: unknown domain/ },
+  { what: 'enqueueArrivals: binding 99', run: (r) => raw.enqueueArrivals(r.h, F.of(r.d, 99, 100, T0, Infinity), 1, T0), throws: RangeError, message: /^entries\[0\]: unknown binding/ },
+  { what: 'enqueueArrivals: priority 2', run: (r) => raw.enqueueArrivals(r.h, F.of(r.d, 2 * 65536, 100, T0, Infinity), 1, T0), throws: RangeError, message: /^entries\[0\]: unknown binding/ },
+  { what: 'enqueueArrivals: id NaN', run: (r) => raw.enqueueArrivals(r.h, F.of(r.d, 0, NaN, T0, Infinity), 1, T0), throws: RangeError, message: /^entries\[0\]: an id, time or expiry out of range/ },
+  { what: 'enqueueArrivals: duplicate against the queue', run: (r) => raw.enqueueArrivals(r.h, F.of(r.d, 0, 100, T0, Infinity, r.d, 1, 3, T0, Infinity), 2, T0), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /^entries\[5\]/ },
+  { what: 'enqueueArrivals: duplicate inside the entries', run: (r) => raw.enqueueArrivals(r.h, F.of(r.d, 0, 100, T0, Infinity, r.d, 1, 100, T0, Infinity), 2, T0), throws: MailQueueError, code: 'ERR_DUPLICATE_ID', message: /^entries\[5\]/ },
   { what: 'cancel: id NaN', run: (r) => raw.cancel(r.h, NaN), throws: RangeError, message: /^id must not be NaN/ },
   { what: 'locate: out a Float32Array', run: (r) => raw.locate(r.h, 1, new Float32Array(7)), throws: TypeError, message: /^out must be a Float64Array/ },
   { what: 'locate: out of 3 entries', run: (r) => raw.locate(r.h, 1, new F(3)), throws: RangeError, message: /^out must have 7 entries/ },
@@ -151,13 +161,13 @@ const rawRows: RawRow[] = [
   { what: 'removeActive: id Infinity', run: (r) => raw.removeActive(r.h, r.d, 0, Infinity), throws: RangeError, message: /^id must be finite/ },
   { what: 'take: out a Uint8Array', run: (r) => raw.take(r.h, r.d, 0, T0, new Uint8Array(8)), throws: TypeError, message: /^out must be a Float64Array/ },
   { what: 'take: now NaN', run: (r) => raw.take(r.h, r.d, 0, NaN, new F(1)), throws: RangeError, message: /^now/ },
-  { what: 'settle: unknown id', run: (r) => raw.settle(r.h, 99_999), throws: Error, code: 'ERR_UNKNOWN_ID' },
+  { what: 'settle: unknown id', run: (r) => raw.settle(r.h, 99_999), throws: MailQueueError, code: 'ERR_UNKNOWN_ID' },
   { what: 'defer: nextAttempt NaN', run: (r) => raw.defer(r.h, 1, NaN, T0), throws: RangeError, message: /^nextAttempt/ },
   { what: 'untake: id a string', run: (r) => raw.untake(r.h, '1'), throws: TypeError, message: /^id must be a number/ },
   { what: 'setAttempts: attempts 65536', run: (r) => raw.setAttempts(r.h, 1, 65536), throws: RangeError, message: /^attempts must be an integer from 0 to 65535/ },
   { what: 'setAttempts: attempts -1', run: (r) => raw.setAttempts(r.h, 1, -1), throws: RangeError, message: /^attempts/ },
   { what: 'setAttempts: attempts a string', run: (r) => raw.setAttempts(r.h, 1, '2'), throws: TypeError, message: /^attempts must be a number/ },
-  { what: 'setAttempts: unknown id', run: (r) => raw.setAttempts(r.h, 99_999, 1), throws: Error, code: 'ERR_UNKNOWN_ID' },
+  { what: 'setAttempts: unknown id', run: (r) => raw.setAttempts(r.h, 99_999, 1), throws: MailQueueError, code: 'ERR_UNKNOWN_ID' },
   { what: 'dueDomains: out an Int32Array', run: (r) => raw.dueDomains(r.h, T0, new Int32Array(4)), throws: TypeError, message: /^out must be a Uint32Array/ },
   { what: 'dueDomains: out a Float64Array', run: (r) => raw.dueDomains(r.h, T0, new F(4)), throws: TypeError, message: /^out must be a Uint32Array/ },
   { what: 'computeGoal: goalsz 2^31', run: (r) => raw.computeGoal(r.h, r.d, 0, 2 ** 31), throws: RangeError, message: /^goalsz/ },
@@ -182,16 +192,16 @@ const rawRows: RawRow[] = [
   { what: 'prepareVisit: now NaN', run: (r) => raw.prepareVisit(r.h, r.d, NaN, 0, new Uint32Array(6)), throws: RangeError, message: /^now/ },
   { what: 'prepareVisit: goalsz 2^31', run: (r) => raw.prepareVisit(r.h, r.d, T0, 2 ** 31, new Uint32Array(6)), throws: RangeError, message: /^goalsz/ },
   { what: 'prepareVisit: out too short', run: (r) => raw.prepareVisit(r.h, r.d, T0, 0, new Uint32Array(5)), throws: RangeError, message: /^out must have three entries per binding/ },
-  { what: 'visitDefault: before any prepareVisit', run: (r) => raw.visitDefault(r.h, 0, 0), throws: Error, code: 'ERR_NO_VISIT' },
+  { what: 'visitDefault: before any prepareVisit', run: (r) => raw.visitDefault(r.h, 0, 0), throws: MailQueueError, code: 'ERR_NO_VISIT' },
   { what: 'visitDefault: binding 2 of 2', run: (r) => raw.visitDefault(r.h, 2, 0), throws: RangeError, message: /^binding: unknown binding slot/ },
   { what: 'visitDefault: binding -1', run: (r) => raw.visitDefault(r.h, -1, 0), throws: RangeError, message: /^binding/ },
   { what: 'visitDefault: reserve 2^32', run: (r) => raw.visitDefault(r.h, 0, 2 ** 32), throws: RangeError, message: /^reserve/ },
   { what: 'visitDefault: reserve a string', run: (r) => raw.visitDefault(r.h, 0, any('1')), throws: TypeError, message: /^reserve/ },
-  { what: 'visitDefault on a destroyed core', run: (r) => raw.visitDefault(r.dead, 0, 0), throws: Error, code: 'ERR_CLOSED' },
+  { what: 'visitDefault on a destroyed core', run: (r) => raw.visitDefault(r.dead, 0, 0), throws: MailQueueError, code: 'ERR_CLOSED' },
   { what: 'prepareVisit: out a Float64Array', run: (r) => raw.prepareVisit(r.h, r.d, T0, 0, any(new Float64Array(6))), throws: TypeError, message: /^out must be a Uint32Array/ },
   { what: 'reserveFor: binding 99', run: (r) => raw.reserveFor(r.h, r.d, 99), throws: RangeError, message: /^binding/ },
   { what: 'releaseConnection: id 0', run: (r) => raw.releaseConnection(r.h, 0), throws: RangeError, message: /^connectionId/ },
-  { what: 'releaseConnection: unknown id', run: (r) => raw.releaseConnection(r.h, r.conn + 1000), throws: Error, code: 'ERR_UNKNOWN_CONNECTION' },
+  { what: 'releaseConnection: unknown id', run: (r) => raw.releaseConnection(r.h, r.conn + 1000), throws: MailQueueError, code: 'ERR_UNKNOWN_CONNECTION' },
   { what: 'drainGrants: offset past out', run: (r) => raw.drainGrants(r.h, new Float64Array(6), 3), throws: RangeError, message: /^offset/ },
   { what: 'drainGrants: offset -1', run: (r) => raw.drainGrants(r.h, new Float64Array(6), -1), throws: RangeError, message: /^offset/ },
   { what: 'drainGrants: offset fractional', run: (r) => raw.drainGrants(r.h, new Float64Array(6), 0.5), throws: RangeError, message: /^offset/ },
@@ -208,15 +218,15 @@ const rawRows: RawRow[] = [
   { what: 'setMessageThrottle: binding 9', run: (r) => raw.setMessageThrottle(r.h, r.d, 9, -1), throws: RangeError, message: /^binding/ },
   { what: 'messageNextAllowedAt: now NaN', run: (r) => raw.messageNextAllowedAt(r.h, r.d, 0, NaN), throws: RangeError, message: /^now/ },
   { what: 'messageNextAllowedAt: domain 999', run: (r) => raw.messageNextAllowedAt(r.h, 999, 0, T0), throws: RangeError, message: /^domain/ },
-  { what: 'takeFor: unknown connection', run: (r) => raw.takeFor(r.h, 424242, T0, new Float64Array(1)), throws: Error, code: 'ERR_UNKNOWN_CONNECTION', message: /^connectionId 424242/ },
+  { what: 'takeFor: unknown connection', run: (r) => raw.takeFor(r.h, 424242, T0, new Float64Array(1)), throws: MailQueueError, code: 'ERR_UNKNOWN_CONNECTION', message: /^connectionId 424242/ },
   { what: 'takeFor: now NaN', run: (r) => raw.takeFor(r.h, r.conn, NaN, new Float64Array(1)), throws: RangeError, message: /^now must not be NaN/ },
   { what: 'takeFor: now past the time range', run: (r) => raw.takeFor(r.h, r.conn, 9e15, new Float64Array(1)), throws: RangeError, message: /^now/ },
   { what: 'takeFor: out an Int32Array', run: (r) => raw.takeFor(r.h, r.conn, T0, any(new Int32Array(2))), throws: TypeError, message: /^out must be a Float64Array/ },
-  { what: 'takeFor: on a destroyed core', run: (r) => raw.takeFor(r.dead, r.conn, T0, new Float64Array(1)), throws: Error, code: 'ERR_CLOSED' },
-  { what: 'migrateConnection: unknown connection', run: (r) => raw.migrateConnection(r.h, 424242, r.d), throws: Error, code: 'ERR_UNKNOWN_CONNECTION', message: /^connectionId 424242/ },
+  { what: 'takeFor: on a destroyed core', run: (r) => raw.takeFor(r.dead, r.conn, T0, new Float64Array(1)), throws: MailQueueError, code: 'ERR_CLOSED' },
+  { what: 'migrateConnection: unknown connection', run: (r) => raw.migrateConnection(r.h, 424242, r.d), throws: MailQueueError, code: 'ERR_UNKNOWN_CONNECTION', message: /^connectionId 424242/ },
   { what: 'migrateConnection: connectionId 0.5', run: (r) => raw.migrateConnection(r.h, 0.5, r.d), throws: RangeError, message: /^connectionId must be an integer/ },
   { what: 'migrateConnection: domain 999', run: (r) => raw.migrateConnection(r.h, 1, 999), throws: RangeError, message: /^domain/ },
-  { what: 'nextDueAt: a made-up handle', run: () => raw.nextDueAt(123456789), throws: Error, code: 'ERR_CLOSED', message: /closed/ },
+  { what: 'nextDueAt: a made-up handle', run: () => raw.nextDueAt(123456789), throws: MailQueueError, code: 'ERR_CLOSED', message: /closed/ },
   { what: 'flushDomain: now Infinity', run: (r) => raw.flushDomain(r.h, r.d, Infinity), throws: RangeError, message: /^now must be finite/ },
   { what: 'flushDomain: domain -1', run: (r) => raw.flushDomain(r.h, -1, T0), throws: RangeError, message: /^domain/ },
   { what: 'failDomain: out a Uint32Array', run: (r) => raw.failDomain(r.h, r.d, any(new Uint32Array(4))), throws: TypeError, message: /^out must be a Float64Array/ },
@@ -228,22 +238,22 @@ const rawRows: RawRow[] = [
   { what: 'deferBatch: ids a plain array', run: (r) => raw.deferBatch(r.h, any([1, 2]), T0, T0), throws: TypeError, message: /^ids must be a Float64Array/ },
   { what: 'deferBatch: nextAttempt NaN', run: (r) => raw.deferBatch(r.h, Float64Array.of(1), NaN, T0), throws: RangeError, message: /^nextAttempt/ },
   { what: 'deferBatch: now Infinity', run: (r) => raw.deferBatch(r.h, Float64Array.of(1), T0, Infinity), throws: RangeError, message: /^now/ },
-  { what: 'deferBatch: an id never queued', run: (r) => raw.deferBatch(r.h, Float64Array.of(424242), T0, T0), throws: Error, code: 'ERR_UNKNOWN_ID', message: /^ids\[0\]/ },
+  { what: 'deferBatch: an id never queued', run: (r) => raw.deferBatch(r.h, Float64Array.of(424242), T0, T0), throws: MailQueueError, code: 'ERR_UNKNOWN_ID', message: /^ids\[0\]/ },
   { what: 'enqueueBatch: nextAttempt array of another length', run: (r) => raw.enqueueBatch(r.h, r.d, 0, Float64Array.of(900, 901), null, Float64Array.of(T0), Infinity, T0), throws: RangeError, message: /^nextAttempts must have as many entries as ids/ },
   { what: 'enqueueBatch: nextAttempt a Float32Array', run: (r) => raw.enqueueBatch(r.h, r.d, 0, Float64Array.of(900), null, any(Float32Array.of(T0)), Infinity, T0), throws: TypeError, message: /^nextAttempts must be a Float64Array/ },
   { what: 'enqueueBatch: nextAttempt[0] NaN', run: (r) => raw.enqueueBatch(r.h, r.d, 0, Float64Array.of(900), null, Float64Array.of(NaN), Infinity, T0), throws: RangeError, message: /^nextAttempts\[0\] must be a finite number/ },
   { what: 'settleBatch: ids a plain array', run: (r) => raw.settleBatch(r.h, any([1, 2])), throws: TypeError, message: /^ids must be a Float64Array/ },
-  { what: 'settleBatch: an id never queued', run: (r) => raw.settleBatch(r.h, Float64Array.of(424242)), throws: Error, code: 'ERR_UNKNOWN_ID', message: /^ids\[0\]/ },
+  { what: 'settleBatch: an id never queued', run: (r) => raw.settleBatch(r.h, Float64Array.of(424242)), throws: MailQueueError, code: 'ERR_UNKNOWN_ID', message: /^ids\[0\]/ },
   { what: 'settleBatch: id fractional', run: (r) => raw.settleBatch(r.h, Float64Array.of(1.5)), throws: RangeError, message: /^ids\[0\] must be a safe integer/ },
   { what: 'cancelBatch: ids a plain array', run: (r) => raw.cancelBatch(r.h, any([2, 3])), throws: TypeError, message: /^ids must be a Float64Array/ },
   { what: 'cancelBatch: ids missing', run: (r) => raw.cancelBatch(r.h), throws: TypeError, message: /^ids must be a Float64Array/ },
   { what: 'cancelBatch: ids a Float32Array', run: (r) => raw.cancelBatch(r.h, Float32Array.of(2)), throws: TypeError, message: /^ids must be a Float64Array/ },
   { what: 'cancelBatch: ids detached', run: (r) => raw.cancelBatch(r.h, detached('f64', 2)), throws: TypeError, message: /^ids is detached/ },
-  { what: 'cancelBatch on a made-up handle', run: () => raw.cancelBatch(12345, F.of(2)), throws: Error, code: 'ERR_CLOSED' },
-  { what: 'cancelBatch on a destroyed core', run: (r) => raw.cancelBatch(r.dead, F.of(2)), throws: Error, code: 'ERR_CLOSED' },
+  { what: 'cancelBatch on a made-up handle', run: () => raw.cancelBatch(12345, F.of(2)), throws: MailQueueError, code: 'ERR_CLOSED' },
+  { what: 'cancelBatch on a destroyed core', run: (r) => raw.cancelBatch(r.dead, F.of(2)), throws: MailQueueError, code: 'ERR_CLOSED' },
   { what: 'cancelBatch on handle a string', run: (r) => raw.cancelBatch(String(r.h), F.of(2)), throws: TypeError, message: /^core handle must be a number/ },
   { what: 'cancelBatch: id fractional', run: (r) => raw.cancelBatch(r.h, F.of(2, 1.5)), throws: RangeError, message: /^ids\[1\] must be a safe integer/ },
-  { what: 'cancelBatch: an id in flight', run: (r) => raw.cancelBatch(r.h, F.of(2, 1, 5)), throws: Error, code: 'ERR_IN_FLIGHT', message: /^ids\[1\]/ },
+  { what: 'cancelBatch: an id in flight', run: (r) => raw.cancelBatch(r.h, F.of(2, 1, 5)), throws: MailQueueError, code: 'ERR_IN_FLIGHT', message: /^ids\[1\]/ },
   { what: 'groupCount: group 5', run: (r) => raw.groupCount(r.h, 5), throws: RangeError, message: /^group: unknown group/ },
   { what: 'groupCount: group 2^16', run: (r) => raw.groupCount(r.h, 2 ** 16), throws: RangeError, message: /^group must be an integer/ },
   { what: 'setSuspended: flag 1 (not a boolean)', run: (r) => raw.setSuspended(r.h, r.d, 0, 1), throws: TypeError, message: /^suspended must be a boolean/ },
@@ -261,9 +271,11 @@ const rawRows: RawRow[] = [
   { what: 'addDomain: groupScopeMax -1', run: (r) => raw.addDomain(r.h, F.of(32, 0.3, -1, 0, 32, 0.3, -1, 0), Infinity, F.of(-1)), throws: RangeError, message: /^groupScopeMax/ },
   { what: 'goalCurve: maxConnections NaN', run: () => raw.goalCurve(NaN, 1, 0.3), throws: RangeError, message: /^maxConnections/ },
   { what: 'goalCurve: no arguments', run: () => raw.goalCurve(), throws: TypeError, message: /^maxConnections must be a number/ },
+  { what: 'setErrorClass: not a function', run: () => raw.setErrorClass({ prototype: Error.prototype }), throws: TypeError, message: /^errorClass must be a function$/ },
+  { what: 'setErrorClass: no argument', run: () => raw.setErrorClass(), throws: TypeError, message: /^errorClass must be a function$/ },
 ];
 
-describe('raw addon functions: garbage throws TypeError / RangeError / Error, never crashes, changes nothing', () => {
+describe('raw addon functions: garbage throws TypeError / RangeError / MailQueueError, never crashes, changes nothing', () => {
   test('there are raw rows for every entry point that takes arguments', () => {
     for (const name of Object.keys(native)) {
       if (name === 'counterNames' || name === 'noop') continue; // they take no arguments

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 
 import { prng } from '../../examples/demo/protocol.js'; // the project's seeded PRNG: a failure repeats
-import { MailQueueCore } from '../../lib/index.js';
+import { MailQueueCore, MailQueueError } from '../../lib/index.js';
 
 test('settleMany settles a batch taken into flight, and refuses a bad batch whole', () => {
   const core = new MailQueueCore({ clock: () => 1000 });
@@ -162,7 +162,7 @@ describe('cancelMany', () => {
           err = e as Error & { code?: string };
         }
         expect(err, `cancelMany([${batch}]) must throw`).toBeInstanceOf(Error);
-        expect(err!.constructor).toBe(Error);
+        expect(err!.constructor).toBe(MailQueueError);
         expect(err!.code).toBe('ERR_IN_FLIGHT');
         expect(err!.message).toMatch(new RegExp(`^ids\\[${at}\\]`));
         expect(stateOf(core, ids)).toEqual(before);

@@ -102,6 +102,8 @@ interface LoopResult {
   stats: { connections: number; active: number; delayed: number; inFlight: number; domains: number; opened: number; released: number; expired: number; activeRemoved: number };
   start: number;
   end: number;
+  /** `${instanceof and constructor is that thread's MailQueueError} ${code}` of a native ERR_CLOSED */
+  nativeError: string;
 }
 
 describe('worker threads, termination, collection and exit (each in a child process)', () => {
@@ -121,6 +123,7 @@ describe('worker threads, termination, collection and exit (each in a child proc
         activeRemoved: total + t.deferred, // every message taken once, the deferred ones twice
       });
       expect(t.grants, t.name).toBeGreaterThanOrEqual(rounds * domains);
+      expect(t.nativeError, t.name).toBe('true ERR_CLOSED');
     }
     // The three sizes differ, so a shared counter anywhere would show in one of the totals above.
     expect(new Set(threads.map((t) => t.total)).size).toBe(3);

@@ -5,7 +5,7 @@
 // test/support/bad_input.ts (MailQueueCore's own methods: test/core/core-api.bad-input.test.ts).
 import { describe, expect } from 'vitest';
 
-import { connectionGoal } from '../../lib/index.js';
+import { connectionGoal, MailQueueError } from '../../lib/index.js';
 import { any, type Ctx, type Row, rowTests, T0, TWO53 } from '../support/bad_input.js';
 
 /** A hook point whose call() takes anything, to pass it garbage. */
@@ -75,7 +75,7 @@ const rows: Row[] = [
       }
       throw inner;
     },
-    throws: Error, code: 'ERR_REENTRANT', message: /^mailQueueMaintain\.call\(\) was called from inside one of its own providers/,
+    throws: MailQueueError, code: 'ERR_REENTRANT', message: /^mailQueueMaintain\.call\(\) was called from inside one of its own providers/,
   },
   {
     api: 'hooks.connectionGoal.call', what: 'call() from inside its own provider',
@@ -97,7 +97,7 @@ const rows: Row[] = [
       }
       throw inner;
     },
-    throws: Error, code: 'ERR_REENTRANT', message: /^connectionGoal\.call\(\)/,
+    throws: MailQueueError, code: 'ERR_REENTRANT', message: /^connectionGoal\.call\(\)/,
   },
   {
     api: 'maintain', what: 'maintain() from inside a provider',
@@ -119,7 +119,7 @@ const rows: Row[] = [
       }
       throw inner;
     },
-    throws: Error, code: 'ERR_REENTRANT', message: /^maintain\(\) was called from inside a maintenance hook/,
+    throws: MailQueueError, code: 'ERR_REENTRANT', message: /^maintain\(\) was called from inside a maintenance hook/,
   },
   {
     api: 'close', what: 'close() from inside a provider',
@@ -142,7 +142,7 @@ const rows: Row[] = [
       expect(c.core.closed).toBe(false);
       throw inner;
     },
-    throws: Error, code: 'ERR_REENTRANT', message: /^close\(\) was called (?:from inside a maintenance hook|during a maintenance pass)/,
+    throws: MailQueueError, code: 'ERR_REENTRANT', message: /^close\(\) was called (?:from inside a maintenance hook|during a maintenance pass)/,
   },
   {
     api: 'close', what: 'close() from inside a provider of a direct hooks.connectionGoal.call()',
@@ -164,7 +164,7 @@ const rows: Row[] = [
       expect(c.core.closed).toBe(false);
       throw inner;
     },
-    throws: Error, code: 'ERR_REENTRANT', message: /^close\(\) was called from inside a maintenance hook/,
+    throws: MailQueueError, code: 'ERR_REENTRANT', message: /^close\(\) was called from inside a maintenance hook/,
   },
   {
     api: 'hooks.mailQueueMaintain', what: 'a provider that returns a Promise (reported, not thrown)',
@@ -246,7 +246,7 @@ const rows: Row[] = [
     ['ActiveQueue.toArray', (c: Ctx) => c.closedQ.toArray()],
     ['ActiveQueue.remove', (c: Ctx) => c.closedQ.remove(1)],
     ['ActiveQueue.has', (c: Ctx) => c.closedQ.has(1)],
-  ] as const).map(([api, run]): Row => ({ api, what: 'after close()', run, throws: Error, code: 'ERR_CLOSED', message: /^the core is closed/ })),
+  ] as const).map(([api, run]): Row => ({ api, what: 'after close()', run, throws: MailQueueError, code: 'ERR_CLOSED', message: /^the core is closed/ })),
 ];
 
 describe('hook points, DomainRecord and ActiveQueue views, connectionGoal(): bad calls throw the documented error and change nothing', () => {

@@ -8,21 +8,21 @@
 //   test/core/raw-addon.bad-input.test.ts        garbage into the raw addon functions (own fixture)
 //
 // Each row of a table is one bad call. It says which error class it must throw (exactly
-// TypeError, RangeError or Error), the `code` where there is one, and a regex that the message must
-// match (the message names the argument). After every row the core must be exactly as it was
-// (stats, the counters view, every active queue, every message, the domain records, the native
-// invariant check) and Object.prototype must be untouched. A few rows are "reported" rows: the call
+// TypeError, RangeError or MailQueueError), the `code` where there is one, and a regex that the
+// message must match (the message names the argument). After every row the core must be exactly as
+// it was (stats, the counters view, every active queue, every message, the domain records, the
+// native invariant check) and Object.prototype must be untouched. A few rows are "reported" rows: the call
 // must NOT throw, and the failure must arrive as an 'error' event (providers that fail).
 import { expect, test } from 'vitest';
 
-import { HookError, MailQueueCore, type ActiveQueue, type DomainRecord } from '../../lib/index.js';
+import { HookError, MailQueueCore, MailQueueError, type ActiveQueue, type DomainRecord } from '../../lib/index.js';
 
 export const T0 = 1_700_000_000_000;
 export const MB = 'a'.repeat(1 << 20);
 export const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 export const TWO53 = 2 ** 53;
 
-export type ErrorClass = typeof TypeError | typeof RangeError | typeof Error;
+export type ErrorClass = typeof TypeError | typeof RangeError | typeof MailQueueError;
 
 // --- Object.prototype pollution ------------------------------------------------------------------
 
