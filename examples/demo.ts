@@ -29,12 +29,12 @@ import {
   type ActiveQueue, type CoreConfig, type DomainRecord, type Grant, type ScopeOptions,
 } from '../lib/index.js';
 import { senderFor, type AllStats, type FromWorker, type ToWorker, type WorkerInit } from './demo/protocol.js';
-import { DOWN, UNKNOWN_USER, makeBindings, makeWorkload, parseArgs } from './demo/workload.js';
+import { DOWN, UNKNOWN_USER, makeBindings, makeWorkload, parseArgs, type Options } from './demo/workload.js';
 import { exitIfStuck, freePort, shutDown, workerRpc } from './demo/harness.js';
 
 // ---- scenario -----------------------------------------------------------------------------------
 
-let opts;
+let opts: Options;
 try {
   opts = parseArgs(process.argv.slice(2));
 } catch (err) {

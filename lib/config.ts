@@ -211,7 +211,7 @@ function parseScope(raw: unknown, kind: ScopeKind, where: string, nested: boolea
       domains = value;
       continue;
     }
-    const rule = Object.prototype.hasOwnProperty.call(RULES, key) ? RULES[key as keyof ScopeOptions] : undefined;
+    const rule = Object.hasOwn(RULES, key) ? RULES[key as keyof ScopeOptions] : undefined;
     if (rule === undefined) throw configError(where, `unknown option ${JSON.stringify(key)}`);
     if (!rule.scopes.includes(kind)) throw configError(where, `${key} is not valid in ${kind} scope`);
     if (value === undefined) continue;

@@ -13,6 +13,9 @@
 import { codedError, HookError } from './errors.js';
 import { checkFunction } from './validate.js';
 
+// The closure's type is the registrant's choice: with `unknown`, a provider typed `(closure: string, ...)`
+// would not be assignable (strictFunctionTypes), and an untyped one could not use its closure.
+// biome-ignore lint/suspicious/noExplicitAny: the closure's type is the registrant's (see above)
 export type Provider<A extends unknown[]> = (closure: any, ...args: A) => unknown;
 
 interface Entry<A extends unknown[]> {

@@ -77,13 +77,14 @@ export interface NativeBinding {
 }
 
 /** Where a message is, as `locate` reports it. */
+// biome-ignore lint/suspicious/noConstEnum: tsc inlines Place.* as literals in the hot locate() checks
 export const enum Place { None = 0, Active = 1, Delayed = 2, InFlight = 3 }
 
 function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!fs.existsSync(path.join(dir, 'package.json'))) {
     const up = path.dirname(dir);
-    if (up === dir) throw new Error('mail-queue-core: package.json not found above ' + dir);
+    if (up === dir) throw new Error(`mail-queue-core: package.json not found above ${dir}`);
     dir = up;
   }
   return dir;

@@ -261,7 +261,7 @@ if (hardcoded.length > 0) {
 }
 
 console.log('');
-console.log(`build ${skipBuild ? 'skipped' : (buildTime / 1000).toFixed(1) + ' s'}, vitest ${(testTime / 1000).toFixed(1)} s, total ${seconds(started)}`);
+console.log(`build ${skipBuild ? 'skipped' : `${(buildTime / 1000).toFixed(1)} s`}, vitest ${(testTime / 1000).toFixed(1)} s, total ${seconds(started)}`);
 for (const n of notes) console.log(`note: ${n}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -213,7 +213,7 @@ function underValgrind() {
   const show = (title, recs) => {
     if (recs.length === 0) return;
     console.log(`\n== ${title}`);
-    for (const rec of recs) console.log(rec.join('\n') + '\n');
+    for (const rec of recs) console.log(`${rec.join('\n')}\n`);
   };
   show('memcheck errors', errors);
   // Safety net: ERROR SUMMARY counts memcheck errors plus one per definite-leak record

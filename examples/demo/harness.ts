@@ -129,7 +129,7 @@ export function skewedShares(random: () => number, count: number, exponent: numb
   }
   const shares = new Float64Array(count);
   let sum = 0;
-  for (let i = 0; i < count; i++) sum += (shares[order[i]] = 1 / Math.pow(i + 1, exponent));
+  for (let i = 0; i < count; i++) sum += (shares[order[i]] = 1 / (i + 1) ** exponent);
   for (let i = 0; i < count; i++) shares[i] *= total / sum;
   return shares;
 }

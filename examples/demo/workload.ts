@@ -106,7 +106,9 @@ export function makeWorkload(o: Options, bindings: number): Workload {
   const domains: DomainPlan[] = [];
   const tightShares = [Math.ceil(o.tight / 3), Math.ceil((o.tight - Math.ceil(o.tight / 3)) / 2)];
   tightShares.push(o.tight - tightShares[0] - tightShares[1]);
-  tightShares.forEach((s, i) => domains.push({ name: `tight-${i + 1}.example`, server: 'tight', scopeMax: s }));
+  tightShares.forEach((s, i) => {
+    domains.push({ name: `tight-${i + 1}.example`, server: 'tight', scopeMax: s });
+  });
   domains.push({ name: 'down.example', server: DOWN });
   const spread = ['fast-a', 'fast-b', 'slow', 'flaky'];
   const counters: Record<string, number> = {};

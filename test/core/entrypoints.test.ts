@@ -136,7 +136,7 @@ describe('counters view', () => {
   });
 
   test('the counters array is kept current without a call (same array object, new values)', () => {
-    let t = 5000;
+    const t = 5000;
     const core = new MailQueueCore({ clock: () => t });
     const c = core.counters;
     const i = core.counterIndex;

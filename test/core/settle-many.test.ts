@@ -298,7 +298,9 @@ describe('cancelMany', () => {
     let refusedBad = 0;
     let cancelled = 0;
     try {
-      domains.forEach((d, i) => both((c) => c.enqueue({ id: i, domain: d })));
+      domains.forEach((d, i) => {
+        both((c) => c.enqueue({ id: i, domain: d }));
+      });
       for (let step = 0; step < 400; step++) {
         const what = int(10);
         if (what < 3) {

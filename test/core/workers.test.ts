@@ -7,7 +7,6 @@
 // another build of dist/. MQC_LIB points the children at it, MAIL_QUEUE_CORE_BINDING at the addon.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,7 +17,6 @@ import { compileLib } from '../support/compiled_lib.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..', '..');
 const FIXTURE = path.join(root, 'test', 'fixtures', 'workers-child.mjs');
-const ADDON = path.join(root, 'build', 'Release', 'mail_queue_core.node');
 const MB = 1024 * 1024;
 
 let outDir = '';

@@ -13,7 +13,7 @@
 // The child runs the real public API: beforeAll compiles lib/ (test/fixtures/tsconfig.lib.json) into
 // a temporary directory, as test/core/workers.test.ts does, and links the project's node_modules
 // next to it so that the compiled SmtpTransport finds nodemailer.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +30,6 @@ import { startServer, type TestServer } from '../support/smtp_servers.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..', '..');
 const FIXTURE = path.join(root, 'test', 'fixtures', 'recovery-child.mjs');
-const ADDON = path.join(root, 'build', 'Release', 'mail_queue_core.node');
 
 let outDir = '';
 let childEnv: NodeJS.ProcessEnv = {};

@@ -13,7 +13,7 @@ function listen(onData: (id: string) => string | undefined): Promise<{ port: num
     authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
     onConnect(_s, cb) { open++; peak = Math.max(peak, open); cb(); },
     onClose() { open--; },
-    onData(stream, session, cb) {
+    onData(stream, _session, cb) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {

@@ -412,7 +412,7 @@ export class NaiveCore {
     const d = this.#known(domain);
     const b = this.#slot(binding);
     const m = this.messages.get(id);
-    if (!m || m.state !== 'active' || m.domain !== d || m.binding !== b) return false;
+    if (m?.state !== 'active' || m.domain !== d || m.binding !== b) return false;
     this.#activeRemoved++;
     this.messages.delete(id);
     return true;

@@ -448,8 +448,8 @@ describe('bad input: a clear error, and nothing changes', () => {
     const core = new MailQueueCore({ bindings: ['b0'], transport: new SmtpTransport(), store: st });
     cleanups.push(() => core.close());
     await core.submit(testMessage(1, 'a.test'), testBody(1));
-    const before = () => ({ stats: core.stats(), size: st.size, domains: core.domains(), queue: core.listQueue('a.test').map((m) => m.id) });
-    const snap = before();
+    const state = () => ({ stats: core.stats(), size: st.size, domains: core.domains(), queue: core.listQueue('a.test').map((m) => m.id) });
+    const snap = state();
     const cases: Array<[string, () => Promise<void>, object | (new (...a: never[]) => Error), RegExp?]> = [
       ['message null', () => core.submit(null as never, testBody(2)), TypeError, /^message must be an object/],
       ['id a string', () => core.submit({ ...testMessage(2, 'a.test'), id: '2' as never }, testBody(2)), TypeError, /^message\.id/],
@@ -473,7 +473,7 @@ describe('bad input: a clear error, and nothing changes', () => {
       if (typeof err === 'function') await expect(p, what).rejects.toThrow(err);
       else await expect(p, what).rejects.toMatchObject(err);
       if (msg) await expect(p, what).rejects.toThrow(msg);
-      expect(before(), what).toEqual(snap);
+      expect(state(), what).toEqual(snap);
       expect(await st.get(2), what).toBeUndefined();
       expect(core.hasDomain('b.test'), what).toBe(false);
     }
@@ -481,7 +481,7 @@ describe('bad input: a clear error, and nothing changes', () => {
     expect((await st.get(1))?.domain).toBe('a.test');
     // and good input does change the state: the checks above can fail
     await core.submit(testMessage(2, 'b.test'), testBody(2));
-    expect(before()).not.toEqual(snap);
+    expect(state()).not.toEqual(snap);
   });
 
   test('listQueue, flush, fail, retry, domainView, suspend/resume, suspendBinding/resumeBinding, recover: bad arguments refused, state unchanged', async () => {

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, test } from 'vitest';
 
-import { GrantList, MailQueueCore, MemoryStore, SmtpTransport, type CoreConfig, type Grant } from '../../lib/index.js';
+import { type GrantList, MailQueueCore, MemoryStore, SmtpTransport, type CoreConfig, type Grant } from '../../lib/index.js';
 import { testBody, testMessage, waitFor } from '../support/harness.js';
 import { startServer } from '../support/smtp_servers.js';
 

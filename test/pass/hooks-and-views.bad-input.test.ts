@@ -174,7 +174,7 @@ const rows: Row[] = [
       try {
         return hook.call(c.dr, 0, c.qa, T0, 0, 0);
       } finally {
-        offs.forEach((off) => off());
+        for (const off of offs) off();
       }
     },
     returns: -1, reported: /^mailQueueMaintain provider returned a Promise \(providers must be synchronous\) \(x\.com\/a\)/,
@@ -187,7 +187,7 @@ const rows: Row[] = [
       try {
         return hook.call(c.dr, 1, c.qb, T0, 0, 0);
       } finally {
-        offs.forEach((off) => off());
+        for (const off of offs) off();
       }
     },
     returns: -1, reported: /^mailQueueMaintain provider threw \(x\.com\/b\): boom/,
@@ -200,7 +200,7 @@ const rows: Row[] = [
       try {
         return hook.call(c.dr, 0, c.qa, T0, 0, 0);
       } finally {
-        offs.forEach((off) => off());
+        for (const off of offs) off();
       }
     },
     returns: -1, reported: /^mailQueueMaintain provider returned string, not a number/,
@@ -215,7 +215,7 @@ const rows: Row[] = [
       try {
         return c.core.maintainDomain('x.com').opened;
       } finally {
-        offs.forEach((off) => off());
+        for (const off of offs) off();
       }
     },
     returns: 0, reported: /^preMailQueueMaintainDomain provider returned a Promise/,

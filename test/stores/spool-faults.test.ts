@@ -329,14 +329,14 @@ describe('FileSpool: retry state', () => {
 
     // A torn last line (no "\n") is cut before the next append, so it cannot swallow the record.
     fs.appendFileSync(journal, newer513);
-    const c = new FileSpool(dir, { onCorrupt: (f, e) => { throw e; } });
+    const c = new FileSpool(dir, { onCorrupt: (_f, e) => { throw e; } });
     expect(await c.get(513)).toEqual(msg(513, { attempts: 7, nextAttempt: 7000 }));
     await c.setRetryState!(513, { attempts: 9, nextAttempt: 9000 });
     await c.close();
     expect(fs.readFileSync(journal, 'utf8').endsWith('\n')).toBe(true);
     expect(fs.readFileSync(journal, 'utf8')).not.toContain(newer513);
-    expect(await new FileSpool(dir, { onCorrupt: (f, e) => { throw e; } }).get(513)).toEqual(msg(513, { attempts: 9, nextAttempt: 9000 }));
-    expect(await new FileSpool(dir, { onCorrupt: (f, e) => { throw e; } }).get(1)).toEqual(msg(1, { attempts: 1, nextAttempt: 1000 }));
+    expect(await new FileSpool(dir, { onCorrupt: (_f, e) => { throw e; } }).get(513)).toEqual(msg(513, { attempts: 9, nextAttempt: 9000 }));
+    expect(await new FileSpool(dir, { onCorrupt: (_f, e) => { throw e; } }).get(1)).toEqual(msg(1, { attempts: 1, nextAttempt: 1000 }));
   });
 
   test('a journal of nothing but garbage, or cut in its first line, yields no state and no crash', async () => {

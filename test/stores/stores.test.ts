@@ -74,7 +74,7 @@ interface Subject {
 
 const subjects: Subject[] = [
   { name: 'MemoryStore', make: () => new MemoryStore() },
-  { name: 'FileSpool', make: () => new FileSpool(path.join(tempDir('contract'), 'spool'), { onCorrupt: (f, e) => { throw e; } }) },
+  { name: 'FileSpool', make: () => new FileSpool(path.join(tempDir('contract'), 'spool'), { onCorrupt: (_f, e) => { throw e; } }) },
 ];
 
 type Row = [label: string, message: unknown, body: unknown, error: typeof TypeError | typeof RangeError, pattern: RegExp];
@@ -400,7 +400,9 @@ describe('FileSpool', () => {
     expect(filesUnder(dir).length).toBe(200);
     expect(tmpFiles(dir)).toEqual([]);
     const got = await Promise.all(bodies.map((_, i) => spool.body(1000 + i)));
-    got.forEach((b, i) => expect(b.equals(bodies[i]), `body ${1000 + i}`).toBe(true));
+    got.forEach((b, i) => {
+      expect(b.equals(bodies[i]), `body ${1000 + i}`).toBe(true);
+    });
   });
 
   test('remove() during the put of its id waits for the put, then removes', async () => {
@@ -557,7 +559,7 @@ describe('FileSpool: a writer SIGKILLed at a random point', () => {
         expect(crashBodyProblem(m.id, await spool.body(m.id)), `id ${m.id}; ${ctx}`).toBe('');
       }
       expect(tmpFiles(dir), ctx).toEqual([]);
-      notes.push(`round ${round}: ${k.signal ?? 'exit ' + k.status}, ${k.acked.length} acked, ${listed.length} listed in total, ${leftover} temp files removed`);
+      notes.push(`round ${round}: ${k.signal ?? `exit ${k.status}`}, ${k.acked.length} acked, ${listed.length} listed in total, ${leftover} temp files removed`);
     }
     console.info(`crash test (seed ${seed}):\n  ${notes.join('\n  ')}`);
   }, 120_000);

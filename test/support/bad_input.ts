@@ -15,7 +15,7 @@
 // must NOT throw, and the failure must arrive as an 'error' event (providers that fail).
 import { expect, test } from 'vitest';
 
-import { HookError, MailQueueCore, MailQueueError, type ActiveQueue, type DomainRecord } from '../../lib/index.js';
+import { HookError, MailQueueCore, type MailQueueError, type ActiveQueue, type DomainRecord } from '../../lib/index.js';
 
 export const T0 = 1_700_000_000_000;
 export const MB = 'a'.repeat(1 << 20);
@@ -26,6 +26,8 @@ export type ErrorClass = typeof TypeError | typeof RangeError | typeof MailQueue
 
 // --- Object.prototype pollution ------------------------------------------------------------------
 
+const originalToString = Object.prototype.toString;
+
 export function protoSnapshot(): unknown {
   const names = (o: object) => Reflect.ownKeys(o).map(String).sort();
   return {
@@ -33,14 +35,14 @@ export function protoSnapshot(): unknown {
     func: names(Function.prototype),
     array: names(Array.prototype),
     // The keys that the polluting payloads of the tables would set.
-    probes: [({} as Record<string, unknown>).x, ({} as Record<string, unknown>).polluted, Object.prototype.toString === Object.prototype.toString],
+    probes: [({} as Record<string, unknown>).x, ({} as Record<string, unknown>).polluted, Object.prototype.toString === originalToString],
   };
 }
 
 export function assertNoPollution(before: unknown): void {
   expect(protoSnapshot()).toEqual(before);
   expect(({} as Record<string, unknown>).x).toBeUndefined();
-  expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'x')).toBe(false);
+  expect(Object.hasOwn(Object.prototype, 'x')).toBe(false);
 }
 
 // --- the fixture: one core with mail in every state ----------------------------------------------

@@ -16,7 +16,7 @@ export function testBody(id: number, size = 0): Buffer {
   const head = `X-Id: ${id}\r\nSubject: message ${id}\r\n\r\n`;
   const line = 'The quick brown fox jumps over the lazy dog 0123456789\r\n';
   const lines = Math.ceil(size / line.length);
-  return Buffer.from(head + line.repeat(lines) + 'end\r\n');
+  return Buffer.from(`${head}${line.repeat(lines)}end\r\n`);
 }
 
 export async function submitMany(core: MailQueueCore, ids: number[], domainOf: (id: number) => string,

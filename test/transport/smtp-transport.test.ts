@@ -8,7 +8,7 @@ import { X509Certificate, generateKeyPairSync, randomBytes, sign } from 'node:cr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import {
-  SMTP_DEFAULTS, SmtpOpenError, SmtpSendError, SmtpSession, SmtpTransport, type DnsResolver, type SmtpTransportOptions,
+  SMTP_DEFAULTS, SmtpOpenError, SmtpSendError, type SmtpSession, SmtpTransport, type DnsResolver, type SmtpTransportOptions,
 } from '../../lib/transport/smtp.js';
 import type { OutboundMessage } from '../../lib/transport/transport.js';
 
