@@ -30,6 +30,23 @@ interface MemRun {
   result?: { rate: number };
 }
 
+interface ArrivalsPhases { pass: number; take: number; outcome: number; release: number; arrive: number; total: number }
+interface ArrivalsRun {
+  impl: string;
+  mode: string;
+  round?: number;
+  result: {
+    rate: number; phasedRate: number; fillMs: number; resident: number; checksum: string;
+    cpuRate?: number; phasedCpuRate?: number;
+    phases: ArrivalsPhases;
+    phasesCpu?: ArrivalsPhases;
+    interleaved: { pass: number; conn: number; arrive: number; total: number };
+    interleavedCpu?: { pass: number; conn: number; arrive: number; total: number };
+    perRound: { grants: number; busy: number; outcomes: number; arrived: number };
+  };
+}
+interface ArrivalsMicroRun { round?: number; result: { n: number; median: Record<string, Record<string, number>>; medianCpu?: Record<string, Record<string, number>> } }
+
 export interface Results {
   env: EnvInfo;
   quick: boolean;
@@ -38,6 +55,7 @@ export interface Results {
   cycle?: CycleRun[];
   pass?: { js: { rows: PassRow[] } | null; cpp: { rows: PassRow[] } | null };
   memory?: MemRun[];
+  arrivals?: { cycle: ArrivalsRun[]; micro: ArrivalsMicroRun[] };
 }
 
 interface SuiteFile { suite: string; quick: boolean; env: EnvInfo; data: unknown }
@@ -48,10 +66,10 @@ export function loadResults(dir: string): Results | null {
     const f = path.join(dir, `${s}.json`);
     return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as SuiteFile) : null;
   };
-  const files = ['crossing', 'queue-ops', 'cycle', 'maintain-pass', 'memory'].map(read);
+  const files = ['crossing', 'queue-ops', 'cycle', 'maintain-pass', 'memory', 'arrivals'].map(read);
   const first = files.find((f) => f !== null);
   if (!first) return null;
-  const [crossing, q, cycle, pass, memory] = files;
+  const [crossing, q, cycle, pass, memory, arrivals] = files;
   return {
     env: first.env,
     quick: files.some((f) => f?.quick),
@@ -60,6 +78,7 @@ export function loadResults(dir: string): Results | null {
     cycle: cycle?.data as CycleRun[] | undefined,
     pass: pass?.data as Results['pass'],
     memory: memory?.data as MemRun[] | undefined,
+    arrivals: arrivals?.data as Results['arrivals'],
   };
 }
 
@@ -104,6 +123,8 @@ export function report(res: Results | null): string {
   out.push(`Node ${e.node} (V8 ${e.v8}), ${e.cpu} x${e.cores}, ${e.memGiB} GiB, ${e.platform}; commit ${e.commit}` +
     `${e.dirty ? ' with uncommitted lib/ or native/ changes' : ''}; addon built ${e.addonBuilt ?? 'n/a'}; ${e.date}.`);
   out.push('Rates are elements (messages) per second, best of the repetitions (the machine is shared; interference only slows a run down); ratios compare within this one run.');
+
+  if (res.arrivals && (res.arrivals.cycle.length || res.arrivals.micro.length)) arrivalsSection(res.arrivals, out, targets);
 
   if (res.crossing) {
     out.push('', '## Crossing floor (ns per call, Benchmark.js)', '', '| call | ns/call | ±% | what |', '|---|---:|---:|---|');
@@ -269,10 +290,139 @@ export function report(res: Results | null): string {
   }
 
   if (targets.length) {
-    out.push('', '## Targets (issue 4)', '', '| target | goal | measured | met | miss |', '|---|---|---|---|---|');
+    out.push('', '## Targets (issues 4 and 14)', '', '| target | goal | measured | met | miss |', '|---|---|---|---|---|');
     for (const t of targets) out.push(`| ${t.what} | ${t.goal} | ${t.got} | ${t.met ? 'yes' : '**no**'} | ${t.margin} |`);
     const met = targets.filter((t) => t.met).length;
     out.push('', `${met} of ${targets.length} targets met.`);
   }
   return out.join('\n');
+}
+
+const ARRIVAL_IMPLS: [string, string, string][] = [
+  ['plain', 'enqueue', 'plain JS (arrays per priority, Map, typed-array heap)'],
+  ['core', 'enqueue', 'core, one `enqueue({ id, domain, binding })` a message'],
+  ['core', 'batched', 'core, fastest arrival path (`enqueueBatch` per pair, `arriveFast`)'],
+];
+
+/** Section 0: issue 14's MTA cycle (bench/arrivals.ts) and its single operations. */
+function arrivalsSection(a: NonNullable<Results['arrivals']>, out: string[], targets: Target[]): void {
+  const key = (r: { impl: string; mode: string }) => `${r.impl}/${r.mode}`;
+  const bestBy = (f: (r: ArrivalsRun) => number) => {
+    const m = new Map<string, ArrivalsRun>();
+    for (const r of a.cycle) if (!m.has(key(r)) || f(r) > f(m.get(key(r))!)) m.set(key(r), r);
+    return m;
+  };
+  const best = bestBy((r) => r.result.rate);
+  const bestPh = bestBy((r) => r.result.phasedRate);
+  const f1 = (x: number | undefined, d = 1) => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
+  out.push('', '## 0. MTA cycle of issue 14 (1M resident, 10k domains x 4 bindings, 5% priority 1)', '',
+    'Each round the simulated clock advances 1 s; one default maintain(now, { into: GrantList }) pass (core defaults: 32 connections a pair, aggressiveness 0.3, 20000 server max + 200 reserve);',
+    'every grant takes one batch of up to 64 by its connection id (`takeFor`), 90% of them delivered (one `settleMany`) and 10% deferred by 1-30 s (one `deferMany`, one time a batch), and the connection is released after its batch;',
+    'every delivered message is replaced by a new one at a uniformly random (domain, binding). Messages/s = outcomes (delivered + deferred) / wall time of the timed rounds.',
+    'Plain JS (issue 14\'s baseline, bench/arrivals.ts): per pair one array of ids per priority with a head index, one Map id -> pair, one binary heap over typed arrays for the delayed queue (due entries promoted before each pass), the core\'s goal curve, limits and rotations;',
+    'it keeps no expiry, attempts or message state and trusts its caller (settle/defer of an id not in flight, a duplicate id), which the core checks.',
+    'Headline: interleaved rounds (take, settle/defer, release one grant after the other). Phases: separate rounds that run each phase as its own loop over the round\'s grants (batches held in a staging buffer), so each can be timed.', '');
+  if (a.cycle.length) {
+    out.push('| implementation | messages/s | messages per CPU-second | ms/round | pass ms | connections ms (take + settle/defer + release) | arrivals ms | grants/round | grants that took mail | outcomes/round | fill msg/s |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const [impl, mode, label] of ARRIVAL_IMPLS) {
+      const r = best.get(`${impl}/${mode}`);
+      if (!r) continue;
+      const t = r.result;
+      out.push(`| ${label} | ${fmt(t.rate)} | ${fmt(t.cpuRate)} | ${f1(t.interleaved.total)} | ${f1(t.interleaved.pass)} | ${f1(t.interleaved.conn)} | ${f1(t.interleaved.arrive)} | ` +
+        `${fmt(t.perRound.grants)} | ${fmt(t.perRound.busy)} | ${fmt(t.perRound.outcomes)} | ${fmt(t.resident / (t.fillMs / 1000))} |`);
+    }
+    const rounds = Math.max(...[...new Set(a.cycle.map((r) => r.round ?? 0))].map((x) => x + 1));
+    if (rounds > 1) {
+      const by = new Map<string, number[]>();
+      for (const r of a.cycle) by.set(key(r), [...(by.get(key(r)) ?? []), r.result.rate]);
+      out.push('', `Best of ${rounds} interleaved rounds (one child process each); every round's messages/s: ${[...by].map(([k, xs]) => `${k} ${xs.map(fmt).join(', ')}`).join('; ')}.`);
+    }
+    const sums = [...new Set(a.cycle.map((r) => r.result.checksum))];
+    out.push('', sums.length === 1
+      ? `Same decisions: every implementation and arrival mode made the same grants, batches and outcomes in every round (checksum ${sums[0]}).`
+      : `**Decisions differ** between implementations (checksums ${a.cycle.map((r) => `${key(r)} ${r.result.checksum}`).join(', ')}): the plain scheduler does not mirror the core's pass.`);
+
+    // Per phase: wall time, then CPU time (on a shared machine the CPU time leaves out the waits
+    // for a core that wall time counts), each implementation's best phased round by that clock.
+    const bestPhCpu = bestBy((r) => r.result.phasedCpuRate ?? 0);
+    for (const cpu of [false, true]) {
+      const pick = (impl: string, mode: string) => (cpu ? bestPhCpu : bestPh).get(`${impl}/${mode}`)?.result;
+      const phases = (t: ArrivalsRun['result']) => (cpu ? t.phasesCpu : t.phases);
+      if (cpu && !a.cycle.some((r) => r.result.phasesCpu)) break;
+      out.push('', cpu
+        ? 'The same in CPU time (process.cpuUsage, all threads of the process; each implementation\'s best phased round by CPU time):'
+        : 'Per phase (wall ms a round, phased rounds, each implementation\'s best phased round; ns a grant for take and release, ns a message taken for settle/defer, ns a message arrived for arrivals):', '',
+        `| implementation | pass | take | settle/defer | release | arrivals | total ms | messages/${cpu ? 'CPU-' : ''}s | take ns/grant | settle/defer ns/msg | release ns/grant | arrival ns/msg |`,
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      for (const [impl, mode, label] of ARRIVAL_IMPLS) {
+        const t = pick(impl, mode);
+        if (!t || !phases(t)) continue;
+        const p = phases(t)!;
+        const g = t.perRound.grants;
+        const o = t.perRound.outcomes;
+        const ar = t.perRound.arrived;
+        out.push(`| ${label} | ${f1(p.pass, 2)} | ${f1(p.take, 2)} | ${f1(p.outcome, 2)} | ${f1(p.release, 2)} | ${f1(p.arrive, 2)} | ${f1(p.total, 2)} | ${fmt(cpu ? t.phasedCpuRate : t.phasedRate)} | ` +
+          `${f1((p.take * 1e6) / g, 0)} | ${f1((p.outcome * 1e6) / o, 0)} | ${f1((p.release * 1e6) / g, 0)} | ${f1((p.arrive * 1e6) / ar, 0)} |`);
+      }
+      const pl = pick('plain', 'enqueue');
+      for (const mode of ['enqueue', 'batched']) {
+        const c = pick('core', mode);
+        if (!pl || !c || !phases(pl) || !phases(c)) continue;
+        const q = (x: number, y: number) => (y > 0 ? `${(x / y).toFixed(2)}x` : 'n/a');
+        const P = phases(c)!;
+        const L = phases(pl)!;
+        out.push(`| core (${mode}) time ÷ plain JS time | ${q(P.pass, L.pass)} | ${q(P.take, L.take)} | ${q(P.outcome, L.outcome)} | ${q(P.release, L.release)} | ${q(P.arrive, L.arrive)} | ${q(P.total, L.total)} | | | | | |`);
+      }
+    }
+
+    const plain = best.get('plain/enqueue')?.result.rate;
+    const one = best.get('core/enqueue')?.result.rate;
+    const fast = best.get('core/batched')?.result.rate;
+    const cpuOf = (k: string) => bestBy((r) => r.result.cpuRate ?? 0).get(k)?.result.cpuRate;
+    const [pc, oc, fc] = [cpuOf('plain/enqueue'), cpuOf('core/enqueue'), cpuOf('core/batched')];
+    out.push('', `core ÷ plain JS (best rounds, wall time): one enqueue a message ${ratio(one, plain)}, fastest arrival path ${ratio(fast, plain)}; ` +
+      `in CPU time (best rounds by CPU time): ${ratio(oc, pc)} and ${ratio(fc, pc)}.`);
+    if (plain && one) targets.push({ what: 'MTA cycle, one enqueue a message (core ÷ plain JS) (issue 14)', goal: '>= 2x', got: `${ratio(one, plain)} (CPU time ${ratio(oc, pc)})`, met: one >= 2 * plain, margin: one >= 2 * plain ? '' : `needs ${((2 * plain) / one).toFixed(2)}x faster` });
+    if (plain && fast) targets.push({ what: 'MTA cycle, fastest arrival path (core ÷ plain JS) (issue 14)', goal: '>= 3x', got: `${ratio(fast, plain)} (CPU time ${ratio(fc, pc)})`, met: fast >= 3 * plain, margin: fast >= 3 * plain ? '' : `needs ${((3 * plain) / fast).toFixed(2)}x faster` });
+  }
+
+  if (a.micro.length) {
+    // Per op and implementation: the best (lowest) of the rounds' medians.
+    const ops = ['enqueue', 'settle', 'defer'];
+    const bestNs = (op: string, impl: string, cpu = false): number | undefined => {
+      const xs = a.micro.map((m) => (cpu ? m.result.medianCpu : m.result.median)?.[op]?.[impl]).filter((x): x is number => x !== undefined);
+      return xs.length ? Math.min(...xs) : undefined;
+    };
+    const n = a.micro[0].result.n;
+    out.push('', `Single operations at 1M resident on random pairs (ns an operation; ${n} operations a sample, both implementations in one process, interleaved, a full GC before each sample; each cell the best round's median of ${a.micro.length} round(s)):`,
+      'enqueue = core.enqueue({ id, domain, binding }) vs a name lookup, an array push and a Map.set; settle = core.settle(id) vs Map.delete of a message taken into flight (untimed) from a random pair, in random order; defer = core.defer(id, now + 1-30 s) vs a Map.get and a heap push.', '',
+      '| op | core ns | plain JS ns | plain ÷ core | core cheaper | core CPU ns | plain JS CPU ns | plain ÷ core, CPU |', '|---|---:|---:|---:|---|---:|---:|---:|');
+    const got: string[] = [];
+    let allMet = true;
+    let any = false;
+    for (const op of ops) {
+      const c = bestNs(op, 'core');
+      const p = bestNs(op, 'plain');
+      if (c === undefined || p === undefined) continue;
+      any = true;
+      const met = c < p;
+      allMet &&= met;
+      got.push(`${op} ${(p / c).toFixed(2)}x`);
+      const cc = bestNs(op, 'core', true);
+      const pp = bestNs(op, 'plain', true);
+      out.push(`| ${op} | ${c.toFixed(0)} | ${p.toFixed(0)} | ${(p / c).toFixed(2)}x | ${met ? 'yes' : '**no**'} | ` +
+        `${cc === undefined ? 'n/a' : cc.toFixed(0)} | ${pp === undefined ? 'n/a' : pp.toFixed(0)} | ${cc && pp ? `${(pp / cc).toFixed(2)}x` : 'n/a'} |`);
+    }
+    if (any) {
+      targets.push({ what: 'one enqueue / settle / defer at 1M, random pair (plain ÷ core time) (issue 14)', goal: 'core cheaper (> 1x each)', got: got.join(', '), met: allMet,
+        margin: allMet ? '' : ops.filter((op) => { const c = bestNs(op, 'core'); const p = bestNs(op, 'plain'); return c !== undefined && p !== undefined && c >= p; })
+          .map((op) => `${op} needs ${(bestNs(op, 'core')! / bestNs(op, 'plain')!).toFixed(2)}x faster`).join(', ') });
+    }
+  }
+  const mine = targets.filter((t) => t.what.endsWith('(issue 14)'));
+  if (mine.length) {
+    out.push('', '### Targets of issue 14', '', '| target | goal | measured | met | miss |', '|---|---|---|---|---|');
+    for (const t of mine) out.push(`| ${t.what.replace(' (issue 14)', '')} | ${t.goal} | ${t.got} | ${t.met ? 'yes' : '**no**'} | ${t.margin} |`);
+  }
 }

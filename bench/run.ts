@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only crossing,queue-ops,cycle,maintain-pass,memory]`
+// `npm run bench [-- --quick] [-- --only arrivals,crossing,queue-ops,cycle,maintain-pass,memory]`
 // The orchestrator: builds the C++ floor (bench/native/bench_core.cpp), runs every suite in fresh
 // child processes (one per candidate and size), writes bench/results/<suite>.json (environment
 // plus numbers) and prints markdown tables with ratios and the issue-4 targets.
@@ -98,6 +98,44 @@ function buildLib(): void {
 }
 buildLib();
 const haveCpp = buildCpp();
+
+// Issue 14's MTA cycle (bench/arrivals.ts): rounds of the plain-JS scheduler and the core (one
+// enqueue a message, and the fastest arrival path), interleaved, each one's best round reported;
+// then the single-operation microbenchmarks (both implementations in one process) once per round.
+const arrivalsParams = {
+  domains: 10_000, bindings: 4, perPair: 25, urgentShare: 0.05, batch: 64, tickMs: 1000,
+  // Timed windows span the plain scheduler's periodic Map rehash (about every 1M arrivals, ~20
+  // rounds here) in proportion: 40 interleaved rounds, 20 phased after 2 untimed ones.
+  warm: QUICK ? 3 : 5, rounds: QUICK ? 12 : 40, phasedWarm: 2, phased: QUICK ? 6 : 20, repeats: QUICK ? 2 : 3,
+  microN: 32_768, microRounds: QUICK ? 3 : 7, statistic: 'best round (cycle), best round of medians (single ops)',
+};
+if (want('arrivals')) {
+  log('\n# MTA cycle of issue 14 (1M resident, 10k domains x 4 bindings, arrivals)');
+  const p = arrivalsParams;
+  const common = ['--domains', String(p.domains), '--bindings', String(p.bindings), '--per-pair', String(p.perPair), '--urgent-share', String(p.urgentShare)];
+  const cycle: Record<string, unknown>[] = [];
+  const micro: Record<string, unknown>[] = [];
+  // A child that fails is tried once more, after the addon is back (a rebuild of build/Release
+  // under a running bench removes it for a while).
+  const addon = path.join(ROOT, 'build', 'Release', 'mail_queue_core.node');
+  const retried = (args: string[]): Record<string, unknown> | null => {
+    const r = child('arrivals.ts', args);
+    if (r) return r;
+    for (let i = 0; i < 60 && !fs.existsSync(addon); i++) spawnSync('sleep', ['5']);
+    log('  retrying once');
+    return child('arrivals.ts', args);
+  };
+  for (let round = 0; round < p.repeats; round++) {
+    for (const [impl, mode] of [['plain', 'enqueue'], ['core', 'enqueue'], ['core', 'batched']]) {
+      const r = retried(['--impl', impl, '--mode', mode, ...common, '--warm', String(p.warm), '--rounds', String(p.rounds),
+        '--phased-warm', String(p.phasedWarm), '--phased', String(p.phased)]);
+      if (r) cycle.push({ ...r, round });
+    }
+    const m = retried(['--impl', 'micro', ...common, '--n', String(p.microN), '--rounds', String(p.microRounds)]);
+    if (m) micro.push({ ...m, round });
+  }
+  save('arrivals', p, { cycle, micro });
+}
 
 if (want('crossing')) {
   log('\n# crossing floor');
