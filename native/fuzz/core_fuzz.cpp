@@ -119,6 +119,9 @@ enum Op : uint8_t {
   // Added with visitDefault and the grant cap of maintainSlice; appended likewise.
   kVisitDefault,
   kMaintainSliceCapped,
+  // Added with enqueueArrivals, the highestId counter and setAttempts; appended likewise.
+  kEnqueueArrivals,
+  kSetAttempts,
   kOpCount,
 };
 
@@ -135,6 +138,9 @@ struct Fuzz {
   std::vector<double> inFlight;  // ids taken and not yet settled, deferred or untaken
   std::vector<double> cancelledIds;  // ids cancelled lately (a ring of 64): free to enqueue again
   double accepted = 0, cancelled = 0, settled = 0, removed = 0, failed = 0, expiredDrained = 0;
+  // The largest id any accepted enqueue took (0 before the first): kHighestId must equal it, since
+  // the core raises the counter to the largest id of each batch it accepts and never otherwise.
+  double highestAccepted = 0;
 
   // Connections.
   std::vector<Grant> open;                   // drained grants not yet released, with their pair
@@ -229,6 +235,11 @@ struct Fuzz {
     if (known.size() < 256) known.push_back(id);
     else known[knownNext++ % 256] = id;
   }
+  // An id the core accepted (queued, or expired at once): kHighestId must cover it.
+  void noteAccepted(double id) {
+    if (id > highestAccepted) highestAccepted = id;
+  }
+  static uint16_t attemptsAfterTake(uint16_t a) { return a < 0xffff ? static_cast<uint16_t>(a + 1) : a; }
   bool isInFlight(double id) const {
     for (double x : inFlight) if (x == id) return true;
     return false;
@@ -337,6 +348,10 @@ struct Fuzz {
     CHECK(static_cast<double>(inFlight.size()) == counter(kInFlight));
     CHECK(counter(kExpired) == expiredDrained + static_cast<double>(core->pendingExpired()));
     CHECK(counter(kDomains) == static_cast<double>(D()));
+    // highestId: at least every id ever accepted, and raised only by an accepted enqueue, to the
+    // largest id it took: exactly the model's maximum (a refusal that moved it would show here).
+    CHECK(counter(kHighestId) >= highestAccepted);
+    CHECK(counter(kHighestId) == highestAccepted);
     // Every message accepted is still live, or was removed once by exactly one route.
     CHECK(accepted - cancelled - settled - removed - failed - expiredDrained -
               static_cast<double>(core->pendingExpired()) ==
@@ -635,6 +650,7 @@ struct Fuzz {
     if (s == Status::Ok) {
       accepted += 1;
       remember(id);
+      noteAccepted(id);
       MessageInfo mi;
       if (next >= exp) {
         CHECK(core->pendingExpired() == expBefore + 1);
@@ -758,6 +774,7 @@ struct Fuzz {
     size_t expired = 0;
     for (size_t i = 0; i < n; ++i) {
       if (i < 32) remember(ids[i]);
+      noteAccepted(ids[i]);
       double t = times ? (*times)[i] : next;
       MessageInfo mi;
       if (t >= exp) {
@@ -841,6 +858,14 @@ struct Fuzz {
     // The head of the queue, to check that take serves it in order (skipping expired messages).
     double head[64];
     size_t headN = core->peekActive(d, b, 0, head, 64);
+    // Their attempt counts: a take counts each message on by one from what it had (set by
+    // setAttempts, or counted by earlier takes), saturating at 65535.
+    uint16_t headAttempts[64];
+    for (size_t i = 0; i < headN; ++i) {
+      MessageInfo hi;
+      CHECK(core->locate(head[i], &hi) == Status::Ok && hi.place == Place::Active);
+      headAttempts[i] = hi.attempts;
+    }
     std::vector<double> out(k);
     size_t got = 0;
     if (connectionId != 0) CHECK(core->takeFor(connectionId, k, now, out.data(), &got) == Status::Ok);
@@ -870,10 +895,14 @@ struct Fuzz {
       // Whatever it passed over was expired (and so is gone from the core).
       if (j < headN) {
         while (j < headN && head[j] != id) {
-          CHECK(core->locate(head[j], &mi) == Status::UnknownId);
+          MessageInfo skipped;
+          CHECK(core->locate(head[j], &skipped) == Status::UnknownId);
           ++j;
         }
-        if (j < headN) ++j;  // else it lies past the peeked head
+        if (j < headN) {
+          CHECK(mi.attempts == attemptsAfterTake(headAttempts[j]));
+          ++j;
+        }  // else it lies past the peeked head
       }
     }
   }
@@ -1505,6 +1534,7 @@ struct Fuzz {
       CHECK(s == Status::Ok);
       accepted += 1;
       remember(id);
+      noteAccepted(id);
       CHECK(core->locate(id, &mi) == Status::Ok && mi.domain == d2 && mi.binding == b2 && mi.attempts == 0 &&
             mi.priority == prio && mi.nextAttempt == next);
       CHECK(mi.place == (next > now ? Place::Delayed : Place::Active));
@@ -1669,6 +1699,7 @@ struct Fuzz {
       CHECK(e == Status::Ok);
       accepted += 1;
       remember(id);
+      noteAccepted(id);
       back.push_back(id);
       if (next <= now) removedWant += 1;  // the second batch takes it out of its active queue
     }
@@ -1681,6 +1712,383 @@ struct Fuzz {
     for (double id : back) {
       MessageInfo mi;
       CHECK(core->locate(id, &mi) == Status::UnknownId);
+    }
+  }
+
+  // --- enqueueArrivals ---------------------------------------------------------------------------
+  // enqueueArrivals: bytes nm (count), flags. flags & 0x0f == 0x0f: a bad now ((flags >> 4) % 4:
+  // NaN, +inf, just past the range of a Date, -inf), else the clock's now. nm < 240: nm % 13
+  // entries of [pm, im, pick, tm, em] each: the pair from pm (domain (pm & 7) % D, binding
+  // ((pm >> 3) & 3) % B, urgent with bit 6); the id from im (< 150 fresh, < 170 a repeat of an earlier entry, < 185 a
+  // lately cancelled id, < 205 a known id, < 215 one in flight, < 225 a queued one, < 232 bogus,
+  // else fresh with the entry spoilt by spoilArrival(im - 232)); next attempt nextAttemptOf(tm),
+  // expiry expiryOf(em). nm >= 240: (nm - 239) * 16 entries of fresh ids over every pair at spread
+  // times (some expiring at once), then bytes sp, kb: kb % 8 < 3 leaves them so, else entry sp % n
+  // gets one flaw: 3 the id of an earlier entry (of the last one, for entry 0), 4 a queued or
+  // known id, 5 an id in flight, 6 spoilArrival(kb >> 3), 7 a repeat there and a spoilt field at
+  // entry (sp * 7) % n (which of the two the core reports depends on the validation order only).
+  void opEnqueueArrivals() {
+    uint8_t nm = r.u8(), flags = r.u8();
+    double callNow = now;
+    if ((flags & 0x0f) == 0x0f) {
+      static const double bad[] = {kNaN, kInf, std::nextafter(mqc::kMaxTime, kInf), -kInf};
+      callNow = bad[(flags >> 4) % 4];
+    }
+    bool big = nm >= 240;
+    size_t n = big ? static_cast<size_t>(nm - 239) * 16 : nm % 13;
+    std::vector<double> e(kArrival * n);
+    if (!big) {
+      for (size_t i = 0; i < n; ++i) {
+        uint8_t pm = r.u8(), im = r.u8(), pick = r.u8(), tm = r.u8(), em = r.u8();
+        double* x = &e[kArrival * i];
+        x[0] = (pm & 7) % D();
+        x[1] = ((pm >> 3) & 3) % B() + 65536.0 * ((pm >> 6) & 1);
+        if (im < 150) x[2] = freshId();
+        else if (im < 170 && i > 0) x[2] = e[kArrival * (pick % i) + 2];
+        else if (im < 185 && !cancelledIds.empty()) x[2] = cancelledIds[pick % cancelledIds.size()];
+        else if (im < 205) x[2] = knownId(pick);
+        else if (im < 215 && !inFlight.empty()) x[2] = inFlight[pick % inFlight.size()];
+        else if (im < 225) x[2] = queuedId(pick, static_cast<uint8_t>(im * 37 + i));
+        else if (im < 232) x[2] = bogusId(pick);
+        else x[2] = freshId();
+        x[3] = nextAttemptOf(tm);
+        x[4] = expiryOf(em);
+        if (im >= 232) spoilArrival(x, static_cast<uint8_t>(im - 232));
+      }
+    } else {
+      uint32_t h = flags * 2654435761u + nm;
+      for (size_t i = 0; i < n; ++i) {
+        h = h * 1103515245u + 12345u;
+        double* x = &e[kArrival * i];
+        x[0] = (h >> 8) % D();
+        x[1] = (h >> 12) % B() + ((h >> 16) % 5 == 0 ? 65536.0 : 0);
+        x[2] = freshId();
+        x[3] = relTime(static_cast<uint8_t>((i * 37 + flags) % 230));
+        x[4] = (h >> 20) % 8 == 0 ? relTime(static_cast<uint8_t>((h >> 24) % 230)) : kNever;
+      }
+      uint8_t sp = r.u8(), kb = r.u8();
+      size_t at = sp % n;
+      double* x = &e[kArrival * at];
+      switch (kb % 8) {
+        case 3: x[2] = e[kArrival * (at > 0 ? sp % at : n - 1) + 2]; break;
+        case 4: x[2] = queuedId(sp, kb); break;
+        case 5: if (!inFlight.empty()) x[2] = inFlight[sp % inFlight.size()]; break;
+        case 6: spoilArrival(x, static_cast<uint8_t>(kb >> 3)); break;
+        case 7:
+          x[2] = e[kArrival * (at > 0 ? sp % at : n - 1) + 2];
+          spoilArrival(&e[kArrival * ((sp * 7u) % n)], static_cast<uint8_t>(kb >> 3));
+          break;
+        default: break;
+      }
+    }
+    checkedEnqueueArrivals(e, n, callNow);
+  }
+
+  static constexpr size_t kArrival = Core::kArrivalStride;
+
+  // One flaw in an arrival entry x (whose fields are valid): k % 24 picks a bad domain (out of
+  // range, fractional, negative, NaN, infinite, 2^32 above a good one), -0 (a good domain 0), a
+  // bad binding field (binding out of range, priority 2, binding 65535, fractional, negative, NaN,
+  // -inf, 1e300, 2^32 above a good one), -0 (a good binding 0, priority 0), a bad next attempt
+  // (NaN, +inf), a bad expiry (NaN, -inf), an expiry of -1e300 (good: expired at once), or the id
+  // 2^53-1 or 0 (both good).
+  void spoilArrival(double* x, uint8_t k) const {
+    double prio = std::floor(x[1] / 65536.0), bi = x[1] - 65536.0 * prio;
+    switch (k % 24) {
+      case 0: x[0] = D(); break;
+      case 1: x[0] += 0.5; break;
+      case 2: x[0] = -1; break;
+      case 3: x[0] = kNaN; break;
+      case 4: x[0] = kInf; break;
+      case 5: x[0] += 4294967296.0; break;
+      case 6: x[0] = -0.0; break;
+      case 7: x[1] = B() + 65536.0 * prio; break;
+      case 8: x[1] = bi + 65536.0 * 2; break;
+      case 9: x[1] = 65535 + 65536.0 * prio; break;
+      case 10: x[1] += 0.5; break;
+      case 11: x[1] = -1; break;
+      case 12: x[1] = kNaN; break;
+      case 13: x[1] = -kInf; break;
+      case 14: x[1] = 1e300; break;
+      case 15: x[1] = -0.0; break;
+      case 16: x[1] += 4294967296.0; break;
+      case 17: x[3] = kNaN; break;
+      case 18: x[3] = kInf; break;
+      case 19: x[4] = kNaN; break;
+      case 20: x[4] = -kInf; break;
+      case 21: x[4] = -1e300; break;
+      case 22: x[2] = kMaxId; break;
+      default: x[2] = 0; break;
+    }
+  }
+
+  static bool wholeBelow(double x, double limit) { return x >= 0 && x < limit && std::floor(x) == x; }
+
+  // The status of one arrival entry's fields, in the core's order: domain, then binding and
+  // priority (binding + 65536 * priority a whole number below 65536 * 2, binding below B), then
+  // id, next attempt and expiry.
+  Status arrivalFieldStatus(const double* x) const {
+    if (!wholeBelow(x[0], D())) return Status::BadDomain;
+    if (!wholeBelow(x[1], 65536.0 * 2) || static_cast<uint32_t>(x[1]) % 65536 >= B()) return Status::BadBinding;
+    if (!validId(x[2]) || !timeOk(x[3]) || std::isnan(x[4]) || x[4] == -kInf) return Status::BadArgument;
+    return Status::Ok;
+  }
+
+  // A live queue entry with its key: an active queue's order is (priority desc, next attempt asc,
+  // sequence asc), a delayed queue's (next attempt, sequence); old marks an entry queued before.
+  struct Queued {
+    double id;
+    int prio;
+    double t;
+    bool old;
+  };
+  static constexpr uint32_t kDelayedQ = 0xffffffffu;
+  // The first cap live entries of the active queue (d, b), or of d's delayed queue (b == kDelayedQ).
+  std::vector<Queued> queuedHead(uint32_t d, uint32_t b, size_t cap) const {
+    bool delayed = b == kDelayedQ;
+    size_t size = delayed ? core->delayedSize(d) : core->activeSize(d, b);
+    size_t k = size < cap ? size : cap;
+    std::vector<double> ids(k);
+    size_t got = delayed ? core->peekDelayed(d, 0, ids.data(), k) : core->peekActive(d, b, 0, ids.data(), k);
+    CHECK(got == k);
+    std::vector<Queued> v(k);
+    for (size_t i = 0; i < k; ++i) {
+      MessageInfo mi;
+      CHECK(core->locate(ids[i], &mi) == Status::Ok);
+      v[i] = Queued{ids[i], delayed ? 0 : mi.priority, mi.nextAttempt, true};
+    }
+    return v;
+  }
+
+  // enqueueArrivals(e, n, callNow): the status and failedAt predicted exactly (a bad now first,
+  // failedAt 0; then the first entry with a bad domain, binding / priority, or id / time / expiry;
+  // then the first id the core knows or an earlier entry repeats), and all or nothing: a refusal
+  // leaves every id, queue, counter (highestId too) and pending expiry as it was. Accepted, each
+  // message sits where a single enqueue() at callNow would put it (expired at once when its time is
+  // at or past its expiry, delayed when after callNow, else active), the queues it joined hold it
+  // in exactly the place single enqueues in arrival order give (the head of up to 512 entries of
+  // each is compared), and highestId is raised to the largest id of the batch.
+  void checkedEnqueueArrivals(const std::vector<double>& e, size_t n, double callNow) {
+    std::vector<double> ids(n);
+    for (size_t i = 0; i < n; ++i) ids[i] = e[kArrival * i + 2];
+    std::vector<MessageInfo> before(n);
+    std::vector<bool> present(n);
+    for (size_t i = 0; i < n; ++i) present[i] = validId(ids[i]) && core->locate(ids[i], &before[i]) == Status::Ok;
+    Status want = timeOk(callNow) ? Status::Ok : Status::BadArgument;
+    size_t wantAt = 0;
+    for (size_t i = 0; i < n && want == Status::Ok; ++i) {
+      Status st = arrivalFieldStatus(&e[kArrival * i]);
+      if (st != Status::Ok) {
+        want = st;
+        wantAt = i;
+      }
+    }
+    for (size_t i = 0; i < n && want == Status::Ok; ++i) {
+      bool repeat = present[i];
+      for (size_t j = 0; j < i; ++j) repeat |= ids[j] == ids[i];
+      if (repeat) {
+        want = Status::DuplicateId;
+        wantAt = i;
+      }
+    }
+    // Where each would go if accepted, and the heads of the queues they would join.
+    const size_t kCap = 512;
+    size_t pairs = static_cast<size_t>(D()) * B();
+    std::vector<size_t> activeBefore(pairs), delayedBefore(D()), activeNew(pairs, 0), delayedNew(D(), 0);
+    for (uint32_t d = 0; d < D(); ++d) {
+      delayedBefore[d] = core->delayedSize(d);
+      for (uint32_t b = 0; b < B(); ++b) activeBefore[static_cast<size_t>(d) * B() + b] = core->activeSize(d, b);
+    }
+    std::vector<std::vector<Queued>> activeHead(pairs), delayedHead(D());
+    std::vector<bool> activeSeen(pairs, false), delayedSeen(D(), false);
+    if (want == Status::Ok) {
+      for (size_t i = 0; i < n; ++i) {
+        const double* x = &e[kArrival * i];
+        uint32_t d = static_cast<uint32_t>(x[0]), b = static_cast<uint32_t>(x[1]) % 65536;
+        if (x[3] >= x[4]) continue;
+        if (x[3] > callNow) {
+          if (!delayedSeen[d]) delayedHead[d] = queuedHead(d, kDelayedQ, kCap);
+          delayedSeen[d] = true;
+        } else {
+          size_t q = static_cast<size_t>(d) * B() + b;
+          if (!activeSeen[q]) activeHead[q] = queuedHead(d, b, kCap);
+          activeSeen[q] = true;
+        }
+      }
+    }
+    std::vector<double> countersBefore(core->counters(), core->counters() + core->counterCount());
+    double liveBefore = live();
+    size_t expBefore = core->pendingExpired();
+    size_t failedAt = 12345;
+    Status s = core->enqueueArrivals(e.data(), n, callNow, &failedAt);
+    if (g_trace) {
+      std::fprintf(stderr, "enqueueArrivals(n=%zu, now=%.17g, [", n, callNow);
+      for (size_t i = 0; i < n; ++i) {
+        const double* x = &e[kArrival * i];
+        std::fprintf(stderr, "%s(%.17g, %.17g, %.17g, %.17g, %.17g)", i ? ", " : "", x[0], x[1], x[2], x[3], x[4]);
+      }
+      std::fprintf(stderr, "]) -> %s failedAt=%zu (want %s at %zu)\n", statusName(s), failedAt, statusName(want), wantAt);
+    }
+    CHECK(s == want);
+    CHECK(failedAt == wantAt);
+    if (s != Status::Ok) {
+      for (size_t i = 0; i < countersBefore.size(); ++i) CHECK(core->counters()[i] == countersBefore[i]);
+      CHECK(live() == liveBefore && core->pendingExpired() == expBefore);
+      for (uint32_t d = 0; d < D(); ++d) {
+        CHECK(core->delayedSize(d) == delayedBefore[d]);
+        for (uint32_t b = 0; b < B(); ++b) CHECK(core->activeSize(d, b) == activeBefore[static_cast<size_t>(d) * B() + b]);
+      }
+      checkStillAsBefore(ids, n, present, before);
+      return;
+    }
+    accepted += static_cast<double>(n);
+    double highest = countersBefore[kHighestId];
+    size_t expired = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double* x = &e[kArrival * i];
+      if (i < 32) remember(ids[i]);
+      noteAccepted(ids[i]);
+      if (ids[i] > highest) highest = ids[i];
+      uint32_t d = static_cast<uint32_t>(x[0]), bp = static_cast<uint32_t>(x[1]);
+      uint32_t b = bp % 65536, prio = bp / 65536;
+      MessageInfo mi;
+      if (x[3] >= x[4]) {
+        ++expired;
+        CHECK(core->locate(ids[i], &mi) == Status::UnknownId);
+        continue;
+      }
+      CHECK(core->locate(ids[i], &mi) == Status::Ok);
+      CHECK(mi.id == ids[i] && mi.domain == d && mi.binding == b && mi.priority == prio && mi.attempts == 0);
+      CHECK(mi.nextAttempt == x[3] && mi.expiresAt == x[4]);
+      bool delayed = x[3] > callNow;
+      CHECK(mi.place == (delayed ? Place::Delayed : Place::Active));
+      // Single enqueues in arrival order: each new message after every entry of its key or an
+      // earlier one (its sequence is above every one queued before it).
+      Queued nq{ids[i], delayed ? 0 : static_cast<int>(prio), x[3], false};
+      std::vector<Queued>& q = delayed ? delayedHead[d] : activeHead[static_cast<size_t>(d) * B() + b];
+      auto pos = std::find_if(q.begin(), q.end(), [&](const Queued& o) {
+        return o.prio < nq.prio || (o.prio == nq.prio && o.t > nq.t);
+      });
+      q.insert(pos, nq);
+      if (delayed) ++delayedNew[d];
+      else ++activeNew[static_cast<size_t>(d) * B() + b];
+    }
+    CHECK(counter(kHighestId) == highest);
+    CHECK(counter(kHighestId) >= countersBefore[kHighestId]);
+    CHECK(core->pendingExpired() == expBefore + expired);
+    CHECK(counter(kExpired) == countersBefore[kExpired] + static_cast<double>(expired));
+    CHECK(live() == liveBefore + static_cast<double>(n - expired));
+    double nActive = 0, nDelayed = 0;
+    for (uint32_t d = 0; d < D(); ++d) {
+      CHECK(core->delayedSize(d) == delayedBefore[d] + delayedNew[d]);
+      nDelayed += static_cast<double>(delayedNew[d]);
+      for (uint32_t b = 0; b < B(); ++b) {
+        size_t q = static_cast<size_t>(d) * B() + b;
+        CHECK(core->activeSize(d, b) == activeBefore[q] + activeNew[q]);
+        nActive += static_cast<double>(activeNew[q]);
+      }
+    }
+    CHECK(counter(kActive) == countersBefore[kActive] + nActive);
+    CHECK(counter(kDelayed) == countersBefore[kDelayed] + nDelayed);
+    // The order: the predicted head is exact up to the last entry that was queued before when the
+    // queue held more than the cap (entries past the cap could come before later new ones), whole
+    // otherwise.
+    auto checkHead = [&](uint32_t d, uint32_t b, const std::vector<Queued>& want, size_t sizeBefore) {
+      size_t len = want.size();
+      if (sizeBefore > kCap) {
+        len = 0;
+        for (size_t i = 0; i < want.size(); ++i)
+          if (want[i].old) len = i + 1;
+      }
+      std::vector<double> got(len);
+      bool delayed = b == kDelayedQ;
+      size_t k = delayed ? core->peekDelayed(d, 0, got.data(), len) : core->peekActive(d, b, 0, got.data(), len);
+      CHECK(k == len);
+      for (size_t i = 0; i < len; ++i) {
+        if (got[i] != want[i].id)
+          TRACE("  queue (%u,%d) entry %zu: %.17g, want %.17g\n", d, delayed ? -1 : static_cast<int>(b), i, got[i], want[i].id);
+        CHECK(got[i] == want[i].id);
+      }
+    };
+    for (uint32_t d = 0; d < D(); ++d) {
+      if (delayedNew[d] > 0) checkHead(d, kDelayedQ, delayedHead[d], delayedBefore[d]);
+      for (uint32_t b = 0; b < B(); ++b) {
+        size_t q = static_cast<size_t>(d) * B() + b;
+        if (activeNew[q] == 0) continue;
+        checkHead(d, b, activeHead[q], activeBefore[q]);
+        checkQueueOrder(d, b);
+      }
+    }
+  }
+
+  // --- setAttempts -------------------------------------------------------------------------------
+  // setAttempts(id, attempts): bytes mode, pick, am, tk. The id: mode < 100 a queued one (active or
+  // delayed, from the queues pick names), < 140 one in flight, < 180 a known id, < 200 a lately
+  // cancelled one, < 220 one never enqueued, < 230 0 or 2^53-1, else bogus. The count: am < 128
+  // 0, 1, 2, 7, 65533, 65534 or 65535 (twice), else am * 257 + pick. BadArgument for a bad id,
+  // UnknownId for one the core does not hold, InFlight for one a connection holds (its count
+  // unchanged), else Ok: locate gives the new count and nothing else about the message, its queue
+  // or any counter moves. With bit 0 of tk and the message active (within its queue's first 64),
+  // its queue is then taken up to it: a take counts on from the count set, saturating at 65535.
+  void opSetAttempts() {
+    uint8_t mode = r.u8(), pick = r.u8(), am = r.u8(), tk = r.u8();
+    double id;
+    if (mode < 100) id = queuedId(pick, static_cast<uint8_t>(mode * 37));
+    else if (mode < 140 && !inFlight.empty()) id = inFlight[pick % inFlight.size()];
+    else if (mode < 180) id = knownId(pick);
+    else if (mode < 200 && !cancelledIds.empty()) id = cancelledIds[pick % cancelledIds.size()];
+    else if (mode < 220) id = nextId + pick;  // never enqueued yet
+    else if (mode < 230) id = mode & 1 ? kMaxId : 0;
+    else id = bogusId(pick);
+    static const uint16_t kCounts[] = {0, 1, 2, 7, 65533, 65534, 65535, 65535};
+    uint16_t attempts = am < 128 ? kCounts[am % 8] : static_cast<uint16_t>(am * 257u + pick);
+    MessageInfo bi{};
+    bool present = validId(id) && core->locate(id, &bi) == Status::Ok;
+    if (present) CHECK((bi.place == Place::InFlight) == isInFlight(id));
+    Status want = !validId(id) ? Status::BadArgument
+                  : !present ? Status::UnknownId
+                  : bi.place == Place::InFlight ? Status::InFlight
+                  : Status::Ok;
+    // Its queue's head, which must not move.
+    std::vector<double> headBefore, headAfter;
+    auto headOf = [&](std::vector<double>* v) {
+      if (!present || bi.place == Place::InFlight) return;
+      bool delayed = bi.place == Place::Delayed;
+      v->resize(64);
+      size_t k = delayed ? core->peekDelayed(bi.domain, 0, v->data(), 64) : core->peekActive(bi.domain, bi.binding, 0, v->data(), 64);
+      v->resize(k);
+    };
+    headOf(&headBefore);
+    std::vector<double> countersBefore(core->counters(), core->counters() + core->counterCount());
+    size_t grantsBefore = core->pendingGrants(), expBefore = core->pendingExpired();
+    Status s = core->setAttempts(id, attempts);
+    TRACE("setAttempts(id=%.17g, attempts=%u) -> %s (was %s, %u)\n", id, attempts, statusName(s),
+          present ? placeName(bi.place) : "-", present ? bi.attempts : 0);
+    CHECK(s == want);
+    for (size_t i = 0; i < countersBefore.size(); ++i) CHECK(core->counters()[i] == countersBefore[i]);
+    CHECK(core->pendingGrants() == grantsBefore && core->pendingExpired() == expBefore);
+    headOf(&headAfter);
+    CHECK(headAfter == headBefore);
+    MessageInfo mi;
+    if (s != Status::Ok) {
+      if (present) CHECK(core->locate(id, &mi) == Status::Ok && sameInfo(mi, bi));
+      else if (validId(id)) CHECK(core->locate(id, &mi) == Status::UnknownId);
+      return;
+    }
+    CHECK(core->locate(id, &mi) == Status::Ok);
+    CHECK(mi.attempts == attempts);
+    MessageInfo expect = bi;
+    expect.attempts = attempts;
+    CHECK(sameInfo(mi, expect));
+    if (!(tk & 1) || mi.place != Place::Active) return;
+    size_t pos = 0;
+    while (pos < headAfter.size() && headAfter[pos] != id) ++pos;
+    if (pos == headAfter.size()) return;
+    doTake(mi.domain, mi.binding, pos + 1);
+    // Taken (unless the message throttle held it back or it expired): one attempt more, or 65535.
+    if (isInFlight(id)) {
+      CHECK(core->locate(id, &mi) == Status::Ok && mi.place == Place::InFlight);
+      CHECK(mi.attempts == attemptsAfterTake(attempts));
     }
   }
 
@@ -2468,7 +2876,9 @@ struct Fuzz {
         case kCancelMany: opCancelMany(); break;
         case kCancelBatch: opCancelBatch(); break;
         case kVisitDefault: opVisitDefault(); break;
-        default: opMaintainSliceCapped(); break;
+        case kMaintainSliceCapped: opMaintainSliceCapped(); break;
+        case kEnqueueArrivals: opEnqueueArrivals(); break;
+        default: opSetAttempts(); break;
       }
       checkAll();
       checkRemoved(removedBefore);

@@ -18,6 +18,7 @@ const OPS = [
   'enqueueBatchAt', 'deferBatch', 'maintainSlice', 'prepareVisit', 'cancelMany',
   'cancelBatch',
   'visitDefault', 'maintainSliceCapped',
+  'enqueueArrivals', 'setAttempts',
 ];
 const UNLIMITED = 0xff; // any byte >= 0xc0 reads as kUnlimited
 
@@ -108,6 +109,31 @@ const visitDefault = (mode, reserve, ...rest) => op('visitDefault', mode, reserv
 // mode as maintainSlice's except that 7 is maxDomains 2^32-1; VISIT adds goalsz and prepareVisit
 // mode bytes after the cap.
 const capped = (mode, v, cap, ...visit) => op('maintainSliceCapped', mode, v, cap, ...visit);
+// enqueueArrivals: count byte, flags (& 0x0f == 0x0f: a bad now, by (flags >> 4) % 4 NaN, +inf,
+// just past the range of a Date, -inf), then for count < 240 count % 13 entries (arr() below), or
+// for count >= 240 (count - 239) * 16 fresh ids over every pair at spread times and two bytes:
+// spoil position, flaw (% 8: < 3 none, 3 the id of an earlier entry, 4 a queued or known id, 5 one
+// in flight, 6 SPOIL[flaw >> 3], 7 a repeat at the position and SPOIL[flaw >> 3] at position * 7).
+const arrivals = (count, flags, ...entries) => op('enqueueArrivals', count, flags, ...entries.flat());
+// One entry of a small enqueueArrivals: pair byte (domain (v & 7) % D, binding ((v >> 3) & 3) % B,
+// urgent with bit 6), id mode (< 150 fresh, < 170 a repeat of entry pick % i, < 185 a lately
+// cancelled id, < 205 a known id, < 215 one in flight, < 225 a queued one, < 232 bogus, 232 + k:
+// fresh with spoil k), pick, next attempt and expiry bytes (as enqueue's).
+const arr = (d, b, { urgent = false, id = 0, pick = 0, next = 40, exp = 0 } = {}) =>
+  [(d & 7) | ((b & 3) << 3) | (urgent ? 0x40 : 0), id, pick, next, exp];
+// The spoils (id mode 232 + k, or k in a big batch's flaw byte).
+const SPOIL = {
+  domainOut: 0, domainHalf: 1, domainNeg: 2, domainNaN: 3, domainInf: 4, domain2p32: 5, domainNegZero: 6,
+  bindingOut: 7, priority2: 8, binding65535: 9, bindingHalf: 10, bindingNeg: 11, bindingNaN: 12,
+  bindingNegInf: 13, binding1e300: 14, bindingNegZero: 15, binding2p32: 16, nextNaN: 17, nextInf: 18,
+  expiryNaN: 19, expiryNegInf: 20, expiryPast: 21, idMax: 22, idZero: 23,
+};
+const spoilt = (k) => 232 + k;
+// setAttempts: id mode (< 100 a queued one, < 140 one in flight, < 180 a known id, < 200 a lately
+// cancelled one, < 220 one never enqueued, < 230 0 (even) or 2^53-1 (odd), else bogus), pick, count
+// (< 128: [0, 1, 2, 7, 65533, 65534, 65535, 65535][v % 8], else v * 257 + pick), take (bit 0: then
+// take its queue up to it, when it is active).
+const setAttempts = (mode, pick, count, take = 0) => op('setAttempts', mode, pick, count, take);
 
 const seeds = {
   'basic-lifecycle': [
@@ -314,6 +340,45 @@ const seeds = {
     ...op('goalOpen', 0, 0, 0, 5, 2), ...op('migrate', 0, 3, 1), ...op('migrate', 0, 9, 3), ...op('migrate', 0, 17, 2),
     ...op('release', 0, 7), ...op('release', 100, 13), ...op('release', 190, 1), ...op('release', 205, 2),
     ...churn(true, 3, 4), ...op('maintainAll'), ...churn(false, 4, 1),
+  ],
+  'arrivals-attempts': [
+    ...config({
+      bindings: 2, serverMax: 6, serverReserve: 1, throttles: [[2, 300]],
+      domains: [{ pairs: [{ max: 2 }, { max: 2 }] }, {}, { pairs: [{ max: 1 }, { max: 1, msgThrottle: 1 }] }],
+    }),
+    ...enq(0, 0), ...enq(1, 1),
+    // Accepted: many pairs, urgent ones, equal times kept in arrival order, one delayed, one
+    // expired at once, a domain field of -0 (domain 0), a binding field of -0 (binding 0, not
+    // urgent), and id 0.
+    ...arrivals(9, 0, arr(0, 0), arr(1, 1, { urgent: true }), arr(2, 0, { next: 100 }), arr(0, 0),
+      arr(0, 1, { exp: 116 }), arr(0, 0, { urgent: true }), arr(1, 1, { id: spoilt(SPOIL.domainNegZero) }),
+      arr(1, 1, { id: spoilt(SPOIL.bindingNegZero) }), arr(2, 1, { id: spoilt(SPOIL.idZero) })),
+    // Refused whole: a queued id; a repeat of an earlier entry; a repeat before a bad domain (the
+    // domain wins); priority 2; binding 65535; a bad expiry; a bad now; then an empty batch.
+    ...arrivals(3, 0, arr(0, 0), arr(1, 0), arr(0, 0, { id: 220, pick: 0 })),
+    ...arrivals(3, 0, arr(0, 0), arr(1, 0, { id: 160, pick: 0 }), arr(2, 1)),
+    ...arrivals(3, 0, arr(0, 0), arr(0, 0, { id: 160, pick: 0 }), arr(1, 0, { id: spoilt(SPOIL.domainOut) })),
+    ...arrivals(2, 0, arr(0, 0), arr(1, 1, { id: spoilt(SPOIL.priority2) })),
+    ...arrivals(2, 0, arr(0, 1, { id: spoilt(SPOIL.binding65535) }), arr(1, 1)),
+    ...arrivals(2, 0, arr(2, 0), arr(2, 1, { id: spoilt(SPOIL.expiryNaN) })),
+    ...arrivals(2, 0x0f, arr(0, 0), arr(0, 1)), ...arrivals(2, 0x1f, arr(0, 0), arr(0, 1)),
+    ...arrivals(0, 0),
+    // Big batches: 96 fresh ids; 64 with a repeat; 80 with priority 2 at entry 17; 48 with a
+    // repeat at 9 and a bad domain at 15 (the bad field wins); 32 with an id in flight.
+    ...arrivals(245, 0, 0, 0), ...arrivals(243, 0x10, 50, 3), ...arrivals(244, 0x20, 17, 6 | (SPOIL.priority2 << 3)),
+    ...arrivals(242, 0x30, 9, 7 | (SPOIL.domainOut << 3)), ...op('take', 0, 0, 3), ...arrivals(241, 0x40, 5, 5),
+    // setAttempts: queued (65535, then taken: it stays 65535; 7; 1), in flight, unknown, bogus,
+    // 2^53-1; a take counts on from the count set; an untake counts back.
+    ...setAttempts(0, 0, 6, 1), ...setAttempts(10, 1, 3, 1), ...setAttempts(20, 2, 1), ...setAttempts(120, 0, 0),
+    ...setAttempts(210, 0, 2), ...setAttempts(240, 3, 4), ...setAttempts(225, 0, 5), ...setAttempts(50, 5, 200, 1),
+    ...op('untake', 0, 0), ...op('take', 0, 0, 4), ...op('take', 0, 1, 4), ...op('defer', 0, 0, 100),
+    ...op('time', 100), ...op('maintainAll'), ...setAttempts(0, 4, 5, 1), ...op('take', 2, 0, 3),
+    // A cancelled id comes back among fresh ones; the largest id; setAttempts on it.
+    ...op('cancel', 200, 5),
+    ...arrivals(12, 0, arr(0, 0), arr(1, 0), arr(2, 0), arr(0, 1), arr(1, 1, { id: 175, pick: 0 }), arr(2, 1),
+      arr(0, 0, { urgent: true }), arr(1, 0, { next: 120 }), arr(2, 1, { next: 100 }),
+      arr(0, 1, { id: spoilt(SPOIL.idMax) }), arr(1, 1), arr(2, 0)),
+    ...setAttempts(225, 0, 2, 1), ...arrivals(1, 0, arr(0, 0)),
   ],
 };
 
