@@ -41,8 +41,8 @@ export const bindingName = (b: number): string => `b${b}`;
 /** The goal curve of the core (native/core/connection_goal.cpp): min(M, max(1, ceil(M(1 - e^(-aq/M))))). */
 export function goalCurve(m: number, q: number, a: number): number {
   if (m === 0 || q === 0) return 0;
-  const goal = Math.ceil(m * (1 - Math.exp(-a * q / m)) - 1e-9);
-  return goal < 1 ? 1 : goal > m ? m : goal;
+  const goal = Math.ceil(m * (1 - Math.exp((-a * q) / m)) - 1e-9);
+  return goal < 1 ? 1 : Math.min(goal, m);
 }
 
 /** What the driver needs from an implementation. Each runs in its own process, so every call site
@@ -142,13 +142,19 @@ export class PlainScheduler implements MtaImpl {
     for (let q = 0; q < GOAL_TABLE; q++) this.#goal[q] = goalCurve(MAX_CONN, q, AGGRESSIVENESS);
   }
 
-  setNow(now: number): void { this.#now = now; }
+  setNow(now: number): void {
+    this.#now = now;
+  }
 
   #addDomain(name: string): number {
     const d = this.#domCount++;
     if (d >= this.#domActive.length) {
       const cap = Math.max(1024, 2 * this.#domActive.length);
-      const grow32 = (a: Int32Array, n: number) => { const g = new Int32Array(n); g.set(a); return g; };
+      const grow32 = (a: Int32Array, n: number) => {
+        const g = new Int32Array(n);
+        g.set(a);
+        return g;
+      };
       this.#domActive = grow32(this.#domActive, cap);
       const rot = new Uint32Array(cap);
       rot.set(this.#domRot);
@@ -217,37 +223,57 @@ export class PlainScheduler implements MtaImpl {
   #heapPush(t: number, id: number, meta: number): void {
     if (this.#hN === this.#hT.length) {
       const cap = 2 * this.#hT.length;
-      const t2 = new Float64Array(cap); t2.set(this.#hT); this.#hT = t2;
-      const i2 = new Float64Array(cap); i2.set(this.#hId); this.#hId = i2;
-      const m2 = new Int32Array(cap); m2.set(this.#hMeta); this.#hMeta = m2;
+      const t2 = new Float64Array(cap);
+      t2.set(this.#hT);
+      this.#hT = t2;
+      const i2 = new Float64Array(cap);
+      i2.set(this.#hId);
+      this.#hId = i2;
+      const m2 = new Int32Array(cap);
+      m2.set(this.#hMeta);
+      this.#hMeta = m2;
     }
-    const T = this.#hT, I = this.#hId, M = this.#hMeta;
+    const T = this.#hT,
+      I = this.#hId,
+      M = this.#hMeta;
     let i = this.#hN++;
     while (i > 0) {
       const up = (i - 1) >> 1;
       if (T[up] <= t) break;
-      T[i] = T[up]; I[i] = I[up]; M[i] = M[up];
+      T[i] = T[up];
+      I[i] = I[up];
+      M[i] = M[up];
       i = up;
     }
-    T[i] = t; I[i] = id; M[i] = meta;
+    T[i] = t;
+    I[i] = id;
+    M[i] = meta;
   }
 
   /** Drops the top of the heap (read it first). */
   #heapPop(): void {
-    const T = this.#hT, I = this.#hId, M = this.#hMeta;
+    const T = this.#hT,
+      I = this.#hId,
+      M = this.#hMeta;
     const n = --this.#hN;
     if (n === 0) return;
-    const t = T[n], id = I[n], meta = M[n];
+    const t = T[n],
+      id = I[n],
+      meta = M[n];
     let i = 0;
     const half = n >> 1;
     while (i < half) {
       let c = 2 * i + 1;
       if (c + 1 < n && T[c + 1] < T[c]) c++;
       if (T[c] >= t) break;
-      T[i] = T[c]; I[i] = I[c]; M[i] = M[c];
+      T[i] = T[c];
+      I[i] = I[c];
+      M[i] = M[c];
       i = c;
     }
-    T[i] = t; I[i] = id; M[i] = meta;
+    T[i] = t;
+    I[i] = id;
+    M[i] = meta;
   }
 
   promote(now: number): void {
@@ -339,7 +365,9 @@ export class PlainScheduler implements MtaImpl {
     this.#grants[this.#grantN++] = slot + 1;
   }
 
-  grantId(i: number): number { return this.#grants[i]; }
+  grantId(i: number): number {
+    return this.#grants[i];
+  }
 
   // --- connections and messages
 
@@ -354,7 +382,8 @@ export class PlainScheduler implements MtaImpl {
       if (h === u.length) {
         u.length = 0;
         h = 0;
-      } else if (h > 1024 && 2 * h > u.length) { // compact once the dead prefix dominates
+      } else if (h > 1024 && 2 * h > u.length) {
+        // compact once the dead prefix dominates
         u.copyWithin(0, h);
         u.length -= h;
         h = 0;
@@ -448,7 +477,8 @@ export class PlainScheduler implements MtaImpl {
       const a = (meta & 1 ? this.#urgent : this.#normal)[p];
       const head = (meta & 1 ? this.#uHead : this.#nHead)[p];
       const at = a.lastIndexOf(id);
-      if (at < head) throw new Error(`cancel: ${id} is not active (this baseline's cancel is for the bench's undo only)`);
+      if (at < head)
+        throw new Error(`cancel: ${id} is not active (this baseline's cancel is for the bench's undo only)`);
       a.splice(at, 1);
       this.#where.delete(id);
       this.#pairActive[p]--;
@@ -508,7 +538,9 @@ export class CoreImpl implements MtaImpl {
     this.#pairCount = new Int32Array(domains * bindings);
   }
 
-  setNow(now: number): void { this.#now = now; }
+  setNow(now: number): void {
+    this.#now = now;
+  }
 
   fill(d: number, b: number, ids: Float64Array, prios: Uint8Array): void {
     const r = this.#records[d];
@@ -520,18 +552,30 @@ export class CoreImpl implements MtaImpl {
     this.#records[d] = this.core.domain(this.#names[d]);
   }
 
-  promote(_now: number): void { /* the core's pass promotes due mail of each domain it visits */ }
+  promote(_now: number): void {
+    /* the core's pass promotes due mail of each domain it visits */
+  }
 
   pass(now: number): number {
     this.core.maintain(now, { into: this.#grants });
     return this.#grants.length;
   }
 
-  grantId(i: number): number { return this.#grants.connectionId(i); }
-  takeFor(connectionId: number, out: Float64Array): number { return this.core.takeFor(connectionId, out); }
-  settleMany(ids: Float64Array): void { this.core.settleMany(ids); }
-  deferMany(ids: Float64Array, nextAttempt: number): void { this.core.deferMany(ids, nextAttempt); }
-  release(connectionId: number): void { this.core.releaseConnection(connectionId); }
+  grantId(i: number): number {
+    return this.#grants.connectionId(i);
+  }
+  takeFor(connectionId: number, out: Float64Array): number {
+    return this.core.takeFor(connectionId, out);
+  }
+  settleMany(ids: Float64Array): void {
+    this.core.settleMany(ids);
+  }
+  deferMany(ids: Float64Array, nextAttempt: number): void {
+    this.core.deferMany(ids, nextAttempt);
+  }
+  release(connectionId: number): void {
+    this.core.releaseConnection(connectionId);
+  }
 
   /** Mode "enqueue": the message as an MTA has it (an id, the recipient domain's name, the binding
    *  routing chose), one call a message. */
@@ -592,7 +636,7 @@ export class CoreImpl implements MtaImpl {
       const p = touched[j];
       const d = (p / nb) | 0;
       const b = p - d * nb;
-      for (let from = start[j]; from < end[j];) {
+      for (let from = start[j]; from < end[j]; ) {
         const k = Math.min(BATCH, end[j] - from);
         for (let x = 0; x < k; x++) batch[x] = sorted[from + x];
         this.core.enqueueBatch(records[d], bindings[b], bv[k]);
@@ -605,9 +649,15 @@ export class CoreImpl implements MtaImpl {
   takePair(d: number, b: number, out: Float64Array): number {
     return this.core.takeInto(this.#records[d], this.#bindings[b], out);
   }
-  settle(id: number): void { this.core.settle(id); }
-  defer(id: number, nextAttempt: number): void { this.core.defer(id, nextAttempt); }
-  cancelMany(ids: Float64Array): number { return this.core.cancelMany(ids); }
+  settle(id: number): void {
+    this.core.settle(id);
+  }
+  defer(id: number, nextAttempt: number): void {
+    this.core.defer(id, nextAttempt);
+  }
+  cancelMany(ids: Float64Array): number {
+    return this.core.cancelMany(ids);
+  }
 
   counts() {
     const c = this.core.counters;
@@ -615,9 +665,13 @@ export class CoreImpl implements MtaImpl {
     return { active: c[i.active], delayed: c[i.delayed], inFlight: c[i.inFlight], connections: c[i.connections] };
   }
 
-  checkInvariants(): boolean { return this.core.checkInvariants(); }
+  checkInvariants(): boolean {
+    return this.core.checkInvariants();
+  }
 
-  close(): void { this.core.close(); }
+  close(): void {
+    this.core.close();
+  }
 }
 
 // --- the workload: seeded tables both implementations read the same way --------------------------
@@ -811,16 +865,28 @@ export function runMta(impl: MtaImpl, o: MtaOptions): MtaResult {
   const total = o.warm + o.rounds + o.phasedWarm + o.phased;
   ensureStage(SERVER_MAX + SERVER_RESERVE);
   for (let r = 0; r < total; r++) {
-    const kind: RoundStat['kind'] = r < o.warm ? 'warm' : r < o.warm + o.rounds ? 'interleaved'
-      : r < o.warm + o.rounds + o.phasedWarm ? 'warm-phased' : 'phased';
+    const kind: RoundStat['kind'] =
+      r < o.warm
+        ? 'warm'
+        : r < o.warm + o.rounds
+          ? 'interleaved'
+          : r < o.warm + o.rounds + o.phasedWarm
+            ? 'warm-phased'
+            : 'phased';
     const phasedLoops = kind === 'phased' || kind === 'warm-phased';
     now += 1000;
     impl.setNow(now);
     let delivered = 0;
     let deferred = 0;
     let busy = 0;
-    let connMs = 0, takeMs = 0, outcomeMs = 0, releaseMs = 0;
-    let connCpu = 0, takeCpu = 0, outcomeCpu = 0, releaseCpu = 0;
+    let connMs = 0,
+      takeMs = 0,
+      outcomeMs = 0,
+      releaseMs = 0;
+    let connCpu = 0,
+      takeCpu = 0,
+      outcomeCpu = 0,
+      releaseCpu = 0;
     whole.start();
     lap.start();
     impl.promote(now);
@@ -926,14 +992,36 @@ export function runMta(impl: MtaImpl, o: MtaOptions): MtaResult {
     const c = impl.counts();
     const resident = c.active + c.delayed + c.inFlight;
     if (resident + deliveredTotal - arrivedTotal !== initial || c.inFlight !== 0 || c.connections !== 0) {
-      throw new Error(`${impl.name} round ${r}: resident ${resident} (active ${c.active}, delayed ${c.delayed}, in flight ${c.inFlight}), ` +
-        `connections ${c.connections}, delivered ${deliveredTotal}, arrived ${arrivedTotal}: expected ${initial} resident, none in flight or open`);
+      throw new Error(
+        `${impl.name} round ${r}: resident ${resident} (active ${c.active}, delayed ${c.delayed}, in flight ${c.inFlight}), ` +
+          `connections ${c.connections}, delivered ${deliveredTotal}, arrived ${arrivedTotal}: expected ${initial} resident, none in flight or open`,
+      );
     }
     for (const x of [g, busy, delivered + deferred, delivered, deferred]) sum = fnv(sum, x);
     rounds.push({
-      kind, ms, passMs, connMs, takeMs, outcomeMs, releaseMs, arriveMs,
-      cpuMs, passCpu, connCpu, takeCpu, outcomeCpu, releaseCpu, arriveCpu, grants: g, busy, taken: delivered + deferred,
-      delivered, deferred, arrived: delivered, resident, delayed: c.delayed,
+      kind,
+      ms,
+      passMs,
+      connMs,
+      takeMs,
+      outcomeMs,
+      releaseMs,
+      arriveMs,
+      cpuMs,
+      passCpu,
+      connCpu,
+      takeCpu,
+      outcomeCpu,
+      releaseCpu,
+      arriveCpu,
+      grants: g,
+      busy,
+      taken: delivered + deferred,
+      delivered,
+      deferred,
+      arrived: delivered,
+      resident,
+      delayed: c.delayed,
     });
   }
   const il = rounds.filter((x) => x.kind === 'interleaved');
@@ -953,16 +1041,39 @@ export function runMta(impl: MtaImpl, o: MtaOptions): MtaResult {
     cpuRate: tot(il, (x) => x.taken) / (tot(il, (x) => x.cpuMs) / 1000),
     phasedCpuRate: tot(ph, (x) => x.taken) / (tot(ph, (x) => x.cpuMs) / 1000),
     phasesCpu: {
-      pass: per(ph, (x) => x.passCpu), take: per(ph, (x) => x.takeCpu), outcome: per(ph, (x) => x.outcomeCpu),
-      release: per(ph, (x) => x.releaseCpu), arrive: per(ph, (x) => x.arriveCpu), total: per(ph, (x) => x.cpuMs),
+      pass: per(ph, (x) => x.passCpu),
+      take: per(ph, (x) => x.takeCpu),
+      outcome: per(ph, (x) => x.outcomeCpu),
+      release: per(ph, (x) => x.releaseCpu),
+      arrive: per(ph, (x) => x.arriveCpu),
+      total: per(ph, (x) => x.cpuMs),
     },
-    interleavedCpu: { pass: per(il, (x) => x.passCpu), conn: per(il, (x) => x.connCpu), arrive: per(il, (x) => x.arriveCpu), total: per(il, (x) => x.cpuMs) },
+    interleavedCpu: {
+      pass: per(il, (x) => x.passCpu),
+      conn: per(il, (x) => x.connCpu),
+      arrive: per(il, (x) => x.arriveCpu),
+      total: per(il, (x) => x.cpuMs),
+    },
     phases: {
-      pass: per(ph, (x) => x.passMs), take: per(ph, (x) => x.takeMs), outcome: per(ph, (x) => x.outcomeMs),
-      release: per(ph, (x) => x.releaseMs), arrive: per(ph, (x) => x.arriveMs), total: per(ph, (x) => x.ms),
+      pass: per(ph, (x) => x.passMs),
+      take: per(ph, (x) => x.takeMs),
+      outcome: per(ph, (x) => x.outcomeMs),
+      release: per(ph, (x) => x.releaseMs),
+      arrive: per(ph, (x) => x.arriveMs),
+      total: per(ph, (x) => x.ms),
     },
-    interleaved: { pass: per(il, (x) => x.passMs), conn: per(il, (x) => x.connMs), arrive: per(il, (x) => x.arriveMs), total: per(il, (x) => x.ms) },
-    perRound: { grants: per(timed, (x) => x.grants), busy: per(timed, (x) => x.busy), outcomes: per(timed, (x) => x.taken), arrived: per(timed, (x) => x.arrived) },
+    interleaved: {
+      pass: per(il, (x) => x.passMs),
+      conn: per(il, (x) => x.connMs),
+      arrive: per(il, (x) => x.arriveMs),
+      total: per(il, (x) => x.ms),
+    },
+    perRound: {
+      grants: per(timed, (x) => x.grants),
+      busy: per(timed, (x) => x.busy),
+      outcomes: per(timed, (x) => x.taken),
+      arrived: per(timed, (x) => x.arrived),
+    },
     checksum: sum.toString(16),
     end: impl.counts(),
   };
@@ -1116,7 +1227,9 @@ export function runMicro(o: MicroOptions, gc: () => void): MicroResult {
         if (op === 'settle') refill(impl, k, from, idFrom);
         const c = impl.counts();
         if (c.active + c.delayed + c.inFlight !== resident || c.inFlight !== 0) {
-          throw new Error(`${impl.name} ${op}: resident ${c.active + c.delayed + c.inFlight}, in flight ${c.inFlight}, expected ${resident} and 0`);
+          throw new Error(
+            `${impl.name} ${op}: resident ${c.active + c.delayed + c.inFlight}, in flight ${c.inFlight}, expected ${resident} and 0`,
+          );
         }
       }
     }
@@ -1134,5 +1247,13 @@ export function runMicro(o: MicroOptions, gc: () => void): MicroResult {
     }
     return out;
   };
-  return { n: o.n, rounds: o.rounds, resident, samples, median: medians(samples), samplesCpu, medianCpu: medians(samplesCpu) };
+  return {
+    n: o.n,
+    rounds: o.rounds,
+    resident,
+    samples,
+    median: medians(samples),
+    samplesCpu,
+    medianCpu: medians(samplesCpu),
+  };
 }

@@ -11,7 +11,8 @@ export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.dirname(BENCH_DIR);
 /** Full runs write bench/results/<suite>.json; quick runs bench/results/quick/<suite>.json, so a
  *  quick check never overwrites the numbers of a full run. */
-export const resultsDir = (quickRun: boolean): string => path.join(BENCH_DIR, 'results', ...(quickRun ? ['quick'] : []));
+export const resultsDir = (quickRun: boolean): string =>
+  path.join(BENCH_DIR, 'results', ...(quickRun ? ['quick'] : []));
 
 // --- arguments ------------------------------------------------------------------------------------
 
@@ -48,9 +49,16 @@ export function envInfo(): EnvInfo {
   let commit = 'unknown';
   let dirty = false;
   try {
-    commit = execSync('git rev-parse --short HEAD', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    dirty = execSync('git status --porcelain -- lib native', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
-  } catch { /* not a checkout */ }
+    commit = execSync('git rev-parse --short HEAD', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+    dirty =
+      execSync('git status --porcelain -- lib native', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim() !== '';
+  } catch {
+    /* not a checkout */
+  }
   const addon = path.join(ROOT, 'build', 'Release', 'mail_queue_core.node');
   return {
     node: process.version,
@@ -111,7 +119,10 @@ export const sinceMs = (t0: bigint): number => Number(process.hrtime.bigint() - 
 
 export function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;
-  if (g) { g(); g(); }
+  if (g) {
+    g();
+    g();
+  }
 }
 
 export function median(xs: number[]): number {
@@ -135,5 +146,5 @@ export function emit(result: unknown): void {
 }
 
 export function log(msg: string): void {
-  process.stderr.write(msg + '\n');
+  process.stderr.write(`${msg}\n`);
 }

@@ -70,7 +70,9 @@ export function makeWorkload(variant: Variant, n: number): Workload {
   for (let i = 0; i < n; i++) idx[i] = i;
   for (let i = 0; i < m; i++) {
     const j = i + Math.floor(r() * (n - i));
-    const t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+    const t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
     cancelIds[i] = ids[idx[i]];
   }
   const cancelChunks: Float64Array[] = [];
@@ -92,8 +94,24 @@ export function makeWorkload(variant: Variant, n: number): Workload {
     refillPrioChunks.push(refillPrios.subarray(i, Math.min(pm, i + 256)));
   }
   return {
-    variant, n, ids, prios, times, idChunks, prioChunks, cancelIds, cancelChunks, mixedPrioViews, mixedPrios, mixedDeltas,
-    m: pm, popped, poppedChunks, refillPrios, refillPrioChunks, refillDeltas,
+    variant,
+    n,
+    ids,
+    prios,
+    times,
+    idChunks,
+    prioChunks,
+    cancelIds,
+    cancelChunks,
+    mixedPrioViews,
+    mixedPrios,
+    mixedDeltas,
+    m: pm,
+    popped,
+    poppedChunks,
+    refillPrios,
+    refillPrioChunks,
+    refillDeltas,
   };
 }
 
@@ -141,7 +159,9 @@ abstract class JsBase implements Candidate {
   #mix = 0;
   #vclock = 0;
 
-  supports(_v: Variant): boolean { return true; }
+  supports(_v: Variant): boolean {
+    return true;
+  }
   protected abstract reset(n: number): void;
   protected abstract push(id: number, p: number, t: number): void;
   /** Pops up to k entries into out[off..]; returns how many. */
@@ -213,7 +233,9 @@ export class JsArrayFifo extends JsBase {
   #seqs: number[][] = [[], []];
   #head = [0, 0];
 
-  override supports(v: Variant): boolean { return v === 'prio'; }
+  override supports(v: Variant): boolean {
+    return v === 'prio';
+  }
   protected reset(): void {
     this.#ids = [[], []];
     this.#seqs = [[], []];
@@ -252,8 +274,12 @@ export class JsArrayFifo extends JsBase {
     }
     return n;
   }
-  cancelOne(id: number): boolean { return this.live.delete(id); }
-  size(): number { return this.live.size; }
+  cancelOne(id: number): boolean {
+    return this.live.delete(id);
+  }
+  size(): number {
+    return this.live.size;
+  }
 }
 
 export class JsFlatQueue extends JsBase {
@@ -286,8 +312,12 @@ export class JsFlatQueue extends JsBase {
     }
     return n;
   }
-  cancelOne(id: number): boolean { return this.live.delete(id); }
-  size(): number { return this.live.size; }
+  cancelOne(id: number): boolean {
+    return this.live.delete(id);
+  }
+  size(): number {
+    return this.live.size;
+  }
 }
 
 export class JsSdsl extends JsBase {
@@ -296,7 +326,9 @@ export class JsSdsl extends JsBase {
   readonly api = { all: 'js-sdsl OrderedMap key->id + Map id->key (eager cancel)' };
   #m = new OrderedMap<number, number>();
 
-  protected reset(): void { this.#m = new OrderedMap<number, number>(); }
+  protected reset(): void {
+    this.#m = new OrderedMap<number, number>();
+  }
   protected push(id: number, p: number, t: number): void {
     const s = ++this.seq;
     const key = this.w.variant === 'prio' ? (1 - p) * P50 + s : (t - BASE_TIME) * P26 + (s & M26);
@@ -321,7 +353,9 @@ export class JsSdsl extends JsBase {
     this.live.delete(id);
     return true;
   }
-  size(): number { return this.#m.size(); }
+  size(): number {
+    return this.#m.size();
+  }
 }
 
 export class JsBtree extends JsBase {
@@ -329,9 +363,11 @@ export class JsBtree extends JsBase {
   readonly kind = 'js-sorted' as const;
   readonly api = { all: 'sorted-btree BTree key->id + Map id->key (eager cancel)' };
   #t = new BTree<number, number>();
-  readonly #pair: (number)[] = [];
+  readonly #pair: number[] = [];
 
-  protected reset(): void { this.#t = new BTree<number, number>(); }
+  protected reset(): void {
+    this.#t = new BTree<number, number>();
+  }
   protected push(id: number, p: number, t: number): void {
     const s = ++this.seq;
     const key = this.w.variant === 'prio' ? (1 - p) * P50 + s : (t - BASE_TIME) * P26 + (s & M26);
@@ -365,7 +401,9 @@ export class JsBtree extends JsBase {
     this.live.delete(id);
     return true;
   }
-  size(): number { return this.#t.size; }
+  size(): number {
+    return this.#t.size;
+  }
 }
 
 // --- native -------------------------------------------------------------------------------------
@@ -389,7 +427,8 @@ export class CoreApi implements Candidate {
   readonly name = 'core';
   readonly kind = 'native' as const;
   readonly api = {
-    enqueue: 'prio: core.enqueueBatch(domain, binding, ids[256], priorities[256]); ts: core.enqueueBatch(domain, binding, ids[256], undefined, nextAttempts[256])',
+    enqueue:
+      'prio: core.enqueueBatch(domain, binding, ids[256], priorities[256]); ts: core.enqueueBatch(domain, binding, ids[256], undefined, nextAttempts[256])',
     enqueue1: 'core.enqueue({id, domain, priority}) per message',
     pop: 'core.takeInto(domain, 0, Float64Array(k)) + core.settleMany(the ids taken)',
     take: 'core.takeInto(domain, 0, Float64Array(k)) only (messages left in flight)',
@@ -413,7 +452,9 @@ export class CoreApi implements Candidate {
     return b;
   }
 
-  supports(): boolean { return true; }
+  supports(): boolean {
+    return true;
+  }
 
   #fresh(w: Workload): MailQueueCore {
     this.#core?.close();
@@ -488,7 +529,8 @@ export class CoreApi implements Candidate {
       for (let i = 0; i < m; i++) core.enqueue({ id: ids[i], domain: DOMAIN, priority: w.refillPrios[i] });
     } else {
       const vc = this.#vclock;
-      for (let i = 0; i < m; i += 256) this.#enqueueTimed(ids.subarray(i, Math.min(m, i + 256)), vc, w.refillDeltas, i, 0xffffffff);
+      for (let i = 0; i < m; i += 256)
+        this.#enqueueTimed(ids.subarray(i, Math.min(m, i + 256)), vc, w.refillDeltas, i, 0xffffffff);
       this.#vclock += m / 10;
     }
   }
@@ -556,7 +598,8 @@ export class NativeRaw implements Candidate {
   readonly name = 'native-raw';
   readonly kind = 'native' as const;
   readonly api = {
-    enqueue: 'prio: native.enqueueBatch(h, d, 0, ids[256], prios[256], now, Infinity, now); ts: native.enqueueBatch(h, d, 0, ids[256], null, times[256], Infinity, now)',
+    enqueue:
+      'prio: native.enqueueBatch(h, d, 0, ids[256], prios[256], now, Infinity, now); ts: native.enqueueBatch(h, d, 0, ids[256], null, times[256], Infinity, now)',
     enqueue1: 'native.enqueue(h, d, 0, id, prio, now, Infinity, now) per message',
     pop: 'native.take(h, d, 0, now, Float64Array(k)) + native.settleBatch(h, the ids taken)',
     take: 'native.take(h, d, 0, now, Float64Array(k)) only',
@@ -580,7 +623,9 @@ export class NativeRaw implements Candidate {
     return b;
   }
 
-  supports(): boolean { return true; }
+  supports(): boolean {
+    return true;
+  }
 
   #fresh(w: Workload): number {
     if (this.#h >= 0) native.destroyCore(this.#h);
@@ -658,7 +703,8 @@ export class NativeRaw implements Candidate {
       for (let i = 0; i < m; i++) native.enqueue(h, d, 0, ids[i], w.refillPrios[i], FAR, Infinity, FAR);
     } else {
       const vc = this.#vclock;
-      for (let i = 0; i < m; i += 256) this.#enqueueTimed(ids.subarray(i, Math.min(m, i + 256)), vc, w.refillDeltas, i, 0xffffffff);
+      for (let i = 0; i < m; i += 256)
+        this.#enqueueTimed(ids.subarray(i, Math.min(m, i + 256)), vc, w.refillDeltas, i, 0xffffffff);
       this.#vclock += m / 10;
     }
   }
@@ -696,7 +742,9 @@ export class NativeRaw implements Candidate {
     this.#mix = j;
   }
 
-  size(): number { return native.activeSize(this.#h, this.#d, 0); }
+  size(): number {
+    return native.activeSize(this.#h, this.#d, 0);
+  }
 
   dispose(): void {
     if (this.#h >= 0) native.destroyCore(this.#h);
@@ -706,13 +754,20 @@ export class NativeRaw implements Candidate {
 
 export function candidateByName(name: string): Candidate {
   switch (name) {
-    case 'js-array': return new JsArrayFifo();
-    case 'flatqueue': return new JsFlatQueue();
-    case 'js-sdsl': return new JsSdsl();
-    case 'sorted-btree': return new JsBtree();
-    case 'core': return new CoreApi();
-    case 'native-raw': return new NativeRaw();
-    default: throw new Error(`unknown candidate ${name}`);
+    case 'js-array':
+      return new JsArrayFifo();
+    case 'flatqueue':
+      return new JsFlatQueue();
+    case 'js-sdsl':
+      return new JsSdsl();
+    case 'sorted-btree':
+      return new JsBtree();
+    case 'core':
+      return new CoreApi();
+    case 'native-raw':
+      return new NativeRaw();
+    default:
+      throw new Error(`unknown candidate ${name}`);
   }
 }
 

@@ -47,9 +47,19 @@ function child(script: string, args: string[], nodeFlags: string[] = []): Record
 
 function buildCpp(): boolean {
   const srcDir = path.join(ROOT, 'native', 'core');
-  const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.cpp')).map((f) => path.join(srcDir, f));
+  const sources = fs
+    .readdirSync(srcDir)
+    .filter((f) => f.endsWith('.cpp'))
+    .map((f) => path.join(srcDir, f));
   const main = path.join(BENCH_DIR, 'native', 'bench_core.cpp');
-  const inputs = [...sources, main, ...fs.readdirSync(srcDir).filter((f) => f.endsWith('.hpp')).map((f) => path.join(srcDir, f))];
+  const inputs = [
+    ...sources,
+    main,
+    ...fs
+      .readdirSync(srcDir)
+      .filter((f) => f.endsWith('.hpp'))
+      .map((f) => path.join(srcDir, f)),
+  ];
   if (fs.existsSync(CPP)) {
     const built = fs.statSync(CPP).mtimeMs;
     if (inputs.every((f) => fs.statSync(f).mtimeMs < built)) return true;
@@ -57,7 +67,8 @@ function buildCpp(): boolean {
   fs.mkdirSync(path.dirname(CPP), { recursive: true });
   log('building the C++ floor: g++ -O3 native/core/*.cpp bench/native/bench_core.cpp');
   const r = spawnSync('g++', ['-O3', '-std=c++17', '-DNDEBUG', `-I${srcDir}`, ...sources, main, '-o', CPP], {
-    cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'],
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
   });
   if (r.status !== 0) {
     log('!! the C++ floor did not build; cpp rows are left out');
@@ -67,7 +78,12 @@ function buildCpp(): boolean {
 }
 
 function cpp(args: (string | number)[]): Record<string, unknown> | null {
-  const r = spawnSync(CPP, args.map(String), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: CHILD_TIMEOUT_MS });
+  const r = spawnSync(CPP, args.map(String), {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    timeout: CHILD_TIMEOUT_MS,
+  });
   if (r.status !== 0) {
     log(`!! bench_core ${args.join(' ')} failed (exit ${r.status})`);
     return null;
@@ -78,7 +94,7 @@ function cpp(args: (string | number)[]): Record<string, unknown> | null {
 function save(suite: string, params: Record<string, unknown>, data: unknown): void {
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const out = { suite, quick: QUICK, env, params, data };
-  fs.writeFileSync(path.join(RESULTS_DIR, `${suite}.json`), JSON.stringify(out, null, 2) + '\n');
+  fs.writeFileSync(path.join(RESULTS_DIR, `${suite}.json`), `${JSON.stringify(out, null, 2)}\n`);
 }
 
 if (!fs.existsSync(path.join(ROOT, 'build', 'Release', 'mail_queue_core.node'))) {
@@ -86,14 +102,19 @@ if (!fs.existsSync(path.join(ROOT, 'build', 'Release', 'mail_queue_core.node')))
   process.exit(1);
 }
 const env = envInfo();
-log(`mail-queue-core bench${QUICK ? ' (quick)' : ''}: node ${env.node}, ${env.cpu} x${env.cores}, commit ${env.commit}${env.dirty ? ' (lib/native modified)' : ''}`);
+log(
+  `mail-queue-core bench${QUICK ? ' (quick)' : ''}: node ${env.node}, ${env.cpu} x${env.cores}, commit ${env.commit}${env.dirty ? ' (lib/native modified)' : ''}`,
+);
 const started = Date.now();
 // The suites time the package as it ships: lib/ compiled by tsc into dist/ (run through tsx, every
 // cross-module reference would be a getter call that the compiled ES modules do not have).
 function buildLib(): void {
   log('compiling lib/ into dist/ (tsc -p tsconfig.json)');
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   if (r.status !== 0) throw new Error('tsc failed: the benchmarks need dist/lib');
 }
 buildLib();
@@ -103,16 +124,36 @@ const haveCpp = buildCpp();
 // enqueue a message, and the fastest arrival path), interleaved, each one's best round reported;
 // then the single-operation microbenchmarks (both implementations in one process) once per round.
 const arrivalsParams = {
-  domains: 10_000, bindings: 4, perPair: 25, urgentShare: 0.05, batch: 64, tickMs: 1000,
+  domains: 10_000,
+  bindings: 4,
+  perPair: 25,
+  urgentShare: 0.05,
+  batch: 64,
+  tickMs: 1000,
   // Timed windows span the plain scheduler's periodic Map rehash (about every 1M arrivals, ~20
   // rounds here) in proportion: 40 interleaved rounds, 20 phased after 2 untimed ones.
-  warm: QUICK ? 3 : 5, rounds: QUICK ? 12 : 40, phasedWarm: 2, phased: QUICK ? 6 : 20, repeats: QUICK ? 2 : 3,
-  microN: 32_768, microRounds: QUICK ? 3 : 7, statistic: 'best round (cycle), best round of medians (single ops)',
+  warm: QUICK ? 3 : 5,
+  rounds: QUICK ? 12 : 40,
+  phasedWarm: 2,
+  phased: QUICK ? 6 : 20,
+  repeats: QUICK ? 2 : 3,
+  microN: 32_768,
+  microRounds: QUICK ? 3 : 7,
+  statistic: 'best round (cycle), best round of medians (single ops)',
 };
 if (want('arrivals')) {
   log('\n# MTA cycle of issue 14 (1M resident, 10k domains x 4 bindings, arrivals)');
   const p = arrivalsParams;
-  const common = ['--domains', String(p.domains), '--bindings', String(p.bindings), '--per-pair', String(p.perPair), '--urgent-share', String(p.urgentShare)];
+  const common = [
+    '--domains',
+    String(p.domains),
+    '--bindings',
+    String(p.bindings),
+    '--per-pair',
+    String(p.perPair),
+    '--urgent-share',
+    String(p.urgentShare),
+  ];
   const cycle: Record<string, unknown>[] = [];
   const micro: Record<string, unknown>[] = [];
   // A child that fails is tried once more, after the addon is back (a rebuild of build/Release
@@ -126,9 +167,26 @@ if (want('arrivals')) {
     return child('arrivals.ts', args);
   };
   for (let round = 0; round < p.repeats; round++) {
-    for (const [impl, mode] of [['plain', 'enqueue'], ['core', 'enqueue'], ['core', 'batched']]) {
-      const r = retried(['--impl', impl, '--mode', mode, ...common, '--warm', String(p.warm), '--rounds', String(p.rounds),
-        '--phased-warm', String(p.phasedWarm), '--phased', String(p.phased)]);
+    for (const [impl, mode] of [
+      ['plain', 'enqueue'],
+      ['core', 'enqueue'],
+      ['core', 'batched'],
+    ]) {
+      const r = retried([
+        '--impl',
+        impl,
+        '--mode',
+        mode,
+        ...common,
+        '--warm',
+        String(p.warm),
+        '--rounds',
+        String(p.rounds),
+        '--phased-warm',
+        String(p.phasedWarm),
+        '--phased',
+        String(p.phased),
+      ]);
       if (r) cycle.push({ ...r, round });
     }
     const m = retried(['--impl', 'micro', ...common, '--n', String(p.microN), '--rounds', String(p.microRounds)]);
@@ -151,8 +209,20 @@ if (want('queue-ops')) {
   for (const variant of ['prio', 'ts']) {
     for (const n of SIZES) {
       for (const c of CANDIDATES) {
-        const r = child('queue_ops.ts', ['--variant', variant, '--n', String(n), '--candidate', c, '--reps', String(repsFor(n)),
-          '--min-ms', String(MIN_MS), '--mixed-seconds', String(MIXED_S)]);
+        const r = child('queue_ops.ts', [
+          '--variant',
+          variant,
+          '--n',
+          String(n),
+          '--candidate',
+          c,
+          '--reps',
+          String(repsFor(n)),
+          '--min-ms',
+          String(MIN_MS),
+          '--mixed-seconds',
+          String(MIXED_S),
+        ]);
         if (r && !r.skipped) runs.push(r);
       }
       if (haveCpp) {
@@ -161,22 +231,57 @@ if (want('queue-ops')) {
       }
     }
   }
-  save('queue-ops', { sizes: SIZES, candidates: CANDIDATES, mixedBatch: 16, phase: 'M = N/4 per timed phase', minMs: MIN_MS, statistic: 'best of reps' }, runs);
+  save(
+    'queue-ops',
+    {
+      sizes: SIZES,
+      candidates: CANDIDATES,
+      mixedBatch: 16,
+      phase: 'M = N/4 per timed phase',
+      minMs: MIN_MS,
+      statistic: 'best of reps',
+    },
+    runs,
+  );
 }
 
 // Rounds of the three implementations, interleaved: the report takes each one's best round (a
 // shared machine's interference only slows a run down), as the queue operations take the best rep.
-const cycleParams = { domains: 10_000, bindings: 4, perPair: 25, warm: QUICK ? 2 : 4, ticks: QUICK ? 5 : 20, rounds: QUICK ? 1 : 3, statistic: 'best round' };
+const cycleParams = {
+  domains: 10_000,
+  bindings: 4,
+  perPair: 25,
+  warm: QUICK ? 2 : 4,
+  ticks: QUICK ? 5 : 20,
+  rounds: QUICK ? 1 : 3,
+  statistic: 'best round',
+};
 if (want('cycle')) {
   log('\n# scheduler cycle (1M resident, 10k domains, 4 bindings)');
   const runs: Record<string, unknown>[] = [];
   for (let round = 0; round < cycleParams.rounds; round++) {
     for (const impl of ['core', 'ts']) {
-      const r = child('cycle.ts', ['--impl', impl, '--mode', 'cycle', '--warm', String(cycleParams.warm), '--ticks', String(cycleParams.ticks)]);
+      const r = child('cycle.ts', [
+        '--impl',
+        impl,
+        '--mode',
+        'cycle',
+        '--warm',
+        String(cycleParams.warm),
+        '--ticks',
+        String(cycleParams.ticks),
+      ]);
       if (r) runs.push({ ...r, round });
     }
     if (haveCpp) {
-      const r = cpp(['cycle', cycleParams.domains, cycleParams.bindings, cycleParams.perPair, cycleParams.warm, cycleParams.ticks]);
+      const r = cpp([
+        'cycle',
+        cycleParams.domains,
+        cycleParams.bindings,
+        cycleParams.perPair,
+        cycleParams.warm,
+        cycleParams.ticks,
+      ]);
       if (r) runs.push({ ...r, round });
     }
   }
@@ -207,7 +312,11 @@ if (want('maintain-pass')) {
     js.push(child('maintain_pass.ts', []));
     if (haveCpp) c.push(cpp(['pass', 25_000, 4, QUICK ? 3 : 7]));
   }
-  save('maintain-pass', { domains: 25_000, bindings: 4, rounds, statistic: 'best round of medians', runs: { js, cpp: c } }, { js: bestRows(js), cpp: bestRows(c) });
+  save(
+    'maintain-pass',
+    { domains: 25_000, bindings: 4, rounds, statistic: 'best round of medians', runs: { js, cpp: c } },
+    { js: bestRows(js), cpp: bestRows(c) },
+  );
 }
 
 if (want('memory')) {
@@ -215,8 +324,22 @@ if (want('memory')) {
   const memParams = { domains: 10_000, bindings: 4, perPair: 125, warm: 1, ticks: QUICK ? 3 : 10 };
   const runs: Record<string, unknown>[] = [];
   for (const impl of ['core', 'ts']) {
-    const r = child('cycle.ts', ['--impl', impl, '--mode', 'memory', '--per-pair', '125', '--warm', String(memParams.warm),
-      '--ticks', String(memParams.ticks)], ['--max-old-space-size=8192']);
+    const r = child(
+      'cycle.ts',
+      [
+        '--impl',
+        impl,
+        '--mode',
+        'memory',
+        '--per-pair',
+        '125',
+        '--warm',
+        String(memParams.warm),
+        '--ticks',
+        String(memParams.ticks),
+      ],
+      ['--max-old-space-size=8192'],
+    );
     if (r) runs.push(r);
   }
   if (haveCpp) {
@@ -230,6 +353,8 @@ if (want('memory')) {
 
 // The report reads every suite's latest JSON, so `--only` refreshes one suite in the full picture.
 const md = report(loadResults(RESULTS_DIR));
-process.stdout.write(md + '\n');
-fs.writeFileSync(path.join(RESULTS_DIR, 'summary.md'), md + '\n');
-log(`\nbench done in ${((Date.now() - started) / 60000).toFixed(1)} min; results in ${path.relative(ROOT, RESULTS_DIR)}/`);
+process.stdout.write(`${md}\n`);
+fs.writeFileSync(path.join(RESULTS_DIR, 'summary.md'), `${md}\n`);
+log(
+  `\nbench done in ${((Date.now() - started) / 60000).toFixed(1)} min; results in ${path.relative(ROOT, RESULTS_DIR)}/`,
+);

@@ -25,8 +25,14 @@
 import { Worker } from 'node:worker_threads';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
-  MailQueueCore, MemoryStore, SmtpTransport,
-  type ActiveQueue, type CoreConfig, type DomainRecord, type Grant, type ScopeOptions,
+  MailQueueCore,
+  MemoryStore,
+  SmtpTransport,
+  type ActiveQueue,
+  type CoreConfig,
+  type DomainRecord,
+  type Grant,
+  type ScopeOptions,
 } from '../lib/index.js';
 import { senderFor, type AllStats, type FromWorker, type ToWorker, type WorkerInit } from './demo/protocol.js';
 import { DOWN, UNKNOWN_USER, makeBindings, makeWorkload, parseArgs, type Options } from './demo/workload.js';
@@ -56,7 +62,8 @@ const BINDING_CAP = 40;
 
 const domainScopes: Record<string, ScopeOptions> = {};
 for (const d of work.domains) {
-  if (d.server === 'tight') domainScopes[d.name] = { maxOutboundConnections: d.scopeMax!, scopeMaxOutboundConnections: d.scopeMax! };
+  if (d.server === 'tight')
+    domainScopes[d.name] = { maxOutboundConnections: d.scopeMax!, scopeMaxOutboundConnections: d.scopeMax! };
   else if (d.server === 'slow') domainScopes[d.name] = { maxOutboundConnections: SLOW_PER_PAIR };
   else if (d.server === DOWN) domainScopes[d.name] = { messageExpiration: o.expire };
 }
@@ -113,7 +120,8 @@ rpc.serversUp();
 const downPort = await freePort();
 
 const routes: Record<string, { host: string; port: number }> = {};
-for (const d of work.domains) routes[d.name] = { host: '127.0.0.1', port: d.server === DOWN ? downPort : ready.ports[d.server] };
+for (const d of work.domains)
+  routes[d.name] = { host: '127.0.0.1', port: d.server === DOWN ? downPort : ready.ports[d.server] };
 
 // ---- the core -----------------------------------------------------------------------------------
 
@@ -167,7 +175,9 @@ const errors: string[] = [];
 let submitted = 0;
 let tDone = 0;
 let resolveDone!: () => void;
-const done = new Promise<void>((r) => { resolveDone = r; });
+const done = new Promise<void>((r) => {
+  resolveDone = r;
+});
 
 function final(id: number, kind: 1 | 2, label: string): void {
   if (!Number.isInteger(id) || id < 1 || id > N) {
@@ -247,7 +257,8 @@ function progressLine(): string {
   const fill = Math.floor((width * finals) / N);
   const s = core.closed ? undefined : core.stats();
   const bounce = Object.values(bounced).reduce((a, b) => a + b, 0);
-  const line = `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(pct).padStart(3)}%  ` +
+  const line =
+    `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(pct).padStart(3)}%  ` +
     `submitted ${submitted}  delivered ${delivered}  bounced ${bounce}  deferrals ${deferredEvents}` +
     (s ? `  queued ${s.active + s.delayed + s.inFlight}  conns ${s.connections}` : '') +
     `  ${((performance.now() - t0) / 1000).toFixed(1)}s`;
@@ -270,11 +281,11 @@ function drawProgress(force = false): void {
 
 console.log(
   `mail-queue-core demo: ${N} messages, ${o.domains} domains, ${bindings.length} binding(s) ` +
-  `(${bindings.map((b) => `${b.name}@${b.localAddress}`).join(', ')}), seed ${o.seed}`,
+    `(${bindings.map((b) => `${b.name}@${b.localAddress}`).join(', ')}), seed ${o.seed}`,
 );
 console.log(
   `servers on 127.0.0.1: ${work.servers.map((s) => `${s.name}:${ready.ports[s.name]}`).join(', ')}; ` +
-  `${work.domains.find((d) => d.server === DOWN)!.name} -> 127.0.0.1:${downPort} (nothing listens)\n`,
+    `${work.domains.find((d) => d.server === DOWN)!.name} -> 127.0.0.1:${downPort} (nothing listens)\n`,
 );
 
 const t0 = performance.now();
@@ -288,10 +299,16 @@ for (let m = 0; m < N; m++) {
   const rcpt = `${work.unknownRcpt[m] ? UNKNOWN_USER : `user${id % 1000}`}@${d.name}`;
   const b = bindings[work.bindingOf[m]];
   await core.submit(
-    { id, domain: d.name, binding: b.name, priority: work.priorityOf[m], envelope: { from: senderFor(id), to: [rcpt] } },
+    {
+      id,
+      domain: d.name,
+      binding: b.name,
+      priority: work.priorityOf[m],
+      envelope: { from: senderFor(id), to: [rcpt] },
+    },
     Buffer.from(
       `From: <${senderFor(id)}>\r\nTo: <${rcpt}>\r\nSubject: demo message ${id}\r\n` +
-      `Message-ID: <${id}@demo.test>\r\n\r\nHello from ${b.name}.\r\n`,
+        `Message-ID: <${id}@demo.test>\r\n\r\nHello from ${b.name}.\r\n`,
     ),
   );
   submitted++;
@@ -324,25 +341,41 @@ await worker.terminate();
 // ---- checks -------------------------------------------------------------------------------------
 
 const failures: string[] = [...hangs];
-if (timedOut) failures.push(`only ${finals} of ${N} messages had an outcome after ${o.timeout} s; first without one: ${stuck.join('; ')}`);
-if (duplicates.length) failures.push(`${duplicates.length} messages had more than one final outcome: ${duplicates.slice(0, 5).join('; ')}`);
+if (timedOut)
+  failures.push(
+    `only ${finals} of ${N} messages had an outcome after ${o.timeout} s; first without one: ${stuck.join('; ')}`,
+  );
+if (duplicates.length)
+  failures.push(`${duplicates.length} messages had more than one final outcome: ${duplicates.slice(0, 5).join('; ')}`);
 if (strangers.length) failures.push(`outcomes for ids never submitted: ${strangers.slice(0, 5).join(', ')}`);
 if (after.active + after.delayed + after.inFlight > 0 || after.connections > 0) {
-  failures.push(`after stop() the core still holds ${after.active} active, ${after.delayed} delayed, ${after.inFlight} in flight, ${after.connections} connections`);
+  failures.push(
+    `after stop() the core still holds ${after.active} active, ${after.delayed} delayed, ${after.inFlight} in flight, ${after.connections} connections`,
+  );
 }
 if (store.size > 0) failures.push(`the store still holds ${store.size} messages`);
 if (!invariantsOk) failures.push('core.checkInvariants() failed');
-if (coreBreaches.length) failures.push(`the core's own counts passed a limit ${coreBreaches.length} times: ${[...new Set(coreBreaches)].slice(0, 5).join('; ')}`);
+if (coreBreaches.length)
+  failures.push(
+    `the core's own counts passed a limit ${coreBreaches.length} times: ${[...new Set(coreBreaches)].slice(0, 5).join('; ')}`,
+  );
 if (srv.globalOpen > 0) failures.push(`the servers still count ${srv.globalOpen} open connections after stop()`);
-if (srv.globalPeak > CEILING) failures.push(`the servers counted ${srv.globalPeak} connections at once > serverMax + reserve ${CEILING}`);
+if (srv.globalPeak > CEILING)
+  failures.push(`the servers counted ${srv.globalPeak} connections at once > serverMax + reserve ${CEILING}`);
 if (capped && (srv.peakBySource[capped.localAddress] ?? 0) > BINDING_CAP) {
-  failures.push(`the servers counted ${srv.peakBySource[capped.localAddress]} connections at once from ${capped.localAddress} > ${capped.name}'s cap ${BINDING_CAP}`);
+  failures.push(
+    `the servers counted ${srv.peakBySource[capped.localAddress]} connections at once from ${capped.localAddress} > ${capped.name}'s cap ${BINDING_CAP}`,
+  );
 }
 const limits = new Map(work.servers.map((s) => [s.name, s.refuseAbove ?? configuredLimit(s.name)]));
 for (const s of srv.servers) {
-  if (s.peak > limits.get(s.name)!) failures.push(`server ${s.name}: peak ${s.peak} concurrent connections > limit ${limits.get(s.name)}`);
+  if (s.peak > limits.get(s.name)!)
+    failures.push(`server ${s.name}: peak ${s.peak} concurrent connections > limit ${limits.get(s.name)}`);
   if (s.refused > 0) failures.push(`server ${s.name} refused ${s.refused} connections beyond its limit`);
-  if (s.ehloMismatches > 0) failures.push(`server ${s.name}: ${s.ehloMismatches} transactions with an EHLO name not matching the source address`);
+  if (s.ehloMismatches > 0)
+    failures.push(
+      `server ${s.name}: ${s.ehloMismatches} transactions with an EHLO name not matching the source address`,
+    );
 }
 // What the servers accepted must be exactly what the core reported delivered, once each.
 const acceptedCount = new Uint8Array(N + 1);
@@ -360,8 +393,10 @@ for (let id = 1; id <= N; id++) {
 }
 if (serverDuplicates) failures.push(`the servers accepted ${serverDuplicates} messages more than once`);
 if (serverUnknown) failures.push(`the servers accepted ${serverUnknown} messages with no known id`);
-if (acceptedNotDelivered) failures.push(`${acceptedNotDelivered} messages accepted by a server were not reported delivered`);
-if (deliveredNotAccepted) failures.push(`${deliveredNotAccepted} messages reported delivered were never accepted by a server`);
+if (acceptedNotDelivered)
+  failures.push(`${acceptedNotDelivered} messages accepted by a server were not reported delivered`);
+if (deliveredNotAccepted)
+  failures.push(`${deliveredNotAccepted} messages reported delivered were never accepted by a server`);
 if (errors.length) failures.push(`${errors.length} 'error' events: ${errors.filter(Boolean).slice(0, 5).join('; ')}`);
 if (workerErrors.length) failures.push(`server errors: ${workerErrors.slice(0, 5).join('; ')}`);
 
@@ -373,22 +408,38 @@ console.log('\nOutcomes');
 console.table({
   'messages submitted': { value: fmt(N) },
   delivered: { value: fmt(delivered) },
-  'deferred (transient failures, retried)': { value: `${fmt(deferredEvents)}  (${Object.entries(deferredByCode).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ')})` },
-  bounced: { value: `${fmt(bounceTotal)}  (${Object.entries(bounced).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ') || 'none'})` },
+  'deferred (transient failures, retried)': {
+    value: `${fmt(deferredEvents)}  (${Object.entries(deferredByCode)
+      .map(([k, v]) => `${k}: ${fmt(v)}`)
+      .join(', ')})`,
+  },
+  bounced: {
+    value: `${fmt(bounceTotal)}  (${
+      Object.entries(bounced)
+        .map(([k, v]) => `${k}: ${fmt(v)}`)
+        .join(', ') || 'none'
+    })`,
+  },
   'still queued after stop()': { value: fmt(after.active + after.delayed + after.inFlight) },
-  'elapsed (submit to last outcome)': { value: `${elapsed.toFixed(2)} s (submitting took ${submitSeconds.toFixed(2)} s)` },
+  'elapsed (submit to last outcome)': {
+    value: `${elapsed.toFixed(2)} s (submitting took ${submitSeconds.toFixed(2)} s)`,
+  },
   'messages per second (outcomes)': { value: fmt(Math.round(finals / elapsed)) },
   'deliveries per second': { value: fmt(Math.round(delivered / elapsed)) },
   'main thread busy (event loop utilization)': { value: `${Math.round(busy * 100)}%` },
   'connections granted by the core': { value: fmt(grants) },
-  'core peak connections (sampled) / ceiling': { value: `${corePeak} / ${CEILING} (serverMax ${SERVER_MAX} + reserve ${RESERVE})` },
+  'core peak connections (sampled) / ceiling': {
+    value: `${corePeak} / ${CEILING} (serverMax ${SERVER_MAX} + reserve ${RESERVE})`,
+  },
   'servers peak connections (counted) / ceiling': { value: `${srv.globalPeak} / ${CEILING}` },
   'idle connections at the end, closed by stop()': { value: `${idleBeforeStop} in ${stopMs.toFixed(0)} ms` },
   'hook: __mail_queue_maintain calls': { value: fmt(seen.calls) },
   'hook: passes seen (distinct now)': { value: fmt(seen.passes) },
   'hook: domains seen / longest queue': { value: `${seen.domains.size} / ${fmt(seen.maxQueue)}` },
   'hook: calls with reserve 0 (quiet pair)': { value: fmt(seen.quietPairCalls) },
-  "core.summary(): delivered/deferred/bounced": { value: `${fmt(summary.delivered)} / ${fmt(summary.deferred)} / ${fmt(summary.bounced)}` },
+  'core.summary(): delivered/deferred/bounced': {
+    value: `${fmt(summary.delivered)} / ${fmt(summary.deferred)} / ${fmt(summary.bounced)}`,
+  },
 });
 
 console.log('Servers (connections as each server counted them)');
@@ -407,9 +458,14 @@ for (const s of srv.servers) {
   const limit = limits.get(s.name)!;
   const t = perServer.get(s.name) ?? { messages: 0, bounced: 0 };
   serverRows[s.name] = {
-    behaviour: spec.kind === 'slow' ? `reply after ${spec.delayMs![0]}-${spec.delayMs![1]} ms`
-      : spec.kind === 'flaky' ? `451 to ${Math.round(spec.failRate! * 100)}%`
-      : spec.kind === 'tight' ? `421 beyond ${spec.refuseAbove} conns` : 'accepts at once',
+    behaviour:
+      spec.kind === 'slow'
+        ? `reply after ${spec.delayMs![0]}-${spec.delayMs![1]} ms`
+        : spec.kind === 'flaky'
+          ? `451 to ${Math.round(spec.failRate! * 100)}%`
+          : spec.kind === 'tight'
+            ? `421 beyond ${spec.refuseAbove} conns`
+            : 'accepts at once',
     domains: work.domains.filter((d) => d.server === s.name).length,
     messages: t.messages,
     accepted: s.accepted,
@@ -419,16 +475,27 @@ for (const s of srv.servers) {
     connections: s.connections,
     'multi-domain sessions': s.multiDomainSessions,
     'peak concurrent': s.peak,
-    limit: spec.refuseAbove !== undefined ? `${limit} (refuses beyond; scope caps sum ${configuredLimit(s.name)})`
-      : `${limit} (domain caps ${domainCapSum(s.name)}, ceiling ${CEILING})`,
+    limit:
+      spec.refuseAbove !== undefined
+        ? `${limit} (refuses beyond; scope caps sum ${configuredLimit(s.name)})`
+        : `${limit} (domain caps ${domainCapSum(s.name)}, ceiling ${CEILING})`,
     check: s.peak <= limit && s.refused === 0 ? 'OK' : 'EXCEEDED',
   };
 }
 const down = perServer.get(DOWN) ?? { messages: 0, bounced: 0 };
 serverRows['(MX down)'] = {
-  behaviour: `port ${downPort} refuses`, domains: 1, messages: down.messages, accepted: 0, bounced: down.bounced,
-  '451 replies': 0, '550 replies': 0, connections: 0, 'multi-domain sessions': 0, 'peak concurrent': 0,
-  limit: `expiry ${o.expire} s`, check: down.bounced === down.messages ? 'OK' : 'PENDING',
+  behaviour: `port ${downPort} refuses`,
+  domains: 1,
+  messages: down.messages,
+  accepted: 0,
+  bounced: down.bounced,
+  '451 replies': 0,
+  '550 replies': 0,
+  connections: 0,
+  'multi-domain sessions': 0,
+  'peak concurrent': 0,
+  limit: `expiry ${o.expire} s`,
+  check: down.bounced === down.messages ? 'OK' : 'PENDING',
 };
 console.table(serverRows);
 
@@ -450,10 +517,14 @@ for (const b of bindings) {
 console.table(bindingRows);
 
 if (deferredAfterFinal > 0) {
-  console.log(`note: ${deferredAfterFinal} 'deferred' events came for messages that had already bounced (expired at the retry).`);
+  console.log(
+    `note: ${deferredAfterFinal} 'deferred' events came for messages that had already bounced (expired at the retry).`,
+  );
 }
 if (failures.length === 0) {
-  console.log(`PASS: every message reached exactly one outcome and no limit was passed (wall ${elapsed.toFixed(1)} s).`);
+  console.log(
+    `PASS: every message reached exactly one outcome and no limit was passed (wall ${elapsed.toFixed(1)} s).`,
+  );
 } else {
   console.log('FAIL:');
   for (const f of failures) console.log(`  - ${f}`);

@@ -89,7 +89,9 @@ const MAX_TIMER_SECONDS = 2147483;
 function timerSeconds(value: unknown, where: string, allowZero: boolean): number {
   if (typeof value !== 'number') throw new TypeError(`${where} must be a number of seconds, got ${typeName(value)}`);
   if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0) || value > MAX_TIMER_SECONDS) {
-    throw new RangeError(`${where} must be a number of seconds from ${allowZero ? 0 : 'above 0'} to ${MAX_TIMER_SECONDS}, got ${value}`);
+    throw new RangeError(
+      `${where} must be a number of seconds from ${allowZero ? 0 : 'above 0'} to ${MAX_TIMER_SECONDS}, got ${value}`,
+    );
   }
   return value;
 }
@@ -104,15 +106,18 @@ function bool(value: unknown, where: string): boolean {
 
 function retries(value: unknown, where: string): number {
   if (value === 'auto') return Infinity;
-  if (typeof value !== 'number') throw new TypeError(`${where} must be a whole number or 'auto', got ${typeName(value)}`);
+  if (typeof value !== 'number')
+    throw new TypeError(`${where} must be a whole number or 'auto', got ${typeName(value)}`);
   // The attempt count is 16 bits in the native message table.
-  if (!Number.isInteger(value) || value < 0 || value > 65534) throw new RangeError(`${where} must be an integer from 0 to 65534 or 'auto', got ${value}`);
+  if (!Number.isInteger(value) || value < 0 || value > 65534)
+    throw new RangeError(`${where} must be an integer from 0 to 65534 or 'auto', got ${value}`);
   return value;
 }
 
 function seconds(value: unknown, where: string): number {
   if (typeof value !== 'number') throw new TypeError(`${where} must be a number of seconds, got ${typeName(value)}`);
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${where} must be a positive number of seconds, got ${value}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new RangeError(`${where} must be a positive number of seconds, got ${value}`);
   return value;
 }
 
@@ -120,7 +125,8 @@ export function parseAggressiveness(value: unknown, where: string): number {
   if (value === 'normal') return 0.3;
   if (value === 'high') return 0.75;
   if (typeof value === 'number') {
-    if (!(value > 0 && value <= 1)) throw new RangeError(`${where} must be 'normal', 'high' or a number in (0, 1], got ${value}`);
+    if (!(value > 0 && value <= 1))
+      throw new RangeError(`${where} must be 'normal', 'high' or a number in (0, 1], got ${value}`);
     return value;
   }
   throw new TypeError(`${where} must be 'normal', 'high' or a number in (0, 1], got ${typeName(value)}`);
@@ -199,7 +205,12 @@ function configError(where: string, message: string): Error {
   return e;
 }
 
-function parseScope(raw: unknown, kind: ScopeKind, where: string, nested: boolean): { scope: Scope; domains?: unknown } {
+function parseScope(
+  raw: unknown,
+  kind: ScopeKind,
+  where: string,
+  nested: boolean,
+): { scope: Scope; domains?: unknown } {
   if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${typeName(raw)}`);
   const values: Scope['values'] = {};
   let domains: unknown;
@@ -281,7 +292,8 @@ export class ResolvedConfig {
   constructor(bindingSpecs: unknown, config: unknown) {
     const specs = bindingSpecs === undefined ? ['default'] : bindingSpecs;
     if (!Array.isArray(specs)) throw new TypeError(`bindings must be an array, got ${typeName(specs)}`);
-    if (specs.length === 0 || specs.length > 65535) throw new RangeError(`bindings must have 1 to 65535 entries, got ${specs.length}`);
+    if (specs.length === 0 || specs.length > 65535)
+      throw new RangeError(`bindings must have 1 to 65535 entries, got ${specs.length}`);
     const names: string[] = [];
     const groupNames: string[] = [];
     const groupOf: number[] = [];
@@ -316,7 +328,10 @@ export class ResolvedConfig {
     if (!isPlainObject(cfg)) throw new TypeError(`config must be a plain object, got ${typeName(cfg)}`);
     const scope = unknownKey(cfg, CONFIG_SCOPES);
     if (scope !== undefined) {
-      throw configError('config', `unknown scope ${JSON.stringify(scope)} (expected global, bindingGroups, bindings, domains)`);
+      throw configError(
+        'config',
+        `unknown scope ${JSON.stringify(scope)} (expected global, bindingGroups, bindings, domains)`,
+      );
     }
     this.global = parseScope(cfg.global ?? {}, 'global', 'config.global', false).scope;
     this.domains = parseDomains(cfg.domains, 'domain', 'config.domains');
@@ -331,18 +346,32 @@ export class ResolvedConfig {
     }
   }
 
-  private parseNested(raw: unknown, names: readonly string[], kind: 'binding' | 'group', where: string): NestedResolved[] {
-    const out: NestedResolved[] = names.map((n) => ({ scope: { where: `${where}.${n}`, values: {} }, domains: new Map() }));
+  private parseNested(
+    raw: unknown,
+    names: readonly string[],
+    kind: 'binding' | 'group',
+    where: string,
+  ): NestedResolved[] {
+    const out: NestedResolved[] = names.map((n) => ({
+      scope: { where: `${where}.${n}`, values: {} },
+      domains: new Map(),
+    }));
     if (raw === undefined) return out;
     if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${typeName(raw)}`);
     for (const name of Object.keys(raw)) {
       const i = names.indexOf(name);
       if (i < 0) {
-        throw configError(where, `${kind === 'binding' ? 'binding' : 'binding group'} ${JSON.stringify(name)} is not declared in the bindings option`);
+        throw configError(
+          where,
+          `${kind === 'binding' ? 'binding' : 'binding group'} ${JSON.stringify(name)} is not declared in the bindings option`,
+        );
       }
       const at = `${where}.${name}`;
       const { scope, domains } = parseScope(raw[name], kind, at, true);
-      out[i] = { scope, domains: parseDomains(domains, kind === 'binding' ? 'binding::domain' : 'group::domain', `${at}.domains`) };
+      out[i] = {
+        scope,
+        domains: parseDomains(domains, kind === 'binding' ? 'binding::domain' : 'group::domain', `${at}.domains`),
+      };
     }
     return out;
   }
@@ -353,7 +382,9 @@ export class ResolvedConfig {
     const b = this.bindings[binding];
     const g = this.groupOfBinding[binding];
     const group = g >= 0 ? this.groups[g] : undefined;
-    const push = (s: Scope | undefined) => { if (s) chain.push(s); };
+    const push = (s: Scope | undefined) => {
+      if (s) chain.push(s);
+    };
     push(b.domains.get(domain));
     push(group?.domains.get(domain));
     push(b.scope);
@@ -408,15 +439,22 @@ export class ResolvedConfig {
 
   /** delayed_queue_scan_interval in ms. */
   scanIntervalMs(): number {
-    return ((this.global.values.delayedQueueScanInterval as number | undefined) ?? DEFAULTS.delayedQueueScanInterval) * 1000;
+    return (
+      ((this.global.values.delayedQueueScanInterval as number | undefined) ?? DEFAULTS.delayedQueueScanInterval) * 1000
+    );
   }
 
   serverMax(): number {
-    return (this.global.values.serverMaxOutboundConnections as number | undefined) ?? DEFAULTS.serverMaxOutboundConnections;
+    return (
+      (this.global.values.serverMaxOutboundConnections as number | undefined) ?? DEFAULTS.serverMaxOutboundConnections
+    );
   }
 
   serverReserve(): number {
-    return (this.global.values.serverReserveOutboundConnections as number | undefined) ?? DEFAULTS.serverReserveOutboundConnections;
+    return (
+      (this.global.values.serverReserveOutboundConnections as number | undefined) ??
+      DEFAULTS.serverReserveOutboundConnections
+    );
   }
 
   bindingServerMax(): number[] {

@@ -27,7 +27,16 @@ import { native, Place } from './native.js';
 import type { MessageStore, StoredMessage } from './store/message_store.js';
 import type { Transport } from './transport/transport.js';
 import {
-  checkDomainName, checkExpiry, checkId, checkInt, checkKeys, checkObject, checkPriority, checkTime, checkTypedArray, MAX_TIME,
+  checkDomainName,
+  checkExpiry,
+  checkId,
+  checkInt,
+  checkKeys,
+  checkObject,
+  checkPriority,
+  checkTime,
+  checkTypedArray,
+  MAX_TIME,
   typeName,
 } from './validate.js';
 import type { ActiveQueue, DomainRecord } from './views.js';
@@ -50,7 +59,13 @@ export interface MailQueueCoreOptions {
 export type { Message, MessageInfo, Stats, DomainRef } from './core/types.js';
 export type { Grant } from './core/outbox.js';
 export type {
-  ConnectionGoalArgs, CoreHooks, DomainHookArgs, MailQueueMaintainArgs, MaintainOptions, MaintainResult, PassResult,
+  ConnectionGoalArgs,
+  CoreHooks,
+  DomainHookArgs,
+  MailQueueMaintainArgs,
+  MaintainOptions,
+  MaintainResult,
+  PassResult,
 } from './core/maintenance_pass.js';
 export type { BounceEvent as Bounce, DeferredEvent, DeliveredEvent, DomainTally } from './delivery/delivery.js';
 
@@ -86,16 +101,28 @@ export class MailQueueCore extends EventEmitter {
     if (options.clock !== undefined && typeof options.clock !== 'function') {
       throw new TypeError(`options.clock must be a function, got ${typeName(options.clock)}`);
     }
-    if (options.transport !== undefined && (typeof options.transport !== 'object' || options.transport === null || typeof options.transport.open !== 'function')) {
+    if (
+      options.transport !== undefined &&
+      (typeof options.transport !== 'object' ||
+        options.transport === null ||
+        typeof options.transport.open !== 'function')
+    ) {
       throw new TypeError('options.transport must be a Transport (an object with open())');
     }
     if (options.store !== undefined) {
       const st = options.store as unknown as Record<string, unknown>;
-      if (typeof st !== 'object' || st === null || !['put', 'get', 'body', 'remove', 'list'].every((m) => typeof st[m] === 'function')) {
+      if (
+        typeof st !== 'object' ||
+        st === null ||
+        !['put', 'get', 'body', 'remove', 'list'].every((m) => typeof st[m] === 'function')
+      ) {
         throw new TypeError('options.store must be a MessageStore (put, get, body, remove, list)');
       }
     }
-    const deliveryTimeout = options.deliveryTimeout === undefined ? 300_000 : checkInt(options.deliveryTimeout, 'options.deliveryTimeout', 1, 86_400_000);
+    const deliveryTimeout =
+      options.deliveryTimeout === undefined
+        ? 300_000
+        : checkInt(options.deliveryTimeout, 'options.deliveryTimeout', 1, 86_400_000);
     const ctx = new CoreContext({ ...options, deliveryTimeout });
     this.#ctx = ctx;
     this.bindings = ctx.bindings;
@@ -113,7 +140,9 @@ export class MailQueueCore extends EventEmitter {
     this.#verbs = new OperatorVerbs(ctx, this.#domains, this.#suspensions, this.#outbox, {
       message: (id) => this.message(id),
       stats: () => this.stats(),
-      get started() { return service.started; },
+      get started() {
+        return service.started;
+      },
       mailArrived: (d, b, count) => service.mailArrived(d, b, count),
     });
     this.hooks = this.#pass.hooks;
@@ -159,8 +188,11 @@ export class MailQueueCore extends EventEmitter {
     const now = this.#ctx.now();
     const nextAttempt = m.nextAttempt === undefined ? now : checkTime(m.nextAttempt, 'message.nextAttempt');
     if (d === undefined) d = this.#domains.byName.get(domain);
-    const expiresAt = m.expiresAt !== undefined ? checkExpiry(m.expiresAt, 'message.expiresAt')
-      : now + (d !== undefined ? this.#domains.pair(d, b).messageExpirationMs : this.#domains.defaultExpiryMs(domain, b));
+    const expiresAt =
+      m.expiresAt !== undefined
+        ? checkExpiry(m.expiresAt, 'message.expiresAt')
+        : now +
+          (d !== undefined ? this.#domains.pair(d, b).messageExpirationMs : this.#domains.defaultExpiryMs(domain, b));
     const attempts = m.attempts === undefined ? 0 : checkInt(m.attempts, 'message.attempts', 0, 65535);
     const stage = ctx.arrivals;
     if (d !== undefined && attempts === 0 && nextAttempt < expiresAt && !this.#pass.busy && stage.fresh(id)) {
@@ -173,7 +205,8 @@ export class MailQueueCore extends EventEmitter {
     const h = ctx.live();
     if (d === undefined) {
       // A refused message must not leave a new domain behind: check the id before creating it.
-      if (native.locate(h, id, this.#ctx.where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
+      if (native.locate(h, id, this.#ctx.where) !== Place.None)
+        throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
       d = this.#domains.create(domain);
     }
     native.enqueue(h, d, b, id, priority, nextAttempt, expiresAt, now);
@@ -190,7 +223,13 @@ export class MailQueueCore extends EventEmitter {
    * next-attempt times (ms) in a Float64Array of the same length (each message active when its
    * time is not after now, else delayed; without them, all are due now). All or nothing.
    */
-  enqueueBatch(domain: DomainRef, binding: string | undefined, ids: Float64Array, priorities?: Uint8Array, nextAttempts?: Float64Array): void {
+  enqueueBatch(
+    domain: DomainRef,
+    binding: string | undefined,
+    ids: Float64Array,
+    priorities?: Uint8Array,
+    nextAttempts?: Float64Array,
+  ): void {
     const h = this.#live();
     // A name already known is valid and normalised: the Map lookup is the whole check. A new name
     // makes its domain below, once the batch is known to be good.
@@ -213,7 +252,9 @@ export class MailQueueCore extends EventEmitter {
     if (nextAttempts !== undefined) {
       checkTypedArray(nextAttempts, Float64Array, 'Float64Array', 'nextAttempts');
       if (nextAttempts.length !== ids.length) {
-        throw new RangeError(`nextAttempts must have as many entries as ids (${ids.length}), got ${nextAttempts.length}`);
+        throw new RangeError(
+          `nextAttempts must have as many entries as ids (${ids.length}), got ${nextAttempts.length}`,
+        );
       }
     }
     if (ids.length === 0) return;
@@ -223,7 +264,16 @@ export class MailQueueCore extends EventEmitter {
       this.#precheckBatch(h, ids, priorities, nextAttempts);
       d = this.#domains.create(name);
     }
-    native.enqueueBatch(h, d, b, ids, priorities ?? null, nextAttempts ?? now, now + this.#domains.pair(d, b).messageExpirationMs, now);
+    native.enqueueBatch(
+      h,
+      d,
+      b,
+      ids,
+      priorities ?? null,
+      nextAttempts ?? now,
+      now + this.#domains.pair(d, b).messageExpirationMs,
+      now,
+    );
     this.#outbox.drainExpired();
     if (nextAttempts === undefined) {
       this.#service.mailArrived(d, b, ids.length);
@@ -242,12 +292,19 @@ export class MailQueueCore extends EventEmitter {
 
   // The native call checks the same things; this runs only before a new domain is created, so that
   // a refused batch leaves no domain behind.
-  #precheckBatch(h: number, ids: Float64Array, priorities: Uint8Array | undefined, nextAttempts: Float64Array | undefined): void {
+  #precheckBatch(
+    h: number,
+    ids: Float64Array,
+    priorities: Uint8Array | undefined,
+    nextAttempts: Float64Array | undefined,
+  ): void {
     const seen = new Set<number>();
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
-      if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`ids[${i}] must be a safe integer from 0 to 2^53-1, got ${id}`);
-      if (priorities !== undefined && priorities[i] > 1) throw new RangeError(`priorities[${i}] must be 0 or 1, got ${priorities[i]}`);
+      if (!Number.isSafeInteger(id) || id < 0)
+        throw new RangeError(`ids[${i}] must be a safe integer from 0 to 2^53-1, got ${id}`);
+      if (priorities !== undefined && priorities[i] > 1)
+        throw new RangeError(`priorities[${i}] must be 0 or 1, got ${priorities[i]}`);
       if (nextAttempts !== undefined && !(Math.abs(nextAttempts[i]) <= MAX_TIME)) {
         throw new RangeError(`nextAttempts[${i}] must be a finite number within ±8.64e15 ms`);
       }
@@ -281,7 +338,8 @@ export class MailQueueCore extends EventEmitter {
     // The ids the core holds now are the ones the batch cancels (all or nothing).
     const held: number[] = [];
     for (let i = 0; i < ids.length; i++) {
-      if (Number.isSafeInteger(ids[i]) && ids[i] >= 0 && native.locate(h, ids[i], this.#ctx.where) !== Place.None) held.push(ids[i]);
+      if (Number.isSafeInteger(ids[i]) && ids[i] >= 0 && native.locate(h, ids[i], this.#ctx.where) !== Place.None)
+        held.push(ids[i]);
     }
     const n = native.cancelBatch(h, ids);
     for (const id of new Set(held)) this.#outbox.unstore(id);
@@ -531,13 +589,25 @@ export class MailQueueCore extends EventEmitter {
    * Opens up to `count` more connections for (domain, binding), clipped by every limit, as the
    * default does; for providers that open connections themselves. Returns the grants.
    */
-  openConnections(domain: string, binding: string | number, count: number, options: { now?: number; reserve?: number } = {}): Grant[] {
+  openConnections(
+    domain: string,
+    binding: string | number,
+    count: number,
+    options: { now?: number; reserve?: number } = {},
+  ): Grant[] {
     return this.#pass.openConnections(domain, binding, count, options);
   }
 
   /** The native default __mail_queue_maintain (with connection_goal hooks), for providers that
    *  wrap it, as Momentum exports __mail_queue_maintain. */
-  defaultMailQueueMaintain(dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number): number {
+  defaultMailQueueMaintain(
+    dr: DomainRecord,
+    bindingSlot: number,
+    sl: ActiveQueue,
+    now: number,
+    goalsz: number,
+    reserve: number,
+  ): number {
     return this.#pass.defaultMailQueueMaintain(dr, bindingSlot, sl, now, goalsz, reserve);
   }
 

@@ -52,7 +52,8 @@ export class GrantList {
   /** The grants as objects (as maintain() returns them without `into`). */
   toArray(): Grant[] {
     const out: Grant[] = [];
-    for (let i = 0; i < this.#n; i++) out.push({ connectionId: this.connectionId(i), domain: this.domain(i), binding: this.binding(i) });
+    for (let i = 0; i < this.#n; i++)
+      out.push({ connectionId: this.connectionId(i), domain: this.domain(i), binding: this.binding(i) });
     return out;
   }
 

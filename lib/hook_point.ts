@@ -38,7 +38,11 @@ export interface HookPointOptions<A extends unknown[]> {
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+  return (
+    (typeof v === 'object' || typeof v === 'function') &&
+    v !== null &&
+    typeof (v as { then?: unknown }).then === 'function'
+  );
 }
 
 // The hooks' arities spelled out: a call with a spread argument list costs several times a plain one.
@@ -46,17 +50,25 @@ type AnyFn = (...rest: unknown[]) => unknown;
 function apply(fn: AnyFn, first: unknown, withFirst: boolean, a: unknown[]): unknown {
   if (!withFirst) {
     switch (a.length) {
-      case 3: return fn(a[0], a[1], a[2]);
-      case 4: return fn(a[0], a[1], a[2], a[3]);
-      case 6: return fn(a[0], a[1], a[2], a[3], a[4], a[5]);
-      default: return fn(...a);
+      case 3:
+        return fn(a[0], a[1], a[2]);
+      case 4:
+        return fn(a[0], a[1], a[2], a[3]);
+      case 6:
+        return fn(a[0], a[1], a[2], a[3], a[4], a[5]);
+      default:
+        return fn(...a);
     }
   }
   switch (a.length) {
-    case 3: return fn(first, a[0], a[1], a[2]);
-    case 4: return fn(first, a[0], a[1], a[2], a[3]);
-    case 6: return fn(first, a[0], a[1], a[2], a[3], a[4], a[5]);
-    default: return fn(first, ...a);
+    case 3:
+      return fn(first, a[0], a[1], a[2]);
+    case 4:
+      return fn(first, a[0], a[1], a[2], a[3]);
+    case 6:
+      return fn(first, a[0], a[1], a[2], a[3], a[4], a[5]);
+    default:
+      return fn(first, ...a);
   }
 }
 
@@ -70,7 +82,10 @@ export class HookPoint<A extends unknown[]> {
   #calling = false;
   readonly #options: HookPointOptions<A>;
 
-  constructor(readonly name: string, options: HookPointOptions<A>) {
+  constructor(
+    readonly name: string,
+    options: HookPointOptions<A>,
+  ) {
     this.#options = options;
   }
 
@@ -172,8 +187,13 @@ export class HookPoint<A extends unknown[]> {
     const where = this.#options.describe?.(args) ?? {};
     const detail = cause instanceof Error ? `: ${cause.message}` : cause === undefined ? '' : `: ${String(cause)}`;
     const at = [where.domain, where.binding].filter((x) => x !== undefined).join('/');
-    const err = new HookError(this.name, where.domain, where.binding,
-      `${this.name} provider ${what}${at ? ` (${at})` : ''}${detail}`, cause === undefined ? undefined : { cause });
+    const err = new HookError(
+      this.name,
+      where.domain,
+      where.binding,
+      `${this.name} provider ${what}${at ? ` (${at})` : ''}${detail}`,
+      cause === undefined ? undefined : { cause },
+    );
     this.#options.report(err);
   }
 }

@@ -1,7 +1,19 @@
 export { MailQueueCore } from './core.js';
 export type {
-  Bounce, ConnectionGoalArgs, CoreHooks, DomainHookArgs, DomainRef, Grant, MailQueueCoreOptions, MailQueueMaintainArgs,
-  MaintainOptions, MaintainResult, Message, MessageInfo, PassResult, Stats,
+  Bounce,
+  ConnectionGoalArgs,
+  CoreHooks,
+  DomainHookArgs,
+  DomainRef,
+  Grant,
+  MailQueueCoreOptions,
+  MailQueueMaintainArgs,
+  MaintainOptions,
+  MaintainResult,
+  Message,
+  MessageInfo,
+  PassResult,
+  Stats,
 } from './core.js';
 export type { Aggressiveness, BindingSpec, CoreConfig, NestedScope, ScopeOptions } from './config.js';
 export { GrantList } from './grant_list.js';
@@ -18,7 +30,14 @@ export { MemoryStore } from './store/memory_store.js';
 export { FileSpool, SpoolCorruptError } from './store/file_spool.js';
 export type { FileSpoolOptions } from './store/file_spool.js';
 export type { MessageStore, StoredMessage } from './store/message_store.js';
-export type { DeliveryTarget, Envelope, OutboundMessage, Outcome, Transport, TransportSession } from './transport/transport.js';
+export type {
+  DeliveryTarget,
+  Envelope,
+  OutboundMessage,
+  Outcome,
+  Transport,
+  TransportSession,
+} from './transport/transport.js';
 export type { DeferredEvent, DeliveredEvent, DomainTally } from './core.js';
 export type { MomentumAliases } from './momentum_aliases.js';
 import { native } from './native.js';

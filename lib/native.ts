@@ -10,18 +10,38 @@ import fs from 'node:fs';
 import { MailQueueError } from './errors.js';
 
 export interface NativeBinding {
-  createCore(config: Float64Array, groupOfBinding: Int32Array, bindingMax: Float64Array,
-    groupMax: Float64Array): number;
+  createCore(
+    config: Float64Array,
+    groupOfBinding: Int32Array,
+    bindingMax: Float64Array,
+    groupMax: Float64Array,
+  ): number;
   /** An ArrayBuffer over the core's counters, which the core writes in place. */
   countersBuffer(core: number): ArrayBuffer;
   destroyCore(core: number): boolean;
   addThrottle(core: number, count: number, windowMs: number): number;
   addDomain(core: number, pairs: Float64Array, scopeMax: number, groupScopeMax: Float64Array): number;
   setSuspended(core: number, domain: number, binding: number, suspended: boolean): void;
-  enqueue(core: number, domain: number, binding: number, id: number, priority: number,
-    nextAttempt: number, expiresAt: number, now: number): void;
-  enqueueBatch(core: number, domain: number, binding: number, ids: Float64Array,
-    priorities: Uint8Array | null, nextAttempt: number | Float64Array, expiresAt: number, now: number): void;
+  enqueue(
+    core: number,
+    domain: number,
+    binding: number,
+    id: number,
+    priority: number,
+    nextAttempt: number,
+    expiresAt: number,
+    now: number,
+  ): void;
+  enqueueBatch(
+    core: number,
+    domain: number,
+    binding: number,
+    ids: Float64Array,
+    priorities: Uint8Array | null,
+    nextAttempt: number | Float64Array,
+    expiresAt: number,
+    now: number,
+  ): void;
   enqueueArrivals(core: number, entries: Float64Array, n: number, now: number): void;
   cancel(core: number, id: number): boolean;
   cancelBatch(core: number, ids: Float64Array): number;
@@ -41,12 +61,17 @@ export interface NativeBinding {
   setAttempts(core: number, id: number, attempts: number): void;
   dueDomains(core: number, now: number, out: Uint32Array): number;
   computeGoal(core: number, domain: number, binding: number, goalsz: number): number;
-  openConnections(core: number, domain: number, binding: number, goal: number, reserve: number,
-    now: number): number;
-  defaultMaintain(core: number, domain: number, binding: number, now: number, goalsz: number,
-    reserve: number): number;
+  openConnections(core: number, domain: number, binding: number, goal: number, reserve: number, now: number): number;
+  defaultMaintain(core: number, domain: number, binding: number, now: number, goalsz: number, reserve: number): number;
   maintainDomain(core: number, domain: number, now: number, goalsz: number, reserve: number): number;
-  maintainSlice(core: number, now: number, maxDomains: number, fresh: boolean, maxGrants: number, out: Float64Array): number;
+  maintainSlice(
+    core: number,
+    now: number,
+    maxDomains: number,
+    fresh: boolean,
+    maxGrants: number,
+    out: Float64Array,
+  ): number;
   prepareVisit(core: number, domain: number, now: number, goalsz: number, out: Uint32Array): number;
   visitDefault(core: number, binding: number, reserve: number): number;
   nextSlice(core: number, now: number, maxDomains: number, fresh: boolean, out: Uint32Array): number;
@@ -78,7 +103,12 @@ export interface NativeBinding {
 
 /** Where a message is, as `locate` reports it. */
 // biome-ignore lint/suspicious/noConstEnum: tsc inlines Place.* as literals in the hot locate() checks
-export const enum Place { None = 0, Active = 1, Delayed = 2, InFlight = 3 }
+export const enum Place {
+  None = 0,
+  Active = 1,
+  Delayed = 2,
+  InFlight = 3,
+}
 
 function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -107,8 +137,10 @@ function load(): NativeBinding {
     return require(file) as NativeBinding;
   }
   throw new Error(
-    'mail-queue-core: the native addon is not built. Tried:\n  ' + tried.join('\n  ') +
-    '\nRun `npm run build:native` (needs python3, make and a C++17 compiler).');
+    'mail-queue-core: the native addon is not built. Tried:\n  ' +
+      tried.join('\n  ') +
+      '\nRun `npm run build:native` (needs python3, make and a C++17 compiler).',
+  );
 }
 
 export const native: NativeBinding = load();

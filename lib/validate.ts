@@ -23,7 +23,8 @@ export const MAX_TIME = 8.64e15;
 
 export function checkTime(v: unknown, name: string): number {
   if (typeof v !== 'number') throw new TypeError(`${name} must be a number (ms since the epoch), got ${typeName(v)}`);
-  if (!Number.isFinite(v) || Math.abs(v) > MAX_TIME) throw new RangeError(`${name} must be finite and within ±8.64e15 ms (the range of a Date), got ${v}`);
+  if (!Number.isFinite(v) || Math.abs(v) > MAX_TIME)
+    throw new RangeError(`${name} must be finite and within ±8.64e15 ms (the range of a Date), got ${v}`);
   return v;
 }
 
@@ -69,7 +70,12 @@ export type UnknownKeyWording = 'key' | 'option' | 'listed';
  * `what` says. The enqueue hot path calls it: it costs what the loop it stands for costs (one
  * Object.keys array, a Set lookup a key; the message is built only on failure).
  */
-export function checkKeys(obj: object, allowed: ReadonlySet<string>, name: string, what: UnknownKeyWording = 'key'): void {
+export function checkKeys(
+  obj: object,
+  allowed: ReadonlySet<string>,
+  name: string,
+  what: UnknownKeyWording = 'key',
+): void {
   for (const k of Object.keys(obj)) {
     if (!allowed.has(k)) throw unknownKeyError(k, allowed, name, what);
   }
@@ -85,7 +91,8 @@ export function unknownKey(obj: object, allowed: ReadonlySet<string>): string | 
 }
 
 function unknownKeyError(k: string, allowed: ReadonlySet<string>, name: string, what: UnknownKeyWording): RangeError {
-  if (what === 'listed') return new RangeError(`${name}.${k} is not a known option (known: ${[...allowed].join(', ')})`);
+  if (what === 'listed')
+    return new RangeError(`${name}.${k} is not a known option (known: ${[...allowed].join(', ')})`);
   return new RangeError(`${name}: unknown ${what} ${JSON.stringify(k)}`);
 }
 
@@ -125,7 +132,10 @@ function isDetached(a: ArrayBufferView): boolean {
 }
 
 export function checkTypedArray<T extends ArrayBufferView>(
-  v: unknown, ctor: abstract new (...args: never[]) => T, kind: string, name: string,
+  v: unknown,
+  ctor: abstract new (...args: never[]) => T,
+  kind: string,
+  name: string,
 ): T {
   if (!(v instanceof ctor)) throw new TypeError(`${name} must be a ${kind}, got ${typeName(v)}`);
   if (isDetached(v)) throw new TypeError(`${name} is detached (its buffer was transferred)`);
@@ -149,5 +159,8 @@ const RETRY_STATE_KEYS: ReadonlySet<string> = new Set(['attempts', 'nextAttempt'
 export function checkRetryState(v: unknown, name: string): { attempts: number; nextAttempt: number } {
   const s = checkObject(v, name);
   checkKeys(s, RETRY_STATE_KEYS, name);
-  return { attempts: checkAttempts(s.attempts, `${name}.attempts`), nextAttempt: checkTime(s.nextAttempt, `${name}.nextAttempt`) };
+  return {
+    attempts: checkAttempts(s.attempts, `${name}.attempts`),
+    nextAttempt: checkTime(s.nextAttempt, `${name}.nextAttempt`),
+  };
 }

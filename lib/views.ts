@@ -47,7 +47,11 @@ export class DomainRecord {
   readonly #host: ViewHost;
   readonly #index: number;
 
-  constructor(host: ViewHost, readonly name: string, index: number) {
+  constructor(
+    host: ViewHost,
+    readonly name: string,
+    index: number,
+  ) {
     this.#host = host;
     this.#index = index;
   }
@@ -112,7 +116,11 @@ const MAX_LIST = 10_000_000;
 export class ActiveQueue {
   readonly #host: ViewHost;
 
-  constructor(host: ViewHost, readonly domain: DomainRecord, readonly bindingSlot: number) {
+  constructor(
+    host: ViewHost,
+    readonly domain: DomainRecord,
+    readonly bindingSlot: number,
+  ) {
     this.#host = host;
   }
 

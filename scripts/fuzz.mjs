@@ -14,7 +14,15 @@
 // the flags changed; crash inputs are kept in native/test/build/fuzz/artifacts/.
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync,
+  cpSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,8 +39,15 @@ const binary = join(buildDir, 'core_fuzz');
 const stampFile = join(buildDir, 'core_fuzz.stamp');
 
 const FLAGS = [
-  '-std=c++17', '-O1', '-g', '-fsanitize=fuzzer,address,undefined', '-fno-sanitize-recover=all',
-  '-fno-exceptions', '-fno-omit-frame-pointer', '-Wall', '-Wextra',
+  '-std=c++17',
+  '-O1',
+  '-g',
+  '-fsanitize=fuzzer,address,undefined',
+  '-fno-sanitize-recover=all',
+  '-fno-exceptions',
+  '-fno-omit-frame-pointer',
+  '-Wall',
+  '-Wextra',
 ];
 
 function usage(msg) {
@@ -72,10 +87,18 @@ if (!clang) {
 
 // --- the build -------------------------------------------------------------------------------------
 const sources = [
-  ...readdirSync(coreDir).filter((f) => f.endsWith('.cpp')).sort().map((f) => join(coreDir, f)),
+  ...readdirSync(coreDir)
+    .filter((f) => f.endsWith('.cpp'))
+    .sort()
+    .map((f) => join(coreDir, f)),
   join(fuzzDir, 'core_fuzz.cpp'),
 ];
-const inputs = [...sources, ...readdirSync(coreDir).filter((f) => f.endsWith('.hpp')).map((f) => join(coreDir, f))];
+const inputs = [
+  ...sources,
+  ...readdirSync(coreDir)
+    .filter((f) => f.endsWith('.hpp'))
+    .map((f) => join(coreDir, f)),
+];
 const stamp = JSON.stringify({ clang: clang.text, flags: FLAGS, sources: sources.map((s) => relative(root, s)) });
 
 function upToDate() {
@@ -198,7 +221,9 @@ function hexDump(buf) {
 
 if (code !== 0 || artifacts.length > 0) {
   console.log('');
-  console.log(`fuzz: the fuzzer stopped with ${signal ? `signal ${signal}` : `exit code ${code}`}; full log: ${logPath}`);
+  console.log(
+    `fuzz: the fuzzer stopped with ${signal ? `signal ${signal}` : `exit code ${code}`}; full log: ${logPath}`,
+  );
   for (const file of artifacts) {
     const abs = resolve(file);
     if (!existsSync(abs)) continue;
@@ -215,10 +240,14 @@ if (code !== 0 || artifacts.length > 0) {
     console.log(`fuzz: replay with: MQC_FUZZ_TRACE=1 ${relative(root, binary)} ${abs}`);
   }
   const where = artifacts.length ? `: ${artifacts.map((f) => resolve(f)).join(', ')}` : '';
-  console.log(`fuzz: ${executions} executions, ${Math.max(1, artifacts.length)} crash${artifacts.length > 1 ? 'es' : ''}${where}`);
+  console.log(
+    `fuzz: ${executions} executions, ${Math.max(1, artifacts.length)} crash${artifacts.length > 1 ? 'es' : ''}${where}`,
+  );
   process.exit(1);
 }
 
 rmSync(work, { recursive: true, force: true });
-console.log(`fuzz: corpus grew from ${seeds.length} to ${corpusSize} inputs; ${perSecond ?? '?'} executions per second`);
+console.log(
+  `fuzz: corpus grew from ${seeds.length} to ${corpusSize} inputs; ${perSecond ?? '?'} executions per second`,
+);
 console.log(`fuzz: ${executions} executions, 0 crashes`);

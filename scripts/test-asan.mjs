@@ -29,7 +29,10 @@ const ownArgs = dashes < 0 ? argv : argv.slice(0, dashes);
 const vitestArgs = dashes < 0 ? [] : argv.slice(dashes + 1);
 const skipBuild = ownArgs.includes('--skip-build');
 for (const a of ownArgs) {
-  if (a !== '--skip-build') { console.error(`test-asan: unknown option ${a} (extra vitest arguments go after --)`); process.exit(2); }
+  if (a !== '--skip-build') {
+    console.error(`test-asan: unknown option ${a} (extra vitest arguments go after --)`);
+    process.exit(2);
+  }
 }
 
 const started = Date.now();
@@ -54,7 +57,9 @@ function runtime(name) {
   const r = spawnSync(cxx, [`-print-file-name=${name}`], { encoding: 'utf8' });
   const p = (r.stdout ?? '').trim();
   if (r.status !== 0 || !path.isAbsolute(p) || !fs.existsSync(p)) {
-    die(`${cxx} -print-file-name=${name} did not name an existing file (got "${p}"); ASan needs gcc's ${name} (Debian: libasan8, libubsan1)`);
+    die(
+      `${cxx} -print-file-name=${name} did not name an existing file (got "${p}"); ASan needs gcc's ${name} (Debian: libasan8, libubsan1)`,
+    );
   }
   return fs.realpathSync(p);
 }
@@ -110,7 +115,8 @@ function build() {
   const r = spawnSync('npx', args, { cwd: stage, env, stdio: 'inherit' });
   if (r.status !== 0 || !fs.existsSync(addon)) die(`the ASan build failed (exit ${r.status ?? r.signal})`);
   const ldd = spawnSync('ldd', [addon], { encoding: 'utf8' }).stdout ?? '';
-  if (!/libasan\.so/.test(ldd) || !/libubsan\.so/.test(ldd)) die(`${addon} is not linked against libasan/libubsan:\n${ldd}`);
+  if (!/libasan\.so/.test(ldd) || !/libubsan\.so/.test(ldd))
+    die(`${addon} is not linked against libasan/libubsan:\n${ldd}`);
   console.log(`   built ${path.relative(root, addon)} in ${seconds(t0)}`);
 }
 
@@ -135,22 +141,39 @@ const env = {
   // log_path: ASan reports go to build-asan/logs/asan.<pid>, so a report from a child process whose
   // stderr a test captured is still seen. UBSan's log_path is not honoured reliably next to the
   // ASan runtime, so UBSan prints to stderr (halt_on_error makes it exit non-zero).
-  ASAN_OPTIONS: ['detect_leaks=0', 'halt_on_error=1', 'abort_on_error=0', 'print_summary=1',
-    `log_path=${path.join(logs, 'asan')}`, process.env.ASAN_OPTIONS].filter(Boolean).join(':'),
+  ASAN_OPTIONS: [
+    'detect_leaks=0',
+    'halt_on_error=1',
+    'abort_on_error=0',
+    'print_summary=1',
+    `log_path=${path.join(logs, 'asan')}`,
+    process.env.ASAN_OPTIONS,
+  ]
+    .filter(Boolean)
+    .join(':'),
   UBSAN_OPTIONS: ['halt_on_error=1', 'print_stacktrace=1', 'report_error_type=1', process.env.UBSAN_OPTIONS]
-    .filter(Boolean).join(':'),
+    .filter(Boolean)
+    .join(':'),
   MAIL_QUEUE_CORE_BINDING: addon,
 };
 delete env.NODE_OPTIONS;
 
-const vitestCmd = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...vitestArgs];
+const vitestCmd = [
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${report}`,
+  ...vitestArgs,
+];
 console.log(`\n== vitest under ASan + UBSan: npx ${vitestCmd.join(' ')}`);
 console.log(`   LD_PRELOAD=${env.LD_PRELOAD}`);
 console.log(`   ASAN_OPTIONS=${env.ASAN_OPTIONS}`);
 console.log(`   UBSAN_OPTIONS=${env.UBSAN_OPTIONS}`);
 console.log(`   MAIL_QUEUE_CORE_BINDING=${addon}`);
 
-const RX_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer|==\d+==ERROR:/;
+const RX_REPORT =
+  /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer|==\d+==ERROR:/;
 const t1 = Date.now();
 const vitest = await new Promise((resolve) => {
   const child = spawn('npx', vitestCmd, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -165,7 +188,9 @@ const vitest = await new Promise((resolve) => {
       pending = lines.pop();
       for (const l of lines) if (RX_REPORT.test(l)) hits.push(l);
     });
-    stream.on('end', () => { if (pending && RX_REPORT.test(pending)) hits.push(pending); });
+    stream.on('end', () => {
+      if (pending && RX_REPORT.test(pending)) hits.push(pending);
+    });
   };
   scan(child.stdout, process.stdout);
   scan(child.stderr, process.stderr);
@@ -192,30 +217,46 @@ if (fs.existsSync(report)) {
   if (failed > 0) notes.push(`${failed} test(s) failed`);
   // A forked worker that a sanitizer (or a crash) killed leaves its file's tests "pending" and the
   // file "passed", and vitest's counters say nothing failed: count those tests as failed.
-  const notRun = Object.entries(by).filter(([s]) => !['passed', 'failed', 'skipped', 'todo', 'disabled'].includes(s))
+  const notRun = Object.entries(by)
+    .filter(([s]) => !['passed', 'failed', 'skipped', 'todo', 'disabled'].includes(s))
     .reduce((n, [, c]) => n + c, 0);
-  if (notRun > 0) { failed += notRun; notes.push(`${notRun} test(s) never finished (their worker died)`); }
+  if (notRun > 0) {
+    failed += notRun;
+    notes.push(`${notRun} test(s) never finished (their worker died)`);
+  }
   const skipped = (by.skipped ?? 0) + (by.todo ?? 0);
   if (skipped > 0) notes.push(`${skipped} test(s) skipped or todo (not counted)`);
-  const badFiles = (j.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'));
+  const badFiles = (j.testResults ?? []).filter(
+    (f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'),
+  );
   if (badFiles.length > 0) {
     failed += badFiles.length;
-    for (const f of badFiles) notes.push(`${path.relative(root, f.name)} failed to run: ${(f.message ?? '').split('\n')[0]}`);
+    for (const f of badFiles)
+      notes.push(`${path.relative(root, f.name)} failed to run: ${(f.message ?? '').split('\n')[0]}`);
   }
   if (vitestArgs.length === 0) {
-    const expected = fs.readdirSync(path.join(root, 'test'), { recursive: true })
+    const expected = fs
+      .readdirSync(path.join(root, 'test'), { recursive: true })
       .filter((f) => /\.test\.ts$/.test(f)).length;
     const seen = (j.testResults ?? []).length;
-    if (seen < expected) { failed += expected - seen; notes.push(`${expected - seen} test file(s) missing from the report`); }
+    if (seen < expected) {
+      failed += expected - seen;
+      notes.push(`${expected - seen} test file(s) missing from the report`);
+    }
   }
 } else {
   failed += 1;
   notes.push(`vitest wrote no JSON report (exit ${vitest.status ?? vitest.signal})`);
 }
-if (vitest.error) { failed += 1; notes.push(`could not run npx vitest: ${vitest.error.message}`); }
+if (vitest.error) {
+  failed += 1;
+  notes.push(`could not run npx vitest: ${vitest.error.message}`);
+}
 if (vitest.status !== 0 && failed === 0) {
   failed += 1;
-  notes.push(`vitest exited ${vitest.status ?? vitest.signal} with no failed test (an unhandled error, e.g. a worker that exited)`);
+  notes.push(
+    `vitest exited ${vitest.status ?? vitest.signal} with no failed test (an unhandled error, e.g. a worker that exited)`,
+  );
 }
 
 // Sanitizer reports: on vitest's output (UBSan, anything not redirected) ...
@@ -230,7 +271,8 @@ const reportFiles = [];
 for (const f of logFiles) {
   const text = fs.readFileSync(path.join(logs, f), 'utf8');
   if (RX_REPORT.test(text)) reportFiles.push([f, text]);
-  else if (text.trim()) notes.push(`sanitizer output that is not an error report in build-asan/logs/${f}: ${text.trim().split('\n')[0]}`);
+  else if (text.trim())
+    notes.push(`sanitizer output that is not an error report in build-asan/logs/${f}: ${text.trim().split('\n')[0]}`);
 }
 if (reportFiles.length > 0) {
   failed += reportFiles.length;
@@ -252,16 +294,23 @@ for (const f of fs.readdirSync(path.join(root, 'test'), { recursive: true }).fil
   const src = fs.readFileSync(path.join(root, 'test', f), 'utf8');
   if (src.includes('process.env.MAIL_QUEUE_CORE_BINDING')) continue;
   for (const m of src.matchAll(/(?:const|let)\s+(\w+)\s*=\s*path\.join\([^)]*['"]Release['"]/g)) {
-    if (src.split(new RegExp(`\\b${m[1]}\\b`)).length > 2) { hardcoded.push(`test/${f} (${m[1]})`); break; }
+    if (src.split(new RegExp(`\\b${m[1]}\\b`)).length > 2) {
+      hardcoded.push(`test/${f} (${m[1]})`);
+      break;
+    }
   }
 }
 if (hardcoded.length > 0) {
-  notes.push(`not instrumented: child processes started with the build/Release path in ${hardcoded.join(', ')} `
-    + 'load the normal addon, not MAIL_QUEUE_CORE_BINDING (they run with the ASan runtime preloaded, the addon itself unchecked)');
+  notes.push(
+    `not instrumented: child processes started with the build/Release path in ${hardcoded.join(', ')} ` +
+      'load the normal addon, not MAIL_QUEUE_CORE_BINDING (they run with the ASan runtime preloaded, the addon itself unchecked)',
+  );
 }
 
 console.log('');
-console.log(`build ${skipBuild ? 'skipped' : `${(buildTime / 1000).toFixed(1)} s`}, vitest ${(testTime / 1000).toFixed(1)} s, total ${seconds(started)}`);
+console.log(
+  `build ${skipBuild ? 'skipped' : `${(buildTime / 1000).toFixed(1)} s`}, vitest ${(testTime / 1000).toFixed(1)} s, total ${seconds(started)}`,
+);
 for (const n of notes) console.log(`note: ${n}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -54,12 +54,7 @@ function run(cmd, args, opts = {}) {
   return r.status;
 }
 
-const configure = run('cmake', [
-  '-S', sourceDir,
-  '-B', buildDir,
-  '-DCMAKE_BUILD_TYPE=Debug',
-  '-DMQC_SANITIZE=ON',
-]);
+const configure = run('cmake', ['-S', sourceDir, '-B', buildDir, '-DCMAKE_BUILD_TYPE=Debug', '-DMQC_SANITIZE=ON']);
 if (configure !== 0) {
   console.error(`test-native: cmake configure failed (exit ${configure}); if cmake is missing, ${installHint}`);
   process.exit(configure);

@@ -32,7 +32,10 @@ const ADDON = path.join(root, 'build', 'Release', 'mail_queue_core.node');
 const args = process.argv.slice(2);
 const roundsAt = args.indexOf('--rounds');
 const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 12;
-if (!Number.isInteger(ROUNDS) || ROUNDS < 1) { console.error('valgrind-smoke: --rounds needs a positive integer'); process.exit(2); }
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
+  console.error('valgrind-smoke: --rounds needs a positive integer');
+  process.exit(2);
+}
 
 if (args.includes('--under-valgrind')) process.exit(underValgrind());
 workload();
@@ -41,11 +44,32 @@ workload();
 // The workload.
 // ---------------------------------------------------------------------------------------------
 function workload() {
-  if (!fs.existsSync(ADDON)) { console.error(`valgrind-smoke: ${ADDON} is missing: npm run build:native`); process.exit(1); }
+  if (!fs.existsSync(ADDON)) {
+    console.error(`valgrind-smoke: ${ADDON} is missing: npm run build:native`);
+    process.exit(1);
+  }
   const a = createRequire(import.meta.url)(ADDON);
-  const ops = { createCore: 0, addDomain: 0, addThrottle: 0, enqueue: 0, enqueueBatch: 0, maintainSlice: 0, drainGrants: 0,
-    take: 0, takeFor: 0, settle: 0, settleBatch: 0, defer: 0, untake: 0, cancel: 0, drainExpired: 0, releaseConnection: 0,
-    checkInvariants: 0, destroyCore: 0, countersBuffer: 0 };
+  const ops = {
+    createCore: 0,
+    addDomain: 0,
+    addThrottle: 0,
+    enqueue: 0,
+    enqueueBatch: 0,
+    maintainSlice: 0,
+    drainGrants: 0,
+    take: 0,
+    takeFor: 0,
+    settle: 0,
+    settleBatch: 0,
+    defer: 0,
+    untake: 0,
+    cancel: 0,
+    drainExpired: 0,
+    releaseConnection: 0,
+    checkInvariants: 0,
+    destroyCore: 0,
+    countersBuffer: 0,
+  };
   let settled = 0;
   const check = (h, where) => {
     ops.checkInvariants++;
@@ -60,20 +84,26 @@ function workload() {
   let nextId = 1;
   let seq = 0;
   for (let round = 0; round < ROUNDS; round++) {
-    const nb = 2 + (round % 2);                       // 2 or 3 bindings
-    const h = a.createCore(Float64Array.of(nb, 0, 200, 10), new Int32Array(nb).fill(-1),
-      new Float64Array(nb).fill(Infinity), new Float64Array(0));
+    const nb = 2 + (round % 2); // 2 or 3 bindings
+    const h = a.createCore(
+      Float64Array.of(nb, 0, 200, 10),
+      new Int32Array(nb).fill(-1),
+      new Float64Array(nb).fill(Infinity),
+      new Float64Array(0),
+    );
     ops.createCore++;
-    const counters = new Float64Array(a.countersBuffer(h)); ops.countersBuffer++;
-    const throttle = a.addThrottle(h, 50, 1000); ops.addThrottle++;
+    const counters = new Float64Array(a.countersBuffer(h));
+    ops.countersBuffer++;
+    const throttle = a.addThrottle(h, 50, 1000);
+    ops.addThrottle++;
     const domains = [];
     for (let i = 0; i < 6; i++) {
       const pairs = new Float64Array(4 * nb);
       for (let b = 0; b < nb; b++) {
-        pairs[4 * b] = 4 + ((i + b) % 8);               // maxConnections
-        pairs[4 * b + 1] = i % 2 ? 0.75 : 0.3;           // aggressiveness
-        pairs[4 * b + 2] = i === 0 ? throttle : -1;      // one domain throttled
-        pairs[4 * b + 3] = 0;                            // not suspended
+        pairs[4 * b] = 4 + ((i + b) % 8); // maxConnections
+        pairs[4 * b + 1] = i % 2 ? 0.75 : 0.3; // aggressiveness
+        pairs[4 * b + 2] = i === 0 ? throttle : -1; // one domain throttled
+        pairs[4 * b + 3] = 0; // not suspended
       }
       domains.push(a.addDomain(h, pairs, i === 1 ? 3 : Infinity, new Float64Array(0)));
       ops.addDomain++;
@@ -93,60 +123,88 @@ function workload() {
         live.push(id);
       }
       const ids = Float64Array.from({ length: 32 }, () => nextId++);
-      const prios = Uint8Array.from(ids, (_, j) => j % 3 === 0 ? 1 : 0);
+      const prios = Uint8Array.from(ids, (_, j) => (j % 3 === 0 ? 1 : 0));
       a.enqueueBatch(h, d, round % nb, ids, round % 2 ? prios : null, now, now + 10_000, now);
       ops.enqueueBatch++;
     }
     // Cancel a few.
-    for (let k = 0; k < live.length; k += 17) { a.cancel(h, live[k]); ops.cancel++; }
+    for (let k = 0; k < live.length; k += 17) {
+      a.cancel(h, live[k]);
+      ops.cancel++;
+    }
     check(h, `after enqueue (round ${round})`);
 
     // Passes: grants -> take -> settle / defer / untake -> release; the clock moves on.
     for (let pass = 0; pass < 12; pass++) {
       now += 40;
-      a.maintainSlice(h, now, 4294967295, true, Infinity, slice); ops.maintainSlice++;
+      a.maintainSlice(h, now, 4294967295, true, Infinity, slice);
+      ops.maintainSlice++;
       for (;;) {
-        const n = a.drainExpired(h, expBuf, expDom); ops.drainExpired++;
+        const n = a.drainExpired(h, expBuf, expDom);
+        ops.drainExpired++;
         if (n < expBuf.length) break;
       }
       const grants = [];
       for (;;) {
-        const n = a.drainGrants(h, grantBuf); ops.drainGrants++;
+        const n = a.drainGrants(h, grantBuf);
+        ops.drainGrants++;
         for (let i = 0; i < n; i++) grants.push([grantBuf[3 * i], grantBuf[3 * i + 1], grantBuf[3 * i + 2]]);
         if (n < grantBuf.length / 3) break;
       }
       const batch = [];
       for (const [conn, d, b] of grants) {
         // Every other connection takes by its own id (the delivery layer's way).
-        const byId = (conn % 2 === 0) && typeof a.takeFor === 'function';
+        const byId = conn % 2 === 0 && typeof a.takeFor === 'function';
         const n = byId ? a.takeFor(h, conn, now, takeBuf) : a.take(h, d, b, now, takeBuf);
         if (byId) ops.takeFor++;
         else ops.take++;
         for (let j = 0; j < n; j++) {
           const id = takeBuf[j];
-          const r = (seq++) % 10;
-          if (r < 5) { a.settle(h, id); ops.settle++; settled++; }
-          else if (r < 7 && typeof a.settleBatch === 'function') batch.push(id);
-          else if (r < 9) { a.defer(h, id, now + 60, now); ops.defer++; }
-          else { a.untake(h, id); ops.untake++; }
+          const r = seq++ % 10;
+          if (r < 5) {
+            a.settle(h, id);
+            ops.settle++;
+            settled++;
+          } else if (r < 7 && typeof a.settleBatch === 'function') batch.push(id);
+          else if (r < 9) {
+            a.defer(h, id, now + 60, now);
+            ops.defer++;
+          } else {
+            a.untake(h, id);
+            ops.untake++;
+          }
         }
-        a.releaseConnection(h, conn); ops.releaseConnection++;
+        a.releaseConnection(h, conn);
+        ops.releaseConnection++;
         if (byId) {
           // A released connection takes nothing: refused, and nothing is read or written.
           let refused = false;
-          try { a.takeFor(h, conn, now, takeBuf); } catch (e) { refused = e.code === 'ERR_UNKNOWN_CONNECTION'; }
+          try {
+            a.takeFor(h, conn, now, takeBuf);
+          } catch (e) {
+            refused = e.code === 'ERR_UNKNOWN_CONNECTION';
+          }
           if (!refused) throw new Error(`takeFor of released connection ${conn} was not refused`);
           ops.takeFor++;
         }
       }
-      if (batch.length > 0) { a.settleBatch(h, Float64Array.from(batch)); ops.settleBatch++; settled += batch.length; }
+      if (batch.length > 0) {
+        a.settleBatch(h, Float64Array.from(batch));
+        ops.settleBatch++;
+        settled += batch.length;
+      }
       check(h, `after pass ${pass} (round ${round})`);
     }
     // Leave some in flight on every other core: destroyCore must free them too.
     if (round % 2 === 1) {
-      a.maintainSlice(h, now + 1000, 4294967295, true, Infinity, slice); ops.maintainSlice++;
-      const n = a.drainGrants(h, grantBuf); ops.drainGrants++;
-      if (n > 0) { a.take(h, grantBuf[1], grantBuf[2], now + 1000, takeBuf); ops.take++; }
+      a.maintainSlice(h, now + 1000, 4294967295, true, Infinity, slice);
+      ops.maintainSlice++;
+      const n = a.drainGrants(h, grantBuf);
+      ops.drainGrants++;
+      if (n > 0) {
+        a.take(h, grantBuf[1], grantBuf[2], now + 1000, takeBuf);
+        ops.take++;
+      }
     }
     const last = Array.from(counters);
     if (!a.destroyCore(h)) throw new Error('destroyCore returned false');
@@ -156,7 +214,11 @@ function workload() {
   }
   const total = Object.values(ops).reduce((x, y) => x + y, 0);
   console.log(`valgrind-smoke: ${ROUNDS} cores, ${total} addon calls, ${settled} messages settled`);
-  console.log(`  ${Object.entries(ops).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(
+    `  ${Object.entries(ops)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,19 +237,32 @@ function underValgrind() {
     return 1;
   }
   const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-valgrind-')), 'memcheck.log');
-  const vg = ['--tool=memcheck', '--error-exitcode=1', '--leak-check=full', '--errors-for-leak-kinds=definite',
-    '--show-leak-kinds=all', '--track-origins=yes', '--num-callers=40', `--log-file=${log}`];
+  const vg = [
+    '--tool=memcheck',
+    '--error-exitcode=1',
+    '--leak-check=full',
+    '--errors-for-leak-kinds=definite',
+    '--show-leak-kinds=all',
+    '--track-origins=yes',
+    '--num-callers=40',
+    `--log-file=${log}`,
+  ];
   const cmd = [...vg, process.execPath, self, '--rounds', String(ROUNDS)];
   console.log(`${probe.stdout.trim()}: valgrind ${cmd.join(' ')}`);
   const t0 = Date.now();
-  const r = spawnSync('valgrind', cmd, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  const r = spawnSync('valgrind', cmd, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   process.stdout.write(r.stdout ?? '');
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   const text = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
 
   // Split the log into records: a record starts after a blank "==pid==" line or at a line that
   // opens an error or a leak record (valgrind does not always put a blank line before one).
-  const errorHead = /^(Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Source and destination overlap|Mismatched free|Argument '.*' of function|Process terminating|Jump to the invalid address)/;
+  const errorHead =
+    /^(Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Source and destination overlap|Mismatched free|Argument '.*' of function|Process terminating|Jump to the invalid address)/;
   const leakHead = /are (definitely|indirectly|possibly) lost in loss record|are still reachable in loss record/;
   const records = [];
   let cur = [];
@@ -221,12 +296,18 @@ function underValgrind() {
   // if the parsing above missed it.
   const summaryErrors = Number((/ERROR SUMMARY: (\d+) errors/.exec(text) ?? [])[1] ?? NaN);
   if (summaryErrors - definite.length > errors.length) {
-    failures.push(`ERROR SUMMARY counts ${summaryErrors - definite.length} non-leak error(s), ${errors.length} shown above: read ${log}`);
+    failures.push(
+      `ERROR SUMMARY counts ${summaryErrors - definite.length} non-leak error(s), ${errors.length} shown above: read ${log}`,
+    );
   }
-  if (errors.length > 0) failures.push(`${errors.length} memcheck error(s) (${errors.filter(ours).length} with a frame in mail_queue_core.node)`);
+  if (errors.length > 0)
+    failures.push(
+      `${errors.length} memcheck error(s) (${errors.filter(ours).length} with a frame in mail_queue_core.node)`,
+    );
   const ourLeaks = [...definite, ...indirect].filter(ours);
   show('definite / indirect leaks from mail_queue_core.node', ourLeaks);
-  if (ourLeaks.length > 0) failures.push(`${ourLeaks.length} definite/indirect leak record(s) allocated through mail_queue_core.node`);
+  if (ourLeaks.length > 0)
+    failures.push(`${ourLeaks.length} definite/indirect leak record(s) allocated through mail_queue_core.node`);
   const nodeLeaks = [...definite, ...indirect].filter((rec) => !ours(rec));
   show('definite / indirect leaks with no frame of ours (node, V8, libc)', nodeLeaks);
   show('possibly lost through mail_queue_core.node', possible.filter(ours));
@@ -239,15 +320,25 @@ function underValgrind() {
   console.log(`  ERROR SUMMARY: ${summary('ERROR SUMMARY')}`);
   console.log(`  definitely lost: ${summary('definitely lost')}`);
   console.log(`  indirectly lost: ${summary('indirectly lost')}`);
-  console.log(`  possibly lost: ${summary('possibly lost')} (${possible.filter(ours).length} record(s) through mail_queue_core.node)`);
+  console.log(
+    `  possibly lost: ${summary('possibly lost')} (${possible.filter(ours).length} record(s) through mail_queue_core.node)`,
+  );
   console.log(`  still reachable: ${summary('still reachable')}`);
-  if (nodeLeaks.length > 0) console.log(`note: ${nodeLeaks.length} definite/indirect leak record(s) with no frame of ours (node's; shown above)`);
-  if (possible.filter(ours).length > 0) console.log('note: "possibly lost" records through mail_queue_core.node (shown above): read them; they do not fail the run');
+  if (nodeLeaks.length > 0)
+    console.log(
+      `note: ${nodeLeaks.length} definite/indirect leak record(s) with no frame of ours (node's; shown above)`,
+    );
+  if (possible.filter(ours).length > 0)
+    console.log(
+      'note: "possibly lost" records through mail_queue_core.node (shown above): read them; they do not fail the run',
+    );
   // Every core was destroyed and node tore the environment down: nothing of ours should be left.
   // Not a failure (a static cache would be legitimate), but worth reading.
   if (reachableOurs.length > 0) {
     show('still reachable at exit, allocated through mail_queue_core.node', reachableOurs);
-    console.log(`note: ${reachableOurs.length} still-reachable record(s) allocated through mail_queue_core.node (shown above)`);
+    console.log(
+      `note: ${reachableOurs.length} still-reachable record(s) allocated through mail_queue_core.node (shown above)`,
+    );
   } else console.log('  still reachable at exit through mail_queue_core.node: none');
   for (const f of failures) console.log(`FAIL: ${f}`);
   console.log(`${failures.length === 0 ? 1 : 0} passed, ${failures.length === 0 ? 0 : 1} failed`);

@@ -26,9 +26,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double msSince(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
+double msSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 const double kInf = std::numeric_limits<double>::infinity();
 const double kBase = 1767225600000.0;  // Date.UTC(2026, 0, 1)
@@ -116,7 +114,8 @@ Workload makeWorkload(bool prio, size_t n) {
   uint32_t seed = static_cast<uint32_t>(n * 7 + (prio ? 1 : 2));
   {
     Rng r(seed);
-    for (size_t i = 0; i < n; ++i) w.ids.push_back(makeId(static_cast<uint32_t>(i), static_cast<uint32_t>(std::floor(r() * 2097152))));
+    for (size_t i = 0; i < n; ++i)
+      w.ids.push_back(makeId(static_cast<uint32_t>(i), static_cast<uint32_t>(std::floor(r() * 2097152))));
   }
   {
     Rng r(seed + 11);
@@ -176,12 +175,14 @@ struct OpsBench {
     if (w.prio) {
       for (size_t i = 0; i < w.n; i += 256) {
         size_t k = std::min<size_t>(256, w.n - i);
-        must(core->enqueueBatch(d, 0, &w.ids[i], &w.prios[i], k, kFar, kInf, kFar, &failed) == mqc::Status::Ok, "enqueueBatch");
+        must(core->enqueueBatch(d, 0, &w.ids[i], &w.prios[i], k, kFar, kInf, kFar, &failed) == mqc::Status::Ok,
+             "enqueueBatch");
       }
     } else {
       for (size_t i = 0; i < w.n; i += 256) {
         size_t k = std::min<size_t>(256, w.n - i);
-        must(core->enqueueBatchAt(d, 0, &w.ids[i], nullptr, &w.times[i], k, kInf, kFar, &failed) == mqc::Status::Ok, "enqueue");
+        must(core->enqueueBatchAt(d, 0, &w.ids[i], nullptr, &w.times[i], k, kInf, kFar, &failed) == mqc::Status::Ok,
+             "enqueue");
       }
     }
   }
@@ -207,7 +208,8 @@ struct OpsBench {
     if (w.prio && !single) {
       for (size_t i = 0; i < m; i += 256) {
         size_t k = std::min<size_t>(256, m - i);
-        must(core->enqueueBatch(d, 0, &w.popped[i], &w.refillPrios[i], k, kFar, kInf, kFar, &failed) == mqc::Status::Ok, "refill");
+        must(core->enqueueBatch(d, 0, &w.popped[i], &w.refillPrios[i], k, kFar, kInf, kFar, &failed) == mqc::Status::Ok,
+             "refill");
       }
     } else if (w.prio) {
       for (size_t i = 0; i < m; ++i)
@@ -218,7 +220,8 @@ struct OpsBench {
       for (size_t i = 0; i < m; i += 256) {
         size_t k = std::min<size_t>(256, m - i);
         for (size_t j = 0; j < k; ++j) times[j] = vclock + w.refillDeltas[i + j];
-        must(core->enqueueBatchAt(d, 0, &w.popped[i], nullptr, times, k, kInf, kFar, &failed) == mqc::Status::Ok, "refill ts");
+        must(core->enqueueBatchAt(d, 0, &w.popped[i], nullptr, times, k, kInf, kFar, &failed) == mqc::Status::Ok,
+             "refill ts");
       }
       vclock += static_cast<double>(m) / 10;
     }
@@ -278,7 +281,11 @@ void runOps(bool prio, size_t n, int reps, double mixedSeconds, double minMs) {
     std::vector<std::pair<std::string, std::pair<double, double>>> acc;  // op -> (count, ms)
     auto rec = [&](const std::string& op, double count, double ms) {
       for (auto& a : acc)
-        if (a.first == op) { a.second.first += count; a.second.second += ms; return; }
+        if (a.first == op) {
+          a.second.first += count;
+          a.second.second += ms;
+          return;
+        }
       acc.push_back({op, {count, ms}});
     };
     size_t m = wl.m;
@@ -287,7 +294,8 @@ void runOps(bool prio, size_t n, int reps, double mixedSeconds, double minMs) {
       b.refill(m, single);
       rec(single ? "enqueue 1/call" : "enqueue", static_cast<double>(m), msSince(t0));
     };
-    auto phase = [&](const std::string& op, double count, const std::function<size_t()>& timed, const std::function<void()>& undo) {
+    auto phase = [&](const std::string& op, double count, const std::function<size_t()>& timed,
+                     const std::function<void()>& undo) {
       double ms = 0, done = 0;
       int runs = 0;
       do {
@@ -302,19 +310,31 @@ void runOps(bool prio, size_t n, int reps, double mixedSeconds, double minMs) {
     };
     for (size_t k : {1, 16, 256}) {
       bool single = prio && k == 16;
-      phase("pop " + std::to_string(k), static_cast<double>(m), [&] { return b.pop(k, m, true); }, [&] { refill(single); });
+      phase(
+          "pop " + std::to_string(k), static_cast<double>(m), [&] { return b.pop(k, m, true); },
+          [&] { refill(single); });
     }
     for (size_t k : {1, 16, 256})
-      phase("take " + std::to_string(k), static_cast<double>(m), [&] { return b.pop(k, m, false); }, [&] { b.finish(m); refill(false); });
-    phase("cancel", static_cast<double>(wl.cancelIds.size()), [&] { return b.cancel(false); }, [&] { b.build(); });
-    phase("cancel 1/call", static_cast<double>(wl.cancelIds.size()), [&] { return b.cancel(true); }, [&] { b.build(); });
+      phase(
+          "take " + std::to_string(k), static_cast<double>(m), [&] { return b.pop(k, m, false); },
+          [&] {
+            b.finish(m);
+            refill(false);
+          });
+    phase(
+        "cancel", static_cast<double>(wl.cancelIds.size()), [&] { return b.cancel(false); }, [&] { b.build(); });
+    phase(
+        "cancel 1/call", static_cast<double>(wl.cancelIds.size()), [&] { return b.cancel(true); }, [&] { b.build(); });
     must(b.core->activeSize(b.d, 0) == wl.n, "size after rep");
     if (pass > 0)
       for (auto& a : acc) {
         double rate = a.second.first / (a.second.second / 1000);
         bool found = false;
         for (auto& r : rows)
-          if (r.first == a.first) { r.second.push_back(rate); found = true; }
+          if (r.first == a.first) {
+            r.second.push_back(rate);
+            found = true;
+          }
         if (!found) rows.push_back({a.first, {rate}});
       }
     if (pass == 0) bench.reset(), keepB = nullptr;
@@ -334,10 +354,12 @@ void runOps(bool prio, size_t n, int reps, double mixedSeconds, double minMs) {
     }
   }
   rows.push_back({"build from empty", {static_cast<double>(n) / (buildMs / 1000)}});
-  std::printf("{\"variant\":\"%s\",\"n\":%zu,\"candidate\":\"cpp\",\"kind\":\"cpp\",\"reps\":%d,\"rows\":[", prio ? "prio" : "ts", n, reps);
+  std::printf("{\"variant\":\"%s\",\"n\":%zu,\"candidate\":\"cpp\",\"kind\":\"cpp\",\"reps\":%d,\"rows\":[",
+              prio ? "prio" : "ts", n, reps);
   for (size_t i = 0; i < rows.size(); ++i) {
     double best = *std::max_element(rows[i].second.begin(), rows[i].second.end());
-    std::printf("%s{\"op\":\"%s\",\"api\":\"mqc::Core, no JS\",\"rate\":%.1f,\"samples\":[", i ? "," : "", rows[i].first.c_str(), best);
+    std::printf("%s{\"op\":\"%s\",\"api\":\"mqc::Core, no JS\",\"rate\":%.1f,\"samples\":[", i ? "," : "",
+                rows[i].first.c_str(), best);
     for (size_t j = 0; j < rows[i].second.size(); ++j) std::printf("%s%.1f", j ? "," : "", rows[i].second[j]);
     std::printf("]}");
   }
@@ -410,7 +432,8 @@ void runCycle(uint32_t domains, uint32_t bindings, uint32_t perPair, int warm, i
     for (;;) {
       size_t n = core->drainGrants(grantBuf.data(), 256);
       for (size_t i = 0; i < n; ++i)
-        conns.push_back(Conn{grantBuf[3 * i], static_cast<uint32_t>(grantBuf[3 * i + 1]), static_cast<uint32_t>(grantBuf[3 * i + 2]), 0});
+        conns.push_back(Conn{grantBuf[3 * i], static_cast<uint32_t>(grantBuf[3 * i + 1]),
+                             static_cast<uint32_t>(grantBuf[3 * i + 2]), 0});
       if (n < 256) break;
     }
     double maintainMs = msSince(tt);
@@ -424,8 +447,10 @@ void runCycle(uint32_t domains, uint32_t bindings, uint32_t perPair, int warm, i
         // A batch's outcomes in two calls, as the API's settleMany() and deferMany().
         size_t a = 0, z = 0, failed = 0;
         for (size_t j = 0; j < n; ++j) {
-          if (w.outcome[oc++ & 65535] == 1) ok[a++] = buf[j];
-          else retry[z++] = buf[j];
+          if (w.outcome[oc++ & 65535] == 1)
+            ok[a++] = buf[j];
+          else
+            retry[z++] = buf[j];
         }
         if (a > 0) core->settleBatch(ok, a, &failed);
         if (z > 0) core->deferBatch(retry, z, now + retryMs, now, &failed);
@@ -434,8 +459,10 @@ void runCycle(uint32_t domains, uint32_t bindings, uint32_t perPair, int warm, i
         ++c.batches;
         if (n < batch || c.batches >= maxBatches) open = false;
       }
-      if (open) next.push_back(c);
-      else core->releaseConnection(c.id);
+      if (open)
+        next.push_back(c);
+      else
+        core->releaseConnection(c.id);
     }
     conns.swap(next);
     double pullMs = msSince(tp);
@@ -521,8 +548,8 @@ void runPass(uint32_t domains, uint32_t bindings, int reps) {
       if (r > 0) samples.push_back(ms * 1e6 / static_cast<double>(pairs));
       for (double c : opened) core->releaseConnection(c);
     }
-    std::printf("%s{\"impl\":\"cpp\",\"provider\":\"none\",\"scenario\":\"%s\",\"nsPerPair\":%.2f,\"samples\":[", firstRow ? "" : ",",
-                scenario == 0 ? "at-limit" : "open-1", median(samples));
+    std::printf("%s{\"impl\":\"cpp\",\"provider\":\"none\",\"scenario\":\"%s\",\"nsPerPair\":%.2f,\"samples\":[",
+                firstRow ? "" : ",", scenario == 0 ? "at-limit" : "open-1", median(samples));
     for (size_t i = 0; i < samples.size(); ++i) std::printf("%s%.2f", i ? "," : "", samples[i]);
     std::printf("]}");
     firstRow = false;
@@ -551,12 +578,14 @@ void runMem(uint32_t domains, uint32_t bindings, uint32_t perPair) {
           ++nextId;
           prios[i] = w.prios[cursor++ & 65535];
         }
-        must(core->enqueueBatch(d, b, ids, prios, k, kBase, kBase + 86400000, kBase, &failed) == mqc::Status::Ok, "mem fill");
+        must(core->enqueueBatch(d, b, ids, prios, k, kBase, kBase + 86400000, kBase, &failed) == mqc::Status::Ok,
+             "mem fill");
       }
   size_t after = rssBytes();
   double n = static_cast<double>(domains) * bindings * perPair;
   std::printf(
-      "{\"impl\":\"cpp\",\"mode\":\"memory\",\"resident\":%.0f,\"bytesPerMessage\":{\"rss\":%.2f,\"rssWithDomains\":%.2f,"
+      "{\"impl\":\"cpp\",\"mode\":\"memory\",\"resident\":%.0f,\"bytesPerMessage\":{\"rss\":%.2f,\"rssWithDomains\":%."
+      "2f,"
       "\"reserved\":%.2f},\"bytesPerDomain\":%.1f}\n",
       n, static_cast<double>(after - afterDomains) / n, static_cast<double>(after - before) / n,
       static_cast<double>(core->bytesReserved()) / n, static_cast<double>(afterDomains - before) / domains);
@@ -573,15 +602,16 @@ int main(int argc, char** argv) {
   auto argi = [&](int i, long dflt) { return argc > i ? std::atol(argv[i]) : dflt; };
   if (mode == "ops") {
     bool prio = argc > 2 && std::string(argv[2]) == "prio";
-    runOps(prio, static_cast<size_t>(argi(3, 100000)), static_cast<int>(argi(4, 3)), argc > 5 ? std::atof(argv[5]) : 1.0,
-           argc > 6 ? std::atof(argv[6]) : 120.0);
+    runOps(prio, static_cast<size_t>(argi(3, 100000)), static_cast<int>(argi(4, 3)),
+           argc > 5 ? std::atof(argv[5]) : 1.0, argc > 6 ? std::atof(argv[6]) : 120.0);
   } else if (mode == "cycle") {
-    runCycle(static_cast<uint32_t>(argi(2, 10000)), static_cast<uint32_t>(argi(3, 4)), static_cast<uint32_t>(argi(4, 25)),
-             static_cast<int>(argi(5, 4)), static_cast<int>(argi(6, 20)));
+    runCycle(static_cast<uint32_t>(argi(2, 10000)), static_cast<uint32_t>(argi(3, 4)),
+             static_cast<uint32_t>(argi(4, 25)), static_cast<int>(argi(5, 4)), static_cast<int>(argi(6, 20)));
   } else if (mode == "pass") {
     runPass(static_cast<uint32_t>(argi(2, 25000)), static_cast<uint32_t>(argi(3, 4)), static_cast<int>(argi(4, 7)));
   } else if (mode == "mem") {
-    runMem(static_cast<uint32_t>(argi(2, 10000)), static_cast<uint32_t>(argi(3, 4)), static_cast<uint32_t>(argi(4, 125)));
+    runMem(static_cast<uint32_t>(argi(2, 10000)), static_cast<uint32_t>(argi(3, 4)),
+           static_cast<uint32_t>(argi(4, 125)));
   } else {
     std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
     return 1;

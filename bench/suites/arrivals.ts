@@ -19,7 +19,9 @@ if (impl === 'micro') {
   const r = runMicro({ domains, bindings, perPair, urgentShare, n, rounds }, gc);
   for (const [op, by] of Object.entries(r.median)) {
     const c = r.medianCpu[op];
-    log(`  ${op}: core ${by.core.toFixed(0)} ns, plain JS ${by.plain.toFixed(0)} ns (plain ÷ core ${(by.plain / by.core).toFixed(2)}); CPU ${c.core.toFixed(0)} / ${c.plain.toFixed(0)} ns (${(c.plain / c.core).toFixed(2)})`);
+    log(
+      `  ${op}: core ${by.core.toFixed(0)} ns, plain JS ${by.plain.toFixed(0)} ns (plain ÷ core ${(by.plain / by.core).toFixed(2)}); CPU ${c.core.toFixed(0)} / ${c.plain.toFixed(0)} ns (${(c.plain / c.core).toFixed(2)})`,
+    );
   }
   emit({ impl, domains, bindings, perPair, urgentShare, result: r });
 } else {
@@ -33,8 +35,22 @@ if (impl === 'micro') {
   if (s instanceof CoreImpl && !s.checkInvariants()) throw new Error('core: checkInvariants() failed after the cycle');
   s.close();
   const p = r.phases;
-  log(`  ${impl}/${mode}: ${(r.rate / 1e6).toFixed(2)} M msg/s, ${(r.cpuRate / 1e6).toFixed(2)} M per CPU-s (phased ${(r.phasedRate / 1e6).toFixed(2)}, ${(r.phasedCpuRate / 1e6).toFixed(2)}); ${r.perRound.grants.toFixed(0)} grants, ` +
-    `${r.perRound.outcomes.toFixed(0)} outcomes a round; phases ms: pass ${p.pass.toFixed(2)}, take ${p.take.toFixed(2)}, ` +
-    `settle/defer ${p.outcome.toFixed(2)}, release ${p.release.toFixed(2)}, arrive ${p.arrive.toFixed(2)}; checksum ${r.checksum}`);
-  emit({ impl, mode, domains, bindings, perPair, urgentShare, warm, roundsRun: rounds, phasedWarm, phasedRun: phased, result: r });
+  log(
+    `  ${impl}/${mode}: ${(r.rate / 1e6).toFixed(2)} M msg/s, ${(r.cpuRate / 1e6).toFixed(2)} M per CPU-s (phased ${(r.phasedRate / 1e6).toFixed(2)}, ${(r.phasedCpuRate / 1e6).toFixed(2)}); ${r.perRound.grants.toFixed(0)} grants, ` +
+      `${r.perRound.outcomes.toFixed(0)} outcomes a round; phases ms: pass ${p.pass.toFixed(2)}, take ${p.take.toFixed(2)}, ` +
+      `settle/defer ${p.outcome.toFixed(2)}, release ${p.release.toFixed(2)}, arrive ${p.arrive.toFixed(2)}; checksum ${r.checksum}`,
+  );
+  emit({
+    impl,
+    mode,
+    domains,
+    bindings,
+    perPair,
+    urgentShare,
+    warm,
+    roundsRun: rounds,
+    phasedWarm,
+    phasedRun: phased,
+    result: r,
+  });
 }

@@ -22,15 +22,69 @@ function jsNoop(x: number): number {
 }
 
 const cases: [string, string, () => void][] = [
-  ['js function call', 'a plain JS function (the JIT may inline it: a lower bound)', () => { acc = jsNoop(acc); }],
-  ['native.noop()', 'module-level N-API function, no arguments, returns undefined', () => { native.noop(); }],
-  ['native.activeSize(h, d, b)', '3 numbers in (core handle lookup, range checks), 1 number out', () => { acc += native.activeSize(h, d, 0); }],
-  ['native.cancel(h, unknownId)', 'id check + hash probe miss, boolean out', () => { if (native.cancel(h, 12345)) acc++; }],
-  ['core.cancel(unknownId)', 'the same through lib/core.ts', () => { if (core.cancel(12345)) acc++; }],
-  ['native.removeActive(h, d, b, unknownId)', '4 numbers in, hash probe miss, number out', () => { if (native.removeActive(h, d, 0, 12345)) acc++; }],
-  ['native.drainExpired(h, buf)', '1 Float64Array in (typed-array checks), nothing to drain', () => { acc += native.drainExpired(h, buf); }],
-  ['native.take(h, d, b, now, buf) empty', '3 numbers and a typed array in, number out (the counters are the core\'s own memory: no copy)', () => { acc += native.take(h, d, 0, FAR, buf); }],
-  ['core.takeInto(domain, 0, buf) empty', 'the same through lib/core.ts (domain name lookup, checks, clock)', () => { acc += core.takeInto(DOMAIN, 0, buf); }],
+  [
+    'js function call',
+    'a plain JS function (the JIT may inline it: a lower bound)',
+    () => {
+      acc = jsNoop(acc);
+    },
+  ],
+  [
+    'native.noop()',
+    'module-level N-API function, no arguments, returns undefined',
+    () => {
+      native.noop();
+    },
+  ],
+  [
+    'native.activeSize(h, d, b)',
+    '3 numbers in (core handle lookup, range checks), 1 number out',
+    () => {
+      acc += native.activeSize(h, d, 0);
+    },
+  ],
+  [
+    'native.cancel(h, unknownId)',
+    'id check + hash probe miss, boolean out',
+    () => {
+      if (native.cancel(h, 12345)) acc++;
+    },
+  ],
+  [
+    'core.cancel(unknownId)',
+    'the same through lib/core.ts',
+    () => {
+      if (core.cancel(12345)) acc++;
+    },
+  ],
+  [
+    'native.removeActive(h, d, b, unknownId)',
+    '4 numbers in, hash probe miss, number out',
+    () => {
+      if (native.removeActive(h, d, 0, 12345)) acc++;
+    },
+  ],
+  [
+    'native.drainExpired(h, buf)',
+    '1 Float64Array in (typed-array checks), nothing to drain',
+    () => {
+      acc += native.drainExpired(h, buf);
+    },
+  ],
+  [
+    'native.take(h, d, b, now, buf) empty',
+    "3 numbers and a typed array in, number out (the counters are the core's own memory: no copy)",
+    () => {
+      acc += native.take(h, d, 0, FAR, buf);
+    },
+  ],
+  [
+    'core.takeInto(domain, 0, buf) empty',
+    'the same through lib/core.ts (domain name lookup, checks, clock)',
+    () => {
+      acc += core.takeInto(DOMAIN, 0, buf);
+    },
+  ],
 ];
 
 const rows: { op: string; note: string; nsPerCall: number; rme: number }[] = [];

@@ -19,7 +19,8 @@ const SLICE_DOMAINS = numArg('slice-domains', 250);
 const SLICE_GRANTS = numArg('slice-grants', 500);
 const YIELD_MESSAGES = numArg('yield-messages', 256);
 
-const make = (): Scheduler => (impl === 'core' ? new CoreScheduler(domains, bindings) : new TsScheduler(domains, bindings));
+const make = (): Scheduler =>
+  impl === 'core' ? new CoreScheduler(domains, bindings) : new TsScheduler(domains, bindings);
 
 const mem = () => {
   const m = process.memoryUsage();
@@ -61,11 +62,21 @@ if (mode === 'cycle') {
   // collector's, not the driver's chunk size: at 5M resident a message costs a few microseconds of
   // cache and TLB misses, and 256 connections of 64 messages each held the loop for 5-9 ms.
   const r = await runCycle(s, {
-    domains, bindings, perPair, warmTicks: warm, ticks, yieldEvery: 256, yieldMessages: YIELD_MESSAGES, sliceDomains: SLICE_DOMAINS, sliceGrants: SLICE_GRANTS,
+    domains,
+    bindings,
+    perPair,
+    warmTicks: warm,
+    ticks,
+    yieldEvery: 256,
+    yieldMessages: YIELD_MESSAGES,
+    sliceDomains: SLICE_DOMAINS,
+    sliceGrants: SLICE_GRANTS,
     afterFill: () => {
       gc();
       after = mem();
-      log(`  ${impl}: filled ${domains * bindings * perPair} messages, rss +${((after.rss - before.rss) / 2 ** 20).toFixed(0)} MiB`);
+      log(
+        `  ${impl}: filled ${domains * bindings * perPair} messages, rss +${((after.rss - before.rss) / 2 ** 20).toFixed(0)} MiB`,
+      );
     },
     // Pauses are measured over the timed ticks, after the warm-up ones (as the longest synchronous
     // stretch always was): the first collections after the forced full GC above belong to the
@@ -81,9 +92,17 @@ if (mode === 'cycle') {
   const n = r.resident;
   s.close();
   emit({
-    impl, mode, domains, bindings, perPair, warm, ticksRun: ticks,
+    impl,
+    mode,
+    domains,
+    bindings,
+    perPair,
+    warm,
+    ticksRun: ticks,
     resident: n,
-    before, after, peak,
+    before,
+    after,
+    peak,
     bytesPerMessage: {
       rss: (after.rss - before.rss) / n,
       heap: (after.heapUsed - before.heapUsed) / n,

@@ -38,7 +38,12 @@ function corePass(s: CoreScheduler): Pass {
   const list = s.core.grantList();
   return () => {
     const opened = s.core.maintain(NOW, { into: list }).opened;
-    return { opened, release: () => { for (let i = 0; i < list.length; i++) s.core.releaseConnection(list.connectionId(i)); } };
+    return {
+      opened,
+      release: () => {
+        for (let i = 0; i < list.length; i++) s.core.releaseConnection(list.connectionId(i));
+      },
+    };
   };
 }
 
@@ -46,7 +51,12 @@ function tsPass(s: TsScheduler): Pass {
   return () => {
     const out = new ConnList();
     s.maintain(NOW, out);
-    return { opened: out.n, release: () => { for (let i = 0; i < out.n; i++) s.release(out.a[i]); } };
+    return {
+      opened: out.n,
+      release: () => {
+        for (let i = 0; i < out.n; i++) s.release(out.a[i]);
+      },
+    };
   };
 }
 

@@ -23,7 +23,13 @@ const reps = numArg('reps', quick() ? 2 : n >= 1_000_000 ? 3 : 5);
 const minMs = numArg('min-ms', quick() ? 40 : 120);
 const mixedSeconds = numArg('mixed-seconds', quick() ? 0.4 : 1.5);
 
-interface Row { op: string; api: string; rate: number; samples: number[]; rme?: number }
+interface Row {
+  op: string;
+  api: string;
+  rate: number;
+  samples: number[];
+  rme?: number;
+}
 
 function check(c: Candidate, what: string, got: number, want: number): void {
   if (got !== want) throw new Error(`${c.name} ${what}: expected ${want}, got ${got}`);
@@ -66,12 +72,34 @@ function rep(c: Candidate, w: Workload, rec: Rec): void {
   single = false;
   if (c.take) {
     for (const k of [1, 16, 256]) {
-      phase(`take ${k}`, rec, m, () => c.take!(k, m), () => { c.finish!(m); refill(); });
+      phase(
+        `take ${k}`,
+        rec,
+        m,
+        () => c.take!(k, m),
+        () => {
+          c.finish!(m);
+          refill();
+        },
+      );
     }
   }
   // Undone by a fresh build (untimed): lazy structures would otherwise pile up tombstones.
-  phase('cancel', rec, w.cancelIds.length, () => c.cancel(false), () => c.build(w));
-  if (c.kind === 'native') phase('cancel 1/call', rec, w.cancelIds.length, () => c.cancel(true), () => c.build(w));
+  phase(
+    'cancel',
+    rec,
+    w.cancelIds.length,
+    () => c.cancel(false),
+    () => c.build(w),
+  );
+  if (c.kind === 'native')
+    phase(
+      'cancel 1/call',
+      rec,
+      w.cancelIds.length,
+      () => c.cancel(true),
+      () => c.build(w),
+    );
   check(c, 'size after rep', c.size(), w.n);
 }
 
@@ -125,12 +153,25 @@ c.dispose();
 
 const apiOf = (op: string): string => {
   const a = c.api as Record<string, string>;
-  const key = op.startsWith('pop') ? 'pop' : op.startsWith('take') ? 'take' : op === 'enqueue 1/call' ? 'enqueue1' : op === 'cancel 1/call' ? 'cancel1' : op;
+  const key = op.startsWith('pop')
+    ? 'pop'
+    : op.startsWith('take')
+      ? 'take'
+      : op === 'enqueue 1/call'
+        ? 'enqueue1'
+        : op === 'cancel 1/call'
+          ? 'cancel1'
+          : op;
   return a[key] ?? a.all ?? '';
 };
 const rows: Row[] = [];
 for (const [op, xs] of best) rows.push({ op, api: apiOf(op), rate: Math.max(...xs), samples: xs });
 rows.push({ op: 'mixed B=16', api: apiOf('mixed'), rate: mx.rate, samples: [mx.rate], rme: mx.rme });
-rows.push({ op: 'build from empty', api: apiOf('enqueue'), rate: n / (buildMs / 1000), samples: [n / (buildMs / 1000)] });
+rows.push({
+  op: 'build from empty',
+  api: apiOf('enqueue'),
+  rate: n / (buildMs / 1000),
+  samples: [n / (buildMs / 1000)],
+});
 keep(mx.steps);
 emit({ variant, n, candidate: name, kind: c.kind, reps, m: w.m, minMs, rows });

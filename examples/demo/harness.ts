@@ -16,7 +16,10 @@ export interface WorkerRpc<From extends { type: string }, To> {
   serversUp(): void;
 }
 
-export function workerRpc<From extends { type: string }, To>(worker: Worker, other?: (m: From) => boolean): WorkerRpc<From, To> {
+export function workerRpc<From extends { type: string }, To>(
+  worker: Worker,
+  other?: (m: From) => boolean,
+): WorkerRpc<From, To> {
   const errors: string[] = [];
   let pending: { type: string; resolve: (m: From) => void; reject: (e: Error) => void } | undefined;
   let up = false;
@@ -69,13 +72,18 @@ export interface ShutDown<S> {
  * count no open connection, at most `polls` times 50 ms.
  */
 export async function shutDown<S extends { globalOpen: number }>(
-  core: MailQueueCore, transport: { close(): Promise<void> }, serverStats: (withIds: boolean) => Promise<S>,
-  boundMs: number, polls: number,
+  core: MailQueueCore,
+  transport: { close(): Promise<void> },
+  serverStats: (withIds: boolean) => Promise<S>,
+  boundMs: number,
+  polls: number,
 ): Promise<ShutDown<S>> {
   const hangs: string[] = [];
   const bounded = async (what: string, p: Promise<unknown>): Promise<void> => {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), boundMs); });
+    const late = new Promise<'late'>((r) => {
+      timer = setTimeout(() => r('late'), boundMs);
+    });
     if ((await Promise.race([p, late])) === 'late') hangs.push(`${what} did not finish within ${boundMs / 1000} s`);
     clearTimeout(timer);
   };
@@ -129,7 +137,7 @@ export function skewedShares(random: () => number, count: number, exponent: numb
   }
   const shares = new Float64Array(count);
   let sum = 0;
-  for (let i = 0; i < count; i++) sum += (shares[order[i]] = 1 / (i + 1) ** exponent);
+  for (let i = 0; i < count; i++) sum += shares[order[i]] = 1 / (i + 1) ** exponent;
   for (let i = 0; i < count; i++) shares[i] *= total / sum;
   return shares;
 }
@@ -141,7 +149,7 @@ export class WeightedPick {
   constructor(weights: Float64Array) {
     this.#cumulative = new Float64Array(weights.length);
     let acc = 0;
-    for (let i = 0; i < weights.length; i++) this.#cumulative[i] = (acc += weights[i]);
+    for (let i = 0; i < weights.length; i++) this.#cumulative[i] = acc += weights[i];
     this.total = acc;
   }
 

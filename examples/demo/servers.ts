@@ -4,7 +4,16 @@
 // address. Nothing here trusts the core: these counts are what the limits are checked against.
 import { parentPort, workerData } from 'node:worker_threads';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
-import { idFromSender, prng, type AllStats, type FromWorker, type ServerSpec, type ServerStats, type ToWorker, type WorkerInit } from './protocol.js';
+import {
+  idFromSender,
+  prng,
+  type AllStats,
+  type FromWorker,
+  type ServerSpec,
+  type ServerStats,
+  type ToWorker,
+  type WorkerInit,
+} from './protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -34,8 +43,18 @@ function smtpError(code: number, text: string): Error {
 
 function start(spec: ServerSpec): Promise<{ running: Running; port: number }> {
   const stats: ServerStats = {
-    name: spec.name, kind: spec.kind, connections: 0, open: 0, peak: 0, refused: 0, accepted: 0,
-    deferred451: 0, rejected550: 0, multiDomainSessions: 0, sources: {}, ehloMismatches: 0,
+    name: spec.name,
+    kind: spec.kind,
+    connections: 0,
+    open: 0,
+    peak: 0,
+    refused: 0,
+    accepted: 0,
+    deferred451: 0,
+    rejected550: 0,
+    multiDomainSessions: 0,
+    sources: {},
+    ehloMismatches: 0,
   };
   const counted = new Set<string>();
   const domains = new Map<string, Set<string>>();
@@ -126,7 +145,9 @@ function start(spec: ServerSpec): Promise<{ running: Running; port: number }> {
       });
     },
   });
-  server.on('error', (err) => port.postMessage({ type: 'error', message: `${spec.name}: ${err.message}` } satisfies FromWorker));
+  server.on('error', (err) =>
+    port.postMessage({ type: 'error', message: `${spec.name}: ${err.message}` } satisfies FromWorker),
+  );
   return new Promise((resolve, reject) => {
     server.server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -170,5 +191,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  port.postMessage({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) } satisfies FromWorker);
+  port.postMessage({
+    type: 'error',
+    message: err instanceof Error ? (err.stack ?? err.message) : String(err),
+  } satisfies FromWorker);
 });

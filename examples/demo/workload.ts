@@ -16,7 +16,15 @@ export interface Options {
   timeout: number;
 }
 
-export const DEFAULTS: Options = { messages: 30_000, domains: 300, bindings: 3, seed: 1, tight: 6, expire: 10, timeout: 120 };
+export const DEFAULTS: Options = {
+  messages: 30_000,
+  domains: 300,
+  bindings: 3,
+  seed: 1,
+  tight: 6,
+  expire: 10,
+  timeout: 120,
+};
 
 const HELP = `usage: npm start -- [--messages N] [--domains N] [--bindings N] [--seed N] [--tight N] [--expire S] [--timeout S]
   --messages  messages to submit (default ${DEFAULTS.messages})
@@ -30,8 +38,13 @@ const HELP = `usage: npm start -- [--messages N] [--domains N] [--bindings N] [-
 export function parseArgs(argv: string[]): Options {
   const o = { ...DEFAULTS };
   const limits: Record<keyof Options, [number, number]> = {
-    messages: [1, 10_000_000], domains: [8, 100_000], bindings: [1, 9], seed: [0, 2 ** 32 - 1],
-    tight: [3, 1000], expire: [1, 3600], timeout: [1, 86_400],
+    messages: [1, 10_000_000],
+    domains: [8, 100_000],
+    bindings: [1, 9],
+    seed: [0, 2 ** 32 - 1],
+    tight: [3, 1000],
+    expire: [1, 3600],
+    timeout: [1, 86_400],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -41,7 +54,8 @@ export function parseArgs(argv: string[]): Options {
     }
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
     const key = m?.[1] as keyof Options | undefined;
-    if (!m || key === undefined || !(key in limits)) throw new RangeError(`unknown argument ${JSON.stringify(a)}\n${HELP}`);
+    if (!m || key === undefined || !(key in limits))
+      throw new RangeError(`unknown argument ${JSON.stringify(a)}\n${HELP}`);
     const raw = m[2] ?? argv[++i];
     const v = Number(raw);
     const [lo, hi] = limits[key];

@@ -56,8 +56,11 @@ export class ArrivalStage {
    *  with the message table far from full (so the native call cannot refuse the batch). */
   fresh(id: number): boolean {
     const c = this.ctx.counters;
-    return id > this.#highest && id > c[this.#highestSlot] &&
-      c[this.#activeSlot] + c[this.#delayedSlot] + c[this.#inFlightSlot] < STAGE_MAX_RESIDENT;
+    return (
+      id > this.#highest &&
+      id > c[this.#highestSlot] &&
+      c[this.#activeSlot] + c[this.#delayedSlot] + c[this.#inFlightSlot] < STAGE_MAX_RESIDENT
+    );
   }
 
   /** Stages one checked message (its domain exists, its id is fresh, it is neither expired nor

@@ -59,7 +59,9 @@ export class CoreContext {
 
     const names = native.counterNames();
     const index: Record<string, number> = {};
-    names.forEach((n, i) => { index[n] = i; });
+    names.forEach((n, i) => {
+      index[n] = i;
+    });
     const nb = cfg.bindingNames.length;
     cfg.bindingNames.forEach((b, i) => {
       index[`connections:${b}`] = names.length + i;
@@ -103,7 +105,8 @@ export class CoreContext {
 
   now(): number {
     const t = this.clock();
-    if (typeof t !== 'number' || !(Math.abs(t) <= MAX_TIME)) throw new TypeError(`options.clock returned ${String(t)}, not a finite number within ±8.64e15 ms`);
+    if (typeof t !== 'number' || !(Math.abs(t) <= MAX_TIME))
+      throw new TypeError(`options.clock returned ${String(t)}, not a finite number within ±8.64e15 ms`);
     return t;
   }
 }

@@ -50,7 +50,8 @@ export class DomainTable {
       pairs[4 * b + 3] = p.suspended || this.operatorSuspended(name, b) ? 1 : 0;
     }
     const d = native.addDomain(h, pairs, cfg.domainScopeMax(name), Float64Array.from(cfg.groupDomainScopeMax(name)));
-    for (let b = 0; b < nb; b++) if (settings[b].messageThrottle >= 0) native.setMessageThrottle(h, d, b, settings[b].messageThrottle);
+    for (let b = 0; b < nb; b++)
+      if (settings[b].messageThrottle >= 0) native.setMessageThrottle(h, d, b, settings[b].messageThrottle);
     this.byName.set(name, d);
     this.records.push(new DomainRecord(this.host, name, d));
     this.#queues.push(undefined);
@@ -76,7 +77,7 @@ export class DomainTable {
   queue(d: number, b: number): ActiveQueue {
     let row = this.#queues[d];
     if (row === undefined) this.#queues[d] = row = new Array<ActiveQueue>(this.ctx.bindings.length);
-    return row[b] ??= new ActiveQueue(this.host, this.records[d], b);
+    return (row[b] ??= new ActiveQueue(this.host, this.records[d], b));
   }
 
   /** The view of (d, b) if one was handed out, else undefined (a view not made yet is not one). */
@@ -88,7 +89,8 @@ export class DomainTable {
   // record), for the methods that take a DomainRef.
   ref(domain: unknown): number {
     if (domain instanceof DomainRecord) return this.recordIndex(domain);
-    if (typeof domain !== 'string') throw new TypeError(`domain must be a string or a DomainRecord, got ${typeName(domain)}`);
+    if (typeof domain !== 'string')
+      throw new TypeError(`domain must be a string or a DomainRecord, got ${typeName(domain)}`);
     return this.known(domain);
   }
 
@@ -121,7 +123,8 @@ export class DomainTable {
       }
       return binding;
     }
-    if (typeof binding !== 'string') throw new TypeError(`${name} must be a binding name or slot, got ${typeName(binding)}`);
+    if (typeof binding !== 'string')
+      throw new TypeError(`${name} must be a binding name or slot, got ${typeName(binding)}`);
     const i = bindings.indexOf(binding);
     if (i < 0) throw new RangeError(`${name}: unknown binding ${JSON.stringify(binding.slice(0, 80))}`);
     return i;

@@ -17,7 +17,14 @@ const MAINTAIN_OPTIONS: ReadonlySet<string> = new Set(['maxDomains', 'maxGrants'
 const MAINTAIN_DOMAIN_OPTIONS: ReadonlySet<string> = new Set(['now', 'goalsz', 'reserve']);
 const OPEN_CONNECTIONS_OPTIONS: ReadonlySet<string> = new Set(['now', 'reserve']);
 
-export type MailQueueMaintainArgs = [dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number];
+export type MailQueueMaintainArgs = [
+  dr: DomainRecord,
+  bindingSlot: number,
+  sl: ActiveQueue,
+  now: number,
+  goalsz: number,
+  reserve: number,
+];
 export type ConnectionGoalArgs = [dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, goal: { value: number }];
 export type DomainHookArgs = [dr: DomainRecord, now: number, rv: { value: number }];
 
@@ -88,7 +95,9 @@ export class MaintenancePass {
   ) {
     this.#order = new Uint32Array(3 * ctx.bindings.length);
     const bindings = ctx.bindings;
-    const guard = () => { ctx.live(); };
+    const guard = () => {
+      ctx.live();
+    };
     const report = (err: HookError) => outbox.reportError(err);
     const describe = (args: unknown[]) => {
       const dr = args[0];
@@ -115,25 +124,37 @@ export class MaintenancePass {
           if (clean && inVisit && this.#order[2 * bindings.length + slot] === 0) return 0;
           // The visit's own pair with no connectionGoal provider: the native call takes the domain,
           // now and goalsz from the visit (prepareVisit), three arguments fewer to cross.
-          const r = inVisit && !this.hooks.connectionGoal.has()
-            ? native.visitDefault(ctx.handle, slot, reserve)
-            : this.#defaultMaintain(dr, slot, sl, now, goalsz, reserve);
+          const r =
+            inVisit && !this.hooks.connectionGoal.has()
+              ? native.visitDefault(ctx.handle, slot, reserve)
+              : this.#defaultMaintain(dr, slot, sl, now, goalsz, reserve);
           if (clean) this.#noteVisit();
           return r;
         },
       }),
       connectionGoal: new HookPoint<ConnectionGoalArgs>('connectionGoal', {
-        kind: 'void', guard, report, describe,
+        kind: 'void',
+        guard,
+        report,
+        describe,
         checkArgs: ([dr, slot, sl, goal]) => {
           this.#checkPair(dr, slot, sl);
           this.#checkBox(goal, 'goal');
         },
       }),
       preMailQueueMaintainDomain: new HookPoint<DomainHookArgs>('preMailQueueMaintainDomain', {
-        kind: 'void', guard, report, describe, checkArgs: (args) => this.#checkDomainHookArgs(args),
+        kind: 'void',
+        guard,
+        report,
+        describe,
+        checkArgs: (args) => this.#checkDomainHookArgs(args),
       }),
       postMailQueueMaintainDomain: new HookPoint<DomainHookArgs>('postMailQueueMaintainDomain', {
-        kind: 'void', guard, report, describe, checkArgs: (args) => this.#checkDomainHookArgs(args),
+        kind: 'void',
+        guard,
+        report,
+        describe,
+        checkArgs: (args) => this.#checkDomainHookArgs(args),
       }),
     });
   }
@@ -141,8 +162,13 @@ export class MaintenancePass {
   /** A pass runs, or a provider is being called: close() and new passes are refused. */
   get busy(): boolean {
     const k = this.hooks;
-    return this.#inPass || k.mailQueueMaintain.calling || k.connectionGoal.calling || k.preMailQueueMaintainDomain.calling ||
-      k.postMailQueueMaintainDomain.calling;
+    return (
+      this.#inPass ||
+      k.mailQueueMaintain.calling ||
+      k.connectionGoal.calling ||
+      k.preMailQueueMaintainDomain.calling ||
+      k.postMailQueueMaintainDomain.calling
+    );
   }
 
   /** See MailQueueCore.maintain. */
@@ -152,8 +178,10 @@ export class MaintenancePass {
     this.#refuseInPass('maintain');
     const t = now === undefined ? ctx.now() : checkTime(now, 'now');
     checkKeys(checkObject(options, 'options'), MAINTAIN_OPTIONS, 'options', 'option');
-    const max = options.maxDomains === undefined ? Infinity : checkInt(options.maxDomains, 'options.maxDomains', 1, 4294967295);
-    const maxGrants = options.maxGrants === undefined ? Infinity : checkInt(options.maxGrants, 'options.maxGrants', 1, 4294967295);
+    const max =
+      options.maxDomains === undefined ? Infinity : checkInt(options.maxDomains, 'options.maxDomains', 1, 4294967295);
+    const maxGrants =
+      options.maxGrants === undefined ? Infinity : checkInt(options.maxGrants, 'options.maxGrants', 1, 4294967295);
     const into = options.into === undefined ? null : this.#checkGrantList(options.into, 'options.into');
     // A whole pass (neither option) is a fresh slice as large as the number of due domains.
     const whole = max === Infinity && maxGrants === Infinity;
@@ -182,7 +210,8 @@ export class MaintenancePass {
     let visited = 0;
     const result = this.#jsPass(into, () => {
       // The domains of this pass (or slice) from the core's snapshot; a whole pass takes a fresh one.
-      if (this.#dueBuf.length < this.domains.records.length + 1) this.#dueBuf = new Uint32Array(this.domains.records.length * 2 + 1);
+      if (this.#dueBuf.length < this.domains.records.length + 1)
+        this.#dueBuf = new Uint32Array(this.domains.records.length * 2 + 1);
       const buf = this.#dueBuf;
       // Grants are drained at the pass's end: count them by the core's counter meanwhile.
       const openedBefore = ctx.counters[ctx.openedSlot];
@@ -221,8 +250,10 @@ export class MaintenancePass {
     const d = this.domains.known(domain);
     checkKeys(checkObject(options, 'options'), MAINTAIN_DOMAIN_OPTIONS, 'options', 'option');
     const t = options.now === undefined ? ctx.now() : checkTime(options.now, 'options.now');
-    const goalsz = options.goalsz === undefined ? 0 : checkInt(options.goalsz, 'options.goalsz', -2147483648, 2147483647);
-    const reserve = options.reserve === undefined ? undefined : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
+    const goalsz =
+      options.goalsz === undefined ? 0 : checkInt(options.goalsz, 'options.goalsz', -2147483648, 2147483647);
+    const reserve =
+      options.reserve === undefined ? undefined : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
     if (!this.#anyProvider()) {
       native.maintainDomain(h, d, t, goalsz, reserve ?? -1);
       this.outbox.drainExpired();
@@ -233,7 +264,12 @@ export class MaintenancePass {
   }
 
   /** See MailQueueCore.openConnections. */
-  openConnections(domain: string, binding: string | number, count: number, options: { now?: number; reserve?: number } = {}): Grant[] {
+  openConnections(
+    domain: string,
+    binding: string | number,
+    count: number,
+    options: { now?: number; reserve?: number } = {},
+  ): Grant[] {
     const ctx = this.ctx;
     const h = ctx.live();
     const d = this.domains.known(domain);
@@ -241,7 +277,10 @@ export class MaintenancePass {
     checkInt(count, 'count', 0, 4294967294);
     checkKeys(checkObject(options, 'options'), OPEN_CONNECTIONS_OPTIONS, 'options', 'option');
     const t = options.now === undefined ? ctx.now() : checkTime(options.now, 'options.now');
-    const reserve = options.reserve === undefined ? native.reserveFor(h, d, b) : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
+    const reserve =
+      options.reserve === undefined
+        ? native.reserveFor(h, d, b)
+        : checkInt(options.reserve, 'options.reserve', 0, 4294967294);
     const cur = this.domains.records[d].connections(b);
     this.outbox.drainGrants(); // grants still pending (the pass's default) are not this caller's
     native.openConnections(h, d, b, cur + count, reserve, t);
@@ -249,21 +288,34 @@ export class MaintenancePass {
   }
 
   /** See MailQueueCore.defaultMailQueueMaintain. */
-  defaultMailQueueMaintain(dr: DomainRecord, bindingSlot: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number): number {
+  defaultMailQueueMaintain(
+    dr: DomainRecord,
+    bindingSlot: number,
+    sl: ActiveQueue,
+    now: number,
+    goalsz: number,
+    reserve: number,
+  ): number {
     this.ctx.live();
     this.#checkMaintainArgs([dr, bindingSlot, sl, now, goalsz, reserve]);
     return this.#defaultMaintain(dr, bindingSlot, sl, now, goalsz, reserve);
   }
 
   #checkGrantList(v: unknown, name: string): GrantList {
-    if (!(v instanceof GrantList)) throw new TypeError(`${name} must be a GrantList (from core.grantList()), got ${typeName(v)}`);
+    if (!(v instanceof GrantList))
+      throw new TypeError(`${name} must be a GrantList (from core.grantList()), got ${typeName(v)}`);
     if (v[ownerOf] !== this.owner) throw new RangeError(`${name}: a GrantList of another core`);
     return v;
   }
 
   #anyProvider(): boolean {
     const k = this.hooks;
-    return k.mailQueueMaintain.has() || k.connectionGoal.has() || k.preMailQueueMaintainDomain.has() || k.postMailQueueMaintainDomain.has();
+    return (
+      k.mailQueueMaintain.has() ||
+      k.connectionGoal.has() ||
+      k.preMailQueueMaintainDomain.has() ||
+      k.postMailQueueMaintainDomain.has()
+    );
   }
 
   #refuseInPass(what: string): void {
@@ -287,7 +339,8 @@ export class MaintenancePass {
     } catch (err) {
       // Connections granted before the failure are real leases: hand them over with the error.
       outbox.drainGrants();
-      if (typeof err === 'object' && err !== null) (err as { grants?: Grant[] }).grants = into === null ? grants : into.toArray();
+      if (typeof err === 'object' && err !== null)
+        (err as { grants?: Grant[] }).grants = into === null ? grants : into.toArray();
       throw err;
     } finally {
       this.#inPass = false;
@@ -357,10 +410,13 @@ export class MaintenancePass {
   #countersMoved(): boolean {
     const ctx = this.ctx;
     const c = ctx.counters;
-    return ctx.limitsEpoch !== this.#visitEpoch ||
-      c[ctx.removedSlot] !== this.#visitRemoved || c[ctx.activeSlot] !== this.#visitActive ||
+    return (
+      ctx.limitsEpoch !== this.#visitEpoch ||
+      c[ctx.removedSlot] !== this.#visitRemoved ||
+      c[ctx.activeSlot] !== this.#visitActive ||
       c[ctx.openedSlot] !== this.#visitOpened ||
-      c[ctx.releasedSlot] !== this.#visitReleased;
+      c[ctx.releasedSlot] !== this.#visitReleased
+    );
   }
 
   #defaultMaintain(dr: DomainRecord, b: number, sl: ActiveQueue, now: number, goalsz: number, reserve: number): number {
@@ -376,8 +432,14 @@ export class MaintenancePass {
       this.hooks.connectionGoal.call(dr, b, sl, box);
       let g = box.value;
       if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) {
-        this.outbox.reportError(new HookError('connectionGoal', dr.name, this.ctx.bindings[b],
-          `connectionGoal providers set goal to ${String(g)}, not a count; the default goal ${goal} is used`));
+        this.outbox.reportError(
+          new HookError(
+            'connectionGoal',
+            dr.name,
+            this.ctx.bindings[b],
+            `connectionGoal providers set goal to ${String(g)}, not a count; the default goal ${goal} is used`,
+          ),
+        );
         g = goal;
       }
       // The clips bound it anyway; keep it inside what the native call accepts.

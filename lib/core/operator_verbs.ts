@@ -13,12 +13,18 @@ import type { MessageInfo, Stats } from './types.js';
 const LIST_QUEUE_OPTIONS: ReadonlySet<string> = new Set(['binding', 'queue', 'limit', 'offset']);
 
 export type Summary = Stats & {
-  started: boolean; delivered: number; deferred: number; bounced: number; connectFailures: number;
+  started: boolean;
+  delivered: number;
+  deferred: number;
+  bounced: number;
+  connectFailures: number;
   bindings: Record<string, { connections: number; active: number; suspended: boolean }>;
 };
 
 export type DomainView = {
-  name: string; connections: number; delayed: number;
+  name: string;
+  connections: number;
+  delayed: number;
   bindings: Record<string, { active: number; delayed: number; connections: number; suspended: boolean }>;
 } & DomainTally;
 
@@ -93,7 +99,9 @@ export class OperatorVerbs {
     const where = ctx.where;
     native.locate(h, id, where);
     // The store's schedule follows, or a restart would make it wait for the old time again.
-    ctx.store?.setRetryState?.(id, { attempts: where[4], nextAttempt: now }).catch((err) => this.outbox.reportError(err));
+    ctx.store
+      ?.setRetryState?.(id, { attempts: where[4], nextAttempt: now })
+      .catch((err) => this.outbox.reportError(err));
     this.host.mailArrived(where[0], where[1]);
     return true;
   }
@@ -131,7 +139,12 @@ export class OperatorVerbs {
     native.delayedByBinding(h, d, delayed);
     const bindings: Record<string, { active: number; delayed: number; connections: number; suspended: boolean }> = {};
     names.forEach((b, i) => {
-      bindings[b] = { active: rec.active[b], delayed: delayed[i], connections: rec.connections[b], suspended: rec.suspended[b] };
+      bindings[b] = {
+        active: rec.active[b],
+        delayed: delayed[i],
+        connections: rec.connections[b],
+        suspended: rec.suspended[b],
+      };
     });
     const tally = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0, ...this.outbox.tallies.get(rec.name) };
     return { name: rec.name, connections: record.connections(), delayed: rec.delayed, bindings, ...tally };
@@ -143,16 +156,19 @@ export class OperatorVerbs {
     const d = this.domains.known(domain);
     checkKeys(checkObject(options, 'options'), LIST_QUEUE_OPTIONS, 'options', 'option');
     const queue = options.queue ?? 'active';
-    if (queue !== 'active' && queue !== 'delayed') throw new RangeError(`options.queue must be 'active' or 'delayed', got ${String(queue)}`);
+    if (queue !== 'active' && queue !== 'delayed')
+      throw new RangeError(`options.queue must be 'active' or 'delayed', got ${String(queue)}`);
     const limit = options.limit === undefined ? 100 : checkInt(options.limit, 'options.limit', 0, 1_000_000);
-    const offset = options.offset === undefined ? 0 : checkInt(options.offset, 'options.offset', 0, Number.MAX_SAFE_INTEGER);
+    const offset =
+      options.offset === undefined ? 0 : checkInt(options.offset, 'options.offset', 0, Number.MAX_SAFE_INTEGER);
     const out = new Float64Array(limit);
     let n: number;
     if (queue === 'active') {
       const b = this.domains.bindingSlot(options.binding ?? 0, 'options.binding');
       n = native.peekActive(h, d, b, offset, out);
     } else {
-      if (options.binding !== undefined) throw new RangeError("options.binding: the delayed queue is per domain; leave binding out");
+      if (options.binding !== undefined)
+        throw new RangeError('options.binding: the delayed queue is per domain; leave binding out');
       n = native.peekDelayed(h, d, offset, out);
     }
     const list: MessageInfo[] = [];

@@ -78,7 +78,11 @@ export class Outbox {
     for (;;) {
       const n = native.drainGrants(ctx.handle, buf);
       for (let i = 0; i < n; i++) {
-        out.push({ connectionId: buf[3 * i], domain: records[buf[3 * i + 1]].name, binding: ctx.bindings[buf[3 * i + 2]] });
+        out.push({
+          connectionId: buf[3 * i],
+          domain: records[buf[3 * i + 1]].name,
+          binding: ctx.bindings[buf[3 * i + 2]],
+        });
         into?.[appendGrant](buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
       }
       if (n < buf.length / 3) break;

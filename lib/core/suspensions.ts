@@ -25,7 +25,8 @@ export class Suspensions {
   set(domain: string, binding: string | number | undefined, flag: boolean): void {
     this.ctx.live();
     const name = checkDomainName(domain, 'domain');
-    const slots = binding === undefined ? this.ctx.bindings.map((_, i) => i) : [this.domains.bindingSlot(binding, 'binding')];
+    const slots =
+      binding === undefined ? this.ctx.bindings.map((_, i) => i) : [this.domains.bindingSlot(binding, 'binding')];
     let set = this.#byDomain.get(name);
     if (flag) {
       if (!set) this.#byDomain.set(name, (set = new Set()));
@@ -44,7 +45,8 @@ export class Suspensions {
     const b = this.domains.bindingSlot(binding, 'binding');
     if (flag) this.#bindings.add(b);
     else this.#bindings.delete(b);
-    for (let d = 0; d < this.domains.records.length; d++) for (let s = 0; s < this.ctx.bindings.length; s++) this.apply(d, s);
+    for (let d = 0; d < this.domains.records.length; d++)
+      for (let s = 0; s < this.ctx.bindings.length; s++) this.apply(d, s);
     if (!flag) this.poke();
   }
 
@@ -83,12 +85,15 @@ export class Suspensions {
     const key = `${d}:${b}`;
     const old = this.#cooling.get(key);
     if (old) clearTimeout(old.timer);
-    const timer = setTimeout(() => {
-      this.#cooling.delete(key);
-      if (this.ctx.closed) return;
-      this.apply(d, b);
-      this.poke();
-    }, Math.max(0, until - this.ctx.now()));
+    const timer = setTimeout(
+      () => {
+        this.#cooling.delete(key);
+        if (this.ctx.closed) return;
+        this.apply(d, b);
+        this.poke();
+      },
+      Math.max(0, until - this.ctx.now()),
+    );
     timer.unref();
     this.#cooling.set(key, { until, timer });
     this.apply(d, b);

@@ -45,7 +45,13 @@ export interface ConnectionHost {
   /** Resolves after ms, or early on stop. */
   sleep(ms: number): Promise<void>;
   /** Sends one message and applies its outcome (returns it); never rejects. */
-  deliver(session: TransportSession, id: number, domain: string, binding: string, timeoutMs: number): Promise<Outcome & { sessionBroken?: boolean }>;
+  deliver(
+    session: TransportSession,
+    id: number,
+    domain: string,
+    binding: string,
+    timeoutMs: number,
+  ): Promise<Outcome & { sessionBroken?: boolean }>;
   /** A session could not be opened (every MX failed). */
   openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void>;
   /** Puts an unsent, in-flight message back at its queue position. */
@@ -95,8 +101,11 @@ export class Connection {
     let givenUp = false;
     try {
       try {
-        session = await openWithTimeout(host.transport, { domain: this.#domain, binding: this.binding, bindingSlot: this.bindingSlot },
-          host.sendTimeoutMs());
+        session = await openWithTimeout(
+          host.transport,
+          { domain: this.#domain, binding: this.binding, bindingSlot: this.bindingSlot },
+          host.sendTimeoutMs(),
+        );
       } catch (err) {
         try {
           await host.openFailed(this.connectionId, this.#domain, this.binding, err);
@@ -169,7 +178,8 @@ export class Connection {
         this.#domain = sibling;
         continue;
       }
-      if (!(await host.waitForMail(this.#domain, this.binding, host.idleTimeoutMs(this.#domain, this.binding)))) return undefined;
+      if (!(await host.waitForMail(this.#domain, this.binding, host.idleTimeoutMs(this.#domain, this.binding))))
+        return undefined;
     }
   }
 }
@@ -179,8 +189,13 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      p.then(() => true, () => true),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); }),
+      p.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
     ]);
   } finally {
     if (timer) clearTimeout(timer);
@@ -220,7 +235,10 @@ async function endSession(session: TransportSession, givenUp: boolean): Promise<
 
 class OpenTimeoutError extends Error {
   readonly code = 'ETIMEDOUT';
-  constructor(message: string, readonly late: Promise<void>) {
+  constructor(
+    message: string,
+    readonly late: Promise<void>,
+  ) {
     super(message);
   }
 }
@@ -230,13 +248,20 @@ class OpenTimeoutError extends Error {
  *  CLOSE_TIMEOUT_MS with the open still pending (then the lease goes back on trust: an open()
  *  that never settles must not hold it for ever). */
 async function lateOpen(opening: Promise<TransportSession>): Promise<void> {
-  const ended = opening.then((s) => endSession(s, true), () => undefined);
+  const ended = opening.then(
+    (s) => endSession(s, true),
+    () => undefined,
+  );
   if (await within(opening, CLOSE_TIMEOUT_MS)) await ended;
 }
 
 // A transport whose open() never settles must not hold the lease for ever: give up after the
 // delivery timeout (OpenTimeoutError), and abort the session if it turns up later.
-async function openWithTimeout(transport: Transport, target: DeliveryTarget, timeoutMs: number): Promise<TransportSession> {
+async function openWithTimeout(
+  transport: Transport,
+  target: DeliveryTarget,
+  timeoutMs: number,
+): Promise<TransportSession> {
   let timer: NodeJS.Timeout | undefined;
   const opening = transport.open(target);
   const watchdog = new Promise<never>((_, reject) => {

@@ -43,9 +43,28 @@ export interface DomainTally {
   connectFailures: number;
 }
 
-export interface DeliveredEvent { id: number; domain: string; binding: string; response?: string }
-export interface DeferredEvent { id: number; domain: string; binding: string; nextAttempt: number; code?: number; response: string }
-export interface BounceEvent { id: number; domain?: string; binding?: string; reason: 'expired' | 'permanent' | 'retries-exhausted' | 'failed' | 'missing'; code?: number; response?: string }
+export interface DeliveredEvent {
+  id: number;
+  domain: string;
+  binding: string;
+  response?: string;
+}
+export interface DeferredEvent {
+  id: number;
+  domain: string;
+  binding: string;
+  nextAttempt: number;
+  code?: number;
+  response: string;
+}
+export interface BounceEvent {
+  id: number;
+  domain?: string;
+  binding?: string;
+  reason: 'expired' | 'permanent' | 'retries-exhausted' | 'failed' | 'missing';
+  code?: number;
+  response?: string;
+}
 
 type DeliverResult = Outcome & { sessionBroken?: boolean };
 
@@ -177,8 +196,11 @@ export class Delivery implements ConnectionHost {
 
   sibling(domain: string, binding: string, mxKey: string | undefined): string | undefined {
     if (mxKey === undefined || !this.#settings(domain, binding).migrate) return undefined;
-    const fits = (other: string) => other !== domain && this.#queued(other, binding) > 0 &&
-      this.#settings(other, binding).migrate && !this.#suspensions.deliverySuspended(this.#index(other), this.#slot(binding));
+    const fits = (other: string) =>
+      other !== domain &&
+      this.#queued(other, binding) > 0 &&
+      this.#settings(other, binding).migrate &&
+      !this.#suspensions.deliverySuspended(this.#index(other), this.#slot(binding));
     let set = this.#siblings.get(mxKey);
     if (!set) this.#siblings.set(mxKey, (set = new Set()));
     set.add(domain);
@@ -241,7 +263,13 @@ export class Delivery implements ConnectionHost {
     });
   }
 
-  async deliver(session: TransportSession, id: number, domain: string, binding: string, timeoutMs: number): Promise<DeliverResult> {
+  async deliver(
+    session: TransportSession,
+    id: number,
+    domain: string,
+    binding: string,
+    timeoutMs: number,
+  ): Promise<DeliverResult> {
     let result: DeliverResult;
     let sending = false;
     try {
@@ -296,7 +324,11 @@ export class Delivery implements ConnectionHost {
     // host_failure_retry before the next connection attempt.
     const n = this.#core.takeFor(connectionId, out.subarray(0, 1));
     if (n === 1) await this.#apply(out[0], domain, binding, { kind: 'transient', response: text });
-    this.#suspensions.cool(this.#index(domain), this.#slot(binding), this.now() + this.#settings(domain, binding).hostFailureRetryMs);
+    this.#suspensions.cool(
+      this.#index(domain),
+      this.#slot(binding),
+      this.now() + this.#settings(domain, binding).hostFailureRetryMs,
+    );
   }
 
   untake(id: number): void {
@@ -375,7 +407,12 @@ export class Delivery implements ConnectionHost {
           await this.#forget(id);
           this.#core.settle(id);
           this.#outbox.tally(domain).delivered++;
-          this.#outbox.emitSafely('delivered', { id, domain, binding, response: outcome.response } satisfies DeliveredEvent);
+          this.#outbox.emitSafely('delivered', {
+            id,
+            domain,
+            binding,
+            response: outcome.response,
+          } satisfies DeliveredEvent);
           return;
         case 'permanent':
           this.#bounce(id, domain, binding, 'permanent', outcome.code, outcome.response);
@@ -395,7 +432,14 @@ export class Delivery implements ConnectionHost {
           // No sync of its own: a state lost in a power cut only makes that retry come early.
           this.store.setRetryState?.(id, { attempts, nextAttempt }).catch((err) => this.#outbox.reportError(err));
           this.#outbox.tally(domain).deferred++;
-          this.#outbox.emitSafely('deferred', { id, domain, binding, nextAttempt, code: outcome.code, response: outcome.response } satisfies DeferredEvent);
+          this.#outbox.emitSafely('deferred', {
+            id,
+            domain,
+            binding,
+            nextAttempt,
+            code: outcome.code,
+            response: outcome.response,
+          } satisfies DeferredEvent);
           return;
         }
       }
@@ -405,7 +449,14 @@ export class Delivery implements ConnectionHost {
     }
   }
 
-  #bounce(id: number, domain: string, binding: string, reason: BounceEvent['reason'], code: number | undefined, response: string | undefined): void {
+  #bounce(
+    id: number,
+    domain: string,
+    binding: string,
+    reason: BounceEvent['reason'],
+    code: number | undefined,
+    response: string | undefined,
+  ): void {
     void this.#forget(id);
     this.#core.settle(id);
     this.#outbox.tally(domain).bounced++;
@@ -432,9 +483,15 @@ async function sendWithTimeout(
 ): Promise<DeliverResult> {
   let timer: NodeJS.Timeout | undefined;
   const watchdog = new Promise<DeliverResult>((resolve) => {
-    timer = setTimeout(() => resolve({
-      kind: 'transient', response: `no outcome from the transport within ${timeoutMs} ms`, sessionBroken: true,
-    }), timeoutMs);
+    timer = setTimeout(
+      () =>
+        resolve({
+          kind: 'transient',
+          response: `no outcome from the transport within ${timeoutMs} ms`,
+          sessionBroken: true,
+        }),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([session.send(msg), watchdog]);

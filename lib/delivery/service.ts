@@ -45,16 +45,29 @@ export class DeliveryService {
     if (!ctx.transport || !ctx.store) {
       throw codedError('ERR_CONFIG', 'start() needs the transport and store options');
     }
-    const delivery = new Delivery({
-      ctx, messages: this.core, domains: this.domains, suspensions: this.suspensions, outbox: this.outbox, poke: () => this.poke(),
-    }, ctx.transport, ctx.store, ctx.deliveryTimeout);
+    const delivery = new Delivery(
+      {
+        ctx,
+        messages: this.core,
+        domains: this.domains,
+        suspensions: this.suspensions,
+        outbox: this.outbox,
+        poke: () => this.poke(),
+      },
+      ctx.transport,
+      ctx.store,
+      ctx.deliveryTimeout,
+    );
     this.#delivery = delivery;
     this.outbox.taker = delivery;
-    this.#maintainer = new Maintainer({
-      runPass: () => this.#maintainerPass(),
-      now: () => ctx.clock(),
-      report: (err) => this.outbox.reportError(err),
-    }, ctx.config.scanIntervalMs());
+    this.#maintainer = new Maintainer(
+      {
+        runPass: () => this.#maintainerPass(),
+        now: () => ctx.clock(),
+        report: (err) => this.outbox.reportError(err),
+      },
+      ctx.config.scanIntervalMs(),
+    );
     this.#maintainer.start();
   }
 
@@ -93,7 +106,8 @@ export class DeliveryService {
   mailArrived(d: number, b: number, count = 1): void {
     const delivery = this.#delivery;
     if (!delivery) return;
-    if (delivery.mailArrived(this.domains.records[d].name, this.ctx.bindings[b], count) < count) this.#maintainer?.poke();
+    if (delivery.mailArrived(this.domains.records[d].name, this.ctx.bindings[b], count) < count)
+      this.#maintainer?.poke();
   }
 
   afterPass(): void {
@@ -117,7 +131,8 @@ export class DeliveryService {
     checkDomainName(m.domain, 'message.domain');
     if (m.binding !== undefined) this.domains.bindingSlot(m.binding, 'message.binding');
     if (!Buffer.isBuffer(body)) throw new TypeError(`body must be a Buffer, got ${typeName(body)}`);
-    if (native.locate(ctx.handle, id, ctx.where) !== Place.None) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
+    if (native.locate(ctx.handle, id, ctx.where) !== Place.None)
+      throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
     const stored: StoredMessage = { ...message };
     // Store the expiry the core will use, so a restart keeps it (recover() reads it back).
     if (stored.expiresAt === undefined) {
@@ -127,13 +142,19 @@ export class DeliveryService {
     await store.put(stored, body);
     try {
       this.core.enqueue({
-        id, domain: stored.domain, binding: stored.binding, priority: stored.priority, expiresAt: stored.expiresAt,
-        nextAttempt: stored.nextAttempt, attempts: stored.attempts,
+        id,
+        domain: stored.domain,
+        binding: stored.binding,
+        priority: stored.priority,
+        expiresAt: stored.expiresAt,
+        nextAttempt: stored.nextAttempt,
+        attempts: stored.attempts,
       });
     } catch (err) {
       // A recover() running at the same time may have queued this very entry: remove it from the
       // store only when the core does not hold it.
-      if (!ctx.closed && native.locate(ctx.handle, id, ctx.where) === Place.None) await store.remove(id).catch(() => undefined);
+      if (!ctx.closed && native.locate(ctx.handle, id, ctx.where) === Place.None)
+        await store.remove(id).catch(() => undefined);
       throw err;
     }
   }
@@ -144,19 +165,29 @@ export class DeliveryService {
     ctx.live();
     const store = ctx.store;
     if (!store) throw codedError('ERR_CONFIG', 'recover() needs the store option');
-    if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');
+    if (onProgress !== undefined && typeof onProgress !== 'function')
+      throw new TypeError('onProgress must be a function');
     let n = 0;
     for await (const m of store.list()) {
       if (native.locate(ctx.live(), m.id, ctx.where) !== Place.None) continue;
       try {
         this.core.enqueue({
-          id: m.id, domain: m.domain, binding: m.binding, priority: m.priority, expiresAt: m.expiresAt,
-          nextAttempt: m.nextAttempt, attempts: m.attempts,
+          id: m.id,
+          domain: m.domain,
+          binding: m.binding,
+          priority: m.priority,
+          expiresAt: m.expiresAt,
+          nextAttempt: m.nextAttempt,
+          attempts: m.attempts,
         });
       } catch (err) {
         // One entry the configuration no longer fits (a binding removed, say) must not keep the
         // rest of the spool from being queued: report it, leave it in the store, go on.
-        this.outbox.reportError(new Error(`recover(): message ${m.id} was not queued: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        this.outbox.reportError(
+          new Error(`recover(): message ${m.id} was not queued: ${err instanceof Error ? err.message : String(err)}`, {
+            cause: err,
+          }),
+        );
         continue;
       }
       n++;

@@ -24,14 +24,18 @@ export class DirSyncer {
 
   sync(): Promise<void> {
     if (this.#running === null) {
-      this.#running = fsyncDir(this.dir).finally(() => { this.#running = null; });
+      this.#running = fsyncDir(this.dir).finally(() => {
+        this.#running = null;
+      });
       return this.#running;
     }
     if (this.#queued === null) {
-      this.#queued = this.#running.catch(() => undefined).then(() => {
-        this.#queued = null;
-        return this.sync();
-      });
+      this.#queued = this.#running
+        .catch(() => undefined)
+        .then(() => {
+          this.#queued = null;
+          return this.sync();
+        });
     }
     return this.#queued;
   }

@@ -66,7 +66,16 @@ import type { MessageStore, RetryState, StoredMessage } from './message_store.js
 import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
 import { RETRY_LOG_LIST_SLACK, RetryJournals } from './retry_journal.js';
 import {
-  JOURNAL_TEMP_RE, MAX_HEADER_BYTES, MESSAGE_RE, SHARD_RE, SpoolCorruptError, TEMP_RE, encodeHeader, parseHeader, readHeader, shardOf,
+  JOURNAL_TEMP_RE,
+  MAX_HEADER_BYTES,
+  MESSAGE_RE,
+  SHARD_RE,
+  SpoolCorruptError,
+  TEMP_RE,
+  encodeHeader,
+  parseHeader,
+  readHeader,
+  shardOf,
 } from './spool_format.js';
 import { READ_FLAGS, exists, isErrno, kindOf, openRegular, writeFully, writing } from './spool_io.js';
 
@@ -113,9 +122,11 @@ export class FileSpool implements MessageStore {
     checkKeys(o, OPTION_KEYS, 'options');
     if (o.onCorrupt !== undefined) checkFunction(o.onCorrupt, 'options.onCorrupt');
     this.#fileMode = o.fileMode === undefined ? 0o600 : checkInt(o.fileMode, 'options.fileMode', 0, 0o777);
-    this.#onCorrupt = (o.onCorrupt as FileSpoolOptions['onCorrupt']) ?? ((file, error) => {
-      console.warn(`mail-queue-core FileSpool: skipping ${file}: ${error.message}`);
-    });
+    this.#onCorrupt =
+      (o.onCorrupt as FileSpoolOptions['onCorrupt']) ??
+      ((file, error) => {
+        console.warn(`mail-queue-core FileSpool: skipping ${file}: ${error.message}`);
+      });
     this.dir = path.resolve(dir);
     this.#journals = new RetryJournals(this.dir, this.#onCorrupt, this.#fileMode, (d) => this.#syncer(d));
   }
@@ -210,7 +221,9 @@ export class FileSpool implements MessageStore {
         }
       })();
       this.#root = root;
-      root.catch(() => { if (this.#root === root) this.#root = undefined; });
+      root.catch(() => {
+        if (this.#root === root) this.#root = undefined;
+      });
     }
     return this.#root;
   }
@@ -237,7 +250,9 @@ export class FileSpool implements MessageStore {
       })();
       this.#shardRoots.set(shard, root);
       this.#shards.set(name, shard);
-      shard.catch(() => { if (this.#shards.get(name) === shard) this.#shards.delete(name); });
+      shard.catch(() => {
+        if (this.#shards.get(name) === shard) this.#shards.delete(name);
+      });
       p = shard;
     }
     return p;
@@ -359,7 +374,10 @@ export class FileSpool implements MessageStore {
       } catch (e) {
         if (isErrno(e, 'ENOENT', 'ENOTDIR')) continue;
         // One unreadable shard (EACCES, ELOOP, EIO) must not hide the others.
-        this.#onCorrupt(shardDir, new SpoolCorruptError(shardDir, `shard directory unreadable (${(e as Error).message})`, { cause: e }));
+        this.#onCorrupt(
+          shardDir,
+          new SpoolCorruptError(shardDir, `shard directory unreadable (${(e as Error).message})`, { cause: e }),
+        );
         continue;
       }
       const j = this.#journals.get(shard);
@@ -389,7 +407,8 @@ export class FileSpool implements MessageStore {
         let withState = 0;
         for (const id of ids) if (j.states.has(id)) withState++;
         // No live state, mostly stale lines, or damaged lines (reported once: not at every restart).
-        if (withState === 0 || j.damaged > 0 || j.lines > 2 * withState + RETRY_LOG_LIST_SLACK) await this.#journals.compactSoon(j);
+        if (withState === 0 || j.damaged > 0 || j.lines > 2 * withState + RETRY_LOG_LIST_SLACK)
+          await this.#journals.compactSoon(j);
       }
       ids.sort((a, b) => a - b);
       for (let i = 0; i < ids.length; i += LIST_BATCH) {

@@ -8,12 +8,29 @@
 // is already stored rejects with a MailQueueError whose code is ERR_DUPLICATE_ID.
 import { codedError } from '../errors.js';
 import {
-  checkAttempts, checkBindingName, checkExpiry, checkId, checkKeys, checkObject, checkPriority, checkRetryState, checkTime,
+  checkAttempts,
+  checkBindingName,
+  checkExpiry,
+  checkId,
+  checkKeys,
+  checkObject,
+  checkPriority,
+  checkRetryState,
+  checkTime,
   typeName,
 } from '../validate.js';
 import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
 
-const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'envelope', 'expiresAt', 'attempts', 'nextAttempt']);
+const MESSAGE_KEYS = new Set([
+  'id',
+  'domain',
+  'binding',
+  'priority',
+  'envelope',
+  'expiresAt',
+  'attempts',
+  'nextAttempt',
+]);
 const ENVELOPE_KEYS = new Set(['from', 'to']);
 
 /**
@@ -29,7 +46,8 @@ export function checkStoredMessage(v: unknown, name = 'message'): StoredMessage 
   const env = checkObject(m.envelope, `${name}.envelope`);
   checkKeys(env, ENVELOPE_KEYS, `${name}.envelope`);
   // The reverse path may be empty: a bounce is sent from "<>".
-  if (typeof env.from !== 'string') throw new TypeError(`${name}.envelope.from must be a string, got ${typeName(env.from)}`);
+  if (typeof env.from !== 'string')
+    throw new TypeError(`${name}.envelope.from must be a string, got ${typeName(env.from)}`);
   if (!Array.isArray(env.to)) throw new TypeError(`${name}.envelope.to must be an array, got ${typeName(env.to)}`);
   if (env.to.length === 0) throw new RangeError(`${name}.envelope.to must not be empty`);
   const to: string[] = [];
@@ -60,7 +78,11 @@ export function checkBody(v: unknown, name = 'body'): Buffer {
 
 /** A deep copy of a checked StoredMessage (the envelope's array included). */
 export function copyStoredMessage(m: StoredMessage): StoredMessage {
-  const out: StoredMessage = { id: m.id, domain: m.domain, envelope: { from: m.envelope.from, to: [...m.envelope.to] } };
+  const out: StoredMessage = {
+    id: m.id,
+    domain: m.domain,
+    envelope: { from: m.envelope.from, to: [...m.envelope.to] },
+  };
   if (m.binding !== undefined) out.binding = m.binding;
   if (m.priority !== undefined) out.priority = m.priority;
   if (m.expiresAt !== undefined) out.expiresAt = m.expiresAt;

@@ -71,7 +71,13 @@ function parseRecord(line: string, shard: string): { id: number; state: RetrySta
   const attempts = Number(m[2]);
   const nextAttempt = Number(m[3]);
   // Only what encodeRecord writes: String() of a finite time in range.
-  if (attempts > MAX_ATTEMPTS || !Number.isFinite(nextAttempt) || Math.abs(nextAttempt) > MAX_TIME || String(nextAttempt) !== m[3]) return null;
+  if (
+    attempts > MAX_ATTEMPTS ||
+    !Number.isFinite(nextAttempt) ||
+    Math.abs(nextAttempt) > MAX_TIME ||
+    String(nextAttempt) !== m[3]
+  )
+    return null;
   return { id, state: { attempts, nextAttempt } };
 }
 
@@ -153,8 +159,19 @@ export class RetryJournals {
     let j = this.#journals.get(shard);
     if (j === undefined) {
       j = {
-        shard, file: path.join(this.dir, shard, RETRY_LOG), states: new Map(), loaded: undefined, broken: undefined, handle: undefined,
-        size: 0, lines: 0, damaged: 0, compactAt: RETRY_LOG_COMPACT_BYTES, compacting: false, closed: false, queue: Promise.resolve(),
+        shard,
+        file: path.join(this.dir, shard, RETRY_LOG),
+        states: new Map(),
+        loaded: undefined,
+        broken: undefined,
+        handle: undefined,
+        size: 0,
+        lines: 0,
+        damaged: 0,
+        compactAt: RETRY_LOG_COMPACT_BYTES,
+        compacting: false,
+        closed: false,
+        queue: Promise.resolve(),
       };
       this.#journals.set(shard, j);
     }
@@ -185,7 +202,10 @@ export class RetryJournals {
       }
     } catch (e) {
       if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
-      j.broken = e instanceof SpoolCorruptError ? e : new SpoolCorruptError(j.file, `unreadable (${(e as Error).message})`, { cause: e });
+      j.broken =
+        e instanceof SpoolCorruptError
+          ? e
+          : new SpoolCorruptError(j.file, `unreadable (${(e as Error).message})`, { cause: e });
       this.#onCorrupt(j.file, j.broken);
       return;
     }
@@ -214,7 +234,13 @@ export class RetryJournals {
     for (const [id, s] of j.states) live += encodeRecord(id, s).length;
     j.compactAt = Math.max(RETRY_LOG_COMPACT_BYTES, 2 * live);
     if (damaged > 0) {
-      this.#onCorrupt(j.file, new SpoolCorruptError(j.file, `${damaged} damaged line${damaged === 1 ? '' : 's'} skipped (the first is line ${first})`));
+      this.#onCorrupt(
+        j.file,
+        new SpoolCorruptError(
+          j.file,
+          `${damaged} damaged line${damaged === 1 ? '' : 's'} skipped (the first is line ${first})`,
+        ),
+      );
     }
   }
 
@@ -240,7 +266,7 @@ export class RetryJournals {
     }
     const buf = Buffer.from(line, 'latin1');
     try {
-      for (let off = 0; off < buf.length;) off += (await j.handle.write(buf, off, buf.length - off)).bytesWritten;
+      for (let off = 0; off < buf.length; ) off += (await j.handle.write(buf, off, buf.length - off)).bytesWritten;
     } catch (e) {
       // Perhaps a part of the line is in: the next open cuts it off.
       await closeHandle(j);
@@ -369,9 +395,13 @@ export class RetryJournals {
 
   /** Closes every journal after the appends queued: later appends reject with ERR_CLOSED. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.#journals.values()].map((j) => this.#serial(j, async () => {
-      j.closed = true;
-      await closeHandle(j);
-    })));
+    await Promise.allSettled(
+      [...this.#journals.values()].map((j) =>
+        this.#serial(j, async () => {
+          j.closed = true;
+          await closeHandle(j);
+        }),
+      ),
+    );
   }
 }

@@ -35,7 +35,11 @@ export const NL = 0x0a;
  * what list() reports for a shard directory it cannot read and for damaged journal lines.
  */
 export class SpoolCorruptError extends MailQueueError<'ERR_SPOOL_CORRUPT'> {
-  constructor(readonly file: string, reason: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly file: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
     super('ERR_SPOOL_CORRUPT', `${file}: ${reason}`, options);
     this.name = 'SpoolCorruptError';
   }
@@ -68,9 +72,12 @@ export interface Header {
 export function parseHeader(head: Buffer, fileSize: number, file: string, id: number): Header {
   const nl = head.indexOf(NL);
   if (nl < 0) {
-    throw new SpoolCorruptError(file, fileSize <= head.length
-      ? `truncated: no end of header line in ${fileSize} bytes`
-      : `header line longer than ${MAX_HEADER_BYTES} bytes`);
+    throw new SpoolCorruptError(
+      file,
+      fileSize <= head.length
+        ? `truncated: no end of header line in ${fileSize} bytes`
+        : `header line longer than ${MAX_HEADER_BYTES} bytes`,
+    );
   }
   let h: unknown;
   try {
@@ -78,10 +85,13 @@ export function parseHeader(head: Buffer, fileSize: number, file: string, id: nu
   } catch (e) {
     throw new SpoolCorruptError(file, `header is not JSON (${(e as Error).message})`, { cause: e });
   }
-  if (typeof h !== 'object' || h === null || Array.isArray(h)) throw new SpoolCorruptError(file, `header is ${typeName(h)}, not an object`);
+  if (typeof h !== 'object' || h === null || Array.isArray(h))
+    throw new SpoolCorruptError(file, `header is ${typeName(h)}, not an object`);
   const r = h as Record<string, unknown>;
-  if (r.v !== FORMAT_VERSION) throw new SpoolCorruptError(file, `header: unknown format version ${JSON.stringify(r.v)}`);
-  if (typeof r.size !== 'number' || !Number.isSafeInteger(r.size) || r.size < 0) throw new SpoolCorruptError(file, 'header: bad size');
+  if (r.v !== FORMAT_VERSION)
+    throw new SpoolCorruptError(file, `header: unknown format version ${JSON.stringify(r.v)}`);
+  if (typeof r.size !== 'number' || !Number.isSafeInteger(r.size) || r.size < 0)
+    throw new SpoolCorruptError(file, 'header: bad size');
   if (typeof r.crc32 !== 'number' || !Number.isInteger(r.crc32) || r.crc32 < 0 || r.crc32 > 0xffffffff) {
     throw new SpoolCorruptError(file, 'header: bad crc32');
   }
@@ -95,7 +105,8 @@ export function parseHeader(head: Buffer, fileSize: number, file: string, id: nu
   } catch (e) {
     throw new SpoolCorruptError(file, (e as Error).message, { cause: e });
   }
-  if (message.id !== id) throw new SpoolCorruptError(file, `header.message.id ${message.id} does not match the file name`);
+  if (message.id !== id)
+    throw new SpoolCorruptError(file, `header.message.id ${message.id} does not match the file name`);
   const bodyOffset = nl + 2;
   if (fileSize < bodyOffset + r.size) {
     throw new SpoolCorruptError(file, `truncated: ${fileSize} bytes, the header announces ${bodyOffset + r.size}`);
@@ -121,7 +132,8 @@ export async function readHeader(fh: FileHandle, size: number, file: string, id:
     const got = head.subarray(0, have);
     // Done when the header line's "\n" and the byte after it are in, or nothing more can come.
     const nl = got.indexOf(NL);
-    if ((nl >= 0 && nl + 1 < have) || have < head.length || head.length >= limit) return parseHeader(got, size, file, id);
+    if ((nl >= 0 && nl + 1 < have) || have < head.length || head.length >= limit)
+      return parseHeader(got, size, file, id);
     const bigger = Buffer.alloc(Math.min(limit, head.length * 4));
     head.copy(bigger, 0, 0, have);
     head = bigger;

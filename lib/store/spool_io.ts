@@ -13,7 +13,8 @@ const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
 export const READ_FLAGS = fs.constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 // Read and write: the torn tail of a journal is looked at (and cut) through the append handle.
-export const APPEND_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | O_NOFOLLOW | O_NONBLOCK;
+export const APPEND_FLAGS =
+  fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | O_NOFOLLOW | O_NONBLOCK;
 
 // Temporary files being written by a put() or a compaction of this process, by absolute path,
 // across all FileSpool instances (two instances on one directory must not delete each other's).
@@ -50,13 +51,18 @@ export function kindOf(s: Stats | Dirent): string {
  * Opens a file that must be a regular one without following a symbolic link or blocking on a FIFO;
  * anything else is a SpoolCorruptError. Other errors (ENOENT...) pass through.
  */
-export async function openRegular(file: string, flags: number, mode?: number): Promise<{ fh: FileHandle; size: number }> {
+export async function openRegular(
+  file: string,
+  flags: number,
+  mode?: number,
+): Promise<{ fh: FileHandle; size: number }> {
   let fh: FileHandle;
   try {
     fh = await fsp.open(file, flags, mode);
   } catch (e) {
     // O_NOFOLLOW on a symbolic link: ELOOP (Linux, macOS), EMLINK (FreeBSD).
-    if (O_NOFOLLOW !== 0 && isErrno(e, 'ELOOP', 'EMLINK')) throw new SpoolCorruptError(file, 'not a regular file (a symbolic link, not followed)', { cause: e });
+    if (O_NOFOLLOW !== 0 && isErrno(e, 'ELOOP', 'EMLINK'))
+      throw new SpoolCorruptError(file, 'not a regular file (a symbolic link, not followed)', { cause: e });
     throw e;
   }
   try {

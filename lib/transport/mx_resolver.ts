@@ -127,7 +127,12 @@ export class MxResolver {
 
   /** The domain's MX set, from the cache when fresh. Rejects with an MxLookupError. */
   lookup(domain: string): Promise<MxSet> {
-    return this.#cached(this.#mx, domain, () => this.#lookup(domain), (err) => err instanceof MxLookupError && err.permanent);
+    return this.#cached(
+      this.#mx,
+      domain,
+      () => this.#lookup(domain),
+      (err) => err instanceof MxLookupError && err.permanent,
+    );
   }
 
   /** The cached destination key of a domain, or undefined when unknown or stale. */
@@ -140,7 +145,12 @@ export class MxResolver {
   /** A host's addresses (A and AAAA), from the cache when fresh. Never rejects. */
   addresses(host: string): Promise<HostAddresses> {
     if (isIP(host)) return Promise.resolve({ addresses: [host] });
-    return this.#cached(this.#addresses, host, () => this.#resolveHost(host), () => false);
+    return this.#cached(
+      this.#addresses,
+      host,
+      () => this.#resolveHost(host),
+      () => false,
+    );
   }
 
   clear(): void {
@@ -150,7 +160,10 @@ export class MxResolver {
 
   // One lookup per name at a time: concurrent opens for a domain share the in-flight query.
   #cached<T>(
-    map: Map<string, CacheEntry<T>>, name: string, run: () => Promise<T>, cacheFailure: (err: unknown) => boolean,
+    map: Map<string, CacheEntry<T>>,
+    name: string,
+    run: () => Promise<T>,
+    cacheFailure: (err: unknown) => boolean,
   ): Promise<T> {
     const now = this.#now();
     const hit = map.get(name);
@@ -206,10 +219,17 @@ export class MxResolver {
     } catch (err) {
       const code = errorCode(err);
       if (NXDOMAIN.has(code)) {
-        throw new MxLookupError('ERR_SMTP_NXDOMAIN', domain, `${domain}: the domain does not exist (MX lookup: ${code})`, { cause: err });
+        throw new MxLookupError(
+          'ERR_SMTP_NXDOMAIN',
+          domain,
+          `${domain}: the domain does not exist (MX lookup: ${code})`,
+          { cause: err },
+        );
       }
       if (!NODATA.has(code)) {
-        throw new MxLookupError('ERR_SMTP_DNS', domain, `${domain}: MX lookup failed (${code}: ${errorText(err)})`, { cause: err });
+        throw new MxLookupError('ERR_SMTP_DNS', domain, `${domain}: MX lookup failed (${code}: ${errorText(err)})`, {
+          cause: err,
+        });
       }
       records = [];
     }
@@ -242,7 +262,11 @@ export class MxResolver {
         if (NXDOMAIN.has(code) || NODATA.has(code)) {
           throw new MxLookupError('ERR_SMTP_NO_ADDRESS', domain, `${domain}: no MX and no A/AAAA record (${code})`);
         }
-        throw new MxLookupError('ERR_SMTP_DNS', domain, `${domain}: no MX, and the A/AAAA lookup failed (${code}: ${found.error?.message ?? ''})`);
+        throw new MxLookupError(
+          'ERR_SMTP_DNS',
+          domain,
+          `${domain}: no MX, and the A/AAAA lookup failed (${code}: ${found.error?.message ?? ''})`,
+        );
       }
       this.#addresses.set(domain, { expires: this.#now() + this.#ttl, promise: Promise.resolve(found) });
       return { domain, groups: [[domain]], implicit: true, key: destinationKey([{ host: domain, port: this.#port }]) };
@@ -287,9 +311,10 @@ export class MxResolver {
     const chosen = serious ?? errors.find((e) => NXDOMAIN.has(errorCode(e))) ?? errors[0];
     return {
       addresses,
-      error: chosen === undefined
-        ? { code: 'ENODATA', message: `${host} has no A or AAAA record` }
-        : { code: errorCode(chosen), message: errorText(chosen) },
+      error:
+        chosen === undefined
+          ? { code: 'ENODATA', message: `${host} has no A or AAAA record` }
+          : { code: errorCode(chosen), message: errorText(chosen) },
     };
   }
 }

@@ -23,7 +23,13 @@ import { checkBindingName, checkDomainName, checkObject, typeName } from '../val
 import { MxLookupError, MxResolver, destinationKey, hostPort, normalizeHost, shuffled } from './mx_resolver.js';
 import { SmtpOpenError, asSmtpError, codedError, type SmtpAttempt, type SmtpError } from './smtp_errors.js';
 import { Link, connectTcp, ignore } from './smtp_link.js';
-import { MAX_TIMER, parseOptions, type ResolvedBinding, type Settings, type SmtpTransportOptions } from './smtp_options.js';
+import {
+  MAX_TIMER,
+  parseOptions,
+  type ResolvedBinding,
+  type Settings,
+  type SmtpTransportOptions,
+} from './smtp_options.js';
 import { SmtpSession } from './smtp_session.js';
 import type { DeliveryTarget, Transport, TransportSession } from './transport.js';
 
@@ -55,7 +61,11 @@ export class SmtpTransport implements Transport {
   readonly #links = new Set<Link>();
   // One signal shared by every open() in flight: each attempt adds (and later removes) a listener,
   // so the default cap of 10 would warn under ordinary concurrency.
-  readonly #abort = (() => { const c = new AbortController(); setMaxListeners(0, c.signal); return c; })();
+  readonly #abort = (() => {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  })();
   #closed = false;
 
   constructor(options: SmtpTransportOptions = {}) {
@@ -81,7 +91,8 @@ export class SmtpTransport implements Transport {
     checkObject(target, 'target');
     const domain = checkDomainName(target.domain, 'target.domain');
     const binding = checkBindingName(target.binding, 'target.binding');
-    if (this.#closed) throw new SmtpOpenError('ERR_CLOSED', domain, binding, [], `smtp open ${domain}: the transport is closed`);
+    if (this.#closed)
+      throw new SmtpOpenError('ERR_CLOSED', domain, binding, [], `smtp open ${domain}: the transport is closed`);
     const source = this.#s.bindings.get(binding) ?? { localAddress: undefined, ehloName: this.#s.defaultEhloName };
 
     let plan: { key: string; candidates: Candidate[]; attempts: SmtpAttempt[] };
@@ -89,7 +100,9 @@ export class SmtpTransport implements Transport {
       plan = await this.#plan(domain, source.localAddress);
     } catch (err) {
       if (this.#closed) {
-        throw new SmtpOpenError('ERR_CLOSED', domain, binding, [], `smtp open ${domain}: the transport was closed`, { cause: err });
+        throw new SmtpOpenError('ERR_CLOSED', domain, binding, [], `smtp open ${domain}: the transport was closed`, {
+          cause: err,
+        });
       }
       if (err instanceof MxLookupError) {
         throw new SmtpOpenError(err.code, domain, binding, [], `smtp open ${domain}: ${err.message}`, { cause: err });
@@ -122,7 +135,13 @@ export class SmtpTransport implements Transport {
       }
       this.#failedUntil.delete(hostPort(c.address, c.port));
       const session = new SmtpSession(opened.conn, opened.link, {
-        mxKey: plan.key, domain, binding, host: c.host, address: c.address, port: c.port, timeouts: this.#s.timeouts,
+        mxKey: plan.key,
+        domain,
+        binding,
+        host: c.host,
+        address: c.address,
+        port: c.port,
+        timeouts: this.#s.timeouts,
         onGone: (s) => this.#sessions.delete(s),
       });
       this.#sessions.add(session);
@@ -136,10 +155,16 @@ export class SmtpTransport implements Transport {
       throw new SmtpOpenError('ERR_CLOSED', domain, binding, attempts, `smtp open ${domain}: the transport was closed`);
     }
     const tried = attempts
-      .map((a) => `${a.address && a.address !== a.host ? `${a.host}[${a.address}]` : a.host}:${a.port} ${a.responseCode ?? a.code}`)
+      .map(
+        (a) =>
+          `${a.address && a.address !== a.host ? `${a.host}[${a.address}]` : a.host}:${a.port} ${a.responseCode ?? a.code}`,
+      )
       .join('; ');
     throw new SmtpOpenError(
-      'ERR_SMTP_CONNECT', domain, binding, attempts,
+      'ERR_SMTP_CONNECT',
+      domain,
+      binding,
+      attempts,
       `smtp open ${domain} (binding ${binding}): no host accepted a session; tried ${tried}`,
     );
   }
@@ -159,7 +184,10 @@ export class SmtpTransport implements Transport {
   }
 
   /** Hosts to try, in order, with their addresses; hosts that did not resolve go into `attempts`. */
-  async #plan(domain: string, localAddress: string | undefined): Promise<{ key: string; candidates: Candidate[]; attempts: SmtpAttempt[] }> {
+  async #plan(
+    domain: string,
+    localAddress: string | undefined,
+  ): Promise<{ key: string; candidates: Candidate[]; attempts: SmtpAttempt[] }> {
     const attempts: SmtpAttempt[] = [];
     let candidates: Candidate[] = [];
     let key: string;
@@ -221,7 +249,11 @@ export class SmtpTransport implements Transport {
 
   /** TCP connect, then hand the socket to nodemailer for the greeting, EHLO and STARTTLS. On
    *  failure the connection is reset, and the promise rejects once its socket has closed. */
-  async #connect(c: Candidate, source: ResolvedBinding, ignoreTLS: boolean): Promise<{ conn: SMTPConnection; link: Link }> {
+  async #connect(
+    c: Candidate,
+    source: ResolvedBinding,
+    ignoreTLS: boolean,
+  ): Promise<{ conn: SMTPConnection; link: Link }> {
     const t = this.#s.timeouts;
     const signal = this.#abort.signal;
     // Our own connect, so that `connect` and `greeting` are separate budgets: nodemailer's
@@ -263,7 +295,8 @@ export class SmtpTransport implements Transport {
           else resolve();
         };
         // 'end' comes before the error callback on some paths; let the error win.
-        const onEnd = () => setImmediate(() => finish(codedError('ECONNECTION', 'connection closed during session setup')));
+        const onEnd = () =>
+          setImmediate(() => finish(codedError('ECONNECTION', 'connection closed during session setup')));
         const onAbort = () => {
           conn.close(); // a reset (Link)
           finish(codedError('ERR_CLOSED', 'the transport was closed'));
@@ -306,7 +339,13 @@ function isTlsFailure(e: SmtpError): boolean {
 }
 
 function attemptOf(c: Candidate, e: SmtpError): SmtpAttempt {
-  const a: SmtpAttempt = { host: c.host, address: c.address, port: c.port, code: e.code ?? 'ERROR', message: e.message };
+  const a: SmtpAttempt = {
+    host: c.host,
+    address: c.address,
+    port: c.port,
+    code: e.code ?? 'ERROR',
+    message: e.message,
+  };
   if (typeof e.responseCode === 'number') a.responseCode = e.responseCode;
   // nodemailer files ECONNREFUSED under ESOCKET; the system code says more.
   if (e.originalCode && (e.code === 'ESOCKET' || e.code === 'ECONNECTION')) a.code = e.originalCode;

@@ -54,7 +54,14 @@ export class SmtpOpenError extends MailQueueError<SmtpOpenErrorCode> {
  * the broken session (the usual ones listed; any other string nodemailer or the socket reports).
  */
 export type SmtpSendErrorCode =
-  | 'ERR_CLOSED' | 'ERR_REENTRANT' | 'ECONNECTION' | 'ETIMEDOUT' | 'ESOCKET' | 'EPROTOCOL' | 'ETLS' | (string & {});
+  | 'ERR_CLOSED'
+  | 'ERR_REENTRANT'
+  | 'ECONNECTION'
+  | 'ETIMEDOUT'
+  | 'ESOCKET'
+  | 'EPROTOCOL'
+  | 'ETLS'
+  | (string & {});
 
 /**
  * Why send() rejected: the session broke during the message (connection dropped, a reply timed

@@ -22,7 +22,11 @@ import { codedError } from './smtp_errors.js';
 export function ignore(): void {}
 
 export function connectTcp(
-  host: string, port: number, localAddress: string | undefined, timeout: number, signal: AbortSignal,
+  host: string,
+  port: number,
+  localAddress: string | undefined,
+  timeout: number,
+  signal: AbortSignal,
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
@@ -69,15 +73,22 @@ type SocketInternals = net.Socket & { _writableState?: { finalCalled?: boolean }
 /** end() was called and its shutdown (our FIN) has not completed: libuv refuses to reset the
  *  socket then (and Node would lose the handle trying), so a reset has to wait for 'finish'. */
 function shutdownPending(socket: net.Socket): boolean {
-  return !socket.destroyed && (socket as SocketInternals)._writableState?.finalCalled === true && !socket.writableFinished;
+  return (
+    !socket.destroyed && (socket as SocketInternals)._writableState?.finalCalled === true && !socket.writableFinished
+  );
 }
 
 /** Resolves true once `p` settles, false after ms. Never rejects. */
 export function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
-    p.then(() => true, () => true),
-    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); }),
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
   ]).finally(() => clearTimeout(timer));
 }
 
@@ -97,7 +108,11 @@ export class Link {
   #resetPending = false;
   #aborting: Promise<void> | undefined;
 
-  constructor(readonly conn: SMTPConnection, readonly raw: net.Socket, private readonly graceMs: number) {
+  constructor(
+    readonly conn: SMTPConnection,
+    readonly raw: net.Socket,
+    private readonly graceMs: number,
+  ) {
     this.gone = new Promise<void>((resolve) => {
       const done = () => {
         this.#closed = true;

@@ -100,7 +100,15 @@ export const SMTP_DEFAULTS = Object.freeze({
 // ---- option validation ----------------------------------------------------------------------
 
 const OPTION_KEYS = new Set([
-  'routes', 'bindings', 'defaultEhloName', 'port', 'timeouts', 'tls', 'resolver', 'mxCacheTtl', 'hostFailureRetry',
+  'routes',
+  'bindings',
+  'defaultEhloName',
+  'port',
+  'timeouts',
+  'tls',
+  'resolver',
+  'mxCacheTtl',
+  'hostFailureRetry',
 ]);
 const BINDING_KEYS = new Set(['localAddress', 'ehloName']);
 const ROUTE_KEYS = new Set(['host', 'port']);
@@ -186,7 +194,8 @@ export function parseOptions(options: unknown): Settings {
     }
   }
 
-  const defaultEhloName = o.defaultEhloName === undefined ? undefined : checkEhloName(o.defaultEhloName, 'options.defaultEhloName');
+  const defaultEhloName =
+    o.defaultEhloName === undefined ? undefined : checkEhloName(o.defaultEhloName, 'options.defaultEhloName');
 
   const bindings = new Map<string, ResolvedBinding>();
   if (o.bindings !== undefined) {
@@ -202,7 +211,9 @@ export function parseOptions(options: unknown): Settings {
           throw new TypeError(`${name}.localAddress must be a string, got ${typeName(v.localAddress)}`);
         }
         if (!net.isIP(v.localAddress)) {
-          throw new RangeError(`${name}.localAddress must be an IPv4 or IPv6 address, got ${JSON.stringify(v.localAddress)}`);
+          throw new RangeError(
+            `${name}.localAddress must be an IPv4 or IPv6 address, got ${JSON.stringify(v.localAddress)}`,
+          );
         }
         localAddress = v.localAddress;
       }
@@ -225,7 +236,8 @@ export function parseOptions(options: unknown): Settings {
   if (o.tls !== undefined) {
     const t = checkObject(o.tls, 'options.tls');
     checkKeys(t, TLS_KEYS, 'options.tls', 'listed');
-    if (t.rejectUnauthorized !== undefined) rejectUnauthorized = checkBoolean(t.rejectUnauthorized, 'options.tls.rejectUnauthorized');
+    if (t.rejectUnauthorized !== undefined)
+      rejectUnauthorized = checkBoolean(t.rejectUnauthorized, 'options.tls.rejectUnauthorized');
     if (t.requireTLS !== undefined) requireTLS = checkBoolean(t.requireTLS, 'options.tls.requireTLS');
   }
 
@@ -240,12 +252,23 @@ export function parseOptions(options: unknown): Settings {
     resolver = r as unknown as DnsResolver;
   }
 
-  const mxCacheTtl = o.mxCacheTtl === undefined ? SMTP_DEFAULTS.mxCacheTtl : checkMs(o.mxCacheTtl, 'options.mxCacheTtl', 0);
-  const hostFailureRetry = o.hostFailureRetry === undefined
-    ? SMTP_DEFAULTS.hostFailureRetry
-    : checkMs(o.hostFailureRetry, 'options.hostFailureRetry', 0);
+  const mxCacheTtl =
+    o.mxCacheTtl === undefined ? SMTP_DEFAULTS.mxCacheTtl : checkMs(o.mxCacheTtl, 'options.mxCacheTtl', 0);
+  const hostFailureRetry =
+    o.hostFailureRetry === undefined
+      ? SMTP_DEFAULTS.hostFailureRetry
+      : checkMs(o.hostFailureRetry, 'options.hostFailureRetry', 0);
 
   return {
-    routes, bindings, defaultEhloName, port, timeouts, rejectUnauthorized, requireTLS, resolver, mxCacheTtl, hostFailureRetry,
+    routes,
+    bindings,
+    defaultEhloName,
+    port,
+    timeouts,
+    rejectUnauthorized,
+    requireTLS,
+    resolver,
+    mxCacheTtl,
+    hostFailureRetry,
   };
 }

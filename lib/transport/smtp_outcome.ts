@@ -14,7 +14,8 @@ export function checkMessage(m: unknown): OutboundMessage {
   const id = checkId(o.id, 'message.id');
   if (typeof o.domain !== 'string') throw new TypeError(`message.domain must be a string, got ${typeName(o.domain)}`);
   const env = checkObject(o.envelope, 'message.envelope');
-  if (typeof env.from !== 'string') throw new TypeError(`message.envelope.from must be a string, got ${typeName(env.from)}`);
+  if (typeof env.from !== 'string')
+    throw new TypeError(`message.envelope.from must be a string, got ${typeName(env.from)}`);
   if (!Array.isArray(env.to)) throw new TypeError(`message.envelope.to must be an array, got ${typeName(env.to)}`);
   env.to.forEach((r, i) => {
     if (typeof r !== 'string') throw new TypeError(`message.envelope.to[${i}] must be a string, got ${typeName(r)}`);
@@ -68,12 +69,15 @@ export function replyOutcome(err: SmtpError): Outcome | undefined {
     const refused = err.rejectedErrors ?? [];
     if (err.command === 'RCPT TO' && refused.length > 0) {
       // Every recipient refused. One 4xx among them makes the message worth retrying.
-      const deferred = refused.find((e) => typeof e.responseCode === 'number' && kindOf(e.responseCode) === 'transient');
+      const deferred = refused.find(
+        (e) => typeof e.responseCode === 'number' && kindOf(e.responseCode) === 'transient',
+      );
       const chosen = deferred ?? refused[0];
       const code = chosen.responseCode ?? rc;
-      const response = refused.length === 1
-        ? (chosen.response ?? err.response ?? err.message)
-        : `all ${refused.length} recipients refused: ${refusedList(refused)}`;
+      const response =
+        refused.length === 1
+          ? (chosen.response ?? err.response ?? err.message)
+          : `all ${refused.length} recipients refused: ${refusedList(refused)}`;
       return { kind: deferred ? 'transient' : kindOf(code), code, response };
     }
     return { kind: kindOf(rc), code: rc, response: err.response ?? err.message };

@@ -96,10 +96,20 @@ export class SmtpSession implements TransportSession {
   async send(message: OutboundMessage): Promise<Outcome> {
     const msg = checkMessage(message);
     if (this.#busy) {
-      throw new SmtpSendError('ERR_REENTRANT', msg.id, this.host, `smtp send #${msg.id}: another message is in flight on this session`);
+      throw new SmtpSendError(
+        'ERR_REENTRANT',
+        msg.id,
+        this.host,
+        `smtp send #${msg.id}: another message is in flight on this session`,
+      );
     }
     if (!this.usable) {
-      throw new SmtpSendError('ERR_CLOSED', msg.id, this.host, `smtp send #${msg.id}: the session to ${this.host} is not usable`);
+      throw new SmtpSendError(
+        'ERR_CLOSED',
+        msg.id,
+        this.host,
+        `smtp send #${msg.id}: the session to ${this.host} is not usable`,
+      );
     }
     const invalid = invalidEnvelope(msg.envelope);
     if (invalid) return { kind: 'permanent', response: invalid };
@@ -117,8 +127,11 @@ export class SmtpSession implements TransportSession {
         void this.abort();
         const e = r.err;
         throw new SmtpSendError(
-          e.code ?? 'ECONNECTION', msg.id, this.host,
-          `smtp send #${msg.id} to ${hostPort(this.host, this.port)}: ${e.message}`, { cause: e },
+          e.code ?? 'ECONNECTION',
+          msg.id,
+          this.host,
+          `smtp send #${msg.id} to ${hostPort(this.host, this.port)}: ${e.message}`,
+          { cause: e },
         );
       }
       if (r.err.responseCode === 503) this.#broken = true;
@@ -194,7 +207,8 @@ export class SmtpSession implements TransportSession {
       };
       // nodemailer fails the send in flight when the connection breaks, but close() by us (or
       // an unexpected path) ends it silently: this makes sure send() settles anyway.
-      const onEnd = () => setImmediate(() => finish({ err: codedError('ECONNECTION', 'the connection closed during the transaction') }));
+      const onEnd = () =>
+        setImmediate(() => finish({ err: codedError('ECONNECTION', 'the connection closed during the transaction') }));
       const cap = setTimeout(() => {
         const err = codedError('ETIMEDOUT', `the transaction took longer than ${this.#t.message} ms`);
         void this.abort(); // a reset: the peer may have stopped reading megabytes ago

@@ -46,7 +46,8 @@ Napi::Value CreateCore(const Napi::CallbackInfo& info) {
     lc.groupOfBinding.push_back(gob[b]);
     lc.bindingMax.push_back(a.limit(bmax[b], "bindingMax out of range"));
   }
-  for (uint32_t g = 0; g < lc.groups && !a.failed(); ++g) lc.groupMax.push_back(a.limit(gmax[g], "groupMax out of range"));
+  for (uint32_t g = 0; g < lc.groups && !a.failed(); ++g)
+    lc.groupMax.push_back(a.limit(gmax[g], "groupMax out of range"));
   if (a.failed()) return a.undefined();
   size_t n = mqc::Core::counterCountFor(lc);
   std::shared_ptr<double> counters(new double[n], std::default_delete<double[]>());
@@ -110,7 +111,8 @@ Napi::Value AddDomain(const Napi::CallbackInfo& info) {
            "pairs/groupScopeMax lengths do not match bindings/groups");
   mqc::DomainLimits dl;
   dl.scopeMax = a.limit(scopeMax, "scopeMax out of range");
-  for (uint32_t g = 0; g < ng && !a.failed(); ++g) dl.groupScopeMax.push_back(a.limit(gsm[g], "groupScopeMax out of range"));
+  for (uint32_t g = 0; g < ng && !a.failed(); ++g)
+    dl.groupScopeMax.push_back(a.limit(gsm[g], "groupScopeMax out of range"));
   const double throttles = static_cast<double>(s->core->ledger().throttleCount());
   for (uint32_t b = 0; b < nb && !a.failed(); ++b) {
     const double* p = &pairs[4 * b];
@@ -182,8 +184,9 @@ Napi::Value EnqueueBatch(const Napi::CallbackInfo& info) {
   if (n > 0) {
     bool idOk = ids[i] >= 0 && ids[i] <= mqc::kMaxId && std::floor(ids[i]) == ids[i];
     bool prioOk = prios.data == nullptr || prios[i] <= 1;
-    bad = !idOk ? kBadId : !prioOk ? BadEntry{"priorities", "must be 0 or 1"}
-                                   : BadEntry{"nextAttempts", "must be a finite number within ±8.64e15 ms"};
+    bad = !idOk     ? kBadId
+          : !prioOk ? BadEntry{"priorities", "must be 0 or 1"}
+                    : BadEntry{"nextAttempts", "must be a finite number within ±8.64e15 ms"};
   }
   a.checkBatch(st, i, bad);
   return a.undefined();
@@ -244,8 +247,13 @@ Napi::Value Locate(const Napi::CallbackInfo& info) {
   if (a.failed()) return a.undefined();
   mqc::MessageInfo mi;
   if (s->core->locate(id, &mi) != Status::Ok) return a.num(0);
-  out[0] = mi.domain; out[1] = mi.binding; out[2] = static_cast<double>(mi.place);
-  out[3] = mi.priority; out[4] = mi.attempts; out[5] = mi.nextAttempt; out[6] = mi.expiresAt;
+  out[0] = mi.domain;
+  out[1] = mi.binding;
+  out[2] = static_cast<double>(mi.place);
+  out[3] = mi.priority;
+  out[4] = mi.attempts;
+  out[5] = mi.nextAttempt;
+  out[6] = mi.expiresAt;
   return a.num(static_cast<double>(mi.place));
 }
 
@@ -503,7 +511,8 @@ Napi::Value PrepareVisit(const Napi::CallbackInfo& info) {
   size_t nb = s != nullptr ? s->core->bindings() : 0;
   a.expect(out.length >= 3 * nb, "out must have three entries per binding");
   if (a.failed()) return a.undefined();
-  return a.num(static_cast<double>(s->core->prepareVisit(d, now, static_cast<int32_t>(goalsz), out.data, &out[nb], &out[2 * nb])));
+  return a.num(static_cast<double>(
+      s->core->prepareVisit(d, now, static_cast<int32_t>(goalsz), out.data, &out[nb], &out[2 * nb])));
 }
 
 // nextSlice(core, now, maxDomains, fresh, out: Uint32Array) -> n: the domains of the next slice of
@@ -769,36 +778,73 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   // The registry and the error class live exactly as long as this environment (main thread or worker).
   napi_status st = napi_set_instance_data(
-      env, data,
-      [](napi_env, void* d, void*) {
-        delete static_cast<AddonData*>(d);
-      },
-      nullptr);
+      env, data, [](napi_env, void* d, void*) { delete static_cast<AddonData*>(d); }, nullptr);
   if (st != napi_ok) {
     delete data;
     Napi::Error::New(env, "mail-queue-core: could not set instance data").ThrowAsJavaScriptException();
     return exports;
   }
-  struct Entry { const char* name; Napi::Function::Callback fn; };
+  struct Entry {
+    const char* name;
+    Napi::Function::Callback fn;
+  };
   static const Entry entries[] = {
-      {"createCore", CreateCore}, {"destroyCore", DestroyCore}, {"addThrottle", AddThrottle},
-      {"addDomain", AddDomain}, {"setSuspended", SetSuspended}, {"enqueue", Enqueue},
-      {"enqueueBatch", EnqueueBatch}, {"enqueueArrivals", EnqueueArrivals}, {"cancel", Cancel}, {"countersBuffer", CountersBuffer}, {"cancelBatch", CancelBatch}, {"locate", Locate}, {"setAttempts", SetAttempts},
-      {"activeSize", ActiveSize}, {"delayedSize", DelayedSize}, {"peekActive", PeekActive},
-      {"peekDelayed", PeekDelayed}, {"removeActive", RemoveActive}, {"take", Take}, {"takeFor", TakeFor},
-      {"settle", Settle}, {"settleBatch", SettleBatch}, {"defer", Defer}, {"deferBatch", DeferBatch}, {"untake", Untake}, {"dueDomains", DueDomains},
+      {"createCore", CreateCore},
+      {"destroyCore", DestroyCore},
+      {"addThrottle", AddThrottle},
+      {"addDomain", AddDomain},
+      {"setSuspended", SetSuspended},
+      {"enqueue", Enqueue},
+      {"enqueueBatch", EnqueueBatch},
+      {"enqueueArrivals", EnqueueArrivals},
+      {"cancel", Cancel},
+      {"countersBuffer", CountersBuffer},
+      {"cancelBatch", CancelBatch},
+      {"locate", Locate},
+      {"setAttempts", SetAttempts},
+      {"activeSize", ActiveSize},
+      {"delayedSize", DelayedSize},
+      {"peekActive", PeekActive},
+      {"peekDelayed", PeekDelayed},
+      {"removeActive", RemoveActive},
+      {"take", Take},
+      {"takeFor", TakeFor},
+      {"settle", Settle},
+      {"settleBatch", SettleBatch},
+      {"defer", Defer},
+      {"deferBatch", DeferBatch},
+      {"untake", Untake},
+      {"dueDomains", DueDomains},
       {"computeGoal", ComputeGoal},
-      {"openConnections", OpenConnections}, {"defaultMaintain", DefaultMaintain},
-      {"maintainDomain", MaintainDomain}, {"maintainSlice", MaintainSlice},
-      {"prepareVisit", PrepareVisit}, {"visitDefault", VisitDefault}, {"nextSlice", NextSlice}, {"unvisitSlice", UnvisitSlice}, {"reserveFor", ReserveFor},
-      {"releaseConnection", ReleaseConnection}, {"drainGrants", DrainGrants},
-      {"drainExpired", DrainExpired}, {"pending", Pending}, {"domainInfo", DomainInfo},
-      {"groupDomainCounts", GroupDomainCounts}, {"groupCount", GroupCount},
-      {"setMessageThrottle", SetMessageThrottle}, {"messageNextAllowedAt", MessageNextAllowedAt},
-      {"migrateConnection", MigrateConnection}, {"nextDueAt", NextDueAt}, {"flushDomain", FlushDomain},
-      {"failDomain", FailDomain}, {"retryNow", RetryNow}, {"delayedByBinding", DelayedByBinding},
-      {"checkInvariants", CheckInvariants}, {"bytesReserved", BytesReserved},
-      {"goalCurve", GoalCurve}, {"counterNames", CounterNames}, {"noop", Noop},
+      {"openConnections", OpenConnections},
+      {"defaultMaintain", DefaultMaintain},
+      {"maintainDomain", MaintainDomain},
+      {"maintainSlice", MaintainSlice},
+      {"prepareVisit", PrepareVisit},
+      {"visitDefault", VisitDefault},
+      {"nextSlice", NextSlice},
+      {"unvisitSlice", UnvisitSlice},
+      {"reserveFor", ReserveFor},
+      {"releaseConnection", ReleaseConnection},
+      {"drainGrants", DrainGrants},
+      {"drainExpired", DrainExpired},
+      {"pending", Pending},
+      {"domainInfo", DomainInfo},
+      {"groupDomainCounts", GroupDomainCounts},
+      {"groupCount", GroupCount},
+      {"setMessageThrottle", SetMessageThrottle},
+      {"messageNextAllowedAt", MessageNextAllowedAt},
+      {"migrateConnection", MigrateConnection},
+      {"nextDueAt", NextDueAt},
+      {"flushDomain", FlushDomain},
+      {"failDomain", FailDomain},
+      {"retryNow", RetryNow},
+      {"delayedByBinding", DelayedByBinding},
+      {"checkInvariants", CheckInvariants},
+      {"bytesReserved", BytesReserved},
+      {"goalCurve", GoalCurve},
+      {"counterNames", CounterNames},
+      {"noop", Noop},
       {"setErrorClass", SetErrorClass},
   };
   for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name, data));
@@ -808,8 +854,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }  // namespace
 }  // namespace mqc_addon
 
-static Napi::Object InitMailQueueCore(Napi::Env env, Napi::Object exports) {
-  return mqc_addon::Init(env, exports);
-}
+static Napi::Object InitMailQueueCore(Napi::Env env, Napi::Object exports) { return mqc_addon::Init(env, exports); }
 
 NODE_API_MODULE(mail_queue_core, InitMailQueueCore)

@@ -95,16 +95,26 @@ MQC_COLD inline void throwCode(Napi::Env env, const char* code, const std::strin
 MQC_COLD inline void throwStatus(Napi::Env env, mqc::Status st, const std::string& what) {
   using mqc::Status;
   switch (st) {
-    case Status::Ok: return;
-    case Status::BadArgument: return throwRange(env, what + ": out of range");
-    case Status::BadDomain: return throwRange(env, what + ": unknown domain");
-    case Status::BadBinding: return throwRange(env, what + ": unknown binding");
-    case Status::DuplicateId: return throwCode(env, mqc::statusName(st), what + ": duplicate id");
-    case Status::UnknownId: return throwCode(env, mqc::statusName(st), what + ": no such message");
-    case Status::InFlight: return throwCode(env, mqc::statusName(st), what + ": the message is in flight on a connection");
-    case Status::NotInFlight: return throwCode(env, mqc::statusName(st), what + ": the message is not in flight");
-    case Status::UnknownConnection: return throwCode(env, mqc::statusName(st), what + ": no such open connection");
-    case Status::TooMany: return throwCode(env, mqc::statusName(st), what + ": table full");
+    case Status::Ok:
+      return;
+    case Status::BadArgument:
+      return throwRange(env, what + ": out of range");
+    case Status::BadDomain:
+      return throwRange(env, what + ": unknown domain");
+    case Status::BadBinding:
+      return throwRange(env, what + ": unknown binding");
+    case Status::DuplicateId:
+      return throwCode(env, mqc::statusName(st), what + ": duplicate id");
+    case Status::UnknownId:
+      return throwCode(env, mqc::statusName(st), what + ": no such message");
+    case Status::InFlight:
+      return throwCode(env, mqc::statusName(st), what + ": the message is in flight on a connection");
+    case Status::NotInFlight:
+      return throwCode(env, mqc::statusName(st), what + ": the message is not in flight");
+    case Status::UnknownConnection:
+      return throwCode(env, mqc::statusName(st), what + ": no such open connection");
+    case Status::TooMany:
+      return throwCode(env, mqc::statusName(st), what + ": table full");
   }
   throwCode(env, "ERR_INTERNAL", what + ": unexpected status");
 }
@@ -321,7 +331,8 @@ class Args {
   MQC_COLD void failStatus(mqc::Status st, const char* what, const double* n) {
     if (failed_) return;
     failed_ = true;
-    throwStatus(env_, st, n == nullptr ? std::string(what) : std::string(what) + " " + std::to_string(static_cast<int64_t>(*n)));
+    throwStatus(env_, st,
+                n == nullptr ? std::string(what) : std::string(what) + " " + std::to_string(static_cast<int64_t>(*n)));
   }
   MQC_COLD void failBatch(mqc::Status st, size_t at, BadEntry bad) {
     if (failed_) return;

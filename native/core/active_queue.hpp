@@ -68,7 +68,8 @@ class ActiveQueue {
 
   // The same, for a queue with no dead entries (tests).
   size_t popFront(uint32_t* out, size_t k) {
-    return popFront(out, k, [](uint32_t) { return false; }, [](uint32_t) {});
+    return popFront(
+        out, k, [](uint32_t) { return false; }, [](uint32_t) {});
   }
   size_t peek(size_t offset, uint32_t* out, size_t k) const {
     return peek(offset, out, k, [](uint32_t) { return false; });
@@ -81,8 +82,8 @@ class ActiveQueue {
   }
 
   RunSkiplist::Ptr lists_[kPriorities];  // index = priority; 1 (urgent) is served first
-  size_t size_ = 0;  // live entries
-  size_t dead_ = 0;  // cancelled entries still in the lists
+  size_t size_ = 0;                      // live entries
+  size_t dead_ = 0;                      // cancelled entries still in the lists
 };
 
 template <typename IsDead, typename OnDead>
@@ -153,8 +154,10 @@ void ActiveQueue::purge(RunNodePool* pool, IsDead isDead, OnDead onDead) {
     if (!list) continue;
     live.clear();
     list->forEach([&](uint32_t h) {
-      if (isDead(h)) onDead(h);
-      else live.push_back(h);
+      if (isDead(h))
+        onDead(h);
+      else
+        live.push_back(h);
       return true;
     });
     list.reset();

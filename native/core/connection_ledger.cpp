@@ -7,9 +7,7 @@ namespace mqc {
 
 namespace {
 // Headroom under one limit; a count at or above its limit leaves none.
-inline uint32_t room(uint32_t limit, uint32_t count) {
-  return count >= limit ? 0 : limit - count;
-}
+inline uint32_t room(uint32_t limit, uint32_t count) { return count >= limit ? 0 : limit - count; }
 inline uint32_t minOf(uint32_t a, uint32_t b) { return a < b ? a : b; }
 }  // namespace
 
@@ -28,8 +26,7 @@ int32_t ConnectionLedger::addThrottle(uint32_t count, double windowMs) {
 }
 
 Status ConnectionLedger::addDomain(const DomainLimits& limits, uint32_t* index) {
-  if (limits.pairs.size() != cfg_.bindings || limits.groupScopeMax.size() != cfg_.groups)
-    return Status::BadArgument;
+  if (limits.pairs.size() != cfg_.bindings || limits.groupScopeMax.size() != cfg_.groups) return Status::BadArgument;
   for (const PairLimits& p : limits.pairs)
     if (p.throttle != kNoThrottle && (p.throttle < 0 || static_cast<size_t>(p.throttle) >= throttles_.size()))
       return Status::BadArgument;
@@ -48,14 +45,14 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
   size_t pi = pairIndex(d, b);
   const PairLimits& pl = pairLimits_[pi];
   if (pl.suspended) return 0;
-  uint32_t want = room(pl.maxConnections, pairCount_[pi]);          // binding::domain
+  uint32_t want = room(pl.maxConnections, pairCount_[pi]);  // binding::domain
   if (want == 0) return 0;
-  want = minOf(want, room(scopeMax_[d], domainTotal_[d]));          // Global::Domain scope cap
+  want = minOf(want, room(scopeMax_[d], domainTotal_[d]));  // Global::Domain scope cap
   int32_t g = cfg_.groupOfBinding[b];
   if (g != kNoGroup) {
     size_t gi = groupIndex(d, static_cast<uint32_t>(g));
-    want = minOf(want, room(groupScopeMax_[gi], groupDomain_[gi]));       // Binding_Group::Domain
-    want = minOf(want, room(cfg_.groupMax[g], groupCount_[g]));          // the group's server max
+    want = minOf(want, room(groupScopeMax_[gi], groupDomain_[gi]));  // Binding_Group::Domain
+    want = minOf(want, room(cfg_.groupMax[g], groupCount_[g]));      // the group's server max
   }
   want = minOf(want, room(cfg_.bindingMax[b], bindingCount_[b]));  // server max for the binding
   // The seed's rule: the total stays at or below (server_max + server_reserve) - reserve.
@@ -127,8 +124,8 @@ Status ConnectionLedger::migrate(double connectionId, uint32_t to, Grant* moved)
   return Status::Ok;
 }
 
-uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32_t reserve,
-                                   double now, std::vector<Grant>* out) {
+uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32_t reserve, double now,
+                                   std::vector<Grant>* out) {
   uint32_t n = minOf(want, headroom(d, b, reserve, now));
   if (n == 0) return 0;
   size_t pi = pairIndex(d, b);
@@ -186,8 +183,10 @@ bool ConnectionLedger::checkInvariants() const {
   std::vector<uint32_t> pair(nd * cfg_.bindings, 0);
   bool leasesOk = true;
   leases_.forEach([&](const Grant& g) {
-    if (g.domain >= nd || g.binding >= cfg_.bindings) leasesOk = false;
-    else ++pair[pairIndex(g.domain, g.binding)];
+    if (g.domain >= nd || g.binding >= cfg_.bindings)
+      leasesOk = false;
+    else
+      ++pair[pairIndex(g.domain, g.binding)];
   });
   if (!leasesOk) return false;
   if (pairLimits_.size() != nd * cfg_.bindings || pairCount_.size() != nd * cfg_.bindings ||

@@ -20,29 +20,28 @@ constexpr int32_t kNoGroup = -1;
 constexpr int32_t kNoThrottle = -1;
 
 struct PairLimits {
-  uint32_t maxConnections = 32;     // max_outbound_connections for binding::domain
-  double aggressiveness = 0.3;      // connection_allocation_aggressiveness
-  int32_t throttle = kNoThrottle;   // outbound_throttle_connections bucket, shared by reference
-  bool suspended = false;           // suspend_delivery for binding::domain
+  uint32_t maxConnections = 32;           // max_outbound_connections for binding::domain
+  double aggressiveness = 0.3;            // connection_allocation_aggressiveness
+  int32_t throttle = kNoThrottle;         // outbound_throttle_connections bucket, shared by reference
+  bool suspended = false;                 // suspend_delivery for binding::domain
   int32_t messageThrottle = kNoThrottle;  // outbound_throttle_messages bucket, shared by reference
 };
 
 struct DomainLimits {
-  uint32_t scopeMax = kUnlimited;        // scope_max_outbound_connections, Global::Domain
-  std::vector<uint32_t> groupScopeMax;   // per group: Binding_Group::Domain (kUnlimited = none)
-  std::vector<PairLimits> pairs;         // per binding slot
+  uint32_t scopeMax = kUnlimited;       // scope_max_outbound_connections, Global::Domain
+  std::vector<uint32_t> groupScopeMax;  // per group: Binding_Group::Domain (kUnlimited = none)
+  std::vector<PairLimits> pairs;        // per binding slot
 };
 
 struct LedgerConfig {
   uint32_t bindings = 1;
   std::vector<int32_t> groupOfBinding;  // per binding: group index or kNoGroup
   uint32_t groups = 0;
-  uint32_t serverMax = 20000;           // server_max_outbound_connections (global)
-  uint32_t serverReserve = 200;         // server_reserve_outbound_connections
-  std::vector<uint32_t> bindingMax;     // per binding: server_max in binding scope (kUnlimited)
-  std::vector<uint32_t> groupMax;       // per group: server_max in binding_group scope (kUnlimited)
+  uint32_t serverMax = 20000;        // server_max_outbound_connections (global)
+  uint32_t serverReserve = 200;      // server_reserve_outbound_connections
+  std::vector<uint32_t> bindingMax;  // per binding: server_max in binding scope (kUnlimited)
+  std::vector<uint32_t> groupMax;    // per group: server_max in binding_group scope (kUnlimited)
 };
-
 
 class ConnectionLedger {
  public:
@@ -80,8 +79,7 @@ class ConnectionLedger {
   // the server ceiling kept back: the smallest headroom of every limit, throttle last.
   uint32_t headroom(uint32_t d, uint32_t b, uint32_t reserve, double now) const;
   // Opens min(want, headroom) connections, appending a Grant for each; returns how many.
-  uint32_t acquire(uint32_t d, uint32_t b, uint32_t want, uint32_t reserve, double now,
-                   std::vector<Grant>* out);
+  uint32_t acquire(uint32_t d, uint32_t b, uint32_t want, uint32_t reserve, double now, std::vector<Grant>* out);
   Status release(double connectionId, Grant* released);
   // The open connection with this id (its domain is the one it migrated to, if it did), or nullptr.
   const Grant* lease(double connectionId) const;

@@ -10,7 +10,7 @@ namespace mqc {
 
 namespace {
 // How far ahead a batch loop prefetches for the id it will look up.
-constexpr size_t kPrefetchAhead = 8;       // index slot of the id this far ahead in a batch
+constexpr size_t kPrefetchAhead = 8;         // index slot of the id this far ahead in a batch
 constexpr size_t kPrefetchRecordsAhead = 4;  // then the records its lookup will read (known ids)
 
 bool validId(double id) { return id >= 0 && id <= kMaxId && std::floor(id) == id; }
@@ -19,15 +19,15 @@ bool validExpiry(double t) { return !std::isnan(t) && t != -kNever; }
 }  // namespace
 
 const char* counterName(uint32_t i) {
-  static const char* const names[kFixedCounters] = {
-      "connections", "active", "delayed", "inFlight", "domains", "opened", "released", "expired", "activeRemoved",
-      "highestId"};
+  static const char* const names[kFixedCounters] = {"connections", "active",   "delayed", "inFlight",      "domains",
+                                                    "opened",      "released", "expired", "activeRemoved", "highestId"};
   return i < kFixedCounters ? names[i] : nullptr;
 }
 
 Core::Core(LedgerConfig cfg, std::shared_ptr<double> counterStorage) : pool_(&messages_), ledger_(std::move(cfg)) {
   counterCount_ = counterCountFor(ledger_.config());
-  if (!counterStorage) counterStorage = std::shared_ptr<double>(new double[counterCount_], std::default_delete<double[]>());
+  if (!counterStorage)
+    counterStorage = std::shared_ptr<double>(new double[counterCount_], std::default_delete<double[]>());
   counterStore_ = std::move(counterStorage);
   counters_ = counterStore_.get();
   std::fill(counters_, counters_ + counterCount_, 0.0);
@@ -95,7 +95,8 @@ void Core::unplace(uint32_t h) {
 
 void Core::purgeIfDue(ActiveQueue& q) {
   if (!q.needsPurge()) return;
-  q.purge(&pool_, [this](uint32_t h) { return isDead(h); }, [this](uint32_t h) { messages_.release(h); });
+  q.purge(
+      &pool_, [this](uint32_t h) { return isDead(h); }, [this](uint32_t h) { messages_.release(h); });
 }
 
 void Core::expire(uint32_t h) {
@@ -105,27 +106,24 @@ void Core::expire(uint32_t h) {
   messages_.free(h);
 }
 
-Status Core::enqueue(uint32_t d, uint32_t b, double id, uint8_t priority, double nextAttempt,
-                     double expiresAt, double now) {
+Status Core::enqueue(uint32_t d, uint32_t b, double id, uint8_t priority, double nextAttempt, double expiresAt,
+                     double now) {
   size_t failedAt = 0;
   return enqueueBatch(d, b, &id, &priority, 1, nextAttempt, expiresAt, now, &failedAt);
 }
 
-Status Core::enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities,
-                          size_t n, double nextAttempt, double expiresAt, double now,
-                          size_t* failedAt) {
+Status Core::enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities, size_t n,
+                          double nextAttempt, double expiresAt, double now, size_t* failedAt) {
   return enqueueImpl(d, b, ids, priorities, nullptr, n, nextAttempt, expiresAt, now, failedAt);
 }
 
 Status Core::enqueueBatchAt(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities,
-                            const double* nextAttempts, size_t n, double expiresAt, double now,
-                            size_t* failedAt) {
+                            const double* nextAttempts, size_t n, double expiresAt, double now, size_t* failedAt) {
   return enqueueImpl(d, b, ids, priorities, nextAttempts, n, now, expiresAt, now, failedAt);
 }
 
-Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities,
-                         const double* times, size_t n, double nextAttempt, double expiresAt, double now,
-                         size_t* failedAt) {
+Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities, const double* times,
+                         size_t n, double nextAttempt, double expiresAt, double now, size_t* failedAt) {
   *failedAt = 0;
   if (d >= domains_.size()) return Status::BadDomain;
   if (b >= bindings() || b > 0xffff) return Status::BadBinding;  // Message::binding is 16 bits
@@ -167,9 +165,12 @@ Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_
     m.setPriority(priorities != nullptr ? priorities[i] : 0);
     // A message whose first attempt could only come at or after its expiry bounces now, as a
     // deferral past expiry does.
-    if (next >= expiresAt) expire(h);
-    else if (next > now) placeDelayed(h);
-    else placeActive(h);
+    if (next >= expiresAt)
+      expire(h);
+    else if (next > now)
+      placeDelayed(h);
+    else
+      placeActive(h);
   }
   scratch_.clear();
   return Status::Ok;
@@ -183,7 +184,8 @@ Status Core::enqueueArrivals(const double* e, size_t n, double now, size_t* fail
   for (size_t i = 0; i < n; ++i) {
     const double* r = e + kArrivalStride * i;
     *failedAt = i;
-    if (!(r[0] >= 0 && r[0] < static_cast<double>(domains_.size()) && r[0] == static_cast<double>(static_cast<uint32_t>(r[0]))))
+    if (!(r[0] >= 0 && r[0] < static_cast<double>(domains_.size()) &&
+          r[0] == static_cast<double>(static_cast<uint32_t>(r[0]))))
       return Status::BadDomain;
     if (!(r[1] >= 0 && r[1] < 65536.0 * kPriorities && r[1] == static_cast<double>(static_cast<uint32_t>(r[1]))))
       return Status::BadBinding;
@@ -245,9 +247,12 @@ Status Core::enqueueArrivals(const double* e, size_t n, double now, size_t* fail
     m.binding = static_cast<uint16_t>(b);
     m.attempts = 0;
     m.setPriority(p);
-    if (r[3] >= r[4]) expire(h);
-    else if (r[3] > now) placeDelayed(h);
-    else placeActive(h);
+    if (r[3] >= r[4])
+      expire(h);
+    else if (r[3] > now)
+      placeDelayed(h);
+    else
+      placeActive(h);
   }
   (void)nb;
   scratch_.clear();
@@ -419,13 +424,29 @@ Status Core::collectInFlight(const double* ids, size_t n, size_t* failedAt) {
     if (i + kPrefetchAhead < n && validId(ids[i + kPrefetchAhead])) messages_.prefetch(ids[i + kPrefetchAhead]);
     if (i + kPrefetchRecordsAhead < n && validId(ids[i + kPrefetchRecordsAhead]))
       messages_.prefetchRecords(ids[i + kPrefetchRecordsAhead]);
-    if (!validId(ids[i])) { bad = Status::BadArgument; *failedAt = i; break; }
+    if (!validId(ids[i])) {
+      bad = Status::BadArgument;
+      *failedAt = i;
+      break;
+    }
     uint32_t h = messages_.find(ids[i]);
-    if (h == kNoHandle) { bad = Status::UnknownId; *failedAt = i; break; }
+    if (h == kNoHandle) {
+      bad = Status::UnknownId;
+      *failedAt = i;
+      break;
+    }
     Message& m = messages_.at(h);
     // Free on a live message is this loop's own mark: the id came twice in the batch.
-    if (m.place() == Place::Free) { bad = Status::DuplicateId; *failedAt = i; break; }
-    if (m.place() != Place::InFlight) { bad = Status::NotInFlight; *failedAt = i; break; }
+    if (m.place() == Place::Free) {
+      bad = Status::DuplicateId;
+      *failedAt = i;
+      break;
+    }
+    if (m.place() != Place::InFlight) {
+      bad = Status::NotInFlight;
+      *failedAt = i;
+      break;
+    }
     m.setPlace(Place::Free);
     scratch_.push_back(h);
   }
@@ -454,7 +475,10 @@ void Core::reschedule(uint32_t h, double nextAttempt, double now) {
   }
   m.nextAttempt = nextAttempt;
   m.setSeq(seq_++);
-  if (nextAttempt > now) placeDelayed(h); else placeActive(h);
+  if (nextAttempt > now)
+    placeDelayed(h);
+  else
+    placeActive(h);
 }
 
 Status Core::defer(double id, double nextAttempt, double now) {
@@ -538,8 +562,10 @@ size_t Core::expireActive(uint32_t d, double now) {
     queue(d, b).forEach([&](uint8_t, uint32_t h) {
       if (isDead(h)) return true;
       double e = messages_.at(h).expiresAt;
-      if (e <= now) scratch_.push_back(h);
-      else if (e < minExpiry) minExpiry = e;
+      if (e <= now)
+        scratch_.push_back(h);
+      else if (e < minExpiry)
+        minExpiry = e;
       return true;
     });
   }
@@ -824,8 +850,8 @@ bool Core::checkInvariants() const {
           ++qDead;
           return ok = mark(h) && m.domain == d && m.binding == b && m.priority() == p;
         }
-        ok = mark(h) && m.place() == Place::Active && m.domain == d && m.binding == b &&
-             m.priority() == p && m.expiresAt >= dom.activeMinExpiry;
+        ok = mark(h) && m.place() == Place::Active && m.domain == d && m.binding == b && m.priority() == p &&
+             m.expiresAt >= dom.activeMinExpiry;
         return ok;
       });
       if (!ok || qDead != q.dead() || q.needsPurge()) return false;

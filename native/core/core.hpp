@@ -19,25 +19,25 @@
 namespace mqc {
 
 constexpr double kNever = std::numeric_limits<double>::infinity();  // expiresAt for a message that never expires
-constexpr double kMaxId = 9007199254740991.0;  // 2^53 - 1
+constexpr double kMaxId = 9007199254740991.0;                       // 2^53 - 1
 // Times (next attempts, now) are ms since the epoch within the range of a JavaScript Date
 // (±100,000,000 days), which also keeps every difference of two times far from overflow.
 constexpr double kMaxTime = 8.64e15;
 
 // Counter slots, in the order counterName() reports them. Per-binding slots follow the fixed ones.
 enum Counter : uint32_t {
-  kConnections = 0,   // open or opening, total
-  kActive,            // messages in active queues
-  kDelayed,           // messages in delayed queues
-  kInFlight,          // messages taken by connections
-  kDomains,           // domain records
-  kOpened,            // connections granted since creation
-  kReleased,          // connections released since creation
-  kExpired,           // messages expired since creation
-  kActiveRemoved,     // messages that left an active queue since creation (taken, cancelled, removed,
-                      // expired or failed from it)
-  kHighestId,         // at least every id ever queued (0 before the first): an id above it is new,
-                      // so the JS layer can take it without asking the core whether it is a duplicate
+  kConnections = 0,  // open or opening, total
+  kActive,           // messages in active queues
+  kDelayed,          // messages in delayed queues
+  kInFlight,         // messages taken by connections
+  kDomains,          // domain records
+  kOpened,           // connections granted since creation
+  kReleased,         // connections released since creation
+  kExpired,          // messages expired since creation
+  kActiveRemoved,    // messages that left an active queue since creation (taken, cancelled, removed,
+                     // expired or failed from it)
+  kHighestId,        // at least every id ever queued (0 before the first): an id above it is new,
+                     // so the JS layer can take it without asking the core whether it is a duplicate
   kFixedCounters,
 };
 const char* counterName(uint32_t i);
@@ -59,7 +59,9 @@ class Core {
   // storage it shares (the addon hands the same memory to JavaScript as an ArrayBuffer, so reading
   // a counter costs no call and keeping them current costs no copy). Shared ownership: the memory
   // lives as long as its last holder, core or view.
-  static size_t counterCountFor(const LedgerConfig& cfg) { return kFixedCounters + 2 * static_cast<size_t>(cfg.bindings); }
+  static size_t counterCountFor(const LedgerConfig& cfg) {
+    return kFixedCounters + 2 * static_cast<size_t>(cfg.bindings);
+  }
   explicit Core(LedgerConfig cfg, std::shared_ptr<double> counterStorage = nullptr);
   Core(const Core&) = delete;
   Core& operator=(const Core&) = delete;
@@ -74,8 +76,7 @@ class Core {
   // --- messages -------------------------------------------------------------------------------
   // A message whose nextAttempt is after `now` goes to its domain's delayed queue, else to the
   // active queue of (domain, binding).
-  Status enqueue(uint32_t d, uint32_t b, double id, uint8_t priority, double nextAttempt,
-                 double expiresAt, double now);
+  Status enqueue(uint32_t d, uint32_t b, double id, uint8_t priority, double nextAttempt, double expiresAt, double now);
   // All or nothing: on a refusal nothing is queued and *failedAt names the first bad entry.
   Status enqueueBatch(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities, size_t n,
                       double nextAttempt, double expiresAt, double now, size_t* failedAt);
@@ -108,7 +109,7 @@ class Core {
   // take() for an open connection: its lease names the (domain, binding), the domain it migrated
   // to if it did. UnknownConnection when no such connection is open, BadArgument for a bad now.
   Status takeFor(double connectionId, size_t k, double now, double* out, size_t* taken);
-  Status settle(double id);                              // in flight -> gone (delivered/bounced)
+  Status settle(double id);  // in flight -> gone (delivered/bounced)
   // Settles every id of a batch (all must be in flight; on a refusal nothing changes and
   // *failedAt names the first bad entry).
   Status settleBatch(const double* ids, size_t n, size_t* failedAt);
@@ -116,7 +117,7 @@ class Core {
   // Defers every id of a batch to the same nextAttempt (all must be in flight; on a refusal
   // nothing changes and *failedAt names the first bad entry).
   Status deferBatch(const double* ids, size_t n, double nextAttempt, double now, size_t* failedAt);
-  Status untake(double id);                              // in flight -> back to its queue position
+  Status untake(double id);  // in flight -> back to its queue position
   // Sets a queued (active or delayed) message's attempt count: recovery after a restart restores
   // what the store recorded. InFlight when a connection holds it (its count is that take's).
   Status setAttempts(double id, uint16_t attempts);
@@ -124,7 +125,7 @@ class Core {
   // --- maintenance ----------------------------------------------------------------------------
   bool isDue(uint32_t d, double now) const;
   size_t dueDomains(double now, uint32_t* out, size_t max) const;
-  size_t promoteDue(uint32_t d, double now);   // delayed -> active for everything due at now
+  size_t promoteDue(uint32_t d, double now);    // delayed -> active for everything due at now
   size_t expireActive(uint32_t d, double now);  // active messages past their expiry -> expired
   // The default goal for (d, b), before connection_goal hooks: -1 when there is nothing to do
   // (empty queue or suspended pair), else the total number of connections wanted.
@@ -179,7 +180,9 @@ class Core {
   // Moves an open connection to a sibling domain on the same binding (see ConnectionLedger::migrate).
   Status migrateConnection(double connectionId, uint32_t toDomain);
   // When (d, b) may take its next message under outbound_throttle_messages.
-  double messageNextAllowedAt(uint32_t d, uint32_t b, double now) const { return ledger_.messageNextAllowedAt(d, b, now); }
+  double messageNextAllowedAt(uint32_t d, uint32_t b, double now) const {
+    return ledger_.messageNextAllowedAt(d, b, now);
+  }
   // The earliest next-attempt among all delayed messages (+infinity when none).
   double nextDueAt() const;
 
@@ -213,9 +216,9 @@ class Core {
 
  private:
   struct Domain {
-    RunSkiplist::Ptr delayed;               // (nextAttempt, seq); made on first use
+    RunSkiplist::Ptr delayed;  // (nextAttempt, seq); made on first use
     size_t activeTotal = 0;
-    double activeMinExpiry = kNever;        // lower bound of expiresAt over active messages
+    double activeMinExpiry = kNever;  // lower bound of expiresAt over active messages
     uint32_t bindingRotation = 0;
   };
   void placeActive(uint32_t h);

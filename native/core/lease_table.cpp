@@ -58,9 +58,10 @@ bool LeaseTable::erase(uint64_t id, Grant* out) {
   Grant* found = find(id);
   if (found == nullptr) return false;
   *out = *found;
-  eraseSlot(slots_, static_cast<size_t>(found - slots_.data()), Grant{0, 0, 0},
-            [](const Grant& o) { return o.connectionId == 0; },
-            [](const Grant& o) { return hashOf(static_cast<uint64_t>(o.connectionId)); });
+  eraseSlot(
+      slots_, static_cast<size_t>(found - slots_.data()), Grant{0, 0, 0},
+      [](const Grant& o) { return o.connectionId == 0; },
+      [](const Grant& o) { return hashOf(static_cast<uint64_t>(o.connectionId)); });
   --size_;
   return true;
 }

@@ -35,7 +35,9 @@ struct Message {
   uint64_t seq() const { return bits_ & kSeqMask; }
   void setSeq(uint64_t s) { bits_ = (bits_ & ~kSeqMask) | (s & kSeqMask); }
   uint8_t priority() const { return static_cast<uint8_t>((bits_ >> kPriorityShift) & 1); }  // 0 normal, 1 urgent
-  void setPriority(uint8_t p) { bits_ = (bits_ & ~(1ull << kPriorityShift)) | (static_cast<uint64_t>(p & 1) << kPriorityShift); }
+  void setPriority(uint8_t p) {
+    bits_ = (bits_ & ~(1ull << kPriorityShift)) | (static_cast<uint64_t>(p & 1) << kPriorityShift);
+  }
   Place place() const { return static_cast<Place>((bits_ >> kPlaceShift) & 7); }
   void setPlace(Place p) { bits_ = (bits_ & ~(7ull << kPlaceShift)) | (static_cast<uint64_t>(p) << kPlaceShift); }
 
@@ -105,7 +107,8 @@ class MessageTable {
   static uint32_t tagOf(uint64_t hash) { return static_cast<uint32_t>(hash >> 62); }
   static uint32_t distanceOf(uint32_t slot) { return (slot >> kHandleBits) & kFarDistance; }
   static uint32_t slotOf(uint32_t h, size_t distance, uint32_t tag) {
-    return (tag << kTagShift) | (static_cast<uint32_t>(distance < kFarDistance ? distance : kFarDistance) << kHandleBits) | h;
+    return (tag << kTagShift) |
+           (static_cast<uint32_t>(distance < kFarDistance ? distance : kFarDistance) << kHandleBits) | h;
   }
   template <typename Stop>
   uint32_t probe(double id, uint32_t maxDistance, Stop stop) const;

@@ -10,9 +10,7 @@ struct RunKey {
   uint64_t seq;  // insertion sequence: FIFO among equal times
 };
 
-inline bool keyLess(const RunKey& a, const RunKey& b) {
-  return a.t < b.t || (a.t == b.t && a.seq < b.seq);
-}
+inline bool keyLess(const RunKey& a, const RunKey& b) { return a.t < b.t || (a.t == b.t && a.seq < b.seq); }
 
 inline bool keyEqual(const RunKey& a, const RunKey& b) { return a.t == b.t && a.seq == b.seq; }
 

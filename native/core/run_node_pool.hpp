@@ -5,10 +5,10 @@
 // A node is a short run of bare message handles: the keys they are ordered by live in the message
 // records (MessageTable::keyOf), so an entry costs 4 bytes, plus a 2-byte summary of its time: the
 // time's offset from the node's base, scaled by a power of two (2^16 a millisecond at first, halved
-// as the node's span grows until it fits 16 bits). Summaries are monotone in the time, so a search inside a run compares summaries and reads a
-// record only where a summary ties. A node keeps one key of its own, a lower bound of its run, so a
-// search steps from node to node without reading records. Its level links follow the run in the
-// same allocation, sized by height: three size classes (1, up to 3 and up to kMaxLevel links).
+// as the node's span grows until it fits 16 bits). Summaries are monotone in the time, so a search inside a run
+// compares summaries and reads a record only where a summary ties. A node keeps one key of its own, a lower bound of
+// its run, so a search steps from node to node without reading records. Its level links follow the run in the same
+// allocation, sized by height: three size classes (1, up to 3 and up to kMaxLevel links).
 #pragma once
 #include <cstddef>
 #include <cstdint>

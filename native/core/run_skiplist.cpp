@@ -106,7 +106,10 @@ int RunSkiplist::lowerBound(const RunNode* n, const RunKey& k, bool newest) cons
   int lo = n->begin, hi = n->end;
   while (lo < hi) {  // first summary >= qs
     int mid = (lo + hi) >> 1;
-    if (n->sums[mid] < qs) lo = mid + 1; else hi = mid;
+    if (n->sums[mid] < qs)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   hi = lo;
   while (hi < n->end && n->sums[hi] == qs) ++hi;
@@ -120,7 +123,10 @@ int RunSkiplist::lowerBound(const RunNode* n, const RunKey& k, bool newest) cons
     for (int i = lo; i < hi; ++i) pool_->prefetchKey(n->handles[i]);
   while (lo < hi) {
     int mid = (lo + hi) >> 1;
-    if (keyLess(pool_->keyOf(n->handles[mid]), k)) lo = mid + 1; else hi = mid;
+    if (keyLess(pool_->keyOf(n->handles[mid]), k))
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -282,8 +288,10 @@ void RunSkiplist::insert(uint32_t handle) {
   n->end = static_cast<uint16_t>(moved);
   n->first = pool_->keyOf(n->handles[0]);
   target->end = static_cast<uint16_t>(half);
-  if (pos <= half) insertInto(target, pos, k, handle);
-  else insertInto(n, pos - half, k, handle);
+  if (pos <= half)
+    insertInto(target, pos, k, handle);
+  else
+    insertInto(n, pos - half, k, handle);
 }
 
 bool RunSkiplist::remove(uint32_t handle) {

@@ -85,8 +85,8 @@ class RunSkiplist {
   RunNode* head_[kMaxLevel];  // first node at each level
   RunNode* tail_ = nullptr;   // last node at level 0
   size_t size_ = 0;
-  int level_ = 0;             // levels in use
-  uint64_t maxSeq_ = 0;       // at least every sequence in the list (never lowered)
+  int level_ = 0;                                              // levels in use
+  uint64_t maxSeq_ = 0;                                        // at least every sequence in the list (never lowered)
   double maxTime_ = -std::numeric_limits<double>::infinity();  // at least every time in the list (never lowered)
   uint64_t rng_;
 };

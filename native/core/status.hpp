@@ -6,15 +6,15 @@ namespace mqc {
 
 enum class Status : int {
   Ok = 0,
-  DuplicateId,     // the id is already queued or in flight
-  UnknownId,       // no message with that id
-  InFlight,        // the message is held by a connection (or a caller that took it)
-  NotInFlight,     // settle/defer/untake on a message that is queued, not taken
-  BadDomain,       // domain index out of range
-  BadBinding,      // binding slot out of range
-  BadArgument,     // a number out of its documented range
+  DuplicateId,  // the id is already queued or in flight
+  UnknownId,    // no message with that id
+  InFlight,     // the message is held by a connection (or a caller that took it)
+  NotInFlight,  // settle/defer/untake on a message that is queued, not taken
+  BadDomain,    // domain index out of range
+  BadBinding,   // binding slot out of range
+  BadArgument,  // a number out of its documented range
   UnknownConnection,
-  TooMany,         // a table would pass its hard size limit
+  TooMany,  // a table would pass its hard size limit
 };
 
 const char* statusName(Status s);

@@ -13,6 +13,7 @@
 // The encoding is positional and total: every byte string is a valid input, and a string that ends
 // early reads as zeros for the configuration and stops the operation sequence. The opcode numbers
 // and the configuration layout are mirrored in native/fuzz/make_seeds.mjs.
+#include <algorithm>
 #include <cinttypes>
 #include <cmath>
 #include <cstddef>
@@ -20,7 +21,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <limits>
 #include <unordered_set>
 #include <vector>
@@ -33,21 +33,20 @@ namespace {
 
 bool g_trace = false;
 
-#define TRACE(...)                                 \
-  do {                                             \
+#define TRACE(...)                                  \
+  do {                                              \
     if (g_trace) std::fprintf(stderr, __VA_ARGS__); \
   } while (0)
 
 size_t g_step = 0;  // operation index, for failure messages
 
 [[noreturn]] void failCheck(const char* what, int line) {
-  std::fprintf(stderr, "core_fuzz: check failed after operation %zu (core_fuzz.cpp:%d): %s\n", g_step, line,
-               what);
+  std::fprintf(stderr, "core_fuzz: check failed after operation %zu (core_fuzz.cpp:%d): %s\n", g_step, line, what);
   std::fflush(stderr);
   __builtin_trap();
 }
-#define CHECK(cond)                        \
-  do {                                     \
+#define CHECK(cond)                          \
+  do {                                       \
     if (!(cond)) failCheck(#cond, __LINE__); \
   } while (0)
 
@@ -71,11 +70,16 @@ uint32_t limitOf(uint8_t b, uint32_t mod) { return b >= 0xc0 ? kUnlimited : b % 
 
 const char* placeName(Place p) {
   switch (p) {
-    case Place::Free: return "free";
-    case Place::Active: return "active";
-    case Place::Delayed: return "delayed";
-    case Place::InFlight: return "inFlight";
-    case Place::Cancelled: return "cancelled";
+    case Place::Free:
+      return "free";
+    case Place::Active:
+      return "active";
+    case Place::Delayed:
+      return "delayed";
+    case Place::InFlight:
+      return "inFlight";
+    case Place::Cancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -133,9 +137,9 @@ struct Fuzz {
 
   // Messages.
   double nextId = 1;
-  std::vector<double> known;     // ids enqueued at some point (a ring of the latest 256)
+  std::vector<double> known;  // ids enqueued at some point (a ring of the latest 256)
   size_t knownNext = 0;
-  std::vector<double> inFlight;  // ids taken and not yet settled, deferred or untaken
+  std::vector<double> inFlight;      // ids taken and not yet settled, deferred or untaken
   std::vector<double> cancelledIds;  // ids cancelled lately (a ring of 64): free to enqueue again
   double accepted = 0, cancelled = 0, settled = 0, removed = 0, failed = 0, expiredDrained = 0;
   // The largest id any accepted enqueue took (0 before the first): kHighestId must equal it, since
@@ -148,8 +152,8 @@ struct Fuzz {
   std::unordered_set<double> everGranted;    // every drained grant id
   std::unordered_set<double> releasedEarly;  // released before their grant was drained
   double maxGranted = 0;
-  std::vector<Grant> lastDrained;            // the grants of the latest drainGrants
-  std::vector<DomainLimits> domainLimits;    // each domain's limits as added (scope caps for migrate)
+  std::vector<Grant> lastDrained;          // the grants of the latest drainGrants
+  std::vector<DomainLimits> domainLimits;  // each domain's limits as added (scope caps for migrate)
 
   // Rate throttles: while the clock has only moved forward, every throttle's grant times are
   // known here (connections opened by pairs that use it, messages taken by pairs whose message
@@ -196,31 +200,45 @@ struct Fuzz {
 
   // A time relative to now: mostly near it (either side), sometimes seconds away.
   double relTime(uint8_t b) const {
-    if (b < 200) return now + (static_cast<double>(b) - 40) * 10 + (b % 8 == 7 ? 0.25 : 0);  // -400 .. +1590 ms, some fractional
-    if (b < 230) return now + (b - 200) * 1000.0;                   // 0 .. 29 s ahead
-    return now - (b - 229) * 1000.0;                                // 1 .. 26 s behind
+    if (b < 200)
+      return now + (static_cast<double>(b) - 40) * 10 + (b % 8 == 7 ? 0.25 : 0);  // -400 .. +1590 ms, some fractional
+    if (b < 230) return now + (b - 200) * 1000.0;                                 // 0 .. 29 s ahead
+    return now - (b - 229) * 1000.0;                                              // 1 .. 26 s behind
   }
   // A next-attempt time, with the values the core must refuse now and then.
   double nextAttemptOf(uint8_t b) const {
     switch (b) {
-      case 249: return -mqc::kMaxTime;  // the earliest time the core takes
-      case 250: return kNaN;
-      case 251: return kInf;
-      case 252: return -kInf;
-      case 253: return std::nextafter(mqc::kMaxTime, kInf);  // just past the range of a Date: refused
-      case 254: return mqc::kMaxTime;   // the latest time the core takes
-      case 255: return now;
-      default: return relTime(b);
+      case 249:
+        return -mqc::kMaxTime;  // the earliest time the core takes
+      case 250:
+        return kNaN;
+      case 251:
+        return kInf;
+      case 252:
+        return -kInf;
+      case 253:
+        return std::nextafter(mqc::kMaxTime, kInf);  // just past the range of a Date: refused
+      case 254:
+        return mqc::kMaxTime;  // the latest time the core takes
+      case 255:
+        return now;
+      default:
+        return relTime(b);
     }
   }
   double expiryOf(uint8_t b) const {
     if (b < 112) return kNever;
     switch (b) {
-      case 112: return kNaN;
-      case 113: return -kInf;
-      case 114: return -1e300;
-      case 115: return now;
-      default: return relTime(static_cast<uint8_t>((b - 116) * 255 / 139));
+      case 112:
+        return kNaN;
+      case 113:
+        return -kInf;
+      case 114:
+        return -1e300;
+      case 115:
+        return now;
+      default:
+        return relTime(static_cast<uint8_t>((b - 116) * 255 / 139));
     }
   }
   static double bogusId(uint8_t b) {
@@ -232,8 +250,10 @@ struct Fuzz {
   double freshId() { return nextId++; }
   double knownId(uint8_t b) const { return known.empty() ? 0 : known[b % known.size()]; }
   void remember(double id) {
-    if (known.size() < 256) known.push_back(id);
-    else known[knownNext++ % 256] = id;
+    if (known.size() < 256)
+      known.push_back(id);
+    else
+      known[knownNext++ % 256] = id;
   }
   // An id the core accepted (queued, or expired at once): kHighestId must cover it.
   void noteAccepted(double id) {
@@ -241,12 +261,17 @@ struct Fuzz {
   }
   static uint16_t attemptsAfterTake(uint16_t a) { return a < 0xffff ? static_cast<uint16_t>(a + 1) : a; }
   bool isInFlight(double id) const {
-    for (double x : inFlight) if (x == id) return true;
+    for (double x : inFlight)
+      if (x == id) return true;
     return false;
   }
   void dropInFlight(double id) {
     for (size_t i = 0; i < inFlight.size(); ++i)
-      if (inFlight[i] == id) { inFlight[i] = inFlight.back(); inFlight.pop_back(); return; }
+      if (inFlight[i] == id) {
+        inFlight[i] = inFlight.back();
+        inFlight.pop_back();
+        return;
+      }
     CHECK(!"dropInFlight: id not in the model's in-flight set");
   }
   // An id for settle/defer/untake/cancel: mostly an in-flight one, else a known one, else bogus.
@@ -258,19 +283,27 @@ struct Fuzz {
     return bogusId(pick);
   }
   int32_t goalszOf(uint8_t b) const {
-    static const int32_t v[] = {0, 0, 0, 1, 2, 3, -1, 5, 10, std::numeric_limits<int32_t>::max(),
-                                std::numeric_limits<int32_t>::min(), -2};
+    static const int32_t v[] = {
+        0, 0, 0, 1, 2, 3, -1, 5, 10, std::numeric_limits<int32_t>::max(), std::numeric_limits<int32_t>::min(), -2};
     return v[b % (sizeof(v) / sizeof(v[0]))];
   }
   uint32_t reserveOf(uint8_t b, uint32_t d, uint32_t bi) const {
     switch (b % 8) {
-      case 0: case 1: return core->reserveFor(d, bi);
-      case 2: return 0;
-      case 3: return cfg().serverReserve;
-      case 4: return 1;
-      case 5: return cfg().serverReserve + 1;
-      case 6: return 0xfffffffeu;
-      default: return 2;
+      case 0:
+      case 1:
+        return core->reserveFor(d, bi);
+      case 2:
+        return 0;
+      case 3:
+        return cfg().serverReserve;
+      case 4:
+        return 1;
+      case 5:
+        return cfg().serverReserve + 1;
+      case 6:
+        return 0xfffffffeu;
+      default:
+        return 2;
     }
   }
 
@@ -451,9 +484,9 @@ struct Fuzz {
     size_t n = core->peekActive(d, b, 0, ids, 256);
     MessageInfo mi, prev{};
     for (size_t i = 0; i < n; ++i) {
-      CHECK(core->locate(ids[i], &mi) == Status::Ok && mi.place == Place::Active && mi.domain == d &&
-            mi.binding == b);
-      if (i > 0) CHECK(mi.priority < prev.priority || (mi.priority == prev.priority && mi.nextAttempt >= prev.nextAttempt));
+      CHECK(core->locate(ids[i], &mi) == Status::Ok && mi.place == Place::Active && mi.domain == d && mi.binding == b);
+      if (i > 0)
+        CHECK(mi.priority < prev.priority || (mi.priority == prev.priority && mi.nextAttempt >= prev.nextAttempt));
       prev = mi;
     }
   }
@@ -466,8 +499,10 @@ struct Fuzz {
   }
 
   void rememberCancelled(double id) {
-    if (cancelledIds.size() < 64) cancelledIds.push_back(id);
-    else cancelledIds[static_cast<size_t>(cancelled) % 64] = id;
+    if (cancelledIds.size() < 64)
+      cancelledIds.push_back(id);
+    else
+      cancelledIds[static_cast<size_t>(cancelled) % 64] = id;
   }
 
   // The ids of a settleBatch or deferBatch: count byte nm % 7 with [mode, pick] per element (mode
@@ -479,18 +514,31 @@ struct Fuzz {
     size_t n = all ? inFlight.size() : nm % 7;
     std::vector<double> ids(n);
     for (size_t i = 0; i < n; ++i) {
-      if (all) { ids[i] = inFlight[i]; continue; }
+      if (all) {
+        ids[i] = inFlight[i];
+        continue;
+      }
       uint8_t mode = r.u8(), pick = r.u8();
-      if (mode < 40 && i > 0) ids[i] = ids[pick % i];  // a repeat inside the batch
-      else ids[i] = messageId(mode < 40 ? 0 : mode, pick);
+      if (mode < 40 && i > 0)
+        ids[i] = ids[pick % i];  // a repeat inside the batch
+      else
+        ids[i] = messageId(mode < 40 ? 0 : mode, pick);
     }
     if (all && nm < 250 && n > 0) {
       uint8_t pick = r.u8();
       switch (nm % 4) {
-        case 0: ids[n - 1] = ids[0]; break;
-        case 1: ids[n - 1] = knownId(pick); break;
-        case 2: ids[n - 1] = bogusId(pick); break;
-        default: ids[n - 1] = nextId + pick; break;  // never enqueued yet
+        case 0:
+          ids[n - 1] = ids[0];
+          break;
+        case 1:
+          ids[n - 1] = knownId(pick);
+          break;
+        case 2:
+          ids[n - 1] = bogusId(pick);
+          break;
+        default:
+          ids[n - 1] = nextId + pick;
+          break;  // never enqueued yet
       }
     }
     return ids;
@@ -504,10 +552,14 @@ struct Fuzz {
       bool repeat = false;
       for (size_t j = 0; j < i; ++j) repeat |= ids[j] == ids[i];
       Status want = Status::Ok;
-      if (!validId(ids[i])) want = Status::BadArgument;
-      else if (core->locate(ids[i], &mi) != Status::Ok) want = Status::UnknownId;
-      else if (repeat && isInFlight(ids[i])) want = Status::DuplicateId;
-      else if (!isInFlight(ids[i])) want = Status::NotInFlight;
+      if (!validId(ids[i]))
+        want = Status::BadArgument;
+      else if (core->locate(ids[i], &mi) != Status::Ok)
+        want = Status::UnknownId;
+      else if (repeat && isInFlight(ids[i]))
+        want = Status::DuplicateId;
+      else if (!isInFlight(ids[i]))
+        want = Status::NotInFlight;
       if (want != Status::Ok) {
         *at = i;
         return want;
@@ -538,8 +590,10 @@ struct Fuzz {
       if (!validId(ids[i])) continue;
       MessageInfo mi;
       Status l = core->locate(ids[i], &mi);
-      if (present[i]) CHECK(l == Status::Ok && sameInfo(mi, before[i]));
-      else CHECK(l == Status::UnknownId);
+      if (present[i])
+        CHECK(l == Status::Ok && sameInfo(mi, before[i]));
+      else
+        CHECK(l == Status::UnknownId);
     }
   }
 
@@ -637,16 +691,18 @@ struct Fuzz {
     double liveBefore = live();
     size_t expBefore = core->pendingExpired();
     Status s = core->enqueue(d, b, id, prio, next, exp, now);
-    TRACE("enqueue(d=%u, b=%u, id=%.17g, prio=%u, next=%.17g, exp=%.17g, now=%.17g) -> %s\n", d, b, id, prio,
-          next, exp, now, statusName(s));
+    TRACE("enqueue(d=%u, b=%u, id=%.17g, prio=%u, next=%.17g, exp=%.17g, now=%.17g) -> %s\n", d, b, id, prio, next, exp,
+          now, statusName(s));
     bool validTimes = timeOk(next) && !std::isnan(exp) && exp != -kInf;
-    Status want = d >= D() ? Status::BadDomain
-                  : b >= B() ? Status::BadBinding
-                  : !validTimes ? Status::BadArgument
+    Status want = d >= D()                     ? Status::BadDomain
+                  : b >= B()                   ? Status::BadBinding
+                  : !validTimes                ? Status::BadArgument
                   : (!validId(id) || prio > 1) ? Status::BadArgument
-                  : Status::Ok;
-    if (want != Status::Ok || fresh) CHECK(s == want);
-    else CHECK(s == Status::Ok || s == Status::DuplicateId);
+                                               : Status::Ok;
+    if (want != Status::Ok || fresh)
+      CHECK(s == want);
+    else
+      CHECK(s == Status::Ok || s == Status::DuplicateId);
     if (s == Status::Ok) {
       accepted += 1;
       remember(id);
@@ -671,17 +727,23 @@ struct Fuzz {
     uint32_t b = binding();
     size_t n;
     bool big = nm >= 240;
-    if (big) n = static_cast<size_t>(nm - 239) * 16;  // 16 .. 256 fresh ids, for node splits
-    else n = nm % 9;
+    if (big)
+      n = static_cast<size_t>(nm - 239) * 16;  // 16 .. 256 fresh ids, for node splits
+    else
+      n = nm % 9;
     std::vector<double> ids(n);
     std::vector<uint8_t> prios(n);
     for (size_t i = 0; i < n; ++i) {
       uint8_t m = big ? 0 : r.u8();
       uint8_t p = big ? static_cast<uint8_t>(i * 7 + flags) : r.u8();
-      if (m < 150) ids[i] = freshId();
-      else if (m < 190 && i > 0) ids[i] = ids[p % i];
-      else if (m < 240) ids[i] = knownId(p);
-      else ids[i] = bogusId(p);
+      if (m < 150)
+        ids[i] = freshId();
+      else if (m < 190 && i > 0)
+        ids[i] = ids[p % i];
+      else if (m < 240)
+        ids[i] = knownId(p);
+      else
+        ids[i] = bogusId(p);
       prios[i] = (flags & 2) && p == 255 ? 2 : (p >> 1) & 1;
     }
     checkedEnqueueBatch(d, b, ids, (flags & 1) ? &prios : nullptr, nullptr, nextAttemptOf(na), expiryOf(ex));
@@ -706,11 +768,16 @@ struct Fuzz {
         continue;
       }
       uint8_t m = r.u8(), p = r.u8(), t = r.u8();
-      if (m < 140) ids[i] = freshId();
-      else if (m < 165 && i > 0) ids[i] = ids[p % i];
-      else if (m < 200 && !cancelledIds.empty()) ids[i] = cancelledIds[p % cancelledIds.size()];
-      else if (m < 245) ids[i] = knownId(p);
-      else ids[i] = bogusId(p);
+      if (m < 140)
+        ids[i] = freshId();
+      else if (m < 165 && i > 0)
+        ids[i] = ids[p % i];
+      else if (m < 200 && !cancelledIds.empty())
+        ids[i] = cancelledIds[p % cancelledIds.size()];
+      else if (m < 245)
+        ids[i] = knownId(p);
+      else
+        ids[i] = bogusId(p);
       prios[i] = (flags & 2) && p == 255 ? 2 : (p >> 1) & 1;
       times[i] = nextAttemptOf(t);
     }
@@ -731,9 +798,12 @@ struct Fuzz {
     Status want = Status::Ok;
     size_t wantAt = 0;
     bool validTimes = timeOk(next) && !std::isnan(exp) && exp != -kInf;
-    if (d >= D()) want = Status::BadDomain;
-    else if (b >= B()) want = Status::BadBinding;
-    else if (!validTimes) want = Status::BadArgument;
+    if (d >= D())
+      want = Status::BadDomain;
+    else if (b >= B())
+      want = Status::BadBinding;
+    else if (!validTimes)
+      want = Status::BadArgument;
     bool headerBad = want != Status::Ok;  // (failedAt names no entry then)
     for (size_t i = 0; i < n && want == Status::Ok; ++i)
       if (!validId(ids[i]) || (pp && pp[i] > 1) || (times && !timeOk((*times)[i]))) {
@@ -758,10 +828,12 @@ struct Fuzz {
       traceIds("ids=", ids.data(), n);
       if (times) traceIds(", times=", times->data(), n);
       std::fprintf(stderr, ", prios=");
-      if (pp == nullptr) std::fprintf(stderr, "null");
-      else for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%u", i ? "," : "[", pp[i]);
-      std::fprintf(stderr, "%s, next=%.17g, exp=%.17g, now=%.17g) -> %s failedAt=%zu\n", pp && n ? "]" : "",
-                   next, exp, now, statusName(s), failedAt);
+      if (pp == nullptr)
+        std::fprintf(stderr, "null");
+      else
+        for (size_t i = 0; i < n; ++i) std::fprintf(stderr, "%s%u", i ? "," : "[", pp[i]);
+      std::fprintf(stderr, "%s, next=%.17g, exp=%.17g, now=%.17g) -> %s failedAt=%zu\n", pp && n ? "]" : "", next, exp,
+                   now, statusName(s), failedAt);
     }
     CHECK(s == want);
     if (s != Status::Ok) {
@@ -801,9 +873,12 @@ struct Fuzz {
     size_t sizeBefore = known == Status::Ok && bi.place == Place::Active ? core->activeSize(bi.domain, bi.binding) : 0;
     Status s = core->cancel(id);
     TRACE("cancel(id=%.17g) -> %s\n", id, statusName(s));
-    if (!validId(id)) CHECK(s == Status::BadArgument);
-    else if (wasInFlight) CHECK(s == Status::InFlight);
-    else CHECK(s == (known == Status::Ok ? Status::Ok : Status::UnknownId));
+    if (!validId(id))
+      CHECK(s == Status::BadArgument);
+    else if (wasInFlight)
+      CHECK(s == Status::InFlight);
+    else
+      CHECK(s == (known == Status::Ok ? Status::Ok : Status::UnknownId));
     if (s == Status::Ok) {
       cancelled += 1;
       rememberCancelled(id);
@@ -833,8 +908,9 @@ struct Fuzz {
   // takeFor of a connection that is not open (released, never issued, or not an id): refused,
   // nothing moves. An id past the last one drained is unissued only while no grant is pending.
   void takeForUnknown(uint8_t km, size_t k) {
-    double id = !closed.empty() && km % 2 == 0 ? closed[km % closed.size()]
-                : km % 3 == 0 && core->pendingGrants() == 0 ? maxGranted + 1 : bogusId(km);
+    double id = !closed.empty() && km % 2 == 0              ? closed[km % closed.size()]
+                : km % 3 == 0 && core->pendingGrants() == 0 ? maxGranted + 1
+                                                            : bogusId(km);
     double inFlightBefore = core->counters()[kInFlight], activeBefore = core->counters()[kActive];
     size_t expiredBefore = core->pendingExpired();
     std::vector<double> out(k + 1, -1);
@@ -868,10 +944,13 @@ struct Fuzz {
     }
     std::vector<double> out(k);
     size_t got = 0;
-    if (connectionId != 0) CHECK(core->takeFor(connectionId, k, now, out.data(), &got) == Status::Ok);
-    else got = core->take(d, b, k, now, out.data());
+    if (connectionId != 0)
+      CHECK(core->takeFor(connectionId, k, now, out.data(), &got) == Status::Ok);
+    else
+      got = core->take(d, b, k, now, out.data());
     if (g_trace) {
-      std::fprintf(stderr, "take%s(d=%u, b=%u, k=%zu, now=%.17g) -> %zu [", connectionId != 0 ? "For" : "", d, b, k, now, got);
+      std::fprintf(stderr, "take%s(d=%u, b=%u, k=%zu, now=%.17g) -> %zu [", connectionId != 0 ? "For" : "", d, b, k,
+                   now, got);
       for (size_t i = 0; i < got; ++i) std::fprintf(stderr, "%s%.17g", i ? "," : "", out[i]);
       std::fprintf(stderr, "]\n");
     }
@@ -928,9 +1007,12 @@ struct Fuzz {
       TRACE("untake(id=%.17g) -> %s\n", id, statusName(s));
     }
     bool argsOk = validId(id) && (which != 1 || timeOk(next));
-    if (!argsOk) CHECK(s == Status::BadArgument);
-    else if (wasInFlight) CHECK(s == Status::Ok);
-    else CHECK(s == Status::NotInFlight || s == Status::UnknownId);
+    if (!argsOk)
+      CHECK(s == Status::BadArgument);
+    else if (wasInFlight)
+      CHECK(s == Status::Ok);
+    else
+      CHECK(s == Status::NotInFlight || s == Status::UnknownId);
     if (s != Status::Ok) return;
     dropInFlight(id);
     MessageInfo mi;
@@ -1098,7 +1180,8 @@ struct Fuzz {
   }
   void checkUntouched(const DomainState& s, uint32_t d) const {
     CHECK(core->activeTotal(d) == s.active[d] && core->delayedSize(d) == s.delayed[d]);
-    for (uint32_t b = 0; b < B(); ++b) CHECK(core->ledger().pairCount(d, b) == s.pairs[static_cast<size_t>(d) * B() + b]);
+    for (uint32_t b = 0; b < B(); ++b)
+      CHECK(core->ledger().pairCount(d, b) == s.pairs[static_cast<size_t>(d) * B() + b]);
   }
 
   // Sliced passes. Mode m % 8: maxDomains 0, 1, 1, 2, 3, all (SIZE_MAX, or with v odd 2^32-1 as
@@ -1131,8 +1214,10 @@ struct Fuzz {
   void opMaintainSliceCapped() {
     uint8_t m = r.u8(), v = r.u8(), c = r.u8();
     static const size_t kMax[] = {0, 1, 1, 2, 3};
-    size_t maxDomains = m % 8 < 5 ? kMax[m % 8] : m % 8 == 5 ? (v & 1 ? 0xffffffffu : SIZE_MAX)
-                        : m % 8 == 6 ? D() + v % 3 : 0xffffffffu;
+    size_t maxDomains = m % 8 < 5    ? kMax[m % 8]
+                        : m % 8 == 5 ? (v & 1 ? 0xffffffffu : SIZE_MAX)
+                        : m % 8 == 6 ? D() + v % 3
+                                     : 0xffffffffu;
     size_t maxGrants = c < 224 ? 1 + c % 8 : c < 240 ? 0xffffffffu : SIZE_MAX;
     sliceCalls(m, maxDomains, maxGrants);
   }
@@ -1147,8 +1232,10 @@ struct Fuzz {
     size_t calls = 1 + (m >> 6);
     for (size_t i = 0; i < calls; ++i) {
       if (i > 0) checkAll();
-      if ((i % 2 == 0) == js) doNextSlice(maxDomains, i == 0 && fresh, visit, gz, pm);
-      else doMaintainSlice(maxDomains, i == 0 && fresh, maxGrants);
+      if ((i % 2 == 0) == js)
+        doNextSlice(maxDomains, i == 0 && fresh, visit, gz, pm);
+      else
+        doMaintainSlice(maxDomains, i == 0 && fresh, maxGrants);
     }
   }
 
@@ -1178,9 +1265,10 @@ struct Fuzz {
     chargeConnections(before.pairs);
     size_t wantRemaining = 12345;
     if (visited <= want.size()) modelSliceTake(visited, &wantRemaining);
-    TRACE("maintainSlice(now=%.17g, maxDomains=%zu, maxGrants=%zu, fresh=%d) -> %u visited=%zu remaining=%zu "
-          "(want %zu of %zu, %zu)\n",
-          now, maxDomains, maxGrants, fresh ? 1 : 0, opened, visited, remaining, visited, want.size(), wantRemaining);
+    TRACE(
+        "maintainSlice(now=%.17g, maxDomains=%zu, maxGrants=%zu, fresh=%d) -> %u visited=%zu remaining=%zu "
+        "(want %zu of %zu, %zu)\n",
+        now, maxDomains, maxGrants, fresh ? 1 : 0, opened, visited, remaining, visited, want.size(), wantRemaining);
     CHECK(visited <= want.size());
     if (maxGrants >= 1 && !want.empty()) CHECK(visited >= 1);
     CHECK(remaining == wantRemaining);
@@ -1223,7 +1311,8 @@ struct Fuzz {
     size_t remaining = 12345;
     size_t n = core->nextSlice(now, maxDomains, fresh, out.data(), &remaining);
     if (g_trace) {
-      std::fprintf(stderr, "nextSlice(now=%.17g, maxDomains=%zu, fresh=%d) -> %zu [", now, maxDomains, fresh ? 1 : 0, n);
+      std::fprintf(stderr, "nextSlice(now=%.17g, maxDomains=%zu, fresh=%d) -> %zu [", now, maxDomains, fresh ? 1 : 0,
+                   n);
       for (size_t i = 0; i < n && i < out.size(); ++i) std::fprintf(stderr, "%s%u", i ? "," : "", out[i]);
       std::fprintf(stderr, "] remaining=%zu (want %zu, %zu)\n", remaining, want.size(), wantRemaining);
     }
@@ -1276,8 +1365,10 @@ struct Fuzz {
     for (uint32_t b = 0; b < B(); ++b) {
       int64_t w = core->computeGoal(d, b, goalsz) - static_cast<int64_t>(core->ledger().pairCount(d, b));
       CHECK(wants[b] == (w <= 0 ? 0 : w > 0xffffffffll ? 0xffffffffu : static_cast<uint32_t>(w)));
-      if (core->activeSize(d, b) == 0 || core->ledger().pairLimits(d, b).suspended) CHECK(wants[b] == 0);
-      else if (goalsz > 0) CHECK(wants[b] == static_cast<uint32_t>(goalsz));
+      if (core->activeSize(d, b) == 0 || core->ledger().pairLimits(d, b).suspended)
+        CHECK(wants[b] == 0);
+      else if (goalsz > 0)
+        CHECK(wants[b] == static_cast<uint32_t>(goalsz));
     }
     if (!(mode & 1)) return;
     for (size_t j = 0; j < n; ++j) {
@@ -1328,10 +1419,14 @@ struct Fuzz {
     std::vector<uint32_t> bs;
     switch ((m >> 2) % 4) {
       case 0:
-        if (m % 4 < 3) bs = order;
-        else for (uint32_t b = 0; b < B(); ++b) bs.push_back(b);
+        if (m % 4 < 3)
+          bs = order;
+        else
+          for (uint32_t b = 0; b < B(); ++b) bs.push_back(b);
         break;
-      case 1: for (uint32_t b = 0; b < B(); ++b) bs.push_back(b); break;
+      case 1:
+        for (uint32_t b = 0; b < B(); ++b) bs.push_back(b);
+        break;
       case 2:
         for (size_t i = 0, k = 1 + (m >> 5); i < k; ++i) {
           uint32_t x = r.below(B() + 3);
@@ -1400,8 +1495,10 @@ struct Fuzz {
     bool throttled = false;
     int64_t w = 0;
     uint32_t room = 0;
-    if (!visitSet) want = Status::BadArgument;
-    else if (b >= B()) want = Status::BadBinding;
+    if (!visitSet)
+      want = Status::BadArgument;
+    else if (b >= B())
+      want = Status::BadBinding;
     else {
       goal = core->computeGoal(visitD, b, visitGz);
       w = goal < 0 ? 0 : goal - static_cast<int64_t>(L.pairCount(visitD, b));
@@ -1451,7 +1548,8 @@ struct Fuzz {
     for (uint32_t d = 0; d < D(); ++d) {
       CHECK(core->activeTotal(d) == before.active[d] && core->delayedSize(d) == before.delayed[d]);
       for (uint32_t x = 0; x < B(); ++x)
-        CHECK(L.pairCount(d, x) == before.pairs[static_cast<size_t>(d) * B() + x] + (d == visitD && x == b ? opened : 0));
+        CHECK(L.pairCount(d, x) ==
+              before.pairs[static_cast<size_t>(d) * B() + x] + (d == visitD && x == b ? opened : 0));
     }
     checkOpened(opened, totalBefore, reserve, 1);
     afterGrants();
@@ -1481,11 +1579,22 @@ struct Fuzz {
     uint32_t h = arg * 2654435761u;
     for (size_t i = 0; i < window; ++i) {
       switch (pat % 5) {
-        case 0: cut[i] = i + arg % 4 < window; break;                 // all but the last 0-3 of the head
-        case 1: cut[i] = i % (3 + arg % 4) != 0; break;              // keep one in 3..6
-        case 2: cut[i] = i <= arg % window; break;                   // a prefix
-        case 3: h = h * 1103515245u + 12345u; cut[i] = (h >> 16) % 4 != 0; break;  // about 3 in 4
-        default: cut[i] = i >= window / 2; break;                    // the back half
+        case 0:
+          cut[i] = i + arg % 4 < window;
+          break;  // all but the last 0-3 of the head
+        case 1:
+          cut[i] = i % (3 + arg % 4) != 0;
+          break;  // keep one in 3..6
+        case 2:
+          cut[i] = i <= arg % window;
+          break;  // a prefix
+        case 3:
+          h = h * 1103515245u + 12345u;
+          cut[i] = (h >> 16) % 4 != 0;
+          break;  // about 3 in 4
+        default:
+          cut[i] = i >= window / 2;
+          break;  // the back half
       }
     }
     std::vector<double> gone, kept;
@@ -1568,13 +1677,20 @@ struct Fuzz {
       size_t n = nm % 13;
       for (size_t i = 0; i < n; ++i) {
         uint8_t mode = r.u8(), pick = r.u8();
-        if (mode < 100) ids.push_back(queuedId(pick, static_cast<uint8_t>(mode * 37 + i)));
-        else if (mode < 130 && i > 0) ids.push_back(ids[pick % i]);
-        else if (mode < 160) ids.push_back(knownId(pick));
-        else if (mode < 180 && !inFlight.empty()) ids.push_back(inFlight[pick % inFlight.size()]);
-        else if (mode < 200 && !cancelledIds.empty()) ids.push_back(cancelledIds[pick % cancelledIds.size()]);
-        else if (mode < 235) ids.push_back(nextId + pick);  // never enqueued yet
-        else ids.push_back(bogusId(pick));
+        if (mode < 100)
+          ids.push_back(queuedId(pick, static_cast<uint8_t>(mode * 37 + i)));
+        else if (mode < 130 && i > 0)
+          ids.push_back(ids[pick % i]);
+        else if (mode < 160)
+          ids.push_back(knownId(pick));
+        else if (mode < 180 && !inFlight.empty())
+          ids.push_back(inFlight[pick % inFlight.size()]);
+        else if (mode < 200 && !cancelledIds.empty())
+          ids.push_back(cancelledIds[pick % cancelledIds.size()]);
+        else if (mode < 235)
+          ids.push_back(nextId + pick);  // never enqueued yet
+        else
+          ids.push_back(bogusId(pick));
       }
     } else {
       uint8_t pick = r.u8(), spoil = r.u8();
@@ -1589,7 +1705,8 @@ struct Fuzz {
       CHECK(core->peekActive(d, b, 0, ids.data(), na) == na);
       CHECK(core->peekDelayed(d, 0, ids.data() + na, nd) == nd);
       if (nm & 1) std::reverse(ids.begin(), ids.end());
-      for (size_t i = 0, reps = (nm >> 1) % 8; i < reps && !ids.empty(); ++i) ids.push_back(ids[(i * 31 + pick) % ids.size()]);
+      for (size_t i = 0, reps = (nm >> 1) % 8; i < reps && !ids.empty(); ++i)
+        ids.push_back(ids[(i * 31 + pick) % ids.size()]);
       if (nm >= 240) {
         double bad = (nm & 2) && !inFlight.empty() ? inFlight[spoil % inFlight.size()] : bogusId(spoil);
         ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(spoil % (ids.size() + 1)), bad);
@@ -1603,12 +1720,18 @@ struct Fuzz {
     std::vector<bool> present(n, false);
     for (size_t i = 0; i < n; ++i) {
       if (!validId(ids[i])) {
-        if (want == Status::Ok) { want = Status::BadArgument; wantAt = i; }
+        if (want == Status::Ok) {
+          want = Status::BadArgument;
+          wantAt = i;
+        }
         continue;
       }
       present[i] = core->locate(ids[i], &before[i]) == Status::Ok;
       CHECK((present[i] && before[i].place == Place::InFlight) == isInFlight(ids[i]));
-      if (want == Status::Ok && present[i] && before[i].place == Place::InFlight) { want = Status::InFlight; wantAt = i; }
+      if (want == Status::Ok && present[i] && before[i].place == Place::InFlight) {
+        want = Status::InFlight;
+        wantAt = i;
+      }
     }
     // On success: each distinct id present is cancelled, from its active queue or delayed queue.
     std::vector<double> gone;
@@ -1616,8 +1739,10 @@ struct Fuzz {
     for (size_t i = 0; i < n; ++i) {
       if (!present[i] || std::find(gone.begin(), gone.end(), ids[i]) != gone.end()) continue;
       gone.push_back(ids[i]);
-      if (before[i].place == Place::Active) ++activeGone[static_cast<size_t>(before[i].domain) * B() + before[i].binding];
-      else ++delayedGone[before[i].domain];
+      if (before[i].place == Place::Active)
+        ++activeGone[static_cast<size_t>(before[i].domain) * B() + before[i].binding];
+      else
+        ++delayedGone[before[i].domain];
     }
     std::vector<size_t> activeBefore(static_cast<size_t>(D()) * B()), delayedBefore(D());
     for (uint32_t d = 0; d < D(); ++d) {
@@ -1650,7 +1775,8 @@ struct Fuzz {
       checkStillAsBefore(ids, n, present, before);
       for (uint32_t d = 0; d < D(); ++d) {
         CHECK(core->delayedSize(d) == delayedBefore[d]);
-        for (uint32_t b = 0; b < B(); ++b) CHECK(core->activeSize(d, b) == activeBefore[static_cast<size_t>(d) * B() + b]);
+        for (uint32_t b = 0; b < B(); ++b)
+          CHECK(core->activeSize(d, b) == activeBefore[static_cast<size_t>(d) * B() + b]);
       }
       return;
     }
@@ -1743,14 +1869,22 @@ struct Fuzz {
         double* x = &e[kArrival * i];
         x[0] = (pm & 7) % D();
         x[1] = ((pm >> 3) & 3) % B() + 65536.0 * ((pm >> 6) & 1);
-        if (im < 150) x[2] = freshId();
-        else if (im < 170 && i > 0) x[2] = e[kArrival * (pick % i) + 2];
-        else if (im < 185 && !cancelledIds.empty()) x[2] = cancelledIds[pick % cancelledIds.size()];
-        else if (im < 205) x[2] = knownId(pick);
-        else if (im < 215 && !inFlight.empty()) x[2] = inFlight[pick % inFlight.size()];
-        else if (im < 225) x[2] = queuedId(pick, static_cast<uint8_t>(im * 37 + i));
-        else if (im < 232) x[2] = bogusId(pick);
-        else x[2] = freshId();
+        if (im < 150)
+          x[2] = freshId();
+        else if (im < 170 && i > 0)
+          x[2] = e[kArrival * (pick % i) + 2];
+        else if (im < 185 && !cancelledIds.empty())
+          x[2] = cancelledIds[pick % cancelledIds.size()];
+        else if (im < 205)
+          x[2] = knownId(pick);
+        else if (im < 215 && !inFlight.empty())
+          x[2] = inFlight[pick % inFlight.size()];
+        else if (im < 225)
+          x[2] = queuedId(pick, static_cast<uint8_t>(im * 37 + i));
+        else if (im < 232)
+          x[2] = bogusId(pick);
+        else
+          x[2] = freshId();
         x[3] = nextAttemptOf(tm);
         x[4] = expiryOf(em);
         if (im >= 232) spoilArrival(x, static_cast<uint8_t>(im - 232));
@@ -1770,15 +1904,24 @@ struct Fuzz {
       size_t at = sp % n;
       double* x = &e[kArrival * at];
       switch (kb % 8) {
-        case 3: x[2] = e[kArrival * (at > 0 ? sp % at : n - 1) + 2]; break;
-        case 4: x[2] = queuedId(sp, kb); break;
-        case 5: if (!inFlight.empty()) x[2] = inFlight[sp % inFlight.size()]; break;
-        case 6: spoilArrival(x, static_cast<uint8_t>(kb >> 3)); break;
+        case 3:
+          x[2] = e[kArrival * (at > 0 ? sp % at : n - 1) + 2];
+          break;
+        case 4:
+          x[2] = queuedId(sp, kb);
+          break;
+        case 5:
+          if (!inFlight.empty()) x[2] = inFlight[sp % inFlight.size()];
+          break;
+        case 6:
+          spoilArrival(x, static_cast<uint8_t>(kb >> 3));
+          break;
         case 7:
           x[2] = e[kArrival * (at > 0 ? sp % at : n - 1) + 2];
           spoilArrival(&e[kArrival * ((sp * 7u) % n)], static_cast<uint8_t>(kb >> 3));
           break;
-        default: break;
+        default:
+          break;
       }
     }
     checkedEnqueueArrivals(e, n, callNow);
@@ -1795,30 +1938,78 @@ struct Fuzz {
   void spoilArrival(double* x, uint8_t k) const {
     double prio = std::floor(x[1] / 65536.0), bi = x[1] - 65536.0 * prio;
     switch (k % 24) {
-      case 0: x[0] = D(); break;
-      case 1: x[0] += 0.5; break;
-      case 2: x[0] = -1; break;
-      case 3: x[0] = kNaN; break;
-      case 4: x[0] = kInf; break;
-      case 5: x[0] += 4294967296.0; break;
-      case 6: x[0] = -0.0; break;
-      case 7: x[1] = B() + 65536.0 * prio; break;
-      case 8: x[1] = bi + 65536.0 * 2; break;
-      case 9: x[1] = 65535 + 65536.0 * prio; break;
-      case 10: x[1] += 0.5; break;
-      case 11: x[1] = -1; break;
-      case 12: x[1] = kNaN; break;
-      case 13: x[1] = -kInf; break;
-      case 14: x[1] = 1e300; break;
-      case 15: x[1] = -0.0; break;
-      case 16: x[1] += 4294967296.0; break;
-      case 17: x[3] = kNaN; break;
-      case 18: x[3] = kInf; break;
-      case 19: x[4] = kNaN; break;
-      case 20: x[4] = -kInf; break;
-      case 21: x[4] = -1e300; break;
-      case 22: x[2] = kMaxId; break;
-      default: x[2] = 0; break;
+      case 0:
+        x[0] = D();
+        break;
+      case 1:
+        x[0] += 0.5;
+        break;
+      case 2:
+        x[0] = -1;
+        break;
+      case 3:
+        x[0] = kNaN;
+        break;
+      case 4:
+        x[0] = kInf;
+        break;
+      case 5:
+        x[0] += 4294967296.0;
+        break;
+      case 6:
+        x[0] = -0.0;
+        break;
+      case 7:
+        x[1] = B() + 65536.0 * prio;
+        break;
+      case 8:
+        x[1] = bi + 65536.0 * 2;
+        break;
+      case 9:
+        x[1] = 65535 + 65536.0 * prio;
+        break;
+      case 10:
+        x[1] += 0.5;
+        break;
+      case 11:
+        x[1] = -1;
+        break;
+      case 12:
+        x[1] = kNaN;
+        break;
+      case 13:
+        x[1] = -kInf;
+        break;
+      case 14:
+        x[1] = 1e300;
+        break;
+      case 15:
+        x[1] = -0.0;
+        break;
+      case 16:
+        x[1] += 4294967296.0;
+        break;
+      case 17:
+        x[3] = kNaN;
+        break;
+      case 18:
+        x[3] = kInf;
+        break;
+      case 19:
+        x[4] = kNaN;
+        break;
+      case 20:
+        x[4] = -kInf;
+        break;
+      case 21:
+        x[4] = -1e300;
+        break;
+      case 22:
+        x[2] = kMaxId;
+        break;
+      default:
+        x[2] = 0;
+        break;
     }
   }
 
@@ -1927,7 +2118,8 @@ struct Fuzz {
         const double* x = &e[kArrival * i];
         std::fprintf(stderr, "%s(%.17g, %.17g, %.17g, %.17g, %.17g)", i ? ", " : "", x[0], x[1], x[2], x[3], x[4]);
       }
-      std::fprintf(stderr, "]) -> %s failedAt=%zu (want %s at %zu)\n", statusName(s), failedAt, statusName(want), wantAt);
+      std::fprintf(stderr, "]) -> %s failedAt=%zu (want %s at %zu)\n", statusName(s), failedAt, statusName(want),
+                   wantAt);
     }
     CHECK(s == want);
     CHECK(failedAt == wantAt);
@@ -1936,7 +2128,8 @@ struct Fuzz {
       CHECK(live() == liveBefore && core->pendingExpired() == expBefore);
       for (uint32_t d = 0; d < D(); ++d) {
         CHECK(core->delayedSize(d) == delayedBefore[d]);
-        for (uint32_t b = 0; b < B(); ++b) CHECK(core->activeSize(d, b) == activeBefore[static_cast<size_t>(d) * B() + b]);
+        for (uint32_t b = 0; b < B(); ++b)
+          CHECK(core->activeSize(d, b) == activeBefore[static_cast<size_t>(d) * B() + b]);
       }
       checkStillAsBefore(ids, n, present, before);
       return;
@@ -1966,12 +2159,13 @@ struct Fuzz {
       // earlier one (its sequence is above every one queued before it).
       Queued nq{ids[i], delayed ? 0 : static_cast<int>(prio), x[3], false};
       std::vector<Queued>& q = delayed ? delayedHead[d] : activeHead[static_cast<size_t>(d) * B() + b];
-      auto pos = std::find_if(q.begin(), q.end(), [&](const Queued& o) {
-        return o.prio < nq.prio || (o.prio == nq.prio && o.t > nq.t);
-      });
+      auto pos = std::find_if(q.begin(), q.end(),
+                              [&](const Queued& o) { return o.prio < nq.prio || (o.prio == nq.prio && o.t > nq.t); });
       q.insert(pos, nq);
-      if (delayed) ++delayedNew[d];
-      else ++activeNew[static_cast<size_t>(d) * B() + b];
+      if (delayed)
+        ++delayedNew[d];
+      else
+        ++activeNew[static_cast<size_t>(d) * B() + b];
     }
     CHECK(counter(kHighestId) == highest);
     CHECK(counter(kHighestId) >= countersBefore[kHighestId]);
@@ -2006,7 +2200,8 @@ struct Fuzz {
       CHECK(k == len);
       for (size_t i = 0; i < len; ++i) {
         if (got[i] != want[i].id)
-          TRACE("  queue (%u,%d) entry %zu: %.17g, want %.17g\n", d, delayed ? -1 : static_cast<int>(b), i, got[i], want[i].id);
+          TRACE("  queue (%u,%d) entry %zu: %.17g, want %.17g\n", d, delayed ? -1 : static_cast<int>(b), i, got[i],
+                want[i].id);
         CHECK(got[i] == want[i].id);
       }
     };
@@ -2033,29 +2228,37 @@ struct Fuzz {
   void opSetAttempts() {
     uint8_t mode = r.u8(), pick = r.u8(), am = r.u8(), tk = r.u8();
     double id;
-    if (mode < 100) id = queuedId(pick, static_cast<uint8_t>(mode * 37));
-    else if (mode < 140 && !inFlight.empty()) id = inFlight[pick % inFlight.size()];
-    else if (mode < 180) id = knownId(pick);
-    else if (mode < 200 && !cancelledIds.empty()) id = cancelledIds[pick % cancelledIds.size()];
-    else if (mode < 220) id = nextId + pick;  // never enqueued yet
-    else if (mode < 230) id = mode & 1 ? kMaxId : 0;
-    else id = bogusId(pick);
+    if (mode < 100)
+      id = queuedId(pick, static_cast<uint8_t>(mode * 37));
+    else if (mode < 140 && !inFlight.empty())
+      id = inFlight[pick % inFlight.size()];
+    else if (mode < 180)
+      id = knownId(pick);
+    else if (mode < 200 && !cancelledIds.empty())
+      id = cancelledIds[pick % cancelledIds.size()];
+    else if (mode < 220)
+      id = nextId + pick;  // never enqueued yet
+    else if (mode < 230)
+      id = mode & 1 ? kMaxId : 0;
+    else
+      id = bogusId(pick);
     static const uint16_t kCounts[] = {0, 1, 2, 7, 65533, 65534, 65535, 65535};
     uint16_t attempts = am < 128 ? kCounts[am % 8] : static_cast<uint16_t>(am * 257u + pick);
     MessageInfo bi{};
     bool present = validId(id) && core->locate(id, &bi) == Status::Ok;
     if (present) CHECK((bi.place == Place::InFlight) == isInFlight(id));
-    Status want = !validId(id) ? Status::BadArgument
-                  : !present ? Status::UnknownId
+    Status want = !validId(id)                  ? Status::BadArgument
+                  : !present                    ? Status::UnknownId
                   : bi.place == Place::InFlight ? Status::InFlight
-                  : Status::Ok;
+                                                : Status::Ok;
     // Its queue's head, which must not move.
     std::vector<double> headBefore, headAfter;
     auto headOf = [&](std::vector<double>* v) {
       if (!present || bi.place == Place::InFlight) return;
       bool delayed = bi.place == Place::Delayed;
       v->resize(64);
-      size_t k = delayed ? core->peekDelayed(bi.domain, 0, v->data(), 64) : core->peekActive(bi.domain, bi.binding, 0, v->data(), 64);
+      size_t k = delayed ? core->peekDelayed(bi.domain, 0, v->data(), 64)
+                         : core->peekActive(bi.domain, bi.binding, 0, v->data(), 64);
       v->resize(k);
     };
     headOf(&headBefore);
@@ -2071,8 +2274,10 @@ struct Fuzz {
     CHECK(headAfter == headBefore);
     MessageInfo mi;
     if (s != Status::Ok) {
-      if (present) CHECK(core->locate(id, &mi) == Status::Ok && sameInfo(mi, bi));
-      else if (validId(id)) CHECK(core->locate(id, &mi) == Status::UnknownId);
+      if (present)
+        CHECK(core->locate(id, &mi) == Status::Ok && sameInfo(mi, bi));
+      else if (validId(id))
+        CHECK(core->locate(id, &mi) == Status::UnknownId);
       return;
     }
     CHECK(core->locate(id, &mi) == Status::Ok);
@@ -2107,12 +2312,18 @@ struct Fuzz {
     bool wasInFlight = isInFlight(id);
     Status s = core->removeActive(d, b, id);
     TRACE("removeActive(d=%u, b=%u, id=%.17g) -> %s\n", d, b, id, statusName(s));
-    if (d >= D()) CHECK(s == Status::BadDomain);
-    else if (b >= B()) CHECK(s == Status::BadBinding);
-    else if (!validId(id)) CHECK(s == Status::BadArgument);
-    else if (peeked) CHECK(s == Status::Ok);
-    else if (wasInFlight) CHECK(s == Status::UnknownId);
-    else CHECK(s == Status::Ok || s == Status::UnknownId);
+    if (d >= D())
+      CHECK(s == Status::BadDomain);
+    else if (b >= B())
+      CHECK(s == Status::BadBinding);
+    else if (!validId(id))
+      CHECK(s == Status::BadArgument);
+    else if (peeked)
+      CHECK(s == Status::Ok);
+    else if (wasInFlight)
+      CHECK(s == Status::UnknownId);
+    else
+      CHECK(s == Status::Ok || s == Status::UnknownId);
     if (s == Status::Ok) {
       removed += 1;
       removedWant += 1;
@@ -2175,11 +2386,24 @@ struct Fuzz {
     checkGoal(d, b, goalsz, g);
     int64_t goal;
     switch (gm % 8) {
-      case 0: case 1: case 2: case 3: goal = g; break;
-      case 4: goal = static_cast<int64_t>(gm >> 3) - 4; break;
-      case 5: goal = static_cast<int64_t>(kMaxId); break;
-      case 6: goal = -static_cast<int64_t>(kMaxId); break;
-      default: goal = static_cast<int64_t>(core->ledger().pairCount(d, b)) + (gm >> 3); break;
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+        goal = g;
+        break;
+      case 4:
+        goal = static_cast<int64_t>(gm >> 3) - 4;
+        break;
+      case 5:
+        goal = static_cast<int64_t>(kMaxId);
+        break;
+      case 6:
+        goal = -static_cast<int64_t>(kMaxId);
+        break;
+      default:
+        goal = static_cast<int64_t>(core->ledger().pairCount(d, b)) + (gm >> 3);
+        break;
     }
     TRACE("computeGoal(d=%u, b=%u, goalsz=%d) -> %" PRId64 "; ", d, b, goalsz, g);
     checkedOpen(d, b, goal, reserveOf(rm, d, b));
@@ -2220,8 +2444,7 @@ struct Fuzz {
     bool pendingBefore = core->pendingGrants() > 0;
     uint32_t opened = core->defaultMaintain(d, b, now, goalsz, reserve);
     chargeConnections(pairs);
-    TRACE("defaultMaintain(d=%u, b=%u, now=%.17g, goalsz=%d, reserve=%u) -> %u\n", d, b, now, goalsz, reserve,
-          opened);
+    TRACE("defaultMaintain(d=%u, b=%u, now=%.17g, goalsz=%d, reserve=%u) -> %u\n", d, b, now, goalsz, reserve, opened);
     if (g < 0) CHECK(opened == 0);
     checkOpened(opened, totalBefore, reserve, 1);
     afterGrants();
@@ -2234,18 +2457,27 @@ struct Fuzz {
     int32_t goalsz = goalszOf(gz);
     int64_t reserve;
     switch (rm % 6) {
-      case 0: case 1: case 2: reserve = -1; break;
-      case 3: reserve = 0; break;
-      case 4: reserve = cfg().serverReserve; break;
-      default: reserve = 4294967294ll; break;
+      case 0:
+      case 1:
+      case 2:
+        reserve = -1;
+        break;
+      case 3:
+        reserve = 0;
+        break;
+      case 4:
+        reserve = cfg().serverReserve;
+        break;
+      default:
+        reserve = 4294967294ll;
+        break;
     }
     uint64_t totalBefore = core->ledger().total();
     std::vector<uint32_t> pairs = pairCounts();
     double expiredBefore = counter(kExpired), delayedExpiring = dueExpiring(d);
     uint32_t opened = core->maintainDomain(d, now, goalsz, reserve);
     chargeConnections(pairs);
-    TRACE("maintainDomain(d=%u, now=%.17g, goalsz=%d, reserve=%" PRId64 ") -> %u\n", d, now, goalsz, reserve,
-          opened);
+    TRACE("maintainDomain(d=%u, now=%.17g, goalsz=%d, reserve=%" PRId64 ") -> %u\n", d, now, goalsz, reserve, opened);
     CHECK(core->ledger().total() == totalBefore + opened);
     checkPrepared(d);
     expectOrder(d);
@@ -2291,14 +2523,23 @@ struct Fuzz {
     if (mode < 180 && !open.empty()) return releaseOpen(pick % open.size());
     double id;
     int kind;  // 1 closed, 2 maybe pending, 3 bogus
-    if (mode < 200 && !closed.empty()) { id = closed[pick % closed.size()]; kind = 1; }
-    else if (mode < 215) { id = maxGranted + 1 + pick % 4; kind = 2; }
-    else { id = bogusId(pick); kind = 3; }
+    if (mode < 200 && !closed.empty()) {
+      id = closed[pick % closed.size()];
+      kind = 1;
+    } else if (mode < 215) {
+      id = maxGranted + 1 + pick % 4;
+      kind = 2;
+    } else {
+      id = bogusId(pick);
+      kind = 3;
+    }
     uint64_t totalBefore = core->ledger().total();
     Status s = core->releaseConnection(id);
     TRACE("releaseConnection(id=%.17g) -> %s\n", id, statusName(s));
-    if (kind == 1 || kind == 3) CHECK(s == Status::UnknownConnection);
-    else CHECK(s == Status::Ok || s == Status::UnknownConnection);
+    if (kind == 1 || kind == 3)
+      CHECK(s == Status::UnknownConnection);
+    else
+      CHECK(s == Status::Ok || s == Status::UnknownConnection);
     if (s == Status::Ok) {
       CHECK(core->ledger().total() + 1 == totalBefore);
       CHECK(core->pendingGrants() > 0);
@@ -2310,8 +2551,10 @@ struct Fuzz {
   }
 
   void rememberClosed(double id) {
-    if (closed.size() < 64) closed.push_back(id);
-    else closed[static_cast<size_t>(id) % 64] = id;
+    if (closed.size() < 64)
+      closed.push_back(id);
+    else
+      closed[static_cast<size_t>(id) % 64] = id;
   }
 
   // Releases open[i]: Ok, and exactly its own pair's, domain's, binding's and the total counts go
@@ -2355,13 +2598,18 @@ struct Fuzz {
       }
       // The open ids in the order they opened (ids grow), and the positions to release.
       std::vector<Grant> byId = open;
-      std::sort(byId.begin(), byId.end(), [](const Grant& a, const Grant& b) { return a.connectionId < b.connectionId; });
+      std::sort(byId.begin(), byId.end(),
+                [](const Grant& a, const Grant& b) { return a.connectionId < b.connectionId; });
       size_t n = byId.size();
       std::vector<size_t> sel;
       uint32_t h = (pick + 1u) * 2654435761u;
       switch ((pick + round) % 6) {
-        case 0: for (size_t i = 1; i < n; i += 2) sel.push_back(i); break;
-        case 1: for (size_t i = n; i > (pick >> 3) % 4; --i) sel.push_back(i - 1); break;
+        case 0:
+          for (size_t i = 1; i < n; i += 2) sel.push_back(i);
+          break;
+        case 1:
+          for (size_t i = n; i > (pick >> 3) % 4; --i) sel.push_back(i - 1);
+          break;
         case 2:
           for (size_t k = 0; k < n / 2 + 1 && k < n; ++k) sel.push_back(k % 2 ? n / 2 - (k + 1) / 2 : n / 2 + k / 2);
           break;
@@ -2369,7 +2617,10 @@ struct Fuzz {
           size_t stride = n < 2 ? 1 : 1 + (pick >> 2) % (n - 1);
           std::vector<bool> seen(n);
           for (size_t k = 0, i = pick % (n ? n : 1); k < n; ++k, i = (i + stride) % n)
-            if (!seen[i]) { seen[i] = true; sel.push_back(i); }
+            if (!seen[i]) {
+              seen[i] = true;
+              sel.push_back(i);
+            }
           sel.resize(sel.size() * 2 / 3);
           break;
         }
@@ -2379,7 +2630,9 @@ struct Fuzz {
             if ((h >> 16) % 4 != 0) sel.push_back(i);
           }
           break;
-        default: for (size_t i = n; i >= 3; i -= 3) sel.push_back(i - 1); break;
+        default:
+          for (size_t i = n; i >= 3; i -= 3) sel.push_back(i - 1);
+          break;
       }
       TRACE("releaseMany: round %zu, pattern %zu, releasing %zu of %zu\n", round, (pick + round) % 6, sel.size(), n);
       for (size_t i : sel) {
@@ -2412,9 +2665,17 @@ struct Fuzz {
     double id;
     int kind;
     size_t at = 0;
-    if (mode < 200 && !open.empty()) { at = pick % open.size(); id = open[at].connectionId; kind = 0; }
-    else if (mode < 220 && !closed.empty()) { id = closed[pick % closed.size()]; kind = 1; }
-    else { id = bogusId(pick); kind = 3; }
+    if (mode < 200 && !open.empty()) {
+      at = pick % open.size();
+      id = open[at].connectionId;
+      kind = 0;
+    } else if (mode < 220 && !closed.empty()) {
+      id = closed[pick % closed.size()];
+      kind = 1;
+    } else {
+      id = bogusId(pick);
+      kind = 3;
+    }
     const ConnectionLedger& L = core->ledger();
     uint64_t totalBefore = L.total();
     std::vector<uint32_t> bindingBefore(B());
@@ -2423,8 +2684,10 @@ struct Fuzz {
     Status want = Status::UnknownConnection;
     if (kind == 0) {
       const Grant& g = open[at];
-      if (to >= D()) want = Status::BadDomain;
-      else if (to == g.domain) want = Status::Ok;
+      if (to >= D())
+        want = Status::BadDomain;
+      else if (to == g.domain)
+        want = Status::Ok;
       else {
         const PairLimits& pl = L.pairLimits(to, g.binding);
         const DomainLimits& dl = domainLimits[to];
@@ -2503,10 +2766,14 @@ struct Fuzz {
     bool wasInFlight = isInFlight(id);
     Status s = core->retryNow(id, now);
     TRACE("retryNow(id=%.17g, now=%.17g) -> %s\n", id, now, statusName(s));
-    if (!validId(id)) CHECK(s == Status::BadArgument);
-    else if (peeked) CHECK(s == Status::Ok);
-    else if (wasInFlight) CHECK(s == Status::UnknownId);
-    else CHECK(s == Status::Ok || s == Status::UnknownId);
+    if (!validId(id))
+      CHECK(s == Status::BadArgument);
+    else if (peeked)
+      CHECK(s == Status::Ok);
+    else if (wasInFlight)
+      CHECK(s == Status::UnknownId);
+    else
+      CHECK(s == Status::Ok || s == Status::UnknownId);
     if (s == Status::Ok) {
       MessageInfo mi;
       CHECK(core->locate(id, &mi) == Status::Ok && mi.place == Place::Active && mi.nextAttempt == now);
@@ -2541,11 +2808,16 @@ struct Fuzz {
   void opTime() {
     uint8_t m = r.u8();
     double before = now;
-    if (m < 160) now += m * 7.0;                    // 0 .. ~1.1 s
-    else if (m < 220) now += (m - 159) * 1000.0;    // 1 .. 61 s
-    else if (m < 250) now -= (m - 219) * 40.0;      // backwards: 40 .. 1200 ms
-    else if (m < 254) now += 86400000.0;            // a day
-    else now -= 60000.0;                            // a minute back
+    if (m < 160)
+      now += m * 7.0;  // 0 .. ~1.1 s
+    else if (m < 220)
+      now += (m - 159) * 1000.0;  // 1 .. 61 s
+    else if (m < 250)
+      now -= (m - 219) * 40.0;  // backwards: 40 .. 1200 ms
+    else if (m < 254)
+      now += 86400000.0;  // a day
+    else
+      now -= 60000.0;  // a minute back
     if (now < before) {
       clockMonotone = false;
       throttleGrants.clear();
@@ -2569,14 +2841,21 @@ struct Fuzz {
     if (m & 0x80) {
       // addThrottle, with bad counts and windows now and then.
       uint32_t count = c < 240 ? 1 + c % 4 : c == 240 ? 0 : c == 241 ? kMaxThrottleCount + 1 : kMaxThrottleCount;
-      double window = w < 240 ? (1 + w % 8) * 100.0 : w == 240 ? 0 : w == 241 ? -5 : w == 242 ? kNaN : w == 243 ? 2e12 : 1e12;
+      double window = w < 240    ? (1 + w % 8) * 100.0
+                      : w == 240 ? 0
+                      : w == 241 ? -5
+                      : w == 242 ? kNaN
+                      : w == 243 ? 2e12
+                                 : 1e12;
       size_t before = L.throttleCount();
       int32_t t = before < 8 ? L.addThrottle(count, window) : -2;
       TRACE("addThrottle(count=%u, window=%.17g) -> %d\n", count, window, t);
       bool ok = count >= 1 && count <= kMaxThrottleCount && window > 0 && window <= 1e12;
       if (t != -2) {
-        if (ok) CHECK(t == static_cast<int32_t>(before) && L.throttleCount() == before + 1);
-        else CHECK(t == -1 && L.throttleCount() == before);
+        if (ok)
+          CHECK(t == static_cast<int32_t>(before) && L.throttleCount() == before + 1);
+        else
+          CHECK(t == -1 && L.throttleCount() == before);
       }
     }
     int32_t t = static_cast<int32_t>(m % (L.throttleCount() + 2)) - 1;  // -1 .. throttleCount
@@ -2638,9 +2917,12 @@ struct Fuzz {
         double id = messageId(pick, static_cast<uint8_t>(m >> 3));
         Status s = core->locate(id, &mi);
         TRACE("locate(id=%.17g) -> %s %s\n", id, statusName(s), s == Status::Ok ? placeName(mi.place) : "");
-        if (!validId(id)) CHECK(s == Status::BadArgument);
-        else if (isInFlight(id)) CHECK(s == Status::Ok && mi.place == Place::InFlight);
-        else if (s == Status::Ok) CHECK(mi.place != Place::InFlight && mi.place != Place::Free && mi.id == id);
+        if (!validId(id))
+          CHECK(s == Status::BadArgument);
+        else if (isInFlight(id))
+          CHECK(s == Status::Ok && mi.place == Place::InFlight);
+        else if (s == Status::Ok)
+          CHECK(mi.place != Place::InFlight && mi.place != Place::Free && mi.id == id);
         break;
       }
       case 1: {  // peekActive in order, every id active in (d, b)
@@ -2726,9 +3008,12 @@ struct Fuzz {
         TRACE("messageAllowance(d=%u, b=%u, now=%.17g) -> %u, nextAllowedAt -> %.17g\n", d, b, now, a, t);
         // With a throttle, the time is the throttle's latest clock reading (>= now) while a message
         // may start, else later than now.
-        if (core->ledger().pairLimits(d, b).messageThrottle == kNoThrottle) CHECK(a == kUnlimited && t == now);
-        else if (a > 0) CHECK(std::isfinite(t) && t >= now);
-        else CHECK(t > now);
+        if (core->ledger().pairLimits(d, b).messageThrottle == kNoThrottle)
+          CHECK(a == kUnlimited && t == now);
+        else if (a > 0)
+          CHECK(std::isfinite(t) && t >= now);
+        else
+          CHECK(t > now);
         break;
       }
       default: {  // reserveFor and headroom
@@ -2799,8 +3084,8 @@ struct Fuzz {
     Core local(c);
     core = &local;
     if (g_trace) {
-      std::fprintf(stderr, "config: bindings=%u groups=%u serverMax=%u serverReserve=%u autoDrain=%d\n",
-                   c.bindings, c.groups, c.serverMax, c.serverReserve, autoDrain ? 1 : 0);
+      std::fprintf(stderr, "config: bindings=%u groups=%u serverMax=%u serverReserve=%u autoDrain=%d\n", c.bindings,
+                   c.groups, c.serverMax, c.serverReserve, autoDrain ? 1 : 0);
       for (uint32_t b = 0; b < c.bindings; ++b)
         std::fprintf(stderr, "  binding %u: group=%d bindingMax=%u\n", b, c.groupOfBinding[b], c.bindingMax[b]);
       for (uint32_t g = 0; g < c.groups; ++g) std::fprintf(stderr, "  group %u: groupMax=%u\n", g, c.groupMax[g]);
@@ -2842,43 +3127,117 @@ struct Fuzz {
       double removedBefore = counter(kActiveRemoved);
       removedWant = 0;
       switch (op) {
-        case kEnqueue: opEnqueue(); break;
-        case kEnqueueBatch: opEnqueueBatch(); break;
-        case kCancel: opCancel(); break;
-        case kTake: opTake(); break;
-        case kSettle: opSettleDeferUntake(0); break;
-        case kDefer: opSettleDeferUntake(1); break;
-        case kUntake: opSettleDeferUntake(2); break;
-        case kRemoveActive: opRemoveActive(); break;
-        case kPromoteDue: opPromoteDue(); break;
-        case kExpireActive: opExpireActive(); break;
-        case kGoalOpen: opGoalOpen(); break;
-        case kDefaultMaintain: opDefaultMaintain(); break;
-        case kMaintainDomain: opMaintainDomain(); break;
-        case kMaintainAll: opMaintainAll(); break;
-        case kRelease: opRelease(); break;
-        case kMigrate: opMigrate(); break;
-        case kFlush: opFlush(); break;
-        case kFail: opFail(); break;
-        case kRetryNow: opRetryNow(); break;
-        case kDrainGrants: opDrainGrants(); break;
-        case kDrainExpired: opDrainExpired(); break;
-        case kTime: opTime(); break;
-        case kSetSuspended: opSetSuspended(); break;
-        case kSetMessageThrottle: opSetMessageThrottle(); break;
-        case kAddDomain: opAddDomain(); break;
-        case kQuery: opQuery(); break;
-        case kSettleBatch: opSettleBatch(); break;
-        case kEnqueueBatchAt: opEnqueueBatchAt(); break;
-        case kDeferBatch: opDeferBatch(); break;
-        case kMaintainSlice: opMaintainSlice(); break;
-        case kPrepareVisit: opPrepareVisit(); break;
-        case kCancelMany: opCancelMany(); break;
-        case kCancelBatch: opCancelBatch(); break;
-        case kVisitDefault: opVisitDefault(); break;
-        case kMaintainSliceCapped: opMaintainSliceCapped(); break;
-        case kEnqueueArrivals: opEnqueueArrivals(); break;
-        default: opSetAttempts(); break;
+        case kEnqueue:
+          opEnqueue();
+          break;
+        case kEnqueueBatch:
+          opEnqueueBatch();
+          break;
+        case kCancel:
+          opCancel();
+          break;
+        case kTake:
+          opTake();
+          break;
+        case kSettle:
+          opSettleDeferUntake(0);
+          break;
+        case kDefer:
+          opSettleDeferUntake(1);
+          break;
+        case kUntake:
+          opSettleDeferUntake(2);
+          break;
+        case kRemoveActive:
+          opRemoveActive();
+          break;
+        case kPromoteDue:
+          opPromoteDue();
+          break;
+        case kExpireActive:
+          opExpireActive();
+          break;
+        case kGoalOpen:
+          opGoalOpen();
+          break;
+        case kDefaultMaintain:
+          opDefaultMaintain();
+          break;
+        case kMaintainDomain:
+          opMaintainDomain();
+          break;
+        case kMaintainAll:
+          opMaintainAll();
+          break;
+        case kRelease:
+          opRelease();
+          break;
+        case kMigrate:
+          opMigrate();
+          break;
+        case kFlush:
+          opFlush();
+          break;
+        case kFail:
+          opFail();
+          break;
+        case kRetryNow:
+          opRetryNow();
+          break;
+        case kDrainGrants:
+          opDrainGrants();
+          break;
+        case kDrainExpired:
+          opDrainExpired();
+          break;
+        case kTime:
+          opTime();
+          break;
+        case kSetSuspended:
+          opSetSuspended();
+          break;
+        case kSetMessageThrottle:
+          opSetMessageThrottle();
+          break;
+        case kAddDomain:
+          opAddDomain();
+          break;
+        case kQuery:
+          opQuery();
+          break;
+        case kSettleBatch:
+          opSettleBatch();
+          break;
+        case kEnqueueBatchAt:
+          opEnqueueBatchAt();
+          break;
+        case kDeferBatch:
+          opDeferBatch();
+          break;
+        case kMaintainSlice:
+          opMaintainSlice();
+          break;
+        case kPrepareVisit:
+          opPrepareVisit();
+          break;
+        case kCancelMany:
+          opCancelMany();
+          break;
+        case kCancelBatch:
+          opCancelBatch();
+          break;
+        case kVisitDefault:
+          opVisitDefault();
+          break;
+        case kMaintainSliceCapped:
+          opMaintainSliceCapped();
+          break;
+        case kEnqueueArrivals:
+          opEnqueueArrivals();
+          break;
+        default:
+          opSetAttempts();
+          break;
       }
       checkAll();
       checkRemoved(removedBefore);
@@ -2886,8 +3245,10 @@ struct Fuzz {
     ++g_step;
     // Bit 4 of the first byte: skip the teardown, so the core is destroyed with its queues, leases
     // and pending grants still in it (LeakSanitizer checks that nothing is lost).
-    if (!(flags & 0x10)) teardown();
-    else TRACE("destroyed without teardown\n");
+    if (!(flags & 0x10))
+      teardown();
+    else
+      TRACE("destroyed without teardown\n");
     core = nullptr;
   }
 };

@@ -277,7 +277,9 @@ TEST_CASE("ActiveQueue: peek across the priority boundary") {
   CHECK(f.matches());
 }
 
-TEST_CASE("ActiveQueue: lists at the capacity boundaries (C - 1, C, C + 1, 2C, 2C + 1 entries per priority, C = kRunCapacity)") {
+TEST_CASE(
+    "ActiveQueue: lists at the capacity boundaries (C - 1, C, C + 1, 2C, 2C + 1 entries per priority, C = "
+    "kRunCapacity)") {
   for (int n : {kRunCapacity - 1, kRunCapacity, kRunCapacity + 1, 2 * kRunCapacity, 2 * kRunCapacity + 1}) {
     CAPTURE(n);
     // Urgent and normal entries interleaved in time; pops in chunks that end around run and
@@ -453,7 +455,8 @@ TEST_CASE("ActiveQueue: queues sharing one pool and one table give every node ba
     } else {
       for (size_t j = 0; j < in[w].size(); ++j) queues[w].markDead();
       size_t drops = 0;
-      queues[w].purge(&pool, [](uint32_t) { return true; }, [&](uint32_t) { ++drops; });
+      queues[w].purge(
+          &pool, [](uint32_t) { return true; }, [&](uint32_t) { ++drops; });
       CHECK(drops == in[w].size());
     }
     CHECK(queues[w].empty());

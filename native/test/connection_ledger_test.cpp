@@ -37,8 +37,7 @@ Setup randomSetup(Rng& rng) {
   for (auto& m : c.groupMax) m = limitOrUnlimited(rng, 0.5, 0, 15);
   int nt = static_cast<int>(rng.range(0, 3));
   const double windows[] = {100, 250, 1000};
-  for (int i = 0; i < nt; ++i)
-    s.throttles.push_back({static_cast<uint32_t>(rng.range(1, 6)), windows[rng.below(3)]});
+  for (int i = 0; i < nt; ++i) s.throttles.push_back({static_cast<uint32_t>(rng.range(1, 6)), windows[rng.below(3)]});
   int nd = static_cast<int>(rng.range(1, 5));
   for (int d = 0; d < nd; ++d) {
     DomainLimits dl;
@@ -48,7 +47,8 @@ Setup randomSetup(Rng& rng) {
     dl.pairs.resize(c.bindings);
     for (auto& p : dl.pairs) {
       p.maxConnections = rng.chance(0.1) ? 0 : static_cast<uint32_t>(rng.range(1, 10));
-      p.throttle = (nt > 0 && rng.chance(0.3)) ? static_cast<int32_t>(rng.below(static_cast<uint64_t>(nt))) : kNoThrottle;
+      p.throttle =
+          (nt > 0 && rng.chance(0.3)) ? static_cast<int32_t>(rng.below(static_cast<uint64_t>(nt))) : kNoThrottle;
       p.suspended = rng.chance(0.1);
     }
     s.domains.push_back(dl);
@@ -126,7 +126,8 @@ std::string checkCounts(const ConnectionLedger& l, const Model& m) {
     const DomainLimits& dl = s.domains[d];
     for (uint32_t b = 0; b < s.cfg.bindings; ++b) {
       uint32_t n = m.pair(d, b);
-      if (l.pairCount(d, b) != n) os << "pairCount(" << d << "," << b << ") " << l.pairCount(d, b) << " vs " << n << "; ";
+      if (l.pairCount(d, b) != n)
+        os << "pairCount(" << d << "," << b << ") " << l.pairCount(d, b) << " vs " << n << "; ";
       if (n > dl.pairs[b].maxConnections) os << "pair (" << d << "," << b << ") " << n << " above max; ";
     }
     uint32_t n = m.domain(d);
@@ -134,7 +135,8 @@ std::string checkCounts(const ConnectionLedger& l, const Model& m) {
     if (n > dl.scopeMax) os << "domain " << d << " " << n << " above scopeMax " << dl.scopeMax << "; ";
     for (uint32_t g = 0; g < s.cfg.groups; ++g) {
       uint32_t gd = m.groupDomain(static_cast<int32_t>(g), d);
-      if (l.groupDomainCount(g, d) != gd) os << "groupDomainCount(" << g << "," << d << ") " << l.groupDomainCount(g, d) << " vs " << gd << "; ";
+      if (l.groupDomainCount(g, d) != gd)
+        os << "groupDomainCount(" << g << "," << d << ") " << l.groupDomainCount(g, d) << " vs " << gd << "; ";
       if (gd > dl.groupScopeMax[g]) os << "group " << g << " domain " << d << " " << gd << " above its scope max; ";
     }
   }
@@ -200,10 +202,13 @@ void randomRun(uint64_t seed, int steps) {
       uint32_t d = static_cast<uint32_t>(rng.below(nd)), b = static_cast<uint32_t>(rng.below(s.cfg.bindings));
       uint32_t want = rng.chance(0.05) ? 0xffffffffu : static_cast<uint32_t>(rng.below(13));
       uint64_t rr = rng.below(3);
-      uint32_t reserve = rr == 0 ? 0 : rr == 1 ? s.cfg.serverReserve : static_cast<uint32_t>(rng.below(s.cfg.serverReserve + 4));
+      uint32_t reserve = rr == 0   ? 0
+                         : rr == 1 ? s.cfg.serverReserve
+                                   : static_cast<uint32_t>(rng.below(s.cfg.serverReserve + 4));
       uint32_t room = m.headroom(d, b, reserve, now);
       INFO("acquire d " << d << " b " << b << " want " << want << " reserve " << reserve);
-      ENSURE_MSG(l.headroom(d, b, reserve, now) == room, "headroom " << l.headroom(d, b, reserve, now) << ", model " << room);
+      ENSURE_MSG(l.headroom(d, b, reserve, now) == room,
+                 "headroom " << l.headroom(d, b, reserve, now) << ", model " << room);
       std::vector<Grant> out(2, Grant{-1, 99, 99});  // acquire appends
       uint32_t n = l.acquire(d, b, want, reserve, now, &out);
       uint32_t expect = std::min(want, room);
@@ -213,9 +218,9 @@ void randomRun(uint64_t seed, int steps) {
       for (size_t i = 2; i < out.size(); ++i) {
         const Grant& g = out[i];
         ENSURE(g.domain == d && g.binding == b);
-        ENSURE_MSG(std::floor(g.connectionId) == g.connectionId && g.connectionId >= 0 &&
-                       g.connectionId <= 9007199254740991.0,
-                   "connection id " << g.connectionId << " is not a safe integer");
+        ENSURE_MSG(
+            std::floor(g.connectionId) == g.connectionId && g.connectionId >= 0 && g.connectionId <= 9007199254740991.0,
+            "connection id " << g.connectionId << " is not a safe integer");
         ENSURE_MSG(everIssued.insert(g.connectionId).second, "connection id " << g.connectionId << " issued twice");
         m.leases[g.connectionId] = {d, b};
         int32_t t = s.domains[d].pairs[b].throttle;
@@ -277,25 +282,26 @@ TEST_CASE("ConnectionLedger: random configurations and acquire/release sequences
   for (uint64_t seed = 1; seed <= 60; ++seed) randomRun(seed, 600);
 }
 
-TEST_CASE("ConnectionLedger: reserve = server_reserve stops at server_max; reserve = 0 reaches server_max + server_reserve") {
+TEST_CASE(
+    "ConnectionLedger: reserve = server_reserve stops at server_max; reserve = 0 reaches server_max + server_reserve") {
   ConnectionLedger l(plainConfig(1, 10, 3));
   uint32_t d[4];
   for (auto& i : d) REQUIRE(l.addDomain(plainDomain(1, 0, 100), &i) == Status::Ok);
   std::vector<Grant> g;
   CHECK(l.acquire(d[0], 0, 100, 3, 0, &g) == 10u);
   CHECK(l.total() == 10u);
-  CHECK(l.acquire(d[1], 0, 5, 3, 0, &g) == 0u);   // the reserve is kept back
+  CHECK(l.acquire(d[1], 0, 5, 3, 0, &g) == 0u);  // the reserve is kept back
   CHECK(l.headroom(d[1], 0, 3, 0) == 0u);
-  CHECK(l.headroom(d[1], 0, 0, 0) == 1u);   // one connection from the reserve per call
-  CHECK(l.acquire(d[1], 0, 1, 0, 0, &g) == 1u);   // a pair without connections may use it
-  CHECK(l.acquire(d[2], 0, 5, 0, 0, &g) == 1u);   // one connection from the reserve per call
+  CHECK(l.headroom(d[1], 0, 0, 0) == 1u);        // one connection from the reserve per call
+  CHECK(l.acquire(d[1], 0, 1, 0, 0, &g) == 1u);  // a pair without connections may use it
+  CHECK(l.acquire(d[2], 0, 5, 0, 0, &g) == 1u);  // one connection from the reserve per call
   CHECK(l.acquire(d[2], 0, 5, 0, 0, &g) == 1u);
   CHECK(l.total() == 13u);
-  CHECK(l.acquire(d[3], 0, 1, 0, 0, &g) == 0u);   // server_max + server_reserve reached
+  CHECK(l.acquire(d[3], 0, 1, 0, 0, &g) == 0u);  // server_max + server_reserve reached
   CHECK(l.acquire(d[3], 0, 1, 1, 0, &g) == 0u);
   REQUIRE(g.size() == 13u);
   CHECK(l.release(g[0].connectionId, nullptr) == Status::Ok);
-  CHECK(l.acquire(d[3], 0, 1, 3, 0, &g) == 0u);   // 12 open: still above server_max
+  CHECK(l.acquire(d[3], 0, 1, 3, 0, &g) == 0u);  // 12 open: still above server_max
   CHECK(l.acquire(d[3], 0, 5, 0, 0, &g) == 1u);
   // A reserve larger than the whole ceiling leaves nothing.
   ConnectionLedger small(plainConfig(1, 2, 1));
@@ -320,8 +326,8 @@ TEST_CASE("ConnectionLedger: scope caps; group and binding server maxima") {
   c.serverReserve = 0;
   ConnectionLedger l(c);
   DomainLimits d0 = plainDomain(3, 1, 10);
-  d0.scopeMax = 6;            // global::domain
-  d0.groupScopeMax = {4};     // binding_group::domain
+  d0.scopeMax = 6;         // global::domain
+  d0.groupScopeMax = {4};  // binding_group::domain
   DomainLimits d1 = plainDomain(3, 1, 10);
   uint32_t i0, i1;
   REQUIRE(l.addDomain(d0, &i0) == Status::Ok);
@@ -331,9 +337,9 @@ TEST_CASE("ConnectionLedger: scope caps; group and binding server maxima") {
   CHECK(l.acquire(i0, 2, 10, 0, 0, nullptr) == 2u);  // the domain's scope cap (6)
   CHECK(l.domainCount(i0) == 6u);
   CHECK(l.groupDomainCount(0, i0) == 4u);
-  CHECK(l.acquire(i1, 1, 10, 0, 0, nullptr) == 1u);  // the group's server max (5) across domains
-  CHECK(l.acquire(i1, 0, 10, 0, 0, nullptr) == 0u);  // binding 0 is at its server max
-  CHECK(l.acquire(i1, 2, 10, 0, 0, nullptr) == 10u); // not in the group: only max_outbound_connections
+  CHECK(l.acquire(i1, 1, 10, 0, 0, nullptr) == 1u);   // the group's server max (5) across domains
+  CHECK(l.acquire(i1, 0, 10, 0, 0, nullptr) == 0u);   // binding 0 is at its server max
+  CHECK(l.acquire(i1, 2, 10, 0, 0, nullptr) == 10u);  // not in the group: only max_outbound_connections
   CHECK(l.groupCount(0) == 5u);
   CHECK(l.bindingCount(0) == 3u);
   CHECK(l.bindingCount(1) == 2u);

@@ -82,7 +82,8 @@ struct Model {
   std::vector<double> delayedOrder(uint32_t d) const {
     std::vector<std::pair<std::pair<double, uint64_t>, double>> v;
     for (const auto& kv : msgs)
-      if (kv.second.place == Place::Delayed && kv.second.d == d) v.push_back({{kv.second.next, kv.second.seq}, kv.first});
+      if (kv.second.place == Place::Delayed && kv.second.d == d)
+        v.push_back({{kv.second.next, kv.second.seq}, kv.first});
     std::sort(v.begin(), v.end());
     std::vector<double> ids;
     for (const auto& e : v) ids.push_back(e.second);
@@ -93,8 +94,10 @@ struct Model {
     std::vector<std::vector<std::pair<std::tuple<int, double, uint64_t>, double>>> a(D * B), dl(D);
     for (const auto& kv : msgs) {
       const MMsg& mm = kv.second;
-      if (mm.place == Place::Active) a[mm.d * B + mm.b].push_back({{-mm.prio, mm.next, mm.seq}, kv.first});
-      else if (mm.place == Place::Delayed) dl[mm.d].push_back({{0, mm.next, mm.seq}, kv.first});
+      if (mm.place == Place::Active)
+        a[mm.d * B + mm.b].push_back({{-mm.prio, mm.next, mm.seq}, kv.first});
+      else if (mm.place == Place::Delayed)
+        dl[mm.d].push_back({{0, mm.next, mm.seq}, kv.first});
     }
     active->assign(D * B, {});
     delayed->assign(D, {});
@@ -133,8 +136,8 @@ struct Model {
       }
     }
     for (size_t i = 0; i < ids.size(); ++i) {
-      msgs[ids[i]] = MMsg{d, b, prios ? (*prios)[i] : uint8_t{0}, next, exp, seq++,
-                          next > now ? Place::Delayed : Place::Active, 0};
+      msgs[ids[i]] = MMsg{
+          d, b, prios ? (*prios)[i] : uint8_t{0}, next, exp, seq++, next > now ? Place::Delayed : Place::Active, 0};
       if (next >= exp) expire(ids[i]);  // its first attempt could only come after its expiry
     }
     return Status::Ok;
@@ -248,12 +251,15 @@ std::string compareState(const Core& c, const Model& m, double now) {
   size_t active = m.count(Place::Active), delayed = m.count(Place::Delayed), inFlight = m.count(Place::InFlight);
   if (k[kActive] != static_cast<double>(active)) os << "counter active " << k[kActive] << " vs " << active << "; ";
   if (k[kDelayed] != static_cast<double>(delayed)) os << "counter delayed " << k[kDelayed] << " vs " << delayed << "; ";
-  if (k[kInFlight] != static_cast<double>(inFlight)) os << "counter inFlight " << k[kInFlight] << " vs " << inFlight << "; ";
-  if (k[kExpired] != static_cast<double>(m.expiredTotal)) os << "counter expired " << k[kExpired] << " vs " << m.expiredTotal << "; ";
+  if (k[kInFlight] != static_cast<double>(inFlight))
+    os << "counter inFlight " << k[kInFlight] << " vs " << inFlight << "; ";
+  if (k[kExpired] != static_cast<double>(m.expiredTotal))
+    os << "counter expired " << k[kExpired] << " vs " << m.expiredTotal << "; ";
   if (k[kDomains] != static_cast<double>(m.D)) os << "counter domains " << k[kDomains] << "; ";
   if (c.pendingExpired() != m.expiredPending.size())
     os << "pendingExpired " << c.pendingExpired() << " vs " << m.expiredPending.size() << "; ";
-  if (c.counterCount() != kFixedCounters + 2 * static_cast<size_t>(m.B)) os << "counterCount " << c.counterCount() << "; ";
+  if (c.counterCount() != kFixedCounters + 2 * static_cast<size_t>(m.B))
+    os << "counterCount " << c.counterCount() << "; ";
   std::vector<std::vector<double>> activeOrders, delayedOrders;
   m.allOrders(&activeOrders, &delayedOrders);
   for (uint32_t d = 0; d < m.D; ++d) {
@@ -265,7 +271,8 @@ std::string compareState(const Core& c, const Model& m, double now) {
       if (c.activeSize(d, b) != want.size()) os << "activeSize(" << d << "," << b << ") " << c.activeSize(d, b) << "; ";
       domActive += want.size();
     }
-    if (c.activeTotal(d) != domActive) os << "activeTotal(" << d << ") " << c.activeTotal(d) << " vs " << domActive << "; ";
+    if (c.activeTotal(d) != domActive)
+      os << "activeTotal(" << d << ") " << c.activeTotal(d) << " vs " << domActive << "; ";
     const std::vector<double>& want = delayedOrders[d];
     std::vector<double> have = peekAllDelayed(c, d);
     if (have != want) os << "delayed(" << d << ") " << fmt(have) << " vs model " << fmt(want) << "; ";
@@ -343,11 +350,17 @@ void lifecycleWalk(uint64_t seed, int steps) {
   std::vector<double> retired;  // ids that left the core: absent now, and free to come back
   double now = 1e12 + static_cast<double>(rng.below(1000000));
   std::vector<double> out(256);
-  auto someDomain = [&]() { return rng.chance(0.03) ? D + static_cast<uint32_t>(rng.below(3)) : static_cast<uint32_t>(rng.below(D)); };
-  auto someBinding = [&]() { return rng.chance(0.03) ? B + static_cast<uint32_t>(rng.below(3)) : static_cast<uint32_t>(rng.below(B)); };
+  auto someDomain = [&]() {
+    return rng.chance(0.03) ? D + static_cast<uint32_t>(rng.below(3)) : static_cast<uint32_t>(rng.below(D));
+  };
+  auto someBinding = [&]() {
+    return rng.chance(0.03) ? B + static_cast<uint32_t>(rng.below(3)) : static_cast<uint32_t>(rng.below(B));
+  };
   auto someNext = [&]() { return now + static_cast<double>(rng.range(-100, 300)); };
   auto someExpiry = [&]() { return rng.chance(0.4) ? kNever : now + static_cast<double>(rng.range(-20, 800)); };
-  auto retire = [&](double id) { if (retired.size() < 2000) retired.push_back(id); };
+  auto retire = [&](double id) {
+    if (retired.size() < 2000) retired.push_back(id);
+  };
   auto absentId = [&]() -> double {
     if (!retired.empty() && rng.chance(0.6)) {
       double id = retired[rng.below(retired.size())];
@@ -374,9 +387,9 @@ void lifecycleWalk(uint64_t seed, int steps) {
     } else if (r < 18) {
       // enqueue one: fresh, a duplicate of a live id, or an id that left and comes back
       uint32_t d = someDomain(), b = someBinding();
-      double id = rng.chance(0.12) && !m.msgs.empty() ? pickPlaced(rng, m, -1)
+      double id = rng.chance(0.12) && !m.msgs.empty()   ? pickPlaced(rng, m, -1)
                   : rng.chance(0.1) && !retired.empty() ? retired[rng.below(retired.size())]
-                                                         : freshId(rng, counter, m);
+                                                        : freshId(rng, counter, m);
       uint8_t prio = static_cast<uint8_t>(rng.below(2));
       double next = someNext(), exp = someExpiry();
       size_t failedAt;
@@ -394,7 +407,8 @@ void lifecycleWalk(uint64_t seed, int steps) {
       std::vector<uint8_t> prios;
       for (size_t i = 0; i < n; ++i) {
         double id;
-        do id = freshId(rng, counter, m); while (std::find(ids.begin(), ids.end(), id) != ids.end());
+        do id = freshId(rng, counter, m);
+        while (std::find(ids.begin(), ids.end(), id) != ids.end());
         ids.push_back(id);
         prios.push_back(static_cast<uint8_t>(rng.below(2)));
       }
@@ -480,7 +494,9 @@ void lifecycleWalk(uint64_t seed, int steps) {
       // flight) or gone.
       uint32_t d = static_cast<uint32_t>(rng.below(D)), b = static_cast<uint32_t>(rng.below(B));
       std::vector<double> q = m.activeOrder(d, b);
-      double id = !q.empty() && rng.chance(0.7) ? q[rng.below(q.size())] : rng.chance(0.7) ? pickPlaced(rng, m, -1) : absentId();
+      double id = !q.empty() && rng.chance(0.7) ? q[rng.below(q.size())]
+                  : rng.chance(0.7)             ? pickPlaced(rng, m, -1)
+                                                : absentId();
       if (id < 0) continue;
       Status want = m.removeActive(d, b, id);
       ENSURE_STATUS(c.removeActive(d, b, id), want);
@@ -541,7 +557,8 @@ Setup randomSetup(Rng& rng) {
   c.groupMax.resize(c.groups);
   for (auto& m : c.groupMax) m = limitOrUnlimited(rng, 0.6, 0, 12);
   int nt = static_cast<int>(rng.range(0, 2));
-  for (int i = 0; i < nt; ++i) s.throttles.push_back({static_cast<uint32_t>(rng.range(1, 5)), rng.chance(0.5) ? 1000.0 : 300.0});
+  for (int i = 0; i < nt; ++i)
+    s.throttles.push_back({static_cast<uint32_t>(rng.range(1, 5)), rng.chance(0.5) ? 1000.0 : 300.0});
   int nd = static_cast<int>(rng.range(2, 6));
   const double aggr[] = {kAggressivenessNormal, kAggressivenessHigh, 1.0};
   for (int d = 0; d < nd; ++d) {
@@ -553,7 +570,8 @@ Setup randomSetup(Rng& rng) {
     for (auto& p : dl.pairs) {
       p.maxConnections = rng.chance(0.05) ? 0 : static_cast<uint32_t>(rng.range(1, 12));
       p.aggressiveness = aggr[rng.below(3)];
-      p.throttle = (nt > 0 && rng.chance(0.3)) ? static_cast<int32_t>(rng.below(static_cast<uint64_t>(nt))) : kNoThrottle;
+      p.throttle =
+          (nt > 0 && rng.chance(0.3)) ? static_cast<int32_t>(rng.below(static_cast<uint64_t>(nt))) : kNoThrottle;
       p.suspended = rng.chance(0.08);
     }
     s.domains.push_back(dl);
@@ -597,27 +615,35 @@ std::string checkLimits(const Core& c, const Setup& s, const Conns& k) {
     const DomainLimits& dl = s.domains[d];
     for (uint32_t b = 0; b < nb; ++b) {
       if (pair[d * nb + b] > dl.pairs[b].maxConnections)
-        os << "pair (" << d << "," << b << ") has " << pair[d * nb + b] << " > max " << dl.pairs[b].maxConnections << "; ";
-      if (l.pairCount(d, b) != pair[d * nb + b]) os << "pairCount(" << d << "," << b << ") " << l.pairCount(d, b) << "; ";
+        os << "pair (" << d << "," << b << ") has " << pair[d * nb + b] << " > max " << dl.pairs[b].maxConnections
+           << "; ";
+      if (l.pairCount(d, b) != pair[d * nb + b])
+        os << "pairCount(" << d << "," << b << ") " << l.pairCount(d, b) << "; ";
     }
     if (dom[d] > dl.scopeMax) os << "domain " << d << " has " << dom[d] << " > scope max " << dl.scopeMax << "; ";
     if (l.domainCount(d) != dom[d]) os << "domainCount(" << d << ") " << l.domainCount(d) << "; ";
     for (uint32_t g = 0; g < ng; ++g)
       if (gdom[d * (ng + 1) + g] > dl.groupScopeMax[g])
-        os << "group " << g << " in domain " << d << " has " << gdom[d * (ng + 1) + g] << " > " << dl.groupScopeMax[g] << "; ";
+        os << "group " << g << " in domain " << d << " has " << gdom[d * (ng + 1) + g] << " > " << dl.groupScopeMax[g]
+           << "; ";
   }
   for (uint32_t b = 0; b < nb; ++b) {
-    if (bind[b] > s.cfg.bindingMax[b]) os << "binding " << b << " has " << bind[b] << " > " << s.cfg.bindingMax[b] << "; ";
+    if (bind[b] > s.cfg.bindingMax[b])
+      os << "binding " << b << " has " << bind[b] << " > " << s.cfg.bindingMax[b] << "; ";
     if (c.counters()[kFixedCounters + b] != static_cast<double>(bind[b]))
-      os << "connection counter of binding " << b << " " << c.counters()[kFixedCounters + b] << " vs " << bind[b] << "; ";
+      os << "connection counter of binding " << b << " " << c.counters()[kFixedCounters + b] << " vs " << bind[b]
+         << "; ";
   }
   for (uint32_t g = 0; g < ng; ++g)
     if (grp[g] > s.cfg.groupMax[g]) os << "group " << g << " has " << grp[g] << " > " << s.cfg.groupMax[g] << "; ";
   if (static_cast<uint64_t>(total) > static_cast<uint64_t>(s.cfg.serverMax) + s.cfg.serverReserve)
     os << "total " << total << " > server_max + server_reserve; ";
-  if (c.counters()[kConnections] != static_cast<double>(total)) os << "connections counter " << c.counters()[kConnections] << " vs " << total << "; ";
-  if (c.counters()[kOpened] != static_cast<double>(k.opened)) os << "opened counter " << c.counters()[kOpened] << " vs " << k.opened << "; ";
-  if (c.counters()[kReleased] != static_cast<double>(k.released)) os << "released counter " << c.counters()[kReleased] << " vs " << k.released << "; ";
+  if (c.counters()[kConnections] != static_cast<double>(total))
+    os << "connections counter " << c.counters()[kConnections] << " vs " << total << "; ";
+  if (c.counters()[kOpened] != static_cast<double>(k.opened))
+    os << "opened counter " << c.counters()[kOpened] << " vs " << k.opened << "; ";
+  if (c.counters()[kReleased] != static_cast<double>(k.released))
+    os << "released counter " << c.counters()[kReleased] << " vs " << k.released << "; ";
   return os.str();
 }
 
@@ -696,9 +722,11 @@ void maintainWalk(uint64_t seed, int passes) {
       ENSURE(g.domain < nd && g.binding < nb);
       ENSURE_MSG(seenThisPass.insert(g.connectionId).second, "connection id " << g.connectionId << " granted twice");
       ENSURE_MSG(!suspended[g.domain][g.binding], "grant for suspended pair (" << g.domain << "," << g.binding << ")");
-      ENSURE_MSG(c.activeSize(g.domain, g.binding) > 0, "grant for an empty queue (" << g.domain << "," << g.binding << ")");
+      ENSURE_MSG(c.activeSize(g.domain, g.binding) > 0,
+                 "grant for an empty queue (" << g.domain << "," << g.binding << ")");
       if (before[g.domain * nb + g.binding] > 0)
-        ENSURE_MSG(running <= s.cfg.serverMax, "a pair with connections took the total to " << running << " > server_max");
+        ENSURE_MSG(running <= s.cfg.serverMax,
+                   "a pair with connections took the total to " << running << " > server_max");
     }
     // Nothing was left unopened that a limit allowed: each pair with mail reached its goal or
     // has no headroom left.
@@ -729,9 +757,12 @@ void maintainWalk(uint64_t seed, int passes) {
       uint32_t d = static_cast<uint32_t>(rng.below(nd)), b = static_cast<uint32_t>(rng.below(nb));
       size_t got = c.take(d, b, static_cast<size_t>(rng.below(30)), now, out.data());
       for (size_t j = 0; j < got; ++j) {
-        if (rng.chance(0.8)) ENSURE_STATUS(c.settle(out[j]), Status::Ok);
-        else if (rng.chance(0.5)) ENSURE_STATUS(c.defer(out[j], now + static_cast<double>(rng.below(3000)), now), Status::Ok);
-        else ENSURE_STATUS(c.untake(out[j]), Status::Ok);
+        if (rng.chance(0.8))
+          ENSURE_STATUS(c.settle(out[j]), Status::Ok);
+        else if (rng.chance(0.5))
+          ENSURE_STATUS(c.defer(out[j], now + static_cast<double>(rng.below(3000)), now), Status::Ok);
+        else
+          ENSURE_STATUS(c.untake(out[j]), Status::Ok);
       }
     }
     if (rng.chance(0.3)) {
@@ -926,7 +957,7 @@ TEST_CASE("Core: enqueueArrivals places many pairs' messages as the same single 
   for (int i = 0; i < 600; ++i) {
     x = x * 6364136223846793005ull + 1442695040888963407ull;
     const uint32_t d = (x >> 33) % 3, b = (x >> 40) % 2, p = (x >> 50) % 8 == 0 ? 1 : 0;
-    const double next = (x >> 20) % 5 == 0 ? 500 : 100;  // a fifth delayed
+    const double next = (x >> 20) % 5 == 0 ? 500 : 100;    // a fifth delayed
     const double exp = (x >> 10) % 7 == 0 ? 100 : kNever;  // some expire at once
     entries.insert(entries.end(), {double(d), double(b + 65536 * p), double(1000 + i), next, exp});
     REQUIRE(one.enqueue(d, b, 1000 + i, static_cast<uint8_t>(p), next, exp, 100) == Status::Ok);
@@ -944,7 +975,8 @@ TEST_CASE("Core: enqueueArrivals places many pairs' messages as the same single 
   for (int i = 0; i < 600; ++i) {
     Status sa = one.locate(1000 + i, &a), sb = many.locate(1000 + i, &b);
     REQUIRE(sa == sb);
-    if (sa == Status::Ok) CHECK((a.place == b.place && a.priority == b.priority && a.domain == b.domain && a.binding == b.binding));
+    if (sa == Status::Ok)
+      CHECK((a.place == b.place && a.priority == b.priority && a.domain == b.domain && a.binding == b.binding));
   }
   CHECK(many.checkInvariants());
 }
@@ -1117,8 +1149,8 @@ TEST_CASE("Core: bad arguments return the right status and change nothing") {
   double out[4];
   REQUIRE(c.take(d, 0, 2, 10, out) == 2u);  // 1 and 2 in flight
   REQUIRE(c.enqueue(d, 0, 30, 0, 10, 11, 10) == Status::Ok);
-  REQUIRE(c.expireActive(d, 11) == 1u);     // one expired id pending
-  REQUIRE(c.maintainAll(12) > 0u);          // grants pending
+  REQUIRE(c.expireActive(d, 11) == 1u);  // one expired id pending
+  REQUIRE(c.maintainAll(12) > 0u);       // grants pending
   std::vector<double> known{1, 2, 3, 8, 20, 21, kMaxId, 30, 99};
   const Snapshot before = snapshot(c, known);
   REQUIRE(c.checkInvariants());
@@ -1163,19 +1195,19 @@ TEST_CASE("Core: bad arguments return the right status and change nothing") {
   // Times.
   for (double t : {kNaN, kInf, -kInf}) {
     CAPTURE(t);
-    CHECK(c.enqueue(d, 0, 50, 0, t, kNever, 10) == Status::BadArgument);   // nextAttempt
-    CHECK(c.enqueue(d, 0, 50, 0, 10, kNever, t) == Status::BadArgument);   // now
+    CHECK(c.enqueue(d, 0, 50, 0, t, kNever, 10) == Status::BadArgument);  // nextAttempt
+    CHECK(c.enqueue(d, 0, 50, 0, 10, kNever, t) == Status::BadArgument);  // now
     CHECK(c.defer(1, t, 10) == Status::BadArgument);
     CHECK(c.defer(1, 20, t) == Status::BadArgument);
   }
-  CHECK(c.enqueue(d, 0, 50, 0, 10, kNaN, 10) == Status::BadArgument);      // expiresAt
+  CHECK(c.enqueue(d, 0, 50, 0, 10, kNaN, 10) == Status::BadArgument);  // expiresAt
   CHECK(c.enqueue(d, 0, 50, 0, 10, -kInf, 10) == Status::BadArgument);
   unchanged("bad times");
   // Well-formed, but wrong for the state.
   CHECK(c.enqueue(d, 0, 3, 0, 10, kNever, 10) == Status::DuplicateId);
   CHECK(c.enqueue(d, 1, 1, 0, 10, kNever, 10) == Status::DuplicateId);  // in flight
   CHECK(c.cancel(99) == Status::UnknownId);
-  CHECK(c.cancel(30) == Status::UnknownId);                             // expired
+  CHECK(c.cancel(30) == Status::UnknownId);  // expired
   CHECK(c.cancel(1) == Status::InFlight);
   CHECK(c.settle(3) == Status::NotInFlight);
   CHECK(c.settle(20) == Status::NotInFlight);
@@ -1183,10 +1215,10 @@ TEST_CASE("Core: bad arguments return the right status and change nothing") {
   CHECK(c.defer(3, 20, 10) == Status::NotInFlight);
   CHECK(c.untake(20) == Status::NotInFlight);
   CHECK(c.untake(99) == Status::UnknownId);
-  CHECK(c.removeActive(d, 1, 3) == Status::UnknownId);   // in binding 0
-  CHECK(c.removeActive(d2, 0, 3) == Status::UnknownId);  // in domain d
-  CHECK(c.removeActive(d2, 1, 20) == Status::UnknownId); // delayed, not active
-  CHECK(c.removeActive(d, 0, 1) == Status::UnknownId);   // in flight
+  CHECK(c.removeActive(d, 1, 3) == Status::UnknownId);    // in binding 0
+  CHECK(c.removeActive(d2, 0, 3) == Status::UnknownId);   // in domain d
+  CHECK(c.removeActive(d2, 1, 20) == Status::UnknownId);  // delayed, not active
+  CHECK(c.removeActive(d, 0, 1) == Status::UnknownId);    // in flight
   CHECK(c.releaseConnection(123456) == Status::UnknownConnection);
   unchanged("state errors");
   // addDomain with limits that do not fit the configuration.
@@ -1262,7 +1294,7 @@ TEST_CASE("Core: computeGoal; openConnections and defaultMaintain") {
   CHECK(c.computeGoal(d, 0, 4) == 9);               // goalsz > 0: current + goalsz
   CHECK(c.defaultMaintain(d, 0, 0, 4, 200) == 4u);
   CHECK(c.ledger().pairCount(d, 0) == 9u);
-  CHECK(c.defaultMaintain(d, 0, 0, 0, 200) == 11u); // up to the curve's 20
+  CHECK(c.defaultMaintain(d, 0, 0, 0, 200) == 11u);  // up to the curve's 20
   CHECK(c.defaultMaintain(d, 0, 0, 0, 200) == 0u);
   CHECK(c.openConnections(d, 1, 1000, 200, 0) == 32u);  // clipped by max_outbound_connections
   CHECK(c.pendingGrants() == 52u);
@@ -1481,7 +1513,7 @@ TEST_CASE("Core: maintainDomain with a goal size and a reserve override") {
   CHECK(c.maintainDomain(d, 0, 5, 0) == 1u);
   CHECK(c.maintainDomain(d, 0, 5, 0) == 0u);  // server_max + server_reserve = 7
   CHECK(c.ledger().total() == 7u);
-  CHECK(c.ledger().pairCount(d, 1) == 0u);    // nothing queued on binding 1
+  CHECK(c.ledger().pairCount(d, 1) == 0u);  // nothing queued on binding 1
   CHECK(c.pendingGrants() == 7u);
   CHECK(c.checkInvariants());
 }
@@ -1570,7 +1602,7 @@ TEST_CASE("Core: counters track every place and binding") {
   CHECK(k[kFixedCounters + 2 + 1] == 1.0);
   CHECK(c.maintainAll(0) == 1u);
   CHECK(k[kConnections] == 1.0);
-  CHECK(k[kFixedCounters + 1] == 1.0);      // connections, binding 1
+  CHECK(k[kFixedCounters + 1] == 1.0);  // connections, binding 1
   CHECK(k[kOpened] == 1.0);
   CHECK(c.checkInvariants());
 }
@@ -1618,7 +1650,7 @@ TEST_CASE("Core: migrateConnection moves a lease to a sibling domain within its 
   CHECK(c.migrateConnection(999, b) == Status::UnknownConnection);
   CHECK(c.migrateConnection(g[0] + 0.5, a) == Status::UnknownConnection);
   CHECK(c.checkInvariants());
-  CHECK(c.releaseConnection(g[0]) == Status::Ok);              // released from where it moved
+  CHECK(c.releaseConnection(g[0]) == Status::Ok);  // released from where it moved
   CHECK(c.ledger().pairCount(b, 0) == 0u);
   CHECK(c.checkInvariants());
 }
@@ -1965,7 +1997,8 @@ CoreState stateOf(const Core& c, double idRange) {
     MessageInfo mi{};
     Status st = c.locate(id, &mi);
     if (st == Status::Ok)
-      s.places.emplace_back(st, mi.domain, mi.binding, static_cast<int>(mi.place), mi.priority, mi.nextAttempt, mi.expiresAt);
+      s.places.emplace_back(st, mi.domain, mi.binding, static_cast<int>(mi.place), mi.priority, mi.nextAttempt,
+                            mi.expiresAt);
     else
       s.places.emplace_back(st, 0, 0, 0, 0, 0, 0);
   }
@@ -2052,10 +2085,10 @@ TEST_CASE("Core: cancelBatch refuses a batch with an id in flight or not an id, 
   };
   const std::vector<Case> cases = {
       {{3}, Status::InFlight, 0},
-      {{4, 20, 11, 7, 5}, Status::InFlight, 3},               // active, delayed, other binding, then in flight
-      {{99, 4, 4, 20, 3, 7}, Status::InFlight, 4},            // unknown and repeated ids before it
+      {{4, 20, 11, 7, 5}, Status::InFlight, 3},     // active, delayed, other binding, then in flight
+      {{99, 4, 4, 20, 3, 7}, Status::InFlight, 4},  // unknown and repeated ids before it
       {{2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 7}, Status::InFlight, 12},  // past the prefetch distance
-      {{4, 3, kNaN}, Status::InFlight, 1},                    // the first bad entry is the one named
+      {{4, 3, kNaN}, Status::InFlight, 1},                              // the first bad entry is the one named
       {{kNaN}, Status::BadArgument, 0},
       {{4, 5, -1}, Status::BadArgument, 2},
       {{4, 0.5, 5}, Status::BadArgument, 1},
@@ -2064,7 +2097,7 @@ TEST_CASE("Core: cancelBatch refuses a batch with an id in flight or not an id, 
       {{-kInf, 1}, Status::BadArgument, 0},
       {{4, 99, 4, -0.5}, Status::BadArgument, 3},
       {{4, 5, 6, 8, 9, 10, 11, 12, 20, 21, 1e300}, Status::BadArgument, 10},  // past the prefetch distance
-      {{4, kNaN, 3}, Status::BadArgument, 1},                 // bad id before the in-flight one
+      {{4, kNaN, 3}, Status::BadArgument, 1},                                 // bad id before the in-flight one
       {{1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 20, 21, 22, kNaN, 4.5}, Status::BadArgument, 13},  // all queued, then bad
   };
   for (const Case& k : cases) {
@@ -2159,7 +2192,8 @@ TEST_CASE("Core: cancelBatch of active mail is lazy, as cancel() is: purges duri
     CHECK(cancelled == 100u);
     std::vector<double> out(n);
     CHECK(c.take(0, 0, 10, 0, out.data()) == 10u);
-    CHECK(std::vector<double>(out.begin(), out.begin() + 10) == std::vector<double>(order.begin() + 100, order.begin() + 110));
+    CHECK(std::vector<double>(out.begin(), out.begin() + 10) ==
+          std::vector<double>(order.begin() + 100, order.begin() + 110));
     CHECK(c.checkInvariants());
     // The ten in flight refuse a later batch that names one of them; the rest stays as it was.
     std::vector<double> mixed(order.begin() + 105, order.begin() + 130);
@@ -2171,7 +2205,8 @@ TEST_CASE("Core: cancelBatch of active mail is lazy, as cancel() is: purges duri
     CHECK(c.cancelBatch(queued.data(), queued.size(), &at, &cancelled) == Status::Ok);
     CHECK(cancelled == 20u);
     CHECK(c.take(0, 0, n, 0, out.data()) == n - 130);
-    CHECK(std::vector<double>(out.begin(), out.begin() + (n - 130)) == std::vector<double>(order.begin() + 130, order.end()));
+    CHECK(std::vector<double>(out.begin(), out.begin() + (n - 130)) ==
+          std::vector<double>(order.begin() + 130, order.end()));
     CHECK(c.checkInvariants());
   }
 }
@@ -2257,13 +2292,18 @@ TEST_CASE("Core: cancelBatch agrees with cancel() one id at a time, on random ba
         size_t n = rng.chance(0.3) ? rng.below(120) : rng.below(12);
         std::vector<double> ids;
         for (size_t i = 0; i < n; ++i) {
-          if (!ids.empty() && rng.chance(0.1)) ids.push_back(ids[rng.below(ids.size())]);
-          else ids.push_back(static_cast<double>(rng.below(static_cast<uint64_t>(idRange) + 20)));
+          if (!ids.empty() && rng.chance(0.1))
+            ids.push_back(ids[rng.below(ids.size())]);
+          else
+            ids.push_back(static_cast<double>(rng.below(static_cast<uint64_t>(idRange) + 20)));
         }
         std::vector<double> f = inFlight();
         // Without the ids in flight, unless one is inserted on purpose.
-        ids.erase(std::remove_if(ids.begin(), ids.end(), [&](double id) { return std::find(f.begin(), f.end(), id) != f.end(); }), ids.end());
-        if (!f.empty() && rng.chance(0.15)) ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(rng.below(ids.size() + 1)), f[rng.below(f.size())]);
+        ids.erase(std::remove_if(ids.begin(), ids.end(),
+                                 [&](double id) { return std::find(f.begin(), f.end(), id) != f.end(); }),
+                  ids.end());
+        if (!f.empty() && rng.chance(0.15))
+          ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(rng.below(ids.size() + 1)), f[rng.below(f.size())]);
         if (rng.chance(0.1)) {
           static const double bad[] = {kNaN, -1, 0.5, kTwo53, kInf, -kInf, 1e300, -0.5};
           ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(rng.below(ids.size() + 1)), bad[rng.below(8)]);
@@ -2273,8 +2313,13 @@ TEST_CASE("Core: cancelBatch agrees with cancel() one id at a time, on random ba
         size_t wantAt = 0;
         for (size_t i = 0; i < ids.size() && want == Status::Ok; ++i) {
           MessageInfo mi{};
-          if (!safeId(ids[i])) { want = Status::BadArgument; wantAt = i; }
-          else if (twin.locate(ids[i], &mi) == Status::Ok && mi.place == Place::InFlight) { want = Status::InFlight; wantAt = i; }
+          if (!safeId(ids[i])) {
+            want = Status::BadArgument;
+            wantAt = i;
+          } else if (twin.locate(ids[i], &mi) == Status::Ok && mi.place == Place::InFlight) {
+            want = Status::InFlight;
+            wantAt = i;
+          }
         }
         CoreState before = stateOf(c, idRange + 20);
         size_t cancelled = 77;

@@ -31,8 +31,10 @@ TEST_CASE("LeaseTable: random inserts and erases match a std::map, through growt
         // Erase a live id (oldest, newest or random) or an unknown one.
         auto it = model.begin();
         uint64_t pick = rng.below(3);
-        if (pick == 1) it = std::prev(model.end());
-        else if (pick == 2) std::advance(it, static_cast<long>(rng.below(model.size())));
+        if (pick == 1)
+          it = std::prev(model.end());
+        else if (pick == 2)
+          std::advance(it, static_cast<long>(rng.below(model.size())));
         Grant out{};
         REQUIRE(t.erase(it->first, &out));
         CHECK(out.domain == it->second.domain);

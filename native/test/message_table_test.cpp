@@ -22,11 +22,16 @@ constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
 // Ids the way MTAs make them: sequential, clustered in strides, random up to 2^53 - 1, near the top.
 double pickId(Rng& rng, uint64_t& counter) {
   switch (rng.below(5)) {
-    case 0: return static_cast<double>(counter++);
-    case 1: return static_cast<double>((rng.below(4096)) << 20);              // equal low bits
-    case 2: return static_cast<double>(rng.below(1ull << 53));               // anywhere safe
-    case 3: return kMaxSafe - static_cast<double>(rng.below(5000));          // near 2^53 - 1
-    default: return static_cast<double>(1000000 + rng.below(3000) * 1024);   // strided cluster
+    case 0:
+      return static_cast<double>(counter++);
+    case 1:
+      return static_cast<double>((rng.below(4096)) << 20);  // equal low bits
+    case 2:
+      return static_cast<double>(rng.below(1ull << 53));  // anywhere safe
+    case 3:
+      return kMaxSafe - static_cast<double>(rng.below(5000));  // near 2^53 - 1
+    default:
+      return static_cast<double>(1000000 + rng.below(3000) * 1024);  // strided cluster
   }
 }
 
@@ -206,7 +211,8 @@ size_t churnAtSteadyLoad(uint64_t seed, size_t liveCount, int steps) {
   uint64_t counter = 0;
   auto addNew = [&]() {
     double id;
-    do id = pickId(rng, counter); while (m.byId.count(id));
+    do id = pickId(rng, counter);
+    while (m.byId.count(id));
     uint32_t h = t.add(id);
     t.at(h).nextAttempt = id * 0.5;
     t.at(h).domain = h * 7u;

@@ -54,7 +54,8 @@ void randomRun(uint64_t seed, uint32_t count, double windowMs, int steps) {
       ENSURE_MSG(next == oldest + windowMs, "nextAllowedAt " << next << ", model " << oldest + windowMs);
     }
     // Ask for some, sometimes more than is available: only what the window allows is recorded.
-    uint32_t ask = rng.chance(0.2) ? avail + static_cast<uint32_t>(rng.below(3)) : static_cast<uint32_t>(rng.below(avail + 1));
+    uint32_t ask =
+        rng.chance(0.2) ? avail + static_cast<uint32_t>(rng.below(3)) : static_cast<uint32_t>(rng.below(avail + 1));
     t.consume(now, ask);
     uint32_t granted = std::min(ask, avail);
     for (uint32_t i = 0; i < granted; ++i) grants.push_back(now);

@@ -207,8 +207,10 @@ void randomWalk(uint64_t seed, int ops) {
     // removed ones (up to a limit). Others are freed, so handles are recycled with new keys.
     std::vector<uint32_t> left;
     auto retire = [&](uint32_t h, bool mayReturn) {
-      if (mayReturn && left.size() < 256) left.push_back(h);
-      else msgs.table.free(h);
+      if (mayReturn && left.size() < 256)
+        left.push_back(h);
+      else
+        msgs.table.free(h);
     };
     // Fresh sequences: above every other (FIFO) or below every other (an entry that goes before
     // those of its time).
@@ -450,8 +452,8 @@ TEST_CASE("RunSkiplist: runs at the capacity boundaries (C - 1, C, C + 1, 2C - 1
       CHECK(f.list.checkInvariants());
       CHECK(f.diff() == "");
       uint32_t out[4 * kRunCapacity];
-      for (int offset : {0, 1, kRunCapacity - 1, kRunCapacity, kRunCapacity + 1, 2 * kRunCapacity - 1,
-                         2 * kRunCapacity, 2 * kRunCapacity + 1, n - 1, n, n + 1}) {
+      for (int offset : {0, 1, kRunCapacity - 1, kRunCapacity, kRunCapacity + 1, 2 * kRunCapacity - 1, 2 * kRunCapacity,
+                         2 * kRunCapacity + 1, n - 1, n, n + 1}) {
         for (int k : {1, kRunCapacity - 1, kRunCapacity, kRunCapacity + 1, n}) {
           std::vector<uint32_t> want = modelSlice(f.model, static_cast<size_t>(offset), static_cast<size_t>(k));
           size_t got = f.list.peek(static_cast<size_t>(offset), out, static_cast<size_t>(k));
@@ -526,7 +528,8 @@ TEST_CASE("RunSkiplist: a full run splits correctly whatever the insert position
         if (variant == 1) {
           // Pop the first run and 5 of the second, then refill the gap at the front of the head.
           REQUIRE(f.pop(kRunCapacity + 5).size() == static_cast<size_t>(kRunCapacity + 5));
-          for (int i = 0; i < 5; ++i) f.add(10.0 * (kRunCapacity + i), 100 * static_cast<uint64_t>(kRunCapacity + i + 1) + 50);
+          for (int i = 0; i < 5; ++i)
+            f.add(10.0 * (kRunCapacity + i), 100 * static_cast<uint64_t>(kRunCapacity + i + 1) + 50);
         } else if (variant == 2) {
           for (int i = 0; i < 5; ++i) REQUIRE(f.remove(h[base + i]));
           for (int i = 0; i < 5; ++i) f.add(10.0 * (base + i), 100 * static_cast<uint64_t>(base + i + 1) + 50);
@@ -560,7 +563,7 @@ TEST_CASE("RunSkiplist: removals at a node's front leave its key a lower bound; 
     std::vector<uint32_t> h = f.fill(3 * kRunCapacity);
     REQUIRE(f.list.nodeCount() == 3u);
     const int b = kRunCapacity;
-    const double tb = 10.0 * b;                            // the time of B's first entry
+    const double tb = 10.0 * b;                              // the time of B's first entry
     const uint64_t sb = 100 * static_cast<uint64_t>(b + 1);  // and its sequence
     for (int i = 0; i < 3; ++i) REQUIRE(f.remove(h[b + i]));
     CHECK(f.list.nodeCount() == 3u);
@@ -672,11 +675,11 @@ TEST_CASE("RunSkiplist: removals that empty a node in the middle, at the head an
 TEST_CASE("RunSkiplist: a thin run takes in a small next run (merge): a stale-keyed run, the tail, the head") {
   // By RunSkiplist::remove's rule, with C = kRunCapacity: a removal that leaves a run with fewer
   // than C / 4 entries makes it take in the next run when both together hold at most 3C / 4.
-  const size_t thin = kRunCapacity / 4;       // a run below this is thin
-  const size_t most = kRunCapacity * 3 / 4;   // the most a merged run may hold
+  const size_t thin = kRunCapacity / 4;      // a run below this is thin
+  const size_t most = kRunCapacity * 3 / 4;  // the most a merged run may hold
   for (uint64_t seed = 1; seed <= 8; ++seed) {
     CAPTURE(seed);
-    LaidOut s(seed, 4 * kRunCapacity);  // runs A B C D, full
+    LaidOut s(seed, 4 * kRunCapacity);         // runs A B C D, full
     const size_t keep = kRunCapacity * 3 / 8;  // half of what a merged run may hold
     // C loses its front down to `keep` entries (its own key goes stale); it is not thin: no merge.
     while (s.runSize(2) > keep && s.removeAt(2, 0)) {
@@ -736,8 +739,18 @@ TEST_CASE("RunSkiplist: removal of absent handles returns false and changes noth
   // sequence, same sequence other time, and the very keys of present entries (the head, the first
   // of the second run, the tail).
   const double last = 2.0 * (n - 1);
-  const double absent[][2] = {{-1, 1},   {-1, 0},   {3, 2}, {last + 402, n + 1.0}, {2, 1}, {2, 3}, {2, n + 702.0},
-                              {4.5, 3}, {last, 1}, {0, 1}, {2.0 * kRunCapacity, kRunCapacity + 1.0}, {last, 1.0 * n}};
+  const double absent[][2] = {{-1, 1},
+                              {-1, 0},
+                              {3, 2},
+                              {last + 402, n + 1.0},
+                              {2, 1},
+                              {2, 3},
+                              {2, n + 702.0},
+                              {4.5, 3},
+                              {last, 1},
+                              {0, 1},
+                              {2.0 * kRunCapacity, kRunCapacity + 1.0},
+                              {last, 1.0 * n}};
   for (const auto& k : absent) {
     uint32_t a = f.msgs.add(k[0], static_cast<uint64_t>(k[1]));
     CHECK_FALSE(f.list.remove(a));
@@ -765,8 +778,15 @@ TEST_CASE("RunSkiplist: popFront across node boundaries") {
   uint32_t out[n + 10];
   size_t at = 0;
   // Pops that end just before, exactly at and just after run boundaries.
-  const size_t chunks[] = {0, 1, static_cast<size_t>(kRunCapacity) - 2, 1, static_cast<size_t>(kRunCapacity) + 1,
-                           static_cast<size_t>(2 * kRunCapacity) - 1, 3, 200, 50};
+  const size_t chunks[] = {0,
+                           1,
+                           static_cast<size_t>(kRunCapacity) - 2,
+                           1,
+                           static_cast<size_t>(kRunCapacity) + 1,
+                           static_cast<size_t>(2 * kRunCapacity) - 1,
+                           3,
+                           200,
+                           50};
   for (size_t k : chunks) {
     CAPTURE(k);
     size_t want = std::min(k, f.list.size());
@@ -820,8 +840,22 @@ TEST_CASE("RunSkiplist: peek with offsets") {
   for (int i = kRunCapacity; i < kRunCapacity + 4; ++i) CHECK(f.remove(h[i]));
   REQUIRE(f.list.checkInvariants());
   const size_t c = kRunCapacity;
-  const size_t offsets[] = {0, 1, c - 4, c - 3, c - 2, c - 1, c, c + 1, 2 * c - 1, 2 * c, 2 * c + 1, 3 * c,
-                            f.model.size() - 1, f.model.size(), f.model.size() + 3, 100000};
+  const size_t offsets[] = {0,
+                            1,
+                            c - 4,
+                            c - 3,
+                            c - 2,
+                            c - 1,
+                            c,
+                            c + 1,
+                            2 * c - 1,
+                            2 * c,
+                            2 * c + 1,
+                            3 * c,
+                            f.model.size() - 1,
+                            f.model.size(),
+                            f.model.size() + 3,
+                            100000};
   const size_t ks[] = {0, 1, 2, c - 1, c, c + 1, 300};
   uint32_t out[400];
   for (size_t offset : offsets) {
@@ -851,7 +885,8 @@ TEST_CASE("RunSkiplist: lists sharing one pool and one table give every node bac
     const int per = kRunCapacity / 16 > 1 ? kRunCapacity / 16 : 1;
     for (int i = 0; i < 3000 * per; ++i) {
       int w = static_cast<int>(rng.below(3));
-      uint32_t h = msgs.add(static_cast<double>(rng.below(500 * static_cast<uint64_t>(per))), static_cast<uint64_t>(i + 1));
+      uint32_t h =
+          msgs.add(static_cast<double>(rng.below(500 * static_cast<uint64_t>(per))), static_cast<uint64_t>(i + 1));
       lists[w]->insert(h);
       models[w]->emplace(keyOf(msgs.table, h), h);
       if (rng.chance(0.01)) {
@@ -930,17 +965,17 @@ std::string timeStr(double t) {
 }
 
 // ENSURE that the fixture is sound and matches its model after `what`.
-#define ENSURE_SOUND(f, what)                                    \
-  do {                                                           \
-    const std::string sound_err_ = (f).check();                  \
+#define ENSURE_SOUND(f, what)                                   \
+  do {                                                          \
+    const std::string sound_err_ = (f).check();                 \
     ENSURE_MSG(sound_err_.empty(), what << ": " << sound_err_); \
   } while (0)
 
 // ENSURE that a string-valued check comes back empty (else it is the message).
-#define ENSURE_EMPTY(expr)                              \
-  do {                                                  \
-    const std::string empty_err_ = (expr);              \
-    ENSURE_MSG(empty_err_.empty(), empty_err_);         \
+#define ENSURE_EMPTY(expr)                      \
+  do {                                          \
+    const std::string empty_err_ = (expr);      \
+    ENSURE_MSG(empty_err_.empty(), empty_err_); \
   } while (0)
 
 // A random entry of a model that is not empty.
@@ -977,7 +1012,10 @@ std::string keyStr(const Fixture& f, uint32_t h) {
 
 // A fresh key (after the entries of its time) or an old one (before them) at time t.
 std::string addKey(Fixture& f, double t, bool fresh) {
-  if (fresh) f.addNew(t); else f.addOld(t);
+  if (fresh)
+    f.addNew(t);
+  else
+    f.addOld(t);
   return std::string(fresh ? "fresh" : "old") + " key at " + timeStr(t);
 }
 
@@ -1039,7 +1077,8 @@ std::string stir(Fixture& f, Rng& rng, int steps, size_t most, std::vector<uint3
     } else if (room && r < 62) {
       what = addKey(f, anyEntry(f.model, rng)->first.first, false);
     } else if (room && r < 67) {
-      what = addKey(f, inRange(f.model.begin()->first.first - anyMagnitude(rng)), rng.chance(0.5)) + ", below the first entry";
+      what = addKey(f, inRange(f.model.begin()->first.first - anyMagnitude(rng)), rng.chance(0.5)) +
+             ", below the first entry";
     } else if (r < 93) {
       what = removeKept(f, static_cast<size_t>(rng.below(f.model.size())), kept);
     } else {
@@ -1089,7 +1128,10 @@ void belowTheBase(double t0, double step, bool full, const std::vector<double>& 
   double low = t0;
   for (double d : downs) {
     low -= d;
-    if (rng.chance(0.5)) f.addNew(low); else f.addOld(low);
+    if (rng.chance(0.5))
+      f.addNew(low);
+    else
+      f.addOld(low);
     ENSURE_SOUND(f, "key at " << timeStr(low) << ", below the base");
     if (!kept.empty()) {
       f.put(kept.back());
@@ -1148,8 +1190,10 @@ void splitRun(T t, int p, bool fresh, uint64_t seed) {
   for (int i = 0; i < kRunCapacity + 3; ++i) f.addNew(t(i));
   ENSURE(f.list.nodeCount() == 2u);
   double at;
-  if (fresh) at = p == 0 ? t(0) - 0.75 : t(p - 1) + (t(p) - t(p - 1)) / 2;
-  else at = t(p);
+  if (fresh)
+    at = p == 0 ? t(0) - 0.75 : t(p - 1) + (t(p) - t(p - 1)) / 2;
+  else
+    at = t(p);
   uint32_t h = fresh ? f.addNew(at) : f.addOld(at);
   ENSURE_SOUND(f, "key at " << timeStr(at));
   ENSURE(f.list.nodeCount() == 3u);
@@ -1250,7 +1294,8 @@ void tiedTimes(int variant, uint64_t seed) {
     const bool room = f.model.size() < static_cast<size_t>(4 * kRunCapacity);
     std::string what;
     if (room && r < 55) {
-      what = addKey(f, rng.chance(0.3) && !f.model.empty() ? anyEntry(f.model, rng)->first.first : timeOf(), rng.chance(0.6));
+      what = addKey(f, rng.chance(0.3) && !f.model.empty() ? anyEntry(f.model, rng)->first.first : timeOf(),
+                    rng.chance(0.6));
     } else if (!kept.empty() && r < 70) {
       what = putBack(f, rng, kept);
     } else if (f.model.size() > 2 && r < 96) {
@@ -1291,11 +1336,16 @@ void summaryWalk(uint64_t seed, int ops) {
     if (r < (growing ? 65u : 20u) || f.model.empty()) {
       double t;
       const uint64_t mode = f.model.empty() ? 4 : rng.below(5);
-      if (mode == 0) t = anyEntry(f.model, rng)->first.first;
-      else if (mode == 1) t = anyEntry(f.model, rng)->first.first + (rng.chance(0.5) ? 1 : -1) * anyMagnitude(rng);
-      else if (mode == 2) t = f.model.begin()->first.first - anyMagnitude(rng);
-      else if (mode == 3) t = f.model.rbegin()->first.first + anyMagnitude(rng);
-      else t = anchors[rng.below(4)] + (rng.chance(0.5) ? 1 : -1) * anyMagnitude(rng);
+      if (mode == 0)
+        t = anyEntry(f.model, rng)->first.first;
+      else if (mode == 1)
+        t = anyEntry(f.model, rng)->first.first + (rng.chance(0.5) ? 1 : -1) * anyMagnitude(rng);
+      else if (mode == 2)
+        t = f.model.begin()->first.first - anyMagnitude(rng);
+      else if (mode == 3)
+        t = f.model.rbegin()->first.first + anyMagnitude(rng);
+      else
+        t = anchors[rng.below(4)] + (rng.chance(0.5) ? 1 : -1) * anyMagnitude(rng);
       what = addKey(f, inRange(t), rng.chance(0.7));
     } else if (!kept.empty() && r < 75) {
       what = putBack(f, rng, kept);
@@ -1333,8 +1383,8 @@ TEST_CASE("RunSkiplist summaries: a run's span grows from below a microsecond to
     for (int e = -24; e <= 51; ++e) v.push_back(std::ldexp(1.0, e));
     return v;
   }();
-  const std::vector<double> decades{0,    1e-9, 0x1p-17, 1e-5,  0.001, 0.1,   0.3,   1,      1.5,      59.9,  1000,
-                                    65535, 65536, 65537, 3.6e6, 8.64e7, 6.048e8, 3.1536e10, 1e12, 1e15, 2e15};
+  const std::vector<double> decades{0,     1e-9,  0x1p-17, 1e-5,  0.001,  0.1,     0.3,       1,    1.5,  59.9, 1000,
+                                    65535, 65536, 65537,   3.6e6, 8.64e7, 6.048e8, 3.1536e10, 1e12, 1e15, 2e15};
   // Whole milliseconds: the run is exact until its scale drops below 1.
   const std::vector<double> whole{0, 1, 2, 1000, 32767, 32768, 65535, 65536, 1e6, 8.64e7, 1e12, 2e15};
   // From 2^16 a ms to 2^-35 in one append (a shift by 51: every earlier summary becomes 0).
@@ -1371,7 +1421,9 @@ TEST_CASE("RunSkiplist summaries: keys below the head run's base move the base (
   }
 }
 
-TEST_CASE("RunSkiplist summaries: a run that takes in the next (merge) summarizes its entries against its own base and scale") {
+TEST_CASE(
+    "RunSkiplist summaries: a run that takes in the next (merge) summarizes its entries against its own base and "
+    "scale") {
   uint64_t seed = 200;
   int pair = 0;
   auto each = [&](auto ta, auto tb) {

@@ -24,20 +24,20 @@ inline std::ostream& operator<<(std::ostream& os, Status s) { return os << statu
 
 // Exceptions are off, so REQUIRE cannot unwind: ENSURE records a check and leaves the current
 // function at the first failure, so a random walk reports its first divergence only.
-#define ENSURE_MSG(cond, msg)                                   \
-  do {                                                          \
-    const bool ensure_ok_ = static_cast<bool>(cond);            \
-    CHECK_MESSAGE(ensure_ok_, "ENSURE(" #cond ") " << msg);     \
-    if (!ensure_ok_) return;                                    \
+#define ENSURE_MSG(cond, msg)                               \
+  do {                                                      \
+    const bool ensure_ok_ = static_cast<bool>(cond);        \
+    CHECK_MESSAGE(ensure_ok_, "ENSURE(" #cond ") " << msg); \
+    if (!ensure_ok_) return;                                \
   } while (0)
 #define ENSURE(cond) ENSURE_MSG(cond, "")
 // ENSURE(expr == want) for a Status, with both statuses named in the message.
-#define ENSURE_STATUS(expr, want)                                                        \
-  do {                                                                                   \
-    const ::mqc::Status ensure_got_ = (expr);                                            \
-    const ::mqc::Status ensure_want_ = (want);                                           \
+#define ENSURE_STATUS(expr, want)                                                                         \
+  do {                                                                                                    \
+    const ::mqc::Status ensure_got_ = (expr);                                                             \
+    const ::mqc::Status ensure_want_ = (want);                                                            \
     CHECK_MESSAGE(ensure_got_ == ensure_want_, #expr " -> " << ensure_got_ << ", want " << ensure_want_); \
-    if (ensure_got_ != ensure_want_) return;                                             \
+    if (ensure_got_ != ensure_want_) return;                                                              \
   } while (0)
 
 namespace test_support {

@@ -13,8 +13,20 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, expectTypeOf, test } from 'vitest';
 
 import {
-  ERROR_CODES, FileSpool, HookError, MailQueueCore, MailQueueError, MemoryStore, SmtpOpenError, SmtpSendError, SmtpTransport,
-  SpoolCorruptError, type CodedError, type ErrorCode, type SmtpOpenErrorCode, type SmtpSendErrorCode,
+  ERROR_CODES,
+  FileSpool,
+  HookError,
+  MailQueueCore,
+  MailQueueError,
+  MemoryStore,
+  SmtpOpenError,
+  SmtpSendError,
+  SmtpTransport,
+  SpoolCorruptError,
+  type CodedError,
+  type ErrorCode,
+  type SmtpOpenErrorCode,
+  type SmtpSendErrorCode,
 } from '../../lib/index.js';
 import { native } from '../../lib/native.js';
 import type { DnsResolver } from '../../lib/transport/mx_resolver.js';
@@ -55,8 +67,19 @@ afterAll(() => {
 
 // The codes each call below produces: a code outside ErrorCode is a compile error here.
 const EXERCISED = [
-  'ERR_CLOSED', 'ERR_REENTRANT', 'ERR_CONFIG', 'ERR_DUPLICATE_ID', 'ERR_UNKNOWN_ID', 'ERR_IN_FLIGHT', 'ERR_NOT_IN_FLIGHT',
-  'ERR_UNKNOWN_DOMAIN', 'ERR_UNKNOWN_CONNECTION', 'ERR_NO_VISIT', 'ERR_HOOK_FAILED', 'ERR_SPOOL_CORRUPT', 'ERR_SMTP_NXDOMAIN',
+  'ERR_CLOSED',
+  'ERR_REENTRANT',
+  'ERR_CONFIG',
+  'ERR_DUPLICATE_ID',
+  'ERR_UNKNOWN_ID',
+  'ERR_IN_FLIGHT',
+  'ERR_NOT_IN_FLIGHT',
+  'ERR_UNKNOWN_DOMAIN',
+  'ERR_UNKNOWN_CONNECTION',
+  'ERR_NO_VISIT',
+  'ERR_HOOK_FAILED',
+  'ERR_SPOOL_CORRUPT',
+  'ERR_SMTP_NXDOMAIN',
   'ERR_SMTP_CONNECT',
 ] as const satisfies readonly ErrorCode[];
 
@@ -78,7 +101,13 @@ describe('every coded error is a MailQueueError with its documented code', () =>
     // ERR_TOO_MANY needs 2^27 messages or 2^20 open cores; ERR_INTERNAL a status the addon does not
     // know; the other SMTP codes are tested in test/transport.
     const unreached = ERROR_CODES.filter((c) => !(EXERCISED as readonly string[]).includes(c));
-    expect(unreached.sort()).toEqual(['ERR_INTERNAL', 'ERR_SMTP_DNS', 'ERR_SMTP_NO_ADDRESS', 'ERR_SMTP_NULL_MX', 'ERR_TOO_MANY']);
+    expect(unreached.sort()).toEqual([
+      'ERR_INTERNAL',
+      'ERR_SMTP_DNS',
+      'ERR_SMTP_NO_ADDRESS',
+      'ERR_SMTP_NULL_MX',
+      'ERR_TOO_MANY',
+    ]);
   });
 
   test('core closed: from the facade and from native code', async () => {
@@ -117,7 +146,12 @@ describe('every coded error is a MailQueueError with its documented code', () =>
   });
 
   test('visitDefault before prepareVisit (the raw addon)', async () => {
-    const h = native.createCore(Float64Array.of(1, 0, 10, 0), Int32Array.of(-1), Float64Array.of(Infinity), new Float64Array(0));
+    const h = native.createCore(
+      Float64Array.of(1, 0, 10, 0),
+      Int32Array.of(-1),
+      Float64Array.of(Infinity),
+      new Float64Array(0),
+    );
     try {
       expectCoded(await caught(() => native.visitDefault(h, 0, 0)), 'ERR_NO_VISIT');
     } finally {
@@ -193,9 +227,11 @@ describe('every coded error is a MailQueueError with its documented code', () =>
         s.close(() => resolve(port));
       });
     });
-    const enotfound = (name: string) => Promise.reject(Object.assign(new Error(`queryMx ENOTFOUND ${name}`), { code: 'ENOTFOUND' }));
+    const enotfound = (name: string) =>
+      Promise.reject(Object.assign(new Error(`queryMx ENOTFOUND ${name}`), { code: 'ENOTFOUND' }));
     const resolver: DnsResolver = {
-      resolveMx: (name) => (name === 'nx.example' ? enotfound(name) : Promise.resolve([{ exchange: 'mx.refused.example', priority: 10 }])),
+      resolveMx: (name) =>
+        name === 'nx.example' ? enotfound(name) : Promise.resolve([{ exchange: 'mx.refused.example', priority: 10 }]),
       resolve4: (name) => (name === 'mx.refused.example' ? Promise.resolve(['127.0.0.1']) : enotfound(name)),
       resolve6: (name) => enotfound(name),
     };
@@ -212,10 +248,14 @@ describe('every coded error is a MailQueueError with its documented code', () =>
     } finally {
       await t.close();
     }
-    expectCoded(await caught(() => t.open({ domain: 'nx.example', binding: 'default', bindingSlot: 0 })), 'ERR_CLOSED', SmtpOpenError);
+    expectCoded(
+      await caught(() => t.open({ domain: 'nx.example', binding: 'default', bindingSlot: 0 })),
+      'ERR_CLOSED',
+      SmtpOpenError,
+    );
   });
 
-  test('SmtpSendError is a MailQueueError whose code may also be nodemailer\'s', () => {
+  test("SmtpSendError is a MailQueueError whose code may also be nodemailer's", () => {
     const e = new SmtpSendError('ECONNECTION', 1, 'mx.example', 'smtp send #1: connection closed');
     expect(e).toBeInstanceOf(MailQueueError);
     expect(e.name).toBe('SmtpSendError');
@@ -289,7 +329,9 @@ describe('ERROR_CODES against the sources', () => {
   const errorsTs = read('lib/errors.ts');
   const listStart = errorsTs.indexOf('export const ERROR_CODES = [');
   const listEnd = errorsTs.indexOf('] as const;', listStart);
-  const libFiles = filesUnder(path.join(root, 'lib'), ['.ts']).filter((f) => !f.endsWith(path.join('lib', 'errors.ts')));
+  const libFiles = filesUnder(path.join(root, 'lib'), ['.ts']).filter(
+    (f) => !f.endsWith(path.join('lib', 'errors.ts')),
+  );
   const nativeFiles = [
     ...filesUnder(path.join(root, 'native', 'addon'), ['.cc', '.hpp', '.cpp']),
     ...filesUnder(path.join(root, 'native', 'core'), ['.cc', '.hpp', '.cpp']),
@@ -299,16 +341,21 @@ describe('ERROR_CODES against the sources', () => {
 
   // status.cpp names every core status (statusName); args.hpp's throwStatus throws some of them with
   // that name as the code and the others as a RangeError (whose code is never seen).
-  const statusNames = new Map([...statusCpp.matchAll(/case Status::(\w+): return "(ERR_[A-Z0-9_]+)";/g)].map((m) => [m[1], m[2]]));
+  const statusNames = new Map(
+    [...statusCpp.matchAll(/case Status::(\w+):\s*return "(ERR_[A-Z0-9_]+)";/g)].map((m) => [m[1], m[2]]),
+  );
   const throwStatus = argsHpp.slice(argsHpp.indexOf('inline void throwStatus('), argsHpp.indexOf('class Args'));
-  const viaCode = new Set([...throwStatus.matchAll(/case Status::(\w+): return throwCode\(env, mqc::statusName\(st\)/g)].map((m) => m[1]));
-  const viaRange = new Set([...throwStatus.matchAll(/case Status::(\w+): return throwRange\(/g)].map((m) => m[1]));
+  const viaCode = new Set(
+    [...throwStatus.matchAll(/case Status::(\w+):\s*return throwCode\(env, mqc::statusName\(st\)/g)].map((m) => m[1]),
+  );
+  const viaRange = new Set([...throwStatus.matchAll(/case Status::(\w+):\s*return throwRange\(/g)].map((m) => m[1]));
   // statusName's fallback for a value outside the enum: throwStatus throws ERR_INTERNAL there instead.
   const statusFallback = /\n {2}return "(ERR_[A-Z0-9_]+)";\n\}/.exec(statusCpp)?.[1];
 
   /** Codes that appear in the sources but are never an error's code, each with the reason. */
   const NOT_ERROR_CODES: Record<string, string> = {
-    ERR_MAIL_QUEUE_CORE: 'the code of the process warning outbox.reportError emits when no error listener is registered',
+    ERR_MAIL_QUEUE_CORE:
+      'the code of the process warning outbox.reportError emits when no error listener is registered',
   };
 
   test('the scan finds what it should (guards the patterns themselves)', () => {
@@ -342,7 +389,10 @@ describe('ERROR_CODES against the sources', () => {
     for (const s of viaCode) note(statusNames.get(s)!, 'native/core/status.cpp');
 
     const missing = [...used.keys()].filter((c) => !listed.has(c) && !(c in NOT_ERROR_CODES));
-    expect(missing.map((c) => `${c} (${used.get(c)!.join(', ')})`), 'thrown but not in ERROR_CODES').toEqual([]);
+    expect(
+      missing.map((c) => `${c} (${used.get(c)!.join(', ')})`),
+      'thrown but not in ERROR_CODES',
+    ).toEqual([]);
     const stale = ERROR_CODES.filter((c) => !used.has(c));
     expect(stale, 'in ERROR_CODES but thrown nowhere').toEqual([]);
     // A status thrown as a RangeError must not be listed as a code either (nothing throws it).

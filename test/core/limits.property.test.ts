@@ -37,13 +37,49 @@ const bind = fc.integer({ min: 0, max: 2 });
 // otherwise the maintainer's rule (0 for a pair with no connection, serverReserve otherwise).
 const reserve = fc.integer({ min: 0, max: 4 });
 const arbOp: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: fc.record({ k: fc.constant('enqueue' as const), dom, bind, n: fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 4, max: 40 })) }), weight: 4 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('enqueue' as const),
+      dom,
+      bind,
+      n: fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 4, max: 40 })),
+    }),
+    weight: 4,
+  },
   { arbitrary: fc.constant({ k: 'maintain' as const }), weight: 5 },
-  { arbitrary: fc.record({ k: fc.constant('maintainDomain' as const), dom, goalsz: fc.integer({ min: -1, max: 6 }), reserve }, { requiredKeys: ['k', 'dom', 'goalsz'] }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant('open' as const), dom, bind, count: fc.integer({ min: 0, max: 5 }), reserve }, { requiredKeys: ['k', 'dom', 'bind', 'count'] }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant('release' as const), pick: fc.nat({ max: 1000 }), n: fc.integer({ min: 1, max: 3 }) }), weight: 3 },
+  {
+    arbitrary: fc.record(
+      { k: fc.constant('maintainDomain' as const), dom, goalsz: fc.integer({ min: -1, max: 6 }), reserve },
+      { requiredKeys: ['k', 'dom', 'goalsz'] },
+    ),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record(
+      { k: fc.constant('open' as const), dom, bind, count: fc.integer({ min: 0, max: 5 }), reserve },
+      { requiredKeys: ['k', 'dom', 'bind', 'count'] },
+    ),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('release' as const),
+      pick: fc.nat({ max: 1000 }),
+      n: fc.integer({ min: 1, max: 3 }),
+    }),
+    weight: 3,
+  },
   // Steps of 250 ms: throttle windows are 500 ms to 5 s, so grants land on window edges.
-  { arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 }).map((x) => x * 250)) }), weight: 3 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('advance' as const),
+      ms: fc.oneof(
+        fc.constant(0),
+        fc.integer({ min: 1, max: 8 }).map((x) => x * 250),
+      ),
+    }),
+    weight: 3,
+  },
 );
 
 interface Held {
@@ -125,7 +161,8 @@ class Observer {
       const scope = this.L.pair(b, g.domain).throttleScope;
       if (scope) {
         let rec = this.grantTimes.get(scope);
-        if (!rec) this.grantTimes.set(scope, (rec = { rate: naiveRate(scope.outboundThrottleConnections!), times: [] }));
+        if (!rec)
+          this.grantTimes.set(scope, (rec = { rate: naiveRate(scope.outboundThrottleConnections!), times: [] }));
         rec.times.push(now);
       }
     }
@@ -145,7 +182,8 @@ class Observer {
       this.total >= L.serverMax + L.serverReserve - reserve ||
       // a call that may dip into the reserve takes at most one connection beyond serverMax
       (reserve < L.serverReserve && this.total > L.serverMax) ||
-      (p.throttleScope !== undefined && this.inWindow(p.throttleScope, now) >= naiveRate(p.throttleScope.outboundThrottleConnections!).count)
+      (p.throttleScope !== undefined &&
+        this.inWindow(p.throttleScope, now) >= naiveRate(p.throttleScope.outboundThrottleConnections!).count)
     );
   }
 
@@ -156,32 +194,49 @@ class Observer {
       const dc = this.domainCount(d);
       expect(dc, `${step}: ${d} above its scope cap`).toBeLessThanOrEqual(L.domainScopeMax(d));
       for (let b = 0; b < this.nb; b++) {
-        expect(this.pair(d, b), `${step}: ${d}/${L.bindingNames[b]} above max_outbound_connections`).toBeLessThanOrEqual(L.pair(b, d).max);
+        expect(
+          this.pair(d, b),
+          `${step}: ${d}/${L.bindingNames[b]} above max_outbound_connections`,
+        ).toBeLessThanOrEqual(L.pair(b, d).max);
       }
       for (let g = 0; g < L.groupNames.length; g++) {
-        expect(this.groupDomain(g, d), `${step}: ${L.groupNames[g]}::${d} above its scope cap`).toBeLessThanOrEqual(L.groupDomainScopeMax(g, d));
+        expect(this.groupDomain(g, d), `${step}: ${L.groupNames[g]}::${d} above its scope cap`).toBeLessThanOrEqual(
+          L.groupDomainScopeMax(g, d),
+        );
       }
       if (this.known.includes(d)) {
         const dr = core.domain(d);
         expect(dr.connections(), `${step}: core's count for ${d}`).toBe(dc);
-        for (let b = 0; b < this.nb; b++) expect(dr.connections(b), `${step}: core's count for ${d}/${b}`).toBe(this.pair(d, b));
+        for (let b = 0; b < this.nb; b++)
+          expect(dr.connections(b), `${step}: core's count for ${d}/${b}`).toBe(this.pair(d, b));
       } else {
         expect(dc, `${step}: grants for ${d}, which has no mail`).toBe(0);
       }
     }
     for (let b = 0; b < this.nb; b++) {
       const n = this.binding(b);
-      expect(n, `${step}: binding ${L.bindingNames[b]} above its server max`).toBeLessThanOrEqual(L.bindingServerMax(b));
-      expect(core.counters[core.counterIndex[`connections:${L.bindingNames[b]}`]], `${step}: counter connections:${b}`).toBe(n);
+      expect(n, `${step}: binding ${L.bindingNames[b]} above its server max`).toBeLessThanOrEqual(
+        L.bindingServerMax(b),
+      );
+      expect(
+        core.counters[core.counterIndex[`connections:${L.bindingNames[b]}`]],
+        `${step}: counter connections:${b}`,
+      ).toBe(n);
     }
     for (let g = 0; g < L.groupNames.length; g++) {
-      expect(this.group(g), `${step}: group ${L.groupNames[g]} above its server max`).toBeLessThanOrEqual(L.groupServerMax(g));
+      expect(this.group(g), `${step}: group ${L.groupNames[g]} above its server max`).toBeLessThanOrEqual(
+        L.groupServerMax(g),
+      );
     }
-    expect(this.total, `${step}: total above serverMax + serverReserve`).toBeLessThanOrEqual(L.serverMax + L.serverReserve);
+    expect(this.total, `${step}: total above serverMax + serverReserve`).toBeLessThanOrEqual(
+      L.serverMax + L.serverReserve,
+    );
     for (const [scope, rec] of this.grantTimes) {
       // Times only move forward here, so the newest window is the only one that can have changed.
-      expect(this.inWindow(scope, now), `${step}: throttle ${JSON.stringify(scope.outboundThrottleConnections)} over N in a window`)
-        .toBeLessThanOrEqual(rec.rate.count);
+      expect(
+        this.inWindow(scope, now),
+        `${step}: throttle ${JSON.stringify(scope.outboundThrottleConnections)} over N in a window`,
+      ).toBeLessThanOrEqual(rec.rate.count);
     }
     const s = core.stats();
     expect(s.connections, `${step}: stats.connections`).toBe(this.total);
@@ -220,10 +275,14 @@ function runScenario(setup: Setup, ops: Op[]): void {
               continue;
             }
             const goal = goalOf(d, b);
-            expect(after, `${step}: ${d}/${b} got more than its goal ${goal}`).toBeLessThanOrEqual(Math.max(cur0(d, b), goal));
+            expect(after, `${step}: ${d}/${b} got more than its goal ${goal}`).toBeLessThanOrEqual(
+              Math.max(cur0(d, b), goal),
+            );
             if (after < goal) {
-              expect(obs.saturated(d, b, reserveAtVisit(d, b), now),
-                `${step}: ${d}/${b} stopped at ${after} below its goal ${goal} with every limit open`).toBe(true);
+              expect(
+                obs.saturated(d, b, reserveAtVisit(d, b), now),
+                `${step}: ${d}/${b} stopped at ${after} below its goal ${goal} with every limit open`,
+              ).toBe(true);
             }
           }
         }
@@ -251,10 +310,15 @@ function runScenario(setup: Setup, ops: Op[]): void {
         case 'maintainDomain': {
           const d = domainName(op.dom);
           if (!obs.known.includes(d)) {
-            expect(() => core.maintainDomain(d, { goalsz: op.goalsz })).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_DOMAIN' }));
+            expect(() => core.maintainDomain(d, { goalsz: op.goalsz })).toThrow(
+              expect.objectContaining({ code: 'ERR_UNKNOWN_DOMAIN' }),
+            );
             break;
           }
-          const r = core.maintainDomain(d, { goalsz: op.goalsz, ...(op.reserve === undefined ? {} : { reserve: op.reserve }) });
+          const r = core.maintainDomain(d, {
+            goalsz: op.goalsz,
+            ...(op.reserve === undefined ? {} : { reserve: op.reserve }),
+          });
           obs.accept(r.grants, now, (g) => g.domain === d && obs.q(d, L.bindingNames.indexOf(g.binding)) > 0, step);
           checkPass([d], (dd, b) => {
             if (op.goalsz > 0) return cur0(dd, b) + op.goalsz;
@@ -267,12 +331,19 @@ function runScenario(setup: Setup, ops: Op[]): void {
           const d = domainName(op.dom);
           const b = op.bind % nb;
           if (!obs.known.includes(d)) break;
-          const grants = core.openConnections(d, L.bindingNames[b], op.count, op.reserve === undefined ? {} : { reserve: op.reserve });
+          const grants = core.openConnections(
+            d,
+            L.bindingNames[b],
+            op.count,
+            op.reserve === undefined ? {} : { reserve: op.reserve },
+          );
           obs.accept(grants, now, (g) => g.domain === d && g.binding === L.bindingNames[b], step);
           expect(grants.length, `${step}: more than asked for`).toBeLessThanOrEqual(op.count);
           if (grants.length < op.count) {
-            expect(obs.saturated(d, b, reserveAtVisit(d, b), now),
-              `${step}: ${grants.length} of ${op.count} granted with every limit open`).toBe(true);
+            expect(
+              obs.saturated(d, b, reserveAtVisit(d, b), now),
+              `${step}: ${grants.length} of ${op.count} granted with every limit open`,
+            ).toBe(true);
           }
           break;
         }
@@ -287,7 +358,9 @@ function runScenario(setup: Setup, ops: Op[]): void {
           // A released id is not open any more: releasing it again is refused and changes nothing.
           const gone = [...obs.ever].find((id) => !obs.held.has(id));
           if (gone !== undefined) {
-            expect(() => core.releaseConnection(gone)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_CONNECTION' }));
+            expect(() => core.releaseConnection(gone)).toThrow(
+              expect.objectContaining({ code: 'ERR_UNKNOWN_CONNECTION' }),
+            );
           }
           break;
         }
@@ -303,14 +376,22 @@ function runScenario(setup: Setup, ops: Op[]): void {
 }
 
 describe('connection limits, observed outside the core', () => {
-  test('no count passes its limit, throttles hold, and passes stop only at a limit', () => {
-    fc.assert(
-      fc.property(arbSetup({ expirations: false, maxDomains: 4 }), fc.array(arbOp, { minLength: 1, maxLength: 60, size: 'max' }), (setup, ops) => {
-        runScenario(setup, ops);
-      }),
-      { numRuns: NUM_RUNS, seed: process.env.LIMITS_SEED ? Number(process.env.LIMITS_SEED) : undefined },
-    );
-  }, Math.max(120_000, NUM_RUNS * 100));
+  test(
+    'no count passes its limit, throttles hold, and passes stop only at a limit',
+    () => {
+      fc.assert(
+        fc.property(
+          arbSetup({ expirations: false, maxDomains: 4 }),
+          fc.array(arbOp, { minLength: 1, maxLength: 60, size: 'max' }),
+          (setup, ops) => {
+            runScenario(setup, ops);
+          },
+        ),
+        { numRuns: NUM_RUNS, seed: process.env.LIMITS_SEED ? Number(process.env.LIMITS_SEED) : undefined },
+      );
+    },
+    Math.max(120_000, NUM_RUNS * 100),
+  );
 });
 
 describe('server reserve (docs/architecture.md §7, decision 4)', () => {
@@ -327,7 +408,11 @@ describe('server reserve (docs/architecture.md §7, decision 4)', () => {
     try {
       let id = 1;
       for (const d of ['busy1.example', 'busy2.example']) {
-        core.enqueueBatch(d, undefined, Float64Array.from({ length: 200 }, () => id++));
+        core.enqueueBatch(
+          d,
+          undefined,
+          Float64Array.from({ length: 200 }, () => id++),
+        );
         // One connection each first, so that from now on both pairs have one open.
         expect(core.openConnections(d, 'b0', 1)).toHaveLength(1);
       }
@@ -390,14 +475,19 @@ describe('server reserve (docs/architecture.md §7, decision 4)', () => {
             let id = 1;
             for (let i = 0; i < busy; i++) {
               for (const b of bindings) {
-                core.enqueueBatch(`busy${i}.example`, b, Float64Array.from({ length: 300 }, () => id++));
+                core.enqueueBatch(
+                  `busy${i}.example`,
+                  b,
+                  Float64Array.from({ length: 300 }, () => id++),
+                );
                 expect(core.openConnections(`busy${i}.example`, b, 1)).toHaveLength(1);
               }
             }
             now += 1000;
             core.maintain();
             expect(core.stats().connections).toBe(S);
-            for (let i = 0; i < quiet; i++) core.enqueue({ id: id++, domain: `quiet${i}.example`, binding: bindings[i % nbind] });
+            for (let i = 0; i < quiet; i++)
+              core.enqueue({ id: id++, domain: `quiet${i}.example`, binding: bindings[i % nbind] });
             now += 1000;
             const r = core.maintain();
             expect(r.grants.every((g) => g.domain.startsWith('quiet'))).toBe(true);

@@ -19,7 +19,17 @@ const LONG_RUNS = Number(process.env.MODEL_LONG_RUNS ?? 120);
 type Op =
   // above: the runner uses an id above every id so far instead (an MTA's sequence), which the core
   // stages on the JavaScript side until its next call (lib/core/arrival_stage.ts).
-  | { k: 'enqueue'; id: number; dom: number; bind: number; prio?: number; next?: number; exp?: number | 'inf'; upper: boolean; above: boolean }
+  | {
+      k: 'enqueue';
+      id: number;
+      dom: number;
+      bind: number;
+      prio?: number;
+      next?: number;
+      exp?: number | 'inf';
+      upper: boolean;
+      above: boolean;
+    }
   | { k: 'batch'; dom: number; bind: number; ids: number[]; prios?: number[]; fresh?: boolean }
   | { k: 'cancel'; id: number; inFlight: boolean; pick: number }
   // ids, then maybe a message in flight (picked when the op runs) and a bad id inserted at *At.
@@ -52,56 +62,130 @@ function arbOp({ idRange, batchMax, takeMax, weights = {} }: Shape): fc.Arbitrar
   const w = (k: Op['k'], dflt: number) => weights[k] ?? dflt;
   const id = fc.integer({ min: 0, max: idRange - 1 });
   // Lower domain and binding indices more often, so that queues get several messages.
-  const dom = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 1 }), weight: 2 }, { arbitrary: fc.integer({ min: 0, max: 3 }), weight: 1 });
-  const bind = fc.oneof({ arbitrary: fc.constant(0), weight: 1 }, { arbitrary: fc.integer({ min: 0, max: 2 }), weight: 1 });
+  const dom = fc.oneof(
+    { arbitrary: fc.integer({ min: 0, max: 1 }), weight: 2 },
+    { arbitrary: fc.integer({ min: 0, max: 3 }), weight: 1 },
+  );
+  const bind = fc.oneof(
+    { arbitrary: fc.constant(0), weight: 1 },
+    { arbitrary: fc.integer({ min: 0, max: 2 }), weight: 1 },
+  );
   const pick = fc.nat({ max: 100000 });
   // Mostly a message in flight; sometimes any id (unknown, queued or in flight) for the refusals.
   const stray = fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: id, weight: 1 });
   // A batch: a run of consecutive ids (often fresh), sometimes with a repeated id inside.
-  const batchIds = fc.tuple(id, fc.integer({ min: 0, max: batchMax }), fc.option(fc.nat(), { nil: undefined, freq: 4 }))
+  const batchIds = fc
+    .tuple(id, fc.integer({ min: 0, max: batchMax }), fc.option(fc.nat(), { nil: undefined, freq: 4 }))
     .map(([first, n, dup]) => {
       const ids = Array.from({ length: n }, (_, i) => (first + i) % idRange);
       if (dup !== undefined && n > 1) ids.push(ids[dup % n]);
       return ids;
     });
   return fc.oneof(
-    { arbitrary: fc.record({
-      k: fc.constant('enqueue' as const), id, dom, bind,
-      prio: fc.option(fc.constantFrom(0, 1), { nil: undefined }),
-      next: fc.option(fc.oneof(ms(-1000, 1000), ms(-3000, 6000)), { nil: undefined }),
-      exp: fc.option(fc.oneof(fc.constant('inf' as const), ms(-500, 3000), ms(-500, 15000)), { nil: undefined }),
-      upper: fc.boolean(),
-      above: fc.boolean(),
-    }, { requiredKeys: ['k', 'id', 'dom', 'bind', 'upper', 'above'] }), weight: w('enqueue', 8) },
-    { arbitrary: fc.record({
-      k: fc.constant('batch' as const), dom, bind, ids: batchIds,
-      prios: fc.option(fc.array(fc.constantFrom(0, 1), { minLength: batchMax + 1, maxLength: batchMax + 1 }), { nil: undefined }),
-      // fresh: the runner swaps in ids that are not queued, so that long batches get through.
-      fresh: fc.boolean(),
-    }, { requiredKeys: ['k', 'dom', 'bind', 'ids', 'fresh'] }), weight: w('batch', 3) },
+    {
+      arbitrary: fc.record(
+        {
+          k: fc.constant('enqueue' as const),
+          id,
+          dom,
+          bind,
+          prio: fc.option(fc.constantFrom(0, 1), { nil: undefined }),
+          next: fc.option(fc.oneof(ms(-1000, 1000), ms(-3000, 6000)), { nil: undefined }),
+          exp: fc.option(fc.oneof(fc.constant('inf' as const), ms(-500, 3000), ms(-500, 15000)), { nil: undefined }),
+          upper: fc.boolean(),
+          above: fc.boolean(),
+        },
+        { requiredKeys: ['k', 'id', 'dom', 'bind', 'upper', 'above'] },
+      ),
+      weight: w('enqueue', 8),
+    },
+    {
+      arbitrary: fc.record(
+        {
+          k: fc.constant('batch' as const),
+          dom,
+          bind,
+          ids: batchIds,
+          prios: fc.option(fc.array(fc.constantFrom(0, 1), { minLength: batchMax + 1, maxLength: batchMax + 1 }), {
+            nil: undefined,
+          }),
+          // fresh: the runner swaps in ids that are not queued, so that long batches get through.
+          fresh: fc.boolean(),
+        },
+        { requiredKeys: ['k', 'dom', 'bind', 'ids', 'fresh'] },
+      ),
+      weight: w('batch', 3),
+    },
     { arbitrary: fc.record({ k: fc.constant('cancel' as const), id, inFlight: fc.boolean(), pick }), weight: 2 },
     // A run of ids (queued, unknown or repeated), now and then with an id in flight or a bad id,
     // either of which refuses the whole batch.
-    { arbitrary: fc.record({
-      k: fc.constant('cancelMany' as const), ids: batchIds,
-      inFlight: fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: pick, weight: 1 }), inFlightAt: fc.nat(),
-      bad: fc.oneof({ arbitrary: fc.constant(undefined), weight: 7 }, { arbitrary: fc.constantFrom(NaN, -1, 0.5, 2 ** 53, Infinity, -Infinity), weight: 1 }),
-      badAt: fc.nat(),
-    }, { requiredKeys: ['k', 'ids', 'inFlightAt', 'badAt'] }), weight: w('cancelMany', 2) },
-    { arbitrary: fc.record({ k: fc.constant('take' as const), dom, bind, n: fc.integer({ min: 1, max: takeMax }) }), weight: w('take', 5) },
-    { arbitrary: fc.record({ k: fc.constant('settle' as const), pick, stray }, { requiredKeys: ['k', 'pick'] }), weight: 2 },
-    { arbitrary: fc.record({
-      k: fc.constant('defer' as const), pick, rel: fc.oneof(fc.constant(0), ms(-1000, 1000), ms(-2000, 8000)),
-      atExpiry: fc.option(fc.constantFrom(0 as const, 1 as const), { nil: undefined, freq: 3 }), stray,
-    }, { requiredKeys: ['k', 'pick', 'rel'] }), weight: 3 },
-    { arbitrary: fc.record({ k: fc.constant('untake' as const), pick, stray }, { requiredKeys: ['k', 'pick'] }), weight: 2 },
-    { arbitrary: fc.record({ k: fc.constant('remove' as const), dom, bind, pick, mode: fc.constantFrom('own' as const, 'other' as const, 'stray' as const) }), weight: 2 },
-    { arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.oneof(fc.constant(0), ms(250, 1500), ms(1500, 20000)) }), weight: w('advance', 4) },
+    {
+      arbitrary: fc.record(
+        {
+          k: fc.constant('cancelMany' as const),
+          ids: batchIds,
+          inFlight: fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: pick, weight: 1 }),
+          inFlightAt: fc.nat(),
+          bad: fc.oneof(
+            { arbitrary: fc.constant(undefined), weight: 7 },
+            { arbitrary: fc.constantFrom(NaN, -1, 0.5, 2 ** 53, Infinity, -Infinity), weight: 1 },
+          ),
+          badAt: fc.nat(),
+        },
+        { requiredKeys: ['k', 'ids', 'inFlightAt', 'badAt'] },
+      ),
+      weight: w('cancelMany', 2),
+    },
+    {
+      arbitrary: fc.record({ k: fc.constant('take' as const), dom, bind, n: fc.integer({ min: 1, max: takeMax }) }),
+      weight: w('take', 5),
+    },
+    {
+      arbitrary: fc.record({ k: fc.constant('settle' as const), pick, stray }, { requiredKeys: ['k', 'pick'] }),
+      weight: 2,
+    },
+    {
+      arbitrary: fc.record(
+        {
+          k: fc.constant('defer' as const),
+          pick,
+          rel: fc.oneof(fc.constant(0), ms(-1000, 1000), ms(-2000, 8000)),
+          atExpiry: fc.option(fc.constantFrom(0 as const, 1 as const), { nil: undefined, freq: 3 }),
+          stray,
+        },
+        { requiredKeys: ['k', 'pick', 'rel'] },
+      ),
+      weight: 3,
+    },
+    {
+      arbitrary: fc.record({ k: fc.constant('untake' as const), pick, stray }, { requiredKeys: ['k', 'pick'] }),
+      weight: 2,
+    },
+    {
+      arbitrary: fc.record({
+        k: fc.constant('remove' as const),
+        dom,
+        bind,
+        pick,
+        mode: fc.constantFrom('own' as const, 'other' as const, 'stray' as const),
+      }),
+      weight: 2,
+    },
+    {
+      arbitrary: fc.record({
+        k: fc.constant('advance' as const),
+        ms: fc.oneof(fc.constant(0), ms(250, 1500), ms(1500, 20000)),
+      }),
+      weight: w('advance', 4),
+    },
     { arbitrary: fc.constant({ k: 'maintain' as const }), weight: w('maintain', 5) },
     // maintain(now) with a `now` behind the clock (a clock step back, or a pass that sampled its time
     // early): queues and throttles must not run backwards.
     { arbitrary: fc.record({ k: fc.constant('maintain' as const), back: ms(250, 1500) }), weight: 1 },
-    { arbitrary: fc.record({ k: fc.constant('maintainDomain' as const), dom, goalsz: fc.integer({ min: -1, max: 3 }) }), weight: 1 },
+    {
+      arbitrary: fc.record({ k: fc.constant('maintainDomain' as const), dom, goalsz: fc.integer({ min: -1, max: 3 }) }),
+      weight: 1,
+    },
     { arbitrary: fc.record({ k: fc.constant('release' as const), pick, stray: fc.boolean() }), weight: 3 },
   );
 }
@@ -109,7 +193,9 @@ function arbOp({ idRange, batchMax, takeMax, weights = {} }: Shape): fc.Arbitrar
 // MODEL_STATS=1 prints how often each operation succeeded or was refused, and queue lengths: a
 // check that the generators reach the interesting cases.
 const STATS = new Map<string, number>();
-afterAll(() => { if (process.env.MODEL_STATS) console.log([...STATS].sort()); });
+afterAll(() => {
+  if (process.env.MODEL_STATS) console.log([...STATS].sort());
+});
 
 type Outcome = { ok: true; value: unknown } | { ok: false; code: string };
 
@@ -152,7 +238,14 @@ function modelCancelMany(model: NaiveCore, ids: number[]): number {
 
 const sorted = (a: number[]) => [...a].sort((x, y) => x - y);
 
-function compareAll(core: MailQueueCore, model: NaiveCore, setup: Setup, step: string, sample: number[], last = false): void {
+function compareAll(
+  core: MailQueueCore,
+  model: NaiveCore,
+  setup: Setup,
+  step: string,
+  sample: number[],
+  last = false,
+): void {
   // First, before any call that would hand staged arrivals to the native core: the counters the
   // core shares count them already.
   const stats = model.stats();
@@ -161,7 +254,10 @@ function compareAll(core: MailQueueCore, model: NaiveCore, setup: Setup, step: s
   for (let b = 0; b < setup.bindings.length; b++) {
     const name = model.bindingNames[b];
     const active = model.domains.reduce((s, d) => s + model.activeOrder(d, b).length, 0);
-    expect(core.counters[core.counterIndex[`active:${name}`]], `${step}: counter active:${name} (before any call)`).toBe(active);
+    expect(
+      core.counters[core.counterIndex[`active:${name}`]],
+      `${step}: counter active:${name} (before any call)`,
+    ).toBe(active);
   }
   expect(core.domains(), `${step}: domains`).toEqual(model.domains);
   for (const d of model.domains) {
@@ -201,7 +297,9 @@ function compareAll(core: MailQueueCore, model: NaiveCore, setup: Setup, step: s
   expect(core.stats(), `${step}: stats`).toEqual(model.stats());
   for (let b = 0; b < setup.bindings.length; b++) {
     const name = model.bindingNames[b];
-    expect(core.counters[core.counterIndex[`connections:${name}`]], `${step}: counter connections:${name}`).toBe(model.bindingCount(b));
+    expect(core.counters[core.counterIndex[`connections:${name}`]], `${step}: counter connections:${name}`).toBe(
+      model.bindingCount(b),
+    );
     const active = model.domains.reduce((s, d) => s + model.activeOrder(d, b).length, 0);
     expect(core.counters[core.counterIndex[`active:${name}`]], `${step}: counter active:${name}`).toBe(active);
   }
@@ -268,8 +366,14 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
           }
           const prios = op.prios?.slice(0, ids.length);
           want = outcome(() => model.enqueueBatch(domainName(op.dom), bindingName(op.bind), ids, prios, now));
-          real = outcome(() => core.enqueueBatch(domainName(op.dom), bindingName(op.bind), Float64Array.from(ids),
-            prios === undefined ? undefined : Uint8Array.from(prios)));
+          real = outcome(() =>
+            core.enqueueBatch(
+              domainName(op.dom),
+              bindingName(op.bind),
+              Float64Array.from(ids),
+              prios === undefined ? undefined : Uint8Array.from(prios),
+            ),
+          );
           touched.push(...ids);
           break;
         }
@@ -283,7 +387,8 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
         case 'cancelMany': {
           const ids = [...op.ids];
           const flying = model.inFlightIds();
-          if (op.inFlight !== undefined && flying.length > 0) ids.splice(op.inFlightAt % (ids.length + 1), 0, flying[op.inFlight % flying.length]);
+          if (op.inFlight !== undefined && flying.length > 0)
+            ids.splice(op.inFlightAt % (ids.length + 1), 0, flying[op.inFlight % flying.length]);
           if (op.bad !== undefined) ids.splice(op.badAt % (ids.length + 1), 0, op.bad);
           touched.push(...ids.filter((x) => Number.isSafeInteger(x) && x >= 0));
           want = batchOutcome(() => modelCancelMany(model, ids));
@@ -370,8 +475,11 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
       expect(sorted(bounces), `${step}: bounces`).toEqual(sorted(model.bounces));
       bounces.length = 0;
       model.bounces = [];
-      touched.push(...(want.ok && Array.isArray(want.value) && typeof want.value[0] === 'number' ? want.value as number[] : []),
-        ...('id' in op ? [op.id] : []), ...model.inFlightIds().slice(0, 8));
+      touched.push(
+        ...(want.ok && Array.isArray(want.value) && typeof want.value[0] === 'number' ? (want.value as number[]) : []),
+        ...('id' in op ? [op.id] : []),
+        ...model.inFlightIds().slice(0, 8),
+      );
       compareAll(core, model, setup, step, sample(n, touched), n === ops.length - 1);
     });
   } finally {
@@ -382,23 +490,37 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
 describe('queue model: MailQueueCore against a naive model', () => {
   const seed = process.env.MODEL_SEED ? Number(process.env.MODEL_SEED) : undefined;
 
-  test('random operation sequences agree with the model after every step', () => {
-    const shape: Shape = { idRange: 16, batchMax: 5, takeMax: 4 };
-    fc.assert(
-      fc.property(arbSetup({ expirations: true, maxDomains: 4 }), fc.array(arbOp(shape), { minLength: 1, maxLength: 80, size: 'max' }),
-        (setup, ops) => runScenario(setup, ops, shape)),
-      { numRuns: NUM_RUNS, seed },
-    );
-  }, Math.max(120_000, NUM_RUNS * 150));
+  test(
+    'random operation sequences agree with the model after every step',
+    () => {
+      const shape: Shape = { idRange: 16, batchMax: 5, takeMax: 4 };
+      fc.assert(
+        fc.property(
+          arbSetup({ expirations: true, maxDomains: 4 }),
+          fc.array(arbOp(shape), { minLength: 1, maxLength: 80, size: 'max' }),
+          (setup, ops) => runScenario(setup, ops, shape),
+        ),
+        { numRuns: NUM_RUNS, seed },
+      );
+    },
+    Math.max(120_000, NUM_RUNS * 150),
+  );
 
-  test('long queues (several 64-entry skiplist runs, a growing id index) agree with the model', () => {
-    const shape: Shape = { idRange: 700, batchMax: 150, takeMax: 90, weights: { batch: 6, advance: 2, maintain: 3 } };
-    fc.assert(
-      fc.property(arbSetup({ expirations: true, maxDomains: 2 }), fc.array(arbOp(shape), { minLength: 1, maxLength: 60, size: 'max' }),
-        (setup, ops) => runScenario(setup, ops, shape)),
-      { numRuns: LONG_RUNS, seed },
-    );
-  }, Math.max(120_000, LONG_RUNS * 300));
+  test(
+    'long queues (several 64-entry skiplist runs, a growing id index) agree with the model',
+    () => {
+      const shape: Shape = { idRange: 700, batchMax: 150, takeMax: 90, weights: { batch: 6, advance: 2, maintain: 3 } };
+      fc.assert(
+        fc.property(
+          arbSetup({ expirations: true, maxDomains: 2 }),
+          fc.array(arbOp(shape), { minLength: 1, maxLength: 60, size: 'max' }),
+          (setup, ops) => runScenario(setup, ops, shape),
+        ),
+        { numRuns: LONG_RUNS, seed },
+      );
+    },
+    Math.max(120_000, LONG_RUNS * 300),
+  );
 
   test('a batch with a duplicate id (inside the batch or already queued) is refused whole', () => {
     fc.assert(
@@ -415,7 +537,11 @@ describe('queue model: MailQueueCore against a naive model', () => {
             core.enqueueBatch(setup.domains[0], undefined, Float64Array.from(queued));
             now += 10;
             const target = sameDomain ? setup.domains[0] : setup.domains[1];
-            const before = { stats: core.stats(), domains: core.domains(), q: core.activeQueue(setup.domains[0], 0).toArray(100) };
+            const before = {
+              stats: core.stats(),
+              domains: core.domains(),
+              q: core.activeQueue(setup.domains[0], 0).toArray(100),
+            };
             const dup = second.some((x, i) => second.indexOf(x) !== i || queued.includes(x));
             const r = outcome(() => core.enqueueBatch(target, undefined, Float64Array.from(second)));
             if (dup) {

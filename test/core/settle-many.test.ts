@@ -8,12 +8,18 @@ import { MailQueueCore, MailQueueError } from '../../lib/index.js';
 test('settleMany settles a batch taken into flight, and refuses a bad batch whole', () => {
   const core = new MailQueueCore({ clock: () => 1000 });
   try {
-    core.enqueueBatch('x.test', undefined, Float64Array.from({ length: 20 }, (_, i) => i + 1));
+    core.enqueueBatch(
+      'x.test',
+      undefined,
+      Float64Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     const out = new Float64Array(16);
     expect(core.takeInto('x.test', 0, out)).toBe(16);
     const before = core.stats();
     // 17 is still queued: the whole batch is refused and nothing changes.
-    expect(() => core.settleMany(Float64Array.of(1, 2, 17))).toThrow(expect.objectContaining({ code: 'ERR_NOT_IN_FLIGHT' }));
+    expect(() => core.settleMany(Float64Array.of(1, 2, 17))).toThrow(
+      expect.objectContaining({ code: 'ERR_NOT_IN_FLIGHT' }),
+    );
     expect(() => core.settleMany(Float64Array.of(1, 1))).toThrow(expect.objectContaining({ code: 'ERR_DUPLICATE_ID' }));
     expect(() => core.settleMany([1, 2] as unknown as Float64Array)).toThrow(TypeError);
     expect(core.stats()).toEqual(before);
@@ -30,12 +36,20 @@ test('deferMany defers a batch to one retry time, expires what could only retry 
   let now = 1_000_000;
   const core = new MailQueueCore({ clock: () => now, config: { global: { messageExpiration: 60 } } });
   try {
-    core.enqueueBatch('x.test', undefined, Float64Array.from({ length: 10 }, (_, i) => i + 1));
+    core.enqueueBatch(
+      'x.test',
+      undefined,
+      Float64Array.from({ length: 10 }, (_, i) => i + 1),
+    );
     const out = new Float64Array(6);
     expect(core.takeInto('x.test', 0, out)).toBe(6);
     const before = core.stats();
-    expect(() => core.deferMany(Float64Array.of(1, 7), now + 1000)).toThrow(expect.objectContaining({ code: 'ERR_NOT_IN_FLIGHT' }));
-    expect(() => core.deferMany(Float64Array.of(2, 2), now + 1000)).toThrow(expect.objectContaining({ code: 'ERR_DUPLICATE_ID' }));
+    expect(() => core.deferMany(Float64Array.of(1, 7), now + 1000)).toThrow(
+      expect.objectContaining({ code: 'ERR_NOT_IN_FLIGHT' }),
+    );
+    expect(() => core.deferMany(Float64Array.of(2, 2), now + 1000)).toThrow(
+      expect.objectContaining({ code: 'ERR_DUPLICATE_ID' }),
+    );
     expect(() => core.deferMany(Float64Array.of(2), Infinity)).toThrow(RangeError);
     expect(core.stats()).toEqual(before);
     const bounced: number[] = [];
@@ -68,7 +82,9 @@ test('enqueueBatch with one next-attempt time per message: due ones active in ti
     expect(core.message(2)).toMatchObject({ state: 'delayed', nextAttempt: now + 1000 });
     expect(core.message(5)).toMatchObject({ state: 'delayed', priority: 1 });
     // A refused batch (one time not finite) leaves nothing behind.
-    expect(() => core.enqueueBatch('x.test', undefined, Float64Array.of(10, 11), undefined, Float64Array.of(now, NaN))).toThrow(RangeError);
+    expect(() =>
+      core.enqueueBatch('x.test', undefined, Float64Array.of(10, 11), undefined, Float64Array.of(now, NaN)),
+    ).toThrow(RangeError);
     expect(core.message(10)).toBeUndefined();
     expect(core.checkInvariants()).toBe(true);
   } finally {
@@ -80,7 +96,6 @@ test('enqueueBatch with one next-attempt time per message: due ones active in ti
 // in flight or not an id refuses the whole batch.
 describe('cancelMany', () => {
   const T0 = 2_000_000;
-
 
   /** Everything a cancel could change: stats, the counters view, every queue, every id's place. */
   function stateOf(core: MailQueueCore, ids: Iterable<number>): unknown {
@@ -101,7 +116,13 @@ describe('cancelMany', () => {
     const core = new MailQueueCore({ bindings: ['a', 'b'], clock: () => T0 });
     core.enqueueBatch('x.test', 'a', Float64Array.from(range(1, 10)), Uint8Array.of(0, 0, 1, 0, 0, 0, 0, 0, 0, 0));
     core.enqueueBatch('x.test', 'b', Float64Array.of(11, 12));
-    core.enqueueBatch('y.test', 'a', Float64Array.of(20, 21, 22), undefined, Float64Array.of(T0 + 1000, T0 + 2000, T0 + 3000));
+    core.enqueueBatch(
+      'y.test',
+      'a',
+      Float64Array.of(20, 21, 22),
+      undefined,
+      Float64Array.of(T0 + 1000, T0 + 2000, T0 + 3000),
+    );
     expect(core.take('x.test', 'a', 2)).toEqual([3, 1]); // the urgent one first
     return { core, ids: [...range(1, 12), 20, 21, 22, 99] };
   }
@@ -112,7 +133,12 @@ describe('cancelMany', () => {
       const before = core.stats();
       // 4, 5 active; 20 delayed; 99 and 2^53-1 unknown; 4 and 20 repeated.
       expect(core.cancelMany(Float64Array.of(4, 99, 5, 4, 20, Number.MAX_SAFE_INTEGER, 20))).toBe(3);
-      expect(core.stats()).toEqual({ ...before, active: before.active - 2, delayed: before.delayed - 1, activeRemoved: before.activeRemoved + 2 });
+      expect(core.stats()).toEqual({
+        ...before,
+        active: before.active - 2,
+        delayed: before.delayed - 1,
+        activeRemoved: before.activeRemoved + 2,
+      });
       for (const id of [4, 5, 20]) expect(core.message(id)).toBeUndefined();
       // Nothing left to cancel among them: a second call counts 0 and changes nothing.
       const after = stateOf(core, range(1, 30));
@@ -201,7 +227,9 @@ describe('cancelMany', () => {
       ];
       for (const [batch, at] of cases) {
         expect(() => core.cancelMany(Float64Array.from(batch)), `[${batch}]`).toThrow(RangeError);
-        expect(() => core.cancelMany(Float64Array.from(batch))).toThrow(new RegExp(`^ids\\[${at}\\] must be a safe integer`));
+        expect(() => core.cancelMany(Float64Array.from(batch))).toThrow(
+          new RegExp(`^ids\\[${at}\\] must be a safe integer`),
+        );
         expect(stateOf(core, ids), `[${batch}]`).toEqual(before);
       }
       expect(() => core.cancelMany([4, 5] as unknown as Float64Array)).toThrow(TypeError);
@@ -282,7 +310,11 @@ describe('cancelMany', () => {
     const rnd = prng(0x5eed_18);
     const int = (n: number) => Math.floor(rnd() * n);
     let now = T0;
-    const options = () => ({ bindings: ['a', 'b', 'c'], clock: () => now, config: { global: { messageExpiration: 30 } } });
+    const options = () => ({
+      bindings: ['a', 'b', 'c'],
+      clock: () => now,
+      config: { global: { messageExpiration: 30 } },
+    });
     const core = new MailQueueCore(options());
     const twin = new MailQueueCore(options());
     const domains = ['d0.test', 'd1.test', 'd2.test'];
@@ -306,7 +338,9 @@ describe('cancelMany', () => {
         if (what < 3) {
           // Enqueue fresh (or lately cancelled) ids: due now, later, or urgent.
           const free = all.filter((id) => twin.message(id) === undefined);
-          const ids = Array.from({ length: int(12) }, () => free[int(free.length)]).filter((x, i, a) => x !== undefined && a.indexOf(x) === i);
+          const ids = Array.from({ length: int(12) }, () => free[int(free.length)]).filter(
+            (x, i, a) => x !== undefined && a.indexOf(x) === i,
+          );
           const d = domains[int(3)];
           const b = int(3);
           const times = Float64Array.from(ids, () => (int(3) === 0 ? now + 250 * (1 + int(8)) : now));
@@ -340,11 +374,16 @@ describe('cancelMany', () => {
           // Without the in-flight ones, unless this batch is to be refused.
           const spoil = int(6);
           const clean = batch.filter((id) => twin.message(id)?.state !== 'in-flight');
-          const ids = spoil === 0 && inFlight.length > 0
-            ? [...clean.slice(0, int(clean.length + 1)), inFlight[int(inFlight.length)], ...clean.slice(int(clean.length + 1))]
-            : spoil === 1
-              ? [...clean, [NaN, -1, 0.5, 2 ** 53, Infinity][int(5)], ...clean.slice(0, int(4))]
-              : clean;
+          const ids =
+            spoil === 0 && inFlight.length > 0
+              ? [
+                  ...clean.slice(0, int(clean.length + 1)),
+                  inFlight[int(inFlight.length)],
+                  ...clean.slice(int(clean.length + 1)),
+                ]
+              : spoil === 1
+                ? [...clean, [NaN, -1, 0.5, 2 ** 53, Infinity][int(5)], ...clean.slice(0, int(4))]
+                : clean;
           // The twin: cancel() per id, after finding the first entry that refuses the batch.
           let bad = -1;
           let badKind = '';

@@ -14,7 +14,11 @@ afterEach(() => {
 });
 
 function make(bindings: string[], maxConn = 3): MailQueueCore {
-  const core = new MailQueueCore({ bindings, clock: () => T0, config: { global: { maxOutboundConnections: maxConn } } });
+  const core = new MailQueueCore({
+    bindings,
+    clock: () => T0,
+    config: { global: { maxOutboundConnections: maxConn } },
+  });
   live.push(core);
   return core;
 }
@@ -27,7 +31,13 @@ test('takeFor and DomainRecords hand out what takeInto by name does, in the same
         bindings: fc.integer({ min: 1, max: 3 }),
         steps: fc.array(
           fc.oneof(
-            fc.record({ op: fc.constant('enqueue' as const), d: fc.nat(3), b: fc.nat(2), n: fc.integer({ min: 1, max: 30 }), urgent: fc.boolean() }),
+            fc.record({
+              op: fc.constant('enqueue' as const),
+              d: fc.nat(3),
+              b: fc.nat(2),
+              n: fc.integer({ min: 1, max: 30 }),
+              urgent: fc.boolean(),
+            }),
             fc.record({ op: fc.constant('maintain' as const) }),
             fc.record({ op: fc.constant('take' as const), i: fc.nat(20), k: fc.integer({ min: 1, max: 8 }) }),
             fc.record({ op: fc.constant('release' as const), i: fc.nat(20) }),
@@ -75,7 +85,9 @@ test('takeFor and DomainRecords hand out what takeInto by name does, in the same
               open.splice(s.i % open.length, 1);
               byName.releaseConnection(idA);
               byRef.releaseConnection(idB);
-              expect(() => byRef.takeFor(idB, new Float64Array(1))).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_CONNECTION' }));
+              expect(() => byRef.takeFor(idB, new Float64Array(1))).toThrow(
+                expect.objectContaining({ code: 'ERR_UNKNOWN_CONNECTION' }),
+              );
             }
           }
         }
@@ -112,12 +124,18 @@ test('a refused takeFor changes nothing; takeFor respects the message throttle a
     config: { global: { maxOutboundConnections: 2 }, domains: { 'slow.test': { outboundThrottleMessages: '2/60' } } },
   });
   live.push(core);
-  core.enqueueBatch('slow.test', 'a', Float64Array.from({ length: 5 }, (_, i) => i + 1));
+  core.enqueueBatch(
+    'slow.test',
+    'a',
+    Float64Array.from({ length: 5 }, (_, i) => i + 1),
+  );
   const grants = core.maintain(T0);
   expect(grants.grants.length).toBeGreaterThan(0);
   const id = grants.grants[0].connectionId;
   const before = core.stats();
-  expect(() => core.takeFor(id + 100, new Float64Array(4))).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_CONNECTION' }));
+  expect(() => core.takeFor(id + 100, new Float64Array(4))).toThrow(
+    expect.objectContaining({ code: 'ERR_UNKNOWN_CONNECTION' }),
+  );
   expect(() => core.takeFor(id, new Float32Array(4) as unknown as Float64Array)).toThrow(TypeError);
   expect(core.stats()).toEqual(before);
   const out = new Float64Array(4);

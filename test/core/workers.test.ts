@@ -52,14 +52,24 @@ function rssChildEnv(): NodeJS.ProcessEnv {
   return { ...childEnv, ASAN_OPTIONS: [childEnv.ASAN_OPTIONS, RSS_ASAN_OPTIONS].filter(Boolean).join(':') };
 }
 
-function runChild(args: string[], options: { nodeFlags?: string[]; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+function runChild(
+  args: string[],
+  options: { nodeFlags?: string[]; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.nodeFlags ?? []), FIXTURE, ...args], { cwd: root, env: options.env ?? childEnv });
+    const child = spawn(process.execPath, [...(options.nodeFlags ?? []), FIXTURE, ...args], {
+      cwd: root,
+      env: options.env ?? childEnv,
+    });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      stdout += s;
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+    });
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
@@ -97,7 +107,17 @@ interface LoopResult {
   deferred: number;
   grants: number;
   passes: number;
-  stats: { connections: number; active: number; delayed: number; inFlight: number; domains: number; opened: number; released: number; expired: number; activeRemoved: number };
+  stats: {
+    connections: number;
+    active: number;
+    delayed: number;
+    inFlight: number;
+    domains: number;
+    opened: number;
+    released: number;
+    expired: number;
+    activeRemoved: number;
+  };
   start: number;
   end: number;
   /** `${instanceof and constructor is that thread's MailQueueError} ${code}` of a native ERR_CLOSED */
@@ -117,7 +137,14 @@ describe('worker threads, termination, collection and exit (each in a child proc
       // ids 1..total in every thread: every 7th was deferred once, then delivered.
       expect(t.deferred, t.name).toBe(Math.floor(total / 7));
       expect(t.stats, t.name).toEqual({
-        connections: 0, active: 0, delayed: 0, inFlight: 0, domains, opened: t.grants, released: t.grants, expired: 0,
+        connections: 0,
+        active: 0,
+        delayed: 0,
+        inFlight: 0,
+        domains,
+        opened: t.grants,
+        released: t.grants,
+        expired: 0,
         activeRemoved: total + t.deferred, // every message taken once, the deferred ones twice
       });
       expect(t.grants, t.name).toBeGreaterThanOrEqual(rounds * domains);
@@ -131,7 +158,13 @@ describe('worker threads, termination, collection and exit (each in a child proc
     expect(latestStart).toBeLessThan(earliestEnd);
   });
 
-  interface TerminateRun { kind: string; delay: number; code: number; exitCode: number; errors: string[] }
+  interface TerminateRun {
+    kind: string;
+    delay: number;
+    code: number;
+    exitCode: number;
+    errors: string[];
+  }
 
   const terminateKinds: Array<[string, string]> = [
     ['maintenance', 'a long maintenance pass over 10,000 domains that opens connections (JS grants)'],
@@ -160,7 +193,8 @@ describe('worker threads, termination, collection and exit (each in a child proc
     // connections open; 150 of them would be about 300 MB if they were not freed.
     const total = 150;
     const r = resultOf<{ total: number; rss: number[]; finalSlot: number; maxSlot: number }>(
-      await runChild(['gc', String(total)], { nodeFlags: ['--expose-gc'], env: rssChildEnv() }));
+      await runChild(['gc', String(total)], { nodeFlags: ['--expose-gc'], env: rssChildEnv() }),
+    );
     expect(r.total).toBe(total);
     expect(r.rss).toHaveLength(total / 10);
     // The registry slot of a fresh core stays small: the finalizer destroyed the dropped ones.
@@ -174,7 +208,8 @@ describe('worker threads, termination, collection and exit (each in a child proc
   test('(3) negative control: the same loop with every core kept alive exceeds both bounds', async () => {
     const total = 150;
     const r = resultOf<{ kept: number; rss: number[]; finalSlot: number; maxSlot: number }>(
-      await runChild(['gc', `${total},keep`], { nodeFlags: ['--expose-gc'], env: rssChildEnv() }));
+      await runChild(['gc', `${total},keep`], { nodeFlags: ['--expose-gc'], env: rssChildEnv() }),
+    );
     expect(r.kept).toBe(total);
     expect(r.maxSlot).toBeGreaterThanOrEqual(total);
     expect(r.finalSlot).toBeGreaterThanOrEqual(total);
@@ -184,7 +219,8 @@ describe('worker threads, termination, collection and exit (each in a child proc
   test('(3b) workers that exit with cores they never closed: the environment teardown frees them', async () => {
     // 12 workers x 8 cores x ~2 MB: about 190 MB if the per-environment registry leaked its cores.
     const r = resultOf<{ workers: number; cores: number; rss: number[] }>(
-      await runChild(['gc-workers', '12,8'], { nodeFlags: ['--expose-gc'], env: rssChildEnv() }));
+      await runChild(['gc-workers', '12,8'], { nodeFlags: ['--expose-gc'], env: rssChildEnv() }),
+    );
     expect(r.rss).toHaveLength(12);
     const warm = r.rss[1];
     const last = r.rss[r.rss.length - 1];
@@ -195,7 +231,11 @@ describe('worker threads, termination, collection and exit (each in a child proc
     ['explicit', 'process.exit(0) with two busy cores', /MARK cores=2/],
     ['natural', 'the event loop empties with two busy cores alive', /MARK natural/],
     ['exit-in-provider', 'process.exit(0) from inside a __mail_queue_maintain provider', /MARK in provider/],
-    ['worker-busy', 'process.exit(0) while a worker with a busy core is still looping', /MARK worker busy, main inFlight=50/],
+    [
+      'worker-busy',
+      'process.exit(0) while a worker with a busy core is still looping',
+      /MARK worker busy, main inFlight=50/,
+    ],
     ['worker-idle', 'a worker with a busy core ends by itself, then the process does', /MARK worker exited 0/],
   ] as const)('(4) exit with connections open and messages in flight: %s (%s)', async (variant, _what, mark) => {
     const r = await runChild(['exit', variant]);
@@ -204,8 +244,13 @@ describe('worker threads, termination, collection and exit (each in a child proc
   });
 
   test('(5) methods borrowed onto other objects throw TypeError, not a crash, and change nothing', async () => {
-    const r = resultOf<{ outcomes: Record<string, string>; unchanged: boolean; invariants: boolean; otherActive: number; otherHasX: boolean }>(
-      await runChild(['borrow']));
+    const r = resultOf<{
+      outcomes: Record<string, string>;
+      unchanged: boolean;
+      invariants: boolean;
+      otherActive: number;
+      otherHasX: boolean;
+    }>(await runChild(['borrow']));
     const names = Object.keys(r.outcomes);
     expect(names).toContain('enqueue on {}');
     expect(names.length).toBeGreaterThanOrEqual(16);
@@ -220,7 +265,13 @@ describe('worker threads, termination, collection and exit (each in a child proc
   test('the harness sees a crash: a child that dies of SIGSEGV or exits non-zero fails cleanExit', async () => {
     const crash = spawnSync(process.execPath, ['-e', 'process.kill(process.pid, "SIGSEGV")'], { encoding: 'utf8' });
     expect(crash.signal).toBe('SIGSEGV');
-    const asRun = (s: typeof crash): Run => ({ status: s.status, signal: s.signal, stdout: s.stdout, stderr: s.stderr, timedOut: false });
+    const asRun = (s: typeof crash): Run => ({
+      status: s.status,
+      signal: s.signal,
+      stdout: s.stdout,
+      stderr: s.stderr,
+      timedOut: false,
+    });
     expect(() => cleanExit(asRun(crash))).toThrow();
     const bad = spawnSync(process.execPath, ['-e', 'process.exit(3)'], { encoding: 'utf8' });
     expect(() => cleanExit(asRun(bad))).toThrow();

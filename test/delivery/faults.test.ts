@@ -8,7 +8,13 @@
 import { afterEach, describe, expect, test } from 'vitest';
 
 import {
-  MailQueueCore, MemoryStore, SmtpTransport, type CoreConfig, type OutboundMessage, type Outcome, type Transport,
+  MailQueueCore,
+  MemoryStore,
+  SmtpTransport,
+  type CoreConfig,
+  type OutboundMessage,
+  type Outcome,
+  type Transport,
   type TransportSession,
 } from '../../lib/index.js';
 import type { SmtpTimeouts } from '../../lib/transport/smtp.js';
@@ -27,7 +33,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function server(behavior: Behavior = {}, options: { port?: number; watch?: ConnectionWatch } = {}): Promise<TestServer> {
+async function server(
+  behavior: Behavior = {},
+  options: { port?: number; watch?: ConnectionWatch } = {},
+): Promise<TestServer> {
   const s = await startServer({ behavior, ...options });
   cleanups.push(() => s.close());
   return s;
@@ -42,14 +51,20 @@ function rig(options: {
   deliveryTimeout?: number;
   watch?: ConnectionWatch;
 }): Rig {
-  const transport = options.transport ?? new SmtpTransport({
-    routes: Object.fromEntries(Object.entries(options.routes).map(([d, port]) => [d, { host: '127.0.0.1', port }])),
-    timeouts: { connect: 2000, greeting: 2000, command: 2000, message: 5000, quit: 500, ...options.timeouts },
-    hostFailureRetry: 0,
-  });
+  const transport =
+    options.transport ??
+    new SmtpTransport({
+      routes: Object.fromEntries(Object.entries(options.routes).map(([d, port]) => [d, { host: '127.0.0.1', port }])),
+      timeouts: { connect: 2000, greeting: 2000, command: 2000, message: 5000, quit: 500, ...options.timeouts },
+      hostFailureRetry: 0,
+    });
   const store = new MemoryStore();
   const core = new MailQueueCore({
-    bindings: options.bindings, config: options.config, transport, store, deliveryTimeout: options.deliveryTimeout,
+    bindings: options.bindings,
+    config: options.config,
+    transport,
+    store,
+    deliveryTimeout: options.deliveryTimeout,
   });
   const log = new CoreLog(core);
   cleanups.push(async () => {
@@ -64,32 +79,53 @@ async function submit(r: Rig, id: number, domain: string, size = 0): Promise<voi
 }
 
 async function done(r: Rig, ids: number[], timeoutMs = 20_000): Promise<void> {
-  await waitFor(() => r.log.isDone(ids), `final outcomes of ${ids.join(',')}`, timeoutMs,
-    () => ({ final: [...r.log.final], stats: r.core.stats(), deferred: r.log.deferred.length }));
+  await waitFor(
+    () => r.log.isDone(ids),
+    `final outcomes of ${ids.join(',')}`,
+    timeoutMs,
+    () => ({ final: [...r.log.final], stats: r.core.stats(), deferred: r.log.deferred.length }),
+  );
 }
 
 /** No lease left, nothing queued, the store empty, the native books consistent. */
 async function clean(r: Rig, domains: string[]): Promise<void> {
-  await waitFor(() => r.core.stats().connections === 0, 'every lease released', 10_000, () => r.core.stats());
+  await waitFor(
+    () => r.core.stats().connections === 0,
+    'every lease released',
+    10_000,
+    () => r.core.stats(),
+  );
   const s = r.core.stats();
   expect(s).toMatchObject({ connections: 0, active: 0, delayed: 0, inFlight: 0 });
   expect(s.released).toBe(s.opened);
   for (const d of domains) expect(r.core.domainView(d).connections).toBe(0);
-  await waitFor(() => r.store.size === 0, 'the store to forget final messages', 2000, () => r.store.size);
+  await waitFor(
+    () => r.store.size === 0,
+    'the store to forget final messages',
+    2000,
+    () => r.store.size,
+  );
   expect(r.core.checkInvariants()).toBe(true);
   expect(r.log.violations).toEqual([]);
   expect(r.log.errors).toEqual([]);
 }
 
 const base = {
-  retryInterval: 0.2, maxRetryInterval: 0.2, hostFailureRetry: 0.4, idleTimeout: 0.1, delayedQueueScanInterval: 0.05,
+  retryInterval: 0.2,
+  maxRetryInterval: 0.2,
+  hostFailureRetry: 0.4,
+  idleTimeout: 0.1,
+  delayedQueueScanInterval: 0.05,
 };
 
 describe('a session cannot be opened', () => {
   test('refused (nothing listens): deferred, the pair cools down for hostFailureRetry, no lease leaks; delivered once a server appears', async () => {
     const HFR = 800;
     const port = await freePort();
-    const r = rig({ config: { global: { ...base, retryInterval: 0.3, maxRetryInterval: 0.3, hostFailureRetry: HFR / 1000 } }, routes: { 'x.test': port } });
+    const r = rig({
+      config: { global: { ...base, retryInterval: 0.3, maxRetryInterval: 0.3, hostFailureRetry: HFR / 1000 } },
+      routes: { 'x.test': port },
+    });
     r.core.start();
     await submit(r, 1, 'x.test');
     await waitFor(() => r.log.deferred.length >= 1, 'the first deferral');
@@ -126,7 +162,10 @@ describe('a session cannot be opened', () => {
   test('refused until the message expires: one bounce with reason expired, and the store forgets it', async () => {
     const port = await freePort();
     const r = rig({
-      config: { global: { ...base, hostFailureRetry: 0.15, retryInterval: 0.1, maxRetryInterval: 0.1 }, domains: { 'y.test': { messageExpiration: 1 } } },
+      config: {
+        global: { ...base, hostFailureRetry: 0.15, retryInterval: 0.1, maxRetryInterval: 0.1 },
+        domains: { 'y.test': { messageExpiration: 1 } },
+      },
       routes: { 'y.test': port },
     });
     r.core.start();
@@ -151,8 +190,13 @@ describe('a session cannot be opened', () => {
 
   test('421 at the greeting: deferred with the reply, cool-down, then delivered on a later connection', async () => {
     let refuse = 2;
-    const s = await server({ greet: () => (refuse-- > 0 ? { code: 421, message: 'busy, come back later' } : 'accept') });
-    const r = rig({ config: { global: { ...base, hostFailureRetry: 0.2, retryInterval: 0.05, maxRetryInterval: 0.05 } }, routes: { 'g.test': s.port } });
+    const s = await server({
+      greet: () => (refuse-- > 0 ? { code: 421, message: 'busy, come back later' } : 'accept'),
+    });
+    const r = rig({
+      config: { global: { ...base, hostFailureRetry: 0.2, retryInterval: 0.05, maxRetryInterval: 0.05 } },
+      routes: { 'g.test': s.port },
+    });
     r.core.start();
     await submit(r, 1, 'g.test');
     await submit(r, 2, 'g.test');
@@ -173,7 +217,8 @@ describe('a session cannot be opened', () => {
     const s = await server({ greet: () => (hang-- > 0 ? 'hang' : 'accept') });
     const r = rig({
       config: { global: { ...base, hostFailureRetry: 0.1, retryInterval: 0.05, maxRetryInterval: 0.05 } },
-      routes: { 'h.test': s.port }, timeouts: { greeting: 300 },
+      routes: { 'h.test': s.port },
+      timeouts: { greeting: 300 },
     });
     r.core.start();
     await submit(r, 1, 'h.test');
@@ -191,7 +236,10 @@ describe('a session cannot be opened', () => {
 describe('a session breaks or stalls during a message', () => {
   test('drop in the middle of DATA (before the final dot): transient, retried, received once complete', async () => {
     const s = await server({ data: (_id, attempt) => (attempt === 1 ? 'drop' : 'accept') });
-    const r = rig({ config: { global: { ...base, maxOutboundConnections: 2, retryInterval: 0.05, maxRetryInterval: 0.05 } }, routes: { 'm.test': s.port } });
+    const r = rig({
+      config: { global: { ...base, maxOutboundConnections: 2, retryInterval: 0.05, maxRetryInterval: 0.05 } },
+      routes: { 'm.test': s.port },
+    });
     r.core.start();
     const ids = [1, 2, 3, 4, 5];
     // 200 kB bodies: the first chunk arrives well before the end, and the server drops there.
@@ -214,7 +262,8 @@ describe('a session breaks or stalls during a message', () => {
     const s = await server({ data: (_id, attempt) => (attempt === 1 ? 'hang' : 'accept') });
     const r = rig({
       config: { global: { ...base, maxOutboundConnections: 1, retryInterval: 0.05, maxRetryInterval: 0.05 } },
-      routes: { 'n.test': s.port }, timeouts: { command: 800, message: 5000 },
+      routes: { 'n.test': s.port },
+      timeouts: { command: 800, message: 5000 },
     });
     r.core.start();
     await submit(r, 1, 'n.test');
@@ -235,7 +284,11 @@ describe('a session breaks or stalls during a message', () => {
     const ids = Array.from({ length: 20 }, (_, i) => i + 1);
     for (const id of ids) await submit(r, id, 'o.test');
     // While message 1 waits for its reply, the operator releases the connection.
-    await waitFor(() => s.txns.some((t) => t.id === 1 && t.dataEndAt !== undefined), 'message 1 sent, its reply pending', 5000);
+    await waitFor(
+      () => s.txns.some((t) => t.id === 1 && t.dataEndAt !== undefined),
+      'message 1 sent, its reply pending',
+      5000,
+    );
     const first = r.log.grants[0].event.connectionId;
     const firstConn = s.txns.find((t) => t.id === 1)!.conn;
     const startedBefore = s.txns.filter((t) => t.conn === firstConn).length;
@@ -267,18 +320,26 @@ describe('a session breaks or stalls during a message', () => {
         const n = ++sessions;
         let usable = true;
         return {
-          get usable() { return usable; },
+          get usable() {
+            return usable;
+          },
           send(m: OutboundMessage): Promise<Outcome> {
             sends.push(m.id);
             if (sends.length === 1) return new Promise<Outcome>(() => undefined); // never settles
             return Promise.resolve({ kind: 'delivered', response: '250 ok' });
           },
-          async close() { usable = false; closed.push(n); },
+          async close() {
+            usable = false;
+            closed.push(n);
+          },
         };
       },
     };
     const r = rig({
-      config: { global: { ...base, retryInterval: 0.05, maxRetryInterval: 0.05 } }, routes: {}, transport: hanging, deliveryTimeout: 200,
+      config: { global: { ...base, retryInterval: 0.05, maxRetryInterval: 0.05 } },
+      routes: {},
+      transport: hanging,
+      deliveryTimeout: 200,
     });
     r.core.start();
     await submit(r, 1, 't.test');
@@ -302,7 +363,9 @@ describe('replies about the message', () => {
     await submit(r, 2, 'p.test');
     r.core.start();
     await done(r, [1, 2]);
-    expect(r.log.bouncesOf(1)).toEqual([expect.objectContaining({ id: 1, domain: 'p.test', reason: 'permanent', code: 550 })]);
+    expect(r.log.bouncesOf(1)).toEqual([
+      expect.objectContaining({ id: 1, domain: 'p.test', reason: 'permanent', code: 550 }),
+    ]);
     expect(r.log.bouncesOf(1)[0].response).toMatch(/no such user/);
     expect(r.log.deferred).toEqual([]);
     expect(r.core.message(1)).toBeUndefined();
@@ -319,7 +382,8 @@ describe('replies about the message', () => {
     const MAX = 350;
     const s = await server({ data: () => ({ code: 451, message: '4.3.0 try again later' }) });
     const r = rig({
-      config: { global: { ...base, retryInterval: RI / 1000, maxRetryInterval: MAX / 1000, maxRetries: 5 } }, routes: { 'q.test': s.port },
+      config: { global: { ...base, retryInterval: RI / 1000, maxRetryInterval: MAX / 1000, maxRetries: 5 } },
+      routes: { 'q.test': s.port },
     });
     r.core.start();
     await submit(r, 1, 'q.test');
@@ -348,7 +412,10 @@ describe('replies about the message', () => {
 
   test('maxRetries 2 with 4xx at RCPT: three attempts, then one bounce retries-exhausted', async () => {
     const s = await server({ rcpt: () => ({ code: 452, message: '4.2.2 mailbox full' }) });
-    const r = rig({ config: { global: { ...base, retryInterval: 0.05, maxRetryInterval: 0.05, maxRetries: 2 } }, routes: { 'r.test': s.port } });
+    const r = rig({
+      config: { global: { ...base, retryInterval: 0.05, maxRetryInterval: 0.05, maxRetries: 2 } },
+      routes: { 'r.test': s.port },
+    });
     r.core.start();
     await submit(r, 3, 'r.test');
     await done(r, [3]);
@@ -362,7 +429,10 @@ describe('replies about the message', () => {
   async function expiringRig(): Promise<{ r: Rig; s: TestServer; expiresAt: number }> {
     const s = await server({ data: () => ({ code: 451 }) });
     const r = rig({
-      config: { global: { ...base, retryInterval: EXP_RI / 1000, maxRetryInterval: 10 }, domains: { 'e.test': { messageExpiration: 1.5 } } },
+      config: {
+        global: { ...base, retryInterval: EXP_RI / 1000, maxRetryInterval: 10 },
+        domains: { 'e.test': { messageExpiration: 1.5 } },
+      },
       routes: { 'e.test': s.port },
     });
     r.core.start();
@@ -443,13 +513,22 @@ describe('every message exactly once under mixed faults', () => {
       },
       dataDelayMs: (id) => id % 5,
     };
-    const servers = [await server(behavior, { watch }), await server(behavior, { watch }), await server(behavior, { watch })];
+    const servers = [
+      await server(behavior, { watch }),
+      await server(behavior, { watch }),
+      await server(behavior, { watch }),
+    ];
     const domains = ['f1.test', 'f2.test', 'f3.test'];
     const r = rig({
       bindings: ['b0', 'b1'],
       config: {
         global: {
-          ...base, maxOutboundConnections: 3, retryInterval: 0.05, maxRetryInterval: 0.1, hostFailureRetry: 0.05, idleTimeout: 0.05,
+          ...base,
+          maxOutboundConnections: 3,
+          retryInterval: 0.05,
+          maxRetryInterval: 0.1,
+          hostFailureRetry: 0.05,
+          idleTimeout: 0.05,
           maxDeliveriesPerConnection: 10,
         },
       },

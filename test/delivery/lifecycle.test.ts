@@ -12,7 +12,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function rig(config: CoreConfig, behavior = {}): Promise<{ core: MailQueueCore; srv: TestServer; store: MemoryStore; errors: unknown[] }> {
+async function rig(
+  config: CoreConfig,
+  behavior = {},
+): Promise<{ core: MailQueueCore; srv: TestServer; store: MemoryStore; errors: unknown[] }> {
   const srv = await startServer({ behavior });
   cleanups.push(() => srv.close());
   const store = new MemoryStore();
@@ -60,7 +63,10 @@ test('a pass that throws under the maintainer is reported, and maintenance goes 
   });
   const errors: unknown[] = [];
   core.on('error', (e) => errors.push(e));
-  cleanups.push(async () => { await core.stop(); core.close(); });
+  cleanups.push(async () => {
+    await core.stop();
+    core.close();
+  });
   core.start();
   broken = true; // every pass now throws (the clock returns NaN)
   await waitFor(() => errors.length > 0, 'a reported pass failure', 5_000);
@@ -74,7 +80,9 @@ test('a pass that throws under the maintainer is reported, and maintenance goes 
 test('a connectionGoal provider with an absurd goal is clipped, not thrown', async () => {
   const core = new MailQueueCore({ clock: () => 1000, config: { global: { maxOutboundConnections: 3 } } });
   cleanups.push(() => core.close());
-  core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal) => { goal.value = 1e20; });
+  core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal) => {
+    goal.value = 1e20;
+  });
   for (let i = 1; i <= 50; i++) core.enqueue({ id: i, domain: 'x.test' });
   expect(core.maintain().opened).toBe(3);
 });
@@ -98,7 +106,10 @@ test('a batch wakes as many idle connections as it brings messages', async () =>
 
 test('a retry due before the next scheduled pass is not held back to the scan interval', async () => {
   // One 451, then acceptance; the scan interval (30 s) would be far too late.
-  const { core, srv } = await rig({ global: { ...quick, idleTimeout: 0.05 } }, { data: (_id: number, attempt: number) => (attempt === 1 ? { code: 451 } : 'accept') });
+  const { core, srv } = await rig(
+    { global: { ...quick, idleTimeout: 0.05 } },
+    { data: (_id: number, attempt: number) => (attempt === 1 ? { code: 451 } : 'accept') },
+  );
   core.start();
   const t0 = Date.now();
   await core.submit(testMessage(1, 'x.test'), testBody(1));
@@ -109,7 +120,10 @@ test('a retry due before the next scheduled pass is not held back to the scan in
 
 test('recover() reports an entry it cannot queue and queues the rest', async () => {
   const store = new MemoryStore();
-  await store.put({ id: 1, domain: 'x.test', binding: 'gone', envelope: { from: 'a@b.test', to: ['c@x.test'] } }, testBody(1));
+  await store.put(
+    { id: 1, domain: 'x.test', binding: 'gone', envelope: { from: 'a@b.test', to: ['c@x.test'] } },
+    testBody(1),
+  );
   await store.put(testMessage(2, 'x.test'), testBody(2));
   await store.put(testMessage(3, 'x.test'), testBody(3));
   const core = new MailQueueCore({ store, clock: () => 1000 });

@@ -11,7 +11,15 @@ import { afterEach, describe, expect, test } from 'vitest';
 
 import { MailQueueCore, MemoryStore, SmtpTransport, type BindingSpec, type CoreConfig } from '../../lib/index.js';
 import {
-  Books, CoreLog, bindingAddress, maxInWindow, sleep, submitMany, testBody, testMessage, waitFor,
+  Books,
+  CoreLog,
+  bindingAddress,
+  maxInWindow,
+  sleep,
+  submitMany,
+  testBody,
+  testMessage,
+  waitFor,
 } from '../support/harness.js';
 import { ConnectionWatch, startServer, type Behavior, type TestServer } from '../support/smtp_servers.js';
 
@@ -49,8 +57,12 @@ async function rig(options: {
     servers[name] = await startServer({ name, watch, behavior: { ...options.behavior } });
   }
   const transport = new SmtpTransport({
-    routes: Object.fromEntries(Object.entries(options.routes).map(([d, s]) => [d, { host: '127.0.0.1', port: servers[s].port }])),
-    bindings: Object.fromEntries(bindings.map((b, i) => [b, { localAddress: bindingAddress(i), ehloName: `${b}.mta.test` }])),
+    routes: Object.fromEntries(
+      Object.entries(options.routes).map(([d, s]) => [d, { host: '127.0.0.1', port: servers[s].port }]),
+    ),
+    bindings: Object.fromEntries(
+      bindings.map((b, i) => [b, { localAddress: bindingAddress(i), ehloName: `${b}.mta.test` }]),
+    ),
     timeouts: { connect: 5000, greeting: 5000, command: 5000, message: 10_000, quit: 1000 },
   });
   const store = new MemoryStore();
@@ -62,8 +74,12 @@ async function rig(options: {
 
 /** Waits until every id is delivered, then checks the exactly-once rules for them. */
 async function allDelivered(r: Rig, ids: number[], timeoutMs = 30_000): Promise<void> {
-  await waitFor(() => r.log.isDone(ids), `${ids.length} final outcomes`, timeoutMs,
-    () => ({ done: r.log.final.size, stats: r.core.stats(), watch: r.watch.snapshot() }));
+  await waitFor(
+    () => r.log.isDone(ids),
+    `${ids.length} final outcomes`,
+    timeoutMs,
+    () => ({ done: r.log.final.size, stats: r.core.stats(), watch: r.watch.snapshot() }),
+  );
   expect(r.log.violations).toEqual([]);
   expect(r.log.bounced.map((b) => b.event)).toEqual([]);
   expect(new Set(r.log.deliveredIds())).toEqual(new Set(ids));
@@ -75,8 +91,12 @@ async function allDelivered(r: Rig, ids: number[], timeoutMs = 30_000): Promise<
 }
 
 async function quiesce(r: Rig): Promise<void> {
-  await waitFor(() => r.core.stats().connections === 0 && r.watch.open() === 0, 'every connection closed', 20_000,
-    () => ({ stats: r.core.stats(), watch: r.watch.snapshot() }));
+  await waitFor(
+    () => r.core.stats().connections === 0 && r.watch.open() === 0,
+    'every connection closed',
+    20_000,
+    () => ({ stats: r.core.stats(), watch: r.watch.snapshot() }),
+  );
   const s = r.core.stats();
   expect(s).toMatchObject({ connections: 0, active: 0, delayed: 0, inFlight: 0 });
   expect(s.released).toBe(s.opened);
@@ -90,7 +110,12 @@ describe('connection ceilings, counted by the receivers', () => {
     const r = await rig({
       bindings: ['b0', 'b1'],
       config: {
-        global: { maxOutboundConnections: 4, connectionAllocationAggressiveness: 1, idleTimeout: 0.1, delayedQueueScanInterval: 0.1 },
+        global: {
+          maxOutboundConnections: 4,
+          connectionAllocationAggressiveness: 1,
+          idleTimeout: 0.1,
+          delayedQueueScanInterval: 0.1,
+        },
         domains: { 'd2.test': { maxOutboundConnections: 2 } },
         bindings: { b1: { domains: { 'd1.test': { maxOutboundConnections: 1 } } } },
       },
@@ -98,7 +123,12 @@ describe('connection ceilings, counted by the receivers', () => {
       behavior: { dataDelayMs: 25 },
     });
     // pair -> limit: (b0, d1) global 4, (b1, d1) binding::domain 1, (b0|b1, d2) domain 2
-    const pairs: Array<[string, string, number]> = [['b0', 'd1.test', 4], ['b1', 'd1.test', 1], ['b0', 'd2.test', 2], ['b1', 'd2.test', 2]];
+    const pairs: Array<[string, string, number]> = [
+      ['b0', 'd1.test', 4],
+      ['b1', 'd1.test', 1],
+      ['b0', 'd2.test', 2],
+      ['b1', 'd2.test', 2],
+    ];
     let id = 1;
     const all: number[] = [];
     for (const [binding, domain] of pairs) {
@@ -118,7 +148,8 @@ describe('connection ceilings, counted by the receivers', () => {
     }
     // Every message went out on its own binding.
     for (const s of Object.values(r.servers)) {
-      for (const t of s.txns) expect(t.conn.address).toBe(bindingAddress(t.id <= 24 || (t.id > 48 && t.id <= 72) ? 0 : 1));
+      for (const t of s.txns)
+        expect(t.conn.address).toBe(bindingAddress(t.id <= 24 || (t.id > 48 && t.id <= 72) ? 0 : 1));
     }
   });
 
@@ -126,7 +157,12 @@ describe('connection ceilings, counted by the receivers', () => {
     const r = await rig({
       bindings: ['b0', 'b1'],
       config: {
-        global: { maxOutboundConnections: 4, connectionAllocationAggressiveness: 1, idleTimeout: 0.1, delayedQueueScanInterval: 0.1 },
+        global: {
+          maxOutboundConnections: 4,
+          connectionAllocationAggressiveness: 1,
+          idleTimeout: 0.1,
+          delayedQueueScanInterval: 0.1,
+        },
         bindings: { b0: { serverMaxOutboundConnections: 3 } },
       },
       routes: { 'd1.test': 's1', 'd2.test': 's2', 'd3.test': 's3' },
@@ -135,7 +171,8 @@ describe('connection ceilings, counted by the receivers', () => {
     const domains = ['d1.test', 'd2.test', 'd3.test'];
     const all = ids(1, 120);
     // ids 1..60 on b0, 61..120 on b1, spread over the three domains
-    for (const i of all) await r.core.submit(testMessage(i, domains[i % 3], { binding: i <= 60 ? 'b0' : 'b1' }), testBody(i));
+    for (const i of all)
+      await r.core.submit(testMessage(i, domains[i % 3], { binding: i <= 60 ? 'b0' : 'b1' }), testBody(i));
     r.core.start();
     await allDelivered(r, all);
     await quiesce(r);
@@ -154,15 +191,22 @@ describe('connection ceilings, counted by the receivers', () => {
     const pool = new Set([bindingAddress(0), bindingAddress(1)]);
     return new ConnectionWatch((c) => (pool.has(c.address) ? ['pool', `pool:${c.server}`] : []));
   };
-  const capGlobal = { maxOutboundConnections: 4, connectionAllocationAggressiveness: 1, idleTimeout: 0.1, delayedQueueScanInterval: 0.1 } as const;
+  const capGlobal = {
+    maxOutboundConnections: 4,
+    connectionAllocationAggressiveness: 1,
+    idleTimeout: 0.1,
+    delayedQueueScanInterval: 0.1,
+  } as const;
   /** 30 messages for every (binding, domain) pair, submitted before start(). */
   async function fill(r: Rig, domains: string[], bindings: string[]): Promise<number[]> {
     const all: number[] = [];
     let id = 1;
-    for (const d of domains) for (const b of bindings) for (let i = 0; i < 30; i++, id++) {
-      await r.core.submit(testMessage(id, d, { binding: b }), testBody(id));
-      all.push(id);
-    }
+    for (const d of domains)
+      for (const b of bindings)
+        for (let i = 0; i < 30; i++, id++) {
+          await r.core.submit(testMessage(id, d, { binding: b }), testBody(id));
+          all.push(id);
+        }
     return all;
   }
 
@@ -182,10 +226,13 @@ describe('connection ceilings, counted by the receivers', () => {
     for (let b = 0; b < 3; b++) expect(r.watch.peak(`addr:${bindingAddress(b)}`)).toBeLessThanOrEqual(4);
   });
 
-  test('scopeMaxOutboundConnections of a group\'s domain (Binding_Group::Domain) caps the group\'s bindings there, not the others', async () => {
+  test("scopeMaxOutboundConnections of a group's domain (Binding_Group::Domain) caps the group's bindings there, not the others", async () => {
     const r = await rig({
       bindings: poolBindings,
-      config: { global: capGlobal, bindingGroups: { pool: { domains: { 'd2.test': { scopeMaxOutboundConnections: 3 } } } } },
+      config: {
+        global: capGlobal,
+        bindingGroups: { pool: { domains: { 'd2.test': { scopeMaxOutboundConnections: 3 } } } },
+      },
       routes: { 'd2.test': 's2' },
       behavior: { dataDelayMs: 25 },
       watch: poolWatch(),
@@ -199,7 +246,7 @@ describe('connection ceilings, counted by the receivers', () => {
     expect(r.watch.peak(`addr:${bindingAddress(2)}`)).toBe(4); // b2: only its own maximum
   });
 
-  test('serverMaxOutboundConnections of a binding group caps the group\'s total across domains, not bindings outside it', async () => {
+  test("serverMaxOutboundConnections of a binding group caps the group's total across domains, not bindings outside it", async () => {
     const r = await rig({
       bindings: poolBindings,
       config: { global: capGlobal, bindingGroups: { pool: { serverMaxOutboundConnections: 5 } } },
@@ -222,8 +269,12 @@ describe('connection ceilings, counted by the receivers', () => {
     const r = await rig({
       config: {
         global: {
-          maxOutboundConnections: 4, connectionAllocationAggressiveness: 1, idleTimeout: 0.1, delayedQueueScanInterval: 0.1,
-          serverMaxOutboundConnections: 3, serverReserveOutboundConnections: 2,
+          maxOutboundConnections: 4,
+          connectionAllocationAggressiveness: 1,
+          idleTimeout: 0.1,
+          delayedQueueScanInterval: 0.1,
+          serverMaxOutboundConnections: 3,
+          serverReserveOutboundConnections: 2,
         },
       },
       routes: Object.fromEntries(domains.map((d, i) => [d, `s${i + 1}`])),
@@ -232,7 +283,9 @@ describe('connection ceilings, counted by the receivers', () => {
     const all = ids(1, 100);
     for (const i of all) await r.core.submit(testMessage(i, domains[i % 5]), testBody(i));
     let corePeak = 0;
-    const sampler = setInterval(() => { corePeak = Math.max(corePeak, r.core.stats().connections); }, 2);
+    const sampler = setInterval(() => {
+      corePeak = Math.max(corePeak, r.core.stats().connections);
+    }, 2);
     r.core.start();
     try {
       await allDelivered(r, all);
@@ -264,8 +317,12 @@ describe('rate throttles, counted by the receivers', () => {
     const r = await rig({
       config: {
         global: {
-          maxOutboundConnections: 10, connectionAllocationAggressiveness: 1, maxDeliveriesPerConnection: 1, idleTimeout: 0.05,
-          delayedQueueScanInterval: 0.05, outboundThrottleConnections: '3/1',
+          maxOutboundConnections: 10,
+          connectionAllocationAggressiveness: 1,
+          maxDeliveriesPerConnection: 1,
+          idleTimeout: 0.05,
+          delayedQueueScanInterval: 0.05,
+          outboundThrottleConnections: '3/1',
         },
         domains: { 'd3.test': { outboundThrottleConnections: '2/1.2' } },
       },
@@ -294,14 +351,20 @@ describe('rate throttles, counted by the receivers', () => {
     const r = await rig({
       bindings: ['b0', 'b1'],
       config: {
-        global: { maxOutboundConnections: 3, connectionAllocationAggressiveness: 1, idleTimeout: 0.3, delayedQueueScanInterval: 0.05 },
+        global: {
+          maxOutboundConnections: 3,
+          connectionAllocationAggressiveness: 1,
+          idleTimeout: 0.3,
+          delayedQueueScanInterval: 0.05,
+        },
         domains: { 'd1.test': { outboundThrottleMessages: '5/1' } },
       },
       routes: { 'd1.test': 's1', 'd2.test': 's2' },
     });
     const throttled = ids(1, 20);
     const free = ids(101, 20); // d2: no message throttle, goes as fast as it goes
-    for (const i of throttled) await r.core.submit(testMessage(i, 'd1.test', { binding: i % 2 ? 'b0' : 'b1' }), testBody(i));
+    for (const i of throttled)
+      await r.core.submit(testMessage(i, 'd1.test', { binding: i % 2 ? 'b0' : 'b1' }), testBody(i));
     for (const i of free) await r.core.submit(testMessage(i, 'd2.test'), testBody(i));
     r.core.start();
     await allDelivered(r, [...throttled, ...free]);
@@ -309,19 +372,36 @@ describe('rate throttles, counted by the receivers', () => {
     const starts = r.servers.s1.txns.map((t) => t.mailAt);
     expect(starts.length).toBe(20);
     // both bindings drew from the one bucket
-    expect(new Set(r.servers.s1.connections.map((c) => c.address))).toEqual(new Set([bindingAddress(0), bindingAddress(1)]));
-    expect(maxInWindow(starts, win(1)), `d1 message starts ${JSON.stringify(starts.map((t) => t - starts[0]))}`).toBeLessThanOrEqual(5);
+    expect(new Set(r.servers.s1.connections.map((c) => c.address))).toEqual(
+      new Set([bindingAddress(0), bindingAddress(1)]),
+    );
+    expect(
+      maxInWindow(starts, win(1)),
+      `d1 message starts ${JSON.stringify(starts.map((t) => t - starts[0]))}`,
+    ).toBeLessThanOrEqual(5);
     expect(maxInWindow(starts, win(1))).toBe(5);
     // The unthrottled domain is not held to it (all 20 well inside one window would be typical,
     // but all we claim is that it got more than the throttled rate somewhere).
-    expect(maxInWindow(r.servers.s2.txns.map((t) => t.mailAt), win(1))).toBeGreaterThan(5);
+    expect(
+      maxInWindow(
+        r.servers.s2.txns.map((t) => t.mailAt),
+        win(1),
+      ),
+    ).toBeGreaterThan(5);
   });
 });
 
 describe('connection lifetime', () => {
   test('maxDeliveriesPerConnection: a receiver never sees more messages on one connection', async () => {
     const r = await rig({
-      config: { global: { maxOutboundConnections: 2, maxDeliveriesPerConnection: 3, idleTimeout: 0.1, delayedQueueScanInterval: 0.05 } },
+      config: {
+        global: {
+          maxOutboundConnections: 2,
+          maxDeliveriesPerConnection: 3,
+          idleTimeout: 0.1,
+          delayedQueueScanInterval: 0.05,
+        },
+      },
       routes: { 'd1.test': 's1' },
     });
     const all = ids(1, 20);
@@ -371,7 +451,10 @@ describe('sibling migration (two domains routed to the same host:port)', () => {
   // connection has idled out and closed.
   const config = (migrate: boolean): CoreConfig => ({
     global: {
-      serverMaxOutboundConnections: 1, serverReserveOutboundConnections: 0, idleTimeout: 0.4, delayedQueueScanInterval: 0.05,
+      serverMaxOutboundConnections: 1,
+      serverReserveOutboundConnections: 0,
+      idleTimeout: 0.4,
+      delayedQueueScanInterval: 0.05,
       migrateConnectionsBetweenSiblingDomains: migrate,
     },
   });
@@ -393,10 +476,15 @@ describe('sibling migration (two domains routed to the same host:port)', () => {
     return [...aIds, ...bIds];
   }
 
-  const domainsOf = (r: Rig) => r.servers.s1.connections.map((c) => [...new Set(c.txns.map((t) => t.rcpt[0]?.split('@')[1]))]);
+  const domainsOf = (r: Rig) =>
+    r.servers.s1.connections.map((c) => [...new Set(c.txns.map((t) => t.rcpt[0]?.split('@')[1]))]);
 
   test('on: a connection that finished a.test carries b.test (one server connection delivers both)', async () => {
-    const r = await rig({ config: config(true), routes: { 'a.test': 's1', 'b.test': 's1' }, behavior: { dataDelayMs: 40 } });
+    const r = await rig({
+      config: config(true),
+      routes: { 'a.test': 's1', 'b.test': 's1' },
+      behavior: { dataDelayMs: 40 },
+    });
     r.core.start();
     await warmUp(r);
     const all = await scenario(r);
@@ -407,8 +495,12 @@ describe('sibling migration (two domains routed to the same host:port)', () => {
     expect(r.watch.peak('total')).toBe(1);
   });
 
-  test('off: a connection never carries another domain\'s mail', async () => {
-    const r = await rig({ config: config(false), routes: { 'a.test': 's1', 'b.test': 's1' }, behavior: { dataDelayMs: 40 } });
+  test("off: a connection never carries another domain's mail", async () => {
+    const r = await rig({
+      config: config(false),
+      routes: { 'a.test': 's1', 'b.test': 's1' },
+      behavior: { dataDelayMs: 40 },
+    });
     r.core.start();
     await warmUp(r);
     const all = await scenario(r);
@@ -418,8 +510,12 @@ describe('sibling migration (two domains routed to the same host:port)', () => {
     expect(r.watch.peak('total')).toBe(1);
   });
 
-test('on, without a warm-up: b.test has never had a connection of its own', async () => {
-    const r = await rig({ config: config(true), routes: { 'a.test': 's1', 'b.test': 's1' }, behavior: { dataDelayMs: 40 } });
+  test('on, without a warm-up: b.test has never had a connection of its own', async () => {
+    const r = await rig({
+      config: config(true),
+      routes: { 'a.test': 's1', 'b.test': 's1' },
+      behavior: { dataDelayMs: 40 },
+    });
     r.core.start();
     const all = await scenario(r);
     await allDelivered(r, all);
@@ -435,7 +531,12 @@ describe('every message exactly once, with the books balanced at every sampled i
     const r = await rig({
       bindings: ['b0', 'b1'],
       config: {
-        global: { maxOutboundConnections: 3, idleTimeout: 0.05, delayedQueueScanInterval: 0.05, maxDeliveriesPerConnection: 5 },
+        global: {
+          maxOutboundConnections: 3,
+          idleTimeout: 0.05,
+          delayedQueueScanInterval: 0.05,
+          maxDeliveriesPerConnection: 5,
+        },
         domains: { 'd4.test': { outboundThrottleMessages: '20/0.2' } },
       },
       routes: { 'd1.test': 's1', 'd2.test': 's2', 'd3.test': 's2', 'd4.test': 's3' },
@@ -446,7 +547,10 @@ describe('every message exactly once, with the books balanced at every sampled i
     const all = ids(1, 300);
     try {
       for (const i of all) {
-        await r.core.submit(testMessage(i, domains[i % 4], { binding: i % 3 ? 'b0' : 'b1', priority: i % 5 === 0 ? 1 : 0 }), testBody(i));
+        await r.core.submit(
+          testMessage(i, domains[i % 4], { binding: i % 3 ? 'b0' : 'b1', priority: i % 5 === 0 ? 1 : 0 }),
+          testBody(i),
+        );
         books.submitted++;
         if (i % 50 === 0) await sleep(5);
       }

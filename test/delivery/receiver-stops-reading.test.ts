@@ -17,7 +17,13 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { MailQueueCore, MemoryStore, SmtpTransport, type CoreConfig } from '../../lib/index.js';
 import type { SmtpTimeouts } from '../../lib/transport/smtp.js';
 import { CoreLog, sleep, testBody, testMessage, waitFor } from '../support/harness.js';
-import { KernelGauge, kernelViewAvailable, startServer, type StallStage, type TestServer } from '../support/smtp_servers.js';
+import {
+  KernelGauge,
+  kernelViewAvailable,
+  startServer,
+  type StallStage,
+  type TestServer,
+} from '../support/smtp_servers.js';
 
 const LIMIT = 2;
 const MiB = 1024 * 1024;
@@ -54,8 +60,14 @@ async function rig(options: {
   const core = new MailQueueCore({
     config: {
       global: {
-        maxOutboundConnections: LIMIT, connectionAllocationAggressiveness: 1, idleTimeout: 0.1, delayedQueueScanInterval: 0.05,
-        retryInterval: 0.05, maxRetryInterval: 0.05, hostFailureRetry: 0.05, ...options.config,
+        maxOutboundConnections: LIMIT,
+        connectionAllocationAggressiveness: 1,
+        idleTimeout: 0.1,
+        delayedQueueScanInterval: 0.05,
+        retryInterval: 0.05,
+        maxRetryInterval: 0.05,
+        hostFailureRetry: 0.05,
+        ...options.config,
       },
     },
     transport,
@@ -88,8 +100,10 @@ async function stopAndCount(r: Rig): Promise<number> {
 
 function describeRig(r: Rig): unknown {
   return {
-    kernel: { open: r.gauge.open, peak: r.gauge.peak }, stats: r.core.closed ? 'closed' : r.core.stats(),
-    connections: r.srv.connections.length, stalled: r.srv.connections.filter((c) => c.stalled).length,
+    kernel: { open: r.gauge.open, peak: r.gauge.peak },
+    stats: r.core.closed ? 'closed' : r.core.stats(),
+    connections: r.srv.connections.length,
+    stalled: r.srv.connections.filter((c) => c.stalled).length,
   };
 }
 
@@ -105,26 +119,41 @@ function checkBooks(r: Rig): void {
 describe.skipIf(!kernelViewAvailable)('a receiver that stops reading, counted by its kernel', () => {
   test.each([
     // nodemailer's socket timer (command) fires first: the 10 MiB body is stuck in the buffers
-    ['the transport gives up (command timeout)', { timeouts: { command: 700, message: 2000 }, deliveryTimeout: 30_000 }],
+    [
+      'the transport gives up (command timeout)',
+      { timeouts: { command: 700, message: 2000 }, deliveryTimeout: 30_000 },
+    ],
     // the transport would wait far longer; the core's delivery watchdog gives up on the session
     ['the delivery watchdog gives up', { timeouts: { command: 60_000, message: 60_000 }, deliveryTimeout: 1000 }],
-  ] as const)('stalled after 354 with large bodies, %s: at most 2 connections, none left after stop()', async (_, o) => {
-    // One message per connection, so that both connections are stuck in DATA at once.
-    const r = await rig({ stall: 'data', timeouts: o.timeouts, deliveryTimeout: o.deliveryTimeout, config: { maxDeliveriesPerConnection: 1 } });
-    await submit(r, 6, 10 * MiB);
-    r.core.start();
-    // Several rounds of give-ups: each one lets a new connection open.
-    await waitFor(() => r.srv.txns.filter((t) => t.outcome === 'stalled').length >= 8, '8 transactions stalled after 354', 30_000,
-      () => describeRig(r));
-    const left = await stopAndCount(r);
-    expect(r.gauge.peak, JSON.stringify(describeRig(r))).toBeLessThanOrEqual(LIMIT);
-    expect(r.gauge.peak).toBe(LIMIT);
-    expect(left, JSON.stringify(describeRig(r))).toBe(0);
-    checkBooks(r);
-    // Nothing was delivered; every give-up deferred its message.
-    expect(r.srv.accepted).toEqual([]);
-    expect(r.log.deferred.length).toBeGreaterThanOrEqual(6);
-  });
+  ] as const)(
+    'stalled after 354 with large bodies, %s: at most 2 connections, none left after stop()',
+    async (_, o) => {
+      // One message per connection, so that both connections are stuck in DATA at once.
+      const r = await rig({
+        stall: 'data',
+        timeouts: o.timeouts,
+        deliveryTimeout: o.deliveryTimeout,
+        config: { maxDeliveriesPerConnection: 1 },
+      });
+      await submit(r, 6, 10 * MiB);
+      r.core.start();
+      // Several rounds of give-ups: each one lets a new connection open.
+      await waitFor(
+        () => r.srv.txns.filter((t) => t.outcome === 'stalled').length >= 8,
+        '8 transactions stalled after 354',
+        30_000,
+        () => describeRig(r),
+      );
+      const left = await stopAndCount(r);
+      expect(r.gauge.peak, JSON.stringify(describeRig(r))).toBeLessThanOrEqual(LIMIT);
+      expect(r.gauge.peak).toBe(LIMIT);
+      expect(left, JSON.stringify(describeRig(r))).toBe(0);
+      checkBooks(r);
+      // Nothing was delivered; every give-up deferred its message.
+      expect(r.srv.accepted).toEqual([]);
+      expect(r.log.deferred.length).toBeGreaterThanOrEqual(6);
+    },
+  );
 
   test.each([
     ['connect', 'never greets and reads nothing'],
@@ -133,8 +162,12 @@ describe.skipIf(!kernelViewAvailable)('a receiver that stops reading, counted by
     const r = await rig({ stall: stage, timeouts: { greeting: 500, command: 500 } });
     await submit(r, 4, 0);
     r.core.start();
-    await waitFor(() => r.srv.connections.filter((c) => c.stalled === stage).length >= 7, `7 connections stalled at ${stage}`, 30_000,
-      () => describeRig(r));
+    await waitFor(
+      () => r.srv.connections.filter((c) => c.stalled === stage).length >= 7,
+      `7 connections stalled at ${stage}`,
+      30_000,
+      () => describeRig(r),
+    );
     const left = await stopAndCount(r);
     expect(r.gauge.peak, JSON.stringify(describeRig(r))).toBeLessThanOrEqual(LIMIT);
     expect(left, JSON.stringify(describeRig(r))).toBe(0);
@@ -146,7 +179,12 @@ describe.skipIf(!kernelViewAvailable)('a receiver that stops reading, counted by
     const r = await rig({ stall: 'reply', timeouts: { quit: 300 }, config: { maxDeliveriesPerConnection: 1 } });
     const ids = await submit(r, 6, 0);
     r.core.start();
-    await waitFor(() => r.log.isDone(ids), 'every message delivered', 30_000, () => describeRig(r));
+    await waitFor(
+      () => r.log.isDone(ids),
+      'every message delivered',
+      30_000,
+      () => describeRig(r),
+    );
     // The last sessions are still waiting for their QUIT reply.
     const left = await stopAndCount(r);
     expect(r.gauge.peak, JSON.stringify(describeRig(r))).toBeLessThanOrEqual(LIMIT);

@@ -46,7 +46,10 @@ afterAll(() => {
 
 function spoolFiles(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => e.name);
 }
 
 interface Killed {
@@ -57,9 +60,17 @@ interface Killed {
 }
 
 /** Runs the child until `killWhen` holds, SIGKILLs it in the same tick as the snapshot, waits for it to die. */
-async function runAndKill(server: TestServer, dir: string, count: number, killWhen: (acked: Set<number>, submittedAll: boolean) => boolean,
-  onSubmittedAll: () => void = () => undefined): Promise<Killed> {
-  const child = spawn(process.execPath, [FIXTURE, dir, String(server.port), String(count)], { cwd: root, env: childEnv });
+async function runAndKill(
+  server: TestServer,
+  dir: string,
+  count: number,
+  killWhen: (acked: Set<number>, submittedAll: boolean) => boolean,
+  onSubmittedAll: () => void = () => undefined,
+): Promise<Killed> {
+  const child = spawn(process.execPath, [FIXTURE, dir, String(server.port), String(count)], {
+    cwd: root,
+    env: childEnv,
+  });
   const acked = new Set<number>();
   let submittedAll = false;
   let stdout = '';
@@ -77,15 +88,24 @@ async function runAndKill(server: TestServer, dir: string, count: number, killWh
       }
     }
   });
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+  child.stderr.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal }));
   });
   let kill: Killed | undefined;
   try {
-    const inProgress = () => server.connections.filter((c) => c.closedAt === undefined && c.txns.at(-1)?.outcome === undefined && c.txns.length > 0).length;
-    await waitFor(() => child.exitCode !== null || (killWhen(acked, submittedAll) && inProgress() > 0), 'the moment to kill the child', 30_000,
-      () => ({ acked: acked.size, accepted: server.accepted.length, stderr }));
+    const inProgress = () =>
+      server.connections.filter(
+        (c) => c.closedAt === undefined && c.txns.at(-1)?.outcome === undefined && c.txns.length > 0,
+      ).length;
+    await waitFor(
+      () => child.exitCode !== null || (killWhen(acked, submittedAll) && inProgress() > 0),
+      'the moment to kill the child',
+      30_000,
+      () => ({ acked: acked.size, accepted: server.accepted.length, stderr }),
+    );
     expect(child.exitCode, `the child died early: ${stderr}`).toBeNull();
     // The snapshot and the kill in one synchronous step: the server (this process) sees nothing
     // in between.
@@ -107,7 +127,16 @@ async function runAndKill(server: TestServer, dir: string, count: number, killWh
   return kill;
 }
 
-const config = { global: { maxOutboundConnections: 3, connectionAllocationAggressiveness: 1 as const, idleTimeout: 0.1, delayedQueueScanInterval: 0.05, retryInterval: 0.1, maxRetryInterval: 0.1 } };
+const config = {
+  global: {
+    maxOutboundConnections: 3,
+    connectionAllocationAggressiveness: 1 as const,
+    idleTimeout: 0.1,
+    delayedQueueScanInterval: 0.05,
+    retryInterval: 0.1,
+    maxRetryInterval: 0.1,
+  },
+};
 const domains = ['d0.test', 'd1.test', 'd2.test'];
 
 describe('SIGKILL mid-run, then recover() and start() on the same spool', () => {
@@ -120,12 +149,20 @@ describe('SIGKILL mid-run, then recover() and start() on the same spool', () => 
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-recovery-spool-'));
       tempDirs.push(dir);
       try {
-        const k = await runAndKill(server, dir, COUNT, (acked, all) => (when === 'while submitting'
-          ? acked.size >= 60 && !all && server.accepted.length >= 10
-          : all && server.accepted.length >= 30 && server.accepted.length < COUNT - 60),
-        () => { server.behavior = { dataDelayMs: 30 }; });
+        const k = await runAndKill(
+          server,
+          dir,
+          COUNT,
+          (acked, all) =>
+            when === 'while submitting'
+              ? acked.size >= 60 && !all && server.accepted.length >= 10
+              : all && server.accepted.length >= 30 && server.accepted.length < COUNT - 60,
+          () => {
+            server.behavior = { dataDelayMs: 30 };
+          },
+        );
         expect(k.stderr).toBe('');
-        await waitFor(() => server.open() === 0, 'the dead child\'s connections to close', 10_000);
+        await waitFor(() => server.open() === 0, "the dead child's connections to close", 10_000);
 
         // What the spool holds now: every acknowledged message the server had not accepted.
         const listed = new Set<number>();
@@ -133,9 +170,11 @@ describe('SIGKILL mid-run, then recover() and start() on the same spool', () => 
         const owed = [...k.acked].filter((id) => !k.acceptedBefore.has(id));
         expect(owed.length, 'the kill left acknowledged mail undelivered').toBeGreaterThan(0);
         expect(k.inFlight.size, 'mail was in flight at the kill').toBeGreaterThan(0);
-        for (const id of owed) expect(listed.has(id), `acknowledged message ${id} is missing from the spool`).toBe(true);
+        for (const id of owed)
+          expect(listed.has(id), `acknowledged message ${id} is missing from the spool`).toBe(true);
         // Delivered before the kill and not in flight: the child had removed it.
-        for (const id of k.acceptedBefore.keys()) if (!k.inFlight.has(id)) expect(listed.has(id), `delivered message ${id} still spooled`).toBe(false);
+        for (const id of k.acceptedBefore.keys())
+          if (!k.inFlight.has(id)) expect(listed.has(id), `delivered message ${id} still spooled`).toBe(false);
         for (const id of listed) expect(id >= 1 && id <= COUNT).toBe(true);
 
         // Recovery.
@@ -143,15 +182,23 @@ describe('SIGKILL mid-run, then recover() and start() on the same spool', () => 
         const acceptedAtRecovery = server.accepted.length;
         const store = new FileSpool(dir);
         const core = new MailQueueCore({
-          config, store,
-          transport: new SmtpTransport({ routes: Object.fromEntries(domains.map((d) => [d, { host: '127.0.0.1', port: server.port }])) }),
+          config,
+          store,
+          transport: new SmtpTransport({
+            routes: Object.fromEntries(domains.map((d) => [d, { host: '127.0.0.1', port: server.port }])),
+          }),
         });
         const log = new CoreLog(core);
         try {
           expect(await core.recover()).toBe(listed.size);
           expect(await core.recover()).toBe(0); // the core holds them all now
           core.start();
-          await waitFor(() => log.isDone(listed), 'every recovered message delivered', 30_000, () => ({ done: log.final.size, of: listed.size, stats: core.stats() }));
+          await waitFor(
+            () => log.isDone(listed),
+            'every recovered message delivered',
+            30_000,
+            () => ({ done: log.final.size, of: listed.size, stats: core.stats() }),
+          );
           await waitFor(() => core.stats().connections === 0, 'idle connections to close');
           expect(log.violations).toEqual([]);
           expect(log.errors).toEqual([]);
@@ -171,7 +218,8 @@ describe('SIGKILL mid-run, then recover() and start() on the same spool', () => 
         for (const id of k.acked) expect(server.acceptedCount(id), `message ${id}`).toBeGreaterThanOrEqual(1);
         // Duplicates: only messages in flight at the kill, so at most that many.
         const dups = server.duplicates();
-        for (const id of dups) expect(k.inFlight.has(id), `message ${id} received twice but not in flight at the kill`).toBe(true);
+        for (const id of dups)
+          expect(k.inFlight.has(id), `message ${id} received twice but not in flight at the kill`).toBe(true);
         expect(dups.length).toBeLessThanOrEqual(k.inFlight.size);
         for (const id of dups) expect(server.acceptedCount(id)).toBe(2);
         expect(server.anomalies).toEqual([]);
@@ -194,13 +242,21 @@ describe('what recover() keeps', () => {
     tempDirs.push(d);
     return d;
   }
-  const core = (dir: string) => new MailQueueCore({ config: { global: { messageExpiration: 100 } }, transport: new SmtpTransport(), store: new FileSpool(dir) });
+  const core = (dir: string) =>
+    new MailQueueCore({
+      config: { global: { messageExpiration: 100 } },
+      transport: new SmtpTransport(),
+      store: new FileSpool(dir),
+    });
 
   test('an explicit expiresAt survives a restart; a message never attempted has 0 attempts', async () => {
     const dir = spoolDir();
     const a = core(dir);
     const expiresAt = Date.now() + 50_000;
-    await a.submit({ id: 1, domain: 'a.test', envelope: { from: 'id-1@sender.test', to: ['r@a.test'] }, expiresAt }, Buffer.from('X-Id: 1\r\n\r\nx\r\n'));
+    await a.submit(
+      { id: 1, domain: 'a.test', envelope: { from: 'id-1@sender.test', to: ['r@a.test'] }, expiresAt },
+      Buffer.from('X-Id: 1\r\n\r\nx\r\n'),
+    );
     a.close(); // the process "dies": nothing else is done
     const b = core(dir);
     try {
@@ -211,10 +267,13 @@ describe('what recover() keeps', () => {
     }
   });
 
-test('an implicit expiry (messageExpiration) survives a restart', async () => {
+  test('an implicit expiry (messageExpiration) survives a restart', async () => {
     const dir = spoolDir();
     const a = core(dir);
-    await a.submit({ id: 1, domain: 'a.test', envelope: { from: 'id-1@sender.test', to: ['r@a.test'] } }, Buffer.from('X-Id: 1\r\n\r\nx\r\n'));
+    await a.submit(
+      { id: 1, domain: 'a.test', envelope: { from: 'id-1@sender.test', to: ['r@a.test'] } },
+      Buffer.from('X-Id: 1\r\n\r\nx\r\n'),
+    );
     const expiresAt = a.message(1)!.expiresAt;
     a.close();
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -227,13 +286,21 @@ test('an implicit expiry (messageExpiration) survives a restart', async () => {
     }
   });
 
-test('a message that expires before start() leaves the store, and is not bounced again by recover()', async () => {
+  test('a message that expires before start() leaves the store, and is not bounced again by recover()', async () => {
     const dir = spoolDir();
     const c = core(dir);
     const bounces: unknown[] = [];
     c.on('bounce', (b) => bounces.push(b));
     try {
-      await c.submit({ id: 5, domain: 'a.test', envelope: { from: 'id-5@sender.test', to: ['r@a.test'] }, expiresAt: Date.now() - 1000 }, Buffer.from('X-Id: 5\r\n\r\nx\r\n'));
+      await c.submit(
+        {
+          id: 5,
+          domain: 'a.test',
+          envelope: { from: 'id-5@sender.test', to: ['r@a.test'] },
+          expiresAt: Date.now() - 1000,
+        },
+        Buffer.from('X-Id: 5\r\n\r\nx\r\n'),
+      );
       expect(bounces).toEqual([expect.objectContaining({ id: 5, reason: 'expired' })]);
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(spoolFiles(dir)).toEqual([]);

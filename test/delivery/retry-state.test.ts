@@ -65,7 +65,8 @@ describe('recover() keeps the retry schedule the store recorded', () => {
         const store = openStore();
         const states = await listed(store);
         expect([...states.keys()].sort((x, y) => x - y)).toEqual(IDS);
-        for (const id of IDS) expect(states.get(id), `message ${id}`).toEqual({ attempts: 1, nextAttempt: nextAttempt.get(id) });
+        for (const id of IDS)
+          expect(states.get(id), `message ${id}`).toEqual({ attempts: 1, nextAttempt: nextAttempt.get(id) });
 
         // After the restart: delayed, not active; one attempt made; no burst at the receiver.
         const b = new MailQueueCore({ config: config(1), store, transport: transport() });
@@ -73,11 +74,17 @@ describe('recover() keeps the retry schedule the store recorded', () => {
         try {
           expect(await b.recover()).toBe(IDS.length);
           for (const id of IDS) {
-            expect(b.message(id), `message ${id}`).toMatchObject({ state: 'delayed', attempts: 1, nextAttempt: nextAttempt.get(id) });
+            expect(b.message(id), `message ${id}`).toMatchObject({
+              state: 'delayed',
+              attempts: 1,
+              nextAttempt: nextAttempt.get(id),
+            });
           }
           b.start();
           await sleep(500);
-          expect(server.txns.length, 'the restarted core tried again before the recorded next attempt').toBe(attemptsBefore);
+          expect(server.txns.length, 'the restarted core tried again before the recorded next attempt').toBe(
+            attemptsBefore,
+          );
 
           // The operator retries one now: its second attempt is refused again, and with maxRetries 1
           // the count carried over (2 > 1) makes it a bounce, not another deferral.
@@ -100,7 +107,10 @@ describe('recover() keeps the retry schedule the store recorded', () => {
     const dir = spoolDir();
     const a = new MailQueueCore({ store: new FileSpool(dir), transport: new SmtpTransport() });
     const now = Date.now();
-    await a.submit({ id: 9, domain: 'x.test', envelope: { from: 'a@s.test', to: ['r@x.test'] }, nextAttempt: now + 3_600_000 }, Buffer.from('x\r\n'));
+    await a.submit(
+      { id: 9, domain: 'x.test', envelope: { from: 'a@s.test', to: ['r@x.test'] }, nextAttempt: now + 3_600_000 },
+      Buffer.from('x\r\n'),
+    );
     expect(a.message(9)).toMatchObject({ state: 'delayed' });
     expect(a.retry(9)).toBe(true);
     a.close();
@@ -118,7 +128,10 @@ describe('recover() keeps the retry schedule the store recorded', () => {
     const dir = spoolDir();
     const later = Date.now() + 3_600_000;
     const a = new MailQueueCore({ store: new FileSpool(dir), transport: new SmtpTransport() });
-    await a.submit({ id: 3, domain: 'x.test', envelope: { from: 'a@s.test', to: ['r@x.test'] }, nextAttempt: later }, Buffer.from('x\r\n'));
+    await a.submit(
+      { id: 3, domain: 'x.test', envelope: { from: 'a@s.test', to: ['r@x.test'] }, nextAttempt: later },
+      Buffer.from('x\r\n'),
+    );
     a.close();
     const b = new MailQueueCore({ store: new FileSpool(dir), transport: new SmtpTransport() });
     try {
@@ -158,7 +171,10 @@ describe('cancel() with a store removes the message there too', () => {
     expect(a.cancel(99)).toBe(false);
     // 2 and 3 cancelled; 99 unknown and 3 repeated are skipped.
     expect(a.cancelMany(Float64Array.of(2, 99, 3, 3))).toBe(2);
-    await waitFor(() => fs.readdirSync(dir, { recursive: true }).filter((n) => String(n).endsWith('.msg')).length === 2, 'the cancelled files to go');
+    await waitFor(
+      () => fs.readdirSync(dir, { recursive: true }).filter((n) => String(n).endsWith('.msg')).length === 2,
+      'the cancelled files to go',
+    );
     a.close();
     expect(errors).toEqual([]);
     const b = new MailQueueCore({ store: new FileSpool(dir), transport: new SmtpTransport() });

@@ -115,7 +115,10 @@ export class NaiveLimits {
   /** Group index of each binding, -1 for none. */
   readonly groupOf: number[] = [];
 
-  constructor(bindings: BindingSpec[], readonly config: CoreConfig) {
+  constructor(
+    bindings: BindingSpec[],
+    readonly config: CoreConfig,
+  ) {
     for (const spec of bindings) {
       const name = typeof spec === 'string' ? spec : spec.name;
       const group = typeof spec === 'string' ? undefined : spec.group;
@@ -154,10 +157,13 @@ export class NaiveLimits {
 
   pair(b: number, domain: string): NaivePair {
     const chain = this.chain(b, domain);
-    const find = <K extends keyof ScopeOptions>(key: K): ScopeOptions | undefined => chain.find((s) => s[key] !== undefined);
+    const find = <K extends keyof ScopeOptions>(key: K): ScopeOptions | undefined =>
+      chain.find((s) => s[key] !== undefined);
     return {
       max: find('maxOutboundConnections')?.maxOutboundConnections ?? DEFAULT_MAX,
-      aggressiveness: aggressivenessOf(find('connectionAllocationAggressiveness')?.connectionAllocationAggressiveness ?? 'normal'),
+      aggressiveness: aggressivenessOf(
+        find('connectionAllocationAggressiveness')?.connectionAllocationAggressiveness ?? 'normal',
+      ),
       expiryMs: (find('messageExpiration')?.messageExpiration ?? DEFAULT_EXPIRATION_S) * 1000,
       suspended: find('suspendDelivery')?.suspendDelivery ?? false,
       throttleScope: find('outboundThrottleConnections'),
@@ -288,7 +294,10 @@ export class NaiveCore {
   }
 
   inFlightIds(): number[] {
-    return [...this.messages.values()].filter((m) => m.state === 'in-flight').map((m) => m.id).sort((a, b) => a - b);
+    return [...this.messages.values()]
+      .filter((m) => m.state === 'in-flight')
+      .map((m) => m.id)
+      .sort((a, b) => a - b);
   }
 
   message(id: number): NaiveMessageInfo | undefined {
@@ -374,7 +383,13 @@ export class NaiveCore {
   }
 
   /** All or nothing; every message due now with the pair's default expiry. */
-  enqueueBatch(domain: string, binding: string | undefined, ids: number[], priorities: number[] | undefined, now: number): void {
+  enqueueBatch(
+    domain: string,
+    binding: string | undefined,
+    ids: number[],
+    priorities: number[] | undefined,
+    now: number,
+  ): void {
     if (ids.length === 0) return;
     const d = domain.toLowerCase();
     const b = this.#slot(binding);
@@ -531,7 +546,13 @@ export class NaiveCore {
   }
 
   /** MailQueueCore.openConnections: up to `count` more, reserve by the maintainer's rule. */
-  openConnections(domain: string, binding: string | number, count: number, now: number, reserve?: number): NaiveGrant[] {
+  openConnections(
+    domain: string,
+    binding: string | number,
+    count: number,
+    now: number,
+    reserve?: number,
+  ): NaiveGrant[] {
     const d = this.#known(domain);
     const b = this.#slot(binding);
     return this.openTowards(d, b, this.pairCount(d, b) + count, reserve ?? this.reserveFor(d, b), now);
@@ -656,60 +677,85 @@ export function arbSetup(opts: SetupOptions): fc.Arbitrary<Setup> {
     })
     .chain(({ nb, nd, groups }) => {
       const bindings: BindingSpec[] = Array.from({ length: nb }, (_, i) =>
-        groups[i] === undefined ? `b${i}` : { name: `b${i}`, group: groups[i] });
+        groups[i] === undefined ? `b${i}` : { name: `b${i}`, group: groups[i] },
+      );
       const domains = Array.from({ length: nd }, (_, i) => `d${i}.example`);
       const groupNames = [...new Set(groups.slice(0, nb).filter((g): g is string => g !== undefined))];
       const small = fc.integer({ min: 0, max: 4 });
       const throttle = optional(arbRate, 1, 3);
       const expiration = (some: number, none: number) =>
         opts.expirations ? optional(fc.integer({ min: 1, max: 20 }), some, none) : fc.constant(undefined);
-      const global = fc.record({
-        maxOutboundConnections: optional(fc.integer({ min: 0, max: 6 }), 1, 2),
-        serverMaxOutboundConnections: optional(fc.integer({ min: 0, max: 8 }), 3, 1),
-        serverReserveOutboundConnections: optional(fc.integer({ min: 0, max: 3 }), 3, 1),
-        outboundThrottleConnections: throttle,
-        messageExpiration: expiration(1, 1),
-        connectionAllocationAggressiveness: opts.expirations
-          ? optional(fc.oneof(fc.constantFrom('normal' as const, 'high' as const), fc.integer({ min: 1, max: 100 }).map((x) => x / 100)), 1, 2)
-          : fc.constant(undefined),
-      }).map(compact);
-      const domainScope = fc.record({
-        maxOutboundConnections: optional(small, 1, 2),
-        scopeMaxOutboundConnections: optional(small, 1, 1),
-        outboundThrottleConnections: throttle,
-        messageExpiration: expiration(1, 3),
-      }).map(compact);
-      const pairScope = fc.record({
-        maxOutboundConnections: optional(small, 1, 1),
-        outboundThrottleConnections: throttle,
-      }).map(compact);
-      const groupDomainScope = fc.record({
-        maxOutboundConnections: optional(small, 1, 2),
-        scopeMaxOutboundConnections: optional(small, 2, 1),
-        outboundThrottleConnections: throttle,
-      }).map(compact);
-      const nested = (inner: fc.Arbitrary<object | undefined>) => fc.record({
-        maxOutboundConnections: optional(small, 1, 2),
-        serverMaxOutboundConnections: optional(fc.integer({ min: 0, max: 6 }), 1, 1),
-        outboundThrottleConnections: throttle,
-        domains: fc.array(optional(inner, 1, 1), { minLength: nd, maxLength: nd })
-          .map((list) => compactMap(list.map((s, i) => [domains[i], s]))),
-      }).map((s) => compact(s as NestedScope));
-      return fc.record({
-        global,
-        domains: fc.array(optional(domainScope, 1, 1), { minLength: nd, maxLength: nd }),
-        bindings: fc.array(optional(nested(pairScope), 1, 1), { minLength: nb, maxLength: nb }),
-        bindingGroups: fc.array(optional(nested(groupDomainScope), 2, 1), { minLength: groupNames.length, maxLength: groupNames.length }),
-      }).map((raw): Setup => {
-        const config: CoreConfig = {};
-        if (raw.global) config.global = raw.global;
-        const ds = compactMap(raw.domains.map((s, i) => [domains[i], s]));
-        if (ds) config.domains = ds;
-        const bs = compactMap(raw.bindings.map((s, i) => [`b${i}`, s as NestedScope | undefined]));
-        if (bs) config.bindings = bs;
-        const gs = compactMap(raw.bindingGroups.map((s, i) => [groupNames[i], s as NestedScope | undefined]));
-        if (gs) config.bindingGroups = gs;
-        return { bindings, domains, config };
-      });
+      const global = fc
+        .record({
+          maxOutboundConnections: optional(fc.integer({ min: 0, max: 6 }), 1, 2),
+          serverMaxOutboundConnections: optional(fc.integer({ min: 0, max: 8 }), 3, 1),
+          serverReserveOutboundConnections: optional(fc.integer({ min: 0, max: 3 }), 3, 1),
+          outboundThrottleConnections: throttle,
+          messageExpiration: expiration(1, 1),
+          connectionAllocationAggressiveness: opts.expirations
+            ? optional(
+                fc.oneof(
+                  fc.constantFrom('normal' as const, 'high' as const),
+                  fc.integer({ min: 1, max: 100 }).map((x) => x / 100),
+                ),
+                1,
+                2,
+              )
+            : fc.constant(undefined),
+        })
+        .map(compact);
+      const domainScope = fc
+        .record({
+          maxOutboundConnections: optional(small, 1, 2),
+          scopeMaxOutboundConnections: optional(small, 1, 1),
+          outboundThrottleConnections: throttle,
+          messageExpiration: expiration(1, 3),
+        })
+        .map(compact);
+      const pairScope = fc
+        .record({
+          maxOutboundConnections: optional(small, 1, 1),
+          outboundThrottleConnections: throttle,
+        })
+        .map(compact);
+      const groupDomainScope = fc
+        .record({
+          maxOutboundConnections: optional(small, 1, 2),
+          scopeMaxOutboundConnections: optional(small, 2, 1),
+          outboundThrottleConnections: throttle,
+        })
+        .map(compact);
+      const nested = (inner: fc.Arbitrary<object | undefined>) =>
+        fc
+          .record({
+            maxOutboundConnections: optional(small, 1, 2),
+            serverMaxOutboundConnections: optional(fc.integer({ min: 0, max: 6 }), 1, 1),
+            outboundThrottleConnections: throttle,
+            domains: fc
+              .array(optional(inner, 1, 1), { minLength: nd, maxLength: nd })
+              .map((list) => compactMap(list.map((s, i) => [domains[i], s]))),
+          })
+          .map((s) => compact(s as NestedScope));
+      return fc
+        .record({
+          global,
+          domains: fc.array(optional(domainScope, 1, 1), { minLength: nd, maxLength: nd }),
+          bindings: fc.array(optional(nested(pairScope), 1, 1), { minLength: nb, maxLength: nb }),
+          bindingGroups: fc.array(optional(nested(groupDomainScope), 2, 1), {
+            minLength: groupNames.length,
+            maxLength: groupNames.length,
+          }),
+        })
+        .map((raw): Setup => {
+          const config: CoreConfig = {};
+          if (raw.global) config.global = raw.global;
+          const ds = compactMap(raw.domains.map((s, i) => [domains[i], s]));
+          if (ds) config.domains = ds;
+          const bs = compactMap(raw.bindings.map((s, i) => [`b${i}`, s as NestedScope | undefined]));
+          if (bs) config.bindings = bs;
+          const gs = compactMap(raw.bindingGroups.map((s, i) => [groupNames[i], s as NestedScope | undefined]));
+          if (gs) config.bindingGroups = gs;
+          return { bindings, domains, config };
+        });
     });
 }

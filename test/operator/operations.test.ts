@@ -21,7 +21,13 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const base = { idleTimeout: 0.1, delayedQueueScanInterval: 0.05, retryInterval: 60, maxRetryInterval: 60, hostFailureRetry: 0.2 };
+const base = {
+  idleTimeout: 0.1,
+  delayedQueueScanInterval: 0.05,
+  retryInterval: 60,
+  maxRetryInterval: 60,
+  hostFailureRetry: 0.2,
+};
 
 async function rig(options: {
   bindings?: string[];
@@ -37,7 +43,9 @@ async function rig(options: {
     cleanups.push(() => servers[name].close());
   }
   const transport = new SmtpTransport({
-    routes: Object.fromEntries(Object.entries(options.routes).map(([d, s]) => [d, { host: '127.0.0.1', port: servers[s].port }])),
+    routes: Object.fromEntries(
+      Object.entries(options.routes).map(([d, s]) => [d, { host: '127.0.0.1', port: servers[s].port }]),
+    ),
     bindings: Object.fromEntries(bindings.map((b, i) => [b, { localAddress: bindingAddress(i) }])),
     hostFailureRetry: 0,
   });
@@ -50,15 +58,24 @@ async function rig(options: {
   return { core, log: new CoreLog(core), store, servers };
 }
 
-async function submit(r: Rig, ids: number[], domain: string, extra: Parameters<typeof testMessage>[2] & { nextAttempt?: number } = {}): Promise<void> {
+async function submit(
+  r: Rig,
+  ids: number[],
+  domain: string,
+  extra: Parameters<typeof testMessage>[2] & { nextAttempt?: number } = {},
+): Promise<void> {
   for (const id of ids) await r.core.submit({ ...testMessage(id, domain), ...extra }, testBody(id));
 }
 
 const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 
 async function finals(r: Rig, ids: number[], timeoutMs = 15_000): Promise<void> {
-  await waitFor(() => r.log.isDone(ids), `final outcomes of ${ids.length} messages`, timeoutMs,
-    () => ({ missing: ids.filter((id) => !r.log.final.has(id)).slice(0, 20), stats: r.core.stats() }));
+  await waitFor(
+    () => r.log.isDone(ids),
+    `final outcomes of ${ids.length} messages`,
+    timeoutMs,
+    () => ({ missing: ids.filter((id) => !r.log.final.has(id)).slice(0, 20), stats: r.core.stats() }),
+  );
   expect(r.log.violations).toEqual([]);
 }
 
@@ -112,7 +129,7 @@ describe('suspend and resume, observed by the server', () => {
     expect(r.servers.s1.connections.length).toBeGreaterThan(seen);
   });
 
-test('suspend(domain) with an idle connection open: mail submitted after the suspension stays queued', async () => {
+  test('suspend(domain) with an idle connection open: mail submitted after the suspension stays queued', async () => {
     const r = await rig({ config: { global: { ...base, idleTimeout: 3 } }, routes: { 's.test': 's1' } });
     r.core.start();
     await submit(r, [1], 's.test');
@@ -136,7 +153,10 @@ test('suspend(domain) with an idle connection open: mail submitted after the sus
     await submit(r, range(21, 3), 'd2.test', { binding: 'b1' }); // a domain first seen after the suspension
     await finals(r, range(1, 3));
     await sleep(400);
-    const fromB1 = () => Object.values(r.servers).flatMap((s) => s.connections).filter((c) => c.address === bindingAddress(1));
+    const fromB1 = () =>
+      Object.values(r.servers)
+        .flatMap((s) => s.connections)
+        .filter((c) => c.address === bindingAddress(1));
     expect(fromB1()).toEqual([]);
     const sum = r.core.summary();
     expect(sum.bindings.b1).toEqual({ connections: 0, active: 6, suspended: true });
@@ -166,7 +186,8 @@ test('suspend(domain) with an idle connection open: mail submitted after the sus
     expect(r.log.final.has(11) || r.log.final.has(12)).toBe(false);
     expect(r.servers.s1.connections.filter((c) => c.address === bindingAddress(1))).toEqual([]);
     expect(r.core.domainView('d1.test').bindings).toMatchObject({
-      b0: { suspended: false, active: 0 }, b1: { suspended: true, active: 2, connections: 0 },
+      b0: { suspended: false, active: 0 },
+      b1: { suspended: true, active: 2, connections: 0 },
     });
     r.core.resume('d1.test', 'b1');
     await finals(r, range(11, 2));
@@ -220,7 +241,12 @@ describe('flush, fail, retry', () => {
     await submit(r, [9], 'g.test');
     await waitFor(() => r.log.deferred.length === 4, 'four deferrals');
     expect(r.core.domainView('f.test')).toMatchObject({ delayed: 3, deferred: 3 });
-    expect(r.core.listQueue('f.test', { queue: 'delayed' }).map((m) => m.id).sort()).toEqual([1, 2, 3]);
+    expect(
+      r.core
+        .listQueue('f.test', { queue: 'delayed' })
+        .map((m) => m.id)
+        .sort(),
+    ).toEqual([1, 2, 3]);
     expect(r.core.flush('f.test')).toBe(3);
     await finals(r, range(1, 3));
     expect(r.servers.s1.accepted.sort()).toEqual([1, 2, 3]);
@@ -280,7 +306,9 @@ describe('flush, fail, retry', () => {
     await finals(r, ids);
     const delivered = r.log.deliveredIds().sort((a, b) => a - b);
     expect(delivered).toEqual(inFlight);
-    expect(r.log.bounced.map((b) => b.event.id).sort((a, b) => a - b)).toEqual(ids.filter((id) => !inFlight.includes(id)));
+    expect(r.log.bounced.map((b) => b.event.id).sort((a, b) => a - b)).toEqual(
+      ids.filter((id) => !inFlight.includes(id)),
+    );
     expect(r.servers.s1.accepted.sort((a, b) => a - b)).toEqual(inFlight);
     await waitFor(() => r.store.size === 0, 'an empty store', 2000);
   });
@@ -313,21 +341,36 @@ describe('views: summary(), domainView(), listQueue()', () => {
     const r = await rig({ bindings: ['b0', 'b1'], routes: { 'v.test': 's1' } });
     r.core.suspend('v.test');
     const t0 = Date.now();
-    for (const id of range(1, 10)) await r.core.submit({ ...testMessage(id, 'v.test', { binding: 'b0', priority: id === 4 || id === 7 ? 1 : 0 }) }, testBody(id));
+    for (const id of range(1, 10))
+      await r.core.submit(
+        { ...testMessage(id, 'v.test', { binding: 'b0', priority: id === 4 || id === 7 ? 1 : 0 }) },
+        testBody(id),
+      );
     await submit(r, range(11, 5), 'v.test', { binding: 'b1' });
     // delayed, in reverse order of their next attempts
     for (const id of [16, 17, 18]) {
-      await r.core.submit({ ...testMessage(id, 'v.test', { binding: id === 17 ? 'b1' : 'b0' }), nextAttempt: t0 + 100_000 - id * 1000 }, testBody(id));
+      await r.core.submit(
+        { ...testMessage(id, 'v.test', { binding: id === 17 ? 'b1' : 'b0' }), nextAttempt: t0 + 100_000 - id * 1000 },
+        testBody(id),
+      );
     }
     const b0 = r.core.listQueue('v.test', { binding: 'b0' });
     expect(b0.map((m) => m.id)).toEqual([4, 7, 1, 2, 3, 5, 6, 8, 9, 10]);
-    expect(b0[0]).toMatchObject<Partial<MessageInfo>>({ id: 4, domain: 'v.test', binding: 'b0', state: 'active', priority: 1, attempts: 0 });
+    expect(b0[0]).toMatchObject<Partial<MessageInfo>>({
+      id: 4,
+      domain: 'v.test',
+      binding: 'b0',
+      state: 'active',
+      priority: 1,
+      attempts: 0,
+    });
     expect(r.core.listQueue('v.test', { binding: 'b1' }).map((m) => m.id)).toEqual(range(11, 5));
     expect(r.core.listQueue('v.test', { binding: 1 }).map((m) => m.id)).toEqual(range(11, 5));
     expect(r.core.listQueue('v.test').map((m) => m.id)).toEqual(b0.map((m) => m.id)); // binding defaults to the first
     // pages
     const pages: number[] = [];
-    for (let offset = 0; offset < 12; offset += 3) pages.push(...r.core.listQueue('v.test', { binding: 'b0', limit: 3, offset }).map((m) => m.id));
+    for (let offset = 0; offset < 12; offset += 3)
+      pages.push(...r.core.listQueue('v.test', { binding: 'b0', limit: 3, offset }).map((m) => m.id));
     expect(pages).toEqual(b0.map((m) => m.id));
     expect(r.core.listQueue('v.test', { binding: 'b0', limit: 2, offset: 3 }).map((m) => m.id)).toEqual([2, 3]);
     expect(r.core.listQueue('v.test', { binding: 'b0', offset: 10 })).toEqual([]);
@@ -341,13 +384,33 @@ describe('views: summary(), domainView(), listQueue()', () => {
 
     const view = r.core.domainView('v.test');
     expect(view).toMatchObject({
-      name: 'v.test', connections: 0, delayed: 3, delivered: 0, deferred: 0, bounced: 0, connectFailures: 0,
-      bindings: { b0: { active: 10, delayed: 2, connections: 0, suspended: true }, b1: { active: 5, delayed: 1, connections: 0, suspended: true } },
+      name: 'v.test',
+      connections: 0,
+      delayed: 3,
+      delivered: 0,
+      deferred: 0,
+      bounced: 0,
+      connectFailures: 0,
+      bindings: {
+        b0: { active: 10, delayed: 2, connections: 0, suspended: true },
+        b1: { active: 5, delayed: 1, connections: 0, suspended: true },
+      },
     });
     const sum = r.core.summary();
     expect(sum).toMatchObject({
-      active: 15, delayed: 3, inFlight: 0, connections: 0, domains: 1, started: false, delivered: 0, deferred: 0, bounced: 0,
-      bindings: { b0: { active: 10, connections: 0, suspended: false }, b1: { active: 5, connections: 0, suspended: false } },
+      active: 15,
+      delayed: 3,
+      inFlight: 0,
+      connections: 0,
+      domains: 1,
+      started: false,
+      delivered: 0,
+      deferred: 0,
+      bounced: 0,
+      bindings: {
+        b0: { active: 10, connections: 0, suspended: false },
+        b1: { active: 5, connections: 0, suspended: false },
+      },
     });
   });
 
@@ -386,13 +449,15 @@ describe('views: summary(), domainView(), listQueue()', () => {
         ['bounce events', sum.bounced, r.log.bounced.length],
       ];
       samples++;
-      for (const [what, a, b] of checks) if (a !== b && mismatches.length < 20) mismatches.push(`${what}: summary ${a} vs ${b}`);
+      for (const [what, a, b] of checks)
+        if (a !== b && mismatches.length < 20) mismatches.push(`${what}: summary ${a} vs ${b}`);
     };
     const timer = setInterval(sample, 2);
     r.core.start();
     const ids = range(1, 120);
     try {
-      for (const id of ids) await r.core.submit(testMessage(id, domains[id % 3], { binding: id % 2 ? 'b0' : 'b1' }), testBody(id));
+      for (const id of ids)
+        await r.core.submit(testMessage(id, domains[id % 3], { binding: id % 2 ? 'b0' : 'b1' }), testBody(id));
       await finals(r, ids);
       await waitFor(() => r.core.stats().connections === 0, 'idle connections to close');
       sample();
@@ -404,7 +469,14 @@ describe('views: summary(), domainView(), listQueue()', () => {
     const bounced = ids.filter((id) => id % 11 === 0);
     const deferred = ids.filter((id) => id % 4 === 0 && id % 11 !== 0);
     const sum = r.core.summary();
-    expect(sum).toMatchObject({ delivered: 120 - bounced.length, bounced: bounced.length, deferred: deferred.length, active: 0, delayed: 0, connections: 0 });
+    expect(sum).toMatchObject({
+      delivered: 120 - bounced.length,
+      bounced: bounced.length,
+      deferred: deferred.length,
+      active: 0,
+      delayed: 0,
+      connections: 0,
+    });
     for (const d of domains) {
       const v = r.core.domainView(d);
       const mine = ids.filter((id) => domains[id % 3] === d);
@@ -432,9 +504,14 @@ describe('bad input: a clear error, and nothing changes', () => {
   test('start, submit and recover without a transport or store: ERR_CONFIG, and the core stays stopped', async () => {
     const noTransport = new MailQueueCore({ store: store() });
     const noStore = new MailQueueCore({ transport: new SmtpTransport() });
-    cleanups.push(() => { noTransport.close(); noStore.close(); });
+    cleanups.push(() => {
+      noTransport.close();
+      noStore.close();
+    });
     for (const core of [noTransport, noStore]) {
-      expect(() => core.start()).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', message: expect.stringMatching(/transport and store/) }));
+      expect(() => core.start()).toThrow(
+        expect.objectContaining({ code: 'ERR_CONFIG', message: expect.stringMatching(/transport and store/) }),
+      );
       expect(core.started).toBe(false);
     }
     await expect(noStore.submit(testMessage(1, 'a.test'), testBody(1))).rejects.toMatchObject({ code: 'ERR_CONFIG' });
@@ -448,24 +525,79 @@ describe('bad input: a clear error, and nothing changes', () => {
     const core = new MailQueueCore({ bindings: ['b0'], transport: new SmtpTransport(), store: st });
     cleanups.push(() => core.close());
     await core.submit(testMessage(1, 'a.test'), testBody(1));
-    const state = () => ({ stats: core.stats(), size: st.size, domains: core.domains(), queue: core.listQueue('a.test').map((m) => m.id) });
+    const state = () => ({
+      stats: core.stats(),
+      size: st.size,
+      domains: core.domains(),
+      queue: core.listQueue('a.test').map((m) => m.id),
+    });
     const snap = state();
     const cases: Array<[string, () => Promise<void>, object | (new (...a: never[]) => Error), RegExp?]> = [
       ['message null', () => core.submit(null as never, testBody(2)), TypeError, /^message must be an object/],
-      ['id a string', () => core.submit({ ...testMessage(2, 'a.test'), id: '2' as never }, testBody(2)), TypeError, /^message\.id/],
-      ['id negative', () => core.submit({ ...testMessage(2, 'a.test'), id: -2 }, testBody(2)), RangeError, /^message\.id/],
-      ['id fractional', () => core.submit({ ...testMessage(2, 'a.test'), id: 2.5 }, testBody(2)), RangeError, /^message\.id/],
+      [
+        'id a string',
+        () => core.submit({ ...testMessage(2, 'a.test'), id: '2' as never }, testBody(2)),
+        TypeError,
+        /^message\.id/,
+      ],
+      [
+        'id negative',
+        () => core.submit({ ...testMessage(2, 'a.test'), id: -2 }, testBody(2)),
+        RangeError,
+        /^message\.id/,
+      ],
+      [
+        'id fractional',
+        () => core.submit({ ...testMessage(2, 'a.test'), id: 2.5 }, testBody(2)),
+        RangeError,
+        /^message\.id/,
+      ],
       ['domain empty', () => core.submit(testMessage(2, ''), testBody(2)), RangeError, /^message\.domain/],
-      ['domain a number', () => core.submit({ ...testMessage(2, 'a.test'), domain: 7 as never }, testBody(2)), TypeError, /^message\.domain/],
-      ['binding unknown', () => core.submit(testMessage(2, 'b.test', { binding: 'nope' }), testBody(2)), RangeError, /binding/],
-      ['body a string', () => core.submit(testMessage(2, 'b.test'), 'hello' as never), TypeError, /^body must be a Buffer/],
+      [
+        'domain a number',
+        () => core.submit({ ...testMessage(2, 'a.test'), domain: 7 as never }, testBody(2)),
+        TypeError,
+        /^message\.domain/,
+      ],
+      [
+        'binding unknown',
+        () => core.submit(testMessage(2, 'b.test', { binding: 'nope' }), testBody(2)),
+        RangeError,
+        /binding/,
+      ],
+      [
+        'body a string',
+        () => core.submit(testMessage(2, 'b.test'), 'hello' as never),
+        TypeError,
+        /^body must be a Buffer/,
+      ],
       ['body missing', () => core.submit(testMessage(2, 'b.test'), undefined as never), TypeError, /^body/],
       ['envelope missing', () => core.submit({ id: 2, domain: 'b.test' } as never, testBody(2)), TypeError, /envelope/],
-      ['no recipients', () => core.submit({ ...testMessage(2, 'b.test'), envelope: { from: 'a@b.test', to: [] } }, testBody(2)), RangeError, /envelope\.to/],
-      ['unknown key', () => core.submit({ ...testMessage(2, 'b.test'), colour: 'red' } as never, testBody(2)), RangeError, /colour/],
+      [
+        'no recipients',
+        () => core.submit({ ...testMessage(2, 'b.test'), envelope: { from: 'a@b.test', to: [] } }, testBody(2)),
+        RangeError,
+        /envelope\.to/,
+      ],
+      [
+        'unknown key',
+        () => core.submit({ ...testMessage(2, 'b.test'), colour: 'red' } as never, testBody(2)),
+        RangeError,
+        /colour/,
+      ],
       ['priority 2', () => core.submit(testMessage(2, 'b.test', { priority: 2 }), testBody(2)), RangeError, /priority/],
-      ['nextAttempt a string (refused after the store took it: taken back)', () => core.submit({ ...testMessage(2, 'b.test'), nextAttempt: 'soon' as never }, testBody(2)), TypeError, /nextAttempt/],
-      ['nextAttempt NaN', () => core.submit({ ...testMessage(2, 'b.test'), nextAttempt: NaN }, testBody(2)), RangeError, /nextAttempt/],
+      [
+        'nextAttempt a string (refused after the store took it: taken back)',
+        () => core.submit({ ...testMessage(2, 'b.test'), nextAttempt: 'soon' as never }, testBody(2)),
+        TypeError,
+        /nextAttempt/,
+      ],
+      [
+        'nextAttempt NaN',
+        () => core.submit({ ...testMessage(2, 'b.test'), nextAttempt: NaN }, testBody(2)),
+        RangeError,
+        /nextAttempt/,
+      ],
       ['duplicate id', () => core.submit(testMessage(1, 'c.test'), testBody(1)), { code: 'ERR_DUPLICATE_ID' }, /1/],
     ];
     for (const [what, run, err, msg] of cases) {
@@ -491,8 +623,12 @@ describe('bad input: a clear error, and nothing changes', () => {
     await core.submit(testMessage(1, 'a.test'), testBody(1));
     await core.submit({ ...testMessage(2, 'a.test'), nextAttempt: Date.now() + 60_000 }, testBody(2));
     const state = () => ({
-      stats: core.stats(), view: core.domainView('a.test'), summary: core.summary(), size: st.size,
-      active: core.listQueue('a.test').map((m) => m.id), delayed: core.listQueue('a.test', { queue: 'delayed' }).map((m) => m.id),
+      stats: core.stats(),
+      view: core.domainView('a.test'),
+      summary: core.summary(),
+      size: st.size,
+      active: core.listQueue('a.test').map((m) => m.id),
+      delayed: core.listQueue('a.test', { queue: 'delayed' }).map((m) => m.id),
       domains: core.domains(),
     });
     const snap = state();
@@ -501,14 +637,29 @@ describe('bad input: a clear error, and nothing changes', () => {
       ['listQueue unknown domain', () => core.listQueue('zz.test'), unknown, /zz\.test/],
       ['listQueue domain a number', () => core.listQueue(5 as never), TypeError, /^domain/],
       ['listQueue options null', () => core.listQueue('a.test', null as never), TypeError, /^options/],
-      ['listQueue queue bad', () => core.listQueue('a.test', { queue: 'deferred' as never }), RangeError, /options\.queue/],
+      [
+        'listQueue queue bad',
+        () => core.listQueue('a.test', { queue: 'deferred' as never }),
+        RangeError,
+        /options\.queue/,
+      ],
       ['listQueue limit -1', () => core.listQueue('a.test', { limit: -1 }), RangeError, /options\.limit/],
       ['listQueue limit 1.5', () => core.listQueue('a.test', { limit: 1.5 }), RangeError, /options\.limit/],
       ['listQueue limit huge', () => core.listQueue('a.test', { limit: 1e9 }), RangeError, /options\.limit/],
-      ['listQueue offset a string', () => core.listQueue('a.test', { offset: '1' as never }), TypeError, /options\.offset/],
+      [
+        'listQueue offset a string',
+        () => core.listQueue('a.test', { offset: '1' as never }),
+        TypeError,
+        /options\.offset/,
+      ],
       ['listQueue binding unknown', () => core.listQueue('a.test', { binding: 'b9' }), RangeError, /binding/],
       ['listQueue binding slot 2', () => core.listQueue('a.test', { binding: 2 }), RangeError, /binding/],
-      ['listQueue delayed with a binding', () => core.listQueue('a.test', { queue: 'delayed', binding: 'b0' }), RangeError, /options\.binding/],
+      [
+        'listQueue delayed with a binding',
+        () => core.listQueue('a.test', { queue: 'delayed', binding: 'b0' }),
+        RangeError,
+        /options\.binding/,
+      ],
       ['listQueue unknown option', () => core.listQueue('a.test', { sort: 'id' } as never), RangeError, /sort/],
       ['flush unknown domain', () => core.flush('zz.test'), unknown, /zz\.test/],
       ['flush not a string', () => core.flush(42 as never), TypeError, /^domain/],
@@ -552,10 +703,19 @@ describe('bad input: a clear error, and nothing changes', () => {
     core.close();
     const closed = expect.objectContaining({ code: 'ERR_CLOSED' });
     for (const run of [
-      () => core.start(), () => core.flush('a.test'), () => core.fail('a.test'), () => core.retry(1), () => core.summary(),
-      () => core.domainView('a.test'), () => core.listQueue('a.test'), () => core.suspend('a.test'), () => core.resume('a.test'),
-      () => core.suspendBinding(0), () => core.resumeBinding(0),
-    ]) expect(run).toThrow(closed);
+      () => core.start(),
+      () => core.flush('a.test'),
+      () => core.fail('a.test'),
+      () => core.retry(1),
+      () => core.summary(),
+      () => core.domainView('a.test'),
+      () => core.listQueue('a.test'),
+      () => core.suspend('a.test'),
+      () => core.resume('a.test'),
+      () => core.suspendBinding(0),
+      () => core.resumeBinding(0),
+    ])
+      expect(run).toThrow(closed);
     await expect(core.submit(testMessage(2, 'a.test'), testBody(2))).rejects.toEqual(closed);
     await expect(core.recover()).rejects.toEqual(closed);
   });

@@ -2,7 +2,13 @@
 // by, message timing, connection release, close(), and configuration refusal (§8).
 import { afterEach, describe, expect, test } from 'vitest';
 
-import { connectionGoal, MailQueueCore, type Bounce, type CoreConfig, type MailQueueCoreOptions } from '../../lib/index.js';
+import {
+  connectionGoal,
+  MailQueueCore,
+  type Bounce,
+  type CoreConfig,
+  type MailQueueCoreOptions,
+} from '../../lib/index.js';
 
 const T0 = 1_700_000_000_000;
 const QS = [1, 10, 50, 100, 200, 400] as const;
@@ -92,7 +98,7 @@ describe('the goal table (M = 32, one binding, q queued)', () => {
     for (const m of [1, 2, 5, 17, 32, 100, 1000]) {
       for (const q of [1, 2, 3, 7, 10, 33, 100, 1000, 100000]) {
         for (const a of [0.01, 0.3, 0.75, 1]) {
-          const raw = m * (1 - Math.exp(-a * q / m));
+          const raw = m * (1 - Math.exp((-a * q) / m));
           const expected = Math.min(m, Math.max(1, Math.ceil(raw)));
           const got = connectionGoal(m, q, a);
           // Where raw is an integer up to rounding, either side is acceptable.
@@ -161,7 +167,10 @@ describe('limits', () => {
       config: {
         global: { maxOutboundConnections: 2 },
         domains: { 'x.com': { maxOutboundConnections: 3 } },
-        bindings: { a: { maxOutboundConnections: 4, domains: { 'x.com': { maxOutboundConnections: 5 } } }, b: { maxOutboundConnections: 6 } },
+        bindings: {
+          a: { maxOutboundConnections: 4, domains: { 'x.com': { maxOutboundConnections: 5 } } },
+          b: { maxOutboundConnections: 6 },
+        },
       },
     });
     for (const b of ['a', 'b', 'c']) {
@@ -241,7 +250,9 @@ describe('limits', () => {
       config: {
         global: { serverReserveOutboundConnections: 0 },
         bindings: { c: { serverMaxOutboundConnections: 3 } },
-        bindingGroups: { g: { serverMaxOutboundConnections: 50, domains: { 'x.com': { scopeMaxOutboundConnections: 4 } } } },
+        bindingGroups: {
+          g: { serverMaxOutboundConnections: 50, domains: { 'x.com': { scopeMaxOutboundConnections: 4 } } },
+        },
         domains: { 'y.com': { scopeMaxOutboundConnections: 5 } },
       },
     });
@@ -263,8 +274,14 @@ describe('limits', () => {
 
   test('a group server max caps the group across domains', () => {
     const { core } = make({
-      bindings: [{ name: 'a', group: 'g' }, { name: 'b', group: 'g' }],
-      config: { global: { serverReserveOutboundConnections: 0 }, bindingGroups: { g: { serverMaxOutboundConnections: 7 } } },
+      bindings: [
+        { name: 'a', group: 'g' },
+        { name: 'b', group: 'g' },
+      ],
+      config: {
+        global: { serverReserveOutboundConnections: 0 },
+        bindingGroups: { g: { serverMaxOutboundConnections: 7 } },
+      },
     });
     fill(core, 'x.com', 'a', 400, 1);
     fill(core, 'y.com', 'b', 400, 1000);
@@ -288,7 +305,10 @@ describe('suspension', () => {
   test('suspendDelivery globally, overridden by a more specific scope', () => {
     const { core } = make({
       bindings: ['a', 'b'],
-      config: { global: { suspendDelivery: true }, bindings: { b: { domains: { 'x.com': { suspendDelivery: false } } } } },
+      config: {
+        global: { suspendDelivery: true },
+        bindings: { b: { domains: { 'x.com': { suspendDelivery: false } } } },
+      },
     });
     fill(core, 'x.com', 'a', 10, 1);
     fill(core, 'x.com', 'b', 10, 100);
@@ -374,7 +394,9 @@ describe('connection-rate throttle', () => {
   test('a domain-scope throttle is per domain and shared across bindings', () => {
     const { core, clock } = make({
       bindings: ['x', 'y'],
-      config: { domains: { 'a.com': { outboundThrottleConnections: '2/1' }, 'b.com': { outboundThrottleConnections: '2/1' } } },
+      config: {
+        domains: { 'a.com': { outboundThrottleConnections: '2/1' }, 'b.com': { outboundThrottleConnections: '2/1' } },
+      },
     });
     for (const [i, b] of ['x', 'y'].entries()) {
       fill(core, 'a.com', b, 400, 10000 * i + 1);
@@ -391,7 +413,7 @@ describe('connection-rate throttle', () => {
     expect(core.domain('b.com').connections()).toBe(4);
   });
 
-  test('a binding-scope throttle is shared across that binding\'s domains only', () => {
+  test("a binding-scope throttle is shared across that binding's domains only", () => {
     const { core } = make({
       bindings: ['x', 'y'],
       config: { bindings: { x: { outboundThrottleConnections: '3/1' } } },
@@ -408,7 +430,12 @@ describe('connection-rate throttle', () => {
   });
 
   test('"N" and a bare number are per second; "N/secs" takes fractional seconds', () => {
-    for (const [rate, perWindow, windowMs] of [['3', 3, 1000], [4, 4, 1000], ['1/0.5', 1, 500], ['2/10', 2, 10000]] as const) {
+    for (const [rate, perWindow, windowMs] of [
+      ['3', 3, 1000],
+      [4, 4, 1000],
+      ['1/0.5', 1, 500],
+      ['2/10', 2, 10000],
+    ] as const) {
       const { core, clock } = make({ config: { global: { outboundThrottleConnections: rate } } });
       fill(core, 'a.com', undefined, 400, 1);
       expect(core.maintain().opened).toBe(perWindow);
@@ -482,7 +509,10 @@ describe('delayed and expired messages', () => {
     core.enqueue({ id: 32, domain: 'a.com', nextAttempt: T0 + 10, expiresAt: T0 + 100 });
     clock.t = T0 + 500;
     core.maintain();
-    expect(bounces.sort((x, y) => x.id - y.id)).toEqual([{ id: 31, domain: 'a.com', reason: 'expired' }, { id: 32, domain: 'a.com', reason: 'expired' }]);
+    expect(bounces.sort((x, y) => x.id - y.id)).toEqual([
+      { id: 31, domain: 'a.com', reason: 'expired' },
+      { id: 32, domain: 'a.com', reason: 'expired' },
+    ]);
     expect(core.stats()).toMatchObject({ active: 0, delayed: 0, expired: 2 });
   });
 
@@ -521,7 +551,9 @@ describe('releaseConnection', () => {
     const r = core.maintain();
     expect(() => core.releaseConnection(987654)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_CONNECTION' }));
     core.releaseConnection(r.grants[0].connectionId);
-    expect(() => core.releaseConnection(r.grants[0].connectionId)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_CONNECTION' }));
+    expect(() => core.releaseConnection(r.grants[0].connectionId)).toThrow(
+      expect.objectContaining({ code: 'ERR_UNKNOWN_CONNECTION' }),
+    );
     expect(core.stats()).toMatchObject({ connections: 2, released: 1 });
   });
 
@@ -594,7 +626,12 @@ describe('configuration refused at construction', () => {
     ['global', { global: { maxOutboundConection: 3 } }, 'maxOutboundConection', 'config.global'],
     ['domain', { domains: { 'a.com': { bogus: 1 } } }, 'bogus', 'config.domains.a.com'],
     ['binding', { bindings: { default: { maxConnections: 1 } } }, 'maxConnections', 'config.bindings.default'],
-    ['binding::domain', { bindings: { default: { domains: { 'a.com': { retry: 1 } } } } }, 'retry', 'config.bindings.default.domains.a.com'],
+    [
+      'binding::domain',
+      { bindings: { default: { domains: { 'a.com': { retry: 1 } } } } },
+      'retry',
+      'config.bindings.default.domains.a.com',
+    ],
   ])('an unknown key in a %s scope', (_scope, config, key, where) => {
     const e = refusal({ config: config as CoreConfig });
     expect(e.message).toContain(key);
@@ -608,11 +645,27 @@ describe('configuration refused at construction', () => {
   });
 
   test.each([
-    ['serverReserveOutboundConnections', { domains: { 'a.com': { serverReserveOutboundConnections: 5 } } }, 'config.domains.a.com'],
-    ['serverReserveOutboundConnections', { bindings: { default: { serverReserveOutboundConnections: 5 } } }, 'config.bindings.default'],
-    ['serverMaxOutboundConnections', { domains: { 'a.com': { serverMaxOutboundConnections: 5 } } }, 'config.domains.a.com'],
+    [
+      'serverReserveOutboundConnections',
+      { domains: { 'a.com': { serverReserveOutboundConnections: 5 } } },
+      'config.domains.a.com',
+    ],
+    [
+      'serverReserveOutboundConnections',
+      { bindings: { default: { serverReserveOutboundConnections: 5 } } },
+      'config.bindings.default',
+    ],
+    [
+      'serverMaxOutboundConnections',
+      { domains: { 'a.com': { serverMaxOutboundConnections: 5 } } },
+      'config.domains.a.com',
+    ],
     ['scopeMaxOutboundConnections', { global: { scopeMaxOutboundConnections: 5 } }, 'config.global'],
-    ['scopeMaxOutboundConnections', { bindings: { default: { scopeMaxOutboundConnections: 5 } } }, 'config.bindings.default'],
+    [
+      'scopeMaxOutboundConnections',
+      { bindings: { default: { scopeMaxOutboundConnections: 5 } } },
+      'config.bindings.default',
+    ],
   ])('%s in a wrong scope', (key, config, where) => {
     const e = refusal({ config: config as CoreConfig });
     expect(e.message).toContain(key);
@@ -624,8 +677,16 @@ describe('configuration refused at construction', () => {
     ['serverMaxOutboundConnections', { global: { serverMaxOutboundConnections: -5 } }, 'config.global'],
     ['serverReserveOutboundConnections', { global: { serverReserveOutboundConnections: -1 } }, 'config.global'],
     ['maxOutboundConnections', { domains: { 'a.com': { maxOutboundConnections: -2 } } }, 'config.domains.a.com'],
-    ['scopeMaxOutboundConnections', { domains: { 'a.com': { scopeMaxOutboundConnections: -1 } } }, 'config.domains.a.com'],
-    ['maxOutboundConnections', { bindings: { default: { domains: { 'a.com': { maxOutboundConnections: -1 } } } } }, 'config.bindings.default.domains.a.com'],
+    [
+      'scopeMaxOutboundConnections',
+      { domains: { 'a.com': { scopeMaxOutboundConnections: -1 } } },
+      'config.domains.a.com',
+    ],
+    [
+      'maxOutboundConnections',
+      { bindings: { default: { domains: { 'a.com': { maxOutboundConnections: -1 } } } } },
+      'config.bindings.default.domains.a.com',
+    ],
   ])('a negative %s', (key, config, where) => {
     const e = refusal({ config: config as CoreConfig });
     expect(e.message).toContain(key);
@@ -633,14 +694,16 @@ describe('configuration refused at construction', () => {
   });
 
   test.each(['2/', '/1', 'abc', '2/0', '-2/1', '2/1/1', '0/1', '0', '', '2 per 1', '1e3/1'] as const)(
-    'a malformed rate %j', (rate) => {
+    'a malformed rate %j',
+    (rate) => {
       const e = refusal({ config: { domains: { 'a.com': { outboundThrottleConnections: rate } } } });
       expect(e.message).toContain('outboundThrottleConnections');
       expect(e.message).toContain('config.domains.a.com');
       const g = refusal({ config: { global: { outboundThrottleConnections: rate } } });
       expect(g.message).toContain('outboundThrottleConnections');
       expect(g.message).toContain('config.global');
-    });
+    },
+  );
 
   test.each([2.5, -1, 0, NaN])('a malformed numeric rate %s', (rate) => {
     const e = refusal({ config: { global: { outboundThrottleConnections: rate } } });
@@ -673,10 +736,17 @@ describe('configuration refused at construction', () => {
     const core = new MailQueueCore({
       bindings: [{ name: 'a', group: 'g' }, 'b'],
       config: {
-        global: { maxOutboundConnections: 10, serverMaxOutboundConnections: 100, serverReserveOutboundConnections: 5, outboundThrottleConnections: '10/2' },
+        global: {
+          maxOutboundConnections: 10,
+          serverMaxOutboundConnections: 100,
+          serverReserveOutboundConnections: 5,
+          outboundThrottleConnections: '10/2',
+        },
         domains: { 'a.com': { scopeMaxOutboundConnections: 3, suspendDelivery: false, messageExpiration: 10 } },
         bindings: { a: { serverMaxOutboundConnections: 4, domains: { 'a.com': { maxOutboundConnections: 2 } } } },
-        bindingGroups: { g: { connectionAllocationAggressiveness: 'high', domains: { 'a.com': { scopeMaxOutboundConnections: 2 } } } },
+        bindingGroups: {
+          g: { connectionAllocationAggressiveness: 'high', domains: { 'a.com': { scopeMaxOutboundConnections: 2 } } },
+        },
       },
     });
     core.close();

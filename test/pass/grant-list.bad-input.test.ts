@@ -7,9 +7,27 @@ import { describe } from 'vitest';
 import { any, type Row, rowTests } from '../support/bad_input.js';
 
 const rows: Row[] = [
-  { api: 'maintain', what: 'options.into an array', run: (c) => c.core.maintain(undefined, { into: any([]) }), throws: TypeError, message: /^options.into must be a GrantList/ },
-  { api: 'maintain', what: 'options.into null', run: (c) => c.core.maintain(undefined, { into: any(null) }), throws: TypeError, message: /^options.into must be a GrantList/ },
-  { api: 'maintain', what: 'options.into of another core', run: (c) => c.core.maintain(undefined, { into: c.other.grantList() }), throws: RangeError, message: /^options.into: a GrantList of another core/ },
+  {
+    api: 'maintain',
+    what: 'options.into an array',
+    run: (c) => c.core.maintain(undefined, { into: any([]) }),
+    throws: TypeError,
+    message: /^options.into must be a GrantList/,
+  },
+  {
+    api: 'maintain',
+    what: 'options.into null',
+    run: (c) => c.core.maintain(undefined, { into: any(null) }),
+    throws: TypeError,
+    message: /^options.into must be a GrantList/,
+  },
+  {
+    api: 'maintain',
+    what: 'options.into of another core',
+    run: (c) => c.core.maintain(undefined, { into: c.other.grantList() }),
+    throws: RangeError,
+    message: /^options.into: a GrantList of another core/,
+  },
 ];
 
 describe('GrantList: a bad list passed to maintain() throws the documented error and changes nothing', () => {

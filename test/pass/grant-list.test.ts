@@ -6,7 +6,14 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, test } from 'vitest';
 
-import { type GrantList, MailQueueCore, MemoryStore, SmtpTransport, type CoreConfig, type Grant } from '../../lib/index.js';
+import {
+  type GrantList,
+  MailQueueCore,
+  MemoryStore,
+  SmtpTransport,
+  type CoreConfig,
+  type Grant,
+} from '../../lib/index.js';
 import { testBody, testMessage, waitFor } from '../support/harness.js';
 import { startServer } from '../support/smtp_servers.js';
 
@@ -34,10 +41,18 @@ describe('GrantList against Grant objects', () => {
           maxConn: fc.integer({ min: 1, max: 5 }),
           serverMax: fc.integer({ min: 1, max: 40 }),
           provider: fc.constantFrom('none', 'passive', 'opens-one', 'stops-b0'),
-          slice: fc.option(fc.record({ maxDomains: fc.integer({ min: 1, max: 4 }), maxGrants: fc.integer({ min: 1, max: 6 }) }), { nil: undefined }),
+          slice: fc.option(
+            fc.record({ maxDomains: fc.integer({ min: 1, max: 4 }), maxGrants: fc.integer({ min: 1, max: 6 }) }),
+            { nil: undefined },
+          ),
           steps: fc.array(
             fc.oneof(
-              fc.record({ op: fc.constant('enqueue' as const), d: fc.nat(7), b: fc.nat(2), n: fc.integer({ min: 1, max: 50 }) }),
+              fc.record({
+                op: fc.constant('enqueue' as const),
+                d: fc.nat(7),
+                b: fc.nat(2),
+                n: fc.integer({ min: 1, max: 50 }),
+              }),
               fc.record({ op: fc.constant('release' as const), i: fc.nat(40) }),
               fc.record({ op: fc.constant('maintain' as const) }),
             ),
@@ -46,16 +61,21 @@ describe('GrantList against Grant objects', () => {
         }),
         (p) => {
           const names = Array.from({ length: p.bindings }, (_, i) => `b${i}`);
-          const config: CoreConfig = { global: { maxOutboundConnections: p.maxConn, serverMaxOutboundConnections: p.serverMax } };
+          const config: CoreConfig = {
+            global: { maxOutboundConnections: p.maxConn, serverMaxOutboundConnections: p.serverMax },
+          };
           const a = make(names, config); // Grant objects
           const b = make(names, config); // a GrantList
           for (const core of [a, b]) {
             if (p.provider === 'passive') core.hooks.mailQueueMaintain.registerLast(() => 0);
             if (p.provider === 'opens-one') {
               // Opens one connection itself (through openConnections) and stops the chain.
-              core.hooks.mailQueueMaintain.registerFirst((_c, dr, slot) => core.openConnections(dr.name, slot, 1).length);
+              core.hooks.mailQueueMaintain.registerFirst(
+                (_c, dr, slot) => core.openConnections(dr.name, slot, 1).length,
+              );
             }
-            if (p.provider === 'stops-b0') core.hooks.mailQueueMaintain.registerFirst((_c, _dr, slot) => (slot === 0 ? 1 : 0));
+            if (p.provider === 'stops-b0')
+              core.hooks.mailQueueMaintain.registerFirst((_c, _dr, slot) => (slot === 0 ? 1 : 0));
           }
           const list = b.grantList();
           const heldA: number[] = [];

@@ -4,8 +4,14 @@
 import { afterEach, describe, expect, test } from 'vitest';
 
 import {
-  ActiveQueue, DomainRecord, HookError, MailQueueCore, momentumAliases,
-  type CoreConfig, type Grant, type MailQueueMaintainArgs,
+  ActiveQueue,
+  DomainRecord,
+  HookError,
+  MailQueueCore,
+  momentumAliases,
+  type CoreConfig,
+  type Grant,
+  type MailQueueMaintainArgs,
 } from '../../lib/index.js';
 
 const T0 = 1_700_000_000_000;
@@ -36,7 +42,14 @@ function fill(core: MailQueueCore, domain: string, binding: string | undefined, 
 }
 
 /** Arguments for a direct hook call on (domain, binding slot). */
-function argsFor(core: MailQueueCore, domain: string, slot: number, now: number, goalsz = 0, reserve = 0): MailQueueMaintainArgs {
+function argsFor(
+  core: MailQueueCore,
+  domain: string,
+  slot: number,
+  now: number,
+  goalsz = 0,
+  reserve = 0,
+): MailQueueMaintainArgs {
   return [core.domain(domain), slot, core.activeQueue(domain, slot), now, goalsz, reserve];
 }
 
@@ -47,7 +60,10 @@ describe('chain order and closures', () => {
     const { core } = rig();
     fill(core, 'x.com', undefined, 10, 1);
     const seen: string[] = [];
-    const p = (closure: string) => { seen.push(closure); return 0; };
+    const p = (closure: string) => {
+      seen.push(closure);
+      return 0;
+    };
     const hook = core.hooks.mailQueueMaintain;
     hook.registerLast(p, 'L1');
     hook.registerFirst(p, 'F1');
@@ -70,9 +86,18 @@ describe('chain order and closures', () => {
     const c2 = { name: 'two' };
     const got: unknown[] = [];
     const hook = core.hooks.mailQueueMaintain;
-    hook.registerLast((closure: unknown) => { got.push(closure); return 0; }, c1);
-    hook.registerLast((closure: unknown) => { got.push(closure); return 0; }, c2);
-    hook.registerLast((closure: unknown) => { got.push(closure); return 0; });
+    hook.registerLast((closure: unknown) => {
+      got.push(closure);
+      return 0;
+    }, c1);
+    hook.registerLast((closure: unknown) => {
+      got.push(closure);
+      return 0;
+    }, c2);
+    hook.registerLast((closure: unknown) => {
+      got.push(closure);
+      return 0;
+    });
     core.maintain();
     expect(got).toHaveLength(3);
     expect(got[0]).toBe(c1);
@@ -84,7 +109,10 @@ describe('chain order and closures', () => {
     const { core } = rig();
     fill(core, 'x.com', undefined, 3, 1);
     const got: unknown[] = [];
-    const fn = (closure: unknown) => { got.push(closure); return 0; };
+    const fn = (closure: unknown) => {
+      got.push(closure);
+      return 0;
+    };
     core.hooks.mailQueueMaintain.registerLast(fn, 'a');
     core.hooks.mailQueueMaintain.registerLast(fn, 'b');
     core.maintain();
@@ -98,9 +126,18 @@ describe('return values', () => {
     fill(core, 'x.com', undefined, 50, 1);
     const seen: string[] = [];
     const hook = core.hooks.mailQueueMaintain;
-    hook.registerLast(() => { seen.push('a'); return 0; });
-    hook.registerLast(() => { seen.push('b'); return 5; });
-    hook.registerLast(() => { seen.push('c'); return 0; });
+    hook.registerLast(() => {
+      seen.push('a');
+      return 0;
+    });
+    hook.registerLast(() => {
+      seen.push('b');
+      return 5;
+    });
+    hook.registerLast(() => {
+      seen.push('c');
+      return 0;
+    });
     expect(hook.call(...argsFor(core, 'x.com', 0, T0))).toBe(5);
     expect(seen).toEqual(['a', 'b']);
     expect(core.stats().connections).toBe(0);
@@ -116,7 +153,9 @@ describe('return values', () => {
     fill(core, 'x.com', undefined, 400, 1);
     let post = NaN;
     core.hooks.mailQueueMaintain.registerLast(() => -1);
-    core.hooks.postMailQueueMaintainDomain.registerLast((_c, _dr, _now, rv: { value: number }) => { post = rv.value; });
+    core.hooks.postMailQueueMaintainDomain.registerLast((_c, _dr, _now, rv: { value: number }) => {
+      post = rv.value;
+    });
     const r = core.maintain();
     expect(r.opened).toBe(0);
     expect(r.grants).toEqual([]);
@@ -131,13 +170,23 @@ describe('return values', () => {
     const { core } = rig({ bindings: ['a', 'b'] });
     fill(core, 'x.com', 'b', 10, 1);
     const seen: string[] = [];
-    core.hooks.mailQueueMaintain.registerLast(() => { seen.push('p1'); return 0; });
-    core.hooks.mailQueueMaintain.registerLast(() => { seen.push('p2'); return undefined; }); // undefined counts as 0
+    core.hooks.mailQueueMaintain.registerLast(() => {
+      seen.push('p1');
+      return 0;
+    });
+    core.hooks.mailQueueMaintain.registerLast(() => {
+      seen.push('p2');
+      return undefined;
+    }); // undefined counts as 0
     const r = core.maintain();
     expect(seen).toEqual(['p1', 'p2']);
     // q = 10, M = 32, normal: goal 3
     expect(r.opened).toBe(3);
-    expect(r.grants.map((g) => [g.domain, g.binding])).toEqual([['x.com', 'b'], ['x.com', 'b'], ['x.com', 'b']]);
+    expect(r.grants.map((g) => [g.domain, g.binding])).toEqual([
+      ['x.com', 'b'],
+      ['x.com', 'b'],
+      ['x.com', 'b'],
+    ]);
     expect(core.stats().connections).toBe(3);
     expect(core.domain('x.com').connections('b')).toBe(3);
     expect(core.domain('x.com').connections('a')).toBe(0);
@@ -162,8 +211,14 @@ describe('failing providers', () => {
     fill(core, 'x.com', 'b', 10, 1);
     const boom = new Error('boom');
     const seen: string[] = [];
-    core.hooks.mailQueueMaintain.registerLast(() => { seen.push('thrower'); throw boom; });
-    core.hooks.mailQueueMaintain.registerLast(() => { seen.push('next'); return 0; });
+    core.hooks.mailQueueMaintain.registerLast(() => {
+      seen.push('thrower');
+      throw boom;
+    });
+    core.hooks.mailQueueMaintain.registerLast(() => {
+      seen.push('next');
+      return 0;
+    });
     const r = core.maintain();
     expect(seen).toEqual(['thrower', 'next']);
     expect(r.opened).toBe(3); // the default ran
@@ -181,7 +236,9 @@ describe('failing providers', () => {
   test('a provider that throws a non-Error is reported too', () => {
     const { core, errors } = rig();
     fill(core, 'x.com', undefined, 1, 1);
-    core.hooks.mailQueueMaintain.registerLast(() => { throw 'plain string'; });
+    core.hooks.mailQueueMaintain.registerLast(() => {
+      throw 'plain string';
+    });
     expect(core.maintain().opened).toBe(1);
     expect(errors).toHaveLength(1);
     expect(errors[0].message).toContain('plain string');
@@ -222,10 +279,22 @@ describe('failing providers', () => {
     process.on('unhandledRejection', onUnhandled);
     try {
       const seen: string[] = [];
-      core.hooks.mailQueueMaintain.registerLast(() => { seen.push('rejects'); return Promise.reject(new Error('late')); });
-      core.hooks.mailQueueMaintain.registerLast(async () => { seen.push('async'); throw new Error('async late'); });
-      core.hooks.mailQueueMaintain.registerLast(() => { seen.push('resolves'); return Promise.resolve(7); });
-      core.hooks.mailQueueMaintain.registerLast(() => { seen.push('last'); return 0; });
+      core.hooks.mailQueueMaintain.registerLast(() => {
+        seen.push('rejects');
+        return Promise.reject(new Error('late'));
+      });
+      core.hooks.mailQueueMaintain.registerLast(async () => {
+        seen.push('async');
+        throw new Error('async late');
+      });
+      core.hooks.mailQueueMaintain.registerLast(() => {
+        seen.push('resolves');
+        return Promise.resolve(7);
+      });
+      core.hooks.mailQueueMaintain.registerLast(() => {
+        seen.push('last');
+        return 0;
+      });
       const r = core.maintain();
       expect(seen).toEqual(['rejects', 'async', 'resolves', 'last']);
       expect(r.opened).toBe(3); // the resolved 7 was not taken as a result; the default ran
@@ -254,7 +323,10 @@ describe('failing providers', () => {
     fill(core, 'x.com', undefined, 10, 1);
     let after = 0;
     core.hooks.mailQueueMaintain.registerLast(() => value);
-    core.hooks.mailQueueMaintain.registerLast(() => { after++; return 0; });
+    core.hooks.mailQueueMaintain.registerLast(() => {
+      after++;
+      return 0;
+    });
     const r = core.maintain();
     expect(after).toBe(1);
     expect(r.opened).toBe(3);
@@ -267,11 +339,21 @@ describe('failing providers', () => {
   test('a throwing connectionGoal or pre/post provider is reported with its hook name', () => {
     const { core, errors } = rig();
     fill(core, 'x.com', undefined, 10, 1);
-    core.hooks.connectionGoal.registerLast(() => { throw new Error('goal'); });
-    core.hooks.preMailQueueMaintainDomain.registerLast(() => { throw new Error('pre'); });
-    core.hooks.postMailQueueMaintainDomain.registerLast(() => { throw new Error('post'); });
+    core.hooks.connectionGoal.registerLast(() => {
+      throw new Error('goal');
+    });
+    core.hooks.preMailQueueMaintainDomain.registerLast(() => {
+      throw new Error('pre');
+    });
+    core.hooks.postMailQueueMaintainDomain.registerLast(() => {
+      throw new Error('post');
+    });
     expect(core.maintain().opened).toBe(3);
-    expect(errors.map((e) => e.hook).sort()).toEqual(['connectionGoal', 'postMailQueueMaintainDomain', 'preMailQueueMaintainDomain']);
+    expect(errors.map((e) => e.hook).sort()).toEqual([
+      'connectionGoal',
+      'postMailQueueMaintainDomain',
+      'preMailQueueMaintainDomain',
+    ]);
     for (const e of errors) expect(e.domain).toBe('x.com');
   });
 });
@@ -282,7 +364,10 @@ describe('registration lifetime', () => {
     fill(core, 'x.com', undefined, 1, 1);
     const hook = core.hooks.mailQueueMaintain;
     const seen: string[] = [];
-    const fn = (closure: string) => { seen.push(closure); return 0; };
+    const fn = (closure: string) => {
+      seen.push(closure);
+      return 0;
+    };
     const u1 = hook.registerLast(fn, 'one');
     const u2 = hook.registerLast(fn, 'two');
     const u3 = hook.registerFirst(fn, 'three');
@@ -313,9 +398,19 @@ describe('registration lifetime', () => {
     const hook = core.hooks.mailQueueMaintain;
     const seen: string[] = [];
     let unA = () => {};
-    unA = hook.registerLast(() => { seen.push('A'); unA(); return 0; });
-    hook.registerLast(() => { seen.push('B'); return 0; });
-    hook.registerLast(() => { seen.push('C'); return 0; });
+    unA = hook.registerLast(() => {
+      seen.push('A');
+      unA();
+      return 0;
+    });
+    hook.registerLast(() => {
+      seen.push('B');
+      return 0;
+    });
+    hook.registerLast(() => {
+      seen.push('C');
+      return 0;
+    });
     hook.call(...argsFor(core, 'x.com', 0, T0));
     expect(seen).toEqual(['A', 'B', 'C']);
     seen.length = 0;
@@ -328,9 +423,19 @@ describe('registration lifetime', () => {
     fill(core, 'x.com', undefined, 1, 1);
     const hook = core.hooks.mailQueueMaintain;
     const seen: string[] = [];
-    const unA = hook.registerLast(() => { seen.push('A'); return 0; });
-    hook.registerLast(() => { seen.push('B'); unA(); return 0; });
-    hook.registerLast(() => { seen.push('C'); return 0; });
+    const unA = hook.registerLast(() => {
+      seen.push('A');
+      return 0;
+    });
+    hook.registerLast(() => {
+      seen.push('B');
+      unA();
+      return 0;
+    });
+    hook.registerLast(() => {
+      seen.push('C');
+      return 0;
+    });
     hook.call(...argsFor(core, 'x.com', 0, T0));
     expect(seen).toEqual(['A', 'B', 'C']);
     seen.length = 0;
@@ -350,13 +455,25 @@ describe('registration lifetime', () => {
       if (!added) {
         added = true;
         unC();
-        hook.registerFirst(() => { seen.push('F'); return 0; });
-        hook.registerLast(() => { seen.push('L'); return 0; });
+        hook.registerFirst(() => {
+          seen.push('F');
+          return 0;
+        });
+        hook.registerLast(() => {
+          seen.push('L');
+          return 0;
+        });
       }
       return 0;
     });
-    hook.registerLast(() => { seen.push('B'); return 0; });
-    unC = hook.registerLast(() => { seen.push('C'); return 0; });
+    hook.registerLast(() => {
+      seen.push('B');
+      return 0;
+    });
+    unC = hook.registerLast(() => {
+      seen.push('C');
+      return 0;
+    });
     core.maintain();
     // Every provider present when the call started runs exactly once; the new ones do not run yet.
     expect(seen).toEqual(['A', 'B', 'C']);
@@ -386,7 +503,10 @@ describe('re-entrancy', () => {
     const { core, errors } = reentryRig();
     const codes: (string | undefined)[] = [];
     const hook = core.hooks.mailQueueMaintain;
-    hook.registerLast((_c, ...args: MailQueueMaintainArgs) => { codes.push(codeOf(() => hook.call(...args))); return 0; });
+    hook.registerLast((_c, ...args: MailQueueMaintainArgs) => {
+      codes.push(codeOf(() => hook.call(...args)));
+      return 0;
+    });
     expect(core.maintain().opened).toBe(3);
     expect(hook.call(...argsFor(core, 'x.com', 0, T0, 1, 0))).toBe(1);
     expect(codes).toEqual(['ERR_REENTRANT', 'ERR_REENTRANT']);
@@ -432,7 +552,10 @@ describe('re-entrancy', () => {
   test('close() from inside a provider throws ERR_REENTRANT and the core stays usable', () => {
     const { core } = reentryRig();
     const codes: (string | undefined)[] = [];
-    core.hooks.mailQueueMaintain.registerLast(() => { codes.push(codeOf(() => core.close())); return 0; });
+    core.hooks.mailQueueMaintain.registerLast(() => {
+      codes.push(codeOf(() => core.close()));
+      return 0;
+    });
     const r = core.maintain();
     expect(codes).toEqual(['ERR_REENTRANT']);
     expect(core.closed).toBe(false);
@@ -444,7 +567,10 @@ describe('re-entrancy', () => {
   test('close() from inside a provider of a direct call() throws ERR_REENTRANT', () => {
     const { core } = reentryRig();
     const codes: (string | undefined)[] = [];
-    core.hooks.mailQueueMaintain.registerLast(() => { codes.push(codeOf(() => core.close())); return 0; });
+    core.hooks.mailQueueMaintain.registerLast(() => {
+      codes.push(codeOf(() => core.close()));
+      return 0;
+    });
     const n = core.hooks.mailQueueMaintain.call(...argsFor(core, 'x.com', 0, T0));
     expect(codes).toEqual(['ERR_REENTRANT']);
     expect(core.closed).toBe(false);
@@ -461,17 +587,40 @@ describe('what a provider may do during a call', () => {
     const seen: unknown[] = [];
     core.hooks.mailQueueMaintain.registerLast((_c, dr: DomainRecord, slot: number, sl: ActiveQueue) => {
       seen.push({
-        name: dr.name, slot, binding: sl.binding, size: sl.size, head: sl.peek(), list: sl.toArray(),
-        activeB: dr.activeSize('b'), activeAll: dr.activeSize(), delayed: dr.delayedSize,
-        conns: dr.connections(slot), has10: sl.has(10), has50: sl.has(50), suspended: dr.suspended(slot),
+        name: dr.name,
+        slot,
+        binding: sl.binding,
+        size: sl.size,
+        head: sl.peek(),
+        list: sl.toArray(),
+        activeB: dr.activeSize('b'),
+        activeAll: dr.activeSize(),
+        delayed: dr.delayedSize,
+        conns: dr.connections(slot),
+        has10: sl.has(10),
+        has50: sl.has(50),
+        suspended: dr.suspended(slot),
       });
       return -1;
     });
     core.maintain();
-    expect(seen).toEqual([{
-      name: 'x.com', slot: 1, binding: 'b', size: 5, head: 99, list: [99, 10, 11, 12, 13],
-      activeB: 5, activeAll: 5, delayed: 1, conns: 0, has10: true, has50: false, suspended: false,
-    }]);
+    expect(seen).toEqual([
+      {
+        name: 'x.com',
+        slot: 1,
+        binding: 'b',
+        size: 5,
+        head: 99,
+        list: [99, 10, 11, 12, 13],
+        activeB: 5,
+        activeAll: 5,
+        delayed: 1,
+        conns: 0,
+        has10: true,
+        has50: false,
+        suspended: false,
+      },
+    ]);
   });
 
   test('remove messages with sl.remove: the default then sees the smaller queue', () => {
@@ -509,7 +658,7 @@ describe('what a provider may do during a call', () => {
     expect(core.maintain().opened).toBe(3);
   });
 
-  test('open connections with core.openConnections: the grants appear in maintain()\'s result', () => {
+  test("open connections with core.openConnections: the grants appear in maintain()'s result", () => {
     const { core } = rig({ bindings: ['a', 'b'] });
     fill(core, 'x.com', 'a', 100, 1);
     const events: Grant[] = [];
@@ -536,7 +685,9 @@ describe('what a provider may do during a call', () => {
   test('openConnections inside a provider is clipped by the same limits as the default', () => {
     const { core } = rig({ config: { global: { maxOutboundConnections: 4 } } });
     fill(core, 'x.com', undefined, 100, 1);
-    core.hooks.mailQueueMaintain.registerLast((_c, dr: DomainRecord, slot: number) => core.openConnections(dr.name, slot, 10).length);
+    core.hooks.mailQueueMaintain.registerLast(
+      (_c, dr: DomainRecord, slot: number) => core.openConnections(dr.name, slot, 10).length,
+    );
     const r = core.maintain();
     expect(r.opened).toBe(4);
     expect(core.stats().connections).toBe(4);
@@ -563,8 +714,14 @@ describe('connectionGoal hook', () => {
     const { core } = rig();
     fill(core, 'x.com', undefined, 10, 1);
     const seenGoals: number[] = [];
-    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => { seenGoals.push(goal.value); goal.value = 9; });
-    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => { seenGoals.push(goal.value); goal.value = 5; });
+    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => {
+      seenGoals.push(goal.value);
+      goal.value = 9;
+    });
+    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => {
+      seenGoals.push(goal.value);
+      goal.value = 5;
+    });
     const r = core.maintain();
     expect(seenGoals).toEqual([3, 9]);
     expect(r.opened).toBe(5);
@@ -574,15 +731,21 @@ describe('connectionGoal hook', () => {
   test('registration order decides the last writer', () => {
     const { core } = rig();
     fill(core, 'x.com', undefined, 10, 1);
-    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => { goal.value = 9; });
-    core.hooks.connectionGoal.registerFirst((_c, _dr, _slot, _sl, goal: { value: number }) => { goal.value = 5; });
+    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => {
+      goal.value = 9;
+    });
+    core.hooks.connectionGoal.registerFirst((_c, _dr, _slot, _sl, goal: { value: number }) => {
+      goal.value = 5;
+    });
     expect(core.maintain().opened).toBe(9);
   });
 
   test('a goal above maxOutboundConnections opens no more than the limit', () => {
     const { core } = rig({ config: { global: { maxOutboundConnections: 6 } } });
     fill(core, 'x.com', undefined, 1, 1);
-    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => { goal.value = 100; });
+    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => {
+      goal.value = 100;
+    });
     expect(core.maintain().opened).toBe(6);
     expect(core.maintain().opened).toBe(0);
     expect(core.stats().connections).toBe(6);
@@ -599,7 +762,9 @@ describe('connectionGoal hook', () => {
     fill(core, 'y.com', 'a', 1, 1);
     fill(core, 'y.com', 'b', 1, 10);
     fill(core, 'x.com', 'a', 1, 100);
-    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => { goal.value = 30; });
+    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => {
+      goal.value = 30;
+    });
     core.maintain();
     expect(core.domain('y.com').connections()).toBe(2);
     expect(core.stats().connections).toBe(7);
@@ -609,7 +774,9 @@ describe('connectionGoal hook', () => {
   test('a goal at or below the current count opens nothing', () => {
     const { core } = rig();
     fill(core, 'x.com', undefined, 100, 1);
-    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => { goal.value = 0; });
+    core.hooks.connectionGoal.registerLast((_c, _dr, _slot, _sl, goal: { value: number }) => {
+      goal.value = 0;
+    });
     expect(core.maintain().opened).toBe(0);
   });
 });
@@ -661,8 +828,12 @@ describe('pre/post domain hooks and the pass', () => {
     const { core } = rig();
     fill(core, 'a.com', undefined, 10, 1);
     const log: string[] = [];
-    core.hooks.preMailQueueMaintainDomain.registerLast(() => { log.push('pre'); });
-    core.hooks.postMailQueueMaintainDomain.registerLast((_c, _dr, _now, rv: { value: number }) => { log.push(`post ${rv.value}`); });
+    core.hooks.preMailQueueMaintainDomain.registerLast(() => {
+      log.push('pre');
+    });
+    core.hooks.postMailQueueMaintainDomain.registerLast((_c, _dr, _now, rv: { value: number }) => {
+      log.push(`post ${rv.value}`);
+    });
     const r = core.maintainDomain('a.com');
     expect(r.opened).toBe(3);
     expect(log).toEqual(['pre', 'post 3']);
@@ -672,7 +843,9 @@ describe('pre/post domain hooks and the pass', () => {
     const { core, clock } = rig();
     core.enqueue({ id: 1, domain: 'a.com', nextAttempt: T0 + 5000 });
     const pres: string[] = [];
-    core.hooks.preMailQueueMaintainDomain.registerLast((_c, dr: DomainRecord) => { pres.push(dr.name); });
+    core.hooks.preMailQueueMaintainDomain.registerLast((_c, dr: DomainRecord) => {
+      pres.push(dr.name);
+    });
     expect(core.maintain().opened).toBe(0);
     expect(pres).toEqual([]);
     clock.t = T0 + 5000;
@@ -686,7 +859,10 @@ describe('round-robin over bindings', () => {
     const { core } = rig({ bindings: ['b0', 'b1', 'b2'] });
     for (let b = 0; b < 3; b++) fill(core, 'x.com', `b${b}`, 5, 100 * b + 1);
     let order: number[] = [];
-    core.hooks.mailQueueMaintain.registerLast((_c, _dr, slot: number) => { order.push(slot); return -1; });
+    core.hooks.mailQueueMaintain.registerLast((_c, _dr, slot: number) => {
+      order.push(slot);
+      return -1;
+    });
     const firsts: number[] = [];
     for (let pass = 0; pass < 6; pass++) {
       order = [];
@@ -720,7 +896,10 @@ describe('round-robin over bindings', () => {
     const { core } = rig({ bindings: ['b0', 'b1', 'b2'] });
     fill(core, 'x.com', 'b1', 5, 1);
     const slots: number[] = [];
-    core.hooks.mailQueueMaintain.registerLast((_c, _dr, slot: number) => { slots.push(slot); return -1; });
+    core.hooks.mailQueueMaintain.registerLast((_c, _dr, slot: number) => {
+      slots.push(slot);
+      return -1;
+    });
     core.maintain();
     core.maintain();
     core.maintain();
@@ -735,7 +914,10 @@ describe('Momentum aliases', () => {
     const m = momentumAliases(core);
     expect(m.has_core___mail_queue_maintain_hook()).toBe(0);
     const seen: string[] = [];
-    const fn = (closure: string) => { seen.push(closure); return 0; };
+    const fn = (closure: string) => {
+      seen.push(closure);
+      return 0;
+    };
     const u1 = m.register_core___mail_queue_maintain_hook_last(fn, 'last');
     expect(m.has_core___mail_queue_maintain_hook()).toBe(1);
     expect(core.hooks.mailQueueMaintain.has()).toBe(true);
@@ -765,11 +947,14 @@ describe('Momentum aliases', () => {
     fill(core, 'x.com', undefined, 50, 1);
     const m = momentumAliases(core);
     const calls: number[] = [];
-    m.register_core___mail_queue_maintain_hook_first((closure: { k: number }, ...args: MailQueueMaintainArgs) => {
-      const n = m.__mail_queue_maintain('ignored', ...args);
-      calls.push(closure.k, n);
-      return n === 0 ? -1 : n; // never let the default run twice
-    }, { k: 7 });
+    m.register_core___mail_queue_maintain_hook_first(
+      (closure: { k: number }, ...args: MailQueueMaintainArgs) => {
+        const n = m.__mail_queue_maintain('ignored', ...args);
+        calls.push(closure.k, n);
+        return n === 0 ? -1 : n; // never let the default run twice
+      },
+      { k: 7 },
+    );
     const r = core.maintain();
     expect(calls).toEqual([7, 12]);
     expect(r.opened).toBe(12);
@@ -811,7 +996,15 @@ describe('provider arguments', () => {
     expect(calls).toHaveLength(2);
     for (const { args } of calls) {
       expect(args).toHaveLength(7);
-      const [c, dr, slot, sl, now, goalsz, reserve] = args as [symbol, DomainRecord, number, ActiveQueue, number, number, number];
+      const [c, dr, slot, sl, now, goalsz, reserve] = args as [
+        symbol,
+        DomainRecord,
+        number,
+        ActiveQueue,
+        number,
+        number,
+        number,
+      ];
       expect(c).toBe(closure);
       expect(dr).toBeInstanceOf(DomainRecord);
       expect(dr).toBe(core.domain('x.com'));
@@ -860,7 +1053,10 @@ describe('provider arguments', () => {
     open.push(core);
     for (let b = 0; b < 3; b++) core.enqueue({ id: b, domain: `d${b}.com`, binding: ['a', 'b', 'c'][b] });
     const nows: number[] = [];
-    core.hooks.mailQueueMaintain.registerLast((_c, _dr, _slot, _sl, now: number) => { nows.push(now); return -1; });
+    core.hooks.mailQueueMaintain.registerLast((_c, _dr, _slot, _sl, now: number) => {
+      nows.push(now);
+      return -1;
+    });
     const before = calls;
     core.maintain();
     expect(calls - before).toBe(1);

@@ -40,8 +40,18 @@ describe('a passive provider changes nothing', () => {
           reserve: fc.integer({ min: 0, max: 3 }),
           steps: fc.array(
             fc.oneof(
-              fc.record({ op: fc.constant('enqueue' as const), d: fc.nat(5), b: fc.nat(3), n: fc.integer({ min: 1, max: 120 }) }),
-              fc.record({ op: fc.constant('take' as const), d: fc.nat(5), b: fc.nat(3), n: fc.integer({ min: 1, max: 60 }) }),
+              fc.record({
+                op: fc.constant('enqueue' as const),
+                d: fc.nat(5),
+                b: fc.nat(3),
+                n: fc.integer({ min: 1, max: 120 }),
+              }),
+              fc.record({
+                op: fc.constant('take' as const),
+                d: fc.nat(5),
+                b: fc.nat(3),
+                n: fc.integer({ min: 1, max: 60 }),
+              }),
               fc.record({ op: fc.constant('release' as const), i: fc.nat(50) }),
               fc.record({ op: fc.constant('maintain' as const) }),
             ),
@@ -146,7 +156,11 @@ describe('a provider that changes a later binding is seen by it', () => {
   test('a connection released by an earlier provider leaves room for a later pair', () => {
     const { core, first } = setup();
     // Raise b1's goal to 2 without a pass, then fill its room with an extra connection.
-    core.enqueueBatch('x.example', 'b1', Float64Array.from({ length: 200 }, (_, i) => 1000 + i));
+    core.enqueueBatch(
+      'x.example',
+      'b1',
+      Float64Array.from({ length: 200 }, (_, i) => 1000 + i),
+    );
     const extra = core.openConnections('x.example', 'b1', 1);
     expect(extra).toHaveLength(1);
     expect(core.maintain().opened).toBe(0); // b1 holds 2 of 2
@@ -254,7 +268,13 @@ describe('maintain({ maxGrants }): a slice ends once it opened that many connect
   for (const provider of [false, true]) {
     test(`the pass continues where the cap stopped it, and opens what a whole pass opens${provider ? ' (with a passive provider)' : ''}`, () => {
       // Ten domains wanting two connections each (max 2, mail enough for a goal of 2).
-      const config: CoreConfig = { global: { maxOutboundConnections: 2, serverMaxOutboundConnections: 1000, connectionAllocationAggressiveness: 1 } };
+      const config: CoreConfig = {
+        global: {
+          maxOutboundConnections: 2,
+          serverMaxOutboundConnections: 1000,
+          connectionAllocationAggressiveness: 1,
+        },
+      };
       const whole = make(['b0'], config).core;
       const capped = make(['b0'], config).core;
       if (provider) capped.hooks.mailQueueMaintain.registerLast(() => 0);

@@ -58,7 +58,12 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const HANG_MS = 5_000;
 
 function msg(id: number, extra: Partial<StoredMessage> = {}): StoredMessage {
-  return { id, domain: 'example.com', envelope: { from: `s${id}@origin.example`, to: [`r${id}@example.com`] }, ...extra };
+  return {
+    id,
+    domain: 'example.com',
+    envelope: { from: `s${id}@origin.example`, to: [`r${id}@example.com`] },
+    ...extra,
+  };
 }
 
 async function collect(store: MessageStore): Promise<StoredMessage[]> {
@@ -91,60 +96,86 @@ describe.skipIf(!posix)('FileSpool: a FIFO or a symbolic link named <id>.msg', (
     return { dir, fifo };
   }
 
-  test('list() reports the FIFO and yields every other message, those in later shards included', async () => {
-    const { dir, fifo } = await spoolWithFifo();
-    const { spool, reports } = reporting(dir);
-    expect(ids(await collect(spool))).toEqual([1, 10, 255, 259, 511]);
-    expect(reports.map(([f]) => f)).toEqual([fifo]);
-    expect(reports[0][1]).toBeInstanceOf(SpoolCorruptError);
-    expect(reports[0][1].message).toMatch(/not a regular file \(a FIFO\)/);
-    expect(fs.existsSync(fifo)).toBe(true); // left in place
-  }, HANG_MS);
+  test(
+    'list() reports the FIFO and yields every other message, those in later shards included',
+    async () => {
+      const { dir, fifo } = await spoolWithFifo();
+      const { spool, reports } = reporting(dir);
+      expect(ids(await collect(spool))).toEqual([1, 10, 255, 259, 511]);
+      expect(reports.map(([f]) => f)).toEqual([fifo]);
+      expect(reports[0][1]).toBeInstanceOf(SpoolCorruptError);
+      expect(reports[0][1].message).toMatch(/not a regular file \(a FIFO\)/);
+      expect(fs.existsSync(fifo)).toBe(true); // left in place
+    },
+    HANG_MS,
+  );
 
-  test('get() of the FIFO rejects with a SpoolCorruptError', async () => {
-    const { dir, fifo } = await spoolWithFifo();
-    const p = new FileSpool(dir).get(3);
-    await expect(p).rejects.toBeInstanceOf(SpoolCorruptError);
-    await expect(p).rejects.toMatchObject({ code: 'ERR_SPOOL_CORRUPT', file: fifo, message: expect.stringMatching(/a FIFO/) });
-  }, HANG_MS);
+  test(
+    'get() of the FIFO rejects with a SpoolCorruptError',
+    async () => {
+      const { dir, fifo } = await spoolWithFifo();
+      const p = new FileSpool(dir).get(3);
+      await expect(p).rejects.toBeInstanceOf(SpoolCorruptError);
+      await expect(p).rejects.toMatchObject({
+        code: 'ERR_SPOOL_CORRUPT',
+        file: fifo,
+        message: expect.stringMatching(/a FIFO/),
+      });
+    },
+    HANG_MS,
+  );
 
-  test('body() of the FIFO rejects with a SpoolCorruptError', async () => {
-    const { dir } = await spoolWithFifo();
-    const spool = new FileSpool(dir);
-    await expect(spool.body(3)).rejects.toBeInstanceOf(SpoolCorruptError);
-    expect((await spool.body(259)).toString()).toBe('body 259');
-  }, HANG_MS);
+  test(
+    'body() of the FIFO rejects with a SpoolCorruptError',
+    async () => {
+      const { dir } = await spoolWithFifo();
+      const spool = new FileSpool(dir);
+      await expect(spool.body(3)).rejects.toBeInstanceOf(SpoolCorruptError);
+      expect((await spool.body(259)).toString()).toBe('body 259');
+    },
+    HANG_MS,
+  );
 
-  test('a FIFO named retry.log (the retry-state journal) hangs nothing either', async () => {
-    const { dir } = await spoolWithFifo();
-    fs.rmSync(path.join(dir, '03', '3.msg'));
-    const journal = path.join(dir, '03', 'retry.log');
-    mkfifo(journal);
-    const { spool, reports } = reporting(dir);
-    expect(ids(await collect(spool))).toEqual([1, 10, 255, 259, 511]);
-    expect(reports.map(([f]) => f)).toEqual([journal]);
-    expect(await spool.get(259)).toEqual(msg(259));
-    await expect(spool.setRetryState!(259, { attempts: 1, nextAttempt: 5 })).rejects.toBeInstanceOf(SpoolCorruptError);
-  }, HANG_MS);
+  test(
+    'a FIFO named retry.log (the retry-state journal) hangs nothing either',
+    async () => {
+      const { dir } = await spoolWithFifo();
+      fs.rmSync(path.join(dir, '03', '3.msg'));
+      const journal = path.join(dir, '03', 'retry.log');
+      mkfifo(journal);
+      const { spool, reports } = reporting(dir);
+      expect(ids(await collect(spool))).toEqual([1, 10, 255, 259, 511]);
+      expect(reports.map(([f]) => f)).toEqual([journal]);
+      expect(await spool.get(259)).toEqual(msg(259));
+      await expect(spool.setRetryState!(259, { attempts: 1, nextAttempt: 5 })).rejects.toBeInstanceOf(
+        SpoolCorruptError,
+      );
+    },
+    HANG_MS,
+  );
 
-  test('a symbolic link is not followed: reported by list(), refused by get() and body()', async () => {
-    const dir = tempDir('symlink');
-    const s = new FileSpool(dir);
-    await s.put(msg(4), Buffer.from('four'));
-    await s.put(msg(6), Buffer.from('six'));
-    // 4.msg moved aside and replaced by a link to it: a valid message, but not a file of ours.
-    const file = path.join(dir, '04', '4.msg');
-    fs.renameSync(file, path.join(dir, '04', 'elsewhere'));
-    fs.symlinkSync('elsewhere', file);
-    fs.symlinkSync('nowhere', path.join(dir, '06', '262.msg')); // dangling
-    const { spool, reports } = reporting(dir);
-    expect(ids(await collect(spool))).toEqual([6]);
-    expect(reports.map(([f]) => f).sort()).toEqual([file, path.join(dir, '06', '262.msg')].sort());
-    for (const [, e] of reports) expect(e.message).toMatch(/symbolic link/);
-    await expect(spool.get(4)).rejects.toBeInstanceOf(SpoolCorruptError);
-    await expect(spool.body(4)).rejects.toBeInstanceOf(SpoolCorruptError);
-    await expect(spool.get(262)).rejects.toBeInstanceOf(SpoolCorruptError);
-  }, HANG_MS);
+  test(
+    'a symbolic link is not followed: reported by list(), refused by get() and body()',
+    async () => {
+      const dir = tempDir('symlink');
+      const s = new FileSpool(dir);
+      await s.put(msg(4), Buffer.from('four'));
+      await s.put(msg(6), Buffer.from('six'));
+      // 4.msg moved aside and replaced by a link to it: a valid message, but not a file of ours.
+      const file = path.join(dir, '04', '4.msg');
+      fs.renameSync(file, path.join(dir, '04', 'elsewhere'));
+      fs.symlinkSync('elsewhere', file);
+      fs.symlinkSync('nowhere', path.join(dir, '06', '262.msg')); // dangling
+      const { spool, reports } = reporting(dir);
+      expect(ids(await collect(spool))).toEqual([6]);
+      expect(reports.map(([f]) => f).sort()).toEqual([file, path.join(dir, '06', '262.msg')].sort());
+      for (const [, e] of reports) expect(e.message).toMatch(/symbolic link/);
+      await expect(spool.get(4)).rejects.toBeInstanceOf(SpoolCorruptError);
+      await expect(spool.body(4)).rejects.toBeInstanceOf(SpoolCorruptError);
+      await expect(spool.get(262)).rejects.toBeInstanceOf(SpoolCorruptError);
+    },
+    HANG_MS,
+  );
 });
 
 // --- unreadable shards --------------------------------------------------------------------------
@@ -245,7 +276,10 @@ describe('FileSpool: retry state', () => {
     await a.setRetryState!(1, { attempts: 2, nextAttempt: 1_700_000_060_000.5 });
     await a.setRetryState!(257, { attempts: 65535, nextAttempt: -8.64e15 });
     await a.setRetryState!(1, { attempts: 3, nextAttempt: 1_700_000_120_000 });
-    await Promise.all([a.setRetryState!(300, { attempts: 1, nextAttempt: 1 }), a.setRetryState!(300, { attempts: 2, nextAttempt: 2 })]);
+    await Promise.all([
+      a.setRetryState!(300, { attempts: 1, nextAttempt: 1 }),
+      a.setRetryState!(300, { attempts: 2, nextAttempt: 2 }),
+    ]);
     await a.setRetryState!(4, { attempts: 4, nextAttempt: 8.64e15 });
     expect(await a.get(1)).toEqual(msg(1, { attempts: 3, nextAttempt: 1_700_000_120_000 }));
 
@@ -329,14 +363,30 @@ describe('FileSpool: retry state', () => {
 
     // A torn last line (no "\n") is cut before the next append, so it cannot swallow the record.
     fs.appendFileSync(journal, newer513);
-    const c = new FileSpool(dir, { onCorrupt: (_f, e) => { throw e; } });
+    const c = new FileSpool(dir, {
+      onCorrupt: (_f, e) => {
+        throw e;
+      },
+    });
     expect(await c.get(513)).toEqual(msg(513, { attempts: 7, nextAttempt: 7000 }));
     await c.setRetryState!(513, { attempts: 9, nextAttempt: 9000 });
     await c.close();
     expect(fs.readFileSync(journal, 'utf8').endsWith('\n')).toBe(true);
     expect(fs.readFileSync(journal, 'utf8')).not.toContain(newer513);
-    expect(await new FileSpool(dir, { onCorrupt: (_f, e) => { throw e; } }).get(513)).toEqual(msg(513, { attempts: 9, nextAttempt: 9000 }));
-    expect(await new FileSpool(dir, { onCorrupt: (_f, e) => { throw e; } }).get(1)).toEqual(msg(1, { attempts: 1, nextAttempt: 1000 }));
+    expect(
+      await new FileSpool(dir, {
+        onCorrupt: (_f, e) => {
+          throw e;
+        },
+      }).get(513),
+    ).toEqual(msg(513, { attempts: 9, nextAttempt: 9000 }));
+    expect(
+      await new FileSpool(dir, {
+        onCorrupt: (_f, e) => {
+          throw e;
+        },
+      }).get(1),
+    ).toEqual(msg(1, { attempts: 1, nextAttempt: 1000 }));
   });
 
   test('a journal of nothing but garbage, or cut in its first line, yields no state and no crash', async () => {
@@ -408,7 +458,9 @@ describe('FileSpool: retry state', () => {
     expect(await collect(b)).toEqual([msg(2 + 256 * 5, { attempts: 1, nextAttempt: 2 + 256 * 5 })]);
     expect(fs.statSync(journalOf(dir, 2)).size).toBeLessThan(before / 100);
     expect(fs.existsSync(journalOf(dir, 3))).toBe(false);
-    expect(await new FileSpool(dir).get(2 + 256 * 5)).toEqual(msg(2 + 256 * 5, { attempts: 1, nextAttempt: 2 + 256 * 5 }));
+    expect(await new FileSpool(dir).get(2 + 256 * 5)).toEqual(
+      msg(2 + 256 * 5, { attempts: 1, nextAttempt: 2 + 256 * 5 }),
+    );
     await b.close();
   });
 
@@ -443,7 +495,15 @@ interface Subject {
 }
 const subjects: Subject[] = [
   { name: 'MemoryStore', make: () => new MemoryStore() },
-  { name: 'FileSpool', make: () => new FileSpool(path.join(tempDir('contract'), 'spool'), { onCorrupt: (_f, e) => { throw e; } }) },
+  {
+    name: 'FileSpool',
+    make: () =>
+      new FileSpool(path.join(tempDir('contract'), 'spool'), {
+        onCorrupt: (_f, e) => {
+          throw e;
+        },
+      }),
+  },
 ];
 
 type Bad = [label: string, id: unknown, state: unknown, error: typeof TypeError | typeof RangeError, pattern: RegExp];
@@ -455,18 +515,59 @@ const BAD_STATES: Bad[] = [
   ['state an array', 1, [1, 2], TypeError, /^state must be an object, got an array/],
   ['an unknown key', 1, { attempts: 1, nextAttempt: 0, error: 'x' }, RangeError, /^state: unknown key "error"/],
   ['attempts missing', 1, { nextAttempt: 0 }, TypeError, /^state\.attempts must be a number, got undefined/],
-  ['attempts a string', 1, { attempts: '1', nextAttempt: 0 }, TypeError, /^state\.attempts must be a number, got string/],
-  ['attempts -1', 1, { attempts: -1, nextAttempt: 0 }, RangeError, /^state\.attempts must be an integer from 0 to 65535, got -1/],
-  ['attempts 1.5', 1, { attempts: 1.5, nextAttempt: 0 }, RangeError, /^state\.attempts must be an integer from 0 to 65535/],
-  ['attempts 65536', 1, { attempts: 65536, nextAttempt: 0 }, RangeError, /^state\.attempts must be an integer from 0 to 65535, got 65536/],
+  [
+    'attempts a string',
+    1,
+    { attempts: '1', nextAttempt: 0 },
+    TypeError,
+    /^state\.attempts must be a number, got string/,
+  ],
+  [
+    'attempts -1',
+    1,
+    { attempts: -1, nextAttempt: 0 },
+    RangeError,
+    /^state\.attempts must be an integer from 0 to 65535, got -1/,
+  ],
+  [
+    'attempts 1.5',
+    1,
+    { attempts: 1.5, nextAttempt: 0 },
+    RangeError,
+    /^state\.attempts must be an integer from 0 to 65535/,
+  ],
+  [
+    'attempts 65536',
+    1,
+    { attempts: 65536, nextAttempt: 0 },
+    RangeError,
+    /^state\.attempts must be an integer from 0 to 65535, got 65536/,
+  ],
   ['nextAttempt missing', 1, { attempts: 1 }, TypeError, /^state\.nextAttempt must be a number/],
   ['nextAttempt a string', 1, { attempts: 1, nextAttempt: '5' }, TypeError, /^state\.nextAttempt must be a number/],
-  ['nextAttempt NaN', 1, { attempts: 1, nextAttempt: NaN }, RangeError, /^state\.nextAttempt must be finite and within ±8\.64e15/],
+  [
+    'nextAttempt NaN',
+    1,
+    { attempts: 1, nextAttempt: NaN },
+    RangeError,
+    /^state\.nextAttempt must be finite and within ±8\.64e15/,
+  ],
   ['nextAttempt Infinity', 1, { attempts: 1, nextAttempt: Infinity }, RangeError, /^state\.nextAttempt must be finite/],
-  ['nextAttempt 8.64e15+1', 1, { attempts: 1, nextAttempt: 8.64e15 + 1 }, RangeError, /^state\.nextAttempt must be finite/],
+  [
+    'nextAttempt 8.64e15+1',
+    1,
+    { attempts: 1, nextAttempt: 8.64e15 + 1 },
+    RangeError,
+    /^state\.nextAttempt must be finite/,
+  ],
 ];
 
-type BadPut = [label: string, extra: Record<string, unknown>, error: typeof TypeError | typeof RangeError, pattern: RegExp];
+type BadPut = [
+  label: string,
+  extra: Record<string, unknown>,
+  error: typeof TypeError | typeof RangeError,
+  pattern: RegExp,
+];
 const BAD_PUTS: BadPut[] = [
   ['attempts 65536', { attempts: 65536 }, RangeError, /^message\.attempts must be an integer from 0 to 65535/],
   ['attempts a string', { attempts: '2' }, TypeError, /^message\.attempts must be a number/],
@@ -540,7 +641,9 @@ describe.each(subjects)('$name: the retry-state contract', ({ make }) => {
     store = make();
     await store.put(msg(1), Buffer.from('x'));
     await store.close?.();
-    await expect(store.setRetryState!(1, { attempts: 1, nextAttempt: 1 })).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(store.setRetryState!(1, { attempts: 1, nextAttempt: 1 })).rejects.toMatchObject({
+      code: 'ERR_CLOSED',
+    });
     expect(await store.get(1)).toEqual(msg(1));
   });
 });

@@ -36,7 +36,12 @@ afterAll(() => {
 });
 
 function msg(id: number, extra: Partial<StoredMessage> = {}): StoredMessage {
-  return { id, domain: 'example.com', envelope: { from: `s${id}@origin.example`, to: [`r${id}@example.com`] }, ...extra };
+  return {
+    id,
+    domain: 'example.com',
+    envelope: { from: `s${id}@origin.example`, to: [`r${id}@example.com`] },
+    ...extra,
+  };
 }
 
 async function collect(store: MessageStore): Promise<StoredMessage[]> {
@@ -74,10 +79,24 @@ interface Subject {
 
 const subjects: Subject[] = [
   { name: 'MemoryStore', make: () => new MemoryStore() },
-  { name: 'FileSpool', make: () => new FileSpool(path.join(tempDir('contract'), 'spool'), { onCorrupt: (_f, e) => { throw e; } }) },
+  {
+    name: 'FileSpool',
+    make: () =>
+      new FileSpool(path.join(tempDir('contract'), 'spool'), {
+        onCorrupt: (_f, e) => {
+          throw e;
+        },
+      }),
+  },
 ];
 
-type Row = [label: string, message: unknown, body: unknown, error: typeof TypeError | typeof RangeError, pattern: RegExp];
+type Row = [
+  label: string,
+  message: unknown,
+  body: unknown,
+  error: typeof TypeError | typeof RangeError,
+  pattern: RegExp,
+];
 const B = Buffer.from('x');
 const env = { from: 'a@b.example', to: ['c@d.example'] };
 const BAD_PUTS: Row[] = [
@@ -87,31 +106,139 @@ const BAD_PUTS: Row[] = [
   ['unknown key', { id: 1, domain: 'd', envelope: env, attempt: 1 }, B, RangeError, /^message: unknown key "attempt"/],
   ['id missing', { domain: 'd', envelope: env }, B, TypeError, /^message\.id must be a number, got undefined/],
   ['id a string', { id: '1', domain: 'd', envelope: env }, B, TypeError, /^message\.id must be a number, got string/],
-  ['id negative', { id: -1, domain: 'd', envelope: env }, B, RangeError, /^message\.id must be a safe integer from 0 to 2\^53-1, got -1/],
+  [
+    'id negative',
+    { id: -1, domain: 'd', envelope: env },
+    B,
+    RangeError,
+    /^message\.id must be a safe integer from 0 to 2\^53-1, got -1/,
+  ],
   ['id fractional', { id: 1.5, domain: 'd', envelope: env }, B, RangeError, /^message\.id must be a safe integer/],
   ['id NaN', { id: NaN, domain: 'd', envelope: env }, B, RangeError, /^message\.id must be a safe integer/],
   ['id 2^53', { id: 2 ** 53, domain: 'd', envelope: env }, B, RangeError, /^message\.id must be a safe integer/],
   ['domain missing', { id: 1, envelope: env }, B, TypeError, /^message\.domain must be a string, got undefined/],
-  ['domain a number', { id: 1, domain: 7, envelope: env }, B, TypeError, /^message\.domain must be a string, got number/],
+  [
+    'domain a number',
+    { id: 1, domain: 7, envelope: env },
+    B,
+    TypeError,
+    /^message\.domain must be a string, got number/,
+  ],
   ['domain empty', { id: 1, domain: '', envelope: env }, B, RangeError, /^message\.domain must not be empty/],
   ['envelope missing', { id: 1, domain: 'd' }, B, TypeError, /^message\.envelope must be an object, got undefined/],
-  ['envelope null', { id: 1, domain: 'd', envelope: null }, B, TypeError, /^message\.envelope must be an object, got null/],
-  ['envelope unknown key', { id: 1, domain: 'd', envelope: { ...env, size: 1 } }, B, RangeError, /^message\.envelope: unknown key "size"/],
-  ['from missing', { id: 1, domain: 'd', envelope: { to: ['x'] } }, B, TypeError, /^message\.envelope\.from must be a string, got undefined/],
-  ['from a number', { id: 1, domain: 'd', envelope: { from: 5, to: ['x'] } }, B, TypeError, /^message\.envelope\.from must be a string, got number/],
-  ['to missing', { id: 1, domain: 'd', envelope: { from: '' } }, B, TypeError, /^message\.envelope\.to must be an array, got undefined/],
-  ['to a string', { id: 1, domain: 'd', envelope: { from: '', to: 'x@y' } }, B, TypeError, /^message\.envelope\.to must be an array, got string/],
-  ['to empty', { id: 1, domain: 'd', envelope: { from: '', to: [] } }, B, RangeError, /^message\.envelope\.to must not be empty/],
-  ['to holds a number', { id: 1, domain: 'd', envelope: { from: '', to: ['x@y', 7] } }, B, TypeError, /^message\.envelope\.to\[1\] must be a string, got number/],
-  ['binding a number', { id: 1, domain: 'd', envelope: env, binding: 3 }, B, TypeError, /^message\.binding must be a string, got number/],
-  ['binding malformed', { id: 1, domain: 'd', envelope: env, binding: 'no spaces' }, B, RangeError, /^message\.binding must be 1 to 64/],
-  ['priority 2', { id: 1, domain: 'd', envelope: env, priority: 2 }, B, RangeError, /^message\.priority must be an integer from 0 to 1, got 2/],
-  ['priority a string', { id: 1, domain: 'd', envelope: env, priority: '1' }, B, TypeError, /^message\.priority must be a number/],
-  ['expiresAt NaN', { id: 1, domain: 'd', envelope: env, expiresAt: NaN }, B, RangeError, /^message\.expiresAt must be a time or Infinity/],
-  ['expiresAt a string', { id: 1, domain: 'd', envelope: env, expiresAt: '1' }, B, TypeError, /^message\.expiresAt must be a number/],
-  ['body missing', { id: 1, domain: 'd', envelope: env }, undefined, TypeError, /^body must be a Buffer, got undefined/],
+  [
+    'envelope null',
+    { id: 1, domain: 'd', envelope: null },
+    B,
+    TypeError,
+    /^message\.envelope must be an object, got null/,
+  ],
+  [
+    'envelope unknown key',
+    { id: 1, domain: 'd', envelope: { ...env, size: 1 } },
+    B,
+    RangeError,
+    /^message\.envelope: unknown key "size"/,
+  ],
+  [
+    'from missing',
+    { id: 1, domain: 'd', envelope: { to: ['x'] } },
+    B,
+    TypeError,
+    /^message\.envelope\.from must be a string, got undefined/,
+  ],
+  [
+    'from a number',
+    { id: 1, domain: 'd', envelope: { from: 5, to: ['x'] } },
+    B,
+    TypeError,
+    /^message\.envelope\.from must be a string, got number/,
+  ],
+  [
+    'to missing',
+    { id: 1, domain: 'd', envelope: { from: '' } },
+    B,
+    TypeError,
+    /^message\.envelope\.to must be an array, got undefined/,
+  ],
+  [
+    'to a string',
+    { id: 1, domain: 'd', envelope: { from: '', to: 'x@y' } },
+    B,
+    TypeError,
+    /^message\.envelope\.to must be an array, got string/,
+  ],
+  [
+    'to empty',
+    { id: 1, domain: 'd', envelope: { from: '', to: [] } },
+    B,
+    RangeError,
+    /^message\.envelope\.to must not be empty/,
+  ],
+  [
+    'to holds a number',
+    { id: 1, domain: 'd', envelope: { from: '', to: ['x@y', 7] } },
+    B,
+    TypeError,
+    /^message\.envelope\.to\[1\] must be a string, got number/,
+  ],
+  [
+    'binding a number',
+    { id: 1, domain: 'd', envelope: env, binding: 3 },
+    B,
+    TypeError,
+    /^message\.binding must be a string, got number/,
+  ],
+  [
+    'binding malformed',
+    { id: 1, domain: 'd', envelope: env, binding: 'no spaces' },
+    B,
+    RangeError,
+    /^message\.binding must be 1 to 64/,
+  ],
+  [
+    'priority 2',
+    { id: 1, domain: 'd', envelope: env, priority: 2 },
+    B,
+    RangeError,
+    /^message\.priority must be an integer from 0 to 1, got 2/,
+  ],
+  [
+    'priority a string',
+    { id: 1, domain: 'd', envelope: env, priority: '1' },
+    B,
+    TypeError,
+    /^message\.priority must be a number/,
+  ],
+  [
+    'expiresAt NaN',
+    { id: 1, domain: 'd', envelope: env, expiresAt: NaN },
+    B,
+    RangeError,
+    /^message\.expiresAt must be a time or Infinity/,
+  ],
+  [
+    'expiresAt a string',
+    { id: 1, domain: 'd', envelope: env, expiresAt: '1' },
+    B,
+    TypeError,
+    /^message\.expiresAt must be a number/,
+  ],
+  [
+    'body missing',
+    { id: 1, domain: 'd', envelope: env },
+    undefined,
+    TypeError,
+    /^body must be a Buffer, got undefined/,
+  ],
   ['body a string', { id: 1, domain: 'd', envelope: env }, 'text', TypeError, /^body must be a Buffer, got string/],
-  ['body a Uint8Array', { id: 1, domain: 'd', envelope: env }, new Uint8Array(3), TypeError, /^body must be a Buffer, got object/],
+  [
+    'body a Uint8Array',
+    { id: 1, domain: 'd', envelope: env },
+    new Uint8Array(3),
+    TypeError,
+    /^body must be a Buffer, got object/,
+  ],
 ];
 
 type IdRow = [label: string, id: unknown, error: typeof TypeError | typeof RangeError, pattern: RegExp];
@@ -135,17 +262,25 @@ describe.each(subjects)('$name: the MessageStore contract', ({ make }) => {
     expect(await store.get(1)).toBeUndefined();
     await store.put(msg(1), Buffer.from('one'));
     await store.put(msg(2, { binding: 'b-1', priority: 1, expiresAt: 1_700_000_000_000 }), Buffer.from('two'));
-    await store.put(msg(3, { expiresAt: Infinity, envelope: { from: '', to: ['a@x.example', 'b@x.example'] } }), Buffer.from('three'));
+    await store.put(
+      msg(3, { expiresAt: Infinity, envelope: { from: '', to: ['a@x.example', 'b@x.example'] } }),
+      Buffer.from('three'),
+    );
     expect(await store.get(1)).toEqual(msg(1));
     expect(await store.get(2)).toEqual(msg(2, { binding: 'b-1', priority: 1, expiresAt: 1_700_000_000_000 }));
-    expect(await store.get(3)).toEqual(msg(3, { expiresAt: Infinity, envelope: { from: '', to: ['a@x.example', 'b@x.example'] } }));
+    expect(await store.get(3)).toEqual(
+      msg(3, { expiresAt: Infinity, envelope: { from: '', to: ['a@x.example', 'b@x.example'] } }),
+    );
     expect((await store.body(2)).toString()).toBe('two');
     expect(await listedIds(store)).toEqual([1, 2, 3]);
     expect((await collect(store)).find((m) => m.id === 3)).toEqual(await store.get(3));
 
     await store.remove(2);
     expect(await store.get(2)).toBeUndefined();
-    await expect(store.body(2)).rejects.toMatchObject({ code: 'ERR_UNKNOWN_ID', message: expect.stringMatching(/^id 2 /) });
+    await expect(store.body(2)).rejects.toMatchObject({
+      code: 'ERR_UNKNOWN_ID',
+      message: expect.stringMatching(/^id 2 /),
+    });
     expect(await listedIds(store)).toEqual([1, 3]);
     await store.remove(2); // again: unknown ids are fine
     await store.remove(999);
@@ -180,7 +315,7 @@ describe.each(subjects)('$name: the MessageStore contract', ({ make }) => {
     }
   });
 
-  test('what was stored does not change with the caller\'s objects', async () => {
+  test("what was stored does not change with the caller's objects", async () => {
     store = make();
     const m = msg(5);
     const b = Buffer.from('original');
@@ -199,8 +334,10 @@ describe.each(subjects)('$name: the MessageStore contract', ({ make }) => {
   test('a duplicate id is refused, the stored message kept', async () => {
     store = make();
     await store.put(msg(7), Buffer.from('first'));
-    await expect(store.put(msg(7, { domain: 'other.example' }), Buffer.from('second')))
-      .rejects.toMatchObject({ code: 'ERR_DUPLICATE_ID', message: expect.stringMatching(/^message\.id 7 is already stored/) });
+    await expect(store.put(msg(7, { domain: 'other.example' }), Buffer.from('second'))).rejects.toMatchObject({
+      code: 'ERR_DUPLICATE_ID',
+      message: expect.stringMatching(/^message\.id 7 is already stored/),
+    });
     expect(await store.get(7)).toEqual(msg(7));
     expect((await store.body(7)).toString()).toBe('first');
     // After remove(), the id is free again.
@@ -231,7 +368,11 @@ describe.each(subjects)('$name: the MessageStore contract', ({ make }) => {
 
   test.each(BAD_IDS)('get, body and remove refuse an id that is %s', async (_label, id, error, pattern) => {
     store = make();
-    const ops: ((id: number) => Promise<unknown>)[] = [(i) => store.get(i), (i) => store.body(i), (i) => store.remove(i)];
+    const ops: ((id: number) => Promise<unknown>)[] = [
+      (i) => store.get(i),
+      (i) => store.body(i),
+      (i) => store.remove(i),
+    ];
     for (const op of ops) {
       const p = op(id as number);
       await expect(p).rejects.toThrow(pattern);
@@ -259,9 +400,13 @@ describe('FileSpool', () => {
     expect(() => new FileSpool('')).toThrow(/^dir must not be empty/);
     expect(() => new FileSpool('x', null as unknown as undefined)).toThrow(/^options must be an object, got null/);
     expect(() => new FileSpool('x', { onCorrupt: 'warn' as unknown as () => void })).toThrow(TypeError);
-    expect(() => new FileSpool('x', { onCorrupt: 'warn' as unknown as () => void })).toThrow(/^options\.onCorrupt must be a function/);
+    expect(() => new FileSpool('x', { onCorrupt: 'warn' as unknown as () => void })).toThrow(
+      /^options\.onCorrupt must be a function/,
+    );
     expect(() => new FileSpool('x', { fileMode: 0o1000 })).toThrow(RangeError);
-    expect(() => new FileSpool('x', { fileMode: 0o1000 })).toThrow(/^options\.fileMode must be an integer from 0 to 511/);
+    expect(() => new FileSpool('x', { fileMode: 0o1000 })).toThrow(
+      /^options\.fileMode must be an integer from 0 to 511/,
+    );
     expect(() => new FileSpool('x', { onCorupt: () => {} } as never)).toThrow(/^options: unknown key "onCorupt"/);
   });
 
@@ -269,7 +414,13 @@ describe('FileSpool', () => {
     const dir = path.join(tempDir('layout'), 'spool', 'nested');
     const spool = new FileSpool(dir);
     expect(fs.existsSync(dir)).toBe(false); // created on the first put
-    const cases: [number, string][] = [[0, '00'], [255, 'ff'], [256, '00'], [4661, '35'], [Number.MAX_SAFE_INTEGER, 'ff']];
+    const cases: [number, string][] = [
+      [0, '00'],
+      [255, 'ff'],
+      [256, '00'],
+      [4661, '35'],
+      [Number.MAX_SAFE_INTEGER, 'ff'],
+    ];
     const bodies = new Map<number, Buffer>();
     for (const [id] of cases) {
       bodies.set(id, Buffer.concat([Buffer.from(`body of ${id}\n\n`), randomBytes(100)]));
@@ -286,7 +437,9 @@ describe('FileSpool', () => {
       const header = JSON.parse(data.toString('utf8', 0, nl));
       const body = bodies.get(id)!;
       expect(header).toEqual({
-        v: 1, size: body.length, crc32: crc32(body),
+        v: 1,
+        size: body.length,
+        crc32: crc32(body),
         message: { ...msg(id, { priority: 1 }), expiresAt: id === 0 ? 'Infinity' : 1_800_000_000_000 },
       });
       expect(data[nl + 1]).toBe(0x0a);
@@ -345,7 +498,12 @@ describe('FileSpool', () => {
     fs.mkdirSync(path.join(dir, '0e'));
     fs.copyFileSync(file(4), file(14));
     fs.mkdirSync(path.join(dir, '0f'));
-    fs.writeFileSync(file(15), Buffer.concat([fs.readFileSync(file(5)).toString().replace('"id":5', '"id":15'), 'xx'].map((s) => Buffer.from(s))));
+    fs.writeFileSync(
+      file(15),
+      Buffer.concat(
+        [fs.readFileSync(file(5)).toString().replace('"id":5', '"id":15'), 'xx'].map((s) => Buffer.from(s)),
+      ),
+    );
     // Leftovers of interrupted puts, and a file that is none of ours.
     fs.mkdirSync(path.join(dir, '09'));
     fs.writeFileSync(path.join(dir, '09', '.9.msg.0a1b2c3d4e5f.tmp'), 'half a mess');
@@ -356,7 +514,9 @@ describe('FileSpool', () => {
     const reopened = new FileSpool(dir, { onCorrupt: (f, e) => reports.push([f, e]) });
     expect(await listedIds(reopened)).toEqual([3, 4, 5]);
     const byFile = new Map(reports.map(([f, e]) => [f, e]));
-    expect([...byFile.keys()].sort()).toEqual([file(1), file(2), path.join(dir, '00', '7.msg'), file(12), file(13), file(14), file(15)].sort());
+    expect([...byFile.keys()].sort()).toEqual(
+      [file(1), file(2), path.join(dir, '00', '7.msg'), file(12), file(13), file(14), file(15)].sort(),
+    );
     for (const [, e] of reports) expect(e).toBeInstanceOf(SpoolCorruptError);
     expect(byFile.get(file(1))!.message).toMatch(/truncated: \d+ bytes, the header announces \d+/);
     expect(byFile.get(file(2))!.message).toMatch(/truncated: no end of header line|header is not JSON/);
@@ -435,7 +595,10 @@ function crashMessage(id: number): StoredMessage {
     id,
     domain: `d${id % 7}.example`,
     priority: id % 2,
-    envelope: { from: id % 5 === 0 ? '' : `sender${id}@origin.example`, to: [`rcpt${id}@d${id % 7}.example`, `x${id}@d${id % 7}.example`] },
+    envelope: {
+      from: id % 5 === 0 ? '' : `sender${id}@origin.example`,
+      to: [`rcpt${id}@d${id % 7}.example`, `x${id}@d${id % 7}.example`],
+    },
     expiresAt: id % 3 === 0 ? Infinity : 1_700_000_000_000 + id,
   };
 }
@@ -462,14 +625,21 @@ describe('FileSpool: a writer SIGKILLed at a random point', () => {
     outDir = tempDir('build');
     // Only lib/store/file_spool.ts and what it imports, compiled with the package's settings.
     const tsconfig = path.join(outDir, 'tsconfig.json');
-    fs.writeFileSync(tsconfig, JSON.stringify({
-      extends: path.join(root, 'tsconfig.json'),
-      compilerOptions: {
-        rootDir: root, typeRoots: [path.join(root, 'node_modules', '@types')], outDir: path.join(outDir, 'out'), declaration: false, sourceMap: false,
-      },
-      files: [path.join(root, 'lib', 'store', 'file_spool.ts')],
-      include: [],
-    }));
+    fs.writeFileSync(
+      tsconfig,
+      JSON.stringify({
+        extends: path.join(root, 'tsconfig.json'),
+        compilerOptions: {
+          rootDir: root,
+          typeRoots: [path.join(root, 'node_modules', '@types')],
+          outDir: path.join(outDir, 'out'),
+          declaration: false,
+          sourceMap: false,
+        },
+        files: [path.join(root, 'lib', 'store', 'file_spool.ts')],
+        include: [],
+      }),
+    );
     const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     const r = spawnSync(process.execPath, [tsc, '-p', tsconfig], { cwd: root, encoding: 'utf8', timeout: 120_000 });
     expect(r.status, `tsc failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
@@ -504,7 +674,9 @@ describe('FileSpool: a writer SIGKILLed at a random point', () => {
         armed = true;
         setTimeout(() => child.kill('SIGKILL'), delayMs);
       };
-      child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+      child.stderr.setEncoding('utf8').on('data', (s: string) => {
+        stderr += s;
+      });
       child.stdout.setEncoding('utf8').on('data', (s: string) => {
         buf += s;
         let nl: number;
@@ -528,7 +700,10 @@ describe('FileSpool: a writer SIGKILLed at a random point', () => {
   test('a new FileSpool lists only complete messages, every acknowledged one among them', async () => {
     const seed = Date.now();
     let s = seed % 2147483647 || 1;
-    const rand = (n: number): number => { s = (s * 48271) % 2147483647; return s % n; };
+    const rand = (n: number): number => {
+      s = (s * 48271) % 2147483647;
+      return s % n;
+    };
     const dir = tempDir('crash');
     const COUNT = 300;
     const attempted = new Set<number>();
@@ -559,7 +734,9 @@ describe('FileSpool: a writer SIGKILLed at a random point', () => {
         expect(crashBodyProblem(m.id, await spool.body(m.id)), `id ${m.id}; ${ctx}`).toBe('');
       }
       expect(tmpFiles(dir), ctx).toEqual([]);
-      notes.push(`round ${round}: ${k.signal ?? `exit ${k.status}`}, ${k.acked.length} acked, ${listed.length} listed in total, ${leftover} temp files removed`);
+      notes.push(
+        `round ${round}: ${k.signal ?? `exit ${k.status}`}, ${k.acked.length} acked, ${listed.length} listed in total, ${leftover} temp files removed`,
+      );
     }
     console.info(`crash test (seed ${seed}):\n  ${notes.join('\n  ')}`);
   }, 120_000);

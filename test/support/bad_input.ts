@@ -35,7 +35,11 @@ export function protoSnapshot(): unknown {
     func: names(Function.prototype),
     array: names(Array.prototype),
     // The keys that the polluting payloads of the tables would set.
-    probes: [({} as Record<string, unknown>).x, ({} as Record<string, unknown>).polluted, Object.prototype.toString === originalToString],
+    probes: [
+      ({} as Record<string, unknown>).x,
+      ({} as Record<string, unknown>).polluted,
+      Object.prototype.toString === originalToString,
+    ],
   };
 }
 
@@ -96,10 +100,21 @@ export function makeCtx(): Ctx {
   const closedQ = closed.activeQueue('x.com', 'a');
   closed.close();
   return {
-    core, events, dr: core.domain('x.com'), qa: core.activeQueue('x.com', 'a'), qb: core.activeQueue('x.com', 'b'),
-    active: 1, delayed: 6, inFlight, conn: grants[0].connectionId,
-    other, otherDr: other.domain('x.com'), otherQ: other.activeQueue('x.com', 'a'),
-    closed, closedDr, closedQ,
+    core,
+    events,
+    dr: core.domain('x.com'),
+    qa: core.activeQueue('x.com', 'a'),
+    qb: core.activeQueue('x.com', 'b'),
+    active: 1,
+    delayed: 6,
+    inFlight,
+    conn: grants[0].connectionId,
+    other,
+    otherDr: other.domain('x.com'),
+    otherQ: other.activeQueue('x.com', 'a'),
+    closed,
+    closedDr,
+    closedQ,
   };
 }
 

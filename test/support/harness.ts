@@ -3,9 +3,7 @@
 // recorder of a core's events that checks "every message exactly once" as it goes, a sampler of
 // the core's books (enqueued = delivered + bounced + still queued at every sampled instant),
 // sliding-window counts, and waitFor.
-import type {
-  Bounce, DeferredEvent, DeliveredEvent, Grant, MailQueueCore, StoredMessage,
-} from '../../lib/index.js';
+import type { Bounce, DeferredEvent, DeliveredEvent, Grant, MailQueueCore, StoredMessage } from '../../lib/index.js';
 
 /** A message whose id is in the envelope sender (id-<n>@sender.test) and in the body (X-Id). */
 export function testMessage(id: number, domain: string, extra: Partial<StoredMessage> = {}): StoredMessage {
@@ -19,8 +17,12 @@ export function testBody(id: number, size = 0): Buffer {
   return Buffer.from(`${head}${line.repeat(lines)}end\r\n`);
 }
 
-export async function submitMany(core: MailQueueCore, ids: number[], domainOf: (id: number) => string,
-  extra: (id: number) => Partial<StoredMessage> = () => ({})): Promise<void> {
+export async function submitMany(
+  core: MailQueueCore,
+  ids: number[],
+  domainOf: (id: number) => string,
+  extra: (id: number) => Partial<StoredMessage> = () => ({}),
+): Promise<void> {
   for (const id of ids) await core.submit(testMessage(id, domainOf(id), extra(id)), testBody(id));
 }
 
@@ -29,11 +31,18 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls until cond() is true; throws with `what` (and describe()) after timeoutMs. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000, describe?: () => unknown): Promise<void> {
+export async function waitFor(
+  cond: () => boolean,
+  what: string,
+  timeoutMs = 20_000,
+  describe?: () => unknown,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `: ${JSON.stringify(describe())}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${describe ? `: ${JSON.stringify(describe())}` : ''}`,
+      );
     }
     await sleep(10);
   }
@@ -84,14 +93,19 @@ export class CoreLog {
     });
     core.on('deferred', (e: DeferredEvent) => {
       this.deferred.push({ at: Date.now(), event: e });
-      if (this.final.has(e.id)) this.violations.push(`id ${e.id}: 'deferred' after its final outcome (${this.final.get(e.id)})`);
+      if (this.final.has(e.id))
+        this.violations.push(`id ${e.id}: 'deferred' after its final outcome (${this.final.get(e.id)})`);
       const info = core.closed ? undefined : core.message(e.id);
       const list = this.attemptsAtDeferral.get(e.id) ?? [];
       list.push(info ? info.attempts : -1);
       this.attemptsAtDeferral.set(e.id, list);
     });
-    core.on('connection', (g: Grant) => { this.grants.push({ at: Date.now(), event: g }); });
-    core.on('error', (err: unknown) => { this.errors.push(err); });
+    core.on('connection', (g: Grant) => {
+      this.grants.push({ at: Date.now(), event: g });
+    });
+    core.on('error', (err: unknown) => {
+      this.errors.push(err);
+    });
   }
 
   #final(id: number, what: 'delivered' | 'bounce'): void {
@@ -130,7 +144,11 @@ export class Books {
   readonly breaches: string[] = [];
   readonly #timer: NodeJS.Timeout;
 
-  constructor(private readonly core: MailQueueCore, private readonly log: CoreLog, everyMs = 3) {
+  constructor(
+    private readonly core: MailQueueCore,
+    private readonly log: CoreLog,
+    everyMs = 3,
+  ) {
     this.#timer = setInterval(() => this.check(), everyMs);
   }
 
@@ -141,7 +159,9 @@ export class Books {
     const done = this.log.delivered.length + this.log.bounced.length;
     this.samples++;
     if (this.submitted !== done + held && this.breaches.length < 20) {
-      this.breaches.push(`submitted ${this.submitted} != delivered ${this.log.delivered.length} + bounced ${this.log.bounced.length} + held ${held} (active ${s.active}, delayed ${s.delayed}, in flight ${s.inFlight})`);
+      this.breaches.push(
+        `submitted ${this.submitted} != delivered ${this.log.delivered.length} + bounced ${this.log.bounced.length} + held ${held} (active ${s.active}, delayed ${s.delayed}, in flight ${s.inFlight})`,
+      );
     }
   }
 

@@ -260,13 +260,14 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     acceptedCount: (id) => acceptedCounts.get(id) ?? 0,
     duplicates: () => [...acceptedCounts].filter(([, n]) => n > 1).map(([id]) => id),
     kernelOpen: () => receiverConnections(self.port, new Set(connections.map((c) => c.port))),
-    close: () => new Promise<void>((resolve) => {
-      for (const { socket, rec } of [...sockets.values()]) {
-        socket.destroy();
-        markClosed(rec);
-      }
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const { socket, rec } of [...sockets.values()]) {
+          socket.destroy();
+          markClosed(rec);
+        }
+        server.close(() => resolve());
+      }),
   };
 
   const server = new SMTPServer({
@@ -378,13 +379,14 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
         t.dataEndAt = Date.now();
         const text = Buffer.concat(chunks).toString('latin1');
         const x = X_ID.exec(text);
-        if (!x || Number(x[1]) !== t.id) anomalies.push(`${name}: message ${t.id} carries body X-Id ${x ? x[1] : 'none'}`);
+        if (!x || Number(x[1]) !== t.id)
+          anomalies.push(`${name}: message ${t.id} carries body X-Id ${x ? x[1] : 'none'}`);
         if (decided === 'hang') {
           t.outcome = 'hung';
           return; // never answer
         }
         const d = self.behavior.dataDelayMs;
-        const delay = typeof d === 'function' ? d(t.id) : d ?? 0;
+        const delay = typeof d === 'function' ? d(t.id) : (d ?? 0);
         const reply = () => {
           t.repliedAt = Date.now();
           if (entry.socket.destroyed || entry.rec.closedAt !== undefined) {
@@ -491,7 +493,10 @@ export class KernelGauge {
   samples = 0;
   readonly #timer: NodeJS.Timeout;
 
-  constructor(private readonly server: TestServer, everyMs = 5) {
+  constructor(
+    private readonly server: TestServer,
+    everyMs = 5,
+  ) {
     this.sample();
     this.#timer = setInterval(() => this.sample(), everyMs);
   }

@@ -8,7 +8,13 @@ import { X509Certificate, generateKeyPairSync, randomBytes, sign } from 'node:cr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import {
-  SMTP_DEFAULTS, SmtpOpenError, SmtpSendError, type SmtpSession, SmtpTransport, type DnsResolver, type SmtpTransportOptions,
+  SMTP_DEFAULTS,
+  SmtpOpenError,
+  SmtpSendError,
+  type SmtpSession,
+  SmtpTransport,
+  type DnsResolver,
+  type SmtpTransportOptions,
 } from '../../lib/transport/smtp.js';
 import type { OutboundMessage } from '../../lib/transport/transport.js';
 
@@ -85,9 +91,15 @@ async function startSmtp(extra: Partial<SMTPServerOptions> = {}, host = '127.0.0
   });
   const addr = server.server.address() as net.AddressInfo;
   const ts: TestServer = {
-    host, port: addr.port, received,
-    get connections() { return state.connections; },
-    get remoteAddresses() { return state.remoteAddresses; },
+    host,
+    port: addr.port,
+    received,
+    get connections() {
+      return state.connections;
+    },
+    get remoteAddresses() {
+      return state.remoteAddresses;
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   closers.push(ts.close);
@@ -123,10 +135,13 @@ async function startRaw(
   });
   await new Promise<void>((resolve) => server.listen(0, host, () => resolve()));
   stats.port = (server.address() as net.AddressInfo).port;
-  closers.push(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
   return stats;
 }
 
@@ -165,14 +180,26 @@ function transport(options: SmtpTransportOptions): SmtpTransport {
 }
 
 let nextId = 1;
-function message(to: string[], body: Buffer | string = 'Subject: hi\r\n\r\nhello\r\n', from = 'sender@origin.test'): OutboundMessage {
-  return { id: nextId++, domain: 'dest.test', envelope: { from, to }, body: Buffer.isBuffer(body) ? body : Buffer.from(body) };
+function message(
+  to: string[],
+  body: Buffer | string = 'Subject: hi\r\n\r\nhello\r\n',
+  from = 'sender@origin.test',
+): OutboundMessage {
+  return {
+    id: nextId++,
+    domain: 'dest.test',
+    envelope: { from, to },
+    body: Buffer.isBuffer(body) ? body : Buffer.from(body),
+  };
 }
 
 const target = (domain: string, binding = 'default') => ({ domain, binding, bindingSlot: 0 });
 
 async function openError(p: Promise<unknown>): Promise<SmtpOpenError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(SmtpOpenError);
   return err as SmtpOpenError;
 }
@@ -217,20 +244,30 @@ function selfSignedCert(cn: string): { key: string; cert: string } {
     publicKey.export({ type: 'spki', format: 'der' }),
   );
   const cert = seq(tbs, alg, der(0x03, Buffer.from([0]), sign('sha256', tbs, privateKey)));
-  const pem = `-----BEGIN CERTIFICATE-----\n${cert.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  const pem = `-----BEGIN CERTIFICATE-----\n${cert
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE-----\n`;
   return { key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: pem };
 }
 
 /** The fake DNS: a zone of MX and A records; a string value is an error code to fail with. */
-type Zone = Record<string, { mx?: Array<{ exchange: string; priority: number }> | string; a?: string[] | string; aaaa?: string[] | string }>;
+type Zone = Record<
+  string,
+  { mx?: Array<{ exchange: string; priority: number }> | string; a?: string[] | string; aaaa?: string[] | string }
+>;
 
 function fakeResolver(zone: Zone): DnsResolver & { calls: Record<string, number> } {
   const calls: Record<string, number> = {};
   const answer = <T>(kind: string, name: string, v: T[] | string | undefined): Promise<T[]> => {
     calls[`${kind} ${name}`] = (calls[`${kind} ${name}`] ?? 0) + 1;
-    if (zone[name] === undefined) return Promise.reject(Object.assign(new Error(`queryX ENOTFOUND ${name}`), { code: 'ENOTFOUND' }));
+    if (zone[name] === undefined)
+      return Promise.reject(Object.assign(new Error(`queryX ENOTFOUND ${name}`), { code: 'ENOTFOUND' }));
     if (v === undefined) return Promise.reject(Object.assign(new Error(`queryX ENODATA ${name}`), { code: 'ENODATA' }));
-    if (typeof v === 'string') return v === 'HANG' ? new Promise<T[]>(() => undefined) : Promise.reject(Object.assign(new Error(`${kind} ${v}`), { code: v }));
+    if (typeof v === 'string')
+      return v === 'HANG'
+        ? new Promise<T[]>(() => undefined)
+        : Promise.reject(Object.assign(new Error(`${kind} ${v}`), { code: v }));
     return Promise.resolve(v);
   };
   return {
@@ -253,7 +290,10 @@ describe('delivery to a server that accepts', () => {
   let t: SmtpTransport;
   beforeAll(async () => {
     ok = await startSmtp();
-    t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: ok.port } }, defaultEhloName: 'mta.origin.test' });
+    t = transport({
+      routes: { 'dest.test': { host: '127.0.0.1', port: ok.port } },
+      defaultEhloName: 'mta.origin.test',
+    });
   });
 
   it('delivers envelope and body byte-exact (CRLF lines, leading dots, 8-bit bytes)', async () => {
@@ -285,7 +325,12 @@ describe('delivery to a server that accepts', () => {
     const before = ok.received.length;
     for (let i = 0; i < 3; i++) expect((await s.send(message([`r${i}@dest.test`]))).kind).toBe('delivered');
     expect((await s.send(message(['bounce@dest.test'], 'Subject: dsn\r\n\r\nx\r\n', ''))).kind).toBe('delivered');
-    expect(ok.received.slice(before).map((r) => r.to[0])).toEqual(['r0@dest.test', 'r1@dest.test', 'r2@dest.test', 'bounce@dest.test']);
+    expect(ok.received.slice(before).map((r) => r.to[0])).toEqual([
+      'r0@dest.test',
+      'r1@dest.test',
+      'r2@dest.test',
+      'bounce@dest.test',
+    ]);
     expect(ok.received[before + 3].from).toBe('');
     expect(s.usable).toBe(true);
     await s.close();
@@ -352,7 +397,11 @@ describe('bindings: EHLO name and source address', () => {
       defaultEhloName: 'default.origin.test',
       bindings: { b1: { ehloName: 'mta1.origin.test' }, b2: { ehloName: 'mta2.origin.test' } },
     });
-    for (const [binding, name] of [['b1', 'mta1.origin.test'], ['b2', 'mta2.origin.test'], ['other', 'default.origin.test']]) {
+    for (const [binding, name] of [
+      ['b1', 'mta1.origin.test'],
+      ['b2', 'mta2.origin.test'],
+      ['other', 'default.origin.test'],
+    ]) {
       const s = await t.open(target('dest.test', binding));
       const before = ok.received.length;
       expect((await s.send(message(['x@dest.test']))).kind).toBe('delivered');
@@ -361,7 +410,7 @@ describe('bindings: EHLO name and source address', () => {
     }
   });
 
-  it('connects from the binding\'s localAddress (127.0.0.2)', async () => {
+  it("connects from the binding's localAddress (127.0.0.2)", async () => {
     const t = transport({
       routes: { 'dest.test': { host: '127.0.0.1', port: ok.port } },
       bindings: { ip2: { localAddress: '127.0.0.2', ehloName: 'ip2.origin.test' } },
@@ -386,8 +435,14 @@ describe('session setup failures', () => {
     const refused = await freePort();
     const t = transport({
       routes: {
-        'dest.test': [{ host: '127.0.0.1', port: busy.port }, { host: '127.0.0.1', port: ok.port }],
-        'dead.test': [{ host: '127.0.0.1', port: busy.port }, { host: '127.0.0.1', port: refused }],
+        'dest.test': [
+          { host: '127.0.0.1', port: busy.port },
+          { host: '127.0.0.1', port: ok.port },
+        ],
+        'dead.test': [
+          { host: '127.0.0.1', port: busy.port },
+          { host: '127.0.0.1', port: refused },
+        ],
       },
       hostFailureRetry: 0,
     });
@@ -409,7 +464,14 @@ describe('session setup failures', () => {
   it('tries an address that failed recently after the others (hostFailureRetry)', async () => {
     const busy = await startSmtp({ onConnect: (_s, cb) => cb(smtpError(421, 'busy')) });
     const ok = await startSmtp();
-    const t = transport({ routes: { 'dest.test': [{ host: '127.0.0.1', port: busy.port }, { host: '127.0.0.1', port: ok.port }] } });
+    const t = transport({
+      routes: {
+        'dest.test': [
+          { host: '127.0.0.1', port: busy.port },
+          { host: '127.0.0.1', port: ok.port },
+        ],
+      },
+    });
     for (let i = 0; i < 3; i++) await (await t.open(target('dest.test'))).close();
     expect(busy.connections).toBe(1);
   });
@@ -424,7 +486,10 @@ describe('session setup failures', () => {
 
   it('gives up on a server that never greets after timeouts.greeting', async () => {
     const silent = await startRaw(() => undefined);
-    const t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: silent.port } }, timeouts: { greeting: 200 } });
+    const t = transport({
+      routes: { 'dest.test': { host: '127.0.0.1', port: silent.port } },
+      timeouts: { greeting: 200 },
+    });
     const started = Date.now();
     const err = await openError(t.open(target('dest.test')));
     expect(Date.now() - started).toBeLessThan(2_000);
@@ -455,73 +520,100 @@ describe('session setup failures', () => {
   });
 });
 
-describe.each([
-  { pipelining: true },
-  { pipelining: false },
-])('reply mapping (PIPELINING $pipelining)', ({ pipelining }) => {
-  let srv: TestServer;
-  let t: SmtpTransport;
-  beforeAll(async () => {
-    srv = await startSmtp({
-      hidePIPELINING: !pipelining,
-      onMailFrom(address, _session, cb) {
-        if (address.address.startsWith('blocked')) cb(smtpError(553, '5.7.1 sender blocked'));
-        else if (address.address.startsWith('slow')) cb(smtpError(451, '4.7.1 sender greylisted'));
-        else cb();
-      },
-      onRcptTo(address, _session, cb) {
-        if (address.address.startsWith('full')) cb(smtpError(452, '4.2.2 mailbox full'));
-        else if (address.address.startsWith('nouser')) cb(smtpError(550, '5.1.1 no such user'));
-        else cb();
-      },
+describe.each([{ pipelining: true }, { pipelining: false }])(
+  'reply mapping (PIPELINING $pipelining)',
+  ({ pipelining }) => {
+    let srv: TestServer;
+    let t: SmtpTransport;
+    beforeAll(async () => {
+      srv = await startSmtp({
+        hidePIPELINING: !pipelining,
+        onMailFrom(address, _session, cb) {
+          if (address.address.startsWith('blocked')) cb(smtpError(553, '5.7.1 sender blocked'));
+          else if (address.address.startsWith('slow')) cb(smtpError(451, '4.7.1 sender greylisted'));
+          else cb();
+        },
+        onRcptTo(address, _session, cb) {
+          if (address.address.startsWith('full')) cb(smtpError(452, '4.2.2 mailbox full'));
+          else if (address.address.startsWith('nouser')) cb(smtpError(550, '5.1.1 no such user'));
+          else cb();
+        },
+      });
+      t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: srv.port } } });
     });
-    t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: srv.port } } });
-  });
 
-  it('maps RCPT 452 to transient and 550 to permanent, keeping the session usable (RSET)', async () => {
-    const s = await t.open(target('dest.test'));
-    expect(await s.send(message(['full@dest.test']))).toMatchObject({ kind: 'transient', code: 452, response: expect.stringContaining('mailbox full') });
-    expect(s.usable).toBe(true);
-    expect(await s.send(message(['nouser@dest.test']))).toMatchObject({ kind: 'permanent', code: 550, response: expect.stringContaining('no such user') });
-    expect(s.usable).toBe(true);
-    const before = srv.received.length;
-    expect((await s.send(message(['fine@dest.test']))).kind).toBe('delivered');
-    expect(srv.received[before].to).toEqual(['fine@dest.test']);
-    await s.close();
-  });
+    it('maps RCPT 452 to transient and 550 to permanent, keeping the session usable (RSET)', async () => {
+      const s = await t.open(target('dest.test'));
+      expect(await s.send(message(['full@dest.test']))).toMatchObject({
+        kind: 'transient',
+        code: 452,
+        response: expect.stringContaining('mailbox full'),
+      });
+      expect(s.usable).toBe(true);
+      expect(await s.send(message(['nouser@dest.test']))).toMatchObject({
+        kind: 'permanent',
+        code: 550,
+        response: expect.stringContaining('no such user'),
+      });
+      expect(s.usable).toBe(true);
+      const before = srv.received.length;
+      expect((await s.send(message(['fine@dest.test']))).kind).toBe('delivered');
+      expect(srv.received[before].to).toEqual(['fine@dest.test']);
+      await s.close();
+    });
 
-  it('all recipients refused: transient when any refusal is 4xx, permanent when all are 5xx', async () => {
-    const s = await t.open(target('dest.test'));
-    const mixed = await s.send(message(['nouser1@dest.test', 'full@dest.test', 'nouser2@dest.test']));
-    expect(mixed).toMatchObject({ kind: 'transient', code: 452 });
-    expect(mixed.kind !== 'delivered' && mixed.response).toMatch(/all 3 recipients refused: <nouser1@dest.test> 550.*<full@dest.test> 452/);
-    expect(await s.send(message(['nouser1@dest.test', 'nouser2@dest.test']))).toMatchObject({ kind: 'permanent', code: 550 });
-    expect(s.usable).toBe(true);
-    await s.close();
-  });
+    it('all recipients refused: transient when any refusal is 4xx, permanent when all are 5xx', async () => {
+      const s = await t.open(target('dest.test'));
+      const mixed = await s.send(message(['nouser1@dest.test', 'full@dest.test', 'nouser2@dest.test']));
+      expect(mixed).toMatchObject({ kind: 'transient', code: 452 });
+      expect(mixed.kind !== 'delivered' && mixed.response).toMatch(
+        /all 3 recipients refused: <nouser1@dest.test> 550.*<full@dest.test> 452/,
+      );
+      expect(await s.send(message(['nouser1@dest.test', 'nouser2@dest.test']))).toMatchObject({
+        kind: 'permanent',
+        code: 550,
+      });
+      expect(s.usable).toBe(true);
+      await s.close();
+    });
 
-  it('partial acceptance: delivered to the accepted recipients, refused ones named in the response', async () => {
-    const s = await t.open(target('dest.test'));
-    const before = srv.received.length;
-    const out = await s.send(message(['a@dest.test', 'nouser@dest.test', 'full@dest.test', 'b@dest.test']));
-    expect(out.kind).toBe('delivered');
-    expect(out.kind === 'delivered' && out.response).toMatch(/accepted for 2 of 4 recipients; refused: <nouser@dest.test> 550 .*; <full@dest.test> 452 /);
-    expect(srv.received.length).toBe(before + 1);
-    expect(srv.received[before].to).toEqual(['a@dest.test', 'b@dest.test']);
-    await s.close();
-  });
+    it('partial acceptance: delivered to the accepted recipients, refused ones named in the response', async () => {
+      const s = await t.open(target('dest.test'));
+      const before = srv.received.length;
+      const out = await s.send(message(['a@dest.test', 'nouser@dest.test', 'full@dest.test', 'b@dest.test']));
+      expect(out.kind).toBe('delivered');
+      expect(out.kind === 'delivered' && out.response).toMatch(
+        /accepted for 2 of 4 recipients; refused: <nouser@dest.test> 550 .*; <full@dest.test> 452 /,
+      );
+      expect(srv.received.length).toBe(before + 1);
+      expect(srv.received[before].to).toEqual(['a@dest.test', 'b@dest.test']);
+      await s.close();
+    });
 
-  it('maps MAIL FROM and end-of-DATA refusals by reply class', async () => {
-    const s = await t.open(target('dest.test'));
-    expect(await s.send(message(['x@dest.test'], 'Subject: a\r\n\r\nb\r\n', 'blocked@origin.test'))).toMatchObject({ kind: 'permanent', code: 553 });
-    expect(await s.send(message(['x@dest.test'], 'Subject: a\r\n\r\nb\r\n', 'slow@origin.test'))).toMatchObject({ kind: 'transient', code: 451 });
-    expect(await s.send(message(['x@dest.test'], 'X-Fail: 451\r\n\r\nb\r\n'))).toMatchObject({ kind: 'transient', code: 451 });
-    expect(await s.send(message(['x@dest.test'], 'X-Fail: 554\r\n\r\nb\r\n'))).toMatchObject({ kind: 'permanent', code: 554 });
-    expect(s.usable).toBe(true);
-    expect((await s.send(message(['x@dest.test']))).kind).toBe('delivered');
-    await s.close();
-  });
-});
+    it('maps MAIL FROM and end-of-DATA refusals by reply class', async () => {
+      const s = await t.open(target('dest.test'));
+      expect(await s.send(message(['x@dest.test'], 'Subject: a\r\n\r\nb\r\n', 'blocked@origin.test'))).toMatchObject({
+        kind: 'permanent',
+        code: 553,
+      });
+      expect(await s.send(message(['x@dest.test'], 'Subject: a\r\n\r\nb\r\n', 'slow@origin.test'))).toMatchObject({
+        kind: 'transient',
+        code: 451,
+      });
+      expect(await s.send(message(['x@dest.test'], 'X-Fail: 451\r\n\r\nb\r\n'))).toMatchObject({
+        kind: 'transient',
+        code: 451,
+      });
+      expect(await s.send(message(['x@dest.test'], 'X-Fail: 554\r\n\r\nb\r\n'))).toMatchObject({
+        kind: 'permanent',
+        code: 554,
+      });
+      expect(s.usable).toBe(true);
+      expect((await s.send(message(['x@dest.test']))).kind).toBe('delivered');
+      await s.close();
+    });
+  },
+);
 
 describe('broken sessions', () => {
   it('a connection dropped in the middle of DATA rejects send() and leaves the session unusable', async () => {
@@ -532,7 +624,8 @@ describe('broken sessions', () => {
     const t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: drop.port } } });
     const s = await t.open(target('dest.test'));
     const err = await s.send(message(['x@dest.test'], `Subject: big\r\n\r\n${'line\r\n'.repeat(2000)}`)).then(
-      () => undefined, (e: unknown) => e,
+      () => undefined,
+      (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(SmtpSendError);
     expect(err).toMatchObject({ code: 'ECONNECTION', transient: true });
@@ -541,8 +634,14 @@ describe('broken sessions', () => {
   });
 
   it('no reply to the final dot within timeouts.command rejects send() (ETIMEDOUT)', async () => {
-    const stall = await startRaw((socket) => socket.write('220 stall ESMTP\r\n'), script(() => undefined));
-    const t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: stall.port } }, timeouts: { command: 250 } });
+    const stall = await startRaw(
+      (socket) => socket.write('220 stall ESMTP\r\n'),
+      script(() => undefined),
+    );
+    const t = transport({
+      routes: { 'dest.test': { host: '127.0.0.1', port: stall.port } },
+      timeouts: { command: 250 },
+    });
     const s = await t.open(target('dest.test'));
     const started = Date.now();
     await expect(s.send(message(['x@dest.test']))).rejects.toMatchObject({ code: 'ETIMEDOUT', transient: true });
@@ -552,10 +651,13 @@ describe('broken sessions', () => {
   });
 
   it('503 (bad sequence) is transient and retires the session', async () => {
-    const confused = await startRaw((socket) => socket.write('220 confused ESMTP\r\n'), (line, socket, state) => {
-      if (line.startsWith('MAIL')) socket.write('503 5.5.1 bad sequence of commands\r\n');
-      else script(() => undefined)(line, socket, state);
-    });
+    const confused = await startRaw(
+      (socket) => socket.write('220 confused ESMTP\r\n'),
+      (line, socket, state) => {
+        if (line.startsWith('MAIL')) socket.write('503 5.5.1 bad sequence of commands\r\n');
+        else script(() => undefined)(line, socket, state);
+      },
+    );
     const t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: confused.port } } });
     const s = await t.open(target('dest.test'));
     expect(await s.send(message(['x@dest.test']))).toMatchObject({ kind: 'transient', code: 503 });
@@ -564,7 +666,10 @@ describe('broken sessions', () => {
   });
 
   it('close() resolves when the peer never answers QUIT, and when it is already gone', async () => {
-    const deaf = await startRaw((socket) => socket.write('220 deaf ESMTP\r\n'), script(() => undefined, 'ignore'));
+    const deaf = await startRaw(
+      (socket) => socket.write('220 deaf ESMTP\r\n'),
+      script(() => undefined, 'ignore'),
+    );
     const t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: deaf.port } }, timeouts: { quit: 200 } });
     const s = await t.open(target('dest.test'));
     const started = Date.now();
@@ -612,7 +717,10 @@ describe('STARTTLS', () => {
   });
 
   it('falls back to plaintext when the handshake fails (certificate check on, TLS not required)', async () => {
-    const t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: tlsServer.port } }, tls: { rejectUnauthorized: true } });
+    const t = transport({
+      routes: { 'dest.test': { host: '127.0.0.1', port: tlsServer.port } },
+      tls: { rejectUnauthorized: true },
+    });
     const s = (await t.open(target('dest.test'))) as SmtpSession;
     expect(s.secure).toBe(false);
     const before = tlsServer.received.length;
@@ -634,7 +742,10 @@ describe('STARTTLS', () => {
     expect(e1.attempts[0].code).toBe('ETLS');
     const e2 = await openError(strict.open(target('plain.test')));
     expect(e2.transient).toBe(true);
-    const lax = transport({ routes: { 'plain.test': { host: '127.0.0.1', port: plain.port } }, tls: { requireTLS: true } });
+    const lax = transport({
+      routes: { 'plain.test': { host: '127.0.0.1', port: plain.port } },
+      tls: { requireTLS: true },
+    });
     await openError(lax.open(target('plain.test')));
   });
 });
@@ -659,10 +770,31 @@ describe('MX lookup (fake resolver)', () => {
   });
 
   const zone = (): Zone => ({
-    'pref.test': { mx: [{ exchange: 'mx-b.mail.test', priority: 20 }, { exchange: 'mx-a.mail.test', priority: 10 }] },
-    'sibling.test': { mx: [{ exchange: 'MX-A.mail.test.', priority: 5 }, { exchange: 'mx-b.mail.test', priority: 7 }] },
-    'down.test': { mx: [{ exchange: 'mx-dead.mail.test', priority: 5 }, { exchange: 'mx-ghost.mail.test', priority: 6 }, { exchange: 'mx-b.mail.test', priority: 10 }] },
-    'equal.test': { mx: [{ exchange: 'mx-a.mail.test', priority: 10 }, { exchange: 'mx-b.mail.test', priority: 10 }] },
+    'pref.test': {
+      mx: [
+        { exchange: 'mx-b.mail.test', priority: 20 },
+        { exchange: 'mx-a.mail.test', priority: 10 },
+      ],
+    },
+    'sibling.test': {
+      mx: [
+        { exchange: 'MX-A.mail.test.', priority: 5 },
+        { exchange: 'mx-b.mail.test', priority: 7 },
+      ],
+    },
+    'down.test': {
+      mx: [
+        { exchange: 'mx-dead.mail.test', priority: 5 },
+        { exchange: 'mx-ghost.mail.test', priority: 6 },
+        { exchange: 'mx-b.mail.test', priority: 10 },
+      ],
+    },
+    'equal.test': {
+      mx: [
+        { exchange: 'mx-a.mail.test', priority: 10 },
+        { exchange: 'mx-b.mail.test', priority: 10 },
+      ],
+    },
     'implicit.test': { a: ['127.0.0.11'] },
     'nullmx.test': { mx: [{ exchange: '', priority: 0 }] },
     'nothing.test': {},
@@ -721,7 +853,7 @@ describe('MX lookup (fake resolver)', () => {
     expect([...hosts].sort()).toEqual(['mx-a.mail.test', 'mx-b.mail.test']);
   });
 
-  it('falls back to the domain\'s own address when it has no MX (implicit MX)', async () => {
+  it("falls back to the domain's own address when it has no MX (implicit MX)", async () => {
     const t = transport({ resolver: fakeResolver(zone()), port });
     const s = (await t.open(target('implicit.test'))) as SmtpSession;
     expect(s.host).toBe('implicit.test');
@@ -732,15 +864,30 @@ describe('MX lookup (fake resolver)', () => {
 
   it('null MX, NXDOMAIN and "no MX, no address" are permanent', async () => {
     const t = transport({ resolver: fakeResolver(zone()), port });
-    expect(await openError(t.open(target('nullmx.test')))).toMatchObject({ code: 'ERR_SMTP_NULL_MX', permanent: true, transient: false, domain: 'nullmx.test' });
-    expect(await openError(t.open(target('nosuch.test')))).toMatchObject({ code: 'ERR_SMTP_NXDOMAIN', permanent: true });
-    expect(await openError(t.open(target('nothing.test')))).toMatchObject({ code: 'ERR_SMTP_NO_ADDRESS', permanent: true });
+    expect(await openError(t.open(target('nullmx.test')))).toMatchObject({
+      code: 'ERR_SMTP_NULL_MX',
+      permanent: true,
+      transient: false,
+      domain: 'nullmx.test',
+    });
+    expect(await openError(t.open(target('nosuch.test')))).toMatchObject({
+      code: 'ERR_SMTP_NXDOMAIN',
+      permanent: true,
+    });
+    expect(await openError(t.open(target('nothing.test')))).toMatchObject({
+      code: 'ERR_SMTP_NO_ADDRESS',
+      permanent: true,
+    });
   });
 
   it('other DNS failures and timeouts are transient and not cached', async () => {
     const r = fakeResolver(zone());
     const t = transport({ resolver: r, port, timeouts: { dns: 100 } });
-    expect(await openError(t.open(target('servfail.test')))).toMatchObject({ code: 'ERR_SMTP_DNS', transient: true, permanent: false });
+    expect(await openError(t.open(target('servfail.test')))).toMatchObject({
+      code: 'ERR_SMTP_DNS',
+      transient: true,
+      permanent: false,
+    });
     await openError(t.open(target('servfail.test')));
     expect(r.calls['MX servfail.test']).toBe(2);
     expect(await openError(t.open(target('hang.test')))).toMatchObject({ code: 'ERR_SMTP_DNS', transient: true });
@@ -761,14 +908,39 @@ describe('option validation', () => {
     ['unknown key', { timeout: 5 }, RangeError, /options\.timeout is not a known option/],
     ['port type', { port: '25' }, TypeError, /options\.port/],
     ['port range', { port: 70000 }, RangeError, /options\.port/],
-    ['route domain', { routes: { 'bad domain': { host: 'h', port: 25 } } }, RangeError, /options\.routes\["bad domain"\]/],
+    [
+      'route domain',
+      { routes: { 'bad domain': { host: 'h', port: 25 } } },
+      RangeError,
+      /options\.routes\["bad domain"\]/,
+    ],
     ['route host', { routes: { 'd.test': { host: 5, port: 25 } } }, TypeError, /options\.routes\["d\.test"\]\.host/],
-    ['route port', { routes: { 'd.test': [{ host: 'h.test', port: 0 }] } }, RangeError, /options\.routes\["d\.test"\]\[0\]\.port/],
-    ['empty route', { routes: { 'd.test': [] } }, RangeError, /options\.routes\["d\.test"\] must list at least one host/],
+    [
+      'route port',
+      { routes: { 'd.test': [{ host: 'h.test', port: 0 }] } },
+      RangeError,
+      /options\.routes\["d\.test"\]\[0\]\.port/,
+    ],
+    [
+      'empty route',
+      { routes: { 'd.test': [] } },
+      RangeError,
+      /options\.routes\["d\.test"\] must list at least one host/,
+    ],
     ['binding name', { bindings: { 'bad name!': {} } }, RangeError, /options\.bindings\["bad name!"\]/],
-    ['localAddress', { bindings: { b: { localAddress: 'not-an-ip' } } }, RangeError, /options\.bindings\["b"\]\.localAddress/],
+    [
+      'localAddress',
+      { bindings: { b: { localAddress: 'not-an-ip' } } },
+      RangeError,
+      /options\.bindings\["b"\]\.localAddress/,
+    ],
     ['ehloName', { bindings: { b: { ehloName: 'spaces are bad' } } }, RangeError, /options\.bindings\["b"\]\.ehloName/],
-    ['binding key', { bindings: { b: { source: '1.2.3.4' } } }, RangeError, /options\.bindings\["b"\]\.source is not a known option/],
+    [
+      'binding key',
+      { bindings: { b: { source: '1.2.3.4' } } },
+      RangeError,
+      /options\.bindings\["b"\]\.source is not a known option/,
+    ],
     ['defaultEhloName', { defaultEhloName: 7 }, TypeError, /options\.defaultEhloName/],
     ['timeout type', { timeouts: { connect: 'soon' } }, TypeError, /options\.timeouts\.connect/],
     ['timeout range', { timeouts: { greeting: 0 } }, RangeError, /options\.timeouts\.greeting/],
@@ -792,7 +964,9 @@ describe('option validation', () => {
   it('accepts an empty options object and documents its defaults', () => {
     expect(() => new SmtpTransport()).not.toThrow();
     expect(SMTP_DEFAULTS).toMatchObject({
-      port: 25, mxCacheTtl: 60_000, hostFailureRetry: 120_000,
+      port: 25,
+      mxCacheTtl: 60_000,
+      hostFailureRetry: 120_000,
       timeouts: { connect: 30_000, greeting: 30_000, command: 60_000 },
       tls: { rejectUnauthorized: false, requireTLS: false },
     });
