@@ -47,6 +47,13 @@ export interface ServerSpec {
   /** The listening port is closed for [min, max] ms after every [min, max] ms open (connection
    *  refused), then opened again on the same port. */
   flap?: { openMs: [number, number]; closedMs: [number, number] };
+  /** A receiver that stops reading: after its 354 to DATA it does not consume the body of a
+   *  message's first `attempts` transactions (the socket is paused, the kernel buffers fill, the
+   *  client's writes block) for `ms`, then reads on and answers 451. It never accepts a stalled
+   *  transaction. While it does not read, it cannot see the client's FIN or RST: a stalled
+   *  connection the client resets is found gone in the kernel's table (see KernelCounts) and
+   *  dropped; a FIN waits in the kernel (CLOSE_WAIT) until the receiver reads again. */
+  stall?: { attempts: number; ms: number };
 }
 
 export interface WorkerInit {
@@ -74,6 +81,53 @@ export interface Counts {
   liveTotal: number;
   liveByServer: Record<string, number>;
   liveBySource: Record<string, number>;
+  /** The same at the same moment, as the receiving kernel has it. */
+  kernel: KernelCounts;
+}
+
+/** Connections to the servers as the receiving kernel has them (/proc/net/tcp, the servers'
+ *  listening ports): SYN_RECV, ESTABLISHED (the accept queue included) and CLOSE_WAIT (the client
+ *  sent its FIN, the receiver has not closed). This count does not depend on the servers' event
+ *  loop seeing anything: a paused socket never emits 'end', and not even 'close' when the client
+ *  resets it, but the kernel drops a reset connection at once and keeps one whose FIN is stuck
+ *  behind data the receiver does not read. */
+export interface KernelCounts {
+  total: number;
+  byServer: Record<string, number>;
+  bySource: Record<string, number>;
+  /** Of total, in CLOSE_WAIT. */
+  closeWait: number;
+}
+
+/** A kernel count over its limit: when, which scope, and the states of the scope's connections. */
+export interface KernelOverLimit {
+  at: number;
+  /** 'accept' (read at a TCP accept of a server marked for it), 'sample', or 'timing' (a read
+   *  10 ms later, backing off to every 500 ms, while a scope is over its limit). */
+  when: string;
+  scope: string;
+  count: number;
+  /** The most the scope counted before it was back within its limit, and how long that took (ms;
+   *  -1: not back by the end of the run). */
+  peak: number;
+  lastedMs: number;
+  /** Connections open at the start that had closed when the count was back within the limit (the
+   *  first 3): what the server's books say of them. */
+  gone: string[];
+  limit: number;
+  established: number;
+  closeWait: number;
+  synRecv: number;
+  /** Of the server's connections, those the server had stalled (it was not reading them). */
+  stalled: number;
+  /** The counted connections as the server's own books had them at that read: open (and not
+   *  ended by the server), ended by the server (its last reply and FIN on their way), not yet
+   *  accepted (in the accept queue), and already closed in its books (how and how many ms before,
+   *  for the first few). */
+  inBooks: { open: number; endedByServer: number; notAccepted: number; closed: number; closedHow: string[] };
+  /** The states of the clients' ends of the counted connections ('gone': the client's kernel no
+   *  longer has it), e.g. "ESTABLISHED 80, gone 1". */
+  clientSide: string;
 }
 
 /** An accept that took a live count over its limit, and what the other open connections were doing. */
@@ -109,6 +163,16 @@ export interface ServerStats extends FaultTallies {
   /** Times the listener closed (flap), and re-listens that had to be retried (EADDRINUSE). */
   flaps: number;
   relistenRetries: number;
+  /** Stalled transactions (stall), those the server dropped because the kernel no longer had
+   *  their connection (the client reset it), and those the server read on after stall.ms. */
+  stalled: number;
+  stallsReset: number;
+  stallsResumed: number;
+  /** Peak of the server's kernel count (KernelCounts), at samples and, for servers with a stall
+   *  or a refuseAbove, at every accept. */
+  kernelPeak: number;
+  /** Connections the client had reset before the server accepted them (not counted). */
+  resetBeforeAccept: number;
 }
 
 export interface AllStats {
@@ -128,6 +192,21 @@ export interface AllStats {
   /** Things that must never happen (a body whose X-Id does not match its envelope, ...). */
   anomalies: string[];
   anomalyCount: number;
+  /** Peaks of the kernel counts (KernelCounts), the counts now, how many times the table was read,
+   *  and the reads that found a count over its limit (how many, the first 20 in detail). */
+  kernelPeak: { total: number; bySource: Record<string, number> };
+  kernelNow: KernelCounts;
+  kernelReads: number;
+  /** Time the worker spent reading and parsing the table (ms, in all), and lines dropped because
+   *  they listed a connection a second time in one read. */
+  kernelReadMs: number;
+  kernelDuplicates: number;
+  kernelOverLimitCount: number;
+  /** Times a scope went over its limit (each timed until it was back within), and reads that
+   *  found a scope over its limit which the read right after did not confirm (see kernelCheck). */
+  kernelEpisodes: number;
+  kernelUnconfirmed: number;
+  kernelOverLimit: KernelOverLimit[];
   /** The worker's own event-loop utilization since start, and its heap after the last gc. */
   elu: number;
   heapUsed: number;
@@ -137,11 +216,17 @@ export interface AllStats {
   attemptsById?: Uint8Array;
 }
 
-export type ToWorker = { type: 'stats'; withIds: boolean } | { type: 'close' };
+export type ToWorker =
+  | { type: 'stats'; withIds: boolean }
+  | { type: 'kernelDrain'; waitMs: number }
+  | { type: 'close' };
 export type FromWorker =
   | { type: 'ready'; ports: Record<string, number> }
   | { type: 'sample'; at: number; counts: Counts }
   | { type: 'stats'; stats: AllStats }
+  /** The kernel count, polled until it is 0 or waitMs have passed: the count then, how long it
+   *  took, and the connections left (server, source, state, and whether the server stalled it). */
+  | { type: 'kernelDrain'; open: number; waitedMs: number; left: string[] }
   | { type: 'closed' }
   | { type: 'error'; message: string };
 

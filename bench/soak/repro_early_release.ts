@@ -67,15 +67,23 @@ const worker = new Worker(
    });`,
   { eval: true },
 );
-const ask = () => new Promise<{ port?: number; peak?: number; open?: number; connections?: number; accepted?: number }>((r) => worker.once('message', r));
+const ask = () =>
+  new Promise<{ port?: number; peak?: number; open?: number; connections?: number; accepted?: number }>((r) =>
+    worker.once('message', r),
+  );
 const { port } = await ask();
 
 const core = new MailQueueCore({
   bindings: ['b'],
   config: {
     global: {
-      maxOutboundConnections: 1, idleTimeout: 0.2, retryInterval: 0.05, maxRetryInterval: 0.05, delayedQueueScanInterval: 0.01,
-      hostFailureRetry: 0, messageExpiration: 3600,
+      maxOutboundConnections: 1,
+      idleTimeout: 0.2,
+      retryInterval: 0.05,
+      maxRetryInterval: 0.05,
+      delayedQueueScanInterval: 0.01,
+      hostFailureRetry: 0,
+      messageExpiration: 3600,
     },
   },
   transport: new SmtpTransport({
@@ -103,8 +111,10 @@ if (spinning) setImmediate(spin);
 
 core.start();
 for (let id = 1; id <= N; id++) {
-  await core.submit({ id, domain: 'example.test', envelope: { from: `id-${id}@sender.test`, to: ['rcpt@example.test'] } },
-    Buffer.from(`X-Id: ${id}\r\n\r\nhello\r\n`));
+  await core.submit(
+    { id, domain: 'example.test', envelope: { from: `id-${id}@sender.test`, to: ['rcpt@example.test'] } },
+    Buffer.from(`X-Id: ${id}\r\n\r\nhello\r\n`),
+  );
 }
 await new Promise((r) => setTimeout(r, SECONDS * 1000));
 spinning = false;
@@ -114,9 +124,9 @@ worker.postMessage('stats');
 const s = await ask();
 console.log(
   `${WAIT_CLOSE ? '(nodemailer patched: end after the socket closes) ' : ''}lag ${LAG} ms, ${SECONDS} s: ${grants} connections granted, each ended by the 100 ms command timeout; limit 1.\n` +
-  `  the core's count at every grant peaked at ${corePeak}; after stop(): ${after.connections} connections, ` +
-  `leases ${after.opened} opened / ${after.released} released\n` +
-  `  the server accepted ${s.connections} connections and counted ${s.peak} open at once`,
+    `  the core's count at every grant peaked at ${corePeak}; after stop(): ${after.connections} connections, ` +
+    `leases ${after.opened} opened / ${after.released} released\n` +
+    `  the server accepted ${s.connections} connections and counted ${s.peak} open at once`,
 );
 core.close();
 await worker.terminate();

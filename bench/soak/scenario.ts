@@ -3,6 +3,15 @@
 import { skewedShares, WeightedPick } from '../../examples/demo/harness.js';
 import { DEFAULT_FAULTS, prng, scaleFaults, type FaultRates, type ServerSpec } from './protocol.js';
 
+/** The server that stops reading: a message's first transaction there stalls after 354, for
+ *  STALL_MS; its two domains are capped at STALL_CAP connections each. Their bodies are STALL_BODY
+ *  bytes, more than the kernel buffers of both ends take in (the sender's grows to 4 MiB here,
+ *  net.ipv4.tcp_wmem), so that the client's writes block and its FIN would queue behind them. */
+export const STALL = 'stall';
+export const STALL_CAP = 2;
+export const STALL_MS = 30_000;
+export const STALL_BODY = 6 * 1024 * 1024;
+
 export interface Options {
   messages: number;
   /** At most this many messages submitted and not yet final (queued, delayed or in flight). */
@@ -27,6 +36,8 @@ export interface Options {
   maxDeliveries: number;
   /** Zipf exponent of the ordinary domains' shares of the mail (0: all equal). */
   skew: number;
+  /** Per cent of the mail that goes to the domains of the server that stops reading (0: none). */
+  stallShare: number;
 }
 
 export const DEFAULTS: Options = {
@@ -44,6 +55,7 @@ export const DEFAULTS: Options = {
   json: 'bench/soak/results/last-run.json',
   maxDeliveries: 100,
   skew: 0,
+  stallShare: 0.01,
 };
 
 export const HELP = `usage: npm run soak -- [options]
@@ -60,12 +72,24 @@ export const HELP = `usage: npm run soak -- [options]
   --progress S        seconds between progress lines (default ${DEFAULTS.progress})
   --max-deliveries N  maxDeliveriesPerConnection, 0 for no limit (default ${DEFAULTS.maxDeliveries})
   --skew X            Zipf exponent of the ordinary domains' shares of the mail, 0..2 (default ${DEFAULTS.skew}: equal shares)
+  --stall-share P     per cent of the mail to the two domains whose server stops reading their first attempts,
+                      0..1 (default ${DEFAULTS.stallShare}; their bodies are ${STALL_BODY / (1024 * 1024)} MiB each)
   --json FILE         write the figures as JSON to FILE, '' for none (default ${DEFAULTS.json})`;
 
 const LIMITS: Partial<Record<keyof Options, [number, number]>> = {
-  messages: [1, 100_000_000], window: [1000, 200_000], domains: [10, 100_000], seed: [0, 2 ** 32 - 1],
-  faults: [0, 20], expire: [1, 86_400], deadExpire: [1, 86_400], drainTimeout: [1, 86_400], rssSlopeLimit: [0, 1e6],
-  progress: [0.25, 3600], maxDeliveries: [0, 1_000_000], skew: [0, 2],
+  messages: [1, 100_000_000],
+  window: [1000, 200_000],
+  domains: [10, 100_000],
+  seed: [0, 2 ** 32 - 1],
+  faults: [0, 20],
+  expire: [1, 86_400],
+  deadExpire: [1, 86_400],
+  drainTimeout: [1, 86_400],
+  rssSlopeLimit: [0, 1e6],
+  progress: [0.25, 3600],
+  maxDeliveries: [0, 1_000_000],
+  skew: [0, 2],
+  stallShare: [0, 1],
 };
 const INTEGER = new Set<keyof Options>(['messages', 'window', 'domains', 'seed', 'maxDeliveries']);
 
@@ -79,11 +103,13 @@ export function parseArgs(argv: string[]): Options {
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     const key = m?.[1].replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof Options | undefined;
-    if (!m || key === undefined || !(key in DEFAULTS)) throw new RangeError(`unknown argument ${JSON.stringify(a)}\n${HELP}`);
+    if (!m || key === undefined || !(key in DEFAULTS))
+      throw new RangeError(`unknown argument ${JSON.stringify(a)}\n${HELP}`);
     const raw = m[2] ?? argv[++i];
     if (raw === undefined) throw new RangeError(`--${m[1]} needs a value`);
     if (key === 'store') {
-      if (raw !== 'memory' && raw !== 'file') throw new RangeError(`--store must be memory or file, got ${JSON.stringify(raw)}`);
+      if (raw !== 'memory' && raw !== 'file')
+        throw new RangeError(`--store must be memory or file, got ${JSON.stringify(raw)}`);
       o.store = raw;
       continue;
     }
@@ -94,7 +120,9 @@ export function parseArgs(argv: string[]): Options {
     const v = Number(raw.replace(/_/g, ''));
     const [lo, hi] = LIMITS[key]!;
     if (!Number.isFinite(v) || v < lo || v > hi || (INTEGER.has(key) && !Number.isInteger(v))) {
-      throw new RangeError(`--${m[1]} must be ${INTEGER.has(key) ? 'an integer' : 'a number'} from ${lo} to ${hi}, got ${JSON.stringify(raw)}`);
+      throw new RangeError(
+        `--${m[1]} must be ${INTEGER.has(key) ? 'an integer' : 'a number'} from ${lo} to ${hi}, got ${JSON.stringify(raw)}`,
+      );
     }
     (o as unknown as Record<string, number>)[key] = v;
   }
@@ -130,6 +158,9 @@ export const SERVERS: ServerSpec[] = [
   // Refuses with 421 any connection beyond TIGHT open ones; its three domains' scope caps add up
   // to exactly TIGHT, so only the core's own accounting keeps it from refusing.
   { name: 'tight', faults: true, refuseAbove: TIGHT },
+  // Stops reading after its 354 to a message's first transaction (STALL_MS, far longer than the
+  // client waits), then accepts the message at its next attempt. No random faults.
+  { name: STALL, faults: false, stall: { attempts: 1, ms: STALL_MS } },
 ];
 
 export interface DomainPlan {
@@ -153,12 +184,17 @@ export function makeWorkload(o: Options): Workload {
   const random = prng(o.seed);
   const domains: DomainPlan[] = [];
   const shares = [2, 2, 2];
-  shares.forEach((s, i) => domains.push({ name: `tight-${i + 1}.example`, server: 'tight', perPair: s, scopeMax: s }));
+  shares.forEach((s, i) => {
+    domains.push({ name: `tight-${i + 1}.example`, server: 'tight', perPair: s, scopeMax: s });
+  });
   domains.push({ name: 'dead.example', server: DEAD, perPair: PER_PAIR });
+  for (let i = 1; i <= 2; i++)
+    domains.push({ name: `stall-${i}.example`, server: STALL, perPair: STALL_CAP, scopeMax: STALL_CAP });
+  const special = domains.length;
   const spread = ['a', 'b', 'c', 'flap'];
   const counters: Record<string, number> = {};
   for (let i = domains.length; i < o.domains; i++) {
-    const server = spread[(i - 4) % spread.length];
+    const server = spread[(i - special) % spread.length];
     counters[server] = (counters[server] ?? 0) + 1;
     domains.push({ name: `${server}-${counters[server]}.example`, server, perPair: PER_PAIR });
   }
@@ -168,18 +204,20 @@ export function makeWorkload(o: Options): Workload {
   // maximum, so connections are shared out by the limits and the passes' rotation, not by queue
   // size: a domain whose share is well above its fair share of the ceiling falls behind for good
   // and its mail expires (docs/soak.md, finding 2). Equal shares keep the default run clear of that.
-  const special = 4;
+  // The two stall domains share --stall-share per cent (0.01: 50 messages each in a million).
+  const stall = o.stallShare / 100;
   const weights = new Float64Array(o.domains);
-  weights.set(skewedShares(random, o.domains - special, o.skew, 0.989), special);
+  weights.set(skewedShares(random, o.domains - special, o.skew, 0.989 - stall), special);
   weights[0] = weights[1] = weights[2] = 0.002;
   weights[3] = 0.005;
+  weights[4] = weights[5] = stall / 2;
   return { domains, faults: scaleFaults(DEFAULT_FAULTS, o.faults), picker: new WeightedPick(weights) };
 }
-
 
 /** The most connections the configuration lets the core hold to one server at once. */
 export function serverLimit(w: Workload, server: string): number {
   if (server === 'tight') return TIGHT;
+  // The others: what their domains' limits add up to (the stall server: 2 x STALL_CAP).
   let sum = 0;
   for (const d of w.domains) {
     if (d.server === server) sum += Math.min(d.scopeMax ?? Infinity, d.perPair * BINDINGS.length);
