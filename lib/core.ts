@@ -11,7 +11,6 @@
 //   lib/delivery/service.ts       start, stop, submit, recover, and the delivery layer under them
 import { EventEmitter } from 'node:events';
 
-import type { BindingSpec, CoreConfig } from './config.js';
 import { CoreContext } from './core/core_context.js';
 import { DomainTable } from './core/domain_table.js';
 import type { CoreHooks, MaintainOptions, MaintainResult, PassResult } from './core/maintenance_pass.js';
@@ -24,8 +23,7 @@ import { DeliveryService } from './delivery/service.js';
 import { codedError } from './errors.js';
 import { GrantList } from './grant_list.js';
 import { native, Place } from './native.js';
-import type { MessageStore, StoredMessage } from './store/message_store.js';
-import type { Transport } from './transport/transport.js';
+import type { StoredMessage } from './store/message_store.js';
 import {
   checkDomainName,
   checkExpiry,
@@ -37,25 +35,11 @@ import {
   checkTime,
   checkTypedArray,
   MAX_TIME,
-  typeName,
 } from './validate.js';
 import type { ActiveQueue, DomainRecord } from './views.js';
 
-export interface MailQueueCoreOptions {
-  /** Source bindings (MultiVIP), by name, optionally in groups. Default: ['default']. */
-  bindings?: BindingSpec[];
-  config?: CoreConfig;
-  /** The clock, in ms since the epoch (default Date.now); sampled once per pass. */
-  clock?: () => number;
-  /** Carries the connections of a started core (see start()). */
-  transport?: Transport;
-  /** Holds envelopes and bodies (submit(), recover()). */
-  store?: MessageStore;
-  /** The longest a transport may take over one message before the core gives up on the session
-   *  (ms, default 300000). The transport's own timeouts should fire well before. */
-  deliveryTimeout?: number;
-}
-
+import type { MailQueueCoreOptions } from './core/core_context.js';
+export type { MailQueueCoreOptions } from './core/core_context.js';
 export type { Message, MessageInfo, Stats, DomainRef } from './core/types.js';
 export type { Grant } from './core/outbox.js';
 export type {
@@ -70,7 +54,6 @@ export type {
 export type { BounceEvent as Bounce, DeferredEvent, DeliveredEvent, DomainTally } from './delivery/delivery.js';
 
 const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'nextAttempt', 'expiresAt', 'attempts']);
-const OPTION_KEYS = new Set(['bindings', 'config', 'clock', 'transport', 'store', 'deliveryTimeout']);
 const MAX_TAKE = 1_000_000;
 
 // A core dropped without close() is freed when it is collected.
@@ -97,33 +80,7 @@ export class MailQueueCore extends EventEmitter {
 
   constructor(options: MailQueueCoreOptions = {}) {
     super();
-    checkKeys(checkObject(options, 'options'), OPTION_KEYS, 'options', 'option');
-    if (options.clock !== undefined && typeof options.clock !== 'function') {
-      throw new TypeError(`options.clock must be a function, got ${typeName(options.clock)}`);
-    }
-    if (
-      options.transport !== undefined &&
-      (typeof options.transport !== 'object' ||
-        options.transport === null ||
-        typeof options.transport.open !== 'function')
-    ) {
-      throw new TypeError('options.transport must be a Transport (an object with open())');
-    }
-    if (options.store !== undefined) {
-      const st = options.store as unknown as Record<string, unknown>;
-      if (
-        typeof st !== 'object' ||
-        st === null ||
-        !['put', 'get', 'body', 'remove', 'list'].every((m) => typeof st[m] === 'function')
-      ) {
-        throw new TypeError('options.store must be a MessageStore (put, get, body, remove, list)');
-      }
-    }
-    const deliveryTimeout =
-      options.deliveryTimeout === undefined
-        ? 300_000
-        : checkInt(options.deliveryTimeout, 'options.deliveryTimeout', 1, 86_400_000);
-    const ctx = new CoreContext({ ...options, deliveryTimeout });
+    const ctx = new CoreContext(options);
     this.#ctx = ctx;
     this.bindings = ctx.bindings;
     this.bindingGroups = ctx.bindingGroups;
@@ -632,19 +589,7 @@ export class MailQueueCore extends EventEmitter {
 
   stats(): Stats {
     this.#live();
-    const c = this.counters;
-    const i = this.counterIndex;
-    return {
-      connections: c[i.connections],
-      active: c[i.active],
-      delayed: c[i.delayed],
-      inFlight: c[i.inFlight],
-      domains: c[i.domains],
-      opened: c[i.opened],
-      released: c[i.released],
-      expired: c[i.expired],
-      activeRemoved: c[i.activeRemoved],
-    };
+    return this.#ctx.stats();
   }
 
   /** The native core's own consistency check (queues, message table, ledger); for tests. */

@@ -8,16 +8,47 @@ import { codedError } from '../errors.js';
 import { native } from '../native.js';
 import type { MessageStore } from '../store/message_store.js';
 import type { Transport } from '../transport/transport.js';
-import { MAX_TIME } from '../validate.js';
+import { checkInt, checkKeys, checkObject, MAX_TIME, typeName } from '../validate.js';
 import { ArrivalStage } from './arrival_stage.js';
+import type { Stats } from './types.js';
 
-export interface ContextOptions {
+export interface MailQueueCoreOptions {
+  /** Source bindings (MultiVIP), by name, optionally in groups. Default: ['default']. */
   bindings?: BindingSpec[];
   config?: CoreConfig;
+  /** The clock, in ms since the epoch (default Date.now); sampled once per pass. */
   clock?: () => number;
+  /** Carries the connections of a started core (see start()). */
   transport?: Transport;
+  /** Holds envelopes and bodies (submit(), recover()). */
   store?: MessageStore;
-  deliveryTimeout: number;
+  /** The longest a transport may take over one message before the core gives up on the session
+   *  (ms, default 300000). The transport's own timeouts should fire well before. */
+  deliveryTimeout?: number;
+}
+
+const OPTION_KEYS = new Set(['bindings', 'config', 'clock', 'transport', 'store', 'deliveryTimeout']);
+
+/** Checks the constructor's options (the configuration itself is checked by ResolvedConfig). */
+function checkOptions(options: MailQueueCoreOptions): void {
+  checkKeys(checkObject(options, 'options'), OPTION_KEYS, 'options', 'option');
+  if (options.clock !== undefined && typeof options.clock !== 'function') {
+    throw new TypeError(`options.clock must be a function, got ${typeName(options.clock)}`);
+  }
+  const tr = options.transport as unknown as Record<string, unknown> | undefined;
+  if (tr !== undefined && (typeof tr !== 'object' || tr === null || typeof tr.open !== 'function')) {
+    throw new TypeError('options.transport must be a Transport (an object with open())');
+  }
+  const st = options.store as unknown as Record<string, unknown> | undefined;
+  if (st !== undefined) {
+    if (
+      typeof st !== 'object' ||
+      st === null ||
+      !['put', 'get', 'body', 'remove', 'list'].every((m) => typeof st[m] === 'function')
+    ) {
+      throw new TypeError('options.store must be a MessageStore (put, get, body, remove, list)');
+    }
+  }
 }
 
 export class CoreContext {
@@ -47,8 +78,12 @@ export class CoreContext {
   /** Single enqueue() calls held on the JavaScript side until the next call into the core. */
   readonly arrivals: ArrivalStage;
 
-  constructor(options: ContextOptions) {
-    this.deliveryTimeout = options.deliveryTimeout;
+  constructor(options: MailQueueCoreOptions) {
+    checkOptions(options);
+    this.deliveryTimeout =
+      options.deliveryTimeout === undefined
+        ? 300_000
+        : checkInt(options.deliveryTimeout, 'options.deliveryTimeout', 1, 86_400_000);
     this.transport = options.transport;
     this.store = options.store;
     const cfg = new ResolvedConfig(options.bindings, options.config);
@@ -101,6 +136,23 @@ export class CoreContext {
     if (this.closed) throw codedError('ERR_CLOSED', 'the core is closed');
     if (this.arrivals.count !== 0) this.arrivals.flush();
     return this.handle;
+  }
+
+  /** The fixed counters as an object (core.stats()). */
+  stats(): Stats {
+    const c = this.counters;
+    const i = this.counterIndex;
+    return {
+      connections: c[i.connections],
+      active: c[i.active],
+      delayed: c[i.delayed],
+      inFlight: c[i.inFlight],
+      domains: c[i.domains],
+      opened: c[i.opened],
+      released: c[i.released],
+      expired: c[i.expired],
+      activeRemoved: c[i.activeRemoved],
+    };
   }
 
   now(): number {
