@@ -76,18 +76,29 @@ inline void throwRange(Napi::Env env, const std::string& msg) {
 // before that (the raw addon, loaded without lib/native.ts). Should the constructor throw, its
 // exception is the one that propagates.
 MQC_COLD inline void throwCode(Napi::Env env, const char* code, const std::string& msg) {
+  // Plain Node-API with every status checked: in a worker that is being terminated each of these
+  // calls may fail and hand back no value, and a value that is not there must never be used.
+  napi_env e = env;
+  bool pending = false;
+  if (napi_is_exception_pending(e, &pending) != napi_ok || pending) return;
+  napi_value codeValue, msgValue, error;
+  if (napi_create_string_utf8(e, code, NAPI_AUTO_LENGTH, &codeValue) != napi_ok ||
+      napi_create_string_utf8(e, msg.data(), msg.size(), &msgValue) != napi_ok)
+    return;
   void* data = nullptr;
-  if (napi_get_instance_data(env, &data) == napi_ok && data != nullptr) {
+  if (napi_get_instance_data(e, &data) == napi_ok && data != nullptr) {
     const Napi::FunctionReference& errorClass = static_cast<AddonData*>(data)->errorClass;
     if (!errorClass.IsEmpty()) {
-      Napi::Object e = errorClass.New({Napi::String::New(env, code), Napi::String::New(env, msg)});
-      if (!env.IsExceptionPending()) napi_throw(env, e);
-      return;
+      napi_value ctor = nullptr;
+      napi_value argv[2] = {codeValue, msgValue};
+      if (napi_get_reference_value(e, errorClass, &ctor) == napi_ok && ctor != nullptr &&
+          napi_new_instance(e, ctor, 2, argv, &error) == napi_ok)
+        napi_throw(e, error);
+      return;  // otherwise the constructor threw, or the thread is stopping: that is what is pending
     }
   }
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, code));
-  e.ThrowAsJavaScriptException();
+  // napi_create_error sets `code` on the error, as the class would.
+  if (napi_create_error(e, codeValue, msgValue, &error) == napi_ok) napi_throw(e, error);
 }
 
 // Throws the JavaScript error the API documents for a core status other than Ok, for the subject
