@@ -461,7 +461,7 @@ console.log(
     .filter((d) => d.server === STALL)
     .map((d) => `${d.name} (cap ${d.scopeMax})`)
     .join(', ')}, ${o.stallShare}% of the mail, ` +
-    `${STALL_BODY / (1024 * 1024)} MiB bodies; it stops reading a message's first transaction after 354 for ${STALL_MS / 1000} s`,
+    `${+(STALL_BODY / 1048576).toFixed(1)} MiB bodies; it stops reading a message's first transaction after 354 for ${STALL_MS / 1000} s`,
 );
 console.log(
   `transport timeouts (ms): ${JSON.stringify(TIMEOUTS)}; messageExpiration ${o.expire} s (dead domain ${o.deadExpire} s)\n`,
@@ -895,7 +895,7 @@ const figures: Record<string, string> = {
   ),
   [`${STALL} server: messages / stalled / reset by the client / read on after ${STALL_MS / 1000} s`]: (() => {
     const x = srv.servers.find((y) => y.name === STALL)!;
-    return `${fmt(stallMessages)} (${STALL_BODY / (1024 * 1024)} MiB each) / ${x.stalled} / ${x.stallsReset} / ${x.stallsResumed}`;
+    return `${fmt(stallMessages)} (${+(STALL_BODY / 1048576).toFixed(1)} MiB each) / ${x.stalled} / ${x.stallsReset} / ${x.stallsResumed}`;
   })(),
   "receivers' kernels after stop(): open / waited": kernelAfterStop
     ? `${kernelAfterStop.open} / ${kernelAfterStop.waitedMs} ms`
