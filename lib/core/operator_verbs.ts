@@ -1,7 +1,7 @@
 // The operator's verbs and views (Momentum's console): flush, fail and retry, and the summary,
 // domain view and queue listing. They act through the same native calls as the rest of the core
 // and announce what they end through the outbox.
-import type { DomainTally } from '../delivery/delivery.js';
+import type { DomainTally } from '../delivery/events.js';
 import { native } from '../native.js';
 import { checkId, checkInt, checkKeys, checkObject } from '../validate.js';
 import type { CoreContext } from './core_context.js';

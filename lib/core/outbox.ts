@@ -5,7 +5,7 @@
 // the per-domain delivery tallies for the operator views (they outlive stop()).
 import type { EventEmitter } from 'node:events';
 
-import type { BounceEvent, DomainTally } from '../delivery/delivery.js';
+import type { BounceEvent, DomainTally } from '../delivery/events.js';
 import { appendGrant, fillFromCore, type GrantList } from '../grant_list.js';
 import { native } from '../native.js';
 import type { CoreContext } from './core_context.js';

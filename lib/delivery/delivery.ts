@@ -14,6 +14,8 @@ import { retryDelayMs } from '../retry.js';
 import type { MessageStore } from '../store/message_store.js';
 import type { Outcome, Transport, TransportSession } from '../transport/transport.js';
 import { Connection, type ConnectionHost } from './connection.js';
+import type { BounceEvent, DeferredEvent, DeliveredEvent } from './events.js';
+import { SiblingIndex } from './sibling_index.js';
 
 /** The message operations of the core (its public hot paths) that the delivery layer calls. */
 export interface MessageOps {
@@ -36,39 +38,9 @@ export interface DeliveryParts {
   readonly poke: () => void;
 }
 
-export interface DomainTally {
-  delivered: number;
-  deferred: number;
-  bounced: number;
-  connectFailures: number;
-}
-
-export interface DeliveredEvent {
-  id: number;
-  domain: string;
-  binding: string;
-  response?: string;
-}
-export interface DeferredEvent {
-  id: number;
-  domain: string;
-  binding: string;
-  nextAttempt: number;
-  code?: number;
-  response: string;
-}
-export interface BounceEvent {
-  id: number;
-  domain?: string;
-  binding?: string;
-  reason: 'expired' | 'permanent' | 'retries-exhausted' | 'failed' | 'missing';
-  code?: number;
-  response?: string;
-}
+export type { BounceEvent, DeferredEvent, DeliveredEvent, DomainTally } from './events.js';
 
 type DeliverResult = Outcome & { sessionBroken?: boolean };
-
-const SIBLING_SCAN = 1000;
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -79,9 +51,8 @@ export class Delivery implements ConnectionHost {
   readonly #running = new Set<Promise<void>>();
   readonly #waiters = new Map<string, Array<(mail: boolean) => void>>();
   readonly #sleepers = new Set<() => void>();
-  readonly #siblings = new Map<string, Set<string>>(); // mxKey -> domains seen behind it
+  readonly #siblings: SiblingIndex;
   #stopping = false;
-  #dueBuf = new Uint32Array(64);
   readonly #ctx: CoreContext;
   readonly #core: MessageOps;
   readonly #domains: DomainTable;
@@ -101,6 +72,7 @@ export class Delivery implements ConnectionHost {
     this.#suspensions = parts.suspensions;
     this.#outbox = parts.outbox;
     this.#poke = parts.poke;
+    this.#siblings = new SiblingIndex(parts.ctx, parts.domains, transport);
   }
 
   get connections(): ReadonlySet<Connection> {
@@ -201,24 +173,7 @@ export class Delivery implements ConnectionHost {
       this.#queued(other, binding) > 0 &&
       this.#settings(other, binding).migrate &&
       !this.#suspensions.deliverySuspended(this.#index(other), this.#slot(binding));
-    let set = this.#siblings.get(mxKey);
-    if (!set) this.#siblings.set(mxKey, (set = new Set()));
-    set.add(domain);
-    for (const other of set) if (fits(other)) return other;
-    // Domains not seen behind this key yet: ask the transport about those that have mail (bounded,
-    // so an idle connection never scans a huge domain table).
-    const keyOf = this.transport.mxKey?.bind(this.transport);
-    if (!keyOf) return undefined;
-    for (const other of this.#domainsWithMail(SIBLING_SCAN)) {
-      if (set.has(other)) continue;
-      const key = keyOf(other);
-      if (key === undefined) continue;
-      let s2 = this.#siblings.get(key);
-      if (!s2) this.#siblings.set(key, (s2 = new Set()));
-      s2.add(other);
-      if (key === mxKey && fits(other)) return other;
-    }
-    return undefined;
+    return this.#siblings.find(domain, mxKey, fits);
   }
 
   suspended(domain: string, binding: string): boolean {
@@ -385,17 +340,6 @@ export class Delivery implements ConnectionHost {
   #defer(id: number, nextAttempt: number): boolean {
     this.#core.defer(id, nextAttempt);
     return native.locate(this.#ctx.live(), id, this.#ctx.where) !== Place.None;
-  }
-
-  /** Up to max domains that have mail now (candidates for sibling migration). */
-  #domainsWithMail(max: number): string[] {
-    const h = this.#ctx.live();
-    const records = this.#domains.records;
-    if (this.#dueBuf.length < records.length) this.#dueBuf = new Uint32Array(records.length * 2);
-    const n = native.dueDomains(h, this.#ctx.now(), this.#dueBuf);
-    const out: string[] = [];
-    for (let i = 0; i < n && out.length < max; i++) out.push(records[this.#dueBuf[i]].name);
-    return out;
   }
 
   // --- outcomes ---------------------------------------------------------------------------------
