@@ -72,6 +72,9 @@ export interface MtaImpl {
   /** Removes a queued message (the enqueue microbenchmark's untimed undo). */
   cancelMany(ids: Float64Array): number;
   counts(): { active: number; delayed: number; inFlight: number; connections: number };
+  /** Brings every operation made so far into the implementation's own books (the core: its staged
+   *  arrivals cross; plain JS has nothing pending), so a timed loop pays for all it did. */
+  sync(): void;
   close(): void;
 }
 
@@ -493,6 +496,10 @@ export class PlainScheduler implements MtaImpl {
     return { active: this.#active, delayed: this.#delayed, inFlight: this.#inFlight, connections: this.#total };
   }
 
+  sync(): void {
+    /* nothing is pending */
+  }
+
   close(): void {
     this.#where.clear();
     this.#urgent = [];
@@ -659,6 +666,11 @@ export class CoreImpl implements MtaImpl {
     return this.core.cancelMany(ids);
   }
 
+  sync(): void {
+    // Any call into the core hands it the staged arrivals first; this one is among the cheapest.
+    this.core.hasDomain(this.#names[0]);
+  }
+
   counts() {
     const c = this.core.counters;
     const i = this.core.counterIndex;
@@ -701,6 +713,15 @@ export class Streams {
 
 export const mask = MASK;
 
+export type IdPolicy = 'rising' | 'random';
+/** Where rising ids start: above 2^31, so that plain JS keys them as heap numbers, as it would a
+ *  real MTA's time-based ids (a Map keyed by small integers would be a friendlier baseline). */
+export const RISING_BASE = 2 ** 40;
+/** The i-th id of a run under an id policy. */
+export function idFor(policy: IdPolicy, s: Streams, i: number): number {
+  return policy === 'rising' ? RISING_BASE + i : makeId(i, s.hi[i & MASK]);
+}
+
 export interface MtaOptions {
   domains: number;
   bindings: number;
@@ -714,6 +735,9 @@ export interface MtaOptions {
   /** Timed rounds with each phase its own loop (the per-phase times). */
   phased: number;
   mode: 'enqueue' | 'batched';
+  /** How ids are drawn: 'rising' (an MTA's id allocator: a counter above 2^40, so every new id is
+   *  above every id seen) or 'random' (uniform over 53 bits). */
+  ids: IdPolicy;
   seed?: number;
 }
 
@@ -816,7 +840,7 @@ export function runMta(impl: MtaImpl, o: MtaOptions): MtaResult {
   for (let d = 0; d < o.domains; d++) {
     for (let b = 0; b < nb; b++) {
       for (let i = 0; i < o.perPair; i++) {
-        fillIds[i] = makeId(nextId, s.hi[nextId & MASK]);
+        fillIds[i] = idFor(o.ids, s, nextId);
         fillPrios[i] = s.prio[nextId & MASK];
         nextId++;
       }
@@ -959,7 +983,7 @@ export function runMta(impl: MtaImpl, o: MtaOptions): MtaResult {
     lap.start();
     if (o.mode === 'enqueue') {
       for (let j = 0; j < delivered; j++) {
-        const id = makeId(nextId, s.hi[nextId & MASK]);
+        const id = idFor(o.ids, s, nextId);
         nextId++;
         const x = pc++ & MASK;
         impl.enqueue(id, names[s.dom[x]], bnames[s.bind[x]]);
@@ -971,7 +995,7 @@ export function runMta(impl: MtaImpl, o: MtaOptions): MtaResult {
         aBind = new Uint8Array(2 * delivered);
       }
       for (let j = 0; j < delivered; j++) {
-        aIds[j] = makeId(nextId, s.hi[nextId & MASK]);
+        aIds[j] = idFor(o.ids, s, nextId);
         nextId++;
         const x = pc++ & MASK;
         aDom[j] = s.dom[x];
@@ -979,6 +1003,7 @@ export function runMta(impl: MtaImpl, o: MtaOptions): MtaResult {
       }
       impl.arriveFast(aIds, aDom, aBind, delivered);
     }
+    impl.sync();
     lap.stop();
     whole.stop();
     const arriveMs = lap.wall;
@@ -1089,6 +1114,7 @@ export interface MicroOptions {
   /** Operations a sample (a timed loop). */
   n: number;
   rounds: number;
+  ids: IdPolicy;
   seed?: number;
 }
 
@@ -1133,7 +1159,7 @@ export function runMicro(o: MicroOptions, gc: () => void): MicroResult {
     for (let d = 0; d < o.domains; d++) {
       for (let b = 0; b < nb; b++) {
         for (let i = 0; i < o.perPair; i++) {
-          fillIds[i] = makeId(nextId, s.hi[nextId & MASK]);
+          fillIds[i] = idFor(o.ids, s, nextId);
           fillPrios[i] = s.prio[nextId & MASK];
           nextId++;
         }
@@ -1182,7 +1208,7 @@ export function runMicro(o: MicroOptions, gc: () => void): MicroResult {
   const refill = (impl: MtaImpl, k: number, from: number, idFrom: number): void => {
     for (let i = 0; i < k; i++) {
       const x = (from + i) & MASK;
-      oneId[0] = makeId(idFrom + i, s.hi[(idFrom + i) & MASK]);
+      oneId[0] = idFor(o.ids, s, idFrom + i);
       impl.fill(s.dom[x], s.bind[x], oneId, onePrio);
     }
   };
@@ -1190,7 +1216,7 @@ export function runMicro(o: MicroOptions, gc: () => void): MicroResult {
     const order = r % 2 === 0 ? impls : [impls[1], impls[0]];
     // enqueue
     for (let i = 0; i < o.n; i++) {
-      ids[i] = makeId(nextId + i, s.hi[(nextId + i) & MASK]);
+      ids[i] = idFor(o.ids, s, nextId + i);
       const x = (pc + i) & MASK;
       dom[i] = s.dom[x];
       bind[i] = s.bind[x];
@@ -1201,6 +1227,7 @@ export function runMicro(o: MicroOptions, gc: () => void): MicroResult {
       gc();
       lap.start();
       for (let i = 0; i < o.n; i++) impl.enqueue(ids[i], names[dom[i]], bnames[bind[i]]);
+      impl.sync();
       lap.stop();
       add('enqueue', impl.name, o.n);
       if (impl.cancelMany(ids) !== o.n) throw new Error(`${impl.name}: enqueue undo cancelled fewer than ${o.n}`);

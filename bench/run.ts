@@ -139,6 +139,7 @@ const arrivalsParams = {
   repeats: QUICK ? 2 : 3,
   microN: 32_768,
   microRounds: QUICK ? 3 : 7,
+  idPolicies: ['rising', 'random'],
   statistic: 'best round (cycle), best round of medians (single ops)',
 };
 if (want('arrivals')) {
@@ -166,31 +167,47 @@ if (want('arrivals')) {
     log('  retrying once');
     return child('arrivals.ts', args);
   };
+  // Both id policies (bench/arrivals.ts IdPolicy), rising first (the headline), each repeat
+  // running every implementation once per policy.
   for (let round = 0; round < p.repeats; round++) {
-    for (const [impl, mode] of [
-      ['plain', 'enqueue'],
-      ['core', 'enqueue'],
-      ['core', 'batched'],
-    ]) {
-      const r = retried([
+    for (const ids of p.idPolicies) {
+      for (const [impl, mode] of [
+        ['plain', 'enqueue'],
+        ['core', 'enqueue'],
+        ['core', 'batched'],
+      ]) {
+        const r = retried([
+          '--impl',
+          impl,
+          '--mode',
+          mode,
+          '--ids',
+          ids,
+          ...common,
+          '--warm',
+          String(p.warm),
+          '--rounds',
+          String(p.rounds),
+          '--phased-warm',
+          String(p.phasedWarm),
+          '--phased',
+          String(p.phased),
+        ]);
+        if (r) cycle.push({ ...r, round });
+      }
+      const m = retried([
         '--impl',
-        impl,
-        '--mode',
-        mode,
+        'micro',
+        '--ids',
+        ids,
         ...common,
-        '--warm',
-        String(p.warm),
+        '--n',
+        String(p.microN),
         '--rounds',
-        String(p.rounds),
-        '--phased-warm',
-        String(p.phasedWarm),
-        '--phased',
-        String(p.phased),
+        String(p.microRounds),
       ]);
-      if (r) cycle.push({ ...r, round });
+      if (m) micro.push({ ...m, round });
     }
-    const m = retried(['--impl', 'micro', ...common, '--n', String(p.microN), '--rounds', String(p.microRounds)]);
-    if (m) micro.push({ ...m, round });
   }
   save('arrivals', p, { cycle, micro });
 }

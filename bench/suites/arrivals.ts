@@ -5,25 +5,27 @@
 //   --impl micro                  one enqueue / settle / defer at 1M resident, both implementations
 //                                 in this one process, interleaved
 import { arg, emit, gc, log, numArg, quick } from '../common.js';
-import { CoreImpl, PlainScheduler, runMicro, runMta, type MtaImpl } from '../arrivals.js';
+import { CoreImpl, type IdPolicy, PlainScheduler, runMicro, runMta, type MtaImpl } from '../arrivals.js';
 
 const impl = arg('impl');
 const domains = numArg('domains', 10_000);
 const bindings = numArg('bindings', 4);
 const perPair = numArg('per-pair', 25);
 const urgentShare = numArg('urgent-share', 0.05);
+const ids = arg('ids', 'rising') as IdPolicy;
+if (ids !== 'rising' && ids !== 'random') throw new RangeError(`--ids must be rising or random, got ${ids}`);
 
 if (impl === 'micro') {
   const n = numArg('n', 32_768);
   const rounds = numArg('rounds', quick() ? 3 : 7);
-  const r = runMicro({ domains, bindings, perPair, urgentShare, n, rounds }, gc);
+  const r = runMicro({ domains, bindings, perPair, urgentShare, n, rounds, ids }, gc);
   for (const [op, by] of Object.entries(r.median)) {
     const c = r.medianCpu[op];
     log(
       `  ${op}: core ${by.core.toFixed(0)} ns, plain JS ${by.plain.toFixed(0)} ns (plain ÷ core ${(by.plain / by.core).toFixed(2)}); CPU ${c.core.toFixed(0)} / ${c.plain.toFixed(0)} ns (${(c.plain / c.core).toFixed(2)})`,
     );
   }
-  emit({ impl, domains, bindings, perPair, urgentShare, result: r });
+  emit({ impl, ids, domains, bindings, perPair, urgentShare, result: r });
 } else {
   const mode = arg('mode', 'enqueue') as 'enqueue' | 'batched';
   const warm = numArg('warm', quick() ? 3 : 5);
@@ -31,7 +33,7 @@ if (impl === 'micro') {
   const phasedWarm = numArg('phased-warm', 2);
   const phased = numArg('phased', quick() ? 6 : 20);
   const s: MtaImpl = impl === 'core' ? new CoreImpl(domains, bindings) : new PlainScheduler(bindings);
-  const r = runMta(s, { domains, bindings, perPair, urgentShare, warm, rounds, phasedWarm, phased, mode });
+  const r = runMta(s, { domains, bindings, perPair, urgentShare, warm, rounds, phasedWarm, phased, mode, ids });
   if (s instanceof CoreImpl && !s.checkInvariants()) throw new Error('core: checkInvariants() failed after the cycle');
   s.close();
   const p = r.phases;
@@ -43,6 +45,7 @@ if (impl === 'micro') {
   emit({
     impl,
     mode,
+    ids,
     domains,
     bindings,
     perPair,

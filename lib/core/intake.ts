@@ -24,6 +24,22 @@ import type { DomainRef, Message } from './types.js';
 
 const MESSAGE_KEYS = new Set(['id', 'domain', 'binding', 'priority', 'nextAttempt', 'expiresAt', 'attempts']);
 
+/** Whether k is one of MESSAGE_KEYS, by a switch: the per-message key check allocates nothing. */
+function isMessageKey(k: string): boolean {
+  switch (k) {
+    case 'id':
+    case 'domain':
+    case 'binding':
+    case 'priority':
+    case 'nextAttempt':
+    case 'expiresAt':
+    case 'attempts':
+      return true;
+    default:
+      return false;
+  }
+}
+
 export class Intake {
   readonly #ctx: CoreContext;
   readonly #domains: DomainTable;
@@ -45,7 +61,8 @@ export class Intake {
     const ctx = this.#ctx;
     if (ctx.closed) throw codedError('ERR_CLOSED', 'the core is closed');
     const m = checkObject(message, 'message');
-    checkKeys(m, MESSAGE_KEYS, 'message');
+    // An unknown own key is refused by checkKeys, with its usual message.
+    for (const k in m) if (!isMessageKey(k) && Object.hasOwn(m, k)) checkKeys(m, MESSAGE_KEYS, 'message');
     const id = checkId(m.id, 'message.id');
     // A name already known is valid and normalised: the Map lookup is the whole check.
     let d = typeof m.domain === 'string' ? this.#domains.byName.get(m.domain) : undefined;

@@ -66,6 +66,8 @@ class ConnectionLedger {
   Status setMessageThrottle(uint32_t d, uint32_t b, int32_t throttle);
   // outbound_throttle_messages: how many messages (d, b) may start at `now`, recording k started.
   uint32_t messageAllowance(uint32_t d, uint32_t b, double now) const;
+  // A hint: fetch the pair's limits (messageAllowance and a release read them).
+  void prefetchPair(uint32_t d, uint32_t b) const { __builtin_prefetch(&pairLimits_[pairIndex(d, b)]); }
   void consumeMessages(uint32_t d, uint32_t b, uint32_t k, double now);
   // When (d, b) may start its next message (now when it may already).
   double messageNextAllowedAt(uint32_t d, uint32_t b, double now) const;

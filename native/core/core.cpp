@@ -136,13 +136,14 @@ Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_
       return Status::BadArgument;
     }
   }
-  // Index every id first; a duplicate (with the core or inside the batch) undoes the batch.
+  // Index every id first; a duplicate (with the core or inside the batch) undoes the batch. An id
+  // above `highest` (every id held so far, this batch's included) cannot be one and is not looked up.
   scratch_.clear();
-  double highest = counters_[kHighestId];
+  double highest = highestId_;
   for (size_t i = 0; i < n; ++i) {
     // Only the slot: the ids are new, so their lookups seldom read a record.
     if (i + kPrefetchAhead < n) messages_.prefetch(ids[i + kPrefetchAhead]);  // checked above
-    if (messages_.find(ids[i]) != kNoHandle) {
+    if (!(ids[i] > highest) && messages_.find(ids[i]) != kNoHandle) {
       for (uint32_t h : scratch_) messages_.free(h);
       scratch_.clear();
       *failedAt = i;
@@ -151,7 +152,10 @@ Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_
     scratch_.push_back(messages_.add(ids[i]));
     if (ids[i] > highest) highest = ids[i];
   }
-  counters_[kHighestId] = highest;  // the batch is in: raise the bound (a refused one leaves it)
+  // The batch is in: raise the bound (a refused one leaves it). The core keeps its own copy: the
+  // counters are memory JavaScript can write, and a bound lowered there must not skip a lookup.
+  highestId_ = highest;
+  counters_[kHighestId] = highest;
   for (size_t i = 0; i < n; ++i) {
     uint32_t h = scratch_[i];
     Message& m = messages_.at(h);
@@ -193,13 +197,15 @@ Status Core::enqueueArrivals(const double* e, size_t n, double now, size_t* fail
     if (!validId(r[2]) || !validTime(r[3]) || !validExpiry(r[4])) return Status::BadArgument;
   }
   *failedAt = 0;
-  // Index every id first; a duplicate (with the core or inside the batch) undoes the batch.
+  // Index every id first; a duplicate (with the core or inside the batch) undoes the batch. An id
+  // above `highest` (every id held so far, this batch's included) cannot be one: it is not looked
+  // up, which spares the records a lookup compares (staged arrivals of rising ids).
   scratch_.clear();
-  double highest = counters_[kHighestId];
+  double highest = highestId_;
   for (size_t i = 0; i < n; ++i) {
     if (i + kPrefetchAhead < n) messages_.prefetch(e[kArrivalStride * (i + kPrefetchAhead) + 2]);
     const double id = e[kArrivalStride * i + 2];
-    if (messages_.find(id) != kNoHandle) {
+    if (!(id > highest) && messages_.find(id) != kNoHandle) {
       for (uint32_t h : scratch_) messages_.free(h);
       scratch_.clear();
       *failedAt = i;
@@ -208,7 +214,10 @@ Status Core::enqueueArrivals(const double* e, size_t n, double now, size_t* fail
     scratch_.push_back(messages_.add(id));
     if (id > highest) highest = id;
   }
-  counters_[kHighestId] = highest;  // the batch is in: raise the bound (a refused one leaves it)
+  // The batch is in: raise the bound (a refused one leaves it). The core keeps its own copy: the
+  // counters are memory JavaScript can write, and a bound lowered there must not skip a lookup.
+  highestId_ = highest;
+  counters_[kHighestId] = highest;
   // Place them in arrival order. Each pair's books are fetched a few entries ahead: its domain and
   // queue first, then (once those are in cache) the queue's list and its tail run.
   constexpr size_t kQueueAhead = 8, kListAhead = 5, kTailAhead = 2;
@@ -375,6 +384,9 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
   while (got < k && !q.empty()) {
     size_t want = k - got < 64 ? k - got : 64;
     size_t n = q.popFront(buf, want, dead, release);
+    // The records are read one after the other below: ask for all of them first, so that their
+    // misses overlap (a grant takes a few messages from anywhere in the table).
+    for (size_t i = 0; i < n; ++i) messages_.prefetchRecord(buf[i]);
     dom.activeTotal -= n;
     counters_[kActive] -= static_cast<double>(n);
     counters_[kActiveRemoved] += static_cast<double>(n);
@@ -401,6 +413,10 @@ Status Core::takeFor(double connectionId, size_t k, double now, double* out, siz
   if (!validTime(now)) return Status::BadArgument;
   const Grant* g = ledger_.lease(connectionId);
   if (g == nullptr) return Status::UnknownConnection;
+  // take() reads the domain, the queue and the pair's limits in turn; fetch the three at once.
+  __builtin_prefetch(&domains_[g->domain]);
+  __builtin_prefetch(&queue(g->domain, g->binding));
+  ledger_.prefetchPair(g->domain, g->binding);
   *taken = take(g->domain, g->binding, k, now, out);
   return Status::Ok;
 }

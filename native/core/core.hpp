@@ -260,6 +260,9 @@ class Core {
   }
   ConnectionLedger ledger_;
   uint64_t seq_ = 1;
+  // At least every id ever queued (the kHighestId counter mirrors it): an id above it needs no
+  // duplicate lookup.
+  double highestId_ = 0;
   uint32_t domainRotation_ = 0;
   std::vector<Grant> grants_;
   size_t grantsRead_ = 0;

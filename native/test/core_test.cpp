@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -1012,6 +1013,27 @@ TEST_CASE("Core: enqueueArrivals refuses a bad batch whole, and leaves highestId
   CHECK(c.counters()[kHighestId] == 7.0);
   CHECK(peekAllActive(c, d, 0) == std::vector<double>{7});
   CHECK(peekAllActive(c, d, 1).empty());
+  CHECK(c.checkInvariants());
+}
+
+TEST_CASE("Core: a duplicate is refused when the shared highestId counter was written lower") {
+  // The counters are memory the embedder may write (JavaScript holds them as an ArrayBuffer): the
+  // core skips the duplicate lookup only above its own bound, never above a lowered counter.
+  auto cfg = plainConfig(1);
+  std::shared_ptr<double> store(new double[Core::counterCountFor(cfg)](), std::default_delete<double[]>());
+  Core c(cfg, store);
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  REQUIRE(c.enqueue(d, 0, 50, 0, 100, kNever, 100) == Status::Ok);
+  store.get()[kHighestId] = 0;
+  size_t at = 0;
+  const double again[] = {0, 0, 50, 100, kNever};
+  CHECK(c.enqueueArrivals(again, 1, 100, &at) == Status::DuplicateId);
+  CHECK(c.enqueue(d, 0, 50, 0, 100, kNever, 100) == Status::DuplicateId);
+  const double fresh[] = {0, 0, 51, 100, kNever};
+  CHECK(c.enqueueArrivals(fresh, 1, 100, &at) == Status::Ok);
+  CHECK(store.get()[kHighestId] == 51.0);
+  CHECK(c.counters()[kActive] == 2.0);
   CHECK(c.checkInvariants());
 }
 
