@@ -164,14 +164,10 @@ export class MailQueueCore extends EventEmitter {
     const h = this.#live();
     checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
     if (!this.#ctx.store) return native.cancelBatch(h, ids);
-    // The ids the core holds now are the ones the batch cancels (all or nothing).
-    const held: number[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      if (Number.isSafeInteger(ids[i]) && ids[i] >= 0 && native.locate(h, ids[i], this.#ctx.where) !== Place.None)
-        held.push(ids[i]);
-    }
-    const n = native.cancelBatch(h, ids);
-    for (const id of new Set(held)) this.#outbox.unstore(id);
+    // The core names what it cancelled: those leave the store too.
+    const cancelled = new Float64Array(ids.length);
+    const n = native.cancelBatch(h, ids, cancelled);
+    for (let i = 0; i < n; i++) this.#outbox.unstore(cancelled[i]);
     return n;
   }
 

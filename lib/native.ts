@@ -44,7 +44,8 @@ export interface NativeBinding {
   ): void;
   enqueueArrivals(core: number, entries: Float64Array, n: number, now: number): void;
   cancel(core: number, id: number): boolean;
-  cancelBatch(core: number, ids: Float64Array): number;
+  /** cancelled (room for ids.length): receives the ids cancelled, in batch order. */
+  cancelBatch(core: number, ids: Float64Array, cancelled?: Float64Array): number;
   locate(core: number, id: number, out: Float64Array): number;
   activeSize(core: number, domain: number, binding: number): number;
   delayedSize(core: number, domain: number): number;

@@ -101,12 +101,8 @@ export class Intake {
     else this.#service.scheduleAt(nextAttempt);
   }
 
-  /**
-   * Queues many messages for one (domain, binding) in one native call: ids (safe integers) in a
-   * Float64Array, optional priorities (0 or 1) in a Uint8Array of the same length, and optional
-   * next-attempt times (ms) in a Float64Array of the same length (each message active when its
-   * time is not after now, else delayed; without them, all are due now). All or nothing.
-   */
+  /** MailQueueCore.enqueueBatch (its comment says what it takes); a new domain is made only
+   *  once the batch is known to be good. */
   enqueueBatch(
     domain: DomainRef,
     binding: string | undefined,

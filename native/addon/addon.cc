@@ -223,15 +223,20 @@ Napi::Value Cancel(const Napi::CallbackInfo& info) {
   return a.boolean(true);
 }
 
-// cancelBatch(core, ids: Float64Array) -> how many were cancelled (unknown ids skipped); an id in
-// flight refuses the whole batch and nothing changes
+// cancelBatch(core, ids: Float64Array, cancelled?: Float64Array) -> how many were cancelled
+// (unknown ids skipped; their ids into cancelled, in batch order); an id in flight refuses the
+// whole batch and nothing changes
 Napi::Value CancelBatch(const Napi::CallbackInfo& info) {
   Args a(info);
   CoreSlot* s = a.core();
   F64 ids = a.f64("ids");
+  // Optional: where the ids cancelled go (in batch order), room for every id of the batch.
+  F64 out{};
+  if (!a.absent()) out = a.f64("cancelled");
+  a.expect(out.data == nullptr || out.length >= ids.length, "cancelled must have room for every id of ids");
   if (a.failed()) return a.undefined();
   size_t failedAt = 0, cancelled = 0;
-  Status st = s->core->cancelBatch(ids.data, ids.length, &failedAt, &cancelled);
+  Status st = s->core->cancelBatch(ids.data, ids.length, &failedAt, &cancelled, out.data);
   if (!a.checkBatch(st, failedAt)) return a.undefined();
   return a.num(static_cast<double>(cancelled));
 }

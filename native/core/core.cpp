@@ -277,7 +277,7 @@ Status Core::cancel(double id) {
   return Status::Ok;
 }
 
-Status Core::cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* cancelled) {
+Status Core::cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* cancelled, double* cancelledIds) {
   *failedAt = 0;
   *cancelled = 0;
   // Check the whole batch first (all or nothing), keeping the handles found.
@@ -305,6 +305,7 @@ Status Core::cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* 
   for (uint32_t h : scratch_) {
     Place p = messages_.at(h).place();
     if (p != Place::Active && p != Place::Delayed) continue;
+    if (cancelledIds != nullptr) cancelledIds[done] = messages_.at(h).id;  // before cancelQueued frees it
     cancelQueued(h);
     ++done;
   }

@@ -93,8 +93,10 @@ class Core {
   Status cancel(double id);
   // cancel() for every id of a batch: unknown ids (and repeats) are skipped, as cancel() reports
   // UnknownId for them; an id that is in flight or not an id refuses the whole batch (*failedAt
-  // names it) and nothing changes. *cancelled = how many messages were cancelled.
-  Status cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* cancelled);
+  // names it) and nothing changes. *cancelled = how many messages were cancelled; cancelledIds
+  // (optional, room for n) receives their ids, in batch order.
+  Status cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* cancelled,
+                     double* cancelledIds = nullptr);
   Status locate(double id, MessageInfo* out) const;
   size_t activeSize(uint32_t d, uint32_t b) const { return queue(d, b).size(); }
   size_t delayedSize(uint32_t d) const { return domains_[d].delayed ? domains_[d].delayed->size() : 0; }

@@ -2061,9 +2061,12 @@ TEST_CASE("Core: cancelBatch cancels queued mail, skips unknown and repeated ids
   // 4 and 5 active, 20 delayed, 11 active on binding 1; 99, 0 and 2^53-1 unknown; 4 and 20 twice.
   const double ids[] = {4, 99, 5, 4, 20, kMaxId, 20, 11, 0};
   size_t at = 77, cancelled = 77;
-  CHECK(c.cancelBatch(ids, 9, &at, &cancelled) == Status::Ok);
+  double names[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+  CHECK(c.cancelBatch(ids, 9, &at, &cancelled, names) == Status::Ok);
   CHECK(cancelled == 4u);
   CHECK(at == 0u);
+  // The ids it cancelled, in batch order, each once; nothing written past them.
+  CHECK(std::vector<double>(names, names + 5) == std::vector<double>{4, 5, 20, 11, -1});
   CHECK(k[kActive] == 7.0);
   CHECK(k[kDelayed] == 2.0);
   CHECK(k[kInFlight] == 2.0);

@@ -1056,6 +1056,18 @@ const rawRows: RawRow[] = [
     message: /^ids must be a Float64Array/,
   },
   {
+    what: 'cancelBatch: cancelled a plain array',
+    run: (r) => raw.cancelBatch(r.h, Float64Array.of(2), any([0])),
+    throws: TypeError,
+    message: /^cancelled must be a Float64Array/,
+  },
+  {
+    what: 'cancelBatch: cancelled shorter than ids',
+    run: (r) => raw.cancelBatch(r.h, Float64Array.of(2, 3), new Float64Array(1)),
+    throws: RangeError,
+    message: /^cancelled must have room for every id of ids/,
+  },
+  {
     what: 'cancelBatch: ids detached',
     run: (r) => raw.cancelBatch(r.h, detached('f64', 2)),
     throws: TypeError,
