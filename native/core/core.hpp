@@ -95,8 +95,7 @@ class Core {
   // UnknownId for them; an id that is in flight or not an id refuses the whole batch (*failedAt
   // names it) and nothing changes. *cancelled = how many messages were cancelled; cancelledIds
   // (optional, room for n) receives their ids, in batch order.
-  Status cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* cancelled,
-                     double* cancelledIds = nullptr);
+  Status cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* cancelled, double* cancelledIds = nullptr);
   Status locate(double id, MessageInfo* out) const;
   size_t activeSize(uint32_t d, uint32_t b) const { return queue(d, b).size(); }
   size_t delayedSize(uint32_t d) const { return domains_[d].delayed ? domains_[d].delayed->size() : 0; }
