@@ -6,9 +6,8 @@
 //   CoreImpl        the public API (MailQueueCore from dist/): maintain(now, { into: GrantList }),
 //                   takeFor, settleMany, deferMany, releaseConnection; arrivals either one
 //                   core.enqueue({ id, domain, binding }) a message (mode "enqueue") or, through the
-//                   hook arriveFast(), the fastest arrival path the API offers today (mode "batched":
-//                   the round's arrivals grouped per pair, one enqueueBatch(DomainRecord, binding,
-//                   ids) a pair)
+//                   hook arriveFast(), the fastest arrival path the API offers (mode "batched": the
+//                   round's arrivals in one enqueueMany(DomainRecords, binding slots, ids) call)
 // and one driver (runMta) that both share. Each round the simulated clock advances 1 s, then:
 //   pass      one maintenance pass (the default, no provider); the plain scheduler first moves due
 //             delayed messages back to their pairs (the core does it inside its pass)
@@ -542,7 +541,6 @@ export class CoreImpl implements MtaImpl {
       },
     });
     this.#grants = this.core.grantList();
-    this.#pairCount = new Int32Array(domains * bindings);
   }
 
   setNow(now: number): void {
@@ -590,67 +588,24 @@ export class CoreImpl implements MtaImpl {
     this.core.enqueue({ id, domain, binding });
   }
 
-  // Scratch of arriveFast: the round's arrivals grouped per pair (a counting sort over the pairs
-  // touched this round), then copied per pair into a batch buffer read through ready-made views.
-  readonly #pairCount: Int32Array; // per pair: arrivals this round, then the pair's slot in touched
-  #touched = new Int32Array(1024); // the pairs with arrivals, in order of first arrival
-  #start = new Int32Array(1024); // per touched pair: where its ids start in sorted
-  #end = new Int32Array(1024); // and end
-  #sorted = new Float64Array(1024);
-  readonly #batch = new Float64Array(BATCH);
-  readonly #batchViews = views(this.#batch);
+  // Scratch of arriveFast: the round's arrivals' DomainRecords, in arrival order.
+  readonly #arrivalRecords: DomainRecord[] = [];
 
   /**
-   * Mode "batched": the HOOK POINT for the fastest arrival path. Today's fastest path groups the
-   * round's arrivals per (domain, binding) and makes one enqueueBatch(DomainRecord, binding, ids)
-   * a pair (at 1M resident over 40k pairs a round's arrivals are a few a pair, so that is still
-   * about one call per pair touched). A future API that queues many messages for many pairs in
-   * one call (e.g. the columns ids / domain indices / binding slots as they are passed here)
-   * replaces this body; the driver and the timing around it stay as they are.
+   * Mode "batched": the fastest arrival path the API offers, enqueueMany: the round's arrivals in
+   * one call, each named by its domain's DomainRecord (an MTA keeps the record of a domain it
+   * sends to) and its binding slot, in arrival order.
    */
   arriveFast(ids: Float64Array, doms: Uint32Array, binds: Uint8Array, n: number): void {
-    const nb = this.#nb;
-    const cnt = this.#pairCount;
-    if (this.#touched.length < n) {
-      this.#touched = new Int32Array(2 * n);
-      this.#start = new Int32Array(2 * n);
-      this.#end = new Int32Array(2 * n);
-      this.#sorted = new Float64Array(2 * n);
-    }
-    const touched = this.#touched;
-    const start = this.#start;
-    const end = this.#end;
-    const sorted = this.#sorted;
-    let t = 0;
-    for (let i = 0; i < n; i++) {
-      const p = doms[i] * nb + binds[i];
-      if (cnt[p]++ === 0) touched[t++] = p;
-    }
-    let off = 0;
-    for (let j = 0; j < t; j++) {
-      const p = touched[j];
-      start[j] = off;
-      end[j] = off;
-      off += cnt[p];
-      cnt[p] = j;
-    }
-    for (let i = 0; i < n; i++) sorted[end[cnt[doms[i] * nb + binds[i]]]++] = ids[i];
-    const batch = this.#batch;
-    const bv = this.#batchViews;
+    const recs = this.#arrivalRecords;
     const records = this.#records;
-    const bindings = this.#bindings;
-    for (let j = 0; j < t; j++) {
-      const p = touched[j];
-      const d = (p / nb) | 0;
-      const b = p - d * nb;
-      for (let from = start[j]; from < end[j]; ) {
-        const k = Math.min(BATCH, end[j] - from);
-        for (let x = 0; x < k; x++) batch[x] = sorted[from + x];
-        this.core.enqueueBatch(records[d], bindings[b], bv[k]);
-        from += k;
-      }
-      cnt[p] = 0;
-    }
+    recs.length = n;
+    for (let i = 0; i < n; i++) recs[i] = records[doms[i]];
+    this.core.enqueueMany(
+      recs,
+      n === binds.length ? binds : binds.subarray(0, n),
+      n === ids.length ? ids : ids.subarray(0, n),
+    );
   }
 
   takePair(d: number, b: number, out: Float64Array): number {

@@ -542,7 +542,7 @@ export function report(res: Results | null): string {
 const ARRIVAL_IMPLS: [string, string, string][] = [
   ['plain', 'enqueue', 'plain JS (arrays per priority, Map, typed-array heap)'],
   ['core', 'enqueue', 'core, one `enqueue({ id, domain, binding })` a message'],
-  ['core', 'batched', 'core, fastest arrival path (`enqueueBatch` per pair, `arriveFast`)'],
+  ['core', 'batched', 'core, fastest arrival path (`enqueueMany` of the round, `arriveFast`)'],
 ];
 
 /** The id policies of the arrivals suite, headline first: 'rising' is how an MTA allocates ids (a

@@ -144,6 +144,24 @@ export class MailQueueCore extends EventEmitter {
     this.#intake.enqueueBatch(domain, binding, ids, priorities, nextAttempts);
   }
 
+  /**
+   * Queues many arrivals for any pairs in one native call: the fastest way in for mail that an MTA
+   * gathers over a moment (one event-loop turn, a pipelined SMTP session, a spool scan). Entry i is
+   * the message ids[i] for domains[i] (a name or a DomainRecord), binding slot bindings[i] (a
+   * Uint8Array of slots; absent: slot 0) and priority priorities[i] (0 or 1; absent: 0); every one
+   * is due now and expires after its pair's messageExpiration. All or nothing: a bad entry or a
+   * duplicate id refuses the whole call, the error names the first bad domains[i], bindings[i],
+   * priorities[i] or ids[i], and nothing is queued (no domain is made).
+   */
+  enqueueMany(
+    domains: readonly DomainRef[],
+    bindings: Uint8Array | undefined,
+    ids: Float64Array,
+    priorities?: Uint8Array,
+  ): void {
+    this.#intake.enqueueMany(domains, bindings, ids, priorities);
+  }
+
   /** Removes a queued (active or delayed) message; false when the id is unknown. A message in
    *  flight cannot be cancelled (ERR_IN_FLIGHT): it ends with its delivery's outcome. With a store,
    *  a cancelled message is removed from it too (in the background; a failure is an 'error'

@@ -3,7 +3,7 @@
 // a known domain is staged (lib/core/arrival_stage.ts, decision 30) instead of crossing at once.
 // Every refusal (a bad field, a duplicate id) happens here, at the call.
 import type { DeliveryService } from '../delivery/service.js';
-import { codedError } from '../errors.js';
+import { codedError, MailQueueError } from '../errors.js';
 import { native, Place } from '../native.js';
 import {
   checkDomainName,
@@ -16,7 +16,9 @@ import {
   checkTime,
   checkTypedArray,
   MAX_TIME,
+  typeName,
 } from '../validate.js';
+import { DomainRecord } from '../views.js';
 import type { CoreContext } from './core_context.js';
 import type { DomainTable } from './domain_table.js';
 import type { Outbox } from './outbox.js';
@@ -170,6 +172,111 @@ export class Intake {
     if (soonest !== Infinity) this.#service.scheduleAt(soonest);
   }
 
+  /** MailQueueCore.enqueueMany: many arrivals for any pairs in one native call. */
+  enqueueMany(
+    domains: readonly DomainRef[],
+    bindings: Uint8Array | undefined,
+    ids: Float64Array,
+    priorities?: Uint8Array,
+  ): void {
+    const h = this.#ctx.live();
+    checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
+    const n = ids.length;
+    if (!Array.isArray(domains))
+      throw new TypeError(`domains must be an array of domain names or DomainRecords, got ${typeName(domains)}`);
+    if (domains.length !== n)
+      throw new RangeError(`domains must have as many entries as ids (${n}), got ${domains.length}`);
+    const nb = this.#ctx.bindings.length;
+    if (bindings !== undefined) {
+      checkTypedArray(bindings, Uint8Array, 'Uint8Array', 'bindings');
+      if (bindings.length !== n)
+        throw new RangeError(`bindings must have as many entries as ids (${n}), got ${bindings.length}`);
+    }
+    if (priorities !== undefined) {
+      checkTypedArray(priorities, Uint8Array, 'Uint8Array', 'priorities');
+      if (priorities.length !== n)
+        throw new RangeError(`priorities must have as many entries as ids (${n}), got ${priorities.length}`);
+    }
+    if (n === 0) return;
+    const now = this.#ctx.now();
+    const table = this.#domains;
+    const e = this.#manyEntries(n);
+    // Names not seen before: made into domains only once the whole batch is known to be good.
+    let fresh: Map<string, number[]> | undefined;
+    for (let i = 0; i < n; i++) {
+      const dr = domains[i];
+      let d: number | undefined;
+      if (typeof dr === 'string') {
+        d = table.byName.get(dr);
+        if (d === undefined) {
+          const name = checkDomainName(dr, `domains[${i}]`);
+          d = table.byName.get(name);
+          if (d === undefined) {
+            fresh ??= new Map();
+            const at = fresh.get(name);
+            if (at === undefined) fresh.set(name, [i]);
+            else at.push(i);
+          }
+        }
+      } else if (dr instanceof DomainRecord) {
+        d = table.recordIndex(dr, `domains[${i}]`);
+      } else {
+        throw new TypeError(`domains[${i}] must be a string or a DomainRecord, got ${typeName(dr)}`);
+      }
+      const b = bindings === undefined ? 0 : bindings[i];
+      if (b >= nb) throw new RangeError(`bindings[${i}]: no binding slot ${b} (there are ${nb})`);
+      const p = priorities === undefined ? 0 : priorities[i];
+      if (p > 1) throw new RangeError(`priorities[${i}] must be 0 or 1, got ${p}`);
+      const id = ids[i];
+      if (!Number.isSafeInteger(id) || id < 0)
+        throw new RangeError(`ids[${i}] must be a safe integer from 0 to 2^53-1, got ${id}`);
+      const o = 5 * i;
+      e[o] = d ?? 0;
+      e[o + 1] = b + 65536 * p;
+      e[o + 2] = id;
+      e[o + 3] = now;
+      e[o + 4] = now + (d !== undefined ? table.pair(d, b).messageExpirationMs : 0);
+    }
+    if (fresh !== undefined) {
+      this.#firstDuplicate(h, ids);
+      for (const [name, at] of fresh) {
+        const d = table.create(name);
+        for (const i of at) {
+          e[5 * i] = d;
+          e[5 * i + 4] = now + table.pair(d, e[5 * i + 1] % 65536).messageExpirationMs;
+        }
+      }
+    }
+    try {
+      native.enqueueArrivals(h, e, n, now);
+    } catch (err) {
+      // The native refusal names an entry of its own array; name the caller's ids[i] instead.
+      if (err instanceof MailQueueError && err.code === 'ERR_DUPLICATE_ID') this.#firstDuplicate(h, ids);
+      throw err;
+    }
+    this.#outbox.drainExpired();
+    for (let i = 0; i < n; i++) this.#service.mailArrived(e[5 * i], e[5 * i + 1] % 65536);
+  }
+
+  #many = new Float64Array(0);
+  /** The entry array of enqueueMany (5 doubles a message), kept between calls. */
+  #manyEntries(n: number): Float64Array {
+    if (this.#many.length < 5 * n) this.#many = new Float64Array(5 * Math.max(n, 64));
+    return this.#many;
+  }
+
+  /** Throws ERR_DUPLICATE_ID naming the first ids[i] that the core holds or that came before in
+   *  the batch; returns when there is none. */
+  #firstDuplicate(h: number, ids: Float64Array): void {
+    const seen = new Set<number>();
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (seen.has(id) || native.locate(h, id, this.#ctx.where) !== Place.None)
+        throw codedError('ERR_DUPLICATE_ID', `ids[${i}]: id ${id} is already queued`);
+      seen.add(id);
+    }
+  }
+
   // The native call checks the same things; this runs only before a new domain is created, so that
   // a refused batch leaves no domain behind.
   #precheckBatch(
@@ -178,7 +285,6 @@ export class Intake {
     priorities: Uint8Array | undefined,
     nextAttempts: Float64Array | undefined,
   ): void {
-    const seen = new Set<number>();
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (!Number.isSafeInteger(id) || id < 0)
@@ -188,10 +294,7 @@ export class Intake {
       if (nextAttempts !== undefined && !(Math.abs(nextAttempts[i]) <= MAX_TIME)) {
         throw new RangeError(`nextAttempts[${i}] must be a finite number within ±8.64e15 ms`);
       }
-      if (seen.has(id) || native.locate(h, id, this.#ctx.where) !== Place.None) {
-        throw codedError('ERR_DUPLICATE_ID', `ids[${i}]: id ${id} is already queued`);
-      }
-      seen.add(id);
     }
+    this.#firstDuplicate(h, ids);
   }
 }
