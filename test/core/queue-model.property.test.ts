@@ -31,6 +31,9 @@ type Op =
       above: boolean;
     }
   | { k: 'batch'; dom: number; bind: number; ids: number[]; prios?: number[]; fresh?: boolean }
+  // enqueueMany: entry i is ids[i] for doms[i], binds[i], prios[i]; records: domains known by then
+  // are named by their DomainRecord.
+  | { k: 'many'; ids: number[]; doms: number[]; binds: number[]; prios: number[]; fresh: boolean; records: boolean }
   | { k: 'cancel'; id: number; inFlight: boolean; pick: number }
   // ids, then maybe a message in flight (picked when the op runs) and a bad id inserted at *At.
   | { k: 'cancelMany'; ids: number[]; inFlight?: number; inFlightAt: number; bad?: number; badAt: number }
@@ -115,6 +118,18 @@ function arbOp({ idRange, batchMax, takeMax, weights = {} }: Shape): fc.Arbitrar
         { requiredKeys: ['k', 'dom', 'bind', 'ids', 'fresh'] },
       ),
       weight: w('batch', 3),
+    },
+    {
+      arbitrary: fc.record({
+        k: fc.constant('many' as const),
+        ids: batchIds,
+        doms: fc.array(dom, { minLength: batchMax + 1, maxLength: batchMax + 1 }),
+        binds: fc.array(bind, { minLength: batchMax + 1, maxLength: batchMax + 1 }),
+        prios: fc.array(fc.constantFrom(0, 1), { minLength: batchMax + 1, maxLength: batchMax + 1 }),
+        fresh: fc.boolean(),
+        records: fc.boolean(),
+      }),
+      weight: w('many', 3),
     },
     { arbitrary: fc.record({ k: fc.constant('cancel' as const), id, inFlight: fc.boolean(), pick }), weight: 2 },
     // A run of ids (queued, unknown or repeated), now and then with an id in flight or a bad id,
@@ -373,6 +388,27 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
               Float64Array.from(ids),
               prios === undefined ? undefined : Uint8Array.from(prios),
             ),
+          );
+          touched.push(...ids);
+          break;
+        }
+        case 'many': {
+          let ids = op.ids;
+          if (op.fresh) {
+            ids = [];
+            for (let i = 0; ids.length < op.ids.length && i < idRange; i++) {
+              const x = (fresh + i) % idRange;
+              if (!model.messages.has(x)) ids.push(x);
+            }
+            fresh = (fresh + op.ids.length) % idRange;
+          }
+          const names = ids.map((_, i) => domainName(op.doms[i]));
+          const binds = ids.map((_, i) => op.binds[i] % nb);
+          const prios = op.prios.slice(0, ids.length);
+          const refs = names.map((d) => (op.records && core.hasDomain(d) ? core.domain(d) : d));
+          want = outcome(() => model.enqueueMany(names, binds, ids, prios, now));
+          real = outcome(() =>
+            core.enqueueMany(refs, Uint8Array.from(binds), Float64Array.from(ids), Uint8Array.from(prios)),
           );
           touched.push(...ids);
           break;

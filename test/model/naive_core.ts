@@ -413,6 +413,30 @@ export class NaiveCore {
     });
   }
 
+  /** enqueueMany: entry i is ids[i] for (domains[i], bindings[i]) at priorities[i]; all due now,
+   *  all or nothing, new domains made in the order they first appear. */
+  enqueueMany(domains: string[], bindings: number[], ids: number[], priorities: number[], now: number): void {
+    for (let i = 0; i < ids.length; i++) {
+      if (this.messages.has(ids[i]) || ids.indexOf(ids[i]) !== i) throw new ModelError('ERR_DUPLICATE_ID');
+    }
+    ids.forEach((id, i) => {
+      const d = domains[i].toLowerCase();
+      const b = bindings[i];
+      this.#addDomain(d);
+      this.messages.set(id, {
+        id,
+        domain: d,
+        binding: b,
+        priority: priorities[i],
+        nextAttempt: now,
+        seq: this.#seq++,
+        expiresAt: now + this.limits.pair(b, d).expiryMs,
+        attempts: 0,
+        state: 'active',
+      });
+    });
+  }
+
   cancel(id: number): boolean {
     const m = this.messages.get(id);
     if (!m) return false;
