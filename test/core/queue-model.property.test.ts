@@ -339,7 +339,17 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
     const f = model.inFlightIds();
     return s !== undefined || f.length === 0 ? (s ?? p % idRange) : f[p % f.length];
   };
-  let fresh = 0; // where 'batch' with fresh ids looks for ids that are not queued
+  let fresh = 0; // where 'batch' and 'many' with fresh ids look for ids that are not queued
+  // Up to n ids that are not queued, from where the last such batch left off.
+  const freshIds = (n: number): number[] => {
+    const ids: number[] = [];
+    for (let i = 0; ids.length < n && i < idRange; i++) {
+      const x = (fresh + i) % idRange;
+      if (!model.messages.has(x)) ids.push(x);
+    }
+    fresh = (fresh + n) % idRange;
+    return ids;
+  };
   // message(id) is compared for every id of a small range; for a large one, for a rotating slice
   // plus every id the operation named.
   const sample = (n: number, touched: number[]): number[] => {
@@ -370,15 +380,7 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
           break;
         }
         case 'batch': {
-          let ids = op.ids;
-          if (op.fresh) {
-            ids = [];
-            for (let i = 0; ids.length < op.ids.length && i < idRange; i++) {
-              const x = (fresh + i) % idRange;
-              if (!model.messages.has(x)) ids.push(x);
-            }
-            fresh = (fresh + op.ids.length) % idRange;
-          }
+          const ids = op.fresh ? freshIds(op.ids.length) : op.ids;
           const prios = op.prios?.slice(0, ids.length);
           want = outcome(() => model.enqueueBatch(domainName(op.dom), bindingName(op.bind), ids, prios, now));
           real = outcome(() =>
@@ -393,15 +395,7 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
           break;
         }
         case 'many': {
-          let ids = op.ids;
-          if (op.fresh) {
-            ids = [];
-            for (let i = 0; ids.length < op.ids.length && i < idRange; i++) {
-              const x = (fresh + i) % idRange;
-              if (!model.messages.has(x)) ids.push(x);
-            }
-            fresh = (fresh + op.ids.length) % idRange;
-          }
+          const ids = op.fresh ? freshIds(op.ids.length) : op.ids;
           const names = ids.map((_, i) => domainName(op.doms[i]));
           const binds = ids.map((_, i) => op.binds[i] % nb);
           const prios = op.prios.slice(0, ids.length);
