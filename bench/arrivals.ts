@@ -519,13 +519,11 @@ export class CoreImpl implements MtaImpl {
   readonly #grants: GrantList;
   readonly #names: string[];
   readonly #bindings: string[];
-  readonly #nb: number;
   // An MTA keeps the DomainRecord of a domain it sends to (core.domain(name)).
   readonly #records: DomainRecord[] = [];
   #now = BASE_TIME;
 
   constructor(domains: number, bindings: number) {
-    this.#nb = bindings;
     this.#bindings = Array.from({ length: bindings }, (_, b) => bindingName(b));
     this.#names = Array.from({ length: domains }, (_, d) => domainName(d));
     this.core = new MailQueueCore({

@@ -194,10 +194,24 @@ interface NestedResolved {
 const BINDING_SPEC_KEYS: ReadonlySet<string> = new Set(['name', 'group']);
 const CONFIG_SCOPES: ReadonlySet<string> = new Set(['global', 'bindingGroups', 'bindings', 'domains']);
 
+/** An object literal or Object.create(null), from this realm or another (an MTA such as Haraka
+ *  runs its plugins in `vm` contexts, whose Object.prototype is not ours): its prototype is null
+ *  or a root prototype (one whose own prototype is null), and it is no Map, Date or the like. */
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
+  if (proto === Object.prototype || proto === null) return true;
+  return Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(v) === '[object Object]';
+}
+
+/** What a value that is not a plain object is, for the error: "an array", "a Map", "an instance
+ *  of Settings", "a string". */
+function notPlain(v: unknown): string {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return typeName(v);
+  const ctor = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } }).constructor;
+  const name = typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : undefined;
+  if (name === undefined) return 'an object whose prototype is not Object.prototype';
+  return /^(Map|Set|Date|RegExp|Promise|WeakMap|WeakSet|Error)$/.test(name) ? `a ${name}` : `an instance of ${name}`;
 }
 
 function configError(where: string, message: string): Error {
@@ -211,7 +225,7 @@ function parseScope(
   where: string,
   nested: boolean,
 ): { scope: Scope; domains?: unknown } {
-  if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${typeName(raw)}`);
+  if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${notPlain(raw)}`);
   const values: Scope['values'] = {};
   let domains: unknown;
   let rate: Rate | undefined;
@@ -237,7 +251,7 @@ function parseScope(
 function parseDomains(raw: unknown, kind: ScopeKind, where: string): Map<string, Scope> {
   const out = new Map<string, Scope>();
   if (raw === undefined) return out;
-  if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${typeName(raw)}`);
+  if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${notPlain(raw)}`);
   for (const name of Object.keys(raw)) {
     const domain = checkDomainName(name, `${where} key`);
     if (out.has(domain)) throw configError(where, `domain ${domain} is configured twice`);
@@ -325,7 +339,7 @@ export class ResolvedConfig {
     this.groupOfBinding = groupOf;
 
     const cfg = config === undefined ? {} : config;
-    if (!isPlainObject(cfg)) throw new TypeError(`config must be a plain object, got ${typeName(cfg)}`);
+    if (!isPlainObject(cfg)) throw new TypeError(`config must be a plain object, got ${notPlain(cfg)}`);
     const scope = unknownKey(cfg, CONFIG_SCOPES);
     if (scope !== undefined) {
       throw configError(
@@ -357,7 +371,7 @@ export class ResolvedConfig {
       domains: new Map(),
     }));
     if (raw === undefined) return out;
-    if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${typeName(raw)}`);
+    if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${notPlain(raw)}`);
     for (const name of Object.keys(raw)) {
       const i = names.indexOf(name);
       if (i < 0) {
