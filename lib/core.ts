@@ -21,6 +21,7 @@ import { Outbox, type Grant } from './core/outbox.js';
 import { Suspensions } from './core/suspensions.js';
 import type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
 import { DeliveryService } from './delivery/service.js';
+import { IdAllocator } from './core/id_allocator.js';
 import { codedError } from './errors.js';
 import { GrantList } from './grant_list.js';
 import { native, Place } from './native.js';
@@ -66,6 +67,7 @@ export class MailQueueCore extends EventEmitter {
   readonly #pass: MaintenancePass;
   readonly #verbs: OperatorVerbs;
   readonly #intake: Intake;
+  readonly #ids = new IdAllocator();
   readonly #service: DeliveryService;
 
   constructor(options: MailQueueCoreOptions = {}) {
@@ -160,6 +162,19 @@ export class MailQueueCore extends EventEmitter {
     priorities?: Uint8Array,
   ): void {
     this.#intake.enqueueMany(domains, bindings, ids, priorities);
+  }
+
+  /**
+   * A new message id: a safe integer above every id this core has held or handed out, made from
+   * the clock (ms since 2020 * 4096, plus a sequence) so that ids keep rising across restarts. For
+   * an MTA whose own message names are not numbers (UUIDs): rising ids are what the staged
+   * arrival path takes (docs/api.md, decision 32).
+   */
+  newId(): number {
+    const ctx = this.#ctx;
+    if (ctx.closed) throw codedError('ERR_CLOSED', 'the core is closed');
+    // The staged ids are not in the core's counter yet: the stage keeps its own highest.
+    return this.#ids.next(ctx.now(), Math.max(ctx.counters[ctx.counterIndex.highestId], ctx.arrivals.highest));
   }
 
   /** Removes a queued (active or delayed) message; false when the id is unknown. A message in

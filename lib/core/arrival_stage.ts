@@ -52,6 +52,12 @@ export class ArrivalStage {
     this.#activeByBinding = new Float64Array(ctx.bindings.length);
   }
 
+  /** The highest id ever staged (-1 before the first): with the core's highestId counter, a
+   *  bound above every id the core holds or is about to. */
+  get highest(): number {
+    return this.#highest;
+  }
+
   /** Whether an id is above every id the core or the stage has held (so cannot be a duplicate),
    *  with the message table far from full (so the native call cannot refuse the batch). */
   fresh(id: number): boolean {
