@@ -128,6 +128,8 @@ function load(): NativeBinding {
     process.env.MAIL_QUEUE_CORE_BINDING,
     path.join(root, 'build', 'Release', 'mail_queue_core.node'),
     path.join(root, 'build', 'Debug', 'mail_queue_core.node'),
+    // What the package ships (scripts/prebuild.mjs): used when nothing was built here.
+    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'mail-queue-core.node'),
   ].filter((p): p is string => typeof p === 'string' && p.length > 0);
   const tried: string[] = [];
   for (const file of candidates) {
@@ -140,7 +142,7 @@ function load(): NativeBinding {
   throw new Error(
     'mail-queue-core: the native addon is not built. Tried:\n  ' +
       tried.join('\n  ') +
-      '\nRun `npm run build:native` (needs python3, make and a C++17 compiler).',
+      '\nRun `npm run build:native` (needs python3, make and a C++17 compiler): no prebuilt addon ships for this platform.',
   );
 }
 
