@@ -17,7 +17,7 @@ import { Intake } from './core/intake.js';
 import type { CoreHooks, MaintainOptions, MaintainResult, PassResult } from './core/maintenance_pass.js';
 import { MaintenancePass } from './core/maintenance_pass.js';
 import { OperatorVerbs, type DomainView, type ListQueueOptions, type Summary } from './core/operator_verbs.js';
-import { Outbox, type Grant } from './core/outbox.js';
+import { type CoreEvents, Outbox, type Grant } from './core/outbox.js';
 import { Suspensions } from './core/suspensions.js';
 import type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
 import { DeliveryService } from './delivery/service.js';
@@ -32,7 +32,7 @@ import type { ActiveQueue, DomainRecord } from './views.js';
 import type { MailQueueCoreOptions } from './core/core_context.js';
 export type { MailQueueCoreOptions } from './core/core_context.js';
 export type { Message, MessageInfo, Stats, DomainRef } from './core/types.js';
-export type { Grant } from './core/outbox.js';
+export type { CoreEvents, Grant } from './core/outbox.js';
 export type {
   ConnectionGoalArgs,
   CoreHooks,
@@ -51,7 +51,7 @@ const finalizer = new FinalizationRegistry<number>((handle) => {
   native.destroyCore(handle);
 });
 
-export class MailQueueCore extends EventEmitter {
+export class MailQueueCore extends EventEmitter<CoreEvents> {
   readonly hooks: CoreHooks;
   /** Counters kept current by the native core, readable without a call: see counterIndex. */
   readonly counters: Float64Array;

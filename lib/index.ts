@@ -1,6 +1,7 @@
 export { MailQueueCore } from './core.js';
 export type {
   Bounce,
+  CoreEvents,
   ConnectionGoalArgs,
   CoreHooks,
   DomainHookArgs,

@@ -5,7 +5,7 @@
 // the per-domain delivery tallies for the operator views (they outlive stop()).
 import type { EventEmitter } from 'node:events';
 
-import type { BounceEvent, DomainTally } from '../delivery/events.js';
+import type { BounceEvent, DeferredEvent, DeliveredEvent, DomainTally } from '../delivery/events.js';
 import { appendGrant, fillFromCore, type GrantList } from '../grant_list.js';
 import { native } from '../native.js';
 import type { CoreContext } from './core_context.js';
@@ -15,6 +15,21 @@ export interface Grant {
   connectionId: number;
   domain: string;
   binding: string;
+}
+
+/** The events a MailQueueCore emits, each with its listener's arguments (docs/delivery-api.md#events):
+ *  `core.on('bounce', (e) => ...)` knows `e` is a BounceEvent. */
+export interface CoreEvents {
+  /** A grant of a pass (made only when a listener is registered). */
+  connection: [grant: Grant];
+  /** The receiver accepted the message. */
+  delivered: [event: DeliveredEvent];
+  /** A transient failure; the message waits until event.nextAttempt. */
+  deferred: [event: DeferredEvent];
+  /** The message ends without delivery. */
+  bounce: [event: BounceEvent];
+  /** A failure the core survives (a provider, a store call, a listener that threw). */
+  error: [error: Error];
 }
 
 /** Who gets every grant first: the delivery layer of a started core. */
@@ -41,7 +56,7 @@ export class Outbox {
 
   constructor(
     private readonly ctx: CoreContext,
-    private readonly events: EventEmitter,
+    private readonly events: EventEmitter<CoreEvents>,
     private readonly domains: DomainTable,
   ) {}
 
@@ -130,9 +145,9 @@ export class Outbox {
 
   // Events carry facts the core has already acted on; a listener that throws is reported, and
   // never unwinds through the core's own bookkeeping.
-  emitSafely(event: string, payload: unknown): void {
+  emitSafely<K extends keyof CoreEvents>(event: K, ...args: CoreEvents[K]): void {
     try {
-      this.events.emit(event, payload);
+      (this.events.emit as (e: K, ...a: CoreEvents[K]) => boolean)(event, ...args);
     } catch (err) {
       this.reportError(err);
     }
@@ -142,7 +157,8 @@ export class Outbox {
   // warning when nobody listens (an unheard 'error' event would throw and stop maintenance).
   reportError(err: unknown): void {
     if (this.events.listenerCount('error') > 0) {
-      this.events.emit('error', err);
+      // Listeners get an Error: a thrown string or number is wrapped in one.
+      this.events.emit('error', typeof err === 'object' && err !== null ? (err as Error) : new Error(String(err)));
       return;
     }
     const code = (err as { code?: unknown })?.code;

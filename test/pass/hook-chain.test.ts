@@ -32,7 +32,7 @@ function rig(options: { bindings?: string[]; config?: CoreConfig; errorListener?
   const core = new MailQueueCore({ bindings: options.bindings, config: options.config, clock: () => clock.t });
   open.push(core);
   const errors: HookError[] = [];
-  if (options.errorListener !== false) core.on('error', (e: HookError) => errors.push(e));
+  if (options.errorListener !== false) core.on('error', (e) => errors.push(e as HookError)); // every error of these cores is a provider's
   return { core, clock, errors };
 }
 
