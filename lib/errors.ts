@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   'ERR_SMTP_NULL_MX',
   'ERR_SMTP_NXDOMAIN',
   'ERR_SMTP_NO_ADDRESS',
+  'ERR_SMTP_ROUTE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

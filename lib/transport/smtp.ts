@@ -27,6 +27,9 @@ import {
   MAX_TIMER,
   parseOptions,
   type ResolvedBinding,
+  type ResolvedRoute,
+  resolveRoute,
+  type RouteAnswer,
   type Settings,
   type SmtpTransportOptions,
 } from './smtp_options.js';
@@ -34,7 +37,7 @@ import { SmtpSession } from './smtp_session.js';
 import type { DeliveryTarget, Transport, TransportSession } from './transport.js';
 
 export type { DnsResolver } from './mx_resolver.js';
-export type { SmtpBinding, SmtpRoute, SmtpTimeouts, SmtpTlsOptions, SmtpTransportOptions } from './smtp_options.js';
+export type { RouteAnswer, SmtpBinding, SmtpRoute, SmtpTimeouts, SmtpTlsOptions, SmtpTransportOptions } from './smtp_options.js';
 export { SMTP_DEFAULTS } from './smtp_options.js';
 export type { SmtpAttempt, SmtpOpenErrorCode, SmtpSendErrorCode } from './smtp_errors.js';
 export { SmtpOpenError, SmtpSendError } from './smtp_errors.js';
@@ -56,6 +59,8 @@ export class SmtpTransport implements Transport {
   readonly #ownResolver: Resolver | undefined;
   /** `address:port` -> time until which it is tried after the others (host_failure_retry). */
   readonly #failedUntil = new Map<string, number>();
+  /** The routing function's last answer per domain (a route's key, or 'mx'), for mxKey(). */
+  readonly #routeKeys = new Map<string, string>();
   readonly #sessions = new Set<SmtpSession>();
   /** Every connection from TCP connect until its socket has closed (sessions and handshakes). */
   readonly #links = new Set<Link>();
@@ -84,7 +89,10 @@ export class SmtpTransport implements Transport {
     const d = normalizeHost(domain);
     const literal = addressLiteral(d);
     if (literal) return destinationKey([{ host: literal, port: this.#s.port }]);
-    return this.#s.routes.get(d)?.key ?? this.#mx.cachedKey(d);
+    // As open() routes: the routing function's last answer for d, then the static routes, then MX.
+    const fromFunction = this.#routeKeys.get(d);
+    if (fromFunction !== undefined) return fromFunction === 'mx' ? this.#mx.cachedKey(d) : fromFunction;
+    return this.#s.routes.lookup(d)?.key ?? this.#mx.cachedKey(d);
   }
 
   async open(target: DeliveryTarget): Promise<TransportSession> {
@@ -97,7 +105,7 @@ export class SmtpTransport implements Transport {
 
     let plan: { key: string; candidates: Candidate[]; attempts: SmtpAttempt[] };
     try {
-      plan = await this.#plan(domain, source.localAddress);
+      plan = await this.#plan(domain, binding, source.localAddress);
     } catch (err) {
       if (this.#closed) {
         throw new SmtpOpenError('ERR_CLOSED', domain, binding, [], `smtp open ${domain}: the transport was closed`, {
@@ -183,15 +191,44 @@ export class SmtpTransport implements Transport {
     this.#ownResolver?.cancel();
   }
 
+  /** The route of a domain: the routing function's answer, else the static routes; undefined for
+   *  MX. A function that throws or answers badly fails the open (ERR_SMTP_ROUTE, transient). */
+  async #routeOf(domain: string, binding: string): Promise<ResolvedRoute | undefined> {
+    const fn = this.#s.route;
+    if (fn !== undefined) {
+      let answer: RouteAnswer;
+      try {
+        answer = await fn(domain, binding);
+        if (answer === 'mx') {
+          this.#routeKeys.set(domain, 'mx');
+          return undefined;
+        }
+        if (answer !== undefined) {
+          const route = resolveRoute(answer, `options.route(${JSON.stringify(domain)}, ${JSON.stringify(binding)})`);
+          this.#routeKeys.set(domain, route.key);
+          return route;
+        }
+        this.#routeKeys.delete(domain);
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new SmtpOpenError('ERR_SMTP_ROUTE', domain, binding, [], `smtp open ${domain}: routing failed: ${why}`, {
+          cause: err,
+        });
+      }
+    }
+    return this.#s.routes.lookup(domain);
+  }
+
   /** Hosts to try, in order, with their addresses; hosts that did not resolve go into `attempts`. */
   async #plan(
     domain: string,
+    binding: string,
     localAddress: string | undefined,
   ): Promise<{ key: string; candidates: Candidate[]; attempts: SmtpAttempt[] }> {
     const attempts: SmtpAttempt[] = [];
     let candidates: Candidate[] = [];
     let key: string;
-    const route = this.#s.routes.get(domain);
+    const route = await this.#routeOf(domain, binding);
     const literal = addressLiteral(domain);
     if (route) {
       key = route.key;

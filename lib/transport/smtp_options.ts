@@ -57,12 +57,25 @@ export interface SmtpTlsOptions {
   requireTLS?: boolean;
 }
 
+/** What a routing function answers for a (domain, binding): the hosts to try in order, 'mx' for
+ *  an MX lookup, or undefined to fall back to `routes` (and then to MX). */
+export type RouteAnswer = SmtpRoute | SmtpRoute[] | 'mx' | undefined;
+
 export interface SmtpTransportOptions {
   /**
-   * Static routes by domain, overriding MX lookup: hosts are tried in the order given. Used for
-   * smart hosts, tests and the demo.
+   * Static routes, overriding MX lookup: hosts are tried in the order given. A key is a domain
+   * (`example.com`), a wildcard for its subdomains at any depth (`*.example.com`, which does not
+   * match `example.com` itself), or `*`, the default smart host for every domain that no other key
+   * names. An exact key wins over a wildcard, a longer wildcard over a shorter one, and `*` comes
+   * last. Used for smart hosts, tests and the demo.
    */
   routes?: Record<string, SmtpRoute | SmtpRoute[]>;
+  /**
+   * A routing function, asked before `routes` at every open (it may be async, e.g. an MTA's own MX
+   * hook): hosts to try, 'mx', or undefined for `routes` and then MX. A function that throws or
+   * answers something else fails the open as a transient ERR_SMTP_ROUTE (the core retries).
+   */
+  route?: (domain: string, binding: string) => RouteAnswer | Promise<RouteAnswer>;
   /** Source address and EHLO name per binding. A binding not listed uses the defaults. */
   bindings?: Record<string, SmtpBinding>;
   /** EHLO name when the binding sets none; nodemailer's default is the machine's FQDN or [127.0.0.1]. */
@@ -101,6 +114,7 @@ export const SMTP_DEFAULTS = Object.freeze({
 
 const OPTION_KEYS = new Set([
   'routes',
+  'route',
   'bindings',
   'defaultEhloName',
   'port',
@@ -152,13 +166,42 @@ export interface ResolvedRoute {
   key: string;
 }
 
+/** One route's hosts, checked, with its destination key. */
+export function resolveRoute(value: unknown, name: string): ResolvedRoute {
+  let hosts: SmtpRoute[];
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw new RangeError(`${name} must list at least one host`);
+    hosts = value.map((h, i) => checkRoute(h, `${name}[${i}]`));
+  } else {
+    hosts = [checkRoute(value, name)];
+  }
+  return { hosts, key: destinationKey(hosts) };
+}
+
+/** The static routes: exact domains, wildcards (longest suffix first) and the default. */
+export class RouteTable {
+  readonly exact = new Map<string, ResolvedRoute>();
+  /** [".example.com", route], longest suffix first. */
+  readonly wildcards: [string, ResolvedRoute][] = [];
+  fallback: ResolvedRoute | undefined;
+
+  /** The route of a normalised domain name, or undefined for MX. */
+  lookup(domain: string): ResolvedRoute | undefined {
+    const exact = this.exact.get(domain);
+    if (exact !== undefined) return exact;
+    for (const [suffix, route] of this.wildcards) if (domain.endsWith(suffix)) return route;
+    return this.fallback;
+  }
+}
+
 export interface ResolvedBinding {
   localAddress: string | undefined;
   ehloName: string | undefined;
 }
 
 export interface Settings {
-  routes: Map<string, ResolvedRoute>;
+  routes: RouteTable;
+  route: ((domain: string, binding: string) => RouteAnswer | Promise<RouteAnswer>) | undefined;
   bindings: Map<string, ResolvedBinding>;
   defaultEhloName: string | undefined;
   port: number;
@@ -176,23 +219,30 @@ export function parseOptions(options: unknown): Settings {
 
   const port = o.port === undefined ? SMTP_DEFAULTS.port : checkInt(o.port, 'options.port', 1, 65535);
 
-  const routes = new Map<string, ResolvedRoute>();
+  const routes = new RouteTable();
   if (o.routes !== undefined) {
     const r = checkObject(o.routes, 'options.routes');
     for (const [domainKey, value] of Object.entries(r)) {
       const name = `options.routes[${JSON.stringify(domainKey)}]`;
-      const domain = checkDomainName(domainKey, `${name} (domain)`);
-      let hosts: SmtpRoute[];
-      if (Array.isArray(value)) {
-        if (value.length === 0) throw new RangeError(`${name} must list at least one host`);
-        hosts = value.map((h, i) => checkRoute(h, `${name}[${i}]`));
+      const route = resolveRoute(value, name);
+      if (domainKey === '*') {
+        routes.fallback = route;
+      } else if (domainKey.startsWith('*.')) {
+        const suffix = `.${checkDomainName(domainKey.slice(2), `${name} (wildcard domain)`)}`;
+        if (routes.wildcards.some(([s]) => s === suffix))
+          throw new RangeError(`${name} duplicates the route of *${suffix}`);
+        routes.wildcards.push([suffix, route]);
       } else {
-        hosts = [checkRoute(value, name)];
+        const domain = checkDomainName(domainKey, `${name} (domain)`);
+        if (routes.exact.has(domain)) throw new RangeError(`${name} duplicates the route of ${domain}`);
+        routes.exact.set(domain, route);
       }
-      if (routes.has(domain)) throw new RangeError(`${name} duplicates the route of ${domain}`);
-      routes.set(domain, { hosts, key: destinationKey(hosts) });
     }
+    routes.wildcards.sort((a, b) => b[0].length - a[0].length);
   }
+  if (o.route !== undefined && typeof o.route !== 'function')
+    throw new TypeError(`options.route must be a function, got ${typeName(o.route)}`);
+  const route = o.route as Settings['route'];
 
   const defaultEhloName =
     o.defaultEhloName === undefined ? undefined : checkEhloName(o.defaultEhloName, 'options.defaultEhloName');
@@ -261,6 +311,7 @@ export function parseOptions(options: unknown): Settings {
 
   return {
     routes,
+    route,
     bindings,
     defaultEhloName,
     port,

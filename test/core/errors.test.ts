@@ -106,6 +106,7 @@ describe('every coded error is a MailQueueError with its documented code', () =>
       'ERR_SMTP_DNS',
       'ERR_SMTP_NO_ADDRESS',
       'ERR_SMTP_NULL_MX',
+      'ERR_SMTP_ROUTE',
       'ERR_TOO_MANY',
     ]);
   });
