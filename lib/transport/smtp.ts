@@ -37,7 +37,14 @@ import { SmtpSession } from './smtp_session.js';
 import type { DeliveryTarget, Transport, TransportSession } from './transport.js';
 
 export type { DnsResolver } from './mx_resolver.js';
-export type { RouteAnswer, SmtpBinding, SmtpRoute, SmtpTimeouts, SmtpTlsOptions, SmtpTransportOptions } from './smtp_options.js';
+export type {
+  RouteAnswer,
+  SmtpBinding,
+  SmtpRoute,
+  SmtpTimeouts,
+  SmtpTlsOptions,
+  SmtpTransportOptions,
+} from './smtp_options.js';
 export { SMTP_DEFAULTS } from './smtp_options.js';
 export type { SmtpAttempt, SmtpOpenErrorCode, SmtpSendErrorCode } from './smtp_errors.js';
 export { SmtpOpenError, SmtpSendError } from './smtp_errors.js';
