@@ -21,6 +21,8 @@ import { type CoreEvents, Outbox, type Grant } from './core/outbox.js';
 import { Suspensions } from './core/suspensions.js';
 import type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
 import { DeliveryService } from './delivery/service.js';
+import type { Registry } from 'prom-client';
+import { createMetrics, type MetricsOptions } from './admin/metrics.js';
 import { IdAllocator } from './core/id_allocator.js';
 import { codedError } from './errors.js';
 import { GrantList } from './grant_list.js';
@@ -32,7 +34,7 @@ import type { ActiveQueue, DomainRecord } from './views.js';
 import type { MailQueueCoreOptions } from './core/core_context.js';
 export type { MailQueueCoreOptions } from './core/core_context.js';
 export type { Message, MessageInfo, Stats, DomainRef } from './core/types.js';
-export type { CoreEvents, Grant } from './core/outbox.js';
+export type { CoreEvents, Grant, PassEvent } from './core/outbox.js';
 export type {
   ConnectionGoalArgs,
   CoreHooks,
@@ -68,6 +70,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
   readonly #verbs: OperatorVerbs;
   readonly #intake: Intake;
   readonly #ids = new IdAllocator();
+  #metrics: Registry | undefined;
   readonly #service: DeliveryService;
 
   constructor(options: MailQueueCoreOptions = {}) {
@@ -434,7 +437,12 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
    * tick where every pair wants connections does not grant them all in one call.
    */
   maintain(now?: number, options: MaintainOptions = {}): PassResult {
-    return this.#pass.maintain(now, options);
+    if (this.listenerCount('pass') === 0) return this.#pass.maintain(now, options);
+    const t0 = performance.now();
+    const r = this.#pass.maintain(now, options);
+    const e = { durationMs: performance.now() - t0, opened: r.opened, visited: r.visited, remaining: r.remaining };
+    this.#outbox.emitSafely('pass', e);
+    return r;
   }
 
   /** Maintenance of one domain, as Momentum's _mail_queue_maintain_domain(dr, now, goalsz, reserve).
@@ -491,6 +499,19 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
   stats(): Stats {
     this.#live();
     return this.#ctx.stats();
+  }
+
+  /**
+   * The core's Prometheus metrics (prom-client): queued messages by state, connections in all and
+   * by binding, the busiest domains' connections (top N plus "other"), connections opened and
+   * released, outcomes, bounces and deferrals by class, pass durations, event-loop delay. The same
+   * Registry every call; `options` count at the first (docs/api.md#metrics). Serve it with
+   * `registry.metrics()` or merge it into the MTA's own (`Registry.merge`).
+   */
+  metrics(options?: MetricsOptions): Registry {
+    this.#live();
+    this.#metrics ??= createMetrics(this, options);
+    return this.#metrics;
   }
 
   /** The native core's own consistency check (queues, message table, ledger); for tests. */

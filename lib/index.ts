@@ -1,4 +1,6 @@
 export { MailQueueCore } from './core.js';
+export { createMetrics } from './admin/metrics.js';
+export type { MetricsOptions } from './admin/metrics.js';
 export type {
   Bounce,
   CoreEvents,

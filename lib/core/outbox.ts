@@ -30,6 +30,20 @@ export interface CoreEvents {
   bounce: [event: BounceEvent];
   /** A failure the core survives (a provider, a store call, a listener that threw). */
   error: [error: Error];
+  /** A maintain() call (the maintainer's passes included) has ended (made only with a listener). */
+  pass: [event: PassEvent];
+}
+
+/** What a 'pass' listener gets: how long the maintain() call took and what it did. */
+export interface PassEvent {
+  /** wall time of the call, ms */
+  durationMs: number;
+  /** connections it granted */
+  opened: number;
+  /** domains it visited */
+  visited: number;
+  /** domains of a sliced pass left for the next slice */
+  remaining: number;
 }
 
 /** Who gets every grant first: the delivery layer of a started core. */
