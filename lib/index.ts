@@ -1,4 +1,6 @@
 export { MailQueueCore } from './core.js';
+export { adminHandler, serveAdmin } from './admin/http.js';
+export type { AdminOptions, AdminServer, ServeAdminOptions } from './admin/http.js';
 export { createMetrics } from './admin/metrics.js';
 export type { MetricsOptions } from './admin/metrics.js';
 export type {
