@@ -106,6 +106,15 @@ export interface Results {
   pass?: { js: { rows: PassRow[] } | null; cpp: { rows: PassRow[] } | null };
   memory?: MemRun[];
   arrivals?: { cycle: ArrivalsRun[]; micro: ArrivalsMicroRun[] };
+  metrics?: MetricsRun;
+}
+
+interface MetricsRun {
+  domains: number;
+  connections: number;
+  scrapeCachedMs: number;
+  scrapeRefreshedMs: number;
+  perSecondMs: number;
 }
 
 interface SuiteFile {
@@ -121,10 +130,10 @@ export function loadResults(dir: string): Results | null {
     const f = path.join(dir, `${s}.json`);
     return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as SuiteFile) : null;
   };
-  const files = ['crossing', 'queue-ops', 'cycle', 'maintain-pass', 'memory', 'arrivals'].map(read);
+  const files = ['crossing', 'queue-ops', 'cycle', 'maintain-pass', 'memory', 'arrivals', 'metrics'].map(read);
   const first = files.find((f) => f !== null);
   if (!first) return null;
-  const [crossing, q, cycle, pass, memory, arrivals] = files;
+  const [crossing, q, cycle, pass, memory, arrivals, metrics] = files;
   return {
     env: first.env,
     quick: files.some((f) => f?.quick),
@@ -134,6 +143,7 @@ export function loadResults(dir: string): Results | null {
     pass: pass?.data as Results['pass'],
     memory: memory?.data as MemRun[] | undefined,
     arrivals: arrivals?.data as Results['arrivals'],
+    metrics: metrics?.data as MetricsRun | undefined,
   };
 }
 
@@ -216,6 +226,18 @@ export function report(res: Results | null): string {
       const part = { cycle: pick(res.arrivals.cycle), micro: pick(res.arrivals.micro) };
       if (part.cycle.length || part.micro.length) arrivalsSection(part, ids, out, targets);
     }
+
+  if (res.metrics) {
+    const m = res.metrics;
+    out.push(
+      '',
+      `## Metrics: a scrape of core.metrics() at ${fmt(m.domains)} domains (${fmt(m.connections)} connections open)`,
+      '',
+      '| scrape, busiest domains cached | scrape that refreshes them | a scrape a second, refreshed every 10 s |',
+      '|---:|---:|---:|',
+      `| ${m.scrapeCachedMs.toFixed(2)} ms | ${m.scrapeRefreshedMs.toFixed(1)} ms | ${m.perSecondMs.toFixed(2)} ms a second (${(m.perSecondMs / 10).toFixed(2)}% of a core) |`,
+    );
+  }
 
   if (res.crossing) {
     out.push(

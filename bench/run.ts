@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only arrivals,crossing,queue-ops,cycle,maintain-pass,memory]`
+// `npm run bench [-- --quick] [-- --only arrivals,metrics,crossing,queue-ops,cycle,maintain-pass,memory]`
 // The orchestrator: builds the C++ floor (bench/native/bench_core.cpp), runs every suite in fresh
 // child processes (one per candidate and size), writes bench/results/<suite>.json (environment
 // plus numbers) and prints markdown tables with ratios and the issue-4 targets.
@@ -210,6 +210,12 @@ if (want('arrivals')) {
     }
   }
   save('arrivals', p, { cycle, micro });
+}
+
+if (want('metrics')) {
+  log('\n# metrics: a scrape of core.metrics() at 100k domains');
+  const r = child('metrics.ts', []);
+  if (r) save('metrics', {}, r);
 }
 
 if (want('crossing')) {

@@ -389,6 +389,17 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     return this.#domains.records.map((r) => r.name);
   }
 
+  /** Connections of every domain, in one native call: entry d is the domain `domains()[d]`. Into
+   *  `out` when it has room for every domain, else into a new array. */
+  connectionsByDomain(out?: Float64Array): Float64Array {
+    const h = this.#live();
+    const n = this.#domains.records.length;
+    if (out !== undefined) checkTypedArray(out, Float64Array, 'Float64Array', 'out');
+    const into = out !== undefined && out.length >= n ? out : new Float64Array(n);
+    native.connectionsByDomain(h, into);
+    return into;
+  }
+
   /** The live DomainRecord of a domain that has had mail (ERR_UNKNOWN_DOMAIN otherwise). */
   domain(name: string): DomainRecord {
     this.#live();

@@ -80,6 +80,8 @@ export interface NativeBinding {
   reserveFor(core: number, domain: number, binding: number): number;
   releaseConnection(core: number, connectionId: number): void;
   drainGrants(core: number, out: Float64Array, offset?: number): number;
+  /** out[d] = connections of domain d; returns how many domains it wrote. */
+  connectionsByDomain(core: number, out: Float64Array): number;
   drainExpired(core: number, out: Float64Array, domains?: Float64Array): number;
   pending(core: number, out: Float64Array): void;
   domainInfo(core: number, domain: number, out: Float64Array): void;

@@ -108,6 +108,7 @@ export function createMetrics(core: MailQueueCore, options: MetricsOptions = {})
 
   // The busiest domains by connections, cached between refreshes.
   let topCache: { at: number; rows: [string, number][]; other: number } | undefined;
+  let byDomain: Float64Array = new Float64Array(0);
   new Gauge({
     name: `${prefix}domain_connections`,
     help: `Connections of the ${top} domains with the most, the rest summed as domain="other"`,
@@ -117,9 +118,12 @@ export function createMetrics(core: MailQueueCore, options: MetricsOptions = {})
       const now = Date.now();
       if (topCache === undefined || now - topCache.at >= refreshMs) {
         const all: [string, number][] = [];
-        for (const name of core.domains()) {
-          const n = core.domain(name).connections();
-          if (n > 0) all.push([name, n]);
+        byDomain = core.connectionsByDomain(byDomain);
+        let names: string[] | undefined;
+        for (let d = 0; d < byDomain.length; d++) {
+          if (byDomain[d] === 0) continue;
+          names ??= core.domains();
+          if (d < names.length) all.push([names[d], byDomain[d]]);
         }
         all.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
         const rows = all.slice(0, top);

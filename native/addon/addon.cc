@@ -652,6 +652,15 @@ Napi::Value DelayedByBinding(const Napi::CallbackInfo& info) {
   return a.undefined();
 }
 
+// connectionsByDomain(core, out: Float64Array) -> domains written: out[d] = connections of domain d
+Napi::Value ConnectionsByDomain(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 out = a.f64("out");
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->connectionsByDomain(out.data, out.length)));
+}
+
 // drainGrants(core, out: Float64Array, offset = 0) -> grants written (3 entries each: id, domain,
 // binding), from grant slot offset of out on
 Napi::Value DrainGrants(const Napi::CallbackInfo& info) {
@@ -832,6 +841,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"reserveFor", ReserveFor},
       {"releaseConnection", ReleaseConnection},
       {"drainGrants", DrainGrants},
+      {"connectionsByDomain", ConnectionsByDomain},
       {"drainExpired", DrainExpired},
       {"pending", Pending},
       {"domainInfo", DomainInfo},

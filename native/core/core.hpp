@@ -199,6 +199,13 @@ class Core {
   Status retryNow(double id, double now);
   // Delayed messages of d per binding (out: bindings() entries).
   void delayedByBinding(uint32_t d, double* out) const;
+  // Connections of every domain, by index, into out (the first min(domains(), max)); returns how
+  // many it wrote.
+  size_t connectionsByDomain(double* out, size_t max) const {
+    size_t n = domains() < max ? domains() : max;
+    for (size_t d = 0; d < n; ++d) out[d] = ledger_.domainCount(static_cast<uint32_t>(d));
+    return n;
+  }
 
   size_t pendingGrants() const { return grants_.size() - grantsRead_; }
   size_t drainGrants(double* out, size_t maxGrants);  // 3 doubles a grant: id, domain, binding

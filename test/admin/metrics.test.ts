@@ -138,3 +138,22 @@ test('bad options are refused, naming them; a prefix renames every metric', asyn
   expect(text).toMatch(/^mta_queue_messages\{state="active"\} 1$/m);
   expect(text).not.toMatch(/^mqc_/m);
 });
+
+test('connectionsByDomain: every domain in one call, in domains() order, into a given array or a new one', () => {
+  const core = new MailQueueCore({ clock: () => 1000, config: { global: { maxOutboundConnections: 3 } } });
+  closers.push(() => core.close());
+  core.enqueueBatch('a.test', undefined, Float64Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+  core.enqueue({ id: 11, domain: 'b.test' });
+  core.enqueue({ id: 12, domain: 'c.test', nextAttempt: 60_000 });
+  core.maintain(1000);
+  const byDomain = core.connectionsByDomain();
+  expect(core.domains()).toEqual(['a.test', 'b.test', 'c.test']);
+  expect([...byDomain]).toEqual(core.domains().map((d) => core.domain(d).connections()));
+  expect(byDomain[0]).toBeGreaterThan(0);
+  expect(byDomain[2]).toBe(0);
+  const out = new Float64Array(8).fill(-1);
+  expect(core.connectionsByDomain(out)).toBe(out);
+  expect([...out.subarray(0, 3)]).toEqual([...byDomain]);
+  expect(core.connectionsByDomain(new Float64Array(1))).toHaveLength(3);
+  expect(() => core.connectionsByDomain([0] as never)).toThrow(/^out must be a Float64Array/);
+});

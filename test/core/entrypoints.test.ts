@@ -73,6 +73,7 @@ const EXPECTED = [
   'reserveFor',
   'releaseConnection',
   'drainGrants',
+  'connectionsByDomain',
   'drainExpired',
   'pending',
   'domainInfo',

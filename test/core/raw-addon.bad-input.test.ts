@@ -780,6 +780,18 @@ const rawRows: RawRow[] = [
     code: 'ERR_UNKNOWN_CONNECTION',
   },
   {
+    what: 'connectionsByDomain: out a plain array',
+    run: (r) => raw.connectionsByDomain(r.h, any([0, 0])),
+    throws: TypeError,
+    message: /^out must be a Float64Array/,
+  },
+  {
+    what: 'connectionsByDomain: out missing',
+    run: (r) => raw.connectionsByDomain(r.h),
+    throws: TypeError,
+    message: /^out must be a Float64Array/,
+  },
+  {
     what: 'drainGrants: offset past out',
     run: (r) => raw.drainGrants(r.h, new Float64Array(6), 3),
     throws: RangeError,
