@@ -19,7 +19,7 @@ import {
   checkTime,
   typeName,
 } from '../validate.js';
-import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
+import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
 
 const MESSAGE_KEYS = new Set([
   'id',
@@ -122,6 +122,14 @@ export class MemoryStore implements MessageStore {
     const b = this.#bodies.get(id);
     if (b === undefined) throw codedError('ERR_UNKNOWN_ID', `id ${id} is not stored`);
     return Buffer.from(b);
+  }
+
+  /** The stored envelope and body themselves, synchronously (no copies: the caller only reads them). */
+  load(id: number): LoadedMessage | undefined {
+    checkId(id, 'id');
+    const m = this.#messages.get(id);
+    if (m === undefined) return undefined;
+    return { envelope: m.envelope, body: this.#bodies.get(id)! };
   }
 
   async remove(id: number): Promise<void> {
