@@ -67,6 +67,8 @@ export interface ConnectionHost {
   closed(connection: Connection): void;
 }
 
+function ignore(): void {}
+
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -82,6 +84,11 @@ export class Connection {
   readonly #run = new Float64Array(RUN);
   #runPos = 0;
   #runLen = 0;
+  /** The store answers load() with promises: read the next message ahead (#prefetch). */
+  #asyncLoads = false;
+  // The next message's load, started while the current one is on the wire.
+  #pre: Promise<LoadedMessage | undefined> | undefined;
+  #preId = -1;
   /** #run's first k entries, by k (made once each). */
   readonly #views: Float64Array[] = [];
   #session: TransportSession | undefined;
@@ -216,13 +223,18 @@ export class Connection {
         const id = this.#run[this.#runPos++];
         let loaded: LoadedMessage | undefined | Promise<LoadedMessage | undefined>;
         try {
-          loaded = host.load(id);
+          if (this.#preId === id) {
+            loaded = this.#pre;
+            this.#pre = undefined;
+            this.#preId = -1;
+          } else loaded = host.load(id);
         } catch (err) {
           this.#current = id;
           this.#loadFailed(err);
           return;
         }
         if (loaded instanceof Promise) {
+          this.#asyncLoads = true;
           this.#current = id;
           loaded.then(this.#loaded, this.#loadFailed);
           return;
@@ -238,11 +250,12 @@ export class Connection {
     }
   }
 
-  /** Reserves the next run; false when nothing can be taken now. */
-  #take(): boolean {
+  /** Reserves the next run; false when nothing can be taken now. `ahead`: messages still on the
+   *  wire, which count towards maxDeliveriesPerConnection. */
+  #take(ahead = 0): boolean {
     const host = this.host;
     const max = this.#max;
-    const room = max > 0 ? Math.max(1, max - this.#deliveries) : RUN;
+    const room = max > 0 ? Math.max(1, max - this.#deliveries - ahead) : RUN;
     const want = Math.min(host.batchSize(this.#domain, this.binding), room, RUN);
     const n = host.takeFor(this.connectionId, (this.#views[want] ??= this.#run.subarray(0, want)));
     this.#runPos = 0;
@@ -305,6 +318,34 @@ export class Connection {
       else session.send(msg).then(this.#resolved, this.#sent);
     } catch (err) {
       this.#sent(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (this.#asyncLoads && this.#sending) this.#prefetch();
+  }
+
+  /**
+   * A store that reads from disk: while this message is on the wire, read the next one, so that it
+   * is ready when this one's outcome comes. When the run is used up, the next run is taken now
+   * (unless a message throttle is checked per message: then a take starts a message).
+   */
+  #prefetch(): void {
+    const host = this.host;
+    try {
+      if (this.#runPos === this.#runLen) {
+        if (host.stopping() || this.#closeRequested || host.suspended(this.#domain, this.binding)) return;
+        if (host.batchSize(this.#domain, this.binding) <= 1) return;
+        // The message on the wire may be the last one allowed on this connection.
+        if (this.#max > 0 && this.#max - this.#deliveries <= 1) return;
+        if (!this.#take(1)) return;
+      }
+      const id = this.#run[this.#runPos];
+      const loaded = host.load(id);
+      if (!(loaded instanceof Promise)) return;
+      loaded.catch(ignore); // a failure is met when the message's turn comes (#pump)
+      this.#pre = loaded;
+      this.#preId = id;
+    } catch {
+      // The take or the load failed: #pump meets the failure again in its turn.
     }
   }
 
