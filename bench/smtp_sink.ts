@@ -3,7 +3,7 @@
 // command answered 250 (DATA 354, QUIT 221), every message accepted with 250 after its final dot.
 // Replies to pipelined commands that arrive in one read go back in one write. It counts the
 // messages it accepted (and their bytes); the parent asks with { op: 'count' } over IPC and gets
-// { accepted, bytes, connections }. Started with the port to listen on (0: any), it sends
+// { accepted, bytes, connections, cpuMs } (cpuMs: the sink's own CPU time so far). Started with the port to listen on (0: any), it sends
 // { port } once listening.
 //
 // Postfix's smtp-sink would do the same; it is not part of a fresh Debian with Node alone, and
@@ -94,7 +94,10 @@ server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
   process.send?.({ port });
 });
 process.on('message', (m: { op?: string }) => {
-  if (m?.op === 'count') process.send?.({ accepted, bytes, connections });
+  if (m?.op === 'count') {
+    const u = process.cpuUsage();
+    process.send?.({ accepted, bytes, connections, cpuMs: (u.user + u.system) / 1000 });
+  }
   if (m?.op === 'exit') process.exit(0);
 });
 process.on('disconnect', () => process.exit(0));

@@ -46,6 +46,7 @@ interface SinkCount {
   accepted: number;
   bytes: number;
   connections: number;
+  cpuMs: number;
 }
 class Sink {
   constructor(
@@ -202,6 +203,7 @@ try {
     throw new Error(`the receiver accepted ${count.accepted} messages, expected ${warm + n}`);
   const rate = n / (result.wallMs / 1000);
   const cpuUs = (result.cpuMs * 1000) / n;
+  log(`  receiver CPU ${((count.cpuMs * 1000) / (warm + n)).toFixed(1)} us/message (whole run)`);
   log(
     `  ${impl}: ${rate.toFixed(0)} msg/s, ${cpuUs.toFixed(1)} us CPU/message (${n} messages, ${result.wallMs.toFixed(0)} ms)`,
   );
@@ -218,6 +220,7 @@ try {
       cpuUsPerMessage: cpuUs,
       accepted: count.accepted,
       receiverConnections: count.connections,
+      receiverCpuUsPerMessage: (count.cpuMs * 1000) / (warm + n),
     },
   });
 } finally {

@@ -251,16 +251,25 @@ export class SmtpSession implements TransportSession {
     this.#complete(null, outcome);
   }
 
-  /** Hands the outcome over. The session goes idle only if no message follows at once. */
+  /**
+   * Hands the outcome over. The session goes idle only if no message follows at once: a caller
+   * that sends the next one from within `done` keeps the socket's command timeout and leaves the
+   * idle timer alone; one that sends after a promise (a store reading from disk) has until the
+   * end of the current microtask queue.
+   */
   #complete(err: Error | null, outcome?: Outcome): void {
     const done = this.#done!;
     this.#done = undefined;
     this.#busy = false;
-    if (this.usable) {
-      this.#idlePending = true;
-      queueMicrotask(this.#enterIdle);
-    } else if (!this.#conn.destroyed) void this.close();
+    if (!this.usable) {
+      if (!this.#conn.destroyed) void this.close();
+      done(err, outcome);
+      return;
+    }
     done(err, outcome);
+    if (this.#busy || this.#idlePending || !this.usable) return;
+    this.#idlePending = true;
+    queueMicrotask(this.#enterIdle);
   }
 
   /** After a transaction, unless the next one started meanwhile (bound once). */

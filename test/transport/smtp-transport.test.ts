@@ -399,12 +399,18 @@ describe('sendCallback(): the callback form of send() the core uses', () => {
     let returned = true;
     await new Promise<void>((resolve, reject) => {
       const next = (): void => {
-        if (outcomes.length === 20) return resolve();
+        if (outcomes.length === 20) {
+          resolve();
+          return;
+        }
         returned = false;
         s.sendCallback(message([`r${outcomes.length}@dest.test`]), (err, outcome) => {
           // never called before sendCallback() has returned
           if (!returned) reject(new Error('done called synchronously'));
-          if (err) return reject(err);
+          if (err) {
+            reject(err);
+            return;
+          }
           outcomes.push(outcome!.kind);
           next(); // the next message from within this callback, as the core does
         });
