@@ -15,6 +15,8 @@ export interface DeliveryRun {
     rate: number;
     cpuUsPerMessage: number;
     accepted: number;
+    involuntarySwitches?: number;
+    receiverCpuUsPerMessage?: number;
   };
 }
 
@@ -51,8 +53,10 @@ export function deliverySection(runs: DeliveryRun[], out: string[], targets: Del
     'CPU is `process.cpuUsage()` of the sending process (all its threads: the file system work of a FileSpool included), per delivered message. The receiver counted every message in every run.',
     `Rounds run the implementations one after the other, ${rounds.length} round(s); the best round of each is shown (highest msg/s, lowest CPU), and the median of the ratios taken within each round.`,
     '',
-    '| implementation | msg/s | CPU us/message | msg/s ÷ plain | CPU ÷ plain | every round: msg/s | every round: CPU us/message |',
-    '|---|---:|---:|---:|---:|---|---|',
+    "The last columns tell how shared the machine was: involuntary context switches of the sender per message (it wanted a core and another process had it), and the receiver's own CPU per message.",
+    '',
+    '| implementation | msg/s | CPU us/message | msg/s ÷ plain | CPU ÷ plain | every round: msg/s | every round: CPU us/message | every round: involuntary switches/message | every round: receiver CPU us/message |',
+    '|---|---:|---:|---:|---:|---|---|---|---|',
   );
   const of = (impl: string) => runs.filter((r) => r.impl === impl);
   const bestRate = (impl: string) => Math.max(...of(impl).map((r) => r.result.rate));
@@ -66,7 +70,8 @@ export function deliverySection(runs: DeliveryRun[], out: string[], targets: Del
     const rr = havePlain ? `${(rate / bestRate('plain')).toFixed(2)}x` : 'n/a';
     const cr = havePlain ? `${(cpu / bestCpu('plain')).toFixed(2)}x` : 'n/a';
     out.push(
-      `| ${label} | ${rate.toFixed(0)} | ${cpu.toFixed(1)} | ${rr} | ${cr} | ${rs.map((r) => r.result.rate.toFixed(0)).join(', ')} | ${rs.map((r) => r.result.cpuUsPerMessage.toFixed(1)).join(', ')} |`,
+      `| ${label} | ${rate.toFixed(0)} | ${cpu.toFixed(1)} | ${rr} | ${cr} | ${rs.map((r) => r.result.rate.toFixed(0)).join(', ')} | ${rs.map((r) => r.result.cpuUsPerMessage.toFixed(1)).join(', ')} | ` +
+        `${rs.map((r) => (r.result.involuntarySwitches === undefined ? 'n/a' : (r.result.involuntarySwitches / r.n).toFixed(2))).join(', ')} | ${rs.map((r) => r.result.receiverCpuUsPerMessage?.toFixed(1) ?? 'n/a').join(', ')} |`,
     );
   }
   if (!havePlain) return;

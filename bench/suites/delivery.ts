@@ -150,21 +150,35 @@ async function drain(core: MailQueueCore, count: number): Promise<void> {
 
 // --- the run ----------------------------------------------------------------------------------------
 
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
+interface Timed {
+  wallMs: number;
+  cpuMs: number;
+  userMs: number;
+  systemMs: number;
+  /** Times the sending process was taken off a core it wanted (others' load on a shared machine). */
+  involuntarySwitches: number;
 }
 
-async function timed(run: () => Promise<void>): Promise<{ wallMs: number; cpuMs: number }> {
+async function timed(run: () => Promise<void>): Promise<Timed> {
   gc();
-  const c0 = cpuMs();
+  const u0 = process.cpuUsage();
+  const r0 = process.resourceUsage();
   const t0 = performance.now();
   await run();
-  return { wallMs: performance.now() - t0, cpuMs: cpuMs() - c0 };
+  const wallMs = performance.now() - t0;
+  const u = process.cpuUsage(u0);
+  const invol = process.resourceUsage().involuntaryContextSwitches - r0.involuntaryContextSwitches;
+  return {
+    wallMs,
+    cpuMs: (u.user + u.system) / 1000,
+    userMs: u.user / 1000,
+    systemMs: u.system / 1000,
+    involuntarySwitches: invol,
+  };
 }
 
 const sink = await Sink.start();
-let result: { wallMs: number; cpuMs: number };
+let result: Timed;
 let spoolDir: string | undefined;
 try {
   if (impl === 'plain') {
@@ -205,7 +219,7 @@ try {
   const cpuUs = (result.cpuMs * 1000) / n;
   log(`  receiver CPU ${((count.cpuMs * 1000) / (warm + n)).toFixed(1)} us/message (whole run)`);
   log(
-    `  ${impl}: ${rate.toFixed(0)} msg/s, ${cpuUs.toFixed(1)} us CPU/message (${n} messages, ${result.wallMs.toFixed(0)} ms)`,
+    `  ${impl}: ${rate.toFixed(0)} msg/s, ${cpuUs.toFixed(1)} us CPU/message (user ${((result.userMs * 1000) / n).toFixed(1)}, system ${((result.systemMs * 1000) / n).toFixed(1)}; ${(result.involuntarySwitches / n).toFixed(2)} involuntary switches/message) (${n} messages, ${result.wallMs.toFixed(0)} ms)`,
   );
   emit({
     impl,

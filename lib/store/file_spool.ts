@@ -23,6 +23,7 @@
 // File format (version 1): see spool_format.ts.
 // Retry-state journal (retry.log, one per shard): see retry_journal.ts.
 // Directory fsyncs: dir_sync.ts; opening only regular files, and other file access: spool_io.ts.
+// The messages stored most recently are also kept in memory for load(): body_cache.ts.
 //
 // Durability (what is fsynced when)
 //   put():  1. the first put() into a shard in this process: mkdir the shard (and <dir>) and fsync
@@ -57,10 +58,10 @@ import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 
 import { codedError } from '../errors.js';
 import { checkFunction, checkId, checkInt, checkKeys, checkObject, typeName } from '../validate.js';
+import { BodyCache } from './body_cache.js';
 import { DirSyncer, fsyncDir } from './dir_sync.js';
 import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
 import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
@@ -73,7 +74,7 @@ import {
   SpoolCorruptError,
   TEMP_RE,
   encodeHeader,
-  parseHeader,
+  parseMessageFile,
   readHeader,
   shardOf,
 } from './spool_format.js';
@@ -84,7 +85,9 @@ export { RETRY_LOG, RETRY_LOG_COMPACT_BYTES, RETRY_LOG_LIST_SLACK } from './retr
 
 /** Files list() reads at once. */
 const LIST_BATCH = 64;
-const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode', 'cacheBytes']);
+/** The default of options.cacheBytes. */
+export const DEFAULT_CACHE_BYTES = 32 * 2 ** 20;
 
 export interface FileSpoolOptions {
   /**
@@ -96,6 +99,12 @@ export interface FileSpoolOptions {
   onCorrupt?: (file: string, error: Error) => void;
   /** Permission bits of new message and journal files (default 0o600: mail is private). */
   fileMode?: number;
+  /**
+   * Bytes of recently stored messages kept in memory for load() (default 32 MiB; 0: none), so
+   * that delivering a message soon after put() does not read the file back. A read cache: put()
+   * is as durable with it as without.
+   */
+  cacheBytes?: number;
 }
 
 export class FileSpool implements MessageStore {
@@ -103,6 +112,8 @@ export class FileSpool implements MessageStore {
   readonly dir: string;
   readonly #onCorrupt: (file: string, error: Error) => void;
   readonly #fileMode: number;
+  /** Recently stored messages, for load(). */
+  readonly #cache: BodyCache;
   #root: Promise<void> | undefined;
   readonly #shards = new Map<string, Promise<string>>();
   /** The #root promise each #shards promise waited for. */
@@ -122,6 +133,11 @@ export class FileSpool implements MessageStore {
     checkKeys(o, OPTION_KEYS, 'options');
     if (o.onCorrupt !== undefined) checkFunction(o.onCorrupt, 'options.onCorrupt');
     this.#fileMode = o.fileMode === undefined ? 0o600 : checkInt(o.fileMode, 'options.fileMode', 0, 0o777);
+    this.#cache = new BodyCache(
+      o.cacheBytes === undefined
+        ? DEFAULT_CACHE_BYTES
+        : checkInt(o.cacheBytes, 'options.cacheBytes', 0, Number.MAX_SAFE_INTEGER),
+    );
     this.#onCorrupt =
       (o.onCorrupt as FileSpoolOptions['onCorrupt']) ??
       ((file, error) => {
@@ -154,6 +170,8 @@ export class FileSpool implements MessageStore {
     } finally {
       this.#pending.delete(m.id);
     }
+    // Durable now. A copy of the body: the caller may reuse its buffer.
+    if (this.#cache.maxBytes > 0) this.#cache.set(m.id, { envelope: m.envelope, body: Buffer.from(b) });
   }
 
   /** Writes into the shard; when its directory has gone (ENOENT), creates it again and writes once more. */
@@ -333,18 +351,19 @@ export class FileSpool implements MessageStore {
       if (isErrno(e, 'ENOENT')) throw codedError('ERR_UNKNOWN_ID', `id ${id} is not stored`);
       throw e;
     }
-    const h = parseHeader(data.subarray(0, MAX_HEADER_BYTES + 2), data.length, file, id);
-    const body = data.subarray(h.bodyOffset);
-    if (crc32(body) !== h.crc32) throw new SpoolCorruptError(file, 'body does not match its crc32');
-    return body;
+    return parseMessageFile(data, file, id).body;
   }
 
   /**
-   * The envelope and body for delivery, from one read of the file (get() and body() read it twice):
-   * the header and the body's CRC-32 are checked as by body(). Undefined when there is no <id>.msg.
+   * The envelope and body for delivery: from the cache (decision 42) when this instance stored
+   * the message recently, else from one read of the file (get() and body() read it twice), checked
+   * as by body(). Undefined when there is no <id>.msg.
    */
-  load(id: number): Promise<LoadedMessage | undefined> {
+  load(id: number): LoadedMessage | Promise<LoadedMessage | undefined> {
     const file = this.pathOf(id);
+    // Stored by this instance recently: at once, from memory.
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) return cached;
     return new Promise((resolve, reject) => {
       readRegular(file, (err, data) => {
         if (err || data === undefined) {
@@ -353,10 +372,8 @@ export class FileSpool implements MessageStore {
           return;
         }
         try {
-          const h = parseHeader(data.subarray(0, MAX_HEADER_BYTES + 2), data.length, file, id);
-          const body = data.subarray(h.bodyOffset);
-          if (crc32(body) !== h.crc32) throw new SpoolCorruptError(file, 'body does not match its crc32');
-          resolve({ envelope: h.message.envelope, body });
+          const { header, body } = parseMessageFile(data, file, id);
+          resolve({ envelope: header.message.envelope, body });
         } catch (e) {
           reject(e);
         }
@@ -369,6 +386,7 @@ export class FileSpool implements MessageStore {
     const file = this.pathOf(id);
     const p = this.#pending.get(id);
     if (p !== undefined) await p.catch(() => undefined);
+    this.#cache.delete(id);
     try {
       await fsp.unlink(file);
     } catch (e) {
@@ -471,6 +489,7 @@ export class FileSpool implements MessageStore {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled([...this.#pending.values()]);
+    this.#cache.clear();
     await this.#journals.close();
   }
 }

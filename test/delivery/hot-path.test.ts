@@ -22,7 +22,7 @@ import {
   type Transport,
   type TransportSession,
 } from '../../lib/index.js';
-import { CoreLog, submitMany, waitFor } from '../support/harness.js';
+import { CoreLog, submitMany, testBody, testMessage, waitFor } from '../support/harness.js';
 import { ConnectionWatch, startServer, type Behavior, type TestServer } from '../support/smtp_servers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -32,10 +32,11 @@ afterEach(async () => {
 
 const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 
-function tempSpool(): FileSpool {
+/** A FileSpool in a fresh directory; cacheBytes 0 by default, so that every load() reads the file. */
+function tempSpool(cacheBytes = 0): FileSpool {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-hot-path-'));
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return new FileSpool(dir, { onCorrupt: () => undefined });
+  return new FileSpool(dir, { onCorrupt: () => undefined, cacheBytes });
 }
 
 interface Rig {
@@ -248,6 +249,31 @@ describe('a FileSpool: the next message read while the current one is on the wir
     data[data.length - 2] ^= 0xff;
     fs.writeFileSync(file, data);
     await expect(spool.load(5)).rejects.toMatchObject({ code: 'ERR_SPOOL_CORRUPT' });
-    fs.unlinkSync(file);
+  });
+
+  test('with its cache: load() answers at once from memory for messages this instance stored; remove() drops them', async () => {
+    const spool = tempSpool(10_000);
+    const stored = (i: number) => ({ envelope: testMessage(i, 'h.test').envelope, body: testBody(i, 2000) });
+    for (let i = 1; i <= 6; i++) await spool.put(testMessage(i, 'h.test'), testBody(i, 2000));
+    // 6 x ~2200 bytes do not fit in 10,000: the oldest went first.
+    for (const i of [1, 2]) expect(spool.load(i)).toBeInstanceOf(Promise);
+    for (const i of [3, 4, 5, 6]) {
+      const m = spool.load(i);
+      expect(m).not.toBeInstanceOf(Promise);
+      expect(m).toEqual(stored(i));
+    }
+    // Read from the file, the same message.
+    await expect(spool.load(1)).resolves.toEqual(stored(1));
+    await spool.remove(4);
+    await expect(spool.load(4)).resolves.toBeUndefined();
+    // A message stored, then delivered through a started core from the cache: once, the spool emptied.
+    const r = await rig(spool, { global: { maxOutboundConnections: 1, idleTimeout: 0.2 } });
+    const all = ids(10, 5);
+    await submitMany(r.core, all, () => 'h.test');
+    for (const id of all) expect(spool.load(id)).not.toBeInstanceOf(Promise);
+    await r.core.recover(); // the earlier puts (1, 2, 3, 5, 6) come in as well
+    r.core.start();
+    await deliveredOnce(r, [1, 2, 3, 5, 6, ...all]);
+    for await (const m of spool.list()) throw new Error(`message ${m.id} left in the spool`);
   });
 });
