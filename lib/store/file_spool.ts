@@ -78,7 +78,17 @@ import {
   readHeader,
   shardOf,
 } from './spool_format.js';
-import { READ_FLAGS, exists, isErrno, kindOf, openRegular, readRegular, writeFully, writing } from './spool_io.js';
+import {
+  READ_FLAGS,
+  exists,
+  isErrno,
+  kindOf,
+  openRegular,
+  readRegular,
+  unlinkIfThere,
+  writeFully,
+  writing,
+} from './spool_io.js';
 
 export { MAX_HEADER_BYTES, SpoolCorruptError, shardOf } from './spool_format.js';
 export { RETRY_LOG, RETRY_LOG_COMPACT_BYTES, RETRY_LOG_LIST_SLACK } from './retry_journal.js';
@@ -354,11 +364,8 @@ export class FileSpool implements MessageStore {
     return parseMessageFile(data, file, id).body;
   }
 
-  /**
-   * The envelope and body for delivery: from the cache (decision 42) when this instance stored
-   * the message recently, else from one read of the file (get() and body() read it twice), checked
-   * as by body(). Undefined when there is no <id>.msg.
-   */
+  /** The envelope and body for delivery: from the cache (decision 42) when this instance stored it
+   *  recently, else from one read of the file, checked as by body(). Undefined: no <id>.msg. */
   load(id: number): LoadedMessage | Promise<LoadedMessage | undefined> {
     const file = this.pathOf(id);
     // Stored by this instance recently: at once, from memory.
@@ -387,11 +394,7 @@ export class FileSpool implements MessageStore {
     const p = this.#pending.get(id);
     if (p !== undefined) await p.catch(() => undefined);
     this.#cache.delete(id);
-    try {
-      await fsp.unlink(file);
-    } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw e;
-    }
+    return unlinkIfThere(file);
   }
 
   /**

@@ -133,3 +133,14 @@ export function readRegular(file: string, done: (err: Error | null, data?: Buffe
     });
   });
 }
+
+/** Unlinks a file; one that is not there is no error. A callback underneath, not fs/promises:
+ *  removal follows every delivery. */
+export function unlinkIfThere(file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.unlink(file, (err) => {
+      if (err && !isErrno(err, 'ENOENT')) reject(err);
+      else resolve();
+    });
+  });
+}
