@@ -3,7 +3,9 @@
 // its own, so that its CPU is not counted here) and sends --n messages of --size bytes over --conns
 // connections to it:
 //   --impl plain    nodemailer's SMTPConnection alone: --conns connections, each sending the next
-//                   message from the callback of the last one (the loop an application would write)
+//                   message from the callback of the last one (the loop an application would write);
+//                   one buffer per message, made before the clock starts (--bodies one: the same
+//                   buffer every time)
 //   --impl memory   the library: submit() to a MemoryStore (untimed), then start() and wait until
 //                   every message is delivered (maxOutboundConnections: --conns, one route)
 //   --impl spool    the same with a FileSpool in a fresh directory under os.tmpdir()
@@ -25,6 +27,7 @@ const n = numArg('n', 20_000);
 const warm = numArg('warm', 2_000);
 const conns = numArg('conns', 8);
 const size = numArg('size', 2048);
+const bodiesMode = arg('bodies', 'distinct');
 const DOMAIN = 'sink.test';
 export const RECEIVER = 'raw-socket SMTP sink (bench/smtp_sink.ts) in a child process, PIPELINING';
 
@@ -89,8 +92,12 @@ function connect(port: number): Promise<SMTPConnection> {
   });
 }
 
-/** `count` messages over `conns` connections, each sending the next from the last one's callback. */
-async function plainLoop(port: number, count: number): Promise<void> {
+/**
+ * `count` messages over `conns` connections, each sending the next from the last one's callback.
+ * `bodies` holds one buffer per message (made before the clock starts, as the library's messages
+ * are submitted before it), or one buffer sent every time with --bodies one.
+ */
+async function plainLoop(port: number, count: number, bodies: Buffer[]): Promise<void> {
   let left = count;
   const loops: Promise<void>[] = [];
   for (let i = 0; i < conns; i++) {
@@ -104,9 +111,9 @@ async function plainLoop(port: number, count: number): Promise<void> {
                 resolve();
                 return;
               }
-              left--;
+              const b = bodies[--left % bodies.length];
               // A fresh envelope each time: nodemailer keeps its per-message state on the object.
-              c.send({ from: envelope.from, to: [envelope.to[0]], size: body.length }, body, (err) =>
+              c.send({ from: envelope.from, to: [envelope.to[0]], size: b.length }, b, (err) =>
                 err ? reject(err) : next(),
               );
             };
@@ -185,8 +192,13 @@ let result: Timed;
 let spoolDir: string | undefined;
 try {
   if (impl === 'plain') {
-    await plainLoop(sink.port, warm);
-    result = await timed(() => plainLoop(sink.port, n));
+    // Distinct buffers by default, as a queue's messages are: one buffer sent over and over stays
+    // in the CPU's caches, which no MTA's backlog does.
+    const bodies = (count: number) =>
+      bodiesMode === 'one' ? [body] : Array.from({ length: count }, () => Buffer.from(body));
+    await plainLoop(sink.port, warm, bodies(warm));
+    const timedBodies = bodies(n);
+    result = await timed(() => plainLoop(sink.port, n, timedBodies));
   } else {
     if (impl !== 'memory' && impl !== 'spool') throw new Error(`--impl ${impl}: plain, memory or spool`);
     let store: MessageStore;
