@@ -233,6 +233,31 @@ describe('a FileSpool: the next message read while the current one is on the wir
     for await (const m of spool.list()) throw new Error(`message ${m.id} left in the spool`);
   });
 
+  test('a message whose file fails its check when read: a failure for that message alone (its session closed), the others delivered once', async () => {
+    const spool = tempSpool();
+    const r = await rig(spool, {
+      global: { maxOutboundConnections: 1, idleTimeout: 0.2, maxRetries: 0, delayedQueueScanInterval: 0.05 },
+    });
+    const all = ids(1, 12);
+    await submitMany(r.core, all, () => 'h.test');
+    const file = spool.pathOf(5);
+    const data = fs.readFileSync(file);
+    data[data.length - 3] ^= 0xff; // the body no longer matches its CRC-32
+    fs.writeFileSync(file, data);
+    r.core.start();
+    await waitFor(() => r.log.isDone(all), '12 final outcomes');
+    expect(r.log.bouncesOf(5)).toEqual([expect.objectContaining({ id: 5, reason: 'retries-exhausted' })]);
+    expect(r.log.bouncesOf(5)[0].response).toMatch(/delivery failed: .*crc32/);
+    const rest = all.filter((id) => id !== 5);
+    expect(new Set(r.log.deliveredIds())).toEqual(new Set(rest));
+    expect(r.server.accepted.sort((a, b) => a - b)).toEqual(rest);
+    expect(r.log.errors).toEqual([]);
+    // The session that was to carry it was closed; a new connection carried the rest.
+    expect(r.server.connections.length).toBe(2);
+    await waitFor(() => r.core.stats().connections === 0 && r.watch.open() === 0, 'every connection closed');
+    for await (const m of spool.list()) throw new Error(`message ${m.id} left in the spool`);
+  });
+
   test('load() gives the envelope and the body as stored; unknown: undefined; a damaged body rejects', async () => {
     const spool = tempSpool();
     await spool.put(
