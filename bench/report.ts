@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import type { EnvInfo } from './common.js';
+import { deliverySection, type DeliveryRun } from './report_delivery.js';
 
 interface OpRow {
   op: string;
@@ -107,6 +108,7 @@ export interface Results {
   memory?: MemRun[];
   arrivals?: { cycle: ArrivalsRun[]; micro: ArrivalsMicroRun[] };
   metrics?: MetricsRun;
+  delivery?: DeliveryRun[];
 }
 
 interface MetricsRun {
@@ -130,10 +132,12 @@ export function loadResults(dir: string): Results | null {
     const f = path.join(dir, `${s}.json`);
     return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as SuiteFile) : null;
   };
-  const files = ['crossing', 'queue-ops', 'cycle', 'maintain-pass', 'memory', 'arrivals', 'metrics'].map(read);
+  const files = ['crossing', 'queue-ops', 'cycle', 'maintain-pass', 'memory', 'arrivals', 'metrics', 'delivery'].map(
+    read,
+  );
   const first = files.find((f) => f !== null);
   if (!first) return null;
-  const [crossing, q, cycle, pass, memory, arrivals, metrics] = files;
+  const [crossing, q, cycle, pass, memory, arrivals, metrics, delivery] = files;
   return {
     env: first.env,
     quick: files.some((f) => f?.quick),
@@ -144,6 +148,7 @@ export function loadResults(dir: string): Results | null {
     memory: memory?.data as MemRun[] | undefined,
     arrivals: arrivals?.data as Results['arrivals'],
     metrics: metrics?.data as MetricsRun | undefined,
+    delivery: delivery?.data as DeliveryRun[] | undefined,
   };
 }
 
@@ -545,10 +550,12 @@ export function report(res: Results | null): string {
     }
   }
 
+  if (res.delivery?.length) deliverySection(res.delivery, out, targets);
+
   if (targets.length) {
     out.push(
       '',
-      '## Targets (issues 4 and 14)',
+      '## Targets (issues 4, 14 and 20)',
       '',
       '| target | goal | measured | met | miss |',
       '|---|---|---|---|---|',

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only arrivals,metrics,crossing,queue-ops,cycle,maintain-pass,memory]`
+// `npm run bench [-- --quick] [-- --only arrivals,metrics,crossing,queue-ops,cycle,maintain-pass,memory,delivery]`
 // The orchestrator: builds the C++ floor (bench/native/bench_core.cpp), runs every suite in fresh
 // child processes (one per candidate and size), writes bench/results/<suite>.json (environment
 // plus numbers) and prints markdown tables with ratios and the issue-4 targets.
@@ -216,6 +216,42 @@ if (want('metrics')) {
   log('\n# metrics: a scrape of core.metrics() at 100k domains');
   const r = child('metrics.ts', []);
   if (r) save('metrics', {}, r);
+}
+
+// Issue 20: the delivery layer over SMTP against nodemailer's client alone, one receiver (a child
+// process of each run), the same connection count; rounds interleave the three, and the report
+// shows each one's best round and the ratios within each round.
+const deliveryParams = {
+  n: QUICK ? 5_000 : 20_000,
+  warm: QUICK ? 1_000 : 2_000,
+  conns: 8,
+  size: 2048,
+  rounds: QUICK ? 2 : 3,
+  impls: ['plain', 'memory', 'spool'],
+  statistic: 'best round (msg/s, CPU us/message); median of the ratios within rounds',
+};
+if (want('delivery')) {
+  log('\n# delivery over SMTP (issue 20): plain nodemailer client vs the library, MemoryStore and FileSpool');
+  const p = deliveryParams;
+  const runs: Record<string, unknown>[] = [];
+  for (let round = 0; round < p.rounds; round++) {
+    for (const impl of p.impls) {
+      const r = child('delivery.ts', [
+        '--impl',
+        impl,
+        '--n',
+        String(p.n),
+        '--warm',
+        String(p.warm),
+        '--conns',
+        String(p.conns),
+        '--size',
+        String(p.size),
+      ]);
+      if (r) runs.push({ ...r, round });
+    }
+  }
+  save('delivery', p, runs);
 }
 
 if (want('crossing')) {

@@ -34,12 +34,13 @@ export type { SmtpOpenErrorCode, SmtpSendErrorCode, SmtpTransportOptions } from 
 export { MemoryStore } from './store/memory_store.js';
 export { FileSpool, SpoolCorruptError } from './store/file_spool.js';
 export type { FileSpoolOptions } from './store/file_spool.js';
-export type { MessageStore, StoredMessage } from './store/message_store.js';
+export type { LoadedMessage, MessageStore, StoredMessage } from './store/message_store.js';
 export type {
   DeliveryTarget,
   Envelope,
   OutboundMessage,
   Outcome,
+  SendCallback,
   Transport,
   TransportSession,
 } from './transport/transport.js';

@@ -15,7 +15,13 @@
 // socket is closed). Only a transport with no abort(), or one whose abort() does not settle
 // within another CLOSE_TIMEOUT_MS, gets its lease back on trust: holding it for ever would be
 // the leak above.
-import type { DeliveryTarget, Outcome, Transport, TransportSession } from '../transport/transport.js';
+import type { LoadedMessage } from '../store/message_store.js';
+import type { Outcome, OutboundMessage, Transport, TransportSession } from '../transport/transport.js';
+import { Watchdog } from '../watchdog.js';
+import { OpenTimeoutError, endSession, openWithTimeout } from './session_bounds.js';
+
+/** A message's outcome as the connection saw it: sessionBroken when the session was given up on. */
+export type DeliverResult = Outcome & { sessionBroken?: boolean };
 
 /** What a connection needs from the delivery layer. */
 export interface ConnectionHost {
@@ -44,14 +50,15 @@ export interface ConnectionHost {
   waitForMail(domain: string, binding: string, timeoutMs: number): Promise<boolean>;
   /** Resolves after ms, or early on stop. */
   sleep(ms: number): Promise<void>;
-  /** Sends one message and applies its outcome (returns it); never rejects. */
-  deliver(
-    session: TransportSession,
-    id: number,
-    domain: string,
-    binding: string,
-    timeoutMs: number,
-  ): Promise<Outcome & { sessionBroken?: boolean }>;
+  /** The envelope and body of a message to send, from the store: at once when the store can,
+   *  else a promise; undefined when the store no longer has it. */
+  load(id: number): LoadedMessage | undefined | Promise<LoadedMessage | undefined>;
+  /** The store no longer has a message: it bounces ('missing'). */
+  missing(id: number, domain: string, binding: string): void;
+  /** Applies a message's outcome to the store, the core, the tallies and the events. Returns a
+   *  promise when that waits for the store (the connection's lease is released only after it);
+   *  never throws, never rejects. */
+  apply(id: number, domain: string, binding: string, outcome: Outcome): Promise<void> | undefined;
   /** A session could not be opened (every MX failed). */
   openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void>;
   /** Puts an unsent, in-flight message back at its queue position. */
@@ -60,14 +67,45 @@ export interface ConnectionHost {
   closed(connection: Connection): void;
 }
 
-const CLOSE_TIMEOUT_MS = 10_000;
+function ignore(): void {}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The most messages a connection reserves at once. */
+const RUN = 16;
 
 export class Connection {
   #domain: string;
-  #reserved: number[] = [];
   #deliveries = 0;
   #closeRequested = false;
-  readonly #buf: Float64Array;
+  /** The run of reserved messages: run[runPos .. runLen) are in flight for this connection, unsent. */
+  readonly #run = new Float64Array(RUN);
+  #runPos = 0;
+  #runLen = 0;
+  /** The store answers load() with promises: read the next message ahead (#prefetch). */
+  #asyncLoads = false;
+  // The next message's load, started while the current one is on the wire.
+  #pre: Promise<LoadedMessage | undefined> | undefined;
+  #preId = -1;
+  /** #run's first k entries, by k (made once each). */
+  readonly #views: Float64Array[] = [];
+  #session: TransportSession | undefined;
+  #max = 0;
+  /** The session was given up on (its lease waits for abort(), not close()). */
+  #givenUp = false;
+  // The message on the wire: its id, and whether its outcome is still to come.
+  #current = 0;
+  #sending = false;
+  /** The delivery timeout of the message on the wire: one per connection, re-armed per message. */
+  #watchdog: Watchdog | undefined;
+  // The message loop: how it ends (run() awaits it).
+  #loopResolve: (() => void) | undefined;
+  #loopReject: ((err: unknown) => void) | undefined;
+  // Outcomes still being applied (waiting for the store); the lease waits for them.
+  #applying = 0;
+  #applied: (() => void) | undefined;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -77,7 +115,6 @@ export class Connection {
     readonly bindingSlot: number,
   ) {
     this.#domain = domain;
-    this.#buf = new Float64Array(16);
   }
 
   get domain(): string {
@@ -98,7 +135,6 @@ export class Connection {
   async run(): Promise<void> {
     const host = this.host;
     let session: TransportSession | undefined;
-    let givenUp = false;
     try {
       try {
         session = await openWithTimeout(
@@ -116,31 +152,27 @@ export class Connection {
         }
         return;
       }
-      const max = host.maxDeliveries(this.#domain, this.binding);
-      for (;;) {
-        const id = await this.#next(session);
-        if (id === undefined) break;
-        const outcome = await host.deliver(session, id, this.#domain, this.binding, host.sendTimeoutMs());
-        if (outcome.kind === 'delivered') {
-          this.#deliveries++;
-          if (max > 0 && this.#deliveries >= max) break;
-        }
-        if (outcome.sessionBroken) {
-          givenUp = true;
-          break;
-        }
-        if (!session.usable) break;
-      }
+      this.#session = session;
+      this.#max = host.maxDeliveries(this.#domain, this.binding);
+      this.#watchdog = new Watchdog(host.sendTimeoutMs(), this.#onTimeout, true);
+      await new Promise<void>((resolve, reject) => {
+        this.#loopResolve = resolve;
+        this.#loopReject = reject;
+        this.#pump();
+      });
     } finally {
-      for (const id of this.#reserved) {
+      this.#watchdog?.dispose();
+      for (let i = this.#runPos; i < this.#runLen; i++) {
         try {
-          host.untake(id);
+          host.untake(this.#run[i]);
         } catch {
           // The core is gone (closed): nothing left to put back.
         }
       }
-      this.#reserved = [];
-      if (session) await endSession(session, givenUp);
+      this.#runPos = this.#runLen = 0;
+      // Outcomes still waiting for the store settle their messages with this lease.
+      if (this.#applying > 0) await new Promise<void>((resolve) => (this.#applied = resolve));
+      if (session) await endSession(session, this.#givenUp);
       try {
         host.release(this.connectionId);
       } catch {
@@ -150,128 +182,245 @@ export class Connection {
     }
   }
 
-  async #next(session: TransportSession): Promise<number | undefined> {
+  // --- the message loop ---------------------------------------------------------------------------
+  //
+  // Callbacks, not a chain of awaits: when a message's outcome comes in, the next message is taken
+  // and handed to the transport in the same turn of the event loop (#pump from #sent). Only
+  // waiting (for mail, for the message throttle, for a store that reads from disk) leaves it.
+
+  /** Ends the message loop (run() goes on to close the connection). */
+  #end(err?: unknown): void {
+    const resolve = this.#loopResolve;
+    const reject = this.#loopReject;
+    this.#loopResolve = this.#loopReject = undefined;
+    if (err === undefined) resolve?.();
+    else reject?.(err);
+  }
+
+  /** Starts the next message, or waits for one, or ends the loop. */
+  #pump(): void {
     const host = this.host;
-    for (;;) {
-      if (host.stopping() || !session.usable || this.#closeRequested) return undefined;
-      // Suspension stops delivery, not only new connections: what this connection reserved goes
-      // back to the queue (in the finally block of run()).
-      if (host.suspended(this.#domain, this.binding)) return undefined;
-      const next = this.#reserved.shift();
-      if (next !== undefined) return next;
-      const max = host.maxDeliveries(this.#domain, this.binding);
-      const room = max > 0 ? Math.max(1, max - this.#deliveries) : Infinity;
-      const want = Math.min(host.batchSize(this.#domain, this.binding), room, this.#buf.length);
-      const n = host.takeFor(this.connectionId, this.#buf.subarray(0, want));
-      if (n > 0) {
-        for (let i = 0; i < n; i++) this.#reserved.push(this.#buf[i]);
-        continue;
+    const session = this.#session!;
+    try {
+      for (;;) {
+        if (host.stopping() || !session.usable || this.#closeRequested) {
+          this.#end();
+          return;
+        }
+        // Suspension stops delivery, not only new connections: what this connection reserved goes
+        // back to the queue (in the finally block of run()).
+        if (host.suspended(this.#domain, this.binding)) {
+          this.#end();
+          return;
+        }
+        if (this.#runPos === this.#runLen && !this.#take()) {
+          this.#wait(session).then(
+            (more) => (more ? this.#pump() : this.#end()),
+            (err) => this.#end(err),
+          );
+          return;
+        }
+        const id = this.#run[this.#runPos++];
+        let loaded: LoadedMessage | undefined | Promise<LoadedMessage | undefined>;
+        try {
+          if (this.#preId === id) {
+            loaded = this.#pre;
+            this.#pre = undefined;
+            this.#preId = -1;
+          } else loaded = host.load(id);
+        } catch (err) {
+          this.#current = id;
+          this.#loadFailed(err);
+          return;
+        }
+        if (loaded instanceof Promise) {
+          this.#asyncLoads = true;
+          this.#current = id;
+          loaded.then(this.#loaded, this.#loadFailed);
+          return;
+        }
+        if (loaded !== undefined) {
+          this.#send(id, loaded);
+          return;
+        }
+        host.missing(id, this.#domain, this.binding);
       }
-      if (host.queued(this.#domain, this.binding) > 0) {
-        // Mail is waiting but outbound_throttle_messages says not yet.
-        const wait = host.messageAllowedAt(this.#domain, this.binding) - host.now();
-        await host.sleep(Math.max(1, Math.min(wait, 1000)));
-        continue;
-      }
-      const sibling = host.sibling(this.#domain, this.binding, session.mxKey);
-      if (sibling !== undefined && host.migrate(this.connectionId, sibling)) {
-        this.#domain = sibling;
-        continue;
-      }
-      if (!(await host.waitForMail(this.#domain, this.binding, host.idleTimeoutMs(this.#domain, this.binding))))
-        return undefined;
+    } catch (err) {
+      this.#end(err);
     }
   }
-}
 
-/** Resolves true once `p` settles (fulfilled or rejected), false after ms. Never rejects. */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p.then(
-        () => true,
-        () => true,
-      ),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-      }),
-    ]);
-  } finally {
-    if (timer) clearTimeout(timer);
+  /** Reserves the next run; false when nothing can be taken now. `ahead`: messages still on the
+   *  wire, which count towards maxDeliveriesPerConnection. */
+  #take(ahead = 0): boolean {
+    const host = this.host;
+    const max = this.#max;
+    const room = max > 0 ? Math.max(1, max - this.#deliveries - ahead) : RUN;
+    const want = Math.min(host.batchSize(this.#domain, this.binding), room, RUN);
+    const n = host.takeFor(this.connectionId, (this.#views[want] ??= this.#run.subarray(0, want)));
+    this.#runPos = 0;
+    this.#runLen = n;
+    return n > 0;
   }
-}
 
-/** Starts abort(), or close() for a transport without it; throws nothing. */
-function abortSession(session: TransportSession): Promise<void> {
-  try {
-    return session.abort ? session.abort() : session.close();
-  } catch (err) {
-    return Promise.reject(err);
+  /** Nothing to take: waits out the message throttle, migrates to a sibling, or waits for mail.
+   *  True when the loop goes on. */
+  async #wait(session: TransportSession): Promise<boolean> {
+    const host = this.host;
+    if (host.queued(this.#domain, this.binding) > 0) {
+      // Mail is waiting but outbound_throttle_messages says not yet.
+      const wait = host.messageAllowedAt(this.#domain, this.binding) - host.now();
+      await host.sleep(Math.max(1, Math.min(wait, 1000)));
+      return true;
+    }
+    const sibling = host.sibling(this.#domain, this.binding, session.mxKey);
+    if (sibling !== undefined && host.migrate(this.connectionId, sibling)) {
+      this.#domain = sibling;
+      return true;
+    }
+    return host.waitForMail(this.#domain, this.binding, host.idleTimeoutMs(this.#domain, this.binding));
   }
-}
 
-function closeSession(session: TransportSession): Promise<void> {
-  try {
-    return session.close();
-  } catch (err) {
-    return Promise.reject(err);
+  /** A load from the store came back (bound once: the id is #current). */
+  readonly #loaded = (loaded: LoadedMessage | undefined): void => {
+    if (loaded !== undefined) {
+      this.#send(this.#current, loaded);
+      return;
+    }
+    try {
+      this.host.missing(this.#current, this.#domain, this.binding);
+    } catch (err) {
+      this.#end(err);
+      return;
+    }
+    this.#pump();
+  };
+
+  /** The store failed to load the message: a transient failure; the session is closed (QUIT: it
+   *  is healthy) and the connection ends. */
+  readonly #loadFailed = (err: unknown): void => {
+    this.#giveUp(false);
+    this.#outcome(this.#current, {
+      kind: 'transient',
+      response: `delivery failed: ${message(err)}`,
+      sessionBroken: true,
+    });
+  };
+
+  #send(id: number, loaded: LoadedMessage): void {
+    const session = this.#session!;
+    const msg: OutboundMessage = { id, domain: this.#domain, envelope: loaded.envelope, body: loaded.body };
+    this.#current = id;
+    this.#sending = true;
+    this.#watchdog!.arm();
+    try {
+      if (session.sendCallback) session.sendCallback(msg, this.#sent);
+      else session.send(msg).then(this.#resolved, this.#sent);
+    } catch (err) {
+      this.#sent(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (this.#asyncLoads && this.#sending) this.#prefetch();
   }
-}
 
-/**
- * Ends a session before its lease goes back (see the top of this file): abort() when given up
- * on, else close(), and abort() when close() has not finished within CLOSE_TIMEOUT_MS. Waits at
- * most 2 * CLOSE_TIMEOUT_MS. Never rejects.
- */
-async function endSession(session: TransportSession, givenUp: boolean): Promise<void> {
-  if (givenUp && session.abort) {
-    await within(abortSession(session), CLOSE_TIMEOUT_MS);
-    return;
+  /**
+   * A store that reads from disk: while this message is on the wire, read the next one, so that it
+   * is ready when this one's outcome comes. When the run is used up, the next run is taken now
+   * (unless a message throttle is checked per message: then a take starts a message).
+   */
+  #prefetch(): void {
+    const host = this.host;
+    try {
+      if (this.#runPos === this.#runLen) {
+        if (host.stopping() || this.#closeRequested || host.suspended(this.#domain, this.binding)) return;
+        if (host.batchSize(this.#domain, this.binding) <= 1) return;
+        // The message on the wire may be the last one allowed on this connection.
+        if (this.#max > 0 && this.#max - this.#deliveries <= 1) return;
+        if (!this.#take(1)) return;
+      }
+      const id = this.#run[this.#runPos];
+      const loaded = host.load(id);
+      if (!(loaded instanceof Promise)) return;
+      loaded.catch(ignore); // a failure is met when the message's turn comes (#pump)
+      this.#pre = loaded;
+      this.#preId = id;
+    } catch {
+      // The take or the load failed: #pump meets the failure again in its turn.
+    }
   }
-  if (await within(closeSession(session), CLOSE_TIMEOUT_MS)) return;
-  if (session.abort) await within(abortSession(session), CLOSE_TIMEOUT_MS);
-}
 
-class OpenTimeoutError extends Error {
-  readonly code = 'ETIMEDOUT';
-  constructor(
-    message: string,
-    readonly late: Promise<void>,
-  ) {
-    super(message);
+  /** send() resolved (bound once). */
+  readonly #resolved = (outcome: Outcome): void => this.#sent(null, outcome);
+
+  /** The transport's verdict on the message on the wire (bound once). */
+  readonly #sent = (err: unknown, outcome?: Outcome): void => {
+    if (!this.#sending) return; // the watchdog gave up on it already
+    this.#sending = false;
+    this.#watchdog!.disarm();
+    if (err || outcome === undefined) {
+      this.#giveUp(true);
+      this.#outcome(this.#current, {
+        kind: 'transient',
+        response: `delivery failed: ${message(err ?? 'no outcome')}`,
+        sessionBroken: true,
+      });
+      return;
+    }
+    this.#outcome(this.#current, outcome);
+  };
+
+  /** No outcome within the delivery timeout (bound once). */
+  readonly #onTimeout = (): void => {
+    if (!this.#sending) return;
+    this.#sending = false;
+    this.#giveUp(true);
+    this.#outcome(this.#current, {
+      kind: 'transient',
+      response: `no outcome from the transport within ${this.host.sendTimeoutMs()} ms`,
+      sessionBroken: true,
+    });
+  };
+
+  /**
+   * Given up on in the middle of a message (the watchdog fired, or send() failed): abort the
+   * session at once, before the outcome is applied. A graceful close would queue behind the
+   * unsent rest of the message, which a receiver that stopped reading never takes. Either way the
+   * lease is released only once the session is gone (run()).
+   */
+  #giveUp(sending: boolean): void {
+    const session = this.#session!;
+    let ending: Promise<void>;
+    try {
+      ending = sending && session.abort ? session.abort() : session.close();
+    } catch (err) {
+      ending = Promise.reject(err);
+    }
+    void ending.catch(() => undefined);
   }
-}
 
-/** An open() given up on may still bring a session: abort it whenever it comes. The returned
- *  promise, which the lease waits for, settles when that is done or the open failed, or after
- *  CLOSE_TIMEOUT_MS with the open still pending (then the lease goes back on trust: an open()
- *  that never settles must not hold it for ever). */
-async function lateOpen(opening: Promise<TransportSession>): Promise<void> {
-  const ended = opening.then(
-    (s) => endSession(s, true),
-    () => undefined,
-  );
-  if (await within(opening, CLOSE_TIMEOUT_MS)) await ended;
-}
-
-// A transport whose open() never settles must not hold the lease for ever: give up after the
-// delivery timeout (OpenTimeoutError), and abort the session if it turns up later.
-async function openWithTimeout(
-  transport: Transport,
-  target: DeliveryTarget,
-  timeoutMs: number,
-): Promise<TransportSession> {
-  let timer: NodeJS.Timeout | undefined;
-  const opening = transport.open(target);
-  const watchdog = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(new OpenTimeoutError(`no session from the transport within ${timeoutMs} ms`, lateOpen(opening)));
-    }, timeoutMs);
-  });
-  try {
-    return await Promise.race([opening, watchdog]);
-  } finally {
-    if (timer) clearTimeout(timer);
+  /** Applies a message's outcome, then takes the next message at once or ends the loop. */
+  #outcome(id: number, result: DeliverResult): void {
+    const pending = this.host.apply(id, this.#domain, this.binding, result);
+    if (pending !== undefined) {
+      this.#applying++;
+      pending.then(this.#onApplied);
+    }
+    if (result.kind === 'delivered') {
+      this.#deliveries++;
+      if (this.#max > 0 && this.#deliveries >= this.#max) {
+        this.#end();
+        return;
+      }
+    }
+    if (result.sessionBroken) {
+      this.#givenUp = true;
+      this.#end();
+      return;
+    }
+    this.#pump();
   }
+
+  readonly #onApplied = (): void => {
+    if (--this.#applying === 0) this.#applied?.();
+  };
 }

@@ -11,8 +11,8 @@ import type { Suspensions } from '../core/suspensions.js';
 import type { PairSettings } from '../config.js';
 import { native, Place } from '../native.js';
 import { retryDelayMs } from '../retry.js';
-import type { MessageStore } from '../store/message_store.js';
-import type { Outcome, Transport, TransportSession } from '../transport/transport.js';
+import type { LoadedMessage, MessageStore } from '../store/message_store.js';
+import type { Outcome, Transport } from '../transport/transport.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import type { BounceEvent, DeferredEvent, DeliveredEvent } from './events.js';
 import { SiblingIndex } from './sibling_index.js';
@@ -36,11 +36,11 @@ export interface DeliveryParts {
   readonly outbox: Outbox;
   /** A connection closed while its queue may still hold mail: ask for a pass. */
   readonly poke: () => void;
+  /** Whether the core has a listener for an event (an event object is made only then). */
+  readonly listening: (event: string) => boolean;
 }
 
 export type { BounceEvent, DeferredEvent, DeliveredEvent, DomainTally } from './events.js';
-
-type DeliverResult = Outcome & { sessionBroken?: boolean };
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -59,6 +59,7 @@ export class Delivery implements ConnectionHost {
   readonly #suspensions: Suspensions;
   readonly #outbox: Outbox;
   readonly #poke: () => void;
+  readonly #listening: (event: string) => boolean;
 
   constructor(
     parts: DeliveryParts,
@@ -72,6 +73,7 @@ export class Delivery implements ConnectionHost {
     this.#suspensions = parts.suspensions;
     this.#outbox = parts.outbox;
     this.#poke = parts.poke;
+    this.#listening = parts.listening;
     this.#siblings = new SiblingIndex(parts.ctx, parts.domains, transport);
   }
 
@@ -218,43 +220,58 @@ export class Delivery implements ConnectionHost {
     });
   }
 
-  async deliver(
-    session: TransportSession,
-    id: number,
-    domain: string,
-    binding: string,
-    timeoutMs: number,
-  ): Promise<DeliverResult> {
-    let result: DeliverResult;
-    let sending = false;
+  load(id: number): LoadedMessage | undefined | Promise<LoadedMessage | undefined> {
+    const store = this.store;
+    return store.load ? store.load(id) : this.#loadByParts(id);
+  }
+
+  /** A store without load(): get() and body(). */
+  async #loadByParts(id: number): Promise<LoadedMessage | undefined> {
+    const meta = await this.store.get(id);
+    if (!meta) return undefined;
+    return { envelope: meta.envelope, body: await this.store.body(id) };
+  }
+
+  missing(id: number, domain: string, binding: string): void {
     try {
-      const meta = await this.store.get(id);
-      if (!meta) {
-        this.#bounce(id, domain, binding, 'missing', undefined, 'the message is not in the store');
-        return { kind: 'permanent', response: 'the message is not in the store' };
-      }
-      const body = await this.store.body(id);
-      sending = true;
-      result = await sendWithTimeout(session, { id, domain, envelope: meta.envelope, body }, timeoutMs);
+      this.#bounce(id, domain, binding, 'missing', undefined, 'the message is not in the store');
     } catch (err) {
-      result = { kind: 'transient', response: `delivery failed: ${message(err)}`, sessionBroken: true };
+      if ((err as { code?: string }).code !== 'ERR_CLOSED') this.#outbox.reportError(err);
     }
-    if (result.sessionBroken) {
-      // Given up on in the middle of a message (the watchdog fired, or send() rejected): abort the
-      // session at once, before the outcome is applied. A graceful close would queue behind the
-      // unsent rest of the message, which a receiver that stopped reading never takes. The store
-      // failing before send() leaves a healthy session: that one is closed (QUIT). Either way the
-      // connection releases its lease only once the session is gone (Connection.run).
-      let ending: Promise<void>;
-      try {
-        ending = sending && session.abort ? session.abort() : session.close();
-      } catch (err) {
-        ending = Promise.reject(err);
-      }
-      void ending.catch(() => undefined);
+  }
+
+  apply(id: number, domain: string, binding: string, outcome: Outcome): Promise<void> | undefined {
+    if (outcome.kind !== 'delivered') return this.#apply(id, domain, binding, outcome);
+    // The hot path. The store forgets the message before the core settles it (a settled id may
+    // be submitted again, and a removal still pending would then delete the new message); the
+    // connection does not wait for either: its next message is already on the wire.
+    let removing: Promise<void>;
+    try {
+      removing = this.store.remove(id);
+    } catch (err) {
+      removing = Promise.reject(err);
     }
-    await this.#apply(id, domain, binding, result);
-    return result;
+    return removing.then(
+      () => this.#delivered(id, domain, binding, outcome.response),
+      (err) => {
+        // The message is done either way; a store that cannot remove it will offer it again after
+        // a restart (a duplicate delivery, which SMTP tolerates), so report and go on.
+        this.#outbox.reportError(err);
+        this.#delivered(id, domain, binding, outcome.response);
+      },
+    );
+  }
+
+  #delivered(id: number, domain: string, binding: string, response: string | undefined): void {
+    try {
+      this.#core.settle(id);
+      this.#outbox.tally(domain).delivered++;
+      // The event object only when someone listens.
+      if (this.#listening('delivered'))
+        this.#outbox.emitSafely('delivered', { id, domain, binding, response } satisfies DeliveredEvent);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_CLOSED') this.#outbox.reportError(err); // closed under us
+    }
   }
 
   async openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void> {
@@ -347,16 +364,9 @@ export class Delivery implements ConnectionHost {
   async #apply(id: number, domain: string, binding: string, outcome: Outcome): Promise<void> {
     try {
       switch (outcome.kind) {
-        case 'delivered':
+        case 'delivered': // apply() takes these itself, without this method's promise
           await this.#forget(id);
-          this.#core.settle(id);
-          this.#outbox.tally(domain).delivered++;
-          this.#outbox.emitSafely('delivered', {
-            id,
-            domain,
-            binding,
-            response: outcome.response,
-          } satisfies DeliveredEvent);
+          this.#delivered(id, domain, binding, outcome.response);
           return;
         case 'permanent':
           this.#bounce(id, domain, binding, 'permanent', outcome.code, outcome.response);
@@ -415,31 +425,5 @@ export class Delivery implements ConnectionHost {
       // restart (a duplicate delivery, which SMTP tolerates), so report and go on.
       this.#outbox.reportError(err);
     }
-  }
-}
-
-/** send() against the delivery timeout. When the watchdog fires, send() is still in flight: the
- *  result says sessionBroken, and deliver() aborts the session (which makes send() settle). */
-async function sendWithTimeout(
-  session: TransportSession,
-  msg: { id: number; domain: string; envelope: { from: string; to: string[] }; body: Buffer },
-  timeoutMs: number,
-): Promise<DeliverResult> {
-  let timer: NodeJS.Timeout | undefined;
-  const watchdog = new Promise<DeliverResult>((resolve) => {
-    timer = setTimeout(
-      () =>
-        resolve({
-          kind: 'transient',
-          response: `no outcome from the transport within ${timeoutMs} ms`,
-          sessionBroken: true,
-        }),
-      timeoutMs,
-    );
-  });
-  try {
-    return await Promise.race([session.send(msg), watchdog]);
-  } finally {
-    if (timer) clearTimeout(timer);
   }
 }

@@ -19,6 +19,7 @@ export interface ServiceHost extends MessageOps {
   enqueue(message: Message): void;
   maintain(): { opened: number };
   stats(): Stats;
+  listenerCount(event: string): number;
 }
 
 export class DeliveryService {
@@ -53,6 +54,7 @@ export class DeliveryService {
         suspensions: this.suspensions,
         outbox: this.outbox,
         poke: () => this.poke(),
+        listening: (event) => this.core.listenerCount(event) > 0,
       },
       ctx.transport,
       ctx.store,

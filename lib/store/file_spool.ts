@@ -23,6 +23,7 @@
 // File format (version 1): see spool_format.ts.
 // Retry-state journal (retry.log, one per shard): see retry_journal.ts.
 // Directory fsyncs: dir_sync.ts; opening only regular files, and other file access: spool_io.ts.
+// The messages stored most recently are also kept in memory for load(): body_cache.ts.
 //
 // Durability (what is fsynced when)
 //   put():  1. the first put() into a shard in this process: mkdir the shard (and <dir>) and fsync
@@ -57,12 +58,12 @@ import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 
 import { codedError } from '../errors.js';
 import { checkFunction, checkId, checkInt, checkKeys, checkObject, typeName } from '../validate.js';
+import { BodyCache } from './body_cache.js';
 import { DirSyncer, fsyncDir } from './dir_sync.js';
-import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
+import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
 import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
 import { RETRY_LOG_LIST_SLACK, RetryJournals } from './retry_journal.js';
 import {
@@ -73,18 +74,30 @@ import {
   SpoolCorruptError,
   TEMP_RE,
   encodeHeader,
-  parseHeader,
+  parseMessageFile,
   readHeader,
   shardOf,
 } from './spool_format.js';
-import { READ_FLAGS, exists, isErrno, kindOf, openRegular, writeFully, writing } from './spool_io.js';
+import {
+  READ_FLAGS,
+  exists,
+  isErrno,
+  kindOf,
+  openRegular,
+  readRegular,
+  unlinkIfThere,
+  writeFully,
+  writing,
+} from './spool_io.js';
 
 export { MAX_HEADER_BYTES, SpoolCorruptError, shardOf } from './spool_format.js';
 export { RETRY_LOG, RETRY_LOG_COMPACT_BYTES, RETRY_LOG_LIST_SLACK } from './retry_journal.js';
 
 /** Files list() reads at once. */
 const LIST_BATCH = 64;
-const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode', 'cacheBytes']);
+/** The default of options.cacheBytes. */
+export const DEFAULT_CACHE_BYTES = 32 * 2 ** 20;
 
 export interface FileSpoolOptions {
   /**
@@ -96,6 +109,12 @@ export interface FileSpoolOptions {
   onCorrupt?: (file: string, error: Error) => void;
   /** Permission bits of new message and journal files (default 0o600: mail is private). */
   fileMode?: number;
+  /**
+   * Bytes of recently stored messages kept in memory for load() (default 32 MiB; 0: none), so
+   * that delivering a message soon after put() does not read the file back. A read cache: put()
+   * is as durable with it as without.
+   */
+  cacheBytes?: number;
 }
 
 export class FileSpool implements MessageStore {
@@ -103,6 +122,8 @@ export class FileSpool implements MessageStore {
   readonly dir: string;
   readonly #onCorrupt: (file: string, error: Error) => void;
   readonly #fileMode: number;
+  /** Recently stored messages, for load(). */
+  readonly #cache: BodyCache;
   #root: Promise<void> | undefined;
   readonly #shards = new Map<string, Promise<string>>();
   /** The #root promise each #shards promise waited for. */
@@ -122,6 +143,11 @@ export class FileSpool implements MessageStore {
     checkKeys(o, OPTION_KEYS, 'options');
     if (o.onCorrupt !== undefined) checkFunction(o.onCorrupt, 'options.onCorrupt');
     this.#fileMode = o.fileMode === undefined ? 0o600 : checkInt(o.fileMode, 'options.fileMode', 0, 0o777);
+    this.#cache = new BodyCache(
+      o.cacheBytes === undefined
+        ? DEFAULT_CACHE_BYTES
+        : checkInt(o.cacheBytes, 'options.cacheBytes', 0, Number.MAX_SAFE_INTEGER),
+    );
     this.#onCorrupt =
       (o.onCorrupt as FileSpoolOptions['onCorrupt']) ??
       ((file, error) => {
@@ -154,6 +180,8 @@ export class FileSpool implements MessageStore {
     } finally {
       this.#pending.delete(m.id);
     }
+    // Durable now. A copy of the body: the caller may reuse its buffer.
+    if (this.#cache.maxBytes > 0) this.#cache.set(m.id, { envelope: m.envelope, body: Buffer.from(b) });
   }
 
   /** Writes into the shard; when its directory has gone (ENOENT), creates it again and writes once more. */
@@ -333,10 +361,31 @@ export class FileSpool implements MessageStore {
       if (isErrno(e, 'ENOENT')) throw codedError('ERR_UNKNOWN_ID', `id ${id} is not stored`);
       throw e;
     }
-    const h = parseHeader(data.subarray(0, MAX_HEADER_BYTES + 2), data.length, file, id);
-    const body = data.subarray(h.bodyOffset);
-    if (crc32(body) !== h.crc32) throw new SpoolCorruptError(file, 'body does not match its crc32');
-    return body;
+    return parseMessageFile(data, file, id).body;
+  }
+
+  /** The envelope and body for delivery: from the cache (decision 42) when this instance stored it
+   *  recently, else from one read of the file, checked as by body(). Undefined: no <id>.msg. */
+  load(id: number): LoadedMessage | Promise<LoadedMessage | undefined> {
+    const file = this.pathOf(id);
+    // Stored by this instance recently: at once, from memory.
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) return cached;
+    return new Promise((resolve, reject) => {
+      readRegular(file, (err, data) => {
+        if (err || data === undefined) {
+          if (err) reject(err);
+          else resolve(undefined);
+          return;
+        }
+        try {
+          const { header, body } = parseMessageFile(data, file, id);
+          resolve({ envelope: header.message.envelope, body });
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
   }
 
   /** Unlinks the message file (an unknown id is fine). Waits for a put() of the id in progress. */
@@ -344,11 +393,8 @@ export class FileSpool implements MessageStore {
     const file = this.pathOf(id);
     const p = this.#pending.get(id);
     if (p !== undefined) await p.catch(() => undefined);
-    try {
-      await fsp.unlink(file);
-    } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw e;
-    }
+    this.#cache.delete(id);
+    return unlinkIfThere(file);
   }
 
   /**
@@ -446,6 +492,7 @@ export class FileSpool implements MessageStore {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled([...this.#pending.values()]);
+    this.#cache.clear();
     await this.#journals.close();
   }
 }

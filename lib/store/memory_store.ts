@@ -19,7 +19,7 @@ import {
   checkTime,
   typeName,
 } from '../validate.js';
-import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
+import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
 
 const MESSAGE_KEYS = new Set([
   'id',
@@ -32,6 +32,8 @@ const MESSAGE_KEYS = new Set([
   'nextAttempt',
 ]);
 const ENVELOPE_KEYS = new Set(['from', 'to']);
+/** What remove() returns: settled already, shared. */
+const DONE: Promise<void> = Promise.resolve();
 
 /**
  * Checks a StoredMessage and returns a copy holding only its own fields (so that a caller who
@@ -124,10 +126,25 @@ export class MemoryStore implements MessageStore {
     return Buffer.from(b);
   }
 
-  async remove(id: number): Promise<void> {
+  /** The stored envelope and body themselves, synchronously (no copies: the caller only reads them). */
+  load(id: number): LoadedMessage | undefined {
     checkId(id, 'id');
+    const m = this.#messages.get(id);
+    if (m === undefined) return undefined;
+    return { envelope: m.envelope, body: this.#bodies.get(id)! };
+  }
+
+  // Not async: removal is the delivery hot path, and an async function's machinery costs more than
+  // the two deletes. A bad argument still rejects the returned promise.
+  remove(id: number): Promise<void> {
+    try {
+      checkId(id, 'id');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.#messages.delete(id);
     this.#bodies.delete(id);
+    return DONE;
   }
 
   /**

@@ -29,6 +29,12 @@ export interface StoredMessage {
   nextAttempt?: number;
 }
 
+/** What the delivery layer needs to send a message: its envelope and body (see MessageStore.load). */
+export interface LoadedMessage {
+  envelope: Envelope;
+  body: Buffer;
+}
+
 export interface MessageStore {
   /** Stores a message durably: when the promise resolves, a crash does not lose it. */
   put(message: StoredMessage, body: Buffer): Promise<void>;
@@ -36,6 +42,15 @@ export interface MessageStore {
   get(id: number): Promise<StoredMessage | undefined>;
   /** The body bytes; rejects when the message is unknown. */
   body(id: number): Promise<Buffer>;
+  /**
+   * Optional: the envelope and body of a message about to be sent, in one call instead of get()
+   * and body(), and without copies: the core only reads them, and hands the body to the transport
+   * as it is. Undefined (or a promise of undefined) when the message is unknown; a damaged one
+   * rejects (or throws) as body() would. It may answer synchronously (a store in memory): the
+   * delivery layer then starts the message without waiting for a promise. Without it the core
+   * calls get() and body().
+   */
+  load?(id: number): LoadedMessage | undefined | Promise<LoadedMessage | undefined>;
   /** Forgets a message after its final outcome. Removing an unknown id is not an error. */
   remove(id: number): Promise<void>;
   /** Every stored message, for recovery after a restart. */

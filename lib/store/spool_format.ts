@@ -118,6 +118,14 @@ export function parseHeader(head: Buffer, fileSize: number, file: string, id: nu
   return { message, bodyOffset, size: r.size, crc32: r.crc32 };
 }
 
+/** A whole message file checked: its header, and its body against the header's size and CRC-32. */
+export function parseMessageFile(data: Buffer, file: string, id: number): { header: Header; body: Buffer } {
+  const header = parseHeader(data.subarray(0, MAX_HEADER_BYTES + 2), data.length, file, id);
+  const body = data.subarray(header.bodyOffset);
+  if (crc32(body) !== header.crc32) throw new SpoolCorruptError(file, 'body does not match its crc32');
+  return { header, body };
+}
+
 /** Reads and checks the header of an open message file of `size` bytes. */
 export async function readHeader(fh: FileHandle, size: number, file: string, id: number): Promise<Header> {
   const limit = Math.min(size, MAX_HEADER_BYTES + 2);

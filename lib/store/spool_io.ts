@@ -84,3 +84,63 @@ export async function exists(file: string): Promise<boolean> {
     throw e;
   }
 }
+
+/**
+ * A whole regular file in one buffer, with callbacks rather than a FileHandle and a promise per
+ * step (the delivery hot path reads one file per message): open (as openRegular), fstat, read,
+ * close. `done(null, undefined)` when the file does not exist; a file that is not a regular one is
+ * a SpoolCorruptError.
+ */
+export function readRegular(file: string, done: (err: Error | null, data?: Buffer) => void): void {
+  fs.open(file, READ_FLAGS, (err, fd) => {
+    if (err) {
+      if (isErrno(err, 'ENOENT')) done(null, undefined);
+      else if (O_NOFOLLOW !== 0 && isErrno(err, 'ELOOP', 'EMLINK'))
+        done(new SpoolCorruptError(file, 'not a regular file (a symbolic link, not followed)', { cause: err }));
+      else done(err);
+      return;
+    }
+    const finish = (e: Error | null, data?: Buffer) => fs.close(fd, (closeErr) => done(e ?? closeErr, data));
+    fs.fstat(fd, (err2, st) => {
+      if (err2) {
+        finish(err2);
+        return;
+      }
+      if (!st.isFile()) {
+        finish(new SpoolCorruptError(file, `not a regular file (${kindOf(st)})`));
+        return;
+      }
+      const buf = Buffer.allocUnsafe(st.size);
+      const readFrom = (off: number): void => {
+        if (off === buf.length) {
+          finish(null, buf);
+          return;
+        }
+        fs.read(fd, buf, off, buf.length - off, off, (err3, n) => {
+          if (err3) {
+            finish(err3);
+            return;
+          }
+          // Shorter than fstat said (truncated meanwhile): what is there, for the checks to judge.
+          if (n === 0) {
+            finish(null, buf.subarray(0, off));
+            return;
+          }
+          readFrom(off + n);
+        });
+      };
+      readFrom(0);
+    });
+  });
+}
+
+/** Unlinks a file; one that is not there is no error. A callback underneath, not fs/promises:
+ *  removal follows every delivery. */
+export function unlinkIfThere(file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.unlink(file, (err) => {
+      if (err && !isErrno(err, 'ENOENT')) reject(err);
+      else resolve();
+    });
+  });
+}

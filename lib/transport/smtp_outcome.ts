@@ -17,9 +17,11 @@ export function checkMessage(m: unknown): OutboundMessage {
   if (typeof env.from !== 'string')
     throw new TypeError(`message.envelope.from must be a string, got ${typeName(env.from)}`);
   if (!Array.isArray(env.to)) throw new TypeError(`message.envelope.to must be an array, got ${typeName(env.to)}`);
-  env.to.forEach((r, i) => {
+  const to = env.to as unknown[];
+  for (let i = 0; i < to.length; i++) {
+    const r = to[i];
     if (typeof r !== 'string') throw new TypeError(`message.envelope.to[${i}] must be a string, got ${typeName(r)}`);
-  });
+  }
   if (!(o.body instanceof Uint8Array)) throw new TypeError(`message.body must be a Buffer, got ${typeName(o.body)}`);
   const body = Buffer.isBuffer(o.body) ? o.body : Buffer.from(o.body.buffer, o.body.byteOffset, o.body.byteLength);
   return { id, domain: o.domain, envelope: { from: env.from, to: env.to as string[] }, body };

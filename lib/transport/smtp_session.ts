@@ -5,9 +5,10 @@ import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { hostPort } from './mx_resolver.js';
 import { SmtpSendError, asSmtpError, codedError, type SmtpError } from './smtp_errors.js';
 import { within, type Link } from './smtp_link.js';
+import { Watchdog } from '../watchdog.js';
 import type { Timeouts } from './smtp_options.js';
 import { checkMessage, deliveredOutcome, has8bit, invalidEnvelope, replyOutcome } from './smtp_outcome.js';
-import type { Outcome, OutboundMessage, TransportSession } from './transport.js';
+import type { Outcome, OutboundMessage, SendCallback, TransportSession } from './transport.js';
 
 // ---- the session ----------------------------------------------------------------------------
 
@@ -60,8 +61,21 @@ export class SmtpSession implements TransportSession {
   #closed = false;
   #broken = false;
   #busy = false;
-  #idleTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  /** Closes the session (QUIT) after timeouts.idle unused. */
+  readonly #idle: Watchdog;
+  /** A transaction ended and the session goes idle at the next microtask, unless a send comes first. */
+  #idlePending = false;
+  /** The socket's timer is on (timeouts.command), as while busy. */
+  #commandTimeout = false;
+  /** Caps one transaction at timeouts.message. */
+  readonly #cap: Watchdog;
+  // The transaction in flight: its callback, its message id, whether it has ended, and whether
+  // nodemailer's send() is still on the stack.
+  #done: SendCallback | undefined;
+  #msgId = 0;
+  #txnOpen = false;
+  #inSend = false;
 
   constructor(conn: SMTPConnection, link: Link, init: SessionInit) {
     this.#conn = conn;
@@ -76,9 +90,23 @@ export class SmtpSession implements TransportSession {
     this.#onGone = init.onGone;
     // The peer may end an idle session (timeout, 421): the session is then simply gone. It leaves
     // the transport's books once its socket has closed, so that transport.close() waits for it.
-    conn.once('end', () => this.#stopIdle());
-    void link.gone.then(() => {
+    this.#idle = new Watchdog(this.#t.idle, () => {
+      if (!this.#busy) void this.close();
+    });
+    this.#cap = new Watchdog(this.#t.message, this.#onCap);
+    // nodemailer fails the send in flight when the connection breaks, but close() by us (or an
+    // unexpected path) ends it silently: this makes sure the transaction ends anyway ('end' comes
+    // before the error callback on some paths: let the error win).
+    conn.once('end', () => {
       this.#stopIdle();
+      if (this.#txnOpen)
+        setImmediate(() =>
+          this.#finish({ err: codedError('ECONNECTION', 'the connection closed during the transaction') }),
+        );
+    });
+    void link.gone.then(() => {
+      this.#idle.dispose();
+      this.#cap.dispose();
       this.#onGone(this);
     });
     this.#startIdle();
@@ -93,56 +121,163 @@ export class SmtpSession implements TransportSession {
     return this.#conn.secure;
   }
 
-  async send(message: OutboundMessage): Promise<Outcome> {
+  send(message: OutboundMessage): Promise<Outcome> {
+    return new Promise<Outcome>((resolve, reject) => {
+      this.sendCallback(message, (err, outcome) => (err ? reject(err) : resolve(outcome!)));
+    });
+  }
+
+  /**
+   * send() with a callback (TransportSession.sendCallback): the hot path of the core. Nothing is
+   * made per message beyond what nodemailer needs (its envelope object) and the outcome: the
+   * transaction's deadline and the idle timer are re-armed (Watchdog), the callbacks are bound
+   * once per session. `done` is called once, never before this returns; a bad argument throws.
+   */
+  sendCallback(message: OutboundMessage, done: SendCallback): void {
     const msg = checkMessage(message);
     if (this.#busy) {
-      throw new SmtpSendError(
+      const err = new SmtpSendError(
         'ERR_REENTRANT',
         msg.id,
         this.host,
         `smtp send #${msg.id}: another message is in flight on this session`,
       );
+      queueMicrotask(() => done(err));
+      return;
     }
     if (!this.usable) {
-      throw new SmtpSendError(
+      const err = new SmtpSendError(
         'ERR_CLOSED',
         msg.id,
         this.host,
         `smtp send #${msg.id}: the session to ${this.host} is not usable`,
       );
+      queueMicrotask(() => done(err));
+      return;
     }
     const invalid = invalidEnvelope(msg.envelope);
-    if (invalid) return { kind: 'permanent', response: invalid };
+    if (invalid) {
+      queueMicrotask(() => done(null, { kind: 'permanent', response: invalid }));
+      return;
+    }
 
     this.#busy = true;
-    this.#stopIdle();
-    this.#setSocketTimeout(this.#t.command);
+    this.#done = done;
+    this.#msgId = msg.id;
+    this.#idle.disarm();
+    this.#idlePending = false;
+    // The socket's timer is the per-command timeout while busy; it was switched off only if the
+    // session really went idle since the last message (#enterIdle).
+    if (!this.#commandTimeout) {
+      this.#setSocketTimeout(this.#t.command);
+      this.#commandTimeout = true;
+    }
+    this.#txnOpen = true;
+    this.#cap.arm();
+    const body = msg.body;
+    this.#inSend = true;
     try {
-      const r = await this.#transact(msg);
-      if ('info' in r) return deliveredOutcome(r.info);
-      const outcome = replyOutcome(r.err);
-      if (!outcome) {
-        // Broken mid-transaction: give up on the connection (a reset, see Link).
-        this.#broken = true;
-        void this.abort();
-        const e = r.err;
-        throw new SmtpSendError(
-          e.code ?? 'ECONNECTION',
-          msg.id,
-          this.host,
-          `smtp send #${msg.id} to ${hostPort(this.host, this.port)}: ${e.message}`,
-          { cause: e },
-        );
-      }
-      if (r.err.responseCode === 503) this.#broken = true;
-      else if (!this.#conn.destroyed && !(await this.#reset())) this.#broken = true;
-      return outcome;
+      this.#conn.send(
+        { from: msg.envelope.from, to: msg.envelope.to, size: body.length, use8BitMime: has8bit(body) },
+        body,
+        this.#onSent,
+      );
+    } catch (err) {
+      this.#finish({ err: asSmtpError(err) });
     } finally {
-      this.#busy = false;
-      if (this.usable) this.#startIdle();
-      else if (!this.#conn.destroyed) void this.close();
+      this.#inSend = false;
     }
   }
+
+  // --- one transaction: its end, its outcome ------------------------------------------------------
+
+  /** nodemailer's callback for the transaction in flight (bound once). */
+  readonly #onSent = (err: Error | null, info: SMTPConnection.SentMessageInfo): void => {
+    this.#finish(err ? { err: asSmtpError(err) } : { info });
+  };
+
+  /** The transaction took longer than timeouts.message (bound once). */
+  readonly #onCap = (): void => {
+    if (!this.#txnOpen) return;
+    const err = codedError('ETIMEDOUT', `the transaction took longer than ${this.#t.message} ms`);
+    void this.abort(); // a reset: the peer may have stopped reading megabytes ago
+    this.#finish({ err });
+  };
+
+  /** The transaction ended (reply, error, timeout or a closed connection): its outcome. Once. */
+  #finish(r: Transaction): void {
+    if (!this.#txnOpen) return;
+    this.#txnOpen = false;
+    this.#cap.disarm();
+    if (this.#inSend) {
+      // nodemailer answered before send() returned: report after sendCallback() has returned.
+      queueMicrotask(() => this.#outcomeOf(r));
+      return;
+    }
+    this.#outcomeOf(r);
+  }
+
+  #outcomeOf(r: Transaction): void {
+    if ('info' in r) {
+      this.#complete(null, deliveredOutcome(r.info));
+      return;
+    }
+    const outcome = replyOutcome(r.err);
+    if (!outcome) {
+      // Broken mid-transaction: give up on the connection (a reset, see Link).
+      this.#broken = true;
+      void this.abort();
+      const e = r.err;
+      const id = this.#msgId;
+      this.#complete(
+        new SmtpSendError(
+          e.code ?? 'ECONNECTION',
+          id,
+          this.host,
+          `smtp send #${id} to ${hostPort(this.host, this.port)}: ${e.message}`,
+          { cause: e },
+        ),
+      );
+      return;
+    }
+    if (r.err.responseCode === 503) this.#broken = true;
+    else if (!this.#conn.destroyed) {
+      this.#reset((ok) => {
+        if (!ok) this.#broken = true;
+        this.#complete(null, outcome);
+      });
+      return;
+    }
+    this.#complete(null, outcome);
+  }
+
+  /**
+   * Hands the outcome over. The session goes idle only if no message follows at once: a caller
+   * that sends the next one from within `done` keeps the socket's command timeout and leaves the
+   * idle timer alone; one that sends after a promise (a store reading from disk) has until the
+   * end of the current microtask queue.
+   */
+  #complete(err: Error | null, outcome?: Outcome): void {
+    const done = this.#done!;
+    this.#done = undefined;
+    this.#busy = false;
+    if (!this.usable) {
+      if (!this.#conn.destroyed) void this.close();
+      done(err, outcome);
+      return;
+    }
+    done(err, outcome);
+    if (this.#busy || this.#idlePending || !this.usable) return;
+    this.#idlePending = true;
+    queueMicrotask(this.#enterIdle);
+  }
+
+  /** After a transaction, unless the next one started meanwhile (bound once). */
+  readonly #enterIdle = (): void => {
+    if (!this.#idlePending || this.#busy || !this.usable) return;
+    this.#idlePending = false;
+    this.#startIdle();
+  };
 
   /**
    * Ends the session. Idle and healthy: QUIT, then the server closes the connection and we close
@@ -194,72 +329,35 @@ export class SmtpSession implements TransportSession {
     if (!(await within(link.gone, this.#t.quit))) await link.abort();
   }
 
-  #transact(msg: OutboundMessage): Promise<Transaction> {
+  /** RSET after a refused message; `done(false)` when it failed (the session is retired). */
+  #reset(done: (ok: boolean) => void): void {
     const conn = this.#conn;
-    return new Promise<Transaction>((resolve) => {
-      let settled = false;
-      const finish = (r: Transaction) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(cap);
-        conn.off('end', onEnd);
-        resolve(r);
-      };
-      // nodemailer fails the send in flight when the connection breaks, but close() by us (or
-      // an unexpected path) ends it silently: this makes sure send() settles anyway.
-      const onEnd = () =>
-        setImmediate(() => finish({ err: codedError('ECONNECTION', 'the connection closed during the transaction') }));
-      const cap = setTimeout(() => {
-        const err = codedError('ETIMEDOUT', `the transaction took longer than ${this.#t.message} ms`);
-        void this.abort(); // a reset: the peer may have stopped reading megabytes ago
-        finish({ err });
-      }, this.#t.message);
-      conn.once('end', onEnd);
-      const body = msg.body;
-      conn.send(
-        {
-          from: msg.envelope.from,
-          to: msg.envelope.to,
-          size: body.length,
-          use8BitMime: has8bit(body),
-        },
-        body,
-        (err, info) => finish(err ? { err: asSmtpError(err) } : { info }),
-      );
-    });
-  }
-
-  #reset(): Promise<boolean> {
-    const conn = this.#conn;
-    return new Promise<boolean>((resolve) => {
-      let done = false;
-      const finish = (ok: boolean) => {
-        if (done) return;
-        done = true;
-        conn.off('end', onEnd);
-        resolve(ok);
-      };
-      const onEnd = () => finish(false);
-      conn.once('end', onEnd);
-      try {
-        conn.reset((err) => finish(!err));
-      } catch {
-        finish(false);
-      }
-    });
+    let settled = false;
+    const finish = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      conn.off('end', onEnd);
+      done(ok);
+    };
+    const onEnd = () => finish(false);
+    conn.once('end', onEnd);
+    try {
+      conn.reset((err) => finish(!err));
+    } catch {
+      finish(false);
+    }
   }
 
   #startIdle(): void {
-    this.#stopIdle();
     // nodemailer's socket timer is the per-command timeout; while idle our own timer decides.
     this.#setSocketTimeout(0);
-    this.#idleTimer = setTimeout(() => void this.close(), this.#t.idle);
-    this.#idleTimer.unref();
+    this.#commandTimeout = false;
+    this.#idle.arm();
   }
 
   #stopIdle(): void {
-    if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
+    this.#idlePending = false;
+    this.#idle.disarm();
   }
 
   #setSocketTimeout(ms: number): void {

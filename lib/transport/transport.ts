@@ -26,6 +26,9 @@ export type Outcome =
   | { kind: 'transient'; code?: number; response: string }
   | { kind: 'permanent'; code?: number; response: string };
 
+/** The callback of TransportSession.sendCallback(): an error, or the verdict. */
+export type SendCallback = (err: Error | null, outcome?: Outcome) => void;
+
 export interface TransportSession {
   /**
    * The destination this session is connected to, as a key: sessions whose domains resolve to the
@@ -40,6 +43,13 @@ export interface TransportSession {
    * as a transient failure and closes the session.
    */
   send(message: OutboundMessage): Promise<Outcome>;
+  /**
+   * Optional: send() with a callback instead of a promise, for the core's hot path (no promise
+   * per message). Same contract as send(): `done(null, outcome)` for a verdict, `done(err)` when
+   * the session broke during the message (a bad argument may also throw). `done` is called exactly
+   * once, never before sendCallback() has returned. The core prefers it when present.
+   */
+  sendCallback?(message: OutboundMessage, done: SendCallback): void;
   /**
    * Ends the session: QUIT on a healthy idle session; a transport gives up on a busy or
    * unresponsive one (see abort()). Resolves once the connection is gone. Never rejects.

@@ -126,12 +126,15 @@ describe.skipIf(!posix)('FileSpool: a FIFO or a symbolic link named <id>.msg', (
   );
 
   test(
-    'body() of the FIFO rejects with a SpoolCorruptError',
+    'body() and load() of the FIFO reject with a SpoolCorruptError',
     async () => {
       const { dir } = await spoolWithFifo();
       const spool = new FileSpool(dir);
       await expect(spool.body(3)).rejects.toBeInstanceOf(SpoolCorruptError);
       expect((await spool.body(259)).toString()).toBe('body 259');
+      // load(), the delivery layer's one read of envelope and body, refuses it the same way.
+      await expect(spool.load(3)).rejects.toBeInstanceOf(SpoolCorruptError);
+      expect((await spool.load(259))?.body.toString()).toBe('body 259');
     },
     HANG_MS,
   );
@@ -155,7 +158,7 @@ describe.skipIf(!posix)('FileSpool: a FIFO or a symbolic link named <id>.msg', (
   );
 
   test(
-    'a symbolic link is not followed: reported by list(), refused by get() and body()',
+    'a symbolic link is not followed: reported by list(), refused by get(), body() and load()',
     async () => {
       const dir = tempDir('symlink');
       const s = new FileSpool(dir);
@@ -172,6 +175,7 @@ describe.skipIf(!posix)('FileSpool: a FIFO or a symbolic link named <id>.msg', (
       for (const [, e] of reports) expect(e.message).toMatch(/symbolic link/);
       await expect(spool.get(4)).rejects.toBeInstanceOf(SpoolCorruptError);
       await expect(spool.body(4)).rejects.toBeInstanceOf(SpoolCorruptError);
+      await expect(spool.load(4)).rejects.toBeInstanceOf(SpoolCorruptError);
       await expect(spool.get(262)).rejects.toBeInstanceOf(SpoolCorruptError);
     },
     HANG_MS,

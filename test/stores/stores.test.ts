@@ -403,6 +403,8 @@ describe('FileSpool', () => {
     expect(() => new FileSpool('x', { onCorrupt: 'warn' as unknown as () => void })).toThrow(
       /^options\.onCorrupt must be a function/,
     );
+    expect(() => new FileSpool('x', { cacheBytes: -1 })).toThrow(/^options\.cacheBytes must be an integer from 0/);
+    expect(() => new FileSpool('x', { cacheBytes: 1.5 })).toThrow(RangeError);
     expect(() => new FileSpool('x', { fileMode: 0o1000 })).toThrow(RangeError);
     expect(() => new FileSpool('x', { fileMode: 0o1000 })).toThrow(
       /^options\.fileMode must be an integer from 0 to 511/,

@@ -385,6 +385,79 @@ describe('delivery to a server that accepts', () => {
   });
 });
 
+describe('sendCallback(): the callback form of send() the core uses', () => {
+  let ok: TestServer;
+  beforeAll(async () => {
+    ok = await startSmtp();
+  });
+
+  it('messages chained from the callbacks all arrive on one connection; the session then goes idle and closes after timeouts.idle', async () => {
+    const t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: ok.port } }, timeouts: { idle: 150 } });
+    const s = (await t.open(target('dest.test'))) as SmtpSession;
+    const before = ok.received.length;
+    const outcomes: string[] = [];
+    let returned = true;
+    await new Promise<void>((resolve, reject) => {
+      const next = (): void => {
+        if (outcomes.length === 20) {
+          resolve();
+          return;
+        }
+        returned = false;
+        s.sendCallback(message([`r${outcomes.length}@dest.test`]), (err, outcome) => {
+          // never called before sendCallback() has returned
+          if (!returned) reject(new Error('done called synchronously'));
+          if (err) {
+            reject(err);
+            return;
+          }
+          outcomes.push(outcome!.kind);
+          next(); // the next message from within this callback, as the core does
+        });
+        returned = true;
+      };
+      next();
+    });
+    expect(outcomes).toEqual(Array(20).fill('delivered'));
+    const got = ok.received.slice(before);
+    expect(got.map((r) => r.to[0])).toEqual(Array.from({ length: 20 }, (_, i) => `r${i}@dest.test`));
+    expect(s.usable).toBe(true);
+    // Idle again after the last one: closed by the session's own idle timer.
+    const deadline = Date.now() + 5000;
+    while (s.usable && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(s.usable).toBe(false);
+    await s.close();
+  });
+
+  it('a bad envelope (permanent) and a second message at once (ERR_REENTRANT) come through the callback, not synchronously; a bad argument throws', async () => {
+    const t = transport({ routes: { 'dest.test': { host: '127.0.0.1', port: ok.port } } });
+    const s = (await t.open(target('dest.test'))) as SmtpSession;
+    const results: string[] = [];
+    const first = new Promise<void>((resolve) =>
+      s.sendCallback(message(['ok@dest.test']), (err, o) => {
+        results.push(err ? `err ${(err as SmtpSendError).code}` : o!.kind);
+        resolve();
+      }),
+    );
+    const second = new Promise<void>((resolve) =>
+      s.sendCallback(message(['again@dest.test']), (err) => {
+        results.push(`second ${(err as SmtpSendError).code}`);
+        resolve();
+      }),
+    );
+    expect(results).toEqual([]);
+    await Promise.all([first, second]);
+    expect(results.sort()).toEqual(['delivered', 'second ERR_REENTRANT']);
+    const bad = new Promise<string>((resolve) =>
+      s.sendCallback(message(['x<y>@dest.test']), (err, o) => resolve(err ? 'err' : `${o!.kind} ${o!.response}`)),
+    );
+    expect(await bad).toMatch(/^permanent invalid recipient/);
+    expect(() => s.sendCallback({ id: 'x' } as unknown as OutboundMessage, () => undefined)).toThrow(TypeError);
+    expect(s.usable).toBe(true);
+    await s.close();
+  });
+});
+
 describe('bindings: EHLO name and source address', () => {
   let ok: TestServer;
   beforeAll(async () => {

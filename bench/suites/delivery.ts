@@ -1,0 +1,258 @@
+// Issue 20: what the delivery layer costs over the SMTP client it wraps. One child process per
+// implementation and round; each starts its own receiver (bench/smtp_sink.ts, a child process of
+// its own, so that its CPU is not counted here) and sends --n messages of --size bytes over --conns
+// connections to it:
+//   --impl plain    nodemailer's SMTPConnection alone: --conns connections, each sending the next
+//                   message from the callback of the last one (the loop an application would write);
+//                   one buffer per message, made before the clock starts (--bodies one: the same
+//                   buffer every time)
+//   --impl memory   the library: submit() to a MemoryStore (untimed), then start() and wait until
+//                   every message is delivered (maxOutboundConnections: --conns, one route)
+//   --impl spool    the same with a FileSpool in a fresh directory under os.tmpdir()
+// A warm-up of --warm messages runs first the same way (a core started, drained and stopped), so the
+// timed run measures a JIT-warm process. Timed: from connect (plain) or start() (library) until the
+// last message is delivered, wall time and process.cpuUsage() (all threads of this process). The
+// receiver's count of accepted messages must equal --n, or the run fails.
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+
+import { FileSpool, MailQueueCore, MemoryStore, SmtpTransport, type MessageStore } from '../../dist/lib/index.js';
+import { arg, BENCH_DIR, emit, gc, log, numArg } from '../common.js';
+
+const impl = arg('impl');
+const n = numArg('n', 20_000);
+const warm = numArg('warm', 2_000);
+const conns = numArg('conns', 8);
+const size = numArg('size', 2048);
+const bodiesMode = arg('bodies', 'distinct');
+const DOMAIN = 'sink.test';
+export const RECEIVER = 'raw-socket SMTP sink (bench/smtp_sink.ts) in a child process, PIPELINING';
+
+/** A message of `bytes` bytes: a few headers and 76-character lines of ASCII, CRLF line ends. */
+function makeBody(bytes: number): Buffer {
+  const head = `From: bench@example.net\r\nTo: rcpt@${DOMAIN}\r\nSubject: delivery bench\r\nMessage-ID: <bench@example.net>\r\n\r\n`;
+  let text = head;
+  const line = `${'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(3).slice(0, 74)}\r\n`;
+  while (text.length + line.length <= bytes) text += line;
+  text += 'x'.repeat(Math.max(0, bytes - text.length - 2));
+  return Buffer.from(`${text}\r\n`.slice(0, bytes), 'latin1');
+}
+const body = makeBody(size);
+const envelope = { from: 'bench@example.net', to: [`rcpt@${DOMAIN}`] };
+
+// --- the receiver -----------------------------------------------------------------------------------
+
+interface SinkCount {
+  accepted: number;
+  bytes: number;
+  connections: number;
+  cpuMs: number;
+}
+class Sink {
+  constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<Sink> {
+    const child = fork(path.join(BENCH_DIR, 'smtp_sink.ts'), ['0'], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('message', (m: { port: number }) => resolve(m.port));
+      child.once('exit', (code) => reject(new Error(`the sink exited (${code})`)));
+    });
+    return new Sink(child, port);
+  }
+
+  count(): Promise<SinkCount> {
+    return new Promise((resolve) => {
+      this.child.once('message', (m: SinkCount) => resolve(m));
+      this.child.send({ op: 'count' });
+    });
+  }
+
+  stop(): void {
+    this.child.send({ op: 'exit' });
+    this.child.disconnect();
+  }
+}
+
+// --- the plain client loop --------------------------------------------------------------------------
+
+function connect(port: number): Promise<SMTPConnection> {
+  return new Promise((resolve, reject) => {
+    const c = new SMTPConnection({ host: '127.0.0.1', port, name: 'bench.invalid', logger: false });
+    c.on('error', reject);
+    c.connect((err) => (err ? reject(err) : resolve(c)));
+  });
+}
+
+/**
+ * `count` messages over `conns` connections, each sending the next from the last one's callback.
+ * `bodies` holds one buffer per message (made before the clock starts, as the library's messages
+ * are submitted before it), or one buffer sent every time with --bodies one.
+ */
+async function plainLoop(port: number, count: number, bodies: Buffer[]): Promise<void> {
+  let left = count;
+  const loops: Promise<void>[] = [];
+  for (let i = 0; i < conns; i++) {
+    loops.push(
+      connect(port).then(
+        (c) =>
+          new Promise<void>((resolve, reject) => {
+            const next = (): void => {
+              if (left <= 0) {
+                c.quit();
+                resolve();
+                return;
+              }
+              const b = bodies[--left % bodies.length];
+              // A fresh envelope each time: nodemailer keeps its per-message state on the object.
+              c.send({ from: envelope.from, to: [envelope.to[0]], size: b.length }, b, (err) =>
+                err ? reject(err) : next(),
+              );
+            };
+            next();
+          }),
+      ),
+    );
+  }
+  await Promise.all(loops);
+}
+
+// --- the library ------------------------------------------------------------------------------------
+
+let nextId = 1;
+
+async function submitAll(core: MailQueueCore, count: number): Promise<void> {
+  // In slices, so that a FileSpool's fsyncs overlap without thousands of files open at once.
+  const SLICE = 256;
+  for (let done = 0; done < count; ) {
+    const k = Math.min(SLICE, count - done);
+    const puts: Promise<void>[] = [];
+    for (let i = 0; i < k; i++) puts.push(core.submit({ id: nextId++, domain: DOMAIN, envelope }, body));
+    await Promise.all(puts);
+    done += k;
+  }
+}
+
+/** start(), then resolves once every queued message has an outcome (polled every 5 ms through the
+ *  counters, which cost nothing: no event listener, which the plain loop does not have either),
+ *  and checks that they were all delivered. */
+async function drain(core: MailQueueCore, count: number): Promise<void> {
+  const delivered = (): number => (core.domains().includes(DOMAIN) ? core.domainView(DOMAIN).delivered : 0);
+  const target = delivered() + count;
+  core.start();
+  for (;;) {
+    const s = core.stats();
+    if (s.active + s.inFlight + s.delayed === 0 || s.delayed > 0) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const v = core.domainView(DOMAIN);
+  if (v.delivered !== target || v.bounced > 0 || v.deferred > 0)
+    throw new Error(`a message was not delivered: ${JSON.stringify(v)}`);
+}
+
+// --- the run ----------------------------------------------------------------------------------------
+
+interface Timed {
+  wallMs: number;
+  cpuMs: number;
+  userMs: number;
+  systemMs: number;
+  /** Times the sending process was taken off a core it wanted (others' load on a shared machine). */
+  involuntarySwitches: number;
+}
+
+async function timed(run: () => Promise<void>): Promise<Timed> {
+  gc();
+  const u0 = process.cpuUsage();
+  const r0 = process.resourceUsage();
+  const t0 = performance.now();
+  await run();
+  const wallMs = performance.now() - t0;
+  const u = process.cpuUsage(u0);
+  const invol = process.resourceUsage().involuntaryContextSwitches - r0.involuntaryContextSwitches;
+  return {
+    wallMs,
+    cpuMs: (u.user + u.system) / 1000,
+    userMs: u.user / 1000,
+    systemMs: u.system / 1000,
+    involuntarySwitches: invol,
+  };
+}
+
+const sink = await Sink.start();
+let result: Timed;
+let spoolDir: string | undefined;
+try {
+  if (impl === 'plain') {
+    // Distinct buffers by default, as a queue's messages are: one buffer sent over and over stays
+    // in the CPU's caches, which no MTA's backlog does.
+    const bodies = (count: number) =>
+      bodiesMode === 'one' ? [body] : Array.from({ length: count }, () => Buffer.from(body));
+    await plainLoop(sink.port, warm, bodies(warm));
+    const timedBodies = bodies(n);
+    result = await timed(() => plainLoop(sink.port, n, timedBodies));
+  } else {
+    if (impl !== 'memory' && impl !== 'spool') throw new Error(`--impl ${impl}: plain, memory or spool`);
+    let store: MessageStore;
+    if (impl === 'spool') {
+      spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-bench-spool-'));
+      store = new FileSpool(spoolDir);
+    } else store = new MemoryStore();
+    const transport = new SmtpTransport({
+      routes: { [DOMAIN]: { host: '127.0.0.1', port: sink.port } },
+      defaultEhloName: 'bench.invalid',
+    });
+    const core = new MailQueueCore({
+      config: { global: { maxOutboundConnections: conns } },
+      transport,
+      store,
+    });
+    await submitAll(core, warm);
+    await drain(core, warm);
+    await core.stop();
+    const t = performance.now();
+    await submitAll(core, n);
+    log(`  submitted ${n} in ${(performance.now() - t).toFixed(0)} ms (untimed)`);
+    result = await timed(() => drain(core, n));
+    await core.stop();
+    core.close();
+    await transport.close();
+    await store.close?.();
+  }
+  const count = await sink.count();
+  if (count.accepted !== warm + n)
+    throw new Error(`the receiver accepted ${count.accepted} messages, expected ${warm + n}`);
+  const rate = n / (result.wallMs / 1000);
+  const cpuUs = (result.cpuMs * 1000) / n;
+  log(`  receiver CPU ${((count.cpuMs * 1000) / (warm + n)).toFixed(1)} us/message (whole run)`);
+  log(
+    `  ${impl}: ${rate.toFixed(0)} msg/s, ${cpuUs.toFixed(1)} us CPU/message (user ${((result.userMs * 1000) / n).toFixed(1)}, system ${((result.systemMs * 1000) / n).toFixed(1)}; ${(result.involuntarySwitches / n).toFixed(2)} involuntary switches/message) (${n} messages, ${result.wallMs.toFixed(0)} ms)`,
+  );
+  emit({
+    impl,
+    n,
+    warm,
+    conns,
+    size,
+    receiver: RECEIVER,
+    result: {
+      ...result,
+      rate,
+      cpuUsPerMessage: cpuUs,
+      accepted: count.accepted,
+      receiverConnections: count.connections,
+      receiverCpuUsPerMessage: (count.cpuMs * 1000) / (warm + n),
+    },
+  });
+} finally {
+  sink.stop();
+  if (spoolDir) fs.rmSync(spoolDir, { recursive: true, force: true });
+}

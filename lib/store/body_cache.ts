@@ -1,0 +1,59 @@
+// BodyCache: FileSpool's copies of the messages it stored most recently, so that delivering a
+// message soon after it was submitted does not read back the file just written (decision 42). A
+// read cache only: put() is as durable as without it, and remove() drops the entry with the file.
+// Bounded by bytes (bodies and envelope strings, roughly); when over, the oldest entries go first,
+// which in an MTA are the messages most likely sent already or waiting for a retry.
+import type { LoadedMessage } from './message_store.js';
+
+export class BodyCache {
+  readonly #entries = new Map<number, LoadedMessage>();
+  #bytes = 0;
+
+  /** @param maxBytes 0: nothing is kept */
+  constructor(readonly maxBytes: number) {}
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Keeps a message (the caller hands over its own copies). */
+  set(id: number, m: LoadedMessage): void {
+    const cost = costOf(m);
+    if (cost > this.maxBytes) return;
+    this.delete(id);
+    this.#entries.set(id, m);
+    this.#bytes += cost;
+    if (this.#bytes <= this.maxBytes) return;
+    for (const [old, e] of this.#entries) {
+      this.#entries.delete(old);
+      this.#bytes -= costOf(e);
+      if (this.#bytes <= this.maxBytes) return;
+    }
+  }
+
+  get(id: number): LoadedMessage | undefined {
+    return this.#entries.get(id);
+  }
+
+  delete(id: number): void {
+    const e = this.#entries.get(id);
+    if (e === undefined) return;
+    this.#entries.delete(id);
+    this.#bytes -= costOf(e);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+    this.#bytes = 0;
+  }
+}
+
+function costOf(m: LoadedMessage): number {
+  let n = m.body.length + m.envelope.from.length + 64;
+  for (const r of m.envelope.to) n += r.length + 16;
+  return n;
+}
