@@ -460,7 +460,9 @@ const HELD_STATES = new Set(['01', '03', '08']);
 /** Connections to local `port` that the receiving kernel holds for the server (Linux). With
  *  `peerPorts`, only those from one of these client ports count (and any in SYN_RECV). */
 export function receiverConnections(port: number, peerPorts?: ReadonlySet<number>): number {
-  let n = 0;
+  // By connection (local and remote endpoint): /proc/net/tcp is read in chunks while the kernel
+  // changes the table, so one read can list a connection twice.
+  const seen = new Set<string>();
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
@@ -474,10 +476,10 @@ export function receiverConnections(port: number, peerPorts?: ReadonlySet<number
       const portOf = (endpoint: string) => Number.parseInt(endpoint.slice(endpoint.lastIndexOf(':') + 1), 16);
       if (portOf(f[1]) !== port || !HELD_STATES.has(f[3])) continue;
       if (peerPorts && f[3] !== '03' && !peerPorts.has(portOf(f[2]))) continue;
-      n++;
+      seen.add(`${f[1]} ${f[2]}`);
     }
   }
-  return n;
+  return seen.size;
 }
 
 /** True where receiverConnections() can work (it reads /proc/net/tcp). */
