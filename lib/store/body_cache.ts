@@ -1,5 +1,5 @@
 // BodyCache: FileSpool's copies of the messages it stored most recently, so that delivering a
-// message soon after it was submitted does not read back the file just written (decision 42). A
+// message soon after it was submitted does not read back the file just written (decision 37). A
 // read cache only: put() is as durable as without it, and remove() drops the entry with the file.
 // Bounded by bytes (bodies and envelope strings, roughly); when over, the oldest entries go first,
 // which in an MTA are the messages most likely sent already or waiting for a retry.

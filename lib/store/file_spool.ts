@@ -364,7 +364,7 @@ export class FileSpool implements MessageStore {
     return parseMessageFile(data, file, id).body;
   }
 
-  /** The envelope and body for delivery: from the cache (decision 42) when this instance stored it
+  /** The envelope and body for delivery: from the cache (decision 37) when this instance stored it
    *  recently, else from one read of the file, checked as by body(). Undefined: no <id>.msg. */
   load(id: number): LoadedMessage | Promise<LoadedMessage | undefined> {
     const file = this.pathOf(id);
