@@ -60,8 +60,8 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { codedError } from '../errors.js';
-import { checkFunction, checkId, checkInt, checkKeys, checkObject, typeName } from '../validate.js';
-import { DirSyncer, fsyncDir } from './dir_sync.js';
+import { checkId } from '../validate.js';
+import { DirSyncer, mkdirDurable } from './dir_sync.js';
 import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
 import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
 import { RETRY_LOG_LIST_SLACK, RetryJournals } from './retry_journal.js';
@@ -77,7 +77,17 @@ import {
   readHeader,
   shardOf,
 } from './spool_format.js';
-import { READ_FLAGS, exists, isErrno, kindOf, openRegular, writeFully, writing } from './spool_io.js';
+import {
+  READ_FLAGS,
+  exists,
+  isErrno,
+  kindOf,
+  openRegular,
+  putOnce,
+  writeFully,
+  writing,
+  checkSpoolArgs,
+} from './spool_io.js';
 
 export { MAX_HEADER_BYTES, SpoolCorruptError, shardOf } from './spool_format.js';
 export { RETRY_LOG, RETRY_LOG_COMPACT_BYTES, RETRY_LOG_LIST_SLACK } from './retry_journal.js';
@@ -116,18 +126,10 @@ export class FileSpool implements MessageStore {
   #closed = false;
 
   constructor(dir: string, options?: FileSpoolOptions) {
-    if (typeof dir !== 'string') throw new TypeError(`dir must be a string, got ${typeName(dir)}`);
-    if (dir.length === 0) throw new RangeError('dir must not be empty');
-    const o = options === undefined ? {} : checkObject(options, 'options');
-    checkKeys(o, OPTION_KEYS, 'options');
-    if (o.onCorrupt !== undefined) checkFunction(o.onCorrupt, 'options.onCorrupt');
-    this.#fileMode = o.fileMode === undefined ? 0o600 : checkInt(o.fileMode, 'options.fileMode', 0, 0o777);
-    this.#onCorrupt =
-      (o.onCorrupt as FileSpoolOptions['onCorrupt']) ??
-      ((file, error) => {
-        console.warn(`mail-queue-core FileSpool: skipping ${file}: ${error.message}`);
-      });
-    this.dir = path.resolve(dir);
+    const a = checkSpoolArgs(dir, options, OPTION_KEYS, 'mail-queue-core FileSpool: skipping');
+    this.dir = a.dir;
+    this.#onCorrupt = a.onCorrupt;
+    this.#fileMode = a.fileMode;
     this.#journals = new RetryJournals(this.dir, this.#onCorrupt, this.#fileMode, (d) => this.#syncer(d));
   }
 
@@ -145,15 +147,7 @@ export class FileSpool implements MessageStore {
     if (header.length - 2 > MAX_HEADER_BYTES) {
       throw new RangeError(`message: its header line of ${header.length - 2} bytes exceeds ${MAX_HEADER_BYTES}`);
     }
-    // Registered before the first await, so that a second put() of the id sees this one.
-    if (this.#pending.has(m.id)) throw codedError('ERR_DUPLICATE_ID', `message.id ${m.id} is already stored`);
-    const p = this.#write(m.id, header, b);
-    this.#pending.set(m.id, p);
-    try {
-      await p;
-    } finally {
-      this.#pending.delete(m.id);
-    }
+    await putOnce(this.#pending, m.id, () => this.#write(m.id, header, b));
   }
 
   /** Writes into the shard; when its directory has gone (ENOENT), creates it again and writes once more. */
@@ -211,15 +205,7 @@ export class FileSpool implements MessageStore {
   /** Creates <dir> once per instance (again after #shardGone); fsyncs the parent of every directory that mkdir created. */
   #ensureRoot(): Promise<void> {
     if (this.#root === undefined) {
-      const root = (async () => {
-        const first = await fsp.mkdir(this.dir, { recursive: true });
-        if (first !== undefined) {
-          for (let d = this.dir; ; d = path.dirname(d)) {
-            await fsyncDir(path.dirname(d));
-            if (d === first || path.dirname(d) === d) break;
-          }
-        }
-      })();
+      const root = mkdirDurable(this.dir);
       this.#root = root;
       root.catch(() => {
         if (this.#root === root) this.#root = undefined;

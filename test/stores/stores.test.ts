@@ -18,6 +18,7 @@ import { crc32 } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 
 import { FileSpool, SpoolCorruptError, shardOf } from '../../lib/store/file_spool.js';
+import { LogSpool } from '../../lib/store/log_spool.js';
 import { MemoryStore } from '../../lib/store/memory_store.js';
 import type { MessageStore, StoredMessage } from '../../lib/store/message_store.js';
 
@@ -83,6 +84,15 @@ const subjects: Subject[] = [
     name: 'FileSpool',
     make: () =>
       new FileSpool(path.join(tempDir('contract'), 'spool'), {
+        onCorrupt: (_f, e) => {
+          throw e;
+        },
+      }),
+  },
+  {
+    name: 'LogSpool',
+    make: () =>
+      new LogSpool(path.join(tempDir('contract'), 'log'), {
         onCorrupt: (_f, e) => {
           throw e;
         },

@@ -1,0 +1,61 @@
+// Replay of one LogSpool segment (log_spool.ts): reads it front to back in large chunks, checks
+// every record (log_format.ts) and hands the good ones over in file order. The first damaged record
+// ends the segment: nothing after it is trusted, since a damaged length cannot say where the next
+// record starts (and looking for the next magic could take a record out of a message body).
+import type { FileHandle } from 'node:fs/promises';
+
+import { HEAD_BYTES, type LogRecord, parseRecord } from './log_format.js';
+
+const CHUNK = 8 * 1024 * 1024;
+
+export interface ScanResult {
+  /** Offset of the end of the last good record. */
+  end: number;
+  /** Why the record at `end` is damaged; undefined when the segment ended cleanly. */
+  damage?: string;
+}
+
+/** Calls `onRecord` for each good record of the open segment of `size` bytes, in order. */
+export async function scanSegment(
+  fh: FileHandle,
+  size: number,
+  onRecord: (r: LogRecord, buf: Buffer, pos: number) => void,
+): Promise<ScanResult> {
+  let buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, HEAD_BYTES)));
+  let base = 0; // segment offset of buf[0]
+  let filled = 0; // bytes of buf holding segment data
+  let off = 0; // offset in buf of the next record
+  for (;;) {
+    const pos = base + off;
+    if (pos === size) return { end: pos };
+    const r = parseRecord(buf.subarray(0, filled), off, size - pos);
+    if (typeof r === 'string') return { end: pos, damage: r };
+    if (typeof r === 'object') {
+      onRecord(r, buf, pos);
+      off += r.size;
+      continue;
+    }
+    // Needs r bytes from off: move them to the front (in a larger buffer if need be) and read on.
+    const keep = filled - off;
+    if (r > buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(r, CHUNK));
+      buf.copy(bigger, 0, off, filled);
+      buf = bigger;
+    } else {
+      buf.copy(buf, 0, off, filled);
+    }
+    base = pos;
+    off = 0;
+    filled = keep;
+    while (filled < buf.length && base + filled < size) {
+      const { bytesRead } = await fh.read(
+        buf,
+        filled,
+        Math.min(buf.length - filled, size - base - filled),
+        base + filled,
+      );
+      if (bytesRead === 0) return { end: pos, damage: `the segment ends at ${base + filled} bytes, not ${size}` };
+      filled += bytesRead;
+    }
+  }
+}

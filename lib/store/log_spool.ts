@@ -1,0 +1,455 @@
+// LogSpool: a MessageStore in an append-only segment log with group commit, durable before put()
+// resolves like FileSpool, at a fraction of its syncs: concurrent puts share one fdatasync, and
+// removals and retry states ride the next group without a sync of their own.
+//
+// Layout: <dir>/<seq>.seg, the segments (names and record format: log_format.ts). Nothing else in
+// <dir> is read; other files are left alone.
+//
+// Opening (the first call that needs the contents, or open()): mkdir <dir> (fsyncing the parents of
+// what it created), replay every segment in seq order into an index in memory (id -> where the
+// record is, its meta and retry state), then create the next segment, O_EXCL, and fsync <dir>
+// before anything is appended to it. Every open appends to a new segment; a segment that holds no
+// byte is deleted. A damaged record (log_scan.ts) is reported through onCorrupt with the segment
+// and byte offset, and ends that segment's replay: in the last segment (the one written when the
+// previous process ended) the rest is the torn tail of an interrupted group, never acknowledged,
+// and is cut (ftruncate + fdatasync); in an earlier one it is left in place, reported at each open
+// until compaction drops the segment.
+//
+// Durability (group_writer.ts): put() resolves after the group holding its record was written and
+// fdatasynced (with the segment's directory entry fsynced when the segment was created). remove()
+// and setRetryState() resolve after their record was written (a kill -9 keeps it; a power cut may
+// lose the latest ones: a removed message is then delivered once more, a retry state falls back to
+// the previous one, as with FileSpool). One submitter: one fdatasync per put.
+//
+// Compaction (log_compactor.ts) keeps the disk use bounded: when the bytes of dead records
+// (removed messages, superseded states) exceed both the live bytes and one segment, the oldest
+// segment's live messages are appended again (with their retry state), synced, and the segment is
+// deleted (and <dir> fsynced). Only the oldest segment is ever deleted, because its REMOVE records
+// can only concern PUTs in it: replay of the rest stays exact.
+//
+// A spool directory belongs to one LogSpool at a time (nothing locks it).
+import fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+
+import { codedError } from '../errors.js';
+import { checkId, checkInt } from '../validate.js';
+import { fsyncDir, mkdirDurable } from './dir_sync.js';
+import { GroupWriter, Segment } from './group_writer.js';
+import { compactOldest, shouldCompact } from './log_compactor.js';
+import {
+  HEAD_BYTES,
+  MAX_BODY_BYTES,
+  PUT,
+  REMOVE,
+  type LogRecord,
+  SEGMENT_RE,
+  decodeMeta,
+  encodeMeta,
+  putRecord,
+  removeRecord,
+  retryRecord,
+  segmentName,
+} from './log_format.js';
+import { scanSegment } from './log_scan.js';
+import { checkSpoolArgs, putOnce } from './spool_io.js';
+import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
+import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
+import { MAX_HEADER_BYTES, SpoolCorruptError } from './spool_format.js';
+
+export { SEGMENT_RE, segmentName } from './log_format.js';
+
+/** Default segment size: a new segment is started once the active one holds this many bytes. */
+export const SEGMENT_BYTES = 64 * 1024 * 1024;
+const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode', 'segmentBytes']);
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+
+export interface LogSpoolOptions {
+  /** Called for each damaged record replay finds (the rest of its segment is skipped). Default: console.warn. */
+  onCorrupt?: (file: string, error: Error) => void;
+  /** Permission bits of new segment files (default 0o600: mail is private). */
+  fileMode?: number;
+  /** Bytes after which appends go to a new segment (default 64 MiB; 4096 to 2^31). */
+  segmentBytes?: number;
+}
+
+/** Where a live message's PUT record is, and what replay or the API recorded for it. */
+export interface Entry {
+  id: number;
+  seg: Segment;
+  pos: number;
+  size: number;
+  metaLen: number;
+  bodyLen: number;
+  bodyCrc: number;
+  /** The message as its JSON meta. */
+  meta: string;
+  attempts?: number;
+  nextAttempt?: number;
+}
+
+export interface LogSpoolStats {
+  messages: number;
+  segments: number;
+  /** Bytes of all segments. */
+  bytes: number;
+  /** Bytes of the live messages' PUT records. */
+  liveBytes: number;
+  /** fdatasync calls of group commits. */
+  syncs: number;
+  /** Groups written. */
+  groups: number;
+  /** Segments deleted by compaction. */
+  compactions: number;
+}
+
+export class LogSpool implements MessageStore {
+  /** The spool directory, absolute. */
+  readonly dir: string;
+  readonly onCorrupt: (file: string, error: Error) => void;
+  readonly #fileMode: number;
+  readonly segmentBytes: number;
+  /** Live messages by id. */
+  readonly index = new Map<number, Entry>();
+  /** Segments, oldest first; the last one is where appends go. */
+  readonly segments: Segment[] = [];
+  #ready: Promise<GroupWriter> | undefined;
+  #writer: GroupWriter | undefined;
+  readonly #pending = new Map<number, Promise<void>>();
+  #compacting: Promise<void> | undefined;
+  compactions = 0;
+  #closed = false;
+
+  constructor(dir: string, options?: LogSpoolOptions) {
+    const a = checkSpoolArgs(dir, options, OPTION_KEYS, 'mail-queue-core LogSpool:');
+    this.dir = a.dir;
+    this.onCorrupt = a.onCorrupt;
+    this.#fileMode = a.fileMode;
+    const n = a.options.segmentBytes;
+    this.segmentBytes = n === undefined ? SEGMENT_BYTES : checkInt(n, 'options.segmentBytes', 4096, 2 ** 31);
+  }
+
+  /** Replays the segments (once) and opens a new one for appends; the other methods call it. */
+  open(): Promise<void> {
+    return this.#open().then(() => undefined);
+  }
+
+  #open(): Promise<GroupWriter> {
+    if (this.#ready === undefined) {
+      const ready = this.#replay();
+      this.#ready = ready;
+      ready.catch(() => {
+        if (this.#ready === ready) this.#ready = undefined;
+      });
+    }
+    return this.#ready;
+  }
+
+  async #replay(): Promise<GroupWriter> {
+    await mkdirDurable(this.dir);
+    const seqs = (await fsp.readdir(this.dir))
+      .map((n) => SEGMENT_RE.exec(n))
+      .filter((m) => m !== null)
+      .map((m) => Number.parseInt(m[1], 16))
+      .sort((a, b) => a - b);
+    for (let i = 0; i < seqs.length; i++) await this.#replaySegment(seqs[i], i === seqs.length - 1);
+    const last = seqs.length === 0 ? 0 : seqs[seqs.length - 1];
+    const seg = await this.#newSegment(last + 1);
+    this.#writer = new GroupWriter(seg, this.segmentBytes, () =>
+      this.#newSegment(this.segments[this.segments.length - 1].seq + 1),
+    );
+    return this.#writer;
+  }
+
+  async #replaySegment(seq: number, last: boolean): Promise<void> {
+    const file = path.join(this.dir, segmentName(seq));
+    const fh = await fsp.open(file, (last ? fs.constants.O_RDWR : fs.constants.O_RDONLY) | O_NOFOLLOW);
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      this.onCorrupt(file, new SpoolCorruptError(file, 'not a regular file; skipped'));
+      return;
+    }
+    if (st.size === 0) {
+      await fh.close();
+      await fsp.unlink(file);
+      return;
+    }
+    const seg = new Segment(seq, file, st.size, fh);
+    this.segments.push(seg);
+    const r = await scanSegment(fh, st.size, (rec, buf, pos) => this.#apply(seg, rec, buf, pos));
+    if (r.damage === undefined) return;
+    const skipped = st.size - r.end;
+    const what = last ? 'cut (the torn tail of an interrupted write)' : 'skipped';
+    this.onCorrupt(
+      file,
+      new SpoolCorruptError(
+        file,
+        `damaged record at byte ${r.end} (${r.damage}); the ${skipped} bytes from there are ${what}`,
+      ),
+    );
+    seg.size = r.end;
+    if (last) {
+      await fh.truncate(r.end);
+      await fh.datasync();
+    }
+  }
+
+  #apply(seg: Segment, r: LogRecord, buf: Buffer, pos: number): void {
+    const old = this.index.get(r.id);
+    if (r.type === PUT) {
+      if (old !== undefined) old.seg.live -= old.size;
+      const e: Entry = {
+        id: r.id,
+        seg,
+        pos,
+        size: r.size,
+        metaLen: r.meta.length,
+        bodyLen: r.bodyLen,
+        bodyCrc: r.bodyCrc,
+        meta: r.meta.toString('utf8'),
+      };
+      seg.live += r.size;
+      this.index.set(r.id, e);
+    } else if (r.type === REMOVE) {
+      if (old === undefined) return;
+      old.seg.live -= old.size;
+      this.index.delete(r.id);
+    } else if (old !== undefined) {
+      old.attempts = r.attempts;
+      old.nextAttempt = buf.readDoubleLE(r.bodyOffset - 8);
+    }
+  }
+
+  /** Creates segment `seq` (O_EXCL), fsyncs <dir> so that its entry is on disk, appends it to the list. */
+  async #newSegment(seq: number): Promise<Segment> {
+    const file = path.join(this.dir, segmentName(seq));
+    const fh = await fsp.open(
+      file,
+      fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW,
+      this.#fileMode,
+    );
+    try {
+      await fsyncDir(this.dir);
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await fsp.unlink(file).catch(() => undefined);
+      throw e;
+    }
+    const seg = new Segment(seq, file, 0, fh);
+    this.segments.push(seg);
+    return seg;
+  }
+
+  // --- writing ------------------------------------------------------------------------------------
+
+  async put(message: StoredMessage, body: Buffer): Promise<void> {
+    const m = checkStoredMessage(message);
+    const b = checkBody(body);
+    if (this.#closed) throw codedError('ERR_CLOSED', 'the spool is closed');
+    const meta = encodeMeta(m);
+    if (meta.length > MAX_HEADER_BYTES)
+      throw new RangeError(`message: its JSON of ${meta.length} bytes exceeds ${MAX_HEADER_BYTES}`);
+    if (b.length > MAX_BODY_BYTES) throw new RangeError(`body: ${b.length} bytes exceed ${MAX_BODY_BYTES}`);
+    await putOnce(this.#pending, m.id, () => this.#put(m.id, meta, b));
+  }
+
+  async #put(id: number, meta: Buffer, body: Buffer): Promise<void> {
+    const writer = await this.#open();
+    if (this.index.has(id)) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already stored`);
+    const bodyCrc = crc32(body);
+    const at = await writer.append(putRecord(id, meta, body, bodyCrc), true);
+    const size = HEAD_BYTES + meta.length + body.length;
+    const e: Entry = {
+      id,
+      seg: at.seg,
+      pos: at.pos,
+      size,
+      metaLen: meta.length,
+      bodyLen: body.length,
+      bodyCrc,
+      meta: meta.toString('utf8'),
+    };
+    at.seg.live += size;
+    this.index.set(id, e);
+  }
+
+  /** Forgets the message: a REMOVE record in the next group, no sync of its own. Waits for a put() of the id in progress. */
+  async remove(id: number): Promise<void> {
+    checkId(id, 'id');
+    const p = this.#pending.get(id);
+    if (p !== undefined) await p.catch(() => undefined);
+    const writer = await this.#open();
+    const e = this.index.get(id);
+    if (e === undefined) return;
+    if (this.#closed) throw codedError('ERR_CLOSED', 'the spool is closed');
+    // Out of the index at once, so that a compaction that starts now does not carry it forward.
+    this.index.delete(id);
+    e.seg.live -= e.size;
+    try {
+      await writer.append([removeRecord(id)], false);
+    } catch (err) {
+      if (!this.index.has(id)) {
+        this.index.set(id, e);
+        e.seg.live += e.size;
+      }
+      throw err;
+    }
+    this.#maybeCompact();
+  }
+
+  /**
+   * Records a retry state: a RETRY record in the next group, no sync of its own. An unknown id is
+   * ignored (nothing written). Rejects with ERR_CLOSED after close().
+   */
+  async setRetryState(id: number, state: RetryState): Promise<void> {
+    const s = checkRetryArgs(id, state);
+    if (this.#closed) throw codedError('ERR_CLOSED', 'the spool is closed');
+    const writer = await this.#open();
+    const e = this.index.get(id);
+    if (e === undefined) return;
+    // In memory at once, so that a compaction that starts now carries the new state.
+    e.attempts = s.attempts;
+    e.nextAttempt = s.nextAttempt;
+    await writer.append([retryRecord(id, s)], false);
+    this.#maybeCompact();
+  }
+
+  #maybeCompact(): void {
+    if (this.#compacting !== undefined || this.#closed || !shouldCompact(this)) return;
+    this.#compacting = compactOldest(this, this.#writer as GroupWriter)
+      .then((dropped) => {
+        if (dropped) this.compactions++;
+      })
+      .catch((e: unknown) => {
+        this.onCorrupt(
+          this.dir,
+          new SpoolCorruptError(this.dir, `compaction failed (${(e as Error).message})`, { cause: e }),
+        );
+      })
+      .finally(() => {
+        this.#compacting = undefined;
+      })
+      .then(() => this.#maybeCompact());
+  }
+
+  // --- reading ------------------------------------------------------------------------------------
+
+  /** The stored message with its retry state, undefined when unknown; a SpoolCorruptError when its record is damaged. */
+  async get(id: number): Promise<StoredMessage | undefined> {
+    checkId(id, 'id');
+    await this.#open();
+    const e = this.index.get(id);
+    return e === undefined ? undefined : LogSpool.#message(e);
+  }
+
+  static #message(e: Entry): StoredMessage {
+    const m = decodeMeta(e.meta, e.seg.file, e.id);
+    if (e.attempts !== undefined) {
+      m.attempts = e.attempts;
+      m.nextAttempt = e.nextAttempt;
+    }
+    return m;
+  }
+
+  /** The body bytes, checked against their CRC; rejects with ERR_UNKNOWN_ID or a SpoolCorruptError. */
+  async body(id: number): Promise<Buffer> {
+    checkId(id, 'id');
+    await this.#open();
+    const e = this.index.get(id);
+    if (e === undefined) throw codedError('ERR_UNKNOWN_ID', `id ${id} is not stored`);
+    const b = await this.readAt(e.seg, e.pos + HEAD_BYTES + e.metaLen, e.bodyLen);
+    if (crc32(b) !== e.bodyCrc)
+      throw new SpoolCorruptError(e.seg.file, `the body of id ${id} at byte ${e.pos} fails its CRC`);
+    return b;
+  }
+
+  /** Reads `len` bytes of a segment at `pos` (through its open handle, or a new one after close()). */
+  async readAt(seg: Segment, pos: number, len: number): Promise<Buffer> {
+    const b = Buffer.allocUnsafe(len);
+    seg.reads++;
+    let fh: FileHandle | undefined = seg.fh;
+    const own = fh === undefined;
+    try {
+      if (fh === undefined) fh = await fsp.open(seg.file, fs.constants.O_RDONLY | O_NOFOLLOW);
+      let off = 0;
+      while (off < len) {
+        const { bytesRead } = await fh.read(b, off, len - off, pos + off);
+        if (bytesRead === 0) throw new SpoolCorruptError(seg.file, `ends before byte ${pos + len}`);
+        off += bytesRead;
+      }
+      return b;
+    } finally {
+      if (own) await fh?.close();
+      seg.reads--;
+      if (seg.retiring && seg.reads === 0) await this.releaseSegment(seg);
+    }
+  }
+
+  /** Closes a segment's handle once no read uses it. */
+  async releaseSegment(seg: Segment): Promise<void> {
+    const fh = seg.fh;
+    if (fh === undefined || seg.reads > 0) return;
+    seg.fh = undefined;
+    await fh.close();
+  }
+
+  /**
+   * Every stored message with its retry state, in log order (the order of their PUT records). A
+   * message whose meta does not parse is reported to onCorrupt and skipped.
+   */
+  async *list(): AsyncIterable<StoredMessage> {
+    await this.#open();
+    for (const e of [...this.index.values()]) {
+      if (this.index.get(e.id) !== e) continue;
+      let m: StoredMessage;
+      try {
+        m = LogSpool.#message(e);
+      } catch (err) {
+        this.onCorrupt(e.seg.file, err as Error);
+        continue;
+      }
+      yield m;
+    }
+  }
+
+  get stats(): LogSpoolStats {
+    let bytes = 0;
+    let liveBytes = 0;
+    for (const s of this.segments) {
+      bytes += s.size;
+      liveBytes += s.live;
+    }
+    return {
+      messages: this.index.size,
+      segments: this.segments.length,
+      bytes,
+      liveBytes,
+      syncs: this.#writer?.syncs ?? 0,
+      groups: this.#writer?.groups ?? 0,
+      compactions: this.compactions,
+    };
+  }
+
+  /**
+   * Waits for put()s, a compaction and the queued records, then closes the segment files; later
+   * put()s, remove()s and setRetryState()s reject with ERR_CLOSED. Reads keep working.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#pending.values()]);
+    await this.#compacting;
+    await this.#writer?.drain();
+    for (const s of this.segments) {
+      s.retiring = true;
+      await this.releaseSegment(s);
+    }
+  }
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
