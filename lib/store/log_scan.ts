@@ -4,7 +4,7 @@
 // record starts (and looking for the next magic could take a record out of a message body).
 import type { FileHandle } from 'node:fs/promises';
 
-import { HEAD_BYTES, type LogRecord, parseRecord } from './log_format.js';
+import { HEAD_BYTES, type LogRecord, MAGIC, parseRecord } from './log_format.js';
 
 const CHUNK = 8 * 1024 * 1024;
 
@@ -13,6 +13,11 @@ export interface ScanResult {
   end: number;
   /** Why the record at `end` is damaged; undefined when the segment ended cleanly. */
   damage?: string;
+  /**
+   * The damaged record is the segment's last: its head is cut short, or the length it announces
+   * reaches or passes the end (the signature of a write interrupted at the end of the log).
+   */
+  torn?: boolean;
 }
 
 /** Calls `onRecord` for each good record of the open segment of `size` bytes, in order. */
@@ -29,7 +34,7 @@ export async function scanSegment(
     const pos = base + off;
     if (pos === size) return { end: pos };
     const r = parseRecord(buf.subarray(0, filled), off, size - pos);
-    if (typeof r === 'string') return { end: pos, damage: r };
+    if (typeof r === 'string') return { end: pos, damage: r, torn: isTail(buf.subarray(0, filled), off, size - pos) };
     if (typeof r === 'object') {
       onRecord(r, buf, pos);
       off += r.size;
@@ -58,4 +63,11 @@ export async function scanSegment(
       filled += bytesRead;
     }
   }
+}
+
+/** Whether the damaged record at `off` (with `left` bytes to the segment's end) is the last one. */
+function isTail(buf: Buffer, off: number, left: number): boolean {
+  if (left < HEAD_BYTES) return true;
+  if (buf.length - off < HEAD_BYTES || buf.readUInt32LE(off) !== MAGIC) return false;
+  return HEAD_BYTES + buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) >= left;
 }

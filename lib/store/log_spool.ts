@@ -10,10 +10,11 @@
 // record is, its meta and retry state), then create the next segment, O_EXCL, and fsync <dir>
 // before anything is appended to it. Every open appends to a new segment; a segment that holds no
 // byte is deleted. A damaged record (log_scan.ts) is reported through onCorrupt with the segment
-// and byte offset, and ends that segment's replay: in the last segment (the one written when the
-// previous process ended) the rest is the torn tail of an interrupted group, never acknowledged,
-// and is cut (ftruncate + fdatasync); in an earlier one it is left in place, reported at each open
-// until compaction drops the segment.
+// and byte offset, and ends that segment's replay. When it is the last record of the last segment
+// (the one written when the previous process ended: its head cut short, or the length it announces
+// reaching the end), it is the torn tail of an interrupted group, never acknowledged, and is cut
+// (ftruncate + fdatasync). Otherwise the rest of the segment is left in place and reported at each
+// open until compaction drops the segment (its messages are not delivered).
 //
 // Durability (group_writer.ts): put() resolves after the group holding its record was written and
 // fdatasynced (with the segment's directory entry fsynced when the segment was created). remove()
@@ -182,7 +183,8 @@ export class LogSpool implements MessageStore {
     const r = await scanSegment(fh, st.size, (rec, buf, pos) => this.#apply(seg, rec, buf, pos));
     if (r.damage === undefined) return;
     const skipped = st.size - r.end;
-    const what = last ? 'cut (the torn tail of an interrupted write)' : 'skipped';
+    const cut = last && r.torn === true;
+    const what = cut ? 'cut (the torn tail of an interrupted write)' : 'skipped, left in place';
     this.onCorrupt(
       file,
       new SpoolCorruptError(
@@ -191,7 +193,7 @@ export class LogSpool implements MessageStore {
       ),
     );
     seg.size = r.end;
-    if (last) {
+    if (cut) {
       await fh.truncate(r.end);
       await fh.datasync();
     }
