@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import type { EnvInfo } from './common.js';
+import { type StoreData, storeSection } from './store_report.js';
 
 interface OpRow {
   op: string;
@@ -103,6 +104,7 @@ export interface Results {
   pass?: { js: { rows: PassRow[] } | null; cpp: { rows: PassRow[] } | null };
   memory?: MemRun[];
   arrivals?: { cycle: ArrivalsRun[]; micro: ArrivalsMicroRun[] };
+  store?: StoreData;
 }
 
 interface SuiteFile {
@@ -118,10 +120,10 @@ export function loadResults(dir: string): Results | null {
     const f = path.join(dir, `${s}.json`);
     return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as SuiteFile) : null;
   };
-  const files = ['crossing', 'queue-ops', 'cycle', 'maintain-pass', 'memory', 'arrivals'].map(read);
+  const files = ['crossing', 'queue-ops', 'cycle', 'maintain-pass', 'memory', 'arrivals', 'store'].map(read);
   const first = files.find((f) => f !== null);
   if (!first) return null;
-  const [crossing, q, cycle, pass, memory, arrivals] = files;
+  const [crossing, q, cycle, pass, memory, arrivals, store] = files;
   return {
     env: first.env,
     quick: files.some((f) => f?.quick),
@@ -131,6 +133,7 @@ export function loadResults(dir: string): Results | null {
     pass: pass?.data as Results['pass'],
     memory: memory?.data as MemRun[] | undefined,
     arrivals: arrivals?.data as Results['arrivals'],
+    store: store?.data as StoreData | undefined,
   };
 }
 
@@ -516,10 +519,16 @@ export function report(res: Results | null): string {
     }
   }
 
+  if (res.store) {
+    const st = storeSection(res.store);
+    out.push(...st.lines);
+    targets.push(...st.targets);
+  }
+
   if (targets.length) {
     out.push(
       '',
-      '## Targets (issues 4 and 14)',
+      '## Targets (issues 4, 14 and 19)',
       '',
       '| target | goal | measured | met | miss |',
       '|---|---|---|---|---|',

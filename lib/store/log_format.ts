@@ -17,7 +17,10 @@
 //   24 u32  CRC-32 of the body (zlib.crc32; 0 without one)
 //   28 u32  CRC-32 of bytes 0-27 followed by the meta bytes
 // A record whose head or meta fails its CRC, whose lengths run past the end of the segment, or
-// whose body fails its CRC is damaged: replay reports it and stops reading that segment.
+// whose body fails its CRC is damaged: replay reports it and stops reading that segment. Replay
+// checks the bodies' CRCs in the last segment only (the one a crash or power cut can have left
+// torn: a segment is only left for a new one after its last durable group was synced); body()
+// checks a body's CRC at every read, so a body damaged elsewhere is never delivered either.
 import { crc32 } from 'node:zlib';
 
 import type { RetryState, StoredMessage } from './message_store.js';
@@ -88,9 +91,9 @@ export interface LogRecord {
   type: number;
   id: number;
   attempts: number;
-  meta: Buffer;
-  /** Offset of the body in the buffer the record was parsed from. */
-  bodyOffset: number;
+  /** Offset of the meta in the buffer the record was parsed from. */
+  metaOffset: number;
+  metaLen: number;
   bodyLen: number;
   bodyCrc: number;
   /** Bytes of the whole record. */
@@ -98,12 +101,19 @@ export interface LogRecord {
 }
 
 /**
- * Parses the record at `off` in `buf`, which holds the segment's bytes from some offset on;
- * `left` is how many bytes the segment has from `off` to its end. Returns the record, the number
- * of bytes `buf` must hold from `off` for it to be parsed, or why it is damaged.
+ * Parses the record at `off` in `buf`, whose first `filled` bytes hold the segment's bytes from
+ * some offset on; `left` is how many bytes the segment has from `off` to its end. Checks the body's
+ * CRC when `checkBody`. Returns the record, the number of bytes `buf` must hold from `off` for it
+ * to be parsed, or why it is damaged.
  */
-export function parseRecord(buf: Buffer, off: number, left: number): LogRecord | number | string {
-  const have = buf.length - off;
+export function parseRecord(
+  buf: Buffer,
+  off: number,
+  filled: number,
+  left: number,
+  checkBody: boolean,
+): LogRecord | number | string {
+  const have = filled - off;
   if (left < HEAD_BYTES) return `a record head cut short (${left} of ${HEAD_BYTES} bytes)`;
   if (have < HEAD_BYTES) return HEAD_BYTES;
   if (buf.readUInt32LE(off) !== MAGIC) return 'no record magic';
@@ -113,20 +123,22 @@ export function parseRecord(buf: Buffer, off: number, left: number): LogRecord |
   if (metaLen > MAX_HEADER_BYTES) return `a meta length of ${metaLen} bytes`;
   if (size > left) return `a record of ${size} bytes cut short (${left} left)`;
   if (have < HEAD_BYTES + metaLen) return HEAD_BYTES + metaLen;
-  const meta = buf.subarray(off + HEAD_BYTES, off + HEAD_BYTES + metaLen);
-  if (crc32(meta, crc32(buf.subarray(off, off + 28))) !== buf.readUInt32LE(off + 28))
+  const metaOffset = off + HEAD_BYTES;
+  const headCrc = crc32(buf.subarray(off, off + 28));
+  if (crc32(buf.subarray(metaOffset, metaOffset + metaLen), headCrc) !== buf.readUInt32LE(off + 28))
     return 'the record head fails its CRC';
   const type = buf.readUInt8(off + 4);
   const id = buf.readDoubleLE(off + 16);
   if (!Number.isSafeInteger(id) || id < 0) return 'a bad id';
   if (type === RETRY ? metaLen !== 8 || bodyLen !== 0 : type === REMOVE ? size !== HEAD_BYTES : type !== PUT)
     return `a bad record of type ${type}`;
-  if (have < size) return size;
   const bodyCrc = buf.readUInt32LE(off + 24);
-  const bodyOffset = off + HEAD_BYTES + metaLen;
-  if (type === PUT && crc32(buf.subarray(bodyOffset, bodyOffset + bodyLen)) !== bodyCrc)
-    return 'the body fails its CRC';
-  return { type, id, attempts: buf.readUInt16LE(off + 6), meta, bodyOffset, bodyLen, bodyCrc, size };
+  if (checkBody && type === PUT) {
+    if (have < size) return size;
+    const b = metaOffset + metaLen;
+    if (crc32(buf.subarray(b, b + bodyLen)) !== bodyCrc) return 'the body fails its CRC';
+  }
+  return { type, id, attempts: buf.readUInt16LE(off + 6), metaOffset, metaLen, bodyLen, bodyCrc, size };
 }
 
 /** The StoredMessage in a PUT record's meta; a SpoolCorruptError when it is not one. */

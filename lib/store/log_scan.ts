@@ -20,10 +20,14 @@ export interface ScanResult {
   torn?: boolean;
 }
 
-/** Calls `onRecord` for each good record of the open segment of `size` bytes, in order. */
+/**
+ * Calls `onRecord` for each good record of the open segment of `size` bytes, in order; checks the
+ * bodies' CRCs when `checkBodies`. A body is skipped without being read when it is not checked.
+ */
 export async function scanSegment(
   fh: FileHandle,
   size: number,
+  checkBodies: boolean,
   onRecord: (r: LogRecord, buf: Buffer, pos: number) => void,
 ): Promise<ScanResult> {
   let buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, HEAD_BYTES)));
@@ -33,11 +37,18 @@ export async function scanSegment(
   for (;;) {
     const pos = base + off;
     if (pos === size) return { end: pos };
-    const r = parseRecord(buf.subarray(0, filled), off, size - pos);
-    if (typeof r === 'string') return { end: pos, damage: r, torn: isTail(buf.subarray(0, filled), off, size - pos) };
+    const r = parseRecord(buf, off, filled, size - pos, checkBodies);
+    if (typeof r === 'string') return { end: pos, damage: r, torn: isTail(buf, off, filled, size - pos) };
     if (typeof r === 'object') {
       onRecord(r, buf, pos);
-      off += r.size;
+      if (off + r.size <= filled) {
+        off += r.size;
+        continue;
+      }
+      // A body not read (nor checked): the next read starts after it.
+      base = pos + r.size;
+      off = 0;
+      filled = 0;
       continue;
     }
     // Needs r bytes from off: move them to the front (in a larger buffer if need be) and read on.
@@ -66,8 +77,8 @@ export async function scanSegment(
 }
 
 /** Whether the damaged record at `off` (with `left` bytes to the segment's end) is the last one. */
-function isTail(buf: Buffer, off: number, left: number): boolean {
+function isTail(buf: Buffer, off: number, filled: number, left: number): boolean {
   if (left < HEAD_BYTES) return true;
-  if (buf.length - off < HEAD_BYTES || buf.readUInt32LE(off) !== MAGIC) return false;
+  if (filled - off < HEAD_BYTES || buf.readUInt32LE(off) !== MAGIC) return false;
   return HEAD_BYTES + buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) >= left;
 }

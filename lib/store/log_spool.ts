@@ -65,6 +65,7 @@ export { SEGMENT_RE, segmentName } from './log_format.js';
 /** Default segment size: a new segment is started once the active one holds this many bytes. */
 export const SEGMENT_BYTES = 64 * 1024 * 1024;
 const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode', 'segmentBytes']);
+const COMPACT_RETRY_MS = 1000;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 
 export interface LogSpoolOptions {
@@ -121,6 +122,8 @@ export class LogSpool implements MessageStore {
   readonly #pending = new Map<number, Promise<void>>();
   #compacting: Promise<void> | undefined;
   compactions = 0;
+  /** No compaction starts before this time (ms since the epoch): set after one failed. */
+  #compactAfter = 0;
   #closed = false;
 
   constructor(dir: string, options?: LogSpoolOptions) {
@@ -155,7 +158,19 @@ export class LogSpool implements MessageStore {
       .filter((m) => m !== null)
       .map((m) => Number.parseInt(m[1], 16))
       .sort((a, b) => a - b);
-    for (let i = 0; i < seqs.length; i++) await this.#replaySegment(seqs[i], i === seqs.length - 1);
+    // The last segment with data is the one a crash can have left torn (an empty one after it was
+    // opened by a process that wrote nothing).
+    const sizes = await Promise.all(
+      seqs.map((q) =>
+        fsp.lstat(path.join(this.dir, segmentName(q))).then(
+          (st) => st.size,
+          () => 0,
+        ),
+      ),
+    );
+    let lastData = sizes.length - 1;
+    while (lastData >= 0 && sizes[lastData] === 0) lastData--;
+    for (let i = 0; i < seqs.length; i++) await this.#replaySegment(seqs[i], i === lastData);
     const last = seqs.length === 0 ? 0 : seqs[seqs.length - 1];
     const seg = await this.#newSegment(last + 1);
     this.#writer = new GroupWriter(seg, this.segmentBytes, () =>
@@ -180,7 +195,7 @@ export class LogSpool implements MessageStore {
     }
     const seg = new Segment(seq, file, st.size, fh);
     this.segments.push(seg);
-    const r = await scanSegment(fh, st.size, (rec, buf, pos) => this.#apply(seg, rec, buf, pos));
+    const r = await scanSegment(fh, st.size, last, (rec, buf, pos) => this.#apply(seg, rec, buf, pos));
     if (r.damage === undefined) return;
     const skipped = st.size - r.end;
     const cut = last && r.torn === true;
@@ -208,10 +223,10 @@ export class LogSpool implements MessageStore {
         seg,
         pos,
         size: r.size,
-        metaLen: r.meta.length,
+        metaLen: r.metaLen,
         bodyLen: r.bodyLen,
         bodyCrc: r.bodyCrc,
-        meta: r.meta.toString('utf8'),
+        meta: buf.toString('utf8', r.metaOffset, r.metaOffset + r.metaLen),
       };
       seg.live += r.size;
       this.index.set(r.id, e);
@@ -221,7 +236,7 @@ export class LogSpool implements MessageStore {
       this.index.delete(r.id);
     } else if (old !== undefined) {
       old.attempts = r.attempts;
-      old.nextAttempt = buf.readDoubleLE(r.bodyOffset - 8);
+      old.nextAttempt = buf.readDoubleLE(r.metaOffset);
     }
   }
 
@@ -320,21 +335,28 @@ export class LogSpool implements MessageStore {
   }
 
   #maybeCompact(): void {
-    if (this.#compacting !== undefined || this.#closed || !shouldCompact(this)) return;
+    if (this.#compacting !== undefined || this.#closed || Date.now() < this.#compactAfter || !shouldCompact(this))
+      return;
     this.#compacting = compactOldest(this, this.#writer as GroupWriter)
+      .then(
+        (dropped) => {
+          if (dropped) this.compactions++;
+          return dropped;
+        },
+        (e: unknown) => {
+          this.onCorrupt(
+            this.dir,
+            new SpoolCorruptError(this.dir, `compaction failed (${(e as Error).message})`, { cause: e }),
+          );
+          return false;
+        },
+      )
       .then((dropped) => {
-        if (dropped) this.compactions++;
-      })
-      .catch((e: unknown) => {
-        this.onCorrupt(
-          this.dir,
-          new SpoolCorruptError(this.dir, `compaction failed (${(e as Error).message})`, { cause: e }),
-        );
-      })
-      .finally(() => {
         this.#compacting = undefined;
-      })
-      .then(() => this.#maybeCompact());
+        // On to the next segment at once; after a failure (a full disk), not before a second.
+        if (dropped) this.#maybeCompact();
+        else this.#compactAfter = Date.now() + COMPACT_RETRY_MS;
+      });
   }
 
   // --- reading ------------------------------------------------------------------------------------
@@ -447,6 +469,15 @@ export class LogSpool implements MessageStore {
     for (const s of this.segments) {
       s.retiring = true;
       await this.releaseSegment(s);
+    }
+  }
+
+  /** Resolves when the queued records are written and no compaction is running (nor due). */
+  async settle(): Promise<void> {
+    for (;;) {
+      await this.#writer?.drain();
+      if (this.#compacting === undefined) return;
+      await this.#compacting;
     }
   }
 

@@ -192,20 +192,57 @@ describe('LogSpool', () => {
     const file = path.join(dir, segmentName(1));
     const data = fs.readFileSync(file);
     const recordBytes = data.length / 6;
-    // A flipped byte in the body of the third record: a body CRC failure, not at the end.
-    data[2 * recordBytes + recordBytes - 10] ^= 0x01;
+    // A flipped byte in the meta of the third record (a head CRC failure, not at the end), and one
+    // in the body of the fifth: replay checks the bodies of the last segment only, body() always.
+    data[2 * recordBytes + HEAD_BYTES + 3] ^= 0x01;
+    data[4 * recordBytes + recordBytes - 10] ^= 0x01;
     fs.writeFileSync(file, data);
     const { spool: s, reports } = open(dir);
     expect((await collect(s)).map((m) => m.id)).toEqual([0, 1, 6, 7, 8]);
     expect(reports).toEqual([
       expect.stringMatching(
         new RegExp(
-          `damaged record at byte ${2 * recordBytes} \\(the body fails its CRC\\); the ${4 * recordBytes} bytes from there are skipped, left in place`,
+          `damaged record at byte ${2 * recordBytes} \\(the record head fails its CRC\\); the ${4 * recordBytes} bytes from there are skipped, left in place`,
         ),
       ),
     ]);
     await s.close();
     expect(fs.statSync(file).size).toBe(data.length);
+    // The same damage in the last segment: its body CRC is checked by replay.
+    const last = path.join(dir, segmentName(2));
+    const tail = fs.readFileSync(last);
+    tail[tail.length / 3 - 10] ^= 0x01;
+    fs.writeFileSync(last, tail);
+    const third = open(dir);
+    expect((await collect(third.spool)).map((m) => m.id)).toEqual([0, 1]);
+    expect(third.reports).toEqual([
+      expect.stringMatching(/damaged record at byte .*\(the record head fails its CRC\).*skipped, left in place/),
+      expect.stringMatching(
+        /damaged record at byte 0 \(the body fails its CRC\); the \d+ bytes from there are skipped/,
+      ),
+    ]);
+    await third.spool.close();
+  });
+
+  test('a body damaged in an earlier segment is listed but never delivered: body() rejects', async () => {
+    const dir = tempDir('body-old');
+    const first = open(dir);
+    for (let i = 0; i < 3; i++) await first.spool.put(msg(i), Buffer.alloc(400, 0x41 + i));
+    await first.spool.close();
+    const second = open(dir); // segment 1 is no longer the last
+    await second.spool.put(msg(3), Buffer.from('in segment 2'));
+    await second.spool.close();
+    const file = path.join(dir, segmentName(1));
+    const data = fs.readFileSync(file);
+    data[data.length - 5] ^= 0x01;
+    fs.writeFileSync(file, data);
+    const { spool: s, reports } = open(dir);
+    expect((await collect(s)).map((m) => m.id)).toEqual([0, 1, 2, 3]);
+    expect(reports).toEqual([]);
+    expect((await s.body(1)).equals(Buffer.alloc(400, 0x42))).toBe(true);
+    await expect(s.body(2)).rejects.toBeInstanceOf(SpoolCorruptError);
+    await expect(s.body(2)).rejects.toThrow(/the body of id 2 at byte \d+ fails its CRC/);
+    await s.close();
   });
 
   test('a body damaged on disk after replay: body() rejects with a SpoolCorruptError', async () => {
