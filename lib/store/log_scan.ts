@@ -22,7 +22,7 @@ export interface ScanResult {
 
 /**
  * Calls `onRecord` for each good record of the open segment of `size` bytes, in order; checks the
- * bodies' CRCs when `checkBodies`. A body is skipped without being read when it is not checked.
+ * bodies' CRCs when `checkBodies`. A body larger than a chunk (8 MiB) that is not checked is not read.
  */
 export async function scanSegment(
   fh: FileHandle,
@@ -39,22 +39,28 @@ export async function scanSegment(
     if (pos === size) return { end: pos };
     const r = parseRecord(buf, off, filled, size - pos, checkBodies);
     if (typeof r === 'string') return { end: pos, damage: r, torn: isTail(buf, off, filled, size - pos) };
-    if (typeof r === 'object') {
-      onRecord(r, buf, pos);
-      if (off + r.size <= filled) {
-        off += r.size;
+    let need: number;
+    if (typeof r === 'number') {
+      need = r;
+    } else {
+      // Whole records are read in large sequential reads; only a body larger than a chunk is skipped.
+      if (off + r.size <= filled || r.size > CHUNK) {
+        onRecord(r, buf, pos);
+        if (off + r.size <= filled) {
+          off += r.size;
+        } else {
+          base = pos + r.size;
+          off = 0;
+          filled = 0;
+        }
         continue;
       }
-      // A body not read (nor checked): the next read starts after it.
-      base = pos + r.size;
-      off = 0;
-      filled = 0;
-      continue;
+      need = r.size;
     }
-    // Needs r bytes from off: move them to the front (in a larger buffer if need be) and read on.
+    // Needs `need` bytes from off: move them to the front (in a larger buffer if need be) and read on.
     const keep = filled - off;
-    if (r > buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(r, CHUNK));
+    if (need > buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need as number, CHUNK));
       buf.copy(bigger, 0, off, filled);
       buf = bigger;
     } else {

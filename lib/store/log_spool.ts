@@ -421,22 +421,40 @@ export class LogSpool implements MessageStore {
   }
 
   /**
-   * Every stored message with its retry state, in log order (the order of their PUT records). A
-   * message whose meta does not parse is reported to onCorrupt and skipped.
+   * Every stored message with its retry state, about in the order they were put (compaction moves
+   * some later). A message whose meta does not parse is reported to onCorrupt and skipped.
    */
-  async *list(): AsyncIterable<StoredMessage> {
-    await this.#open();
-    for (const e of [...this.index.values()]) {
-      if (this.index.get(e.id) !== e) continue;
-      let m: StoredMessage;
-      try {
-        m = LogSpool.#message(e);
-      } catch (err) {
-        this.onCorrupt(e.seg.file, err as Error);
-        continue;
-      }
-      yield m;
-    }
+  list(): AsyncIterable<StoredMessage> {
+    // A plain iterator, not an async generator: one settled promise per message (recover() of a
+    // million messages spends a second less).
+    return {
+      [Symbol.asyncIterator]: () => {
+        let entries: IterableIterator<Entry> | undefined;
+        const step = (): IteratorResult<StoredMessage> => {
+          for (;;) {
+            const r = (entries as IterableIterator<Entry>).next();
+            if (r.done === true) return { done: true, value: undefined };
+            const e = r.value;
+            if (this.index.get(e.id) !== e) continue; // removed since
+            try {
+              return { done: false, value: LogSpool.#message(e) };
+            } catch (err) {
+              this.onCorrupt(e.seg.file, err as Error);
+            }
+          }
+        };
+        return {
+          next: async () => {
+            if (entries === undefined) {
+              await this.#open();
+              // The messages stored when the iteration starts, less those removed since.
+              entries = [...this.index.values()].values();
+            }
+            return step();
+          },
+        };
+      },
+    };
   }
 
   get stats(): LogSpoolStats {
