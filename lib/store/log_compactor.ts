@@ -18,7 +18,8 @@ import { crc32 } from 'node:zlib';
 import { fsyncDir } from './dir_sync.js';
 import type { GroupWriter, Segment } from './group_writer.js';
 import { HEAD_BYTES, putRecord, retryRecord } from './log_format.js';
-import type { Entry, LogSpool } from './log_spool.js';
+import type { Entry } from './log_replay.js';
+import type { LogSpool } from './log_spool.js';
 import { SpoolCorruptError } from './spool_format.js';
 
 const MOVE_BYTES = 4 * 1024 * 1024;

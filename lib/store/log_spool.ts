@@ -6,9 +6,9 @@
 // <dir> is read; other files are left alone.
 //
 // Opening (the first call that needs the contents, or open()): mkdir <dir> (fsyncing the parents of
-// what it created), replay every segment in seq order into an index in memory (id -> where the
-// record is, its meta and retry state), then create the next segment, O_EXCL, and fsync <dir>
-// before anything is appended to it. Every open appends to a new segment; a segment that holds no
+// what it created), replay every segment in seq order into an index in memory (log_replay.ts:
+// id -> where the record is, its meta and retry state), then create the next segment, O_EXCL, and
+// fsync <dir> before anything is appended to it. Every open appends to a new segment; a segment that holds no
 // byte is deleted. A damaged record (log_scan.ts) is reported through onCorrupt with the segment
 // and byte offset, and ends that segment's replay. When it is the last record of the last segment
 // (the one written when the previous process ended: its head cut short, or the length it announces
@@ -43,10 +43,6 @@ import { compactOldest, shouldCompact } from './log_compactor.js';
 import {
   HEAD_BYTES,
   MAX_BODY_BYTES,
-  PUT,
-  REMOVE,
-  type LogRecord,
-  SEGMENT_RE,
   decodeMeta,
   encodeMeta,
   putRecord,
@@ -54,13 +50,14 @@ import {
   retryRecord,
   segmentName,
 } from './log_format.js';
-import { scanSegment } from './log_scan.js';
+import { type Entry, replayLog } from './log_replay.js';
 import { checkSpoolArgs, putOnce } from './spool_io.js';
 import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
 import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
 import { MAX_HEADER_BYTES, SpoolCorruptError } from './spool_format.js';
 
 export { SEGMENT_RE, segmentName } from './log_format.js';
+export type { Entry } from './log_replay.js';
 
 /** Default segment size: a new segment is started once the active one holds this many bytes. */
 export const SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -75,21 +72,6 @@ export interface LogSpoolOptions {
   fileMode?: number;
   /** Bytes after which appends go to a new segment (default 64 MiB; 4096 to 2^31). */
   segmentBytes?: number;
-}
-
-/** Where a live message's PUT record is, and what replay or the API recorded for it. */
-export interface Entry {
-  id: number;
-  seg: Segment;
-  pos: number;
-  size: number;
-  metaLen: number;
-  bodyLen: number;
-  bodyCrc: number;
-  /** The message as its JSON meta. */
-  meta: string;
-  attempts?: number;
-  nextAttempt?: number;
 }
 
 export interface LogSpoolStats {
@@ -153,91 +135,12 @@ export class LogSpool implements MessageStore {
 
   async #replay(): Promise<GroupWriter> {
     await mkdirDurable(this.dir);
-    const seqs = (await fsp.readdir(this.dir))
-      .map((n) => SEGMENT_RE.exec(n))
-      .filter((m) => m !== null)
-      .map((m) => Number.parseInt(m[1], 16))
-      .sort((a, b) => a - b);
-    // The last segment with data is the one a crash can have left torn (an empty one after it was
-    // opened by a process that wrote nothing).
-    const sizes = await Promise.all(
-      seqs.map((q) =>
-        fsp.lstat(path.join(this.dir, segmentName(q))).then(
-          (st) => st.size,
-          () => 0,
-        ),
-      ),
-    );
-    let lastData = sizes.length - 1;
-    while (lastData >= 0 && sizes[lastData] === 0) lastData--;
-    for (let i = 0; i < seqs.length; i++) await this.#replaySegment(seqs[i], i === lastData);
-    const last = seqs.length === 0 ? 0 : seqs[seqs.length - 1];
+    const last = await replayLog(this);
     const seg = await this.#newSegment(last + 1);
     this.#writer = new GroupWriter(seg, this.segmentBytes, () =>
       this.#newSegment(this.segments[this.segments.length - 1].seq + 1),
     );
     return this.#writer;
-  }
-
-  async #replaySegment(seq: number, last: boolean): Promise<void> {
-    const file = path.join(this.dir, segmentName(seq));
-    const fh = await fsp.open(file, (last ? fs.constants.O_RDWR : fs.constants.O_RDONLY) | O_NOFOLLOW);
-    const st = await fh.stat();
-    if (!st.isFile()) {
-      await fh.close();
-      this.onCorrupt(file, new SpoolCorruptError(file, 'not a regular file; skipped'));
-      return;
-    }
-    if (st.size === 0) {
-      await fh.close();
-      await fsp.unlink(file);
-      return;
-    }
-    const seg = new Segment(seq, file, st.size, fh);
-    this.segments.push(seg);
-    const r = await scanSegment(fh, st.size, last, (rec, buf, pos) => this.#apply(seg, rec, buf, pos));
-    if (r.damage === undefined) return;
-    const skipped = st.size - r.end;
-    const cut = last && r.torn === true;
-    const what = cut ? 'cut (the torn tail of an interrupted write)' : 'skipped, left in place';
-    this.onCorrupt(
-      file,
-      new SpoolCorruptError(
-        file,
-        `damaged record at byte ${r.end} (${r.damage}); the ${skipped} bytes from there are ${what}`,
-      ),
-    );
-    seg.size = r.end;
-    if (cut) {
-      await fh.truncate(r.end);
-      await fh.datasync();
-    }
-  }
-
-  #apply(seg: Segment, r: LogRecord, buf: Buffer, pos: number): void {
-    const old = this.index.get(r.id);
-    if (r.type === PUT) {
-      if (old !== undefined) old.seg.live -= old.size;
-      const e: Entry = {
-        id: r.id,
-        seg,
-        pos,
-        size: r.size,
-        metaLen: r.metaLen,
-        bodyLen: r.bodyLen,
-        bodyCrc: r.bodyCrc,
-        meta: buf.toString('utf8', r.metaOffset, r.metaOffset + r.metaLen),
-      };
-      seg.live += r.size;
-      this.index.set(r.id, e);
-    } else if (r.type === REMOVE) {
-      if (old === undefined) return;
-      old.seg.live -= old.size;
-      this.index.delete(r.id);
-    } else if (old !== undefined) {
-      old.attempts = r.attempts;
-      old.nextAttempt = buf.readDoubleLE(r.metaOffset);
-    }
   }
 
   /** Creates segment `seq` (O_EXCL), fsyncs <dir> so that its entry is on disk, appends it to the list. */
