@@ -352,14 +352,16 @@ if (want('memory')) {
   save('memory', memParams, runs);
 }
 
-// Issue 19's durable stores: FileSpool vs LogSpool at 1 and 64 submitters, interleaved rounds (the
-// report takes each row's best); then recover() in a fresh process of a spool filled by another.
+// Issue 19's durable stores: FileSpool vs LogSpool at 1 and 64 submitters, and the disk's own
+// limit (pwritev + fdatasync of as many records, no store), interleaved rounds (the report takes
+// each row's best); then recover() in a fresh process of a spool filled by another.
 const storeParams = {
   bodyBytes: 4096,
   rounds: QUICK ? 1 : 3,
   counts: {
     file: { 1: QUICK ? 200 : 500, 64: QUICK ? 2000 : 5000 },
     log: { 1: QUICK ? 500 : 2000, 64: QUICK ? 20_000 : 50_000 },
+    disk: { 1: QUICK ? 500 : 2000, 64: QUICK ? 20_000 : 50_000 },
   },
   recover: { log: QUICK ? 100_000 : 1_000_000, file: QUICK ? 5_000 : 20_000 },
   statistic: 'best round',
@@ -367,13 +369,14 @@ const storeParams = {
 if (want('store')) {
   log('\n# durable stores (issue 19)');
   const submit: Record<string, unknown>[] = [];
+  const body = String(storeParams.bodyBytes);
   for (let round = 0; round < storeParams.rounds; round++) {
     for (const conc of [1, 64] as const) {
-      for (const store of ['file', 'log'] as const) {
+      for (const store of ['file', 'log', 'disk'] as const) {
         const n = storeParams.counts[store][conc];
-        const args = ['--mode', 'submit', '--store', store, '--conc', String(conc), '--count', String(n)];
-        const r = child('store.ts', [...args, '--body', String(storeParams.bodyBytes)]);
-        if (r) submit.push({ ...r, round });
+        const mode = store === 'disk' ? ['--mode', 'disk'] : ['--mode', 'submit', '--store', store];
+        const r = child('store.ts', [...mode, '--conc', String(conc), '--count', String(n), '--body', body]);
+        if (r) submit.push({ ...r, store, round });
       }
     }
   }
@@ -381,7 +384,6 @@ if (want('store')) {
   for (const store of ['log', 'file'] as const) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mqc-bench-recover-${store}-`));
     const n = String(storeParams.recover[store]);
-    const body = String(storeParams.bodyBytes);
     const f = child('store.ts', ['--mode', 'fill', '--store', store, '--count', n, '--body', body, '--dir', dir]);
     const r = f ? child('store.ts', ['--mode', 'recover', '--store', store, '--dir', dir]) : null;
     if (r) recover.push({ ...r, fillPerSec: f?.fillPerSec });

@@ -8,6 +8,9 @@
 //       For LogSpool, also the bytes on disk once the removals' compaction is done.
 //   --mode fill     --store file|log --count N --body B --dir D
 //       N puts into D (256 submitters), for a later recover in a fresh process.
+//   --mode disk     --conc C --count N --body B
+//       the disk's own limit, no store: a loop of one pwritev of C records of B + 150 bytes and one
+//       fdatasync, N records in all: records/s at C records a sync.
 //   --mode recover  --store file|log --dir D
 //       a new store on D and one pass over list(): the time, messages, RSS and heap after; for
 //       LogSpool then removes 90% and reports the bytes on disk once compaction is done.
@@ -104,6 +107,22 @@ if (mode === 'submit') {
     syncsPerRemove: removeSyncs / count,
     diskAfterRemovals: disk,
   });
+} else if (mode === 'disk') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-bench-disk-'));
+  const fh = await fsp.open(path.join(dir, 'log'), 'w');
+  const record = Buffer.alloc(bodyBytes + 150, 0x61);
+  const group = Array.from({ length: conc }, () => record);
+  let pos = 0;
+  const t0 = nowNs();
+  for (let done = 0; done < count; done += conc) {
+    pos += (await fh.writev(group, pos)).bytesWritten;
+    await fh.datasync();
+  }
+  const ms = sinceMs(t0);
+  await fh.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  log(`  disk x${conc}: ${Math.round((count / ms) * 1000)} records/s`);
+  emit({ mode, conc, count, bodyBytes, recordsPerSec: (count / ms) * 1000 });
 } else if (mode === 'fill') {
   const dir = arg('dir');
   const s = open(dir);
