@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import type { EnvInfo } from './common.js';
 import { deliverySection, type DeliveryRun } from './report_delivery.js';
+import { type StoreData, storeSection } from './store_report.js';
 
 interface OpRow {
   op: string;
@@ -109,6 +110,7 @@ export interface Results {
   arrivals?: { cycle: ArrivalsRun[]; micro: ArrivalsMicroRun[] };
   metrics?: MetricsRun;
   delivery?: DeliveryRun[];
+  store?: StoreData;
 }
 
 interface MetricsRun {
@@ -132,12 +134,20 @@ export function loadResults(dir: string): Results | null {
     const f = path.join(dir, `${s}.json`);
     return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as SuiteFile) : null;
   };
-  const files = ['crossing', 'queue-ops', 'cycle', 'maintain-pass', 'memory', 'arrivals', 'metrics', 'delivery'].map(
-    read,
-  );
+  const files = [
+    'crossing',
+    'queue-ops',
+    'cycle',
+    'maintain-pass',
+    'memory',
+    'arrivals',
+    'metrics',
+    'delivery',
+    'store',
+  ].map(read);
   const first = files.find((f) => f !== null);
   if (!first) return null;
-  const [crossing, q, cycle, pass, memory, arrivals, metrics, delivery] = files;
+  const [crossing, q, cycle, pass, memory, arrivals, metrics, delivery, store] = files;
   return {
     env: first.env,
     quick: files.some((f) => f?.quick),
@@ -149,6 +159,7 @@ export function loadResults(dir: string): Results | null {
     arrivals: arrivals?.data as Results['arrivals'],
     metrics: metrics?.data as MetricsRun | undefined,
     delivery: delivery?.data as DeliveryRun[] | undefined,
+    store: store?.data as StoreData | undefined,
   };
 }
 
@@ -551,11 +562,16 @@ export function report(res: Results | null): string {
   }
 
   if (res.delivery?.length) deliverySection(res.delivery, out, targets);
+  if (res.store) {
+    const st = storeSection(res.store);
+    out.push(...st.lines);
+    targets.push(...st.targets);
+  }
 
   if (targets.length) {
     out.push(
       '',
-      '## Targets (issues 4, 14 and 20)',
+      '## Targets (issues 4, 14, 19 and 20)',
       '',
       '| target | goal | measured | met | miss |',
       '|---|---|---|---|---|',

@@ -1,9 +1,10 @@
-// `npm run bench [-- --quick] [-- --only arrivals,metrics,crossing,queue-ops,cycle,maintain-pass,memory,delivery]`
+// `npm run bench [-- --quick] [-- --only arrivals,metrics,crossing,queue-ops,cycle,maintain-pass,memory,delivery,store]`
 // The orchestrator: builds the C++ floor (bench/native/bench_core.cpp), runs every suite in fresh
 // child processes (one per candidate and size), writes bench/results/<suite>.json (environment
 // plus numbers) and prints markdown tables with ratios and the issue-4 targets.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import { arg, BENCH_DIR, envInfo, log, resultsDir, ROOT } from './common.js';
@@ -408,6 +409,46 @@ if (want('memory')) {
     if (r1) runs.push({ ...r1, note: '1M resident (25 per pair)' });
   }
   save('memory', memParams, runs);
+}
+
+// Issue 19's durable stores: FileSpool vs LogSpool at 1 and 64 submitters, and the disk's own
+// limit (pwritev + fdatasync of as many records, no store), interleaved rounds (the report takes
+// each row's best); then recover() in a fresh process of a spool filled by another.
+const storeParams = {
+  bodyBytes: 4096,
+  rounds: QUICK ? 1 : 3,
+  counts: {
+    file: { 1: QUICK ? 200 : 500, 64: QUICK ? 2000 : 5000 },
+    log: { 1: QUICK ? 500 : 2000, 64: QUICK ? 20_000 : 50_000 },
+    disk: { 1: QUICK ? 500 : 2000, 64: QUICK ? 20_000 : 50_000 },
+  },
+  recover: { log: QUICK ? 100_000 : 1_000_000, file: QUICK ? 5_000 : 20_000 },
+  statistic: 'best round',
+};
+if (want('store')) {
+  log('\n# durable stores (issue 19)');
+  const submit: Record<string, unknown>[] = [];
+  const body = String(storeParams.bodyBytes);
+  for (let round = 0; round < storeParams.rounds; round++) {
+    for (const conc of [1, 64] as const) {
+      for (const store of ['file', 'log', 'disk'] as const) {
+        const n = storeParams.counts[store][conc];
+        const mode = store === 'disk' ? ['--mode', 'disk'] : ['--mode', 'submit', '--store', store];
+        const r = child('store.ts', [...mode, '--conc', String(conc), '--count', String(n), '--body', body]);
+        if (r) submit.push({ ...r, store, round });
+      }
+    }
+  }
+  const recover: Record<string, unknown>[] = [];
+  for (const store of ['log', 'file'] as const) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mqc-bench-recover-${store}-`));
+    const n = String(storeParams.recover[store]);
+    const f = child('store.ts', ['--mode', 'fill', '--store', store, '--count', n, '--body', body, '--dir', dir]);
+    const r = f ? child('store.ts', ['--mode', 'recover', '--store', store, '--dir', dir]) : null;
+    if (r) recover.push({ ...r, fillPerSec: f?.fillPerSec });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  save('store', storeParams, { submit, recover });
 }
 
 // The report reads every suite's latest JSON, so `--only` refreshes one suite in the full picture.

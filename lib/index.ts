@@ -34,7 +34,9 @@ export type { SmtpOpenErrorCode, SmtpSendErrorCode, SmtpTransportOptions } from 
 export { MemoryStore } from './store/memory_store.js';
 export { FileSpool, SpoolCorruptError } from './store/file_spool.js';
 export type { FileSpoolOptions } from './store/file_spool.js';
-export type { LoadedMessage, MessageStore, StoredMessage } from './store/message_store.js';
+export { LogSpool } from './store/log_spool.js';
+export type { LogSpoolOptions, LogSpoolStats } from './store/log_spool.js';
+export type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './store/message_store.js';
 export type {
   DeliveryTarget,
   Envelope,

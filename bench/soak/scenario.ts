@@ -37,7 +37,7 @@ export interface Options {
   /** messageExpiration of ordinary domains, and of the dead domain, seconds. */
   expire: number;
   deadExpire: number;
-  store: 'memory' | 'file';
+  store: 'memory' | 'file' | 'log';
   /** Give up when the queue has not drained this many seconds after the last submission. */
   drainTimeout: number;
   /** Fail when RSS grows faster than this over the second half, MB per million messages. */
@@ -80,7 +80,7 @@ export const HELP = `usage: npm run soak -- [options]
   --faults X          multiply every fault rate by X, 0..20 (default ${DEFAULTS.faults}; 0: no faults)
   --expire S          messageExpiration of ordinary domains, seconds (default ${DEFAULTS.expire})
   --dead-expire S     messageExpiration of the domain whose port is closed, seconds (default ${DEFAULTS.deadExpire})
-  --store memory|file MemoryStore, or a FileSpool in a temporary directory (default ${DEFAULTS.store})
+  --store memory|file|log MemoryStore, or a FileSpool or LogSpool in a temporary directory (default ${DEFAULTS.store})
   --drain-timeout S   fail when the queue has not drained S seconds after the last submission (default ${DEFAULTS.drainTimeout})
   --rss-slope-limit M fail when RSS grows more than M MB per million messages over the second half (default ${DEFAULTS.rssSlopeLimit})
   --progress S        seconds between progress lines (default ${DEFAULTS.progress})
@@ -122,8 +122,8 @@ export function parseArgs(argv: string[]): Options {
     const raw = m[2] ?? argv[++i];
     if (raw === undefined) throw new RangeError(`--${m[1]} needs a value`);
     if (key === 'store') {
-      if (raw !== 'memory' && raw !== 'file')
-        throw new RangeError(`--store must be memory or file, got ${JSON.stringify(raw)}`);
+      if (raw !== 'memory' && raw !== 'file' && raw !== 'log')
+        throw new RangeError(`--store must be memory, file or log, got ${JSON.stringify(raw)}`);
       o.store = raw;
       continue;
     }

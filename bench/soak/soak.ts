@@ -40,6 +40,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import {
   FileSpool,
+  LogSpool,
   MailQueueCore,
   MemoryStore,
   SmtpTransport,
@@ -214,9 +215,9 @@ const transport = new SmtpTransport({
 });
 let spoolDir: string | undefined;
 let store: MessageStore;
-if (o.store === 'file') {
+if (o.store !== 'memory') {
   spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-soak-'));
-  store = new FileSpool(spoolDir);
+  store = o.store === 'file' ? new FileSpool(spoolDir) : new LogSpool(spoolDir);
 } else {
   store = new MemoryStore();
 }
@@ -509,9 +510,9 @@ async function submitOne(id: number): Promise<void> {
   submitted++;
 }
 
-// Submitters: one for the memory store (submit() settles in microtasks), several for the file
-// spool (each put() waits for its fsyncs).
-const submitters = o.store === 'file' ? 32 : 1;
+// Submitters: one for the memory store (submit() settles in microtasks), several for the durable
+// stores (each put() waits for its sync; LogSpool's concurrent puts share one).
+const submitters = o.store === 'memory' ? 1 : o.store === 'file' ? 32 : 64;
 const submitErrors: string[] = [];
 async function submitter(): Promise<void> {
   let sinceYield = 0;

@@ -14,7 +14,12 @@ export interface Options {
   expire: number;
   /** Give up waiting for outcomes after this many seconds. */
   timeout: number;
+  /** Where the messages are kept: MemoryStore, FileSpool or LogSpool (in a temporary directory). */
+  store: StoreKind;
 }
+
+export const STORES = ['memory', 'file', 'log'] as const;
+export type StoreKind = (typeof STORES)[number];
 
 export const DEFAULTS: Options = {
   messages: 30_000,
@@ -24,20 +29,24 @@ export const DEFAULTS: Options = {
   tight: 6,
   expire: 10,
   timeout: 120,
+  store: 'memory',
 };
 
-const HELP = `usage: npm start -- [--messages N] [--domains N] [--bindings N] [--seed N] [--tight N] [--expire S] [--timeout S]
+const HELP = `usage: npm start -- [--messages N] [--domains N] [--bindings N] [--seed N] [--tight N] [--expire S] [--timeout S] [--store memory|file|log]
   --messages  messages to submit (default ${DEFAULTS.messages})
   --domains   destination domains, at least 8 (default ${DEFAULTS.domains})
   --bindings  source bindings 1..9, bound to 127.0.0.1..127.0.0.N (default ${DEFAULTS.bindings})
   --seed      workload and server randomness (default ${DEFAULTS.seed})
   --tight     connections the tight server accepts before it refuses with 421 (default ${DEFAULTS.tight})
   --expire    message expiration of the domain whose MX is down, seconds (default ${DEFAULTS.expire})
-  --timeout   give up when not every message has an outcome after this many seconds (default ${DEFAULTS.timeout})`;
+  --timeout   give up when not every message has an outcome after this many seconds (default ${DEFAULTS.timeout})
+  --store     where messages are kept: memory (MemoryStore), file (FileSpool: a file per message) or
+              log (LogSpool: a segment log with group commit), the last two durable in a temporary
+              directory removed at the end (default ${DEFAULTS.store})`;
 
 export function parseArgs(argv: string[]): Options {
   const o = { ...DEFAULTS };
-  const limits: Record<keyof Options, [number, number]> = {
+  const limits: Record<Exclude<keyof Options, 'store'>, [number, number]> = {
     messages: [1, 10_000_000],
     domains: [8, 100_000],
     bindings: [1, 9],
@@ -53,7 +62,14 @@ export function parseArgs(argv: string[]): Options {
       process.exit(0);
     }
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
-    const key = m?.[1] as keyof Options | undefined;
+    if (m?.[1] === 'store') {
+      const raw = m[2] ?? argv[++i];
+      if (!STORES.includes(raw as StoreKind))
+        throw new RangeError(`--store must be one of ${STORES.join(', ')}, got ${JSON.stringify(raw)}`);
+      o.store = raw as StoreKind;
+      continue;
+    }
+    const key = m?.[1] as Exclude<keyof Options, 'store'> | undefined;
     if (!m || key === undefined || !(key in limits))
       throw new RangeError(`unknown argument ${JSON.stringify(a)}\n${HELP}`);
     const raw = m[2] ?? argv[++i];

@@ -1,6 +1,7 @@
 // Directory fsyncs, which make a rename (or the entry of a new directory) durable: fsyncDir for one
-// caller, DirSyncer to share them among concurrent callers.
+// caller, DirSyncer to share them among concurrent callers, mkdirDurable for new directories.
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 
 export async function fsyncDir(dir: string): Promise<void> {
   // Windows cannot open a directory; NTFS journals the rename itself.
@@ -38,5 +39,15 @@ export class DirSyncer {
         });
     }
     return this.#queued;
+  }
+}
+
+/** mkdir -p, then fsyncs the parent of every directory it created, so their entries are on disk. */
+export async function mkdirDurable(dir: string): Promise<void> {
+  const first = await fsp.mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let d = dir; ; d = path.dirname(d)) {
+    await fsyncDir(path.dirname(d));
+    if (d === first || path.dirname(d) === d) break;
   }
 }

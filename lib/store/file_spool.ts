@@ -60,9 +60,9 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 
 import { codedError } from '../errors.js';
-import { checkFunction, checkId, checkInt, checkKeys, checkObject, typeName } from '../validate.js';
+import { checkId, checkInt } from '../validate.js';
 import { BodyCache } from './body_cache.js';
-import { DirSyncer, fsyncDir } from './dir_sync.js';
+import { DirSyncer, mkdirDurable } from './dir_sync.js';
 import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
 import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
 import { RETRY_LOG_LIST_SLACK, RetryJournals } from './retry_journal.js';
@@ -84,6 +84,8 @@ import {
   isErrno,
   kindOf,
   openRegular,
+  checkSpoolArgs,
+  putOnce,
   readRegular,
   unlinkIfThere,
   writeFully,
@@ -137,23 +139,15 @@ export class FileSpool implements MessageStore {
   #closed = false;
 
   constructor(dir: string, options?: FileSpoolOptions) {
-    if (typeof dir !== 'string') throw new TypeError(`dir must be a string, got ${typeName(dir)}`);
-    if (dir.length === 0) throw new RangeError('dir must not be empty');
-    const o = options === undefined ? {} : checkObject(options, 'options');
-    checkKeys(o, OPTION_KEYS, 'options');
-    if (o.onCorrupt !== undefined) checkFunction(o.onCorrupt, 'options.onCorrupt');
-    this.#fileMode = o.fileMode === undefined ? 0o600 : checkInt(o.fileMode, 'options.fileMode', 0, 0o777);
+    const a = checkSpoolArgs(dir, options, OPTION_KEYS, 'mail-queue-core FileSpool: skipping');
+    this.dir = a.dir;
+    this.#onCorrupt = a.onCorrupt;
+    this.#fileMode = a.fileMode;
     this.#cache = new BodyCache(
-      o.cacheBytes === undefined
+      a.options.cacheBytes === undefined
         ? DEFAULT_CACHE_BYTES
-        : checkInt(o.cacheBytes, 'options.cacheBytes', 0, Number.MAX_SAFE_INTEGER),
+        : checkInt(a.options.cacheBytes, 'options.cacheBytes', 0, Number.MAX_SAFE_INTEGER),
     );
-    this.#onCorrupt =
-      (o.onCorrupt as FileSpoolOptions['onCorrupt']) ??
-      ((file, error) => {
-        console.warn(`mail-queue-core FileSpool: skipping ${file}: ${error.message}`);
-      });
-    this.dir = path.resolve(dir);
     this.#journals = new RetryJournals(this.dir, this.#onCorrupt, this.#fileMode, (d) => this.#syncer(d));
   }
 
@@ -171,15 +165,7 @@ export class FileSpool implements MessageStore {
     if (header.length - 2 > MAX_HEADER_BYTES) {
       throw new RangeError(`message: its header line of ${header.length - 2} bytes exceeds ${MAX_HEADER_BYTES}`);
     }
-    // Registered before the first await, so that a second put() of the id sees this one.
-    if (this.#pending.has(m.id)) throw codedError('ERR_DUPLICATE_ID', `message.id ${m.id} is already stored`);
-    const p = this.#write(m.id, header, b);
-    this.#pending.set(m.id, p);
-    try {
-      await p;
-    } finally {
-      this.#pending.delete(m.id);
-    }
+    await putOnce(this.#pending, m.id, () => this.#write(m.id, header, b));
     // Durable now. A copy of the body: the caller may reuse its buffer.
     if (this.#cache.maxBytes > 0) this.#cache.set(m.id, { envelope: m.envelope, body: Buffer.from(b) });
   }
@@ -239,15 +225,7 @@ export class FileSpool implements MessageStore {
   /** Creates <dir> once per instance (again after #shardGone); fsyncs the parent of every directory that mkdir created. */
   #ensureRoot(): Promise<void> {
     if (this.#root === undefined) {
-      const root = (async () => {
-        const first = await fsp.mkdir(this.dir, { recursive: true });
-        if (first !== undefined) {
-          for (let d = this.dir; ; d = path.dirname(d)) {
-            await fsyncDir(path.dirname(d));
-            if (d === first || path.dirname(d) === d) break;
-          }
-        }
-      })();
+      const root = mkdirDurable(this.dir);
       this.#root = root;
       root.catch(() => {
         if (this.#root === root) this.#root = undefined;

@@ -1,7 +1,8 @@
 // Where message bodies and envelopes live. The core knows messages by id only; an MTA implements
-// MessageStore over its spool. Two ship here: MemoryStore (tests, the demo) and FileSpool (one file
+// MessageStore over its spool. Three ship here: MemoryStore (tests, the demo), FileSpool (one file
 // per message, fsynced before submit() returns, removed after the final outcome, reloaded by
-// core.recover() after a crash).
+// core.recover() after a crash) and LogSpool (the same promise from an append-only segment log
+// that commits concurrent puts with one fdatasync).
 import type { Envelope } from '../transport/transport.js';
 
 /** Where a message stands in its retry schedule, recorded after a transient failure. */

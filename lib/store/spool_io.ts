@@ -1,11 +1,15 @@
 // File access shared by FileSpool and its retry journal: errno tests, opening only regular files
 // (O_NOFOLLOW | O_NONBLOCK, then fstat: never following a symbolic link nor blocking on a FIFO),
-// complete writes, and the temporary files this process is writing.
+// complete writes, the temporary files this process is writing, put()s in progress by id, and the
+// constructor arguments both spools share.
 import fs from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 
+import { codedError } from '../errors.js';
+import { checkFunction, checkInt, checkKeys, checkObject, typeName } from '../validate.js';
 import { SpoolCorruptError } from './spool_format.js';
 
 // Windows has neither flag (nor FIFOs to block on); 0 leaves the open() as it was.
@@ -143,4 +147,48 @@ export function unlinkIfThere(file: string): Promise<void> {
       else resolve();
     });
   });
+}
+
+/**
+ * Runs a put() of `id` registered in `pending` (put()s in progress by id) until it settles; refuses
+ * an id already there with ERR_DUPLICATE_ID. Registered before the first await, so that a second
+ * put() of the id sees the first.
+ */
+export async function putOnce(pending: Map<number, Promise<void>>, id: number, write: () => Promise<void>) {
+  if (pending.has(id)) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already stored`);
+  const p = write();
+  pending.set(id, p);
+  try {
+    await p;
+  } finally {
+    pending.delete(id);
+  }
+}
+
+export interface SpoolArgs {
+  /** The spool directory, absolute. */
+  dir: string;
+  /** The options, checked against `keys`. */
+  options: Record<string, unknown>;
+  onCorrupt: (file: string, error: Error) => void;
+  fileMode: number;
+}
+
+/**
+ * Checks the constructor arguments both spools share: the directory, the option names, onCorrupt
+ * (default: console.warn with `prefix`) and fileMode (default 0o600: mail is private).
+ */
+export function checkSpoolArgs(dir: unknown, options: unknown, keys: ReadonlySet<string>, prefix: string): SpoolArgs {
+  if (typeof dir !== 'string') throw new TypeError(`dir must be a string, got ${typeName(dir)}`);
+  if (dir.length === 0) throw new RangeError('dir must not be empty');
+  const o = options === undefined ? {} : checkObject(options, 'options');
+  checkKeys(o, keys, 'options');
+  if (o.onCorrupt !== undefined) checkFunction(o.onCorrupt, 'options.onCorrupt');
+  const fileMode = o.fileMode === undefined ? 0o600 : checkInt(o.fileMode, 'options.fileMode', 0, 0o777);
+  const onCorrupt =
+    (o.onCorrupt as SpoolArgs['onCorrupt'] | undefined) ??
+    ((file: string, error: Error) => {
+      console.warn(`${prefix} ${file}: ${error.message}`);
+    });
+  return { dir: path.resolve(dir), options: o, onCorrupt, fileMode };
 }

@@ -7,22 +7,20 @@
 // The crash test's child (test/fixtures/spool-crash.mjs) runs the real FileSpool: beforeAll compiles
 // lib/store/file_spool.ts and what it imports into a temporary directory (not dist/), as
 // test/core/workers.test.ts does for the whole library.
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
 
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 
 import { FileSpool, SpoolCorruptError, shardOf } from '../../lib/store/file_spool.js';
+import { LogSpool } from '../../lib/store/log_spool.js';
 import { MemoryStore } from '../../lib/store/memory_store.js';
 import type { MessageStore, StoredMessage } from '../../lib/store/message_store.js';
+import { compileStore, crashBodyProblem, crashMessage, root, runAndKill, seeded } from '../support/crash_child.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.join(here, '..', '..');
 const MB = 1024 * 1024;
 
 const tempDirs: string[] = [];
@@ -83,6 +81,15 @@ const subjects: Subject[] = [
     name: 'FileSpool',
     make: () =>
       new FileSpool(path.join(tempDir('contract'), 'spool'), {
+        onCorrupt: (_f, e) => {
+          throw e;
+        },
+      }),
+  },
+  {
+    name: 'LogSpool',
+    make: () =>
+      new LogSpool(path.join(tempDir('contract'), 'log'), {
         onCorrupt: (_f, e) => {
           throw e;
         },
@@ -591,121 +598,17 @@ describe('FileSpool', () => {
 
 // --- crash --------------------------------------------------------------------------------------
 
-/** What spool-crash.mjs puts for an id (its body checks itself). */
-function crashMessage(id: number): StoredMessage {
-  return {
-    id,
-    domain: `d${id % 7}.example`,
-    priority: id % 2,
-    envelope: {
-      from: id % 5 === 0 ? '' : `sender${id}@origin.example`,
-      to: [`rcpt${id}@d${id % 7}.example`, `x${id}@d${id % 7}.example`],
-    },
-    expiresAt: id % 3 === 0 ? Infinity : 1_700_000_000_000 + id,
-  };
-}
-
-/** Why a body written by spool-crash.mjs for `id` is wrong, or '' when it is intact. */
-function crashBodyProblem(id: number, body: Buffer): string {
-  const end = body.indexOf('\r\n\r\n');
-  if (end < 0) return 'no self-description line';
-  const m = /^id=(\d+) size=(\d+) sha256=([0-9a-f]{64})$/.exec(body.toString('latin1', 0, end));
-  if (m === null) return `bad self-description ${JSON.stringify(body.toString('latin1', 0, Math.min(end, 120)))}`;
-  if (Number(m[1]) !== id) return `body of id ${m[1]}`;
-  const payload = body.subarray(end + 4);
-  if (payload.length !== Number(m[2])) return `payload of ${payload.length} bytes, expected ${m[2]}`;
-  if (createHash('sha256').update(payload).digest('hex') !== m[3]) return 'payload hash mismatch';
-  return '';
-}
-
 describe('FileSpool: a writer SIGKILLed at a random point', () => {
   const FIXTURE = path.join(root, 'test', 'fixtures', 'spool-crash.mjs');
-  let outDir = '';
   let spoolLib = '';
 
   beforeAll(() => {
-    outDir = tempDir('build');
-    // Only lib/store/file_spool.ts and what it imports, compiled with the package's settings.
-    const tsconfig = path.join(outDir, 'tsconfig.json');
-    fs.writeFileSync(
-      tsconfig,
-      JSON.stringify({
-        extends: path.join(root, 'tsconfig.json'),
-        compilerOptions: {
-          rootDir: root,
-          typeRoots: [path.join(root, 'node_modules', '@types')],
-          outDir: path.join(outDir, 'out'),
-          declaration: false,
-          sourceMap: false,
-        },
-        files: [path.join(root, 'lib', 'store', 'file_spool.ts')],
-        include: [],
-      }),
-    );
-    const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const r = spawnSync(process.execPath, [tsc, '-p', tsconfig], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-    expect(r.status, `tsc failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
-    fs.writeFileSync(path.join(outDir, 'out', 'package.json'), '{ "type": "module" }\n');
-    spoolLib = path.join(outDir, 'out', 'lib', 'store', 'file_spool.js');
-    expect(fs.existsSync(spoolLib)).toBe(true);
+    spoolLib = compileStore(tempDir('build'), 'file_spool');
   }, 120_000);
-
-  interface Killed {
-    acked: number[];
-    signal: NodeJS.Signals | null;
-    status: number | null;
-    done: boolean;
-    stderr: string;
-  }
-
-  /** Runs the writer and SIGKILLs it after `afterAcks` acknowledged puts plus `delayMs`. */
-  function runAndKill(dir: string, first: number, count: number, afterAcks: number, delayMs: number): Promise<Killed> {
-    return new Promise((resolve, reject) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, SPOOL_LIB: spoolLib };
-      delete env.NODE_OPTIONS;
-      const child = spawn(process.execPath, [FIXTURE, dir, String(first), String(count), '16'], { cwd: root, env });
-      const acked: number[] = [];
-      let ready = false;
-      let done = false;
-      let armed = false;
-      let buf = '';
-      let stderr = '';
-      const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      const arm = (): void => {
-        if (armed) return;
-        armed = true;
-        setTimeout(() => child.kill('SIGKILL'), delayMs);
-      };
-      child.stderr.setEncoding('utf8').on('data', (s: string) => {
-        stderr += s;
-      });
-      child.stdout.setEncoding('utf8').on('data', (s: string) => {
-        buf += s;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (line === 'ready') ready = true;
-          else if (line === 'done') done = true;
-          else if (line.startsWith('ok ')) acked.push(Number(line.slice(3)));
-        }
-        if (ready && acked.length >= afterAcks) arm();
-      });
-      child.on('error', reject);
-      child.on('close', (status, signal) => {
-        clearTimeout(guard);
-        resolve({ acked, signal, status, done, stderr });
-      });
-    });
-  }
 
   test('a new FileSpool lists only complete messages, every acknowledged one among them', async () => {
     const seed = Date.now();
-    let s = seed % 2147483647 || 1;
-    const rand = (n: number): number => {
-      s = (s * 48271) % 2147483647;
-      return s % n;
-    };
+    const rand = seeded(seed);
     const dir = tempDir('crash');
     const COUNT = 300;
     const attempted = new Set<number>();
@@ -716,11 +619,12 @@ describe('FileSpool: a writer SIGKILLed at a random point', () => {
       for (let id = first; id < first + COUNT; id++) attempted.add(id);
       const afterAcks = rand(80);
       const delay = rand(25);
-      const k = await runAndKill(dir, first, COUNT, afterAcks, delay);
+      const k = await runAndKill(FIXTURE, spoolLib, [dir, String(first), String(COUNT), '16'], afterAcks, delay);
+      const acked = k.lines.filter((l) => l.startsWith('ok ')).map((l) => Number(l.slice(3)));
       const ctx = `seed ${seed}, round ${round}, kill after ${afterAcks} acks + ${delay} ms; child: status ${k.status} signal ${k.signal} stderr ${k.stderr.slice(0, 2000)}`;
       expect(k.stderr, ctx).toBe('');
       expect(k.signal === 'SIGKILL' || (k.status === 0 && k.done), ctx).toBe(true);
-      for (const id of k.acked) mustHave.add(id);
+      for (const id of acked) mustHave.add(id);
 
       const leftover = tmpFiles(dir).length;
       const reports: string[] = [];
@@ -737,7 +641,7 @@ describe('FileSpool: a writer SIGKILLed at a random point', () => {
       }
       expect(tmpFiles(dir), ctx).toEqual([]);
       notes.push(
-        `round ${round}: ${k.signal ?? `exit ${k.status}`}, ${k.acked.length} acked, ${listed.length} listed in total, ${leftover} temp files removed`,
+        `round ${round}: ${k.signal ?? `exit ${k.status}`}, ${acked.length} acked, ${listed.length} listed in total, ${leftover} temp files removed`,
       );
     }
     console.info(`crash test (seed ${seed}):\n  ${notes.join('\n  ')}`);
