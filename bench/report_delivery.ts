@@ -32,6 +32,7 @@ const LABELS: [string, string][] = [
   ['plain', "nodemailer `SMTPConnection` alone, each connection sending from the last message's callback"],
   ['memory', 'this library: `submit()` to a MemoryStore, `start()`'],
   ['spool', 'this library: `submit()` to a FileSpool, `start()`'],
+  ['log', 'this library: `submit()` to a LogSpool (group commit), `start()`'],
 ];
 
 const median = (xs: number[]): number => {
@@ -76,7 +77,7 @@ export function deliverySection(runs: DeliveryRun[], out: string[], targets: Del
   }
   if (!havePlain) return;
   const notes: string[] = [];
-  for (const impl of ['memory', 'spool']) {
+  for (const impl of ['memory', 'spool', 'log']) {
     if (of(impl).length === 0) continue;
     // Within each round: the library's run against the plain loop of the same round.
     const paired = rounds
@@ -95,7 +96,7 @@ export function deliverySection(runs: DeliveryRun[], out: string[], targets: Del
     notes.push(
       `${impl}: within each round msg/s ÷ plain ${paired.map((x) => x.rate.toFixed(2)).join(', ')} (median ${medRate.toFixed(2)}), CPU ÷ plain ${paired.map((x) => x.cpu.toFixed(2)).join(', ')} (median ${medCpu.toFixed(2)})`,
     );
-    const store = impl === 'memory' ? 'MemoryStore' : 'FileSpool';
+    const store = impl === 'memory' ? 'MemoryStore' : impl === 'spool' ? 'FileSpool' : 'LogSpool';
     targets.push({
       what: `delivery throughput, ${store} ÷ plain client loop (issue 20)`,
       goal: '>= 0.9x',

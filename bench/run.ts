@@ -228,7 +228,7 @@ const deliveryParams = {
   conns: 8,
   size: 2048,
   rounds: QUICK ? 2 : 3,
-  impls: ['plain', 'memory', 'spool'],
+  impls: ['plain', 'memory', 'spool', 'log'],
   statistic: 'best round (msg/s, CPU us/message); median of the ratios within rounds',
 };
 if (want('delivery')) {

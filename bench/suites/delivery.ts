@@ -9,6 +9,7 @@
 //   --impl memory   the library: submit() to a MemoryStore (untimed), then start() and wait until
 //                   every message is delivered (maxOutboundConnections: --conns, one route)
 //   --impl spool    the same with a FileSpool in a fresh directory under os.tmpdir()
+//   --impl log      the same with a LogSpool (group commit) in a fresh directory
 // A warm-up of --warm messages runs first the same way (a core started, drained and stopped), so the
 // timed run measures a JIT-warm process. Timed: from connect (plain) or start() (library) until the
 // last message is delivered, wall time and process.cpuUsage() (all threads of this process). The
@@ -19,7 +20,14 @@ import os from 'node:os';
 import path from 'node:path';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 
-import { FileSpool, MailQueueCore, MemoryStore, SmtpTransport, type MessageStore } from '../../dist/lib/index.js';
+import {
+  FileSpool,
+  LogSpool,
+  MailQueueCore,
+  MemoryStore,
+  SmtpTransport,
+  type MessageStore,
+} from '../../dist/lib/index.js';
 import { arg, BENCH_DIR, emit, gc, log, numArg } from '../common.js';
 
 const impl = arg('impl');
@@ -200,11 +208,12 @@ try {
     const timedBodies = bodies(n);
     result = await timed(() => plainLoop(sink.port, n, timedBodies));
   } else {
-    if (impl !== 'memory' && impl !== 'spool') throw new Error(`--impl ${impl}: plain, memory or spool`);
+    if (impl !== 'memory' && impl !== 'spool' && impl !== 'log')
+      throw new Error(`--impl ${impl}: plain, memory, spool or log`);
     let store: MessageStore;
-    if (impl === 'spool') {
+    if (impl === 'spool' || impl === 'log') {
       spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-bench-spool-'));
-      store = new FileSpool(spoolDir);
+      store = impl === 'spool' ? new FileSpool(spoolDir) : new LogSpool(spoolDir);
     } else store = new MemoryStore();
     const transport = new SmtpTransport({
       routes: { [DOMAIN]: { host: '127.0.0.1', port: sink.port } },
