@@ -1,9 +1,22 @@
-// BodyCache: FileSpool's copies of the messages it stored most recently, so that delivering a
+// BodyCache: a spool's (FileSpool's, LogSpool's) copies of the messages it stored most recently, so that delivering a
 // message soon after it was submitted does not read back the file just written (decision 37). A
 // read cache only: put() is as durable as without it, and remove() drops the entry with the file.
 // Bounded by bytes (bodies and envelope strings, roughly); when over, the oldest entries go first,
 // which in an MTA are the messages most likely sent already or waiting for a retry.
+import { checkInt } from '../validate.js';
 import type { LoadedMessage } from './message_store.js';
+
+/** The default bound of a spool's cache (FileSpool's and LogSpool's `cacheBytes`). */
+export const DEFAULT_CACHE_BYTES = 32 * 2 ** 20;
+
+/** The cache a spool's `cacheBytes` option asks for: the default when absent, else checked. */
+export function cacheOf(cacheBytes: unknown): BodyCache {
+  return new BodyCache(
+    cacheBytes === undefined
+      ? DEFAULT_CACHE_BYTES
+      : checkInt(cacheBytes, 'options.cacheBytes', 0, Number.MAX_SAFE_INTEGER),
+  );
+}
 
 export class BodyCache {
   readonly #entries = new Map<number, LoadedMessage>();

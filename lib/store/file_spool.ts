@@ -60,8 +60,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 
 import { codedError } from '../errors.js';
-import { checkId, checkInt } from '../validate.js';
-import { BodyCache } from './body_cache.js';
+import { checkId } from '../validate.js';
+import { type BodyCache, cacheOf } from './body_cache.js';
 import { DirSyncer, mkdirDurable } from './dir_sync.js';
 import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
 import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
@@ -99,7 +99,6 @@ export { RETRY_LOG, RETRY_LOG_COMPACT_BYTES, RETRY_LOG_LIST_SLACK } from './retr
 const LIST_BATCH = 64;
 const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode', 'cacheBytes']);
 /** The default of options.cacheBytes. */
-export const DEFAULT_CACHE_BYTES = 32 * 2 ** 20;
 
 export interface FileSpoolOptions {
   /**
@@ -143,11 +142,7 @@ export class FileSpool implements MessageStore {
     this.dir = a.dir;
     this.#onCorrupt = a.onCorrupt;
     this.#fileMode = a.fileMode;
-    this.#cache = new BodyCache(
-      a.options.cacheBytes === undefined
-        ? DEFAULT_CACHE_BYTES
-        : checkInt(a.options.cacheBytes, 'options.cacheBytes', 0, Number.MAX_SAFE_INTEGER),
-    );
+    this.#cache = cacheOf(a.options.cacheBytes);
     this.#journals = new RetryJournals(this.dir, this.#onCorrupt, this.#fileMode, (d) => this.#syncer(d));
   }
 

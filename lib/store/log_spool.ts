@@ -36,6 +36,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { codedError } from '../errors.js';
+import { type BodyCache, cacheOf } from './body_cache.js';
 import { checkId, checkInt } from '../validate.js';
 import { fsyncDir, mkdirDurable } from './dir_sync.js';
 import { GroupWriter, Segment } from './group_writer.js';
@@ -52,7 +53,7 @@ import {
 } from './log_format.js';
 import { type Entry, replayLog } from './log_replay.js';
 import { checkSpoolArgs, putOnce } from './spool_io.js';
-import type { MessageStore, RetryState, StoredMessage } from './message_store.js';
+import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
 import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
 import { MAX_HEADER_BYTES, SpoolCorruptError } from './spool_format.js';
 
@@ -61,7 +62,7 @@ export type { Entry } from './log_replay.js';
 
 /** Default segment size: a new segment is started once the active one holds this many bytes. */
 export const SEGMENT_BYTES = 64 * 1024 * 1024;
-const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode', 'segmentBytes']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode', 'segmentBytes', 'cacheBytes']);
 const COMPACT_RETRY_MS = 1000;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 
@@ -72,6 +73,9 @@ export interface LogSpoolOptions {
   fileMode?: number;
   /** Bytes after which appends go to a new segment (default 64 MiB; 4096 to 2^31). */
   segmentBytes?: number;
+  /** Bytes of recently stored messages kept in memory for load() (default 32 MiB; 0: none), so
+   *  that delivering a message soon after its submit reads nothing back from the log. */
+  cacheBytes?: number;
 }
 
 export interface LogSpoolStats {
@@ -107,6 +111,8 @@ export class LogSpool implements MessageStore {
   /** No compaction starts before this time (ms since the epoch): set after one failed. */
   #compactAfter = 0;
   #closed = false;
+  /** Recently stored messages, for load(). */
+  readonly #cache: BodyCache;
 
   constructor(dir: string, options?: LogSpoolOptions) {
     const a = checkSpoolArgs(dir, options, OPTION_KEYS, 'mail-queue-core LogSpool:');
@@ -115,6 +121,7 @@ export class LogSpool implements MessageStore {
     this.#fileMode = a.fileMode;
     const n = a.options.segmentBytes;
     this.segmentBytes = n === undefined ? SEGMENT_BYTES : checkInt(n, 'options.segmentBytes', 4096, 2 ** 31);
+    this.#cache = cacheOf(a.options.cacheBytes);
   }
 
   /** Replays the segments (once) and opens a new one for appends; the other methods call it. */
@@ -174,6 +181,8 @@ export class LogSpool implements MessageStore {
       throw new RangeError(`message: its JSON of ${meta.length} bytes exceeds ${MAX_HEADER_BYTES}`);
     if (b.length > MAX_BODY_BYTES) throw new RangeError(`body: ${b.length} bytes exceed ${MAX_BODY_BYTES}`);
     await putOnce(this.#pending, m.id, () => this.#put(m.id, meta, b));
+    // Durable now. A copy of the body: the caller may reuse its buffer.
+    if (this.#cache.maxBytes > 0) this.#cache.set(m.id, { envelope: m.envelope, body: Buffer.from(b) });
   }
 
   async #put(id: number, meta: Buffer, body: Buffer): Promise<void> {
@@ -201,6 +210,7 @@ export class LogSpool implements MessageStore {
     checkId(id, 'id');
     const p = this.#pending.get(id);
     if (p !== undefined) await p.catch(() => undefined);
+    this.#cache.delete(id);
     const writer = await this.#open();
     const e = this.index.get(id);
     if (e === undefined) return;
@@ -291,6 +301,20 @@ export class LogSpool implements MessageStore {
     if (crc32(b) !== e.bodyCrc)
       throw new SpoolCorruptError(e.seg.file, `the body of id ${id} at byte ${e.pos} fails its CRC`);
     return b;
+  }
+
+  /** The envelope and body for delivery: from memory when this instance stored the message
+   *  recently, else from the log, checked as by body(). Undefined when unknown. */
+  load(id: number): LoadedMessage | Promise<LoadedMessage | undefined> {
+    checkId(id, 'id');
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) return cached;
+    return this.#loadFromLog(id);
+  }
+
+  async #loadFromLog(id: number): Promise<LoadedMessage | undefined> {
+    const m = await this.get(id);
+    return m === undefined ? undefined : { envelope: m.envelope, body: await this.body(id) };
   }
 
   /** Reads `len` bytes of a segment at `pos` (through its open handle, or a new one after close()). */
@@ -384,6 +408,7 @@ export class LogSpool implements MessageStore {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#cache.clear();
     await Promise.allSettled([...this.#pending.values()]);
     await this.#compacting;
     await this.#writer?.drain();

@@ -387,3 +387,35 @@ describe('LogSpool: puts and outcomes SIGKILLed at random moments', () => {
     console.info(`LogSpool crash test (seed ${seed}):\n  ${notes.join('\n  ')}`);
   }, 180_000);
 });
+
+describe('load() for delivery', () => {
+  test('a message stored by this instance comes from memory; after a restart, or with no cache, from the log; none after remove()', async () => {
+    const dir = tempDir('load');
+    const a = new LogSpool(dir);
+    const body = Buffer.from('Subject: x\r\n\r\nhello\r\n');
+    await a.put(msg(1), body);
+    body.fill(0x78); // the caller reuses its buffer: what was stored stays
+    const fresh = a.load(1);
+    expect(fresh).not.toBeInstanceOf(Promise); // from memory, at once
+    expect((fresh as { body: Buffer }).body.toString()).toBe('Subject: x\r\n\r\nhello\r\n');
+    expect((fresh as { envelope: unknown }).envelope).toEqual(msg(1).envelope);
+    await a.close();
+    for (const options of [{}, { cacheBytes: 0 }]) {
+      const b = new LogSpool(dir, options);
+      const loaded = await b.load(1);
+      expect(loaded?.body.toString()).toBe('Subject: x\r\n\r\nhello\r\n');
+      expect(loaded?.envelope).toEqual(msg(1).envelope);
+      expect(await b.load(2)).toBeUndefined();
+      await b.close();
+    }
+    const c = new LogSpool(dir);
+    await c.remove(1);
+    expect(await c.load(1)).toBeUndefined();
+    await c.put(msg(3), Buffer.from('three'));
+    await c.remove(3);
+    expect(await c.load(3)).toBeUndefined(); // the cached copy went with the message
+    await c.close();
+    expect(() => new LogSpool(dir, { cacheBytes: -1 })).toThrow(/^options\.cacheBytes must be an integer from 0/);
+    expect(() => c.load(-1)).toThrow(RangeError);
+  });
+});
