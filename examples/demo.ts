@@ -34,6 +34,7 @@ import {
   MemoryStore,
   type MessageStore,
   SmtpTransport,
+  serveAdmin,
   type ActiveQueue,
   type CoreConfig,
   type DomainRecord,
@@ -297,6 +298,12 @@ console.log(
     `${work.domains.find((d) => d.server === DOWN)!.name} -> 127.0.0.1:${downPort} (nothing listens)\n`,
 );
 
+// The admin API while the demo runs (loopback, a free port): try the command line against it.
+const admin = await serveAdmin(core);
+console.log(
+  `admin API: ${admin.url} (while this runs: MQC_ADMIN_URL=${admin.url} node dist/lib/cli/mqc.js summary; or curl ${admin.url}/metrics)\n`,
+);
+
 const t0 = performance.now();
 const elu0 = performance.eventLoopUtilization();
 core.start();
@@ -355,6 +362,7 @@ if (timedOut) {
 }
 // stop() and close() must finish on their own; a hang is reported, not waited out.
 const { hangs, stopMs, after, summary, invariantsOk, srv } = await shutDown(core, transport, serverStats, 15_000, 60);
+await admin.close();
 core.close();
 await ask('closed', { type: 'close' });
 await worker.terminate();

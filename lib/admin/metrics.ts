@@ -156,7 +156,12 @@ export function createMetrics(core: MailQueueCore, options: MetricsOptions = {})
     labelNames: ['class'],
     registers,
   });
-  for (const kind of ['delivered', 'deferred', 'bounced']) outcomes.inc({ kind }, 0);
+  // The outcomes before the registry was made, from the core's own tallies; the reasons and
+  // classes below count from now on.
+  const before = core.summary();
+  outcomes.inc({ kind: 'delivered' }, before.delivered);
+  outcomes.inc({ kind: 'deferred' }, before.deferred);
+  outcomes.inc({ kind: 'bounced' }, before.bounced);
   core.on('delivered', () => outcomes.inc({ kind: 'delivered' }));
   core.on('deferred', (e) => {
     outcomes.inc({ kind: 'deferred' });

@@ -157,3 +157,13 @@ test('connectionsByDomain: every domain in one call, in domains() order, into a 
   expect(core.connectionsByDomain(new Float64Array(1))).toHaveLength(3);
   expect(() => core.connectionsByDomain([0] as never)).toThrow(/^out must be a Float64Array/);
 });
+
+test('outcomes that happened before the registry was made are counted in it', async () => {
+  const core = new MailQueueCore({ clock: () => 1000, config: { global: { messageExpiration: 1 } } });
+  closers.push(() => core.close());
+  core.enqueue({ id: 1, domain: 'x.test', expiresAt: 1500 });
+  core.enqueue({ id: 2, domain: 'x.test', expiresAt: 1500 });
+  core.maintain(2000); // both expire: two bounces before any registry
+  const r = createMetrics(core);
+  expect(await r.metrics()).toMatch(/^mqc_outcomes_total\{kind="bounced"\} 2$/m);
+});
