@@ -180,9 +180,11 @@ export class LogSpool implements MessageStore {
     if (meta.length > MAX_HEADER_BYTES)
       throw new RangeError(`message: its JSON of ${meta.length} bytes exceeds ${MAX_HEADER_BYTES}`);
     if (b.length > MAX_BODY_BYTES) throw new RangeError(`body: ${b.length} bytes exceed ${MAX_BODY_BYTES}`);
-    await putOnce(this.#pending, m.id, () => this.#put(m.id, meta, b));
-    // Durable now. A copy of the body: the caller may reuse its buffer.
-    if (this.#cache.maxBytes > 0) this.#cache.set(m.id, { envelope: m.envelope, body: Buffer.from(b) });
+    // A copy: the record waits for its group, and the caller may reuse its buffer meanwhile (the
+    // record's CRC would then fail). The cache keeps the same copy once it is durable.
+    const own = Buffer.from(b);
+    await putOnce(this.#pending, m.id, () => this.#put(m.id, meta, own));
+    if (this.#cache.maxBytes > 0) this.#cache.set(m.id, { envelope: m.envelope, body: own });
   }
 
   async #put(id: number, meta: Buffer, body: Buffer): Promise<void> {

@@ -419,3 +419,16 @@ describe('load() for delivery', () => {
     expect(() => c.load(-1)).toThrow(RangeError);
   });
 });
+
+test('a caller that reuses its body buffer while put() waits for its group stores what it passed', async () => {
+  const dir = tempDir('reuse');
+  const a = new LogSpool(dir, { cacheBytes: 0 });
+  const buf = Buffer.from('first body\r\n');
+  const p = a.put(msg(1), buf);
+  buf.write('XXXXX'); // before the group is written
+  await p;
+  await a.close();
+  const b = new LogSpool(dir, { cacheBytes: 0 });
+  expect((await b.body(1)).toString()).toBe('first body\r\n');
+  await b.close();
+});
