@@ -7,7 +7,7 @@
 //   lib/core/suspensions.ts       operator and configuration suspensions, connect-failure cool-downs
 //   lib/core/maintenance_pass.ts  the hook points and the passes that run them
 //   lib/core/outbox.ts            grants, expiries, events, error reports, delivery tallies
-//   lib/core/operator_verbs.ts    flush, fail, retry, summary, domain view, queue listing
+//   lib/core/operator_verbs.ts    flush, fail, retry, summary, domain view, queue listing, message()
 //   lib/delivery/service.ts       start, stop, submit, recover, and the delivery layer under them
 import { EventEmitter } from 'node:events';
 
@@ -26,25 +26,13 @@ import { createMetrics, type MetricsOptions } from './admin/metrics.js';
 import { IdAllocator } from './core/id_allocator.js';
 import { codedError } from './errors.js';
 import { GrantList } from './grant_list.js';
-import { native, Place } from './native.js';
+import { native } from './native.js';
 import type { StoredMessage } from './store/message_store.js';
 import { checkDomainName, checkId, checkInt, checkTime, checkTypedArray } from './validate.js';
 import type { ActiveQueue, DomainRecord } from './views.js';
 
 import type { MailQueueCoreOptions } from './core/core_context.js';
-export type { MailQueueCoreOptions } from './core/core_context.js';
-export type { Message, MessageInfo, Stats, DomainRef } from './core/types.js';
-export type { CoreEvents, Grant, PassEvent } from './core/outbox.js';
-export type {
-  ConnectionGoalArgs,
-  CoreHooks,
-  DomainHookArgs,
-  MailQueueMaintainArgs,
-  MaintainOptions,
-  MaintainResult,
-  PassResult,
-} from './core/maintenance_pass.js';
-export type { BounceEvent as Bounce, DeferredEvent, DeliveredEvent, DomainTally } from './delivery/events.js';
+// The types of this API are exported from lib/index.ts, from the modules that define them.
 
 const MAX_TAKE = 1_000_000;
 
@@ -69,7 +57,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
   readonly #pass: MaintenancePass;
   readonly #verbs: OperatorVerbs;
   readonly #intake: Intake;
-  readonly #ids = new IdAllocator();
+  readonly #ids: IdAllocator;
   #metrics: Registry | undefined;
   readonly #service: DeliveryService;
 
@@ -77,6 +65,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     super();
     const ctx = new CoreContext(options);
     this.#ctx = ctx;
+    this.#ids = new IdAllocator(ctx);
     this.bindings = ctx.bindings;
     this.bindingGroups = ctx.bindingGroups;
     this.counters = ctx.counters;
@@ -90,7 +79,6 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     this.#pass = new MaintenancePass(ctx, this.#domains, this.#outbox, this, () => this.#service.afterPass());
     const service = this.#service;
     this.#verbs = new OperatorVerbs(ctx, this.#domains, this.#suspensions, this.#outbox, {
-      message: (id) => this.message(id),
       stats: () => this.stats(),
       get started() {
         return service.started;
@@ -174,10 +162,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
    * arrival path takes (docs/api.md, decision 32).
    */
   newId(): number {
-    const ctx = this.#ctx;
-    if (ctx.closed) throw codedError('ERR_CLOSED', 'the core is closed');
-    // The staged ids are not in the core's counter yet: the stage keeps its own highest.
-    return this.#ids.next(ctx.now(), Math.max(ctx.counters[ctx.counterIndex.highestId], ctx.arrivals.highest));
+    return this.#ids.next();
   }
 
   /** Removes a queued (active or delayed) message; false when the id is unknown. A message in
@@ -209,21 +194,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
 
   /** Where a message is, or undefined when the core does not hold it. */
   message(id: number): MessageInfo | undefined {
-    const h = this.#live();
-    checkId(id, 'id');
-    const place = native.locate(h, id, this.#ctx.where);
-    if (place === Place.None) return undefined;
-    const w = this.#ctx.where;
-    return {
-      id,
-      domain: this.#domains.records[w[0]].name,
-      binding: this.bindings[w[1]],
-      state: place === Place.Active ? 'active' : place === Place.Delayed ? 'delayed' : 'in-flight',
-      priority: w[3],
-      attempts: w[4],
-      nextAttempt: w[5],
-      expiresAt: w[6],
-    };
+    return this.#verbs.message(id);
   }
 
   /**
@@ -392,12 +363,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
   /** Connections of every domain, in one native call: entry d is the domain `domains()[d]`. Into
    *  `out` when it has room for every domain, else into a new array. */
   connectionsByDomain(out?: Float64Array): Float64Array {
-    const h = this.#live();
-    const n = this.#domains.records.length;
-    if (out !== undefined) checkTypedArray(out, Float64Array, 'Float64Array', 'out');
-    const into = out !== undefined && out.length >= n ? out : new Float64Array(n);
-    native.connectionsByDomain(h, into);
-    return into;
+    return this.#domains.connectionsByDomain(out);
   }
 
   /** The live DomainRecord of a domain that has had mail (ERR_UNKNOWN_DOMAIN otherwise). */
@@ -448,12 +414,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
    * tick where every pair wants connections does not grant them all in one call.
    */
   maintain(now?: number, options: MaintainOptions = {}): PassResult {
-    if (this.listenerCount('pass') === 0) return this.#pass.maintain(now, options);
-    const t0 = performance.now();
-    const r = this.#pass.maintain(now, options);
-    const e = { durationMs: performance.now() - t0, opened: r.opened, visited: r.visited, remaining: r.remaining };
-    this.#outbox.emitSafely('pass', e);
-    return r;
+    return this.#pass.maintain(now, options);
   }
 
   /** Maintenance of one domain, as Momentum's _mail_queue_maintain_domain(dr, now, goalsz, reserve).

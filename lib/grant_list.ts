@@ -4,7 +4,7 @@
 // granted them: the young-generation collector copies every one of them). The list is reused from
 // pass to pass; it grows, never shrinks.
 import { native } from './native.js';
-import type { Grant } from './core.js';
+import type { Grant } from './core/outbox.js';
 
 /** Keys the core uses to fill a list; not part of the package's exports. */
 export const fillFromCore: unique symbol = Symbol('GrantList.fillFromCore');

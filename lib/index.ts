@@ -3,23 +3,19 @@ export { adminHandler, serveAdmin } from './admin/http.js';
 export type { AdminOptions, AdminServer, ServeAdminOptions } from './admin/http.js';
 export { createMetrics } from './admin/metrics.js';
 export type { MetricsOptions } from './admin/metrics.js';
+export type { MailQueueCoreOptions } from './core/core_context.js';
+export type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
+export type { CoreEvents, Grant, PassEvent } from './core/outbox.js';
 export type {
-  Bounce,
-  CoreEvents,
   ConnectionGoalArgs,
   CoreHooks,
   DomainHookArgs,
-  DomainRef,
-  Grant,
-  MailQueueCoreOptions,
   MailQueueMaintainArgs,
   MaintainOptions,
   MaintainResult,
-  Message,
-  MessageInfo,
   PassResult,
-  Stats,
-} from './core.js';
+} from './core/maintenance_pass.js';
+export type { BounceEvent as Bounce } from './delivery/events.js';
 export type { Aggressiveness, BindingSpec, CoreConfig, NestedScope, ScopeOptions } from './config.js';
 export { GrantList } from './grant_list.js';
 export { HookPoint } from './hook_point.js';
@@ -46,7 +42,7 @@ export type {
   Transport,
   TransportSession,
 } from './transport/transport.js';
-export type { DeferredEvent, DeliveredEvent, DomainTally } from './core.js';
+export type { DeferredEvent, DeliveredEvent, DomainTally } from './delivery/events.js';
 export type { MomentumAliases } from './momentum_aliases.js';
 import { native } from './native.js';
 

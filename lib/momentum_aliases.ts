@@ -1,7 +1,8 @@
 // The seed's C names for the __mail_queue_maintain hook, bound to one core, for people porting
 // Momentum modules. Each is a thin alias of core.hooks.mailQueueMaintain; has_ returns 1 or 0 as
 // the C function does.
-import type { MailQueueCore, MailQueueMaintainArgs } from './core.js';
+import type { MailQueueCore } from './core.js';
+import type { MailQueueMaintainArgs } from './core/maintenance_pass.js';
 import type { Provider } from './hook_point.js';
 
 export interface MomentumAliases {

@@ -4,7 +4,7 @@
 // when its first message arrives, with the limits its configuration resolves to.
 import type { PairSettings } from '../config.js';
 import { native } from '../native.js';
-import { checkDomainName, typeName } from '../validate.js';
+import { checkDomainName, checkTypedArray, typeName } from '../validate.js';
 import { ActiveQueue, DomainRecord, unknownDomain, ViewScratch, type ViewHost } from '../views.js';
 import type { CoreContext } from './core_context.js';
 
@@ -71,6 +71,16 @@ export class DomainTable {
 
   pair(d: number, b: number): PairSettings {
     return this.#pairs[d * this.ctx.bindings.length + b];
+  }
+
+  /** See MailQueueCore.connectionsByDomain. */
+  connectionsByDomain(out?: Float64Array): Float64Array {
+    const h = this.ctx.live();
+    const n = this.records.length;
+    if (out !== undefined) checkTypedArray(out, Float64Array, 'Float64Array', 'out');
+    const into = out !== undefined && out.length >= n ? out : new Float64Array(n);
+    native.connectionsByDomain(h, into);
+    return into;
   }
 
   /** The ActiveQueue view of (d, b), the same object every time. */

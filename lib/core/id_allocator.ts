@@ -9,6 +9,9 @@
 // every id in the store whatever the clock says. 4096 ids a millisecond; the ids stay below 2^53
 // until about 2089.
 
+import { codedError } from '../errors.js';
+import type { CoreContext } from './core_context.js';
+
 /** 2020-01-01T00:00:00Z in ms. */
 export const ID_EPOCH_MS = 1_577_836_800_000;
 /** Ids a millisecond. */
@@ -17,9 +20,19 @@ export const IDS_PER_MS = 4096;
 export class IdAllocator {
   #last = -1;
 
-  /** The next id: above `highest` (every id the core has held), above the last one, and at least
-   *  the clock's time-based id. RangeError once 2^53 - 1 is reached. */
-  next(now: number, highest: number): number {
+  constructor(private readonly ctx: CoreContext) {}
+
+  /** The next id: above every id the core holds or has staged, above the last one, and at least
+   *  the clock's time-based id. ERR_CLOSED after close(); RangeError once 2^53 - 1 is reached. */
+  next(): number {
+    const ctx = this.ctx;
+    if (ctx.closed) throw codedError('ERR_CLOSED', 'the core is closed');
+    // The staged ids are not in the core's counter yet: the stage keeps its own highest.
+    return this.nextAbove(ctx.now(), Math.max(ctx.counters[ctx.counterIndex.highestId], ctx.arrivals.highest));
+  }
+
+  /** The next id at time `now` above `highest`. */
+  nextAbove(now: number, highest: number): number {
     const byTime = now > ID_EPOCH_MS ? Math.floor(now - ID_EPOCH_MS) * IDS_PER_MS : 0;
     let id = this.#last + 1;
     if (highest + 1 > id) id = highest + 1;

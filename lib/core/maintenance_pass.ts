@@ -171,8 +171,17 @@ export class MaintenancePass {
     );
   }
 
-  /** See MailQueueCore.maintain. */
+  /** See MailQueueCore.maintain. Timed for a 'pass' listener, when there is one. */
   maintain(now?: number, options: MaintainOptions = {}): PassResult {
+    if (!this.outbox.listens('pass')) return this.#maintain(now, options);
+    const t0 = performance.now();
+    const r = this.#maintain(now, options);
+    const e = { durationMs: performance.now() - t0, opened: r.opened, visited: r.visited, remaining: r.remaining };
+    this.outbox.emitSafely('pass', e);
+    return r;
+  }
+
+  #maintain(now: number | undefined, options: MaintainOptions): PassResult {
     const ctx = this.ctx;
     const h = ctx.live();
     this.#refuseInPass('maintain');

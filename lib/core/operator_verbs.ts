@@ -2,7 +2,7 @@
 // domain view and queue listing. They act through the same native calls as the rest of the core
 // and announce what they end through the outbox.
 import type { DomainTally } from '../delivery/events.js';
-import { native } from '../native.js';
+import { native, Place } from '../native.js';
 import { checkId, checkInt, checkKeys, checkObject } from '../validate.js';
 import type { CoreContext } from './core_context.js';
 import type { DomainTable } from './domain_table.js';
@@ -37,7 +37,6 @@ export interface ListQueueOptions {
 
 /** What the verbs read from the facade. */
 export interface VerbHost {
-  message(id: number): MessageInfo | undefined;
   stats(): Stats;
   readonly started: boolean;
   /** Mail became due for (d, b): wake idle connections there, or ask for a pass. */
@@ -66,6 +65,25 @@ export class OperatorVerbs {
       }
     }
     return n;
+  }
+
+  /** Where a message is, or undefined when the core does not hold it (MailQueueCore.message). */
+  message(id: number): MessageInfo | undefined {
+    const h = this.ctx.live();
+    checkId(id, 'id');
+    const w = this.ctx.where;
+    const place = native.locate(h, id, w);
+    if (place === Place.None) return undefined;
+    return {
+      id,
+      domain: this.domains.records[w[0]].name,
+      binding: this.ctx.bindings[w[1]],
+      state: place === Place.Active ? 'active' : place === Place.Delayed ? 'delayed' : 'in-flight',
+      priority: w[3],
+      attempts: w[4],
+      nextAttempt: w[5],
+      expiresAt: w[6],
+    };
   }
 
   /** fail domain: bounces every queued (active and delayed) message of the domain ('bounce' events
@@ -173,7 +191,7 @@ export class OperatorVerbs {
     }
     const list: MessageInfo[] = [];
     for (let i = 0; i < n; i++) {
-      const info = this.host.message(out[i]);
+      const info = this.message(out[i]);
       if (info) list.push(info);
     }
     return list;

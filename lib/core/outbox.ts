@@ -157,6 +157,11 @@ export class Outbox {
     return t;
   }
 
+  /** Whether anyone listens to `event` (an event costly to make is made only then). */
+  listens(event: keyof CoreEvents): boolean {
+    return this.events.listenerCount(event) > 0;
+  }
+
   // Events carry facts the core has already acted on; a listener that throws is reported, and
   // never unwinds through the core's own bookkeeping.
   emitSafely<K extends keyof CoreEvents>(event: K, ...args: CoreEvents[K]): void {
