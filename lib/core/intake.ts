@@ -255,7 +255,14 @@ export class Intake {
       throw err;
     }
     this.#outbox.drainExpired();
-    for (let i = 0; i < n; i++) this.#service.mailArrived(e[5 * i], e[5 * i + 1] % 65536);
+    // One wake-up per run of arrivals for one pair, with its count.
+    for (let i = 0, run = 1; i < n; i++, run++) {
+      const o = 5 * i;
+      const b = e[o + 1] % 65536;
+      if (i + 1 < n && e[o + 5] === e[o] && e[o + 6] % 65536 === b) continue;
+      this.#service.mailArrived(e[o], b, run);
+      run = 0;
+    }
   }
 
   #many = new Float64Array(0);

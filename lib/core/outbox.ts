@@ -89,7 +89,7 @@ export class Outbox {
       const from = into[fillFromCore](ctx.handle);
       this.#seenOpened = ctx.counters[ctx.openedSlot];
       const taker = this.taker;
-      const emit = this.events.listenerCount('connection') > 0;
+      const emit = this.listens('connection');
       if (taker || emit) {
         for (let i = from; i < into.length; i++) {
           const id = into.connectionId(i);
@@ -122,7 +122,7 @@ export class Outbox {
     // The delivery layer gets its grants first and directly: a user's 'connection' listener that
     // throws must not strand a lease with no connection behind it.
     if (this.taker) for (const g of out) this.taker.onGrant(g.connectionId, g.domain, g.binding);
-    if (this.events.listenerCount('connection') > 0) for (const g of out) this.emitSafely('connection', g);
+    if (this.listens('connection')) for (const g of out) this.emitSafely('connection', g);
     return out;
   }
 
@@ -175,7 +175,7 @@ export class Outbox {
   // Failures the core survives (a provider, a store, a listener): an 'error' event, or a process
   // warning when nobody listens (an unheard 'error' event would throw and stop maintenance).
   reportError(err: unknown): void {
-    if (this.events.listenerCount('error') > 0) {
+    if (this.listens('error')) {
       // Listeners get an Error: a thrown string or number is wrapped in one.
       this.events.emit('error', typeof err === 'object' && err !== null ? (err as Error) : new Error(String(err)));
       return;

@@ -36,8 +36,6 @@ export interface DeliveryParts {
   readonly outbox: Outbox;
   /** A connection closed while its queue may still hold mail: ask for a pass. */
   readonly poke: () => void;
-  /** Whether the core has a listener for an event (an event object is made only then). */
-  readonly listening: (event: string) => boolean;
 }
 
 export type { BounceEvent, DeferredEvent, DeliveredEvent, DomainTally } from './events.js';
@@ -59,7 +57,6 @@ export class Delivery implements ConnectionHost {
   readonly #suspensions: Suspensions;
   readonly #outbox: Outbox;
   readonly #poke: () => void;
-  readonly #listening: (event: string) => boolean;
 
   constructor(
     parts: DeliveryParts,
@@ -73,7 +70,6 @@ export class Delivery implements ConnectionHost {
     this.#suspensions = parts.suspensions;
     this.#outbox = parts.outbox;
     this.#poke = parts.poke;
-    this.#listening = parts.listening;
     this.#siblings = new SiblingIndex(parts.ctx, parts.domains, transport);
   }
 
@@ -267,7 +263,7 @@ export class Delivery implements ConnectionHost {
       this.#core.settle(id);
       this.#outbox.tally(domain).delivered++;
       // The event object only when someone listens.
-      if (this.#listening('delivered'))
+      if (this.#outbox.listens('delivered'))
         this.#outbox.emitSafely('delivered', { id, domain, binding, response } satisfies DeliveredEvent);
     } catch (err) {
       if ((err as { code?: string }).code !== 'ERR_CLOSED') this.#outbox.reportError(err); // closed under us

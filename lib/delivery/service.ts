@@ -19,7 +19,6 @@ export interface ServiceHost extends MessageOps {
   enqueue(message: Message): void;
   maintain(): { opened: number };
   stats(): Stats;
-  listenerCount(event: string): number;
 }
 
 export class DeliveryService {
@@ -54,7 +53,6 @@ export class DeliveryService {
         suspensions: this.suspensions,
         outbox: this.outbox,
         poke: () => this.poke(),
-        listening: (event) => this.core.listenerCount(event) > 0,
       },
       ctx.transport,
       ctx.store,

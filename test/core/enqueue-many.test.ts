@@ -190,3 +190,36 @@ test('enqueueMany after staged single enqueues keeps arrival order, and later si
     core.close();
   }
 });
+
+test('enqueueMany on a started core: every message reaches the receiver once', async () => {
+  const { startServer } = await import('../support/smtp_servers.js');
+  const { MemoryStore, SmtpTransport } = await import('../../lib/index.js');
+  const srv = await startServer();
+  const store = new MemoryStore();
+  const core = new MailQueueCore({
+    bindings: BINDINGS,
+    config: { global: { maxOutboundConnections: 2, delayedQueueScanInterval: 3600, idleTimeout: 0.05 } },
+    transport: new SmtpTransport({ routes: { '*': { host: '127.0.0.1', port: srv.port } } }),
+    store,
+  });
+  try {
+    core.start();
+    const ids = Float64Array.from({ length: 30 }, (_, i) => i + 1);
+    const domains = Array.from(ids, (id) => `d${id % 3}.test`);
+    for (const id of ids)
+      await store.put(
+        { id, domain: domains[id - 1], envelope: { from: `id-${id}@src.test`, to: [`r@${domains[id - 1]}`] } },
+        Buffer.from(`X-Id: ${id}\r\n\r\nhi\r\n`),
+      );
+    // Runs of one pair (ids 1-10 on b0 ... ) and alternating pairs.
+    const bindings = Uint8Array.from(ids, (id) => (id <= 10 ? 0 : id % 2));
+    core.enqueueMany(domains, bindings, ids);
+    const end = Date.now() + 10_000;
+    while (srv.accepted.length < 30 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    expect([...srv.accepted].sort((a, b) => a - b)).toEqual([...ids]);
+    await core.stop();
+  } finally {
+    core.close();
+    await srv.close();
+  }
+});
