@@ -20,6 +20,11 @@ export function cacheOf(cacheBytes: unknown): BodyCache {
 
 export class BodyCache {
   readonly #entries = new Map<number, LoadedMessage>();
+  /** Ids in the order they were kept, from #head on (some since deleted or kept again: skipped).
+   *  Not the Map's own order: walking a Map from its start steps over every entry deleted since
+   *  its last rehash, which made eviction cost grow with the cache's churn. */
+  #order: number[] = [];
+  #head = 0;
   #bytes = 0;
 
   /** @param maxBytes 0: nothing is kept */
@@ -39,12 +44,20 @@ export class BodyCache {
     if (cost > this.maxBytes) return;
     this.delete(id);
     this.#entries.set(id, m);
+    this.#order.push(id);
     this.#bytes += cost;
-    if (this.#bytes <= this.maxBytes) return;
-    for (const [old, e] of this.#entries) {
-      this.#entries.delete(old);
-      this.#bytes -= costOf(e);
-      if (this.#bytes <= this.maxBytes) return;
+    while (this.#bytes > this.maxBytes && this.#head < this.#order.length) {
+      // An id deleted and kept again since is evicted at its first place: a little early, harmless.
+      this.delete(this.#order[this.#head++]);
+    }
+    // Ids of entries deleted since (removed messages) pile up: rebuilt from the Map's own order
+    // once they are most of the array, so it stays proportional to the cache.
+    if (this.#order.length - this.#head > 2 * this.#entries.size + 1024) {
+      this.#order = [...this.#entries.keys()];
+      this.#head = 0;
+    } else if (this.#head > 4096 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head); // the evicted ones
+      this.#head = 0;
     }
   }
 
@@ -61,6 +74,8 @@ export class BodyCache {
 
   clear(): void {
     this.#entries.clear();
+    this.#order = [];
+    this.#head = 0;
     this.#bytes = 0;
   }
 }

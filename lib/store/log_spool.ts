@@ -51,6 +51,7 @@ import {
   retryRecord,
   segmentName,
 } from './log_format.js';
+import { ReadWindows } from './log_read_window.js';
 import { type Entry, replayLog } from './log_replay.js';
 import { checkSpoolArgs, putOnce } from './spool_io.js';
 import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
@@ -91,6 +92,8 @@ export interface LogSpoolStats {
   groups: number;
   /** Segments deleted by compaction. */
   compactions: number;
+  /** Windows of the log load() read (each serves the messages stored after the one asked for). */
+  windowReads: number;
 }
 
 export class LogSpool implements MessageStore {
@@ -113,6 +116,8 @@ export class LogSpool implements MessageStore {
   #closed = false;
   /** Recently stored messages, for load(). */
   readonly #cache: BodyCache;
+  /** The windows of the log that load() read last. */
+  readonly #windows = new ReadWindows((seg) => void this.releaseSegment(seg));
 
   constructor(dir: string, options?: LogSpoolOptions) {
     const a = checkSpoolArgs(dir, options, OPTION_KEYS, 'mail-queue-core LogSpool:');
@@ -213,7 +218,7 @@ export class LogSpool implements MessageStore {
     const p = this.#pending.get(id);
     if (p !== undefined) await p.catch(() => undefined);
     this.#cache.delete(id);
-    const writer = await this.#open();
+    const writer = this.#writer ?? (await this.#open());
     const e = this.index.get(id);
     if (e === undefined) return;
     if (this.#closed) throw codedError('ERR_CLOSED', 'the spool is closed');
@@ -311,12 +316,32 @@ export class LogSpool implements MessageStore {
     checkId(id, 'id');
     const cached = this.#cache.get(id);
     if (cached !== undefined) return cached;
-    return this.#loadFromLog(id);
+    if (this.#writer === undefined) return this.#open().then(() => this.load(id));
+    const e = this.index.get(id);
+    if (e === undefined) return Promise.resolve(undefined);
+    const fh = e.seg.fh;
+    if (fh === undefined) return this.#loadFromLog(e);
+    // From a window of the log read for this message and those stored after it (log_read_window.ts).
+    return new Promise((resolve, reject) => {
+      this.#windows.read(e.seg, fh.fd, e.pos + HEAD_BYTES + e.metaLen, e.bodyLen, (err, body) => {
+        if (body === undefined) reject(err);
+        else if (crc32(body) !== e.bodyCrc)
+          reject(new SpoolCorruptError(e.seg.file, `the body of id ${id} at byte ${e.pos} fails its CRC`));
+        else {
+          try {
+            resolve({ envelope: LogSpool.#message(e).envelope, body });
+          } catch (metaErr) {
+            reject(metaErr);
+          }
+        }
+      });
+    });
   }
 
-  async #loadFromLog(id: number): Promise<LoadedMessage | undefined> {
-    const m = await this.get(id);
-    return m === undefined ? undefined : { envelope: m.envelope, body: await this.body(id) };
+  /** load() of a message in a segment whose handle was closed (the spool closed). */
+  async #loadFromLog(e: Entry): Promise<LoadedMessage | undefined> {
+    const m = LogSpool.#message(e);
+    return { envelope: m.envelope, body: await this.body(e.id) };
   }
 
   /** Reads `len` bytes of a segment at `pos` (through its open handle, or a new one after close()). */
@@ -343,6 +368,7 @@ export class LogSpool implements MessageStore {
 
   /** Closes a segment's handle once no read uses it. */
   async releaseSegment(seg: Segment): Promise<void> {
+    this.#windows.forget(seg);
     const fh = seg.fh;
     if (fh === undefined || seg.reads > 0) return;
     seg.fh = undefined;
@@ -401,6 +427,7 @@ export class LogSpool implements MessageStore {
       syncs: this.#writer?.syncs ?? 0,
       groups: this.#writer?.groups ?? 0,
       compactions: this.compactions,
+      windowReads: this.#windows.reads,
     };
   }
 

@@ -3,26 +3,18 @@
 // never delivered, compaction bounding the disk, and a writer of puts and outcomes SIGKILLed at
 // random moments (the child, test/fixtures/log-crash.mjs, runs lib/store/log_spool.ts compiled).
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 
 import { HEAD_BYTES, MAGIC, PUT, segmentName } from '../../lib/store/log_format.js';
 import { LogSpool } from '../../lib/store/log_spool.js';
 import type { MessageStore, StoredMessage } from '../../lib/store/message_store.js';
 import { SpoolCorruptError } from '../../lib/store/spool_format.js';
+import { tempDirs } from '../support/temp_dirs.js';
 import { compileStore, crashBodyProblem, crashMessage, root, runAndKill, seeded } from '../support/crash_child.js';
 
-const tempDirs: string[] = [];
-function tempDir(tag: string): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), `mqc-log-${tag}-`));
-  tempDirs.push(d);
-  return d;
-}
-afterAll(() => {
-  for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('mqc-log');
 
 function msg(id: number, extra: Partial<StoredMessage> = {}): StoredMessage {
   return { id, domain: 'example.com', envelope: { from: `s${id}@o.example`, to: [`r${id}@example.com`] }, ...extra };

@@ -9,29 +9,21 @@
 // test/core/workers.test.ts does for the whole library.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 
-import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 
 import { FileSpool, SpoolCorruptError, shardOf } from '../../lib/store/file_spool.js';
 import { LogSpool } from '../../lib/store/log_spool.js';
 import { MemoryStore } from '../../lib/store/memory_store.js';
 import type { MessageStore, StoredMessage } from '../../lib/store/message_store.js';
+import { tempDirs } from '../support/temp_dirs.js';
 import { compileStore, crashBodyProblem, crashMessage, root, runAndKill, seeded } from '../support/crash_child.js';
 
 const MB = 1024 * 1024;
 
-const tempDirs: string[] = [];
-function tempDir(tag: string): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), `mqc-stores-${tag}-`));
-  tempDirs.push(d);
-  return d;
-}
-afterAll(() => {
-  for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('mqc-stores');
 
 function msg(id: number, extra: Partial<StoredMessage> = {}): StoredMessage {
   return {
