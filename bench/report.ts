@@ -1,5 +1,6 @@
 // Markdown tables from bench/results/*.json: every suite side by side with its pure-JS competitors,
 // as ratios, and the issue-4 targets with how far each is met or missed.
+import { type ChartBar, ratioChart } from './chart.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -199,6 +200,8 @@ interface Target {
   got: string;
   met: boolean;
   margin: string;
+  /** The bars this target adds to bench/results/ratios.svg (comparisons with plain JS only). */
+  chart?: ChartBar[];
 }
 
 function rateOf(runs: QRun[], variant: string, n: number, cand: string, op: string): number | undefined {
@@ -222,7 +225,12 @@ function best(
 }
 
 export function report(res: Results | null): string {
-  if (!res) return 'no results';
+  return reportWithChart(res).markdown;
+}
+
+/** The summary (markdown) and the chart of its comparisons with plain JS (SVG, bench/chart.ts). */
+export function reportWithChart(res: Results | null): { markdown: string; svg: string | undefined } {
+  if (!res) return { markdown: 'no results', svg: undefined };
   const out: string[] = [];
   const targets: Target[] = [];
   const e = res.env;
@@ -331,6 +339,14 @@ export function report(res: Results | null): string {
             if (bj)
               targets.push({
                 what: `${label} vs best JS (${bj.name})`,
+                chart: [
+                  {
+                    group: 'Queue operations at 1M (vs the best JS structure)',
+                    label: `${variant} ${op} (vs ${bj.name})`,
+                    ratio: core / bj.rate,
+                    goal: 1,
+                  },
+                ],
                 goal: '>= 1x',
                 got: ratio(core, bj.rate),
                 met: core >= bj.rate,
@@ -428,6 +444,14 @@ export function report(res: Results | null): string {
     if (rate.core && rate.ts)
       targets.push({
         what: 'scheduler cycle vs TS cycle',
+        chart: [
+          {
+            group: 'Scheduler cycle',
+            label: 'batched cycle vs the TypeScript cycle',
+            ratio: rate.core / rate.ts,
+            goal: 3,
+          },
+        ],
         goal: '>= 3x',
         got: ratio(rate.core, rate.ts),
         met: rate.core >= 3 * rate.ts,
@@ -581,7 +605,14 @@ export function report(res: Results | null): string {
     const met = targets.filter((t) => t.met).length;
     out.push('', `${met} of ${targets.length} targets met.`);
   }
-  return out.join('\n');
+  const bars = targets.flatMap((t) => t.chart ?? []);
+  const svg = bars.length
+    ? ratioChart(
+        bars,
+        `mail-queue-core vs plain JavaScript (commit ${res.env.commit}${res.quick ? ', quick run' : ''})`,
+      )
+    : undefined;
+  return { markdown: out.join('\n'), svg };
 }
 
 const ARRIVAL_IMPLS: [string, string, string][] = [
@@ -708,6 +739,7 @@ function arrivalsSection(a: NonNullable<Results['arrivals']>, ids: string, out: 
     if (plain && one)
       targets.push({
         what: `MTA cycle, one enqueue a message (core ÷ plain JS)${tag}`,
+        chart: [{ group: `MTA cycle${tag}`, label: 'one enqueue a message', ratio: one / plain, goal: 2 }],
         goal: '>= 2x',
         got: `${ratio(one, plain)} (CPU time ${ratio(oc, pc)})`,
         met: one >= 2 * plain,
@@ -716,6 +748,7 @@ function arrivalsSection(a: NonNullable<Results['arrivals']>, ids: string, out: 
     if (plain && fast)
       targets.push({
         what: `MTA cycle, fastest arrival path (core ÷ plain JS)${tag}`,
+        chart: [{ group: `MTA cycle${tag}`, label: 'fastest arrival path', ratio: fast / plain, goal: 3 }],
         goal: '>= 3x',
         got: `${ratio(fast, plain)} (CPU time ${ratio(fc, pc)})`,
         met: fast >= 3 * plain,
@@ -742,6 +775,7 @@ function arrivalsSection(a: NonNullable<Results['arrivals']>, ids: string, out: 
       '|---|---:|---:|---:|---|---:|---:|---:|',
     );
     const got: string[] = [];
+    const bars: ChartBar[] = [];
     let allMet = true;
     let any = false;
     for (const op of ops) {
@@ -752,6 +786,7 @@ function arrivalsSection(a: NonNullable<Results['arrivals']>, ids: string, out: 
       const met = c < p;
       allMet &&= met;
       got.push(`${op} ${(p / c).toFixed(2)}x`);
+      bars.push({ group: `MTA cycle${tag}`, label: `one ${op} at 1M, random pair (time)`, ratio: p / c, goal: 1 });
       const cc = bestNs(op, 'core', true);
       const pp = bestNs(op, 'plain', true);
       out.push(
@@ -762,6 +797,7 @@ function arrivalsSection(a: NonNullable<Results['arrivals']>, ids: string, out: 
     if (any) {
       targets.push({
         what: `one enqueue / settle / defer at 1M, random pair (plain ÷ core time)${tag}`,
+        chart: bars,
         goal: 'core cheaper (> 1x each)',
         got: got.join(', '),
         met: allMet,

@@ -1,5 +1,6 @@
 // The delivery section of the report (issue 20): the library's delivery over SMTP against
 // nodemailer's SMTPConnection alone, same receiver, same connection count, in one run.
+import type { ChartBar } from './chart.js';
 
 export interface DeliveryRun {
   impl: string;
@@ -26,6 +27,7 @@ export interface DeliveryTarget {
   got: string;
   met: boolean;
   margin: string;
+  chart?: ChartBar[];
 }
 
 const LABELS: [string, string][] = [
@@ -99,6 +101,15 @@ export function deliverySection(runs: DeliveryRun[], out: string[], targets: Del
     const store = impl === 'memory' ? 'MemoryStore' : impl === 'spool' ? 'FileSpool' : 'LogSpool';
     targets.push({
       what: `delivery throughput, ${store} ÷ plain client loop (issue 20)`,
+      chart: [
+        { group: 'Delivery over SMTP (vs nodemailer alone)', label: `${store}: msg/s`, ratio: rateRatio, goal: 0.9 },
+        {
+          group: 'Delivery over SMTP (vs nodemailer alone)',
+          label: `${store}: CPU a message (inverse)`,
+          ratio: 1 / cpuRatio,
+          goal: 1 / 1.15,
+        },
+      ],
       goal: '>= 0.9x',
       got: `${rateRatio.toFixed(2)}x best rounds (median within rounds ${medRate.toFixed(2)}x)`,
       met: rateRatio >= 0.9,

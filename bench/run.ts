@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { arg, BENCH_DIR, envInfo, log, resultsDir, ROOT } from './common.js';
-import { loadResults, report } from './report.js';
+import { loadResults, reportWithChart } from './report.js';
 
 const QUICK = arg('quick', 'false') === 'true';
 const ONLY = arg('only', '').split(',').filter(Boolean);
@@ -452,9 +452,10 @@ if (want('store')) {
 }
 
 // The report reads every suite's latest JSON, so `--only` refreshes one suite in the full picture.
-const md = report(loadResults(RESULTS_DIR));
+const { markdown: md, svg } = reportWithChart(loadResults(RESULTS_DIR));
 process.stdout.write(`${md}\n`);
 fs.writeFileSync(path.join(RESULTS_DIR, 'summary.md'), `${md}\n`);
+if (svg) fs.writeFileSync(path.join(RESULTS_DIR, 'ratios.svg'), svg);
 log(
   `\nbench done in ${((Date.now() - started) / 60000).toFixed(1)} min; results in ${path.relative(ROOT, RESULTS_DIR)}/`,
 );
