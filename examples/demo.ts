@@ -40,7 +40,9 @@ import {
   type DomainRecord,
   type Grant,
   type ScopeOptions,
+  type Qshape,
 } from '../lib/index.js';
+import { qshapeText } from '../lib/cli/text_table.js';
 import { senderFor, type AllStats, type FromWorker, type ToWorker, type WorkerInit } from './demo/protocol.js';
 import { DOWN, UNKNOWN_USER, makeBindings, makeWorkload, parseArgs, type Options } from './demo/workload.js';
 import { exitIfStuck, freePort, shutDown, workerRpc } from './demo/harness.js';
@@ -307,6 +309,16 @@ console.log(
 const t0 = performance.now();
 const elu0 = performance.eventLoopUtilization();
 core.start();
+// The queue's shape (qshape) at its busiest moment, printed at the end; the demo lasts under a
+// minute, so its buckets are seconds (5, 10, 20, 40 s) where an MTA's are minutes.
+const DEMO_MINUTES = [5 / 60, 10 / 60, 20 / 60, 40 / 60];
+let busiest: { held: number; at: number; shape: Qshape } | undefined;
+const shapeSampler = setInterval(() => {
+  const st = core.stats();
+  const held = st.active + st.delayed + st.inFlight;
+  if (held > 0 && (busiest === undefined || held > busiest.held))
+    busiest = { held, at: performance.now() - t0, shape: core.qshape({ top: 8, minutes: DEMO_MINUTES }) };
+}, 250);
 const ticker = setInterval(() => drawProgress(), tty ? 100 : 250);
 const watchdog = setTimeout(() => resolveDone(), o.timeout * 1000);
 // A durable store commits each submit before it resolves: 64 submitters at once, as an MTA's
@@ -347,6 +359,7 @@ const submitSeconds = (performance.now() - t0) / 1000;
 await done;
 clearTimeout(watchdog);
 clearInterval(ticker);
+clearInterval(shapeSampler);
 drawProgress(true);
 if (tty) process.stdout.write('\n');
 const busy = performance.eventLoopUtilization(elu0).utilization;
@@ -548,6 +561,13 @@ for (const b of bindings) {
   };
 }
 console.table(bindingRows);
+
+if (busiest !== undefined) {
+  console.log(
+    `Queue shape at its busiest (${busiest.held} messages held, ${(busiest.at / 1000).toFixed(1)} s in), by seconds since arrival (like Postfix's qshape in minutes; npx mqc qshape):`,
+  );
+  console.log(`${qshapeText(busiest.shape, 'seconds')}\n`);
+}
 
 if (deferredAfterFinal > 0) {
   console.log(

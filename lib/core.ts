@@ -18,6 +18,7 @@ import type { CoreHooks, MaintainOptions, MaintainResult, PassResult } from './c
 import { MaintenancePass } from './core/maintenance_pass.js';
 import { OperatorVerbs, type DomainView, type ListQueueOptions, type Summary } from './core/operator_verbs.js';
 import { type CoreEvents, Outbox, type Grant } from './core/outbox.js';
+import { type Qshape, type QshapeOptions, qshape } from './core/qshape.js';
 import { Suspensions } from './core/suspensions.js';
 import type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
 import { DeliveryService } from './delivery/service.js';
@@ -364,6 +365,11 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
    *  `out` when it has room for every domain, else into a new array. */
   connectionsByDomain(out?: Float64Array): Float64Array {
     return this.#domains.connectionsByDomain(out);
+  }
+
+  /** The queue by domain and age, busiest domains first (Postfix's qshape; lib/core/qshape.ts). */
+  qshape(options?: QshapeOptions): Qshape {
+    return qshape(this.#ctx, this.#domains, options);
   }
 
   /** The live DomainRecord of a domain that has had mail (ERR_UNKNOWN_DOMAIN otherwise). */

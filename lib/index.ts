@@ -5,6 +5,8 @@ export { createMetrics } from './admin/metrics.js';
 export type { MetricsOptions } from './admin/metrics.js';
 export type { MailQueueCoreOptions } from './core/core_context.js';
 export type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
+export { DEFAULT_QSHAPE_MINUTES } from './core/qshape.js';
+export type { Qshape, QshapeOptions, QshapeRow } from './core/qshape.js';
 export type { CoreEvents, Grant, PassEvent } from './core/outbox.js';
 export type {
   ConnectionGoalArgs,

@@ -82,6 +82,7 @@ export interface NativeBinding {
   drainGrants(core: number, out: Float64Array, offset?: number): number;
   /** out[d] = connections of domain d; returns how many domains it wrote. */
   connectionsByDomain(core: number, out: Float64Array): number;
+  ageShape(core: number, now: number, expirationMs: Float64Array, edges: Float64Array, out: Float64Array): number;
   drainExpired(core: number, out: Float64Array, domains?: Float64Array): number;
   pending(core: number, out: Float64Array): void;
   domainInfo(core: number, domain: number, out: Float64Array): void;

@@ -6,6 +6,7 @@
 //   GET  /summary                       core.summary()
 //   GET  /domains/<name>                core.domainView(name)
 //   GET  /domains/<name>/queue?binding=&queue=active|delayed&limit=&offset=   core.listQueue()
+//   GET  /qshape?top=&minutes=5,10,...  core.qshape(): the queue by domain and age
 //   GET  /metrics                       the Prometheus text format (core.metrics())
 //   POST /suspend  { domain, binding?, durationMs? }   (durationMs: resumed after that long)
 //   POST /resume   { domain, binding? }
@@ -170,6 +171,16 @@ export function adminHandler(
     if (get && parts.length === 1 && parts[0] === 'metrics')
       return send(res, 200, await core.metrics().metrics(), core.metrics().contentType.split(';')[0]);
     if (get && parts[0] === 'domains' && parts.length === 2) return send(res, 200, core.domainView(parts[1]));
+    if (get && parts.length === 1 && parts[0] === 'qshape') {
+      const top = optionalInt(url.searchParams.get('top'), 'top', 0, 100_000);
+      const m = url.searchParams.get('minutes');
+      const minutes = m === null ? undefined : m.split(',').map((x) => (x.trim() === '' ? Number.NaN : Number(x)));
+      return send(
+        res,
+        200,
+        core.qshape({ ...(top === undefined ? {} : { top }), ...(minutes === undefined ? {} : { minutes }) }),
+      );
+    }
     if (get && parts[0] === 'domains' && parts.length === 3 && parts[2] === 'queue') {
       const q = url.searchParams;
       const queue = q.get('queue') ?? undefined;

@@ -7,6 +7,11 @@
 // reached or answered something that is not the admin API.
 import { Command, InvalidArgumentError } from 'commander';
 
+import type { Qshape } from '../core/qshape.js';
+import { qshapeText, table } from './text_table.js';
+
+export { table };
+
 interface Globals {
   url: string;
   token?: string;
@@ -51,22 +56,6 @@ async function request(g: Globals, method: 'GET' | 'POST', path: string, body?: 
     throw new CliError(1, `${r.status}${e.code ? ` ${e.code}` : ''}: ${e.error ?? 'refused'}`);
   }
   return parsed;
-}
-
-/** A table of rows (objects with the same keys), columns padded; numbers right-aligned. */
-export function table(rows: Record<string, unknown>[]): string {
-  if (rows.length === 0) return '(none)';
-  const cols = Object.keys(rows[0]);
-  const cell = (v: unknown): string => (v === null || v === undefined ? '-' : String(v));
-  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: unknown[]) =>
-    vals
-      .map((v, i) => (typeof v === 'number' ? cell(v).padStart(width[i]) : cell(v).padEnd(width[i])))
-      .join('  ')
-      .trimEnd();
-  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c])))].join(
-    '\n',
-  );
 }
 
 const positiveInt = (name: string) => (v: string) => {
@@ -116,6 +105,18 @@ export function program(out: (s: string) => void): Command {
         messages: Record<string, unknown>[];
       };
       print(r, () => table(r.messages));
+    });
+  cmd
+    .command('qshape')
+    .description('the queue by domain and age in minutes, busiest domains first (like Postfix qshape)')
+    .option('--top <n>', 'domains shown by name (default 20)', positiveInt('--top'))
+    .option('--minutes <list>', 'bucket edges in minutes, comma-separated (default 5,10,20,...,1280)')
+    .action(async (o: { top?: number; minutes?: string }) => {
+      const q = new URLSearchParams();
+      if (o.top !== undefined) q.set('top', String(o.top));
+      if (o.minutes !== undefined) q.set('minutes', o.minutes);
+      const r = (await request(g(), 'GET', `/qshape?${q}`)) as Qshape;
+      print(r, () => qshapeText(r));
     });
   cmd
     .command('metrics')

@@ -661,6 +661,24 @@ Napi::Value ConnectionsByDomain(const Napi::CallbackInfo& info) {
   return a.num(static_cast<double>(s->core->connectionsByDomain(out.data, out.length)));
 }
 
+// ageShape(core, now, expirationMs: Float64Array, edges: Float64Array, out: Float64Array) -> domains
+// written: out[d * (edges.length + 2) + k] += messages of domain d in age bucket k (Core::ageShape)
+Napi::Value AgeShape(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  double now = a.time("now");
+  F64 expiration = a.f64("expirationMs");
+  F64 edges = a.f64("edges");
+  F64 out = a.f64("out");
+  if (a.failed()) return a.undefined();
+  size_t n = 0;
+  if (!a.check(s->core->ageShape(now, expiration.data, expiration.length, edges.data, edges.length, out.data,
+                                 out.length, &n),
+               "ageShape (edges ascending, finite and >= 0, at most 64; expirationMs and out long enough)"))
+    return a.undefined();
+  return a.num(static_cast<double>(n));
+}
+
 // drainGrants(core, out: Float64Array, offset = 0) -> grants written (3 entries each: id, domain,
 // binding), from grant slot offset of out on
 Napi::Value DrainGrants(const Napi::CallbackInfo& info) {
@@ -842,6 +860,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"releaseConnection", ReleaseConnection},
       {"drainGrants", DrainGrants},
       {"connectionsByDomain", ConnectionsByDomain},
+      {"ageShape", AgeShape},
       {"drainExpired", DrainExpired},
       {"pending", Pending},
       {"domainInfo", DomainInfo},

@@ -422,6 +422,31 @@ Status Core::takeFor(double connectionId, size_t k, double now, double* out, siz
   return Status::Ok;
 }
 
+Status Core::ageShape(double now, const double* expirationMs, size_t expirationLen, const double* edges, size_t nEdges,
+                      double* out, size_t outLen, size_t* domainsWritten) const {
+  *domainsWritten = 0;
+  if (!validTime(now) || nEdges > kMaxAgeEdges) return Status::BadArgument;
+  for (size_t i = 0; i < nEdges; ++i)
+    if (!(edges[i] >= 0) || !std::isfinite(edges[i]) || (i > 0 && !(edges[i] > edges[i - 1])))
+      return Status::BadArgument;
+  const size_t nd = domains();
+  const size_t nb = bindings();
+  const size_t width = nEdges + 2;
+  if (expirationLen < nd * nb || outLen < nd * width) return Status::BadArgument;
+  messages_.forEachLive([&](const Message& m) {
+    const double exp = expirationMs[static_cast<size_t>(m.domain) * nb + m.binding];
+    size_t k = nEdges + 1;
+    if (std::isfinite(m.expiresAt) && std::isfinite(exp)) {
+      const double age = now - (m.expiresAt - exp);
+      k = 0;
+      while (k < nEdges && age >= edges[k]) ++k;
+    }
+    out[static_cast<size_t>(m.domain) * width + k] += 1;
+  });
+  *domainsWritten = nd;
+  return Status::Ok;
+}
+
 Status Core::settle(double id) {
   if (!validId(id)) return Status::BadArgument;
   uint32_t h = messages_.find(id);

@@ -23,6 +23,7 @@ constexpr double kMaxId = 9007199254740991.0;                       // 2^53 - 1
 // Times (next attempts, now) are ms since the epoch within the range of a JavaScript Date
 // (±100,000,000 days), which also keeps every difference of two times far from overflow.
 constexpr double kMaxTime = 8.64e15;
+constexpr size_t kMaxAgeEdges = 64;  // buckets of ageShape() at most (plus the oldest and the unknown)
 
 // Counter slots, in the order counterName() reports them. Per-binding slots follow the fixed ones.
 enum Counter : uint32_t {
@@ -206,6 +207,16 @@ class Core {
     for (size_t d = 0; d < n; ++d) out[d] = ledger_.domainCount(static_cast<uint32_t>(d));
     return n;
   }
+
+  // The queue's shape by age (an operator's qshape): for every message held (active, delayed, in
+  // flight), its arrival is taken as expiresAt - expirationMs[d * bindings() + b], its pair's
+  // message expiration, and it is counted in out[d * (nEdges + 2) + k]: k = the first bucket whose
+  // upper edge is above its age (edges ascending, ms), nEdges for ages at or above the last edge,
+  // nEdges + 1 when its age is unknown (never expires, or no finite expiration for its pair).
+  // out is added to (the caller zeroes it). BadArgument: a bad now or edge, or out or expirationMs
+  // too short. Returns the domains written.
+  Status ageShape(double now, const double* expirationMs, size_t expirationLen, const double* edges, size_t nEdges,
+                  double* out, size_t outLen, size_t* domainsWritten) const;
 
   size_t pendingGrants() const { return grants_.size() - grantsRead_; }
   size_t drainGrants(double* out, size_t maxGrants);  // 3 doubles a grant: id, domain, binding

@@ -90,6 +90,13 @@ class MessageTable {
   // Frees the handle of a retired message.
   void release(uint32_t h);
   bool checkInvariants() const;
+  // Calls f(message) for every message reachable by id (active, delayed or in flight), in handle
+  // order.
+  template <typename F>
+  void forEachLive(F f) const {
+    for (uint32_t h = 0; h < msgs_.size(); ++h)
+      if (indexed(h)) f(msgs_[h]);
+  }
   // Index slots whose distance from home is 7 or more (their distance is read from the record);
   // for tests that must reach them.
   size_t farSlots() const;

@@ -2376,3 +2376,41 @@ TEST_CASE("Core: cancelBatch agrees with cancel() one id at a time, on random ba
     CHECK(refusedBad > 3u);
   }
 }
+
+TEST_CASE("Core: ageShape counts every message held by domain and age bucket; bad arguments change nothing") {
+  Core c(plainConfig(2));
+  uint32_t d0, d1;
+  REQUIRE(c.addDomain(plainDomain(2), &d0) == Status::Ok);
+  REQUIRE(c.addDomain(plainDomain(2), &d1) == Status::Ok);
+  // Expiration 100 s for every pair but (d1, 1), which never expires.
+  std::vector<double> exp = {100000, 100000, 100000, kInf};
+  const double now = 1000000;
+  // Arrived at now - 10 s, now - 70 s and now - 200 s (expiresAt = arrival + 100 s) on d0, active,
+  // delayed and in flight; one on (d1, 0) 30 s ago; one on (d1, 1), whose age is unknown.
+  CHECK(c.enqueue(d0, 0, 1, 0, 0, now - 10000 + 100000, now) == Status::Ok);
+  CHECK(c.enqueue(d0, 1, 2, 0, now + 5000, now - 70000 + 100000, now) == Status::Ok);
+  CHECK(c.enqueue(d0, 0, 3, 0, 0, now - 200000 + 100000, now - 1) == Status::Ok);  // expired, not drained
+  CHECK(c.enqueue(d1, 0, 4, 0, 0, now - 30000 + 100000, now) == Status::Ok);
+  CHECK(c.enqueue(d1, 1, 5, 0, 0, kNever, now) == Status::Ok);
+  double taken[4];
+  CHECK(c.take(d1, 0, 4, now, taken) == 1u);  // in flight: still counted
+  const double edges[] = {20000, 60000, 120000};
+  std::vector<double> out(2 * 5, 0.0);
+  size_t n = 0;
+  REQUIRE(c.ageShape(now, exp.data(), exp.size(), edges, 3, out.data(), out.size(), &n) == Status::Ok);
+  CHECK(n == 2u);
+  CHECK(out == std::vector<double>{1, 0, 1, 1, 0, /* d1 */ 0, 1, 0, 0, 1});
+  // Refused, nothing written: edges not ascending, negative, not finite; arrays too short; bad now.
+  std::vector<double> zero(10, 0.0);
+  const double down[] = {60000, 20000};
+  const double neg[] = {-1};
+  const double nan[] = {kNaN};
+  CHECK(c.ageShape(now, exp.data(), exp.size(), down, 2, zero.data(), zero.size(), &n) == Status::BadArgument);
+  CHECK(c.ageShape(now, exp.data(), exp.size(), neg, 1, zero.data(), zero.size(), &n) == Status::BadArgument);
+  CHECK(c.ageShape(now, exp.data(), exp.size(), nan, 1, zero.data(), zero.size(), &n) == Status::BadArgument);
+  CHECK(c.ageShape(now, exp.data(), 3, edges, 3, zero.data(), zero.size(), &n) == Status::BadArgument);
+  CHECK(c.ageShape(now, exp.data(), exp.size(), edges, 3, zero.data(), 9, &n) == Status::BadArgument);
+  CHECK(c.ageShape(kNaN, exp.data(), exp.size(), edges, 3, zero.data(), zero.size(), &n) == Status::BadArgument);
+  CHECK(n == 0u);
+  CHECK(zero == std::vector<double>(10, 0.0));
+}
