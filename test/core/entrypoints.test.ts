@@ -74,6 +74,7 @@ const EXPECTED = [
   'releaseConnection',
   'drainGrants',
   'connectionsByDomain',
+  'ageShape',
   'drainExpired',
   'pending',
   'domainInfo',

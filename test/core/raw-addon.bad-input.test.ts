@@ -792,6 +792,36 @@ const rawRows: RawRow[] = [
     message: /^out must be a Float64Array/,
   },
   {
+    what: 'ageShape: now not a time',
+    run: (r) => raw.ageShape(r.h, Number.NaN, new Float64Array(1e5), new Float64Array(0), new Float64Array(1e5)),
+    throws: RangeError,
+    message: /^now/,
+  },
+  {
+    what: 'ageShape: expirationMs a plain array',
+    run: (r) => raw.ageShape(r.h, 1000, any([0]), new Float64Array(0), new Float64Array(1e5)),
+    throws: TypeError,
+    message: /^expirationMs must be a Float64Array/,
+  },
+  {
+    what: 'ageShape: edges descending',
+    run: (r) => raw.ageShape(r.h, 1000, new Float64Array(1e5), Float64Array.of(5, 1), new Float64Array(1e5)),
+    throws: RangeError,
+    message: /^ageShape \(edges ascending/,
+  },
+  {
+    what: 'ageShape: out too short',
+    run: (r) => raw.ageShape(r.h, 1000, new Float64Array(1e5), Float64Array.of(5), new Float64Array(0)),
+    throws: RangeError,
+    message: /^ageShape \(edges ascending/,
+  },
+  {
+    what: 'ageShape: expirationMs too short',
+    run: (r) => raw.ageShape(r.h, 1000, new Float64Array(0), Float64Array.of(5), new Float64Array(1e5)),
+    throws: RangeError,
+    message: /^ageShape \(edges ascending/,
+  },
+  {
     what: 'drainGrants: offset past out',
     run: (r) => raw.drainGrants(r.h, new Float64Array(6), 3),
     throws: RangeError,
