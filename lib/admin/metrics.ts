@@ -106,6 +106,21 @@ export function createMetrics(core: MailQueueCore, options: MetricsOptions = {})
     });
   }
 
+  // Connections a pass wanted and a limit held back, by the limit that did (the core counts them).
+  const scopes = Object.keys(idx)
+    .filter((k) => k.startsWith('refused:'))
+    .map((k) => [k.slice('refused:'.length), idx[k]] as const);
+  new Counter({
+    name: `${prefix}connection_refusals_total`,
+    help: 'Connections a maintenance pass wanted and a limit held back, by the limit (the first of equal ones)',
+    labelNames: ['scope'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [scope, slot] of scopes) this.inc({ scope }, c[slot]);
+    },
+  });
+
   // The busiest domains by connections, cached between refreshes.
   let topCache: { at: number; rows: [string, number][]; other: number } | undefined;
   let byDomain: Float64Array = new Float64Array(0);

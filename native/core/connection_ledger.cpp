@@ -55,6 +55,13 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
     want = minOf(want, room(cfg_.groupMax[g], groupCount_[g]));      // the group's server max
   }
   want = minOf(want, room(cfg_.bindingMax[b], bindingCount_[b]));  // server max for the binding
+  want = minOf(want, serverRoom(reserve));
+  if (want == 0) return 0;
+  if (pl.throttle != kNoThrottle) want = minOf(want, throttles_[pl.throttle].available(now));
+  return want;
+}
+
+uint32_t ConnectionLedger::serverRoom(uint32_t reserve) const {
   // The seed's rule: the total stays at or below (server_max + server_reserve) - reserve.
   uint64_t ceiling = static_cast<uint64_t>(cfg_.serverMax) + cfg_.serverReserve;
   uint64_t limit = ceiling > reserve ? ceiling - reserve : 0;
@@ -67,10 +74,32 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
     uint64_t normalLeft = normal > total_ ? normal - total_ : 0;
     if (left > normalLeft + 1) left = normalLeft + 1;
   }
-  want = minOf(want, left > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(left));
-  if (want == 0) return 0;
-  if (pl.throttle != kNoThrottle) want = minOf(want, throttles_[pl.throttle].available(now));
-  return want;
+  return left > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(left);
+}
+
+Refusal ConnectionLedger::limitingScope(uint32_t d, uint32_t b, uint32_t reserve, double now) const {
+  size_t pi = pairIndex(d, b);
+  const PairLimits& pl = pairLimits_[pi];
+  if (pl.suspended) return Refusal::Suspended;
+  Refusal why = Refusal::Pair;
+  uint32_t least = room(pl.maxConnections, pairCount_[pi]);
+  auto consider = [&](uint32_t r, Refusal scope) {
+    if (r < least) {
+      least = r;
+      why = scope;
+    }
+  };
+  consider(room(scopeMax_[d], domainTotal_[d]), Refusal::Domain);
+  int32_t g = cfg_.groupOfBinding[b];
+  if (g != kNoGroup) {
+    size_t gi = groupIndex(d, static_cast<uint32_t>(g));
+    consider(room(groupScopeMax_[gi], groupDomain_[gi]), Refusal::GroupDomain);
+    consider(room(cfg_.groupMax[g], groupCount_[g]), Refusal::Group);
+  }
+  consider(room(cfg_.bindingMax[b], bindingCount_[b]), Refusal::Binding);
+  consider(serverRoom(reserve), Refusal::Server);
+  if (pl.throttle != kNoThrottle) consider(throttles_[pl.throttle].available(now), Refusal::Throttle);
+  return why;
 }
 
 Status ConnectionLedger::setMessageThrottle(uint32_t d, uint32_t b, int32_t throttle) {
@@ -127,6 +156,7 @@ Status ConnectionLedger::migrate(double connectionId, uint32_t to, Grant* moved)
 uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32_t reserve, double now,
                                    std::vector<Grant>* out) {
   uint32_t n = minOf(want, headroom(d, b, reserve, now));
+  if (n < want) lastRefusal_ = limitingScope(d, b, reserve, now);
   if (n == 0) return 0;
   size_t pi = pairIndex(d, b);
   pairCount_[pi] += n;

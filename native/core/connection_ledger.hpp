@@ -19,6 +19,11 @@ constexpr uint32_t kUnlimited = 0xffffffffu;
 constexpr int32_t kNoGroup = -1;
 constexpr int32_t kNoThrottle = -1;
 
+// The limit that held a request back (acquire() was asked for more than it could open), in the
+// order headroom() applies them; the first of equal ones is named.
+enum class Refusal : uint8_t { Pair = 0, Domain, GroupDomain, Group, Binding, Server, Throttle, Suspended };
+constexpr size_t kRefusalScopes = 8;
+
 struct PairLimits {
   uint32_t maxConnections = 32;           // max_outbound_connections for binding::domain
   double aggressiveness = 0.3;            // connection_allocation_aggressiveness
@@ -80,8 +85,10 @@ class ConnectionLedger {
   // How many more connections (domain, binding) may open at `now`, with `reserve` connections of
   // the server ceiling kept back: the smallest headroom of every limit, throttle last.
   uint32_t headroom(uint32_t d, uint32_t b, uint32_t reserve, double now) const;
-  // Opens min(want, headroom) connections, appending a Grant for each; returns how many.
+  // Opens min(want, headroom) connections, appending a Grant for each; returns how many. When it
+  // opens fewer than want, lastRefusal() names the limit that held the rest back.
   uint32_t acquire(uint32_t d, uint32_t b, uint32_t want, uint32_t reserve, double now, std::vector<Grant>* out);
+  Refusal lastRefusal() const { return lastRefusal_; }
   Status release(double connectionId, Grant* released);
   // The open connection with this id (its domain is the one it migrated to, if it did), or nullptr.
   const Grant* lease(double connectionId) const;
@@ -103,6 +110,10 @@ class ConnectionLedger {
   // A whole number from 1 below the next id to issue: a connection id this ledger may have issued.
   bool issued(double connectionId) const;
   size_t groupIndex(uint32_t d, uint32_t g) const { return static_cast<size_t>(d) * cfg_.groups + g; }
+  // Which limit gives headroom() its value (the slow path of a clipped acquire()).
+  Refusal limitingScope(uint32_t d, uint32_t b, uint32_t reserve, double now) const;
+  // The server ceiling's room left for a call with this reserve (headroom()'s rule).
+  uint32_t serverRoom(uint32_t reserve) const;
 
   LedgerConfig cfg_;
   std::vector<RateThrottle> throttles_;
@@ -121,6 +132,7 @@ class ConnectionLedger {
   uint64_t opened_ = 0;
   uint64_t released_ = 0;
   double nextConnectionId_ = 1;
+  Refusal lastRefusal_ = Refusal::Pair;
   LeaseTable leases_;
 };
 

@@ -19,8 +19,24 @@ bool validExpiry(double t) { return !std::isnan(t) && t != -kNever; }
 }  // namespace
 
 const char* counterName(uint32_t i) {
-  static const char* const names[kFixedCounters] = {"connections", "active",   "delayed", "inFlight",      "domains",
-                                                    "opened",      "released", "expired", "activeRemoved", "highestId"};
+  static const char* const names[kFixedCounters] = {"connections",
+                                                    "active",
+                                                    "delayed",
+                                                    "inFlight",
+                                                    "domains",
+                                                    "opened",
+                                                    "released",
+                                                    "expired",
+                                                    "activeRemoved",
+                                                    "highestId",
+                                                    "refused:pair",
+                                                    "refused:domain",
+                                                    "refused:group_domain",
+                                                    "refused:group",
+                                                    "refused:binding",
+                                                    "refused:server",
+                                                    "refused:throttle",
+                                                    "refused:suspended"};
   return i < kFixedCounters ? names[i] : nullptr;
 }
 
@@ -636,6 +652,7 @@ uint32_t Core::openConnections(uint32_t d, uint32_t b, int64_t goal, uint32_t re
   int64_t want64 = goal - cur;
   uint32_t want = want64 > 0xffffffffll ? 0xffffffffu : static_cast<uint32_t>(want64);
   uint32_t n = ledger_.acquire(d, b, want, reserve, now, &grants_);
+  if (n < want) counters_[kRefusedFirst + static_cast<uint32_t>(ledger_.lastRefusal())] += want - n;
   if (n > 0) {
     counters_[kConnections] += n;
     counters_[kOpened] += n;

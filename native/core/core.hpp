@@ -39,7 +39,9 @@ enum Counter : uint32_t {
                      // expired or failed from it)
   kHighestId,        // at least every id ever queued (0 before the first): an id above it is new,
                      // so the JS layer can take it without asking the core whether it is a duplicate
-  kFixedCounters,
+  kRefusedFirst,     // connections a pass wanted and a limit held back, by the limit (Refusal order:
+                     // pair, domain, group_domain, group, binding, server, throttle, suspended)
+  kFixedCounters = kRefusedFirst + kRefusalScopes,
 };
 const char* counterName(uint32_t i);
 

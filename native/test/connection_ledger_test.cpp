@@ -467,3 +467,85 @@ TEST_CASE("ConnectionLedger: addDomain refuses limits that do not match the conf
   CHECK(index == 0u);
   CHECK(l.domains() == 1u);
 }
+
+TEST_CASE("ConnectionLedger: a clipped acquire names the limit that held the rest back") {
+  // Two bindings in group 0; binding 0 capped at 6, the group at 5, the server at 4 (+0 reserve).
+  LedgerConfig c;
+  c.bindings = 2;
+  c.groups = 1;
+  c.groupOfBinding = {0, kNoGroup};
+  c.serverMax = 20;
+  c.serverReserve = 0;
+  c.bindingMax = {6, kUnlimited};
+  c.groupMax = {5};
+  ConnectionLedger l(c);
+  int32_t th = l.addThrottle(2, 1000);
+  DomainLimits dl;
+  dl.scopeMax = 9;
+  dl.groupScopeMax = {7};
+  dl.pairs.resize(2);
+  dl.pairs[0].maxConnections = 8;
+  dl.pairs[1].maxConnections = 3;
+  auto add = [&](const DomainLimits& x) {
+    uint32_t d = 0;
+    REQUIRE(l.addDomain(x, &d) == Status::Ok);
+    return d;
+  };
+  const uint32_t d0 = add(dl);
+  std::vector<Grant> out;
+  // Pair (d0, 1): its own max (3) is the least room.
+  CHECK(l.acquire(d0, 1, 5, 0, 0, &out) == 3u);
+  CHECK(l.lastRefusal() == Refusal::Pair);
+  // (d0, 0): pair 8, domain 9 - 3 = 6, group::domain 7, group 5, binding 6: the group's 5.
+  CHECK(l.acquire(d0, 0, 8, 0, 0, &out) == 5u);
+  CHECK(l.lastRefusal() == Refusal::Group);
+  // A second domain: domain scope 1 is the least.
+  DomainLimits one = dl;
+  one.scopeMax = 1;
+  one.groupScopeMax = {kUnlimited};
+  const uint32_t d1 = add(one);
+  CHECK(l.acquire(d1, 1, 2, 0, 0, &out) == 1u);
+  CHECK(l.lastRefusal() == Refusal::Domain);
+  // group::domain: a domain whose group scope allows 0 on group 0.
+  DomainLimits gd = dl;
+  gd.groupScopeMax = {0};
+  const uint32_t d2 = add(gd);
+  CHECK(l.acquire(d2, 0, 1, 0, 0, &out) == 0u);
+  // group::domain (0 of 0) and the group (5 of 5) tie at 0: the first in headroom()'s order.
+  CHECK(l.lastRefusal() == Refusal::GroupDomain);
+  // The server: 20 - 9 = 11 left; a pair with room for 3 on binding 1 of a fresh domain, asking 3,
+  // is not clipped; then the total is raised to the ceiling.
+  DomainLimits big = dl;
+  big.scopeMax = kUnlimited;
+  big.groupScopeMax = {kUnlimited};
+  big.pairs[1].maxConnections = 50;
+  const uint32_t d3 = add(big);
+  CHECK(l.acquire(d3, 1, 30, 0, 0, &out) == 11u);
+  CHECK(l.lastRefusal() == Refusal::Server);
+  // The binding's own cap, a throttle and a suspension, in a ledger without groups.
+  LedgerConfig c2 = c;
+  c2.groupOfBinding = {kNoGroup, kNoGroup};
+  c2.groups = 0;
+  c2.groupMax = {};
+  c2.bindingMax = {2, kUnlimited};
+  ConnectionLedger l2(c2);
+  int32_t th2 = l2.addThrottle(2, 1000);
+  DomainLimits p = dl;
+  p.groupScopeMax = {};
+  p.pairs[1].throttle = th2;
+  uint32_t e0 = 0;
+  REQUIRE(l2.addDomain(p, &e0) == Status::Ok);
+  CHECK(l2.acquire(e0, 0, 4, 0, 0, &out) == 2u);
+  CHECK(l2.lastRefusal() == Refusal::Binding);
+  CHECK(l2.acquire(e0, 1, 3, 0, 0, &out) == 2u);
+  CHECK(l2.lastRefusal() == Refusal::Throttle);
+  DomainLimits sus = p;
+  sus.pairs[0].suspended = true;
+  uint32_t e1 = 0;
+  REQUIRE(l2.addDomain(sus, &e1) == Status::Ok);
+  CHECK(l2.acquire(e1, 0, 1, 0, 0, &out) == 0u);
+  CHECK(l2.lastRefusal() == Refusal::Suspended);
+  (void)th;
+  CHECK(l.checkInvariants());
+  CHECK(l2.checkInvariants());
+}

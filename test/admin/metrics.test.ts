@@ -167,3 +167,27 @@ test('outcomes that happened before the registry was made are counted in it', as
   const r = createMetrics(core);
   expect(await r.metrics()).toMatch(/^mqc_outcomes_total\{kind="bounced"\} 2$/m);
 });
+
+test('connection refusals by scope: what a pass wanted and the server ceiling held back', async () => {
+  // 3 domains that want 2 connections each; the server allows 3 (no reserve).
+  const core = new MailQueueCore({
+    clock: () => 1000,
+    config: {
+      global: { maxOutboundConnections: 2, serverMaxOutboundConnections: 3, serverReserveOutboundConnections: 0 },
+    },
+  });
+  closers.push(() => core.close());
+  for (let i = 1; i <= 99; i++) core.enqueue({ id: i, domain: `d${i % 3}.test` });
+  const zero = await scrape(core);
+  for (const scope of ['pair', 'domain', 'group_domain', 'group', 'binding', 'server', 'throttle', 'suspended'])
+    expect(value(zero, 'mqc_connection_refusals_total', { scope })).toBe(0);
+  core.maintain(1000);
+  expect(core.stats().connections).toBe(3);
+  const after = await scrape(core);
+  expect(value(after, 'mqc_connection_refusals_total', { scope: 'server' })).toBe(3);
+  expect(value(after, 'mqc_connection_refusals_total', { scope: 'pair' })).toBe(0);
+  // The next pass asks again for what is still missing: 3 more held back.
+  core.maintain(1000);
+  expect(value(await scrape(core), 'mqc_connection_refusals_total', { scope: 'server' })).toBe(6);
+  expect(core.counters[core.counterIndex['refused:server']]).toBe(6);
+});

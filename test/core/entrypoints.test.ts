@@ -121,6 +121,14 @@ describe('native entry points', () => {
       'expired',
       'activeRemoved',
       'highestId',
+      'refused:pair',
+      'refused:domain',
+      'refused:group_domain',
+      'refused:group',
+      'refused:binding',
+      'refused:server',
+      'refused:throttle',
+      'refused:suspended',
     ]);
   });
 });
