@@ -183,25 +183,19 @@ export class Outbox {
     // rawListeners: a once() listener's wrapper, which unregisters it when called.
     for (const l of this.events.rawListeners(event) as ((p: unknown) => unknown)[]) {
       try {
-        const r = l.call(this.events, payload);
-        if (
-          r instanceof Promise ||
-          (typeof r === 'object' && r !== null && typeof (r as Promise<unknown>).then === 'function')
-        )
-          waits.push(Promise.resolve(r).catch((err) => this.reportError(err)));
+        const r = l.call(this.events, payload) as { then?: unknown } | undefined;
+        if (typeof r?.then === 'function') waits.push(Promise.resolve(r).catch((err) => this.reportError(err)));
       } catch (err) {
         this.reportError(err);
       }
     }
     if (waits.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true)));
-    const late2 = await Promise.race([Promise.all(waits).then(() => false), late]);
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true)));
+    const late = await Promise.race([Promise.all(waits).then(() => false), timedOut]);
     clearTimeout(timer);
-    if (late2)
-      this.reportError(
-        new Error(`'${event}' listeners did not settle within ${timeoutMs} ms; the core went on without them`),
-      );
+    if (late)
+      this.reportError(new Error(`'${event}' listeners did not settle within ${timeoutMs} ms; went on without them`));
   }
 
   /** Announces a bounce (bounce_notice.ts): the event with the envelope, then the store removal. */

@@ -166,7 +166,9 @@ export class OutcomeApplier {
       for (const recipient of retry) bounced.push(bouncedRecipient(recipient, refused.get(recipient), outcome));
       retry = [];
     }
-    const ev: BounceEvent = { id, domain, binding, reason, code: bounced[0]?.code, response: outcome.response };
+    // The bounce's own code and text: the first refused recipient's, and every refusal listed.
+    const response = bounced.map((r) => `<${r.recipient}> ${r.diagnostic}`).join('; ');
+    const ev: BounceEvent = { id, domain, binding, reason, code: bounced[0]?.code, response };
     if (retry.length === 0) {
       // Done: the accepted recipients delivered, the others bounced (once the listeners have run,
       // the store forgets the message).

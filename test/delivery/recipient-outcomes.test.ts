@@ -65,10 +65,10 @@ async function receiver(): Promise<TestServer> {
 }
 
 /** A started core on `store`, delivering to the receiver, with its events recorded. */
-function startCore(store: MessageStore, port: number) {
+function startCore(store: MessageStore, port: number, maxRetries: number | 'auto' = 'auto') {
   const core = new MailQueueCore({
     // A long retry interval: the retry comes only when the test asks for it (retry(id)).
-    config: { global: { idleTimeout: 0.1, retryInterval: 600, maxRetryInterval: 600 } },
+    config: { global: { idleTimeout: 0.1, retryInterval: 600, maxRetryInterval: 600, maxRetries } },
     store,
     transport: new SmtpTransport({ routes: { [D]: { host: '127.0.0.1', port } } }),
   });
@@ -112,6 +112,7 @@ describe('a message some recipients accept, some refuse 5xx and some 4xx', () =>
       recipients: [
         { recipient: `perm@${D}`, code: 550, diagnostic: expect.stringMatching(/^550 5\.1\.1 no such user/) },
       ],
+      response: `<perm@${D}> 550 5.1.1 no such user here`,
     });
     expect(log.deferred[0]).toMatchObject({ id: 1, code: 451, recipients: [`temp@${D}`] });
     expect(log.deferred[0].response).toMatch(/4\.7\.1 greylisted/);
@@ -152,6 +153,25 @@ describe('a message some recipients accept, some refuse 5xx and some 4xx', () =>
     expect(errors).toEqual([]);
   }, 30_000);
 });
+
+test('with no retry left, the 4xx recipients bounce with the 5xx ones, in one event; the accepted are done; the store forgets it', async () => {
+  const s = await receiver();
+  const store = new MemoryStore();
+  const { core, log, errors } = startCore(store, s.port, 0);
+  await core.submit({ id: 1, domain: D, envelope: { from: FROM, to: ALL } }, testBody(1));
+  core.start();
+  await waitFor(() => log.bounced.length === 1 && store.size === 0, 'the bounce and the removal');
+  expect(log.delivered).toEqual([expect.objectContaining({ id: 1, recipients: [`ok1@${D}`, `ok2@${D}`] })]);
+  expect(log.bounced[0]).toMatchObject({ reason: 'permanent', envelope: { from: FROM, to: ALL } });
+  expect(log.bounced[0].recipients?.map((r) => [r.recipient, r.code])).toEqual([
+    [`perm@${D}`, 550],
+    [`temp@${D}`, 451],
+  ]);
+  expect(log.deferred).toEqual([]);
+  expect(core.message(1)).toBeUndefined();
+  expect(rcptsPerAttempt(s)).toEqual([[`ok1@${D}`, `ok2@${D}`]]);
+  expect(errors).toEqual([]);
+}, 30_000);
 
 describe.each([
   ['FileSpool', (dir: string): MessageStore => new FileSpool(dir)],
