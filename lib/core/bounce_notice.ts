@@ -30,6 +30,36 @@ export function everyRecipient(to: readonly string[], ev: BounceEvent): BouncedR
   return to.map((recipient) => ({ recipient, code: ev.code, diagnostic }));
 }
 
+/** Envelope reads of one store at once: a wave of expiries or a fail() of a big domain reads its
+ *  messages a few at a time (FileSpool opens a file for each), not all at once. */
+export const BOUNCE_READS_AT_ONCE = 64;
+
+/** A counting gate: run() waits while `limit` calls are running. */
+class Gate {
+  #free = BOUNCE_READS_AT_ONCE;
+  readonly #waiting: (() => void)[] = [];
+
+  async run<T>(f: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await f();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next !== undefined) next();
+      else this.#free++;
+    }
+  }
+}
+
+const gates = new WeakMap<MessageStore, Gate>();
+
+function gateOf(store: MessageStore): Gate {
+  let g = gates.get(store);
+  if (g === undefined) gates.set(store, (g = new Gate()));
+  return g;
+}
+
 export interface BounceFacts {
   /** The envelope as sent, when the caller knows it (else it is read from the store). */
   envelope?: Envelope;
@@ -61,7 +91,7 @@ export async function announceBounce(
     let envelope = facts.envelope;
     if (envelope === undefined) {
       try {
-        envelope = (await store.get(ev.id))?.envelope;
+        envelope = (await gateOf(store).run(() => store.get(ev.id)))?.envelope;
       } catch (err) {
         outbox.reportError(err); // a damaged entry: the bounce goes out without its envelope
       }

@@ -259,6 +259,35 @@ describe("the 'bounce' event: envelope, recipients, a readable entry, a DSN", ()
     await store.close();
   }, 30_000);
 
+  test('fail() of 300 messages: every bounce has its envelope, read from the store at most 64 at a time', async () => {
+    class CountingStore extends MemoryStore {
+      reading = 0;
+      most = 0;
+      override async get(id: number) {
+        this.most = Math.max(this.most, ++this.reading);
+        await sleep(2);
+        try {
+          return await super.get(id);
+        } finally {
+          this.reading--;
+        }
+      }
+    }
+    const store = new CountingStore();
+    const core = new MailQueueCore({ store });
+    cleanups.push(() => core.close());
+    const bounces: Bounce[] = [];
+    core.on('bounce', (e) => {
+      bounces.push(e);
+    });
+    for (let id = 1; id <= 300; id++)
+      await core.submit({ id, domain: D, envelope: { from: FROM, to: [`r${id}@${D}`] } }, testBody(id));
+    expect(core.fail(D)).toBe(300);
+    await waitFor(() => bounces.length === 300 && store.size === 0, 'the bounces and the removals');
+    expect(store.most).toBe(64);
+    for (const b of bounces) expect(b.envelope, `id ${b.id}`).toEqual({ from: FROM, to: [`r${b.id}@${D}`] });
+  });
+
   test('an expiry bounce carries the envelope read from the store, with every recipient', async () => {
     const store = new MemoryStore();
     const core = new MailQueueCore({ store });
