@@ -9,9 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
 
 import {
+  BOUNCE_LISTENER_TIMEOUT_MS,
   type Bounce,
   buildDsn,
   type DeferredEvent,
@@ -286,6 +287,33 @@ describe("the 'bounce' event: envelope, recipients, a readable entry, a DSN", ()
     await waitFor(() => bounces.length === 300 && store.size === 0, 'the bounces and the removals');
     expect(store.most).toBe(64);
     for (const b of bounces) expect(b.envelope, `id ${b.id}`).toEqual({ from: FROM, to: [`r${b.id}@${D}`] });
+  });
+
+  test('a listener whose promise never settles holds the removal for BOUNCE_LISTENER_TIMEOUT_MS, then an error event', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    cleanups.push(() => {
+      vi.useRealTimers();
+    });
+    const store = new MemoryStore();
+    const core = new MailQueueCore({ store });
+    cleanups.push(() => core.close());
+    const errors: Error[] = [];
+    core.on('error', (e) => errors.push(e));
+    let called = 0;
+    core.on('bounce', () => {
+      called++;
+      return new Promise<void>(() => {}); // never settles
+    });
+    await core.submit({ id: 3, domain: D, envelope: { from: FROM, to: ['a@x.test'] } }, testBody(3));
+    expect(core.fail(D)).toBe(1);
+    await vi.advanceTimersByTimeAsync(BOUNCE_LISTENER_TIMEOUT_MS - 1);
+    expect(called).toBe(1);
+    expect(store.size).toBe(1); // still readable: the listener has not finished
+    await vi.advanceTimersByTimeAsync(1);
+    expect(store.size).toBe(0);
+    expect(errors.map((e) => e.message)).toEqual([
+      `'bounce' listeners did not settle within ${BOUNCE_LISTENER_TIMEOUT_MS} ms; went on without them`,
+    ]);
   });
 
   test('an expiry bounce carries the envelope read from the store, with every recipient', async () => {
