@@ -8,12 +8,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { FileSpool } from '../../lib/store/file_spool.js';
 import { LogSpool } from '../../lib/store/log_spool.js';
 import { MemoryStore } from '../../lib/store/memory_store.js';
 import type { MessageStore, StoredMessage } from '../../lib/store/message_store.js';
+import { compileStore, crashBodyProblem, crashMessage, root, runAndKill, seeded } from '../support/crash_child.js';
 
 const tempDirs: string[] = [];
 function tempDir(): string {
@@ -150,4 +151,67 @@ test('LogSpool: narrowed messages keep their list through compaction and replay'
   expect(new Map(listed.map((m) => [m.id, m]))).toEqual(kept);
   for (const id of kept.keys()) expect((await again.body(id)).equals(body(id))).toBe(true);
   await again.close();
+});
+
+// --- crash --------------------------------------------------------------------------------------
+
+describe.each([
+  ['FileSpool', 'file_spool'],
+  ['LogSpool', 'log_spool'],
+])('%s: narrowings SIGKILLed at random moments', (kind, file) => {
+  const FIXTURE = path.join(root, 'test', 'fixtures', 'narrow-crash.mjs');
+  let lib = '';
+  beforeAll(() => {
+    lib = compileStore(tempDir(), file);
+  }, 120_000);
+
+  test('an acknowledged narrowing is kept; one cut short leaves the old list or the new one; bodies and states intact', async () => {
+    const seed = Date.now();
+    const rand = seeded(seed);
+    const dir = tempDir();
+    const COUNT = 300;
+    const open = (): MessageStore =>
+      kind === 'LogSpool' ? new LogSpool(dir, { segmentBytes: 256 * 1024 }) : new FileSpool(dir);
+    const acked = new Map<number, Set<string>>();
+    for (let round = 0; round < 4; round++) {
+      const first = round * COUNT;
+      const afterAcks = rand(600);
+      const delay = rand(30);
+      const k = await runAndKill(FIXTURE, lib, [kind, dir, String(first), String(COUNT), '16'], afterAcks, delay);
+      const ctx = `seed ${seed}, round ${round}, kill after ${afterAcks} acks + ${delay} ms; child: status ${k.status} signal ${k.signal} stderr ${k.stderr.slice(0, 2000)}`;
+      expect(k.signal === 'SIGKILL' || (k.status === 0 && k.done), ctx).toBe(true);
+      for (const line of k.lines) {
+        const [what, idText] = line.split(' ');
+        const id = Number(idText);
+        if (!acked.has(id)) acked.set(id, new Set());
+        acked.get(id)?.add(what);
+      }
+      const store = open();
+      const listed = new Map<number, StoredMessage>();
+      for await (const m of store.list()) listed.set(m.id, m);
+      for (const [id, what] of acked) {
+        const m = listed.get(id);
+        if (what.has('rm')) {
+          expect(m, `removed id ${id} is back; ${ctx}`).toBeUndefined();
+          continue;
+        }
+        if (id % 3 !== 0 || !what.has('nr')) expect(m, `acknowledged id ${id} is missing; ${ctx}`).toBeDefined();
+        if (m === undefined) continue; // being removed when the kill came
+        const whole = crashMessage(id);
+        const narrowed = { ...whole, envelope: { from: whole.envelope.from, to: [whole.envelope.to[0]] } };
+        const state = { attempts: 1, nextAttempt: 1_700_000_000_000 + id };
+        if (what.has('nr')) expect(m, `id ${id}; ${ctx}`).toEqual({ ...narrowed, ...state });
+        else if (what.has('st'))
+          expect(
+            [
+              { ...whole, ...state },
+              { ...narrowed, ...state },
+            ],
+            `id ${id}; ${ctx}`,
+          ).toContainEqual(m);
+        expect(crashBodyProblem(id, await store.body(id)), `id ${id}; ${ctx}`).toBe('');
+      }
+      await store.close?.();
+    }
+  }, 180_000);
 });
