@@ -1,8 +1,9 @@
 // The delivery layer of a started core: turns grants into connections over the transport, applies
-// every message's outcome (delivered, transient failure with the retry schedule, permanent failure)
-// to the core and the store, wakes idle connections when mail arrives, and keeps per-domain tallies
-// for the operator views. Every message ends in exactly one outcome; an id is held by at most one
-// connection at a time (the core's in-flight state), so the core never sends a message twice.
+// every message's outcome (a delivery here, on the hot path; transient and permanent failures and
+// outcomes per recipient in outcomes.ts) to the core and the store, wakes idle connections when
+// mail arrives, and keeps per-domain tallies for the operator views. Every recipient of a message
+// ends in exactly one outcome; an id is held by at most one connection at a time (the core's
+// in-flight state), so the core never sends a message twice at once.
 import type { MessageInfo } from '../core/types.js';
 import type { CoreContext } from '../core/core_context.js';
 import type { DomainTable } from '../core/domain_table.js';
