@@ -17,7 +17,10 @@ export type {
   MaintainResult,
   PassResult,
 } from './core/maintenance_pass.js';
-export type { BounceEvent as Bounce } from './delivery/events.js';
+export type { BounceEvent as Bounce, BouncedRecipient } from './delivery/events.js';
+export { buildDsn } from './delivery/dsn.js';
+export type { Dsn, DsnOptions } from './delivery/dsn.js';
+export { BOUNCE_LISTENER_TIMEOUT_MS } from './core/bounce_notice.js';
 export type { Aggressiveness, BindingSpec, CoreConfig, NestedScope, ScopeOptions } from './config.js';
 export { GrantList } from './grant_list.js';
 export { HookPoint } from './hook_point.js';
@@ -40,6 +43,7 @@ export type {
   Envelope,
   OutboundMessage,
   Outcome,
+  RecipientRefusal,
   SendCallback,
   Transport,
   TransportSession,

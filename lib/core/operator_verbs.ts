@@ -98,8 +98,7 @@ export class OperatorVerbs {
     while ((n = native.failDomain(h, d, out)) > 0) {
       for (let i = 0; i < n; i++) {
         const id = out[i];
-        this.outbox.unstore(id);
-        this.outbox.emitSafely('bounce', { id, domain: name, reason: 'failed', response: 'failed by the operator' });
+        void this.outbox.bounce({ id, domain: name, reason: 'failed', response: 'failed by the operator' });
       }
       total += n;
     }

@@ -7,6 +7,7 @@ import type { EventEmitter } from 'node:events';
 
 import type { BounceEvent, DeferredEvent, DeliveredEvent, DomainTally } from '../delivery/events.js';
 import { appendGrant, fillFromCore, type GrantList } from '../grant_list.js';
+import { announceBounce, type BounceFacts } from './bounce_notice.js';
 import { native } from '../native.js';
 import type { CoreContext } from './core_context.js';
 import type { DomainTable } from './domain_table.js';
@@ -136,10 +137,10 @@ export class Outbox {
       const n = native.drainExpired(ctx.handle, buf, doms);
       for (let i = 0; i < n; i++) {
         const domain = records[doms[i]].name;
-        // Whether started or not: an expired message is done, in the store as in the core.
-        this.unstore(buf[i]);
+        // Whether started or not: an expired message is done, in the store as in the core (once
+        // the listeners have run).
         this.tally(domain).bounced++;
-        this.emitSafely('bounce', { id: buf[i], domain, reason: 'expired' } satisfies BounceEvent);
+        void this.bounce({ id: buf[i], domain, reason: 'expired' });
       }
       if (n < buf.length) break;
     }
@@ -170,6 +171,36 @@ export class Outbox {
     } catch (err) {
       this.reportError(err);
     }
+  }
+
+  /**
+   * Emits `event` and resolves once every listener has returned and every promise one returned
+   * has settled, or after `timeoutMs` (an 'error' event then says which event's listeners were
+   * slow). A listener that throws or rejects is an 'error' event; never rejects.
+   */
+  async emitAwaited<K extends keyof CoreEvents>(event: K, payload: CoreEvents[K][0], timeoutMs: number): Promise<void> {
+    const waits: Promise<unknown>[] = [];
+    // rawListeners: a once() listener's wrapper, which unregisters it when called.
+    for (const l of this.events.rawListeners(event) as ((p: unknown) => unknown)[]) {
+      try {
+        const r = l.call(this.events, payload) as { then?: unknown } | undefined;
+        if (typeof r?.then === 'function') waits.push(Promise.resolve(r).catch((err) => this.reportError(err)));
+      } catch (err) {
+        this.reportError(err);
+      }
+    }
+    if (waits.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true)));
+    const late = await Promise.race([Promise.all(waits).then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late)
+      this.reportError(new Error(`'${event}' listeners did not settle within ${timeoutMs} ms; went on without them`));
+  }
+
+  /** Announces a bounce (bounce_notice.ts): the event with the envelope, then the store removal. */
+  bounce(ev: BounceEvent, facts?: BounceFacts): Promise<void> {
+    return announceBounce(this, this.ctx.store, ev, facts);
   }
 
   // Failures the core survives (a provider, a store, a listener): an 'error' event, or a process

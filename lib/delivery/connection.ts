@@ -16,7 +16,7 @@
 // within another CLOSE_TIMEOUT_MS, gets its lease back on trust: holding it for ever would be
 // the leak above.
 import type { LoadedMessage } from '../store/message_store.js';
-import type { Outcome, OutboundMessage, Transport, TransportSession } from '../transport/transport.js';
+import type { Envelope, Outcome, OutboundMessage, Transport, TransportSession } from '../transport/transport.js';
 import { Watchdog } from '../watchdog.js';
 import { OpenTimeoutError, endSession, openWithTimeout } from './session_bounds.js';
 
@@ -55,10 +55,11 @@ export interface ConnectionHost {
   load(id: number): LoadedMessage | undefined | Promise<LoadedMessage | undefined>;
   /** The store no longer has a message: it bounces ('missing'). */
   missing(id: number, domain: string, binding: string): void;
-  /** Applies a message's outcome to the store, the core, the tallies and the events. Returns a
-   *  promise when that waits for the store (the connection's lease is released only after it);
-   *  never throws, never rejects. */
-  apply(id: number, domain: string, binding: string, outcome: Outcome): Promise<void> | undefined;
+  /** Applies a message's outcome to the store, the core, the tallies and the events (`envelope`:
+   *  the one sent, undefined when the message never reached the transport). Returns a promise
+   *  when that waits for the store (the lease is released only after it); never throws, never
+   *  rejects. */
+  apply(id: number, domain: string, binding: string, outcome: Outcome, envelope?: Envelope): Promise<void> | undefined;
   /** A session could not be opened (every MX failed). */
   openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void>;
   /** Puts an unsent, in-flight message back at its queue position. */
@@ -97,6 +98,7 @@ export class Connection {
   #givenUp = false;
   // The message on the wire: its id, and whether its outcome is still to come.
   #current = 0;
+  #envelope: Envelope | undefined;
   #sending = false;
   /** The delivery timeout of the message on the wire: one per connection, re-armed per message. */
   #watchdog: Watchdog | undefined;
@@ -311,6 +313,7 @@ export class Connection {
     const session = this.#session!;
     const msg: OutboundMessage = { id, domain: this.#domain, envelope: loaded.envelope, body: loaded.body };
     this.#current = id;
+    this.#envelope = loaded.envelope;
     this.#sending = true;
     this.#watchdog!.arm();
     try {
@@ -400,7 +403,9 @@ export class Connection {
 
   /** Applies a message's outcome, then takes the next message at once or ends the loop. */
   #outcome(id: number, result: DeliverResult): void {
-    const pending = this.host.apply(id, this.#domain, this.binding, result);
+    const envelope = this.#envelope;
+    this.#envelope = undefined;
+    const pending = this.host.apply(id, this.#domain, this.binding, result, envelope);
     if (pending !== undefined) {
       this.#applying++;
       pending.then(this.#onApplied);

@@ -1,20 +1,21 @@
 // The delivery layer of a started core: turns grants into connections over the transport, applies
-// every message's outcome (delivered, transient failure with the retry schedule, permanent failure)
-// to the core and the store, wakes idle connections when mail arrives, and keeps per-domain tallies
-// for the operator views. Every message ends in exactly one outcome; an id is held by at most one
-// connection at a time (the core's in-flight state), so the core never sends a message twice.
+// every message's outcome (a delivery here, on the hot path; transient and permanent failures and
+// outcomes per recipient in outcomes.ts) to the core and the store, wakes idle connections when
+// mail arrives, and keeps per-domain tallies for the operator views. Every recipient of a message
+// ends in exactly one outcome; an id is held by at most one connection at a time (the core's
+// in-flight state), so the core never sends a message twice at once.
 import type { MessageInfo } from '../core/types.js';
 import type { CoreContext } from '../core/core_context.js';
 import type { DomainTable } from '../core/domain_table.js';
 import type { Outbox } from '../core/outbox.js';
 import type { Suspensions } from '../core/suspensions.js';
 import type { PairSettings } from '../config.js';
-import { native, Place } from '../native.js';
-import { retryDelayMs } from '../retry.js';
+import { native } from '../native.js';
 import type { LoadedMessage, MessageStore } from '../store/message_store.js';
-import type { Outcome, Transport } from '../transport/transport.js';
+import type { Envelope, Outcome, Transport } from '../transport/transport.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import type { BounceEvent, DeferredEvent, DeliveredEvent } from './events.js';
+import type { BounceEvent } from './events.js';
+import { OutcomeApplier } from './outcomes.js';
 import { SiblingIndex } from './sibling_index.js';
 
 /** The message operations of the core (its public hot paths) that the delivery layer calls. */
@@ -57,6 +58,7 @@ export class Delivery implements ConnectionHost {
   readonly #suspensions: Suspensions;
   readonly #outbox: Outbox;
   readonly #poke: () => void;
+  readonly #outcomes: OutcomeApplier;
 
   constructor(
     parts: DeliveryParts,
@@ -71,6 +73,16 @@ export class Delivery implements ConnectionHost {
     this.#outbox = parts.outbox;
     this.#poke = parts.poke;
     this.#siblings = new SiblingIndex(parts.ctx, parts.domains, transport);
+    const core = parts.messages;
+    this.#outcomes = new OutcomeApplier({
+      ctx: parts.ctx,
+      outbox: parts.outbox,
+      store,
+      settle: (id) => core.settle(id),
+      defer: (id, at) => core.defer(id, at),
+      attempts: (id) => core.message(id)?.attempts,
+      settings: (domain, binding) => this.#settings(domain, binding),
+    });
   }
 
   get connections(): ReadonlySet<Connection> {
@@ -230,14 +242,19 @@ export class Delivery implements ConnectionHost {
 
   missing(id: number, domain: string, binding: string): void {
     try {
-      this.#bounce(id, domain, binding, 'missing', undefined, 'the message is not in the store');
+      // Nothing stored to keep readable: settled at once, then announced.
+      this.#core.settle(id);
+      this.#outbox.tally(domain).bounced++;
+      const response = 'the message is not in the store';
+      this.#outbox.emitSafely('bounce', { id, domain, binding, reason: 'missing', response } satisfies BounceEvent);
     } catch (err) {
       if ((err as { code?: string }).code !== 'ERR_CLOSED') this.#outbox.reportError(err);
     }
   }
 
-  apply(id: number, domain: string, binding: string, outcome: Outcome): Promise<void> | undefined {
-    if (outcome.kind !== 'delivered') return this.#apply(id, domain, binding, outcome);
+  apply(id: number, domain: string, binding: string, outcome: Outcome, envelope?: Envelope): Promise<void> | undefined {
+    if (outcome.kind !== 'delivered' || outcome.refused !== undefined)
+      return this.#outcomes.apply(id, domain, binding, outcome, envelope);
     // The hot path. The store forgets the message before the core settles it (a settled id may
     // be submitted again, and a removal still pending would then delete the new message); the
     // connection does not wait for either: its next message is already on the wire.
@@ -247,27 +264,16 @@ export class Delivery implements ConnectionHost {
     } catch (err) {
       removing = Promise.reject(err);
     }
+    const to = envelope?.to;
     return removing.then(
-      () => this.#delivered(id, domain, binding, outcome.response),
+      () => this.#outcomes.delivered(id, domain, binding, outcome.response, to),
       (err) => {
         // The message is done either way; a store that cannot remove it will offer it again after
         // a restart (a duplicate delivery, which SMTP tolerates), so report and go on.
         this.#outbox.reportError(err);
-        this.#delivered(id, domain, binding, outcome.response);
+        this.#outcomes.delivered(id, domain, binding, outcome.response, to);
       },
     );
-  }
-
-  #delivered(id: number, domain: string, binding: string, response: string | undefined): void {
-    try {
-      this.#core.settle(id);
-      this.#outbox.tally(domain).delivered++;
-      // The event object only when someone listens.
-      if (this.#outbox.listens('delivered'))
-        this.#outbox.emitSafely('delivered', { id, domain, binding, response } satisfies DeliveredEvent);
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'ERR_CLOSED') this.#outbox.reportError(err); // closed under us
-    }
   }
 
   async openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void> {
@@ -283,7 +289,8 @@ export class Delivery implements ConnectionHost {
       // The domain accepts no mail (null MX, no such domain): every queued message bounces.
       let n: number;
       while ((n = this.#core.takeFor(connectionId, out)) > 0) {
-        for (let i = 0; i < n; i++) await this.#apply(out[i], domain, binding, { kind: 'permanent', response: text });
+        for (let i = 0; i < n; i++)
+          await this.#outcomes.apply(out[i], domain, binding, { kind: 'permanent', response: text });
       }
       return;
     }
@@ -291,7 +298,7 @@ export class Delivery implements ConnectionHost {
     // domain whose MX is down makes progress towards expiry; then the pair rests for
     // host_failure_retry before the next connection attempt.
     const n = this.#core.takeFor(connectionId, out.subarray(0, 1));
-    if (n === 1) await this.#apply(out[0], domain, binding, { kind: 'transient', response: text });
+    if (n === 1) await this.#outcomes.apply(out[0], domain, binding, { kind: 'transient', response: text });
     this.#suspensions.cool(
       this.#index(domain),
       this.#slot(binding),
@@ -347,79 +354,5 @@ export class Delivery implements ConnectionHost {
 
   #settings(domain: string, binding: string): PairSettings {
     return this.#domains.pair(this.#index(domain), this.#slot(binding));
-  }
-
-  /** Defers a message in flight; false when it expired instead (its retry came too late). */
-  #defer(id: number, nextAttempt: number): boolean {
-    this.#core.defer(id, nextAttempt);
-    return native.locate(this.#ctx.live(), id, this.#ctx.where) !== Place.None;
-  }
-
-  // --- outcomes ---------------------------------------------------------------------------------
-
-  async #apply(id: number, domain: string, binding: string, outcome: Outcome): Promise<void> {
-    try {
-      switch (outcome.kind) {
-        case 'delivered': // apply() takes these itself, without this method's promise
-          await this.#forget(id);
-          this.#delivered(id, domain, binding, outcome.response);
-          return;
-        case 'permanent':
-          this.#bounce(id, domain, binding, 'permanent', outcome.code, outcome.response);
-          return;
-        case 'transient': {
-          const s = this.#settings(domain, binding);
-          const attempts = this.#core.message(id)?.attempts ?? 1;
-          if (attempts > s.maxRetries) {
-            this.#bounce(id, domain, binding, 'retries-exhausted', outcome.code, outcome.response);
-            return;
-          }
-          const nextAttempt = this.now() + retryDelayMs(attempts, s.retryIntervalMs, s.maxRetryIntervalMs);
-          // defer() bounces instead (a 'bounce' event, reason 'expired', counted by its listener)
-          // when the retry would come at or after the expiry; then there is no deferral to report.
-          if (!this.#defer(id, nextAttempt)) return;
-          // So that recover() after a restart keeps the schedule and the count towards maxRetries.
-          // No sync of its own: a state lost in a power cut only makes that retry come early.
-          this.store.setRetryState?.(id, { attempts, nextAttempt }).catch((err) => this.#outbox.reportError(err));
-          this.#outbox.tally(domain).deferred++;
-          this.#outbox.emitSafely('deferred', {
-            id,
-            domain,
-            binding,
-            nextAttempt,
-            code: outcome.code,
-            response: outcome.response,
-          } satisfies DeferredEvent);
-          return;
-        }
-      }
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_CLOSED') return; // the core was closed under us
-      this.#outbox.reportError(err);
-    }
-  }
-
-  #bounce(
-    id: number,
-    domain: string,
-    binding: string,
-    reason: BounceEvent['reason'],
-    code: number | undefined,
-    response: string | undefined,
-  ): void {
-    void this.#forget(id);
-    this.#core.settle(id);
-    this.#outbox.tally(domain).bounced++;
-    this.#outbox.emitSafely('bounce', { id, domain, binding, reason, code, response } satisfies BounceEvent);
-  }
-
-  async #forget(id: number): Promise<void> {
-    try {
-      await this.store.remove(id);
-    } catch (err) {
-      // The message is done either way; a store that cannot remove it will offer it again after a
-      // restart (a duplicate delivery, which SMTP tolerates), so report and go on.
-      this.#outbox.reportError(err);
-    }
   }
 }

@@ -65,6 +65,12 @@ export class BodyCache {
     return this.#entries.get(id);
   }
 
+  /** A kept message's recipients are now `to` (setRecipients). */
+  narrow(id: number, to: string[]): void {
+    const e = this.#entries.get(id);
+    if (e !== undefined) this.set(id, { envelope: { from: e.envelope.from, to }, body: e.body });
+  }
+
   delete(id: number): void {
     const e = this.#entries.get(id);
     if (e === undefined) return;

@@ -45,6 +45,8 @@
 //   remove(): unlink only, no fsync. A removal lost in a crash makes the message reappear in the
 //           next list(), so it is delivered once more; SMTP tolerates duplicates (at-least-once
 //           delivery), and skipping the fsync keeps removal cheap.
+//   setRecipients(): the file written again with the narrowed envelope as in put()'s steps 2-4,
+//           renamed over the old one (spool_write.ts): a crash leaves the old file or the new one.
 //   setRetryState(): append only, no fsync. A kill -9 keeps the record (it is in the page cache);
 //           a power cut may lose the latest ones, and those messages are then retried earlier than
 //           scheduled (with a lower attempt count), never lost.
@@ -53,7 +55,6 @@
 // an id it is writing or that is on disk, but two processes writing the same id at once could both
 // succeed (rename replaces), and two instances recording retry states in one directory would not
 // see each other's (a compaction by one drops what the other appends to the replaced file).
-import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fsp from 'node:fs/promises';
@@ -64,7 +65,8 @@ import { checkId } from '../validate.js';
 import { type BodyCache, cacheOf } from './body_cache.js';
 import { DirSyncer, mkdirDurable } from './dir_sync.js';
 import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
-import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
+import { checkBody, checkRecipientsArgs, checkRetryArgs, checkStoredMessage } from './memory_store.js';
+import { rewriteRecipients, writeMessageFile } from './spool_write.js';
 import { RETRY_LOG_LIST_SLACK, RetryJournals } from './retry_journal.js';
 import {
   JOURNAL_TEMP_RE,
@@ -86,9 +88,9 @@ import {
   openRegular,
   checkSpoolArgs,
   putOnce,
+  readMessageFile,
   readRegular,
   unlinkIfThere,
-  writeFully,
   writing,
 } from './spool_io.js';
 
@@ -185,27 +187,7 @@ export class FileSpool implements MessageStore {
     if (await exists(file)) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already stored`);
     // A state the journal still holds for the id (from a message removed since) must not apply.
     await this.#journals.clear(id);
-    const tmp = path.join(shardDir, `.${id}.msg.${randomBytes(6).toString('hex')}.tmp`);
-    writing.add(tmp);
-    let fh: FileHandle | undefined;
-    let renamed = false;
-    try {
-      fh = await fsp.open(tmp, 'wx', this.#fileMode);
-      await writeFully(fh, [header, body]);
-      await fh.sync();
-      await fh.close();
-      fh = undefined;
-      await fsp.rename(tmp, file);
-      renamed = true;
-      await this.#syncer(shardDir).sync();
-    } catch (e) {
-      if (fh !== undefined) await fh.close().catch(() => undefined);
-      // Not durable, so not stored: the caller sees the rejection and may put() again.
-      await fsp.unlink(renamed ? file : tmp).catch(() => undefined);
-      throw e;
-    } finally {
-      writing.delete(tmp);
-    }
+    await writeMessageFile(shardDir, id, [header, body], this.#fileMode, this.#syncer(shardDir), false);
   }
 
   #syncer(dir: string): DirSyncer {
@@ -286,6 +268,20 @@ export class FileSpool implements MessageStore {
     await this.#journals.record(id, s);
   }
 
+  /**
+   * Narrows the recipients: the file is written again with the new envelope (spool_write.ts: a
+   * temporary file fsynced, renamed over <id>.msg, the shard fsynced), so that a crash leaves the
+   * old file or the new one. The retry state stays in the journal. Unknown id: nothing written.
+   */
+  async setRecipients(id: number, to: string[]): Promise<void> {
+    const list = checkRecipientsArgs(id, to);
+    if (this.#closed) throw codedError('ERR_CLOSED', 'the spool is closed');
+    const shardDir = path.join(this.dir, shardOf(id));
+    const syncer = this.#syncer(shardDir);
+    if (await rewriteRecipients(this.#pending, shardDir, id, list, this.#fileMode, syncer))
+      this.#cache.narrow(id, list);
+  }
+
   /** The message with the journal's state for its id, if any. */
   static #withState(m: StoredMessage, s: RetryState | undefined): StoredMessage {
     if (s !== undefined) {
@@ -322,18 +318,8 @@ export class FileSpool implements MessageStore {
   /** The body bytes; rejects with ERR_UNKNOWN_ID, or a SpoolCorruptError when the file is damaged or not a regular file. */
   async body(id: number): Promise<Buffer> {
     const file = this.pathOf(id);
-    let data: Buffer;
-    try {
-      const { fh } = await openRegular(file, READ_FLAGS);
-      try {
-        data = await fh.readFile();
-      } finally {
-        await fh.close();
-      }
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) throw codedError('ERR_UNKNOWN_ID', `id ${id} is not stored`);
-      throw e;
-    }
+    const data = await readMessageFile(file);
+    if (data === undefined) throw codedError('ERR_UNKNOWN_ID', `id ${id} is not stored`);
     return parseMessageFile(data, file, id).body;
   }
 

@@ -53,9 +53,10 @@ import {
 } from './log_format.js';
 import { ReadWindows } from './log_read_window.js';
 import { type Entry, replayLog } from './log_replay.js';
+import { appendNarrowed } from './log_rewrite.js';
 import { checkSpoolArgs, putOnce } from './spool_io.js';
 import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
-import { checkBody, checkRetryArgs, checkStoredMessage } from './memory_store.js';
+import { checkBody, checkRecipientsArgs, checkRetryArgs, checkStoredMessage } from './memory_store.js';
 import { MAX_HEADER_BYTES, SpoolCorruptError } from './spool_format.js';
 
 export { SEGMENT_RE, segmentName } from './log_format.js';
@@ -110,6 +111,8 @@ export class LogSpool implements MessageStore {
   #writer: GroupWriter | undefined;
   readonly #pending = new Map<number, Promise<void>>();
   #compacting: Promise<void> | undefined;
+  /** setRecipients() calls in progress (no compaction starts meanwhile). */
+  #narrowing = 0;
   compactions = 0;
   /** No compaction starts before this time (ms since the epoch): set after one failed. */
   #compactAfter = 0;
@@ -254,9 +257,26 @@ export class LogSpool implements MessageStore {
     this.#maybeCompact();
   }
 
+  /** Narrows the recipients: the message appended again, durably (log_rewrite.ts); no compaction
+   *  runs meanwhile. Unknown id: nothing written. */
+  async setRecipients(id: number, to: string[]): Promise<void> {
+    const list = checkRecipientsArgs(id, to);
+    if (this.#closed) throw codedError('ERR_CLOSED', 'the spool is closed');
+    const writer = await this.#open();
+    while (this.#compacting !== undefined) await this.#compacting;
+    this.#narrowing++;
+    try {
+      if (await appendNarrowed(this, writer, id, list, this.#cache.get(id)?.body)) this.#cache.narrow(id, list);
+    } finally {
+      this.#narrowing--;
+    }
+    this.#maybeCompact();
+  }
+
   #maybeCompact(): void {
-    if (this.#compacting !== undefined || this.#closed || Date.now() < this.#compactAfter || !shouldCompact(this))
+    if (this.#compacting !== undefined || this.#narrowing > 0 || this.#closed || Date.now() < this.#compactAfter)
       return;
+    if (!shouldCompact(this)) return;
     this.#compacting = compactOldest(this, this.#writer as GroupWriter)
       .then(
         (dropped) => {

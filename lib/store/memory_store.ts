@@ -73,6 +73,21 @@ export function checkRetryArgs(id: unknown, state: unknown): RetryState {
   return checkRetryState(state, 'state');
 }
 
+/** Checks the arguments of setRecipients (every store): the id, then a non-empty list of
+ *  strings; returns a copy of the list. */
+export function checkRecipientsArgs(id: unknown, to: unknown): string[] {
+  checkId(id, 'id');
+  if (!Array.isArray(to)) throw new TypeError(`to must be an array, got ${typeName(to)}`);
+  if (to.length === 0) throw new RangeError('to must not be empty');
+  const out: string[] = [];
+  for (let i = 0; i < to.length; i++) {
+    const r: unknown = to[i];
+    if (typeof r !== 'string') throw new TypeError(`to[${i}] must be a string, got ${typeName(r)}`);
+    out.push(r);
+  }
+  return out;
+}
+
 export function checkBody(v: unknown, name = 'body'): Buffer {
   if (!Buffer.isBuffer(v)) throw new TypeError(`${name} must be a Buffer, got ${typeName(v)}`);
   return v;
@@ -158,6 +173,15 @@ export class MemoryStore implements MessageStore {
     if (m === undefined) return;
     m.attempts = s.attempts;
     m.nextAttempt = s.nextAttempt;
+  }
+
+  /** Narrows the stored recipients (a new envelope object: a load() answered before keeps the
+   *  old one); an unknown id is ignored. */
+  async setRecipients(id: number, to: string[]): Promise<void> {
+    const list = checkRecipientsArgs(id, to);
+    if (this.#closed) throw codedError('ERR_CLOSED', 'the store is closed');
+    const m = this.#messages.get(id);
+    if (m !== undefined) m.envelope = { from: m.envelope.from, to: list };
   }
 
   /** The messages stored when the iteration starts, in the order they were put. */

@@ -65,5 +65,14 @@ export interface MessageStore {
    * with that id, or put again after remove(), starts without a state.
    */
   setRetryState?(id: number, state: RetryState): Promise<void>;
+  /**
+   * Optional: narrows a stored message's recipients to `to` after the others were accepted or
+   * bounced, so that its retry (also after a restart: list(), get() and load() return the new
+   * list) goes to those alone. Durable when the promise resolves, and crash-safe: a crash leaves
+   * the old list or the new one, never neither. The body, the expiry and the retry state are kept.
+   * Unknown id: no error, nothing written. A store without it has a partly delivered message
+   * retried to every recipient (the accepted ones get it twice).
+   */
+  setRecipients?(id: number, to: string[]): Promise<void>;
   close?(): Promise<void>;
 }

@@ -192,3 +192,18 @@ export function checkSpoolArgs(dir: unknown, options: unknown, keys: ReadonlySet
     });
   return { dir: path.resolve(dir), options: o, onCorrupt, fileMode };
 }
+
+/** The whole of a message file (a regular file only), or undefined when there is none. */
+export async function readMessageFile(file: string): Promise<Buffer | undefined> {
+  try {
+    const { fh } = await openRegular(file, READ_FLAGS);
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+}

@@ -5,7 +5,7 @@ import { isAscii } from 'node:buffer';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { checkId, checkObject, typeName } from '../validate.js';
 import type { SmtpError } from './smtp_errors.js';
-import type { Outcome, OutboundMessage } from './transport.js';
+import type { Outcome, OutboundMessage, RecipientRefusal } from './transport.js';
 
 // ---- message checks and reply mapping -------------------------------------------------------
 
@@ -47,6 +47,21 @@ function refusedList(errors: readonly SMTPConnection.SMTPError[]): string {
   return errors.map((e) => `<${e.recipient ?? '?'}> ${e.response ?? e.message}`).join('; ');
 }
 
+/** Each refused recipient with its own verdict (a refusal without a reply code is transient). */
+function refusals(errors: readonly SMTPConnection.SMTPError[], rejected: readonly string[]): RecipientRefusal[] {
+  const out: RecipientRefusal[] = [];
+  for (const e of errors) {
+    const code = typeof e.responseCode === 'number' ? e.responseCode : undefined;
+    const kind = code === undefined ? 'transient' : kindOf(code);
+    out.push({ recipient: e.recipient ?? '', kind, code, response: e.response ?? e.message });
+  }
+  // Recipients nodemailer lists as rejected without an error of their own.
+  for (const r of rejected) {
+    if (!out.some((x) => x.recipient === r)) out.push({ recipient: r, kind: 'transient', response: 'refused' });
+  }
+  return out;
+}
+
 export function deliveredOutcome(info: SMTPConnection.SentMessageInfo): Outcome {
   const rejected = info.rejectedErrors ?? [];
   if (info.rejected.length === 0) return { kind: 'delivered', response: info.response };
@@ -55,6 +70,7 @@ export function deliveredOutcome(info: SMTPConnection.SentMessageInfo): Outcome 
   return {
     kind: 'delivered',
     response: `${info.response} (accepted for ${info.accepted.length} of ${total} recipients; refused: ${list})`,
+    refused: refusals(rejected, info.rejected),
   };
 }
 
@@ -80,7 +96,7 @@ export function replyOutcome(err: SmtpError): Outcome | undefined {
         refused.length === 1
           ? (chosen.response ?? err.response ?? err.message)
           : `all ${refused.length} recipients refused: ${refusedList(refused)}`;
-      return { kind: deferred ? 'transient' : kindOf(code), code, response };
+      return { kind: deferred ? 'transient' : kindOf(code), code, response, refused: refusals(refused, []) };
     }
     return { kind: kindOf(rc), code: rc, response: err.response ?? err.message };
   }

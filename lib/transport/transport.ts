@@ -20,11 +20,23 @@ export interface OutboundMessage {
   body: Buffer;
 }
 
-/** The transport's verdict on one message. */
+/** A recipient the receiver refused (at RCPT TO), with its own verdict. */
+export interface RecipientRefusal {
+  recipient: string;
+  kind: 'transient' | 'permanent';
+  code?: number;
+  response: string;
+}
+
+/**
+ * The transport's verdict on one message. `refused`, when present, gives a verdict per recipient:
+ * the recipients it lists were refused as it says, every other recipient of the envelope has the
+ * message's own verdict (accepted, for 'delivered').
+ */
 export type Outcome =
-  | { kind: 'delivered'; response?: string }
-  | { kind: 'transient'; code?: number; response: string }
-  | { kind: 'permanent'; code?: number; response: string };
+  | { kind: 'delivered'; response?: string; refused?: RecipientRefusal[] }
+  | { kind: 'transient'; code?: number; response: string; refused?: RecipientRefusal[] }
+  | { kind: 'permanent'; code?: number; response: string; refused?: RecipientRefusal[] };
 
 /** The callback of TransportSession.sendCallback(): an error, or the verdict. */
 export type SendCallback = (err: Error | null, outcome?: Outcome) => void;

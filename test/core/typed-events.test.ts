@@ -3,7 +3,7 @@
 // error fails the type check), and at run time the payloads are what the types say.
 import { expect, expectTypeOf, test } from 'vitest';
 
-import { type Bounce, type CoreEvents, type Grant, MailQueueCore } from '../../lib/index.js';
+import { type Bounce, type BouncedRecipient, type CoreEvents, type Grant, MailQueueCore } from '../../lib/index.js';
 
 test('listeners get the payload types of their events', () => {
   const core = new MailQueueCore({ clock: () => 10_000, config: { global: { messageExpiration: 1 } } });
@@ -13,6 +13,10 @@ test('listeners get the payload types of their events', () => {
     core.on('bounce', (e) => {
       expectTypeOf(e).toEqualTypeOf<Bounce>();
       expectTypeOf(e.reason).toEqualTypeOf<'expired' | 'permanent' | 'retries-exhausted' | 'failed' | 'missing'>();
+      expectTypeOf(e.envelope).toEqualTypeOf<{ from: string; to: string[] } | undefined>();
+      expectTypeOf(e.recipients).toEqualTypeOf<BouncedRecipient[] | undefined>();
+      expectTypeOf<BouncedRecipient>().toEqualTypeOf<{ recipient: string; code?: number; diagnostic: string }>();
+      expectTypeOf(e.body).toEqualTypeOf<(() => Promise<Buffer>) | undefined>();
       bounces.push(e);
     });
     core.on('connection', (g) => {
@@ -24,9 +28,11 @@ test('listeners get the payload types of their events', () => {
     });
     core.on('delivered', (e) => {
       expectTypeOf(e.response).toEqualTypeOf<string | undefined>();
+      expectTypeOf(e.recipients).toEqualTypeOf<string[] | undefined>();
     });
     core.on('deferred', (e) => {
       expectTypeOf(e.nextAttempt).toEqualTypeOf<number>();
+      expectTypeOf(e.recipients).toEqualTypeOf<string[] | undefined>();
     });
     // @ts-expect-error: a bounce has no such field
     core.on('bounce', (e) => e.nonexistent);

@@ -266,9 +266,17 @@ describe('flush, fail, retry', () => {
     await submit(r, [9], 'y.test');
     expect(r.core.domainView('x.test')).toMatchObject({ delayed: 2, bindings: { b0: { active: 4 } } });
     expect(r.core.fail('x.test')).toBe(6);
+    // With a store, each event waits for a read of the message's envelope, for a DSN.
+    await waitFor(() => r.log.bounced.length === 6, 'the six bounces');
     const failed = r.log.bounced.map((b) => b.event);
     expect(failed.map((b) => b.id).sort()).toEqual(range(1, 6));
-    for (const b of failed) expect(b).toMatchObject({ domain: 'x.test', reason: 'failed' });
+    for (const b of failed) {
+      expect(b).toMatchObject({ domain: 'x.test', reason: 'failed' });
+      expect(b.recipients).toEqual(
+        b.envelope?.to.map((recipient) => ({ recipient, diagnostic: 'failed by the operator' })),
+      );
+      expect(b.recipients).toHaveLength(1);
+    }
     await sleep(10);
     for (const id of range(1, 6)) {
       expect(await r.store.get(id)).toBeUndefined();

@@ -642,6 +642,12 @@ describe.each([{ pipelining: true }, { pipelining: false }])(
       expect(mixed.kind !== 'delivered' && mixed.response).toMatch(
         /all 3 recipients refused: <nouser1@dest.test> 550.*<full@dest.test> 452/,
       );
+      // Each recipient with its own verdict, so that the core bounces the 5xx ones alone.
+      expect(mixed.refused?.map((r) => [r.recipient, r.kind, r.code])).toEqual([
+        ['nouser1@dest.test', 'permanent', 550],
+        ['full@dest.test', 'transient', 452],
+        ['nouser2@dest.test', 'permanent', 550],
+      ]);
       expect(await s.send(message(['nouser1@dest.test', 'nouser2@dest.test']))).toMatchObject({
         kind: 'permanent',
         code: 550,
@@ -660,6 +666,20 @@ describe.each([{ pipelining: true }, { pipelining: false }])(
       );
       expect(srv.received.length).toBe(before + 1);
       expect(srv.received[before].to).toEqual(['a@dest.test', 'b@dest.test']);
+      expect(out.refused).toEqual([
+        {
+          recipient: 'nouser@dest.test',
+          kind: 'permanent',
+          code: 550,
+          response: expect.stringContaining('no such user'),
+        },
+        {
+          recipient: 'full@dest.test',
+          kind: 'transient',
+          code: 452,
+          response: expect.stringContaining('mailbox full'),
+        },
+      ]);
       await s.close();
     });
 
