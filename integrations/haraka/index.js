@@ -36,8 +36,36 @@ exports.hook_init_master = function (next, server) {
     this.logcrit(why);
     return next(constants.deny, why);
   }
-  if (server.cluster) return next(); // nodes=1: the one worker runs the core (init_child)
+  if (server.cluster) {
+    // nodes=1: the one worker runs the core (init_child); this master only passes a stop on to it.
+    this.mqc.server = server;
+    onSigterm(() => {
+      server.stopListeners?.();
+      return this.stop_workers();
+    });
+    return next();
+  }
   this.start_core(server, next);
+};
+
+// The message a cluster master sends its worker to stop the core and exit.
+const STOP_EVENT = 'mail-queue-core.stop';
+
+/** In a cluster master: asks every worker to stop its core and exit; resolves once they have.
+ *  (Haraka 3.1's own graceful shutdown does not reach its workers.) */
+exports.stop_workers = function () {
+  const cluster = require('node:cluster');
+  const workers = Object.values(cluster.workers ?? {}).filter((w) => w.isConnected());
+  this.loginfo(`asking ${workers.length} worker(s) to stop mail-queue-core`);
+  return Promise.all(
+    workers.map(
+      (w) =>
+        new Promise((resolve) => {
+          w.once('exit', resolve);
+          w.send({ event: STOP_EVENT });
+        }),
+    ),
+  );
 };
 
 exports.hook_init_child = function (next, server) {
@@ -80,14 +108,12 @@ exports.start_core = function (server, next) {
   // In cluster mode Haraka's master turns its SIGHUP into this message to each worker.
   process.on('message', (msg) => {
     if (msg?.event === 'outbound.flush_queue') this.flush_all('flush request');
+    if (msg?.event === STOP_EVENT) this.stop_core('stop request').finally(() => process.exit(0));
   });
-  // Haraka itself handles SIGTERM only as pid 1; elsewhere SIGTERM would end the process at once.
-  if (process.listenerCount('SIGTERM') === 0) {
-    process.once('SIGTERM', () => {
-      server.stopListeners?.();
-      this.stop_core('SIGTERM').finally(() => process.exit(0));
-    });
-  }
+  onSigterm(() => {
+    server.stopListeners?.();
+    return this.stop_core('SIGTERM');
+  });
   next();
 };
 
@@ -125,10 +151,22 @@ exports.stop_core = function (why) {
   return this.mqc.stopping;
 };
 
-// Haraka's graceful shutdown (smtp.ini graceful_shutdown=true) calls this in every process.
+// Haraka's graceful shutdown (smtp.ini graceful_shutdown=true) calls this in every process it reaches.
 exports.shutdown = function () {
-  this.stop_core('Haraka shutdown').catch((err) => this.logerror(`mail-queue-core: stop failed: ${err.message}`));
+  const stopping = this.mqc.core ? this.stop_core('Haraka shutdown') : this.mqc.server?.cluster && this.stop_workers();
+  Promise.resolve(stopping).catch((err) => this.logerror(`mail-queue-core: stop failed: ${err.message}`));
 };
+
+/** Haraka itself handles SIGTERM only as pid 1; elsewhere SIGTERM would end the process at once.
+ *  Then SIGTERM runs `stop` and exits once it has settled. */
+function onSigterm(stop) {
+  if (process.listenerCount('SIGTERM') > 0) return;
+  process.once('SIGTERM', () => {
+    Promise.resolve()
+      .then(stop)
+      .finally(() => process.exit(0));
+  });
+}
 
 exports.hook_queue_outbound = function (next, connection) {
   this.submit_transaction(connection.transaction).then(

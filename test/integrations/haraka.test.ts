@@ -237,6 +237,32 @@ describe('haraka-plugin-mail-queue-core in a real Haraka', () => {
     for (const id of ids) expect(countOf(s, id)).toBe(1);
   }, 60_000);
 
+  test("nodes=1 (Haraka's default: one worker): the worker runs the core, the master's SIGHUP reaches it, SIGINT stops it", async () => {
+    const s = await setup(
+      { retryInterval: '1h', maxRetryInterval: '1h' },
+      { behavior: { data: (_id, attempt) => (attempt === 1 ? { code: 451, message: 'try later' } : 'accept') } },
+    );
+    writeHarakaDir(s.dir, libDir, { ...s.config, nodes: 1 });
+    const h = await startHaraka(s);
+    const ids = range(1, 9);
+    expect((await send(s.port, ids)).size).toBe(9);
+    const deferred = () => h.log.match(/deferred \d+ to [abc]\.test/g)?.length ?? 0;
+    await waitFor(
+      () => deferred() >= 9,
+      'every message deferred once',
+      20_000,
+      () => deferred(),
+    );
+    h.child.kill('SIGHUP'); // to the master, which passes a flush request to its worker
+    await waitFor(() => acceptedTotal(s) >= 9, 'the deferred mail delivered after SIGHUP', 10_000);
+    expect(h.log).toMatch(/flush request: 9 deferred message\(s\) due now/);
+    for (const id of ids) expect(countOf(s, id)).toBe(1);
+    h.child.kill('SIGINT');
+    expect(await h.exited).toEqual({ code: 0, signal: null });
+    expect(h.log).toMatch(/stop request: stopping mail-queue-core[\s\S]*mail-queue-core stopped/);
+    expect(h.log).not.toMatch(/Failed to shutdown naturally/);
+  }, 60_000);
+
   test("a spool that cannot be opened: relayed mail gets a 4xx (450, Haraka's DENYSOFT) with the reason", async () => {
     const s = await setup({});
     const notADir = path.join(s.dir, 'spool-is-a-file');
