@@ -214,21 +214,7 @@ describe('haraka-plugin-mail-queue-core in a real Haraka', () => {
   );
 
   test('SIGHUP makes deferred mail due at once', async () => {
-    // Every first attempt gets 451; the retry would come an hour later without the flush.
-    const s = await setup(
-      { retryInterval: '1h', maxRetryInterval: '1h' },
-      { behavior: { data: (_id, attempt) => (attempt === 1 ? { code: 451, message: 'try later' } : 'accept') } },
-    );
-    const h = await startHaraka(s);
-    const ids = range(1, 12);
-    expect((await send(s.port, ids)).size).toBe(12);
-    const deferred = () => h.log.match(/deferred \d+ to [abc]\.test/g)?.length ?? 0;
-    await waitFor(
-      () => deferred() >= 12,
-      'every message deferred once',
-      20_000,
-      () => deferred(),
-    );
+    const { s, h, ids } = await deferredOnce(12, 0);
     await new Promise((r) => setTimeout(r, 500));
     expect(acceptedTotal(s)).toBe(0);
     h.child.kill('SIGHUP');
@@ -238,21 +224,7 @@ describe('haraka-plugin-mail-queue-core in a real Haraka', () => {
   }, 60_000);
 
   test("nodes=1 (Haraka's default: one worker): the worker runs the core, the master's SIGHUP reaches it, SIGINT stops it", async () => {
-    const s = await setup(
-      { retryInterval: '1h', maxRetryInterval: '1h' },
-      { behavior: { data: (_id, attempt) => (attempt === 1 ? { code: 451, message: 'try later' } : 'accept') } },
-    );
-    writeHarakaDir(s.dir, libDir, { ...s.config, nodes: 1 });
-    const h = await startHaraka(s);
-    const ids = range(1, 9);
-    expect((await send(s.port, ids)).size).toBe(9);
-    const deferred = () => h.log.match(/deferred \d+ to [abc]\.test/g)?.length ?? 0;
-    await waitFor(
-      () => deferred() >= 9,
-      'every message deferred once',
-      20_000,
-      () => deferred(),
-    );
+    const { s, h, ids } = await deferredOnce(9, 1);
     h.child.kill('SIGHUP'); // to the master, which passes a flush request to its worker
     await waitFor(() => acceptedTotal(s) >= 9, 'the deferred mail delivered after SIGHUP', 10_000);
     expect(h.log).toMatch(/flush request: 9 deferred message\(s\) due now/);
@@ -287,6 +259,27 @@ describe('haraka-plugin-mail-queue-core in a real Haraka', () => {
     expect(h.log).not.toMatch(/mail-queue-core ready/);
   }, 30_000);
 });
+
+/** Haraka (smtp.ini `nodes`) relaying `count` messages to receivers that answer 451 to every first
+ *  attempt, with an hour's retryInterval; resolves once every message was deferred once. */
+async function deferredOnce(count: number, nodes: number): Promise<{ s: Setup; h: HarakaProcess; ids: number[] }> {
+  const s = await setup(
+    { retryInterval: '1h', maxRetryInterval: '1h' },
+    { behavior: { data: (_id, attempt) => (attempt === 1 ? { code: 451, message: 'try later' } : 'accept') } },
+  );
+  writeHarakaDir(s.dir, libDir, { ...s.config, nodes });
+  const h = await startHaraka(s);
+  const ids = range(1, count);
+  expect((await send(s.port, ids)).size).toBe(count);
+  const deferred = () => h.log.match(/deferred \d+ to [abc]\.test/g)?.length ?? 0;
+  await waitFor(
+    () => deferred() >= count,
+    'every message deferred once',
+    20_000,
+    () => deferred(),
+  );
+  return { s, h, ids };
+}
 
 /** The ids of the last transaction of every connection still open at a receiver: with `all`, those
  *  too whose 250 was sent (the sender may not have read it: the kill can make them duplicates),
