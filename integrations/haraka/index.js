@@ -9,7 +9,7 @@
 //   handles connections, makes the core and starts recover() then start() in the background:
 //   Haraka listens before plugins finish their init, so queue_outbound waits on that ready gate;
 // - queue_outbound: answers 250 only once core.submit() has resolved (the message is durable),
-//   451 with the reason when it fails or takes too long (the client keeps the message);
+//   DENYSOFT (Haraka's 450) with the reason when it fails or takes too long (the client keeps it);
 // - SIGHUP (and Haraka's flush request to its workers): every deferred message is due now;
 // - shutdown (Haraka's graceful shutdown) and SIGTERM: stop() is awaited, the spool closed.
 const os = require('node:os');
@@ -102,7 +102,7 @@ exports.start_core = function (server, next) {
     core.start();
     log.info(`mail-queue-core ready: ${recovered} message(s) recovered from ${settings.store.dir}`);
   })();
-  this.mqc.ready.catch((err) => log.fatal(err, 'mail-queue-core: recovery failed, relayed mail is refused with 451'));
+  this.mqc.ready.catch((err) => log.fatal(err, 'mail-queue-core: recovery failed, relayed mail is refused with 450'));
 
   process.on('SIGHUP', () => this.flush_all('SIGHUP'));
   // In cluster mode Haraka's master turns its SIGHUP into this message to each worker.

@@ -108,7 +108,7 @@ function plainString(value, name) {
  * - transport: the SmtpTransport options (routes, timeouts, defaultEhloName, port);
  * - store: { kind: 'log' | 'file', dir };
  * - submitTimeoutMs: how long queue_outbound waits for the core (readiness and the durable submit)
- *   before it answers 451; below Haraka's plugin timeout;
+ *   before Haraka answers 450 (DENYSOFT); below Haraka's plugin timeout;
  * - stopTimeoutMs: how long a graceful shutdown waits for stop().
  */
 function readSettings(ini) {
