@@ -1,3 +1,4 @@
+'use strict';
 // A pino-compatible logger over a Haraka plugin's log methods (loginfo, logwarn, ...), so that the
 // plugin's messages and, once the core takes a `logger` option, the core's own go to Haraka's log
 // with the plugin's name. pino's call forms are accepted: (msg), (obj, msg) and (err, msg).

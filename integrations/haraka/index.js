@@ -1,3 +1,4 @@
+'use strict';
 // haraka-plugin-mail-queue-core: Haraka hands the mail it relays (the queue_outbound hook) to a
 // mail-queue-core MailQueueCore, which keeps it in a durable spool (LogSpool or FileSpool) and
 // delivers it over SMTP within the configured connection limits. README.md says how to install and

@@ -1,3 +1,4 @@
+'use strict';
 // The plugin's configuration: config/mail_queue_core.ini, as haraka-config parsed it (sections of
 // key = value, integers and decimals already numbers), turned into the options of a MailQueueCore,
 // its SmtpTransport and its store. Times are Haraka-style duration strings ("30s", "5m", "1h30m",
