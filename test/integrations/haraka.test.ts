@@ -226,17 +226,21 @@ describe('haraka-plugin-mail-queue-core in a real Haraka', () => {
     for (const id of ids) expect(countOf(s, id)).toBe(1);
   }, 120_000);
 
-  test("nodes=1 (Haraka's default: one worker): the worker runs the core, the master's SIGHUP reaches it, SIGINT stops it", async () => {
-    const { s, h, ids } = await deferredOnce(9, 1);
-    h.child.kill('SIGHUP'); // to the master, which passes a flush request to its worker
-    await waitFor(() => acceptedTotal(s) >= 9, 'the deferred mail delivered after SIGHUP', 10_000);
-    expect(h.log).toMatch(/flush request: 9 deferred message\(s\) due now/);
-    for (const id of ids) expect(countOf(s, id)).toBe(1);
-    h.child.kill('SIGINT');
-    expect(await h.exited).toEqual({ code: 0, signal: null });
-    expect(h.log).toMatch(/stop request: stopping mail-queue-core[\s\S]*mail-queue-core stopped/);
-    expect(h.log).not.toMatch(/Failed to shutdown naturally/);
-  }, 120_000);
+  test.each(['SIGINT', 'SIGTERM'] as const)(
+    "nodes=1 (Haraka's default: one worker): the worker runs the core, the master's SIGHUP reaches it, %s to the master stops it",
+    async (signal) => {
+      const { s, h, ids } = await deferredOnce(9, 1);
+      h.child.kill('SIGHUP'); // to the master, which passes a flush request to its worker
+      await waitFor(() => acceptedTotal(s) >= 9, 'the deferred mail delivered after SIGHUP', 10_000);
+      expect(h.log).toMatch(/flush request: 9 deferred message\(s\) due now/);
+      for (const id of ids) expect(countOf(s, id)).toBe(1);
+      h.child.kill(signal);
+      expect(await h.exited).toEqual({ code: 0, signal: null });
+      expect(h.log).toMatch(/stop request: stopping mail-queue-core[\s\S]*mail-queue-core stopped/);
+      expect(h.log).not.toMatch(/Failed to shutdown naturally/);
+    },
+    120_000,
+  );
 
   test("a spool that cannot be opened: relayed mail gets a 4xx (450, Haraka's DENYSOFT) with the reason", async () => {
     const s = await setup({});
