@@ -12,7 +12,7 @@
 // - SIGTERM waits for stop(): the messages in flight finish, nothing is cut, and a restart
 //   delivers the rest with no duplicate;
 // - SIGHUP makes deferred mail due at once (retryInterval is an hour here);
-// - smtp.ini nodes=2 stops Haraka at start with the reason.
+// - smtp.ini nodes=2, and a mistake in mail_queue_core.ini, stop Haraka at start with the reason.
 //
 // The time limits leave room for `npm run test:asan`, where everything runs 3-5 times slower (the
 // 300 messages took 37 s there, 7-9 s here).
@@ -253,6 +253,17 @@ describe('haraka-plugin-mail-queue-core in a real Haraka', () => {
     const refused = await send(s.port, [1]).catch((err: { responseCode?: number; response?: string }) => err);
     expect(refused).toMatchObject({ responseCode: 450 });
     expect((refused as { response: string }).response).toMatch(/Not queued, try again later \(.+\)/);
+  }, 30_000);
+
+  test('a mistake in mail_queue_core.ini stops Haraka at start, naming the key', async () => {
+    const s = await setup({});
+    const ini = path.join(s.dir, 'config', 'mail_queue_core.ini');
+    fs.writeFileSync(ini, fs.readFileSync(ini, 'utf8').replace('stop_timeout=30s', 'stop_timeout=soon'));
+    const h = new HarakaProcess(s.dir, env);
+    cleanup.push(() => h.kill());
+    const exit = await Promise.race([h.exited, new Promise((r) => setTimeout(r, 20_000, 'running'))]);
+    expect(exit, h.log).toEqual({ code: 1, signal: null });
+    expect(h.log).toMatch(/RangeError: mail_queue_core\.ini \[main\] stop_timeout must be a duration .*got "soon"/);
   }, 30_000);
 
   test('smtp.ini nodes=2 stops Haraka at start and says why', async () => {
