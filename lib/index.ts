@@ -4,6 +4,7 @@ export type { AdminOptions, AdminServer, ServeAdminOptions } from './admin/http.
 export { createMetrics } from './admin/metrics.js';
 export type { MetricsOptions } from './admin/metrics.js';
 export type { MailQueueCoreOptions } from './core/core_context.js';
+export type { Logger } from './logger.js';
 export type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
 export type { CoreEvents, Grant, PassEvent } from './core/outbox.js';
 export type {

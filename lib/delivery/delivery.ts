@@ -9,6 +9,7 @@ import type { DomainTable } from '../core/domain_table.js';
 import type { Outbox } from '../core/outbox.js';
 import type { Suspensions } from '../core/suspensions.js';
 import type { PairSettings } from '../config.js';
+import type { Logger } from '../logger.js';
 import { native, Place } from '../native.js';
 import { retryDelayMs } from '../retry.js';
 import type { LoadedMessage, MessageStore } from '../store/message_store.js';
@@ -71,6 +72,10 @@ export class Delivery implements ConnectionHost {
     this.#outbox = parts.outbox;
     this.#poke = parts.poke;
     this.#siblings = new SiblingIndex(parts.ctx, parts.domains, transport);
+  }
+
+  get logger(): Logger | undefined {
+    return this.#ctx.logger;
   }
 
   get connections(): ReadonlySet<Connection> {

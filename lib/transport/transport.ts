@@ -35,6 +35,8 @@ export interface TransportSession {
    * same key may carry each other's mail (sibling domains). Undefined: never migrate.
    */
   readonly mxKey?: string;
+  /** Optional: the host (MX or route) this session is connected to, for logs. */
+  readonly host?: string;
   /** False once the session can send no more (peer dropped, protocol error, closed). */
   readonly usable: boolean;
   /**
