@@ -34,12 +34,15 @@ export type { FileSpoolOptions } from './store/file_spool.js';
 export { LogSpool } from './store/log_spool.js';
 export type { LogSpoolOptions, LogSpoolStats } from './store/log_spool.js';
 export type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './store/message_store.js';
+export { STREAM_BODY_BYTES } from './store/body_stream.js';
+export { MAX_BUFFERED_BODY_BYTES, type BodyInput } from './delivery/body_input.js';
 export type {
   DeliveryTarget,
   Envelope,
   OutboundMessage,
   Outcome,
   SendCallback,
+  StreamedBody,
   Transport,
   TransportSession,
 } from './transport/transport.js';
