@@ -2,11 +2,21 @@
 // to a stream the test reads: connection open and close and each outcome at debug (domain,
 // binding, connection id, MX host), connect failures and store failures at error, nothing at debug
 // made or written when the level is 'info', and a bad logger refused with a TypeError naming it.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, test } from 'vitest';
 
-import { type Logger, MailQueueCore, MemoryStore, SmtpTransport } from '../../lib/index.js';
+import {
+  FileSpool,
+  type Logger,
+  MailQueueCore,
+  type MessageStore,
+  MemoryStore,
+  SmtpTransport,
+} from '../../lib/index.js';
 import { freePort, startServer } from '../support/smtp_servers.js';
 import { testBody, testMessage, waitFor } from '../support/harness.js';
 
@@ -37,7 +47,7 @@ const config = {
   },
 };
 
-function coreFor(port: number, logger: Logger, store = new MemoryStore()): MailQueueCore {
+function coreFor(port: number, logger: Logger, store: MessageStore = new MemoryStore()): MailQueueCore {
   const core = new MailQueueCore({
     config,
     transport: new SmtpTransport({
@@ -114,6 +124,26 @@ describe('options.logger', () => {
     core2.cancel(5);
     await waitFor(() => errors.length === 1, 'the error event');
     expect(lines2).toEqual([expect.objectContaining({ level: 50, msg: 'disk on fire' })]);
+  });
+
+  test('error: a message the store cannot load (a damaged file) is a line at error level, then deferred', async () => {
+    const srv = await startServer();
+    cleanups.push(() => srv.close());
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-logger-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const spool = new FileSpool(dir, { cacheBytes: 0 }); // every load reads the file
+    const { logger, lines } = pinoLines('info');
+    const core = coreFor(srv.port, logger, spool);
+    const deferred: number[] = [];
+    core.on('deferred', (e) => deferred.push(e.id));
+    await core.submit(testMessage(9, 'x.test'), testBody(9));
+    fs.appendFileSync(spool.pathOf(9), 'trailing bytes');
+    core.start();
+    await waitFor(() => deferred.length === 1, 'the deferral');
+    const line = lines.find((l) => String(l.msg).startsWith('store load failed'));
+    expect(line).toMatchObject({ level: 50, id: 9, domain: 'x.test', binding: 'default', host: '127.0.0.1' });
+    expect(String(line!.msg)).toMatch(/bytes after the body/);
+    expect(srv.accepted).toEqual([]);
   });
 
   test("at level 'info' nothing is logged per connection or message, and debug() is never called", async () => {

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { SMTPServer } from 'smtp-server';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -113,7 +114,7 @@ describe('bodies as streams and file paths', () => {
     try {
       await core.submit(testMessage(1, 'x.test'), body.stream);
       core.start();
-      await waitFor(() => delivered === 1, 'the delivery', 60_000);
+      await waitFor(() => delivered === 1, 'the delivery', 100_000);
     } finally {
       sampling = false;
       await sampler;
@@ -172,6 +173,33 @@ describe('bodies as streams and file paths', () => {
     await waitFor(() => deferred.length >= 1, 'the deferral', 30_000);
     expect(deferred[0]).toMatch(/crc32/);
     expect(srv.accepted).toEqual([]);
+  }, 60_000);
+
+  test("a streamed body over the receiver's SIZE limit bounces (552) before DATA, its size read from the file's header", async () => {
+    let dataStarted = 0;
+    const sized = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      size: 2 * 1024 * 1024,
+      onData(stream, _s, cb) {
+        dataStarted++;
+        stream.resume();
+        stream.on('end', () => cb());
+      },
+    });
+    await new Promise<void>((r) => sized.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => sized.close(() => r())));
+    const port = (sized.server.address() as { port: number }).port;
+    const dir = tmpDir();
+    const core = coreOn(new FileSpool(dir, { cacheBytes: 0 }), port);
+    const bounces: Array<{ reason: string; code?: number }> = [];
+    core.on('bounce', (e) => bounces.push(e));
+    await core.submit(testMessage(10, 'x.test'), generated(10, 3 * 1024 * 1024).stream);
+    core.start();
+    await waitFor(() => bounces.length === 1, 'the bounce', 30_000);
+    expect(bounces[0]).toMatchObject({ reason: 'permanent', code: 552 });
+    expect(dataStarted).toBe(0); // refused at MAIL FROM, from the announced size
   }, 60_000);
 
   describe('faults: submit() rejects and nothing is stored', () => {
