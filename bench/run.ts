@@ -12,6 +12,8 @@ import { loadResults, reportWithChart } from './report.js';
 
 const QUICK = arg('quick', 'false') === 'true';
 const ONLY = arg('only', '').split(',').filter(Boolean);
+/** --logger LEVEL: the delivery suite's library runs with a pino logger at LEVEL (to /dev/null). */
+const LOGGER = arg('logger', '');
 const want = (s: string): boolean => ONLY.length === 0 || ONLY.includes(s);
 const RESULTS_DIR = resultsDir(QUICK);
 const CPP = path.join(BENCH_DIR, '.build', 'bench_core');
@@ -248,6 +250,7 @@ if (want('delivery')) {
         String(p.conns),
         '--size',
         String(p.size),
+        ...(LOGGER ? ['--logger', LOGGER] : []),
       ]);
       if (r) runs.push({ ...r, round });
     }

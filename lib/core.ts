@@ -22,6 +22,7 @@ import { type Qshape, type QshapeOptions, qshape } from './core/qshape.js';
 import { Suspensions } from './core/suspensions.js';
 import type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
 import { DeliveryService } from './delivery/service.js';
+import type { BodyInput } from './delivery/body_input.js';
 import type { Registry } from 'prom-client';
 import { createMetrics, type MetricsOptions } from './admin/metrics.js';
 import { IdAllocator } from './core/id_allocator.js';
@@ -300,8 +301,9 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     return this.#service.started;
   }
 
-  /** Stores a message durably (store option), then queues it. */
-  submit(message: StoredMessage, body: Buffer): Promise<void> {
+  /** Stores a message durably (store option), then queues it. The body: a Buffer, a Readable
+   *  stream or { path } (docs/delivery-api.md#bodies). */
+  submit(message: StoredMessage, body: BodyInput): Promise<void> {
     return this.#service.submit(message, body);
   }
 

@@ -4,6 +4,7 @@ export type { AdminOptions, AdminServer, ServeAdminOptions } from './admin/http.
 export { createMetrics } from './admin/metrics.js';
 export type { MetricsOptions } from './admin/metrics.js';
 export type { MailQueueCoreOptions } from './core/core_context.js';
+export type { Logger } from './logger.js';
 export type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
 export { DEFAULT_QSHAPE_MINUTES } from './core/qshape.js';
 export type { Qshape, QshapeOptions, QshapeRow } from './core/qshape.js';
@@ -38,6 +39,8 @@ export type { FileSpoolOptions } from './store/file_spool.js';
 export { LogSpool } from './store/log_spool.js';
 export type { LogSpoolOptions, LogSpoolStats } from './store/log_spool.js';
 export type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './store/message_store.js';
+export { STREAM_BODY_BYTES } from './store/body_stream.js';
+export { MAX_BUFFERED_BODY_BYTES, type BodyInput } from './delivery/body_input.js';
 export type {
   DeliveryTarget,
   Envelope,
@@ -45,6 +48,7 @@ export type {
   Outcome,
   RecipientRefusal,
   SendCallback,
+  StreamedBody,
   Transport,
   TransportSession,
 } from './transport/transport.js';

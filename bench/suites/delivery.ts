@@ -10,6 +10,8 @@
 //                   every message is delivered (maxOutboundConnections: --conns, one route)
 //   --impl spool    the same with a FileSpool in a fresh directory under os.tmpdir()
 //   --impl log      the same with a LogSpool (group commit) in a fresh directory
+//   --logger LEVEL  the library with options.logger: a pino logger at LEVEL writing to /dev/null
+//                   (what a logger costs the hot path; none by default)
 // A warm-up of --warm messages runs first the same way (a core started, drained and stopped), so the
 // timed run measures a JIT-warm process. Timed: from connect (plain) or start() (library) until the
 // last message is delivered, wall time and process.cpuUsage() (all threads of this process). The
@@ -19,6 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import pino from 'pino';
 
 import {
   FileSpool,
@@ -36,6 +39,7 @@ const warm = numArg('warm', 2_000);
 const conns = numArg('conns', 8);
 const size = numArg('size', 2048);
 const bodiesMode = arg('bodies', 'distinct');
+const loggerLevel = arg('logger', '');
 const DOMAIN = 'sink.test';
 export const RECEIVER = 'raw-socket SMTP sink (bench/smtp_sink.ts) in a child process, PIPELINING';
 
@@ -223,6 +227,7 @@ try {
       config: { global: { maxOutboundConnections: conns } },
       transport,
       store,
+      logger: loggerLevel ? pino({ level: loggerLevel }, pino.destination('/dev/null')) : undefined,
     });
     await submitAll(core, warm);
     await drain(core, warm);
@@ -247,6 +252,7 @@ try {
   );
   emit({
     impl,
+    logger: loggerLevel || undefined,
     n,
     warm,
     conns,

@@ -5,6 +5,7 @@
 // hold a reference to it instead of reaching into the facade.
 import { ResolvedConfig, type BindingSpec, type CoreConfig } from '../config.js';
 import { codedError } from '../errors.js';
+import { checkLogger, type Logger } from '../logger.js';
 import { native } from '../native.js';
 import type { MessageStore } from '../store/message_store.js';
 import type { Transport } from '../transport/transport.js';
@@ -25,9 +26,11 @@ export interface MailQueueCoreOptions {
   /** The longest a transport may take over one message before the core gives up on the session
    *  (ms, default 300000). The transport's own timeouts should fire well before. */
   deliveryTimeout?: number;
+  /** A pino-compatible logger: connections and outcomes at debug, failures at error. */
+  logger?: Logger;
 }
 
-const OPTION_KEYS = new Set(['bindings', 'config', 'clock', 'transport', 'store', 'deliveryTimeout']);
+const OPTION_KEYS = new Set(['bindings', 'config', 'clock', 'transport', 'store', 'deliveryTimeout', 'logger']);
 
 /** Checks the constructor's options (the configuration itself is checked by ResolvedConfig). */
 function checkOptions(options: MailQueueCoreOptions): void {
@@ -61,6 +64,7 @@ export class CoreContext {
   readonly transport: Transport | undefined;
   readonly store: MessageStore | undefined;
   readonly deliveryTimeout: number;
+  readonly logger: Logger | undefined;
   /** Counters kept current by the native core, readable without a call. */
   readonly counters: Float64Array;
   /** Slot of each counter in `counters` (per-binding ones as connections:<binding>, active:<binding>). */
@@ -84,6 +88,7 @@ export class CoreContext {
       options.deliveryTimeout === undefined
         ? 300_000
         : checkInt(options.deliveryTimeout, 'options.deliveryTimeout', 1, 86_400_000);
+    this.logger = checkLogger(options.logger, 'options.logger');
     this.transport = options.transport;
     this.store = options.store;
     const cfg = new ResolvedConfig(options.bindings, options.config);

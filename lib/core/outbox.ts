@@ -7,6 +7,7 @@ import type { EventEmitter } from 'node:events';
 
 import type { BounceEvent, DeferredEvent, DeliveredEvent, DomainTally } from '../delivery/events.js';
 import { appendGrant, fillFromCore, type GrantList } from '../grant_list.js';
+import { debugEnabled, logSafely } from '../logger.js';
 import { announceBounce, type BounceFacts } from './bounce_notice.js';
 import { native } from '../native.js';
 import type { CoreContext } from './core_context.js';
@@ -133,10 +134,12 @@ export class Outbox {
     const buf = this.#expiredBuf;
     const doms = this.#expiredDomains;
     const records = this.domains.records;
+    const log = debugEnabled(ctx.logger) ? ctx.logger! : undefined;
     for (;;) {
       const n = native.drainExpired(ctx.handle, buf, doms);
       for (let i = 0; i < n; i++) {
         const domain = records[doms[i]].name;
+        if (log) logSafely(log, 'debug', { id: buf[i], domain, outcome: 'expired' }, 'message expired');
         // Whether started or not: an expired message is done, in the store as in the core (once
         // the listeners have run).
         this.tally(domain).bounced++;
@@ -204,8 +207,11 @@ export class Outbox {
   }
 
   // Failures the core survives (a provider, a store, a listener): an 'error' event, or a process
-  // warning when nobody listens (an unheard 'error' event would throw and stop maintenance).
+  // warning when nobody listens (an unheard 'error' event would throw and stop maintenance); and a
+  // line at error level in options.logger, when given.
   reportError(err: unknown): void {
+    const logger = this.ctx.logger;
+    if (logger) logSafely(logger, 'error', { err }, err instanceof Error ? err.message : String(err));
     if (this.listens('error')) {
       // Listeners get an Error: a thrown string or number is wrapped in one.
       this.events.emit('error', typeof err === 'object' && err !== null ? (err as Error) : new Error(String(err)));

@@ -15,6 +15,7 @@
 // socket is closed). Only a transport with no abort(), or one whose abort() does not settle
 // within another CLOSE_TIMEOUT_MS, gets its lease back on trust: holding it for ever would be
 // the leak above.
+import { debugEnabled, type Logger, logSafely } from '../logger.js';
 import type { LoadedMessage } from '../store/message_store.js';
 import type { Envelope, Outcome, OutboundMessage, Transport, TransportSession } from '../transport/transport.js';
 import { Watchdog } from '../watchdog.js';
@@ -26,6 +27,8 @@ export type DeliverResult = Outcome & { sessionBroken?: boolean };
 /** What a connection needs from the delivery layer. */
 export interface ConnectionHost {
   readonly transport: Transport;
+  /** options.logger: connection open and close and each outcome at debug, failures at error. */
+  readonly logger: Logger | undefined;
   now(): number;
   stopping(): boolean;
   /** Suspended by configuration or the operator: take nothing more, close. */
@@ -108,6 +111,9 @@ export class Connection {
   // Outcomes still being applied (waiting for the store); the lease waits for them.
   #applying = 0;
   #applied: (() => void) | undefined;
+  /** The logger when it writes debug lines (asked once, when the connection opens), else undefined:
+   *  then nothing is made per message for the log. */
+  #debug: Logger | undefined;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -136,6 +142,8 @@ export class Connection {
 
   async run(): Promise<void> {
     const host = this.host;
+    const logger = host.logger;
+    if (debugEnabled(logger)) this.#debug = logger;
     let session: TransportSession | undefined;
     try {
       try {
@@ -145,6 +153,7 @@ export class Connection {
           host.sendTimeoutMs(),
         );
       } catch (err) {
+        if (logger) logSafely(logger, 'error', { err, ...this.#where() }, `connection failed: ${message(err)}`);
         try {
           await host.openFailed(this.connectionId, this.#domain, this.binding, err);
         } finally {
@@ -155,6 +164,7 @@ export class Connection {
         return;
       }
       this.#session = session;
+      if (this.#debug) logSafely(this.#debug, 'debug', this.#where(), 'connection open');
       this.#max = host.maxDeliveries(this.#domain, this.binding);
       this.#watchdog = new Watchdog(host.sendTimeoutMs(), this.#onTimeout, true);
       await new Promise<void>((resolve, reject) => {
@@ -180,8 +190,15 @@ export class Connection {
       } catch {
         // Already released, or the core was closed under us.
       }
+      if (this.#debug && session)
+        logSafely(this.#debug, 'debug', { ...this.#where(), deliveries: this.#deliveries }, 'connection closed');
       host.closed(this);
     }
+  }
+
+  /** Who this connection is, for its log lines. */
+  #where(): { connectionId: number; domain: string; binding: string; host: string | undefined } {
+    return { connectionId: this.connectionId, domain: this.#domain, binding: this.binding, host: this.#session?.host };
   }
 
   // --- the message loop ---------------------------------------------------------------------------
@@ -245,7 +262,7 @@ export class Connection {
           this.#send(id, loaded);
           return;
         }
-        host.missing(id, this.#domain, this.binding);
+        this.#missing(id);
       }
     } catch (err) {
       this.#end(err);
@@ -290,7 +307,7 @@ export class Connection {
       return;
     }
     try {
-      this.host.missing(this.#current, this.#domain, this.binding);
+      this.#missing(this.#current);
     } catch (err) {
       this.#end(err);
       return;
@@ -298,9 +315,18 @@ export class Connection {
     this.#pump();
   };
 
+  /** The store no longer has the message: it bounces. */
+  #missing(id: number): void {
+    if (this.#debug) this.#logOutcome(id, { kind: 'permanent', response: 'missing from the store' });
+    this.host.missing(id, this.#domain, this.binding);
+  }
+
   /** The store failed to load the message: a transient failure; the session is closed (QUIT: it
    *  is healthy) and the connection ends. */
   readonly #loadFailed = (err: unknown): void => {
+    const logger = this.host.logger;
+    if (logger)
+      logSafely(logger, 'error', { err, id: this.#current, ...this.#where() }, `store load failed: ${message(err)}`);
     this.#giveUp(false);
     this.#outcome(this.#current, {
       kind: 'transient',
@@ -403,6 +429,7 @@ export class Connection {
 
   /** Applies a message's outcome, then takes the next message at once or ends the loop. */
   #outcome(id: number, result: DeliverResult): void {
+    if (this.#debug) this.#logOutcome(id, result);
     const envelope = this.#envelope;
     this.#envelope = undefined;
     const pending = this.host.apply(id, this.#domain, this.binding, result, envelope);
@@ -423,6 +450,11 @@ export class Connection {
       return;
     }
     this.#pump();
+  }
+
+  #logOutcome(id: number, result: DeliverResult): void {
+    const { kind, code, response } = result as { kind: string; code?: number; response?: string };
+    logSafely(this.#debug!, 'debug', { id, outcome: kind, code, response, ...this.#where() }, `message ${kind}`);
   }
 
   readonly #onApplied = (): void => {

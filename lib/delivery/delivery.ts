@@ -10,6 +10,7 @@ import type { DomainTable } from '../core/domain_table.js';
 import type { Outbox } from '../core/outbox.js';
 import type { Suspensions } from '../core/suspensions.js';
 import type { PairSettings } from '../config.js';
+import type { Logger } from '../logger.js';
 import { native } from '../native.js';
 import type { LoadedMessage, MessageStore } from '../store/message_store.js';
 import type { Envelope, Outcome, Transport } from '../transport/transport.js';
@@ -83,6 +84,10 @@ export class Delivery implements ConnectionHost {
       attempts: (id) => core.message(id)?.attempts,
       settings: (domain, binding) => this.#settings(domain, binding),
     });
+  }
+
+  get logger(): Logger | undefined {
+    return this.#ctx.logger;
   }
 
   get connections(): ReadonlySet<Connection> {

@@ -2,6 +2,8 @@
 // submit() (store, then queue) and recover() (queue again what the store holds). While started, it
 // is where the rest of the core reports that mail became due (idle connections wake, or a pass is
 // asked for), that a pass ended, and that an operator released a connection the layer runs.
+import { Readable } from 'node:stream';
+
 import type { CoreContext } from '../core/core_context.js';
 import type { DomainTable } from '../core/domain_table.js';
 import type { Outbox } from '../core/outbox.js';
@@ -10,7 +12,8 @@ import type { Message, Stats } from '../core/types.js';
 import { codedError } from '../errors.js';
 import { native, Place } from '../native.js';
 import type { StoredMessage } from '../store/message_store.js';
-import { checkDomainName, checkId, checkObject, typeName } from '../validate.js';
+import { checkDomainName, checkId, checkObject } from '../validate.js';
+import { type BodyInput, checkBodyInput, putBodyStream } from './body_input.js';
 import { Delivery, type MessageOps } from './delivery.js';
 import { Maintainer } from './maintainer.js';
 
@@ -121,7 +124,18 @@ export class DeliveryService {
   }
 
   /** See MailQueueCore.submit. */
-  async submit(message: StoredMessage, body: Buffer): Promise<void> {
+  async submit(message: StoredMessage, body: BodyInput): Promise<void> {
+    try {
+      await this.#submit(message, body);
+    } catch (err) {
+      // A stream given to a submit that failed is not read further: destroyed, as a store's
+      // putStream() does on failure (it may have been refused before reaching the store).
+      if (body instanceof Readable) body.destroy();
+      throw err;
+    }
+  }
+
+  async #submit(message: StoredMessage, body: BodyInput): Promise<void> {
     const ctx = this.ctx;
     ctx.live();
     const store = ctx.store;
@@ -130,7 +144,7 @@ export class DeliveryService {
     const id = checkId(m.id, 'message.id');
     checkDomainName(m.domain, 'message.domain');
     if (m.binding !== undefined) this.domains.bindingSlot(m.binding, 'message.binding');
-    if (!Buffer.isBuffer(body)) throw new TypeError(`body must be a Buffer, got ${typeName(body)}`);
+    const input = checkBodyInput(body);
     if (native.locate(ctx.handle, id, ctx.where) !== Place.None)
       throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already queued`);
     const stored: StoredMessage = { ...message };
@@ -139,7 +153,8 @@ export class DeliveryService {
       const b = stored.binding === undefined ? 0 : this.domains.bindingSlot(stored.binding, 'message.binding');
       stored.expiresAt = ctx.now() + this.domains.defaultExpiryMs(checkDomainName(stored.domain, 'message.domain'), b);
     }
-    await store.put(stored, body);
+    if (Buffer.isBuffer(input)) await store.put(stored, input);
+    else await putBodyStream(store, stored, await input());
     try {
       this.core.enqueue({
         id,

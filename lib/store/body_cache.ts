@@ -6,6 +6,9 @@
 import { checkInt } from '../validate.js';
 import type { LoadedMessage } from './message_store.js';
 
+/** A message kept in memory: its body is bytes. */
+export type CachedMessage = LoadedMessage & { body: Buffer };
+
 /** The default bound of a spool's cache (FileSpool's and LogSpool's `cacheBytes`). */
 export const DEFAULT_CACHE_BYTES = 32 * 2 ** 20;
 
@@ -19,7 +22,7 @@ export function cacheOf(cacheBytes: unknown): BodyCache {
 }
 
 export class BodyCache {
-  readonly #entries = new Map<number, LoadedMessage>();
+  readonly #entries = new Map<number, CachedMessage>();
   /** Ids in the order they were kept, from #head on (some since deleted or kept again: skipped).
    *  Not the Map's own order: walking a Map from its start steps over every entry deleted since
    *  its last rehash, which made eviction cost grow with the cache's churn. */
@@ -39,7 +42,7 @@ export class BodyCache {
   }
 
   /** Keeps a message (the caller hands over its own copies). */
-  set(id: number, m: LoadedMessage): void {
+  set(id: number, m: CachedMessage): void {
     const cost = costOf(m);
     if (cost > this.maxBytes) return;
     this.delete(id);
@@ -61,7 +64,7 @@ export class BodyCache {
     }
   }
 
-  get(id: number): LoadedMessage | undefined {
+  get(id: number): CachedMessage | undefined {
     return this.#entries.get(id);
   }
 
@@ -86,7 +89,7 @@ export class BodyCache {
   }
 }
 
-function costOf(m: LoadedMessage): number {
+function costOf(m: CachedMessage): number {
   let n = m.body.length + m.envelope.from.length + 64;
   for (const r of m.envelope.to) n += r.length + 16;
   return n;

@@ -59,9 +59,11 @@ import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 
 import { codedError } from '../errors.js';
-import { checkId } from '../validate.js';
+import { checkId, typeName } from '../validate.js';
+import { STREAM_BODY_BYTES, loadStreamed, writeBodyStream } from './body_stream.js';
 import { type BodyCache, cacheOf } from './body_cache.js';
 import { DirSyncer, mkdirDurable } from './dir_sync.js';
 import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
@@ -70,12 +72,13 @@ import { rewriteRecipients, writeMessageFile } from './spool_write.js';
 import { RETRY_LOG_LIST_SLACK, RetryJournals } from './retry_journal.js';
 import {
   JOURNAL_TEMP_RE,
-  MAX_HEADER_BYTES,
   MESSAGE_RE,
   SHARD_RE,
   SpoolCorruptError,
   TEMP_RE,
+  checkHeaderSize,
   encodeHeader,
+  encodeStreamHeader,
   parseMessageFile,
   readHeader,
   shardOf,
@@ -88,9 +91,11 @@ import {
   openRegular,
   checkSpoolArgs,
   putOnce,
+  readHeaderOf,
   readMessageFile,
   readRegular,
   unlinkIfThere,
+  writeFully,
   writing,
 } from './spool_io.js';
 
@@ -158,22 +163,53 @@ export class FileSpool implements MessageStore {
     const m = checkStoredMessage(message);
     const b = checkBody(body);
     if (this.#closed) throw codedError('ERR_CLOSED', 'the spool is closed');
-    const header = encodeHeader(m, b);
-    if (header.length - 2 > MAX_HEADER_BYTES) {
-      throw new RangeError(`message: its header line of ${header.length - 2} bytes exceeds ${MAX_HEADER_BYTES}`);
-    }
-    await putOnce(this.#pending, m.id, () => this.#write(m.id, header, b));
+    const header = checkHeaderSize(encodeHeader(m, b));
+    await putOnce(this.#pending, m.id, () => this.#write(m.id, (fh) => writeFully(fh, [header, b])));
     // Durable now. A copy of the body: the caller may reuse its buffer.
     if (this.#cache.maxBytes > 0) this.#cache.set(m.id, { envelope: m.envelope, body: Buffer.from(b) });
   }
 
-  /** Writes into the shard; when its directory has gone (ENOENT), creates it again and writes once more. */
-  async #write(id: number, header: Buffer, body: Buffer): Promise<void> {
+  /**
+   * put() with the body as a stream: written into the temporary file as it comes (after room kept
+   * for the header, which is written last, once size and CRC-32 are known), then fsynced and
+   * renamed as put() does. Never holds the body whole; one of at most STREAM_BODY_BYTES is kept in
+   * the cache. Rejects, with nothing stored and the stream destroyed, when the stream errors or
+   * yields something other than bytes, or the arguments are bad.
+   */
+  async putStream(message: StoredMessage, body: Readable): Promise<void> {
+    try {
+      const m = checkStoredMessage(message);
+      if (!(body instanceof Readable)) throw new TypeError(`body must be a Readable stream, got ${typeName(body)}`);
+      if (this.#closed) throw codedError('ERR_CLOSED', 'the spool is closed');
+      const room = checkHeaderSize(encodeStreamHeader(m, 0, 0, true)).length;
+      const keep = this.#cache.maxBytes > 0 ? STREAM_BODY_BYTES : -1;
+      let read = false;
+      let kept: Buffer | undefined;
+      await putOnce(this.#pending, m.id, () =>
+        this.#write(m.id, async (fh) => {
+          // A stream is read once: a second write (its directory was removed meanwhile) fails.
+          if (read) throw new Error('body: the stream was read by a write that failed');
+          read = true;
+          const w = await writeBodyStream(fh, body, room, keep);
+          await writeFully(fh, [encodeStreamHeader(m, w.size, w.crc32, w.ascii)]);
+          kept = w.kept;
+        }),
+      );
+      if (kept !== undefined) this.#cache.set(m.id, { envelope: m.envelope, body: kept });
+    } catch (e) {
+      (body as Readable | undefined)?.destroy?.();
+      throw e;
+    }
+  }
+
+  /** Writes into the shard (`fill` writes the temporary file's bytes); when its directory has gone
+   *  (ENOENT), creates it again and writes once more. */
+  async #write(id: number, fill: (fh: FileHandle) => Promise<void>): Promise<void> {
     const name = shardOf(id);
     for (let again = false; ; again = true) {
       const shard = this.#shard(name);
       try {
-        await this.#writeIn(await shard, id, header, body);
+        await this.#writeIn(await shard, id, fill);
         return;
       } catch (e) {
         if (again || !isErrno(e, 'ENOENT')) throw e;
@@ -182,12 +218,12 @@ export class FileSpool implements MessageStore {
     }
   }
 
-  async #writeIn(shardDir: string, id: number, header: Buffer, body: Buffer): Promise<void> {
+  async #writeIn(shardDir: string, id: number, fill: (fh: FileHandle) => Promise<void>): Promise<void> {
     const file = path.join(shardDir, `${id}.msg`);
     if (await exists(file)) throw codedError('ERR_DUPLICATE_ID', `message.id ${id} is already stored`);
     // A state the journal still holds for the id (from a message removed since) must not apply.
     await this.#journals.clear(id);
-    await writeMessageFile(shardDir, id, [header, body], this.#fileMode, this.#syncer(shardDir), false);
+    await writeMessageFile(shardDir, id, fill, this.#fileMode, this.#syncer(shardDir), false);
   }
 
   #syncer(dir: string): DirSyncer {
@@ -301,18 +337,8 @@ export class FileSpool implements MessageStore {
     const file = this.pathOf(id);
     const j = this.#journals.get(shardOf(id));
     await this.#journals.load(j);
-    let o: { fh: FileHandle; size: number };
-    try {
-      o = await openRegular(file, READ_FLAGS);
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) return undefined;
-      throw e;
-    }
-    try {
-      return FileSpool.#withState((await readHeader(o.fh, o.size, file, id)).message, j.states.get(id));
-    } finally {
-      await o.fh.close();
-    }
+    const h = await readHeaderOf(file, id);
+    return h === undefined ? undefined : FileSpool.#withState(h.message, j.states.get(id));
   }
 
   /** The body bytes; rejects with ERR_UNKNOWN_ID, or a SpoolCorruptError when the file is damaged or not a regular file. */
@@ -324,26 +350,36 @@ export class FileSpool implements MessageStore {
   }
 
   /** The envelope and body for delivery: from the cache (decision 37) when this instance stored it
-   *  recently, else from one read of the file, checked as by body(). Undefined: no <id>.msg. */
+   *  recently, else from one read of the file, checked as by body(); a file larger than
+   *  STREAM_BODY_BYTES gives its body as a StreamedBody (read as it is sent, checked before its
+   *  end). Undefined: no <id>.msg. */
   load(id: number): LoadedMessage | Promise<LoadedMessage | undefined> {
     const file = this.pathOf(id);
     // Stored by this instance recently: at once, from memory.
     const cached = this.#cache.get(id);
     if (cached !== undefined) return cached;
     return new Promise((resolve, reject) => {
-      readRegular(file, (err, data) => {
-        if (err || data === undefined) {
-          if (err) reject(err);
-          else resolve(undefined);
-          return;
-        }
-        try {
-          const { header, body } = parseMessageFile(data, file, id);
-          resolve({ envelope: header.message.envelope, body });
-        } catch (e) {
-          reject(e);
-        }
-      });
+      readRegular(
+        file,
+        (err, data, tooLarge) => {
+          if (tooLarge !== undefined && !err) {
+            loadStreamed(file, id).then(resolve, reject);
+            return;
+          }
+          if (err || data === undefined) {
+            if (err) reject(err);
+            else resolve(undefined);
+            return;
+          }
+          try {
+            const { header, body } = parseMessageFile(data, file, id);
+            resolve({ envelope: header.message.envelope, body });
+          } catch (e) {
+            reject(e);
+          }
+        },
+        STREAM_BODY_BYTES,
+      );
     });
   }
 

@@ -3,7 +3,9 @@
 // per message, fsynced before submit() returns, removed after the final outcome, reloaded by
 // core.recover() after a crash) and LogSpool (the same promise from an append-only segment log
 // that commits concurrent puts with one fdatasync).
-import type { Envelope } from '../transport/transport.js';
+import type { Readable } from 'node:stream';
+
+import type { Envelope, StreamedBody } from '../transport/transport.js';
 
 /** Where a message stands in its retry schedule, recorded after a transient failure. */
 export interface RetryState {
@@ -33,12 +35,21 @@ export interface StoredMessage {
 /** What the delivery layer needs to send a message: its envelope and body (see MessageStore.load). */
 export interface LoadedMessage {
   envelope: Envelope;
-  body: Buffer;
+  /** The bytes, or a StreamedBody for a large body the store reads as it is sent. */
+  body: Buffer | StreamedBody;
 }
 
 export interface MessageStore {
   /** Stores a message durably: when the promise resolves, a crash does not lose it. */
   put(message: StoredMessage, body: Buffer): Promise<void>;
+  /**
+   * Optional: put() with the body as a stream, written as it comes in, never held whole in
+   * memory. Resolves once durable, as put(); rejects (and destroys the stream) when the stream
+   * errors or ends short of a valid message, with nothing stored. Without it, core.submit() of a
+   * stream or a file path reads the body into one Buffer (up to MAX_BUFFERED_BODY_BYTES) and calls
+   * put().
+   */
+  putStream?(message: StoredMessage, body: Readable): Promise<void>;
   /** The stored envelope and metadata (undefined when unknown). */
   get(id: number): Promise<StoredMessage | undefined>;
   /** The body bytes; rejects when the message is unknown. */

@@ -9,6 +9,10 @@
 //   rest     exactly `size` raw body bytes, unchanged (binary, any line endings, "\n\n" included).
 //   So the file is `header line + 1 + size` bytes long; a shorter file is truncated, a longer one
 //   damaged. list() and get() check the header and that size; body() also checks the CRC.
+//   A body written from a stream (putStream) has its header written last, over room kept for it at
+//   the start of the file: there, size and crc32 are padded with spaces to a fixed width (JSON
+//   whitespace) and an "ascii" field (true when no byte is above 0x7f) follows them; readers of
+//   the format above take such a header as it is.
 //   The message is as put() got it, attempts and nextAttempt included when given; the retry
 //   journal, when it holds a state for the id, overrides those two.
 import type { FileHandle } from 'node:fs/promises';
@@ -57,7 +61,30 @@ export function encodeHeader(m: StoredMessage, body: Buffer): Buffer {
   return Buffer.from(`${line}\n\n`, 'utf8');
 }
 
+/**
+ * The header of a body written from a stream: the same line as encodeHeader's, with size and crc32
+ * padded to a fixed width, so that its length does not depend on them and the body can be written
+ * after room kept for it before they are known; plus "ascii".
+ */
+export function encodeStreamHeader(m: StoredMessage, size: number, crc: number, ascii: boolean): Buffer {
+  const message: Record<string, unknown> = { ...m };
+  if (m.expiresAt === Infinity) message.expiresAt = 'Infinity';
+  const line =
+    `{"v":${FORMAT_VERSION},"size":${String(size).padStart(16)},"crc32":${String(crc).padStart(10)},` +
+    `"ascii":${ascii ? 'true ' : 'false'},"message":${JSON.stringify(message)}}`;
+  return Buffer.from(`${line}\n\n`, 'utf8');
+}
+
+/** A header line within MAX_HEADER_BYTES, else a RangeError. */
+export function checkHeaderSize(header: Buffer): Buffer {
+  if (header.length - 2 > MAX_HEADER_BYTES)
+    throw new RangeError(`message: its header line of ${header.length - 2} bytes exceeds ${MAX_HEADER_BYTES}`);
+  return header;
+}
+
 export interface Header {
+  /** From a streamed put: whether every body byte is ASCII; undefined when not recorded. */
+  ascii?: boolean;
   message: StoredMessage;
   /** Offset of the first body byte. */
   bodyOffset: number;
@@ -115,7 +142,8 @@ export function parseHeader(head: Buffer, fileSize: number, file: string, id: nu
   if (fileSize > bodyOffset + r.size) {
     throw new SpoolCorruptError(file, `${fileSize - bodyOffset - r.size} bytes after the body`);
   }
-  return { message, bodyOffset, size: r.size, crc32: r.crc32 };
+  const ascii = typeof r.ascii === 'boolean' ? r.ascii : undefined;
+  return { message, bodyOffset, size: r.size, crc32: r.crc32, ascii };
 }
 
 /** A whole message file checked: its header, and its body against the header's size and CRC-32. */

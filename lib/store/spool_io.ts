@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import { codedError } from '../errors.js';
 import { checkFunction, checkInt, checkKeys, checkObject, typeName } from '../validate.js';
-import { SpoolCorruptError } from './spool_format.js';
+import { type Header, SpoolCorruptError, readHeader } from './spool_format.js';
 
 // Windows has neither flag (nor FIFOs to block on); 0 leaves the open() as it was.
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
@@ -79,6 +79,22 @@ export async function openRegular(
   }
 }
 
+/** The checked header of a message file (opened as openRegular), or undefined when it is not there. */
+export async function readHeaderOf(file: string, id: number): Promise<Header | undefined> {
+  let o: { fh: FileHandle; size: number };
+  try {
+    o = await openRegular(file, READ_FLAGS);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+  try {
+    return await readHeader(o.fh, o.size, file, id);
+  } finally {
+    await o.fh.close();
+  }
+}
+
 export async function exists(file: string): Promise<boolean> {
   try {
     await fsp.lstat(file);
@@ -93,9 +109,14 @@ export async function exists(file: string): Promise<boolean> {
  * A whole regular file in one buffer, with callbacks rather than a FileHandle and a promise per
  * step (the delivery hot path reads one file per message): open (as openRegular), fstat, read,
  * close. `done(null, undefined)` when the file does not exist; a file that is not a regular one is
- * a SpoolCorruptError.
+ * a SpoolCorruptError; a file larger than `wholeUpTo` bytes is not read: `done(null, undefined,
+ * its size)`.
  */
-export function readRegular(file: string, done: (err: Error | null, data?: Buffer) => void): void {
+export function readRegular(
+  file: string,
+  done: (err: Error | null, data?: Buffer, tooLarge?: number) => void,
+  wholeUpTo = Number.POSITIVE_INFINITY,
+): void {
   fs.open(file, READ_FLAGS, (err, fd) => {
     if (err) {
       if (isErrno(err, 'ENOENT')) done(null, undefined);
@@ -112,6 +133,10 @@ export function readRegular(file: string, done: (err: Error | null, data?: Buffe
       }
       if (!st.isFile()) {
         finish(new SpoolCorruptError(file, `not a regular file (${kindOf(st)})`));
+        return;
+      }
+      if (st.size > wholeUpTo) {
+        fs.close(fd, (closeErr) => done(closeErr, undefined, st.size));
         return;
       }
       const buf = Buffer.allocUnsafe(st.size);

@@ -12,14 +12,15 @@ import { readMessageFile, writeFully, writing } from './spool_io.js';
 import { encodeHeader, parseMessageFile } from './spool_format.js';
 
 /**
- * Writes `parts` as <shardDir>/<id>.msg durably. Not `replace`: a failure removes what it wrote
+ * Writes `content` as <shardDir>/<id>.msg durably: the bytes of `parts`, or what `fill` writes
+ * into the temporary file (a streamed body). Not `replace`: a failure removes what it wrote
  * (not stored). `replace` (over an existing file): a failure after the rename leaves the new file,
  * which is whole (its directory entry may not be durable yet: a crash then keeps the old one).
  */
 export async function writeMessageFile(
   shardDir: string,
   id: number,
-  parts: Buffer[],
+  content: Buffer[] | ((fh: FileHandle) => Promise<void>),
   fileMode: number,
   syncer: DirSyncer,
   replace: boolean,
@@ -31,7 +32,8 @@ export async function writeMessageFile(
   let renamed = false;
   try {
     fh = await fsp.open(tmp, 'wx', fileMode);
-    await writeFully(fh, parts);
+    if (typeof content === 'function') await content(fh);
+    else await writeFully(fh, content);
     await fh.sync();
     await fh.close();
     fh = undefined;

@@ -5,7 +5,7 @@ import { isAscii } from 'node:buffer';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { checkId, checkObject, typeName } from '../validate.js';
 import type { SmtpError } from './smtp_errors.js';
-import type { Outcome, OutboundMessage, RecipientRefusal } from './transport.js';
+import type { Outcome, OutboundMessage, RecipientRefusal, StreamedBody } from './transport.js';
 
 // ---- message checks and reply mapping -------------------------------------------------------
 
@@ -22,8 +22,19 @@ export function checkMessage(m: unknown): OutboundMessage {
     const r = to[i];
     if (typeof r !== 'string') throw new TypeError(`message.envelope.to[${i}] must be a string, got ${typeName(r)}`);
   }
-  if (!(o.body instanceof Uint8Array)) throw new TypeError(`message.body must be a Buffer, got ${typeName(o.body)}`);
-  const body = Buffer.isBuffer(o.body) ? o.body : Buffer.from(o.body.buffer, o.body.byteOffset, o.body.byteLength);
+  const b = o.body as { size?: unknown; eightBit?: unknown; open?: unknown } | undefined;
+  let body: Buffer | StreamedBody;
+  if (o.body instanceof Uint8Array)
+    body = Buffer.isBuffer(o.body) ? o.body : Buffer.from(o.body.buffer, o.body.byteOffset, o.body.byteLength);
+  else if (
+    typeof b === 'object' &&
+    b !== null &&
+    typeof b.open === 'function' &&
+    Number.isSafeInteger(b.size) &&
+    typeof b.eightBit === 'boolean'
+  )
+    body = b as StreamedBody;
+  else throw new TypeError(`message.body must be a Buffer or a StreamedBody, got ${typeName(o.body)}`);
   return { id, domain: o.domain, envelope: { from: env.from, to: env.to as string[] }, body };
 }
 

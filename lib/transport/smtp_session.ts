@@ -1,6 +1,7 @@
 // SmtpSession: one open SMTP session, sending one message at a time (send, close, abort, the
 // transaction itself and the RSET after a refusal).
 
+import type { Readable } from 'node:stream';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { hostPort } from './mx_resolver.js';
 import { SmtpSendError, asSmtpError, codedError, type SmtpError } from './smtp_errors.js';
@@ -75,6 +76,8 @@ export class SmtpSession implements TransportSession {
   #done: SendCallback | undefined;
   #msgId = 0;
   #txnOpen = false;
+  /** The stream of a StreamedBody being sent, until the transaction ends. */
+  #bodyStream: Readable | undefined;
   #inSend = false;
 
   constructor(conn: SMTPConnection, link: Link, init: SessionInit) {
@@ -177,11 +180,22 @@ export class SmtpSession implements TransportSession {
     const body = msg.body;
     this.#inSend = true;
     try {
-      this.#conn.send(
-        { from: msg.envelope.from, to: msg.envelope.to, size: body.length, use8BitMime: has8bit(body) },
-        body,
-        this.#onSent,
-      );
+      if (Buffer.isBuffer(body)) {
+        this.#conn.send(
+          { from: msg.envelope.from, to: msg.envelope.to, size: body.length, use8BitMime: has8bit(body) },
+          body,
+          this.#onSent,
+        );
+      } else {
+        // A large body from the store, read as it goes out (size and 8-bit known without reading it).
+        const stream = body.open();
+        this.#bodyStream = stream;
+        this.#conn.send(
+          { from: msg.envelope.from, to: msg.envelope.to, size: body.size, use8BitMime: body.eightBit },
+          stream,
+          this.#onSent,
+        );
+      }
     } catch (err) {
       this.#finish({ err: asSmtpError(err) });
     } finally {
@@ -208,6 +222,11 @@ export class SmtpSession implements TransportSession {
   #finish(r: Transaction): void {
     if (!this.#txnOpen) return;
     this.#txnOpen = false;
+    // A streamed body not read to its end (a refusal, a broken session) must not hold its file.
+    if (this.#bodyStream !== undefined) {
+      this.#bodyStream.destroy();
+      this.#bodyStream = undefined;
+    }
     this.#cap.disarm();
     if (this.#inSend) {
       // nodemailer answered before send() returned: report after sendCallback() has returned.

@@ -13,11 +13,27 @@ export interface DeliveryTarget {
   bindingSlot: number;
 }
 
+/**
+ * A body too large to hand over in memory (FileSpool gives one for a message file larger than
+ * STREAM_BODY_BYTES): its size and whether it holds 8-bit bytes are known without reading it, and
+ * open() reads it. The stream errors when the bytes read do not match what was stored (a file
+ * changed or cut under the spool), before its end, so a transport never finishes such a message.
+ */
+export interface StreamedBody {
+  /** bytes */
+  readonly size: number;
+  /** Whether any byte is above 0x7f (8BITMIME); true when the store does not know. */
+  readonly eightBit: boolean;
+  /** A new stream of the body's bytes; the caller reads it to the end or destroys it. */
+  open(): import('node:stream').Readable;
+}
+
 export interface OutboundMessage {
   id: number;
   domain: string;
   envelope: Envelope;
-  body: Buffer;
+  /** The bytes, or (from a store that streams large bodies) a StreamedBody. */
+  body: Buffer | StreamedBody;
 }
 
 /** A recipient the receiver refused (at RCPT TO), with its own verdict. */
@@ -47,6 +63,8 @@ export interface TransportSession {
    * same key may carry each other's mail (sibling domains). Undefined: never migrate.
    */
   readonly mxKey?: string;
+  /** Optional: the host (MX or route) this session is connected to, for logs. */
+  readonly host?: string;
   /** False once the session can send no more (peer dropped, protocol error, closed). */
   readonly usable: boolean;
   /**

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compileLib } from '../support/compiled_lib.js';
 
 import { FileSpool, MailQueueCore, SmtpTransport } from '../../lib/index.js';
-import { CoreLog, waitFor } from '../support/harness.js';
+import { CoreLog, spoolFiles, waitFor } from '../support/harness.js';
 import { startServer, type TestServer } from '../support/smtp_servers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -43,14 +43,6 @@ afterAll(() => {
   if (outDir) fs.rmSync(outDir, { recursive: true, force: true });
   for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
 });
-
-function spoolFiles(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => e.name);
-}
 
 interface Killed {
   acked: Set<number>;

@@ -7,11 +7,11 @@ import path from 'node:path';
 
 import { describe, expect, test } from 'vitest';
 
-import { BodyCache } from '../../lib/store/body_cache.js';
+import { BodyCache, type CachedMessage } from '../../lib/store/body_cache.js';
 import { segmentName } from '../../lib/store/log_format.js';
 import { WINDOW_BYTES } from '../../lib/store/log_read_window.js';
 import { LogSpool } from '../../lib/store/log_spool.js';
-import type { LoadedMessage, StoredMessage } from '../../lib/store/message_store.js';
+import type { StoredMessage } from '../../lib/store/message_store.js';
 import { SpoolCorruptError } from '../../lib/store/spool_format.js';
 import { tempDirs } from '../support/temp_dirs.js';
 
@@ -43,7 +43,7 @@ describe('load() reads the log in windows', () => {
       Array.from({ length: 8 }, async () => {
         while (next <= n) {
           const id = next++;
-          const m = (await spool.load(id)) as LoadedMessage;
+          const m = (await spool.load(id)) as CachedMessage;
           expect(m.body.equals(bodyOf(id))).toBe(true);
           expect(m.envelope).toEqual(msg(id).envelope);
           seen.push(id);
@@ -56,10 +56,10 @@ describe('load() reads the log in windows', () => {
     expect(spool.stats.windowReads).toBeGreaterThan(0);
     expect(spool.stats.windowReads).toBeLessThan(n / 20);
     // A body larger than a window is read whole.
-    expect(((await spool.load(n + 1)) as LoadedMessage).body.equals(big)).toBe(true);
+    expect(((await spool.load(n + 1)) as CachedMessage).body.equals(big)).toBe(true);
     // Random order: still exact.
     for (const id of [17, 3, 599, 250, 251, 1])
-      expect(((await spool.load(id)) as LoadedMessage).body.equals(bodyOf(id))).toBe(true);
+      expect(((await spool.load(id)) as CachedMessage).body.equals(bodyOf(id))).toBe(true);
     await spool.close();
   });
 
@@ -75,10 +75,10 @@ describe('load() reads the log in windows', () => {
     const fd = fs.openSync(file, 'r+');
     fs.writeSync(fd, Buffer.from('Z'), 0, 1, at);
     fs.closeSync(fd);
-    expect(((await spool.load(1)) as LoadedMessage).body.equals(bodyOf(1))).toBe(true);
+    expect(((await spool.load(1)) as CachedMessage).body.equals(bodyOf(1))).toBe(true);
     await expect(spool.load(2)).rejects.toBeInstanceOf(SpoolCorruptError);
     await expect(spool.load(2)).rejects.toThrow(/the body of id 2 at byte \d+ fails its CRC/);
-    expect(((await spool.load(3)) as LoadedMessage).body.equals(bodyOf(3))).toBe(true);
+    expect(((await spool.load(3)) as CachedMessage).body.equals(bodyOf(3))).toBe(true);
     expect(spool.stats.windowReads).toBe(1);
     await spool.close();
   });
@@ -96,13 +96,13 @@ describe('load() reads the log in windows', () => {
     for (let i = 0; i < 500 && spool.stats.compactions === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(spool.stats.compactions).toBeGreaterThan(0);
     for (let id = 10; id <= n; id += 10)
-      expect(((await spool.load(id)) as LoadedMessage).body.equals(bodyOf(id))).toBe(true);
+      expect(((await spool.load(id)) as CachedMessage).body.equals(bodyOf(id))).toBe(true);
     expect(await spool.load(11)).toBeUndefined();
     await spool.close();
     // And after a restart.
     const again = new LogSpool(dir, { cacheBytes: 0 });
     for (let id = 10; id <= n; id += 10)
-      expect(((await again.load(id)) as LoadedMessage).body.equals(bodyOf(id))).toBe(true);
+      expect(((await again.load(id)) as CachedMessage).body.equals(bodyOf(id))).toBe(true);
     await again.close();
   });
 });
@@ -143,7 +143,7 @@ describe('records that need no sync wait for company', () => {
 });
 
 describe('BodyCache', () => {
-  const m = (n: number): LoadedMessage => ({ envelope: { from: 'a@b', to: ['c@d'] }, body: Buffer.alloc(n) });
+  const m = (n: number): CachedMessage => ({ envelope: { from: 'a@b', to: ['c@d'] }, body: Buffer.alloc(n) });
   // costOf: body + from (3) + 64 + each recipient (3) + 16 = body + 86.
   test('evicts the oldest kept first, with deletions and keeps again in between; stays within its bound', () => {
     const c = new BodyCache(10 * (100 + 86));

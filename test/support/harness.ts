@@ -3,6 +3,8 @@
 // recorder of a core's events that checks "every message exactly once" as it goes, a sampler of
 // the core's books (enqueued = delivered + bounced + still queued at every sampled instant),
 // sliding-window counts, and waitFor.
+import fs from 'node:fs';
+
 import type { Bounce, DeferredEvent, DeliveredEvent, Grant, MailQueueCore, StoredMessage } from '../../lib/index.js';
 
 /** A message whose id is in the envelope sender (id-<n>@sender.test) and in the body (X-Id). */
@@ -24,6 +26,15 @@ export async function submitMany(
   extra: (id: number) => Partial<StoredMessage> = () => ({}),
 ): Promise<void> {
   for (const id of ids) await core.submit(testMessage(id, domainOf(id), extra(id)), testBody(id));
+}
+
+/** The names of every file under a spool directory (messages, journals, temporary files). */
+export function spoolFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => e.name);
 }
 
 export function sleep(ms: number): Promise<void> {

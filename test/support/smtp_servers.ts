@@ -33,6 +33,7 @@
 // (another test's, or a leftover) still uses as its local port. A client that closes gracefully (FIN) leaves a stalled receiver in CLOSE_WAIT, and
 // one whose FIN sits behind unsent data leaves it ESTABLISHED: both still count, as a real server
 // would count them. Only a reset (RST) takes the connection out of the receiver's kernel.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
@@ -86,6 +87,10 @@ export interface Txn {
   repliedAt?: number;
   outcome?: TxnOutcome;
   code?: number;
+  /** The message as received (after DATA's dot-unstuffing): its length and SHA-256, hex. Only its
+   *  first 64 KiB are held (for the X-Id check), so a large message costs the receiver no memory. */
+  bytes?: number;
+  sha256?: string;
 }
 
 export interface ConnRecord {
@@ -360,6 +365,9 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
         return;
       }
       const chunks: Buffer[] = [];
+      let held = 0;
+      const hash = createHash('sha256');
+      let bytes = 0;
       let decided: DataAction | undefined;
       stream.on('data', (chunk: Buffer) => {
         if (decided === undefined) {
@@ -372,11 +380,18 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
             return;
           }
         }
-        chunks.push(chunk);
+        hash.update(chunk);
+        bytes += chunk.length;
+        if (held < 64 * 1024) {
+          chunks.push(chunk);
+          held += chunk.length;
+        }
       });
       stream.on('end', () => {
         if (decided === 'drop') return;
         t.dataEndAt = Date.now();
+        t.bytes = bytes;
+        t.sha256 = hash.digest('hex');
         const text = Buffer.concat(chunks).toString('latin1');
         const x = X_ID.exec(text);
         if (!x || Number(x[1]) !== t.id)
