@@ -85,8 +85,9 @@ exports.start_core = function (server, next) {
       ...settings.core,
       transport,
       store,
-      // logger: log,  <- the core's `logger` option (pino-compatible) goes here once the core has it:
-      //                  `log` is Haraka's logger behind pino's method names (haraka_logger.js).
+      // The core's connections and outcomes (debug) and the failures it survives (error) in
+      // Haraka's log: `log` is Haraka's logger behind pino's method names (haraka_logger.js).
+      logger: log,
     });
     Object.assign(this.mqc, { core, store, transport, server, log });
   } catch (err) {
