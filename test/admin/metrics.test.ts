@@ -11,14 +11,6 @@ afterAll(async () => {
   for (const c of closers.reverse()) await c();
 });
 
-async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 type Sample = { labels: Record<string, string | number>; value: number };
 async function scrape(core: MailQueueCore): Promise<Map<string, Sample[]>> {
   const json = (await core.metrics().getMetricsAsJSON()) as unknown as { name: string; values: Sample[] }[];
