@@ -38,6 +38,16 @@ export class ReadWindows {
   /** @param idle called when a read of a retiring segment ends and no other read uses it */
   constructor(readonly idle: (seg: Segment) => void) {}
 
+  /** The bytes [pos, pos + len) of `seg` when a window read already holds them, else undefined. */
+  peek(seg: Segment, pos: number, len: number): Buffer | undefined {
+    const end = pos + len;
+    for (const w of this.#windows) {
+      if (w.seg === seg && w.data !== undefined && pos >= w.start && end <= w.end)
+        return w.data.subarray(pos - w.start, end - w.start);
+    }
+    return undefined;
+  }
+
   /**
    * The bytes [pos, pos + len) of `seg` through its open descriptor `fd`, from a window held or
    * being read, else from a new one. `done` is called once, never before read() returns.

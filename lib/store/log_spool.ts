@@ -341,9 +341,17 @@ export class LogSpool implements MessageStore {
     if (e === undefined) return Promise.resolve(undefined);
     const fh = e.seg.fh;
     if (fh === undefined) return this.#loadFromLog(e);
-    // From a window of the log read for this message and those stored after it (log_read_window.ts).
+    // From a window of the log read for this message and those stored after it (log_read_window.ts):
+    // at once when a window already holds it.
+    const at = e.pos + HEAD_BYTES + e.metaLen;
+    const held = this.#windows.peek(e.seg, at, e.bodyLen);
+    if (held !== undefined) {
+      if (crc32(held) !== e.bodyCrc)
+        return Promise.reject(new SpoolCorruptError(e.seg.file, `the body of id ${id} at byte ${e.pos} fails its CRC`));
+      return { envelope: LogSpool.#message(e).envelope, body: held };
+    }
     return new Promise((resolve, reject) => {
-      this.#windows.read(e.seg, fh.fd, e.pos + HEAD_BYTES + e.metaLen, e.bodyLen, (err, body) => {
+      this.#windows.read(e.seg, fh.fd, at, e.bodyLen, (err, body) => {
         if (body === undefined) reject(err);
         else if (crc32(body) !== e.bodyCrc)
           reject(new SpoolCorruptError(e.seg.file, `the body of id ${id} at byte ${e.pos} fails its CRC`));

@@ -55,6 +55,10 @@ describe('load() reads the log in windows', () => {
     // About 1.2 MB of log in windows of 256 KB: a handful of reads, not one a message.
     expect(spool.stats.windowReads).toBeGreaterThan(0);
     expect(spool.stats.windowReads).toBeLessThan(n / 20);
+    // A message in a window already read comes back at once, not as a promise.
+    const again = spool.load(2);
+    expect(again).not.toBeInstanceOf(Promise);
+    expect((again as CachedMessage).body.equals(bodyOf(2))).toBe(true);
     // A body larger than a window is read whole.
     expect(((await spool.load(n + 1)) as CachedMessage).body.equals(big)).toBe(true);
     // Random order: still exact.
