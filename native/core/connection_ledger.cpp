@@ -98,7 +98,9 @@ Refusal ConnectionLedger::limitingScope(uint32_t d, uint32_t b, uint32_t reserve
   }
   consider(room(cfg_.bindingMax[b], bindingCount_[b]), Refusal::Binding);
   consider(serverRoom(reserve), Refusal::Server);
-  if (pl.throttle != kNoThrottle) consider(throttles_[pl.throttle].available(now), Refusal::Throttle);
+  // The throttle only when headroom() asked it too (every other limit had room): asking it
+  // records `now` as the latest time it has seen, which must not differ from a plain headroom().
+  if (least > 0 && pl.throttle != kNoThrottle) consider(throttles_[pl.throttle].available(now), Refusal::Throttle);
   return why;
 }
 

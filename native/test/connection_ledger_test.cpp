@@ -549,3 +549,31 @@ TEST_CASE("ConnectionLedger: a clipped acquire names the limit that held the res
   CHECK(l.checkInvariants());
   CHECK(l2.checkInvariants());
 }
+
+TEST_CASE("ConnectionLedger: naming the limit of a clipped acquire asks no throttle headroom() did not ask") {
+  // A throttle remembers the latest time it was asked about (a stale `now` counts as that one), so
+  // asking it only to name a refusal would move its clock: a pair with max 0 clipped at t = 1000
+  // must leave a later pass at a stale t = 750 seeing the grant of t = 0 still in its window.
+  LedgerConfig c;
+  c.bindings = 1;
+  c.groupOfBinding = {kNoGroup};
+  c.serverMax = 10;
+  c.serverReserve = 0;
+  c.bindingMax = {kUnlimited};
+  ConnectionLedger l(c);
+  int32_t th = l.addThrottle(1, 1000);
+  DomainLimits open;
+  open.pairs.resize(1);
+  open.pairs[0].maxConnections = 5;
+  open.pairs[0].throttle = th;
+  DomainLimits closed = open;
+  closed.pairs[0].maxConnections = 0;
+  uint32_t a = 0, b = 0;
+  REQUIRE(l.addDomain(open, &a) == Status::Ok);
+  REQUIRE(l.addDomain(closed, &b) == Status::Ok);
+  std::vector<Grant> out;
+  CHECK(l.acquire(a, 0, 1, 0, 0, &out) == 1u);
+  CHECK(l.acquire(b, 0, 1, 0, 1000, &out) == 0u);
+  CHECK(l.lastRefusal() == Refusal::Pair);
+  CHECK(l.headroom(a, 0, 0, 750) == 0u);
+}
