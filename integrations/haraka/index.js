@@ -97,6 +97,13 @@ exports.start_core = function (server, next) {
   core.on('error', (err) => log.error(err, 'mail-queue-core'));
   core.on('deferred', (e) => log.info(`deferred ${e.id} to ${e.domain}: ${e.response}`));
   core.on('bounce', (b) => log.warn(`bounce ${b.id} to ${b.domain ?? '?'}: ${b.reason} ${b.response ?? ''}`.trim()));
+  if (settings.dsn) {
+    // Bounced mail goes back to its sender as a DSN (RFC 3464), submitted to this same core while
+    // the bounced message is still stored (the core removes it once this listener's promise
+    // settles): a crash in between sends the DSN again, never loses it.
+    const reportingMta = settings.dsn.reportingMta ?? (this.config.get('me') || require('node:os').hostname());
+    core.on('bounce', (b) => this.send_dsn(b, reportingMta));
+  }
   core.on('delivered', (e) => log.debug(`delivered ${e.id} to ${e.domain}`));
 
   this.mqc.ready = (async () => {
@@ -117,6 +124,24 @@ exports.start_core = function (server, next) {
     return this.stop_core('SIGTERM');
   });
   next();
+};
+
+/** Submits a DSN of bounce `b` to its sender; none for a bounce of a bounce (null sender) or a
+ *  message the store had lost. Failures are logged, never thrown into the core. */
+exports.send_dsn = async function (b, reportingMta) {
+  const { core, log } = this.mqc;
+  const from = b.envelope?.from;
+  if (!from || b.reason === 'missing' || core.closed) return;
+  try {
+    const { buildDsn } = require('mail-queue-core');
+    const dsn = await buildDsn(b, { reportingMta });
+    const to = dsn.envelope.to[0];
+    const domain = to.slice(to.lastIndexOf('@') + 1).toLowerCase();
+    await core.submit({ id: core.newId(), domain, envelope: dsn.envelope }, dsn.message);
+    log.info(`DSN for ${b.id} submitted to ${to}`);
+  } catch (err) {
+    log.error(err, `mail-queue-core: the DSN for ${b.id} could not be submitted`);
+  }
 };
 
 /** Deferred mail of every domain becomes due now. */

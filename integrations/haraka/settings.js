@@ -89,6 +89,8 @@ const MAIN_KEYS = [
   'delivery_timeout',
   'submit_timeout',
   'stop_timeout',
+  'dsn',
+  'reporting_mta',
 ];
 const TIMEOUT_KEYS = ['connect', 'greeting', 'command', 'message', 'idle', 'quit', 'dns'];
 
@@ -96,6 +98,15 @@ function checkKeys(section, known, where) {
   for (const key of Object.keys(section)) {
     if (!known.includes(key)) throw new RangeError(`${where}: unknown key "${key}" (known: ${known.join(', ')})`);
   }
+}
+
+/** An INI flag: true/false (haraka-config gives strings unless told), yes/no, on/off, 1/0. */
+function flag(value, name) {
+  if (typeof value === 'boolean') return value;
+  const v = String(value).trim().toLowerCase();
+  if (['true', 'yes', 'on', '1'].includes(v)) return true;
+  if (['false', 'no', 'off', '0'].includes(v)) return false;
+  throw new RangeError(`${name} must be true or false, got "${value}"`);
 }
 
 function plainString(value, name) {
@@ -110,7 +121,9 @@ function plainString(value, name) {
  * - store: { kind: 'log' | 'file', dir };
  * - submitTimeoutMs: how long queue_outbound waits for the core (readiness and the durable submit)
  *   before Haraka answers 450 (DENYSOFT); below Haraka's plugin timeout;
- * - stopTimeoutMs: how long a graceful shutdown waits for stop().
+ * - stopTimeoutMs: how long a graceful shutdown waits for stop();
+ * - dsn: { reportingMta } when bounces are returned to their senders as DSNs (the default), else
+ *   undefined (dsn=false); reportingMta from reporting_mta, else undefined (Haraka's `me`).
  */
 function readSettings(ini) {
   if (ini === null || typeof ini !== 'object') throw new TypeError(`${FILE} must parse to sections, got ${typeof ini}`);
@@ -168,7 +181,11 @@ function readSettings(ini) {
   }
   const submitTimeoutMs = durationMs(main.submit_timeout ?? '25s', `${FILE} [main] submit_timeout`, 1);
   const stopTimeoutMs = durationMs(main.stop_timeout ?? '60s', `${FILE} [main] stop_timeout`, 1);
-  return { core, transport, store: { kind, dir }, submitTimeoutMs, stopTimeoutMs };
+  const dsnOn = main.dsn === undefined ? true : flag(main.dsn, `${FILE} [main] dsn`);
+  const reportingMta =
+    main.reporting_mta === undefined ? undefined : plainString(main.reporting_mta, `${FILE} [main] reporting_mta`);
+  const dsn = dsnOn ? { reportingMta } : undefined;
+  return { core, transport, store: { kind, dir }, submitTimeoutMs, stopTimeoutMs, dsn };
 }
 
 /** How many worker processes Haraka's smtp.ini [main] nodes asks for: 0 when Haraka runs as one

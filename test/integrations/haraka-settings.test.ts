@@ -14,6 +14,7 @@ const { readSettings, parseDuration, workerCount } = require('../../integrations
     store: { kind: string; dir: string };
     submitTimeoutMs: number;
     stopTimeoutMs: number;
+    dsn?: { reportingMta?: string };
   };
   parseDuration: (value: unknown, name: string) => number;
   workerCount: (nodes: unknown, cpus: number) => number;
@@ -101,7 +102,20 @@ describe('readSettings', () => {
     expect(s.core.bindings).toEqual(['default']);
   });
 
+  test('DSNs: on by default (the reporting MTA from Haraka unless named), off with dsn=false', () => {
+    expect(readSettings({ main: { spool: '/s' } }).dsn).toEqual({ reportingMta: undefined });
+    expect(readSettings({ main: { spool: '/s', reporting_mta: 'mta1.example.net' } }).dsn).toEqual({
+      reportingMta: 'mta1.example.net',
+    });
+    for (const off of ['false', 'no', 'off', '0', false])
+      expect(readSettings({ main: { spool: '/s', dsn: off } }).dsn).toBeUndefined();
+    for (const on of ['true', 'yes', 'on', '1', true])
+      expect(readSettings({ main: { spool: '/s', dsn: on } }).dsn).toBeDefined();
+  });
+
   test.each([
+    [{ main: { spool: '/s', dsn: 'maybe' } }, RangeError, /\[main\] dsn must be true or false, got "maybe"/],
+    [{ main: { spool: '/s', reporting_mta: ' ' } }, TypeError, /\[main\] reporting_mta must be a non-empty string/],
     [{}, RangeError, /mail_queue_core\.ini \[main\] spool is required/],
     [{ main: { spool: 5 } }, TypeError, /\[main\] spool must be a non-empty string/],
     [{ main: { spool: '/s', store: 'lmdb' } }, RangeError, /\[main\] store must be "log" or "file", got "lmdb"/],

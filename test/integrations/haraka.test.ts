@@ -25,6 +25,8 @@ import { compileLib } from '../support/compiled_lib.js';
 import { freePort, HarakaProcess, type HarakaConfig, writeHarakaDir } from '../support/haraka.js';
 import { waitFor } from '../support/harness.js';
 import { startServer, type TestServer } from '../support/smtp_servers.js';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
 
 let libDir = '';
 let env: NodeJS.ProcessEnv = {};
@@ -241,6 +243,63 @@ describe('haraka-plugin-mail-queue-core in a real Haraka', () => {
     },
     120_000,
   );
+
+  test('a recipient refused with 550: the sender gets a DSN (RFC 3464) through the same core; the others are delivered once', async () => {
+    const s = await setup(
+      {},
+      {
+        behavior: {
+          rcpt: (_id, address) =>
+            address.startsWith('nobody@') ? { code: 550, message: '5.1.1 no such user here' } : 'accept',
+        },
+      },
+    );
+    // The sender's domain: a receiver that keeps what it is sent, null reverse path included.
+    const dsns: { from: string; to: string[]; raw: string }[] = [];
+    const collector = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      onData(stream, session, cb) {
+        let raw = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (c: string) => {
+          raw += c;
+        });
+        stream.on('end', () => {
+          const from = session.envelope.mailFrom;
+          dsns.push({ from: from ? from.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw });
+          cb();
+        });
+      },
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => new Promise<void>((r) => collector.close(() => r())));
+    const port = (collector.server.address() as AddressInfo).port;
+    writeHarakaDir(s.dir, libDir, { ...s.config, routes: { ...s.config.routes, 'sender.test': port } });
+    await startHaraka(s);
+    const client = nodemailer.createTransport({ host: '127.0.0.1', port: s.port, secure: false, ignoreTLS: true });
+    await client.sendMail({
+      envelope: { from: 'id-3@sender.test', to: ['rcpt3@a.test', 'nobody@a.test'] },
+      raw: 'X-Id: 3\r\nSubject: message 3\r\n\r\nbody of 3\r\n',
+    });
+    client.close();
+    await waitFor(() => dsns.length >= 1, 'the DSN at the sender', 60_000);
+    await waitFor(() => countOf(s, 3) === 1, 'the accepted recipient', 10_000);
+    const dsn = dsns[0];
+    expect(dsn.from).toBe('');
+    expect(dsn.to).toEqual(['id-3@sender.test']);
+    expect(dsn.raw).toMatch(/^Content-Type: multipart\/report;[^]*report-type="?delivery-status/im);
+    expect(dsn.raw).toMatch(/^Final-Recipient: rfc822; ?nobody@a\.test/im);
+    expect(dsn.raw).toMatch(/^Action: failed/m);
+    expect(dsn.raw).toMatch(/^Status: 5\.1\.1/m);
+    expect(dsn.raw).toMatch(/^Diagnostic-Code: smtp; ?550/m);
+    expect(dsn.raw).not.toMatch(/^Final-Recipient: rfc822; ?rcpt3@a\.test/im);
+    expect(dsn.raw).toMatch(/^X-Id: 3/m); // the original headers
+    await new Promise((r) => setTimeout(r, 500));
+    expect(dsns).toHaveLength(1);
+    expect(countOf(s, 3)).toBe(1);
+    expect(anomalies(s)).toEqual([]);
+  }, 120_000);
 
   test("a spool that cannot be opened: relayed mail gets a 4xx (450, Haraka's DENYSOFT) with the reason", async () => {
     const s = await setup({});
