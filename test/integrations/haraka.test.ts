@@ -12,6 +12,8 @@
 // - SIGTERM waits for stop(): the messages in flight finish, nothing is cut, and a restart
 //   delivers the rest with no duplicate;
 // - SIGHUP makes deferred mail due at once (retryInterval is an hour here);
+// - a recipient refused with 550 makes a DSN that reaches the sender's domain (a plain
+//   smtp-server that keeps what it is sent), naming only that recipient;
 // - smtp.ini nodes=2, and a mistake in mail_queue_core.ini, stop Haraka at start with the reason.
 //
 // The time limits leave room for `npm run test:asan`, where everything runs 3-5 times slower (the
