@@ -290,7 +290,7 @@ describe('haraka-plugin-mail-queue-core in a real Haraka', () => {
     const dsn = dsns[0];
     expect(dsn.from).toBe('');
     expect(dsn.to).toEqual(['id-3@sender.test']);
-    expect(dsn.raw).toMatch(/^Content-Type: multipart\/report;[^]*report-type="?delivery-status/im);
+    expect(dsn.raw).toMatch(/^Content-Type: multipart\/report;[\s\S]*report-type="?delivery-status/im);
     expect(dsn.raw).toMatch(/^Final-Recipient: rfc822; ?nobody@a\.test/im);
     expect(dsn.raw).toMatch(/^Action: failed/m);
     expect(dsn.raw).toMatch(/^Status: 5\.1\.1/m);
