@@ -3,10 +3,7 @@
 // the end of the active segment and, when any of them must be durable (a put), calls fdatasync
 // once for the whole group. Records that need no sync of their own (remove, retry state) are
 // handed to the OS with the group they fall in and resolve after the write; a later durable group
-// syncs them too. A queue of such records alone waits up to LAZY_MS for more (or for a put to
-// carry them), so that a stream of removals costs one write per few milliseconds rather than one
-// per event-loop turn: each write is a round trip through libuv's thread pool (about 25 us of CPU
-// on the development machine, against 5 us for the write itself).
+// syncs them too.
 //
 // Faults: a group whose write or sync fails rejects every record in it. The segment is cut back to
 // where the group started (ftruncate), so that the next group does not follow a torn one; when the
@@ -16,12 +13,6 @@ import type { FileHandle } from 'node:fs/promises';
 
 /** Bytes a group takes from the queue at most (one record more when the first is larger). */
 export const GROUP_BYTES = 8 * 1024 * 1024;
-
-/** How long records that need no sync wait for company before they are written alone (ms). */
-export const LAZY_MS = 10;
-
-/** Bytes of such records that are written at once, without waiting. */
-const LAZY_BYTES = 64 * 1024;
 
 /** A segment file of the log. */
 export class Segment {
@@ -58,13 +49,7 @@ export interface Placement {
 
 export class GroupWriter {
   #queue: Op[] = [];
-  /** Bytes and durable ops in #queue. */
-  #queuedBytes = 0;
-  #queuedDurable = 0;
   #running: Promise<void> | undefined;
-  /** Ends the wait of a queue of lazy records (a durable op came, or drain() was called). */
-  #wake: (() => void) | undefined;
-  #draining = 0;
   /** fdatasync calls made. */
   syncs = 0;
   /** Groups written. */
@@ -83,45 +68,19 @@ export class GroupWriter {
     for (const b of bufs) bytes += b.length;
     return new Promise<Placement>((resolve, reject) => {
       this.#queue.push({ bufs, bytes, durable, resolve, reject });
-      this.#queuedBytes += bytes;
-      if (durable) this.#queuedDurable++;
       if (this.#running === undefined) this.#running = this.#loop();
-      else if ((durable || this.#queuedBytes >= LAZY_BYTES) && this.#wake !== undefined) this.#wake();
     });
   }
 
-  /** Resolves when the queue is empty and no group is being written (lazy records written at once). */
+  /** Resolves when the queue is empty and no group is being written. */
   async drain(): Promise<void> {
-    this.#draining++;
-    try {
-      this.#wake?.();
-      while (this.#running !== undefined) await this.#running;
-    } finally {
-      this.#draining--;
-    }
-  }
-
-  /** Waits up to LAZY_MS unless the queue holds a durable op or enough bytes, or a drain waits. */
-  #lazyWait(): Promise<void> | undefined {
-    if (this.#queuedDurable > 0 || this.#queuedBytes >= LAZY_BYTES || this.#draining > 0) return undefined;
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(wake, LAZY_MS);
-      const self = this;
-      function wake(): void {
-        clearTimeout(timer);
-        self.#wake = undefined;
-        resolve();
-      }
-      this.#wake = wake;
-    });
+    while (this.#running !== undefined) await this.#running;
   }
 
   async #loop(): Promise<void> {
     // Let the submits of this turn of the event loop join the first group.
     await new Promise<void>((r) => setImmediate(r));
     while (this.#queue.length > 0) {
-      const lazy = this.#lazyWait();
-      if (lazy !== undefined) await lazy;
       let n = 0;
       let bytes = 0;
       while (n < this.#queue.length && (n === 0 || bytes + this.#queue[n].bytes <= GROUP_BYTES)) {
@@ -129,8 +88,6 @@ export class GroupWriter {
         n++;
       }
       const group = this.#queue.splice(0, n);
-      this.#queuedBytes -= bytes;
-      for (const op of group) if (op.durable) this.#queuedDurable--;
       try {
         const at = await this.#commit(group, bytes);
         for (let i = 0; i < group.length; i++) group[i].resolve(at[i]);

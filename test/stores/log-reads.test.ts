@@ -1,7 +1,7 @@
-// LogSpool's delivery reads and lazy writes (decision 43): load() of messages no longer cached reads
-// the log in windows (one read serves the messages stored after the one asked for, each checked
-// against its CRC), and records that need no sync (removals, retry states) wait a few milliseconds
-// for company instead of costing a write each. Real files in a temporary directory.
+// LogSpool's delivery reads (decision 43): load() of messages no longer cached reads the log in
+// windows (one read serves the messages stored after the one asked for, each checked against its
+// CRC); removals ride the group of their turn; the cache's eviction. Real files in a temporary
+// directory.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -111,32 +111,19 @@ describe('load() reads the log in windows', () => {
   });
 });
 
-describe('records that need no sync wait for company', () => {
-  test('removals made one an event-loop turn share a few writes; a put goes out at once and carries them', async () => {
-    const dir = tempDir('lazy');
+describe('removals ride the group of their turn', () => {
+  test('removals queued with a put go out in its group, under its one sync; close() writes those still queued', async () => {
+    const dir = tempDir('ride');
     const spool = new LogSpool(dir);
     await Promise.all(Array.from({ length: 300 }, (_, i) => spool.put(msg(i + 1), bodyOf(i + 1))));
     const before = spool.stats;
-    // 200 removals, one a turn, none awaited before the next (as the delivery layer makes them).
-    const removals: Promise<void>[] = [];
-    for (let id = 1; id <= 200; id++) {
-      removals.push(spool.remove(id));
-      await turn();
-    }
-    await Promise.all(removals);
-    const afterRemovals = spool.stats;
-    expect(afterRemovals.syncs).toBe(before.syncs);
-    // Without the wait, a group every few turns (66 measured); with it, one per 10 ms at most.
-    expect(afterRemovals.groups - before.groups).toBeLessThan(20);
-    // Removals queued, then a put: one group, one sync, for all of them.
     const more: Promise<void>[] = [];
-    for (let id = 201; id <= 220; id++) more.push(spool.remove(id));
+    for (let id = 1; id <= 20; id++) more.push(spool.remove(id));
     await spool.put(msg(1000), bodyOf(1000));
     await Promise.all(more);
-    expect(spool.stats.groups - afterRemovals.groups).toBe(1);
-    expect(spool.stats.syncs - afterRemovals.syncs).toBe(1);
-    // Removals still queued when the spool closes are written by close().
-    for (let id = 221; id <= 230; id++) void spool.remove(id);
+    expect(spool.stats.groups - before.groups).toBe(1);
+    expect(spool.stats.syncs - before.syncs).toBe(1);
+    for (let id = 21; id <= 230; id++) void spool.remove(id);
     await spool.close();
     const again = new LogSpool(dir);
     const ids: number[] = [];
