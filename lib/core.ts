@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 
 import { CoreContext } from './core/core_context.js';
 import { DomainTable } from './core/domain_table.js';
+import { InFlight } from './core/in_flight.js';
 import { Intake } from './core/intake.js';
 import type { CoreHooks, MaintainOptions, MaintainResult, PassResult } from './core/maintenance_pass.js';
 import { MaintenancePass } from './core/maintenance_pass.js';
@@ -59,6 +60,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
   readonly #pass: MaintenancePass;
   readonly #verbs: OperatorVerbs;
   readonly #intake: Intake;
+  readonly #inFlight: InFlight;
   readonly #ids: IdAllocator;
   #metrics: Registry | undefined;
   readonly #service: DeliveryService;
@@ -88,6 +90,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
       mailArrived: (d, b, count) => service.mailArrived(d, b, count),
     });
     this.#intake = new Intake(ctx, this.#domains, this.#outbox, service, () => this.#pass.busy);
+    this.#inFlight = new InFlight(ctx, this.#outbox, service);
     this.hooks = this.#pass.hooks;
   }
 
@@ -236,49 +239,30 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
 
   /** A message in flight reached its final outcome (delivered, or bounced by the caller). */
   settle(id: number): void {
-    const h = this.#live();
-    checkId(id, 'id');
-    native.settle(h, id);
+    this.#inFlight.settle(id);
   }
 
   /** settle() for many messages in one native call (for a caller that delivers in batches). All
    *  must be in flight; on a refusal nothing changes and the error names the first bad entry. */
   settleMany(ids: Float64Array): void {
-    const h = this.#live();
-    checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
-    native.settleBatch(h, ids);
+    this.#inFlight.settleMany(ids);
   }
 
   /** A message in flight failed transiently: it waits in the delayed queue until nextAttempt (it
    *  expires instead when nextAttempt is at or after its expiry). */
   defer(id: number, nextAttempt: number): void {
-    const h = this.#live();
-    checkId(id, 'id');
-    checkTime(nextAttempt, 'nextAttempt');
-    const now = this.#ctx.now();
-    native.defer(h, id, nextAttempt, now);
-    this.#outbox.drainExpired();
-    this.#service.scheduleAt(nextAttempt);
+    this.#inFlight.defer(id, nextAttempt);
   }
 
   /** defer() for many messages to the same nextAttempt, in one native call. All must be in
    *  flight; on a refusal nothing changes and the error names the first bad entry. */
   deferMany(ids: Float64Array, nextAttempt: number): void {
-    const h = this.#live();
-    checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
-    checkTime(nextAttempt, 'nextAttempt');
-    if (ids.length === 0) return;
-    const now = this.#ctx.now();
-    native.deferBatch(h, ids, nextAttempt, now);
-    this.#outbox.drainExpired();
-    this.#service.scheduleAt(nextAttempt);
+    this.#inFlight.deferMany(ids, nextAttempt);
   }
 
   /** A message in flight was not attempted: it goes back to the position it was taken from. */
   untake(id: number): void {
-    const h = this.#live();
-    checkId(id, 'id');
-    native.untake(h, id);
+    this.#inFlight.untake(id);
   }
 
   // --- delivery (lib/delivery/service.ts) ------------------------------------------------------
