@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { EnvInfo } from './common.js';
 import { deliverySection, type DeliveryRun } from './report_delivery.js';
 import { type StoreData, storeSection } from './store_report.js';
+import type { Target } from './target.js';
 
 interface OpRow {
   op: string;
@@ -193,16 +194,6 @@ const OPS = [
 /** The JS operation a native-only row is compared with. */
 const jsOpFor = (op: string): string =>
   op.endsWith(' 1/call') ? op.slice(0, -7) : op.startsWith('take') ? op.replace('take', 'pop') : op;
-
-interface Target {
-  what: string;
-  goal: string;
-  got: string;
-  met: boolean;
-  margin: string;
-  /** The bars this target adds to bench/results/ratios.svg (comparisons with plain JS only). */
-  chart?: ChartBar[];
-}
 
 function rateOf(runs: QRun[], variant: string, n: number, cand: string, op: string): number | undefined {
   return runs.find((r) => r.variant === variant && r.n === n && r.candidate === cand)?.rows.find((x) => x.op === op)

@@ -1,6 +1,7 @@
 // The delivery section of the report (issue 20): the library's delivery over SMTP against
 // nodemailer's SMTPConnection alone, same receiver, same connection count, in one run.
 import type { ChartBar } from './chart.js';
+import type { Target } from './target.js';
 
 export interface DeliveryRun {
   impl: string;
@@ -21,14 +22,7 @@ export interface DeliveryRun {
   };
 }
 
-export interface DeliveryTarget {
-  what: string;
-  goal: string;
-  got: string;
-  met: boolean;
-  margin: string;
-  chart?: ChartBar[];
-}
+export type DeliveryTarget = Target;
 
 const LABELS: [string, string][] = [
   ['plain', "nodemailer `SMTPConnection` alone, each connection sending from the last message's callback"],

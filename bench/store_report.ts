@@ -1,6 +1,7 @@
 // The `store` section of bench/results/summary.md (issue 19): FileSpool vs LogSpool, submits/s and
 // syncs per submit at 1 and 64 submitters (best round of each), removals, recover() times, the
 // disk after compaction, and issue 19's targets.
+import type { Target } from './target.js';
 
 export interface StoreSubmitRun {
   /** 'file', 'log', or 'disk' (a bare pwritev + fdatasync loop: recordsPerSec only). */
@@ -32,13 +33,7 @@ export interface StoreData {
   recover: StoreRecoverRun[];
 }
 
-export interface StoreTarget {
-  what: string;
-  goal: string;
-  got: string;
-  met: boolean;
-  margin: string;
-}
+export type StoreTarget = Target;
 
 const NAMES: Record<string, string> = { file: 'FileSpool', log: 'LogSpool' };
 const k = (x: number): string => (x >= 1e4 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0));
