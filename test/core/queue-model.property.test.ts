@@ -533,7 +533,7 @@ describe('queue model: MailQueueCore against a naive model', () => {
         { numRuns: NUM_RUNS, seed },
       );
     },
-    Math.max(120_000, NUM_RUNS * 150),
+    Math.max(300_000, NUM_RUNS * 500),
   );
 
   test(
@@ -549,7 +549,7 @@ describe('queue model: MailQueueCore against a naive model', () => {
         { numRuns: LONG_RUNS, seed },
       );
     },
-    Math.max(120_000, LONG_RUNS * 300),
+    Math.max(300_000, LONG_RUNS * 1_500),
   );
 
   test('a batch with a duplicate id (inside the batch or already queued) is refused whole', () => {
