@@ -362,14 +362,27 @@ async function deferredOnce(count: number, nodes: number): Promise<{ s: Setup; h
 
 /** The ids of the last transaction of every connection still open at a receiver: with `all`, those
  *  too whose 250 was sent (the sender may not have read it: the kill can make them duplicates),
- *  else only those still waiting for their reply. */
+ *  and the transaction before the last when its 250 went out within RECENT_REPLY_MS (the sender
+ *  starts the next transaction while the removal of the one just accepted is still being written:
+ *  a kill in that moment repeats it), else only those still waiting for their reply. */
 function inFlight(s: Setup, all = false): Set<number> {
   const ids = new Set<number>();
+  const now = Date.now();
   for (const srv of s.servers.values()) {
     for (const c of srv.connections) {
       const last = c.txns.at(-1);
       if (c.closedAt === undefined && last && (all || last.outcome === undefined)) ids.add(last.id);
+      const before = c.txns.at(-2);
+      if (
+        all &&
+        c.closedAt === undefined &&
+        before?.repliedAt !== undefined &&
+        now - before.repliedAt <= RECENT_REPLY_MS
+      )
+        ids.add(before.id);
     }
   }
   return ids;
 }
+/** How long after its 250 a transaction still counts as cut by a kill (one store write, with room). */
+const RECENT_REPLY_MS = 50;
