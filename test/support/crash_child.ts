@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { StoredMessage } from '../../lib/store/message_store.js';
+import { message } from '../fixtures/crash_bodies.mjs';
 
 export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -110,19 +111,8 @@ export function seeded(seed: number): (n: number) => number {
   };
 }
 
-/** What crash_bodies.mjs's message() gives for an id. */
-export function crashMessage(id: number): StoredMessage {
-  return {
-    id,
-    domain: `d${id % 7}.example`,
-    priority: id % 2,
-    envelope: {
-      from: id % 5 === 0 ? '' : `sender${id}@origin.example`,
-      to: [`rcpt${id}@d${id % 7}.example`, `x${id}@d${id % 7}.example`],
-    },
-    expiresAt: id % 3 === 0 ? Infinity : 1_700_000_000_000 + id,
-  };
-}
+/** What crash_bodies.mjs's message() gives for an id (the children store it). */
+export const crashMessage: (id: number) => StoredMessage = message;
 
 /** Why a body written by crash_bodies.mjs's body() for `id` is wrong, or '' when it is intact. */
 export function crashBodyProblem(id: number, body: Buffer): string {
