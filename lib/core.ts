@@ -31,7 +31,7 @@ import { codedError } from './errors.js';
 import { GrantList } from './grant_list.js';
 import { native } from './native.js';
 import type { StoredMessage } from './store/message_store.js';
-import { checkDomainName, checkId, checkInt, checkTime, checkTypedArray } from './validate.js';
+import { checkDomainName, checkId, checkInt, checkTypedArray } from './validate.js';
 import type { ActiveQueue, DomainRecord } from './views.js';
 
 import type { MailQueueCoreOptions } from './core/core_context.js';
@@ -237,6 +237,11 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     return n;
   }
 
+  /** The core's clock (options.clock, default Date.now): ms since the epoch. */
+  now(): number {
+    return this.#ctx.now();
+  }
+
   /** A message in flight reached its final outcome (delivered, or bounced by the caller). */
   settle(id: number): void {
     this.#inFlight.settle(id);
@@ -382,6 +387,13 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
 
   resume(domain: string, binding?: string | number): void {
     this.#suspensions.set(domain, binding, false);
+  }
+
+  /** Stops delivery for (domain, binding) for `durationMs` (as suspend(), and lifted by itself; 0
+   *  lifts it now). For policies (response rules): separate from suspend()/resume(). False when
+   *  the domain has no record (no mail seen). */
+  pause(domain: string, binding: string | number, durationMs: number): boolean {
+    return this.#suspensions.pauseFor(domain, binding, durationMs);
   }
 
   /** Stops new connections for a binding on every domain, now and for domains seen later. */

@@ -8,7 +8,13 @@ export type { Logger } from './logger.js';
 export type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
 export { DEFAULT_QSHAPE_MINUTES } from './core/qshape.js';
 export type { Qshape, QshapeOptions, QshapeRow } from './core/qshape.js';
-export type { CoreEvents, Grant, PassEvent } from './core/outbox.js';
+export type {
+  ConnectionFailedEvent,
+  ConnectionOpenedEvent,
+  CoreEvents,
+  Grant,
+  PassEvent,
+} from './core/outbox.js';
 export type {
   ConnectionGoalArgs,
   CoreHooks,
@@ -31,6 +37,11 @@ export type { CodedError, ErrorCode } from './errors.js';
 export { ActiveQueue, DomainRecord } from './views.js';
 export type { DomainSnapshot } from './views.js';
 export { momentumAliases } from './momentum_aliases.js';
+export { FeedbackConcurrency, feedbackConcurrency } from './policies/feedback_concurrency.js';
+export type { ConcurrencyWindow, Feedback, FeedbackConcurrencyOptions } from './policies/feedback_concurrency.js';
+export { ResponseRules, responseRules } from './policies/response_rules.js';
+export type { ActiveRule, ResponseRule, ResponseRulesOptions, RuleAction } from './policies/response_rules.js';
+export { DEFAULT_RESPONSE_RULES } from './policies/default_rules.js';
 export { SmtpTransport, SmtpOpenError, SmtpSendError, SMTP_DEFAULTS } from './transport/smtp.js';
 export type { SmtpOpenErrorCode, SmtpSendErrorCode, SmtpTransportOptions } from './transport/smtp.js';
 export { MemoryStore } from './store/memory_store.js';

@@ -30,10 +30,34 @@ export interface CoreEvents {
   deferred: [event: DeferredEvent];
   /** The message ends without delivery. */
   bounce: [event: BounceEvent];
+  /** A connection is open and greeted: the transport's session is ready (made only with a listener). */
+  connectionOpened: [event: ConnectionOpenedEvent];
+  /** A connection could not be opened or greeted (made only with a listener). */
+  connectionFailed: [event: ConnectionFailedEvent];
   /** A failure the core survives (a provider, a store call, a listener that threw). */
   error: [error: Error];
   /** A maintain() call (the maintainer's passes included) has ended (made only with a listener). */
   pass: [event: PassEvent];
+}
+
+/** What a 'connectionOpened' listener gets. */
+export interface ConnectionOpenedEvent {
+  connectionId: number;
+  domain: string;
+  binding: string;
+  /** The host the session is connected to, when the transport says. */
+  host?: string;
+}
+
+/** What a 'connectionFailed' listener gets: one connection the transport could not open. */
+export interface ConnectionFailedEvent {
+  connectionId: number;
+  domain: string;
+  binding: string;
+  /** The transport's error message. */
+  reason: string;
+  /** True when the domain can never receive mail (null MX, no such domain): its mail bounces. */
+  permanent: boolean;
 }
 
 /** What a 'pass' listener gets: how long the maintain() call took and what it did. */

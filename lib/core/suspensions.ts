@@ -1,11 +1,15 @@
-// Suspensions and cool-downs: why a (domain, binding) pair opens no connection. Three sources
+// Suspensions and cool-downs: why a (domain, binding) pair opens no connection. Four sources
 // combine, and lifting one leaves the others in force:
 // - configuration (suspendDelivery, in the pair's settings) and the operator (suspend(domain,
 //   binding?), suspendBinding(binding)): no new connections, and open connections stop taking mail;
+// - a pause for a while (pause(), what a response rule asks for): the same, lifted by itself;
 // - a cool-down after a failed connection attempt (host_failure_retry): no new connections only.
 // The native core is told the combined state of a pair whenever one of them changes.
 import { native } from '../native.js';
-import { checkDomainName } from '../validate.js';
+import { checkDomainName, typeName } from '../validate.js';
+
+/** The longest pause: what a timer can wait (2^31 - 1 ms, about 24.8 days). */
+const MAX_PAUSE_MS = 2 ** 31 - 1;
 import type { CoreContext } from './core_context.js';
 import type { DomainTable } from './domain_table.js';
 
@@ -13,6 +17,7 @@ export class Suspensions {
   readonly #byDomain = new Map<string, Set<number>>(); // operator: domain -> binding slots
   readonly #bindings = new Set<number>(); // operator: every domain of these bindings
   readonly #cooling = new Map<string, { until: number; timer: NodeJS.Timeout }>(); // host_failure_retry
+  readonly #paused = new Map<string, { until: number; timer: NodeJS.Timeout }>(); // pause(): policies
 
   constructor(
     private readonly ctx: CoreContext,
@@ -68,7 +73,11 @@ export class Suspensions {
   // Suspended by configuration or by the operator: open connections stop taking messages too. (A
   // connect-failure cool-down only holds back new connections.)
   deliverySuspended(d: number, b: number): boolean {
-    return this.domains.pair(d, b).suspended || this.operatorSuspended(this.domains.records[d].name, b);
+    return (
+      this.domains.pair(d, b).suspended ||
+      this.operatorSuspended(this.domains.records[d].name, b) ||
+      (this.#paused.size > 0 && this.#paused.has(`${d}:${b}`))
+    );
   }
 
   cooling(d: number, b: number): boolean {
@@ -82,26 +91,60 @@ export class Suspensions {
 
   /** (d, b) opens no new connection until `until` (ms since the epoch). */
   cool(d: number, b: number, until: number): void {
+    this.#until(this.#cooling, d, b, until);
+  }
+
+  /** (d, b) delivers nothing until `until`: no new connection, and open ones take no message. A
+   *  later pause of the same pair replaces it (`until` in the past lifts it). */
+  pause(d: number, b: number, until: number): void {
+    this.#until(this.#paused, d, b, until);
+  }
+
+  /** pause() by names, for `durationMs` from now (0 lifts it); false when the domain has no record. */
+  pauseFor(domain: string, binding: string | number, durationMs: number): boolean {
+    this.ctx.live();
+    const name = checkDomainName(domain, 'domain');
+    const b = this.domains.bindingSlot(binding, 'binding');
+    if (typeof durationMs !== 'number') throw new TypeError(`durationMs must be a number, got ${typeName(durationMs)}`);
+    if (!(durationMs >= 0) || durationMs > MAX_PAUSE_MS)
+      throw new RangeError(`durationMs must be from 0 to ${MAX_PAUSE_MS} ms, got ${durationMs}`);
+    const d = this.domains.byName.get(name);
+    if (d === undefined) return false;
+    this.pause(d, b, this.ctx.now() + durationMs);
+    return true;
+  }
+
+  /** When a pause of (d, b) ends, or undefined. */
+  pausedUntil(d: number, b: number): number | undefined {
+    return this.#paused.get(`${d}:${b}`)?.until;
+  }
+
+  #until(map: Map<string, { until: number; timer: NodeJS.Timeout }>, d: number, b: number, until: number): void {
     const key = `${d}:${b}`;
-    const old = this.#cooling.get(key);
+    const old = map.get(key);
     if (old) clearTimeout(old.timer);
-    const timer = setTimeout(
-      () => {
-        this.#cooling.delete(key);
-        if (this.ctx.closed) return;
-        this.apply(d, b);
-        this.poke();
-      },
-      Math.max(0, until - this.ctx.now()),
-    );
+    const lift = () => {
+      map.delete(key);
+      if (this.ctx.closed) return;
+      this.apply(d, b);
+      this.poke();
+    };
+    const wait = until - this.ctx.now();
+    if (!(wait > 0)) {
+      if (old) lift();
+      return;
+    }
+    const timer = setTimeout(lift, wait);
     timer.unref();
-    this.#cooling.set(key, { until, timer });
+    map.set(key, { until, timer });
     this.apply(d, b);
   }
 
-  /** Drops the cool-down timers (the core is closing). */
+  /** Drops the cool-down and pause timers (the core is closing). */
   clear(): void {
-    for (const c of this.#cooling.values()) clearTimeout(c.timer);
-    this.#cooling.clear();
+    for (const m of [this.#cooling, this.#paused]) {
+      for (const c of m.values()) clearTimeout(c.timer);
+      m.clear();
+    }
   }
 }

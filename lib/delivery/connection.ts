@@ -65,6 +65,8 @@ export interface ConnectionHost {
   apply(id: number, domain: string, binding: string, outcome: Outcome, envelope?: Envelope): Promise<void> | undefined;
   /** A session could not be opened (every MX failed). */
   openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void>;
+  /** The session is open and greeted (the 'connectionOpened' event). */
+  opened(connectionId: number, domain: string, binding: string, host: string | undefined): void;
   /** Puts an unsent, in-flight message back at its queue position. */
   untake(id: number): void;
   release(connectionId: number): void;
@@ -164,6 +166,7 @@ export class Connection {
         return;
       }
       this.#session = session;
+      host.opened(this.connectionId, this.#domain, this.binding, session.host);
       if (this.#debug) logSafely(this.#debug, 'debug', this.#where(), 'connection open');
       this.#max = host.maxDeliveries(this.#domain, this.binding);
       this.#watchdog = new Watchdog(host.sendTimeoutMs(), this.#onTimeout, true);

@@ -281,14 +281,21 @@ export class Delivery implements ConnectionHost {
     );
   }
 
+  opened(connectionId: number, domain: string, binding: string, host: string | undefined): void {
+    if (this.#outbox.listens('connectionOpened'))
+      this.#outbox.emitSafely('connectionOpened', { connectionId, domain, binding, host });
+  }
+
   async openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void> {
     const t = this.#outbox.tally(domain);
     t.connectFailures++;
+    const permanent = typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;
+    if (this.#outbox.listens('connectionFailed'))
+      this.#outbox.emitSafely('connectionFailed', { connectionId, domain, binding, reason: message(err), permanent });
     // Every connection of one pass opens at once; when the first failure has already put the pair
     // to rest, the others add no further message failures (one failure per round, not per grant).
     if (this.#suspensions.cooling(this.#index(domain), this.#slot(binding))) return;
     const text = `connection failed: ${message(err)}`;
-    const permanent = typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;
     const out = new Float64Array(64);
     if (permanent) {
       // The domain accepts no mail (null MX, no such domain): every queued message bounces.

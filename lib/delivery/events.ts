@@ -28,6 +28,11 @@ export interface DeferredEvent {
   /** The recipients that wait for the retry (the others were accepted or bounced). Absent when the
    *  delivery layer did not know the envelope (a load from the store failed). */
   recipients?: string[];
+  /** True when the session broke with this failure: the receiver dropped it, or the delivery
+   *  timed out. With a 421 reply and the 'connectionFailed' event, what a concurrency policy
+   *  counts as the receiver pushing back (lib/policies/feedback_concurrency.ts); absent for a
+   *  refusal the session survived (a 4xx to one message). */
+  sessionBroken?: true;
 }
 
 /** A recipient a bounce is about, with the receiver's (or the core's) word on it. */

@@ -131,7 +131,8 @@ export class OutcomeApplier {
             await this.bounce(ev, envelope);
             return;
           }
-          this.#retry(id, domain, binding, attempts, outcome.code, outcome.response, envelope?.to);
+          const broken = (outcome as { sessionBroken?: boolean }).sessionBroken === true;
+          this.#retry(id, domain, binding, attempts, outcome.code, outcome.response, envelope?.to, broken);
           return;
         }
       }
@@ -211,6 +212,7 @@ export class OutcomeApplier {
     code: number | undefined,
     response: string,
     to?: readonly string[],
+    sessionBroken = false,
   ): void {
     const s = this.p.settings(domain, binding);
     const nextAttempt = this.p.ctx.now() + retryDelayMs(attempts, s.retryIntervalMs, s.maxRetryIntervalMs);
@@ -223,6 +225,7 @@ export class OutcomeApplier {
     outbox.tally(domain).deferred++;
     const e: DeferredEvent = { id, domain, binding, nextAttempt, code, response };
     if (to !== undefined) e.recipients = [...to];
+    if (sessionBroken) e.sessionBroken = true;
     outbox.emitSafely('deferred', e);
   }
 
