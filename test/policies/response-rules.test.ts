@@ -303,3 +303,19 @@ describe('against a real receiver', () => {
     expect(bounces.filter((b) => b.reason === 'failed').length).toBeGreaterThanOrEqual(28);
   }, 60_000);
 });
+
+test('core.pause() checks its arguments, naming them, and says false for a domain never seen', () => {
+  const { core } = queued(['x.test']);
+  expect(() => core.pause(5 as never, 'a', 1)).toThrow(TypeError);
+  expect(() => core.pause('x.test', 'nope', 1)).toThrow(/binding/);
+  expect(() => core.pause('x.test', 'a', '1' as never)).toThrow(/durationMs must be a number/);
+  expect(() => core.pause('x.test', 'a', -1)).toThrow(RangeError);
+  expect(() => core.pause('x.test', 'a', 2 ** 31)).toThrow(/durationMs must be from 0/);
+  expect(() => core.pause('x.test', 'a', Number.NaN)).toThrow(RangeError);
+  expect(core.pause('never.test', 'a', 1000)).toBe(false);
+  expect(core.domain('x.test').suspended('a')).toBe(false);
+  expect(core.pause('x.test', 'a', 60_000)).toBe(true);
+  expect(core.domain('x.test').suspended('a')).toBe(true);
+  expect(core.pause('x.test', 'a', 0)).toBe(true);
+  expect(core.domain('x.test').suspended('a')).toBe(false);
+});
