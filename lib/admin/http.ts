@@ -8,6 +8,7 @@
 //   GET  /domains/<name>/queue?binding=&queue=active|delayed&limit=&offset=   core.listQueue()
 //   GET  /qshape?top=&minutes=5,10,...  core.qshape(): the queue by domain and age
 //   GET  /metrics                       the Prometheus text format (core.metrics())
+//   GET  /policies                      the policies attached (lib/policies) and what they hold
 //   POST /suspend  { domain, binding?, durationMs? }   (durationMs: resumed after that long)
 //   POST /resume   { domain, binding? }
 //   POST /flush    { domain }          -> { moved }
@@ -19,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 
 import type { MailQueueCore } from '../core.js';
 import { MailQueueError } from '../errors.js';
+import { policyStates } from '../policies/registry.js';
 import { checkInt, checkKeys, checkObject, typeName } from '../validate.js';
 
 export interface AdminOptions {
@@ -181,6 +183,7 @@ export function adminHandler(
         core.qshape({ ...(top === undefined ? {} : { top }), ...(minutes === undefined ? {} : { minutes }) }),
       );
     }
+    if (get && parts.length === 1 && parts[0] === 'policies') return send(res, 200, { policies: policyStates(core) });
     if (get && parts[0] === 'domains' && parts.length === 3 && parts[2] === 'queue') {
       const q = url.searchParams;
       const queue = q.get('queue') ?? undefined;

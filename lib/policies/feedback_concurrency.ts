@@ -136,6 +136,7 @@ export class FeedbackConcurrency {
       core,
       { connectionOpened: this.#onOpened, connectionFailed: this.#onConnectionFailed, deferred: this.#onDeferred },
       this.#provider,
+      { kind: 'feedbackConcurrency', state: () => ({ initial: this.initial, max: this.max, windows: this.windows() }) },
     );
   }
 

@@ -198,7 +198,10 @@ export class ResponseRules {
     this.#now = (o.now as (() => number) | undefined) ?? (() => core.now());
     this.#onMatch = o.onMatch as ((a: ActiveRule) => void) | undefined;
     this.#core = core;
-    this.#attachment = new Attachment(core, { deferred: this.#onDeferred, bounce: this.#onBounce }, this.#provider);
+    this.#attachment = new Attachment(core, { deferred: this.#onDeferred, bounce: this.#onBounce }, this.#provider, {
+      kind: 'responseRules',
+      state: () => ({ rules: this.#rules.map((c) => c.rule.name), active: this.active() }),
+    });
   }
 
   /** Takes the rules off their core; what they held is lifted. */
