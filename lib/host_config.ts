@@ -73,6 +73,11 @@ export class HostCaps {
     this.active = global.size > 0 || perBinding.some((m) => m.size > 0);
   }
 
+  /** Every host the configuration names, in either scope. */
+  names(): string[] {
+    return [...new Set([...this.global.keys(), ...this.perBinding.flatMap((m) => [...m.keys()])])];
+  }
+
   /** The cap of a host across every binding (Infinity: none). */
   max(host: string): number {
     return this.global.get(host) ?? Infinity;

@@ -32,6 +32,13 @@ export class HostTable {
     return this.ctx.config.hosts.active;
   }
 
+  /** Makes the record of every configured host, which turns the ledger's Host scope on: from then
+   *  on a domain whose MX set is not known gets one connection at a time. The delivery service
+   *  calls it at start(): a core driven by its caller (no delivery layer) keeps no host counts. */
+  start(): void {
+    for (const name of this.ctx.config.hosts.names()) this.index(name);
+  }
+
   /** The ledger's index of a host, its record made on first use. */
   index(host: string): number {
     const name = normalize(host);

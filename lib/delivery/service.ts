@@ -68,6 +68,7 @@ export class DeliveryService {
       ctx.deliveryTimeout,
     );
     this.#delivery = delivery;
+    this.#hosts.start();
     this.outbox.taker = delivery;
     this.#maintainer = new Maintainer(
       {

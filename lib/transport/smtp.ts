@@ -113,7 +113,7 @@ export class SmtpTransport implements Transport {
     checkHostGate(target);
     let plan: { key: string; hosts: string[]; candidates: Candidate[]; attempts: SmtpAttempt[] };
     try {
-      plan = await this.#plan(domain, binding, source.localAddress);
+      plan = await this.#plan(domain, binding, source.localAddress, target.preferHost);
     } catch (err) {
       if (this.#closed) {
         throw new SmtpOpenError('ERR_CLOSED', domain, binding, [], `smtp open ${domain}: the transport was closed`, {
@@ -127,11 +127,10 @@ export class SmtpTransport implements Transport {
     }
 
     const attempts = plan.attempts;
-    // The Host scope: the core learns the hosts, its charged host goes first, and each connect
-    // needs the core's claim on the host (a host at its cap is skipped).
+    // The Host scope: the core learns the hosts (its charged host went first in the plan), and
+    // each connect needs the core's claim on the host (a host at its cap is skipped).
     target.learnHosts?.(plan.hosts);
-    const preferred = target.preferHost;
-    const candidates = preferred === undefined ? plan.candidates : preferFirst(plan.candidates, preferred);
+    const candidates = plan.candidates;
     let capped = 0;
     for (const c of candidates) {
       if (this.#closed) break;
@@ -246,6 +245,7 @@ export class SmtpTransport implements Transport {
     domain: string,
     binding: string,
     localAddress: string | undefined,
+    preferHost: string | undefined,
   ): Promise<{ key: string; hosts: string[]; candidates: Candidate[]; attempts: SmtpAttempt[] }> {
     const attempts: SmtpAttempt[] = [];
     let candidates: Candidate[] = [];
@@ -297,7 +297,9 @@ export class SmtpTransport implements Transport {
       if (until !== undefined && until <= now) this.#failedUntil.delete(k);
       (until !== undefined && until > now ? failed : fresh).push(c);
     }
-    return { key, hosts, candidates: fresh.concat(failed), attempts };
+    // The host the core charged this connection to goes first, among the fresh and among the failed.
+    const order = (list: Candidate[]) => (preferHost === undefined ? list : preferFirst(list, preferHost));
+    return { key, hosts, candidates: order(fresh).concat(order(failed)), attempts };
   }
 
   #markFailed(c: Candidate): void {

@@ -604,6 +604,13 @@ Napi::Value MigrateConnection(const Napi::CallbackInfo& info) {
   return a.boolean(true);
 }
 
+// A host index of this core (after core()).
+uint32_t hostArg(Args& a, CoreSlot* s) {
+  uint32_t h = a.u32("host", 0x7fffffffu);
+  a.expect(s == nullptr || h < s->core->ledger().hosts(), "host: unknown host index");
+  return h;
+}
+
 // addHost(core, maxConnections, bindingMax: Float64Array per binding) -> host index. The first one
 // turns the ledger's Host scope on (decision 47).
 Napi::Value AddHost(const Napi::CallbackInfo& info) {
@@ -643,8 +650,7 @@ Napi::Value ClaimHost(const Napi::CallbackInfo& info) {
   Args a(info);
   CoreSlot* s = a.core();
   double id = a.connectionId();
-  uint32_t h = a.u32("host", 0x7fffffffu);
-  a.expect(s == nullptr || h < s->core->ledger().hosts(), "host: unknown host index");
+  uint32_t h = hostArg(a, s);
   if (a.failed()) return a.undefined();
   Status st = s->core->ledger().claimHost(id, h);
   if (st == Status::TooMany) return a.boolean(false);
@@ -670,8 +676,7 @@ Napi::Value ConnectionHost(const Napi::CallbackInfo& info) {
 Napi::Value HostCount(const Napi::CallbackInfo& info) {
   Args a(info);
   CoreSlot* s = a.core();
-  uint32_t h = a.u32("host", 0x7fffffffu);
-  a.expect(s == nullptr || h < s->core->ledger().hosts(), "host: unknown host index");
+  uint32_t h = hostArg(a, s);
   if (a.failed()) return a.undefined();
   return a.num(s->core->ledger().hostCount(h));
 }

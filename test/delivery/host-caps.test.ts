@@ -128,6 +128,41 @@ describe('the Host scope, counted by the receiver', () => {
     const domainsSeen = new Set(r.server.txns.map((t) => t.id).map((id) => DOMAINS[Math.floor((id - 1) / 25)]));
     expect(domainsSeen.size).toBe(4);
     expect(r.core.counters[r.core.counterIndex['refused:host']]).toBeGreaterThan(0);
+    // The passes granted within the cap: apart from the first connection of each domain (granted
+    // before its MX set was known), no grant was refused at the host.
+    expect(r.core.stats().opened - r.server.connections.length).toBeLessThanOrEqual(DOMAINS.length);
+  });
+
+  test('MX fallback: a session that falls back to the capped host moves its charge there, or gives way', async () => {
+    // The best MX refuses every connection (nothing listens on 127.0.0.9); the second is the
+    // receiver, capped at 2. Grants are charged to the dead host first (it has no cap), so every
+    // session that falls back must claim the receiver before it connects.
+    const zone: Record<string, string> = { 'mx-dead.test': '127.0.0.9', 'mx-live.test': '127.0.0.1' };
+    const none = (name: string) => Promise.reject(Object.assign(new Error(`ENODATA ${name}`), { code: 'ENODATA' }));
+    const resolver: DnsResolver = {
+      resolveMx: (name) =>
+        DOMAINS.includes(name)
+          ? Promise.resolve([
+              { exchange: 'mx-live.test', priority: 20 },
+              { exchange: 'mx-dead.test', priority: 10 },
+            ])
+          : none(name),
+      resolve4: (name) => (zone[name] ? Promise.resolve([zone[name]]) : none(name)),
+      resolve6: (name) => none(name),
+    };
+    const r = await rig(
+      ['b0'],
+      {
+        global: { ...GLOBAL, retryInterval: 0.05, maxRetryInterval: 0.2, hostFailureRetry: 0.05 },
+        hosts: { 'mx-live.test': { maxOutboundConnections: 2 } },
+      },
+      (port) => ({ resolver, port, hostFailureRetry: 60_000 }),
+    );
+    const all = await fill(r, ['b0'], 10);
+    r.core.start();
+    await deliveredOnce(r, all);
+    expect(r.watch.peak('server:s'), JSON.stringify(r.watch.snapshot())).toBeLessThanOrEqual(2);
+    expect(r.watch.peak('server:s')).toBe(2);
   });
 
   test('a binding::host cap bounds that binding at the host (a route), not the other binding', async () => {
