@@ -2825,7 +2825,8 @@ struct Fuzz {
       }
     }
     Status s = core->ledger().claimHost(id, h);
-    TRACE("claimHost(id=%.17g, h=%u) -> %s\n", id, h, statusName(s));
+    TRACE("claimHost(id=%.17g, h=%u) -> %s (binding %d, was on %u, want %s)\n", id, h, statusName(s),
+          g == nullptr ? -1 : static_cast<int>(g->binding), before, statusName(want));
     CHECK(s == want);
     CHECK(L.leaseHost(id) == (s == Status::Ok ? h : before));
   }
