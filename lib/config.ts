@@ -6,6 +6,7 @@
 // shared by every pair that falls back to it. Bad input is refused here, at construction, with an
 // error naming the key and the scope.
 import { codedError } from './errors.js';
+import { HostCaps, type HostChecks, type HostOptions, parseHosts } from './host_config.js';
 import { checkBindingName, checkDomainName, typeName, unknownKey } from './validate.js';
 
 export type Aggressiveness = 'normal' | 'high' | number;
@@ -54,6 +55,7 @@ export interface ScopeOptions {
 
 export interface NestedScope extends ScopeOptions {
   domains?: Record<string, ScopeOptions>;
+  hosts?: Record<string, HostOptions>; // binding::host caps, in `bindings` only (decision 47)
 }
 
 export interface CoreConfig {
@@ -61,6 +63,7 @@ export interface CoreConfig {
   bindingGroups?: Record<string, NestedScope>;
   bindings?: Record<string, NestedScope>;
   domains?: Record<string, ScopeOptions>;
+  hosts?: Record<string, HostOptions>; // the Host scope: caps per MX host (decision 47)
 }
 
 export type BindingSpec = string | { name: string; group?: string };
@@ -189,10 +192,11 @@ export interface Scope {
 interface NestedResolved {
   scope: Scope;
   domains: Map<string, Scope>;
+  hosts: Map<string, number>; // binding::host caps (bindings only)
 }
 
 const BINDING_SPEC_KEYS: ReadonlySet<string> = new Set(['name', 'group']);
-const CONFIG_SCOPES: ReadonlySet<string> = new Set(['global', 'bindingGroups', 'bindings', 'domains']);
+const CONFIG_SCOPES: ReadonlySet<string> = new Set(['global', 'bindingGroups', 'bindings', 'domains', 'hosts']);
 
 /** An object literal or Object.create(null), from this realm or another (an MTA such as Haraka
  *  runs its plugins in `vm` contexts, whose Object.prototype is not ours): its prototype is null
@@ -219,21 +223,29 @@ function configError(where: string, message: string): Error {
   return e;
 }
 
+const HOST_CHECKS: HostChecks = { isPlainObject, notPlain, limit, error: configError };
+
 function parseScope(
   raw: unknown,
   kind: ScopeKind,
   where: string,
   nested: boolean,
-): { scope: Scope; domains?: unknown } {
+): { scope: Scope; domains?: unknown; hosts?: unknown } {
   if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${notPlain(raw)}`);
   const values: Scope['values'] = {};
   let domains: unknown;
+  let hosts: unknown;
   let rate: Rate | undefined;
   let messageRate: Rate | undefined;
   for (const key of Object.keys(raw)) {
     const value = raw[key];
     if (nested && key === 'domains') {
       domains = value;
+      continue;
+    }
+    if (nested && key === 'hosts') {
+      if (kind !== 'binding') throw configError(where, `hosts is not valid in ${kind} scope`);
+      hosts = value;
       continue;
     }
     const rule = Object.hasOwn(RULES, key) ? RULES[key as keyof ScopeOptions] : undefined;
@@ -245,7 +257,7 @@ function parseScope(
     if (key === 'outboundThrottleConnections') rate = parsed as Rate;
     if (key === 'outboundThrottleMessages') messageRate = parsed as Rate;
   }
-  return { scope: { where, values, rate, messageRate }, domains };
+  return { scope: { where, values, rate, messageRate }, domains, hosts };
 }
 
 function parseDomains(raw: unknown, kind: ScopeKind, where: string): Map<string, Scope> {
@@ -302,6 +314,8 @@ export class ResolvedConfig {
   readonly throttleScopes: Scope[] = [];
   /** Every scope that sets outboundThrottleMessages. */
   readonly messageThrottleScopes: Scope[] = [];
+  /** The Host scope and binding::host caps. */
+  readonly hosts: HostCaps;
 
   constructor(bindingSpecs: unknown, config: unknown) {
     const specs = bindingSpecs === undefined ? ['default'] : bindingSpecs;
@@ -344,13 +358,18 @@ export class ResolvedConfig {
     if (scope !== undefined) {
       throw configError(
         'config',
-        `unknown scope ${JSON.stringify(scope)} (expected global, bindingGroups, bindings, domains)`,
+        `unknown scope ${JSON.stringify(scope)} (expected global, bindingGroups, bindings, domains, hosts)`,
       );
     }
     this.global = parseScope(cfg.global ?? {}, 'global', 'config.global', false).scope;
     this.domains = parseDomains(cfg.domains, 'domain', 'config.domains');
     this.bindings = this.parseNested(cfg.bindings, names, 'binding', 'config.bindings');
     this.groups = this.parseNested(cfg.bindingGroups, groupNames, 'group', 'config.bindingGroups');
+    const hosts = parseHosts(cfg.hosts, 'config.hosts', HOST_CHECKS);
+    this.hosts = new HostCaps(
+      hosts,
+      this.bindings.map((b) => b.hosts),
+    );
 
     const all: Scope[] = [this.global, ...this.domains.values()];
     for (const n of [...this.bindings, ...this.groups]) all.push(n.scope, ...n.domains.values());
@@ -369,6 +388,7 @@ export class ResolvedConfig {
     const out: NestedResolved[] = names.map((n) => ({
       scope: { where: `${where}.${n}`, values: {} },
       domains: new Map(),
+      hosts: new Map(),
     }));
     if (raw === undefined) return out;
     if (!isPlainObject(raw)) throw new TypeError(`${where} must be a plain object, got ${notPlain(raw)}`);
@@ -381,10 +401,11 @@ export class ResolvedConfig {
         );
       }
       const at = `${where}.${name}`;
-      const { scope, domains } = parseScope(raw[name], kind, at, true);
+      const { scope, domains, hosts } = parseScope(raw[name], kind, at, true);
       out[i] = {
         scope,
         domains: parseDomains(domains, kind === 'binding' ? 'binding::domain' : 'group::domain', `${at}.domains`),
+        hosts: parseHosts(hosts, `${at}.hosts`, HOST_CHECKS),
       };
     }
     return out;

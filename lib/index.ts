@@ -29,6 +29,7 @@ export { buildDsn } from './delivery/dsn.js';
 export type { Dsn, DsnOptions } from './delivery/dsn.js';
 export { BOUNCE_LISTENER_TIMEOUT_MS } from './core/bounce_notice.js';
 export type { Aggressiveness, BindingSpec, CoreConfig, NestedScope, ScopeOptions } from './config.js';
+export type { HostOptions } from './host_config.js';
 export { GrantList } from './grant_list.js';
 export { HookPoint } from './hook_point.js';
 export type { Provider } from './hook_point.js';

@@ -91,6 +91,12 @@ export interface NativeBinding {
   setMessageThrottle(core: number, domain: number, binding: number, throttle: number): void;
   messageNextAllowedAt(core: number, domain: number, binding: number, now: number): number;
   migrateConnection(core: number, connectionId: number, domain: number): boolean;
+  // The Host scope (decision 47): host records, a domain's MX hosts, a lease's host charge.
+  addHost(core: number, maxConnections: number, bindingMax: Float64Array): number;
+  setDomainHosts(core: number, domain: number, hosts: Uint32Array): void;
+  claimHost(core: number, connectionId: number, host: number): boolean;
+  connectionHost(core: number, connectionId: number): number;
+  hostCount(core: number, host: number): number;
   nextDueAt(core: number): number;
   flushDomain(core: number, domain: number, now: number): number;
   failDomain(core: number, domain: number, out: Float64Array): number;

@@ -17,7 +17,14 @@
 // the leak above.
 import { debugEnabled, type Logger, logSafely } from '../logger.js';
 import type { LoadedMessage } from '../store/message_store.js';
-import type { Envelope, Outcome, OutboundMessage, Transport, TransportSession } from '../transport/transport.js';
+import type {
+  DeliveryTarget,
+  Envelope,
+  Outcome,
+  OutboundMessage,
+  Transport,
+  TransportSession,
+} from '../transport/transport.js';
 import { Watchdog } from '../watchdog.js';
 import { OpenTimeoutError, endSession, openWithTimeout } from './session_bounds.js';
 
@@ -41,6 +48,8 @@ export interface ConnectionHost {
   /** Takes up to out.length messages into flight for this connection (from the (domain, binding)
    *  its lease names); returns how many. */
   takeFor(connectionId: number, out: Float64Array): number;
+  /** What the transport opens a session for (with the Host scope's questions when it applies). */
+  target(connectionId: number, domain: string, binding: string, bindingSlot: number): DeliveryTarget;
   /** Active messages waiting in (domain, binding). */
   queued(domain: string, binding: string): number;
   /** When the message throttle lets (domain, binding) start its next message. */
@@ -151,7 +160,7 @@ export class Connection {
       try {
         session = await openWithTimeout(
           host.transport,
-          { domain: this.#domain, binding: this.binding, bindingSlot: this.bindingSlot },
+          host.target(this.connectionId, this.#domain, this.binding, this.bindingSlot),
           host.sendTimeoutMs(),
         );
       } catch (err) {

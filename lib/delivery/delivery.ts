@@ -7,13 +7,14 @@
 import type { MessageInfo } from '../core/types.js';
 import type { CoreContext } from '../core/core_context.js';
 import type { DomainTable } from '../core/domain_table.js';
+import type { HostTable } from '../core/host_table.js';
 import type { Outbox } from '../core/outbox.js';
 import type { Suspensions } from '../core/suspensions.js';
 import type { PairSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { native } from '../native.js';
 import type { LoadedMessage, MessageStore } from '../store/message_store.js';
-import type { Envelope, Outcome, Transport } from '../transport/transport.js';
+import type { DeliveryTarget, Envelope, Outcome, Transport } from '../transport/transport.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import type { BounceEvent } from './events.js';
 import { OutcomeApplier } from './outcomes.js';
@@ -36,6 +37,8 @@ export interface DeliveryParts {
   readonly domains: DomainTable;
   readonly suspensions: Suspensions;
   readonly outbox: Outbox;
+  /** The Host scope's host names (they outlive a start()). */
+  readonly hosts: HostTable;
   /** A connection closed while its queue may still hold mail: ask for a pass. */
   readonly poke: () => void;
 }
@@ -60,6 +63,7 @@ export class Delivery implements ConnectionHost {
   readonly #outbox: Outbox;
   readonly #poke: () => void;
   readonly #outcomes: OutcomeApplier;
+  readonly #hosts: HostTable;
 
   constructor(
     parts: DeliveryParts,
@@ -73,6 +77,7 @@ export class Delivery implements ConnectionHost {
     this.#suspensions = parts.suspensions;
     this.#outbox = parts.outbox;
     this.#poke = parts.poke;
+    this.#hosts = parts.hosts;
     this.#siblings = new SiblingIndex(parts.ctx, parts.domains, transport);
     const core = parts.messages;
     this.#outcomes = new OutcomeApplier({
@@ -171,6 +176,12 @@ export class Delivery implements ConnectionHost {
 
   takeFor(connectionId: number, out: Float64Array): number {
     return this.#core.takeFor(connectionId, out);
+  }
+
+  target(connectionId: number, domain: string, binding: string, bindingSlot: number): DeliveryTarget {
+    const target: DeliveryTarget = { domain, binding, bindingSlot };
+    // The Host scope: the session connects only where the ledger has room (decision 47).
+    return this.#hosts.active ? Object.assign(target, this.#hosts.gate(connectionId, this.#index(domain))) : target;
   }
 
   queued(domain: string, binding: string): number {
@@ -287,6 +298,9 @@ export class Delivery implements ConnectionHost {
   }
 
   async openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void> {
+    // Every host of the domain was at its cap (decision 47): no attempt failed, nothing to retry
+    // or rest; the lease goes back and a later pass grants within the caps the ledger now knows.
+    if ((err as { code?: unknown } | null)?.code === 'ERR_HOST_CAP') return;
     const t = this.#outbox.tally(domain);
     t.connectFailures++;
     const permanent = typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 
 import type { CoreContext } from '../core/core_context.js';
 import type { DomainTable } from '../core/domain_table.js';
+import { HostTable } from '../core/host_table.js';
 import type { Outbox } from '../core/outbox.js';
 import type { Suspensions } from '../core/suspensions.js';
 import type { Message, Stats } from '../core/types.js';
@@ -27,6 +28,8 @@ export interface ServiceHost extends MessageOps {
 export class DeliveryService {
   #delivery: Delivery | undefined;
   #maintainer: Maintainer | undefined;
+  /** The Host scope's host names, for as long as the core lives (decision 47). */
+  readonly #hosts: HostTable;
 
   constructor(
     private readonly ctx: CoreContext,
@@ -34,7 +37,9 @@ export class DeliveryService {
     private readonly domains: DomainTable,
     private readonly suspensions: Suspensions,
     private readonly outbox: Outbox,
-  ) {}
+  ) {
+    this.#hosts = new HostTable(ctx);
+  }
 
   get started(): boolean {
     return this.#maintainer?.running ?? false;
@@ -55,6 +60,7 @@ export class DeliveryService {
         domains: this.domains,
         suspensions: this.suspensions,
         outbox: this.outbox,
+        hosts: this.#hosts,
         poke: () => this.poke(),
       },
       ctx.transport,
@@ -62,6 +68,7 @@ export class DeliveryService {
       ctx.deliveryTimeout,
     );
     this.#delivery = delivery;
+    this.#hosts.start();
     this.outbox.taker = delivery;
     this.#maintainer = new Maintainer(
       {

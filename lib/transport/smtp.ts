@@ -110,9 +110,10 @@ export class SmtpTransport implements Transport {
       throw new SmtpOpenError('ERR_CLOSED', domain, binding, [], `smtp open ${domain}: the transport is closed`);
     const source = this.#s.bindings.get(binding) ?? { localAddress: undefined, ehloName: this.#s.defaultEhloName };
 
-    let plan: { key: string; candidates: Candidate[]; attempts: SmtpAttempt[] };
+    checkHostGate(target);
+    let plan: { key: string; hosts: string[]; candidates: Candidate[]; attempts: SmtpAttempt[] };
     try {
-      plan = await this.#plan(domain, binding, source.localAddress);
+      plan = await this.#plan(domain, binding, source.localAddress, target.preferHost);
     } catch (err) {
       if (this.#closed) {
         throw new SmtpOpenError('ERR_CLOSED', domain, binding, [], `smtp open ${domain}: the transport was closed`, {
@@ -126,8 +127,17 @@ export class SmtpTransport implements Transport {
     }
 
     const attempts = plan.attempts;
-    for (const c of plan.candidates) {
+    // The Host scope: the core learns the hosts (its charged host went first in the plan), and
+    // each connect needs the core's claim on the host (a host at its cap is skipped).
+    target.learnHosts?.(plan.hosts);
+    const candidates = plan.candidates;
+    let capped = 0;
+    for (const c of candidates) {
       if (this.#closed) break;
+      if (target.claimHost !== undefined && !target.claimHost(c.host)) {
+        capped++;
+        continue;
+      }
       let opened: { conn: SMTPConnection; link: Link } | undefined;
       try {
         opened = await this.#connect(c, source, false);
@@ -168,6 +178,10 @@ export class SmtpTransport implements Transport {
     }
     if (this.#closed) {
       throw new SmtpOpenError('ERR_CLOSED', domain, binding, attempts, `smtp open ${domain}: the transport was closed`);
+    }
+    if (capped > 0 && capped === candidates.length) {
+      const why = `smtp open ${domain} (binding ${binding}): every host is at its connection cap`;
+      throw new SmtpOpenError('ERR_HOST_CAP', domain, binding, attempts, why);
     }
     const tried = attempts
       .map(
@@ -231,22 +245,27 @@ export class SmtpTransport implements Transport {
     domain: string,
     binding: string,
     localAddress: string | undefined,
-  ): Promise<{ key: string; candidates: Candidate[]; attempts: SmtpAttempt[] }> {
+    preferHost: string | undefined,
+  ): Promise<{ key: string; hosts: string[]; candidates: Candidate[]; attempts: SmtpAttempt[] }> {
     const attempts: SmtpAttempt[] = [];
     let candidates: Candidate[] = [];
     let key: string;
+    let hosts: string[];
     const route = await this.#routeOf(domain, binding);
     const literal = addressLiteral(domain);
     if (route) {
       key = route.key;
       candidates = route.hosts.map((h) => ({ host: h.host, address: h.host, port: h.port }));
+      hosts = route.hosts.map((h) => h.host);
     } else if (literal) {
       // user@[192.0.2.1]: the address is the host, no DNS (RFC 5321 section 4.1.3).
       key = destinationKey([{ host: literal, port: this.#s.port }]);
       candidates = [{ host: literal, address: literal, port: this.#s.port }];
+      hosts = [literal];
     } else {
       const set = await this.#mx.lookup(domain);
       key = set.key;
+      hosts = set.groups.flat();
       const order = set.groups.flatMap((g) => shuffled(g));
       const resolved = await Promise.all(order.map((h) => this.#mx.addresses(h)));
       const family = localAddress === undefined ? 0 : net.isIP(localAddress);
@@ -278,7 +297,9 @@ export class SmtpTransport implements Transport {
       if (until !== undefined && until <= now) this.#failedUntil.delete(k);
       (until !== undefined && until > now ? failed : fresh).push(c);
     }
-    return { key, candidates: fresh.concat(failed), attempts };
+    // The host the core charged this connection to goes first, among the fresh and among the failed.
+    const order = (list: Candidate[]) => (preferHost === undefined ? list : preferFirst(list, preferHost));
+    return { key, hosts, candidates: order(fresh).concat(order(failed)), attempts };
   }
 
   #markFailed(c: Candidate): void {
@@ -369,6 +390,22 @@ export class SmtpTransport implements Transport {
     }
     return { conn, link };
   }
+}
+
+/** The Host scope's fields of a target, when present, are what transport.ts says they are. */
+function checkHostGate(target: DeliveryTarget): void {
+  if (target.preferHost !== undefined && typeof target.preferHost !== 'string')
+    throw new TypeError(`target.preferHost must be a string, got ${typeName(target.preferHost)}`);
+  for (const k of ['learnHosts', 'claimHost'] as const)
+    if (target[k] !== undefined && typeof target[k] !== 'function')
+      throw new TypeError(`target.${k} must be a function, got ${typeName(target[k])}`);
+}
+
+/** The candidates of one host first, the others after, each in their order. */
+function preferFirst(candidates: Candidate[], host: string): Candidate[] {
+  const name = normalizeHost(host);
+  const first = candidates.filter((c) => normalizeHost(c.host) === name);
+  return first.length === 0 ? candidates : first.concat(candidates.filter((c) => normalizeHost(c.host) !== name));
 }
 
 /** The IP inside a domain literal such as [192.0.2.1] or [IPv6:2001:db8::1], else undefined. */

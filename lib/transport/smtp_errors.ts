@@ -21,7 +21,7 @@ export interface SmtpAttempt {
   message: string;
 }
 
-export type SmtpOpenErrorCode = MxErrorCode | 'ERR_SMTP_CONNECT' | 'ERR_SMTP_ROUTE' | 'ERR_CLOSED';
+export type SmtpOpenErrorCode = MxErrorCode | 'ERR_SMTP_CONNECT' | 'ERR_SMTP_ROUTE' | 'ERR_CLOSED' | 'ERR_HOST_CAP';
 
 /**
  * Why open() failed. `permanent: true` (null MX, NXDOMAIN, no MX and no address) means the

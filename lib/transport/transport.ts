@@ -11,6 +11,16 @@ export interface DeliveryTarget {
   domain: string;
   binding: string;
   bindingSlot: number;
+  // The Host scope (config.hosts, decision 47): set by the core only when host caps are configured.
+  // A transport that honours them connects only to hosts claimHost() granted; one that ignores
+  // them leaves every domain at one connection at a time (its MX set is never learned).
+  /** The host this connection is charged to: try it first. */
+  preferHost?: string;
+  /** Tells the core the domain's hosts (MX or route), in preference order, once resolved. */
+  learnHosts?(hosts: string[]): void;
+  /** Asked right before connecting to a host: true moves the connection's charge there; false
+   *  means the host is at its cap (skip it; when every host is, fail with code ERR_HOST_CAP). */
+  claimHost?(host: string): boolean;
 }
 
 /**

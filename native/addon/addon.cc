@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <memory>
+#include <vector>
 
 #include "../core/connection_goal.hpp"
 #include "../core/core.hpp"
@@ -603,6 +604,83 @@ Napi::Value MigrateConnection(const Napi::CallbackInfo& info) {
   return a.boolean(true);
 }
 
+// A host index of this core (after core()).
+uint32_t hostArg(Args& a, CoreSlot* s) {
+  uint32_t h = a.u32("host", 0x7fffffffu);
+  a.expect(s == nullptr || h < s->core->ledger().hosts(), "host: unknown host index");
+  return h;
+}
+
+// addHost(core, maxConnections, bindingMax: Float64Array per binding) -> host index. The first one
+// turns the ledger's Host scope on (decision 47).
+Napi::Value AddHost(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  double max = a.number("maxConnections");
+  F64 bmax = a.f64("bindingMax");
+  if (a.failed()) return a.undefined();
+  uint32_t nb = s->core->bindings();
+  a.expect(bmax.length == nb, "bindingMax length does not match bindings");
+  uint32_t m = a.limit(max, "maxConnections out of range");
+  std::vector<uint32_t> per;
+  for (uint32_t b = 0; b < nb && !a.failed(); ++b) per.push_back(a.limit(bmax[b], "bindingMax out of range"));
+  if (a.failed()) return a.undefined();
+  uint32_t index = 0;
+  if (!a.check(s->core->ledger().addHost(m, per, &index), "addHost")) return a.undefined();
+  return a.num(index);
+}
+
+// setDomainHosts(core, domain, hosts: Uint32Array of host indexes in preference order)
+Napi::Value SetDomainHosts(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  U32s hosts = a.u32s("hosts");
+  a.expect(hosts.length <= mqc::kMaxDomainHosts, "hosts: more than 256");
+  if (a.failed()) return a.undefined();
+  std::vector<uint32_t> list(hosts.data, hosts.data + hosts.length);
+  if (s->core->ledger().setDomainHosts(d, list) != Status::Ok)
+    return a.rangeError("hosts: unknown or repeated host index, or more than 256");
+  return a.undefined();
+}
+
+// claimHost(core, connectionId, host) -> true when the connection is charged to host, false when
+// host has no room for it
+Napi::Value ClaimHost(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.connectionId();
+  uint32_t h = hostArg(a, s);
+  if (a.failed()) return a.undefined();
+  Status st = s->core->ledger().claimHost(id, h);
+  if (st == Status::TooMany) return a.boolean(false);
+  if (!a.check(st, "connectionId", id)) return a.undefined();
+  return a.boolean(true);
+}
+
+// connectionHost(core, connectionId) -> the host index the connection is charged to, or -1
+Napi::Value ConnectionHost(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.connectionId();
+  if (a.failed()) return a.undefined();
+  if (s->core->ledger().lease(id) == nullptr) {
+    a.check(Status::UnknownConnection, "connectionId", id);
+    return a.undefined();
+  }
+  uint32_t h = s->core->ledger().leaseHost(id);
+  return a.num(h == mqc::kNoHost ? -1.0 : static_cast<double>(h));
+}
+
+// hostCount(core, host) -> connections charged to host
+Napi::Value HostCount(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t h = hostArg(a, s);
+  if (a.failed()) return a.undefined();
+  return a.num(s->core->ledger().hostCount(h));
+}
+
 Napi::Value NextDueAt(const Napi::CallbackInfo& info) {
   Args a(info);
   CoreSlot* s = a.core();
@@ -870,6 +948,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"messageNextAllowedAt", MessageNextAllowedAt},
       {"migrateConnection", MigrateConnection},
       {"nextDueAt", NextDueAt},
+      {"addHost", AddHost},
+      {"setDomainHosts", SetDomainHosts},
+      {"claimHost", ClaimHost},
+      {"connectionHost", ConnectionHost},
+      {"hostCount", HostCount},
       {"flushDomain", FlushDomain},
       {"failDomain", FailDomain},
       {"retryNow", RetryNow},

@@ -56,6 +56,7 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
   }
   want = minOf(want, room(cfg_.bindingMax[b], bindingCount_[b]));  // server max for the binding
   want = minOf(want, serverRoom(reserve));
+  if (hostScope()) want = minOf(want, hostHeadroom(d, b));  // the Host scope (MX hosts)
   if (want == 0) return 0;
   if (pl.throttle != kNoThrottle) want = minOf(want, throttles_[pl.throttle].available(now));
   return want;
@@ -98,6 +99,7 @@ Refusal ConnectionLedger::limitingScope(uint32_t d, uint32_t b, uint32_t reserve
   }
   consider(room(cfg_.bindingMax[b], bindingCount_[b]), Refusal::Binding);
   consider(serverRoom(reserve), Refusal::Server);
+  if (hostScope()) consider(hostHeadroom(d, b), Refusal::Host);
   // The throttle only when headroom() asked it too (every other limit had room): asking it
   // records `now` as the latest time it has seen, which must not differ from a plain headroom().
   if (least > 0 && pl.throttle != kNoThrottle) consider(throttles_[pl.throttle].available(now), Refusal::Throttle);
@@ -149,6 +151,12 @@ Status ConnectionLedger::migrate(double connectionId, uint32_t to, Grant* moved)
       --groupDomain_[groupIndex(g.domain, static_cast<uint32_t>(grp))];
       ++groupDomain_[dstG];
     }
+    // A sibling has the same MX set: the lease keeps its host charge, and a sibling whose set the
+    // ledger has not learned yet gets the set of the domain it came from.
+    if (hostScope() && domainHosts(to).empty() && !domainHosts(g.domain).empty()) {
+      if (domainHosts_.size() <= to) domainHosts_.resize(static_cast<size_t>(to) + 1);
+      domainHosts_[to] = domainHosts_[g.domain];
+    }
     g.domain = to;
   }
   if (moved != nullptr) *moved = g;
@@ -173,10 +181,19 @@ uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32
   opened_ += n;
   int32_t th = pairLimits_[pi].throttle;
   if (th != kNoThrottle) throttles_[th].consume(now, n);
+  const std::vector<uint32_t>* mx = hostScope() ? &domainHosts(d) : nullptr;
   for (uint32_t i = 0; i < n; ++i) {
     Grant gr{nextConnectionId_, d, b};
     nextConnectionId_ += 1;
     leases_.insert(gr);
+    // Charged to the first host of the MX set with room (headroom() counted the set's room).
+    if (mx != nullptr)
+      for (uint32_t h : *mx)
+        if (hostRoom(h, b) > 0) {
+          chargeHost(h, b, true);
+          leaseHost_[static_cast<uint64_t>(gr.connectionId)] = h;
+          break;
+        }
     if (out != nullptr) out->push_back(gr);
   }
   return n;
@@ -205,6 +222,13 @@ Status ConnectionLedger::release(double connectionId, Grant* released) {
   --bindingCount_[gr.binding];
   --total_;
   ++released_;
+  if (hostScope()) {
+    auto it = leaseHost_.find(static_cast<uint64_t>(connectionId));
+    if (it != leaseHost_.end()) {
+      chargeHost(it->second, gr.binding, false);
+      leaseHost_.erase(it);
+    }
+  }
   if (released != nullptr) *released = gr;
   return Status::Ok;
 }
@@ -250,7 +274,109 @@ bool ConnectionLedger::checkInvariants() const {
   for (uint32_t g = 0; g < cfg_.groups; ++g)
     if (group[g] != groupCount_[g] || group[g] > cfg_.groupMax[g]) return false;
   uint64_t ceiling = static_cast<uint64_t>(cfg_.serverMax) + cfg_.serverReserve;
-  return total == total_ && total <= ceiling && leases_.size() == total_;
+  return total == total_ && total <= ceiling && leases_.size() == total_ && checkHostInvariants();
+}
+
+// ---- the Host scope ------------------------------------------------------------------------------
+
+Status ConnectionLedger::addHost(uint32_t maxConnections, const std::vector<uint32_t>& bindingMax, uint32_t* index) {
+  if (bindingMax.size() != cfg_.bindings) return Status::BadArgument;
+  if (hostMax_.size() >= 0x7fffffffu) return Status::TooMany;
+  hostMax_.push_back(maxConnections);
+  hostCount_.push_back(0);
+  hostBindingMax_.insert(hostBindingMax_.end(), bindingMax.begin(), bindingMax.end());
+  hostBindingCount_.resize(hostBindingCount_.size() + cfg_.bindings, 0);
+  *index = static_cast<uint32_t>(hostMax_.size() - 1);
+  return Status::Ok;
+}
+
+Status ConnectionLedger::setDomainHosts(uint32_t d, const std::vector<uint32_t>& hosts) {
+  if (d >= domainTotal_.size()) return Status::BadDomain;
+  if (hosts.size() > kMaxDomainHosts) return Status::BadArgument;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    if (hosts[i] >= hostMax_.size()) return Status::BadArgument;
+    for (size_t j = 0; j < i; ++j)
+      if (hosts[j] == hosts[i]) return Status::BadArgument;  // a host twice would count its room twice
+  }
+  if (domainHosts_.size() <= d) domainHosts_.resize(static_cast<size_t>(d) + 1);
+  domainHosts_[d] = hosts;
+  return Status::Ok;
+}
+
+const std::vector<uint32_t>& ConnectionLedger::domainHosts(uint32_t d) const {
+  static const std::vector<uint32_t> kUnknown;  // immutable: no mutable global state
+  return d < domainHosts_.size() ? domainHosts_[d] : kUnknown;
+}
+
+uint32_t ConnectionLedger::hostRoom(uint32_t h, uint32_t b) const {
+  size_t hi = hostIndex(h, b);
+  return minOf(room(hostMax_[h], hostCount_[h]), room(hostBindingMax_[hi], hostBindingCount_[hi]));
+}
+
+uint32_t ConnectionLedger::hostHeadroom(uint32_t d, uint32_t b) const {
+  const std::vector<uint32_t>& mx = domainHosts(d);
+  // Not known yet: one connection at a time, whose session learns the set and charges a host.
+  if (mx.empty()) return domainTotal_[d] == 0 ? 1 : 0;
+  uint64_t sum = 0;
+  for (uint32_t h : mx) sum += hostRoom(h, b);
+  return sum >= kUnlimited ? kUnlimited : static_cast<uint32_t>(sum);
+}
+
+void ConnectionLedger::chargeHost(uint32_t h, uint32_t b, bool add) {
+  size_t hi = hostIndex(h, b);
+  if (add) {
+    ++hostCount_[h];
+    ++hostBindingCount_[hi];
+  } else {
+    --hostCount_[h];
+    --hostBindingCount_[hi];
+  }
+}
+
+Status ConnectionLedger::claimHost(double connectionId, uint32_t h) {
+  const Grant* g = lease(connectionId);
+  if (g == nullptr) return Status::UnknownConnection;
+  if (h >= hostMax_.size()) return Status::BadArgument;
+  uint64_t id = static_cast<uint64_t>(connectionId);
+  auto it = leaseHost_.find(id);
+  if (it != leaseHost_.end() && it->second == h) return Status::Ok;
+  if (hostRoom(h, g->binding) == 0) return Status::TooMany;
+  if (it != leaseHost_.end()) {
+    chargeHost(it->second, g->binding, false);
+    it->second = h;
+  } else {
+    leaseHost_.emplace(id, h);
+  }
+  chargeHost(h, g->binding, true);
+  return Status::Ok;
+}
+
+uint32_t ConnectionLedger::leaseHost(double connectionId) const {
+  if (!issued(connectionId)) return kNoHost;
+  auto it = leaseHost_.find(static_cast<uint64_t>(connectionId));
+  return it == leaseHost_.end() ? kNoHost : it->second;
+}
+
+bool ConnectionLedger::checkHostInvariants() const {
+  size_t nh = hostMax_.size();
+  if (hostCount_.size() != nh || hostBindingMax_.size() != nh * cfg_.bindings ||
+      hostBindingCount_.size() != nh * cfg_.bindings || leaseHost_.size() > leases_.size())
+    return false;
+  std::vector<uint32_t> host(nh, 0), hostBinding(nh * cfg_.bindings, 0);
+  for (const auto& [id, h] : leaseHost_) {
+    const Grant* g = leases_.find(id);
+    if (g == nullptr || h >= nh) return false;
+    ++host[h];
+    ++hostBinding[hostIndex(h, g->binding)];
+  }
+  for (size_t h = 0; h < nh; ++h)
+    if (host[h] != hostCount_[h] || host[h] > hostMax_[h]) return false;
+  for (size_t i = 0; i < hostBinding.size(); ++i)
+    if (hostBinding[i] != hostBindingCount_[i] || hostBinding[i] > hostBindingMax_[i]) return false;
+  for (const std::vector<uint32_t>& mx : domainHosts_)
+    for (uint32_t h : mx)
+      if (h >= nh) return false;
+  return domainHosts_.size() <= domainTotal_.size();
 }
 
 }  // namespace mqc

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "lease_table.hpp"
@@ -20,9 +21,12 @@ constexpr int32_t kNoGroup = -1;
 constexpr int32_t kNoThrottle = -1;
 
 // The limit that held a request back (acquire() was asked for more than it could open), in the
-// order headroom() applies them; the first of equal ones is named.
-enum class Refusal : uint8_t { Pair = 0, Domain, GroupDomain, Group, Binding, Server, Throttle, Suspended };
-constexpr size_t kRefusalScopes = 8;
+// order headroom() applies them; the first of equal ones is named. Host was added last: headroom()
+// applies it after Server and before Throttle.
+enum class Refusal : uint8_t { Pair = 0, Domain, GroupDomain, Group, Binding, Server, Throttle, Suspended, Host };
+constexpr size_t kRefusalScopes = 9;
+constexpr uint32_t kNoHost = 0xffffffffu;
+constexpr size_t kMaxDomainHosts = 256;  // hosts of one domain's MX set at most
 
 struct PairLimits {
   uint32_t maxConnections = 32;           // max_outbound_connections for binding::domain
@@ -102,6 +106,27 @@ class ConnectionLedger {
   uint64_t openedEver() const { return opened_; }
   uint64_t releasedEver() const { return released_; }
 
+  // The Host scope (per MX host caps; decision 47). Off until the first addHost(): then every
+  // grant of a domain whose MX set is known is charged to one of its hosts, the first in the set's
+  // order with room under the host's cap and the (binding, host) cap, and a domain whose set is not
+  // known yet gets one connection at a time (uncharged; the session charges it with claimHost()).
+  // addHost: a host record with its cap and per binding caps (kUnlimited: none); TooMany past 2^31.
+  Status addHost(uint32_t maxConnections, const std::vector<uint32_t>& bindingMax, uint32_t* index);
+  size_t hosts() const { return hostMax_.size(); }
+  bool hostScope() const { return !hostMax_.empty(); }
+  // Domain d's MX hosts in preference order (distinct known hosts, at most kMaxDomainHosts):
+  // BadDomain or BadArgument. Empty: not known.
+  Status setDomainHosts(uint32_t d, const std::vector<uint32_t>& hosts);
+  const std::vector<uint32_t>& domainHosts(uint32_t d) const;
+  // The session of a connection is about to connect to host h: its charge moves there (Ok, also
+  // when it is there already), or TooMany when h has no room for the lease's binding.
+  // UnknownConnection, BadArgument (no such host).
+  Status claimHost(double connectionId, uint32_t h);
+  // The host a connection is charged to, or kNoHost.
+  uint32_t leaseHost(double connectionId) const;
+  uint32_t hostCount(uint32_t h) const { return hostCount_[h]; }
+  uint32_t hostBindingCount(uint32_t h, uint32_t b) const { return hostBindingCount_[hostIndex(h, b)]; }
+
   // Every count equals the sum of the leases behind it and none is above its limit.
   bool checkInvariants() const;
 
@@ -114,6 +139,13 @@ class ConnectionLedger {
   Refusal limitingScope(uint32_t d, uint32_t b, uint32_t reserve, double now) const;
   // The server ceiling's room left for a call with this reserve (headroom()'s rule).
   uint32_t serverRoom(uint32_t reserve) const;
+  size_t hostIndex(uint32_t h, uint32_t b) const { return static_cast<size_t>(h) * cfg_.bindings + b; }
+  // Room at host h for binding b: its cap and the (binding, host) cap.
+  uint32_t hostRoom(uint32_t h, uint32_t b) const;
+  // Room for (d, b) under the Host scope: the sum over d's MX set; kUnlimited without host records.
+  uint32_t hostHeadroom(uint32_t d, uint32_t b) const;
+  void chargeHost(uint32_t h, uint32_t b, bool add);
+  bool checkHostInvariants() const;
 
   LedgerConfig cfg_;
   std::vector<RateThrottle> throttles_;
@@ -134,6 +166,14 @@ class ConnectionLedger {
   double nextConnectionId_ = 1;
   Refusal lastRefusal_ = Refusal::Pair;
   LeaseTable leases_;
+  // The Host scope: per host and per [h * bindings + b]; the MX set per domain (made on demand,
+  // shorter than the domain count until every domain's is known); the host of each charged lease.
+  std::vector<uint32_t> hostMax_;
+  std::vector<uint32_t> hostCount_;
+  std::vector<uint32_t> hostBindingMax_;
+  std::vector<uint32_t> hostBindingCount_;
+  std::vector<std::vector<uint32_t>> domainHosts_;
+  std::unordered_map<uint64_t, uint32_t> leaseHost_;
 };
 
 }  // namespace mqc

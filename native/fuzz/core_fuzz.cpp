@@ -126,6 +126,10 @@ enum Op : uint8_t {
   // Added with enqueueArrivals, the highestId counter and setAttempts; appended likewise.
   kEnqueueArrivals,
   kSetAttempts,
+  // Added with the Host scope (per MX host caps); appended likewise.
+  kAddHost,
+  kSetDomainHosts,
+  kClaimHost,
   kOpCount,
 };
 
@@ -154,6 +158,14 @@ struct Fuzz {
   double maxGranted = 0;
   std::vector<Grant> lastDrained;          // the grants of the latest drainGrants
   std::vector<DomainLimits> domainLimits;  // each domain's limits as added (scope caps for migrate)
+  // The Host scope as the fuzzer set it up: each host's cap, its caps per binding [h * B + b], and
+  // each domain's MX set (empty: not known).
+  std::vector<uint32_t> hostMax, hostBindingMax;
+  std::vector<std::vector<uint32_t>> domainSets;
+  const std::vector<uint32_t>& setOf(uint32_t d) const {
+    static const std::vector<uint32_t> kNone;
+    return d < domainSets.size() ? domainSets[d] : kNone;
+  }
 
   // Rate throttles: while the clock has only moved forward, every throttle's grant times are
   // known here (connections opened by pairs that use it, messages taken by pairs whose message
@@ -319,6 +331,23 @@ struct Fuzz {
     CHECK(counter(kOpened) == static_cast<double>(L.openedEver()));
     CHECK(counter(kReleased) == static_cast<double>(L.releasedEver()));
     CHECK(counter(kConnections) == static_cast<double>(L.total()));
+    if (!hostMax.empty()) {
+      // Every charge belongs to an open lease; the charges tally to each host's counts, within caps.
+      std::vector<uint32_t> host(hostMax.size(), 0), hostBinding(hostBindingMax.size(), 0);
+      for (const Grant& g : open) {
+        uint32_t h = L.leaseHost(g.connectionId);
+        if (h == kNoHost) continue;
+        CHECK(h < hostMax.size());
+        ++host[h];
+        ++hostBinding[static_cast<size_t>(h) * B() + g.binding];
+      }
+      for (size_t h = 0; h < hostMax.size(); ++h) {
+        CHECK(host[h] <= L.hostCount(static_cast<uint32_t>(h)));  // grants not drained yet count too
+        CHECK(L.hostCount(static_cast<uint32_t>(h)) <= hostMax[h]);
+        for (uint32_t b = 0; b < B(); ++b)
+          CHECK(L.hostBindingCount(static_cast<uint32_t>(h), b) <= hostBindingMax[h * B() + b]);
+      }
+    }
     uint64_t sumB = 0;
     for (uint32_t b = 0; b < B(); ++b) {
       uint32_t n = L.bindingCount(b);
@@ -1471,6 +1500,14 @@ struct Fuzz {
     if (reserve < cfg().serverReserve) {
       uint64_t normalLeft = cfg().serverMax > L.total() ? cfg().serverMax - L.total() : 0;
       left = std::min(left, normalLeft + 1);
+    }
+    if (!hostMax.empty()) {  // the Host scope: one at a time until the MX set is known, else its room
+      const std::vector<uint32_t>& set = setOf(d);
+      uint64_t hr = set.empty() ? (L.domainCount(d) == 0 ? 1 : 0) : 0;
+      for (uint32_t h : set)
+        hr += std::min(roomOf(hostMax[h], L.hostCount(h)),
+                       roomOf(hostBindingMax[static_cast<size_t>(h) * B() + b], L.hostBindingCount(h, b)));
+      left = std::min(left, hr);
     }
     return static_cast<uint32_t>(std::min(w, left));
   }
@@ -2708,9 +2745,90 @@ struct Fuzz {
       size_t src = static_cast<size_t>(g.domain) * B() + g.binding, dst = static_cast<size_t>(to) * B() + g.binding;
       pairs[src] -= 1;
       pairs[dst] += 1;
+      if (!hostMax.empty() && setOf(to).empty() && !setOf(g.domain).empty()) {
+        if (domainSets.size() <= to) domainSets.resize(to + 1);
+        domainSets[to] = domainSets[g.domain];
+      }
       g.domain = to;
     }
     CHECK(pairs == pairCounts());
+  }
+
+  // --- the Host scope ---------------------------------------------------------------------------
+  // addHost: a new index each time (at most 8 here), with the caps given; a wrong number of binding
+  // caps is BadArgument and adds nothing.
+  void opAddHost() {
+    uint8_t m = r.u8(), k = r.u8();
+    if (hostMax.size() >= 8) return;
+    std::vector<uint32_t> per(B());
+    for (uint32_t b = 0; b < B(); ++b) per[b] = limitOf(r.u8(), 4);
+    if (k >= 250) per.push_back(1);
+    uint32_t index = kNoHost;
+    Status s = core->ledger().addHost(limitOf(m, 6), per, &index);
+    TRACE("addHost(max=%u) -> %s %u\n", limitOf(m, 6), statusName(s), index);
+    if (k >= 250) {
+      CHECK(s == Status::BadArgument);
+      return;
+    }
+    CHECK(s == Status::Ok && index == hostMax.size());
+    hostMax.push_back(limitOf(m, 6));
+    hostBindingMax.insert(hostBindingMax.end(), per.begin(), per.end());
+  }
+
+  // setDomainHosts: Ok for distinct known hosts of a known domain (the set replaces the last one);
+  // BadDomain / BadArgument change nothing.
+  void opSetDomainHosts() {
+    uint8_t dm = r.u8(), n = r.u8();
+    uint32_t d = dm < 240 ? dm % D() : D() + (dm - 240);
+    std::vector<uint32_t> set;
+    bool distinct = true;
+    for (uint8_t i = 0; i < n % 5; ++i) {
+      uint8_t h = r.u8();
+      uint32_t host = h < 240 ? (hostMax.empty() ? 0 : h % static_cast<uint32_t>(hostMax.size())) : 100 + h;
+      for (uint32_t x : set) distinct = distinct && x != host;
+      set.push_back(host);
+    }
+    bool known = true;
+    for (uint32_t h : set) known = known && h < hostMax.size();
+    Status want = d >= D() ? Status::BadDomain : (!known || !distinct) ? Status::BadArgument : Status::Ok;
+    Status s = core->ledger().setDomainHosts(d, set);
+    TRACE("setDomainHosts(d=%u, %zu hosts) -> %s\n", d, set.size(), statusName(s));
+    CHECK(s == want);
+    if (s == Status::Ok) {
+      if (domainSets.size() <= d) domainSets.resize(d + 1);
+      domainSets[d] = set;
+    }
+    CHECK(core->ledger().domainHosts(d < D() ? d : 0) == setOf(d < D() ? d : 0));
+  }
+
+  // claimHost: Ok when the lease is on the host already or the host has room for its binding (the
+  // charge moves), TooMany otherwise and nothing moves; UnknownConnection / BadArgument.
+  void opClaimHost() {
+    uint8_t mode = r.u8(), pick = r.u8(), hm = r.u8();
+    const ConnectionLedger& L = core->ledger();
+    uint32_t h = hm < 240 && !hostMax.empty() ? hm % static_cast<uint32_t>(hostMax.size()) : 100 + hm;
+    double id = mode < 200 && !open.empty()     ? open[pick % open.size()].connectionId
+                : mode < 220 && !closed.empty() ? closed[pick % closed.size()]
+                                                : bogusId(pick);
+    const Grant* g = L.lease(id);
+    Status want = Status::UnknownConnection;
+    uint32_t before = L.leaseHost(id);
+    if (g != nullptr) {
+      if (h >= hostMax.size())
+        want = Status::BadArgument;
+      else if (before == h)
+        want = Status::Ok;
+      else {
+        size_t hb = static_cast<size_t>(h) * B() + g->binding;
+        bool room = L.hostCount(h) < hostMax[h] && L.hostBindingCount(h, g->binding) < hostBindingMax[hb];
+        want = room ? Status::Ok : Status::TooMany;
+      }
+    }
+    Status s = core->ledger().claimHost(id, h);
+    TRACE("claimHost(id=%.17g, h=%u) -> %s (binding %d, was on %u, want %s)\n", id, h, statusName(s),
+          g == nullptr ? -1 : static_cast<int>(g->binding), before, statusName(want));
+    CHECK(s == want);
+    CHECK(L.leaseHost(id) == (s == Status::Ok ? h : before));
   }
 
   void opFlush() {
@@ -3234,6 +3352,15 @@ struct Fuzz {
           break;
         case kEnqueueArrivals:
           opEnqueueArrivals();
+          break;
+        case kAddHost:
+          opAddHost();
+          break;
+        case kSetDomainHosts:
+          opSetDomainHosts();
+          break;
+        case kClaimHost:
+          opClaimHost();
           break;
         default:
           opSetAttempts();

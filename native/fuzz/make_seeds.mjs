@@ -48,6 +48,10 @@ const OPS = [
   'maintainSliceCapped',
   'enqueueArrivals',
   'setAttempts',
+  // the Host scope (decision 47)
+  'addHost',
+  'setDomainHosts',
+  'claimHost',
 ];
 const UNLIMITED = 0xff; // any byte >= 0xc0 reads as kUnlimited
 
@@ -812,6 +816,43 @@ const seeds = {
     ),
     ...setAttempts(225, 0, 2, 1),
     ...arrivals(1, 0, arr(0, 0)),
+  ],
+  // The Host scope: a host capped at 4 (1 for binding 1) and an uncapped one; domain 0 opens one
+  // connection before its MX set is known, then within the cap; claims that move and that are
+  // refused (host 0 full for binding 1); a migration to a domain with no set; a repeated host and
+  // a bad addHost refused.
+  // addHost: cap byte (% 6, >= 0xc0 none), k (>= 250: one binding cap too many), a cap byte per
+  // binding (% 4). setDomainHosts: domain, n (% 5 hosts follow, each % hosts, >= 240 unknown).
+  // claimHost: mode (< 200 an open lease), pick, host byte (as setDomainHosts').
+  'host-caps': [
+    ...config({ bindings: 2, serverMax: 12, domains: [{ pairs: [{ max: 2 }, { max: 5 }] }, {}, {}] }),
+    ...op('addHost', 4, 0, UNLIMITED, 1),
+    ...op('addHost', UNLIMITED, 0, UNLIMITED, UNLIMITED),
+    ...enq(0, 0),
+    ...enq(0, 0),
+    ...enq(0, 0),
+    ...enq(0, 1),
+    ...enq(1, 0),
+    ...enq(2, 0),
+    ...op('goalOpen', 0, 0, 3, 5, 0),
+    ...op('setDomainHosts', 0, 1, 0),
+    ...op('setDomainHosts', 1, 2, 0, 1),
+    ...op('goalOpen', 0, 0, 3, 5, 0),
+    ...op('goalOpen', 0, 1, 3, 5, 0),
+    ...op('maintainAll'),
+    ...op('claimHost', 0, 0, 1),
+    ...op('claimHost', 0, 1, 0),
+    ...op('migrate', 0, 0, 2),
+    ...op('setDomainHosts', 0, 2, 0, 0),
+    ...op('addHost', 1, 250, 1, 1),
+    ...op('claimHost', 0, 2, 245),
+    // Binding 1 at host 0 is at its cap of 1: domain 1's binding-1 leases go to host 1, and a claim
+    // of host 0 by any of them is refused.
+    ...enq(1, 1),
+    ...enq(1, 1),
+    ...op('goalOpen', 1, 1, 3, 5, 0),
+    ...[5, 4, 3, 2, 1, 0].flatMap((k) => op('claimHost', 0, k, 0)),
+    ...op('maintainAll'),
   ],
 };
 

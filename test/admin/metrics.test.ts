@@ -171,7 +171,7 @@ test('connection refusals by scope: what a pass wanted and the server ceiling he
   closers.push(() => core.close());
   for (let i = 1; i <= 99; i++) core.enqueue({ id: i, domain: `d${i % 3}.test` });
   const zero = await scrape(core);
-  for (const scope of ['pair', 'domain', 'group_domain', 'group', 'binding', 'server', 'throttle', 'suspended'])
+  for (const scope of ['pair', 'domain', 'group_domain', 'group', 'binding', 'server', 'throttle', 'suspended', 'host'])
     expect(value(zero, 'mqc_connection_refusals_total', { scope })).toBe(0);
   core.maintain(1000);
   expect(core.stats().connections).toBe(3);

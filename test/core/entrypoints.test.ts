@@ -83,6 +83,11 @@ const EXPECTED = [
   'checkInvariants',
   'bytesReserved',
   'goalCurve',
+  'addHost',
+  'setDomainHosts',
+  'claimHost',
+  'connectionHost',
+  'hostCount',
   'counterNames',
   'noop',
   'setErrorClass',
@@ -129,6 +134,7 @@ describe('native entry points', () => {
       'refused:server',
       'refused:throttle',
       'refused:suspended',
+      'refused:host',
     ]);
   });
 });

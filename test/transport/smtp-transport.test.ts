@@ -899,6 +899,48 @@ describe('MX lookup (fake resolver)', () => {
     'mx-dead.mail.test': { a: [deadAddress] },
   });
 
+  it('the Host scope: learns the hosts, claims each before connecting, tries the charged host first', async () => {
+    const t = transport({ resolver: fakeResolver(zone()), port });
+    const learned: string[][] = [];
+    const claims: string[] = [];
+    const gate = (claim: (host: string) => boolean, preferHost?: string) => ({
+      ...target('pref.test'),
+      preferHost,
+      learnHosts: (hosts: string[]) => learned.push(hosts),
+      claimHost: (host: string) => {
+        claims.push(host);
+        return claim(host);
+      },
+    });
+    // mx-a (the best MX) is at its cap: the session goes to mx-b, which it claimed first.
+    const before = { a: a.connections, b: b.connections };
+    const s1 = (await t.open(gate((h) => h !== 'mx-a.mail.test'))) as SmtpSession;
+    expect(s1.host).toBe('mx-b.mail.test');
+    expect(learned).toEqual([['mx-a.mail.test', 'mx-b.mail.test']]);
+    expect(claims).toEqual(['mx-a.mail.test', 'mx-b.mail.test']);
+    expect(a.connections).toBe(before.a);
+    await s1.close();
+    // The charged host goes first, ahead of a better preference.
+    claims.length = 0;
+    const s2 = (await t.open(gate(() => true, 'MX-B.mail.test'))) as SmtpSession;
+    expect(s2.host).toBe('mx-b.mail.test');
+    expect(claims).toEqual(['mx-b.mail.test']);
+    await s2.close();
+    // Every host at its cap: no connection, ERR_HOST_CAP (transient).
+    const now = { a: a.connections, b: b.connections };
+    const err = await openError(t.open(gate(() => false)));
+    expect(err).toMatchObject({ code: 'ERR_HOST_CAP', transient: true, permanent: false, attempts: [] });
+    expect(err.message).toMatch(/every host is at its connection cap/);
+    expect({ a: a.connections, b: b.connections }).toEqual(now);
+    // The fields are checked.
+    await expect(t.open({ ...target('pref.test'), preferHost: 5 as unknown as string })).rejects.toThrow(
+      /^target\.preferHost must be a string/,
+    );
+    await expect(t.open({ ...target('pref.test'), claimHost: 'x' as unknown as () => boolean })).rejects.toThrow(
+      /^target\.claimHost must be a function/,
+    );
+  });
+
   it('uses the lowest preference first and caches the answer', async () => {
     const r = fakeResolver(zone());
     const t = transport({ resolver: r, port });
