@@ -127,7 +127,7 @@ export class OperatorVerbs {
   summary(): Summary {
     const stats = this.host.stats();
     const t = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
-    for (const v of this.outbox.tallies.values()) {
+    for (const v of [this.outbox.forgottenTally, ...this.outbox.tallies.values()]) {
       t.delivered += v.delivered;
       t.deferred += v.deferred;
       t.bounced += v.bounced;

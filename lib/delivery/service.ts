@@ -34,7 +34,9 @@ export class DeliveryService {
     private readonly domains: DomainTable,
     private readonly suspensions: Suspensions,
     private readonly outbox: Outbox,
-  ) {}
+  ) {
+    domains.onForget.push((name) => this.#delivery?.forgetDomain(name));
+  }
 
   get started(): boolean {
     return this.#maintainer?.running ?? false;

@@ -48,6 +48,7 @@ const OPS = [
   'maintainSliceCapped',
   'enqueueArrivals',
   'setAttempts',
+  'forgetDomain',
 ];
 const UNLIMITED = 0xff; // any byte >= 0xc0 reads as kUnlimited
 
@@ -812,6 +813,28 @@ const seeds = {
     ),
     ...setAttempts(225, 0, 2, 1),
     ...arrivals(1, 0, arr(0, 0)),
+  ],
+  // forgetDomain: refused with mail and with a connection, then forgotten and made again (a new
+  // domain in the slot, limits: scopeMax, then a pair of max 2) in the middle of a sliced pass.
+  'forget-domain': [
+    ...config({ bindings: 1, domains: [{ pairs: [{ max: 3 }] }, {}, {}] }),
+    ...enq(0),
+    ...enq(1),
+    ...enq(2),
+    ...op('forgetDomain', 0, 0, UNLIMITED, ...pair({ max: 2 })),
+    ...op('maintainAll'),
+    ...op('forgetDomain', 1, 1, UNLIMITED, ...pair({ max: 2 })),
+    ...op('take', 0, 0, 4),
+    ...op('settle', 0, 0),
+    ...op('release', 0, 0),
+    ...op('release', 0, 0),
+    ...op('forgetDomain', 0, 1, UNLIMITED, ...pair({ max: 2 })),
+    ...enq(0),
+    ...slice(1, 0),
+    ...op('fail', 2, 8),
+    ...op('forgetDomain', 2, 0, 3, ...pair({ max: 1 })),
+    ...slice(0, 0),
+    ...op('forgetDomain', 0, 1, UNLIMITED, ...pair()),
   ],
 };
 
