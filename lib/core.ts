@@ -27,6 +27,7 @@ import type { BodyInput } from './delivery/body_input.js';
 import type { Registry } from 'prom-client';
 import { createMetrics, type MetricsOptions } from './admin/metrics.js';
 import { IdAllocator } from './core/id_allocator.js';
+import { IdleDomains } from './core/idle_domains.js';
 import { codedError } from './errors.js';
 import { GrantList } from './grant_list.js';
 import { native } from './native.js';
@@ -62,6 +63,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
   readonly #intake: Intake;
   readonly #inFlight: InFlight;
   readonly #ids: IdAllocator;
+  readonly #idle: IdleDomains;
   #metrics: Registry | undefined;
   readonly #service: DeliveryService;
 
@@ -80,7 +82,11 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     this.#outbox = new Outbox(ctx, this, this.#domains);
     this.#suspensions = new Suspensions(ctx, this.#domains, () => this.#service.poke());
     this.#service = new DeliveryService(ctx, this, this.#domains, this.#suspensions, this.#outbox);
-    this.#pass = new MaintenancePass(ctx, this.#domains, this.#outbox, this, () => this.#service.afterPass());
+    this.#idle = new IdleDomains(ctx, this.#domains, ctx.forgetIdleDomainsAfter);
+    this.#pass = new MaintenancePass(ctx, this.#domains, this.#outbox, this, (now) => {
+      this.#idle.sweep(now);
+      this.#service.afterPass();
+    });
     const service = this.#service;
     this.#verbs = new OperatorVerbs(ctx, this.#domains, this.#suspensions, this.#outbox, {
       stats: () => this.stats(),
@@ -346,10 +352,16 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     return this.#domains.byName.has(checkDomainName(name, 'name'));
   }
 
-  /** Names of every domain the core has seen, in the order they were first seen. */
+  /** Names of every domain the core holds (seen and not forgotten), in the order of their slots. */
   domains(): string[] {
     this.#live();
-    return this.#domains.records.map((r) => r.name);
+    return this.#domains.names();
+  }
+
+  /** Forgets every domain idle now (no message, no connection, no suspension) however short its
+   *  idle time, as forgetIdleDomainsAfter does after a while; returns how many (docs/api.md). */
+  forgetIdleDomains(): number {
+    return this.#idle.forgetAll();
   }
 
   /** Connections of every domain, in one native call: entry d is the domain `domains()[d]`. Into

@@ -61,6 +61,9 @@ export interface NativeBinding {
   untake(core: number, id: number): void;
   setAttempts(core: number, id: number, attempts: number): void;
   dueDomains(core: number, now: number, out: Uint32Array): number;
+  /** 0 forgotten, 1 in use (mail or a connection), 2 held (suspended, or not drained yet). */
+  forgetDomain(core: number, domain: number): number;
+  drainIdle(core: number, out: Uint32Array): number;
   computeGoal(core: number, domain: number, binding: number, goalsz: number): number;
   openConnections(core: number, domain: number, binding: number, goal: number, reserve: number, now: number): number;
   defaultMaintain(core: number, domain: number, binding: number, now: number, goalsz: number, reserve: number): number;

@@ -46,6 +46,7 @@ export interface DomainSnapshot {
 export class DomainRecord {
   readonly #host: ViewHost;
   readonly #index: number;
+  #forgotten = false;
 
   constructor(
     host: ViewHost,
@@ -57,15 +58,32 @@ export class DomainRecord {
   }
 
   /** @internal the domain's index in the native core (read-only: a record cannot be pointed at
-   *  another domain) */
+   *  another domain). ERR_DOMAIN_FORGOTTEN once the core forgot the domain: its index may name
+   *  another domain by then. */
   get index(): number {
+    if (this.#forgotten) throw forgottenDomain(this.name);
     return this.#index;
   }
 
+  /** True once the core forgot this domain (idle for forgetIdleDomainsAfter, or
+   *  forgetIdleDomains()): every call on the record, and every call given it, throws
+   *  ERR_DOMAIN_FORGOTTEN. A later message for the name makes a new record (core.domain(name)). */
+  get forgotten(): boolean {
+    return this.#forgotten;
+  }
+
+  /** @internal the domain table forgot the domain: the record refuses from now on. */
+  static forget(dr: DomainRecord): void {
+    dr.#forgotten = true;
+  }
+
   /** @internal this record's index when it belongs to `host`, else -1: reads the record alone (the
-   *  hot paths that take a DomainRecord check it this way, not through the core's list). */
+   *  hot paths that take a DomainRecord check it this way, not through the core's list).
+   *  ERR_DOMAIN_FORGOTTEN for a record of a domain the core forgot. */
   static indexIn(dr: DomainRecord, host: ViewHost): number {
-    return #host in dr && dr.#host === host ? dr.#index : -1;
+    if (!(#host in dr) || dr.#host !== host) return -1;
+    if (dr.#forgotten) throw forgottenDomain(dr.name);
+    return dr.#index;
   }
 
   /** The core's shared scratch, filled for this domain: read it before any other view call. */
@@ -162,6 +180,15 @@ export class ActiveQueue {
     const place = native.locate(this.#host.handle(), id, where);
     return place === Place.Active && where[0] === this.domain.index && where[1] === this.bindingSlot;
   }
+}
+
+/** A DomainRecord (or one of its ActiveQueue views) used after the core forgot its domain. */
+export function forgottenDomain(name: string): Error {
+  return codedError(
+    'ERR_DOMAIN_FORGOTTEN',
+    `domain: ${JSON.stringify(name)} was forgotten after it was idle; its next message makes it again ` +
+      '(get the new record with core.domain(name))',
+  );
 }
 
 export function unknownDomain(name: string): Error {

@@ -28,9 +28,22 @@ export interface MailQueueCoreOptions {
   deliveryTimeout?: number;
   /** A pino-compatible logger: connections and outcomes at debug, failures at error. */
   logger?: Logger;
+  /** A domain with no message, no connection and no suspension for this long (ms) is forgotten:
+   *  its record, settings and name go, and its next message makes it again (default 600000, ten
+   *  minutes; 0: at the end of the first pass that finds it idle; Infinity: never). */
+  forgetIdleDomainsAfter?: number;
 }
 
-const OPTION_KEYS = new Set(['bindings', 'config', 'clock', 'transport', 'store', 'deliveryTimeout', 'logger']);
+const OPTION_KEYS = new Set([
+  'bindings',
+  'config',
+  'clock',
+  'transport',
+  'store',
+  'deliveryTimeout',
+  'logger',
+  'forgetIdleDomainsAfter',
+]);
 
 /** Checks the constructor's options (the configuration itself is checked by ResolvedConfig). */
 function checkOptions(options: MailQueueCoreOptions): void {
@@ -81,6 +94,8 @@ export class CoreContext {
   limitsEpoch = 0;
   /** Single enqueue() calls held on the JavaScript side until the next call into the core. */
   readonly arrivals: ArrivalStage;
+  /** options.forgetIdleDomainsAfter (ms; Infinity: never). */
+  readonly forgetIdleDomainsAfter: number;
 
   constructor(options: MailQueueCoreOptions) {
     checkOptions(options);
@@ -89,6 +104,12 @@ export class CoreContext {
         ? 300_000
         : checkInt(options.deliveryTimeout, 'options.deliveryTimeout', 1, 86_400_000);
     this.logger = checkLogger(options.logger, 'options.logger');
+    const f = options.forgetIdleDomainsAfter;
+    if (f !== undefined && typeof f !== 'number')
+      throw new TypeError(`options.forgetIdleDomainsAfter must be a number, got ${typeName(f)}`);
+    if (f !== undefined && f !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(f) && f >= 0))
+      throw new RangeError(`options.forgetIdleDomainsAfter must be a whole number of ms from 0, or Infinity, got ${f}`);
+    this.forgetIdleDomainsAfter = f ?? 600_000;
     this.transport = options.transport;
     this.store = options.store;
     const cfg = new ResolvedConfig(options.bindings, options.config);

@@ -1,7 +1,8 @@
 // The domain table: every destination domain the core has seen, by name and by index, with its
 // DomainRecord, its ActiveQueue views (made on first request), and the resolved settings of each of
 // its (domain, binding) pairs; and the binding slots by name. A domain is created in the native core
-// when its first message arrives, with the limits its configuration resolves to.
+// when its first message arrives, with the limits its configuration resolves to. A domain forgotten
+// (idle_domains.ts) leaves its slot free: records[d] is then FORGOTTEN until a new domain reuses d.
 import type { PairSettings } from '../config.js';
 import { native } from '../native.js';
 import { checkDomainName, checkTypedArray, typeName } from '../validate.js';
@@ -11,7 +12,13 @@ import type { CoreContext } from './core_context.js';
 export class DomainTable {
   /** Domain index by (normalised) name. */
   readonly byName = new Map<string, number>();
+  /** The record of each domain slot; a free slot (its domain forgotten) holds `free`. */
   readonly records: DomainRecord[] = [];
+  /** What a free slot of `records` holds (forgotten, named ''). */
+  readonly free: DomainRecord;
+  /** Called with each domain forgotten (name and its former index), for the per-domain state kept
+   *  elsewhere (tallies, the sibling index). */
+  readonly onForget: Array<(name: string, d: number) => void> = [];
   /** What the views of this core share (DomainRecord and ActiveQueue check ownership by it). */
   readonly host: ViewHost;
   // A domain's ActiveQueue views, made on first request (most are never asked for): a row per
@@ -32,6 +39,23 @@ export class DomainTable {
       handle: () => ctx.live(),
       bindingSlot: (b, name) => this.bindingSlot(b, name),
     };
+    this.free = new DomainRecord(this.host, '', -1);
+    DomainRecord.forget(this.free);
+  }
+
+  /** Whether slot d holds a domain (not forgotten). */
+  live(d: number): boolean {
+    return this.records[d] !== this.free;
+  }
+
+  /** The native core has forgotten domain d: its name, record, views and settings go too. */
+  forget(d: number): void {
+    const rec = this.records[d];
+    this.byName.delete(rec.name);
+    DomainRecord.forget(rec);
+    this.records[d] = this.free;
+    this.#queues[d] = undefined;
+    for (const f of this.onForget) f(rec.name, d);
   }
 
   create(name: string): number {
@@ -53,9 +77,10 @@ export class DomainTable {
     for (let b = 0; b < nb; b++)
       if (settings[b].messageThrottle >= 0) native.setMessageThrottle(h, d, b, settings[b].messageThrottle);
     this.byName.set(name, d);
-    this.records.push(new DomainRecord(this.host, name, d));
-    this.#queues.push(undefined);
-    for (let b = 0; b < nb; b++) this.#pairs.push(settings[b]);
+    // A new slot, or a forgotten domain's slot again (its entries are overwritten in place).
+    this.records[d] = new DomainRecord(this.host, name, d);
+    this.#queues[d] = undefined;
+    for (let b = 0; b < nb; b++) this.#pairs[d * nb + b] = settings[b];
     return d;
   }
 
@@ -73,13 +98,23 @@ export class DomainTable {
     return this.#pairs[d * this.ctx.bindings.length + b];
   }
 
-  /** See MailQueueCore.connectionsByDomain. */
+  /** The names of the domains held, in slot order (free slots left out). */
+  names(): string[] {
+    const out: string[] = [];
+    for (const r of this.records) if (r !== this.free) out.push(r.name);
+    return out;
+  }
+
+  /** See MailQueueCore.connectionsByDomain: entry i is names()[i]. */
   connectionsByDomain(out?: Float64Array): Float64Array {
     const h = this.ctx.live();
     const n = this.records.length;
     if (out !== undefined) checkTypedArray(out, Float64Array, 'Float64Array', 'out');
     const into = out !== undefined && out.length >= n ? out : new Float64Array(n);
     native.connectionsByDomain(h, into);
+    // The native core writes one entry per slot: the free slots' (always 0) are squeezed out.
+    let j = 0;
+    for (let d = 0; d < n; d++) if (this.records[d] !== this.free) into[j++] = into[d];
     return into;
   }
 

@@ -65,6 +65,11 @@ export class HostTable {
     this.#taught.set(domain, key);
   }
 
+  /** A forgotten domain's slot: what was taught for it is not the next domain's. */
+  forget(domain: number): void {
+    this.#taught.delete(domain);
+  }
+
   /** The host a connection is charged to, or undefined. */
   charged(connectionId: number): string | undefined {
     const h = native.connectionHost(this.ctx.live(), connectionId);

@@ -91,7 +91,7 @@ export class MaintenancePass {
     /** The GrantList owner (the facade): a list of another core is refused. */
     private readonly owner: object,
     /** After every pass: idle connections of the delivery layer look for mail that became due. */
-    private readonly afterPass: () => void,
+    private readonly afterPass: (now: number) => void,
   ) {
     this.#order = new Uint32Array(3 * ctx.bindings.length);
     const bindings = ctx.bindings;
@@ -212,7 +212,7 @@ export class MaintenancePass {
         }
         grants = [];
       }
-      this.afterPass();
+      this.afterPass(t);
       return { opened: into === null ? grants.length : into.length, grants, visited: out[0], remaining: out[1] };
     }
     let remaining = 0;
@@ -247,7 +247,7 @@ export class MaintenancePass {
         if (remaining === 0 || visited >= max || opened() >= maxGrants || n === 0) break;
       }
     });
-    this.afterPass();
+    this.afterPass(t);
     return { ...result, visited, remaining };
   }
 

@@ -18,6 +18,8 @@ export type Summary = Stats & {
   deferred: number;
   bounced: number;
   connectFailures: number;
+  /** Bytes the native core holds for its tables (messages, queues, domain slots, ledger). */
+  bytesReserved: number;
   bindings: Record<string, { connections: number; active: number; suspended: boolean }>;
 };
 
@@ -127,7 +129,7 @@ export class OperatorVerbs {
   summary(): Summary {
     const stats = this.host.stats();
     const t = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
-    for (const v of this.outbox.tallies.values()) {
+    for (const v of [this.outbox.forgottenTally, ...this.outbox.tallies.values()]) {
       t.delivered += v.delivered;
       t.deferred += v.deferred;
       t.bounced += v.bounced;
@@ -142,7 +144,8 @@ export class OperatorVerbs {
         suspended: this.suspensions.bindingSuspended(i),
       };
     });
-    return { ...stats, started: this.host.started, ...t, bindings };
+    const bytesReserved = native.bytesReserved(this.ctx.live());
+    return { ...stats, started: this.host.started, ...t, bytesReserved, bindings };
   }
 
   /** One domain: connections, active and delayed per binding, and its delivery tallies. */

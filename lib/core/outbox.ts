@@ -34,6 +34,9 @@ export interface CoreEvents {
   connectionOpened: [event: ConnectionOpenedEvent];
   /** A connection could not be opened or greeted (made only with a listener). */
   connectionFailed: [event: ConnectionFailedEvent];
+  /** An idle domain was forgotten (decision 46): what is kept about it by name can go too (made
+   *  only with a listener). */
+  domainForgotten: [event: { domain: string }];
   /** A failure the core survives (a provider, a store call, a listener that threw). */
   error: [error: Error];
   /** A maintain() call (the maintainer's passes included) has ended (made only with a listener). */
@@ -94,11 +97,25 @@ export class Outbox {
   #seenOpened = 0;
   #seenExpired = 0;
 
+  /** The tallies of the domains forgotten (idle_domains.ts), summed: the totals keep them. */
+  readonly forgottenTally: DomainTally = { delivered: 0, deferred: 0, bounced: 0, connectFailures: 0 };
+
   constructor(
     private readonly ctx: CoreContext,
     private readonly events: EventEmitter<CoreEvents>,
     private readonly domains: DomainTable,
-  ) {}
+  ) {
+    domains.onForget.push((name) => {
+      const t = this.#tallies.get(name);
+      if (t === undefined) return;
+      const f = this.forgottenTally;
+      f.delivered += t.delivered;
+      f.deferred += t.deferred;
+      f.bounced += t.bounced;
+      f.connectFailures += t.connectFailures;
+      this.#tallies.delete(name);
+    });
+  }
 
   get tallies(): ReadonlyMap<string, DomainTally> {
     return this.#tallies;

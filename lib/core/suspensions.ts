@@ -51,7 +51,7 @@ export class Suspensions {
     if (flag) this.#bindings.add(b);
     else this.#bindings.delete(b);
     for (let d = 0; d < this.domains.records.length; d++)
-      for (let s = 0; s < this.ctx.bindings.length; s++) this.apply(d, s);
+      if (this.domains.live(d)) for (let s = 0; s < this.ctx.bindings.length; s++) this.apply(d, s);
     if (!flag) this.poke();
   }
 

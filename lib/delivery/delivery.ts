@@ -196,10 +196,16 @@ export class Delivery implements ConnectionHost {
     if (mxKey === undefined || !this.#settings(domain, binding).migrate) return undefined;
     const fits = (other: string) =>
       other !== domain &&
+      this.#domains.byName.has(other) &&
       this.#queued(other, binding) > 0 &&
       this.#settings(other, binding).migrate &&
       !this.#suspensions.deliverySuspended(this.#index(other), this.#slot(binding));
     return this.#siblings.find(domain, mxKey, fits);
+  }
+
+  /** The core forgot a domain: the sibling index lets go of it. */
+  forgetDomain(name: string): void {
+    this.#siblings.forget(name);
   }
 
   suspended(domain: string, binding: string): boolean {

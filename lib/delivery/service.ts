@@ -39,6 +39,11 @@ export class DeliveryService {
     private readonly outbox: Outbox,
   ) {
     this.#hosts = new HostTable(ctx);
+    domains.onForget.push((name, d) => {
+      this.#hosts.forget(d);
+      this.#delivery?.forgetDomain(name);
+      if (outbox.listens('domainForgotten')) outbox.emitSafely('domainForgotten', { domain: name });
+    });
   }
 
   get started(): boolean {

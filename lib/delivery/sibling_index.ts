@@ -11,6 +11,7 @@ const SIBLING_SCAN = 1000;
 
 export class SiblingIndex {
   readonly #byKey = new Map<string, Set<string>>(); // mxKey -> domains seen behind it
+  readonly #keyOf = new Map<string, string>(); // domain -> the mxKey it was last seen behind
   #dueBuf = new Uint32Array(64);
 
   constructor(
@@ -21,9 +22,7 @@ export class SiblingIndex {
 
   /** A domain behind mxKey other than `domain` that `fits` accepts, or undefined. */
   find(domain: string, mxKey: string, fits: (other: string) => boolean): string | undefined {
-    let set = this.#byKey.get(mxKey);
-    if (!set) this.#byKey.set(mxKey, (set = new Set()));
-    set.add(domain);
+    const set = this.#add(mxKey, domain);
     for (const other of set) if (fits(other)) return other;
     const keyOf = this.transport.mxKey?.bind(this.transport);
     if (!keyOf) return undefined;
@@ -31,12 +30,31 @@ export class SiblingIndex {
       if (set.has(other)) continue;
       const key = keyOf(other);
       if (key === undefined) continue;
-      let s2 = this.#byKey.get(key);
-      if (!s2) this.#byKey.set(key, (s2 = new Set()));
-      s2.add(other);
+      this.#add(key, other);
       if (key === mxKey && fits(other)) return other;
     }
     return undefined;
+  }
+
+  /** Lets go of a domain the core forgot. */
+  forget(domain: string): void {
+    const key = this.#keyOf.get(domain);
+    if (key === undefined) return;
+    this.#keyOf.delete(domain);
+    const set = this.#byKey.get(key);
+    set?.delete(domain);
+    if (set?.size === 0) this.#byKey.delete(key);
+  }
+
+  // The set of mxKey with domain in it (out of the set of the key it was behind before, if another).
+  #add(mxKey: string, domain: string): Set<string> {
+    const old = this.#keyOf.get(domain);
+    if (old !== undefined && old !== mxKey) this.forget(domain);
+    this.#keyOf.set(domain, mxKey);
+    let set = this.#byKey.get(mxKey);
+    if (!set) this.#byKey.set(mxKey, (set = new Set()));
+    set.add(domain);
+    return set;
   }
 
   /** Up to max domains that have mail now. */

@@ -134,7 +134,13 @@ export class FeedbackConcurrency {
     this.#core = core;
     this.#attachment = new Attachment(
       core,
-      { connectionOpened: this.#onOpened, connectionFailed: this.#onConnectionFailed, deferred: this.#onDeferred },
+      {
+        connectionOpened: this.#onOpened,
+        connectionFailed: this.#onConnectionFailed,
+        deferred: this.#onDeferred,
+        // What a forgotten domain learnt goes with it: its next mail starts from `initial`.
+        domainForgotten: (e) => this.#states.delete(e.domain),
+      },
       this.#provider,
       { kind: 'feedbackConcurrency', state: () => ({ initial: this.initial, max: this.max, windows: this.windows() }) },
     );

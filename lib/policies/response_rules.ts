@@ -198,7 +198,9 @@ export class ResponseRules {
     this.#now = (o.now as (() => number) | undefined) ?? (() => core.now());
     this.#onMatch = o.onMatch as ((a: ActiveRule) => void) | undefined;
     this.#core = core;
-    this.#attachment = new Attachment(core, { deferred: this.#onDeferred, bounce: this.#onBounce }, this.#provider, {
+    const forgotten = (e: { domain: string }) => this.#held.delete(e.domain);
+    const listeners = { deferred: this.#onDeferred, bounce: this.#onBounce, domainForgotten: forgotten };
+    this.#attachment = new Attachment(core, listeners, this.#provider, {
       kind: 'responseRules',
       state: () => ({ rules: this.#rules.map((c) => c.rule.name), active: this.active() }),
     });

@@ -406,6 +406,27 @@ Napi::Value SetAttempts(const Napi::CallbackInfo& info) {
   return a.undefined();
 }
 
+// forgetDomain(core, domain) -> 0 forgotten, 1 in use (mail or a connection), 2 held (suspended, or
+// a grant or expired message naming it not drained yet): Core::forgetDomain
+Napi::Value ForgetDomain(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  if (a.failed()) return a.undefined();
+  mqc::Status st = s->core->forgetDomain(d);
+  return a.num(st == mqc::Status::Ok ? 0 : st == mqc::Status::DomainInUse ? 1 : 2);
+}
+
+// drainIdle(core, out: Uint32Array) -> n: the domains that became idle since the last call
+// (Core::drainIdle)
+Napi::Value DrainIdle(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  U32s out = a.u32s("out");
+  if (a.failed()) return a.undefined();
+  return a.num(static_cast<double>(s->core->drainIdle(out.data, out.length)));
+}
+
 // dueDomains(core, now, out: Uint32Array) -> n
 Napi::Value DueDomains(const Napi::CallbackInfo& info) {
   Args a(info);
@@ -925,6 +946,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"deferBatch", DeferBatch},
       {"untake", Untake},
       {"dueDomains", DueDomains},
+      {"forgetDomain", ForgetDomain},
+      {"drainIdle", DrainIdle},
       {"computeGoal", ComputeGoal},
       {"openConnections", OpenConnections},
       {"defaultMaintain", DefaultMaintain},

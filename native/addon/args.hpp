@@ -126,6 +126,10 @@ MQC_COLD inline void throwStatus(Napi::Env env, mqc::Status st, const std::strin
       return throwCode(env, mqc::statusName(st), what + ": no such open connection");
     case Status::TooMany:
       return throwCode(env, mqc::statusName(st), what + ": table full");
+    case Status::DomainInUse:
+      return throwCode(env, mqc::statusName(st), what + ": the domain holds mail or a connection");
+    case Status::DomainHeld:
+      return throwCode(env, mqc::statusName(st), what + ": the domain is suspended or not drained yet");
   }
   throwCode(env, "ERR_INTERNAL", what + ": unexpected status");
 }
@@ -203,7 +207,8 @@ class Args {
   uint32_t domain() {
     double v = integer("domain", 0, kMaxCount);
     if (failed_) return 0;
-    if (v >= static_cast<double>(slot_->core->domains())) return failUnknown("domain: unknown domain index ", v), 0;
+    // A forgotten domain's slot names no domain until addDomain makes it again.
+    if (!slot_->core->domainLive(static_cast<uint32_t>(v))) return failUnknown("domain: unknown domain index ", v), 0;
     return static_cast<uint32_t>(v);
   }
 

@@ -1,5 +1,6 @@
 #include "connection_ledger.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -25,11 +26,30 @@ int32_t ConnectionLedger::addThrottle(uint32_t count, double windowMs) {
   return static_cast<int32_t>(throttles_.size() - 1);
 }
 
-Status ConnectionLedger::addDomain(const DomainLimits& limits, uint32_t* index) {
+Status ConnectionLedger::checkLimits(const DomainLimits& limits) const {
   if (limits.pairs.size() != cfg_.bindings || limits.groupScopeMax.size() != cfg_.groups) return Status::BadArgument;
   for (const PairLimits& p : limits.pairs)
     if (p.throttle != kNoThrottle && (p.throttle < 0 || static_cast<size_t>(p.throttle) >= throttles_.size()))
       return Status::BadArgument;
+  return Status::Ok;
+}
+
+Status ConnectionLedger::reuseDomain(uint32_t d, const DomainLimits& limits) {
+  if (d >= domainTotal_.size()) return Status::BadDomain;
+  Status s = checkLimits(limits);
+  if (s != Status::Ok) return s;
+  if (domainTotal_[d] != 0) return Status::DomainInUse;  // every pair and group::domain count is 0 too
+  std::copy(limits.pairs.begin(), limits.pairs.end(), pairLimits_.begin() + pairIndex(d, 0));
+  std::copy(limits.groupScopeMax.begin(), limits.groupScopeMax.end(), groupScopeMax_.begin() + groupIndex(d, 0));
+  scopeMax_[d] = limits.scopeMax;
+  // The Host scope: the slot's new domain has not been taught its MX set yet.
+  if (d < domainHosts_.size()) domainHosts_[d].clear();
+  return Status::Ok;
+}
+
+Status ConnectionLedger::addDomain(const DomainLimits& limits, uint32_t* index) {
+  Status s = checkLimits(limits);
+  if (s != Status::Ok) return s;
   if (domainTotal_.size() >= 0x7fffffffu) return Status::TooMany;
   pairLimits_.insert(pairLimits_.end(), limits.pairs.begin(), limits.pairs.end());
   pairCount_.resize(pairCount_.size() + cfg_.bindings, 0);

@@ -68,6 +68,10 @@ class ConnectionLedger {
   const RateThrottle& throttle(int32_t i) const { return throttles_[static_cast<size_t>(i)]; }
 
   Status addDomain(const DomainLimits& limits, uint32_t* index);
+  // A domain slot made again for a new domain (Core::forgetDomain freed it): its limits are
+  // overwritten in place and its counts, which must be zero (no connection), stay so. BadDomain for
+  // an index out of range, BadArgument as addDomain, DomainInUse when it still has a connection.
+  Status reuseDomain(uint32_t d, const DomainLimits& limits);
   size_t domains() const { return domainTotal_.size(); }
   const PairLimits& pairLimits(uint32_t d, uint32_t b) const { return pairLimits_[pairIndex(d, b)]; }
   void setSuspended(uint32_t d, uint32_t b, bool s) { pairLimits_[pairIndex(d, b)].suspended = s; }
@@ -137,6 +141,8 @@ class ConnectionLedger {
   size_t groupIndex(uint32_t d, uint32_t g) const { return static_cast<size_t>(d) * cfg_.groups + g; }
   // Which limit gives headroom() its value (the slow path of a clipped acquire()).
   Refusal limitingScope(uint32_t d, uint32_t b, uint32_t reserve, double now) const;
+  // addDomain's checks of a domain's limits.
+  Status checkLimits(const DomainLimits& limits) const;
   // The server ceiling's room left for a call with this reserve (headroom()'s rule).
   uint32_t serverRoom(uint32_t reserve) const;
   size_t hostIndex(uint32_t h, uint32_t b) const { return static_cast<size_t>(h) * cfg_.bindings + b; }

@@ -56,12 +56,81 @@ Core::~Core() {
 }
 
 Status Core::addDomain(const DomainLimits& limits, uint32_t* index) {
-  Status s = ledger_.addDomain(limits, index);
-  if (s != Status::Ok) return s;
-  domains_.emplace_back();
-  queues_.resize(queues_.size() + bindings());
-  counters_[kDomains] = static_cast<double>(domains_.size());
+  if (!freeDomains_.empty()) {
+    // A forgotten slot: forgetDomain left its queues empty and its record reset; the ledger
+    // overwrites its limits in place.
+    uint32_t d = freeDomains_.back();
+    Status s = ledger_.reuseDomain(d, limits);
+    if (s != Status::Ok) return s;
+    freeDomains_.pop_back();
+    domains_[d].live = true;
+    *index = d;
+  } else {
+    Status s = ledger_.addDomain(limits, index);
+    if (s != Status::Ok) return s;
+    domains_.emplace_back();
+    queues_.resize(queues_.size() + bindings());
+  }
+  counters_[kDomains] = static_cast<double>(liveDomains());
   return Status::Ok;
+}
+
+Status Core::forgetDomain(uint32_t d) {
+  if (!domainLive(d)) return Status::BadDomain;
+  Domain& dom = domains_[d];
+  if (dom.activeTotal > 0 || dom.delayed || dom.inFlight > 0 || ledger_.domainCount(d) > 0) {
+    dom.idleNoted = false;  // noted again when it empties
+    return Status::DomainInUse;
+  }
+  bool held = false;
+  for (uint32_t b = 0; b < bindings() && !held; ++b) held = ledger_.pairLimits(d, b).suspended;
+  // Drained grants and expired messages carry their domain index: one not drained yet (its
+  // connection already released) would name whatever domain reused the slot.
+  for (size_t i = grantsRead_; i < grants_.size() && !held; ++i) held = grants_[i].domain == d;
+  for (size_t i = expiredRead_; i < expiredDomain_.size() && !held; ++i) held = expiredDomain_[i] == d;
+  if (held) {
+    dom.idleNoted = false;
+    return Status::DomainHeld;
+  }
+  // Lazily cancelled entries still in its queues go back to the message table now.
+  for (uint32_t b = 0; b < bindings(); ++b) {
+    ActiveQueue& q = queue(d, b);
+    q.purge(
+        &pool_, [this](uint32_t h) { return isDead(h); }, [this](uint32_t h) { messages_.release(h); });
+  }
+  // Out of a sliced pass in progress (its snapshot listed it when dom.passNo is that pass's).
+  if (dom.passNo == slicePassNo_ && !slicePass_.empty()) {
+    auto it = std::find(slicePass_.begin(), slicePass_.end(), d);
+    if (it != slicePass_.end()) {
+      if (static_cast<size_t>(it - slicePass_.begin()) < slicePos_) --slicePos_;
+      slicePass_.erase(it);
+    }
+  }
+  if (visitDomain_ == d) visitDomain_ = kNoVisit;
+  dom = Domain{};
+  dom.live = false;
+  freeDomains_.push_back(d);
+  counters_[kDomains] = static_cast<double>(liveDomains());
+  return Status::Ok;
+}
+
+void Core::noteIfIdle(uint32_t d) {
+  Domain& dom = domains_[d];
+  if (dom.idleNoted || !dom.live || dom.activeTotal > 0 || dom.delayed || dom.inFlight > 0 ||
+      ledger_.domainCount(d) > 0)
+    return;
+  dom.idleNoted = true;
+  idle_.push_back(d);
+}
+
+size_t Core::drainIdle(uint32_t* out, size_t max) {
+  size_t n = 0;
+  while (idleRead_ < idle_.size() && n < max) out[n++] = idle_[idleRead_++];
+  if (idleRead_ == idle_.size()) {
+    idle_.clear();
+    idleRead_ = 0;
+  }
+  return n;
 }
 
 void Core::placeActive(uint32_t h) {
@@ -70,6 +139,7 @@ void Core::placeActive(uint32_t h) {
   Domain& dom = domains_[m.domain];
   queue(m.domain, m.binding).insert(&pool_, m.priority(), h);
   ++dom.activeTotal;
+  dom.idleNoted = false;
   if (m.expiresAt < dom.activeMinExpiry) dom.activeMinExpiry = m.expiresAt;
   counters_[kActive] += 1;
   counters_[kFixedCounters + bindings() + m.binding] += 1;
@@ -81,6 +151,7 @@ void Core::placeDelayed(uint32_t h) {
   Domain& dom = domains_[m.domain];
   if (!dom.delayed) dom.delayed = RunSkiplist::make(&pool_, m.seq() * 0x9e3779b97f4a7c15ull + 7);
   dom.delayed->insert(h);
+  dom.idleNoted = false;
   counters_[kDelayed] += 1;
 }
 
@@ -103,6 +174,7 @@ void Core::unplace(uint32_t h) {
       break;
     case Place::InFlight:
       counters_[kInFlight] -= 1;
+      --dom.inFlight;
       break;
     case Place::Free:
     case Place::Cancelled:
@@ -117,10 +189,12 @@ void Core::purgeIfDue(ActiveQueue& q) {
 }
 
 void Core::expire(uint32_t h) {
+  const uint32_t d = messages_.at(h).domain;
   expired_.push_back(messages_.at(h).id);
-  expiredDomain_.push_back(messages_.at(h).domain);
+  expiredDomain_.push_back(d);
   counters_[kExpired] += 1;
   messages_.free(h);
+  noteIfIdle(d);
 }
 
 Status Core::enqueue(uint32_t d, uint32_t b, double id, uint8_t priority, double nextAttempt, double expiresAt,
@@ -142,7 +216,7 @@ Status Core::enqueueBatchAt(uint32_t d, uint32_t b, const double* ids, const uin
 Status Core::enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities, const double* times,
                          size_t n, double nextAttempt, double expiresAt, double now, size_t* failedAt) {
   *failedAt = 0;
-  if (d >= domains_.size()) return Status::BadDomain;
+  if (!domainLive(d)) return Status::BadDomain;
   if (b >= bindings() || b > 0xffff) return Status::BadBinding;  // Message::binding is 16 bits
   if (!validTime(nextAttempt) || !validExpiry(expiresAt) || !validTime(now)) return Status::BadArgument;
   if (messages_.handlesInUse() + n > kMaxMessages) return Status::TooMany;
@@ -206,7 +280,7 @@ Status Core::enqueueArrivals(const double* e, size_t n, double now, size_t* fail
     const double* r = e + kArrivalStride * i;
     *failedAt = i;
     if (!(r[0] >= 0 && r[0] < static_cast<double>(domains_.size()) &&
-          r[0] == static_cast<double>(static_cast<uint32_t>(r[0]))))
+          r[0] == static_cast<double>(static_cast<uint32_t>(r[0])) && domains_[static_cast<uint32_t>(r[0])].live))
       return Status::BadDomain;
     if (!(r[1] >= 0 && r[1] < 65536.0 * kPriorities && r[1] == static_cast<double>(static_cast<uint32_t>(r[1]))))
       return Status::BadBinding;
@@ -333,9 +407,11 @@ Status Core::cancelBatch(const double* ids, size_t n, size_t* failedAt, size_t* 
 
 void Core::cancelQueued(uint32_t h) {
   Message& m = messages_.at(h);
+  const uint32_t d = m.domain;
   if (m.place() != Place::Active) {
     unplace(h);
     messages_.free(h);
+    noteIfIdle(d);
     return;
   }
   // Lazy: the entry stays in its queue, dead, and is dropped when it reaches the front or the
@@ -349,6 +425,7 @@ void Core::cancelQueued(uint32_t h) {
   counters_[kActiveRemoved] += 1;
   counters_[kFixedCounters + bindings() + m.binding] -= 1;
   purgeIfDue(q);
+  noteIfIdle(d);
 }
 
 Status Core::locate(double id, MessageInfo* out) const {
@@ -386,6 +463,7 @@ Status Core::removeActive(uint32_t d, uint32_t b, double id) {
   if (m.place() != Place::Active || m.domain != d || m.binding != b) return Status::UnknownId;
   unplace(h);
   messages_.free(h);
+  noteIfIdle(d);
   return Status::Ok;
 }
 
@@ -418,6 +496,7 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
       m.setPlace(Place::InFlight);
       if (m.attempts < 0xffff) ++m.attempts;
       counters_[kInFlight] += 1;
+      ++dom.inFlight;
       out[got++] = m.id;
     }
   }
@@ -469,8 +548,10 @@ Status Core::settle(double id) {
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
   if (messages_.at(h).place() != Place::InFlight) return Status::NotInFlight;
+  const uint32_t d = messages_.at(h).domain;
   unplace(h);
   messages_.free(h);
+  noteIfIdle(d);
   return Status::Ok;
 }
 
@@ -518,8 +599,11 @@ Status Core::settleBatch(const double* ids, size_t n, size_t* failedAt) {
   Status st = collectInFlight(ids, n, failedAt);
   if (st != Status::Ok) return st;
   for (uint32_t h : scratch_) {
+    const uint32_t d = messages_.at(h).domain;
     counters_[kInFlight] -= 1;
+    --domains_[d].inFlight;
     messages_.free(h);
+    noteIfIdle(d);
   }
   scratch_.clear();
   return Status::Ok;
@@ -734,7 +818,11 @@ void Core::beginSlicedPass(double now) {
   size_t n = dueDomains(now, due_.data(), due_.size());
   size_t start = nextDomainStart(n);
   slicePass_.resize(n);
-  for (size_t i = 0; i < n; ++i) slicePass_[i] = due_[(start + i) % n];
+  ++slicePassNo_;
+  for (size_t i = 0; i < n; ++i) {
+    slicePass_[i] = due_[(start + i) % n];
+    domains_[slicePass_[i]].passNo = slicePassNo_;
+  }
   slicePos_ = 0;
 }
 
@@ -774,11 +862,18 @@ Status Core::releaseConnection(double connectionId) {
   counters_[kConnections] -= 1;
   counters_[kReleased] += 1;
   counters_[kFixedCounters + g.binding] -= 1;
+  noteIfIdle(g.domain);
   return Status::Ok;
 }
 
 Status Core::migrateConnection(double connectionId, uint32_t toDomain) {
-  return ledger_.migrate(connectionId, toDomain, nullptr);
+  const Grant* g = ledger_.lease(connectionId);
+  if (g == nullptr) return Status::UnknownConnection;
+  if (!domainLive(toDomain)) return Status::BadDomain;  // a forgotten slot is no sibling
+  const uint32_t from = g->domain;
+  Status s = ledger_.migrate(connectionId, toDomain, nullptr);
+  if (s == Status::Ok) noteIfIdle(from);
+  return s;
 }
 
 double Core::nextDueAt() const {
@@ -830,6 +925,7 @@ size_t Core::failDomain(uint32_t d, double* out, size_t max) {
     unplace(h);
     messages_.free(h);
   }
+  if (n > 0) noteIfIdle(d);
   return n;
 }
 
@@ -939,8 +1035,32 @@ bool Core::checkInvariants() const {
   if (counters_[kActive] != static_cast<double>(active) || counters_[kDelayed] != static_cast<double>(delayed) ||
       counters_[kInFlight] != static_cast<double>(inFlight) ||
       counters_[kConnections] != static_cast<double>(ledger_.total()) ||
-      counters_[kDomains] != static_cast<double>(domains_.size()))
+      counters_[kDomains] != static_cast<double>(liveDomains()))
     return false;
+  // Every message's domain is live and counts it in flight when it is; a free slot holds nothing.
+  std::vector<uint32_t> inFlightOf(domains_.size(), 0);
+  bool domainsOk = true;
+  messages_.forEachLive([&](const Message& m) {
+    if (m.domain >= domains_.size() || !domains_[m.domain].live)
+      domainsOk = false;
+    else if (m.place() == Place::InFlight)
+      ++inFlightOf[m.domain];
+  });
+  if (!domainsOk) return false;
+  size_t freeSlots = 0;
+  for (uint32_t d = 0; d < domains_.size(); ++d) {
+    const Domain& dom = domains_[d];
+    if (dom.inFlight != inFlightOf[d]) return false;
+    if (!dom.live) {
+      ++freeSlots;
+      if (dom.activeTotal != 0 || dom.delayed || ledger_.domainCount(d) != 0) return false;
+      for (uint32_t b = 0; b < bindings(); ++b)
+        if (queue(d, b).size() != 0 || queue(d, b).dead() != 0) return false;
+    }
+  }
+  if (freeSlots != freeDomains_.size()) return false;
+  for (uint32_t d : slicePass_)
+    if (d >= domains_.size() || !domains_[d].live) return false;
   for (uint32_t b = 0; b < bindings(); ++b) {
     if (counters_[kFixedCounters + bindings() + b] != bindingActive[b]) return false;
     if (counters_[kFixedCounters + b] != static_cast<double>(ledger_.bindingCount(b))) return false;

@@ -31,7 +31,7 @@ enum Counter : uint32_t {
   kActive,           // messages in active queues
   kDelayed,          // messages in delayed queues
   kInFlight,         // messages taken by connections
-  kDomains,          // domain records
+  kDomains,          // live domain records (a forgotten one is not counted)
   kOpened,           // connections granted since creation
   kReleased,         // connections released since creation
   kExpired,          // messages expired since creation
@@ -73,8 +73,25 @@ class Core {
   ConnectionLedger& ledger() { return ledger_; }
   const ConnectionLedger& ledger() const { return ledger_; }
   uint32_t bindings() const { return ledger_.bindings(); }
+  // Domain slots, live or free: every per-domain index is below it (a forgotten domain's slot stays
+  // until addDomain reuses it).
   size_t domains() const { return domains_.size(); }
+  // A new domain: a free slot (the one forgotten last) when there is one, else a new one.
   Status addDomain(const DomainLimits& limits, uint32_t* index);
+  // Whether d names a domain (a slot in range that is not free).
+  bool domainLive(uint32_t d) const { return d < domains_.size() && domains_[d].live; }
+  size_t liveDomains() const { return domains_.size() - freeDomains_.size(); }
+  // Forgets domain d: its slot goes on the free list for addDomain to reuse, with everything the
+  // core and the ledger keep for it reset (its lazily cancelled queue entries are purged; it leaves
+  // a sliced pass in progress and the last prepareVisit). Refused while it is needed:
+  // BadDomain (not live), DomainInUse (a message active, delayed or in flight, or a connection),
+  // DomainHeld (a pair suspended, or a grant or expired message naming it not drained yet).
+  Status forgetDomain(uint32_t d);
+  // The domains that became idle (no message, no connection) since the last call, each once until
+  // it gets mail again (or a forgetDomain of it is refused), into out; returns how many (at most
+  // max; the rest wait for the next call). A domain listed may be busy again by the time it is read.
+  size_t drainIdle(uint32_t* out, size_t max);
+  size_t pendingIdle() const { return idle_.size() - idleRead_; }
 
   // --- messages -------------------------------------------------------------------------------
   // A message whose nextAttempt is after `now` goes to its domain's delayed queue, else to the
@@ -241,7 +258,13 @@ class Core {
     size_t activeTotal = 0;
     double activeMinExpiry = kNever;  // lower bound of expiresAt over active messages
     uint32_t bindingRotation = 0;
+    uint32_t inFlight = 0;   // its messages taken by connections
+    uint32_t passNo = 0;     // the sliced pass whose snapshot last listed it (slicePassNo_)
+    bool live = true;        // false once forgotten, until addDomain reuses the slot
+    bool idleNoted = false;  // listed in idle_ since it last got mail
   };
+  // Lists d in idle_ when it holds no message and no connection and is not listed already.
+  void noteIfIdle(uint32_t d);
   void placeActive(uint32_t h);
   void placeDelayed(uint32_t h);
   void unplace(uint32_t h);  // removes from whichever queue holds it
@@ -274,6 +297,7 @@ class Core {
   double visitNow_ = 0;
   int32_t visitGoalsz_ = 0;
   size_t slicePos_ = 0;
+  uint32_t slicePassNo_ = 0;  // bumped by every snapshot
   void beginSlicedPass(double now);
   ActiveQueue& queue(uint32_t d, uint32_t b) { return queues_[static_cast<size_t>(d) * ledger_.bindings() + b]; }
   const ActiveQueue& queue(uint32_t d, uint32_t b) const {
@@ -293,6 +317,9 @@ class Core {
   std::shared_ptr<double> counterStore_;
   double* counters_ = nullptr;  // counterStore_.get()
   size_t counterCount_ = 0;
+  std::vector<uint32_t> freeDomains_;  // forgotten slots, the last forgotten last
+  std::vector<uint32_t> idle_;         // domains noted idle, for drainIdle()
+  size_t idleRead_ = 0;
   std::vector<uint32_t> scratch_;
   std::vector<uint32_t> order_;
   std::vector<uint32_t> due_;

@@ -24,6 +24,10 @@ const char* statusName(Status s) {
       return "ERR_UNKNOWN_CONNECTION";
     case Status::TooMany:
       return "ERR_TOO_MANY";
+    case Status::DomainInUse:
+      return "ERR_DOMAIN_IN_USE";
+    case Status::DomainHeld:
+      return "ERR_DOMAIN_HELD";
   }
   return "ERR_UNKNOWN_STATUS";
 }

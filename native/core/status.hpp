@@ -15,6 +15,12 @@ enum class Status : int {
   BadArgument,  // a number out of its documented range
   UnknownConnection,
   TooMany,  // a table would pass its hard size limit
+  // forgetDomain: the domain holds a message (active, delayed or in flight) or a connection; it is
+  // noted as idle again when it empties.
+  DomainInUse,
+  // forgetDomain: the domain is suspended, or a grant or expired message naming it is not drained
+  // yet; ask again later.
+  DomainHeld,
 };
 
 const char* statusName(Status s);

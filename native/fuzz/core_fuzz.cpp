@@ -130,6 +130,8 @@ enum Op : uint8_t {
   kAddHost,
   kSetDomainHosts,
   kClaimHost,
+  // Added with forgetDomain (domain slots freed and reused); appended likewise.
+  kForgetDomain,
   kOpCount,
 };
 
@@ -3026,6 +3028,73 @@ struct Fuzz {
     }
   }
 
+  // forgetDomain(d), and when it is forgotten, addDomain at once: the slot must come back for the
+  // new domain (so the slot count stays and every loop over D() still covers live domains). The
+  // refusal is predicted: in use (a message active, delayed or in flight, a connection), held (a
+  // suspended pair, or a grant or expired message naming d not drained: with some pending, either
+  // may come). Once forgotten, d leaves the sliced pass's snapshot and the last prepareVisit (the
+  // slice and visitDefault checks then hold the core to that), its binding rotation starts again,
+  // its limits are the new ones and it starts empty; it is noted idle only after mail again.
+  void opForgetDomain() {
+    uint32_t d = domain();
+    uint8_t m = r.u8();
+    MessageInfo mi;
+    bool inUse = core->activeTotal(d) > 0 || core->delayedSize(d) > 0 || core->ledger().domainCount(d) > 0;
+    for (double id : inFlight)
+      if (core->locate(id, &mi) == Status::Ok && mi.domain == d) inUse = true;
+    bool suspended = false;
+    for (uint32_t b = 0; b < B(); ++b) suspended = suspended || core->ledger().pairLimits(d, b).suspended;
+    bool pending = core->pendingGrants() > 0 || core->pendingExpired() > 0;
+    if (!inUse && !suspended && (m & 1) && !pending) {
+      // Now and then drain the idle notes first: slots of this core (a domain that emptied, got
+      // mail and emptied again since the last drain is listed twice).
+      std::vector<uint32_t> idle(2 * D() + 1);
+      idle.resize(core->drainIdle(idle.data(), idle.size()));
+      for (uint32_t x : idle) CHECK(x < D());
+    }
+    double domainsBefore = counter(kDomains);
+    Status s = core->forgetDomain(d);
+    TRACE("forgetDomain(d=%u) -> %s (inUse=%d suspended=%d pending=%d)\n", d, statusName(s), inUse ? 1 : 0,
+          suspended ? 1 : 0, pending ? 1 : 0);
+    if (inUse)
+      CHECK(s == Status::DomainInUse);
+    else if (suspended)
+      CHECK(s == Status::DomainHeld);
+    else if (pending)
+      CHECK(s == Status::Ok || s == Status::DomainHeld);
+    else
+      CHECK(s == Status::Ok);
+    if (s != Status::Ok) {
+      CHECK(core->domainLive(d) && counter(kDomains) == domainsBefore);
+      return;
+    }
+    CHECK(!core->domainLive(d) && counter(kDomains) == domainsBefore - 1);
+    CHECK(core->forgetDomain(d) == Status::BadDomain);
+    CHECK(core->enqueue(d, 0, nextId, 0, now, kNever, now) == Status::BadDomain);
+    if (!open.empty()) CHECK(core->migrateConnection(open[0].connectionId, d) == Status::BadDomain);
+    CHECK(core->checkInvariants());
+    // The model lets go of d.
+    for (size_t i = 0; i < passSnap.size(); ++i) {
+      if (passSnap[i] != d) continue;
+      if (i < passPos) --passPos;
+      passSnap.erase(passSnap.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+    if (visitSet && visitD == d) visitSet = false;
+    if (d < bindingRot.size()) bindingRot[d] = 0;
+    // A new domain takes the slot.
+    DomainLimits dl = decodeDomain(core->ledger().throttleCount(), nullptr);
+    uint32_t index = 12345;
+    CHECK(core->addDomain(dl, &index) == Status::Ok && index == d && counter(kDomains) == domainsBefore);
+    domainLimits[d] = dl;
+    for (uint32_t b = 0; b < B(); ++b) {
+      CHECK(core->ledger().setMessageThrottle(d, b, dl.pairs[b].messageThrottle) == Status::Ok);
+      CHECK(core->activeSize(d, b) == 0 && core->ledger().pairCount(d, b) == 0);
+      CHECK(core->ledger().pairLimits(d, b).maxConnections == dl.pairs[b].maxConnections);
+    }
+    CHECK(core->delayedSize(d) == 0 && core->ledger().domainCount(d) == 0);
+  }
+
   void opQuery() {
     uint8_t m = r.u8(), pick = r.u8();
     uint32_t d = domain(), b = binding();
@@ -3362,8 +3431,11 @@ struct Fuzz {
         case kClaimHost:
           opClaimHost();
           break;
-        default:
+        case kSetAttempts:
           opSetAttempts();
+          break;
+        default:
+          opForgetDomain();
           break;
       }
       checkAll();

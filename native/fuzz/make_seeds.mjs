@@ -52,6 +52,8 @@ const OPS = [
   'addHost',
   'setDomainHosts',
   'claimHost',
+  // forgetting idle domains (decision 46)
+  'forgetDomain',
 ];
 const UNLIMITED = 0xff; // any byte >= 0xc0 reads as kUnlimited
 
@@ -853,6 +855,28 @@ const seeds = {
     ...op('goalOpen', 1, 1, 3, 5, 0),
     ...[5, 4, 3, 2, 1, 0].flatMap((k) => op('claimHost', 0, k, 0)),
     ...op('maintainAll'),
+  ],
+  // forgetDomain: refused with mail and with a connection, then forgotten and made again (a new
+  // domain in the slot, limits: scopeMax, then a pair of max 2) in the middle of a sliced pass.
+  'forget-domain': [
+    ...config({ bindings: 1, domains: [{ pairs: [{ max: 3 }] }, {}, {}] }),
+    ...enq(0),
+    ...enq(1),
+    ...enq(2),
+    ...op('forgetDomain', 0, 0, UNLIMITED, ...pair({ max: 2 })),
+    ...op('maintainAll'),
+    ...op('forgetDomain', 1, 1, UNLIMITED, ...pair({ max: 2 })),
+    ...op('take', 0, 0, 4),
+    ...op('settle', 0, 0),
+    ...op('release', 0, 0),
+    ...op('release', 0, 0),
+    ...op('forgetDomain', 0, 1, UNLIMITED, ...pair({ max: 2 })),
+    ...enq(0),
+    ...slice(1, 0),
+    ...op('fail', 2, 8),
+    ...op('forgetDomain', 2, 0, 3, ...pair({ max: 1 })),
+    ...slice(0, 0),
+    ...op('forgetDomain', 0, 1, UNLIMITED, ...pair()),
   ],
 };
 

@@ -32,6 +32,8 @@ const EXPECTED = [
   'destroyCore',
   'addThrottle',
   'addDomain',
+  'forgetDomain',
+  'drainIdle',
   'setSuspended',
   'enqueue',
   'enqueueBatch',

@@ -81,6 +81,7 @@ const EXERCISED = [
   'ERR_SPOOL_CORRUPT',
   'ERR_SMTP_NXDOMAIN',
   'ERR_SMTP_CONNECT',
+  'ERR_DOMAIN_FORGOTTEN',
 ] as const satisfies readonly ErrorCode[];
 
 describe('every coded error is a MailQueueError with its documented code', () => {
@@ -99,9 +100,13 @@ describe('every coded error is a MailQueueError with its documented code', () =>
 
   test('the codes exercised below are the whole list but for the ones no test can reach cheaply', () => {
     // ERR_TOO_MANY needs 2^27 messages or 2^20 open cores; ERR_INTERNAL a status the addon does not
-    // know; the other SMTP codes (and ERR_HOST_CAP) are tested in test/transport.
+    // know; the other SMTP codes (and ERR_HOST_CAP) are tested in test/transport. ERR_DOMAIN_IN_USE
+    // and ERR_DOMAIN_HELD are the native core's names of forgetDomain's refusals, which the addon
+    // returns as numbers.
     const unreached = ERROR_CODES.filter((c) => !(EXERCISED as readonly string[]).includes(c));
     expect(unreached.sort()).toEqual([
+      'ERR_DOMAIN_HELD',
+      'ERR_DOMAIN_IN_USE',
       'ERR_HOST_CAP',
       'ERR_INTERNAL',
       'ERR_SMTP_DNS',
@@ -165,6 +170,12 @@ describe('every coded error is a MailQueueError with its documented code', () =>
     const core = queuedCore();
     try {
       expectCoded(await caught(() => core.domain('never.com')), 'ERR_UNKNOWN_DOMAIN');
+      // A record held after its domain was forgotten (no mail, no connection left).
+      const dr = core.domain('x.com');
+      core.cancelMany(Float64Array.from(core.activeQueue('x.com', 0).toArray()));
+      for (const g of core.maintain().grants) core.releaseConnection(g.connectionId);
+      core.forgetIdleDomains();
+      expectCoded(await caught(() => dr.activeSize()), 'ERR_DOMAIN_FORGOTTEN');
     } finally {
       core.close();
     }

@@ -45,7 +45,12 @@ type Op =
   | { k: 'advance'; ms: number }
   | { k: 'maintain'; back?: number }
   | { k: 'maintainDomain'; dom: number; goalsz: number }
-  | { k: 'release'; pick: number; stray: boolean };
+  | { k: 'release'; pick: number; stray: boolean }
+  // forgetIdleDomains(): the idle domains go; their names come back with their next message, in
+  // the slot forgotten last (the pass order follows the slots). Records held from before refuse.
+  // clear: first cancel every queued message of that domain (on both), so that it has a chance to
+  // be idle.
+  | { k: 'forget'; clear?: number };
 
 interface Shape {
   /** ids are 0 .. idRange-1: small, so that duplicates and reuse of freed ids happen all the time. */
@@ -202,6 +207,10 @@ function arbOp({ idRange, batchMax, takeMax, weights = {} }: Shape): fc.Arbitrar
       weight: 1,
     },
     { arbitrary: fc.record({ k: fc.constant('release' as const), pick, stray: fc.boolean() }), weight: 3 },
+    {
+      arbitrary: fc.record({ k: fc.constant('forget' as const), clear: dom }, { requiredKeys: ['k'] }),
+      weight: w('forget', 2),
+    },
   );
 }
 
@@ -325,7 +334,13 @@ function compareAll(
 function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
   let now = T0;
   let above = idRange; // the ids of 'enqueue' ops with above: new and rising
-  const core = new MailQueueCore({ bindings: setup.bindings, config: setup.config, clock: () => now });
+  // Domains are forgotten by the 'forget' op only: the idle sweep's timing is not modelled.
+  const core = new MailQueueCore({
+    bindings: setup.bindings,
+    config: setup.config,
+    clock: () => now,
+    forgetIdleDomainsAfter: Infinity,
+  });
   const model = new NaiveCore(setup.bindings, setup.config);
   const bounces: number[] = [];
   core.on('bounce', (e: { id: number; reason: string }) => {
@@ -493,6 +508,28 @@ function runScenario(setup: Setup, ops: Op[], { idRange }: Shape): void {
           const target = op.stray || open.length === 0 ? 1e9 + (op.pick % 5) : open[op.pick % open.length].connectionId;
           want = outcome(() => model.releaseConnection(target));
           real = outcome(() => core.releaseConnection(target));
+          break;
+        }
+        case 'forget': {
+          if (op.clear !== undefined) {
+            const name = domainName(op.clear);
+            const queued = [...model.messages.values()]
+              .filter((m) => m.domain === name && m.state !== 'in-flight')
+              .map((m) => m.id);
+            for (const id of queued) model.cancel(id);
+            expect(core.cancelMany(Float64Array.from(queued)), `${step}: clear ${name}`).toBe(queued.length);
+          }
+          const held = core.domains().map((d) => core.domain(d));
+          want = outcome(() => model.forgetIdleDomains());
+          real = outcome(() => core.forgetIdleDomains());
+          const kept = new Set(model.domains);
+          for (const dr of held) {
+            expect(dr.forgotten, `${step}: ${dr.name} forgotten`).toBe(!kept.has(dr.name));
+            if (dr.forgotten) {
+              expect(() => dr.activeSize(), `${step}: held record of ${dr.name}`).toThrow(/forgotten/);
+              expect(() => core.take(dr, 0), `${step}: take(held record of ${dr.name})`).toThrow(/forgotten/);
+            }
+          }
           break;
         }
       }

@@ -581,6 +581,24 @@ const rawRows: RawRow[] = [
     code: 'ERR_UNKNOWN_ID',
   },
   {
+    what: 'forgetDomain: domain index out of range',
+    run: (r) => raw.forgetDomain(r.h, 99),
+    throws: RangeError,
+    message: /^domain: unknown domain index 99/,
+  },
+  {
+    what: 'forgetDomain: domain a string',
+    run: (r) => raw.forgetDomain(r.h, '0'),
+    throws: TypeError,
+    message: /^domain must be a number/,
+  },
+  {
+    what: 'drainIdle: out a Float64Array',
+    run: (r) => raw.drainIdle(r.h, new F(4)),
+    throws: TypeError,
+    message: /^out must be a Uint32Array/,
+  },
+  {
     what: 'dueDomains: out an Int32Array',
     run: (r) => raw.dueDomains(r.h, T0, new Int32Array(4)),
     throws: TypeError,

@@ -220,7 +220,10 @@ interface Connection {
 
 export class NaiveCore {
   readonly limits: NaiveLimits;
-  readonly domains: string[] = [];
+  /** Domain slots in index order (the native core's): a forgotten domain's slot is undefined until
+   *  the next new domain takes it, the slot forgotten last first. */
+  readonly #slots: (string | undefined)[] = [];
+  readonly #freeSlots: number[] = [];
   readonly messages = new Map<number, NaiveMessage>();
   readonly connections: Connection[] = [];
   /** Ids of bounced (expired) messages, in the order the model expired them; the test drains it. */
@@ -241,6 +244,27 @@ export class NaiveCore {
 
   get bindingNames(): string[] {
     return this.limits.bindingNames;
+  }
+
+  /** The domains held, in slot order. */
+  get domains(): string[] {
+    return this.#slots.filter((d): d is string => d !== undefined);
+  }
+
+  /** forgetIdleDomains(): every domain with no message and no connection (the model has no
+   *  suspensions) is forgotten, in slot order; returns how many. */
+  forgetIdleDomains(): number {
+    let n = 0;
+    this.#slots.forEach((d, i) => {
+      if (d === undefined) return;
+      if ([...this.messages.values()].some((m) => m.domain === d)) return;
+      if (this.connections.some((c) => c.domain === d)) return;
+      this.#slots[i] = undefined;
+      this.#freeSlots.push(i);
+      this.#bindingRotation.delete(d);
+      n++;
+    });
+    return n;
   }
 
   // --- helpers ---
@@ -267,7 +291,9 @@ export class NaiveCore {
 
   #addDomain(d: string): void {
     if (!this.domains.includes(d)) {
-      this.domains.push(d);
+      const slot = this.#freeSlots.pop();
+      if (slot === undefined) this.#slots.push(d);
+      else this.#slots[slot] = d;
       this.#bindingRotation.set(d, 0);
     }
   }

@@ -3,7 +3,7 @@
 // limit that answers 421 beyond it, where the policy must meet fewer refusals than a static cap.
 import { describe, expect, test } from 'vitest';
 
-import { feedbackConcurrency, MailQueueCore, MemoryStore, SmtpTransport } from '../../lib/index.js';
+import { feedbackConcurrency, MailQueueCore, MemoryStore, responseRules, SmtpTransport } from '../../lib/index.js';
 import { submitMany, waitFor } from '../support/harness.js';
 import { startServer } from '../support/smtp_servers.js';
 import { tornDownAfterEach } from '../support/teardown.js';
@@ -182,3 +182,21 @@ test('against a receiver with a hidden limit of 7: fewer 421s than a static cap 
   expect(learnt.window).toBeLessThanOrEqual(10);
   console.log(`421s: static cap ${fixed.refused}, feedback ${learnt.refused} (window ${learnt.window?.toFixed(2)})`);
 }, 120_000);
+
+test('a forgotten domain takes what the policies learnt of it along (no growth with churning domains)', () => {
+  const core = new MailQueueCore({ bindings: ['a'], forgetIdleDomainsAfter: 0 });
+  cores.push(core);
+  const fc = feedbackConcurrency(core);
+  const rr = responseRules(core, [
+    { name: 'busy', match: { code: 421 }, action: { kind: 'maxConnections', value: 1 }, durationMs: 60_000 },
+  ]);
+  core.enqueue({ id: 1, domain: 'gone.test' });
+  core.emit('connectionOpened', { connectionId: 1, domain: 'gone.test', binding: 'a' });
+  core.emit('deferred', { id: 1, domain: 'gone.test', binding: 'a', nextAttempt: 0, code: 421, response: 'busy' });
+  expect(fc.windows().map((w) => w.domain)).toEqual(['gone.test']);
+  expect(rr.active().map((a) => a.domain)).toEqual(['gone.test']);
+  core.cancel(1);
+  expect(core.forgetIdleDomains()).toBe(1);
+  expect(fc.windows()).toEqual([]);
+  expect(rr.active()).toEqual([]);
+});
