@@ -31,6 +31,7 @@ export const ERROR_CODES = [
   'ERR_SMTP_NXDOMAIN',
   'ERR_SMTP_NO_ADDRESS',
   'ERR_SMTP_ROUTE',
+  'ERR_CLUSTER',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -56,6 +56,7 @@ export class DomainTable {
     this.records.push(new DomainRecord(this.host, name, d));
     this.#queues.push(undefined);
     for (let b = 0; b < nb; b++) this.#pairs.push(settings[b]);
+    ctx.cluster?.domainCreated(d, name, settings);
     return d;
   }
 

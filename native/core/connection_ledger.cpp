@@ -33,6 +33,8 @@ Status ConnectionLedger::addDomain(const DomainLimits& limits, uint32_t* index) 
   if (domainTotal_.size() >= 0x7fffffffu) return Status::TooMany;
   pairLimits_.insert(pairLimits_.end(), limits.pairs.begin(), limits.pairs.end());
   pairCount_.resize(pairCount_.size() + cfg_.bindings, 0);
+  heldPair_.resize(heldPair_.size() + cfg_.bindings, kUnlimited);
+  heldDomain_.push_back(kUnlimited);
   groupScopeMax_.insert(groupScopeMax_.end(), limits.groupScopeMax.begin(), limits.groupScopeMax.end());
   groupDomain_.resize(groupDomain_.size() + cfg_.groups, 0);
   scopeMax_.push_back(limits.scopeMax);
@@ -56,6 +58,7 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
   }
   want = minOf(want, room(cfg_.bindingMax[b], bindingCount_[b]));  // server max for the binding
   want = minOf(want, serverRoom(reserve));
+  want = minOf(want, clusterRoom(d, pi));
   if (want == 0) return 0;
   if (pl.throttle != kNoThrottle) want = minOf(want, throttles_[pl.throttle].available(now));
   return want;
@@ -75,6 +78,11 @@ uint32_t ConnectionLedger::serverRoom(uint32_t reserve) const {
     if (left > normalLeft + 1) left = normalLeft + 1;
   }
   return left > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(left);
+}
+
+uint32_t ConnectionLedger::clusterRoom(uint32_t d, size_t pi) const {
+  return minOf(minOf(room(heldPair_[pi], pairCount_[pi]), room(heldDomain_[d], domainTotal_[d])),
+               room(heldServer_, total_));
 }
 
 Refusal ConnectionLedger::limitingScope(uint32_t d, uint32_t b, uint32_t reserve, double now) const {
@@ -98,6 +106,7 @@ Refusal ConnectionLedger::limitingScope(uint32_t d, uint32_t b, uint32_t reserve
   }
   consider(room(cfg_.bindingMax[b], bindingCount_[b]), Refusal::Binding);
   consider(serverRoom(reserve), Refusal::Server);
+  consider(clusterRoom(d, pi), Refusal::Cluster);
   // The throttle only when headroom() asked it too (every other limit had room): asking it
   // records `now` as the latest time it has seen, which must not differ from a plain headroom().
   if (least > 0 && pl.throttle != kNoThrottle) consider(throttles_[pl.throttle].available(now), Refusal::Throttle);
@@ -139,7 +148,8 @@ Status ConnectionLedger::migrate(double connectionId, uint32_t to, Grant* moved)
     int32_t grp = cfg_.groupOfBinding[b];
     size_t dstG = grp == kNoGroup ? 0 : groupIndex(to, static_cast<uint32_t>(grp));
     bool room = !pl.suspended && pairCount_[dst] < pl.maxConnections && domainTotal_[to] < scopeMax_[to] &&
-                (grp == kNoGroup || groupDomain_[dstG] < groupScopeMax_[dstG]);
+                (grp == kNoGroup || groupDomain_[dstG] < groupScopeMax_[dstG]) && pairCount_[dst] < heldPair_[dst] &&
+                domainTotal_[to] < heldDomain_[to];
     if (!room) return Status::TooMany;
     --pairCount_[src];
     --domainTotal_[g.domain];
@@ -222,7 +232,8 @@ bool ConnectionLedger::checkInvariants() const {
   });
   if (!leasesOk) return false;
   if (pairLimits_.size() != nd * cfg_.bindings || pairCount_.size() != nd * cfg_.bindings ||
-      groupScopeMax_.size() != nd * cfg_.groups || groupDomain_.size() != nd * cfg_.groups || scopeMax_.size() != nd)
+      groupScopeMax_.size() != nd * cfg_.groups || groupDomain_.size() != nd * cfg_.groups || scopeMax_.size() != nd ||
+      heldPair_.size() != nd * cfg_.bindings || heldDomain_.size() != nd)
     return false;
   uint32_t total = 0;
   for (uint32_t d = 0; d < nd; ++d) {

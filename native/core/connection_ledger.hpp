@@ -21,8 +21,9 @@ constexpr int32_t kNoThrottle = -1;
 
 // The limit that held a request back (acquire() was asked for more than it could open), in the
 // order headroom() applies them; the first of equal ones is named.
-enum class Refusal : uint8_t { Pair = 0, Domain, GroupDomain, Group, Binding, Server, Throttle, Suspended };
-constexpr size_t kRefusalScopes = 8;
+// Cluster (appended): the slots this node holds leases for in a fleet-wide cap (lib/cluster).
+enum class Refusal : uint8_t { Pair = 0, Domain, GroupDomain, Group, Binding, Server, Throttle, Suspended, Cluster };
+constexpr size_t kRefusalScopes = 9;
 
 struct PairLimits {
   uint32_t maxConnections = 32;           // max_outbound_connections for binding::domain
@@ -102,6 +103,17 @@ class ConnectionLedger {
   uint64_t openedEver() const { return opened_; }
   uint64_t releasedEver() const { return released_; }
 
+  // Held caps of a fleet (docs/architecture.md §7, decision 48): how many slots of a cluster-wide
+  // cap this node holds leases for, per (domain, binding), per domain and server-wide, each an
+  // extra limit in headroom() (Refusal::Cluster); kUnlimited (the default) when not cluster-capped.
+  // A held cap may drop below the open count (leases lost): nothing new opens until it is below.
+  void setHeldPair(uint32_t d, uint32_t b, uint32_t held) { heldPair_[pairIndex(d, b)] = held; }
+  void setHeldDomain(uint32_t d, uint32_t held) { heldDomain_[d] = held; }
+  void setHeldServer(uint32_t held) { heldServer_ = held; }
+  uint32_t heldPair(uint32_t d, uint32_t b) const { return heldPair_[pairIndex(d, b)]; }
+  uint32_t heldDomain(uint32_t d) const { return heldDomain_[d]; }
+  uint32_t heldServer() const { return heldServer_; }
+
   // Every count equals the sum of the leases behind it and none is above its limit.
   bool checkInvariants() const;
 
@@ -112,6 +124,8 @@ class ConnectionLedger {
   size_t groupIndex(uint32_t d, uint32_t g) const { return static_cast<size_t>(d) * cfg_.groups + g; }
   // Which limit gives headroom() its value (the slow path of a clipped acquire()).
   Refusal limitingScope(uint32_t d, uint32_t b, uint32_t reserve, double now) const;
+  // The room under the held caps of a fleet (pair, domain, server).
+  uint32_t clusterRoom(uint32_t d, size_t pi) const;
   // The server ceiling's room left for a call with this reserve (headroom()'s rule).
   uint32_t serverRoom(uint32_t reserve) const;
 
@@ -134,6 +148,9 @@ class ConnectionLedger {
   double nextConnectionId_ = 1;
   Refusal lastRefusal_ = Refusal::Pair;
   LeaseTable leases_;
+  std::vector<uint32_t> heldPair_;    // [d * bindings + b]: cluster slots held (kUnlimited = none)
+  std::vector<uint32_t> heldDomain_;  // [d]: cluster slots held for the domain (kUnlimited = none)
+  uint32_t heldServer_ = kUnlimited;  // cluster slots held server-wide
 };
 
 }  // namespace mqc

@@ -36,7 +36,8 @@ const char* counterName(uint32_t i) {
                                                     "refused:binding",
                                                     "refused:server",
                                                     "refused:throttle",
-                                                    "refused:suspended"};
+                                                    "refused:suspended",
+                                                    "refused:cluster"};
   return i < kFixedCounters ? names[i] : nullptr;
 }
 

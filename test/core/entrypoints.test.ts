@@ -52,6 +52,7 @@ const EXPECTED = [
   'deferBatch',
   'untake',
   'setAttempts',
+  'setClusterHeld',
   'dueDomains',
   'computeGoal',
   'openConnections',
@@ -129,6 +130,7 @@ describe('native entry points', () => {
       'refused:server',
       'refused:throttle',
       'refused:suspended',
+      'refused:cluster',
     ]);
   });
 });
