@@ -85,7 +85,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
       ctx.cluster = new ClusterCaps(ctx.clusterSettings, ctx, this.#domains, {
         poke: () => this.#service.poke(),
         report: (err) => this.#outbox.reportError(err),
-      });
+      }).start();
     this.#pass = new MaintenancePass(ctx, this.#domains, this.#outbox, this, () => this.#service.afterPass());
     const service = this.#service;
     this.#verbs = new OperatorVerbs(ctx, this.#domains, this.#suspensions, this.#outbox, {
@@ -110,6 +110,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     ctx.closed = true;
     ctx.arrivals.drop();
     this.#service.halt();
+    ctx.cluster?.close();
     this.#suspensions.clear();
     finalizer.unregister(this);
     native.destroyCore(ctx.handle);

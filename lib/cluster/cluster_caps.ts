@@ -96,8 +96,9 @@ export class ClusterCaps {
     return { redisUp: this.#redisUp, leasesHeld: leases, commands: this.#manager.commands };
   }
 
-  start(): void {
-    if (this.#running) return;
+  /** Starts the loop (the core's constructor does, with the core's lifetime); returns this. */
+  start(): this {
+    if (this.#running) return this;
     this.#running = true;
     const loop = () => {
       this.#timer = setTimeout(() => {
@@ -110,31 +111,23 @@ export class ClusterCaps {
     void this.tick().finally(() => {
       if (this.#running) loop();
     });
+    return this;
   }
 
-  /** Stops the loop and gives every lease back (connections should be closed by now). */
-  async stop(): Promise<void> {
-    this.halt();
-    const batch = this.#limits.filter((l) => l.leases.length > 0).map((l) => ({ key: l.key, leases: l.leases }));
-    for (const l of this.#limits) l.leases = [];
-    try {
-      await this.#manager.release(batch);
-    } catch (err) {
-      this.host.report(clusterError('giving leases back failed', err));
-    }
-  }
-
-  /** Stops the loop at once; the held caps drop to zero (the leases expire in Redis). */
-  halt(): void {
+  /** The core is closing: the loop stops and every lease is given back, in the background (a
+   *  failure leaves them to expire within a lease's life). */
+  close(): void {
     this.#running = false;
     clearTimeout(this.#timer);
     clearTimeout(this.#dropTimer);
-    this.#setAllHeld(0);
+    const batch = this.#limits.filter((l) => l.leases.length > 0).map((l) => ({ key: l.key, leases: l.leases }));
+    for (const l of this.#limits) l.leases = [];
+    this.#manager.release(batch).catch(() => undefined);
   }
 
   /** One sync of every cap that has connections, mail or leases. */
   async tick(): Promise<void> {
-    if (this.#busy) return;
+    if (this.#busy || !this.#running) return;
     this.#busy = true;
     const sentAt = performance.now();
     const todo: { limit: Limit; sync: LeaseSync }[] = [];
@@ -151,6 +144,7 @@ export class ClusterCaps {
     }
     try {
       const replies = await withTimeout(this.#manager.sync(todo.map((t) => t.sync)), this.#tickMs);
+      if (!this.#running) return; // closed meanwhile: the native core is gone
       let more = false;
       todo.forEach(({ limit: l, sync }, i) => {
         const r = replies[i];
@@ -165,7 +159,7 @@ export class ClusterCaps {
       if (!this.#redisUp) this.#redisUp = true;
       if (more) this.host.poke();
     } catch (err) {
-      if (this.#redisUp) {
+      if (this.#redisUp && this.#running) {
         this.#redisUp = false;
         this.host.report(clusterError('Redis failed; no new cluster-capped connections until it answers', err));
       }

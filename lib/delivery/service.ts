@@ -72,7 +72,6 @@ export class DeliveryService {
       ctx.config.scanIntervalMs(),
     );
     this.#maintainer.start();
-    ctx.cluster?.start();
   }
 
   /** See MailQueueCore.stop. */
@@ -81,8 +80,6 @@ export class DeliveryService {
     const delivery = this.#delivery;
     maintainer?.stop();
     if (delivery) await delivery.stop();
-    // Connections are closed: the fleet's slots go back (lib/cluster).
-    if (this.#maintainer === maintainer) await this.ctx.cluster?.stop();
     // A start() during the await made new ones: leave those alone.
     if (this.#maintainer === maintainer) this.#maintainer = undefined;
     if (this.#delivery === delivery) {
@@ -95,7 +92,6 @@ export class DeliveryService {
   halt(): void {
     this.#maintainer?.stop();
     void this.#delivery?.stop();
-    this.ctx.cluster?.halt();
   }
 
   /** Asks for a pass soon. */
