@@ -100,17 +100,16 @@ export class ClusterCaps {
   start(): this {
     if (this.#running) return this;
     this.#running = true;
-    const loop = () => {
-      this.#timer = setTimeout(() => {
-        void this.tick().finally(() => {
-          if (this.#running) loop();
-        });
-      }, this.#tickMs);
-      this.#timer.unref();
+    // A sync starts every third of a lease's life, however long the last one took.
+    const run = () => {
+      const startedAt = performance.now();
+      void this.tick().finally(() => {
+        if (!this.#running) return;
+        this.#timer = setTimeout(run, Math.max(0, startedAt + this.#tickMs - performance.now()));
+        this.#timer.unref();
+      });
     };
-    void this.tick().finally(() => {
-      if (this.#running) loop();
-    });
+    run();
     return this;
   }
 
@@ -143,7 +142,8 @@ export class ClusterCaps {
       });
     }
     try {
-      const replies = await withTimeout(this.#manager.sync(todo.map((t) => t.sync)), this.#tickMs);
+      // A late reply is still good while the leases are certainly alive: wait that long, not a tick.
+      const replies = await withTimeout(this.#manager.sync(todo.map((t) => t.sync)), this.settings.ttlMs * 0.8);
       if (!this.#running) return; // closed meanwhile: the native core is gone
       let more = false;
       todo.forEach(({ limit: l, sync }, i) => {
