@@ -110,6 +110,9 @@ describe.runIf(redisAvailable())('a fleet of three nodes on one Redis', () => {
       await sleep(5);
     }
     const during = perNode().map((v, i) => v - before[i]);
+    console.info(
+      `fleet: ${(openSum / samples).toFixed(2)} of ${CAP} open on average over ${samples} samples; per node ${during}`,
+    );
     expect(samples, JSON.stringify(describeState())).toBeGreaterThan(50);
     // At least 75% of the cap used, and no node starved while the others delivered.
     expect(openSum / samples, JSON.stringify({ during, ...describeState() })).toBeGreaterThanOrEqual(CAP * 0.75);
