@@ -26,7 +26,6 @@ import { DeliveryService } from './delivery/service.js';
 import type { BodyInput } from './delivery/body_input.js';
 import type { Registry } from 'prom-client';
 import { createMetrics, type MetricsOptions } from './admin/metrics.js';
-import { ClusterCaps, type ClusterState } from './cluster/cluster_caps.js';
 import { IdAllocator } from './core/id_allocator.js';
 import { codedError } from './errors.js';
 import { GrantList } from './grant_list.js';
@@ -81,11 +80,6 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     this.#outbox = new Outbox(ctx, this, this.#domains);
     this.#suspensions = new Suspensions(ctx, this.#domains, () => this.#service.poke());
     this.#service = new DeliveryService(ctx, this, this.#domains, this.#suspensions, this.#outbox);
-    if (ctx.clusterSettings)
-      ctx.cluster = new ClusterCaps(ctx.clusterSettings, ctx, this.#domains, {
-        poke: () => this.#service.poke(),
-        report: (err) => this.#outbox.reportError(err),
-      }).start();
     this.#pass = new MaintenancePass(ctx, this.#domains, this.#outbox, this, () => this.#service.afterPass());
     const service = this.#service;
     this.#verbs = new OperatorVerbs(ctx, this.#domains, this.#suspensions, this.#outbox, {
@@ -110,7 +104,6 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     ctx.closed = true;
     ctx.arrivals.drop();
     this.#service.halt();
-    ctx.cluster?.close();
     this.#suspensions.clear();
     finalizer.unregister(this);
     native.destroyCore(ctx.handle);
@@ -286,12 +279,6 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
   /** Stops the maintainer; idle connections close, busy ones finish their message and close. */
   stop(): Promise<void> {
     return this.#service.stop();
-  }
-
-  /** The fleet-wide caps' state (Redis answering, leases held, commands sent); undefined without
-   *  the cluster option. */
-  clusterState(): ClusterState | undefined {
-    return this.#ctx.cluster?.state();
   }
 
   get started(): boolean {

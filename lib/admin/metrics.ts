@@ -6,7 +6,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-import type { ClusterState } from '../cluster/cluster_caps.js';
+import { type ClusterState, clusterState } from '../cluster/cluster_caps.js';
 import type { MailQueueCore } from '../core.js';
 import { checkInt, checkKeys, checkObject } from '../validate.js';
 
@@ -123,7 +123,7 @@ export function createMetrics(core: MailQueueCore, options: MetricsOptions = {})
   });
 
   // Fleet-wide caps (lib/cluster): whether Redis answers, and the leases this node holds.
-  if (core.clusterState() !== undefined) {
+  if (clusterState(core) !== undefined) {
     const cluster: [string, string, (s: ClusterState) => number][] = [
       [
         'cluster_redis_up',
@@ -138,7 +138,7 @@ export function createMetrics(core: MailQueueCore, options: MetricsOptions = {})
         help,
         registers,
         collect() {
-          const s = core.clusterState();
+          const s = clusterState(core);
           if (s) this.set(read(s));
         },
       });

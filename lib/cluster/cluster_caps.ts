@@ -41,7 +41,30 @@ export interface ClusterState {
   commands: number;
 }
 
+// The caps of each core that has them, for clusterState(core).
+const capsOf = new WeakMap<object, ClusterCaps>();
+
+/** The fleet-wide caps' state of a core (Redis answering, leases held, Redis commands sent);
+ *  undefined for a core made without the cluster option. */
+export function clusterState(core: object): ClusterState | undefined {
+  return capsOf.get(core)?.state();
+}
+
 export class ClusterCaps {
+  /** The caps of a core made with the cluster option, their loop started; else undefined. */
+  static make(
+    core: object,
+    ctx: CoreContext,
+    domains: DomainTable,
+    poke: () => void,
+    report: (err: Error) => void,
+  ): ClusterCaps | undefined {
+    if (ctx.clusterSettings === undefined) return undefined;
+    const caps = new ClusterCaps(ctx.clusterSettings, ctx, domains, { poke, report });
+    capsOf.set(core, caps);
+    return caps.start();
+  }
+
   readonly #limits: Limit[] = [];
   readonly #manager: LeaseManager;
   readonly #tickMs: number;
@@ -145,13 +168,15 @@ export class ClusterCaps {
       // A late reply is still good while the leases are certainly alive: wait that long, not a tick.
       const replies = await withTimeout(this.#manager.sync(todo.map((t) => t.sync)), this.settings.ttlMs * 0.8);
       if (!this.#running) return; // closed meanwhile: the native core is gone
+      // A reply later than the leases are certainly alive raises nothing (the drop is due now).
+      const late = performance.now() >= sentAt + this.settings.ttlMs * 0.9;
       let more = false;
       todo.forEach(({ limit: l, sync }, i) => {
         const r = replies[i];
         l.leases = r.held;
         l.share = r.share;
         l.deficient = r.deficient;
-        const held = Math.min(r.held.length, sync.target);
+        const held = late ? 0 : Math.min(r.held.length, sync.target);
         if (held > l.held) more = true;
         this.#setHeld(l, held);
       });

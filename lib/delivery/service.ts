@@ -9,6 +9,7 @@ import type { DomainTable } from '../core/domain_table.js';
 import type { Outbox } from '../core/outbox.js';
 import type { Suspensions } from '../core/suspensions.js';
 import type { Message, Stats } from '../core/types.js';
+import { ClusterCaps } from '../cluster/cluster_caps.js';
 import { codedError } from '../errors.js';
 import { native, Place } from '../native.js';
 import type { StoredMessage } from '../store/message_store.js';
@@ -34,7 +35,16 @@ export class DeliveryService {
     private readonly domains: DomainTable,
     private readonly suspensions: Suspensions,
     private readonly outbox: Outbox,
-  ) {}
+  ) {
+    // The fleet-wide caps' lease loop lives with the core (lib/cluster), started or not.
+    ctx.cluster = ClusterCaps.make(
+      core,
+      ctx,
+      domains,
+      () => this.poke(),
+      (err) => outbox.reportError(err),
+    );
+  }
 
   get started(): boolean {
     return this.#maintainer?.running ?? false;
@@ -92,6 +102,7 @@ export class DeliveryService {
   halt(): void {
     this.#maintainer?.stop();
     void this.#delivery?.stop();
+    this.ctx.cluster?.close();
   }
 
   /** Asks for a pass soon. */

@@ -128,7 +128,7 @@ describe.runIf(redisAvailable())('a fleet of three nodes on one Redis', () => {
     // Redis crashes and comes back empty on the same port after more than a lease's life.
     const atCrash = received();
     await redis.kill();
-    await sleep(1500);
+    await sleep(3500);
     await redis.restart();
     await waitFor(() => received() > atCrash + 50, 'delivery after Redis returned', 30_000, describeState);
     expect(
