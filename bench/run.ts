@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only arrivals,metrics,crossing,queue-ops,cycle,maintain-pass,memory,delivery,store]`
+// `npm run bench [-- --quick] [-- --only arrivals,metrics,crossing,queue-ops,cycle,maintain-pass,memory,delivery,store,cluster]`
 // The orchestrator: builds the C++ floor (bench/native/bench_core.cpp), runs every suite in fresh
 // child processes (one per candidate and size), writes bench/results/<suite>.json (environment
 // plus numbers) and prints markdown tables with ratios and the issue-4 targets.
@@ -380,6 +380,18 @@ if (want('maintain-pass')) {
     { domains: 25_000, bindings: 4, rounds, statistic: 'best round of medians', runs: { js, cpp: c } },
     { js: bestRows(js), cpp: bestRows(c) },
   );
+}
+
+// Decision 48: a pass with cluster caps against local caps only, and the lease loop's Redis
+// traffic (needs redis-server on PATH; left out, and said so, without it).
+if (want('cluster')) {
+  log('\n# cluster caps: a pass over 20k pairs, cluster-capped vs local caps only; Redis commands/s');
+  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    log('!! redis-server is not on PATH: the cluster suite is left out');
+  } else {
+    const r = child('cluster.ts', []);
+    if (r) save('cluster', { domains: 5_000, bindings: 4, statistic: 'median of alternating passes' }, r);
+  }
 }
 
 if (want('memory')) {

@@ -51,6 +51,13 @@ export interface ScopeOptions {
   /** delayed_queue_scan_interval in seconds (global only, default 15): the maintainer runs a pass at
    *  least this often. */
   delayedQueueScanInterval?: number;
+  /** Fleet-wide caps through Redis (the `cluster` option, lib/cluster): binding::domain, a domain
+   *  (domains scope), every connection (global only). The two throttles are refused (not yet). */
+  clusterMaxOutboundConnections?: number;
+  clusterScopeMaxOutboundConnections?: number;
+  clusterServerMaxOutboundConnections?: number;
+  clusterOutboundThrottleConnections?: string | number;
+  clusterOutboundThrottleMessages?: string | number;
 }
 
 export interface NestedScope extends ScopeOptions {
@@ -124,6 +131,10 @@ function seconds(value: unknown, where: string): number {
   return value;
 }
 
+const notYet = (_: unknown, where: string): never => {
+  throw codedError('ERR_CONFIG', `${where}: not supported yet (cluster throttles, docs/configuration.md)`);
+};
+
 export function parseAggressiveness(value: unknown, where: string): number {
   if (value === 'normal') return 0.3;
   if (value === 'high') return 0.75;
@@ -176,6 +187,11 @@ const RULES: Record<keyof ScopeOptions, OptionRule> = {
   migrateConnectionsBetweenSiblingDomains: { scopes: ALL, check: bool },
   hostFailureRetry: { scopes: ALL, check: secondsOrZero },
   delayedQueueScanInterval: { scopes: ['global'], check: timerInterval },
+  clusterMaxOutboundConnections: { scopes: ALL, check: limit },
+  clusterScopeMaxOutboundConnections: { scopes: ['domain'], check: limit },
+  clusterServerMaxOutboundConnections: { scopes: ['global'], check: limit },
+  clusterOutboundThrottleConnections: { scopes: ALL, check: notYet },
+  clusterOutboundThrottleMessages: { scopes: ALL, check: notYet },
 };
 
 /** One scope after validation: parsed values, and the throttle bucket it owns (if it sets one). */
@@ -287,6 +303,7 @@ export interface PairSettings {
   maxRetries: number; // Infinity: 'auto'
   migrate: boolean;
   hostFailureRetryMs: number;
+  clusterMax: number; // Infinity: not cluster-capped
 }
 
 export const DEFAULTS = {
@@ -455,6 +472,7 @@ export class ResolvedConfig {
       maxRetries: value('maxRetries', Infinity),
       migrate: value('migrateConnectionsBetweenSiblingDomains', true),
       hostFailureRetryMs: value('hostFailureRetry', DEFAULTS.hostFailureRetry) * 1000,
+      clusterMax: value('clusterMaxOutboundConnections', Infinity),
     };
   }
 

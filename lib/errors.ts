@@ -32,10 +32,10 @@ export const ERROR_CODES = [
   'ERR_SMTP_NO_ADDRESS',
   'ERR_SMTP_ROUTE',
   'ERR_HOST_CAP',
-
   'ERR_DOMAIN_FORGOTTEN',
   'ERR_DOMAIN_IN_USE',
   'ERR_DOMAIN_HELD',
+  'ERR_CLUSTER',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -4,6 +4,8 @@ export type { AdminOptions, AdminServer, ServeAdminOptions } from './admin/http.
 export { createMetrics } from './admin/metrics.js';
 export type { MetricsOptions } from './admin/metrics.js';
 export type { MailQueueCoreOptions } from './core/core_context.js';
+export { clusterState, type ClusterState } from './cluster/cluster_caps.js';
+export type { ClusterOptions } from './cluster/cluster_options.js';
 export type { Logger } from './logger.js';
 export type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
 export { DEFAULT_QSHAPE_MINUTES } from './core/qshape.js';

@@ -92,6 +92,9 @@ export interface NativeBinding {
   groupDomainCounts(core: number, domain: number, out: Float64Array): void;
   groupCount(core: number, group: number): number;
   setMessageThrottle(core: number, domain: number, binding: number, throttle: number): void;
+  /** The slots of a fleet-wide cap this node holds (domain -1: server-wide; binding -1: the
+   *  domain; held -1: not cluster-capped). */
+  setClusterHeld(core: number, domain: number, binding: number, held: number): void;
   messageNextAllowedAt(core: number, domain: number, binding: number, now: number): number;
   migrateConnection(core: number, connectionId: number, domain: number): boolean;
   // The Host scope (decision 47): host records, a domain's MX hosts, a lease's host charge.

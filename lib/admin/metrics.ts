@@ -6,6 +6,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+import { type ClusterState, clusterState } from '../cluster/cluster_caps.js';
 import type { MailQueueCore } from '../core.js';
 import { checkInt, checkKeys, checkObject } from '../validate.js';
 
@@ -120,6 +121,29 @@ export function createMetrics(core: MailQueueCore, options: MetricsOptions = {})
       for (const [scope, slot] of scopes) this.inc({ scope }, c[slot]);
     },
   });
+
+  // Fleet-wide caps (lib/cluster): whether Redis answers, and the leases this node holds.
+  if (clusterState(core) !== undefined) {
+    const cluster: [string, string, (s: ClusterState) => number][] = [
+      [
+        'cluster_redis_up',
+        'Whether Redis answered the last lease sync (1) or not (0): 0 opens no cluster-capped connection',
+        (s) => (s.redisUp ? 1 : 0),
+      ],
+      ['cluster_leases_held', 'Slots of fleet-wide caps this node holds leases for', (s) => s.leasesHeld],
+    ];
+    for (const [name, help, read] of cluster) {
+      new Gauge({
+        name: `${prefix}${name}`,
+        help,
+        registers,
+        collect() {
+          const s = clusterState(core);
+          if (s) this.set(read(s));
+        },
+      });
+    }
+  }
 
   // The busiest domains by connections, cached between refreshes.
   let topCache: { at: number; rows: [string, number][]; other: number } | undefined;

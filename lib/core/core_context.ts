@@ -11,6 +11,13 @@ import type { MessageStore } from '../store/message_store.js';
 import type { Transport } from '../transport/transport.js';
 import { checkInt, checkKeys, checkObject, MAX_TIME, typeName } from '../validate.js';
 import { ArrivalStage } from './arrival_stage.js';
+import type { ClusterCaps } from '../cluster/cluster_caps.js';
+import {
+  type ClusterOptions,
+  type ClusterSettings,
+  checkClusterCapped,
+  checkClusterOptions,
+} from '../cluster/cluster_options.js';
 import type { Stats } from './types.js';
 
 export interface MailQueueCoreOptions {
@@ -32,6 +39,8 @@ export interface MailQueueCoreOptions {
    *  its record, settings and name go, and its next message makes it again (default 600000, ten
    *  minutes; 0: at the end of the first pass that finds it idle; Infinity: never). */
   forgetIdleDomainsAfter?: number;
+  /** Fleet-wide caps through Redis (the cluster* options): a client, a node name, a lease's life. */
+  cluster?: ClusterOptions;
 }
 
 const OPTION_KEYS = new Set([
@@ -43,6 +52,7 @@ const OPTION_KEYS = new Set([
   'deliveryTimeout',
   'logger',
   'forgetIdleDomainsAfter',
+  'cluster',
 ]);
 
 /** Checks the constructor's options (the configuration itself is checked by ResolvedConfig). */
@@ -78,6 +88,9 @@ export class CoreContext {
   readonly store: MessageStore | undefined;
   readonly deliveryTimeout: number;
   readonly logger: Logger | undefined;
+  /** The checked cluster option, and the fleet-wide caps made from it (lib/cluster). */
+  readonly clusterSettings: ClusterSettings | undefined;
+  cluster: ClusterCaps | undefined;
   /** Counters kept current by the native core, readable without a call. */
   readonly counters: Float64Array;
   /** Slot of each counter in `counters` (per-binding ones as connections:<binding>, active:<binding>). */
@@ -113,6 +126,8 @@ export class CoreContext {
     this.transport = options.transport;
     this.store = options.store;
     const cfg = new ResolvedConfig(options.bindings, options.config);
+    this.clusterSettings = options.cluster === undefined ? undefined : checkClusterOptions(options.cluster);
+    checkClusterCapped(cfg, this.clusterSettings);
     this.config = cfg;
     this.clock = options.clock ?? Date.now;
     this.bindings = cfg.bindingNames;

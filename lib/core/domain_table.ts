@@ -81,6 +81,7 @@ export class DomainTable {
     this.records[d] = new DomainRecord(this.host, name, d);
     this.#queues[d] = undefined;
     for (let b = 0; b < nb; b++) this.#pairs[d * nb + b] = settings[b];
+    ctx.cluster?.domainCreated(d, name, settings);
     return d;
   }
 

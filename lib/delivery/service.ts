@@ -10,6 +10,7 @@ import { HostTable } from '../core/host_table.js';
 import type { Outbox } from '../core/outbox.js';
 import type { Suspensions } from '../core/suspensions.js';
 import type { Message, Stats } from '../core/types.js';
+import { ClusterCaps } from '../cluster/cluster_caps.js';
 import { codedError } from '../errors.js';
 import { native, Place } from '../native.js';
 import type { StoredMessage } from '../store/message_store.js';
@@ -38,9 +39,18 @@ export class DeliveryService {
     private readonly suspensions: Suspensions,
     private readonly outbox: Outbox,
   ) {
+    // The fleet-wide caps' lease loop lives with the core (lib/cluster), started or not.
+    ctx.cluster = ClusterCaps.make(
+      core,
+      ctx,
+      domains,
+      () => this.poke(),
+      (err) => outbox.reportError(err),
+    );
     this.#hosts = new HostTable(ctx);
     domains.onForget.push((name, d) => {
       this.#hosts.forget(d);
+      ctx.cluster?.domainForgotten(d);
       this.#delivery?.forgetDomain(name);
       if (outbox.listens('domainForgotten')) outbox.emitSafely('domainForgotten', { domain: name });
     });
@@ -104,6 +114,7 @@ export class DeliveryService {
   halt(): void {
     this.#maintainer?.stop();
     void this.#delivery?.stop();
+    this.ctx.cluster?.close();
   }
 
   /** Asks for a pass soon. */

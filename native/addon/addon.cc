@@ -601,6 +601,29 @@ Napi::Value SetMessageThrottle(const Napi::CallbackInfo& info) {
   return a.undefined();
 }
 
+// setClusterHeld(core, domain (-1: server-wide), binding (-1: the domain), held (-1: not capped)):
+// the slots of a fleet-wide cap this node holds leases for (lib/cluster, decision 48).
+Napi::Value SetClusterHeld(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  double d = a.integer("domain", -1, 4294967295.0);
+  double b = a.integer("binding", -1, 65535);
+  double held = a.integer("held", -1, 4294967294.0);
+  if (a.failed()) return a.undefined();
+  mqc::ConnectionLedger& l = s->core->ledger();
+  if (d >= static_cast<double>(l.domains())) return a.rangeError("domain: unknown domain index");
+  if (b >= static_cast<double>(l.bindings())) return a.rangeError("binding: unknown binding slot");
+  if (d < 0 && b >= 0) return a.rangeError("binding: must be -1 when domain is -1 (server-wide)");
+  uint32_t h = held < 0 ? mqc::kUnlimited : static_cast<uint32_t>(held);
+  if (d < 0)
+    l.setHeldServer(h);
+  else if (b < 0)
+    l.setHeldDomain(static_cast<uint32_t>(d), h);
+  else
+    l.setHeldPair(static_cast<uint32_t>(d), static_cast<uint32_t>(b), h);
+  return a.undefined();
+}
+
 // messageNextAllowedAt(core, domain, binding, now) -> time
 Napi::Value MessageNextAllowedAt(const Napi::CallbackInfo& info) {
   Args a(info);
@@ -969,6 +992,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"groupCount", GroupCount},
       {"setMessageThrottle", SetMessageThrottle},
       {"messageNextAllowedAt", MessageNextAllowedAt},
+      {"setClusterHeld", SetClusterHeld},
       {"migrateConnection", MigrateConnection},
       {"nextDueAt", NextDueAt},
       {"addHost", AddHost},

@@ -42,8 +42,11 @@ Status ConnectionLedger::reuseDomain(uint32_t d, const DomainLimits& limits) {
   std::copy(limits.pairs.begin(), limits.pairs.end(), pairLimits_.begin() + pairIndex(d, 0));
   std::copy(limits.groupScopeMax.begin(), limits.groupScopeMax.end(), groupScopeMax_.begin() + groupIndex(d, 0));
   scopeMax_[d] = limits.scopeMax;
-  // The Host scope: the slot's new domain has not been taught its MX set yet.
+  // The Host scope: the slot's new domain has not been taught its MX set yet. A fleet's held caps
+  // are the old domain's: the new one is not cluster-capped until lib/cluster says so.
   if (d < domainHosts_.size()) domainHosts_[d].clear();
+  std::fill(heldPair_.begin() + pairIndex(d, 0), heldPair_.begin() + pairIndex(d, 0) + cfg_.bindings, kUnlimited);
+  heldDomain_[d] = kUnlimited;
   return Status::Ok;
 }
 
@@ -53,6 +56,8 @@ Status ConnectionLedger::addDomain(const DomainLimits& limits, uint32_t* index) 
   if (domainTotal_.size() >= 0x7fffffffu) return Status::TooMany;
   pairLimits_.insert(pairLimits_.end(), limits.pairs.begin(), limits.pairs.end());
   pairCount_.resize(pairCount_.size() + cfg_.bindings, 0);
+  heldPair_.resize(heldPair_.size() + cfg_.bindings, kUnlimited);
+  heldDomain_.push_back(kUnlimited);
   groupScopeMax_.insert(groupScopeMax_.end(), limits.groupScopeMax.begin(), limits.groupScopeMax.end());
   groupDomain_.resize(groupDomain_.size() + cfg_.groups, 0);
   scopeMax_.push_back(limits.scopeMax);
@@ -77,6 +82,7 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
   want = minOf(want, room(cfg_.bindingMax[b], bindingCount_[b]));  // server max for the binding
   want = minOf(want, serverRoom(reserve));
   if (hostScope()) want = minOf(want, hostHeadroom(d, b));  // the Host scope (MX hosts)
+  want = minOf(want, clusterRoom(d, pi));
   if (want == 0) return 0;
   if (pl.throttle != kNoThrottle) want = minOf(want, throttles_[pl.throttle].available(now));
   return want;
@@ -96,6 +102,11 @@ uint32_t ConnectionLedger::serverRoom(uint32_t reserve) const {
     if (left > normalLeft + 1) left = normalLeft + 1;
   }
   return left > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(left);
+}
+
+uint32_t ConnectionLedger::clusterRoom(uint32_t d, size_t pi) const {
+  return minOf(minOf(room(heldPair_[pi], pairCount_[pi]), room(heldDomain_[d], domainTotal_[d])),
+               room(heldServer_, total_));
 }
 
 Refusal ConnectionLedger::limitingScope(uint32_t d, uint32_t b, uint32_t reserve, double now) const {
@@ -120,6 +131,7 @@ Refusal ConnectionLedger::limitingScope(uint32_t d, uint32_t b, uint32_t reserve
   consider(room(cfg_.bindingMax[b], bindingCount_[b]), Refusal::Binding);
   consider(serverRoom(reserve), Refusal::Server);
   if (hostScope()) consider(hostHeadroom(d, b), Refusal::Host);
+  consider(clusterRoom(d, pi), Refusal::Cluster);
   // The throttle only when headroom() asked it too (every other limit had room): asking it
   // records `now` as the latest time it has seen, which must not differ from a plain headroom().
   if (least > 0 && pl.throttle != kNoThrottle) consider(throttles_[pl.throttle].available(now), Refusal::Throttle);
@@ -161,7 +173,8 @@ Status ConnectionLedger::migrate(double connectionId, uint32_t to, Grant* moved)
     int32_t grp = cfg_.groupOfBinding[b];
     size_t dstG = grp == kNoGroup ? 0 : groupIndex(to, static_cast<uint32_t>(grp));
     bool room = !pl.suspended && pairCount_[dst] < pl.maxConnections && domainTotal_[to] < scopeMax_[to] &&
-                (grp == kNoGroup || groupDomain_[dstG] < groupScopeMax_[dstG]);
+                (grp == kNoGroup || groupDomain_[dstG] < groupScopeMax_[dstG]) && pairCount_[dst] < heldPair_[dst] &&
+                domainTotal_[to] < heldDomain_[to];
     if (!room) return Status::TooMany;
     --pairCount_[src];
     --domainTotal_[g.domain];
@@ -266,7 +279,8 @@ bool ConnectionLedger::checkInvariants() const {
   });
   if (!leasesOk) return false;
   if (pairLimits_.size() != nd * cfg_.bindings || pairCount_.size() != nd * cfg_.bindings ||
-      groupScopeMax_.size() != nd * cfg_.groups || groupDomain_.size() != nd * cfg_.groups || scopeMax_.size() != nd)
+      groupScopeMax_.size() != nd * cfg_.groups || groupDomain_.size() != nd * cfg_.groups || scopeMax_.size() != nd ||
+      heldPair_.size() != nd * cfg_.bindings || heldDomain_.size() != nd)
     return false;
   uint32_t total = 0;
   for (uint32_t d = 0; d < nd; ++d) {

@@ -21,10 +21,22 @@ constexpr int32_t kNoGroup = -1;
 constexpr int32_t kNoThrottle = -1;
 
 // The limit that held a request back (acquire() was asked for more than it could open), in the
-// order headroom() applies them; the first of equal ones is named. Host was added last: headroom()
-// applies it after Server and before Throttle.
-enum class Refusal : uint8_t { Pair = 0, Domain, GroupDomain, Group, Binding, Server, Throttle, Suspended, Host };
-constexpr size_t kRefusalScopes = 9;
+// order headroom() applies them; the first of equal ones is named. Host and Cluster were added
+// last: headroom() applies Host after Server and before Throttle; Cluster is the slots this node
+// holds leases for in a fleet-wide cap (lib/cluster).
+enum class Refusal : uint8_t {
+  Pair = 0,
+  Domain,
+  GroupDomain,
+  Group,
+  Binding,
+  Server,
+  Throttle,
+  Suspended,
+  Host,
+  Cluster
+};
+constexpr size_t kRefusalScopes = 10;
 constexpr uint32_t kNoHost = 0xffffffffu;
 constexpr size_t kMaxDomainHosts = 256;  // hosts of one domain's MX set at most
 
@@ -130,6 +142,16 @@ class ConnectionLedger {
   uint32_t leaseHost(double connectionId) const;
   uint32_t hostCount(uint32_t h) const { return hostCount_[h]; }
   uint32_t hostBindingCount(uint32_t h, uint32_t b) const { return hostBindingCount_[hostIndex(h, b)]; }
+  // Held caps of a fleet (docs/architecture.md §7, decision 48): how many slots of a cluster-wide
+  // cap this node holds leases for, per (domain, binding), per domain and server-wide, each an
+  // extra limit in headroom() (Refusal::Cluster); kUnlimited (the default) when not cluster-capped.
+  // A held cap may drop below the open count (leases lost): nothing new opens until it is below.
+  void setHeldPair(uint32_t d, uint32_t b, uint32_t held) { heldPair_[pairIndex(d, b)] = held; }
+  void setHeldDomain(uint32_t d, uint32_t held) { heldDomain_[d] = held; }
+  void setHeldServer(uint32_t held) { heldServer_ = held; }
+  uint32_t heldPair(uint32_t d, uint32_t b) const { return heldPair_[pairIndex(d, b)]; }
+  uint32_t heldDomain(uint32_t d) const { return heldDomain_[d]; }
+  uint32_t heldServer() const { return heldServer_; }
 
   // Every count equals the sum of the leases behind it and none is above its limit.
   bool checkInvariants() const;
@@ -143,6 +165,8 @@ class ConnectionLedger {
   Refusal limitingScope(uint32_t d, uint32_t b, uint32_t reserve, double now) const;
   // addDomain's checks of a domain's limits.
   Status checkLimits(const DomainLimits& limits) const;
+  // The room under the held caps of a fleet (pair, domain, server).
+  uint32_t clusterRoom(uint32_t d, size_t pi) const;
   // The server ceiling's room left for a call with this reserve (headroom()'s rule).
   uint32_t serverRoom(uint32_t reserve) const;
   size_t hostIndex(uint32_t h, uint32_t b) const { return static_cast<size_t>(h) * cfg_.bindings + b; }
@@ -180,6 +204,9 @@ class ConnectionLedger {
   std::vector<uint32_t> hostBindingCount_;
   std::vector<std::vector<uint32_t>> domainHosts_;
   std::unordered_map<uint64_t, uint32_t> leaseHost_;
+  std::vector<uint32_t> heldPair_;    // [d * bindings + b]: cluster slots held (kUnlimited = none)
+  std::vector<uint32_t> heldDomain_;  // [d]: cluster slots held for the domain (kUnlimited = none)
+  uint32_t heldServer_ = kUnlimited;  // cluster slots held server-wide
 };
 
 }  // namespace mqc

@@ -37,7 +37,8 @@ const char* counterName(uint32_t i) {
                                                     "refused:server",
                                                     "refused:throttle",
                                                     "refused:suspended",
-                                                    "refused:host"};
+                                                    "refused:host",
+                                                    "refused:cluster"};
   return i < kFixedCounters ? names[i] : nullptr;
 }
 

@@ -40,7 +40,8 @@ enum Counter : uint32_t {
   kHighestId,        // at least every id ever queued (0 before the first): an id above it is new,
                      // so the JS layer can take it without asking the core whether it is a duplicate
   kRefusedFirst,     // connections a pass wanted and a limit held back, by the limit (Refusal order:
-                     // pair, domain, group_domain, group, binding, server, throttle, suspended, host)
+                     // pair, domain, group_domain, group, binding, server, throttle, suspended, host,
+                     // cluster)
   kFixedCounters = kRefusedFirst + kRefusalScopes,
 };
 const char* counterName(uint32_t i);

@@ -577,3 +577,51 @@ TEST_CASE("ConnectionLedger: naming the limit of a clipped acquire asks no throt
   CHECK(l.lastRefusal() == Refusal::Pair);
   CHECK(l.headroom(a, 0, 0, 750) == 0u);
 }
+
+TEST_CASE("ConnectionLedger: held caps of a fleet (pair, domain, server) limit new connections only") {
+  LedgerConfig c = plainConfig(2, 1000, 0);
+  ConnectionLedger l(c);
+  uint32_t d0, d1;
+  REQUIRE(l.addDomain(plainDomain(2, 0, 10), &d0) == Status::Ok);
+  REQUIRE(l.addDomain(plainDomain(2, 0, 10), &d1) == Status::Ok);
+  CHECK(l.heldPair(d0, 0) == kUnlimited);
+  CHECK(l.heldDomain(d0) == kUnlimited);
+  CHECK(l.heldServer() == kUnlimited);
+  l.setHeldPair(d0, 0, 0);  // cluster-capped, no slot yet: nothing opens
+  CHECK(l.headroom(d0, 0, 0, 0) == 0u);
+  CHECK(l.acquire(d0, 0, 3, 0, 0, nullptr) == 0u);
+  CHECK(l.lastRefusal() == Refusal::Cluster);
+  CHECK(l.acquire(d0, 1, 3, 0, 0, nullptr) == 3u);  // the other binding is not capped
+  l.setHeldPair(d0, 0, 2);
+  CHECK(l.acquire(d0, 0, 3, 0, 0, nullptr) == 2u);
+  CHECK(l.lastRefusal() == Refusal::Cluster);
+  l.setHeldDomain(d0, 6);  // 5 open to d0: one more across its bindings
+  l.setHeldPair(d0, 0, kUnlimited);
+  CHECK(l.headroom(d0, 0, 0, 0) == 1u);
+  CHECK(l.acquire(d0, 1, 4, 0, 0, nullptr) == 1u);
+  CHECK(l.lastRefusal() == Refusal::Cluster);
+  // A held cap lowered below the open count (leases lost): open connections stay, none opens, and
+  // releasing them does not make a count negative or break the invariants.
+  l.setHeldDomain(d0, 1);
+  CHECK(l.headroom(d0, 0, 0, 0) == 0u);
+  CHECK(l.checkInvariants());
+  std::vector<Grant> g;
+  CHECK(l.acquire(d1, 0, 2, 0, 0, &g) == 2u);
+  l.setHeldServer(l.total());  // server-wide: exactly full
+  CHECK(l.acquire(d1, 1, 1, 0, 0, nullptr) == 0u);
+  CHECK(l.lastRefusal() == Refusal::Cluster);
+  REQUIRE(l.release(g[0].connectionId, nullptr) == Status::Ok);
+  CHECK(l.acquire(d1, 1, 5, 0, 0, nullptr) == 1u);
+  // A connection migrates only where the target's held caps leave room.
+  l.setHeldPair(d1, 0, l.pairCount(d1, 0));
+  Grant moved;
+  CHECK(l.migrate(g[1].connectionId, d1, &moved) == Status::Ok);  // same domain: nothing to check
+  l.setHeldServer(kUnlimited);
+  std::vector<Grant> g0;
+  l.setHeldDomain(d0, kUnlimited);
+  REQUIRE(l.acquire(d0, 0, 1, 0, 0, &g0) == 1u);
+  CHECK(l.migrate(g0[0].connectionId, d1, &moved) == Status::TooMany);  // d1's pair 0 holds no spare slot
+  l.setHeldPair(d1, 0, kUnlimited);
+  CHECK(l.migrate(g0[0].connectionId, d1, &moved) == Status::Ok);
+  CHECK(l.checkInvariants());
+}

@@ -54,6 +54,7 @@ const EXPECTED = [
   'deferBatch',
   'untake',
   'setAttempts',
+  'setClusterHeld',
   'dueDomains',
   'computeGoal',
   'openConnections',
@@ -137,6 +138,7 @@ describe('native entry points', () => {
       'refused:throttle',
       'refused:suspended',
       'refused:host',
+      'refused:cluster',
     ]);
   });
 });

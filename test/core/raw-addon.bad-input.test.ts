@@ -924,6 +924,42 @@ const rawRows: RawRow[] = [
     message: /^binding/,
   },
   {
+    what: 'setClusterHeld: domain 999',
+    run: (r) => raw.setClusterHeld(r.h, 999, 0, 1),
+    throws: RangeError,
+    message: /^domain: unknown domain/,
+  },
+  {
+    what: 'setClusterHeld: binding 9',
+    run: (r) => raw.setClusterHeld(r.h, r.d, 9, 1),
+    throws: RangeError,
+    message: /^binding: unknown binding/,
+  },
+  {
+    what: 'setClusterHeld: a binding with domain -1 (server-wide)',
+    run: (r) => raw.setClusterHeld(r.h, -1, 0, 1),
+    throws: RangeError,
+    message: /^binding: must be -1/,
+  },
+  {
+    what: 'setClusterHeld: held -2',
+    run: (r) => raw.setClusterHeld(r.h, r.d, 0, -2),
+    throws: RangeError,
+    message: /^held must be an integer/,
+  },
+  {
+    what: 'setClusterHeld: held 1.5',
+    run: (r) => raw.setClusterHeld(r.h, r.d, 0, 1.5),
+    throws: RangeError,
+    message: /^held must be an integer/,
+  },
+  {
+    what: 'setClusterHeld: domain a string',
+    run: (r) => raw.setClusterHeld(r.h, 'x' as unknown as number, 0, 1),
+    throws: TypeError,
+    message: /^domain/,
+  },
+  {
     what: 'messageNextAllowedAt: now NaN',
     run: (r) => raw.messageNextAllowedAt(r.h, r.d, 0, NaN),
     throws: RangeError,
