@@ -23,6 +23,9 @@ constexpr int32_t kNoThrottle = -1;
 // order headroom() applies them; the first of equal ones is named.
 enum class Refusal : uint8_t { Pair = 0, Domain, GroupDomain, Group, Binding, Server, Throttle, Suspended };
 constexpr size_t kRefusalScopes = 8;
+// The counts behind a lease that leaseExcess() reports, in Refusal order: pair, domain,
+// group::domain, group, binding, server.
+constexpr size_t kExcessScopes = 6;
 
 struct PairLimits {
   uint32_t maxConnections = 32;           // max_outbound_connections for binding::domain
@@ -64,6 +67,22 @@ class ConnectionLedger {
   const RateThrottle& throttle(int32_t i) const { return throttles_[static_cast<size_t>(i)]; }
 
   Status addDomain(const DomainLimits& limits, uint32_t* index);
+
+  // --- live reconfiguration (docs/configuration.md) ------------------------------------------
+  // Each checks its arguments as the constructor and addDomain() do and changes nothing on
+  // BadArgument. Counts are left alone: a count above a lowered limit only means no new grants
+  // until it falls below it; this side never closes a connection.
+  // A domain's limits in place (every pair's, its scope cap, its group::domain caps).
+  Status setDomainLimits(uint32_t d, const DomainLimits& limits);
+  // server_max, server_reserve, and the per-binding and per-group maxima (sizes as configured).
+  Status setServerLimits(uint32_t serverMax, uint32_t serverReserve, const std::vector<uint32_t>& bindingMax,
+                         const std::vector<uint32_t>& groupMax);
+  // A new rate for a throttle bucket, keeping the grants it has recorded (RateThrottle::setRate).
+  Status setThrottleRate(int32_t throttle, uint32_t count, double windowMs);
+  // How far each count behind an open connection's lease is above its limit (0 where it is not),
+  // in kExcessScopes order; the server's is against server_max + server_reserve. False for an
+  // unknown connection.
+  bool leaseExcess(double connectionId, uint32_t excess[kExcessScopes]) const;
   size_t domains() const { return domainTotal_.size(); }
   const PairLimits& pairLimits(uint32_t d, uint32_t b) const { return pairLimits_[pairIndex(d, b)]; }
   void setSuspended(uint32_t d, uint32_t b, bool s) { pairLimits_[pairIndex(d, b)].suspended = s; }
@@ -102,7 +121,8 @@ class ConnectionLedger {
   uint64_t openedEver() const { return opened_; }
   uint64_t releasedEver() const { return released_; }
 
-  // Every count equals the sum of the leases behind it and none is above its limit.
+  // Every count equals the sum of the leases behind it and none is above its limit (unless a
+  // setter lowered a limit below a live count: then counts are only checked against their leases).
   bool checkInvariants() const;
 
  private:
@@ -112,6 +132,8 @@ class ConnectionLedger {
   size_t groupIndex(uint32_t d, uint32_t g) const { return static_cast<size_t>(d) * cfg_.groups + g; }
   // Which limit gives headroom() its value (the slow path of a clipped acquire()).
   Refusal limitingScope(uint32_t d, uint32_t b, uint32_t reserve, double now) const;
+  // The sizes and throttle indices of a domain's limits fit this ledger (addDomain, setDomainLimits).
+  bool validLimits(const DomainLimits& limits) const;
   // The server ceiling's room left for a call with this reserve (headroom()'s rule).
   uint32_t serverRoom(uint32_t reserve) const;
 
@@ -133,6 +155,7 @@ class ConnectionLedger {
   uint64_t released_ = 0;
   double nextConnectionId_ = 1;
   Refusal lastRefusal_ = Refusal::Pair;
+  bool lowered_ = false;  // a setter put a limit below its live count (checkInvariants)
   LeaseTable leases_;
 };
 
