@@ -72,7 +72,8 @@ function authorized(req: http.IncomingMessage, token: Buffer | undefined): boole
   return given.length === token.length && timingSafeEqual(given, token);
 }
 
-function readBody(req: http.IncomingMessage, max: number, empty: unknown = {}): Promise<unknown> {
+/** The JSON body; an empty one reads as {} unless `what` names what it must be (then a 400). */
+function readBody(req: http.IncomingMessage, max: number, what?: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -96,7 +97,8 @@ function readBody(req: http.IncomingMessage, max: number, empty: unknown = {}): 
       if (done) return;
       done = true;
       const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') return resolve(empty);
+      if (text.trim() === '')
+        return what === undefined ? resolve({}) : reject(new HttpError(400, `the request body must be ${what}`));
       try {
         resolve(JSON.parse(text));
       } catch {
@@ -212,10 +214,9 @@ export function adminHandler(
         throw new HttpError(405, `${parts[0]} takes POST`);
       }
       // An empty body is no configuration (configure({}) would put every default back).
-      const body = await readBody(req, maxBody, parts[0] === 'config' ? undefined : {});
+      const body = await readBody(req, maxBody, parts[0] === 'config' ? 'the configuration, a JSON object' : undefined);
       switch (parts[0]) {
         case 'config':
-          if (body === undefined) throw new HttpError(400, 'the request body must be the configuration, a JSON object');
           core.configure(body as Parameters<MailQueueCore['configure']>[0]);
           return send(res, 200, { configured: true });
         case 'suspend': {
