@@ -106,7 +106,7 @@ describe('configure(): limits of existing domains resolve again', () => {
     expect(core.message(2)?.expiresAt).toBe(T0 + 1 + 10_000);
   });
 
-  test('configure() from inside a maintenance hook is refused (ERR_REENTRANT)', () => {
+  test('configure() from inside a maintenance hook is refused (ERR_REENTRANT), after close() ERR_CLOSED', () => {
     const { core } = make({});
     core.enqueue({ id: 1, domain: 'a.test' });
     let err: unknown;
@@ -120,6 +120,8 @@ describe('configure(): limits of existing domains resolve again', () => {
     });
     core.maintain();
     expect(err).toMatchObject({ code: 'ERR_REENTRANT' });
+    core.close();
+    expect(() => core.configure({})).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }));
   });
 });
 
