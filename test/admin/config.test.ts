@@ -2,17 +2,14 @@
 // configuration applied to a running core (core.configure()); bad JSON, an empty body, a bad key
 // and a missing or wrong bearer token each answered with a 4xx and a JSON error, the core's limits
 // and counts as they were. The limit is read back through what openConnections() grants.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { type AdminServer, MailQueueCore, serveAdmin } from '../../lib/index.js';
+import { checkCli, runMqc } from '../support/mqc_child.js';
 import { tempDirs } from '../support/temp_dirs.js';
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = path.join(root, 'dist', 'lib', 'cli', 'mqc.js');
 const TOKEN = 'config-test-token';
 const dirs = tempDirs('mqc-config');
 let core: MailQueueCore;
@@ -84,7 +81,7 @@ test('a configuration through POST /config, then through `mqc configure <file>`'
   expect(ok).toEqual({ status: 200, json: { configured: true } });
   expect(room()).toBe(1);
 
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build:ts`);
+  checkCli();
   const dir = dirs('cli');
   const good = path.join(dir, 'good.json');
   fs.writeFileSync(good, JSON.stringify({ global: { maxOutboundConnections: 5 } }));
@@ -106,14 +103,5 @@ test('a configuration through POST /config, then through `mqc configure <file>`'
 });
 
 function mqc(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, MQC_ADMIN_URL: admin.url, MQC_ADMIN_TOKEN: TOKEN },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runMqc(admin.url, TOKEN, args);
 }
