@@ -26,6 +26,12 @@ class TimedWatch extends ConnectionWatch {
     for (const c of this.changes) if (c.at > from && c.at <= to) peak = Math.max(peak, c.open);
     return peak;
   }
+  /** The fewest connections open at once in the same span. */
+  lowBetween(from: number, to: number, openAt: number): number {
+    let low = openAt;
+    for (const c of this.changes) if (c.at > from && c.at <= to) low = Math.min(low, c.open);
+    return low;
+  }
 }
 
 let cleanup: (() => Promise<void>) | undefined;
@@ -82,6 +88,10 @@ test('a cap lowered while the domain delivers: the receiver sees the count fall 
   const raisedAt = performance.now();
   expect(watch.peakBetween(fell, raisedAt, openAtFall), JSON.stringify(describe())).toBeLessThanOrEqual(2);
   expect(watch.peakBetween(fell, raisedAt, openAtFall), 'it delivered at the new cap').toBe(2);
+  // Only the connections above the cap closed: those already closing were counted out, so the
+  // count went down to 2, not past it (a session that breaks would also close; none does here).
+  const configuredAt = watch.changes.findLast((c) => c.open === 6)!.at;
+  expect(watch.lowBetween(configuredAt, raisedAt, 6), JSON.stringify(watch.changes.slice(-40))).toBe(2);
   expect(ids.length - log.final.size).toBeGreaterThan(20);
 
   core.configure({
