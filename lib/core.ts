@@ -8,6 +8,7 @@
 //   lib/core/maintenance_pass.ts  the hook points and the passes that run them
 //   lib/core/outbox.ts            grants, expiries, events, error reports, delivery tallies
 //   lib/core/operator_verbs.ts    flush, fail, retry, summary, domain view, queue listing, message()
+//   lib/core/reconfigure.ts       configure(): a new configuration applied to the running core
 //   lib/delivery/service.ts       start, stop, submit, recover, and the delivery layer under them
 import { EventEmitter } from 'node:events';
 
@@ -21,6 +22,8 @@ import { OperatorVerbs, type DomainView, type ListQueueOptions, type Summary } f
 import { type CoreEvents, Outbox, type Grant } from './core/outbox.js';
 import { type Qshape, type QshapeOptions, qshape } from './core/qshape.js';
 import { Suspensions } from './core/suspensions.js';
+import { reconfigure } from './core/reconfigure.js';
+import type { CoreConfig } from './config.js';
 import type { DomainRef, Message, MessageInfo, Stats } from './core/types.js';
 import { DeliveryService } from './delivery/service.js';
 import type { BodyInput } from './delivery/body_input.js';
@@ -415,6 +418,16 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
 
   resumeBinding(binding: string | number): void {
     this.#suspensions.setBinding(binding, false);
+  }
+
+  // --- configuration (lib/core/reconfigure.ts) ------------------------------------------------
+
+  /** Applies a new configuration (the constructor's `config` option) to the running core: every
+   *  domain's limits resolve again, connections above a lowered limit finish their message and
+   *  close, throttles keep their history, operator suspensions stay. Checked whole first: a bad
+   *  key refuses it all (the error names the key and scope) and nothing changes. */
+  configure(config: CoreConfig): void {
+    reconfigure(this.#ctx, this.#domains, this.#suspensions, this.#service, this.#pass.busy, config);
   }
 
   // --- maintenance (lib/core/maintenance_pass.ts) ---------------------------------------------

@@ -22,6 +22,19 @@ export interface NativeBinding {
   addThrottle(core: number, count: number, windowMs: number): number;
   addDomain(core: number, pairs: Float64Array, scopeMax: number, groupScopeMax: Float64Array): number;
   setSuspended(core: number, domain: number, binding: number, suspended: boolean): void;
+  // Live reconfiguration (lib/core/reconfigure.ts): limits set in place, counts left alone.
+  setDomainLimits(
+    core: number,
+    domain: number,
+    pairs: Float64Array,
+    scopeMax: number,
+    groupScopeMax: Float64Array,
+  ): void;
+  setServerLimits(core: number, limits: Float64Array, bindingMax: Float64Array, groupMax: Float64Array): void;
+  setThrottleRate(core: number, throttle: number, count: number, windowMs: number): void;
+  /** false for an unknown connection; else out[0..5]: how far the pair, domain, group::domain,
+   *  group, binding and server counts behind the lease are above their limits. */
+  leaseExcess(core: number, connectionId: number, out: Float64Array): boolean;
   enqueue(
     core: number,
     domain: number,

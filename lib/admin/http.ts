@@ -14,6 +14,7 @@
 //   POST /flush    { domain }          -> { moved }
 //   POST /fail     { domain }          -> { failed }
 //   POST /retry    { id }              -> { retried }
+//   POST /config   the configuration   -> { configured: true }   core.configure(): refused whole
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -73,7 +74,8 @@ function authorized(req: http.IncomingMessage, token: Buffer | undefined): boole
   return given.length === token.length && timingSafeEqual(given, token);
 }
 
-function readBody(req: http.IncomingMessage, max: number): Promise<unknown> {
+/** The JSON body; an empty one reads as {} unless `what` names what it must be (then a 400). */
+function readBody(req: http.IncomingMessage, max: number, what?: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -97,7 +99,8 @@ function readBody(req: http.IncomingMessage, max: number): Promise<unknown> {
       if (done) return;
       done = true;
       const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') return resolve({});
+      if (text.trim() === '')
+        return what === undefined ? resolve({}) : reject(new HttpError(400, `the request body must be ${what}`));
       try {
         resolve(JSON.parse(text));
       } catch {
@@ -132,7 +135,13 @@ function optionalInt(v: string | null, name: string, min: number, max: number): 
 function statusOf(err: unknown): number {
   if (err instanceof HttpError) return err.status;
   if (err instanceof MailQueueError)
-    return err.code === 'ERR_UNKNOWN_DOMAIN' ? 404 : err.code === 'ERR_CLOSED' ? 503 : 409;
+    return err.code === 'ERR_UNKNOWN_DOMAIN'
+      ? 404
+      : err.code === 'ERR_CLOSED'
+        ? 503
+        : err.code === 'ERR_CONFIG'
+          ? 400
+          : 409;
   if (err instanceof TypeError || err instanceof RangeError) return 400;
   return 500;
 }
@@ -200,15 +209,19 @@ export function adminHandler(
       });
       return send(res, 200, { messages: listing });
     }
-    const actions = ['suspend', 'resume', 'flush', 'fail', 'retry'];
+    const actions = ['suspend', 'resume', 'flush', 'fail', 'retry', 'config'];
     if (parts.length === 1 && actions.includes(parts[0])) {
       if (method !== 'POST') {
         req.resume();
         res.setHeader('allow', 'POST');
         throw new HttpError(405, `${parts[0]} takes POST`);
       }
-      const body = await readBody(req, maxBody);
+      // An empty body is no configuration (configure({}) would put every default back).
+      const body = await readBody(req, maxBody, parts[0] === 'config' ? 'the configuration, a JSON object' : undefined);
       switch (parts[0]) {
+        case 'config':
+          core.configure(body as Parameters<MailQueueCore['configure']>[0]);
+          return send(res, 200, { configured: true });
         case 'suspend': {
           const o = fields(body, ['domain', 'binding', 'durationMs']);
           const domain = stringField(o, 'domain');

@@ -5,6 +5,8 @@
 //
 // Exit status: 0 done; 1 the API refused (the error it gave is printed); 2 the API could not be
 // reached or answered something that is not the admin API.
+import { readFile } from 'node:fs/promises';
+
 import { Command, InvalidArgumentError } from 'commander';
 
 import type { Qshape } from '../core/qshape.js';
@@ -156,6 +158,16 @@ export function program(out: (s: string) => void): Command {
     if (!Number.isSafeInteger(n) || n < 0) throw new CliError(1, `id must be a message id (a whole number), got ${id}`);
     const r = (await request(g(), 'POST', '/retry', { id: n })) as { retried: boolean };
     print(r, () => (r.retried ? `${n} is due now` : `${n} is not a delayed message`));
+  });
+  action('configure <file>', 'apply a configuration (a JSON file) to the running core').action(async (file: string) => {
+    let config: unknown;
+    try {
+      config = JSON.parse(await readFile(file, 'utf8'));
+    } catch (err) {
+      throw new CliError(1, `cannot read ${file} as JSON: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const r = await request(g(), 'POST', '/config', config);
+    print(r, () => `configured from ${file}`);
   });
   return cmd;
 }

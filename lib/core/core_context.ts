@@ -80,7 +80,8 @@ function checkOptions(options: MailQueueCoreOptions): void {
 export class CoreContext {
   readonly handle: number;
   closed = false;
-  readonly config: ResolvedConfig;
+  /** The resolved configuration: replaced whole by configure() (lib/core/reconfigure.ts). */
+  config: ResolvedConfig;
   readonly bindings: readonly string[];
   readonly bindingGroups: readonly string[];
   readonly clock: () => number;
@@ -105,6 +106,9 @@ export class CoreContext {
   /** Bumped whenever a pair's limits change (a suspension applied or lifted): a pass's view of
    *  the bindings it has not visited yet is stale then. */
   limitsEpoch = 0;
+  /** Bumped by configure(): an open connection compares it per run and, when it moved, asks the
+   *  ledger whether its lease is above a lowered limit (lib/delivery/connection.ts). */
+  configEpoch = 0;
   /** Single enqueue() calls held on the JavaScript side until the next call into the core. */
   readonly arrivals: ArrivalStage;
   /** options.forgetIdleDomainsAfter (ms; Infinity: never). */

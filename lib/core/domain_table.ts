@@ -63,16 +63,7 @@ export class DomainTable {
     const h = ctx.handle;
     const cfg = ctx.config;
     const nb = ctx.bindings.length;
-    const pairs = new Float64Array(4 * nb);
-    const settings: PairSettings[] = [];
-    for (let b = 0; b < nb; b++) {
-      const p = this.#intern(cfg.pair(b, name));
-      settings.push(p);
-      pairs[4 * b] = p.maxConnections;
-      pairs[4 * b + 1] = p.aggressiveness;
-      pairs[4 * b + 2] = p.throttle;
-      pairs[4 * b + 3] = p.suspended || this.operatorSuspended(name, b) ? 1 : 0;
-    }
+    const { pairs, settings } = this.#resolve(name);
     const d = native.addDomain(h, pairs, cfg.domainScopeMax(name), Float64Array.from(cfg.groupDomainScopeMax(name)));
     for (let b = 0; b < nb; b++)
       if (settings[b].messageThrottle >= 0) native.setMessageThrottle(h, d, b, settings[b].messageThrottle);
@@ -85,9 +76,43 @@ export class DomainTable {
     return d;
   }
 
+  /** Resolves domain d's settings again from ctx.config (live reconfiguration, lib/core/
+   *  reconfigure.ts) and sets its limits in the native core in place. */
+  relimit(d: number): void {
+    const ctx = this.ctx;
+    const h = ctx.handle;
+    const cfg = ctx.config;
+    const nb = ctx.bindings.length;
+    const name = this.records[d].name;
+    const { pairs, settings } = this.#resolve(name);
+    native.setDomainLimits(h, d, pairs, cfg.domainScopeMax(name), Float64Array.from(cfg.groupDomainScopeMax(name)));
+    for (let b = 0; b < nb; b++) {
+      native.setMessageThrottle(h, d, b, settings[b].messageThrottle);
+      this.#pairs[d * nb + b] = settings[b];
+    }
+  }
+
+  // A domain's settings per binding slot from ctx.config, and its pairs' limits as the native
+  // core takes them: [max, aggressiveness, throttle, suspended] per binding.
+  #resolve(name: string): { pairs: Float64Array; settings: PairSettings[] } {
+    const cfg = this.ctx.config;
+    const nb = this.ctx.bindings.length;
+    const pairs = new Float64Array(4 * nb);
+    const settings: PairSettings[] = [];
+    for (let b = 0; b < nb; b++) {
+      const p = this.#intern(cfg.pair(b, name));
+      settings.push(p);
+      pairs[4 * b] = p.maxConnections;
+      pairs[4 * b + 1] = p.aggressiveness;
+      pairs[4 * b + 2] = p.throttle;
+      pairs[4 * b + 3] = p.suspended || this.operatorSuspended(name, b) ? 1 : 0;
+    }
+    return { pairs, settings };
+  }
+
   // Nearly every pair resolves to the same settings: one frozen object for each distinct set
-  // instead of one per pair. Nothing writes them (here or in the delivery layer); a config is
-  // fixed for the core's life, so a set never changes once made.
+  // instead of one per pair. Nothing writes them (here or in the delivery layer): a set never
+  // changes once made (configure() points a pair at another set).
   #intern(p: PairSettings): PairSettings {
     const key = Object.values(p).join();
     let shared = this.#interned.get(key);

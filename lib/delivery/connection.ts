@@ -38,6 +38,11 @@ export interface ConnectionHost {
   readonly logger: Logger | undefined;
   now(): number;
   stopping(): boolean;
+  /** Bumped by configure(): when it moved since a connection last looked, it asks overLimit(). */
+  configEpoch(): number;
+  /** The connection's lease is above a limit configure() lowered (counting out connections
+   *  already closing for that): it takes nothing more and closes. */
+  overLimit(connection: Connection): boolean;
   /** Suspended by configuration or the operator: take nothing more, close. */
   suspended(domain: string, binding: string): boolean;
   /** Messages to reserve per take (1 when a message throttle applies, so it is checked per message). */
@@ -125,6 +130,8 @@ export class Connection {
   /** The logger when it writes debug lines (asked once, when the connection opens), else undefined:
    *  then nothing is made per message for the log. */
   #debug: Logger | undefined;
+  /** The configEpoch this connection last looked at (from its grant on). */
+  #epoch: number;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -134,6 +141,7 @@ export class Connection {
     readonly bindingSlot: number,
   ) {
     this.#domain = domain;
+    this.#epoch = host.configEpoch();
   }
 
   get domain(): string {
@@ -244,6 +252,12 @@ export class Connection {
           this.#end();
           return;
         }
+        // configure() ran: a lowered limit this connection is above closes it (what it reserved
+        // goes back, as for a suspension); one number compared per message otherwise.
+        if (this.#epoch !== host.configEpoch() && this.#reconfigured()) {
+          this.#end();
+          return;
+        }
         if (this.#runPos === this.#runLen && !this.#take()) {
           this.#wait(session).then(
             (more) => (more ? this.#pump() : this.#end()),
@@ -279,6 +293,15 @@ export class Connection {
     } catch (err) {
       this.#end(err);
     }
+  }
+
+  /** A new configuration: its maxDeliveriesPerConnection from now on; true when this connection
+   *  is above a lowered limit and closes. */
+  #reconfigured(): boolean {
+    const host = this.host;
+    this.#epoch = host.configEpoch();
+    this.#max = host.maxDeliveries(this.#domain, this.binding);
+    return host.overLimit(this);
   }
 
   /** Reserves the next run; false when nothing can be taken now. `ahead`: messages still on the
@@ -374,6 +397,7 @@ export class Connection {
     try {
       if (this.#runPos === this.#runLen) {
         if (host.stopping() || this.#closeRequested || host.suspended(this.#domain, this.binding)) return;
+        if (this.#epoch !== host.configEpoch()) return; // #pump looks at the new configuration first
         if (host.batchSize(this.#domain, this.binding) <= 1) return;
         // The message on the wire may be the last one allowed on this connection.
         if (this.#max > 0 && this.#max - this.#deliveries <= 1) return;

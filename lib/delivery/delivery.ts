@@ -18,6 +18,7 @@ import type { DeliveryTarget, Envelope, Outcome, Transport } from '../transport/
 import { Connection, type ConnectionHost } from './connection.js';
 import type { BounceEvent } from './events.js';
 import { OutcomeApplier } from './outcomes.js';
+import { Shedding } from './shedding.js';
 import { SiblingIndex } from './sibling_index.js';
 
 /** The message operations of the core (its public hot paths) that the delivery layer calls. */
@@ -54,6 +55,7 @@ export class Delivery implements ConnectionHost {
   readonly #running = new Set<Promise<void>>();
   readonly #waiters = new Map<string, Array<(mail: boolean) => void>>();
   readonly #sleepers = new Set<() => void>();
+  readonly #shedding: Shedding;
   readonly #siblings: SiblingIndex;
   #stopping = false;
   readonly #ctx: CoreContext;
@@ -79,6 +81,7 @@ export class Delivery implements ConnectionHost {
     this.#poke = parts.poke;
     this.#hosts = parts.hosts;
     this.#siblings = new SiblingIndex(parts.ctx, parts.domains, transport);
+    this.#shedding = new Shedding(parts.ctx);
     const core = parts.messages;
     this.#outcomes = new OutcomeApplier({
       ctx: parts.ctx,
@@ -137,6 +140,14 @@ export class Delivery implements ConnectionHost {
     }
     if (list.length === 0) this.#waiters.delete(key);
     return woke;
+  }
+
+  /** configure() applied a new configuration: every idle connection looks again (one above a
+   *  lowered limit closes; the others go back to waiting). */
+  reconfigured(): void {
+    for (const list of this.#waiters.values()) for (const w of list.splice(0)) w(true);
+    this.#waiters.clear();
+    for (const wake of [...this.#sleepers]) wake();
   }
 
   /** After a pass (delayed mail may have become due): wake idle connections that have mail. */
@@ -206,6 +217,14 @@ export class Delivery implements ConnectionHost {
   /** The core forgot a domain: the sibling index lets go of it. */
   forgetDomain(name: string): void {
     this.#siblings.forget(name);
+  }
+
+  configEpoch(): number {
+    return this.#ctx.configEpoch;
+  }
+
+  overLimit(connection: Connection): boolean {
+    return this.#shedding.shouldClose(connection);
   }
 
   suspended(domain: string, binding: string): boolean {
@@ -363,6 +382,7 @@ export class Delivery implements ConnectionHost {
 
   closed(connection: Connection): void {
     this.#connections.delete(connection);
+    this.#shedding.gone(connection);
     try {
       if (!this.#stopping && this.#queued(connection.domain, connection.binding) > 0) this.#poke();
     } catch {

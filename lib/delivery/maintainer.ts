@@ -21,7 +21,7 @@ export class Maintainer {
 
   constructor(
     private readonly host: MaintainerHost,
-    private readonly scanIntervalMs: number,
+    private scanIntervalMs: number,
     private readonly coalesceMs = 5,
   ) {}
 
@@ -40,6 +40,11 @@ export class Maintainer {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#at = Infinity;
+  }
+
+  /** delayed_queue_scan_interval changed (configure()): from the next schedule on. */
+  setScanInterval(ms: number): void {
+    this.scanIntervalMs = ms;
   }
 
   /** Asks for a pass soon (coalesced with any already due). */

@@ -117,6 +117,15 @@ export class DeliveryService {
     this.ctx.cluster?.close();
   }
 
+  /** configure() applied a new configuration: the maintainer takes its scan interval, idle
+   *  connections look again (one above a lowered limit closes), and a pass runs soon (a raised
+   *  limit may open connections). */
+  reconfigured(): void {
+    this.#maintainer?.setScanInterval(this.ctx.config.scanIntervalMs());
+    this.#delivery?.reconfigured();
+    this.poke();
+  }
+
   /** Asks for a pass soon. */
   poke(): void {
     this.#maintainer?.poke();

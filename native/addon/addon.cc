@@ -97,15 +97,14 @@ Napi::Value AddThrottle(const Napi::CallbackInfo& info) {
   return a.num(t);
 }
 
-// addDomain(core, pairs: Float64Array [max, aggressiveness, throttle, suspended] per binding,
-//           scopeMax, groupScopeMax: Float64Array per group) -> domain index
-Napi::Value AddDomain(const Napi::CallbackInfo& info) {
-  Args a(info);
-  CoreSlot* s = a.core();
+// Reads a domain's limits, the next three arguments of addDomain and setDomainLimits: pairs
+// [max, aggressiveness, throttle, suspended] per binding, the scope cap, and the group::domain caps
+// per group.
+mqc::DomainLimits readDomainLimits(Args& a, CoreSlot* s) {
   F64 pairs = a.f64("pairs");
   double scopeMax = a.number("scopeMax");
   F64 gsm = a.f64("groupScopeMax");
-  if (a.failed()) return a.undefined();
+  if (a.failed()) return {};
   uint32_t nb = s->core->bindings();
   uint32_t ng = s->core->ledger().groups();
   a.expect(pairs.length == 4 * static_cast<size_t>(nb) && gsm.length == ng,
@@ -126,10 +125,89 @@ Napi::Value AddDomain(const Napi::CallbackInfo& info) {
     pl.suspended = p[3] != 0;
     dl.pairs.push_back(pl);
   }
+  return dl;
+}
+
+// addDomain(core, pairs: Float64Array [max, aggressiveness, throttle, suspended] per binding,
+//           scopeMax, groupScopeMax: Float64Array per group) -> domain index
+Napi::Value AddDomain(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  mqc::DomainLimits dl = readDomainLimits(a, s);
   if (a.failed()) return a.undefined();
   uint32_t index;
   if (!a.check(s->core->addDomain(dl, &index), "addDomain")) return a.undefined();
   return a.num(index);
+}
+
+// setDomainLimits(core, domain, pairs, scopeMax, groupScopeMax): addDomain's limits, set in place
+// on an existing domain (live reconfiguration); each pair keeps its message throttle
+// (setMessageThrottle sets that).
+Napi::Value SetDomainLimits(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  mqc::DomainLimits dl = readDomainLimits(a, s);
+  if (a.failed()) return a.undefined();
+  mqc::ConnectionLedger& ledger = s->core->ledger();
+  for (uint32_t b = 0; b < dl.pairs.size(); ++b) dl.pairs[b].messageThrottle = ledger.pairLimits(d, b).messageThrottle;
+  a.check(ledger.setDomainLimits(d, dl), "setDomainLimits");
+  return a.undefined();
+}
+
+// setServerLimits(core, limits: Float64Array [serverMax, serverReserve], bindingMax: Float64Array
+//                 per binding, groupMax: Float64Array per group): the maxima in place.
+Napi::Value SetServerLimits(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 lim = a.f64("limits");
+  F64 bmax = a.f64("bindingMax");
+  F64 gmax = a.f64("groupMax");
+  if (a.failed()) return a.undefined();
+  mqc::ConnectionLedger& ledger = s->core->ledger();
+  a.expect(lim.length == 2, "limits must have 2 entries");
+  a.expect(bmax.length == ledger.bindings() && gmax.length == ledger.groups(),
+           "bindingMax/groupMax lengths do not match the bindings and groups");
+  uint32_t serverMax = a.failed() ? 0 : a.limit(lim[0], "serverMax out of range");
+  uint32_t reserve = a.failed() ? 0 : a.limit(lim[1], "serverReserve out of range");
+  std::vector<uint32_t> bm, gm;
+  for (size_t b = 0; b < bmax.length && !a.failed(); ++b) bm.push_back(a.limit(bmax[b], "bindingMax out of range"));
+  for (size_t g = 0; g < gmax.length && !a.failed(); ++g) gm.push_back(a.limit(gmax[g], "groupMax out of range"));
+  a.expect(serverMax != mqc::kUnlimited && reserve != mqc::kUnlimited, "serverMax and serverReserve must be finite");
+  if (a.failed()) return a.undefined();
+  a.check(ledger.setServerLimits(serverMax, reserve, bm, gm), "setServerLimits");
+  return a.undefined();
+}
+
+// setThrottleRate(core, throttle, count, windowMs): a new rate for a bucket, keeping its history.
+Napi::Value SetThrottleRate(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  double t = a.integer("throttle", 0, 2147483647.0);
+  uint32_t count = a.u32("count", mqc::kMaxThrottleCount);
+  double windowMs = a.finite("windowMs");
+  a.expect(count >= 1 && windowMs > 0 && windowMs <= 1e12,
+           "throttle count and window must be positive (window at most 1e12)");
+  if (a.failed()) return a.undefined();
+  if (s->core->ledger().setThrottleRate(static_cast<int32_t>(t), count, windowMs) != Status::Ok)
+    return a.rangeError("throttle: unknown throttle index");
+  return a.undefined();
+}
+
+// leaseExcess(core, connectionId, out: Float64Array(6)) -> false for an unknown connection, else
+// true with out[i] how far each count behind the lease is above its limit (pair, domain,
+// group::domain, group, binding, server).
+Napi::Value LeaseExcess(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  double id = a.connectionId();
+  F64 out = a.f64("out");
+  a.expect(out.length >= mqc::kExcessScopes, "out must have 6 entries");
+  if (a.failed()) return a.undefined();
+  uint32_t ex[mqc::kExcessScopes];
+  if (!s->core->ledger().leaseExcess(id, ex)) return a.boolean(false);
+  for (size_t i = 0; i < mqc::kExcessScopes; ++i) out[i] = ex[i];
+  return a.boolean(true);
 }
 
 Napi::Value SetSuspended(const Napi::CallbackInfo& info) {
@@ -948,6 +1026,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"addThrottle", AddThrottle},
       {"addDomain", AddDomain},
       {"setSuspended", SetSuspended},
+      {"setDomainLimits", SetDomainLimits},
+      {"setServerLimits", SetServerLimits},
+      {"setThrottleRate", SetThrottleRate},
+      {"leaseExcess", LeaseExcess},
       {"enqueue", Enqueue},
       {"enqueueBatch", EnqueueBatch},
       {"enqueueArrivals", EnqueueArrivals},

@@ -66,6 +66,68 @@ Status ConnectionLedger::addDomain(const DomainLimits& limits, uint32_t* index) 
   return Status::Ok;
 }
 
+Status ConnectionLedger::setDomainLimits(uint32_t d, const DomainLimits& limits) {
+  if (d >= domainTotal_.size()) return Status::BadDomain;
+  if (checkLimits(limits) != Status::Ok) return Status::BadArgument;
+  for (const PairLimits& p : limits.pairs)
+    if (p.messageThrottle != kNoThrottle &&
+        (p.messageThrottle < 0 || static_cast<size_t>(p.messageThrottle) >= throttles_.size()))
+      return Status::BadArgument;
+  for (uint32_t b = 0; b < cfg_.bindings; ++b) {
+    size_t pi = pairIndex(d, b);
+    pairLimits_[pi] = limits.pairs[b];
+    lowered_ = lowered_ || pairCount_[pi] > limits.pairs[b].maxConnections;
+  }
+  for (uint32_t g = 0; g < cfg_.groups; ++g) {
+    size_t gi = groupIndex(d, g);
+    groupScopeMax_[gi] = limits.groupScopeMax[g];
+    lowered_ = lowered_ || groupDomain_[gi] > groupScopeMax_[gi];
+  }
+  scopeMax_[d] = limits.scopeMax;
+  lowered_ = lowered_ || domainTotal_[d] > scopeMax_[d];
+  return Status::Ok;
+}
+
+Status ConnectionLedger::setServerLimits(uint32_t serverMax, uint32_t serverReserve,
+                                         const std::vector<uint32_t>& bindingMax,
+                                         const std::vector<uint32_t>& groupMax) {
+  if (bindingMax.size() != cfg_.bindings || groupMax.size() != cfg_.groups) return Status::BadArgument;
+  cfg_.serverMax = serverMax;
+  cfg_.serverReserve = serverReserve;
+  cfg_.bindingMax = bindingMax;
+  cfg_.groupMax = groupMax;
+  lowered_ = lowered_ || static_cast<uint64_t>(total_) > static_cast<uint64_t>(serverMax) + serverReserve;
+  for (uint32_t b = 0; b < cfg_.bindings; ++b) lowered_ = lowered_ || bindingCount_[b] > bindingMax[b];
+  for (uint32_t g = 0; g < cfg_.groups; ++g) lowered_ = lowered_ || groupCount_[g] > groupMax[g];
+  return Status::Ok;
+}
+
+Status ConnectionLedger::setThrottleRate(int32_t throttle, uint32_t count, double windowMs) {
+  if (throttle < 0 || static_cast<size_t>(throttle) >= throttles_.size()) return Status::BadArgument;
+  if (count < 1 || count > kMaxThrottleCount || !(windowMs > 0) || windowMs > 1e12) return Status::BadArgument;
+  throttles_[static_cast<size_t>(throttle)].setRate(count, windowMs);
+  return Status::Ok;
+}
+
+bool ConnectionLedger::leaseExcess(double connectionId, uint32_t excess[kExcessScopes]) const {
+  const Grant* g = lease(connectionId);
+  if (g == nullptr) return false;
+  auto over = [](uint64_t count, uint64_t limit) { return static_cast<uint32_t>(count > limit ? count - limit : 0); };
+  size_t pi = pairIndex(g->domain, g->binding);
+  excess[0] = over(pairCount_[pi], pairLimits_[pi].maxConnections);
+  excess[1] = over(domainTotal_[g->domain], scopeMax_[g->domain]);
+  excess[2] = excess[3] = 0;
+  int32_t grp = cfg_.groupOfBinding[g->binding];
+  if (grp != kNoGroup) {
+    size_t gi = groupIndex(g->domain, static_cast<uint32_t>(grp));
+    excess[2] = over(groupDomain_[gi], groupScopeMax_[gi]);
+    excess[3] = over(groupCount_[grp], cfg_.groupMax[grp]);
+  }
+  excess[4] = over(bindingCount_[g->binding], cfg_.bindingMax[g->binding]);
+  excess[5] = over(total_, static_cast<uint64_t>(cfg_.serverMax) + cfg_.serverReserve);
+  return true;
+}
+
 uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, double now) const {
   size_t pi = pairIndex(d, b);
   const PairLimits& pl = pairLimits_[pi];
@@ -289,7 +351,7 @@ bool ConnectionLedger::checkInvariants() const {
     for (uint32_t b = 0; b < cfg_.bindings; ++b) {
       size_t pi = pairIndex(d, b);
       if (pairCount_[pi] != pair[pi]) return false;
-      if (pairCount_[pi] > pairLimits_[pi].maxConnections) return false;
+      if (!lowered_ && pairCount_[pi] > pairLimits_[pi].maxConnections) return false;
       dt += pairCount_[pi];
       binding[b] += pairCount_[pi];
       int32_t g = cfg_.groupOfBinding[b];
@@ -298,17 +360,18 @@ bool ConnectionLedger::checkInvariants() const {
         group[g] += pairCount_[pi];
       }
     }
-    if (dt != domainTotal_[d] || dt > scopeMax_[d]) return false;
+    if (dt != domainTotal_[d] || (!lowered_ && dt > scopeMax_[d])) return false;
     for (uint32_t g = 0; g < cfg_.groups; ++g)
-      if (gd[g] != groupDomain_[groupIndex(d, g)] || gd[g] > groupScopeMax_[groupIndex(d, g)]) return false;
+      if (gd[g] != groupDomain_[groupIndex(d, g)] || (!lowered_ && gd[g] > groupScopeMax_[groupIndex(d, g)]))
+        return false;
     total += dt;
   }
   for (uint32_t b = 0; b < cfg_.bindings; ++b)
-    if (binding[b] != bindingCount_[b] || binding[b] > cfg_.bindingMax[b]) return false;
+    if (binding[b] != bindingCount_[b] || (!lowered_ && binding[b] > cfg_.bindingMax[b])) return false;
   for (uint32_t g = 0; g < cfg_.groups; ++g)
-    if (group[g] != groupCount_[g] || group[g] > cfg_.groupMax[g]) return false;
+    if (group[g] != groupCount_[g] || (!lowered_ && group[g] > cfg_.groupMax[g])) return false;
   uint64_t ceiling = static_cast<uint64_t>(cfg_.serverMax) + cfg_.serverReserve;
-  return total == total_ && total <= ceiling && leases_.size() == total_ && checkHostInvariants();
+  return total == total_ && (lowered_ || total <= ceiling) && leases_.size() == total_ && checkHostInvariants();
 }
 
 // ---- the Host scope ------------------------------------------------------------------------------

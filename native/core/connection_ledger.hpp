@@ -39,6 +39,9 @@ enum class Refusal : uint8_t {
 constexpr size_t kRefusalScopes = 10;
 constexpr uint32_t kNoHost = 0xffffffffu;
 constexpr size_t kMaxDomainHosts = 256;  // hosts of one domain's MX set at most
+// The counts behind a lease that leaseExcess() reports, in Refusal order: pair, domain,
+// group::domain, group, binding, server.
+constexpr size_t kExcessScopes = 6;
 
 struct PairLimits {
   uint32_t maxConnections = 32;           // max_outbound_connections for binding::domain
@@ -84,6 +87,22 @@ class ConnectionLedger {
   // overwritten in place and its counts, which must be zero (no connection), stay so. BadDomain for
   // an index out of range, BadArgument as addDomain, DomainInUse when it still has a connection.
   Status reuseDomain(uint32_t d, const DomainLimits& limits);
+
+  // --- live reconfiguration (docs/configuration.md) ------------------------------------------
+  // Each checks its arguments as the constructor and addDomain() do and changes nothing on
+  // BadArgument. Counts are left alone: a count above a lowered limit only means no new grants
+  // until it falls below it; this side never closes a connection.
+  // A domain's limits in place (every pair's, its scope cap, its group::domain caps).
+  Status setDomainLimits(uint32_t d, const DomainLimits& limits);
+  // server_max, server_reserve, and the per-binding and per-group maxima (sizes as configured).
+  Status setServerLimits(uint32_t serverMax, uint32_t serverReserve, const std::vector<uint32_t>& bindingMax,
+                         const std::vector<uint32_t>& groupMax);
+  // A new rate for a throttle bucket, keeping the grants it has recorded (RateThrottle::setRate).
+  Status setThrottleRate(int32_t throttle, uint32_t count, double windowMs);
+  // How far each count behind an open connection's lease is above its limit (0 where it is not),
+  // in kExcessScopes order; the server's is against server_max + server_reserve. False for an
+  // unknown connection.
+  bool leaseExcess(double connectionId, uint32_t excess[kExcessScopes]) const;
   size_t domains() const { return domainTotal_.size(); }
   const PairLimits& pairLimits(uint32_t d, uint32_t b) const { return pairLimits_[pairIndex(d, b)]; }
   void setSuspended(uint32_t d, uint32_t b, bool s) { pairLimits_[pairIndex(d, b)].suspended = s; }
@@ -153,7 +172,8 @@ class ConnectionLedger {
   uint32_t heldDomain(uint32_t d) const { return heldDomain_[d]; }
   uint32_t heldServer() const { return heldServer_; }
 
-  // Every count equals the sum of the leases behind it and none is above its limit.
+  // Every count equals the sum of the leases behind it and none is above its limit (unless a
+  // setter lowered a limit below a live count: then counts are only checked against their leases).
   bool checkInvariants() const;
 
  private:
@@ -163,7 +183,7 @@ class ConnectionLedger {
   size_t groupIndex(uint32_t d, uint32_t g) const { return static_cast<size_t>(d) * cfg_.groups + g; }
   // Which limit gives headroom() its value (the slow path of a clipped acquire()).
   Refusal limitingScope(uint32_t d, uint32_t b, uint32_t reserve, double now) const;
-  // addDomain's checks of a domain's limits.
+  // addDomain's, reuseDomain's and setDomainLimits' checks of a domain's limits.
   Status checkLimits(const DomainLimits& limits) const;
   // The room under the held caps of a fleet (pair, domain, server).
   uint32_t clusterRoom(uint32_t d, size_t pi) const;
@@ -195,6 +215,7 @@ class ConnectionLedger {
   uint64_t released_ = 0;
   double nextConnectionId_ = 1;
   Refusal lastRefusal_ = Refusal::Pair;
+  bool lowered_ = false;  // a setter put a limit below its live count (checkInvariants)
   LeaseTable leases_;
   // The Host scope: per host and per [h * bindings + b]; the MX set per domain (made on demand,
   // shorter than the domain count until every domain's is known); the host of each charged lease.

@@ -1,5 +1,7 @@
 #include "rate_throttle.hpp"
 
+#include <utility>
+
 namespace mqc {
 
 uint32_t RateThrottle::available(double now) const {
@@ -31,6 +33,19 @@ double RateThrottle::nextAllowedAt(double now) const {
   if (count_ == 0) return std::numeric_limits<double>::infinity();
   if (available(now) > 0) return seen_;
   return ring_[head_] + windowMs_;  // full and nothing expired: the oldest grant leaves first
+}
+
+void RateThrottle::setRate(uint32_t count, double windowMs) {
+  size_t filled = ring_.size();
+  size_t keep = filled < count ? filled : count;
+  std::vector<double> times;
+  times.reserve(keep);
+  for (size_t i = filled - keep; i < filled; ++i) times.push_back(ring_[(head_ + i) % filled]);
+  ring_ = std::move(times);  // oldest first, head_ at 0; full when it holds `count` times
+  head_ = 0;
+  expired_ = 0;  // available() rescans from the oldest kept time
+  count_ = count;
+  windowMs_ = windowMs;
 }
 
 }  // namespace mqc

@@ -24,6 +24,9 @@ class RateThrottle {
   void consume(double now, uint32_t k);
   // The earliest time at which one more grant is allowed (now when one is available).
   double nextAllowedAt(double now) const;
+  // A new rate for a live bucket (live reconfiguration): the newest min(count, held) grant times
+  // are kept, so grants already made still count against the new window.
+  void setRate(uint32_t count, double windowMs);
   uint32_t count() const { return count_; }
   double windowMs() const { return windowMs_; }
 

@@ -159,7 +159,13 @@ struct Fuzz {
   std::unordered_set<double> releasedEarly;  // released before their grant was drained
   double maxGranted = 0;
   std::vector<Grant> lastDrained;          // the grants of the latest drainGrants
-  std::vector<DomainLimits> domainLimits;  // each domain's limits as added (scope caps for migrate)
+  std::vector<DomainLimits> domainLimits;  // each domain's limits as added or set (scope caps for migrate)
+  // Live reconfiguration (opSetLimits) may lower a limit below a live count. A count may then stay
+  // above its limit, but never grow while it is: checkLedger compares each count above its limit
+  // with its value after the previous operation (this snapshot; 0 for a domain new since).
+  struct Counts {
+    std::vector<uint32_t> pair, domain, groupDomain, group, binding;
+  } prev;
   // The Host scope as the fuzzer set it up: each host's cap, its caps per binding [h * B + b], and
   // each domain's MX set (empty: not known).
   std::vector<uint32_t> hostMax, hostBindingMax;
@@ -327,7 +333,7 @@ struct Fuzz {
     const LedgerConfig& c = cfg();
     uint64_t ceiling = static_cast<uint64_t>(c.serverMax) + c.serverReserve;
     CHECK(L.total() < kWrap);
-    CHECK(L.total() <= ceiling);
+    CHECK(L.total() <= ceiling || L.total() <= prevTotal);
     CHECK(L.openedEver() >= L.releasedEver());
     CHECK(L.openedEver() - L.releasedEver() == L.total());
     CHECK(counter(kOpened) == static_cast<double>(L.openedEver()));
@@ -354,13 +360,13 @@ struct Fuzz {
     for (uint32_t b = 0; b < B(); ++b) {
       uint32_t n = L.bindingCount(b);
       CHECK(n < kWrap);
-      CHECK(n <= c.bindingMax[b]);
+      CHECK(n <= c.bindingMax[b] || n <= prevOf(prev.binding, b));
       sumB += n;
     }
     CHECK(sumB == L.total());
     for (uint32_t g = 0; g < L.groups(); ++g) {
       CHECK(L.groupCount(g) < kWrap);
-      CHECK(L.groupCount(g) <= c.groupMax[g]);
+      CHECK(L.groupCount(g) <= c.groupMax[g] || L.groupCount(g) <= prevOf(prev.group, g));
     }
     uint64_t sumD = 0;
     for (uint32_t d = 0; d < D(); ++d) {
@@ -368,16 +374,18 @@ struct Fuzz {
       for (uint32_t b = 0; b < B(); ++b) {
         uint32_t n = L.pairCount(d, b);
         CHECK(n < kWrap);
-        CHECK(n <= L.pairLimits(d, b).maxConnections);
+        CHECK(n <= L.pairLimits(d, b).maxConnections || n <= prevOf(prev.pair, static_cast<size_t>(d) * B() + b));
         sumP += n;
       }
       CHECK(L.domainCount(d) < kWrap);
       CHECK(sumP == L.domainCount(d));
-      CHECK(d < domainLimits.size() && L.domainCount(d) <= domainLimits[d].scopeMax);
+      CHECK(d < domainLimits.size());
+      CHECK(L.domainCount(d) <= domainLimits[d].scopeMax || L.domainCount(d) <= prevOf(prev.domain, d));
       sumD += sumP;
       for (uint32_t g = 0; g < L.groups(); ++g) {
         CHECK(L.groupDomainCount(g, d) < kWrap);
-        CHECK(L.groupDomainCount(g, d) <= domainLimits[d].groupScopeMax[g]);
+        CHECK(L.groupDomainCount(g, d) <= domainLimits[d].groupScopeMax[g] ||
+              L.groupDomainCount(g, d) <= prevOf(prev.groupDomain, static_cast<size_t>(d) * L.groups() + g));
       }
     }
     CHECK(sumD == L.total());
@@ -433,6 +441,22 @@ struct Fuzz {
     checkLedger();
     checkMessages();
     checkThrottles();
+    snapshotCounts();
+  }
+
+  static uint32_t prevOf(const std::vector<uint32_t>& v, size_t i) { return i < v.size() ? v[i] : 0; }
+  uint64_t prevTotal = 0;
+  void snapshotCounts() {
+    const ConnectionLedger& L = core->ledger();
+    prev = Counts{};
+    for (uint32_t d = 0; d < D(); ++d) {
+      for (uint32_t b = 0; b < B(); ++b) prev.pair.push_back(L.pairCount(d, b));
+      prev.domain.push_back(L.domainCount(d));
+      for (uint32_t g = 0; g < L.groups(); ++g) prev.groupDomain.push_back(L.groupDomainCount(g, d));
+    }
+    for (uint32_t g = 0; g < L.groups(); ++g) prev.group.push_back(L.groupCount(g));
+    for (uint32_t b = 0; b < B(); ++b) prev.binding.push_back(L.bindingCount(b));
+    prevTotal = L.total();
   }
 
   // kActiveRemoved never goes down, and an operation moves it by exactly the messages it took out
@@ -2947,11 +2971,61 @@ struct Fuzz {
 
   void opSetSuspended() {
     uint32_t d = domain(), b = binding();
-    bool s = r.u8() & 1;
+    uint8_t m = r.u8();
+    if ((m & 0xc0) == 0xc0) return opSetLimits(d, m);
+    bool s = m & 1;
     core->ledger().setSuspended(d, b, s);
     TRACE("setSuspended(d=%u, b=%u, %d)\n", d, b, s ? 1 : 0);
     CHECK(core->ledger().pairLimits(d, b).suspended == s);
     if (s) CHECK(core->ledger().headroom(d, b, 0, now) == 0 && core->computeGoal(d, b, 0) == -1);
+  }
+
+  // Live reconfiguration: a domain's limits, the server maxima or a throttle's rate set in place,
+  // lowered or raised under open connections (ConnectionLedger::setDomainLimits, setServerLimits,
+  // setThrottleRate). Counts are left alone; checkLedger then holds a count above its limit to
+  // never growing, and the throttle model keeps the newest grants a changed rate keeps.
+  void opSetLimits(uint32_t d, uint8_t m) {
+    ConnectionLedger& L = core->ledger();
+    switch (m % 3) {
+      case 0: {
+        DomainLimits dl = decodeDomain(L.throttleCount(), nullptr);
+        Status st = L.setDomainLimits(d, dl);
+        TRACE("setDomainLimits(d=%u, scopeMax=%u) -> %s\n", d, dl.scopeMax, statusName(st));
+        CHECK(st == Status::Ok);
+        domainLimits[d] = dl;
+        for (uint32_t b = 0; b < B(); ++b) {
+          CHECK(L.pairLimits(d, b).maxConnections == dl.pairs[b].maxConnections);
+          if (L.pairCount(d, b) >= dl.pairs[b].maxConnections) CHECK(L.headroom(d, b, 0, now) == 0);
+        }
+        break;
+      }
+      case 1: {
+        uint32_t serverMax = r.u8() % 16, reserve = r.u8() % 4;
+        std::vector<uint32_t> bm, gm;
+        for (uint32_t b = 0; b < B(); ++b) bm.push_back(limitOf(r.u8(), 8));
+        for (uint32_t g = 0; g < L.groups(); ++g) gm.push_back(limitOf(r.u8(), 8));
+        Status st = L.setServerLimits(serverMax, reserve, bm, gm);
+        TRACE("setServerLimits(serverMax=%u, reserve=%u) -> %s\n", serverMax, reserve, statusName(st));
+        CHECK(st == Status::Ok && cfg().serverMax == serverMax && cfg().serverReserve == reserve);
+        bm.pop_back();  // one short: refused, nothing changed
+        CHECK(L.setServerLimits(serverMax + 1, reserve, bm, gm) == Status::BadArgument && cfg().serverMax == serverMax);
+        break;
+      }
+      default: {
+        if (L.throttleCount() == 0) break;
+        int32_t t = static_cast<int32_t>(r.u8() % L.throttleCount());
+        uint32_t count = 1 + r.u8() % 4;
+        double window = (1 + r.u8() % 8) * 100.0;
+        Status st = L.setThrottleRate(t, count, window);
+        TRACE("setThrottleRate(t=%d, count=%u, window=%.17g) -> %s\n", t, count, window, statusName(st));
+        CHECK(st == Status::Ok && L.throttle(t).count() == count && L.throttle(t).windowMs() == window);
+        if (static_cast<size_t>(t) < throttleGrants.size()) {
+          std::vector<double>& g = throttleGrants[static_cast<size_t>(t)];
+          if (g.size() > count) g.erase(g.begin(), g.end() - count);
+        }
+        break;
+      }
+    }
   }
 
   void opSetMessageThrottle() {
@@ -3211,9 +3285,12 @@ struct Fuzz {
         TRACE("reserveFor(d=%u, b=%u) -> %u, headroom -> %u, bytesReserved -> %zu\n", d, b, rf, h, bytes);
         CHECK(bytes >= D() * sizeof(void*));
         const PairLimits& pl = core->ledger().pairLimits(d, b);
-        CHECK(static_cast<uint64_t>(h) + core->ledger().pairCount(d, b) <= pl.maxConnections);
-        CHECK(static_cast<uint64_t>(h) + core->ledger().total() <=
-              static_cast<uint64_t>(cfg().serverMax) + cfg().serverReserve);
+        // A count at or above its limit (it may be above one opSetLimits lowered) leaves no room.
+        uint32_t pc = core->ledger().pairCount(d, b);
+        uint64_t ceiling = static_cast<uint64_t>(cfg().serverMax) + cfg().serverReserve;
+        CHECK(pc >= pl.maxConnections ? h == 0 : static_cast<uint64_t>(h) + pc <= pl.maxConnections);
+        CHECK(core->ledger().total() >= ceiling ? h == 0
+                                                : static_cast<uint64_t>(h) + core->ledger().total() <= ceiling);
         break;
       }
     }

@@ -625,3 +625,129 @@ TEST_CASE("ConnectionLedger: held caps of a fleet (pair, domain, server) limit n
   CHECK(l.migrate(g0[0].connectionId, d1, &moved) == Status::Ok);
   CHECK(l.checkInvariants());
 }
+
+// Live reconfiguration: limits set in place leave the counts alone; a count above a lowered limit
+// means no new grant until it falls below, and leaseExcess() says by how much it is above.
+TEST_CASE("ConnectionLedger: setDomainLimits lowers and raises a pair's cap in place") {
+  LedgerConfig c;
+  c.bindings = 2;
+  c.groups = 1;
+  c.groupOfBinding = {0, kNoGroup};
+  ConnectionLedger l(c);
+  uint32_t d;
+  REQUIRE(l.addDomain(plainDomain(2, 1, 8), &d) == Status::Ok);
+  std::vector<Grant> g;
+  REQUIRE(l.acquire(d, 0, 8, 0, 0, &g) == 8u);
+  DomainLimits lower = plainDomain(2, 1, 8);
+  lower.pairs[0].maxConnections = 3;
+  REQUIRE(l.setDomainLimits(d, lower) == Status::Ok);
+  CHECK(l.pairCount(d, 0) == 8u);  // nothing closed from this side
+  CHECK(l.pairLimits(d, 0).maxConnections == 3u);
+  CHECK(l.headroom(d, 0, 0, 0) == 0u);
+  CHECK(l.acquire(d, 0, 1, 0, 0, nullptr) == 0u);
+  CHECK(l.lastRefusal() == Refusal::Pair);
+  uint32_t ex[kExcessScopes];
+  REQUIRE(l.leaseExcess(g[0].connectionId, ex));
+  CHECK(ex[0] == 5u);
+  CHECK(ex[1] + ex[2] + ex[3] + ex[4] + ex[5] == 0u);
+  CHECK(l.checkInvariants());  // a count above a lowered limit is not a broken ledger
+  for (int i = 0; i < 5; ++i) REQUIRE(l.release(g[i].connectionId, nullptr) == Status::Ok);
+  REQUIRE(l.leaseExcess(g[5].connectionId, ex));
+  CHECK(ex[0] == 0u);
+  CHECK(l.acquire(d, 0, 1, 0, 0, nullptr) == 0u);  // at the cap: still nothing
+  REQUIRE(l.release(g[5].connectionId, nullptr) == Status::Ok);
+  CHECK(l.acquire(d, 0, 5, 0, 0, nullptr) == 1u);        // below it: back up to 3, no further
+  CHECK(l.leaseExcess(g[0].connectionId, ex) == false);  // released: unknown
+  lower.pairs[0].maxConnections = 6;
+  REQUIRE(l.setDomainLimits(d, lower) == Status::Ok);
+  CHECK(l.acquire(d, 0, 5, 0, 0, nullptr) == 3u);  // a raised cap lets the count rise again
+  CHECK(l.pairCount(d, 0) == 6u);
+}
+
+TEST_CASE("ConnectionLedger: setDomainLimits sets the domain and group::domain caps; refuses a bad shape") {
+  LedgerConfig c;
+  c.bindings = 2;
+  c.groups = 1;
+  c.groupOfBinding = {0, 0};
+  ConnectionLedger l(c);
+  int32_t t = l.addThrottle(5, 1000);
+  uint32_t d;
+  REQUIRE(l.addDomain(plainDomain(2, 1, 10), &d) == Status::Ok);
+  std::vector<Grant> g;
+  REQUIRE(l.acquire(d, 0, 3, 0, 0, &g) == 3u);
+  REQUIRE(l.acquire(d, 1, 3, 0, 0, &g) == 3u);
+  DomainLimits dl = plainDomain(2, 1, 10);
+  dl.scopeMax = 4;
+  dl.groupScopeMax = {5};
+  REQUIRE(l.setDomainLimits(d, dl) == Status::Ok);
+  uint32_t ex[kExcessScopes];
+  REQUIRE(l.leaseExcess(g[0].connectionId, ex));
+  CHECK(ex[1] == 2u);  // domain: 6 of 4
+  CHECK(ex[2] == 1u);  // group::domain: 6 of 5
+  CHECK(l.acquire(d, 1, 1, 0, 0, nullptr) == 0u);
+  CHECK(l.lastRefusal() == Refusal::Domain);
+  std::vector<uint64_t> before = snapshot(l);
+  DomainLimits bad = plainDomain(3, 1, 1);  // three pairs for two bindings
+  CHECK(l.setDomainLimits(d, bad) == Status::BadArgument);
+  bad = plainDomain(2, 1, 1);
+  bad.pairs[1].throttle = t + 1;
+  CHECK(l.setDomainLimits(d, bad) == Status::BadArgument);
+  bad.pairs[1].throttle = kNoThrottle;
+  bad.pairs[0].messageThrottle = -7;
+  CHECK(l.setDomainLimits(d, bad) == Status::BadArgument);
+  CHECK(l.setDomainLimits(d + 1, plainDomain(2, 1, 1)) == Status::BadDomain);
+  CHECK(snapshot(l) == before);
+  CHECK(l.pairLimits(d, 0).maxConnections == 10u);  // nothing changed by a refusal
+}
+
+TEST_CASE("ConnectionLedger: setServerLimits lowers the binding, group and server maxima in place") {
+  LedgerConfig c;
+  c.bindings = 2;
+  c.groups = 1;
+  c.groupOfBinding = {0, kNoGroup};
+  c.serverMax = 100;
+  c.serverReserve = 0;
+  ConnectionLedger l(c);
+  uint32_t d;
+  REQUIRE(l.addDomain(plainDomain(2, 1, 10), &d) == Status::Ok);
+  std::vector<Grant> g;
+  REQUIRE(l.acquire(d, 0, 4, 0, 0, &g) == 4u);
+  REQUIRE(l.acquire(d, 1, 4, 0, 0, &g) == 4u);
+  CHECK(l.setServerLimits(6, 1, {kUnlimited}, {3}) == Status::BadArgument);  // one binding short
+  CHECK(l.setServerLimits(6, 1, {kUnlimited, kUnlimited}, {}) == Status::BadArgument);
+  REQUIRE(l.setServerLimits(6, 1, {kUnlimited, 2}, {3}) == Status::Ok);
+  uint32_t ex[kExcessScopes];
+  REQUIRE(l.leaseExcess(g[0].connectionId, ex));  // binding 0, in the group
+  CHECK(ex[3] == 1u);                             // group: 4 of 3
+  CHECK(ex[4] == 0u);
+  CHECK(ex[5] == 1u);                             // server: 8 of 6 + 1
+  REQUIRE(l.leaseExcess(g[4].connectionId, ex));  // binding 1
+  CHECK(ex[3] == 0u);
+  CHECK(ex[4] == 2u);  // binding: 4 of 2
+  CHECK(l.acquire(d, 1, 1, 0, 0, nullptr) == 0u);
+  CHECK(l.config().serverMax == 6u);
+  CHECK(l.checkInvariants());
+}
+
+TEST_CASE("ConnectionLedger: setThrottleRate keeps the grants a bucket has recorded") {
+  LedgerConfig c;
+  c.bindings = 1;
+  ConnectionLedger l(c);
+  int32_t t = l.addThrottle(4, 1000);
+  DomainLimits dl = plainDomain(1, 0, 100);
+  dl.pairs[0].throttle = t;
+  uint32_t d;
+  REQUIRE(l.addDomain(dl, &d) == Status::Ok);
+  REQUIRE(l.acquire(d, 0, 3, 0, 100, nullptr) == 3u);  // three grants at 100
+  REQUIRE(l.setThrottleRate(t, 2, 1000) == Status::Ok);
+  CHECK(l.acquire(d, 0, 5, 0, 200, nullptr) == 0u);  // the history is there: 2 of 2 used
+  CHECK(l.throttle(t).nextAllowedAt(200) == 1100.0);
+  REQUIRE(l.setThrottleRate(t, 5, 1000) == Status::Ok);  // raised: 2 kept grants of 5
+  CHECK(l.acquire(d, 0, 5, 0, 300, nullptr) == 3u);
+  REQUIRE(l.setThrottleRate(t, 5, 100) == Status::Ok);  // a shorter window: all left it by 400
+  CHECK(l.acquire(d, 0, 10, 0, 400, nullptr) == 5u);
+  CHECK(l.setThrottleRate(t + 1, 1, 1000) == Status::BadArgument);
+  CHECK(l.setThrottleRate(t, 0, 1000) == Status::BadArgument);
+  CHECK(l.setThrottleRate(t, 1, 0) == Status::BadArgument);
+  CHECK(l.throttle(t).count() == 5u);
+}

@@ -2,23 +2,18 @@
 // --json equal to the API's answer, actions that change the core, and exit status 1 for a refusal
 // and 2 for an API that cannot be reached. It runs the compiled program (dist/, which npm ci's
 // prepare builds), as an operator would.
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { type AdminServer, MailQueueCore, serveAdmin } from '../../lib/index.js';
+import { checkCli, runMqc } from '../support/mqc_child.js';
 import { freePort } from '../support/smtp_servers.js';
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = path.join(root, 'dist', 'lib', 'cli', 'mqc.js');
 const TOKEN = 'cli-test-token';
 let core: MailQueueCore;
 let admin: AdminServer;
 
 beforeAll(async () => {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build:ts`);
+  checkCli();
   core = new MailQueueCore({ bindings: ['b0', 'b1'], clock: () => 5_000_000 });
   core.enqueueBatch('x.test', 'b0', Float64Array.of(1, 2, 3));
   core.enqueue({ id: 9, domain: 'x.test', nextAttempt: 5_060_000 });
@@ -29,18 +24,9 @@ afterAll(async () => {
   core.close();
 });
 
-/** Runs mqc (async: the admin server answers in this same process). */
+/** Runs mqc against this file's admin API. */
 function mqc(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, MQC_ADMIN_URL: admin.url, MQC_ADMIN_TOKEN: TOKEN },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runMqc(admin.url, TOKEN, args);
 }
 
 test('summary and domain: human tables; --json equals the API', async () => {
