@@ -35,13 +35,11 @@ import { codedError } from './errors.js';
 import { GrantList } from './grant_list.js';
 import { native } from './native.js';
 import type { StoredMessage } from './store/message_store.js';
-import { checkDomainName, checkId, checkInt, checkTypedArray } from './validate.js';
+import { checkDomainName, checkInt, checkTypedArray } from './validate.js';
 import type { ActiveQueue, DomainRecord } from './views.js';
 
 import type { MailQueueCoreOptions } from './core/core_context.js';
 // The types of this API are exported from lib/index.ts, from the modules that define them.
-
-const MAX_TAKE = 1_000_000;
 
 // A core dropped without close() is freed when it is collected.
 const finalizer = new FinalizationRegistry<number>((handle) => {
@@ -99,7 +97,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
       mailArrived: (d, b, count) => service.mailArrived(d, b, count),
     });
     this.#intake = new Intake(ctx, this.#domains, this.#outbox, service, () => this.#pass.busy);
-    this.#inFlight = new InFlight(ctx, this.#outbox, service);
+    this.#inFlight = new InFlight(ctx, this.#outbox, service, this.#domains);
     this.hooks = this.#pass.hooks;
   }
 
@@ -184,11 +182,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
    *  a cancelled message is removed from it too (in the background; a failure is an 'error'
    *  event), so recover() does not bring it back. */
   cancel(id: number): boolean {
-    const h = this.#live();
-    checkId(id, 'id');
-    const cancelled = native.cancel(h, id);
-    if (cancelled && this.#ctx.store) this.#outbox.unstore(id);
-    return cancelled;
+    return this.#inFlight.cancel(id);
   }
 
   /** cancel() for many messages in one native call (a recalled campaign, an operator's list):
@@ -196,14 +190,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
    *  as cancel() returns false for them. An id in flight (ERR_IN_FLIGHT) or not an id refuses the
    *  whole batch, the error names the first bad ids[i], and nothing changes. */
   cancelMany(ids: Float64Array): number {
-    const h = this.#live();
-    checkTypedArray(ids, Float64Array, 'Float64Array', 'ids');
-    if (!this.#ctx.store) return native.cancelBatch(h, ids);
-    // The core names what it cancelled: those leave the store too.
-    const cancelled = new Float64Array(ids.length);
-    const n = native.cancelBatch(h, ids, cancelled);
-    for (let i = 0; i < n; i++) this.#outbox.unstore(cancelled[i]);
-    return n;
+    return this.#inFlight.cancelMany(ids);
   }
 
   /** Where a message is, or undefined when the core does not hold it. */
@@ -217,21 +204,12 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
    * bounced instead of taken.
    */
   take(domain: DomainRef, binding: string | number, k = 1): number[] {
-    checkInt(k, 'k', 1, MAX_TAKE);
-    const out = new Float64Array(k);
-    const n = this.takeInto(domain, binding, out);
-    return Array.from(out.subarray(0, n));
+    return this.#inFlight.take(domain, binding, k);
   }
 
   /** take() into a caller-owned buffer (k = out.length); returns how many were taken. */
   takeInto(domain: DomainRef, binding: string | number, out: Float64Array): number {
-    const h = this.#live();
-    const d = this.#domains.ref(domain);
-    const b = this.#domains.bindingSlot(binding, 'binding');
-    checkTypedArray(out, Float64Array, 'Float64Array', 'out');
-    const n = native.take(h, d, b, this.#ctx.now(), out);
-    this.#outbox.drainExpired();
-    return n;
+    return this.#inFlight.takeInto(domain, binding, out);
   }
 
   /** takeInto() for an open connection, by its id: its lease names the (domain, binding), the

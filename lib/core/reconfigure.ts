@@ -12,7 +12,8 @@
 // configuration) that sets the same rate keeps its bucket; one whose rate changed keeps its bucket
 // too, at the new rate, with the grants it has recorded still counting; a scope new to the
 // configuration gets a new bucket. A bucket no scope names any more is shrunk to one entry.
-import { ResolvedConfig, type BindingSpec, type Rate, type Scope } from '../config.js';
+import { ResolvedConfig, type BindingSpec, type Scope } from '../config.js';
+import type { Rate } from '../config_values.js';
 import { codedError } from '../errors.js';
 import { native } from '../native.js';
 import type { CoreContext } from './core_context.js';
