@@ -76,7 +76,13 @@ export interface ConnectionHost {
    *  the one sent, undefined when the message never reached the transport). Returns a promise
    *  when that waits for the store (the lease is released only after it); never throws, never
    *  rejects. */
-  apply(id: number, domain: string, binding: string, outcome: Outcome, envelope?: Envelope): Promise<void> | undefined;
+  apply(
+    id: number,
+    domain: string,
+    binding: string,
+    outcome: DeliverResult,
+    envelope?: Envelope,
+  ): Promise<void> | undefined;
   /** A session could not be opened (every MX failed). */
   openFailed(connectionId: number, domain: string, binding: string, err: unknown): Promise<void>;
   /** The session is open and greeted (the 'connectionOpened' event). */

@@ -14,8 +14,8 @@ import type { PairSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { native } from '../native.js';
 import type { LoadedMessage, MessageStore } from '../store/message_store.js';
-import type { DeliveryTarget, Envelope, Outcome, Transport } from '../transport/transport.js';
-import { Connection, type ConnectionHost } from './connection.js';
+import type { DeliveryTarget, Envelope, Transport } from '../transport/transport.js';
+import { Connection, type ConnectionHost, type DeliverResult } from './connection.js';
 import type { BounceEvent } from './events.js';
 import { OutcomeApplier } from './outcomes.js';
 import { Shedding } from './shedding.js';
@@ -293,7 +293,13 @@ export class Delivery implements ConnectionHost {
     }
   }
 
-  apply(id: number, domain: string, binding: string, outcome: Outcome, envelope?: Envelope): Promise<void> | undefined {
+  apply(
+    id: number,
+    domain: string,
+    binding: string,
+    outcome: DeliverResult,
+    envelope?: Envelope,
+  ): Promise<void> | undefined {
     if (outcome.kind !== 'delivered' || outcome.refused !== undefined)
       return this.#outcomes.apply(id, domain, binding, outcome, envelope);
     // The hot path. The store forgets the message before the core settles it (a settled id may

@@ -24,6 +24,7 @@ import { native, Place } from '../native.js';
 import { retryDelayMs } from '../retry.js';
 import type { MessageStore } from '../store/message_store.js';
 import type { Envelope, Outcome, RecipientRefusal } from '../transport/transport.js';
+import type { DeliverResult } from './connection.js';
 import type { BouncedRecipient, BounceEvent, DeferredEvent, DeliveredEvent } from './events.js';
 
 /** What applying outcomes needs of the core. */
@@ -100,7 +101,7 @@ export class OutcomeApplier {
   }
 
   /** Any outcome but a plain delivery; `envelope`: the one sent, when known. Never rejects. */
-  async apply(id: number, domain: string, binding: string, outcome: Outcome, envelope?: Envelope): Promise<void> {
+  async apply(id: number, domain: string, binding: string, outcome: DeliverResult, envelope?: Envelope): Promise<void> {
     try {
       if (envelope !== undefined && outcome.refused !== undefined && outcome.refused.length > 0) {
         await this.#perRecipient(id, domain, binding, outcome, envelope);
@@ -131,7 +132,7 @@ export class OutcomeApplier {
             await this.bounce(ev, envelope);
             return;
           }
-          const broken = (outcome as { sessionBroken?: boolean }).sessionBroken === true;
+          const broken = outcome.sessionBroken === true;
           this.#retry(id, domain, binding, attempts, outcome.code, outcome.response, envelope?.to, broken);
           return;
         }

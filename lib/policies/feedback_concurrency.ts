@@ -193,7 +193,12 @@ export class FeedbackConcurrency {
 
   readonly #provider = (_closure: unknown, dr: DomainRecord, b: number, _sl: ActiveQueue, goal: { value: number }) => {
     if (goal.value <= 0) return 0;
-    const s = this.#state(dr.name, b);
+    const s = this.#states.get(dr.name)?.[b];
+    if (s === undefined) {
+      // Not heard of yet: the initial window, and no state made for it (a pass visits every pair).
+      if (goal.value > this.initial) goal.value = this.initial;
+      return 0;
+    }
     if (s.deadUntil > 0) {
       if (this.#now() < s.deadUntil) {
         goal.value = 0;
