@@ -5,6 +5,8 @@
 // are IP addresses (a route to an address). lib/config.ts calls this for both scopes.
 import net from 'node:net';
 
+import { normalizeHost } from './transport/mx_resolver.js';
+
 /** What may be set for one host. */
 export interface HostOptions {
   /** Connections to the host at once: across every binding in `hosts`, for one binding in a
@@ -38,7 +40,7 @@ export function checkHostName(v: string, where: string): string {
   if (net.isIP(lower) !== 0) return lower;
   if (!/^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/.test(lower))
     throw new RangeError(`${where} is not a host name or IP address: ${JSON.stringify(v.slice(0, 80))}`);
-  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+  return normalizeHost(lower);
 }
 
 /** One `hosts` section: host name -> its cap (Infinity when the entry sets none). */

@@ -4,17 +4,12 @@
 // to a host. The ledger counts; this only translates names. Kept by the delivery service, so it
 // lives as long as the core, across start() and stop().
 import { native } from '../native.js';
+import { normalizeHost } from '../transport/mx_resolver.js';
 import type { DeliveryTarget } from '../transport/transport.js';
 import type { CoreContext } from './core_context.js';
 
 /** The most hosts of one domain's MX set the ledger takes (native kMaxDomainHosts). */
 const MAX_DOMAIN_HOSTS = 256;
-
-/** A host name as the configuration keys it: lower case, no final dot. */
-function normalize(host: string): string {
-  const lower = host.toLowerCase();
-  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
-}
 
 /** What a connection's transport target carries under the Host scope. */
 export type HostGate = Required<Pick<DeliveryTarget, 'learnHosts' | 'claimHost'>> & Pick<DeliveryTarget, 'preferHost'>;
@@ -41,7 +36,7 @@ export class HostTable {
 
   /** The ledger's index of a host, its record made on first use. */
   index(host: string): number {
-    const name = normalize(host);
+    const name = normalizeHost(host);
     let h = this.#byName.get(name);
     if (h === undefined) {
       const caps = this.ctx.config.hosts;
@@ -54,7 +49,7 @@ export class HostTable {
 
   /** Teaches the ledger a domain's MX hosts, in preference order. */
   learn(domain: number, hosts: readonly string[]): void {
-    const distinct = [...new Set(hosts.map(normalize))].slice(0, MAX_DOMAIN_HOSTS);
+    const distinct = [...new Set(hosts.map(normalizeHost))].slice(0, MAX_DOMAIN_HOSTS);
     const key = distinct.join(' ');
     if (this.#taught.get(domain) === key) return;
     native.setDomainHosts(
@@ -78,7 +73,7 @@ export class HostTable {
 
   /** Connections charged to a host now (0 for a host never seen). */
   count(host: string): number {
-    const h = this.#byName.get(normalize(host));
+    const h = this.#byName.get(normalizeHost(host));
     return h === undefined ? 0 : native.hostCount(this.ctx.live(), h);
   }
 

@@ -143,8 +143,9 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
   }
   want = minOf(want, room(cfg_.bindingMax[b], bindingCount_[b]));  // server max for the binding
   want = minOf(want, serverRoom(reserve));
-  if (hostScope()) want = minOf(want, hostHeadroom(d, b));  // the Host scope (MX hosts)
   want = minOf(want, clusterRoom(d, pi));
+  if (want == 0) return 0;  // before the Host scope's sum over the MX set, and the throttle
+  if (hostScope()) want = minOf(want, hostHeadroom(d, b));  // the Host scope (MX hosts)
   if (want == 0) return 0;
   if (pl.throttle != kNoThrottle) want = minOf(want, throttles_[pl.throttle].available(now));
   return want;
