@@ -148,8 +148,10 @@ test("a domain made again resolves its configuration again, and the forgotten do
     config: { global: { maxOutboundConnections: 2 }, domains: { 'x.test': { maxOutboundConnections: 1 } } },
   });
   core.enqueue({ id: 1, domain: 'y.test' });
-  core.cancel(1);
-  core.forgetIdleDomains();
+  expect(core.fail('y.test')).toBe(1); // a bounce in y.test's tally
+  expect(core.summary().bounced).toBe(1);
+  expect(core.forgetIdleDomains()).toBe(1);
+  expect(core.summary().bounced).toBe(1); // kept in the totals after y.test is gone
   // x.test reuses y.test's slot: its own limit of 1 holds, not y.test's 2.
   for (let i = 10; i < 20; i++) core.enqueue({ id: i, domain: 'x.test' });
   expect(core.maintain().grants.length).toBe(1);

@@ -178,8 +178,10 @@ test('against a receiver with a hidden limit of 7: fewer 421s than a static cap 
   // The receiver enforces its own limit either way; what differs is how often we hit it.
   expect(fixed.refused).toBeGreaterThan(0);
   expect(learnt.refused).toBeLessThan(fixed.refused);
-  expect(learnt.window).toBeGreaterThanOrEqual(5);
-  expect(learnt.window).toBeLessThanOrEqual(10);
+  // Learnt, not stuck at `initial` (5, where a receiver taking 7 never refuses): the window grew
+  // to the receiver's limit and no further than one past it.
+  expect(learnt.window).toBeGreaterThanOrEqual(6);
+  expect(learnt.window).toBeLessThanOrEqual(8);
   console.log(`421s: static cap ${fixed.refused}, feedback ${learnt.refused} (window ${learnt.window?.toFixed(2)})`);
 }, 120_000);
 

@@ -248,25 +248,26 @@ describe('against a real receiver', () => {
       store: new MemoryStore(),
     });
     cores.push(core);
-    const matches: ActiveRule[] = [];
+    const PAUSE_MS = 1500;
+    let matchedAt = 0;
     responseRules(
       core,
-      [{ name: 'tss04', match: { code: 421, text: '\\[TSS04\\]' }, action: { kind: 'suspend' }, durationMs: 1500 }],
-      { onMatch: (a) => matches.push(a) },
+      [{ name: 'tss04', match: { code: 421, text: '\\[TSS04\\]' }, action: { kind: 'suspend' }, durationMs: PAUSE_MS }],
+      { onMatch: () => (matchedAt ||= Date.now()) },
     );
     const ids = Array.from({ length: 40 }, (_, i) => i + 1);
     await submitMany(core, ids, () => 'y.test');
     core.start();
-    await waitFor(() => matches.length > 0, 'the rule matched');
-    const matchedAt = Date.now();
+    await waitFor(() => matchedAt > 0, 'the rule matched');
     refuse = false;
     await waitFor(() => ids.every((id) => srv.acceptedCount(id) >= 1), 'every message delivered', 30_000);
-    const until = matches[0].until;
-    // Connections opened while the rule held (after the ones the pass had already granted when
-    // the 421 came, which take up to a connection's setup): none.
-    const during = srv.connections.filter((c) => c.openedAt > matchedAt + 200 && c.openedAt < until - 50);
+    // Connections opened while the rule held, by the configured duration from the match as the
+    // rule's listener saw it (after the ones the pass had already granted when the 421 came,
+    // which take up to a connection's setup): none. Then delivery came back.
+    const end = matchedAt + PAUSE_MS;
+    const during = srv.connections.filter((c) => c.openedAt > matchedAt + 200 && c.openedAt < end - 50);
     expect(during.map((c) => c.openedAt - matchedAt)).toEqual([]);
-    expect(srv.connections.some((c) => c.openedAt >= until)).toBe(true);
+    expect(srv.connections.some((c) => c.openedAt >= end - 50)).toBe(true);
     expect(srv.duplicates()).toEqual([]);
   }, 60_000);
 
@@ -296,11 +297,16 @@ describe('against a real receiver', () => {
       20_000,
       () => bounces.length,
     );
-    // One transaction reached the receiver; the rule bounced the other 29 without a connection.
-    expect(srv.txns.length).toBeLessThanOrEqual(2);
+    // The first 550 fires the rule; the connection may already have the next message on the wire
+    // (it goes on from the outcome in the same turn), so one or two transactions reach the
+    // receiver. Each of those is a 'permanent' bounce, and the rule bounced every other message
+    // without a connection.
+    const seen = srv.txns.length;
+    expect(seen).toBeGreaterThanOrEqual(1);
+    expect(seen).toBeLessThanOrEqual(2);
     expect(new Set(bounces.map((b) => b.id)).size).toBe(30);
-    expect(bounces.filter((b) => b.reason === 'permanent').length).toBeGreaterThanOrEqual(1);
-    expect(bounces.filter((b) => b.reason === 'failed').length).toBeGreaterThanOrEqual(28);
+    expect(bounces.filter((b) => b.reason === 'permanent').length).toBe(seen);
+    expect(bounces.filter((b) => b.reason === 'failed').length).toBe(30 - seen);
   }, 60_000);
 });
 
