@@ -7,10 +7,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { LeaseManager, type LeaseReply } from '../../lib/cluster/lease_manager.js';
+import { sleep } from '../support/harness.js';
 import { RedisServer, redisAvailable } from '../support/redis_server.js';
 
 const TTL = 400;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.runIf(redisAvailable())('lease scripts on a real redis-server', () => {
   let server: RedisServer;
