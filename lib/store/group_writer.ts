@@ -3,12 +3,16 @@
 // the end of the active segment and, when any of them must be durable (a put), calls fdatasync
 // once for the whole group. Records that need no sync of their own (remove, retry state) are
 // handed to the OS with the group they fall in and resolve after the write; a later durable group
-// syncs them too.
+// syncs them too. When no group is being written, such a record is written at once instead, with
+// one pwrite on the event loop's thread (writeNow): a write into the page cache costs a few
+// microseconds, where a group costs a turn of the event loop, a hand-over to libuv's thread pool
+// and a wake-up on completion (decision 52).
 //
 // Faults: a group whose write or sync fails rejects every record in it. The segment is cut back to
 // where the group started (ftruncate), so that the next group does not follow a torn one; when the
 // cut fails, or the sync failed (what reached the disk is then unknown), the segment is sealed and
 // the next group opens a new one.
+import { ftruncateSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 /** Bytes a group takes from the queue at most (one record more when the first is larger). */
@@ -54,6 +58,8 @@ export class GroupWriter {
   syncs = 0;
   /** Groups written. */
   groups = 0;
+  /** Records written at once (writeNow), outside any group. */
+  direct = 0;
 
   constructor(
     public active: Segment,
@@ -70,6 +76,34 @@ export class GroupWriter {
       this.#queue.push({ bufs, bytes, durable, resolve, reject });
       if (this.#running === undefined) this.#running = this.#loop();
     });
+  }
+
+  /**
+   * Writes a record that needs no sync at once, when nothing is queued or being written and the
+   * active segment has room (so it lands after every record before it); returns where, or
+   * undefined when it must wait for a group (append()). Throws what the write threw, the segment
+   * cut back as a failed group's is.
+   */
+  writeNow(buf: Buffer): Placement | undefined {
+    const seg = this.active;
+    if (this.#running !== undefined || seg.sealed || seg.size >= this.segmentBytes || seg.fh === undefined)
+      return undefined;
+    const fd = seg.fh.fd;
+    const start = seg.size;
+    try {
+      let done = 0;
+      while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, start + done);
+    } catch (e) {
+      try {
+        ftruncateSync(fd, start);
+      } catch {
+        seg.sealed = true;
+      }
+      throw e;
+    }
+    seg.size = start + buf.length;
+    this.direct++;
+    return { seg, pos: start };
   }
 
   /** Resolves when the queue is empty and no group is being written. */

@@ -91,6 +91,8 @@ export interface LogSpoolStats {
   syncs: number;
   /** Groups written. */
   groups: number;
+  /** Records that need no sync (removals, retry states) written at once, outside any group. */
+  direct: number;
   /** Segments deleted by compaction. */
   compactions: number;
   /** Windows of the log load() read (each serves the messages stored after the one asked for). */
@@ -215,7 +217,7 @@ export class LogSpool implements MessageStore {
     this.index.set(id, e);
   }
 
-  /** Forgets the message: a REMOVE record in the next group, no sync of its own. Waits for a put() of the id in progress. */
+  /** Forgets the message: a REMOVE record written at once, or in the next group while one is being written; no sync of its own. Waits for a put() of the id in progress. */
   async remove(id: number): Promise<void> {
     checkId(id, 'id');
     const p = this.#pending.get(id);
@@ -229,7 +231,8 @@ export class LogSpool implements MessageStore {
     this.index.delete(id);
     e.seg.live -= e.size;
     try {
-      await writer.append([removeRecord(id)], false);
+      const rec = removeRecord(id);
+      if (writer.writeNow(rec) === undefined) await writer.append([rec], false);
     } catch (err) {
       if (!this.index.has(id)) {
         this.index.set(id, e);
@@ -241,7 +244,7 @@ export class LogSpool implements MessageStore {
   }
 
   /**
-   * Records a retry state: a RETRY record in the next group, no sync of its own. An unknown id is
+   * Records a retry state: a RETRY record written like remove()'s, no sync of its own. An unknown id is
    * ignored (nothing written). Rejects with ERR_CLOSED after close().
    */
   async setRetryState(id: number, state: RetryState): Promise<void> {
@@ -253,7 +256,8 @@ export class LogSpool implements MessageStore {
     // In memory at once, so that a compaction that starts now carries the new state.
     e.attempts = s.attempts;
     e.nextAttempt = s.nextAttempt;
-    await writer.append([retryRecord(id, s)], false);
+    const rec = retryRecord(id, s);
+    if (writer.writeNow(rec) === undefined) await writer.append([rec], false);
     this.#maybeCompact();
   }
 
@@ -454,6 +458,7 @@ export class LogSpool implements MessageStore {
       liveBytes,
       syncs: this.#writer?.syncs ?? 0,
       groups: this.#writer?.groups ?? 0,
+      direct: this.#writer?.direct ?? 0,
       compactions: this.compactions,
       windowReads: this.#windows.reads,
     };
