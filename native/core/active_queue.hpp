@@ -38,6 +38,13 @@ class ActiveQueue {
     if (lists_[priority]) lists_[priority]->prefetchTail();
   }
   // Removes a live entry at once (O(log n)); false when absent.
+  // A hint before popFront(): fetch both priorities' lists at once, then their head runs, so that a
+  // take from a queue holding both waits for two misses in a row, not four.
+  void prefetchHeads() const {
+    for (int p = kPriorities - 1; p >= 0; --p) prefetchList(static_cast<uint8_t>(p));
+    for (int p = kPriorities - 1; p >= 0; --p)
+      if (lists_[p]) lists_[p]->prefetchHead();
+  }
   bool remove(uint8_t priority, uint32_t handle);
   // A live entry was cancelled in place: it becomes dead.
   void markDead() {

@@ -471,6 +471,7 @@ Status Core::removeActive(uint32_t d, uint32_t b, double id) {
 size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
   Domain& dom = domains_[d];
   ActiveQueue& q = queue(d, b);
+  q.prefetchHeads();
   // outbound_throttle_messages: a message taken is a message started.
   uint32_t allowance = ledger_.messageAllowance(d, b, now);
   if (k > allowance) k = allowance;

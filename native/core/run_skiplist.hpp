@@ -41,6 +41,10 @@ class RunSkiplist {
   void prefetchTail() const {
     if (tail_ != nullptr) __builtin_prefetch(tail_);
   }
+  // A hint: fetch the head run a pop reads (reads this object).
+  void prefetchHead() const {
+    if (head_[0] != nullptr) __builtin_prefetch(head_[0]);
+  }
   // Removes the handle (found by its record's key); false when it is not in the list.
   bool remove(uint32_t handle);
   // The head entry and its key. Precondition: !empty().
