@@ -477,6 +477,8 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
   if (k > allowance) k = allowance;
   size_t got = 0;
   uint32_t buf[64];
+  lastTaken_.clear();
+  lastTakenIds_.clear();
   auto dead = [this](uint32_t h) { return isDead(h); };
   auto release = [this](uint32_t h) { messages_.release(h); };
   while (got < k && !q.empty()) {
@@ -500,6 +502,8 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
       counters_[kInFlight] += 1;
       ++dom.inFlight;
       out[got++] = m.id;
+      lastTaken_.push_back(buf[i]);
+      lastTakenIds_.push_back(m.id);
     }
   }
   purgeIfDue(q);
@@ -562,16 +566,22 @@ Status Core::collectInFlight(const double* ids, size_t n, size_t* failedAt) {
   // Check the whole batch first (all or nothing), marking each handle so a repeated id is caught.
   scratch_.clear();
   Status bad = Status::Ok;
+  // A batch that starts with a message of the last take is looked for there first, in order.
+  size_t cursor = n > 0 && validId(ids[0]) ? 0 : lastTaken_.size();
+  uint32_t first = cursor == 0 ? findTaken(ids[0], &cursor) : kNoHandle;
   for (size_t i = 0; i < n && bad == Status::Ok; ++i) {
-    if (i + kPrefetchAhead < n && validId(ids[i + kPrefetchAhead])) messages_.prefetch(ids[i + kPrefetchAhead]);
-    if (i + kPrefetchRecordsAhead < n && validId(ids[i + kPrefetchRecordsAhead]))
-      messages_.prefetchRecords(ids[i + kPrefetchRecordsAhead]);
+    if (cursor >= lastTaken_.size()) {
+      if (i + kPrefetchAhead < n && validId(ids[i + kPrefetchAhead])) messages_.prefetch(ids[i + kPrefetchAhead]);
+      if (i + kPrefetchRecordsAhead < n && validId(ids[i + kPrefetchRecordsAhead]))
+        messages_.prefetchRecords(ids[i + kPrefetchRecordsAhead]);
+    }
     if (!validId(ids[i])) {
       bad = Status::BadArgument;
       *failedAt = i;
       break;
     }
-    uint32_t h = messages_.find(ids[i]);
+    uint32_t h = i == 0 ? first : findTaken(ids[i], &cursor);
+    if (h == kNoHandle) h = messages_.find(ids[i]);
     if (h == kNoHandle) {
       bad = Status::UnknownId;
       *failedAt = i;
@@ -595,6 +605,19 @@ Status Core::collectInFlight(const double* ids, size_t n, size_t* failedAt) {
   for (uint32_t h : scratch_) messages_.at(h).setPlace(Place::InFlight);
   if (bad != Status::Ok) scratch_.clear();
   return bad;
+}
+
+uint32_t Core::findTaken(double id, size_t* cursor) const {
+  const size_t n = lastTaken_.size();
+  for (size_t j = *cursor; j < n; ++j) {
+    if (lastTakenIds_[j] != id) continue;
+    *cursor = j + 1;
+    uint32_t h = lastTaken_[j];
+    // The handle may have been freed and given to another message since the take.
+    return messages_.holds(h) && messages_.at(h).id == id ? h : kNoHandle;
+  }
+  *cursor = n;
+  return kNoHandle;
 }
 
 Status Core::settleBatch(const double* ids, size_t n, size_t* failedAt) {

@@ -274,6 +274,9 @@ class Core {
   // Checks that every id of a batch is a distinct message in flight, into scratch_ (handles);
   // Ok or the first bad entry's status, with scratch_ empty and nothing changed.
   Status collectInFlight(const double* ids, size_t n, size_t* failedAt);
+  // The handle of id among the last take's messages at or after *cursor (moved past it), or
+  // kNoHandle: then the caller asks the index, and the rest of its batch too (*cursor = end).
+  uint32_t findTaken(double id, size_t* cursor) const;
   // In flight -> delayed, active or expired, for a retry at nextAttempt.
   void reschedule(uint32_t h, double nextAttempt, double now);
   // Drops the dead (lazily cancelled) entries of an active queue once it asks for it.
@@ -322,6 +325,11 @@ class Core {
   std::vector<uint32_t> idle_;         // domains noted idle, for drainIdle()
   size_t idleRead_ = 0;
   std::vector<uint32_t> scratch_;
+  // The messages the last take() put in flight, in order (ids beside handles, so a search reads
+  // no record): a connection reports the outcomes of what it just took, and collectInFlight()
+  // finds those here without the id index (a miss a message at a million resident).
+  std::vector<double> lastTakenIds_;
+  std::vector<uint32_t> lastTaken_;
   std::vector<uint32_t> order_;
   std::vector<uint32_t> due_;
   mutable std::vector<uint32_t> peekScratch_;

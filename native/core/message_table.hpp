@@ -62,6 +62,8 @@ class MessageTable {
   // Handles in use: live messages and cancelled ones still waiting in a queue.
   size_t handlesInUse() const { return live_ + retired_; }
   size_t retired() const { return retired_; }
+  // Whether h is a handle in the table whose message is reachable by id (not free, not cancelled).
+  bool holds(uint32_t h) const { return h < msgs_.size() && indexed(h); }
   Message& at(uint32_t h) { return msgs_[h]; }
   const Message& at(uint32_t h) const { return msgs_[h]; }
   // The key of a queued message: every queue entry is a bare handle, ordered by this.

@@ -1792,6 +1792,46 @@ TEST_CASE("Core: settleBatch settles all or nothing") {
   CHECK(c.checkInvariants());
 }
 
+// collectInFlight() looks for a batch's ids among the last take's messages before the id index;
+// what it finds there must be exactly what the index would give.
+TEST_CASE("Core: outcomes of the last take's messages, found without the index, are checked as any") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  std::vector<double> ids{1, 2, 3, 4, 5, 6};
+  size_t at;
+  REQUIRE(c.enqueueBatch(d, 0, ids.data(), nullptr, ids.size(), 0, kNever, 0, &at) == Status::Ok);
+  double out[4];
+  REQUIRE(c.take(d, 0, 4, 0, out) == 4u);  // 1..4 in flight
+  double first[1] = {1};
+  REQUIRE(c.settleBatch(first, 1, &at) == Status::Ok);
+  // 1 is gone (its record freed, its id still in the last take's list): unknown, not a repeat.
+  double again[2] = {1, 2};
+  CHECK(c.settleBatch(again, 2, &at) == Status::UnknownId);
+  CHECK(at == 0u);
+  // 1's handle is given to a new message: 1 is still unknown, and the new one is not in flight.
+  double fresh[1] = {7};
+  REQUIRE(c.enqueueBatch(d, 0, fresh, nullptr, 1, 0, kNever, 0, &at) == Status::Ok);
+  CHECK(c.settleBatch(again, 2, &at) == Status::UnknownId);
+  double seven[1] = {7};
+  CHECK(c.settleBatch(seven, 1, &at) == Status::NotInFlight);
+  // 3 put back in the queue: not in flight, though the last take holds it.
+  REQUIRE(c.untake(3) == Status::Ok);
+  double three[2] = {2, 3};
+  CHECK(c.settleBatch(three, 2, &at) == Status::NotInFlight);
+  CHECK(at == 1u);
+  // Out of the take's order (4 before 2): the rest found through the index.
+  double outOfOrder[2] = {4, 2};
+  CHECK(c.deferBatch(outOfOrder, 2, 50, 0, &at) == Status::Ok);
+  MessageInfo mi{};
+  REQUIRE(c.locate(2, &mi) == Status::Ok);
+  CHECK(mi.place == Place::Delayed);
+  REQUIRE(c.locate(4, &mi) == Status::Ok);
+  CHECK(mi.place == Place::Delayed);
+  CHECK(c.counters()[kInFlight] == 0.0);
+  CHECK(c.checkInvariants());
+}
+
 // Ids 1..n, and their priorities with every seventh message urgent (the lazy-cancel cases).
 static std::vector<double> idsFrom1(size_t n) {
   std::vector<double> ids(n);
