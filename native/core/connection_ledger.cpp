@@ -214,8 +214,9 @@ uint32_t ConnectionLedger::messageAllowance(uint32_t d, uint32_t b, double now) 
 }
 
 void ConnectionLedger::consumeMessages(uint32_t d, uint32_t b, uint32_t k, double now) {
+  if (k == 0) return;  // nothing started: the pair's settings are not read
   int32_t t = pairLimits_[pairIndex(d, b)].messageThrottle;
-  if (t != kNoThrottle && k > 0) throttles_[t].consume(now, k);
+  if (t != kNoThrottle) throttles_[t].consume(now, k);
 }
 
 double ConnectionLedger::messageNextAllowedAt(uint32_t d, uint32_t b, double now) const {

@@ -469,16 +469,21 @@ Status Core::removeActive(uint32_t d, uint32_t b, double id) {
 }
 
 size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
-  Domain& dom = domains_[d];
   ActiveQueue& q = queue(d, b);
+  lastTaken_.clear();
+  lastTakenIds_.clear();
+  // A grant often finds its queue emptied by an earlier one: then nothing else is read.
+  if (q.empty()) {
+    purgeIfDue(q);
+    return 0;
+  }
+  Domain& dom = domains_[d];
   q.prefetchHeads();
   // outbound_throttle_messages: a message taken is a message started.
   uint32_t allowance = ledger_.messageAllowance(d, b, now);
   if (k > allowance) k = allowance;
   size_t got = 0;
   uint32_t buf[64];
-  lastTaken_.clear();
-  lastTakenIds_.clear();
   auto dead = [this](uint32_t h) { return isDead(h); };
   auto release = [this](uint32_t h) { messages_.release(h); };
   while (got < k && !q.empty()) {
