@@ -4,7 +4,7 @@
 // on loopback that counts its own connections (test/support/smtp_servers.ts); each binding connects
 // from its own source address 127.0.0.(i+1). As in limits.test.ts, each cap is asserted twice: never
 // exceeded (peak <= cap) and reached (peak == cap), so a scenario that never pushed against it fails.
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
 import {
   type CoreConfig,
@@ -16,6 +16,7 @@ import {
 import type { DnsResolver } from '../../lib/transport/smtp.js';
 import { CoreLog, bindingAddress, testBody, testMessage, waitFor } from '../support/harness.js';
 import { ConnectionWatch, startServer, type TestServer } from '../support/smtp_servers.js';
+import { tornDownAfterEach } from '../support/teardown.js';
 
 interface Rig {
   core: MailQueueCore;
@@ -24,15 +25,7 @@ interface Rig {
   server: TestServer;
 }
 
-const rigs: Rig[] = [];
-
-afterEach(async () => {
-  for (const r of rigs.splice(0)) {
-    await r.core.stop();
-    r.core.close();
-    await r.server.close();
-  }
-});
+const { cores, servers } = tornDownAfterEach();
 
 const DOMAINS = ['d1.test', 'd2.test', 'd3.test', 'd4.test'];
 const TIMEOUTS = { connect: 5000, greeting: 5000, command: 5000, message: 10_000, quit: 1000 };
@@ -52,6 +45,7 @@ async function rig(
 ): Promise<Rig> {
   const watch = new ConnectionWatch();
   const server = await startServer({ name: 's', watch, behavior: { dataDelayMs: 25 } });
+  servers.push(server);
   const smtp = new SmtpTransport({
     ...transport(server.port),
     bindings: Object.fromEntries(
@@ -60,9 +54,8 @@ async function rig(
     timeouts: TIMEOUTS,
   });
   const core = new MailQueueCore({ bindings, config, transport: smtp, store: new MemoryStore() });
-  const r = { core, log: new CoreLog(core), watch, server };
-  rigs.push(r);
-  return r;
+  cores.push(core);
+  return { core, log: new CoreLog(core), watch, server };
 }
 
 /** Every domain's MX is mx.shared.test, which is 127.0.0.1. */
@@ -124,9 +117,18 @@ describe('the Host scope, counted by the receiver', () => {
     await deliveredOnce(r, all);
     expect(r.watch.peak('server:s'), JSON.stringify(r.watch.snapshot())).toBeLessThanOrEqual(3);
     expect(r.watch.peak('server:s')).toBe(3);
-    // More than one domain was delivered over the host at once: the cap was shared, not per domain.
-    const domainsSeen = new Set(r.server.txns.map((t) => t.id).map((id) => DOMAINS[Math.floor((id - 1) / 25)]));
+    const domainOf = (id: number): string => DOMAINS[Math.floor((id - 1) / 25)];
+    const domainsSeen = new Set(r.server.txns.map((t) => domainOf(t.id)));
     expect(domainsSeen.size).toBe(4);
+    // Sessions of different domains were open at the host at once: the cap was shared among the
+    // domains, not handed to one domain at a time.
+    const spans = r.server.connections
+      .filter((c) => c.txns.length > 0)
+      .map((c) => ({ domain: domainOf(c.txns[0].id), from: c.openedAt, to: c.closedAt ?? Number.POSITIVE_INFINITY }));
+    const together = spans.some((a, i) =>
+      spans.some((b, j) => j > i && a.domain !== b.domain && a.from < b.to && b.from < a.to),
+    );
+    expect(together, JSON.stringify(spans)).toBe(true);
     expect(r.core.counters[r.core.counterIndex['refused:host']]).toBeGreaterThan(0);
     // The passes granted within the cap: apart from the first connection of each domain (granted
     // before its MX set was known), no grant was refused at the host.

@@ -26,7 +26,8 @@ describe('feedback concurrency against a receiver that takes 7 connections', () 
       expect(r.window, `minute ${r.minute}`).toBeGreaterThanOrEqual(6);
       expect(r.window, `minute ${r.minute}`).toBeLessThanOrEqual(7);
     }
-    // The receiver's own count never passes its limit either way; what differs is the 421s.
+    // The receiver refuses beyond 7, so its count cannot pass 7; that it reaches 7 with the policy
+    // too shows the window uses all the receiver takes. What differs is the 421s.
     expect(fixed.totals.peakOpen).toBe(7);
     expect(learnt.totals.peakOpen).toBe(7);
     expect(learnt.totals.refusedConnections).toBeLessThan(fixed.totals.refusedConnections / 10);
