@@ -245,7 +245,7 @@ void RunSkiplist::insert(uint32_t handle) {
   const bool latest = newest && k.t >= maxTime_;
   if (k.t > maxTime_) maxTime_ = k.t;
   // FIFO fast path: at or after the tail's last key, append to the tail run.
-  if (tail_ != nullptr && (latest || !keyLess(k, pool_->keyOf(tail_->handles[tail_->end - 1])))) {
+  if (tail_ != nullptr && (latest || !beforeTailEnd(k))) {
     if (tail_->count() < kRunCapacity) {
       insertInto(tail_, tail_->end, k, handle);
       return;
@@ -292,6 +292,15 @@ void RunSkiplist::insert(uint32_t handle) {
     insertInto(target, pos, k, handle);
   else
     insertInto(n, pos - half, k, handle);
+}
+
+bool RunSkiplist::beforeTailEnd(const RunKey& k) const {
+  // The tail's last summary decides unless it ties with k's: only then is its record read (a
+  // cache miss, for a retry time that lands anywhere in a domain's delayed list).
+  const double q = rawSum(tail_, k.t);
+  const double last = tail_->sums[tail_->end - 1];
+  if (q != last) return q < last;
+  return keyLess(k, pool_->keyOf(tail_->handles[tail_->end - 1]));
 }
 
 bool RunSkiplist::remove(uint32_t handle) {

@@ -68,6 +68,8 @@ class RunSkiplist {
 
  private:
   int randomHeight();
+  // Whether k goes before the tail's last key (tail_ not null), by the summaries when they differ.
+  bool beforeTailEnd(const RunKey& k) const;
   // Fills upd[l] with the link slot that points past the last node at level l whose own key is
   // < k; returns that last node at level 0 (nullptr when k precedes every node).
   RunNode* findPreds(const RunKey& k, RunNode** upd[kMaxLevel]) const;
