@@ -63,7 +63,8 @@ export interface ScopeOptions {
    *  least this often. */
   delayedQueueScanInterval?: number;
   /** Fleet-wide caps through Redis (the `cluster` option, lib/cluster): binding::domain, a domain
-   *  (domains scope), every connection (global only). The two throttles are refused (not yet). */
+   *  (domains scope), every connection (global only); the two throttles at every scope, shared by
+   *  reference like the local ones ("N", "N/secs" or N, across the fleet). */
   clusterMaxOutboundConnections?: number;
   clusterScopeMaxOutboundConnections?: number;
   clusterServerMaxOutboundConnections?: number;
@@ -94,9 +95,6 @@ interface OptionRule {
 }
 
 const ALL: readonly ScopeKind[] = ['global', 'domain', 'binding', 'group', 'binding::domain', 'group::domain'];
-const notYet = (_: unknown, where: string): never => {
-  throw codedError('ERR_CONFIG', `${where}: not supported yet (cluster throttles, docs/configuration.md)`);
-};
 
 const RULES: Record<keyof ScopeOptions, OptionRule> = {
   maxOutboundConnections: { scopes: ALL, check: limit },
@@ -119,8 +117,8 @@ const RULES: Record<keyof ScopeOptions, OptionRule> = {
   clusterMaxOutboundConnections: { scopes: ALL, check: limit },
   clusterScopeMaxOutboundConnections: { scopes: ['domain'], check: limit },
   clusterServerMaxOutboundConnections: { scopes: ['global'], check: limit },
-  clusterOutboundThrottleConnections: { scopes: ALL, check: notYet },
-  clusterOutboundThrottleMessages: { scopes: ALL, check: notYet },
+  clusterOutboundThrottleConnections: { scopes: ALL, check: parseRate },
+  clusterOutboundThrottleMessages: { scopes: ALL, check: parseRate },
 };
 
 /** One scope after validation: parsed values, and the throttle bucket it owns (if it sets one). */
@@ -233,6 +231,8 @@ export interface PairSettings {
   migrate: boolean;
   hostFailureRetryMs: number;
   clusterMax: number; // Infinity: not cluster-capped
+  clusterThrottle: string; // the scope (where) whose clusterOutboundThrottleConnections applies; '' none
+  clusterMessageThrottle: string; // the same for clusterOutboundThrottleMessages
 }
 
 export const DEFAULTS = {
@@ -402,6 +402,8 @@ export class ResolvedConfig {
       migrate: value('migrateConnectionsBetweenSiblingDomains', true),
       hostFailureRetryMs: value('hostFailureRetry', DEFAULTS.hostFailureRetry) * 1000,
       clusterMax: value('clusterMaxOutboundConnections', Infinity),
+      clusterThrottle: this.lookup(chain, 'clusterOutboundThrottleConnections')?.where ?? '',
+      clusterMessageThrottle: this.lookup(chain, 'clusterOutboundThrottleMessages')?.where ?? '',
     };
   }
 

@@ -108,6 +108,10 @@ export interface NativeBinding {
   /** The slots of a fleet-wide cap this node holds (domain -1: server-wide; binding -1: the
    *  domain; held -1: not cluster-capped). */
   setClusterHeld(core: number, domain: number, binding: number, held: number): void;
+  /** A pair's buckets of fleet-wide throttles (connections, messages; -1: none). */
+  setClusterThrottles(core: number, domain: number, binding: number, connections: number, messages: number): void;
+  /** The grants a bucket may make in its window (0 to its count): a fleet-wide throttle's slots held. */
+  setThrottleAllowance(core: number, throttle: number, allowance: number): void;
   messageNextAllowedAt(core: number, domain: number, binding: number, now: number): number;
   migrateConnection(core: number, connectionId: number, domain: number): boolean;
   // The Host scope (decision 47): host records, a domain's MX hosts, a lease's host charge.

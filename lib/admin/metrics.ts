@@ -130,7 +130,7 @@ export function createMetrics(core: MailQueueCore, options: MetricsOptions = {})
         'Whether Redis answered the last lease sync (1) or not (0): 0 opens no cluster-capped connection',
         (s) => (s.redisUp ? 1 : 0),
       ],
-      ['cluster_leases_held', 'Slots of fleet-wide caps this node holds leases for', (s) => s.leasesHeld],
+      ['cluster_leases_held', 'Slots of fleet-wide caps and throttles this node holds leases for', (s) => s.leasesHeld],
     ];
     for (const [name, help, read] of cluster) {
       new Gauge({

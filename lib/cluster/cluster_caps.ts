@@ -5,13 +5,15 @@
 // open connections plus queued mail, and asks for more up to that (Redis decides, fair share among
 // the nodes that want slots). It fails closed: when Redis errs or does not answer, the held caps
 // stay only while the leases are certainly alive by the local clock (a lease's life minus a tenth,
-// from when the request was sent), then drop to zero; connections already open finish.
+// from when the request was sent), then drop to zero; connections already open finish. The
+// fleet-wide throttles (cluster_throttles.ts) ride in the same pipeline.
 import type { PairSettings } from '../config.js';
 import type { CoreContext } from '../core/core_context.js';
 import type { DomainTable } from '../core/domain_table.js';
 import { codedError } from '../errors.js';
 import { native } from '../native.js';
 import { type ClusterSettings, clusterScopeMax, clusterServerMax } from './cluster_options.js';
+import { ClusterThrottles } from './cluster_throttles.js';
 import { LeaseManager, type LeaseSync } from './lease_manager.js';
 
 /** One cluster cap: a pair (domain, binding), a domain (binding -1) or the server (both -1). */
@@ -67,6 +69,7 @@ export class ClusterCaps {
 
   readonly #limits: Limit[] = [];
   readonly #manager: LeaseManager;
+  readonly #throttles: ClusterThrottles;
   readonly #tickMs: number;
   #timer: NodeJS.Timeout | undefined;
   #dropTimer: NodeJS.Timeout | undefined;
@@ -82,6 +85,7 @@ export class ClusterCaps {
   ) {
     this.#manager = new LeaseManager(settings.redis, settings.node, settings.prefix, settings.ttlMs);
     this.#tickMs = Math.max(100, Math.floor(settings.ttlMs / 3));
+    this.#throttles = new ClusterThrottles(ctx, domains, settings.prefix, settings.ttlMs);
     const server = clusterServerMax(ctx.config);
     if (server !== Infinity) this.#add('server', server, -1, -1);
   }
@@ -93,6 +97,7 @@ export class ClusterCaps {
     });
     const scope = clusterScopeMax(this.ctx.config, name);
     if (scope !== Infinity) this.#add(`domain:${name}`, scope, d, -1);
+    this.#throttles.domainCreated(d, settings);
   }
 
   /** A forgotten domain's caps go with it (its slot may hold another domain next; the native
@@ -102,6 +107,7 @@ export class ClusterCaps {
     let kept = 0;
     for (const l of this.#limits) if (l.domain !== d) this.#limits[kept++] = l;
     this.#limits.length = kept;
+    this.#throttles.domainForgotten(d);
   }
 
   #add(key: string, cap: number, domain: number, binding: number): void {
@@ -125,6 +131,7 @@ export class ClusterCaps {
   state(): ClusterState {
     let leases = 0;
     for (const l of this.#limits) leases += l.leases.length;
+    leases += this.#throttles.leasesHeld();
     return { redisUp: this.#redisUp, leasesHeld: leases, commands: this.#manager.commands };
   }
 
@@ -153,7 +160,14 @@ export class ClusterCaps {
     clearTimeout(this.#dropTimer);
     const batch = this.#limits.filter((l) => l.leases.length > 0).map((l) => ({ key: l.key, leases: l.leases }));
     for (const l of this.#limits) l.leases = [];
-    this.#manager.release(batch).catch(() => undefined);
+    // A throttle's slots that granted within the last window go back one window later.
+    const throttles = this.#throttles.closing(performance.now());
+    this.#manager.release([...batch, ...throttles.now]).catch(() => undefined);
+    if (throttles.later.length > 0)
+      setTimeout(
+        () => this.#manager.release(throttles.later).catch(() => undefined),
+        this.#throttles.longestWindow(),
+      ).unref();
   }
 
   /** One sync of every cap that has connections, mail or leases. */
@@ -173,9 +187,11 @@ export class ClusterCaps {
         sync: { key: l.key, cap: l.cap, target, renew: l.leases.slice(0, keep), release: l.leases.slice(keep) },
       });
     }
+    const throttles = this.#throttles.plan(sentAt);
     try {
       // A late reply is still good while the leases are certainly alive: wait that long, not a tick.
-      const replies = await withTimeout(this.#manager.sync(todo.map((t) => t.sync)), this.settings.ttlMs * 0.8);
+      const batch = [...todo.map((t) => t.sync), ...throttles.syncs];
+      const replies = await withTimeout(this.#manager.sync(batch), this.settings.ttlMs * 0.8);
       if (!this.#running) return; // closed meanwhile: the native core is gone
       // A reply later than the leases are certainly alive raises nothing (the drop is due now).
       const late = performance.now() >= sentAt + this.settings.ttlMs * 0.9;
@@ -189,6 +205,7 @@ export class ClusterCaps {
         if (held > l.held) more = true;
         this.#setHeld(l, held);
       });
+      if (this.#throttles.apply(throttles, replies.slice(todo.length), late, performance.now())) more = true;
       this.#armDrop(sentAt);
       if (!this.#redisUp) this.#redisUp = true;
       if (more) this.host.poke();
@@ -207,7 +224,13 @@ export class ClusterCaps {
   #armDrop(sentAt: number): void {
     clearTimeout(this.#dropTimer);
     const ms = sentAt + this.settings.ttlMs * 0.9 - performance.now();
-    this.#dropTimer = setTimeout(() => this.#setAllHeld(0), Math.max(0, ms));
+    this.#dropTimer = setTimeout(
+      () => {
+        this.#setAllHeld(0);
+        this.#throttles.dropAll(performance.now());
+      },
+      Math.max(0, ms),
+    );
     this.#dropTimer.unref();
   }
 

@@ -1,6 +1,6 @@
 // The `cluster` constructor option (decision 48): the ioredis client a fleet shares, this node's
 // name, and how long a lease lives; and what the configuration caps fleet-wide.
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig, Scope } from '../config.js';
 import { codedError } from '../errors.js';
 import { checkKeys, checkObject, typeName } from '../validate.js';
 import type { RedisLike } from './lease_manager.js';
@@ -58,12 +58,18 @@ export function clusterServerMax(cfg: ResolvedConfig): number {
   return (cfg.global.values.clusterServerMaxOutboundConnections as number | undefined) ?? Infinity;
 }
 
-/** A configuration that sets a cluster cap needs the cluster option (else it would be ignored). */
-export function checkClusterCapped(cfg: ResolvedConfig, cluster: ClusterSettings | undefined): void {
-  if (cluster !== undefined) return;
+/** Every scope of a configuration (global, domains, bindings and groups with their domains). */
+export function scopesOf(cfg: ResolvedConfig): Scope[] {
   const scopes = [cfg.global, ...cfg.domains.values()];
   for (const n of [...cfg.bindings, ...cfg.groups]) scopes.push(n.scope, ...n.domains.values());
-  const s = scopes.find((x) => Object.keys(x.values).some((k) => k.startsWith('cluster')));
+  return scopes;
+}
+
+/** A configuration that sets a cluster cap or throttle needs the cluster option (else it would be
+ *  ignored). */
+export function checkClusterCapped(cfg: ResolvedConfig, cluster: ClusterSettings | undefined): void {
+  if (cluster !== undefined) return;
+  const s = scopesOf(cfg).find((x) => Object.keys(x.values).some((k) => k.startsWith('cluster')));
   if (s !== undefined)
     throw codedError(
       'ERR_CONFIG',

@@ -28,6 +28,8 @@ export interface LeaseSync {
   target: number;
   renew: readonly string[];
   release: readonly string[];
+  /** How long the leases live in Redis (default: the manager's ttlMs). */
+  ttlMs?: number;
 }
 
 export interface LeaseReply {
@@ -73,7 +75,7 @@ export class LeaseManager {
         boot,
         this.owner,
         s.cap,
-        this.ttlMs,
+        s.ttlMs ?? this.ttlMs,
         s.target,
         this.#seq,
         s.release.length,

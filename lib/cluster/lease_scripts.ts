@@ -7,6 +7,8 @@
  * mqcLeaseSync: renews, gives back and acquires one owner's leases of one cap in one call.
  *   KEYS: leases, wanters, boot
  *   ARGV: owner, cap, ttlMs, target, nextSeq, nRelease, release x nRelease, renew...
+ * ttlMs is a lease's life: leaseTtl for a cap's, leaseTtl + the window for a throttle's rate slots
+ * (cluster_throttles.ts); the grace after an empty start is the first caller's ttlMs.
  * Expired leases and wanters are pruned first. A lease to renew that Redis still holds gets the new
  * expiry; one it lost (expired, or Redis restarted empty) is added again while the cap has room, or
  * always during the grace after an empty start (the boot key was missing: for ttlMs after that,

@@ -702,6 +702,34 @@ Napi::Value SetClusterHeld(const Napi::CallbackInfo& info) {
   return a.undefined();
 }
 
+// setClusterThrottles(core, domain, binding, connections, messages): the pair's buckets of
+// fleet-wide throttles (-1: none; lib/cluster, decision 51).
+Napi::Value SetClusterThrottles(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  uint32_t d = a.domain();
+  uint32_t b = a.binding();
+  double conn = a.integer("connections", -1, 2147483647.0);
+  double msgs = a.integer("messages", -1, 2147483647.0);
+  if (a.failed()) return a.undefined();
+  if (s->core->ledger().setClusterThrottles(d, b, static_cast<int32_t>(conn), static_cast<int32_t>(msgs)) != Status::Ok)
+    return a.rangeError("connections, messages: unknown throttle index, or the pair's own");
+  return a.undefined();
+}
+
+// setThrottleAllowance(core, throttle, allowance): grants a bucket may make in its window (0 to its
+// count): the slots of a fleet-wide throttle this node holds (lib/cluster).
+Napi::Value SetThrottleAllowance(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  double t = a.integer("throttle", 0, 2147483647.0);
+  uint32_t allowance = a.u32("allowance", mqc::kMaxThrottleCount);
+  if (a.failed()) return a.undefined();
+  if (s->core->ledger().setThrottleAllowance(static_cast<int32_t>(t), allowance) != Status::Ok)
+    return a.rangeError("throttle: unknown throttle index, or allowance above its count");
+  return a.undefined();
+}
+
 // messageNextAllowedAt(core, domain, binding, now) -> time
 Napi::Value MessageNextAllowedAt(const Napi::CallbackInfo& info) {
   Args a(info);
@@ -1075,6 +1103,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"setMessageThrottle", SetMessageThrottle},
       {"messageNextAllowedAt", MessageNextAllowedAt},
       {"setClusterHeld", SetClusterHeld},
+      {"setClusterThrottles", SetClusterThrottles},
+      {"setThrottleAllowance", SetThrottleAllowance},
       {"migrateConnection", MigrateConnection},
       {"nextDueAt", NextDueAt},
       {"addHost", AddHost},

@@ -47,6 +47,8 @@ Status ConnectionLedger::reuseDomain(uint32_t d, const DomainLimits& limits) {
   if (d < domainHosts_.size()) domainHosts_[d].clear();
   std::fill(heldPair_.begin() + pairIndex(d, 0), heldPair_.begin() + pairIndex(d, 0) + cfg_.bindings, kUnlimited);
   heldDomain_[d] = kUnlimited;
+  std::fill(clusterThrottles_.begin() + pairIndex(d, 0), clusterThrottles_.begin() + pairIndex(d, 0) + cfg_.bindings,
+            ClusterThrottles{});
   return Status::Ok;
 }
 
@@ -58,6 +60,7 @@ Status ConnectionLedger::addDomain(const DomainLimits& limits, uint32_t* index) 
   pairCount_.resize(pairCount_.size() + cfg_.bindings, 0);
   heldPair_.resize(heldPair_.size() + cfg_.bindings, kUnlimited);
   heldDomain_.push_back(kUnlimited);
+  clusterThrottles_.resize(clusterThrottles_.size() + cfg_.bindings);
   groupScopeMax_.insert(groupScopeMax_.end(), limits.groupScopeMax.begin(), limits.groupScopeMax.end());
   groupDomain_.resize(groupDomain_.size() + cfg_.groups, 0);
   scopeMax_.push_back(limits.scopeMax);
@@ -148,7 +151,38 @@ uint32_t ConnectionLedger::headroom(uint32_t d, uint32_t b, uint32_t reserve, do
   if (hostScope()) want = minOf(want, hostHeadroom(d, b));  // the Host scope (MX hosts)
   if (want == 0) return 0;
   if (pl.throttle != kNoThrottle) want = minOf(want, throttles_[pl.throttle].available(now));
+  if (clusterThrottled_ && want > 0) want = minOf(want, clusterThrottleRoom(pi, now));
   return want;
+}
+
+uint32_t ConnectionLedger::clusterThrottleRoom(size_t pi, double now) const {
+  int32_t t = clusterThrottles_[pi].connections;
+  return t == kNoThrottle ? kUnlimited : throttles_[t].available(now);
+}
+
+Status ConnectionLedger::setClusterThrottles(uint32_t d, uint32_t b, int32_t connections, int32_t messages) {
+  if (d >= domainTotal_.size()) return Status::BadDomain;
+  if (b >= cfg_.bindings || !validBucket(connections) || !validBucket(messages)) return Status::BadArgument;
+  size_t pi = pairIndex(d, b);
+  // The pair's own bucket would be charged twice for one grant.
+  if ((connections != kNoThrottle && connections == pairLimits_[pi].throttle) ||
+      (messages != kNoThrottle && messages == pairLimits_[pi].messageThrottle))
+    return Status::BadArgument;
+  clusterThrottles_[pi] = ClusterThrottles{connections, messages};
+  clusterThrottled_ = clusterThrottled_ || connections != kNoThrottle || messages != kNoThrottle;
+  return Status::Ok;
+}
+
+ClusterThrottles ConnectionLedger::clusterThrottles(uint32_t d, uint32_t b) const {
+  return clusterThrottles_[pairIndex(d, b)];
+}
+
+Status ConnectionLedger::setThrottleAllowance(int32_t throttle, uint32_t allowance) {
+  if (throttle < 0 || static_cast<size_t>(throttle) >= throttles_.size()) return Status::BadArgument;
+  RateThrottle& t = throttles_[static_cast<size_t>(throttle)];
+  if (allowance > t.count()) return Status::BadArgument;
+  t.setAllowance(allowance);
+  return Status::Ok;
 }
 
 uint32_t ConnectionLedger::serverRoom(uint32_t reserve) const {
@@ -198,6 +232,7 @@ Refusal ConnectionLedger::limitingScope(uint32_t d, uint32_t b, uint32_t reserve
   // The throttle only when headroom() asked it too (every other limit had room): asking it
   // records `now` as the latest time it has seen, which must not differ from a plain headroom().
   if (least > 0 && pl.throttle != kNoThrottle) consider(throttles_[pl.throttle].available(now), Refusal::Throttle);
+  if (least > 0 && clusterThrottled_) consider(clusterThrottleRoom(pi, now), Refusal::Cluster);
   return why;
 }
 
@@ -209,19 +244,29 @@ Status ConnectionLedger::setMessageThrottle(uint32_t d, uint32_t b, int32_t thro
 }
 
 uint32_t ConnectionLedger::messageAllowance(uint32_t d, uint32_t b, double now) const {
-  int32_t t = pairLimits_[pairIndex(d, b)].messageThrottle;
-  return t == kNoThrottle ? kUnlimited : throttles_[t].available(now);
+  size_t pi = pairIndex(d, b);
+  int32_t t = pairLimits_[pi].messageThrottle;
+  uint32_t allowed = t == kNoThrottle ? kUnlimited : throttles_[t].available(now);
+  // A fleet-wide message throttle (lib/cluster) beside the pair's own.
+  int32_t c = clusterThrottled_ && allowed > 0 ? clusterThrottles_[pi].messages : kNoThrottle;
+  return c == kNoThrottle ? allowed : minOf(allowed, throttles_[c].available(now));
 }
 
 void ConnectionLedger::consumeMessages(uint32_t d, uint32_t b, uint32_t k, double now) {
   if (k == 0) return;  // nothing started: the pair's settings are not read
-  int32_t t = pairLimits_[pairIndex(d, b)].messageThrottle;
+  size_t pi = pairIndex(d, b);
+  int32_t t = pairLimits_[pi].messageThrottle;
   if (t != kNoThrottle) throttles_[t].consume(now, k);
+  int32_t c = clusterThrottled_ ? clusterThrottles_[pi].messages : kNoThrottle;
+  if (c != kNoThrottle) throttles_[c].consume(now, k);
 }
 
 double ConnectionLedger::messageNextAllowedAt(uint32_t d, uint32_t b, double now) const {
-  int32_t t = pairLimits_[pairIndex(d, b)].messageThrottle;
-  return t == kNoThrottle ? now : throttles_[t].nextAllowedAt(now);
+  size_t pi = pairIndex(d, b);
+  int32_t t = pairLimits_[pi].messageThrottle;
+  double at = t == kNoThrottle ? now : throttles_[t].nextAllowedAt(now);
+  int32_t c = clusterThrottled_ ? clusterThrottles_[pi].messages : kNoThrottle;
+  return c == kNoThrottle ? at : std::max(at, throttles_[c].nextAllowedAt(now));
 }
 
 Status ConnectionLedger::migrate(double connectionId, uint32_t to, Grant* moved) {
@@ -278,6 +323,8 @@ uint32_t ConnectionLedger::acquire(uint32_t d, uint32_t b, uint32_t want, uint32
   opened_ += n;
   int32_t th = pairLimits_[pi].throttle;
   if (th != kNoThrottle) throttles_[th].consume(now, n);
+  int32_t cth = clusterThrottled_ ? clusterThrottles_[pi].connections : kNoThrottle;
+  if (cth != kNoThrottle) throttles_[cth].consume(now, n);
   const std::vector<uint32_t>* mx = hostScope() ? &domainHosts(d) : nullptr;
   for (uint32_t i = 0; i < n; ++i) {
     Grant gr{nextConnectionId_, d, b};
@@ -344,7 +391,8 @@ bool ConnectionLedger::checkInvariants() const {
   if (!leasesOk) return false;
   if (pairLimits_.size() != nd * cfg_.bindings || pairCount_.size() != nd * cfg_.bindings ||
       groupScopeMax_.size() != nd * cfg_.groups || groupDomain_.size() != nd * cfg_.groups || scopeMax_.size() != nd ||
-      heldPair_.size() != nd * cfg_.bindings || heldDomain_.size() != nd)
+      heldPair_.size() != nd * cfg_.bindings || heldDomain_.size() != nd ||
+      clusterThrottles_.size() != nd * cfg_.bindings)
     return false;
   uint32_t total = 0;
   for (uint32_t d = 0; d < nd; ++d) {

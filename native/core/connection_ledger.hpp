@@ -51,6 +51,14 @@ struct PairLimits {
   int32_t messageThrottle = kNoThrottle;  // outbound_throttle_messages bucket, shared by reference
 };
 
+// A pair's buckets of fleet-wide throttles (lib/cluster): clusterOutboundThrottleConnections and
+// clusterOutboundThrottleMessages, each a bucket of this ledger whose allowance is the slots of the
+// fleet's rate this node holds; checked beside the pair's own throttles. kNoThrottle: none.
+struct ClusterThrottles {
+  int32_t connections = kNoThrottle;
+  int32_t messages = kNoThrottle;
+};
+
 struct DomainLimits {
   uint32_t scopeMax = kUnlimited;       // scope_max_outbound_connections, Global::Domain
   std::vector<uint32_t> groupScopeMax;  // per group: Binding_Group::Domain (kUnlimited = none)
@@ -171,6 +179,15 @@ class ConnectionLedger {
   uint32_t heldPair(uint32_t d, uint32_t b) const { return heldPair_[pairIndex(d, b)]; }
   uint32_t heldDomain(uint32_t d) const { return heldDomain_[d]; }
   uint32_t heldServer() const { return heldServer_; }
+  // Fleet-wide throttles (lib/cluster, decision 51): points (d, b) at a connection bucket and a
+  // message bucket (kNoThrottle: none), each one more throttle in headroom() (Refusal::Cluster) or
+  // messageAllowance(), charged beside the pair's own. BadDomain, BadArgument (an unknown binding or
+  // bucket, or the pair's own bucket of that kind). A domain slot reused starts with none.
+  Status setClusterThrottles(uint32_t d, uint32_t b, int32_t connections, int32_t messages);
+  ClusterThrottles clusterThrottles(uint32_t d, uint32_t b) const;
+  // A bucket's allowance (RateThrottle::setAllowance): the grants this node may make in its window.
+  // BadArgument for an unknown bucket or an allowance above its count.
+  Status setThrottleAllowance(int32_t throttle, uint32_t allowance);
 
   // Every count equals the sum of the leases behind it and none is above its limit (unless a
   // setter lowered a limit below a live count: then counts are only checked against their leases).
@@ -187,6 +204,11 @@ class ConnectionLedger {
   Status checkLimits(const DomainLimits& limits) const;
   // The room under the held caps of a fleet (pair, domain, server).
   uint32_t clusterRoom(uint32_t d, size_t pi) const;
+  // The room under (d, b)'s fleet-wide connection throttle (kUnlimited without one).
+  uint32_t clusterThrottleRoom(size_t pi, double now) const;
+  bool validBucket(int32_t t) const {
+    return t == kNoThrottle || (t >= 0 && static_cast<size_t>(t) < throttles_.size());
+  }
   // The server ceiling's room left for a call with this reserve (headroom()'s rule).
   uint32_t serverRoom(uint32_t reserve) const;
   size_t hostIndex(uint32_t h, uint32_t b) const { return static_cast<size_t>(h) * cfg_.bindings + b; }
@@ -228,6 +250,10 @@ class ConnectionLedger {
   std::vector<uint32_t> heldPair_;    // [d * bindings + b]: cluster slots held (kUnlimited = none)
   std::vector<uint32_t> heldDomain_;  // [d]: cluster slots held for the domain (kUnlimited = none)
   uint32_t heldServer_ = kUnlimited;  // cluster slots held server-wide
+
+  // [d * bindings + b]: the pairs' fleet-wide throttle buckets; read only once some pair has one.
+  std::vector<ClusterThrottles> clusterThrottles_;
+  bool clusterThrottled_ = false;
 };
 
 }  // namespace mqc

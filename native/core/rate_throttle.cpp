@@ -11,7 +11,9 @@ uint32_t RateThrottle::available(double now) const {
   // Entries that left the window stay out of it (time only moves forward), so the scan resumes
   // where the last one stopped: amortised O(1) a grant.
   while (expired_ < filled && ring_[(head_ + expired_) % filled] <= now - windowMs_) ++expired_;
-  return static_cast<uint32_t>(count_ - filled + expired_);
+  if (allowance_ >= count_) return static_cast<uint32_t>(count_ - filled + expired_);
+  size_t inWindow = filled - expired_;
+  return allowance_ > inWindow ? static_cast<uint32_t>(allowance_ - inWindow) : 0;
 }
 
 void RateThrottle::consume(double now, uint32_t k) {
@@ -30,9 +32,13 @@ void RateThrottle::consume(double now, uint32_t k) {
 }
 
 double RateThrottle::nextAllowedAt(double now) const {
-  if (count_ == 0) return std::numeric_limits<double>::infinity();
+  if (count_ == 0 || allowance_ == 0) return std::numeric_limits<double>::infinity();
   if (available(now) > 0) return seen_;
-  return ring_[head_] + windowMs_;  // full and nothing expired: the oldest grant leaves first
+  // The window holds at least allowance() grants: one more is allowed when all but allowance() - 1
+  // of them have left it (full, allowance count: the oldest grant leaves first).
+  size_t filled = ring_.size();
+  size_t inWindow = filled - expired_;
+  return ring_[(head_ + expired_ + (inWindow - allowance())) % filled] + windowMs_;
 }
 
 void RateThrottle::setRate(uint32_t count, double windowMs) {

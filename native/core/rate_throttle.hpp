@@ -4,6 +4,9 @@
 // broken limit. The ring holds the times of the last N grants; a grant is allowed when the oldest
 // of them left the window. One RateThrottle per configuration scope that sets the option, shared by
 // every (domain, binding) that falls back to that scope ("by reference", as Momentum does).
+// A fleet-wide throttle's bucket (lib/cluster) also has an allowance: at most that many grants in
+// the window (0..count), set as the node's share of the fleet's rate changes; the ring keeps every
+// grant of the window whatever the allowance, so lowering it and raising it again forgets nothing.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -29,10 +32,18 @@ class RateThrottle {
   void setRate(uint32_t count, double windowMs);
   uint32_t count() const { return count_; }
   double windowMs() const { return windowMs_; }
+  // At most `allowance` grants in any window (clipped to count; count by default). The grants
+  // already in the window count against it: a lowered allowance grants nothing until fewer than it
+  // are left in the window.
+  void setAllowance(uint32_t allowance) { allowance_ = allowance; }
+  uint32_t allowance() const { return allowance_ < count_ ? allowance_ : count_; }
 
  private:
   uint32_t count_;
   double windowMs_;
+
+  // setAllowance()'s; above count_ (the default): count_ applies.
+  uint32_t allowance_ = std::numeric_limits<uint32_t>::max();
   std::vector<double> ring_;  // grant times in order, oldest at head_ once full
   size_t head_ = 0;
   // Times are samples of one clock that only moves forward: a time earlier than one already seen

@@ -3,12 +3,12 @@
 // mqc_cluster_redis_up 0, and once its leases are no longer certainly alive it opens no connection
 // for the cluster-capped domain (the mail waits) while a domain with local caps only is still
 // delivered; when Redis is back (empty, same port) it resumes on its own.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { clusterState, MailQueueCore, MemoryStore, SmtpTransport } from '../../lib/index.js';
 import { CoreLog, sleep, submitMany, waitFor } from '../support/harness.js';
-import { RedisServer, redisAvailable } from '../support/redis_server.js';
+import { connectRedis, RedisServer, redisAvailable } from '../support/redis_server.js';
 import { startServer, type TestServer } from '../support/smtp_servers.js';
 
 describe.runIf(redisAvailable())('a node whose Redis goes away', () => {
@@ -21,13 +21,7 @@ describe.runIf(redisAvailable())('a node whose Redis goes away', () => {
     redisServer = await RedisServer.start();
     capped = await startServer();
     local = await startServer();
-    redis = new Redis(redisServer.port, '127.0.0.1', {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => 100,
-    });
-    redis.on('error', () => undefined);
-    await new Promise((r) => redis.once('ready', r));
+    redis = await connectRedis(redisServer.port);
   });
   afterAll(async () => {
     await core?.stop();

@@ -59,6 +59,8 @@ const EXPECTED = [
   'untake',
   'setAttempts',
   'setClusterHeld',
+  'setClusterThrottles',
+  'setThrottleAllowance',
   'dueDomains',
   'computeGoal',
   'openConnections',

@@ -960,6 +960,48 @@ const rawRows: RawRow[] = [
     message: /^domain/,
   },
   {
+    what: 'setClusterThrottles: connections 0 (none made)',
+    run: (r) => raw.setClusterThrottles(r.h, r.d, 0, 0, -1),
+    throws: RangeError,
+    message: /^connections, messages: unknown throttle index/,
+  },
+  {
+    what: 'setClusterThrottles: messages -2',
+    run: (r) => raw.setClusterThrottles(r.h, r.d, 0, -1, -2),
+    throws: RangeError,
+    message: /^messages must be an integer/,
+  },
+  {
+    what: 'setClusterThrottles: domain 999',
+    run: (r) => raw.setClusterThrottles(r.h, 999, 0, -1, -1),
+    throws: RangeError,
+    message: /^domain/,
+  },
+  {
+    what: 'setClusterThrottles: binding 9',
+    run: (r) => raw.setClusterThrottles(r.h, r.d, 9, -1, -1),
+    throws: RangeError,
+    message: /^binding/,
+  },
+  {
+    what: 'setThrottleAllowance: throttle 0 (none made)',
+    run: (r) => raw.setThrottleAllowance(r.h, 0, 0),
+    throws: RangeError,
+    message: /^throttle: unknown throttle index/,
+  },
+  {
+    what: 'setThrottleAllowance: allowance -1',
+    run: (r) => raw.setThrottleAllowance(r.h, 0, -1),
+    throws: RangeError,
+    message: /^allowance must be an integer/,
+  },
+  {
+    what: 'setThrottleAllowance: allowance 1.5',
+    run: (r) => raw.setThrottleAllowance(r.h, 0, 1.5),
+    throws: RangeError,
+    message: /^allowance must be an integer/,
+  },
+  {
     what: 'messageNextAllowedAt: now NaN',
     run: (r) => raw.messageNextAllowedAt(r.h, r.d, 0, NaN),
     throws: RangeError,

@@ -5,6 +5,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 
+import { Redis } from 'ioredis';
+
 /** Whether redis-server is on PATH; the reason printed when it is not. */
 export function redisAvailable(): boolean {
   const r = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
@@ -68,6 +70,19 @@ export class RedisServer {
     child.kill('SIGKILL');
     await exited;
   }
+}
+
+/** An ioredis client as a node would hold one: it fails fast while Redis is away (no offline queue)
+ *  and reconnects every 100 ms; resolved once it is ready. */
+export async function connectRedis(port: number): Promise<Redis> {
+  const redis = new Redis(port, '127.0.0.1', {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => 100,
+  });
+  redis.on('error', () => undefined);
+  await new Promise((r) => redis.once('ready', r));
+  return redis;
 }
 
 function ping(port: number): Promise<boolean> {
