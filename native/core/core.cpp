@@ -572,8 +572,12 @@ Status Core::collectInFlight(const double* ids, size_t n, size_t* failedAt) {
   scratch_.clear();
   Status bad = Status::Ok;
   // A batch that starts with a message of the last take is looked for there first, in order.
-  size_t cursor = n > 0 && validId(ids[0]) ? 0 : lastTaken_.size();
-  uint32_t first = cursor == 0 ? findTaken(ids[0], &cursor) : kNoHandle;
+  size_t cursor = lastTaken_.size();
+  uint32_t first = kNoHandle;
+  if (n > 0 && validId(ids[0])) {
+    cursor = 0;
+    first = findTaken(ids[0], &cursor);
+  }
   for (size_t i = 0; i < n && bad == Status::Ok; ++i) {
     if (cursor >= lastTaken_.size()) {
       if (i + kPrefetchAhead < n && validId(ids[i + kPrefetchAhead])) messages_.prefetch(ids[i + kPrefetchAhead]);

@@ -1800,9 +1800,13 @@ TEST_CASE("Core: outcomes of the last take's messages, found without the index, 
   REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
   std::vector<double> ids{1, 2, 3, 4, 5, 6};
   size_t at;
+  // An empty batch (an empty typed array may have no storage) before any take, and after one.
+  CHECK(c.settleBatch(nullptr, 0, &at) == Status::Ok);
+  CHECK(c.deferBatch(nullptr, 0, 50, 0, &at) == Status::Ok);
   REQUIRE(c.enqueueBatch(d, 0, ids.data(), nullptr, ids.size(), 0, kNever, 0, &at) == Status::Ok);
   double out[4];
   REQUIRE(c.take(d, 0, 4, 0, out) == 4u);  // 1..4 in flight
+  CHECK(c.settleBatch(nullptr, 0, &at) == Status::Ok);
   double first[1] = {1};
   REQUIRE(c.settleBatch(first, 1, &at) == Status::Ok);
   // 1 is gone (its record freed, its id still in the last take's list): unknown, not a repeat.
