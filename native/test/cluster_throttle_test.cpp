@@ -17,12 +17,6 @@ using namespace test_support;
 
 namespace {
 
-size_t inWindow(const std::vector<double>& grants, double now, double windowMs) {
-  size_t n = 0;
-  for (double g : grants) n += g > now - windowMs;
-  return n;
-}
-
 // A bucket as lib/cluster drives it: its allowance moves (0 included) while grants are taken. Each
 // grant is checked against the model: when it is made, the window ending then holds at most the
 // allowance in force (this grant included). `viaRate` plants the fault of carrying the allowance

@@ -15,13 +15,6 @@ using namespace test_support;
 
 namespace {
 
-// Grants of the model still inside the window that ends at `now`: (now - windowMs, now].
-size_t inWindow(const std::vector<double>& grants, double now, double windowMs) {
-  size_t n = 0;
-  for (double g : grants) n += g > now - windowMs;
-  return n;
-}
-
 void randomRun(uint64_t seed, uint32_t count, double windowMs, int steps) {
   Rng rng(seed);
   RateThrottle t(count, windowMs);

@@ -42,6 +42,13 @@ inline std::ostream& operator<<(std::ostream& os, Status s) { return os << statu
 
 namespace test_support {
 
+// Grants of a model still inside the window that ends at `now`: (now - windowMs, now].
+inline size_t inWindow(const std::vector<double>& grants, double now, double windowMs) {
+  size_t n = 0;
+  for (double g : grants) n += g > now - windowMs;
+  return n;
+}
+
 // Deterministic on every platform (std distributions are not): splitmix64.
 struct Rng {
   uint64_t s;
