@@ -47,6 +47,10 @@ afterAll(() => {
 interface Killed {
   acked: Set<number>;
   inFlight: Set<number>;
+  /** The message before the last on each open connection, when the server accepted it: a
+   *  connection sends its next message as soon as the 250 comes and removes the last one from the
+   *  store meanwhile (docs/delivery.md, the hot path), so that removal may not have ended. */
+  removing: Set<number>;
   acceptedBefore: Map<number, number>;
   stderr: string;
 }
@@ -102,14 +106,17 @@ async function runAndKill(
     // The snapshot and the kill in one synchronous step: the server (this process) sees nothing
     // in between.
     const inFlight = new Set<number>();
+    const removing = new Set<number>();
     for (const c of server.connections) {
       const last = c.txns.at(-1);
       if (c.closedAt === undefined && last) inFlight.add(last.id);
+      const before = c.txns.at(-2);
+      if (c.closedAt === undefined && before?.outcome === 'accepted') removing.add(before.id);
     }
     const acceptedBefore = new Map<number, number>();
     for (const id of server.accepted) acceptedBefore.set(id, (acceptedBefore.get(id) ?? 0) + 1);
     child.kill('SIGKILL');
-    kill = { acked, inFlight, acceptedBefore, stderr: '' };
+    kill = { acked, inFlight, removing, acceptedBefore, stderr: '' };
   } finally {
     if (!kill) child.kill('SIGKILL');
     const { signal } = await exited;
@@ -164,9 +171,11 @@ describe('SIGKILL mid-run, then recover() and start() on the same spool', () => 
         expect(k.inFlight.size, 'mail was in flight at the kill').toBeGreaterThan(0);
         for (const id of owed)
           expect(listed.has(id), `acknowledged message ${id} is missing from the spool`).toBe(true);
-        // Delivered before the kill and not in flight: the child had removed it.
+        // Delivered before the kill, neither in flight nor the last one delivered on an open
+        // connection (whose removal may still have been under way): the child had removed it.
         for (const id of k.acceptedBefore.keys())
-          if (!k.inFlight.has(id)) expect(listed.has(id), `delivered message ${id} still spooled`).toBe(false);
+          if (!k.inFlight.has(id) && !k.removing.has(id))
+            expect(listed.has(id), `delivered message ${id} still spooled`).toBe(false);
         for (const id of listed) expect(id >= 1 && id <= COUNT).toBe(true);
 
         // Recovery.
@@ -208,11 +217,15 @@ describe('SIGKILL mid-run, then recover() and start() on the same spool', () => 
 
         // None lost: every acknowledged message reached the server.
         for (const id of k.acked) expect(server.acceptedCount(id), `message ${id}`).toBeGreaterThanOrEqual(1);
-        // Duplicates: only messages in flight at the kill, so at most that many.
+        // Duplicates: only messages in flight at the kill, or delivered just before on a connection
+        // still open, so at most two a connection.
         const dups = server.duplicates();
         for (const id of dups)
-          expect(k.inFlight.has(id), `message ${id} received twice but not in flight at the kill`).toBe(true);
-        expect(dups.length).toBeLessThanOrEqual(k.inFlight.size);
+          expect(
+            k.inFlight.has(id) || k.removing.has(id),
+            `message ${id} received twice but not in flight at the kill`,
+          ).toBe(true);
+        expect(dups.length).toBeLessThanOrEqual(k.inFlight.size + k.removing.size);
         for (const id of dups) expect(server.acceptedCount(id)).toBe(2);
         expect(server.anomalies).toEqual([]);
 
