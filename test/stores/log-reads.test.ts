@@ -111,19 +111,28 @@ describe('load() reads the log in windows', () => {
   });
 });
 
-describe('removals ride the group of their turn', () => {
-  test('removals queued with a put go out in its group, under its one sync; close() writes those still queued', async () => {
+describe('removals: at once, or with the group being written', () => {
+  test('removals with no group running are written at once; during a group, they wait for the next; close() writes those still queued', async () => {
     const dir = tempDir('ride');
     const spool = new LogSpool(dir);
     await Promise.all(Array.from({ length: 300 }, (_, i) => spool.put(msg(i + 1), bodyOf(i + 1))));
     const before = spool.stats;
     const more: Promise<void>[] = [];
     for (let id = 1; id <= 20; id++) more.push(spool.remove(id));
-    await spool.put(msg(1000), bodyOf(1000));
+    // Written before remove() returned: no group, no sync of their own (decision 52).
+    expect(spool.stats.direct - before.direct).toBe(20);
     await Promise.all(more);
-    expect(spool.stats.groups - before.groups).toBe(1);
-    expect(spool.stats.syncs - before.syncs).toBe(1);
-    for (let id = 21; id <= 230; id++) void spool.remove(id);
+    expect(spool.stats.groups - before.groups).toBe(0);
+    const put = spool.put(msg(1000), bodyOf(1000));
+    // The put's group has started once a turn of the event loop has passed.
+    await new Promise((r) => setImmediate(r));
+    const during = spool.stats;
+    for (let id = 21; id <= 40; id++) more.push(spool.remove(id));
+    expect(spool.stats.direct).toBe(during.direct);
+    await put;
+    await Promise.all(more);
+    expect(spool.stats.syncs - before.syncs).toBe(1); // the put's; the removals have none
+    for (let id = 41; id <= 230; id++) void spool.remove(id);
     await spool.close();
     const again = new LogSpool(dir);
     const ids: number[] = [];
