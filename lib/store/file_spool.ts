@@ -94,7 +94,7 @@ import {
   readHeaderOf,
   readMessageFile,
   readRegular,
-  unlinkNow,
+  unlinkIfThere,
   writeFully,
   writing,
 } from './spool_io.js';
@@ -383,14 +383,13 @@ export class FileSpool implements MessageStore {
     });
   }
 
-  /** Unlinks the message file at once, on the event loop's thread (an unknown id is fine; decision
-   *  53). Waits for a put() of the id in progress. */
+  /** Unlinks the message file (an unknown id is fine). Waits for a put() of the id in progress. */
   async remove(id: number): Promise<void> {
     const file = this.pathOf(id);
     const p = this.#pending.get(id);
     if (p !== undefined) await p.catch(() => undefined);
     this.#cache.delete(id);
-    unlinkNow(file);
+    return unlinkIfThere(file);
   }
 
   /**

@@ -163,18 +163,15 @@ export function readRegular(
   });
 }
 
-/**
- * Unlinks a file, an absent one being fine, on the event loop's thread: a message's removal during
- * delivery costs about 20 µs of CPU so, against 60-85 µs through the thread pool (the hand-over and
- * the wake-up on completion), and is done before the connection sends its next message
- * (decision 53).
- */
-export function unlinkNow(file: string): void {
-  try {
-    fs.unlinkSync(file);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
-  }
+/** Unlinks a file; one that is not there is no error. A callback underneath, not fs/promises:
+ *  removal follows every delivery. */
+export function unlinkIfThere(file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.unlink(file, (err) => {
+      if (err && !isErrno(err, 'ENOENT')) reject(err);
+      else resolve();
+    });
+  });
 }
 
 /**

@@ -411,18 +411,6 @@ describe('FileSpool', () => {
     expect(() => new FileSpool('x', { onCorupt: () => {} } as never)).toThrow(/^options: unknown key "onCorupt"/);
   });
 
-  test('remove() unlinks the file before it returns (decision 53); an unknown id is fine', async () => {
-    const spool = new FileSpool(tempDir('unlink-now'));
-    await spool.put(msg(7), Buffer.from('body 7'));
-    const file = spool.pathOf(7);
-    expect(fs.existsSync(file)).toBe(true);
-    const removing = spool.remove(7);
-    expect(fs.existsSync(file)).toBe(false);
-    await removing;
-    await spool.remove(7);
-    await spool.remove(8);
-  });
-
   test('files are <dir>/<id % 256 in hex>/<id>.msg: a JSON header line, an empty line, the body', async () => {
     const dir = path.join(tempDir('layout'), 'spool', 'nested');
     const spool = new FileSpool(dir);
