@@ -24,7 +24,7 @@ import { native, Place } from '../native.js';
 import { retryDelayMs } from '../retry.js';
 import type { MessageStore } from '../store/message_store.js';
 import type { Envelope, Outcome, RecipientRefusal } from '../transport/transport.js';
-import type { DeliverResult } from './connection.js';
+import type { DeliverResult } from './connection_host.js';
 import type { BouncedRecipient, BounceEvent, DeferredEvent, DeliveredEvent } from './events.js';
 
 /** What applying outcomes needs of the core. */
