@@ -1,6 +1,3 @@
-// The delivery section of the report (issue 20): the library's delivery over SMTP against
-// nodemailer's SMTPConnection alone, same receiver, same connection count, in one run.
-import type { ChartBar } from './chart.js';
 import type { Target } from './target.js';
 
 export interface DeliveryRun {

@@ -1,6 +1,7 @@
 // `npm run lint`: Biome's linter and formatter check over the TypeScript and JavaScript, and
 // clang-format's check over the C++ of native/ and bench/native (the vendored doctest header is left
-// out). Exits non-zero when either finds something; `npm run format` rewrites both in place.
+// out), and the size rule of lib/ (one concern per file: no TypeScript file there over 500 lines).
+// Exits non-zero when any finds something; `npm run format` rewrites the formatting in place.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -47,4 +48,22 @@ if (clang.status !== 0) ok = false;
 console.log(
   `format: ${files.length} C++ files ${write ? 'formatted' : clang.status === 0 ? 'clean' : 'need clang-format'}`,
 );
+// One concern per file: a file of lib/ over this many lines is split by what its parts hold.
+const MAX_LIB_LINES = 500;
+const long = [];
+const walkLib = (dir) => {
+  for (const e of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
+    const rel = path.join(dir, e.name);
+    if (e.isDirectory()) walkLib(rel);
+    else if (e.name.endsWith('.ts')) {
+      const lines = fs.readFileSync(path.join(root, rel), 'utf8').split('\n').length - 1;
+      if (lines > MAX_LIB_LINES) long.push(`${rel} (${lines} lines)`);
+    }
+  }
+};
+walkLib('lib');
+if (long.length > 0) {
+  ok = false;
+  console.log(`size: over ${MAX_LIB_LINES} lines, split by concern: ${long.join(', ')}`);
+}
 process.exit(ok ? 0 : 1);
