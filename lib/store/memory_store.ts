@@ -108,57 +108,61 @@ export function copyStoredMessage(m: StoredMessage): StoredMessage {
   return out;
 }
 
+/** One stored message: its record, and what load() answers (made once, replaced when the
+ *  recipients change). */
+interface Entry {
+  message: StoredMessage;
+  loaded: LoadedMessage & { body: Buffer };
+}
+
 export class MemoryStore implements MessageStore {
-  readonly #messages = new Map<number, StoredMessage>();
-  readonly #bodies = new Map<number, Buffer>();
+  // One map: the delivery hot path makes one lookup to load a message and one deletion to remove it.
+  readonly #entries = new Map<number, Entry>();
   #closed = false;
 
   /** How many messages are stored. */
   get size(): number {
-    return this.#messages.size;
+    return this.#entries.size;
   }
 
   async put(message: StoredMessage, body: Buffer): Promise<void> {
     const m = checkStoredMessage(message);
     const b = checkBody(body);
     if (this.#closed) throw codedError('ERR_CLOSED', 'the store is closed');
-    if (this.#messages.has(m.id)) throw codedError('ERR_DUPLICATE_ID', `message.id ${m.id} is already stored`);
-    this.#messages.set(m.id, m);
-    // A copy: the caller may reuse its buffer.
-    this.#bodies.set(m.id, Buffer.from(b));
+    if (this.#entries.has(m.id)) throw codedError('ERR_DUPLICATE_ID', `message.id ${m.id} is already stored`);
+    // A copy of the body: the caller may reuse its buffer.
+    this.#entries.set(m.id, { message: m, loaded: { envelope: m.envelope, body: Buffer.from(b) } });
   }
 
   async get(id: number): Promise<StoredMessage | undefined> {
     checkId(id, 'id');
-    const m = this.#messages.get(id);
-    return m === undefined ? undefined : copyStoredMessage(m);
+    const e = this.#entries.get(id);
+    return e === undefined ? undefined : copyStoredMessage(e.message);
   }
 
   async body(id: number): Promise<Buffer> {
     checkId(id, 'id');
-    const b = this.#bodies.get(id);
-    if (b === undefined) throw codedError('ERR_UNKNOWN_ID', `id ${id} is not stored`);
-    return Buffer.from(b);
+    const e = this.#entries.get(id);
+    if (e === undefined) throw codedError('ERR_UNKNOWN_ID', `id ${id} is not stored`);
+    return Buffer.from(e.loaded.body);
   }
 
-  /** The stored envelope and body themselves, synchronously (no copies: the caller only reads them). */
+  /** The stored envelope and body themselves, synchronously (no copies: the caller only reads them;
+   *  the same object every time until the recipients change). */
   load(id: number): LoadedMessage | undefined {
     checkId(id, 'id');
-    const m = this.#messages.get(id);
-    if (m === undefined) return undefined;
-    return { envelope: m.envelope, body: this.#bodies.get(id)! };
+    return this.#entries.get(id)?.loaded;
   }
 
   // Not async: removal is the delivery hot path, and an async function's machinery costs more than
-  // the two deletes. A bad argument still rejects the returned promise.
+  // the deletion. A bad argument still rejects the returned promise.
   remove(id: number): Promise<void> {
     try {
       checkId(id, 'id');
     } catch (err) {
       return Promise.reject(err);
     }
-    this.#messages.delete(id);
-    this.#bodies.delete(id);
+    this.#entries.delete(id);
     return DONE;
   }
 
@@ -169,7 +173,7 @@ export class MemoryStore implements MessageStore {
   async setRetryState(id: number, state: RetryState): Promise<void> {
     const s = checkRetryArgs(id, state);
     if (this.#closed) throw codedError('ERR_CLOSED', 'the store is closed');
-    const m = this.#messages.get(id);
+    const m = this.#entries.get(id)?.message;
     if (m === undefined) return;
     m.attempts = s.attempts;
     m.nextAttempt = s.nextAttempt;
@@ -180,13 +184,16 @@ export class MemoryStore implements MessageStore {
   async setRecipients(id: number, to: string[]): Promise<void> {
     const list = checkRecipientsArgs(id, to);
     if (this.#closed) throw codedError('ERR_CLOSED', 'the store is closed');
-    const m = this.#messages.get(id);
-    if (m !== undefined) m.envelope = { from: m.envelope.from, to: list };
+    const e = this.#entries.get(id);
+    if (e === undefined) return;
+    const envelope = { from: e.message.envelope.from, to: list };
+    e.message.envelope = envelope;
+    e.loaded = { envelope, body: e.loaded.body };
   }
 
   /** The messages stored when the iteration starts, in the order they were put. */
   async *list(): AsyncIterable<StoredMessage> {
-    for (const m of [...this.#messages.values()]) yield copyStoredMessage(m);
+    for (const e of [...this.#entries.values()]) yield copyStoredMessage(e.message);
   }
 
   /** Later put()s reject with ERR_CLOSED; the contents stay readable. */
