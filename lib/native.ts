@@ -130,6 +130,8 @@ export interface NativeBinding {
   goalCurve(maxConnections: number, queued: number, aggressiveness: number): number;
   counterNames(): string[];
   noop(): void;
+  /** The core's limits that JavaScript applies before a call (frozen). */
+  readonly limits: { readonly maxDomainHosts: number };
   /** The class of the addon's coded errors in this environment: `new errorClass(code, message)`. */
   setErrorClass(errorClass: new (code: string, message: string) => Error): void;
 }

@@ -8,9 +8,6 @@ import { normalizeHost } from '../transport/mx_resolver.js';
 import type { DeliveryTarget } from '../transport/transport.js';
 import type { CoreContext } from './core_context.js';
 
-/** The most hosts of one domain's MX set the ledger takes (native kMaxDomainHosts). */
-const MAX_DOMAIN_HOSTS = 256;
-
 /** What a connection's transport target carries under the Host scope. */
 export type HostGate = Required<Pick<DeliveryTarget, 'learnHosts' | 'claimHost'>> & Pick<DeliveryTarget, 'preferHost'>;
 
@@ -49,7 +46,7 @@ export class HostTable {
 
   /** Teaches the ledger a domain's MX hosts, in preference order. */
   learn(domain: number, hosts: readonly string[]): void {
-    const distinct = [...new Set(hosts.map(normalizeHost))].slice(0, MAX_DOMAIN_HOSTS);
+    const distinct = [...new Set(hosts.map(normalizeHost))].slice(0, native.limits.maxDomainHosts);
     const key = distinct.join(' ');
     if (this.#taught.get(domain) === key) return;
     native.setDomainHosts(

@@ -1124,6 +1124,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"setErrorClass", SetErrorClass},
   };
   for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name, data));
+  // The core's limits that JavaScript applies before a call, so that they are written once.
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("maxDomainHosts", Napi::Number::New(env, static_cast<double>(mqc::kMaxDomainHosts)));
+  limits.Freeze();
+  exports.Set("limits", limits);
   return exports;
 }
 

@@ -1539,11 +1539,20 @@ describe('raw addon functions: garbage throws TypeError / RangeError / MailQueue
   test('there are raw rows for every entry point that takes arguments', () => {
     for (const name of Object.keys(native)) {
       if (name === 'counterNames' || name === 'noop') continue; // they take no arguments
+      if (name === 'limits') continue; // a frozen object of numbers, no function (tested below)
       expect(
         rawRows.some((r) => new RegExp(`^${name}\\b`).test(r.what)),
         name,
       ).toBe(true);
     }
+  });
+
+  test("limits is a frozen object of the core's limits", () => {
+    expect(native.limits).toEqual({ maxDomainHosts: 256 });
+    expect(Object.isFrozen(native.limits)).toBe(true);
+    expect(() => {
+      (native.limits as { maxDomainHosts: number }).maxDomainHosts = 1;
+    }).toThrow(TypeError);
   });
 
   for (const row of rawRows) {
