@@ -226,34 +226,39 @@ if (want('metrics')) {
 // shows each one's best round and the ratios within each round.
 const deliveryParams = {
   n: QUICK ? 5_000 : 20_000,
-  warm: QUICK ? 1_000 : 2_000,
+  warm: QUICK ? 1_000 : 6_000,
   conns: 8,
   size: 2048,
-  rounds: QUICK ? 2 : 3,
-  impls: ['plain', 'memory', 'spool', 'log'],
+  rounds: QUICK ? 2 : 5,
+  impls: ['plain', 'memory', 'plain-log', 'log', 'plain-spool', 'spool', 'plain-again'],
+  abBlocks: QUICK ? 4 : 10,
+  abBlock: QUICK ? 1_000 : 2_500,
   statistic: 'best round (msg/s, CPU us/message); median of the ratios within rounds',
 };
 if (want('delivery')) {
-  log('\n# delivery over SMTP (issue 20): plain nodemailer client vs the library, MemoryStore and FileSpool');
+  log('\n# delivery over SMTP (issue 20): plain nodemailer client vs the library, alone and over the same store');
   const p = deliveryParams;
   const runs: Record<string, unknown>[] = [];
+  const shape = ['--warm', String(p.warm), '--conns', String(p.conns), '--size', String(p.size)];
   for (let round = 0; round < p.rounds; round++) {
     for (const impl of p.impls) {
-      const r = child('delivery.ts', [
-        '--impl',
-        impl,
-        '--n',
-        String(p.n),
-        '--warm',
-        String(p.warm),
-        '--conns',
-        String(p.conns),
-        '--size',
-        String(p.size),
-        ...(LOGGER ? ['--logger', LOGGER] : []),
-      ]);
+      const logger = LOGGER ? ['--logger', LOGGER] : [];
+      const r = child('delivery.ts', ['--impl', impl, '--n', String(p.n), ...shape, ...logger]);
       if (r) runs.push({ ...r, round });
     }
+  }
+  // The same comparison in one process, in alternating blocks (bench/suites/delivery.ts, ab-*).
+  for (const impl of ['ab-memory', 'ab-log']) {
+    const r = child('delivery.ts', [
+      '--impl',
+      impl,
+      '--blocks',
+      String(p.abBlocks),
+      '--block',
+      String(p.abBlock),
+      ...shape,
+    ]);
+    if (r) runs.push(r);
   }
   save('delivery', p, runs);
 }

@@ -10,6 +10,16 @@
 //                   every message is delivered (maxOutboundConnections: --conns, one route)
 //   --impl spool    the same with a FileSpool in a fresh directory under os.tmpdir()
 //   --impl log      the same with a LogSpool (group commit) in a fresh directory
+//   --impl plain-again
+//                   the same as plain: a second process of it in each round, an A/A control that
+//                   shows how far two runs of the same code part on this machine
+//   --impl plain-spool, plain-log
+//                   the plain loop over the same store, what an application that keeps its mail
+//                   durable writes without the library: the messages put (untimed) to a FileSpool
+//                   or LogSpool, then each connection loads the next one from the store, sends it
+//                   and removes it once the receiver took it (the next send does not wait for the
+//                   removal; the run ends when every removal has finished). The library's cost over
+//                   a store is its run against this one (decision 54)
 //   --logger LEVEL  the library with options.logger: a pino logger at LEVEL writing to /dev/null
 //                   (what a logger costs the hot path; none by default)
 // A warm-up of --warm messages runs first the same way (a core started, drained and stopped), so the
@@ -40,6 +50,8 @@ const conns = numArg('conns', 8);
 const size = numArg('size', 2048);
 const bodiesMode = arg('bodies', 'distinct');
 const loggerLevel = arg('logger', '');
+const blocks = numArg('blocks', 10);
+const blockSize = numArg('block', 2000);
 const DOMAIN = 'sink.test';
 export const RECEIVER = 'raw-socket SMTP sink (bench/smtp_sink.ts) in a child process, PIPELINING';
 
@@ -109,37 +121,103 @@ function connect(port: number): Promise<SMTPConnection> {
  * `bodies` holds one buffer per message (made before the clock starts, as the library's messages
  * are submitted before it), or one buffer sent every time with --bodies one.
  */
-async function plainLoop(port: number, count: number, bodies: Buffer[]): Promise<void> {
-  let left = count;
+/** Runs `loop` on each of --conns connections to the receiver; `done` quits the connection. */
+async function overConnections(
+  port: number,
+  loop: (c: SMTPConnection, done: () => void, fail: (err: unknown) => void) => void,
+): Promise<void> {
   const loops: Promise<void>[] = [];
-  for (let i = 0; i < conns; i++) {
+  for (let i = 0; i < conns; i++)
     loops.push(
       connect(port).then(
         (c) =>
-          new Promise<void>((resolve, reject) => {
-            const next = (): void => {
-              if (left <= 0) {
+          new Promise<void>((resolve, reject) =>
+            loop(
+              c,
+              () => {
                 c.quit();
                 resolve();
-                return;
-              }
-              const b = bodies[--left % bodies.length];
-              // A fresh envelope each time: nodemailer keeps its per-message state on the object.
-              c.send({ from: envelope.from, to: [envelope.to[0]], size: b.length }, b, (err) =>
-                err ? reject(err) : next(),
-              );
-            };
-            next();
-          }),
+              },
+              reject,
+            ),
+          ),
       ),
     );
-  }
   await Promise.all(loops);
 }
 
-// --- the library ------------------------------------------------------------------------------------
+async function plainLoop(port: number, count: number, bodies: Buffer[]): Promise<void> {
+  let left = count;
+  await overConnections(port, (c, done, fail) => {
+    const next = (): void => {
+      if (left <= 0) {
+        done();
+        return;
+      }
+      const b = bodies[--left % bodies.length];
+      // A fresh envelope each time: nodemailer keeps its per-message state on the object.
+      c.send({ from: envelope.from, to: [envelope.to[0]], size: b.length }, b, (err) => (err ? fail(err) : next()));
+    };
+    next();
+  });
+}
 
 let nextId = 1;
+
+/**
+ * The plain loop over a store: `ids` were put to `store` before the clock starts. Each connection
+ * takes the next id, loads the message (one load() as the library does, or get() and body()), sends
+ * it, then removes it from the store and goes on without waiting for the removal.
+ */
+async function plainStoreLoop(port: number, ids: number[], store: MessageStore): Promise<void> {
+  let next = 0;
+  const removals: Promise<void>[] = [];
+  const load = async (id: number): Promise<Buffer> => {
+    const m = store.load ? await store.load(id) : { body: await store.body(id) };
+    if (!m || !Buffer.isBuffer(m.body)) throw new Error(`message ${id}: no body in the store`);
+    return m.body;
+  };
+  await overConnections(port, (c, done, fail) => {
+    const step = (): void => {
+      if (next >= ids.length) {
+        done();
+        return;
+      }
+      const id = ids[next++];
+      load(id).then((b) => {
+        c.send({ from: envelope.from, to: [envelope.to[0]], size: b.length }, b, (err) => {
+          if (err) {
+            fail(err);
+            return;
+          }
+          removals.push(store.remove(id));
+          step();
+        });
+      }, fail);
+    };
+    step();
+  });
+  await Promise.all(removals);
+}
+
+async function putAll(store: MessageStore, count: number): Promise<number[]> {
+  const ids: number[] = [];
+  const SLICE = 256;
+  for (let done = 0; done < count; ) {
+    const k = Math.min(SLICE, count - done);
+    const puts: Promise<void>[] = [];
+    for (let i = 0; i < k; i++) {
+      const id = nextId++;
+      ids.push(id);
+      puts.push(store.put({ id, domain: DOMAIN, envelope }, body));
+    }
+    await Promise.all(puts);
+    done += k;
+  }
+  return ids;
+}
+
+// --- the library ------------------------------------------------------------------------------------
 
 async function submitAll(core: MailQueueCore, count: number): Promise<void> {
   // In slices, so that a FileSpool's fsyncs overlap without thousands of files open at once.
@@ -181,12 +259,23 @@ interface Timed {
   involuntarySwitches: number;
 }
 
-async function timed(run: () => Promise<void>): Promise<Timed> {
+/** With PERF_CTL_FIFO (a `perf record -D -1 --control fifo:PATH` control fifo), the profiler records
+ *  the timed window only: `enable` before it, `disable` after. */
+function perfControl(cmd: 'enable' | 'disable'): void {
+  const fifo = process.env.PERF_CTL_FIFO;
+  if (fifo) fs.writeFileSync(fifo, `${cmd}\n`);
+}
+
+/** In the A/B runs, PERF_SIDE=plain or library records only that side's blocks. */
+async function timed(run: () => Promise<void>, side?: 'plain' | 'library'): Promise<Timed> {
+  const profiled = side === undefined || process.env.PERF_SIDE === undefined || process.env.PERF_SIDE === side;
   gc();
   const u0 = process.cpuUsage();
   const r0 = process.resourceUsage();
   const t0 = performance.now();
+  if (profiled) perfControl('enable');
   await run();
+  if (profiled) perfControl('disable');
   const wallMs = performance.now() - t0;
   const u = process.cpuUsage(u0);
   const invol = process.resourceUsage().involuntaryContextSwitches - r0.involuntaryContextSwitches;
@@ -199,11 +288,100 @@ async function timed(run: () => Promise<void>): Promise<Timed> {
   };
 }
 
+// --- the library and the plain loop in one process, in alternating blocks -------------------------
+
+interface AbBlock {
+  plain: Timed;
+  library: Timed;
+}
+
+/**
+ * --impl ab-memory, ab-log: --blocks blocks of --block messages, each sent once by the plain loop
+ * (over its own LogSpool for ab-log) and once by the library (MemoryStore or LogSpool), in one
+ * process, which goes first alternating from block to block. Whatever slows the machine down for
+ * a second or two slows both sides of a block, so the ratio within each block says what the
+ * library costs with most of the machine's noise taken out (two processes of the same loop part by
+ * far more: the A/A control of the separate-process rows).
+ */
+async function abRun(port: number, durable: boolean, blocks: number, block: number): Promise<AbBlock[]> {
+  const dirs: string[] = [];
+  const dir = () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-bench-ab-'));
+    dirs.push(d);
+    return d;
+  };
+  const plainStore = durable ? new LogSpool(dir()) : undefined;
+  const store: MessageStore = durable ? new LogSpool(dir()) : new MemoryStore();
+  const transport = new SmtpTransport({
+    routes: { [DOMAIN]: { host: '127.0.0.1', port } },
+    defaultEhloName: 'bench.invalid',
+  });
+  const core = new MailQueueCore({ config: { global: { maxOutboundConnections: conns } }, transport, store });
+  /** One side's block: timed, or (the warm-up) not. */
+  const side = async (name: 'plain' | 'library', run: () => Promise<void>, time: boolean) => {
+    if (time) return timed(run, name);
+    await run();
+    return undefined;
+  };
+  const plainSide = async (count: number, time: boolean): Promise<Timed | undefined> => {
+    if (plainStore) {
+      const ids = await putAll(plainStore, count);
+      return side('plain', () => plainStoreLoop(port, ids, plainStore), time);
+    }
+    const bodies = Array.from({ length: count }, () => Buffer.from(body));
+    return side('plain', () => plainLoop(port, count, bodies), time);
+  };
+  const librarySide = async (count: number, time: boolean): Promise<Timed | undefined> => {
+    await submitAll(core, count);
+    const t = await side('library', () => drain(core, count), time);
+    await core.stop();
+    return t;
+  };
+  try {
+    await plainSide(warm, false);
+    await librarySide(warm, false);
+    const out: AbBlock[] = [];
+    for (let i = 0; i < blocks; i++) {
+      let p: Timed | undefined;
+      let l: Timed | undefined;
+      if (i % 2 === 0) {
+        p = await plainSide(block, true);
+        l = await librarySide(block, true);
+      } else {
+        l = await librarySide(block, true);
+        p = await plainSide(block, true);
+      }
+      out.push({ plain: p!, library: l! });
+    }
+    return out;
+  } finally {
+    core.close();
+    await transport.close();
+    await store.close?.();
+    await plainStore?.close();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  }
+}
+
 const sink = await Sink.start();
 let result: Timed;
 let spoolDir: string | undefined;
 try {
-  if (impl === 'plain') {
+  if (impl === 'ab-memory' || impl === 'ab-log') {
+    const ab = await abRun(sink.port, impl === 'ab-log', blocks, blockSize);
+    const count = await sink.count();
+    const expected = 2 * (warm + blocks * blockSize);
+    if (count.accepted !== expected)
+      throw new Error(`the receiver accepted ${count.accepted} messages, expected ${expected}`);
+    const ratios = ab.map((b) => ({
+      rate: b.plain.wallMs / b.library.wallMs,
+      cpu: b.library.cpuMs / b.plain.cpuMs,
+    }));
+    log(
+      `  ${impl}: within each block msg/s ÷ plain ${ratios.map((r) => r.rate.toFixed(2)).join(', ')}; CPU ÷ plain ${ratios.map((r) => r.cpu.toFixed(2)).join(', ')}`,
+    );
+    emit({ impl, n: blocks * blockSize, warm, conns, size, blocks, block: blockSize, receiver: RECEIVER, ab });
+  } else if (impl === 'plain' || impl === 'plain-again') {
     // Distinct buffers by default, as a queue's messages are: one buffer sent over and over stays
     // in the CPU's caches, which no MTA's backlog does.
     const bodies = (count: number) =>
@@ -211,9 +389,16 @@ try {
     await plainLoop(sink.port, warm, bodies(warm));
     const timedBodies = bodies(n);
     result = await timed(() => plainLoop(sink.port, n, timedBodies));
+  } else if (impl === 'plain-spool' || impl === 'plain-log') {
+    spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-bench-spool-'));
+    const store = impl === 'plain-spool' ? new FileSpool(spoolDir) : new LogSpool(spoolDir);
+    await plainStoreLoop(sink.port, await putAll(store, warm), store);
+    const ids = await putAll(store, n);
+    result = await timed(() => plainStoreLoop(sink.port, ids, store));
+    await store.close?.();
   } else {
     if (impl !== 'memory' && impl !== 'spool' && impl !== 'log')
-      throw new Error(`--impl ${impl}: plain, memory, spool or log`);
+      throw new Error(`--impl ${impl}: plain, plain-again, plain-spool, plain-log, memory, spool or log`);
     let store: MessageStore;
     if (impl === 'spool' || impl === 'log') {
       spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-bench-spool-'));
@@ -241,6 +426,13 @@ try {
     await transport.close();
     await store.close?.();
   }
+  if (!impl.startsWith('ab-')) await report();
+} finally {
+  sink.stop();
+  if (spoolDir) fs.rmSync(spoolDir, { recursive: true, force: true });
+}
+
+async function report(): Promise<void> {
   const count = await sink.count();
   if (count.accepted !== warm + n)
     throw new Error(`the receiver accepted ${count.accepted} messages, expected ${warm + n}`);
@@ -267,7 +459,4 @@ try {
       receiverCpuUsPerMessage: (count.cpuMs * 1000) / (warm + n),
     },
   });
-} finally {
-  sink.stop();
-  if (spoolDir) fs.rmSync(spoolDir, { recursive: true, force: true });
 }
