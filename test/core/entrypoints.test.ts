@@ -115,10 +115,15 @@ describe('native entry points', () => {
     expect(typeof fn).toBe('function');
   });
 
-  test('the addon exports exactly the declared functions, nothing unexpected', () => {
-    const exported = Object.keys(native).sort();
+  test('the addon exports exactly the declared functions, and its limits, nothing unexpected', () => {
+    const exported = Object.keys(native)
+      .filter((k) => k !== 'limits')
+      .sort();
     expect(exported).toEqual([...declared].sort());
     for (const k of exported) expect(typeof (native as unknown as Record<string, unknown>)[k]).toBe('function');
+    // The one property that is not a function: the core's limits, declared as readonly data.
+    expect(nativeTs).toMatch(/^ {2}readonly limits: \{ readonly maxDomainHosts: number \};$/m);
+    expect(Object.keys(native.limits)).toEqual(['maxDomainHosts']);
   });
 
   test('noop and goalCurve are callable module-level functions', () => {
