@@ -306,13 +306,20 @@ export class Delivery implements ConnectionHost {
     // The hot path. The store forgets the message before the core settles it (a settled id may
     // be submitted again, and a removal still pending would then delete the new message); the
     // connection does not wait for either: its next message is already on the wire.
-    let removing: Promise<void>;
+    // A store that can remove at once (removeNow) makes no promise for it: the message is then
+    // settled in this same call.
+    const store = this.store;
+    let removing: Promise<void> | undefined;
     try {
-      removing = this.store.remove(id);
+      removing = store.removeNow ? store.removeNow(id) : store.remove(id);
     } catch (err) {
       removing = Promise.reject(err);
     }
     const to = envelope?.to;
+    if (removing === undefined) {
+      this.#outcomes.delivered(id, domain, binding, outcome.response, to);
+      return undefined;
+    }
     return removing.then(
       () => this.#outcomes.delivered(id, domain, binding, outcome.response, to),
       (err) => {

@@ -54,6 +54,7 @@ import {
 import { ReadWindows } from './log_read_window.js';
 import { type Entry, replayLog } from './log_replay.js';
 import { appendNarrowed } from './log_rewrite.js';
+import type { LogSpoolOptions, LogSpoolStats } from './log_spool_options.js';
 import { checkSpoolArgs, putOnce } from './spool_io.js';
 import type { LoadedMessage, MessageStore, RetryState, StoredMessage } from './message_store.js';
 import { checkBody, checkRecipientsArgs, checkRetryArgs, checkStoredMessage } from './memory_store.js';
@@ -61,43 +62,13 @@ import { MAX_HEADER_BYTES, SpoolCorruptError } from './spool_format.js';
 
 export { SEGMENT_RE, segmentName } from './log_format.js';
 export type { Entry } from './log_replay.js';
+export type { LogSpoolOptions, LogSpoolStats } from './log_spool_options.js';
 
 /** Default segment size: a new segment is started once the active one holds this many bytes. */
 export const SEGMENT_BYTES = 64 * 1024 * 1024;
 const OPTION_KEYS: ReadonlySet<string> = new Set(['onCorrupt', 'fileMode', 'segmentBytes', 'cacheBytes']);
 const COMPACT_RETRY_MS = 1000;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
-
-export interface LogSpoolOptions {
-  /** Called for each damaged record replay finds (the rest of its segment is skipped). Default: console.warn. */
-  onCorrupt?: (file: string, error: Error) => void;
-  /** Permission bits of new segment files (default 0o600: mail is private). */
-  fileMode?: number;
-  /** Bytes after which appends go to a new segment (default 64 MiB; 4096 to 2^31). */
-  segmentBytes?: number;
-  /** Bytes of recently stored messages kept in memory for load() (default 32 MiB; 0: none), so
-   *  that delivering a message soon after its submit reads nothing back from the log. */
-  cacheBytes?: number;
-}
-
-export interface LogSpoolStats {
-  messages: number;
-  segments: number;
-  /** Bytes of all segments. */
-  bytes: number;
-  /** Bytes of the live messages' PUT records. */
-  liveBytes: number;
-  /** fdatasync calls of group commits. */
-  syncs: number;
-  /** Groups written. */
-  groups: number;
-  /** Records that need no sync (removals, retry states) written at once, outside any group. */
-  direct: number;
-  /** Segments deleted by compaction. */
-  compactions: number;
-  /** Windows of the log load() read (each serves the messages stored after the one asked for). */
-  windowReads: number;
-}
 
 export class LogSpool implements MessageStore {
   /** The spool directory, absolute. */
@@ -224,23 +195,52 @@ export class LogSpool implements MessageStore {
     if (p !== undefined) await p.catch(() => undefined);
     this.#cache.delete(id);
     const writer = this.#writer ?? (await this.#open());
+    await this.#removeIndexed(writer, id);
+  }
+
+  /**
+   * remove() without a promise when its record can be written at once (the spool is open, no put()
+   * of the id is in progress, no group is being written): undefined then, else remove()'s promise.
+   * A bad id, or a closed spool that holds the id, throws (before the spool opened: rejects).
+   */
+  removeNow(id: number): Promise<void> | undefined {
+    const writer = this.#writer;
+    // A subclass or an instance that replaced remove() gets its own remove().
+    if (writer === undefined || this.#pending.has(id) || this.remove !== LogSpool.prototype.remove)
+      return this.remove(id);
+    checkId(id, 'id');
+    this.#cache.delete(id);
+    return this.#removeIndexed(writer, id);
+  }
+
+  /** The removal of an id whose put() is not in progress: undefined when its record was written
+   *  at once, or the group's promise. Throws ERR_CLOSED, or what an immediate write threw. */
+  #removeIndexed(writer: GroupWriter, id: number): Promise<void> | undefined {
     const e = this.index.get(id);
-    if (e === undefined) return;
+    if (e === undefined) return undefined;
     if (this.#closed) throw codedError('ERR_CLOSED', 'the spool is closed');
     // Out of the index at once, so that a compaction that starts now does not carry it forward.
     this.index.delete(id);
     e.seg.live -= e.size;
-    try {
-      const rec = removeRecord(id);
-      if (writer.writeNow(rec) === undefined) await writer.append([rec], false);
-    } catch (err) {
+    const restore = (err: unknown): never => {
       if (!this.index.has(id)) {
         this.index.set(id, e);
         e.seg.live += e.size;
       }
       throw err;
+    };
+    const rec = removeRecord(id);
+    let now: unknown;
+    try {
+      now = writer.writeNow(rec);
+    } catch (err) {
+      restore(err);
     }
-    this.#maybeCompact();
+    if (now !== undefined) {
+      this.#maybeCompact();
+      return undefined;
+    }
+    return writer.append([rec], false).then(() => this.#maybeCompact(), restore);
   }
 
   /**

@@ -132,6 +132,9 @@ describe('options.logger', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqc-logger-'));
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const spool = new FileSpool(dir, { cacheBytes: 0 }); // every load reads the file
+    // Closed after the core stops and before its directory goes: a retry state still being written
+    // into a shard directory would otherwise race the removal (ENOTEMPTY).
+    cleanups.push(() => spool.close());
     const { logger, lines } = pinoLines('info');
     const core = coreFor(srv.port, logger, spool);
     const deferred: number[] = [];

@@ -142,6 +142,39 @@ describe('removals: at once, or with the group being written', () => {
   });
 });
 
+describe('removeNow(): no promise when the record is written at once', () => {
+  test("undefined with no group running (gone, and gone after a restart); the group's promise while one is written; a put in progress is waited for", async () => {
+    const dir = tempDir('remove-now');
+    const spool = new LogSpool(dir);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => spool.put(msg(i + 1), bodyOf(i + 1))));
+    const before = spool.stats;
+    expect(spool.removeNow(1)).toBeUndefined();
+    expect(spool.stats.direct - before.direct).toBe(1);
+    expect(await spool.get(1)).toBeUndefined();
+    // A group being written: the removal waits for the next one.
+    const put = spool.put(msg(100), bodyOf(100));
+    await new Promise((r) => setImmediate(r));
+    const during = spool.removeNow(2);
+    expect(during).toBeInstanceOf(Promise);
+    await put;
+    await during;
+    expect(await spool.get(2)).toBeUndefined();
+    // The put of the id itself in progress: removeNow() waits for it, as remove() does.
+    const late = spool.put(msg(200), bodyOf(200));
+    const afterPut = spool.removeNow(200);
+    expect(afterPut).toBeInstanceOf(Promise);
+    await late;
+    await afterPut;
+    expect(await spool.get(200)).toBeUndefined();
+    await spool.close();
+    const again = new LogSpool(dir);
+    const ids: number[] = [];
+    for await (const m of again.list()) ids.push(m.id);
+    expect(ids.sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 100]);
+    await again.close();
+  });
+});
+
 describe('BodyCache', () => {
   const m = (n: number): CachedMessage => ({ envelope: { from: 'a@b', to: ['c@d'] }, body: Buffer.alloc(n) });
   // costOf: body + from (3) + 64 + each recipient (3) + 16 = body + 86.

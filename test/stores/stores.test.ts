@@ -249,7 +249,9 @@ const BAD_IDS: IdRow[] = [
   ['2^53', 2 ** 53, RangeError, /^id must be a safe integer/],
 ];
 
-describe.each(subjects)('$name: the MessageStore contract', ({ make }) => {
+describe.each(subjects)('$name: the MessageStore contract', ({ name, make }) => {
+  // removeNow() is optional: FileSpool unlinks through the thread pool and has none.
+  const removesNow = name !== 'FileSpool';
   let store: MessageStore;
   afterEach(async () => {
     await store?.close?.();
@@ -377,6 +379,38 @@ describe.each(subjects)('$name: the MessageStore contract', ({ make }) => {
       await expect(p).rejects.toThrow(pattern);
       await expect(p).rejects.toBeInstanceOf(error);
     }
+  });
+
+  test.runIf(removesNow)(
+    'removeNow(): the message is gone when it returns undefined, else when its promise resolves',
+    async () => {
+      store = make();
+      for (let id = 1; id <= 3; id++) await store.put(msg(id), Buffer.from(`m${id}`));
+      expect(typeof store.removeNow).toBe('function');
+      const done = store.removeNow!(2);
+      if (done !== undefined) await done;
+      expect(await store.get(2)).toBeUndefined();
+      expect(await listedIds(store)).toEqual([1, 3]);
+      const again = store.removeNow!(2); // unknown now: not an error
+      if (again !== undefined) await again;
+      expect(store.removeNow!(999)).toBeUndefined();
+      for (const [, id, error, pattern] of BAD_IDS) {
+        expect(() => store.removeNow!(id as number)).toThrow(pattern);
+        expect(() => store.removeNow!(id as number)).toThrow(error);
+      }
+    },
+  );
+
+  test.runIf(removesNow)('removeNow() of a store whose remove() was replaced calls that remove()', async () => {
+    store = make();
+    await store.put(msg(1), Buffer.from('kept'));
+    const removed: number[] = [];
+    store.remove = async (id) => {
+      removed.push(id);
+    };
+    await store.removeNow!(1);
+    expect(removed).toEqual([1]);
+    expect(await listedIds(store)).toEqual([1]);
   });
 
   test('after close(), put is refused and reads still work', async () => {
