@@ -266,10 +266,16 @@ function perfControl(cmd: 'enable' | 'disable'): void {
   if (fifo) fs.writeFileSync(fifo, `${cmd}\n`);
 }
 
-/** In the A/B runs, PERF_SIDE=plain or library records only that side's blocks. */
+/**
+ * In the A/B runs (`side` given), PERF_SIDE=plain or library records only that side's blocks, and
+ * no full collection is forced before a block: one forced between blocks, when no connection
+ * object is alive, let V8 collect the maps the optimised stream and nodemailer code held (its
+ * "weak objects"), which threw that code away at every block (about 3,600 compilations in a run
+ * against 760 without) and left both sides running unoptimised much of the time.
+ */
 async function timed(run: () => Promise<void>, side?: 'plain' | 'library'): Promise<Timed> {
   const profiled = side === undefined || process.env.PERF_SIDE === undefined || process.env.PERF_SIDE === side;
-  gc();
+  if (side === undefined) gc();
   const u0 = process.cpuUsage();
   const r0 = process.resourceUsage();
   const t0 = performance.now();
@@ -340,6 +346,7 @@ async function abRun(port: number, durable: boolean, blocks: number, block: numb
   try {
     await plainSide(warm, false);
     await librarySide(warm, false);
+    gc(); // once, before the first block (timed() forces none in these runs)
     const out: AbBlock[] = [];
     for (let i = 0; i < blocks; i++) {
       let p: Timed | undefined;
