@@ -240,9 +240,9 @@ if (want('delivery')) {
   const p = deliveryParams;
   const runs: Record<string, unknown>[] = [];
   const shape = ['--warm', String(p.warm), '--conns', String(p.conns), '--size', String(p.size)];
+  const logger = LOGGER ? ['--logger', LOGGER] : [];
   for (let round = 0; round < p.rounds; round++) {
     for (const impl of p.impls) {
-      const logger = LOGGER ? ['--logger', LOGGER] : [];
       const r = child('delivery.ts', ['--impl', impl, '--n', String(p.n), ...shape, ...logger]);
       if (r) runs.push({ ...r, round });
     }

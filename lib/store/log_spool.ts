@@ -234,7 +234,7 @@ export class LogSpool implements MessageStore {
     try {
       now = writer.writeNow(rec);
     } catch (err) {
-      restore(err);
+      return restore(err);
     }
     if (now !== undefined) {
       this.#maybeCompact();

@@ -28,6 +28,22 @@ function bodyOf(id: number): Buffer {
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** A LogSpool in `dir` holding messages 1..n. */
+async function spoolOf(dir: string, n: number): Promise<LogSpool> {
+  const spool = new LogSpool(dir);
+  await Promise.all(Array.from({ length: n }, (_, i) => spool.put(msg(i + 1), bodyOf(i + 1))));
+  return spool;
+}
+
+/** The ids a new LogSpool on `dir` lists (what survived), in order. */
+async function idsAfterReopen(dir: string): Promise<number[]> {
+  const again = new LogSpool(dir);
+  const ids: number[] = [];
+  for await (const m of again.list()) ids.push(m.id);
+  await again.close();
+  return ids.sort((a, b) => a - b);
+}
+
 describe('load() reads the log in windows', () => {
   test('messages not in the cache: every body exact, one read serving many, several readers at once', async () => {
     const dir = tempDir('windows');
@@ -114,8 +130,7 @@ describe('load() reads the log in windows', () => {
 describe('removals: at once, or with the group being written', () => {
   test('removals with no group running are written at once; during a group, they wait for the next; close() writes those still queued', async () => {
     const dir = tempDir('ride');
-    const spool = new LogSpool(dir);
-    await Promise.all(Array.from({ length: 300 }, (_, i) => spool.put(msg(i + 1), bodyOf(i + 1))));
+    const spool = await spoolOf(dir, 300);
     const before = spool.stats;
     const more: Promise<void>[] = [];
     for (let id = 1; id <= 20; id++) more.push(spool.remove(id));
@@ -125,7 +140,7 @@ describe('removals: at once, or with the group being written', () => {
     expect(spool.stats.groups - before.groups).toBe(0);
     const put = spool.put(msg(1000), bodyOf(1000));
     // The put's group has started once a turn of the event loop has passed.
-    await new Promise((r) => setImmediate(r));
+    await turn();
     const during = spool.stats;
     for (let id = 21; id <= 40; id++) more.push(spool.remove(id));
     expect(spool.stats.direct).toBe(during.direct);
@@ -134,26 +149,21 @@ describe('removals: at once, or with the group being written', () => {
     expect(spool.stats.syncs - before.syncs).toBe(1); // the put's; the removals have none
     for (let id = 41; id <= 230; id++) void spool.remove(id);
     await spool.close();
-    const again = new LogSpool(dir);
-    const ids: number[] = [];
-    for await (const m of again.list()) ids.push(m.id);
-    expect(ids.sort((a, b) => a - b)).toEqual([...Array.from({ length: 70 }, (_, i) => 231 + i), 1000]);
-    await again.close();
+    expect(await idsAfterReopen(dir)).toEqual([...Array.from({ length: 70 }, (_, i) => 231 + i), 1000]);
   });
 });
 
 describe('removeNow(): no promise when the record is written at once', () => {
   test("undefined with no group running (gone, and gone after a restart); the group's promise while one is written; a put in progress is waited for", async () => {
     const dir = tempDir('remove-now');
-    const spool = new LogSpool(dir);
-    await Promise.all(Array.from({ length: 10 }, (_, i) => spool.put(msg(i + 1), bodyOf(i + 1))));
+    const spool = await spoolOf(dir, 10);
     const before = spool.stats;
     expect(spool.removeNow(1)).toBeUndefined();
     expect(spool.stats.direct - before.direct).toBe(1);
     expect(await spool.get(1)).toBeUndefined();
     // A group being written: the removal waits for the next one.
     const put = spool.put(msg(100), bodyOf(100));
-    await new Promise((r) => setImmediate(r));
+    await turn();
     const during = spool.removeNow(2);
     expect(during).toBeInstanceOf(Promise);
     await put;
@@ -167,11 +177,7 @@ describe('removeNow(): no promise when the record is written at once', () => {
     await afterPut;
     expect(await spool.get(200)).toBeUndefined();
     await spool.close();
-    const again = new LogSpool(dir);
-    const ids: number[] = [];
-    for await (const m of again.list()) ids.push(m.id);
-    expect(ids.sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 100]);
-    await again.close();
+    expect(await idsAfterReopen(dir)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 100]);
   });
 });
 
