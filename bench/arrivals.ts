@@ -620,7 +620,8 @@ export class CoreImpl implements MtaImpl {
   }
 
   sync(): void {
-    // Any call into the core hands it the staged arrivals first; this one is among the cheapest.
+    // Any call into the core hands it the staged outcomes and arrivals first; this one is among
+    // the cheapest.
     this.core.hasDomain(this.#names[0]);
   }
 
@@ -1202,6 +1203,7 @@ export function runMicro(o: MicroOptions, gc: () => void): MicroResult {
         } else {
           for (let i = 0; i < k; i++) impl.defer(inflight[i], now + 1000 * s.delay[(dfrom + i) & MASK]);
         }
+        impl.sync(); // staged outcomes are handed over inside the timed window
         lap.stop();
         add(op, impl.name, k);
         if (op === 'settle') refill(impl, k, from, idFrom);

@@ -97,7 +97,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
       mailArrived: (d, b, count) => service.mailArrived(d, b, count),
     });
     this.#intake = new Intake(ctx, this.#domains, this.#outbox, service, () => this.#pass.busy);
-    this.#inFlight = new InFlight(ctx, this.#outbox, service, this.#domains);
+    this.#inFlight = new InFlight(ctx, this.#outbox, service, this.#domains, () => this.#pass.busy);
     this.hooks = this.#pass.hooks;
   }
 
@@ -109,7 +109,7 @@ export class MailQueueCore extends EventEmitter<CoreEvents> {
     if (ctx.closed) return;
     if (this.#pass.busy) throw codedError('ERR_REENTRANT', 'close() was called from inside a maintenance hook');
     ctx.closed = true;
-    ctx.arrivals.drop();
+    ctx.dropStaged();
     this.#service.halt();
     this.#suspensions.clear();
     finalizer.unregister(this);

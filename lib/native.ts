@@ -18,6 +18,10 @@ export interface NativeBinding {
   ): number;
   /** An ArrayBuffer over the core's counters, which the core writes in place. */
   countersBuffer(core: number): ArrayBuffer;
+  /** The core's flight table (messages in flight by id), written in place by the core. */
+  flightBuffer(core: number): ArrayBuffer;
+  /** Keep the flight table from now on (takes write it, outcomes clear it). */
+  trackFlight(core: number): void;
   destroyCore(core: number): boolean;
   addThrottle(core: number, count: number, windowMs: number): number;
   addDomain(core: number, pairs: Float64Array, scopeMax: number, groupScopeMax: Float64Array): number;
@@ -56,6 +60,9 @@ export interface NativeBinding {
     now: number,
   ): void;
   enqueueArrivals(core: number, entries: Float64Array, n: number, now: number): void;
+  /** Staged settles and defers, [handle, id, nextAttempt or NaN] each; returns how many named no
+   *  message in flight (skipped). */
+  applyOutcomes(core: number, entries: Float64Array, n: number, now: number): number;
   cancel(core: number, id: number): boolean;
   /** cancelled (room for ids.length): receives the ids cancelled, in batch order. */
   cancelBatch(core: number, ids: Float64Array, cancelled?: Float64Array): number;
@@ -131,7 +138,7 @@ export interface NativeBinding {
   counterNames(): string[];
   noop(): void;
   /** The core's limits that JavaScript applies before a call (frozen). */
-  readonly limits: { readonly maxDomainHosts: number };
+  readonly limits: { readonly maxDomainHosts: number; readonly flightSetBits: number; readonly flightStride: number };
   /** The class of the addon's coded errors in this environment: `new errorClass(code, message)`. */
   setErrorClass(errorClass: new (code: string, message: string) => Error): void;
 }

@@ -91,7 +91,7 @@ export class ArrivalStage {
       this.#delayed++;
       c[this.#delayedSlot]++;
     }
-    if (this.count === STAGE_CAPACITY) this.flush();
+    if (this.count === STAGE_CAPACITY) this.ctx.flushStaged();
   }
 
   /** Hands every staged message to the native core (in arrival order). */

@@ -11,6 +11,7 @@ import type { MessageStore } from '../store/message_store.js';
 import type { Transport } from '../transport/transport.js';
 import { checkInt, checkKeys, checkObject, MAX_TIME, typeName } from '../validate.js';
 import { ArrivalStage } from './arrival_stage.js';
+import { OutcomeStage } from './outcome_stage.js';
 import type { ClusterCaps } from '../cluster/cluster_caps.js';
 import {
   type ClusterOptions,
@@ -111,6 +112,7 @@ export class CoreContext {
   configEpoch = 0;
   /** Single enqueue() calls held on the JavaScript side until the next call into the core. */
   readonly arrivals: ArrivalStage;
+  readonly outcomes: OutcomeStage;
   /** options.forgetIdleDomainsAfter (ms; Infinity: never). */
   readonly forgetIdleDomainsAfter: number;
 
@@ -174,13 +176,28 @@ export class CoreContext {
       throw err;
     }
     this.arrivals = new ArrivalStage(this);
+    this.outcomes = new OutcomeStage(this);
   }
 
-  /** The native handle, with every staged arrival handed over; ERR_CLOSED after close(). */
+  /** The native handle, with every staged outcome and arrival handed over; ERR_CLOSED after
+   *  close(). */
   live(): number {
     if (this.closed) throw codedError('ERR_CLOSED', 'the core is closed');
-    if (this.arrivals.count !== 0) this.arrivals.flush();
+    if (this.outcomes.count !== 0 || this.arrivals.count !== 0) this.flushStaged();
     return this.handle;
+  }
+
+  /** Hands both stages to the core: the outcomes first (every staged defer was called before
+   *  every staged arrival: staging a defer hands the arrivals over first), then the arrivals. */
+  flushStaged(): void {
+    this.outcomes.flush();
+    this.arrivals.flush();
+  }
+
+  /** Forgets both stages (the core is being destroyed). */
+  dropStaged(): void {
+    this.outcomes.drop();
+    this.arrivals.drop();
   }
 
   /** The fixed counters as an object (core.stats()). */

@@ -19,6 +19,7 @@ export class InFlight {
     private readonly outbox: Outbox,
     private readonly service: DeliveryService,
     private readonly domains: DomainTable,
+    private readonly busy: () => boolean,
   ) {}
 
   take(domain: DomainRef, binding: string | number, k: number): number[] {
@@ -58,9 +59,12 @@ export class InFlight {
   }
 
   settle(id: number): void {
-    const h = this.ctx.live();
+    const ctx = this.ctx;
+    if (ctx.closed) ctx.live(); // ERR_CLOSED
     checkId(id, 'id');
-    native.settle(h, id);
+    // A message a connection holds: staged (lib/core/outcome_stage.ts).
+    if (!this.busy() && ctx.outcomes.settle(id)) return;
+    native.settle(ctx.live(), id);
   }
 
   settleMany(ids: Float64Array): void {
@@ -70,11 +74,15 @@ export class InFlight {
   }
 
   defer(id: number, nextAttempt: number): void {
-    const h = this.ctx.live();
+    const ctx = this.ctx;
+    if (ctx.closed) ctx.live(); // ERR_CLOSED
     checkId(id, 'id');
     checkTime(nextAttempt, 'nextAttempt');
-    native.defer(h, id, nextAttempt, this.ctx.now());
-    this.outbox.drainExpired();
+    const now = ctx.now();
+    if (this.busy() || !ctx.outcomes.defer(id, nextAttempt, now)) {
+      native.defer(ctx.live(), id, nextAttempt, now);
+      this.outbox.drainExpired();
+    }
     this.service.scheduleAt(nextAttempt);
   }
 

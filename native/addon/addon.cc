@@ -57,6 +57,20 @@ Napi::Value CreateCore(const Napi::CallbackInfo& info) {
   return a.num(handle);
 }
 
+// An ArrayBuffer over n doubles of native memory that the buffer holds a share of.
+Napi::Value sharedBuffer(Args& a, const std::shared_ptr<double>& memory, size_t n, const char* what) {
+  auto* keep = new std::shared_ptr<double>(memory);
+  napi_value ab;
+  napi_status st = napi_create_external_arraybuffer(
+      a.env(), keep->get(), n * sizeof(double),
+      [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<double>*>(hint); }, keep, &ab);
+  if (st != napi_ok) {
+    delete keep;
+    return a.codeError("ERR_INTERNAL", (std::string("could not make the ") + what + " buffer").c_str());
+  }
+  return Napi::Value(a.env(), ab);
+}
+
 // countersBuffer(core) -> ArrayBuffer over the core's own counters (counterNames() order, then
 // connections and active per binding): the core writes them in place, so reading one costs no call.
 // The buffer shares ownership of that memory: it stays valid after close(), after the core is
@@ -65,16 +79,26 @@ Napi::Value CountersBuffer(const Napi::CallbackInfo& info) {
   Args a(info);
   CoreSlot* s = a.core();
   if (a.failed()) return a.undefined();
-  auto* keep = new std::shared_ptr<double>(s->core->counterStorage());
-  napi_value ab;
-  napi_status st = napi_create_external_arraybuffer(
-      a.env(), keep->get(), s->core->counterCount() * sizeof(double),
-      [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<double>*>(hint); }, keep, &ab);
-  if (st != napi_ok) {
-    delete keep;
-    return a.codeError("ERR_INTERNAL", "could not make the counters buffer");
-  }
-  return Napi::Value(a.env(), ab);
+  return sharedBuffer(a, s->core->counterStorage(), s->core->counterCount(), "counters");
+}
+
+// flightBuffer(core) -> ArrayBuffer over the core's flight table (Core::kFlightSets sets of two
+// entries [id + 1, handle, expiresAt, domain]): JavaScript finds a message in flight there and
+// stages its outcome without a call. Shared ownership, as countersBuffer.
+Napi::Value FlightBuffer(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  if (a.failed()) return a.undefined();
+  return sharedBuffer(a, s->core->flightStorage(), mqc::Core::kFlightDoubles, "flight");
+}
+
+// trackFlight(core): keep the flight table from now on (the first single outcome asks for it).
+Napi::Value TrackFlight(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  if (a.failed()) return a.undefined();
+  s->core->trackFlight();
+  return a.undefined();
 }
 
 Napi::Value DestroyCore(const Napi::CallbackInfo& info) {
@@ -288,6 +312,21 @@ Napi::Value EnqueueArrivals(const Napi::CallbackInfo& info) {
   if (st == Status::BadArgument) return a.rangeError((what + ": an id, time or expiry out of range").c_str());
   a.check(st, what.c_str());
   return a.undefined();
+}
+
+// applyOutcomes(core, entries: Float64Array, n, now) -> how many entries named no message in
+// flight (skipped): the settles and defers staged in JavaScript, [handle, id, nextAttempt or NaN]
+// each, applied in order.
+Napi::Value ApplyOutcomes(const Napi::CallbackInfo& info) {
+  Args a(info);
+  CoreSlot* s = a.core();
+  F64 entries = a.f64("entries");
+  double n = a.integer("n", 0, static_cast<double>(entries.length / mqc::Core::kOutcomeStride));
+  double now = a.time("now");
+  if (a.failed()) return a.undefined();
+  size_t refused = 0;
+  a.check(s->core->applyOutcomes(entries.data, static_cast<size_t>(n), now, &refused), "now", now);
+  return a.num(static_cast<double>(refused));
 }
 
 // cancel(core, id) -> true when a queued message was removed, false when the id is unknown
@@ -1063,6 +1102,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"enqueueArrivals", EnqueueArrivals},
       {"cancel", Cancel},
       {"countersBuffer", CountersBuffer},
+      {"flightBuffer", FlightBuffer},
+      {"trackFlight", TrackFlight},
+      {"applyOutcomes", ApplyOutcomes},
       {"cancelBatch", CancelBatch},
       {"locate", Locate},
       {"setAttempts", SetAttempts},
@@ -1127,6 +1169,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // The core's limits that JavaScript applies before a call, so that they are written once.
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("maxDomainHosts", Napi::Number::New(env, static_cast<double>(mqc::kMaxDomainHosts)));
+  limits.Set("flightSetBits", Napi::Number::New(env, static_cast<double>(mqc::Core::kFlightSetBits)));
+  limits.Set("flightStride", Napi::Number::New(env, static_cast<double>(mqc::Core::kFlightStride)));
   limits.Freeze();
   exports.Set("limits", limits);
   return exports;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <utility>
 
 namespace mqc {
@@ -49,6 +50,13 @@ Core::Core(LedgerConfig cfg, std::shared_ptr<double> counterStorage) : pool_(&me
   counterStore_ = std::move(counterStorage);
   counters_ = counterStore_.get();
   std::fill(counters_, counters_ + counterCount_, 0.0);
+  // calloc: the table's pages are zero (every entry empty) and stay unmapped until written.
+  void* raw = std::calloc(kFlightDoubles * sizeof(double) + 64, 1);
+  if (raw == nullptr) std::abort();  // as a vector's growth would: the build has no exceptions
+  std::shared_ptr<void> owner(raw, std::free);
+  auto* aligned = reinterpret_cast<double*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t{63});
+  flightStore_ = std::shared_ptr<double>(owner, aligned);
+  flight_ = aligned;
 }
 
 Core::~Core() {
@@ -176,6 +184,7 @@ void Core::unplace(uint32_t h) {
     case Place::InFlight:
       counters_[kInFlight] -= 1;
       --dom.inFlight;
+      flightDrop(m.id);
       break;
     case Place::Free:
     case Place::Cancelled:
@@ -503,6 +512,7 @@ size_t Core::take(uint32_t d, uint32_t b, size_t k, double now, double* out) {
         continue;
       }
       m.setPlace(Place::InFlight);
+      flightPut(buf[i], m);
       if (m.attempts < 0xffff) ++m.attempts;
       counters_[kInFlight] += 1;
       ++dom.inFlight;
@@ -636,6 +646,7 @@ Status Core::settleBatch(const double* ids, size_t n, size_t* failedAt) {
     const uint32_t d = messages_.at(h).domain;
     counters_[kInFlight] -= 1;
     --domains_[d].inFlight;
+    flightDrop(messages_.at(h).id);
     messages_.free(h);
     noteIfIdle(d);
   }
@@ -674,6 +685,88 @@ Status Core::deferBatch(const double* ids, size_t n, double nextAttempt, double 
   if (st != Status::Ok) return st;
   for (uint32_t h : scratch_) reschedule(h, nextAttempt, now);  // reschedule() leaves scratch_ alone
   scratch_.clear();
+  return Status::Ok;
+}
+
+void Core::flightPut(uint32_t h, const Message& m) {
+  if (!flightOn_) return;
+  // The newer entry of a set is its first: a new one moves it to the second, where the older one
+  // (if any) gives way; an empty first (its message left flight) is simply taken.
+  double* set = flight_ + static_cast<size_t>(flightSetOf(m.id)) * 2 * kFlightStride;
+  double* e = set;
+  if (set[0] != 0) std::copy(set, set + kFlightStride, set + kFlightStride);
+  e[0] = m.id + 1;
+  e[1] = h;
+  e[2] = m.expiresAt;
+  e[3] = m.domain;
+}
+
+void Core::flightDrop(double id) {
+  if (!flightOn_) return;
+  double* set = flight_ + static_cast<size_t>(flightSetOf(id)) * 2 * kFlightStride;
+  const double key = id + 1;
+  if (set[0] == key) set[0] = 0;
+  if (set[kFlightStride] == key) set[kFlightStride] = 0;
+}
+
+uint32_t Core::stagedInFlight(double handle, double id) const {
+  if (!validId(id)) return kNoHandle;
+  if (handle >= 0 && handle < static_cast<double>(kMaxMessages) && handle == std::floor(handle)) {
+    const auto h = static_cast<uint32_t>(handle);
+    if (messages_.holds(h) && messages_.at(h).id == id && messages_.at(h).place() == Place::InFlight) return h;
+  }
+  const uint32_t h = messages_.find(id);
+  return h != kNoHandle && messages_.at(h).place() == Place::InFlight ? h : kNoHandle;
+}
+
+Status Core::applyOutcomes(const double* e, size_t n, double now, size_t* refused) {
+  *refused = 0;
+  if (!validTime(now)) return Status::BadArgument;
+  // Fetch ahead: the record (and, for a settle, the index slot its removal rewrites), then the
+  // domain the record names, so the misses of the batch overlap.
+  constexpr size_t kRecordAhead = 8;
+  constexpr size_t kDomainAhead = 4;
+  constexpr size_t kListAhead = 2;
+  auto handleAt = [&](size_t i) -> uint32_t {
+    const double hd = e[kOutcomeStride * i];
+    return hd >= 0 && hd < static_cast<double>(kMaxMessages) ? static_cast<uint32_t>(hd) : kNoHandle;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kRecordAhead < n) {
+      const uint32_t h = handleAt(i + kRecordAhead);
+      if (messages_.holds(h)) messages_.prefetchRecord(h);
+      const double id = e[kOutcomeStride * (i + kRecordAhead) + 1];
+      if (std::isnan(e[kOutcomeStride * (i + kRecordAhead) + 2]) && validId(id)) messages_.prefetch(id);
+    }
+    if (i + kDomainAhead < n) {
+      const uint32_t h = handleAt(i + kDomainAhead);
+      if (messages_.holds(h) && messages_.at(h).domain < domains_.size())
+        __builtin_prefetch(&domains_[messages_.at(h).domain]);
+    }
+    if (i + kListAhead < n && !std::isnan(e[kOutcomeStride * (i + kListAhead) + 2])) {
+      // A defer's delayed list (the domain read two entries ago is in cache by now).
+      const uint32_t h = handleAt(i + kListAhead);
+      if (messages_.holds(h) && messages_.at(h).domain < domains_.size()) {
+        const RunSkiplist* list = domains_[messages_.at(h).domain].delayed.get();
+        if (list != nullptr) __builtin_prefetch(list);
+      }
+    }
+    const double* r = e + kOutcomeStride * i;
+    const uint32_t h = stagedInFlight(r[0], r[1]);
+    const double t = r[2];
+    if (h == kNoHandle || (!std::isnan(t) && !validTime(t))) {
+      ++*refused;
+      continue;
+    }
+    if (std::isnan(t)) {
+      const uint32_t d = messages_.at(h).domain;
+      unplace(h);
+      messages_.free(h);
+      noteIfIdle(d);
+    } else {
+      reschedule(h, t, now);
+    }
+  }
   return Status::Ok;
 }
 
@@ -1093,6 +1186,17 @@ bool Core::checkInvariants() const {
     }
   }
   if (freeSlots != freeDomains_.size()) return false;
+  // Every flight-table entry names a message in flight, by its handle and id.
+  for (size_t i = 0; i < 2 * kFlightSets; ++i) {
+    const double* f = flight_ + kFlightStride * i;
+    if (f[0] == 0) continue;
+    const double id = f[0] - 1;
+    if (!(f[1] >= 0 && f[1] < static_cast<double>(kMaxMessages))) return false;
+    const auto h = static_cast<uint32_t>(f[1]);
+    if (!messages_.holds(h) || messages_.at(h).id != id || messages_.at(h).place() != Place::InFlight ||
+        flightSetOf(id) != i / 2 || f[2] != messages_.at(h).expiresAt)
+      return false;
+  }
   for (uint32_t d : slicePass_)
     if (d >= domains_.size() || !domains_[d].live) return false;
   for (uint32_t b = 0; b < bindings(); ++b) {

@@ -140,6 +140,43 @@ class Core {
   // nothing changes and *failedAt names the first bad entry).
   Status deferBatch(const double* ids, size_t n, double nextAttempt, double now, size_t* failedAt);
   Status untake(double id);  // in flight -> back to its queue position
+
+  // --- the flight table -----------------------------------------------------------------------
+  // Messages in flight by id, shared with JavaScript (the addon hands the memory over as an
+  // ArrayBuffer) so that a single settle() or defer() of a message a connection holds can be
+  // staged there without a call: the id names its entry, the entry names the message's handle,
+  // so the staged outcome needs no index lookup either. A set-associative cache, not an index:
+  // kFlightSets sets of two entries of kFlightStride doubles (id + 1, 0 when empty; handle;
+  // expiresAt; domain), one 64-byte line a set. take() writes an entry for every message it puts
+  // in flight (the older of a full set's two gives way) and every way out of flight clears it;
+  // JavaScript clears the entry of an outcome it stages. An entry names a message in flight, or
+  // nothing: applyOutcomes() checks each staged entry against the record all the same, since the
+  // memory is writable from JavaScript.
+  static constexpr uint32_t kFlightSetBits = 15;
+  static constexpr size_t kFlightSets = size_t{1} << kFlightSetBits;
+  static constexpr size_t kFlightStride = 4;
+  static constexpr size_t kFlightDoubles = kFlightSets * 2 * kFlightStride;
+  // The set an id's entry lives in: Fibonacci hashing of the id's low 32 bits (JavaScript computes
+  // the same with Math.imul).
+  static uint32_t flightSetOf(double id) {
+    const auto lo = static_cast<uint32_t>(static_cast<uint64_t>(id));
+    return (lo * 0x9E3779B1u) >> (32 - kFlightSetBits);
+  }
+  const std::shared_ptr<double>& flightStorage() const { return flightStore_; }
+  // The table is kept from the first call of this on (JavaScript makes it at its first single
+  // outcome): a core whose outcomes all come in batches (settleBatch, deferBatch, which find the
+  // messages of the last take without the index) never pays for it. Messages already in flight
+  // then have no entry, which only means their outcomes take the call path.
+  void trackFlight() { flightOn_ = true; }
+  bool tracksFlight() const { return flightOn_; }
+  // Applies outcomes staged in JavaScript, in order: entries[kOutcomeStride * i ..] = (handle,
+  // id, nextAttempt), nextAttempt NaN for a settle, else a defer to that time (placed as defer()
+  // at `now` would: staged defers are to times after the now of their staging, which the caller
+  // passes, the earliest of them). An entry whose handle does not name the message in flight is
+  // looked up by id; one that names no message in flight (or is not an id, or a defer to no valid
+  // time) is skipped and counted in *refused. BadArgument (nothing applied) for a bad now.
+  static constexpr size_t kOutcomeStride = 3;
+  Status applyOutcomes(const double* entries, size_t n, double now, size_t* refused);
   // Sets a queued (active or delayed) message's attempt count: recovery after a restart restores
   // what the store recorded. InFlight when a connection holds it (its count is that take's).
   Status setAttempts(double id, uint16_t attempts);
@@ -318,6 +355,13 @@ class Core {
   std::vector<double> expired_;
   std::vector<uint32_t> expiredDomain_;  // parallel to expired_
   size_t expiredRead_ = 0;
+  std::shared_ptr<double> flightStore_;
+  double* flight_ = nullptr;  // flightStore_.get(), 64-byte aligned
+  bool flightOn_ = false;
+  void flightPut(uint32_t h, const Message& m);
+  void flightDrop(double id);
+  // The message in flight that a staged outcome names (its handle, else its id), or kNoHandle.
+  uint32_t stagedInFlight(double handle, double id) const;
   std::shared_ptr<double> counterStore_;
   double* counters_ = nullptr;  // counterStore_.get()
   size_t counterCount_ = 0;

@@ -22,7 +22,10 @@ inline bool whole(double t) { return std::floor(t) == t; }
 // the run with it: floor(floor(x) / 2^k) = floor(x / 2^k), so they stay exact. Returns k.
 int fitScale(RunNode* n, double& q) {
   if (q <= kMaxSum) return 0;
-  int k = 1;
+  // The least k with q / 2^k <= kMaxSum: from q's binary exponent (q < 2^(e+1)), then one step
+  // up at most.
+  int k = std::ilogb(q) - 15;
+  if (k < 1) k = 1;
   while (k < 1100 && std::ldexp(q, -k) > kMaxSum) ++k;  // bounded: times are within ±kMaxTime
   n->scale = std::ldexp(n->scale, -k);
   if (n->scale < 1.0) n->exact = false;

@@ -1113,6 +1113,88 @@ TEST_CASE("Core: take; settle; defer; untake") {
   CHECK(c.checkInvariants());
 }
 
+// The flight-table entry of id (a pointer to its 4 doubles), or nullptr.
+const double* flightEntry(const Core& c, double id) {
+  const double* set = c.flightStorage().get() + static_cast<size_t>(Core::flightSetOf(id)) * 2 * Core::kFlightStride;
+  if (set[0] == id + 1) return set;
+  if (set[Core::kFlightStride] == id + 1) return set + Core::kFlightStride;
+  return nullptr;
+}
+
+TEST_CASE("Core: the flight table holds what is in flight; applyOutcomes applies staged outcomes in order") {
+  Core c(plainConfig(1));
+  uint32_t d;
+  REQUIRE(c.addDomain(plainDomain(1), &d) == Status::Ok);
+  const double ids[] = {1, 2, 3, 4, 5, 6, 7};
+  size_t at;
+  REQUIRE(c.enqueueBatch(d, 0, ids, nullptr, 7, 100, 9000, 100, &at) == Status::Ok);
+  double out[8];
+  // Not kept until asked for: a take writes nothing.
+  REQUIRE(c.take(d, 0, 1, 100, out) == 1u);
+  CHECK(flightEntry(c, 1) == nullptr);
+  CHECK(c.untake(1) == Status::Ok);
+  CHECK(!c.tracksFlight());
+  c.trackFlight();
+  CHECK(flightEntry(c, 1) == nullptr);  // queued, not in flight
+  REQUIRE(c.take(d, 0, 6, 100, out) == 6u);
+  for (double id : {1, 2, 3, 4, 5, 6}) {
+    const double* e = flightEntry(c, id);
+    REQUIRE(e != nullptr);
+    MessageInfo info{};
+    REQUIRE(c.locate(id, &info) == Status::Ok);
+    CHECK(e[2] == 9000.0);  // the expiry
+    CHECK(e[3] == static_cast<double>(d));
+  }
+  CHECK(flightEntry(c, 7) == nullptr);
+  // Every way out of flight clears the entry: settle, defer, untake, settleBatch, deferBatch.
+  CHECK(c.settle(1) == Status::Ok);
+  CHECK(flightEntry(c, 1) == nullptr);
+  CHECK(c.untake(2) == Status::Ok);
+  CHECK(flightEntry(c, 2) == nullptr);
+  const double three[] = {3};
+  CHECK(c.settleBatch(three, 1, &at) == Status::Ok);
+  CHECK(flightEntry(c, 3) == nullptr);
+  CHECK(c.checkInvariants());
+  // Staged: settle 4 (by its handle), defer 5 (by a handle that is wrong: found by id), defer 6 to
+  // a time past its expiry (expires), and three refusals: 4 again (no longer in flight), an
+  // unknown id, a defer of 7 (queued, not in flight).
+  const double h4 = flightEntry(c, 4)[1];
+  const double staged[] = {h4, 4, NAN, 12345, 5, 500, flightEntry(c, 6)[1], 6, 9000, h4, 4, NAN, 0, 99, NAN, 0, 7, 700};
+  size_t refused = 0;
+  REQUIRE(c.applyOutcomes(staged, 6, 100, &refused) == Status::Ok);
+  CHECK(refused == 3u);
+  MessageInfo info{};
+  CHECK(c.locate(4, &info) == Status::UnknownId);
+  REQUIRE(c.locate(5, &info) == Status::Ok);
+  CHECK(info.place == Place::Delayed);
+  CHECK(info.nextAttempt == 500.0);
+  CHECK(c.locate(6, &info) == Status::UnknownId);
+  CHECK(c.pendingExpired() == 1u);
+  REQUIRE(c.locate(7, &info) == Status::Ok);
+  CHECK(info.place == Place::Active);
+  CHECK(flightEntry(c, 5) == nullptr);
+  CHECK(c.counters()[kInFlight] == 0.0);
+  CHECK(c.checkInvariants());
+  // A bad now applies nothing.
+  CHECK(c.applyOutcomes(staged, 1, NAN, &refused) == Status::BadArgument);
+  // A full set: the older entry gives way; the newer two stay findable.
+  std::vector<double> same;
+  for (double id = 100; same.size() < 3; ++id)
+    if (Core::flightSetOf(id) == Core::flightSetOf(100)) same.push_back(id);
+  REQUIRE(c.enqueueBatch(d, 0, same.data(), nullptr, 3, 100, kNever, 100, &at) == Status::Ok);
+  REQUIRE(c.take(d, 0, 8, 100, out) == 5u);  // 2 (untaken above), 7, then the three
+  CHECK(flightEntry(c, same[0]) == nullptr);
+  CHECK(flightEntry(c, same[1]) != nullptr);
+  CHECK(flightEntry(c, same[2]) != nullptr);
+  CHECK(c.checkInvariants());
+  // The one pushed out is still in flight, and still settled by id.
+  const double pushed[] = {12345, same[0], NAN};
+  REQUIRE(c.applyOutcomes(pushed, 1, 100, &refused) == Status::Ok);
+  CHECK(refused == 0u);
+  CHECK(c.locate(same[0], &info) == Status::UnknownId);
+  CHECK(c.checkInvariants());
+}
+
 TEST_CASE("Core: expiry in take; promoteDue; defer and expireActive; drainExpired") {
   Core c(plainConfig(1));
   uint32_t d;

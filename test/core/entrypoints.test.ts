@@ -29,6 +29,8 @@ function declaredNames(src: string): string[] {
 const EXPECTED = [
   'createCore',
   'countersBuffer',
+  'flightBuffer',
+  'trackFlight',
   'destroyCore',
   'addThrottle',
   'addDomain',
@@ -42,6 +44,7 @@ const EXPECTED = [
   'enqueue',
   'enqueueBatch',
   'enqueueArrivals',
+  'applyOutcomes',
   'cancel',
   'cancelBatch',
   'locate',
@@ -122,8 +125,10 @@ describe('native entry points', () => {
     expect(exported).toEqual([...declared].sort());
     for (const k of exported) expect(typeof (native as unknown as Record<string, unknown>)[k]).toBe('function');
     // The one property that is not a function: the core's limits, declared as readonly data.
-    expect(nativeTs).toMatch(/^ {2}readonly limits: \{ readonly maxDomainHosts: number \};$/m);
-    expect(Object.keys(native.limits)).toEqual(['maxDomainHosts']);
+    expect(nativeTs).toMatch(
+      /^ {2}readonly limits: \{ readonly maxDomainHosts: number; readonly flightSetBits: number; readonly flightStride: number \};$/m,
+    );
+    expect(Object.keys(native.limits)).toEqual(['maxDomainHosts', 'flightSetBits', 'flightStride']);
   });
 
   test('noop and goalCurve are callable module-level functions', () => {

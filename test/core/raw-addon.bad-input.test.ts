@@ -202,6 +202,30 @@ const rawRows: RawRow[] = [
     throws: TypeError,
     message: /^core handle must be a number/,
   },
+  {
+    what: 'flightBuffer on a destroyed core',
+    run: (r) => raw.flightBuffer(r.dead),
+    throws: MailQueueError,
+    code: 'ERR_CLOSED',
+  },
+  {
+    what: 'trackFlight on a destroyed core',
+    run: (r) => raw.trackFlight(r.dead),
+    throws: MailQueueError,
+    code: 'ERR_CLOSED',
+  },
+  {
+    what: 'trackFlight with no handle',
+    run: () => raw.trackFlight(),
+    throws: TypeError,
+    message: /^core handle must be a number/,
+  },
+  {
+    what: 'flightBuffer on handle a string',
+    run: () => raw.flightBuffer('0'),
+    throws: TypeError,
+    message: /^core handle must be a number/,
+  },
   // made-up, dead and malformed handles
   {
     what: 'enqueue on a made-up handle 12345',
@@ -489,6 +513,30 @@ const rawRows: RawRow[] = [
     throws: MailQueueError,
     code: 'ERR_DUPLICATE_ID',
     message: /^entries\[5\]/,
+  },
+  {
+    what: 'applyOutcomes: entries a Float32Array',
+    run: (r) => raw.applyOutcomes(r.h, new Float32Array(3), 1, T0),
+    throws: TypeError,
+    message: /^entries must be a Float64Array/,
+  },
+  {
+    what: 'applyOutcomes: n past the entries',
+    run: (r) => raw.applyOutcomes(r.h, F.of(0, 1, NaN), 2, T0),
+    throws: RangeError,
+    message: /^n must be an integer from 0 to 1/,
+  },
+  {
+    what: 'applyOutcomes: now NaN',
+    run: (r) => raw.applyOutcomes(r.h, F.of(0, 1, NaN), 1, NaN),
+    throws: RangeError,
+    message: /^now/,
+  },
+  {
+    what: 'applyOutcomes: n a string',
+    run: (r) => raw.applyOutcomes(r.h, F.of(0, 1, NaN), '1', T0),
+    throws: TypeError,
+    message: /^n must be a number/,
   },
   { what: 'cancel: id NaN', run: (r) => raw.cancel(r.h, NaN), throws: RangeError, message: /^id must not be NaN/ },
   {
@@ -1548,7 +1596,7 @@ describe('raw addon functions: garbage throws TypeError / RangeError / MailQueue
   });
 
   test("limits is a frozen object of the core's limits", () => {
-    expect(native.limits).toEqual({ maxDomainHosts: 256 });
+    expect(native.limits).toEqual({ maxDomainHosts: 256, flightSetBits: 15, flightStride: 4 });
     expect(Object.isFrozen(native.limits)).toBe(true);
     expect(() => {
       (native.limits as { maxDomainHosts: number }).maxDomainHosts = 1;
