@@ -138,7 +138,12 @@ export interface NativeBinding {
   counterNames(): string[];
   noop(): void;
   /** The core's limits that JavaScript applies before a call (frozen). */
-  readonly limits: { readonly maxDomainHosts: number; readonly flightSetBits: number; readonly flightStride: number };
+  readonly limits: {
+    readonly maxDomainHosts: number;
+    readonly flightSetBits: number;
+    readonly flightWays: number;
+    readonly flightStride: number;
+  };
   /** The class of the addon's coded errors in this environment: `new errorClass(code, message)`. */
   setErrorClass(errorClass: new (code: string, message: string) => Error): void;
 }

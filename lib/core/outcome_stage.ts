@@ -27,7 +27,8 @@ export const OUTCOME_STAGE_CAPACITY = 256;
 const STRIDE = 3; // handle, id, nextAttempt (NaN: settle)
 const SET_SHIFT = 32 - native.limits.flightSetBits;
 const WAY = native.limits.flightStride;
-const SET = 2 * WAY;
+const SET = native.limits.flightWays * WAY;
+if (native.limits.flightWays !== 4) throw new Error('internal: the flight table has 4 ways a set');
 
 export class OutcomeStage {
   /** How many outcomes are staged. */
@@ -64,6 +65,8 @@ export class OutcomeStage {
     const key = id + 1;
     if (f[o] === key) return o;
     if (f[o + WAY] === key) return o + WAY;
+    if (f[o + 2 * WAY] === key) return o + 2 * WAY;
+    if (f[o + 3 * WAY] === key) return o + 3 * WAY;
     return -1;
   }
 

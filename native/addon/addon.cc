@@ -82,8 +82,8 @@ Napi::Value CountersBuffer(const Napi::CallbackInfo& info) {
   return sharedBuffer(a, s->core->counterStorage(), s->core->counterCount(), "counters");
 }
 
-// flightBuffer(core) -> ArrayBuffer over the core's flight table (Core::kFlightSets sets of two
-// entries [id + 1, handle, expiresAt, domain]): JavaScript finds a message in flight there and
+// flightBuffer(core) -> ArrayBuffer over the core's flight table (Core::kFlightSets sets of
+// Core::kFlightWays entries [id + 1, handle, expiresAt, domain]): JavaScript finds a message in flight there and
 // stages its outcome without a call. Shared ownership, as countersBuffer.
 Napi::Value FlightBuffer(const Napi::CallbackInfo& info) {
   Args a(info);
@@ -1170,6 +1170,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("maxDomainHosts", Napi::Number::New(env, static_cast<double>(mqc::kMaxDomainHosts)));
   limits.Set("flightSetBits", Napi::Number::New(env, static_cast<double>(mqc::Core::kFlightSetBits)));
+  limits.Set("flightWays", Napi::Number::New(env, static_cast<double>(mqc::Core::kFlightWays)));
   limits.Set("flightStride", Napi::Number::New(env, static_cast<double>(mqc::Core::kFlightStride)));
   limits.Freeze();
   exports.Set("limits", limits);

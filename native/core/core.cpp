@@ -690,23 +690,24 @@ Status Core::deferBatch(const double* ids, size_t n, double nextAttempt, double 
 
 void Core::flightPut(uint32_t h, const Message& m) {
   if (!flightOn_) return;
-  // The newer entry of a set is its first: a new one moves it to the second, where the older one
-  // (if any) gives way; an empty first (its message left flight) is simply taken.
-  double* set = flight_ + static_cast<size_t>(flightSetOf(m.id)) * 2 * kFlightStride;
-  double* e = set;
-  if (set[0] != 0) std::copy(set, set + kFlightStride, set + kFlightStride);
-  e[0] = m.id + 1;
-  e[1] = h;
-  e[2] = m.expiresAt;
-  e[3] = m.domain;
+  // Newest first: the entries before the first empty one (or all but the oldest, when the set is
+  // full) move down a way, and the new entry takes the first.
+  double* set = flight_ + static_cast<size_t>(flightSetOf(m.id)) * kFlightWays * kFlightStride;
+  size_t j = 0;
+  while (j + 1 < kFlightWays && set[j * kFlightStride] != 0) ++j;
+  std::copy_backward(set, set + j * kFlightStride, set + (j + 1) * kFlightStride);
+  set[0] = m.id + 1;
+  set[1] = h;
+  set[2] = m.expiresAt;
+  set[3] = m.domain;
 }
 
 void Core::flightDrop(double id) {
   if (!flightOn_) return;
-  double* set = flight_ + static_cast<size_t>(flightSetOf(id)) * 2 * kFlightStride;
+  double* set = flight_ + static_cast<size_t>(flightSetOf(id)) * kFlightWays * kFlightStride;
   const double key = id + 1;
-  if (set[0] == key) set[0] = 0;
-  if (set[kFlightStride] == key) set[kFlightStride] = 0;
+  for (size_t j = 0; j < kFlightWays; ++j)
+    if (set[j * kFlightStride] == key) set[j * kFlightStride] = 0;
 }
 
 uint32_t Core::stagedInFlight(double handle, double id) const {
@@ -722,33 +723,40 @@ uint32_t Core::stagedInFlight(double handle, double id) const {
 Status Core::applyOutcomes(const double* e, size_t n, double now, size_t* refused) {
   *refused = 0;
   if (!validTime(now)) return Status::BadArgument;
-  // Fetch ahead: the record (and, for a settle, the index slot its removal rewrites), then the
-  // domain the record names, so the misses of the batch overlap.
-  constexpr size_t kRecordAhead = 8;
-  constexpr size_t kDomainAhead = 4;
-  constexpr size_t kListAhead = 2;
+  // Fetch ahead, each stage from what the one before brought into cache: the record (and, for a
+  // settle, the index slot its removal rewrites), the domain the record names, a defer's delayed
+  // list, then the list's tail run and head run (an insertion reads the tail first, then searches
+  // from the head). The misses of the batch overlap instead of following one another.
+  constexpr size_t kRecordAhead = 12, kDomainAhead = 8, kListAhead = 5, kRunsAhead = 2;
   auto handleAt = [&](size_t i) -> uint32_t {
     const double hd = e[kOutcomeStride * i];
     return hd >= 0 && hd < static_cast<double>(kMaxMessages) ? static_cast<uint32_t>(hd) : kNoHandle;
   };
+  auto listAt = [&](size_t i) -> const RunSkiplist* {
+    const uint32_t h = handleAt(i);
+    if (std::isnan(e[kOutcomeStride * i + 2]) || !messages_.inRange(h) || messages_.at(h).domain >= domains_.size())
+      return nullptr;
+    return domains_[messages_.at(h).domain].delayed.get();
+  };
   for (size_t i = 0; i < n; ++i) {
     if (i + kRecordAhead < n) {
       const uint32_t h = handleAt(i + kRecordAhead);
-      if (messages_.holds(h)) messages_.prefetchRecord(h);
+      if (messages_.inRange(h)) messages_.prefetchRecord(h);  // no read: the miss is the point
       const double id = e[kOutcomeStride * (i + kRecordAhead) + 1];
       if (std::isnan(e[kOutcomeStride * (i + kRecordAhead) + 2]) && validId(id)) messages_.prefetch(id);
     }
     if (i + kDomainAhead < n) {
       const uint32_t h = handleAt(i + kDomainAhead);
-      if (messages_.holds(h) && messages_.at(h).domain < domains_.size())
+      if (messages_.inRange(h) && messages_.at(h).domain < domains_.size())
         __builtin_prefetch(&domains_[messages_.at(h).domain]);
     }
-    if (i + kListAhead < n && !std::isnan(e[kOutcomeStride * (i + kListAhead) + 2])) {
-      // A defer's delayed list (the domain read two entries ago is in cache by now).
-      const uint32_t h = handleAt(i + kListAhead);
-      if (messages_.holds(h) && messages_.at(h).domain < domains_.size()) {
-        const RunSkiplist* list = domains_[messages_.at(h).domain].delayed.get();
-        if (list != nullptr) __builtin_prefetch(list);
+    if (i + kListAhead < n) {
+      if (const RunSkiplist* list = listAt(i + kListAhead)) __builtin_prefetch(list);
+    }
+    if (i + kRunsAhead < n) {
+      if (const RunSkiplist* list = listAt(i + kRunsAhead)) {
+        list->prefetchTail();
+        list->prefetchHead();
       }
     }
     const double* r = e + kOutcomeStride * i;
@@ -1187,14 +1195,14 @@ bool Core::checkInvariants() const {
   }
   if (freeSlots != freeDomains_.size()) return false;
   // Every flight-table entry names a message in flight, by its handle and id.
-  for (size_t i = 0; i < 2 * kFlightSets; ++i) {
+  for (size_t i = 0; i < kFlightWays * kFlightSets; ++i) {
     const double* f = flight_ + kFlightStride * i;
     if (f[0] == 0) continue;
     const double id = f[0] - 1;
     if (!(f[1] >= 0 && f[1] < static_cast<double>(kMaxMessages))) return false;
     const auto h = static_cast<uint32_t>(f[1]);
     if (!messages_.holds(h) || messages_.at(h).id != id || messages_.at(h).place() != Place::InFlight ||
-        flightSetOf(id) != i / 2 || f[2] != messages_.at(h).expiresAt)
+        flightSetOf(id) != i / kFlightWays || f[2] != messages_.at(h).expiresAt)
       return false;
   }
   for (uint32_t d : slicePass_)

@@ -146,16 +146,18 @@ class Core {
   // ArrayBuffer) so that a single settle() or defer() of a message a connection holds can be
   // staged there without a call: the id names its entry, the entry names the message's handle,
   // so the staged outcome needs no index lookup either. A set-associative cache, not an index:
-  // kFlightSets sets of two entries of kFlightStride doubles (id + 1, 0 when empty; handle;
-  // expiresAt; domain), one 64-byte line a set. take() writes an entry for every message it puts
-  // in flight (the older of a full set's two gives way) and every way out of flight clears it;
+  // kFlightSets sets of kFlightWays entries of kFlightStride doubles (id + 1, 0 when empty;
+  // handle; expiresAt; domain), newest first, two 64-byte lines a set. take() writes an entry for
+  // every message it puts in flight (the oldest of a full set gives way) and every way out of
+  // flight clears it;
   // JavaScript clears the entry of an outcome it stages. An entry names a message in flight, or
   // nothing: applyOutcomes() checks each staged entry against the record all the same, since the
   // memory is writable from JavaScript.
-  static constexpr uint32_t kFlightSetBits = 15;
+  static constexpr uint32_t kFlightSetBits = 14;
   static constexpr size_t kFlightSets = size_t{1} << kFlightSetBits;
+  static constexpr size_t kFlightWays = 4;
   static constexpr size_t kFlightStride = 4;
-  static constexpr size_t kFlightDoubles = kFlightSets * 2 * kFlightStride;
+  static constexpr size_t kFlightDoubles = kFlightSets * kFlightWays * kFlightStride;
   // The set an id's entry lives in: Fibonacci hashing of the id's low 32 bits (JavaScript computes
   // the same with Math.imul).
   static uint32_t flightSetOf(double id) {

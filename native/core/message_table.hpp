@@ -64,6 +64,8 @@ class MessageTable {
   size_t retired() const { return retired_; }
   // Whether h is a handle in the table whose message is reachable by id (not free, not cancelled).
   bool holds(uint32_t h) const { return h < msgs_.size() && indexed(h); }
+  // Whether h is below the table's end (a record to read or fetch, in use or not): no read of it.
+  bool inRange(uint32_t h) const { return h < msgs_.size(); }
   Message& at(uint32_t h) { return msgs_[h]; }
   const Message& at(uint32_t h) const { return msgs_[h]; }
   // The key of a queued message: every queue entry is a bare handle, ordered by this.

@@ -1115,9 +1115,10 @@ TEST_CASE("Core: take; settle; defer; untake") {
 
 // The flight-table entry of id (a pointer to its 4 doubles), or nullptr.
 const double* flightEntry(const Core& c, double id) {
-  const double* set = c.flightStorage().get() + static_cast<size_t>(Core::flightSetOf(id)) * 2 * Core::kFlightStride;
-  if (set[0] == id + 1) return set;
-  if (set[Core::kFlightStride] == id + 1) return set + Core::kFlightStride;
+  const double* set =
+      c.flightStorage().get() + static_cast<size_t>(Core::flightSetOf(id)) * Core::kFlightWays * Core::kFlightStride;
+  for (size_t j = 0; j < Core::kFlightWays; ++j)
+    if (set[j * Core::kFlightStride] == id + 1) return set + j * Core::kFlightStride;
   return nullptr;
 }
 
@@ -1177,15 +1178,24 @@ TEST_CASE("Core: the flight table holds what is in flight; applyOutcomes applies
   CHECK(c.checkInvariants());
   // A bad now applies nothing.
   CHECK(c.applyOutcomes(staged, 1, NAN, &refused) == Status::BadArgument);
-  // A full set: the older entry gives way; the newer two stay findable.
+  // A full set: the oldest entry gives way; the newer ones stay findable.
   std::vector<double> same;
-  for (double id = 100; same.size() < 3; ++id)
+  for (double id = 100; same.size() < Core::kFlightWays + 1; ++id)
     if (Core::flightSetOf(id) == Core::flightSetOf(100)) same.push_back(id);
-  REQUIRE(c.enqueueBatch(d, 0, same.data(), nullptr, 3, 100, kNever, 100, &at) == Status::Ok);
-  REQUIRE(c.take(d, 0, 8, 100, out) == 5u);  // 2 (untaken above), 7, then the three
+  REQUIRE(c.enqueueBatch(d, 0, same.data(), nullptr, same.size(), 100, kNever, 100, &at) == Status::Ok);
+  REQUIRE(c.take(d, 0, 8, 100, out) == 2u + same.size());  // 2 (untaken above), 7, then these
   CHECK(flightEntry(c, same[0]) == nullptr);
-  CHECK(flightEntry(c, same[1]) != nullptr);
-  CHECK(flightEntry(c, same[2]) != nullptr);
+  for (size_t j = 1; j < same.size(); ++j) CHECK(flightEntry(c, same[j]) != nullptr);
+  // An entry cleared in the middle of the set leaves room: the next one pushes nothing out.
+  const double mid[] = {same[2]};
+  CHECK(c.settleBatch(mid, 1, &at) == Status::Ok);
+  double another = same.back() + 1;
+  while (Core::flightSetOf(another) != Core::flightSetOf(100)) ++another;
+  REQUIRE(c.enqueue(d, 0, another, 0, 100, kNever, 100) == Status::Ok);
+  REQUIRE(c.take(d, 0, 1, 100, out) == 1u);
+  CHECK(flightEntry(c, another) != nullptr);
+  for (size_t j = 1; j < same.size(); ++j)
+    if (j != 2) CHECK(flightEntry(c, same[j]) != nullptr);
   CHECK(c.checkInvariants());
   // The one pushed out is still in flight, and still settled by id.
   const double pushed[] = {12345, same[0], NAN};

@@ -135,15 +135,16 @@ test('more outcomes than the stage holds, and an outcome for a message whose tab
   const clock = { now: T0 };
   const core = coreAt(clock);
   try {
-    // Three ids that share one set of the flight table (two entries): the first taken is pushed out.
+    // One id more than a set of the flight table holds, all in one set: the first taken is pushed out.
     const setOf = (id: number) => Math.imul(id >>> 0, 0x9e3779b1) >>> (32 - native.limits.flightSetBits);
     const same: number[] = [];
-    for (let id = 100_000; same.length < 3; id++) if (setOf(id) === setOf(100_000)) same.push(id);
+    for (let id = 100_000; same.length < native.limits.flightWays + 1; id++)
+      if (setOf(id) === setOf(100_000)) same.push(id);
     const ids = Float64Array.from({ length: 700 }, (_, k) => k + 1);
     core.enqueueBatch('x.test', undefined, ids);
     core.enqueueBatch('y.test', undefined, Float64Array.from(same));
     expect(core.take('x.test', 0, 700)).toHaveLength(700);
-    expect(core.take('y.test', 0, 3)).toEqual(same);
+    expect(core.take('y.test', 0, same.length)).toEqual(same);
     for (let k = 1; k <= 700; k++) {
       if (k % 10 === 0) core.defer(k, T0 + k);
       else core.settle(k);
