@@ -42,6 +42,10 @@ class ActiveQueue {
   // take from a queue holding both waits for two misses in a row, not four.
   void prefetchHeads() const {
     for (int p = kPriorities - 1; p >= 0; --p) prefetchList(static_cast<uint8_t>(p));
+    prefetchHeadRuns();
+  }
+  // The second half of that, for a caller that fetched the lists earlier (reads them).
+  void prefetchHeadRuns() const {
     for (int p = kPriorities - 1; p >= 0; --p)
       if (lists_[p]) lists_[p]->prefetchHead();
   }

@@ -139,6 +139,10 @@ class ConnectionLedger {
   Status release(double connectionId, Grant* released);
   // The open connection with this id (its domain is the one it migrated to, if it did), or nullptr.
   const Grant* lease(double connectionId) const;
+  // A hint: fetch the lease slot of this id, if it could be one (no read of the table).
+  void prefetchLease(double connectionId) const {
+    if (connectionId >= 1 && connectionId < 9007199254740992.0) leases_.prefetch(static_cast<uint64_t>(connectionId));
+  }
 
   uint32_t pairCount(uint32_t d, uint32_t b) const { return pairCount_[pairIndex(d, b)]; }
   uint32_t domainCount(uint32_t d) const { return domainTotal_[d]; }

@@ -357,6 +357,9 @@ class Core {
   std::vector<double> expired_;
   std::vector<uint32_t> expiredDomain_;  // parallel to expired_
   size_t expiredRead_ = 0;
+  // The connection of the last takeFor (0 before any): a take for the next id runs takeAhead().
+  double lastTakeFor_ = 0;
+  void takeAhead(double connectionId);
   std::shared_ptr<double> flightStore_;
   double* flight_ = nullptr;  // flightStore_.get(), 64-byte aligned
   bool flightOn_ = false;
