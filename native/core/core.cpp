@@ -664,6 +664,9 @@ uint32_t Core::findTaken(double id, size_t* cursor) const {
 Status Core::settleBatch(const double* ids, size_t n, size_t* failedAt) {
   Status st = collectInFlight(ids, n, failedAt);
   if (st != Status::Ok) return st;
+  // Freeing rewrites each id's index slot: fetch them all first (messages of the last take were
+  // found without the index, so their slots are not in cache).
+  for (uint32_t h : scratch_) messages_.prefetch(messages_.at(h).id);
   for (uint32_t h : scratch_) {
     const uint32_t d = messages_.at(h).domain;
     counters_[kInFlight] -= 1;
