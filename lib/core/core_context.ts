@@ -171,12 +171,12 @@ export class CoreContext {
       for (const scope of cfg.messageThrottleScopes) {
         scope.messageThrottle = native.addThrottle(this.handle, scope.messageRate!.count, scope.messageRate!.windowMs);
       }
+      this.outcomes = new OutcomeStage(this); // maps the core's flight table
     } catch (err) {
       native.destroyCore(this.handle);
       throw err;
     }
     this.arrivals = new ArrivalStage(this);
-    this.outcomes = new OutcomeStage(this);
   }
 
   /** The native handle, with every staged outcome and arrival handed over; ERR_CLOSED after

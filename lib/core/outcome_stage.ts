@@ -128,5 +128,8 @@ export class OutcomeStage {
   /** Forgets what is staged (the core is being destroyed). */
   drop(): void {
     this.count = 0;
+    this.#settled = 0;
+    this.#deferred = 0;
+    this.#now = Infinity;
   }
 }
