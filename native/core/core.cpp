@@ -1219,8 +1219,9 @@ bool Core::checkInvariants() const {
     }
   }
   if (freeSlots != freeDomains_.size()) return false;
-  // Every flight-table entry names a message in flight, by its handle and id.
-  for (size_t i = 0; i < kFlightWays * kFlightSets; ++i) {
+  // Every flight-table entry names a message in flight, by its handle and id (none is written
+  // before the table is kept).
+  for (size_t i = 0; flightOn_ && i < kFlightWays * kFlightSets; ++i) {
     const double* f = flight_ + kFlightStride * i;
     if (f[0] == 0) continue;
     const double id = f[0] - 1;

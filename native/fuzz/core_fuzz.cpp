@@ -132,6 +132,8 @@ enum Op : uint8_t {
   kClaimHost,
   // Added with forgetDomain (domain slots freed and reused); appended likewise.
   kForgetDomain,
+  // Added with the flight table (staged single outcomes); appended likewise.
+  kApplyOutcomes,
   kOpCount,
 };
 
@@ -1089,6 +1091,77 @@ struct Fuzz {
       CHECK(mi.nextAttempt == before.nextAttempt);
       CHECK(mi.attempts + 1 == before.attempts || (before.attempts == 0 && mi.attempts == 0));
     }
+  }
+
+  // applyOutcomes: up to 6 staged settles and defers, as JavaScript stages them, keeping the flight
+  // table from then on. Each entry names a message by id and by a handle that may be right (the
+  // table's), stale, or garbage; an entry is applied when its id is in flight (the first time in
+  // the batch) with a valid time for a defer, else skipped and counted.
+  void opApplyOutcomes() {
+    if (!core->tracksFlight()) core->trackFlight();
+    size_t n = r.u8() % 7;
+    std::vector<double> e(Core::kOutcomeStride * n);
+    std::vector<double> ids(n);
+    std::vector<MessageInfo> before(n);
+    std::vector<bool> applies(n);
+    std::vector<double> live(inFlight);
+    size_t refusedWant = 0;
+    for (size_t i = 0; i < n; ++i) {
+      uint8_t mode = r.u8(), pick = r.u8(), how = r.u8();
+      double id = messageId(mode, pick);
+      double t = how & 1 ? nextAttemptOf(r.u8()) : std::nan("");
+      double handle;
+      const double* set =
+          core->flightStorage().get() +
+          (validId(id) ? static_cast<size_t>(Core::flightSetOf(id)) * Core::kFlightWays * Core::kFlightStride : 0);
+      const double garbage[] = {std::nan(""), -1, 1e300, 0.5, 3, 1099511627776.0};
+      handle = garbage[(how >> 1) % 6];
+      if ((how >> 4) & 1)
+        for (size_t j = 0; j < Core::kFlightWays; ++j)
+          if (validId(id) && set[j * Core::kFlightStride] == id + 1) handle = set[j * Core::kFlightStride + 1];
+      e[Core::kOutcomeStride * i] = handle;
+      e[Core::kOutcomeStride * i + 1] = id;
+      e[Core::kOutcomeStride * i + 2] = t;
+      ids[i] = id;
+      bool inFlightNow = false;
+      for (size_t j = 0; j < live.size(); ++j)
+        if (live[j] == id) {
+          inFlightNow = true;
+          if (!(how & 1) || timeOk(t)) {
+            live[j] = live.back();
+            live.pop_back();
+          }
+          break;
+        }
+      applies[i] = validId(id) && inFlightNow && (!(how & 1) || timeOk(t));
+      if (applies[i]) CHECK(core->locate(id, &before[i]) == Status::Ok && before[i].place == Place::InFlight);
+      if (!applies[i]) ++refusedWant;
+    }
+    size_t refused = 0;
+    size_t expBefore = core->pendingExpired();
+    Status s = core->applyOutcomes(e.data(), n, now, &refused);
+    if (g_trace) traceIds("applyOutcomes(ids=", ids.data(), n);
+    TRACE("  -> %s, refused %zu\n", statusName(s), refused);
+    CHECK(s == Status::Ok && refused == refusedWant);
+    size_t expired = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (!applies[i]) continue;
+      dropInFlight(ids[i]);
+      MessageInfo mi;
+      double t = e[Core::kOutcomeStride * i + 2];
+      if (std::isnan(t)) {
+        settled += 1;
+        CHECK(core->locate(ids[i], &mi) == Status::UnknownId);
+      } else if (t >= before[i].expiresAt) {
+        ++expired;
+        CHECK(core->locate(ids[i], &mi) == Status::UnknownId);
+      } else {
+        CHECK(core->locate(ids[i], &mi) == Status::Ok);
+        CHECK(mi.place == (t > now ? Place::Delayed : Place::Active) && mi.nextAttempt == t);
+        CHECK(mi.attempts == before[i].attempts);
+      }
+    }
+    CHECK(core->pendingExpired() == expBefore + expired);
   }
 
   // settleBatch: all in flight and distinct -> all settled; else nothing changes and failedAt names
@@ -3510,6 +3583,9 @@ struct Fuzz {
           break;
         case kSetAttempts:
           opSetAttempts();
+          break;
+        case kApplyOutcomes:
+          opApplyOutcomes();
           break;
         default:
           opForgetDomain();

@@ -54,6 +54,8 @@ const OPS = [
   'claimHost',
   // forgetting idle domains (decision 46)
   'forgetDomain',
+  // staged single outcomes through the flight table (decision 55)
+  'applyOutcomes',
 ];
 const UNLIMITED = 0xff; // any byte >= 0xc0 reads as kUnlimited
 
@@ -877,6 +879,30 @@ const seeds = {
     ...op('forgetDomain', 2, 0, 3, ...pair({ max: 1 })),
     ...slice(0, 0),
     ...op('forgetDomain', 0, 1, UNLIMITED, ...pair()),
+  ],
+  // applyOutcomes: staged settles and defers with the table's handle, a garbage handle, an id not
+  // in flight, a repeat in the same batch; then more messages taken with the table kept, and a
+  // second batch beside settleBatch and a single defer.
+  // Entry bytes: mode, pick (an in-flight id when mode < 150), how (bit 0 defer, then a time byte;
+  // bits 1-3 a garbage handle; bit 4 the table's handle).
+  'staged-outcomes': [
+    ...config({ bindings: 1, domains: [{ pairs: [{ max: 3 }] }] }),
+    ...enq(),
+    ...enq(),
+    ...enq(),
+    ...enq(),
+    ...enq(0, 0, 0, 100),
+    ...op('take', 0, 0, 4),
+    ...op('applyOutcomes', 5, 0, 0, 0x10, 0, 1, 0x05, 90, 240, 3, 0x10, 0, 0, 0x11, 60, 0, 0, 0x02),
+    ...op('take', 0, 0, 4),
+    ...op('applyOutcomes', 3, 0, 0, 0x11, 30, 0, 1, 0x10, 0, 1, 0x10),
+    ...op('maintainAll'),
+    ...op('time', 20),
+    ...op('maintainAll'),
+    ...op('take', 0, 0, 5),
+    ...op('settleBatch', 2, 100, 0, 0, 0),
+    ...op('defer', 0, 0, 90),
+    ...op('applyOutcomes', 2, 0, 0, 0x10, 0, 0, 0x13, 200),
   ],
 };
 
