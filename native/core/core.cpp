@@ -591,11 +591,15 @@ Status Core::settle(double id) {
   uint32_t h = messages_.find(id);
   if (h == kNoHandle) return Status::UnknownId;
   if (messages_.at(h).place() != Place::InFlight) return Status::NotInFlight;
+  settleHandle(h);
+  return Status::Ok;
+}
+
+void Core::settleHandle(uint32_t h) {
   const uint32_t d = messages_.at(h).domain;
-  unplace(h);
+  unplace(h);  // out of flight: the counters and the flight table's entry
   messages_.free(h);
   noteIfIdle(d);
-  return Status::Ok;
 }
 
 Status Core::collectInFlight(const double* ids, size_t n, size_t* failedAt) {
@@ -667,14 +671,7 @@ Status Core::settleBatch(const double* ids, size_t n, size_t* failedAt) {
   // Freeing rewrites each id's index slot: fetch them all first (messages of the last take were
   // found without the index, so their slots are not in cache).
   for (uint32_t h : scratch_) messages_.prefetch(messages_.at(h).id);
-  for (uint32_t h : scratch_) {
-    const uint32_t d = messages_.at(h).domain;
-    counters_[kInFlight] -= 1;
-    --domains_[d].inFlight;
-    flightDrop(messages_.at(h).id);
-    messages_.free(h);
-    noteIfIdle(d);
-  }
+  for (uint32_t h : scratch_) settleHandle(h);
   scratch_.clear();
   return Status::Ok;
 }
@@ -791,14 +788,10 @@ Status Core::applyOutcomes(const double* e, size_t n, double now, size_t* refuse
       ++*refused;
       continue;
     }
-    if (std::isnan(t)) {
-      const uint32_t d = messages_.at(h).domain;
-      unplace(h);
-      messages_.free(h);
-      noteIfIdle(d);
-    } else {
+    if (std::isnan(t))
+      settleHandle(h);
+    else
       reschedule(h, t, now);
-    }
   }
   return Status::Ok;
 }

@@ -308,6 +308,9 @@ class Core {
   void placeActive(uint32_t h);
   void placeDelayed(uint32_t h);
   void unplace(uint32_t h);  // removes from whichever queue holds it
+  // A message in flight reached its outcome: out of flight (unplace), freed, its domain noted if
+  // idle. settle(), settleBatch() and applyOutcomes() all end here.
+  void settleHandle(uint32_t h);
   Status enqueueImpl(uint32_t d, uint32_t b, const double* ids, const uint8_t* priorities, const double* times,
                      size_t n, double nextAttempt, double expiresAt, double now, size_t* failedAt);
   // Checks that every id of a batch is a distinct message in flight, into scratch_ (handles);
