@@ -35,9 +35,9 @@ export class OutcomeStage {
   count = 0;
   readonly #entries = new Float64Array(STRIDE * OUTCOME_STAGE_CAPACITY);
   readonly #flight: Float64Array;
-  // What the staged outcomes moved in the shared counters (taken back before the native call,
-  // which makes its own moves).
-  #settled = 0;
+  // The staged defers: with count, what the staged outcomes moved in the shared counters (every
+  // one out of flight, each defer into the delayed queue), taken back before the native call,
+  // which makes its own moves.
   #deferred = 0;
   // The earliest now at which a defer was staged: every staged retry is after it.
   #now = Infinity;
@@ -75,9 +75,6 @@ export class OutcomeStage {
     const o = this.#find(id);
     if (o < 0) return false;
     this.#stage(o, id, Number.NaN);
-    this.#settled++;
-    this.ctx.counters[this.#inFlightSlot]--;
-    if (this.count === OUTCOME_STAGE_CAPACITY) this.ctx.flushStaged();
     return true;
   }
 
@@ -87,16 +84,13 @@ export class OutcomeStage {
     const o = this.#find(id);
     if (o < 0 || !(nextAttempt > now) || !(nextAttempt < this.#flight[o + 2])) return false;
     if (this.ctx.arrivals.count !== 0) this.ctx.flushStaged();
-    this.#stage(o, id, nextAttempt);
     if (now < this.#now) this.#now = now;
-    this.#deferred++;
-    const c = this.ctx.counters;
-    c[this.#inFlightSlot]--;
-    c[this.#delayedSlot]++;
-    if (this.count === OUTCOME_STAGE_CAPACITY) this.ctx.flushStaged();
+    this.#stage(o, id, nextAttempt);
     return true;
   }
 
+  /** Stages the outcome of the message at flight-table offset o (nextAttempt NaN: a settle), moves
+   *  the shared counters, and hands the stage over when it is full. */
   #stage(o: number, id: number, nextAttempt: number): void {
     const f = this.#flight;
     const e = this.#entries;
@@ -105,6 +99,13 @@ export class OutcomeStage {
     e[i + 1] = id;
     e[i + 2] = nextAttempt;
     f[o] = 0; // the entry is spent: a second outcome for the id takes the immediate path
+    const c = this.ctx.counters;
+    c[this.#inFlightSlot]--;
+    if (!Number.isNaN(nextAttempt)) {
+      this.#deferred++;
+      c[this.#delayedSlot]++;
+    }
+    if (this.count === OUTCOME_STAGE_CAPACITY) this.ctx.flushStaged();
   }
 
   /** Hands every staged outcome to the native core (in call order). */
@@ -113,9 +114,8 @@ export class OutcomeStage {
     if (n === 0) return;
     this.count = 0;
     const c = this.ctx.counters;
-    c[this.#inFlightSlot] += this.#settled + this.#deferred;
+    c[this.#inFlightSlot] += n;
     c[this.#delayedSlot] -= this.#deferred;
-    this.#settled = 0;
     this.#deferred = 0;
     const now = this.#now === Infinity ? 0 : this.#now; // settles alone do not read it
     this.#now = Infinity;
@@ -128,7 +128,6 @@ export class OutcomeStage {
   /** Forgets what is staged (the core is being destroyed). */
   drop(): void {
     this.count = 0;
-    this.#settled = 0;
     this.#deferred = 0;
     this.#now = Infinity;
   }
