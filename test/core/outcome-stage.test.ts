@@ -10,14 +10,46 @@ const T0 = 1_700_000_000_000;
 
 // A core whose flight table is kept: the core keeps it from the first single outcome on (that
 // one takes the call path), so each core here starts with one, for a message of its own domain.
+// The flight table of each core made here, as the core handed it to its JavaScript side.
+const tables = new WeakMap<MailQueueCore, Float64Array>();
+
 function coreAt(clock: { now: number }, messageExpiration?: number): MailQueueCore {
-  const core = new MailQueueCore({
-    clock: () => clock.now,
-    config: messageExpiration === undefined ? undefined : { global: { messageExpiration } },
-  });
+  const raw = native as unknown as { flightBuffer(h: number): ArrayBuffer };
+  const flightBuffer = raw.flightBuffer;
+  let table: ArrayBuffer | undefined;
+  raw.flightBuffer = (h) => (table = flightBuffer(h));
+  let core: MailQueueCore;
+  try {
+    core = new MailQueueCore({
+      clock: () => clock.now,
+      config: messageExpiration === undefined ? undefined : { global: { messageExpiration } },
+    });
+  } finally {
+    raw.flightBuffer = flightBuffer;
+  }
+  tables.set(core, new Float64Array(table!));
   core.enqueue({ id: 1e12, domain: 'first.test' });
   core.settle(core.take('first.test', 0, 1)[0]);
   return core;
+}
+
+// Runs f on such a core (its clock at T0 unless f moves it), and closes the core after.
+function withCore(f: (core: MailQueueCore, clock: { now: number }) => void, messageExpiration?: number): void {
+  const clock = { now: T0 };
+  const core = coreAt(clock, messageExpiration);
+  try {
+    f(core, clock);
+  } finally {
+    core.close();
+  }
+}
+
+// The ids the core's flight table holds, read from the table itself (every entry, every way).
+function idsInTable(core: MailQueueCore): Set<number> {
+  const flight = tables.get(core)!;
+  const held = new Set<number>();
+  for (let o = 0; o < flight.length; o += native.limits.flightStride) if (flight[o] !== 0) held.add(flight[o] - 1);
+  return held;
 }
 
 // Counts the native calls an outcome can make, while f runs.
@@ -39,9 +71,7 @@ function crossings(f: () => void): Record<string, number> {
 }
 
 test('a staged settle and defer show at once in the shared counters, the views and stats()', () => {
-  const clock = { now: T0 };
-  const core = coreAt(clock);
-  try {
+  withCore((core) => {
     core.enqueueBatch('x.test', undefined, Float64Array.of(1, 2, 3, 4));
     expect(core.take('x.test', 0, 4)).toEqual([1, 2, 3, 4]);
     const c = core.counters;
@@ -59,15 +89,11 @@ test('a staged settle and defer show at once in the shared counters, the views a
     expect(core.message(1)).toBeUndefined();
     expect(core.message(2)).toMatchObject({ state: 'delayed', nextAttempt: T0 + 5000, attempts: 1 });
     expect(core.checkInvariants()).toBe(true);
-  } finally {
-    core.close();
-  }
+  });
 });
 
 test('a second outcome for a staged id is refused at the call, as before', () => {
-  const clock = { now: T0 };
-  const core = coreAt(clock);
-  try {
+  withCore((core) => {
     core.enqueueBatch('x.test', undefined, Float64Array.of(1, 2, 3));
     core.take('x.test', 0, 3);
     core.settle(1);
@@ -84,36 +110,29 @@ test('a second outcome for a staged id is refused at the call, as before', () =>
     core.settle(3);
     expect(core.stats()).toMatchObject({ inFlight: 0, delayed: 1, active: 0 });
     expect(core.checkInvariants()).toBe(true);
-  } finally {
-    core.close();
-  }
+  });
 });
 
 test('a defer past the expiry bounces at the call; one to now or earlier is due at once', () => {
-  const clock = { now: T0 };
-  const core = coreAt(clock, 60);
-  const bounced: number[] = [];
-  core.on('bounce', (b: { id: number }) => bounced.push(b.id));
-  try {
+  withCore((core) => {
+    const bounced: number[] = [];
+    core.on('bounce', (b: { id: number }) => bounced.push(b.id));
     core.enqueueBatch('x.test', undefined, Float64Array.of(1, 2, 3));
     core.take('x.test', 0, 3);
-    core.defer(1, T0 + 60_000); // at the expiry: the retry could only come after it
+    // At the expiry (the retry could only come after it), and not after now: both on the call path.
+    expect(crossings(() => core.defer(1, T0 + 60_000))).toMatchObject({ defer: 1 });
     expect(bounced).toEqual([1]);
-    core.defer(2, T0); // not after now: back to the active queue
+    expect(crossings(() => core.defer(2, T0))).toMatchObject({ defer: 1 });
     expect(core.message(2)).toMatchObject({ state: 'active' });
-    core.defer(3, T0 + 59_999); // staged
+    expect(crossings(() => core.defer(3, T0 + 59_999))).toEqual({ settle: 0, defer: 0, applyOutcomes: 0 }); // staged
     expect(bounced).toEqual([1]);
     expect(core.stats()).toMatchObject({ inFlight: 0, delayed: 1, active: 1, expired: 1 });
     expect(core.checkInvariants()).toBe(true);
-  } finally {
-    core.close();
-  }
+  }, 60);
 });
 
 test('equal retry times keep call order across staged defers and staged arrivals', () => {
-  const clock = { now: T0 };
-  const core = coreAt(clock);
-  try {
+  withCore((core, clock) => {
     const t = T0 + 1000;
     core.enqueueBatch('x.test', undefined, Float64Array.of(1, 2));
     core.take('x.test', 0, 2);
@@ -126,15 +145,11 @@ test('equal retry times keep call order across staged defers and staged arrivals
     core.maintain(t);
     expect(core.activeQueue('x.test', 0).toArray(10)).toEqual([10, 1, 2, 11]);
     expect(core.checkInvariants()).toBe(true);
-  } finally {
-    core.close();
-  }
+  });
 });
 
 test('more outcomes than the stage holds, and an outcome for a message whose table entry was pushed out', () => {
-  const clock = { now: T0 };
-  const core = coreAt(clock);
-  try {
+  withCore((core) => {
     // One id more than a set of the flight table holds, all in one set: the first taken is pushed out.
     const setOf = (id: number) => Math.imul(id >>> 0, 0x9e3779b1) >>> (32 - native.limits.flightSetBits);
     const same: number[] = [];
@@ -145,18 +160,26 @@ test('more outcomes than the stage holds, and an outcome for a message whose tab
     core.enqueueBatch('y.test', undefined, Float64Array.from(same));
     expect(core.take('x.test', 0, 700)).toHaveLength(700);
     expect(core.take('y.test', 0, same.length)).toEqual(same);
-    for (let k = 1; k <= 700; k++) {
-      if (k % 10 === 0) core.defer(k, T0 + k);
-      else core.settle(k);
-    }
-    for (const id of same) core.settle(id);
+    // What the table holds, read from it: the first of `same` was pushed out.
+    const held = idsInTable(core);
+    const missing = [...ids, ...same].filter((id) => !held.has(id));
+    expect(missing).toContain(same[0]);
+    const calls = crossings(() => {
+      for (let k = 1; k <= 700; k++) {
+        if (k % 10 === 0) core.defer(k, T0 + k);
+        else core.settle(k);
+      }
+      for (const id of same) core.settle(id);
+    });
+    // Exactly the outcomes the table could not vouch for crossed on their own; the rest went over
+    // in batches, the stage handed over when full (256) at least twice.
+    expect(calls.settle + calls.defer).toBe(missing.length);
+    expect(calls.applyOutcomes).toBeGreaterThanOrEqual(2);
     expect(core.stats()).toMatchObject({ inFlight: 0, delayed: 70, active: 0 });
     expect(core.message(1)).toBeUndefined();
     expect(core.message(700)).toMatchObject({ state: 'delayed', nextAttempt: T0 + 700 });
     expect(core.checkInvariants()).toBe(true);
-  } finally {
-    core.close();
-  }
+  });
 });
 
 test('outcomes from inside a maintenance hook, and after close()', () => {
@@ -165,16 +188,21 @@ test('outcomes from inside a maintenance hook, and after close()', () => {
   core.enqueueBatch('x.test', undefined, Float64Array.of(1, 2, 3));
   core.take('x.test', 0, 2);
   let inside = false;
+  let calls: Record<string, number> = {};
   core.hooks.mailQueueMaintain.registerFirst(() => {
     if (!inside) {
       inside = true;
-      core.settle(1);
-      core.defer(2, T0 + 10);
+      // Inside a pass nothing is staged: both cross at the call.
+      calls = crossings(() => {
+        core.settle(1);
+        core.defer(2, T0 + 10);
+      });
     }
     return 0;
   });
   core.maintain(T0);
   expect(inside).toBe(true);
+  expect(calls).toEqual({ settle: 1, defer: 1, applyOutcomes: 0 });
   expect(core.stats()).toMatchObject({ inFlight: 0, delayed: 1 });
   expect(core.checkInvariants()).toBe(true);
   core.take('x.test', 0, 1);
