@@ -40,6 +40,7 @@ import {
   MemoryStore,
   SmtpTransport,
   type MessageStore,
+  type StoredMessage,
 } from '../../dist/lib/index.js';
 import { arg, BENCH_DIR, emit, gc, log, numArg } from '../common.js';
 
@@ -200,7 +201,11 @@ async function plainStoreLoop(port: number, ids: number[], store: MessageStore):
   await Promise.all(removals);
 }
 
-async function putAll(store: MessageStore, count: number): Promise<number[]> {
+/**
+ * Stores `count` new messages through `put` (a store's put or the core's submit), in slices, so
+ * that a FileSpool's fsyncs overlap without thousands of files open at once; returns their ids.
+ */
+async function storeAll(count: number, put: (m: StoredMessage, b: Buffer) => Promise<void>): Promise<number[]> {
   const ids: number[] = [];
   const SLICE = 256;
   for (let done = 0; done < count; ) {
@@ -209,7 +214,7 @@ async function putAll(store: MessageStore, count: number): Promise<number[]> {
     for (let i = 0; i < k; i++) {
       const id = nextId++;
       ids.push(id);
-      puts.push(store.put({ id, domain: DOMAIN, envelope }, body));
+      puts.push(put({ id, domain: DOMAIN, envelope }, body));
     }
     await Promise.all(puts);
     done += k;
@@ -217,18 +222,12 @@ async function putAll(store: MessageStore, count: number): Promise<number[]> {
   return ids;
 }
 
+const putAll = (store: MessageStore, count: number): Promise<number[]> => storeAll(count, (m, b) => store.put(m, b));
+
 // --- the library ------------------------------------------------------------------------------------
 
 async function submitAll(core: MailQueueCore, count: number): Promise<void> {
-  // In slices, so that a FileSpool's fsyncs overlap without thousands of files open at once.
-  const SLICE = 256;
-  for (let done = 0; done < count; ) {
-    const k = Math.min(SLICE, count - done);
-    const puts: Promise<void>[] = [];
-    for (let i = 0; i < k; i++) puts.push(core.submit({ id: nextId++, domain: DOMAIN, envelope }, body));
-    await Promise.all(puts);
-    done += k;
-  }
+  await storeAll(count, (m, b) => core.submit(m, b));
 }
 
 /** start(), then resolves once every queued message has an outcome (polled every 5 ms through the
